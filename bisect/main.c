@@ -1,0 +1,82 @@
+/*
+ * bisect/main.c - entry point of the kbisect tool: global options and the table of
+ * subcommands (dispatch is data, as in git.c and libgit2's src/cli/main.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kbisect/common.h"
+#include "cmd.h"
+
+static const struct kb_cmd kb_cmds[] = {
+	{ NULL, NULL, 0, NULL },
+};
+
+static void print_help(FILE *out)
+{
+	fprintf(out, "usage: kbisect [--version] [--help] <command> [<args>]\n\n"
+		     "kbisect makes Linux kernel crash bisection fast and right.\n\n"
+		     "commands:\n");
+	for (const struct kb_cmd *c = kb_cmds; c->name; c++)
+		fprintf(out, "   %-10s %s\n", c->name, c->desc);
+	fprintf(out, "\nSee 'kbisect <command> --help' for the options of one command.\n"
+		     "Exit codes: 0 success, 1 error (reason on stderr), 129 usage error.\n");
+}
+
+static int has_program(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+
+	if (!path)
+		return 0;
+	while (*path) {
+		const char *colon = strchr(path, ':');
+		size_t n = colon ? (size_t)(colon - path) : strlen(path);
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name);
+		if (access(buf, X_OK) == 0)
+			return 1;
+		path += n + (colon ? 1 : 0);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *name;
+
+	if (argc < 2) {
+		print_help(stderr);
+		return KB_EXIT_USAGE;
+	}
+	name = argv[1];
+	if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+		printf("kbisect %s\n", kb_version());
+		return KB_EXIT_OK;
+	}
+	if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+		if (argc > 2 && strcmp(name, "help") == 0) {
+			char *hargv[] = { argv[2], "--help", NULL };
+			for (const struct kb_cmd *c = kb_cmds; c->name; c++)
+				if (!strcmp(c->name, argv[2]))
+					return c->fn(2, hargv);
+			return kb_cli_usage_error(NULL, "unknown command '%.128s'; see 'kbisect help'",
+						  argv[2]);
+		}
+		print_help(stdout);
+		return KB_EXIT_OK;
+	}
+	for (const struct kb_cmd *c = kb_cmds; c->name; c++) {
+		if (strcmp(c->name, name))
+			continue;
+		if ((c->flags & KB_NEED_QEMU) && !kb_cli_wants_help(argc - 1, argv + 1) &&
+		    !has_program("qemu-system-x86_64"))
+			return kb_cli_error("'kbisect %s' needs qemu-system-x86_64 on PATH; "
+					    "install it with 'apt-get install qemu-system-x86'",
+					    c->name);
+		return c->fn(argc - 1, argv + 1);
+	}
+	return kb_cli_usage_error(NULL, "unknown command '%.128s'; see 'kbisect help'", name);
+}

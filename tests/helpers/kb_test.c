@@ -1,0 +1,120 @@
+/*
+ * tests/helpers/kb_test.c - sandbox helpers for the test suite (see kb_test.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "kb_test.h"
+
+char *kb_test_tmpdir(const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+	char *path;
+
+	if (!base || !*base)
+		base = "/tmp";
+	if (asprintf(&path, "%s/kbtest-%s-XXXXXX", base, tag ? tag : "t") < 0)
+		return NULL;
+	if (!mkdtemp(path)) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+void kb_test_rmrf(const char *path)
+{
+	if (path && *path && strcmp(path, "/"))
+		kb_test_sh("rm -rf '%s'", path);
+}
+
+void kb_test_tmpdir_free(char *path)
+{
+	if (!path)
+		return;
+	if (!getenv("KB_TEST_KEEP"))
+		kb_test_rmrf(path);
+	free(path);
+}
+
+const char *kb_test_source_dir(void)
+{
+	const char *s = getenv("KB_SOURCE_DIR");
+	return s && *s ? s : ".";
+}
+
+const char *kb_test_kbisect(void)
+{
+	const char *s = getenv("KBISECT");
+	return s && *s ? s : NULL;
+}
+
+int kb_test_write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int rc = 0;
+
+	if (!f)
+		return -1;
+	if (len && fwrite(data, 1, len, f) != len)
+		rc = -1;
+	if (fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
+void *kb_test_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+		buf = malloc((size_t)n + 1);
+		if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+			buf[n] = '\0';
+			*len = (size_t)n;
+		} else {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+void kb_test_fill_random(void *buf, size_t len, unsigned int seed)
+{
+	unsigned char *p = buf;
+	unsigned long long x = seed * 0x9E3779B97F4A7C15ull + 1;
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (unsigned char)(x >> 24);
+	}
+}
+
+int kb_test_sh(const char *fmt, ...)
+{
+	char *cmd;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vasprintf(&cmd, fmt, ap);
+	va_end(ap);
+	if (rc < 0)
+		return -1;
+	rc = system(cmd);
+	free(cmd);
+	if (rc == -1 || !WIFEXITED(rc))
+		return -1;
+	return WEXITSTATUS(rc);
+}

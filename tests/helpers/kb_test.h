@@ -1,0 +1,38 @@
+/*
+ * tests/helpers/kb_test.h - sandboxes for tests: temporary directories that are
+ * removed afterwards, paths of the source and build trees, small file helpers.
+ * Include after <stdarg.h>, <stddef.h>, <setjmp.h> and <cmocka.h>.
+ */
+#ifndef KB_TEST_H
+#define KB_TEST_H
+
+#include <stddef.h>
+
+/** Create a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. */
+char *kb_test_tmpdir(const char *tag);
+
+/** Remove a directory tree (rm -rf); NULL ok. */
+void kb_test_rmrf(const char *path);
+
+/** Remove a tree made by kb_test_tmpdir() and free the path. */
+void kb_test_tmpdir_free(char *path);
+
+/** The source tree ($KB_SOURCE_DIR, set by ctest), or "." when unset. */
+const char *kb_test_source_dir(void);
+
+/** The kbisect binary ($KBISECT, set by ctest), or NULL when unset. */
+const char *kb_test_kbisect(void);
+
+/** Write len bytes to path (creating it); 0 or -1. */
+int kb_test_write_file(const char *path, const void *data, size_t len);
+
+/** Read a whole file; *len gets its size; malloc'd, NULL on error. */
+void *kb_test_read_file(const char *path, size_t *len);
+
+/** Fill buf with deterministic pseudo-random bytes from seed. */
+void kb_test_fill_random(void *buf, size_t len, unsigned int seed);
+
+/** Run a shell command; returns its exit status, or -1. */
+int kb_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
