@@ -58,5 +58,6 @@ const char *kb_cli_human_size(char *buf, size_t len, unsigned long long bytes);
 const char *kb_cli_human_duration(char *buf, size_t len, double seconds);
 
 /* One declaration per subcommand (bisect/cmd_<name>.c). */
+int cmd_signature(int argc, char **argv);
 
 #endif
