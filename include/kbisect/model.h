@@ -1,0 +1,156 @@
+/*
+ * kbisect/model.h - the Bayesian model of a bisection: which commit is the culprit,
+ * and how sure we are.
+ *
+ * Hypotheses: each candidate node (a commit, or a block of commits with a prior weight)
+ * is the culprit, plus one "no culprit in this range" entry (KB_MODEL_NONE).
+ * Under "culprit is h", node c carries the bug iff h is an ancestor of c or c itself.
+ * Evidence is per run: a node's kernel either shows the target crash or runs clean;
+ * other outcomes (infra errors, other crashes, boot failures) are censored and are
+ * passed only for bookkeeping. Target crashes happen with an unknown per-run rate q on
+ * a buggy kernel and eps (never 0) on a clean one; q and eps are inferred jointly on a
+ * grid, together with the culprit.
+ * Nodes with the same kernel signature share one body of evidence (pooling); the pooled
+ * kernel counts as buggy under h when h is an ancestor of any of them.
+ *
+ * Usage: kb_model_new(), kb_model_add_parent() for each edge (parents must have smaller
+ * indices: nodes are given in topological order), kb_model_finalize(); then any number of
+ * kb_model_add_runs() / kb_model_set_signature() followed by kb_model_update() and the
+ * queries. The analyzer drives it on a synthetic DAG (tested commits of a log, each with
+ * the weight of the revisions it stands for); the engine on the commits of a repository.
+ * Not thread-safe; one handle per thread.
+ */
+#ifndef KBISECT_MODEL_H
+#define KBISECT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kbisect/common.h"
+#include "kbisect/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kb_model kb_model; /* body in bisect/model_internal.h */
+
+/** Index standing for the "no culprit in this range" hypothesis. */
+#define KB_MODEL_NONE ((size_t)-1)
+
+/** Largest number of nodes of a model (the ancestor closure takes n*n/8 bytes). */
+#define KB_MODEL_MAX_NODES 65536
+
+/** Options of kb_model_new(); zero-initialise, 0 fields take the defaults. */
+typedef struct {
+	double none_prior; /**< prior probability of "no culprit" (default 0.05; <0 means 0) */
+	double eps_min;    /**< smallest false-positive rate on the grid (default 0.0005) */
+	double eps_max;    /**< largest false-positive rate on the grid (default 0.05) */
+	int eps_steps;     /**< eps grid points, log-spaced (default 8) */
+	int q_steps;       /**< q grid points in (0,1), uniform prior (default 40) */
+} kb_model_opts;
+
+/** Create a model of n nodes (1..KB_MODEL_MAX_NODES), each of prior weight 1, no edges.
+ * opts may be NULL. On success *out is yours: kb_model_free() it.
+ * @return 0, KB_EINVAL (bad n or options) */
+int kb_model_new(kb_model **out, size_t n, const kb_model_opts *opts);
+
+/** Free a model; NULL ok. */
+void kb_model_free(kb_model *m);
+
+/** Number of nodes. */
+size_t kb_model_size(const kb_model *m);
+
+/** Set the prior weight (>= 0) of node; e.g. the number of commits a block stands for.
+ * @return 0, KB_EINVAL */
+int kb_model_set_weight(kb_model *m, size_t node, double weight);
+
+/** Declare parent as a parent of node (parent < node). Before kb_model_finalize() only.
+ * Parents outside the range (good commits) are simply not declared.
+ * @return 0, KB_EINVAL (index out of range, parent >= node, model finalized) */
+int kb_model_add_parent(kb_model *m, size_t node, size_t parent);
+
+/** Compute the ancestor closure; call once, after the edges. @return 0, KB_ERROR (memory) */
+int kb_model_finalize(kb_model *m);
+
+/** 1 if a is an ancestor of c or a == c, else 0 (needs a finalized model). */
+int kb_model_is_ancestor(const kb_model *m, size_t a, size_t c);
+
+/** Number of parents of node declared with kb_model_add_parent(). */
+size_t kb_model_n_parents(const kb_model *m, size_t node);
+
+/** The i-th parent of node. */
+size_t kb_model_parent(const kb_model *m, size_t node, size_t i);
+
+/** Give node a kernel signature; nodes with equal signatures pool their evidence.
+ * @return 0, KB_EINVAL */
+int kb_model_set_signature(kb_model *m, size_t node, const kb_key *sig);
+
+/** 1 and *out set if node has a signature, else 0. */
+int kb_model_signature(const kb_model *m, size_t node, kb_key *out);
+
+/** Add runs of the reproducer on node's kernel: `target` runs showed the target crash,
+ * `clean` ran without crash, `censored` ended otherwise (infra error, other crash, boot
+ * failure; they carry no evidence). @return 0, KB_EINVAL */
+int kb_model_add_runs(kb_model *m, size_t node, unsigned target, unsigned clean,
+		      unsigned censored);
+
+/** Add runs on kernels known to be outside the range and without the bug (e.g. the good
+ * commits); they only inform eps. @return 0 */
+int kb_model_add_outside_runs(kb_model *m, unsigned target, unsigned clean);
+
+/** Pooled evidence of node's kernel (same signature): counts of target crashes, clean
+ * and censored runs; any pointer may be NULL. */
+void kb_model_evidence(const kb_model *m, size_t node, unsigned *target, unsigned *clean,
+		       unsigned *censored);
+
+/** Mark node untestable (failed to build) or testable again; informational only: an
+ * untestable node is neither good nor bad and keeps its prior. */
+int kb_model_set_untestable(kb_model *m, size_t node, int untestable);
+
+/** 1 if node was marked untestable. */
+int kb_model_untestable(const kb_model *m, size_t node);
+
+/** Recompute the posterior from all evidence so far. @return 0, KB_ERROR (memory) */
+int kb_model_update(kb_model *m);
+
+/** Posterior probability that node is the culprit (after kb_model_update()). */
+double kb_model_posterior(const kb_model *m, size_t node);
+
+/** Posterior probability of "no culprit in this range". */
+double kb_model_posterior_none(const kb_model *m);
+
+/** The node of highest posterior (ties: lowest index); *p gets its probability (may be
+ * NULL). Returns KB_MODEL_NONE when "no culprit" is the most likely. */
+size_t kb_model_top(const kb_model *m, double *p);
+
+/** Posterior probability that node's kernel carries the bug, i.e. that the culprit is an
+ * ancestor of node or node itself. */
+double kb_model_buggy(const kb_model *m, size_t node);
+
+/** kb_model_buggy() for every node at once into out[0..n-1] (fast: four-Russians tables
+ * over the closure). @return 0, KB_ERROR (memory) */
+int kb_model_buggy_all(const kb_model *m, double *out);
+
+/** The smallest set of hypotheses whose posterior sums to >= conf (0 < conf <= 1),
+ * most likely first chosen, returned in topological order (KB_MODEL_NONE last if in it).
+ * *out is malloc'd (free() it), *n its length; *mass gets the set's total (may be NULL).
+ * @return 0, KB_EINVAL, KB_ERROR (memory) */
+int kb_model_credible_set(const kb_model *m, double conf, size_t **out, size_t *n,
+			  double *mass);
+
+/** Posterior summary of the rates: mean of q, its 5% and 95% quantiles, mean of eps;
+ * any pointer may be NULL. */
+void kb_model_rates(const kb_model *m, double *q_mean, double *q_lo, double *q_hi,
+		    double *eps_mean);
+
+/** Replace the grids of q and eps by explicit values (uniform prior over the pairs with
+ * q > eps); for tests and for analyses with known rates. Values must be in (0,1).
+ * @return 0, KB_EINVAL */
+int kb_model_set_grid(kb_model *m, const double *q, size_t nq, const double *eps,
+		      size_t neps);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
