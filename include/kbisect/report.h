@@ -50,6 +50,9 @@ typedef struct {
 					      console (both 0 when there is none) */
 	char *report;                    /**< the report text, malloc'd (kb_report_free());
 					      NULL when there is none */
+	int corrupted;                   /**< 1 if the crash report looks truncated or mixed
+					      (no stack frame for the title, "Fatal exception"
+					      without its oops...) */
 } kb_report;
 
 /** Find the first crash report in console[0, len) and classify the run; ctx NULL means
