@@ -1,0 +1,234 @@
+/*
+ * bisect/cmd_cache_serve.c - `kbisect cache serve`: serve one cache over HTTP/1.1 to a
+ * team of build servers (Bazel remote-cache protocol, ccache's bazel layout, kbisect
+ * records). The server itself is cache/server.c (include/kbisect/server.h).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kbisect/cache.h"
+#include "kbisect/error.h"
+#include "kbisect/server.h"
+#include "cmd.h"
+
+static const char *const serve_usage[] = {
+	"kbisect cache serve [--listen <host>:<port>] [--cache <dir>] [--max-size <size>]",
+	"                    [--max-blob-size <size>] [--auth-token-file <file>]",
+	"                    [--allow-anonymous-read] [--tls-cert <pem> --tls-key <pem>]",
+	"                    [--timeout <s>] [--max-connections <n>] [--port-file <file>]",
+	"                    [--duration <s>] [--quiet]",
+	NULL,
+};
+
+static void serve_help(void)
+{
+	kb_cli_usage(stdout, serve_usage);
+	printf("\nServe the cache over HTTP/1.1 until SIGINT or SIGTERM (or --duration).\n"
+	       "Speaks the Bazel HTTP remote-cache protocol (GET/HEAD/PUT /cas/<sha256> and\n"
+	       "/ac/<sha256>, any path prefix), so ccache (remote_storage=http://host:port/x|\n"
+	       "layout=bazel), Bazel and kbisect (--remote) share it. GET /status (JSON) and\n"
+	       "GET /metrics (Prometheus). See docs/shared-cache.md.\n"
+	       "\n"
+	       "    --listen <host>:<port>   numeric address and port (default 127.0.0.1:8080;\n"
+	       "                             [::1]:8080 for IPv6; port 0 picks a free port)\n"
+	       "    --cache <dir>            the cache to serve (default $KBISECT_CACHE or\n"
+	       "                             ~/.cache/kbisect; created if missing)\n"
+	       "    --max-size <size>        set the cache size limit (LRU eviction), e.g. 200G\n"
+	       "    --max-blob-size <size>   largest accepted upload (default 1G); larger: 413\n"
+	       "    --auth-token-file <file> accepted bearer tokens, one per line; without it\n"
+	       "                             anyone who can connect may read and write\n"
+	       "    --allow-anonymous-read   with tokens: GET/HEAD need none, PUT still does\n"
+	       "    --tls-cert, --tls-key    PEM files: serve HTTPS (GnuTLS inside MHD)\n"
+	       "    --timeout <s>            close idle connections after s seconds (30)\n"
+	       "    --max-connections <n>    concurrent connections (256)\n"
+	       "    --port-file <file>       write the port listened on (for port 0)\n"
+	       "    --duration <s>           stop by itself after s seconds\n"
+	       "    --quiet                  no access log on stderr\n");
+}
+
+/* Split "host:port", "[v6]:port" or ":port" / "port". 0 or -1. */
+static int parse_listen(const char *s, char *host, size_t hlen, unsigned int *port)
+{
+	const char *colon;
+	char *end;
+	unsigned long p;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= hlen)
+			return -1;
+		memcpy(host, s + 1, (size_t)(rb - s - 1));
+		host[rb - s - 1] = '\0';
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon) {
+			snprintf(host, hlen, "127.0.0.1");
+			colon = s - 1;
+		} else {
+			if ((size_t)(colon - s) >= hlen)
+				return -1;
+			memcpy(host, s, (size_t)(colon - s));
+			host[colon - s] = '\0';
+			if (!host[0])
+				snprintf(host, hlen, "127.0.0.1");
+		}
+	}
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || p > 65535)
+		return -1;
+	*port = (unsigned int)p;
+	return 0;
+}
+
+static const char *optval(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+	if (!strncmp(argv[*i], name, n) && argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (!strcmp(argv[*i], name)) {
+		if (*i + 1 >= argc)
+			return NULL;
+		return argv[++*i];
+	}
+	return NULL;
+}
+
+static int is_opt(const char *arg, const char *name)
+{
+	size_t n = strlen(name);
+	return !strncmp(arg, name, n) && (arg[n] == '\0' || arg[n] == '=');
+}
+
+int cache_serve(int argc, char **argv)
+{
+	kb_server_opts o;
+	const char *listen = "127.0.0.1:8080", *dir = NULL, *port_file = NULL, *v;
+	unsigned long long max_size = 0, ull;
+	double duration = 0;
+	char host[128];
+	unsigned int port;
+	kb_cache *c = NULL;
+	kb_server *srv = NULL;
+	sigset_t set;
+	struct timespec t0;
+	int have_max = 0;
+
+	memset(&o, 0, sizeof(o));
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+#define VAL(name)                                                                              \
+	(v = optval(argc, argv, &i, name)) != NULL ? v                                          \
+		: (exit_usage = kb_cli_usage_error(serve_usage, "option '%s' needs a value", name), \
+		   (const char *)NULL)
+		int exit_usage = 0;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			serve_help();
+			return KB_EXIT_OK;
+		} else if (is_opt(a, "--listen")) {
+			listen = VAL("--listen");
+		} else if (is_opt(a, "--cache")) {
+			dir = VAL("--cache");
+		} else if (is_opt(a, "--tls-cert")) {
+			o.tls_cert = VAL("--tls-cert");
+		} else if (is_opt(a, "--tls-key")) {
+			o.tls_key = VAL("--tls-key");
+		} else if (is_opt(a, "--auth-token-file")) {
+			o.token_file = VAL("--auth-token-file");
+		} else if (!strcmp(a, "--allow-anonymous-read")) {
+			o.anonymous_read = 1;
+		} else if (!strcmp(a, "--quiet")) {
+			o.quiet = 1;
+		} else if (is_opt(a, "--port-file")) {
+			port_file = VAL("--port-file");
+		} else if (is_opt(a, "--max-size")) {
+			if ((v = VAL("--max-size")) && kb_cli_parse_size(v, &max_size) != 0)
+				return kb_cli_usage_error(serve_usage, "bad size '%.64s'", v);
+			have_max = 1;
+		} else if (is_opt(a, "--max-blob-size")) {
+			if ((v = VAL("--max-blob-size")) && (kb_cli_parse_size(v, &ull) != 0 || !ull))
+				return kb_cli_usage_error(serve_usage, "bad size '%.64s'", v);
+			o.max_blob_size = ull;
+		} else if (is_opt(a, "--timeout") || is_opt(a, "--max-connections") ||
+			   is_opt(a, "--duration")) {
+			const char *name = is_opt(a, "--timeout") ? "--timeout"
+					   : is_opt(a, "--duration") ? "--duration"
+								     : "--max-connections";
+			char *end;
+			double d;
+			if (!(v = VAL(name)))
+				return exit_usage;
+			d = strtod(v, &end);
+			if (end == v || *end || d <= 0 || d > 1e7)
+				return kb_cli_usage_error(serve_usage, "bad value '%.64s' for %s", v,
+							  name);
+			if (!strcmp(name, "--timeout"))
+				o.timeout_s = (unsigned int)d;
+			else if (!strcmp(name, "--duration"))
+				duration = d;
+			else
+				o.max_connections = (unsigned int)d;
+		} else {
+			return kb_cli_usage_error(serve_usage, "unknown option '%.128s'", a);
+		}
+		if (exit_usage)
+			return exit_usage;
+#undef VAL
+	}
+	if (parse_listen(listen, host, sizeof(host), &port) != 0)
+		return kb_cli_usage_error(serve_usage,
+					  "bad --listen '%.128s'; use <host>:<port>, e.g. "
+					  "127.0.0.1:8080", listen);
+	o.host = host;
+	o.port = (uint16_t)port;
+
+	if (kb_cache_open(&c, kb_cli_cache_dir(dir), KB_CACHE_CREATE) != 0)
+		return kb_cli_die_error();
+	if (have_max && kb_cache_set_limit(c, max_size) != 0) {
+		kb_cache_close(c);
+		return kb_cli_die_error();
+	}
+	/* Block the stop signals in every thread; the main thread waits for them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (kb_server_start(&srv, c, &o) != 0) {
+		kb_cache_close(c);
+		return kb_cli_die_error();
+	}
+	if (port_file) {
+		FILE *f = fopen(port_file, "w");
+		if (!f || fprintf(f, "%u\n", (unsigned)kb_server_port(srv)) < 0 || fclose(f) != 0) {
+			kb_server_stop(srv);
+			kb_cache_close(c);
+			return kb_cli_error("cannot write port file '%s'; check the directory",
+					    port_file);
+		}
+	}
+	printf("kbisect: serving '%s' on %s://%s%s%s:%u/\n", kb_cache_dir(c),
+	       o.tls_cert ? "https" : "http", strchr(host, ':') ? "[" : "", host,
+	       strchr(host, ':') ? "]" : "", (unsigned)kb_server_port(srv));
+	fflush(stdout);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct timespec wait = { 1, 0 }, now;
+		int sig = sigtimedwait(&set, NULL, &wait);
+		if (sig == SIGINT || sig == SIGTERM)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (duration > 0 && (double)(now.tv_sec - t0.tv_sec) +
+						(double)(now.tv_nsec - t0.tv_nsec) / 1e9 >= duration)
+			break;
+	}
+	kb_server_stop(srv);
+	kb_cache_close(c);
+	return KB_EXIT_OK;
+}

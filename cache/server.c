@@ -1,0 +1,896 @@
+/*
+ * cache/server.c - the shared cache server: one kbisect cache over HTTP/1.1.
+ * Owns: the libmicrohttpd daemon, per-request state, streaming of bodies to and from
+ * the store, bearer-token auth, /status and /metrics, the access log.
+ * Not: routing rules (cache/server_route.c), the record wire format (cache/wire.c),
+ * the store itself (through include/kbisect/cache.h).
+ * DESIGN: MHD with one thread per connection, so a request's cache reader or writer
+ * is always used by the thread that opened it (LMDB read txns are per thread) and a
+ * slow store operation blocks only its own client. PUT bodies go straight into a
+ * kb_cache_writer; a /cas/ body is committed with its key as the expected SHA-256, so
+ * a mismatch stores nothing. GET bodies come from a kb_cache_reader through MHD's
+ * content-reader callback; when the last byte has been read the reader is asked for
+ * its end-of-object checksum verdict before that last block goes out, so a corrupt
+ * object is cut short (connection closed) rather than served whole.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+
+#include "common/error_internal.h"
+#include "kbisect/common.h"
+#include "kbisect/server.h"
+#include "server_internal.h"
+
+#define RECORD_MAX (4u << 20) /* largest record body (JSON) accepted */
+#define MAX_TOKENS 64
+
+/* Status codes counted in /metrics; anything else is "other". */
+static const int counted_codes[] = { 200, 201, 400, 401, 404, 405, 413, 500, 507 };
+#define N_CODES (sizeof(counted_codes) / sizeof(counted_codes[0]) + 1)
+
+static const char *method_names[KB_SRV_METHOD_MAX] = { "GET", "HEAD", "PUT", "OTHER" };
+
+struct kb_server {
+	struct MHD_Daemon *d;
+	kb_cache *cache;
+	kb_server_opts opts;
+	char host[128];
+	uint16_t port;
+	int tls;
+	char *cert_pem, *key_pem;
+	kb_key tokens[MAX_TOKENS]; /* SHA-256 of each accepted token */
+	size_t n_tokens;
+	time_t started;
+	atomic_uint_fast64_t requests[KB_SRV_METHOD_MAX][N_CODES];
+	atomic_uint_fast64_t bytes_in, bytes_out, hits, misses, corrupt, rejected_hash;
+};
+
+/* Per-request state (MHD's con_cls). */
+struct req {
+	struct kb_srv_route rt;
+	int started;            /* the first call has been handled */
+	int status;             /* error to answer at the end of the body (0: none) */
+	const char *why;
+	kb_cache_writer *w;     /* PUT /cas/, /ac/ */
+	char *buf;              /* PUT of a record */
+	size_t len, cap;
+	uint64_t clen, received;
+	int existed;            /* the object was stored before this PUT */
+	int answered_status;    /* for the access log */
+	struct timespec t0;
+	char path[96];
+};
+
+/* Body of a streamed GET (MHD_create_response_from_callback). */
+struct getctx {
+	kb_server *s;
+	kb_cache_reader *r;
+	uint64_t size, pos;
+};
+
+static int code_index(int status)
+{
+	for (size_t i = 0; i < N_CODES - 1; i++)
+		if (counted_codes[i] == status)
+			return (int)i;
+	return (int)N_CODES - 1;
+}
+
+static void count(kb_server *s, int method, int status)
+{
+	atomic_fetch_add_explicit(&s->requests[method][code_index(status)], 1,
+				  memory_order_relaxed);
+}
+
+static void add(atomic_uint_fast64_t *v, uint64_t n)
+{
+	atomic_fetch_add_explicit(v, n, memory_order_relaxed);
+}
+
+static uint64_t get(atomic_uint_fast64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static enum MHD_Result answer(struct MHD_Connection *conn, struct req *q, int status,
+			      const char *ctype, const char *body, size_t len)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	if (ctype)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"kbisect\"");
+	ret = MHD_queue_response(conn, (unsigned int)status, resp);
+	MHD_destroy_response(resp);
+	q->answered_status = status;
+	return ret;
+}
+
+static enum MHD_Result answer_error(struct MHD_Connection *conn, struct req *q, int status,
+				    const char *why)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "kbisect: %s\n", why);
+	return answer(conn, q, status, "text/plain; charset=utf-8", msg,
+		      n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+}
+
+/* ---- auth ---- */
+
+static int authorized(kb_server *s, struct MHD_Connection *conn, int write)
+{
+	const char *h;
+	char tok[512];
+	kb_key k;
+	int ok = 0;
+
+	if (s->n_tokens == 0)
+		return 1;
+	if (!write && s->opts.anonymous_read)
+		return 1;
+	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (kb_server__auth_token(tok, sizeof(tok), h) != 0)
+		return 0;
+	kb_sha256(&k, tok, strlen(tok));
+	OPENSSL_cleanse(tok, sizeof(tok));
+	/* Compare against every token, in constant time per token, without early exit. */
+	for (size_t i = 0; i < s->n_tokens; i++)
+		ok |= CRYPTO_memcmp(k.b, s->tokens[i].b, sizeof(k.b)) == 0;
+	return ok;
+}
+
+static int load_tokens(kb_server *s, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+
+	if (!f)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+				     "cannot read token file '%s': %s; create it with one token "
+				     "per line", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *e;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		e = p + strlen(p);
+		while (e > p && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		if (!*p || *p == '#')
+			continue;
+		if (s->n_tokens == MAX_TOKENS) {
+			fclose(f);
+			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+					     "token file '%s' has more than %d tokens; remove some",
+					     path, MAX_TOKENS);
+		}
+		kb_sha256(&s->tokens[s->n_tokens++], p, strlen(p));
+	}
+	OPENSSL_cleanse(line, sizeof(line));
+	fclose(f);
+	if (s->n_tokens == 0)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+				     "token file '%s' has no token; add one per line", path);
+	return 0;
+}
+
+/* ---- GET / HEAD of objects ---- */
+
+static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct getctx *g = cls;
+	ssize_t n;
+	char tmp[1];
+
+	(void)pos;
+	if (g->pos >= g->size)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (max > g->size - g->pos)
+		max = (size_t)(g->size - g->pos);
+	n = kb_cache_reader_read(g->r, buf, max);
+	if (n <= 0) {
+		add(&g->s->corrupt, 1);
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	g->pos += (uint64_t)n;
+	if (g->pos >= g->size && kb_cache_reader_read(g->r, tmp, sizeof(tmp)) != 0) {
+		/* checksum of the whole object failed: never deliver the last block */
+		add(&g->s->corrupt, 1);
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	add(&g->s->bytes_out, (uint64_t)n);
+	return n;
+}
+
+static ssize_t no_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	(void)pos;
+	(void)buf;
+	(void)max;
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void free_cb(void *cls)
+{
+	struct getctx *g = cls;
+	kb_cache_reader_free(g->r);
+	free(g);
+}
+
+static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, struct req *q,
+				    const kb_key *id)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	struct getctx *g;
+	uint64_t size;
+	int rc;
+
+	if (q->rt.method == KB_SRV_HEAD) {
+		kb_object_info info;
+		if (kb_cache_object_info(&info, s->cache, id) != 0) {
+			add(&s->misses, 1);
+			return answer_error(conn, q, 404, "not found");
+		}
+		add(&s->hits, 1);
+		/* MHD never calls the body callback for HEAD but sends Content-Length. */
+		resp = MHD_create_response_from_callback(info.size, 4096, no_body_cb, NULL, NULL);
+		if (!resp)
+			return MHD_NO;
+		ret = MHD_queue_response(conn, 200, resp);
+		MHD_destroy_response(resp);
+		q->answered_status = 200;
+		return ret;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return answer_error(conn, q, 500, "out of memory");
+	rc = kb_cache_reader_open(&g->r, &size, s->cache, id);
+	if (rc == KB_ENOTFOUND) {
+		free(g);
+		add(&s->misses, 1);
+		return answer_error(conn, q, 404, "not found");
+	}
+	if (rc != 0) {
+		free(g);
+		return answer_error(conn, q, 500, kb_error_last()->message);
+	}
+	add(&s->hits, 1);
+	g->s = s;
+	g->size = size;
+	resp = MHD_create_response_from_callback(size, 256 * 1024, read_cb, g, free_cb);
+	if (!resp) {
+		free_cb(g);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	ret = MHD_queue_response(conn, 200, resp);
+	MHD_destroy_response(resp);
+	q->answered_status = 200;
+	return ret;
+}
+
+/* ---- records ---- */
+
+static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, struct req *q)
+{
+	char *json = NULL;
+	enum MHD_Result ret;
+
+	if (q->rt.target == KB_SRV_BUILD) {
+		kb_build_record rec;
+		if (kb_cache_build_get(&rec, s->cache, &q->rt.key) != 0) {
+			add(&s->misses, 1);
+			return answer_error(conn, q, 404, "no such build record");
+		}
+		json = kb_cache__wire_build_encode(&rec);
+		kb_build_record_clear(&rec);
+	} else if (q->rt.target == KB_SRV_TEST) {
+		kb_test_run *runs = NULL;
+		size_t n = 0;
+		if (kb_cache_test_list(&runs, &n, s->cache, &q->rt.key) != 0 || n == 0) {
+			free(runs);
+			add(&s->misses, 1);
+			return answer_error(conn, q, 404, "no runs for this test key");
+		}
+		json = kb_cache__wire_runs_encode(runs, n);
+		free(runs);
+	} else {
+		kb_key *keys = NULL;
+		size_t n = 0;
+		if (kb_cache_builds_by_signature(&keys, &n, s->cache, &q->rt.key) != 0 || n == 0) {
+			free(keys);
+			add(&s->misses, 1);
+			return answer_error(conn, q, 404, "no builds with this signature");
+		}
+		json = kb_cache__wire_keys_encode(keys, n);
+		free(keys);
+	}
+	if (!json)
+		return answer_error(conn, q, 500, "cannot encode record");
+	add(&s->hits, 1);
+	add(&s->bytes_out, strlen(json));
+	ret = answer(conn, q, 200, "application/json", q->rt.method == KB_SRV_HEAD ? "" : json,
+		     q->rt.method == KB_SRV_HEAD ? 0 : strlen(json));
+	free(json);
+	return ret;
+}
+
+static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, struct req *q)
+{
+	if (q->rt.target == KB_SRV_BUILD) {
+		kb_build_record rec, old;
+		int existed;
+		if (kb_cache__wire_build_decode(&rec, q->buf, q->len) != 0)
+			return answer_error(conn, q, 400, kb_error_last()->message);
+		if (!kb_key_equal(&rec.build_key, &q->rt.key)) {
+			kb_build_record_clear(&rec);
+			return answer_error(conn, q, 400, "build_key of the body differs from the path");
+		}
+		existed = kb_cache_build_get(&old, s->cache, &rec.build_key) == 0;
+		if (existed)
+			kb_build_record_clear(&old);
+		if (kb_cache_build_put(s->cache, &rec) != 0) {
+			kb_build_record_clear(&rec);
+			return answer_error(conn, q, kb_error_last()->code == KB_EFULL ? 507 : 500,
+					    kb_error_last()->message);
+		}
+		kb_build_record_clear(&rec);
+		return answer(conn, q, existed ? 200 : 201, "text/plain", "", 0);
+	} else {
+		kb_test_run *in = NULL, *have = NULL;
+		size_t n_in = 0, n_have = 0, added = 0;
+		char msg[64];
+		if (kb_cache__wire_runs_decode(&in, &n_in, q->buf, q->len) != 0)
+			return answer_error(conn, q, 400, kb_error_last()->message);
+		if (kb_cache_test_list(&have, &n_have, s->cache, &q->rt.key) != 0) {
+			have = NULL;
+			n_have = 0;
+		}
+		for (size_t i = 0; i < n_in; i++) {
+			int dup = 0;
+			for (size_t j = 0; j < n_have && !dup; j++)
+				dup = kb_cache__wire_run_equal(&in[i], &have[j]);
+			for (size_t j = 0; j < i && !dup; j++)
+				dup = kb_cache__wire_run_equal(&in[i], &in[j]);
+			if (dup)
+				continue;
+			if (kb_cache_test_add(s->cache, &q->rt.key, &in[i]) != 0) {
+				free(in);
+				free(have);
+				return answer_error(conn, q,
+						    kb_error_last()->code == KB_EFULL ? 507 : 500,
+						    kb_error_last()->message);
+			}
+			added++;
+		}
+		free(in);
+		free(have);
+		snprintf(msg, sizeof(msg), "{\"added\":%zu}", added);
+		return answer(conn, q, added ? 201 : 200, "application/json", msg, strlen(msg));
+	}
+}
+
+/* ---- status and metrics ---- */
+
+static json_t *status_doc(kb_server *s)
+{
+	kb_cache_stats st;
+	json_t *o = json_object(), *store = json_object(), *req = json_object();
+	uint64_t objects = 0, stored = 0, bytes = 0;
+
+	memset(&st, 0, sizeof(st));
+	kb_cache_stats_get(&st, s->cache);
+	for (int k = 0; k < KB_OBJ_KIND_MAX; k++) {
+		objects += st.objects[k];
+		stored += st.stored_bytes[k];
+		bytes += st.object_bytes[k];
+	}
+	json_object_set_new(o, "version", json_string(kb_version()));
+	json_object_set_new(o, "uptime_s", json_integer((json_int_t)(time(NULL) - s->started)));
+	json_object_set_new(o, "listen", json_string(s->host));
+	json_object_set_new(o, "port", json_integer(s->port));
+	json_object_set_new(o, "tls", json_boolean(s->tls));
+	json_object_set_new(o, "auth", json_boolean(s->n_tokens > 0));
+	json_object_set_new(o, "anonymous_read", json_boolean(s->opts.anonymous_read));
+	json_object_set_new(o, "max_blob_size", json_integer((json_int_t)s->opts.max_blob_size));
+	json_object_set_new(store, "dir", json_string(kb_cache_dir(s->cache)));
+	json_object_set_new(store, "limit", json_integer((json_int_t)st.limit));
+	json_object_set_new(store, "objects", json_integer((json_int_t)objects));
+	json_object_set_new(store, "object_bytes", json_integer((json_int_t)bytes));
+	json_object_set_new(store, "stored_bytes", json_integer((json_int_t)stored));
+	json_object_set_new(store, "refs", json_integer((json_int_t)st.refs));
+	json_object_set_new(store, "builds", json_integer((json_int_t)st.builds));
+	json_object_set_new(store, "tests", json_integer((json_int_t)st.tests));
+	json_object_set_new(store, "test_runs", json_integer((json_int_t)st.test_runs));
+	json_object_set_new(store, "evictions", json_integer((json_int_t)st.evictions));
+	json_object_set_new(store, "file_size", json_integer((json_int_t)st.file_size));
+	json_object_set_new(store, "live_bytes", json_integer((json_int_t)st.live_bytes));
+	json_object_set_new(o, "store", store);
+	for (int m = 0; m < KB_SRV_METHOD_MAX; m++) {
+		uint64_t t = 0;
+		for (size_t c = 0; c < N_CODES; c++)
+			t += get(&s->requests[m][c]);
+		json_object_set_new(req, method_names[m], json_integer((json_int_t)t));
+	}
+	json_object_set_new(o, "requests", req);
+	json_object_set_new(o, "bytes_in", json_integer((json_int_t)get(&s->bytes_in)));
+	json_object_set_new(o, "bytes_out", json_integer((json_int_t)get(&s->bytes_out)));
+	json_object_set_new(o, "hits", json_integer((json_int_t)get(&s->hits)));
+	json_object_set_new(o, "misses", json_integer((json_int_t)get(&s->misses)));
+	json_object_set_new(o, "corrupt_reads", json_integer((json_int_t)get(&s->corrupt)));
+	json_object_set_new(o, "rejected_uploads", json_integer((json_int_t)get(&s->rejected_hash)));
+	return o;
+}
+
+int kb_server_status_json(char **out, kb_server *s)
+{
+	json_t *o = status_doc(s);
+	*out = json_dumps(o, JSON_INDENT(2));
+	json_decref(o);
+	return *out ? 0 : kb_error_set(KB_ERRCLASS_NET, "cannot encode the server status");
+}
+
+/* Append to a growing buffer; the buffer stays NUL-terminated. */
+static void bprintf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void bprintf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(*buf ? *buf + *len : NULL, *buf ? *cap - *len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (*buf && *len + (size_t)n < *cap) {
+			*len += (size_t)n;
+			return;
+		}
+		size_t ncap = (*cap ? *cap * 2 : 4096) + (size_t)n;
+		char *nb = realloc(*buf, ncap);
+		if (!nb)
+			return;
+		*buf = nb;
+		*cap = ncap;
+	}
+}
+
+static char *metrics_text(kb_server *s)
+{
+	kb_cache_stats st;
+	char *b = NULL;
+	size_t len = 0, cap = 0;
+	uint64_t objects = 0, stored = 0;
+
+	memset(&st, 0, sizeof(st));
+	kb_cache_stats_get(&st, s->cache);
+	for (int k = 0; k < KB_OBJ_KIND_MAX; k++) {
+		objects += st.objects[k];
+		stored += st.stored_bytes[k];
+	}
+	bprintf(&b, &len, &cap, "# HELP kbisect_requests_total HTTP requests by method and status code.\n"
+				"# TYPE kbisect_requests_total counter\n");
+	for (int m = 0; m < KB_SRV_METHOD_MAX; m++)
+		for (size_t c = 0; c < N_CODES; c++) {
+			uint64_t v = get(&s->requests[m][c]);
+			char code[8];
+			if (c < N_CODES - 1)
+				snprintf(code, sizeof(code), "%d", counted_codes[c]);
+			else
+				snprintf(code, sizeof(code), "other");
+			if (v || c == 0)
+				bprintf(&b, &len, &cap,
+					"kbisect_requests_total{method=\"%s\",code=\"%s\"} %llu\n",
+					method_names[m], code, (unsigned long long)v);
+		}
+#define METRIC(name, type, help, val)                                                        \
+	bprintf(&b, &len, &cap, "# HELP " name " " help "\n# TYPE " name " " type "\n" name    \
+				" %llu\n", (unsigned long long)(val))
+	METRIC("kbisect_received_bytes_total", "counter", "Body bytes received.", get(&s->bytes_in));
+	METRIC("kbisect_sent_bytes_total", "counter", "Body bytes sent.", get(&s->bytes_out));
+	METRIC("kbisect_cache_hits_total", "counter", "GET/HEAD that found the entry.", get(&s->hits));
+	METRIC("kbisect_cache_misses_total", "counter", "GET/HEAD that did not.", get(&s->misses));
+	METRIC("kbisect_corrupt_reads_total", "counter", "Objects that failed their checksum.",
+	       get(&s->corrupt));
+	METRIC("kbisect_rejected_uploads_total", "counter", "CAS uploads whose SHA-256 did not match.",
+	       get(&s->rejected_hash));
+	METRIC("kbisect_evictions_total", "counter", "Objects evicted from the store.", st.evictions);
+	METRIC("kbisect_store_objects", "gauge", "Objects in the store.", objects);
+	METRIC("kbisect_store_stored_bytes", "gauge", "Bytes of stored object data.", stored);
+	METRIC("kbisect_store_file_bytes", "gauge", "Size of data.mdb.", st.file_size);
+	METRIC("kbisect_store_limit_bytes", "gauge", "Size limit (0: none).", st.limit);
+	METRIC("kbisect_uptime_seconds", "gauge", "Seconds since start.",
+	       (uint64_t)(time(NULL) - s->started));
+#undef METRIC
+	return b;
+}
+
+/* ---- the request handler ---- */
+
+static int start_put(kb_server *s, struct MHD_Connection *conn, struct req *q)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	kb_put_opts po;
+
+	if (te || !cl || kb_server__parse_length(cl, &q->clen) != 0) {
+		q->why = "PUT needs a Content-Length header (no chunked encoding)";
+		return 400;
+	}
+	if (q->rt.target == KB_SRV_BUILD || q->rt.target == KB_SRV_TEST) {
+		if (q->clen > RECORD_MAX) {
+			q->why = "record body too large";
+			return 413;
+		}
+		q->cap = (size_t)q->clen + 1;
+		q->buf = malloc(q->cap);
+		if (!q->buf) {
+			q->why = "out of memory";
+			return 500;
+		}
+		return 0;
+	}
+	if (q->clen > s->opts.max_blob_size) {
+		q->why = "body larger than the server's --max-blob-size";
+		return 413;
+	}
+	if (q->rt.target == KB_SRV_CAS)
+		q->existed = kb_cache_has(s->cache, &q->rt.key);
+	memset(&po, 0, sizeof(po));
+	po.kind = KB_OBJ_BLOB;
+	if (kb_cache_writer_open(&q->w, s->cache, &po) != 0) {
+		q->why = kb_error_last()->message;
+		return kb_error_last()->code == KB_EFULL ? 507 : 500;
+	}
+	return 0;
+}
+
+static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, struct req *q)
+{
+	kb_key id;
+	int rc;
+
+	if (q->received != q->clen)
+		return answer_error(conn, q, 400, "body shorter than Content-Length");
+	if (q->buf)
+		return put_record(s, conn, q);
+	rc = kb_cache_writer_commit(&id, q->w, q->rt.target == KB_SRV_CAS ? &q->rt.key : NULL);
+	q->w = NULL;
+	if (rc == KB_ECORRUPT) {
+		add(&s->rejected_hash, 1);
+		return answer_error(conn, q, 400,
+				    "SHA-256 of the body differs from the key; nothing stored");
+	}
+	if (rc == KB_EFULL)
+		return answer_error(conn, q, 507, "cache full and nothing can be evicted");
+	if (rc != 0)
+		return answer_error(conn, q, 500, kb_error_last()->message);
+	if (q->rt.target == KB_SRV_AC) {
+		kb_key old;
+		q->existed = kb_cache_ref_get(&old, s->cache, KB_REF_AC, &q->rt.key) == 0 &&
+			     kb_key_equal(&old, &id);
+		if (!q->existed && kb_cache_ref_set(s->cache, KB_REF_AC, &q->rt.key, &id) != 0)
+			return answer_error(conn, q, kb_error_last()->code == KB_EFULL ? 507 : 500,
+					    kb_error_last()->message);
+	}
+	return answer(conn, q, q->existed ? 200 : 201, "text/plain", "", 0);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	kb_server *s = cls;
+	struct req *q = *con_cls;
+	int st;
+
+	(void)version;
+	if (!q) {
+		q = calloc(1, sizeof(*q));
+		if (!q)
+			return MHD_NO;
+		*con_cls = q;
+		clock_gettime(CLOCK_MONOTONIC, &q->t0);
+		snprintf(q->path, sizeof(q->path), "%s", url ? url : "");
+		kb_server__route(&q->rt, method, url);
+		q->started = 1;
+		if (q->rt.status)
+			return answer_error(conn, q, q->rt.status, q->rt.why);
+		if (!authorized(s, conn, q->rt.method == KB_SRV_PUT))
+			return answer_error(conn, q, 401,
+					    "missing or invalid token; send 'Authorization: "
+					    "Bearer <token>'");
+		if (q->rt.method == KB_SRV_PUT) {
+			st = start_put(s, conn, q);
+			if (st)
+				return answer_error(conn, q, st, q->why);
+			return MHD_YES; /* wait for the body */
+		}
+	}
+	if (q->answered_status) {
+		*upload_data_size = 0; /* an early answer is queued; discard the rest */
+		return MHD_YES;
+	}
+	if (q->rt.method == KB_SRV_PUT) {
+		if (*upload_data_size) {
+			size_t n = *upload_data_size;
+			*upload_data_size = 0;
+			add(&s->bytes_in, n);
+			if (q->status)
+				return MHD_YES;
+			if (q->received + n > q->clen) {
+				q->status = 400;
+				q->why = "body longer than Content-Length";
+				return MHD_YES;
+			}
+			q->received += n;
+			if (q->buf) {
+				memcpy(q->buf + q->len, upload_data, n);
+				q->len += n;
+				q->buf[q->len] = '\0';
+			} else if (kb_cache_writer_write(q->w, upload_data, n) != 0) {
+				q->status = kb_error_last()->code == KB_EFULL ? 507 : 500;
+				q->why = q->status == 507 ? "cache full and nothing can be evicted"
+							  : "cannot write to the store";
+			}
+			return MHD_YES;
+		}
+		if (q->status) {
+			kb_cache_writer_abort(q->w);
+			q->w = NULL;
+			return answer_error(conn, q, q->status, q->why);
+		}
+		return finish_put(s, conn, q);
+	}
+	/* GET, HEAD: ignore any body */
+	if (*upload_data_size) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	switch (q->rt.target) {
+	case KB_SRV_CAS:
+		return serve_object(s, conn, q, &q->rt.key);
+	case KB_SRV_AC: {
+		kb_key id;
+		if (kb_cache_ref_get(&id, s->cache, KB_REF_AC, &q->rt.key) != 0) {
+			add(&s->misses, 1);
+			return answer_error(conn, q, 404, "not found");
+		}
+		return serve_object(s, conn, q, &id);
+	}
+	case KB_SRV_STATUS: {
+		char *js = NULL;
+		enum MHD_Result r;
+		if (kb_server_status_json(&js, s) != 0)
+			return answer_error(conn, q, 500, "cannot encode status");
+		r = answer(conn, q, 200, "application/json", js,
+			   q->rt.method == KB_SRV_HEAD ? 0 : strlen(js));
+		free(js);
+		return r;
+	}
+	case KB_SRV_METRICS: {
+		char *t = metrics_text(s);
+		enum MHD_Result r;
+		if (!t)
+			return answer_error(conn, q, 500, "cannot format metrics");
+		r = answer(conn, q, 200, "text/plain; version=0.0.4", t,
+			   q->rt.method == KB_SRV_HEAD ? 0 : strlen(t));
+		free(t);
+		return r;
+	}
+	default:
+		return get_record(s, conn, q);
+	}
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	kb_server *s = cls;
+	struct req *q = *con_cls;
+	struct timespec t1;
+	int status;
+
+	(void)conn;
+	if (!q)
+		return;
+	kb_cache_writer_abort(q->w); /* an unfinished upload stores nothing */
+	status = q->answered_status ? q->answered_status : 499;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400)
+		status = 499; /* client went away or the body was cut short */
+	count(s, q->rt.method, status);
+	if (!s->opts.quiet) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		fprintf(stderr, "kbisect-serve: %s %s %d %.1fms\n", method_names[q->rt.method],
+			q->path, status,
+			(double)(t1.tv_sec - q->t0.tv_sec) * 1e3 +
+				(double)(t1.tv_nsec - q->t0.tv_nsec) / 1e6);
+	}
+	free(q->buf);
+	free(q);
+	*con_cls = NULL;
+}
+
+/* ---- start / stop ---- */
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (1 << 20) ||
+	    fseek(f, 0, SEEK_SET) != 0) {
+		fclose(f);
+		return NULL;
+	}
+	buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	if (buf)
+		buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void server_free(kb_server *s)
+{
+	if (!s)
+		return;
+	if (s->key_pem)
+		OPENSSL_cleanse(s->key_pem, strlen(s->key_pem));
+	free(s->cert_pem);
+	free(s->key_pem);
+	free(s);
+}
+
+int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
+{
+	kb_server *s;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			     MHD_USE_POLL;
+	const union MHD_DaemonInfo *info;
+	int rc;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return kb_error_os("cannot allocate the server");
+	s->cache = c;
+	if (opts)
+		s->opts = *opts;
+	if (!s->opts.max_blob_size)
+		s->opts.max_blob_size = UINT64_C(1) << 30;
+	if (!s->opts.timeout_s)
+		s->opts.timeout_s = 30;
+	if (!s->opts.max_connections)
+		s->opts.max_connections = 256;
+	snprintf(s->host, sizeof(s->host), "%s", s->opts.host ? s->opts.host : "127.0.0.1");
+	s->opts.host = s->host;
+	s->started = time(NULL);
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(s->host, ':')) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(s->opts.port);
+		if (inet_pton(AF_INET6, s->host, &a6->sin6_addr) != 1)
+			goto badhost;
+		sl = sizeof(*a6);
+		flags |= MHD_USE_IPv6;
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(s->opts.port);
+		if (inet_pton(AF_INET, s->host, &a4->sin_addr) != 1)
+			goto badhost;
+		sl = sizeof(*a4);
+	}
+	(void)sl;
+	if (s->opts.token_file && (rc = load_tokens(s, s->opts.token_file)) != 0) {
+		server_free(s);
+		return rc;
+	}
+	if (s->opts.tls_cert || s->opts.tls_key) {
+		if (!s->opts.tls_cert || !s->opts.tls_key) {
+			server_free(s);
+			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+					     "TLS needs both --tls-cert and --tls-key");
+		}
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			server_free(s);
+			return kb_error_setc(KB_EUNSUPPORTED, KB_ERRCLASS_NET,
+					     "this libmicrohttpd has no TLS support; put a TLS proxy "
+					     "in front (see docs/shared-cache.md)");
+		}
+		s->cert_pem = slurp(s->opts.tls_cert);
+		s->key_pem = slurp(s->opts.tls_key);
+		if (!s->cert_pem || !s->key_pem) {
+			rc = kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+					   "cannot read TLS file '%s'; check the path and that it is "
+					   "PEM", !s->cert_pem ? s->opts.tls_cert : s->opts.tls_key);
+			server_free(s);
+			return rc;
+		}
+		s->tls = 1;
+		flags |= MHD_USE_TLS;
+	}
+	s->opts.tls_cert = s->opts.tls_key = s->opts.token_file = NULL; /* not kept */
+	if (s->tls)
+		s->d = MHD_start_daemon(flags, s->opts.port, NULL, NULL, handle, s,
+					MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+					MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
+					MHD_OPTION_CONNECTION_LIMIT, s->opts.max_connections,
+					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+					MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
+					MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
+					MHD_OPTION_END);
+	else
+		s->d = MHD_start_daemon(flags, s->opts.port, NULL, NULL, handle, s,
+					MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+					MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
+					MHD_OPTION_CONNECTION_LIMIT, s->opts.max_connections,
+					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+					MHD_OPTION_END);
+	if (!s->d) {
+		rc = kb_error_set(KB_ERRCLASS_NET,
+				  "cannot listen on %s:%u; is the port in use or the address "
+				  "not local? (%s)", s->host, (unsigned)s->opts.port,
+				  s->tls ? "check the TLS certificate and key" : "try another port");
+		server_free(s);
+		return rc;
+	}
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = info ? info->port : s->opts.port;
+	*out = s;
+	return 0;
+badhost:
+	rc = kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+			   "'%s' is not a numeric IPv4 or IPv6 address; use e.g. 127.0.0.1 or ::1",
+			   s->host);
+	server_free(s);
+	return rc;
+}
+
+uint16_t kb_server_port(const kb_server *s)
+{
+	return s->port;
+}
+
+void kb_server_stop(kb_server *s)
+{
+	if (!s)
+		return;
+	if (s->d)
+		MHD_stop_daemon(s->d);
+	server_free(s);
+}

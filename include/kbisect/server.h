@@ -1,0 +1,56 @@
+/*
+ * kbisect/server.h - the shared cache server: one kbisect cache served over HTTP/1.1
+ * (libmicrohttpd) with the Bazel HTTP remote-cache protocol (/cas/<sha256>,
+ * /ac/<sha256>, any path prefix), kbisect's own records (/kb/v1/...), /status (JSON)
+ * and /metrics (Prometheus text). Bodies are streamed to and from the store.
+ * Ownership: kb_server_start() gives you the server; kb_server_stop() it. The cache
+ * handle passed to it stays yours and must outlive the server.
+ */
+#ifndef KBISECT_SERVER_H
+#define KBISECT_SERVER_H
+
+#include <stdint.h>
+
+#include "kbisect/cache.h"
+#include "kbisect/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kb_server kb_server; /* a running server (one MHD daemon) */
+
+/** Options of kb_server_start(); zero-initialise and set what you need. */
+typedef struct {
+	const char *host;          /**< address to bind ("127.0.0.1", "::1", "0.0.0.0");
+				       NULL: 127.0.0.1 */
+	uint16_t port;             /**< 0: an ephemeral port (see kb_server_port()) */
+	const char *tls_cert;      /**< PEM certificate file: serve HTTPS (with tls_key) */
+	const char *tls_key;       /**< PEM private key file */
+	const char *token_file;    /**< bearer tokens, one per line ('#' comments); NULL:
+				       no authentication */
+	int anonymous_read;        /**< 1: GET/HEAD need no token (writes still do) */
+	uint64_t max_blob_size;    /**< largest accepted PUT body; 0: 1 GiB */
+	unsigned int timeout_s;    /**< idle connection timeout; 0: 30 s */
+	unsigned int max_connections; /**< 0: 256 */
+	int quiet;                 /**< 1: no access log on stderr */
+} kb_server_opts;
+
+/** Start serving cache c in background threads. On success *out is yours:
+ * kb_server_stop() it. @return 0, KB_EINVAL (bad option, unreadable token or TLS
+ * file), KB_ERROR (cannot bind: kb_error_last() names the address) */
+int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts);
+
+/** The TCP port the server listens on (useful with port 0). */
+uint16_t kb_server_port(const kb_server *s);
+
+/** Write the /status JSON document into a malloc'd string (*out; free() it). */
+int kb_server_status_json(char **out, kb_server *s);
+
+/** Stop accepting, finish or drop open connections, free s; NULL ok. */
+void kb_server_stop(kb_server *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
