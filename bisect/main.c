@@ -11,6 +11,7 @@
 #include "cmd.h"
 
 static const struct kb_cmd kb_cmds[] = {
+	{ "cache", cmd_cache, 0, "maintain the content-addressed image cache" },
 	{ "signature", cmd_signature, 0, "print the kernel signature of a vmlinux" },
 	{ NULL, NULL, 0, NULL },
 };

@@ -302,7 +302,7 @@ int kb_cache_verify(kb_cache *c, uint64_t *bad,
 		    void (*fn)(const char *what, const char *why, void *arg), void *arg);
 
 /** Rewrite the DB with LMDB's compacting copy (mdb_env_copy2 MDB_CP_COMPACT) and
- * swap it in; *before/*after get the file sizes. Needs no other writer. */
+ * swap it in; *before and *after get the file sizes. Needs no other writer. */
 int kb_cache_compact(kb_cache *c, uint64_t *before, uint64_t *after);
 
 #ifdef __cplusplus

@@ -1,0 +1,164 @@
+/*
+ * cache/cache_internal.h - the body of struct kb_cache and the kb_cache__ internals
+ * shared by the files of cache/ (never included from outside cache/ and tests/).
+ *
+ * On-disk layout: one LMDB environment (dir/data.mdb, dir/lock.mdb) plus
+ * dir/kbisect.lock (flock: shared by every open handle, exclusive for compact).
+ * Named databases:
+ *   meta   "format" -> u32, "limit" -> u64, "base:<kind>" -> id, "stat:<name>" -> u64
+ *   obj    object id (32) -> struct kb_obj_hdr + nparts * 32-byte part (chunk) ids
+ *   atime  object id -> i64 last use (unix time)
+ *   chunk  chunk id = SHA-256 of the chunk's bytes (32) -> struct kb_chunk_hdr + payload
+ *   cref   chunk id -> struct kb_chunk_ref (reference count, creation time)
+ *   dep    base id (32) + dependant id (32) -> "" (delta bases in use)
+ *   build  build key -> JSON build record
+ *   bysig  signature (32) + build key (32) -> ""
+ *   test   test key (32) + be64 time_ns + be32 pid + be32 seq -> JSON run
+ *   ref    ns (1) + key (32) -> object id (32)
+ * All integers on disk are little-endian (x86_64 hosts share a cache; the format
+ * version guards changes).
+ */
+#ifndef KB_CACHE_INTERNAL_H
+#define KB_CACHE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include "kbisect/cache.h"
+#include "common/error_internal.h"
+
+/** On-disk format version (meta "format"); a newer one gives KB_EVERSION. */
+#define KB_CACHE_FORMAT 1
+
+/** Uncompressed size of one chunk of a plain object. */
+#define KB_CHUNK_SIZE (1u << 20)
+
+/** Returned by write callbacks when LMDB says MDB_MAP_FULL: grow the map, retry. */
+#define KB__MAPFULL (-1000)
+
+#define KB_OBJ_MAGIC 0x314a424bu   /* "KBJ1" */
+#define KB_CHUNK_MAGIC 0x31434b4bu /* "KKC1" */
+
+/** Object flags. */
+#define KB_OBJF_DELTA (1u << 0)  /**< parts are the pieces of one zstd delta frame */
+#define KB_OBJF_PINNED (1u << 1) /**< never evicted */
+
+/** Chunk codecs. */
+#define KB_CODEC_RAW 0  /**< payload is the bytes themselves */
+#define KB_CODEC_ZSTD 1 /**< payload is one zstd frame of raw_len bytes */
+
+/** Header of a value in "obj"; followed by nparts 32-byte chunk ids. */
+struct kb_obj_hdr {
+	uint32_t magic;
+	uint8_t kind;
+	uint8_t flags;
+	uint16_t pad;
+	uint32_t nparts;
+	uint32_t pad2;
+	uint64_t size;       /* uncompressed bytes */
+	uint64_t stored;     /* sum of the parts' stored sizes (before dedup) */
+	int64_t created;
+	uint8_t base[32];    /* delta base when KB_OBJF_DELTA */
+};
+
+/** Header of a value in "chunk"; followed by payload_len bytes. */
+struct kb_chunk_hdr {
+	uint32_t magic;
+	uint8_t codec;
+	uint8_t pad[3];
+	uint32_t raw_len;
+	uint32_t payload_len;
+	uint64_t xxh3;       /* XXH3-64 of the payload */
+};
+
+/** Value in "cref". */
+struct kb_chunk_ref {
+	uint64_t refs;
+	int64_t created;
+};
+
+/** Persistent counters (meta "stat:<name>"), see kb_cache_stats. */
+enum kb_stat {
+	KB_ST_HIT0 = 0,                         /* hits per kind: +kind */
+	KB_ST_MISS0 = KB_ST_HIT0 + KB_OBJ_KIND_MAX, /* misses per kind: +kind */
+	KB_ST_BUILD_HITS = KB_ST_MISS0 + KB_OBJ_KIND_MAX,
+	KB_ST_BUILD_MISSES,
+	KB_ST_TEST_HITS,
+	KB_ST_TEST_MISSES,
+	KB_ST_EVICTIONS,
+	KB_ST_SAVED_MS,                         /* build time saved, milliseconds */
+	KB_ST_CHUNKS,                           /* unique chunks stored */
+	KB_ST_CHUNK_BYTES,                      /* their stored bytes (header + payload) */
+	KB_ST_MAX
+};
+
+struct kb_cache {
+	char *dir;
+	MDB_env *env;
+	unsigned int flags;
+	int lockfd;
+	MDB_dbi meta, obj, atime, chunk, cref, dep, build, bysig, test, ref;
+	/* Map resizes need every txn of this process closed: txns hold it shared. */
+	pthread_rwlock_t txn_lock;
+	/* Counters and last-use times gathered by readers, flushed by the next write. */
+	pthread_mutex_t pend_lock;
+	int64_t pend_stat[KB_ST_MAX];
+	struct kb_atime_pend { kb_key id; int64_t t; } *pend_atime;
+	size_t n_pend_atime, cap_pend_atime;
+};
+
+/** Translate an LMDB return code into a kb_error_code with a message about what;
+ * MDB_MAP_FULL becomes KB__MAPFULL (no message). */
+int kb_cache__mdb(kb_cache *c, int rc, const char *what);
+
+/** Begin a read txn (holds txn_lock shared until kb_cache__txn_end). */
+int kb_cache__rtxn(kb_cache *c, MDB_txn **out);
+
+/** End (abort) a read txn; NULL ok. */
+void kb_cache__txn_end(kb_cache *c, MDB_txn *t);
+
+/** Run fn in a write txn and commit; on KB__MAPFULL from fn or commit, grow the map
+ * and run fn again. Pending counters and last-use times are flushed in the same txn.
+ * fn returns 0 or a kb_error_code (or KB__MAPFULL). */
+int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), void *arg);
+
+/** Add delta to a pending persistent counter (thread-safe; flushed by the next write). */
+void kb_cache__stat_add(kb_cache *c, int stat, int64_t delta);
+
+/** Add delta to a counter inside write txn t. */
+int kb_cache__stat_add_txn(kb_cache *c, MDB_txn *t, int stat, int64_t delta);
+
+/** Read a counter (committed value + pending). */
+uint64_t kb_cache__stat_get(kb_cache *c, MDB_txn *t, int stat);
+
+/** Remember that object id was used now (flushed by the next write). */
+void kb_cache__touch(kb_cache *c, const kb_key *id);
+
+/** Read a u64 from meta key name; 0 when missing. */
+uint64_t kb_cache__meta_u64(kb_cache *c, MDB_txn *t, const char *name);
+
+/** Write a u64 to meta key name in write txn t. */
+int kb_cache__meta_put_u64(kb_cache *c, MDB_txn *t, const char *name, uint64_t v);
+
+/** Evict object id and release its chunks, inside write txn t (gc.c). */
+int kb_cache__evict_txn(kb_cache *c, MDB_txn *t, const kb_key *id);
+
+/** Evict until stored chunk bytes <= target; *n gets the count (gc.c). */
+int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *n);
+
+/** Load a whole object into memory, verifying it; not counted as a hit (object.c). */
+int kb_cache__load(void **out, size_t *len, kb_cache *c, const kb_key *id);
+
+/** Open a reader; count = 0 for internal reads (no hit/miss, no last-use update). */
+int kb_cache__reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id,
+			  int count);
+
+/** Current unix time. */
+int64_t kb_cache__now(void);
+
+/** Short hex prefix of a key for messages ("3fa1b2c3d4e5"). */
+const char *kb_cache__short(char buf[16], const kb_key *k);
+
+#endif

@@ -1,0 +1,283 @@
+/*
+ * cache/gc.c - eviction: least-recently-used objects go first, until the stored
+ * chunk bytes fit under a target.
+ * Owns: kb_cache_gc(), kb_cache__gc_to(), kb_cache__evict_txn(), orphan chunk cleanup.
+ * DESIGN: never evicts a pinned object, nor a delta base while a dependant exists (the
+ * "dep" table); the dependant goes first, then its base becomes a candidate in the next
+ * round. Each eviction is its own small write txn so readers and writers interleave.
+ * Chunks with no reference (left by a killed writer, or written by a put not yet
+ * committed) are removed only when older than an hour.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache_internal.h"
+
+#define ORPHAN_GRACE_S 3600
+
+static int release_chunk(kb_cache *c, MDB_txn *t, const uint8_t *cid, int force_delete)
+{
+	MDB_val k = { 32, (void *)cid }, v;
+	struct kb_chunk_ref r = { 0, 0 };
+	int rc;
+
+	if (mdb_get(t, c->cref, &k, &v) == 0 && v.mv_size == sizeof(r))
+		memcpy(&r, v.mv_data, sizeof(r));
+	if (!force_delete && r.refs > 1) {
+		r.refs--;
+		v.mv_size = sizeof(r);
+		v.mv_data = &r;
+		return kb_cache__mdb(c, mdb_put(t, c->cref, &k, &v, 0), "cannot release a chunk");
+	}
+	if (mdb_get(t, c->chunk, &k, &v) == 0) {
+		size_t len = v.mv_size;
+		rc = mdb_del(t, c->chunk, &k, NULL);
+		if (rc)
+			return kb_cache__mdb(c, rc, "cannot delete a chunk");
+		if ((rc = kb_cache__stat_add_txn(c, t, KB_ST_CHUNKS, -1)) ||
+		    (rc = kb_cache__stat_add_txn(c, t, KB_ST_CHUNK_BYTES, -(int64_t)len)))
+			return rc;
+	}
+	rc = mdb_del(t, c->cref, &k, NULL);
+	if (rc && rc != MDB_NOTFOUND)
+		return kb_cache__mdb(c, rc, "cannot delete a chunk reference");
+	return 0;
+}
+
+int kb_cache__evict_txn(kb_cache *c, MDB_txn *t, const kb_key *id)
+{
+	MDB_val k = { 32, (void *)id->b }, v;
+	struct kb_obj_hdr h;
+	uint8_t *parts;
+	int rc;
+
+	rc = mdb_get(t, c->obj, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return kb_cache__mdb(c, rc, "cannot read an object to evict");
+	if (v.mv_size < sizeof(h))
+		return kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
+				     "malformed object header in cache '%s'; run 'kbisect cache "
+				     "verify'", c->dir);
+	memcpy(&h, v.mv_data, sizeof(h));
+	if (v.mv_size != sizeof(h) + (size_t)h.nparts * 32)
+		h.nparts = 0;
+	parts = malloc((size_t)h.nparts * 32 + 1);
+	if (!parts)
+		return kb_error_setc(KB_ERROR, KB_ERRCLASS_OS, "out of memory during gc");
+	memcpy(parts, (uint8_t *)v.mv_data + sizeof(h), (size_t)h.nparts * 32);
+	for (uint32_t i = 0; i < h.nparts; i++) {
+		if ((rc = release_chunk(c, t, parts + 32 * i, 0))) {
+			free(parts);
+			return rc;
+		}
+	}
+	free(parts);
+	if ((rc = mdb_del(t, c->obj, &k, NULL)))
+		return kb_cache__mdb(c, rc, "cannot delete an object");
+	mdb_del(t, c->atime, &k, NULL);
+	if (h.flags & KB_OBJF_DELTA) {
+		uint8_t dk[64];
+		MDB_val dkv = { 64, dk };
+		memcpy(dk, h.base, 32);
+		memcpy(dk + 32, id->b, 32);
+		mdb_del(t, c->dep, &dkv, NULL);
+	}
+	if (h.kind < KB_OBJ_KIND_MAX) {
+		char name[32];
+		MDB_val mk, mv;
+		snprintf(name, sizeof(name), "base:%s", kb_object_kind_name(h.kind));
+		mk.mv_size = strlen(name);
+		mk.mv_data = name;
+		if (mdb_get(t, c->meta, &mk, &mv) == 0 && mv.mv_size == 32 &&
+		    memcmp(mv.mv_data, id->b, 32) == 0)
+			mdb_del(t, c->meta, &mk, NULL);
+	}
+	return kb_cache__stat_add_txn(c, t, KB_ST_EVICTIONS, 1);
+}
+
+static int has_dependants(kb_cache *c, MDB_txn *t, const kb_key *id)
+{
+	MDB_cursor *cur;
+	MDB_val k = { 32, (void *)id->b }, v;
+	int found = 0;
+
+	if (mdb_cursor_open(t, c->dep, &cur))
+		return 1;
+	if (mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size == 64 &&
+	    memcmp(k.mv_data, id->b, 32) == 0)
+		found = 1;
+	mdb_cursor_close(cur);
+	return found;
+}
+
+struct cand {
+	kb_key id;
+	int64_t used;
+};
+
+static int cmp_cand(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	if (x->used != y->used)
+		return x->used < y->used ? -1 : 1;
+	return memcmp(x->id.b, y->id.b, 32);
+}
+
+struct evict_ctx {
+	kb_key id;
+	int done;
+};
+
+static int evict_fn(kb_cache *c, MDB_txn *t, void *arg)
+{
+	struct evict_ctx *e = arg;
+	MDB_val k = { 32, e->id.b }, v;
+	struct kb_obj_hdr h;
+
+	e->done = 0;
+	/* re-check under the write lock: pinned or a base by now? */
+	if (mdb_get(t, c->obj, &k, &v) != 0 || v.mv_size < sizeof(h))
+		return 0;
+	memcpy(&h, v.mv_data, sizeof(h));
+	if ((h.flags & KB_OBJF_PINNED) || has_dependants(c, t, &e->id))
+		return 0;
+	e->done = 1;
+	return kb_cache__evict_txn(c, t, &e->id);
+}
+
+static int orphans_fn(kb_cache *c, MDB_txn *t, void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int64_t cutoff = kb_cache__now() - ORPHAN_GRACE_S;
+	kb_key *dead = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	(void)arg;
+	if ((rc = mdb_cursor_open(t, c->cref, &cur)))
+		return kb_cache__mdb(c, rc, "cannot scan chunks");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct kb_chunk_ref r;
+		if (k.mv_size != 32 || v.mv_size != sizeof(r))
+			continue;
+		memcpy(&r, v.mv_data, sizeof(r));
+		if (r.refs || r.created > cutoff)
+			continue;
+		if (n == cap) {
+			void *p = realloc(dead, (cap = cap ? cap * 2 : 64) * sizeof(*dead));
+			if (!p)
+				break;
+			dead = p;
+		}
+		memcpy(dead[n++].b, k.mv_data, 32);
+	}
+	mdb_cursor_close(cur);
+	rc = 0;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = release_chunk(c, t, dead[i].b, 1);
+	free(dead);
+	return rc;
+}
+
+static uint64_t used_bytes(kb_cache *c)
+{
+	MDB_txn *t;
+	uint64_t used = 0;
+	if (kb_cache__rtxn(c, &t) == 0) {
+		used = kb_cache__stat_get(c, t, KB_ST_CHUNK_BYTES);
+		kb_cache__txn_end(c, t);
+	}
+	return used;
+}
+
+int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted)
+{
+	uint64_t n = 0;
+	int rc, progress = 1;
+
+	if (evicted)
+		*evicted = 0;
+	if ((rc = kb_cache__write(c, orphans_fn, NULL)))
+		return rc;
+	while (progress && used_bytes(c) > target) {
+		struct cand *cands = NULL;
+		size_t nc = 0, cap = 0;
+		MDB_txn *t;
+		MDB_cursor *cur;
+		MDB_val k, v;
+
+		progress = 0;
+		if ((rc = kb_cache__rtxn(c, &t)))
+			return rc;
+		if ((rc = mdb_cursor_open(t, c->obj, &cur))) {
+			kb_cache__txn_end(c, t);
+			return kb_cache__mdb(c, rc, "cannot scan objects");
+		}
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			struct kb_obj_hdr h;
+			MDB_val av;
+			int64_t used;
+			if (k.mv_size != 32 || v.mv_size < sizeof(h))
+				continue;
+			memcpy(&h, v.mv_data, sizeof(h));
+			if (h.flags & KB_OBJF_PINNED)
+				continue;
+			used = h.created;
+			if (mdb_get(t, c->atime, &k, &av) == 0 && av.mv_size == sizeof(used))
+				memcpy(&used, av.mv_data, sizeof(used));
+			if (nc == cap) {
+				void *p = realloc(cands, (cap = cap ? cap * 2 : 64) * sizeof(*cands));
+				if (!p)
+					break;
+				cands = p;
+			}
+			memcpy(cands[nc].id.b, k.mv_data, 32);
+			cands[nc].used = used;
+			nc++;
+		}
+		mdb_cursor_close(cur);
+		kb_cache__txn_end(c, t);
+		qsort(cands, nc, sizeof(*cands), cmp_cand);
+		for (size_t i = 0; i < nc && used_bytes(c) > target; i++) {
+			struct evict_ctx e = { cands[i].id, 0 };
+			if ((rc = kb_cache__write(c, evict_fn, &e))) {
+				free(cands);
+				return rc;
+			}
+			if (e.done) {
+				n++;
+				progress = 1;
+			}
+		}
+		free(cands);
+	}
+	if (evicted)
+		*evicted = n;
+	return 0;
+}
+
+int kb_cache_gc(kb_cache *c, uint64_t max_bytes, uint64_t *evicted)
+{
+	uint64_t target = max_bytes;
+
+	if (c->flags & KB_CACHE_RDONLY)
+		return kb_error_setc(KB_EREADONLY, KB_ERRCLASS_CACHE,
+				     "cannot gc cache '%s' opened read-only", c->dir);
+	if (!target) {
+		MDB_txn *t;
+		int rc;
+		if ((rc = kb_cache__rtxn(c, &t)))
+			return rc;
+		target = kb_cache__meta_u64(c, t, "limit");
+		kb_cache__txn_end(c, t);
+	}
+	if (!target)
+		target = UINT64_MAX; /* no limit: only orphans go */
+	return kb_cache__gc_to(c, target, evicted);
+}

@@ -1,0 +1,431 @@
+/*
+ * cache/records.c - build records (by build key, indexed by kernel signature) and
+ * test results (by test key, one entry per run).
+ * Owns: the "build", "bysig" and "test" tables.
+ * DESIGN: records are small JSON documents (jansson) so fields can be added without a
+ * format change; keys are binary. A test key's runs are separate LMDB entries keyed
+ * test key + time (ns) + pid + sequence, so concurrent processes append without
+ * read-modify-write and a cursor range lists them oldest first.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cache_internal.h"
+
+static int oom(kb_cache *c)
+{
+	return kb_error_setc(KB_ERROR, KB_ERRCLASS_OS, "out of memory in cache '%s'", c->dir);
+}
+
+static json_t *key_json(const kb_key *k)
+{
+	char hex[KB_KEY_HEXLEN + 1];
+	kb_key_to_hex(hex, k);
+	return json_string(hex);
+}
+
+static int json_key(kb_key *out, json_t *j)
+{
+	return json_is_string(j) ? kb_key_from_hex(out, json_string_value(j)) : KB_EINVAL;
+}
+
+static void copy_str(char *dst, size_t cap, json_t *j)
+{
+	const char *s = json_is_string(j) ? json_string_value(j) : "";
+	snprintf(dst, cap, "%s", s);
+}
+
+/* ---- build records ---- */
+
+static char *build_to_json(const kb_build_record *rec)
+{
+	json_t *o = json_object(), *arts = json_array();
+	char *s;
+
+	json_object_set_new(o, "v", json_integer(1));
+	json_object_set_new(o, "build_key", key_json(&rec->build_key));
+	json_object_set_new(o, "ok", json_boolean(rec->ok));
+	if (rec->has_signature)
+		json_object_set_new(o, "signature", key_json(&rec->signature));
+	for (size_t i = 0; i < rec->n_artifacts && i < KB_BUILD_MAX_ARTIFACTS; i++) {
+		json_t *a = json_object();
+		json_object_set_new(a, "name", json_string(rec->artifacts[i].name));
+		json_object_set_new(a, "id", key_json(&rec->artifacts[i].id));
+		json_array_append_new(arts, a);
+	}
+	json_object_set_new(o, "artifacts", arts);
+	json_object_set_new(o, "duration_s", json_real(rec->duration_s));
+	json_object_set_new(o, "host", json_string(rec->host));
+	json_object_set_new(o, "time", json_integer(rec->time));
+	json_object_set_new(o, "git_tree", json_string(rec->git_tree));
+	json_object_set_new(o, "error", json_string(rec->error));
+	if (rec->extra_json) {
+		json_t *x = json_loads(rec->extra_json, 0, NULL);
+		if (x)
+			json_object_set_new(o, "extra", x);
+	}
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+static int build_from_json(kb_build_record *out, const void *data, size_t len)
+{
+	json_t *o = json_loadb(data, len, 0, NULL), *arts, *a;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return KB_ECORRUPT;
+	}
+	if (json_key(&out->build_key, json_object_get(o, "build_key"))) {
+		json_decref(o);
+		return KB_ECORRUPT;
+	}
+	out->ok = json_is_true(json_object_get(o, "ok"));
+	out->has_signature = json_key(&out->signature, json_object_get(o, "signature")) == 0;
+	arts = json_object_get(o, "artifacts");
+	json_array_foreach(arts, i, a) {
+		if (out->n_artifacts >= KB_BUILD_MAX_ARTIFACTS)
+			break;
+		copy_str(out->artifacts[out->n_artifacts].name,
+			 sizeof(out->artifacts[0].name), json_object_get(a, "name"));
+		if (json_key(&out->artifacts[out->n_artifacts].id, json_object_get(a, "id")) == 0)
+			out->n_artifacts++;
+	}
+	out->duration_s = json_number_value(json_object_get(o, "duration_s"));
+	copy_str(out->host, sizeof(out->host), json_object_get(o, "host"));
+	out->time = json_integer_value(json_object_get(o, "time"));
+	copy_str(out->git_tree, sizeof(out->git_tree), json_object_get(o, "git_tree"));
+	copy_str(out->error, sizeof(out->error), json_object_get(o, "error"));
+	if (json_object_get(o, "extra"))
+		out->extra_json = json_dumps(json_object_get(o, "extra"),
+					     JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return 0;
+}
+
+void kb_build_record_clear(kb_build_record *rec)
+{
+	if (!rec)
+		return;
+	free(rec->extra_json);
+	rec->extra_json = NULL;
+}
+
+struct build_put_ctx {
+	const kb_build_record *rec;
+	const char *json;
+};
+
+static int build_put_fn(kb_cache *c, MDB_txn *t, void *arg)
+{
+	struct build_put_ctx *b = arg;
+	const kb_build_record *rec = b->rec;
+	MDB_val k = { 32, (void *)rec->build_key.b }, v;
+	uint8_t sk[64];
+	MDB_val skv = { 64, sk }, e = { 0, "" };
+	int rc;
+
+	/* drop the old signature index entry */
+	if (mdb_get(t, c->build, &k, &v) == 0) {
+		kb_build_record old;
+		if (build_from_json(&old, v.mv_data, v.mv_size) == 0) {
+			if (old.has_signature) {
+				memcpy(sk, old.signature.b, 32);
+				memcpy(sk + 32, rec->build_key.b, 32);
+				mdb_del(t, c->bysig, &skv, NULL);
+			}
+			kb_build_record_clear(&old);
+		}
+	}
+	v.mv_size = strlen(b->json);
+	v.mv_data = (void *)b->json;
+	if ((rc = kb_cache__mdb(c, mdb_put(t, c->build, &k, &v, 0), "cannot store a build record")))
+		return rc;
+	if (rec->has_signature) {
+		memcpy(sk, rec->signature.b, 32);
+		memcpy(sk + 32, rec->build_key.b, 32);
+		if ((rc = kb_cache__mdb(c, mdb_put(t, c->bysig, &skv, &e, 0),
+					"cannot index a build record")))
+			return rc;
+	}
+	return 0;
+}
+
+int kb_cache_build_put(kb_cache *c, const kb_build_record *rec)
+{
+	struct build_put_ctx b = { rec, NULL };
+	char *json;
+	int rc;
+
+	if (rec->extra_json) {
+		json_t *x = json_loads(rec->extra_json, 0, NULL);
+		if (!json_is_object(x)) {
+			json_decref(x);
+			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_CACHE,
+					     "build record extra_json is not a JSON object; pass an "
+					     "object such as {\"skip\": []}");
+		}
+		json_decref(x);
+	}
+	if (!(json = build_to_json(rec)))
+		return oom(c);
+	b.json = json;
+	rc = kb_cache__write(c, build_put_fn, &b);
+	free(json);
+	return rc;
+}
+
+int kb_cache_build_get(kb_build_record *out, kb_cache *c, const kb_key *build_key)
+{
+	MDB_val k = { 32, (void *)build_key->b }, v;
+	MDB_txn *t;
+	char s[16];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = kb_cache__rtxn(c, &t)))
+		return rc;
+	rc = mdb_get(t, c->build, &k, &v);
+	if (rc == 0)
+		rc = build_from_json(out, v.mv_data, v.mv_size) == 0 ? 0 : -12345;
+	kb_cache__txn_end(c, t);
+	if (rc == MDB_NOTFOUND) {
+		kb_cache__stat_add(c, KB_ST_BUILD_MISSES, 1);
+		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_CACHE,
+				     "no build record %s in cache '%s'", kb_cache__short(s, build_key),
+				     c->dir);
+	}
+	if (rc == -12345)
+		return kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
+				     "build record %s in cache '%s' is malformed; run 'kbisect "
+				     "cache verify'", kb_cache__short(s, build_key), c->dir);
+	if (rc)
+		return kb_cache__mdb(c, rc, "cannot read a build record");
+	kb_cache__stat_add(c, KB_ST_BUILD_HITS, 1);
+	return 0;
+}
+
+int kb_cache_builds_by_signature(kb_key **out, size_t *n, kb_cache *c, const kb_key *sig)
+{
+	MDB_txn *t;
+	MDB_cursor *cur;
+	MDB_val k = { 32, (void *)sig->b }, v;
+	kb_key *keys = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = kb_cache__rtxn(c, &t)))
+		return rc;
+	if ((rc = mdb_cursor_open(t, c->bysig, &cur))) {
+		kb_cache__txn_end(c, t);
+		return kb_cache__mdb(c, rc, "cannot read the signature index");
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 64 || memcmp(k.mv_data, sig->b, 32) != 0)
+			break;
+		if (cnt == cap) {
+			void *p = realloc(keys, (cap = cap ? cap * 2 : 8) * sizeof(*keys));
+			if (!p) {
+				mdb_cursor_close(cur);
+				kb_cache__txn_end(c, t);
+				free(keys);
+				return oom(c);
+			}
+			keys = p;
+		}
+		memcpy(keys[cnt++].b, (uint8_t *)k.mv_data + 32, 32);
+	}
+	mdb_cursor_close(cur);
+	kb_cache__txn_end(c, t);
+	*out = keys;
+	*n = cnt;
+	return 0;
+}
+
+int kb_cache_build_foreach(kb_cache *c, int (*fn)(const kb_build_record *rec, void *arg),
+			   void *arg)
+{
+	MDB_txn *t;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	kb_build_record *all = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	if ((rc = kb_cache__rtxn(c, &t)))
+		return rc;
+	if ((rc = mdb_cursor_open(t, c->build, &cur))) {
+		kb_cache__txn_end(c, t);
+		return kb_cache__mdb(c, rc, "cannot list build records");
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (n == cap) {
+			void *p = realloc(all, (cap = cap ? cap * 2 : 16) * sizeof(*all));
+			if (!p)
+				break;
+			all = p;
+		}
+		if (build_from_json(&all[n], v.mv_data, v.mv_size) == 0)
+			n++;
+	}
+	mdb_cursor_close(cur);
+	kb_cache__txn_end(c, t);
+	rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!rc)
+			rc = fn(&all[i], arg);
+		kb_build_record_clear(&all[i]);
+	}
+	free(all);
+	return rc > 0 ? 0 : rc;
+}
+
+int kb_cache_note_build_saved(kb_cache *c, double seconds)
+{
+	if (seconds > 0)
+		kb_cache__stat_add(c, KB_ST_SAVED_MS, (int64_t)(seconds * 1000.0 + 0.5));
+	return 0;
+}
+
+/* ---- test results ---- */
+
+static void put_be64(uint8_t *p, uint64_t x)
+{
+	for (int i = 7; i >= 0; i--, x >>= 8)
+		p[i] = (uint8_t)x;
+}
+
+static void put_be32(uint8_t *p, uint32_t x)
+{
+	for (int i = 3; i >= 0; i--, x >>= 8)
+		p[i] = (uint8_t)x;
+}
+
+struct test_add_ctx {
+	uint8_t key[48];
+	const char *json;
+};
+
+static int test_add_fn(kb_cache *c, MDB_txn *t, void *arg)
+{
+	struct test_add_ctx *a = arg;
+	MDB_val k = { 48, a->key }, v = { strlen(a->json), (void *)a->json };
+	int rc;
+
+	/* same ns, pid and counter from another handle: bump the sequence */
+	for (int i = 0; i < 1000; i++) {
+		rc = mdb_put(t, c->test, &k, &v, MDB_NOOVERWRITE);
+		if (rc != MDB_KEYEXIST)
+			break;
+		a->key[47]++;
+	}
+	return kb_cache__mdb(c, rc, "cannot store a test run");
+}
+
+int kb_cache_test_add(kb_cache *c, const kb_key *test_key, const kb_test_run *run)
+{
+	static _Atomic unsigned int seq;
+	struct test_add_ctx a;
+	struct timespec ts;
+	json_t *o;
+	char *json;
+	int rc;
+
+	if (run->klass < KB_RUN_OK || run->klass > KB_RUN_BOOT_FAILURE)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_CACHE,
+				     "bad run class %d; use a kb_run_class", run->klass);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	memcpy(a.key, test_key->b, 32);
+	put_be64(a.key + 32, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+	put_be32(a.key + 40, (uint32_t)getpid());
+	put_be32(a.key + 44, seq++ << 8);
+	o = json_object();
+	json_object_set_new(o, "class", json_string(kb_run_class_name(run->klass)));
+	json_object_set_new(o, "title", json_string(run->title));
+	json_object_set_new(o, "duration_s", json_real(run->duration_s));
+	if (run->has_console)
+		json_object_set_new(o, "console", key_json(&run->console));
+	json_object_set_new(o, "time", json_integer(run->time));
+	json = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	if (!json)
+		return oom(c);
+	a.json = json;
+	rc = kb_cache__write(c, test_add_fn, &a);
+	free(json);
+	return rc;
+}
+
+static int run_from_json(kb_test_run *out, const void *data, size_t len)
+{
+	json_t *o = json_loadb(data, len, 0, NULL);
+	int k;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return -1;
+	}
+	k = kb_run_class_parse(json_string_value(json_object_get(o, "class")));
+	out->klass = k < 0 ? KB_RUN_INFRA : k;
+	copy_str(out->title, sizeof(out->title), json_object_get(o, "title"));
+	out->duration_s = json_number_value(json_object_get(o, "duration_s"));
+	out->has_console = json_key(&out->console, json_object_get(o, "console")) == 0;
+	out->time = json_integer_value(json_object_get(o, "time"));
+	json_decref(o);
+	return 0;
+}
+
+int kb_cache_test_list(kb_test_run **out, size_t *n, kb_cache *c, const kb_key *test_key)
+{
+	MDB_txn *t;
+	MDB_cursor *cur;
+	MDB_val k = { 32, (void *)test_key->b }, v;
+	kb_test_run *runs = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = kb_cache__rtxn(c, &t)))
+		return rc;
+	if ((rc = mdb_cursor_open(t, c->test, &cur))) {
+		kb_cache__txn_end(c, t);
+		return kb_cache__mdb(c, rc, "cannot read test results");
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 48 || memcmp(k.mv_data, test_key->b, 32) != 0)
+			break;
+		if (cnt == cap) {
+			void *p = realloc(runs, (cap = cap ? cap * 2 : 8) * sizeof(*runs));
+			if (!p) {
+				mdb_cursor_close(cur);
+				kb_cache__txn_end(c, t);
+				free(runs);
+				return oom(c);
+			}
+			runs = p;
+		}
+		if (run_from_json(&runs[cnt], v.mv_data, v.mv_size) == 0)
+			cnt++;
+	}
+	mdb_cursor_close(cur);
+	kb_cache__txn_end(c, t);
+	kb_cache__stat_add(c, cnt ? KB_ST_TEST_HITS : KB_ST_TEST_MISSES, 1);
+	*out = runs;
+	*n = cnt;
+	return 0;
+}
