@@ -169,11 +169,13 @@ static struct oops_fmt warning_fmts[] = {
 };
 
 static struct oops_fmt info_fmts[] = {
-	{ "INFO: task .* blocked for more than [0-9]+ seconds", "INFO: task hung in %F", FR_STACK,
+	{ "INFO: task .* blocked (in I/O wait )?for more than [0-9]+ seconds", "INFO: task hung in %F", FR_STACK,
 	  0, NULL, { NULL }, EX_HUNG, 0, { 0 } },
 	{ "INFO: rcu_(preempt|sched|bh) (self-)?detected( expedited)? stall",
 	  "INFO: rcu detected stall in %F", FR_RIP_STACK, 0, NULL,
 	  SKIP("apic_timer_interrupt", "rcu"), EX_STALL, 0, { 0 } },
+	{ "INFO: rcu_tasks detected stalls? on tasks", "INFO: rcu detected stall in %F", FR_STACK,
+	  0, NULL, SKIP("apic_timer_interrupt", "rcu"), EX_STALL, 0, { 0 } },
 	{ "INFO: possible circular locking dependency detected", "possible deadlock in %F", FR_AT,
 	  0, "is trying to acquire lock", { NULL }, EX_FIRST, 0, { 0 } },
 	{ "INFO: possible recursive locking detected", "possible deadlock in %F", FR_AT, 0,
@@ -394,12 +396,13 @@ static struct repl title_repls[] = {
 	{ "syzkaller[0-9]+((/|:)[0-9]+)?", "syzkaller", { 0 } },
 	/* compiler clones: foo.isra.0, foo.constprop.12, foo.part.3.cold */
 	{ "([A-Za-z0-9_])\\.(isra|constprop|part|cold|llvm|lto_priv)(\\.[0-9]+)*", "\\1", { 0 } },
-	{ "([^a-zA-Z0])(0x)?[0-9a-f]{6,}", "\\1ADDR", { 0 } },
+	{ "([^a-zA-Z0-9])(0x)?[0-9a-f]{6,}", "\\1ADDR", { 0 } },
 	{ "([0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3})", "IP", { 0 } },
 	{ "(\\.[A-Za-z0-9_]+)(:[0-9]+)+", "\\1:LINE", { 0 } },
 	{ "([a-zA-Z][a-zA-Z0-9_.]+)\\+0x[0-9a-z]+/0x[0-9a-z]+", "\\1", { 0 } },
 	{ "CPU#[0-9]+", "CPU", { 0 } },
 	{ "([^A-Za-z0-9_])([0-9]+)([^A-Za-z0-9_]|$)", "\\1NUM\\3", { 0 } },
+	{ "[0-9]{7,}", "NUM", { 0 } },
 };
 #define NREPLS (sizeof(title_repls) / sizeof(title_repls[0]))
 
@@ -766,9 +769,10 @@ static void add_frame(struct framelist *fl, const char *frame, const struct oops
 	for (size_t i = 0; fmt->skip[i]; i++)
 		if (skip_match(frame, fmt->skip[i]))
 			return;
-	for (size_t i = 0; strip_prefixes[i]; i++)
-		if (!strncmp(p, strip_prefixes[i], strlen(strip_prefixes[i])))
-			p += strlen(strip_prefixes[i]);
+	for (size_t i = 0; strip_prefixes[i]; i++) /* the shortest single-prefix strip */
+		if (!strncmp(frame, strip_prefixes[i], strlen(strip_prefixes[i])) &&
+		    strlen(frame + strlen(strip_prefixes[i])) < strlen(p))
+			p = frame + strlen(strip_prefixes[i]);
 	snprintf(buf, sizeof(buf), "%s", p);
 	memcpy(fl->f[fl->n++], buf, sizeof(buf));
 }
@@ -927,63 +931,64 @@ static void append(char *out, size_t outsz, size_t *o, const char *s, size_t n)
 	out[*o] = '\0';
 }
 
-/* Title of the report msgs[0, n) for oops o; sets *corrupted. */
+/* Title of the report msgs[0, n) for oops o; sets *corrupted. Like syzkaller, the format
+ * whose pattern matches earliest in the report wins (ties: table order), so a header
+ * line cut by interleaved output can still be recognised a line later. */
 static void report_title(char *out, size_t outsz, const struct oops *o, char **msgs, size_t n,
 			 int *corrupted)
 {
-	struct framelist *fl = malloc(sizeof(*fl));
-	const char *hdr = msgs[0];
+	struct framelist *fl = NULL;
+	const struct oops_fmt *f = NULL;
+	regmatch_t m[6];
+	const char *hdr = n ? msgs[0] : "", *frame = NULL, *access = NULL;
+	size_t at = 0, w = 0;
 
 	*corrupted = 0;
 	out[0] = '\0';
-	for (size_t k = 0; k < o->nfmts; k++) {
-		const struct oops_fmt *f = &o->fmts[k];
-		regmatch_t m[6];
-		const char *frame = NULL, *access = NULL;
-		size_t w = 0;
-
-		if (regexec(&f->rx, hdr, 6, m, 0) != 0)
-			continue;
-		if (strstr(f->title, "%A") && !(access = kasan_access(msgs, n)))
-			continue; /* falls to the corrupted "KASAN: ..." format */
-		if (strstr(f->title, "%F")) {
-			if (!fl) {
-				frame = NULL;
-			} else {
-				frame = report_frame(fl, f, msgs, n, m);
-			}
-			if (!frame) {
-				frame = "corrupted";
-				*corrupted = 1;
-			}
+	for (size_t i = 0; i < n && !f; i++)
+		for (size_t k = 0; k < o->nfmts && !f; k++) {
+			if (regexec(&o->fmts[k].rx, msgs[i], 6, m, 0) != 0)
+				continue;
+			if (strstr(o->fmts[k].title, "%A") &&
+			    !(access = kasan_access(msgs + i, n - i)))
+				continue; /* falls to the corrupted "KASAN: ..." format */
+			f = &o->fmts[k];
+			at = i;
 		}
-		for (const char *t = f->title; *t; t++) {
-			if (t[0] == '%' && t[1] >= '1' && t[1] <= '3') {
-				const regmatch_t *g = &m[t[1] - '0'];
-				if (g->rm_so >= 0)
-					append(out, outsz, &w, hdr + g->rm_so,
-					       (size_t)(g->rm_eo - g->rm_so));
-				t++;
-			} else if (t[0] == '%' && t[1] == 'F') {
-				append(out, outsz, &w, frame, (size_t)-1);
-				t++;
-			} else if (t[0] == '%' && t[1] == 'A') {
-				append(out, outsz, &w, access, (size_t)-1);
-				t++;
-			} else {
-				append(out, outsz, &w, t, 1);
-			}
-		}
-		*corrupted |= f->corrupted;
-		free(fl);
+	if (!f) { /* no format: the header line from the header on */
+		const char *p = strstr(hdr, o->header);
+		append(out, outsz, &w, p ? p : hdr, (size_t)-1);
+		*corrupted = 1;
 		return;
 	}
-	/* no format: the header line from the header on */
-	{
-		const char *p = strstr(hdr, o->header);
-		size_t w = 0;
-		append(out, outsz, &w, p ? p : hdr, (size_t)-1);
+	hdr = msgs[at];
+	if (strstr(f->title, "%F")) {
+		fl = malloc(sizeof(*fl));
+		if (fl)
+			frame = report_frame(fl, f, msgs + at, n - at, m);
+		if (!frame) {
+			frame = "corrupted";
+			*corrupted = 1;
+		}
 	}
+	for (const char *t = f->title; *t; t++) {
+		if (t[0] == '%' && t[1] >= '1' && t[1] <= '3') {
+			const regmatch_t *g = &m[t[1] - '0'];
+			if (g->rm_so >= 0)
+				append(out, outsz, &w, hdr + g->rm_so,
+				       (size_t)(g->rm_eo - g->rm_so));
+			t++;
+		} else if (t[0] == '%' && t[1] == 'F') {
+			append(out, outsz, &w, frame, (size_t)-1);
+			t++;
+		} else if (t[0] == '%' && t[1] == 'A') {
+			append(out, outsz, &w, access, (size_t)-1);
+			t++;
+		} else {
+			append(out, outsz, &w, t, 1);
+		}
+	}
+	*corrupted |= f->corrupted;
 	free(fl);
 }
 
@@ -1155,7 +1160,7 @@ static int parse_crash(kb_report *out, const char *console, size_t len, int *fou
 		return 0;
 	}
 	ctx = ls.v[s].ctx;
-	msgs = malloc(REPORT_MAX_LINES * sizeof(*msgs));
+	msgs = calloc(REPORT_MAX_LINES, sizeof(*msgs));
 	if (!msgs) {
 		lines_free(&ls);
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory parsing a crash report; free "
@@ -1163,8 +1168,9 @@ static int parse_crash(kb_report *out, const char *console, size_t len, int *fou
 	}
 	for (size_t i = s; i < ls.n && n < REPORT_MAX_LINES; i++) {
 		struct line *l = &ls.v[i];
-		if (i > s && match_oops(l->msg) && !line_has_any(l->msg, report_start_ignores))
-			break; /* a second, unrelated report */
+		if (i > s && (!ctx[0] || !strcmp(ctx, "console")) && match_oops(l->msg) &&
+		    !line_has_any(l->msg, report_start_ignores))
+			break; /* a second report (with caller ids, only our task's lines count) */
 		if (i > s && (strcmp(l->ctx, ctx) != 0 || l->questionable))
 			continue; /* another CPU or task, or an unreliable frame */
 		if (i > s && strstr(l->msg, "Disabling lock debugging due to kernel taint"))
