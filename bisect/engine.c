@@ -1,0 +1,1242 @@
+/*
+ * bisect/engine.c - the bisection engine: calibration, rounds of tests, stopping rule,
+ * result, JSON and HTML reports.
+ * Owns: classification of runs (target crash or not), the choice of tests, the record
+ * of what was done (timeline, mass per round).
+ * Not: the posterior (bisect/model.c), builds and VMs (the oracle's callbacks).
+ * DESIGN: each round picks up to k nodes greedily by the entropy of the partition of
+ * the culprit's posterior that their joint outcome induces (testing c splits the mass
+ * into "culprit is an ancestor of c" or not), among a pool of nodes near the mass
+ * quantiles. Two plans are compared per round: tests on kernels already at hand only,
+ * or with builds; the one with more information per second of wall time wins.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/error_internal.h"
+#include "kbisect/engine.h"
+#include "model_internal.h"
+
+#define MAX_TITLES 16
+#define POOL_TARGETS 48
+#define MIN_GAIN_BITS 0.005 /* tests telling less than this are not worth running */
+#define CALIB_ROUNDS 3 /* rounds on bad before giving up on the reproducer */
+#define MISS_TARGET 0.02 /* adaptive runs: P(no target crash on a buggy kernel) */
+#define SAME_KERNEL_PRIOR 1e-3 /* prior factor of a commit with its parent's kernel */
+
+struct node_rec {
+	unsigned target, clean, other, infra, boot; /* runs on this very commit */
+	unsigned tests;
+	int built;      /* 0 unknown, 1 built, -1 failed to build */
+	int same_as_parent; /* 1: same signature as a parent, 2: touches no build input */
+	int downweighted;
+};
+
+struct span {
+	unsigned round, worker;
+	size_t node;
+	int how, buildable;
+	double build_start, build_end, test_start, test_end;
+	unsigned target, clean, other;
+};
+
+#define ROUND_TOP 8
+struct round_rec {
+	unsigned round;
+	double seconds;
+	size_t n_set;
+	double none;
+	size_t top[ROUND_TOP];
+	double p[ROUND_TOP];
+	size_t n_top;
+};
+
+struct kb_engine {
+	kb_model *m;
+	kb_engine_oracle o;
+	kb_engine_opts opt;
+	size_t n;
+	char **names;
+	uint8_t *is_merge;
+	struct node_rec *rec;
+	char titles[MAX_TITLES][KB_ENGINE_TITLE_MAX];
+	size_t n_titles;
+	unsigned round;
+	int stop;
+	int calibrated;
+	unsigned builds, tests, runs, builds_avoided;
+	double t0, tmax, saved;
+	int have_t0;
+	struct span *spans;
+	size_t n_spans, cap_spans;
+	struct round_rec *rounds;
+	size_t n_rounds, cap_rounds;
+	size_t *set;
+	size_t n_set;
+	double set_mass;
+	/* scratch */
+	double *buggy, *cellmass, *in;
+	uint32_t *cell, *remap;
+	uint32_t *gcount;       /* nodes per signature group, during choose() */
+	uint64_t *urow;         /* scratch closure row */
+};
+
+const char *kb_engine_stop_name(int stop)
+{
+	switch (stop) {
+	case KB_STOP_RUNNING: return "running";
+	case KB_STOP_CONFIDENT: return "confident";
+	case KB_STOP_BUDGET: return "budget";
+	case KB_STOP_UNTESTABLE: return "untestable";
+	case KB_STOP_NO_REPRO: return "no_repro";
+	case KB_STOP_NONE: return "no_culprit";
+	}
+	return "unknown";
+}
+
+static void elog(kb_engine *e, const char *fmt, ...) KB_PRINTF(2, 3);
+static void elog(kb_engine *e, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (!e->o.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	e->o.log(e->o.ctx, buf);
+}
+
+static const char *nname(const kb_engine *e, size_t node)
+{
+	static __thread char buf[32];
+	if (node == KB_MODEL_NONE)
+		return "none";
+	if (node < e->n && e->names[node])
+		return e->names[node];
+	snprintf(buf, sizeof(buf), "#%zu", node);
+	return buf;
+}
+
+int kb_engine_new(kb_engine **out, kb_model *m, const kb_engine_oracle *oracle,
+		  const kb_engine_opts *opts)
+{
+	kb_engine *e;
+	kb_engine_opts o = { 0 };
+
+	if (!out || !m || !oracle || !oracle->execute || !m->finalized)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "engine needs a finalized model and an oracle with execute()");
+	*out = NULL;
+	if (opts)
+		o = *opts;
+	if (!opts || (o.bad == 0 && m->n > 1 && !opts->bad))
+		o.bad = m->n - 1;
+	if (o.bad >= m->n)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "bad node %zu is not in the model of %zu nodes", o.bad, m->n);
+	if (!o.workers)
+		o.workers = 1;
+	if (!o.runs_per_test)
+		o.runs_per_test = 10;
+	if (!o.calib_runs)
+		o.calib_runs = 2 * o.runs_per_test;
+	if (o.confidence == 0)
+		o.confidence = 0.99;
+	if (!o.max_rounds)
+		o.max_rounds = 60;
+	if (o.build_seconds == 0)
+		o.build_seconds = 420;
+	if (o.test_seconds == 0)
+		o.test_seconds = 540;
+	if (o.workers > 64 || o.runs_per_test > KB_ENGINE_MAX_RUNS ||
+	    o.calib_runs > KB_ENGINE_MAX_RUNS || !(o.confidence > 0 && o.confidence < 1))
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "bad engine options: need 1..64 workers, 1..%d runs per test "
+				     "and a confidence in (0,1)", KB_ENGINE_MAX_RUNS);
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory for the engine");
+	e->m = m;
+	e->o = *oracle;
+	e->opt = o;
+	e->n = m->n;
+	e->names = calloc(e->n, sizeof(*e->names));
+	e->is_merge = calloc(e->n, 1);
+	e->rec = calloc(e->n, sizeof(*e->rec));
+	e->buggy = calloc(e->n, sizeof(double));
+	e->cellmass = calloc(2 * (e->n + 1) + 2, sizeof(double));
+	e->in = calloc(2 * (e->n + 1) + 2, sizeof(double));
+	e->cell = calloc(e->n + 1, sizeof(uint32_t));
+	e->remap = calloc(2 * (e->n + 1) + 2, sizeof(uint32_t));
+	e->gcount = calloc(e->n, sizeof(uint32_t));
+	e->urow = calloc(m->words, sizeof(uint64_t));
+	if (!e->gcount || !e->urow || !e->names || !e->is_merge || !e->rec || !e->buggy || !e->cellmass || !e->in ||
+	    !e->cell || !e->remap) {
+		kb_engine_free(e);
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory for the engine");
+	}
+	if (o.target_title && *o.target_title) {
+		snprintf(e->titles[0], KB_ENGINE_TITLE_MAX, "%s", o.target_title);
+		e->n_titles = 1;
+	}
+	*out = e;
+	return 0;
+}
+
+void kb_engine_free(kb_engine *e)
+{
+	if (!e)
+		return;
+	if (e->names)
+		for (size_t i = 0; i < e->n; i++)
+			free(e->names[i]);
+	free(e->names), free(e->is_merge), free(e->rec), free(e->buggy);
+	free(e->cellmass), free(e->in), free(e->cell), free(e->remap);
+	free(e->gcount), free(e->urow);
+	free(e->spans), free(e->rounds), free(e->set);
+	free(e);
+}
+
+int kb_engine_set_node(kb_engine *e, size_t node, const char *name, int is_merge)
+{
+	if (!e || node >= e->n)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "engine node %zu out of range", node);
+	if (name) {
+		char *d = strdup(name);
+		if (!d)
+			return kb_error_set(KB_ERRCLASS_OS, "out of memory for a node name");
+		free(e->names[node]);
+		e->names[node] = d;
+	}
+	e->is_merge[node] = is_merge ? 1 : 0;
+	return 0;
+}
+
+/* ---- evidence ---- */
+
+static int is_target(const kb_engine *e, const kb_repro_run *r)
+{
+	if (r->klass != KB_RUN_CRASH)
+		return 0;
+	if (e->opt.any_crash)
+		return 1;
+	for (size_t i = 0; i < e->n_titles; i++)
+		if (!strcmp(e->titles[i], r->title))
+			return 1;
+	return 0;
+}
+
+static void add_title(kb_engine *e, const char *t)
+{
+	for (size_t i = 0; i < e->n_titles; i++)
+		if (!strcmp(e->titles[i], t))
+			return;
+	if (e->n_titles < MAX_TITLES)
+		snprintf(e->titles[e->n_titles++], KB_ENGINE_TITLE_MAX, "%s", t);
+}
+
+/* Crash titles of the target learned on the bad commit: the original title and any
+ * title seen twice, or, without an original title, every title seen there. */
+static void learn_titles(kb_engine *e, const kb_engine_outcome *oc)
+{
+	int given = e->n_titles > 0;
+
+	for (size_t i = 0; i < oc->n_runs; i++) {
+		const kb_repro_run *r = &oc->runs[i];
+		unsigned cnt = 0;
+		if (r->klass != KB_RUN_CRASH)
+			continue;
+		for (size_t j = 0; j < oc->n_runs; j++)
+			cnt += oc->runs[j].klass == KB_RUN_CRASH && !strcmp(oc->runs[j].title, r->title);
+		if (!given || cnt >= 2)
+			add_title(e, r->title);
+	}
+}
+
+static int push_span(kb_engine *e, const struct span *s)
+{
+	if (e->n_spans == e->cap_spans) {
+		size_t cap = e->cap_spans ? e->cap_spans * 2 : 32;
+		struct span *p = realloc(e->spans, cap * sizeof(*p));
+		if (!p)
+			return kb_error_set(KB_ERRCLASS_OS, "out of memory for the timeline");
+		e->spans = p, e->cap_spans = cap;
+	}
+	e->spans[e->n_spans++] = *s;
+	return 0;
+}
+
+static void note_time(kb_engine *e, double a, double b)
+{
+	if (!e->have_t0 || a < e->t0)
+		e->t0 = a, e->have_t0 = 1;
+	if (b > e->tmax)
+		e->tmax = b;
+}
+
+static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_outcome *oc)
+{
+	struct node_rec *nr = &e->rec[rq->node];
+	struct span s = { .round = e->round, .worker = rq->worker, .node = rq->node,
+			  .how = oc->how, .buildable = oc->buildable,
+			  .build_start = oc->build_start, .build_end = oc->build_end,
+			  .test_start = oc->test_start, .test_end = oc->test_end };
+	unsigned t = 0, c = 0, x = 0;
+	char hex[KB_KEY_HEXLEN + 1] = "unknown";
+
+	note_time(e, oc->build_start < oc->test_start ? oc->build_start : oc->test_start,
+		  oc->test_end > oc->build_end ? oc->test_end : oc->build_end);
+	if (oc->how == KB_COST_BUILD)
+		e->builds++;
+	else if (nr->built == 0) {
+		e->builds_avoided++;
+		e->saved += e->opt.build_seconds;
+	}
+	if (oc->has_signature)
+		kb_key_to_hex(hex, &oc->signature);
+	elog(e, "testing commit %s", nname(e, rq->node));
+	if (!oc->buildable) {
+		nr->built = -1;
+		kb_model_set_untestable(e->m, rq->node, 1);
+		elog(e, "commit %s failed to build: untestable", nname(e, rq->node));
+		return push_span(e, &s);
+	}
+	nr->built = 1;
+	if (oc->has_signature) {
+		kb_key ps;
+		elog(e, "kernel signature: %s", hex);
+		int rc = kb_model_set_signature(e->m, rq->node, &oc->signature);
+		if (rc)
+			return rc;
+		for (size_t i = 0; i < kb_model_n_parents(e->m, rq->node); i++)
+			if (kb_model_signature(e->m, kb_model_parent(e->m, rq->node, i), &ps) &&
+			    kb_key_equal(&ps, &oc->signature))
+				nr->same_as_parent = 1;
+	}
+	if (oc->same_as_parent)
+		nr->same_as_parent = 2;
+	/* a commit whose kernel equals its parent's can hardly be the culprit */
+	if (nr->same_as_parent && !nr->downweighted) {
+		nr->downweighted = 1;
+		kb_model_set_weight(e->m, rq->node, e->m->weight[rq->node] * SAME_KERNEL_PRIOR);
+	}
+	nr->tests++;
+	e->tests++;
+	for (size_t i = 0; i < oc->n_runs && i < KB_ENGINE_MAX_RUNS; i++) {
+		const kb_repro_run *r = &oc->runs[i];
+		e->runs++;
+		if (is_target(e, r)) {
+			t++, nr->target++;
+			elog(e, "run #%zu: crashed: %s", i, r->title);
+		} else if (r->klass == KB_RUN_OK) {
+			c++, nr->clean++;
+			elog(e, "run #%zu: OK", i);
+		} else {
+			x++;
+			if (r->klass == KB_RUN_CRASH) {
+				nr->other++;
+				elog(e, "run #%zu: crashed: %s (other crash, ignored)", i, r->title);
+			} else if (r->klass == KB_RUN_BOOT_FAILURE) {
+				nr->boot++;
+				elog(e, "run #%zu: boot failure (ignored)", i);
+			} else {
+				nr->infra++;
+				elog(e, "run #%zu: infra error: %s (ignored)", i, r->title);
+			}
+		}
+	}
+	if (oc->n_runs < rq->runs)
+		elog(e, "%u runs of %u lost", rq->runs - (unsigned)oc->n_runs, rq->runs);
+	s.target = t, s.clean = c, s.other = x;
+	int rc = kb_model_add_runs(e->m, rq->node, t, c, x);
+	return rc ? rc : push_span(e, &s);
+}
+
+/* ---- choice of tests ---- */
+
+static double xlogx(double x)
+{
+	return x > 1e-300 ? -x * log(x) : 0;
+}
+
+static unsigned runs_now(const kb_engine *e)
+{
+	double q;
+	unsigned r = e->opt.runs_per_test;
+
+	if (e->opt.fixed_runs)
+		return r;
+	kb_model_rates(e->m, &q, NULL, NULL, NULL);
+	if (q > 0 && q < 1) {
+		double need = ceil(log(MISS_TARGET) / log(1 - q));
+		if (need > r)
+			r = need > 4.0 * e->opt.runs_per_test ? 4 * e->opt.runs_per_test : (unsigned)need;
+	}
+	return r > KB_ENGINE_MAX_RUNS ? KB_ENGINE_MAX_RUNS : r;
+}
+
+/* clean runs needed on a parent of the top commit before we call it the culprit */
+static unsigned clean_needed(const kb_engine *e)
+{
+	double q;
+	unsigned cap = 2 * e->opt.runs_per_test;
+
+	kb_model_rates(e->m, &q, NULL, NULL, NULL);
+	if (!(q > 0 && q < 1))
+		return cap;
+	double need = ceil(log(0.05) / log(1 - q));
+	return need > cap ? cap : (need < 1 ? 1 : (unsigned)need);
+}
+
+struct plan {
+	size_t node[64];
+	double gain[64];
+	size_t n;
+	int builds;
+	double total;
+};
+
+static void cells_reset(kb_engine *e, size_t *ncells)
+{
+	memset(e->cell, 0, (e->n + 1) * sizeof(*e->cell));
+	e->cellmass[0] = 1.0;
+	*ncells = 1;
+}
+
+static double split_gain(kb_engine *e, const uint64_t *row, size_t nw, size_t ncells)
+{
+	const double *p = e->m->post;
+	double g = 0;
+
+	memset(e->in, 0, ncells * sizeof(*e->in));
+	for (size_t w = 0; w < nw; w++)
+		for (uint64_t b = row[w]; b; b &= b - 1) {
+			size_t h = w * 64 + (size_t)__builtin_ctzll(b);
+			e->in[e->cell[h]] += p[h];
+		}
+	for (size_t k = 0; k < ncells; k++) {
+		double out = e->cellmass[k] - e->in[k];
+		if (out < 0)
+			out = 0;
+		g += xlogx(e->in[k]) + xlogx(out) - xlogx(e->cellmass[k]);
+	}
+	return g / log(2);
+}
+
+static void cells_split(kb_engine *e, const uint64_t *row, size_t nw, size_t *ncells)
+{
+	const double *p = e->m->post;
+	size_t nc = *ncells;
+
+	for (size_t k = 0; k < nc; k++)
+		e->remap[k] = UINT32_MAX;
+	for (size_t w = 0; w < nw; w++)
+		for (uint64_t b = row[w]; b; b &= b - 1) {
+			size_t h = w * 64 + (size_t)__builtin_ctzll(b);
+			uint32_t old = e->cell[h];
+			if (e->remap[old] == UINT32_MAX) {
+				e->remap[old] = (uint32_t)(*ncells)++;
+				e->cellmass[e->remap[old]] = 0;
+			}
+			e->cell[h] = e->remap[old];
+			e->cellmass[e->remap[old]] += p[h];
+			e->cellmass[old] -= p[h];
+		}
+}
+
+/* The hypotheses under which testing c shows the bug: c's closure row, or the union
+ * of the rows of every node sharing c's kernel. *nw gets the words to scan. */
+static const uint64_t *test_row(kb_engine *e, size_t c, size_t *nw)
+{
+	uint32_t g = e->m->group[c];
+
+	if (e->gcount && e->gcount[g] > 1) {
+		uint64_t *u = e->urow;
+		memset(u, 0, e->m->words * sizeof(*u));
+		for (size_t x = 0; x < e->n; x++)
+			if (e->m->group[x] == g) {
+				const uint64_t *r = kb_model__row(e->m, x);
+				for (size_t w = 0; w <= x / 64; w++)
+					u[w] |= r[w];
+			}
+		*nw = e->m->words;
+		return u;
+	}
+	*nw = c / 64 + 1;
+	return kb_model__row(e->m, c);
+}
+
+static int in_plan(const struct plan *pl, size_t c)
+{
+	for (size_t i = 0; i < pl->n; i++)
+		if (pl->node[i] == c)
+			return 1;
+	return 0;
+}
+
+/* greedy plan over pool; cheap_only restricts to kernels at hand */
+static void make_plan(kb_engine *e, struct plan *pl, const size_t *must, size_t n_must,
+		      const size_t *pool, const int *kind, const uint64_t *const *rows,
+		      const size_t *nws, size_t n_pool, int cheap_only)
+{
+	size_t ncells;
+
+	memset(pl, 0, sizeof(*pl));
+	cells_reset(e, &ncells);
+	e->cell[e->n] = 0; /* NONE: never buggy, stays out of every split */
+	for (size_t i = 0; i < n_must && pl->n < e->opt.workers; i++) {
+		size_t nw;
+		const uint64_t *row = test_row(e, must[i], &nw);
+		double g = split_gain(e, row, nw, ncells);
+		cells_split(e, row, nw, &ncells);
+		pl->node[pl->n] = must[i], pl->gain[pl->n] = g, pl->n++;
+		pl->total += g;
+		if (!e->rec[must[i]].built)
+			pl->builds = 1;
+	}
+	while (pl->n < e->opt.workers) {
+		double best = MIN_GAIN_BITS;
+		size_t bi = SIZE_MAX;
+		for (size_t i = 0; i < n_pool; i++) {
+			if (cheap_only && kind[i] == KB_COST_BUILD)
+				continue;
+			if (in_plan(pl, pool[i]))
+				continue;
+			double g = split_gain(e, rows[i], nws[i], ncells);
+			if (g > best)
+				best = g, bi = i;
+		}
+		if (bi == SIZE_MAX)
+			break;
+		cells_split(e, rows[bi], nws[bi], &ncells);
+		pl->node[pl->n] = pool[bi], pl->gain[pl->n] = best, pl->n++;
+		pl->total += best;
+		if (kind[bi] == KB_COST_BUILD)
+			pl->builds = 1;
+	}
+}
+
+static int cmp_double_idx(const void *a, const void *b, void *arg)
+{
+	const double *v = arg;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return v[x] < v[y] ? -1 : v[x] > v[y];
+}
+
+/* nodes whose P(buggy) is nearest to evenly spaced targets, overall and among kernels
+ * already built */
+static size_t build_pool(kb_engine *e, size_t *pool, int *kind)
+{
+	size_t *ord = malloc(e->n * sizeof(*ord)), *cheap = malloc(e->n * sizeof(*cheap));
+	size_t n_ord = 0, n_cheap = 0, n_pool = 0;
+
+	if (!ord || !cheap) {
+		free(ord), free(cheap);
+		return 0;
+	}
+	for (size_t c = 0; c < e->n; c++) {
+		double b = e->buggy[c];
+		if (e->rec[c].built < 0 || b < 1e-6 || b > 1 - 1e-6 - e->m->post_none * 0)
+			continue;
+		ord[n_ord++] = c;
+		if (e->rec[c].built > 0)
+			cheap[n_cheap++] = c;
+	}
+	/* sort both lists by P(buggy) */
+	for (int pass = 0; pass < 2; pass++) {
+		size_t *v = pass ? cheap : ord, nv = pass ? n_cheap : n_ord;
+		/* insertion of the qsort_r-free variant: simple merge via qsort on pairs */
+		struct { double b; size_t c; } *tmp = malloc((nv ? nv : 1) * sizeof(*tmp));
+		if (!tmp)
+			break;
+		for (size_t i = 0; i < nv; i++)
+			tmp[i].b = e->buggy[v[i]], tmp[i].c = v[i];
+		for (size_t i = 1; i < nv; i++) { /* nearly sorted already: insertion sort */
+			__typeof__(*tmp) x = tmp[i];
+			size_t j = i;
+			while (j > 0 && tmp[j - 1].b > x.b)
+				tmp[j] = tmp[j - 1], j--;
+			tmp[j] = x;
+		}
+		for (size_t i = 0; i < nv; i++)
+			v[i] = tmp[i].c;
+		free(tmp);
+		for (int t = 1; t < POOL_TARGETS && nv; t++) {
+			double target = (double)t / POOL_TARGETS;
+			size_t lo = 0, hi = nv;
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+				if (e->buggy[v[mid]] < target)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (size_t k = lo > 0 ? lo - 1 : 0; k <= lo && k < nv; k++) {
+				size_t c = v[k];
+				int dup = 0;
+				for (size_t i = 0; i < n_pool; i++)
+					if (pool[i] == c)
+						dup = 1;
+				if (!dup)
+					pool[n_pool++] = c;
+			}
+		}
+	}
+	/* the untested nodes right next to the mass: every node with a large posterior and
+	 * its parents (these settle the last step) */
+	for (size_t c = 0; c < e->n && n_pool < 4 * POOL_TARGETS + 64; c++) {
+		if (e->m->post[c] < 0.02 || e->rec[c].built < 0)
+			continue;
+		size_t cand[9] = { c };
+		size_t nc = 1;
+		for (size_t i = 0; i < kb_model_n_parents(e->m, c) && nc < 9; i++)
+			cand[nc++] = kb_model_parent(e->m, c, i);
+		for (size_t i = 0; i < nc; i++) {
+			int dup = 0;
+			if (e->rec[cand[i]].built < 0)
+				continue;
+			for (size_t j = 0; j < n_pool; j++)
+				if (pool[j] == cand[i])
+					dup = 1;
+			if (!dup)
+				pool[n_pool++] = cand[i];
+		}
+	}
+	for (size_t i = 0; i < n_pool; i++) {
+		int k = e->rec[pool[i]].built > 0 ? KB_COST_TEST : KB_COST_BUILD;
+		if (e->o.cost) {
+			int ok = KB_COST_BUILD;
+			if (e->o.cost(e->o.ctx, pool[i], &ok) == 0 && ok < k)
+				k = ok;
+		}
+		kind[i] = k;
+	}
+	free(ord), free(cheap);
+	(void)cmp_double_idx;
+	return n_pool;
+}
+
+static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq)
+{
+	size_t must[16], n_must = 0;
+	size_t *pool = malloc((4 * POOL_TARGETS + 128) * sizeof(*pool));
+	int *kind = malloc((4 * POOL_TARGETS + 128) * sizeof(*kind));
+	struct plan a, b, *pl;
+	double p;
+	size_t top;
+	unsigned runs = runs_now(e);
+
+	*n_rq = 0;
+	if (!pool || !kind) {
+		free(pool), free(kind);
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory choosing tests");
+	}
+	int rc = kb_model_buggy_all(e->m, e->buggy);
+	if (rc) {
+		free(pool), free(kind);
+		return rc;
+	}
+	top = kb_model_top(e->m, &p);
+	if (top != KB_MODEL_NONE && p >= e->opt.confidence) {
+		unsigned t, c;
+		kb_model_evidence(e->m, top, &t, NULL, NULL);
+		if (t == 0 && e->rec[top].built >= 0)
+			must[n_must++] = top;
+		for (size_t i = 0; i < kb_model_n_parents(e->m, top) && n_must < 16; i++) {
+			size_t par = kb_model_parent(e->m, top, i);
+			kb_model_evidence(e->m, par, NULL, &c, NULL);
+			if (c < clean_needed(e) && e->rec[par].built >= 0)
+				must[n_must++] = par;
+		}
+	}
+	size_t n_pool = build_pool(e, pool, kind);
+	const uint64_t **rows = calloc(n_pool ? n_pool : 1, sizeof(*rows));
+	uint64_t **owned = calloc(n_pool ? n_pool : 1, sizeof(*owned));
+	size_t *nws = calloc(n_pool ? n_pool : 1, sizeof(*nws));
+	if (!rows || !owned || !nws) {
+		free(rows), free(owned), free(nws), free(pool), free(kind);
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory choosing tests");
+	}
+	memset(e->gcount, 0, e->n * sizeof(*e->gcount));
+	for (size_t c = 0; c < e->n; c++)
+		e->gcount[e->m->group[c]]++;
+	for (size_t i = 0; i < n_pool; i++) {
+		const uint64_t *r = test_row(e, pool[i], &nws[i]);
+		if (r == e->urow) {
+			owned[i] = malloc(e->m->words * sizeof(uint64_t));
+			if (!owned[i]) {
+				nws[i] = pool[i] / 64 + 1;
+				r = kb_model__row(e->m, pool[i]);
+			} else {
+				memcpy(owned[i], r, e->m->words * sizeof(uint64_t));
+				r = owned[i];
+			}
+		}
+		rows[i] = r;
+	}
+	make_plan(e, &a, must, n_must, pool, kind, rows, nws, n_pool, 1);
+	make_plan(e, &b, must, n_must, pool, kind, rows, nws, n_pool, 0);
+	for (size_t i = 0; i < n_pool; i++)
+		free(owned[i]);
+	free(rows), free(owned), free(nws);
+	{
+		double ta = e->opt.test_seconds + (a.builds ? e->opt.build_seconds : 0);
+		double tb = e->opt.test_seconds + (b.builds ? e->opt.build_seconds : 0);
+		pl = (a.n && a.total / ta >= b.total / tb) || !b.n ? &a : &b;
+	}
+	for (size_t i = 0; i < pl->n; i++) {
+		rq[i].node = pl->node[i];
+		rq[i].runs = runs;
+		rq[i].worker = (unsigned)i;
+	}
+	*n_rq = pl->n;
+	/* idle workers: more runs on the most informative tests */
+	for (unsigned w = (unsigned)pl->n, i = 0; pl->n && w < e->opt.workers; w++, i++) {
+		kb_engine_request *r = &rq[i % pl->n];
+		if (r->runs + runs <= KB_ENGINE_MAX_RUNS)
+			r->runs += runs;
+	}
+	free(pool), free(kind);
+	return 0;
+}
+
+/* ---- rounds ---- */
+
+static int push_round(kb_engine *e)
+{
+	struct round_rec r = { .round = e->round, .seconds = e->tmax - e->t0 };
+	size_t *set = NULL, n = 0;
+	double mass;
+
+	if (e->n_rounds == e->cap_rounds) {
+		size_t cap = e->cap_rounds ? e->cap_rounds * 2 : 16;
+		struct round_rec *p = realloc(e->rounds, cap * sizeof(*p));
+		if (!p)
+			return kb_error_set(KB_ERRCLASS_OS, "out of memory for the round log");
+		e->rounds = p, e->cap_rounds = cap;
+	}
+	r.none = e->m->post_none;
+	for (size_t h = 0; h < e->n; h++) {
+		double p = e->m->post[h];
+		size_t k = r.n_top;
+		if (k == ROUND_TOP && p <= r.p[ROUND_TOP - 1])
+			continue;
+		if (k < ROUND_TOP)
+			r.n_top++;
+		else
+			k = ROUND_TOP - 1;
+		while (k > 0 && r.p[k - 1] < p)
+			r.top[k] = r.top[k - 1], r.p[k] = r.p[k - 1], k--;
+		r.top[k] = h, r.p[k] = p;
+	}
+	if (kb_model_credible_set(e->m, e->opt.confidence, &set, &n, &mass) == 0) {
+		free(e->set);
+		e->set = set, e->n_set = n, e->set_mass = mass;
+		r.n_set = n;
+	}
+	e->rounds[e->n_rounds++] = r;
+	{
+		char line[512];
+		int off = snprintf(line, sizeof(line), "posterior after round %u:", e->round);
+		for (size_t i = 0; i < r.n_top && i < 5 && off < (int)sizeof(line); i++)
+			off += snprintf(line + off, sizeof(line) - (size_t)off, " %s %.3f",
+					nname(e, r.top[i]), r.p[i]);
+		if (off < (int)sizeof(line))
+			snprintf(line + off, sizeof(line) - (size_t)off, " (none %.3f, %zu hold %.0f%%)",
+				 r.none, r.n_set, e->opt.confidence * 100);
+		elog(e, "%s", line);
+	}
+	return 0;
+}
+
+static int direct_evidence_ok(const kb_engine *e, size_t top)
+{
+	unsigned t, c;
+
+	kb_model_evidence(e->m, top, &t, NULL, NULL);
+	if (t == 0)
+		return 0;
+	for (size_t i = 0; i < kb_model_n_parents(e->m, top); i++) {
+		size_t par = kb_model_parent(e->m, top, i);
+		if (e->rec[par].built < 0)
+			continue;
+		kb_model_evidence(e->m, par, NULL, &c, NULL);
+		if (c < clean_needed(e))
+			return 0;
+	}
+	return 1;
+}
+
+static void check_stop(kb_engine *e)
+{
+	double p;
+	size_t top = kb_model_top(e->m, &p);
+
+	if (top == KB_MODEL_NONE && p >= e->opt.confidence)
+		e->stop = KB_STOP_NONE;
+	else if (top != KB_MODEL_NONE && p >= e->opt.confidence && direct_evidence_ok(e, top))
+		e->stop = KB_STOP_CONFIDENT;
+	else if (e->round >= e->opt.max_rounds ||
+		 (e->opt.max_seconds > 0 && e->tmax - e->t0 >= e->opt.max_seconds))
+		e->stop = KB_STOP_BUDGET;
+}
+
+static int execute(kb_engine *e, kb_engine_request *rq, size_t n, kb_engine_outcome **out)
+{
+	kb_engine_outcome *oc = calloc(n ? n : 1, sizeof(*oc));
+	int rc;
+
+	*out = NULL;
+	if (!oc)
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory for test outcomes");
+	rc = e->o.execute(e->o.ctx, rq, n, oc);
+	if (rc) {
+		free(oc);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (oc[i].n_runs > KB_ENGINE_MAX_RUNS)
+			oc[i].n_runs = KB_ENGINE_MAX_RUNS;
+	*out = oc;
+	return 0;
+}
+
+static int calibrate(kb_engine *e)
+{
+	kb_engine_request rq[64];
+	kb_engine_outcome *oc;
+	size_t n = 1;
+	unsigned t;
+	int rc;
+
+	rq[0].node = e->opt.bad, rq[0].runs = e->opt.calib_runs, rq[0].worker = 0;
+	/* the other workers test by the prior meanwhile; their runs are classified
+	 * once the bad commit told us the crash titles */
+	if (e->opt.workers > 1) {
+		size_t m = 0;
+		rc = kb_model_update(e->m);
+		if (rc)
+			return rc;
+		rc = choose(e, rq + 1, &m);
+		if (rc)
+			return rc;
+		for (size_t i = 0; i < m && n < e->opt.workers; i++)
+			if (rq[1 + i].node != e->opt.bad) {
+				rq[n] = rq[1 + i];
+				rq[n].worker = (unsigned)n;
+				rq[n].runs = e->opt.runs_per_test;
+				n++;
+			}
+	}
+	elog(e, "calibrating: %u runs on bad commit %s", e->opt.calib_runs, nname(e, e->opt.bad));
+	rc = execute(e, rq, n, &oc);
+	if (rc)
+		return rc;
+	if (!oc[0].buildable) {
+		free(oc);
+		e->stop = KB_STOP_NO_REPRO;
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "bad commit %s does not build; give a bad commit that builds",
+				     nname(e, e->opt.bad));
+	}
+	learn_titles(e, &oc[0]);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = absorb(e, &rq[i], &oc[i]);
+	free(oc);
+	if (rc)
+		return rc;
+	kb_model_evidence(e->m, e->opt.bad, &t, NULL, NULL);
+	if (t == 0 && e->round >= CALIB_ROUNDS) {
+		e->stop = KB_STOP_NO_REPRO;
+		elog(e, "the reproducer did not crash bad commit %s in %u runs", nname(e, e->opt.bad),
+		     e->opt.calib_runs * e->round);
+	}
+	for (size_t i = 0; i < e->n_titles; i++)
+		elog(e, "target crash title: %s", e->titles[i]);
+	return 0;
+}
+
+int kb_engine_step(kb_engine *e, int *done)
+{
+	kb_engine_request rq[64];
+	kb_engine_outcome *oc = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (done)
+		*done = 0;
+	if (!e)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "no engine");
+	if (e->stop != KB_STOP_RUNNING)
+		goto finished;
+	e->round++;
+	if (!e->calibrated) {
+		unsigned t;
+		rc = calibrate(e);
+		kb_model_evidence(e->m, e->opt.bad, &t, NULL, NULL);
+		e->calibrated = t > 0;
+		if (rc)
+			return rc;
+	} else {
+		rc = choose(e, rq, &n);
+		if (rc)
+			return rc;
+		if (n == 0) {
+			e->stop = KB_STOP_UNTESTABLE;
+			elog(e, "nothing left worth testing");
+			goto finished;
+		}
+		rc = execute(e, rq, n, &oc);
+		if (rc)
+			return rc;
+		for (size_t i = 0; i < n && !rc; i++)
+			rc = absorb(e, &rq[i], &oc[i]);
+		free(oc);
+		if (rc)
+			return rc;
+	}
+	rc = kb_model_update(e->m);
+	if (rc)
+		return rc;
+	rc = push_round(e);
+	if (rc)
+		return rc;
+	if (e->stop == KB_STOP_RUNNING)
+		check_stop(e);
+	if (e->o.log) {
+		char buf[256];
+		kb_engine_progress(e, buf, sizeof(buf));
+		elog(e, "%s", buf);
+	}
+finished:
+	if (done)
+		*done = e->stop != KB_STOP_RUNNING;
+	return 0;
+}
+
+int kb_engine_run(kb_engine *e)
+{
+	int done = 0;
+
+	while (!done) {
+		int rc = kb_engine_step(e, &done);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- results ---- */
+
+void kb_engine_result(const kb_engine *e, kb_bisect_result *out)
+{
+	double p;
+	size_t top;
+
+	memset(out, 0, sizeof(*out));
+	out->culprit = KB_MODEL_NONE;
+	if (!e)
+		return;
+	out->stop = e->stop;
+	top = kb_model_top(e->m, &p);
+	if (e->stop == KB_STOP_CONFIDENT) {
+		out->culprit = top;
+		out->probability = p;
+	} else {
+		out->probability = e->set_mass;
+	}
+	out->set = e->set;
+	out->n_set = e->n_set;
+	kb_model_rates(e->m, &out->q, &out->q_lo, &out->q_hi, &out->eps);
+	if (top != KB_MODEL_NONE) {
+		kb_key ks, kp;
+		if (e->is_merge[top] || kb_model_n_parents(e->m, top) > 1)
+			out->flags |= KB_FLAG_MERGE;
+		if (e->rec[top].same_as_parent)
+			out->flags |= KB_FLAG_SAME_KERNEL_AS_PARENT;
+		if (e->rec[top].same_as_parent == 2)
+			out->flags |= KB_FLAG_OUTSIDE_BUILD;
+		if (kb_model_signature(e->m, top, &ks))
+			for (size_t i = 0; i < kb_model_n_parents(e->m, top); i++)
+				if (kb_model_signature(e->m, kb_model_parent(e->m, top, i), &kp) &&
+				    kb_key_equal(&ks, &kp))
+					out->flags |= KB_FLAG_SAME_KERNEL_AS_PARENT;
+	}
+	if (e->round > 0 && out->q < 0.9)
+		out->flags |= KB_FLAG_FLAKY;
+	out->rounds = e->round;
+	out->builds = e->builds;
+	out->tests = e->tests;
+	out->runs = e->runs;
+	out->builds_avoided = e->builds_avoided;
+	out->seconds = e->tmax - e->t0;
+	out->seconds_saved = e->saved;
+}
+
+static void fmt_dur(char *buf, size_t len, double s)
+{
+	long t = (long)(s + 0.5);
+	if (t >= 3600)
+		snprintf(buf, len, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+	else if (t >= 60)
+		snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+	else
+		snprintf(buf, len, "%lds", t);
+}
+
+void kb_engine_progress(const kb_engine *e, char *buf, size_t len)
+{
+	double p;
+	size_t top;
+	char el[32], left[32];
+	double rounds_left;
+
+	if (!e || !len)
+		return;
+	top = kb_model_top(e->m, &p);
+	fmt_dur(el, sizeof(el), e->tmax - e->t0);
+	rounds_left = e->n_set > 1 ? ceil(log((double)e->n_set) / log(e->opt.workers + 1.0)) + 1 : 1;
+	if (e->stop != KB_STOP_RUNNING)
+		rounds_left = 0;
+	fmt_dur(left, sizeof(left), rounds_left * (e->opt.build_seconds + e->opt.test_seconds));
+	snprintf(buf, len, "round %u: %zu candidates left, top %s %.3f, elapsed %s, ~%s left",
+		 e->round, e->n_set, nname(e, top), p, el, left);
+}
+
+static const char *how_name(int how)
+{
+	return how == KB_COST_FREE ? "cached" : how == KB_COST_TEST ? "reused" : "built";
+}
+
+static json_t *flags_json(unsigned f)
+{
+	json_t *a = json_array();
+	if (f & KB_FLAG_SAME_KERNEL_AS_PARENT)
+		json_array_append_new(a, json_string("same_kernel_as_parent"));
+	if (f & KB_FLAG_MERGE)
+		json_array_append_new(a, json_string("merge"));
+	if (f & KB_FLAG_OUTSIDE_BUILD)
+		json_array_append_new(a, json_string("outside_build_inputs"));
+	if (f & KB_FLAG_FLAKY)
+		json_array_append_new(a, json_string("flaky"));
+	return a;
+}
+
+int kb_engine_json(const kb_engine *e, char **out)
+{
+	kb_bisect_result r;
+	json_t *o, *cand, *tested, *rounds, *tl, *titles;
+
+	if (!e || !out)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "kb_engine_json: no engine");
+	kb_engine_result(e, &r);
+	o = json_object();
+	json_object_set_new(o, "culprit", r.culprit == KB_MODEL_NONE ? json_null()
+								   : json_string(nname(e, r.culprit)));
+	json_object_set_new(o, "probability", json_real(r.probability));
+	json_object_set_new(o, "stop", json_string(kb_engine_stop_name(r.stop)));
+	cand = json_array();
+	for (size_t i = 0; i < r.n_set; i++) {
+		json_t *c = json_object();
+		json_object_set_new(c, "commit", r.set[i] == KB_MODEL_NONE ? json_null()
+									 : json_string(nname(e, r.set[i])));
+		json_object_set_new(c, "probability", json_real(kb_model_posterior(e->m, r.set[i])));
+		json_array_append_new(cand, c);
+	}
+	json_object_set_new(o, "candidates", cand);
+	json_object_set_new(o, "flags", flags_json(r.flags));
+	json_object_set_new(o, "q", json_real(r.q));
+	json_object_set_new(o, "q_interval", json_pack("[f,f]", r.q_lo, r.q_hi));
+	json_object_set_new(o, "eps", json_real(r.eps));
+	titles = json_array();
+	for (size_t i = 0; i < e->n_titles; i++)
+		json_array_append_new(titles, json_string(e->titles[i]));
+	json_object_set_new(o, "titles", titles);
+	tested = json_array();
+	for (size_t c = 0; c < e->n; c++) {
+		const struct node_rec *nr = &e->rec[c];
+		kb_key sig;
+		char hex[KB_KEY_HEXLEN + 1];
+		if (!nr->built)
+			continue;
+		json_t *t = json_object();
+		json_object_set_new(t, "commit", json_string(nname(e, c)));
+		json_object_set_new(t, "buildable", json_boolean(nr->built > 0));
+		if (kb_model_signature(e->m, c, &sig)) {
+			kb_key_to_hex(hex, &sig);
+			json_object_set_new(t, "signature", json_string(hex));
+		}
+		json_object_set_new(t, "tests", json_integer(nr->tests));
+		json_object_set_new(t, "target", json_integer(nr->target));
+		json_object_set_new(t, "clean", json_integer(nr->clean));
+		json_object_set_new(t, "other_crash", json_integer(nr->other));
+		json_object_set_new(t, "infra", json_integer(nr->infra));
+		json_object_set_new(t, "boot_failure", json_integer(nr->boot));
+		json_object_set_new(t, "posterior", json_real(kb_model_posterior(e->m, c)));
+		json_object_set_new(t, "p_buggy", json_real(kb_model_buggy(e->m, c)));
+		json_array_append_new(tested, t);
+	}
+	json_object_set_new(o, "tested", tested);
+	json_object_set_new(o, "seconds", json_real(r.seconds));
+	json_object_set_new(o, "seconds_saved", json_real(r.seconds_saved));
+	json_object_set_new(o, "rounds", json_integer(r.rounds));
+	json_object_set_new(o, "builds", json_integer(r.builds));
+	json_object_set_new(o, "builds_avoided", json_integer(r.builds_avoided));
+	json_object_set_new(o, "tests_done", json_integer(r.tests));
+	json_object_set_new(o, "test_runs", json_integer(r.runs));
+	rounds = json_array();
+	for (size_t i = 0; i < e->n_rounds; i++) {
+		const struct round_rec *rr = &e->rounds[i];
+		json_t *x = json_object(), *top = json_array();
+		json_object_set_new(x, "round", json_integer(rr->round));
+		json_object_set_new(x, "seconds", json_real(rr->seconds));
+		json_object_set_new(x, "set_size", json_integer((json_int_t)rr->n_set));
+		json_object_set_new(x, "none", json_real(rr->none));
+		for (size_t k = 0; k < rr->n_top; k++)
+			json_array_append_new(top, json_pack("{s:s,s:f}", "commit", nname(e, rr->top[k]),
+							     "probability", rr->p[k]));
+		json_object_set_new(x, "top", top);
+		json_array_append_new(rounds, x);
+	}
+	json_object_set_new(o, "mass_per_round", rounds);
+	tl = json_array();
+	for (size_t i = 0; i < e->n_spans; i++) {
+		const struct span *s = &e->spans[i];
+		json_array_append_new(tl, json_pack("{s:i,s:i,s:s,s:s,s:b,s:f,s:f,s:f,s:f,s:i,s:i,s:i}",
+			"round", (int)s->round, "worker", (int)s->worker, "commit", nname(e, s->node),
+			"kernel", how_name(s->how), "buildable", s->buildable,
+			"build_start", s->build_start - e->t0, "build_end", s->build_end - e->t0,
+			"test_start", s->test_start - e->t0, "test_end", s->test_end - e->t0,
+			"target", (int)s->target, "clean", (int)s->clean, "other", (int)s->other));
+	}
+	json_object_set_new(o, "timeline", tl);
+	*out = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+	json_decref(o);
+	if (!*out)
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory writing the result as JSON");
+	return 0;
+}
+
+static void html_escape(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '<')
+			fputs("&lt;", f);
+		else if (*s == '>')
+			fputs("&gt;", f);
+		else if (*s == '&')
+			fputs("&amp;", f);
+		else if (*s == '"')
+			fputs("&quot;", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+int kb_engine_html(const kb_engine *e, const char *path)
+{
+	kb_bisect_result r;
+	FILE *f;
+	double T, W = 900, rowh = 22;
+	unsigned workers = e ? e->opt.workers : 1;
+
+	if (!e || !path)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "kb_engine_html: no engine or path");
+	f = fopen(path, "w");
+	if (!f)
+		return kb_error_os("cannot write html report '%s'", path);
+	kb_engine_result(e, &r);
+	T = e->tmax - e->t0 > 0 ? e->tmax - e->t0 : 1;
+	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kbisect report</title>\n"
+	      "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+	      "td,th{border:1px solid #ccc;padding:2px 6px}.b{fill:#6a8fd8}.t{fill:#5cb85c}"
+	      ".x{fill:#d9534f}.u{fill:#999}</style></head><body>\n", f);
+	fputs("<h1>kbisect result</h1>\n<p id=\"culprit\">", f);
+	if (r.culprit != KB_MODEL_NONE) {
+		fputs("culprit: <b>", f);
+		html_escape(f, nname(e, r.culprit));
+		fprintf(f, "</b> with probability %.4f", r.probability);
+	} else {
+		fprintf(f, "no single culprit (%s); the set below holds %.4f",
+			kb_engine_stop_name(r.stop), r.probability);
+	}
+	fprintf(f, "</p>\n<p>q = %.2f [%.2f, %.2f], eps = %.4f; %u rounds, %u builds (%u avoided), "
+		   "%u tests, %u runs, %.0f s</p>\n",
+		r.q, r.q_lo, r.q_hi, r.eps, r.rounds, r.builds, r.builds_avoided, r.tests, r.runs,
+		r.seconds);
+	fputs("<h2>Candidates</h2>\n<table id=\"candidates\"><tr><th>commit</th><th>probability</th></tr>\n", f);
+	for (size_t i = 0; i < r.n_set; i++) {
+		fputs("<tr><td>", f);
+		html_escape(f, nname(e, r.set[i]));
+		fprintf(f, "</td><td>%.4f</td></tr>\n", kb_model_posterior(e->m, r.set[i]));
+	}
+	fputs("</table>\n<h2>Timeline</h2>\n", f);
+	fprintf(f, "<svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
+		   "height=\"%.0f\">\n", W + 80, rowh * workers + 30);
+	for (unsigned w = 0; w < workers; w++)
+		fprintf(f, "<text x=\"0\" y=\"%.0f\" font-size=\"12\">worker %u</text>\n",
+			rowh * w + 15, w);
+	for (size_t i = 0; i < e->n_spans; i++) {
+		const struct span *s = &e->spans[i];
+		double y = rowh * s->worker + 2;
+		if (s->build_end > s->build_start) {
+			fprintf(f, "<rect class=\"b\" x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\">"
+				   "<title>build ", 80 + W * (s->build_start - e->t0) / T, y,
+				W * (s->build_end - s->build_start) / T, rowh - 4);
+			html_escape(f, nname(e, s->node));
+			fputs("</title></rect>\n", f);
+		}
+		if (s->buildable && s->test_end > s->test_start) {
+			fprintf(f, "<rect class=\"%s\" x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\">"
+				   "<title>test ", s->target ? "x" : "t",
+				80 + W * (s->test_start - e->t0) / T, y,
+				W * (s->test_end - s->test_start) / T, rowh - 4);
+			html_escape(f, nname(e, s->node));
+			fprintf(f, ": %u target crashes, %u clean</title></rect>\n", s->target, s->clean);
+		}
+	}
+	fprintf(f, "<text x=\"80\" y=\"%.0f\" font-size=\"11\">0</text><text x=\"%.0f\" y=\"%.0f\" "
+		   "font-size=\"11\">%.0f s</text>\n</svg>\n", rowh * workers + 25, W + 30,
+		rowh * workers + 25, T);
+	fputs("<h2>Probability mass per round</h2>\n", f);
+	fprintf(f, "<svg id=\"mass\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%zu\">\n",
+		W + 80, 24 * e->n_rounds + 10);
+	for (size_t i = 0; i < e->n_rounds; i++) {
+		const struct round_rec *rr = &e->rounds[i];
+		double x = 80, y = 24.0 * i + 4;
+		fprintf(f, "<text x=\"0\" y=\"%.0f\" font-size=\"12\">round %u</text>\n", y + 13, rr->round);
+		for (size_t k = 0; k < rr->n_top; k++) {
+			double w = W * rr->p[k];
+			fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"18\" "
+				   "fill=\"hsl(%zu,60%%,55%%)\"><title>", x, y, w, (rr->top[k] * 47) % 360);
+			html_escape(f, nname(e, rr->top[k]));
+			fprintf(f, " %.4f</title></rect>\n", rr->p[k]);
+			x += w;
+		}
+	}
+	fputs("</svg>\n<h2>Evidence</h2>\n<table id=\"evidence\"><tr><th>commit</th><th>built</th>"
+	      "<th>target crashes</th><th>clean</th><th>other crash</th><th>infra</th>"
+	      "<th>P(culprit)</th></tr>\n", f);
+	for (size_t c = 0; c < e->n; c++) {
+		const struct node_rec *nr = &e->rec[c];
+		if (!nr->built)
+			continue;
+		fputs("<tr><td>", f);
+		html_escape(f, nname(e, c));
+		fprintf(f, "</td><td>%s</td><td>%u</td><td>%u</td><td>%u</td><td>%u</td><td>%.4f</td></tr>\n",
+			nr->built > 0 ? "yes" : "failed", nr->target, nr->clean, nr->other, nr->infra,
+			kb_model_posterior(e->m, c));
+	}
+	fputs("</table>\n</body></html>\n", f);
+	if (fclose(f) != 0)
+		return kb_error_os("cannot write html report '%s'", path);
+	return 0;
+}

@@ -1,0 +1,169 @@
+/*
+ * kbisect/engine.h - the bisection engine: rounds of tests chosen for what they tell
+ * about the culprit per unit of time, calibration on the bad commit, the stopping rule,
+ * the result (culprit or credible set, flags, evidence, time saved) and its JSON.
+ *
+ * The engine knows nothing about git, builds or VMs: it drives an "oracle" (callbacks)
+ * that says what testing a node costs now and executes a batch of tests (build if
+ * needed, then run the reproducer N times). The simulator (bisect/simulate.c) and the
+ * real builder + VM pool (bisect/cmd_bisect.c) are both oracles.
+ * The engine borrows a finalized kb_model (kbisect/model.h) of the candidate DAG and
+ * adds the evidence to it.
+ */
+#ifndef KBISECT_ENGINE_H
+#define KBISECT_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kbisect/common.h"
+#include "kbisect/error.h"
+#include "kbisect/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kb_engine kb_engine; /* body in bisect/engine.c */
+
+/** What testing a node costs right now (predicted by the oracle). */
+typedef enum {
+	KB_COST_FREE = 0,  /**< build and test result cached: free */
+	KB_COST_TEST = 1,  /**< kernel available (cache hit, dependency skip): test only */
+	KB_COST_BUILD = 2, /**< build, then test */
+} kb_engine_cost_kind;
+
+/** Longest crash title kept. */
+#define KB_ENGINE_TITLE_MAX 160
+/** Most runs of one request. */
+#define KB_ENGINE_MAX_RUNS 64
+
+/** One run of the reproducer, as the oracle saw it. */
+typedef struct {
+	int klass;                        /**< a kb_run_class */
+	char title[KB_ENGINE_TITLE_MAX];  /**< crash title (KB_RUN_CRASH), or infra reason */
+} kb_repro_run;
+
+/** One test the engine asks for. */
+typedef struct {
+	size_t node;     /**< model node */
+	unsigned runs;   /**< runs of the reproducer wanted (1..KB_ENGINE_MAX_RUNS) */
+	unsigned worker; /**< worker slot 0..workers-1 */
+} kb_engine_request;
+
+/** What the oracle did for one request. Times are seconds on the oracle's clock. */
+typedef struct {
+	int buildable;                  /**< 0: the commit failed to build (untestable) */
+	int how;                        /**< kb_engine_cost_kind: how the kernel was had */
+	int has_signature;
+	kb_key signature;               /**< kernel signature, when has_signature */
+	int same_as_parent;             /**< 1: the commit touches no build input */
+	double build_start, build_end;  /**< equal when no build happened */
+	double test_start, test_end;
+	size_t n_runs;                  /**< runs that came back (some may be lost) */
+	kb_repro_run runs[KB_ENGINE_MAX_RUNS];
+} kb_engine_outcome;
+
+/** The callbacks the engine drives. */
+typedef struct {
+	void *ctx;
+	/** Predict the cost of testing node now; 0 or a kb_error_code. */
+	int (*cost)(void *ctx, size_t node, int *kind);
+	/** Execute n requests (in parallel as the oracle can) and fill out[0..n-1]
+	 * (zeroed by the engine). 0, or a kb_error_code that aborts the bisection. */
+	int (*execute)(void *ctx, const kb_engine_request *req, size_t n,
+		       kb_engine_outcome *out);
+	/** Optional: one line of the bisection log (no newline). */
+	void (*log)(void *ctx, const char *line);
+} kb_engine_oracle;
+
+/** Options of kb_engine_new(); zero-initialise, 0 fields take the defaults. */
+typedef struct {
+	size_t bad;               /**< node of the bad commit (default: the last node) */
+	unsigned workers;         /**< k, tests per round (default 1) */
+	unsigned runs_per_test;   /**< N (default 10) */
+	unsigned calib_runs;      /**< runs of the first test on bad (default 2N) */
+	double confidence;        /**< stop when the top commit holds this (default 0.99) */
+	unsigned max_rounds;      /**< budget in rounds (default 60) */
+	double max_seconds;       /**< budget in oracle seconds (0: none) */
+	double build_seconds;     /**< expected build time for planning (default 420) */
+	double test_seconds;      /**< expected test round time for planning (default 540) */
+	int any_crash;            /**< 1: any crash counts as the target (syzkaller's old rule) */
+	int fixed_runs;           /**< 1: always N runs (else more when q looks small) */
+	const char *target_title; /**< title of the original crash (may be NULL) */
+} kb_engine_opts;
+
+/** Why the engine stopped. */
+typedef enum {
+	KB_STOP_RUNNING = 0,    /**< not stopped yet */
+	KB_STOP_CONFIDENT = 1,  /**< top commit >= confidence with direct evidence */
+	KB_STOP_BUDGET = 2,     /**< rounds or time spent: a credible set is reported */
+	KB_STOP_UNTESTABLE = 3, /**< nothing left worth testing (e.g. untestable commits) */
+	KB_STOP_NO_REPRO = 4,   /**< the reproducer did not crash the bad commit */
+	KB_STOP_NONE = 5,       /**< evidence says no culprit in this range */
+} kb_engine_stop;
+
+/** Stable lowercase name of a kb_engine_stop ("confident", "budget", ...). */
+const char *kb_engine_stop_name(int stop);
+
+/** @defgroup kb_engine_flags Flags of a result */
+#define KB_FLAG_SAME_KERNEL_AS_PARENT (1u << 0) /**< culprit's kernel equals its parent's */
+#define KB_FLAG_MERGE (1u << 1)                 /**< culprit is a merge commit */
+#define KB_FLAG_OUTSIDE_BUILD (1u << 2)         /**< culprit touches no build input */
+#define KB_FLAG_FLAKY (1u << 3)                 /**< reproducer is flaky (q < 0.9) */
+
+/** The result of a bisection (kb_engine_result()). */
+typedef struct {
+	int stop;                /**< kb_engine_stop */
+	size_t culprit;          /**< node, or KB_MODEL_NONE when only a set is known */
+	double probability;      /**< posterior of the culprit (or of the set) */
+	size_t *set;             /**< credible set >= confidence, topological order */
+	size_t n_set;
+	unsigned flags;          /**< KB_FLAG_* */
+	double q, q_lo, q_hi, eps; /**< rate estimates */
+	unsigned rounds, builds, tests, runs; /**< work done */
+	unsigned builds_avoided; /**< cache hits and dependency skips */
+	double seconds;          /**< oracle time from start to end */
+	double seconds_saved;    /**< build time avoided */
+} kb_bisect_result;
+
+/** Create an engine over the finalized model m (borrowed: keep it alive and do not
+ * change it meanwhile). *out is yours: kb_engine_free() it.
+ * @return 0, KB_EINVAL (bad options, model not finalized) */
+int kb_engine_new(kb_engine **out, kb_model *m, const kb_engine_oracle *oracle,
+		  const kb_engine_opts *opts);
+
+/** Free an engine; NULL ok. */
+void kb_engine_free(kb_engine *e);
+
+/** Name node (e.g. its commit id) for the log and the JSON; copies name.
+ * is_merge: the commit has more than one parent. @return 0, KB_EINVAL */
+int kb_engine_set_node(kb_engine *e, size_t node, const char *name, int is_merge);
+
+/** Run one round (the first one calibrates on bad). *done gets 1 once stopped.
+ * @return 0, or the oracle's error */
+int kb_engine_step(kb_engine *e, int *done);
+
+/** Run rounds until the engine stops. @return 0, or the oracle's error */
+int kb_engine_run(kb_engine *e);
+
+/** Fill *out (borrowed pointers valid until the next step or free). */
+void kb_engine_result(const kb_engine *e, kb_bisect_result *out);
+
+/** A one-line progress summary (round, candidates left, top commit and probability,
+ * elapsed, estimate left) into buf. */
+void kb_engine_progress(const kb_engine *e, char *buf, size_t len);
+
+/** The result, the evidence per tested commit, the per-round mass and the timeline as
+ * a JSON object (fields culprit, probability, candidates, flags, tested, seconds, ...).
+ * *out is malloc'd: free() it. @return 0, KB_ERROR (memory) */
+int kb_engine_json(const kb_engine *e, char **out);
+
+/** Write an HTML report (timeline of builds and tests per worker, probability mass per
+ * round, evidence table) to path. @return 0, KB_ERROR (file) */
+int kb_engine_html(const kb_engine *e, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,95 @@
+/*
+ * kbisect/simulate.h - synthetic bisections: a random history (linear or merge-heavy),
+ * a hidden culprit, a flaky reproducer with infra errors, lost runs, other crashes and
+ * commits that do not build; an oracle for the engine, and the baselines (plain git
+ * bisect with "any crash = bad", syzkaller's current rule) on the same history.
+ * Used by bench/accuracy, `kbisect bisect --simulate` and the engine's tests.
+ */
+#ifndef KBISECT_SIMULATE_H
+#define KBISECT_SIMULATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kbisect/engine.h"
+#include "kbisect/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kb_sim kb_sim; /* body in bisect/simulate.c */
+
+/** Shapes of synthetic histories. */
+typedef enum {
+	KB_SIM_LINEAR = 0, /**< a chain of commits */
+	KB_SIM_MERGES = 1, /**< a mainline with topic branches merged into it */
+} kb_sim_shape;
+
+/** Options of kb_sim_new(); zero fields take the defaults (given in brackets). */
+typedef struct {
+	size_t n;              /**< commits in the range [1000] */
+	int shape;             /**< kb_sim_shape [linear] */
+	double q;              /**< per-run rate of the target crash on buggy kernels [0.5] */
+	double eps;            /**< per-run rate of the target crash on clean kernels [0] */
+	double infra_rate;     /**< per-run SYZFAIL-like infra errors [0.05]; <0 means 0 */
+	double lost_rate;      /**< per-run probability that the result is lost [0.02]; <0: 0 */
+	double other_rate;     /**< per-run rate of an unrelated crash [0.01]; <0: 0 */
+	double unbuildable;    /**< fraction of commits that fail to build [0.01]; <0: 0 */
+	double nonkernel;      /**< fraction of commits touching no build input [0.1]; <0: 0 */
+	double build_seconds;  /**< simulated build time [420] */
+	double test_seconds;   /**< simulated test round time [540] */
+	uint64_t seed;         /**< history, culprit and runs derive from it */
+} kb_sim_opts;
+
+/** Make a synthetic history. *out is yours: kb_sim_free() it. @return 0, KB_EINVAL */
+int kb_sim_new(kb_sim **out, const kb_sim_opts *opts);
+
+/** Free a simulation; NULL ok. */
+void kb_sim_free(kb_sim *s);
+
+/** Number of commits (nodes) of the history; the bad commit is the last one. */
+size_t kb_sim_size(const kb_sim *s);
+
+/** The hidden culprit. */
+size_t kb_sim_culprit(const kb_sim *s);
+
+/** 1 if node is a merge commit. */
+int kb_sim_is_merge(const kb_sim *s, size_t node);
+
+/** A finalized model of the history (nodes and edges only). *out is yours. */
+int kb_sim_model(const kb_sim *s, kb_model **out, const kb_model_opts *opts);
+
+/** Reset the simulated clock, build cache and run randomness (stream `stream`), and
+ * fill *out with an oracle over s (valid while s lives). */
+void kb_sim_oracle(kb_sim *s, uint64_t stream, kb_engine_oracle *out);
+
+/** Work done by one strategy on one history. */
+typedef struct {
+	int correct;          /**< 1: the single culprit reported is the real one */
+	int found;            /**< 1: a single culprit was reported */
+	int in_set;           /**< 1: the real culprit is in the reported set */
+	size_t culprit;       /**< reported culprit (KB_MODEL_NONE if none) */
+	unsigned builds, tests, runs, rounds;
+	double seconds;       /**< simulated wall time */
+} kb_sim_outcome;
+
+/** Strategies compared by the benchmark. */
+typedef enum {
+	KB_SIM_ENGINE = 0,    /**< kbisect's engine */
+	KB_SIM_GIT_ANY = 1,   /**< git bisect, any crash (SYZFAIL too) = bad, N = 10 */
+	KB_SIM_SYZKALLER = 2, /**< syzkaller's rule (10/20 runs, >= max(2,N/6) crashes) */
+} kb_sim_strategy;
+
+/** Stable name of a strategy ("kbisect", "git-any-crash", "syzkaller"). */
+const char *kb_sim_strategy_name(int strategy);
+
+/** Bisect s with strategy and k workers (engine options from eopts, may be NULL).
+ * @return 0, or an error of the engine */
+int kb_sim_run(kb_sim *s, int strategy, unsigned k, const kb_engine_opts *eopts,
+	       kb_sim_outcome *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
