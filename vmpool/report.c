@@ -1116,32 +1116,37 @@ static int set_report_text(kb_report *out, const char *s, size_t n)
 	return 0;
 }
 
-/* The first SYZFAIL/SYZFATAL line of buf as a title. */
-static int find_infra(char *title, size_t tsz, const char *buf, size_t len, size_t *at)
+/* The first SYZFAIL/SYZFATAL line of ls as a title; 1 if found. */
+static int find_infra_lines(char *title, size_t tsz, const struct lines *ls)
+{
+	for (size_t i = 0; i < ls->n; i++) {
+		const char *p = infra_marker(ls->v[i].msg);
+		if (p) {
+			snprintf(title, tsz, "%s", p);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The same for a raw buffer (the program's own output); 1, 0 or a negative error. */
+static int find_infra(char *title, size_t tsz, const char *buf, size_t len)
 {
 	struct lines ls;
-	int found = 0;
+	int found, rc;
 
 	if (!buf || len == 0)
 		return 0;
-	if (lines_split(&ls, buf, len) < 0)
-		return -1;
-	for (size_t i = 0; i < ls.n && !found; i++) {
-		const char *p = infra_marker(ls.v[i].msg);
-		if (p) {
-			snprintf(title, tsz, "%s", p);
-			if (at)
-				*at = i;
-			found = 1;
-		}
-	}
+	if ((rc = lines_split(&ls, buf, len)) < 0)
+		return rc;
+	found = find_infra_lines(title, tsz, &ls);
 	lines_free(&ls);
 	return found;
 }
 
-static int parse_crash(kb_report *out, const char *console, size_t len, int *found)
+static int parse_crash(kb_report *out, struct lines *lsp, int *found)
 {
-	struct lines ls;
+	struct lines ls = *lsp;
 	size_t s = 0, n = 0, text_lines = 0, last = 0, sz = 0;
 	struct oops *o = NULL;
 	char **msgs = NULL;
@@ -1150,22 +1155,16 @@ static int parse_crash(kb_report *out, const char *console, size_t len, int *fou
 	int corrupted = 0, rc;
 
 	*found = 0;
-	if ((rc = lines_split(&ls, console, len)) < 0)
-		return rc;
 	for (s = 0; s < ls.n; s++)
 		if ((o = match_oops(ls.v[s].msg)))
 			break;
-	if (!o) {
-		lines_free(&ls);
+	if (!o)
 		return 0;
-	}
 	ctx = ls.v[s].ctx;
 	msgs = calloc(REPORT_MAX_LINES, sizeof(*msgs));
-	if (!msgs) {
-		lines_free(&ls);
+	if (!msgs)
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory parsing a crash report; free "
 				    "memory and retry");
-	}
 	for (size_t i = s; i < ls.n && n < REPORT_MAX_LINES; i++) {
 		struct line *l = &ls.v[i];
 		if (i > s && (!ctx[0] || !strcmp(ctx, "console")) && match_oops(l->msg) &&
@@ -1209,7 +1208,6 @@ static int parse_crash(kb_report *out, const char *console, size_t len, int *fou
 		}
 	}
 	free(msgs);
-	lines_free(&ls);
 	return rc;
 }
 
@@ -1217,7 +1215,8 @@ int kb_report_parse(kb_report *out, const char *console, size_t len, const kb_re
 {
 	static const kb_report_ctx clean_exit = { 0 };
 	char title[KB_REPORT_TITLE_MAX];
-	int found = 0, rc;
+	struct lines ls;
+	int found = 0, rc, f;
 
 	if (!out)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_VMPOOL,
@@ -1233,24 +1232,25 @@ int kb_report_parse(kb_report *out, const char *console, size_t len, const kb_re
 		return rc;
 
 	/* 1. a kernel crash report wins */
-	if (len > 0 && (rc = parse_crash(out, console, len, &found)) < 0) {
+	if ((rc = lines_split(&ls, console ? console : "", len)) < 0)
+		return rc;
+	if ((rc = parse_crash(out, &ls, &found)) < 0) {
+		lines_free(&ls);
 		kb_report_free(out);
 		return rc;
 	}
-	if (found)
+	if (found) {
+		lines_free(&ls);
 		return 0;
+	}
 
 	/* 2. infrastructure: SYZFAIL/SYZFATAL, lost connection, QEMU, no output */
 	title[0] = '\0';
-	{
-		size_t at = 0;
-		int f = find_infra(title, sizeof(title), console, len, &at);
-		if (f < 0)
-			return f;
-		if (!f && (f = find_infra(title, sizeof(title), ctx->prog_output,
-					  ctx->prog_output_len, NULL)) < 0)
-			return f;
-	}
+	f = find_infra_lines(title, sizeof(title), &ls);
+	lines_free(&ls);
+	if (!f && (f = find_infra(title, sizeof(title), ctx->prog_output,
+				  ctx->prog_output_len)) < 0)
+		return f;
 	if (!title[0]) {
 		switch (ctx->end) {
 		case KB_REPORT_END_LOST_CONN:
