@@ -17,11 +17,7 @@
 #include "cmd.h"
 
 static const char *const serve_usage[] = {
-	"kbisect cache serve [--listen <host>:<port>] [--cache <dir>] [--max-size <size>]",
-	"                    [--max-blob-size <size>] [--auth-token-file <file>]",
-	"                    [--allow-anonymous-read] [--tls-cert <pem> --tls-key <pem>]",
-	"                    [--timeout <s>] [--max-connections <n>] [--port-file <file>]",
-	"                    [--duration <s>] [--quiet]",
+	"kbisect cache serve [--listen <host>:<port>] [--cache <dir>] [<options>]",
 	NULL,
 };
 

@@ -69,6 +69,7 @@ struct req {
 	uint64_t clen, received;
 	int existed;            /* the object was stored before this PUT */
 	int answered_status;    /* for the access log */
+	int raw_percent;        /* the raw request target had a '%' escape */
 	struct timespec t0;
 	char path[96];
 };
@@ -608,15 +609,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	int st;
 
 	(void)version;
-	if (!q) {
-		q = calloc(1, sizeof(*q));
-		if (!q)
-			return MHD_NO;
-		*con_cls = q;
-		clock_gettime(CLOCK_MONOTONIC, &q->t0);
+	if (!q) /* uri_seen() allocates it; only when out of memory is it missing */
+		return MHD_NO;
+	if (!q->started) {
 		snprintf(q->path, sizeof(q->path), "%s", url ? url : "");
 		kb_server__route(&q->rt, method, url);
 		q->started = 1;
+		if (!q->rt.status && q->raw_percent) {
+			/* MHD has decoded %XX (a %00 would even cut the path short): keys and
+			 * prefixes never need escapes, so refuse them outright */
+			q->rt.status = 400;
+			q->rt.why = "percent-encoded characters are not allowed in paths";
+		}
 		if (q->rt.status)
 			return answer_error(conn, q, q->rt.status, q->rt.why);
 		if (!authorized(s, conn, q->rt.method == KB_SRV_PUT))
@@ -706,6 +710,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	}
 }
 
+/* Called by MHD with the raw request target, before decoding: the per-request state
+ * starts here so that the handler can see whether escapes were used. */
+static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct req *q = calloc(1, sizeof(*q));
+
+	(void)cls;
+	(void)conn;
+	if (!q)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &q->t0);
+	q->raw_percent = uri && strchr(uri, '%') != NULL;
+	return q;
+}
+
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
@@ -721,6 +740,12 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	status = q->answered_status ? q->answered_status : 499;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400)
 		status = 499; /* client went away or the body was cut short */
+	if (!q->started) {
+		/* refused by MHD's parser (malformed line or headers): MHD answered it */
+		q->rt.method = KB_SRV_OTHER;
+		status = 400;
+		snprintf(q->path, sizeof(q->path), "(malformed request)");
+	}
 	count(s, q->rt.method, status);
 	if (!s->opts.quiet) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -851,6 +876,7 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 					MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
 					MHD_OPTION_CONNECTION_LIMIT, s->opts.max_connections,
 					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+					MHD_OPTION_URI_LOG_CALLBACK, uri_seen, s,
 					MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
 					MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
 					MHD_OPTION_END);
@@ -860,6 +886,7 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 					MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
 					MHD_OPTION_CONNECTION_LIMIT, s->opts.max_connections,
 					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+					MHD_OPTION_URI_LOG_CALLBACK, uri_seen, s,
 					MHD_OPTION_END);
 	if (!s->d) {
 		rc = kb_error_set(KB_ERRCLASS_NET,

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# t1202-serve-bad-input.sh - hostile clients against `kbisect cache serve`: malformed
+# request lines and headers, lying Content-Length, truncated bodies, chunked uploads,
+# path tricks, oversized keys and headers, slow clients holding connections. Each
+# gets a clean 4xx (or a closed connection), the server stays up, and afterwards the
+# entries stored before read back intact and `kbisect cache verify` is clean.
+# kb-test-labels: integration
+# kb-test-timeout: 120
+set -euo pipefail
+K=${KBISECT:?set KBISECT to the kbisect binary}
+T=$(mktemp -d /tmp/kbtest-t1202-XXXXXX)
+pid=
+slow_pids=()
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	for p in "${slow_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$K" cache serve --cache "$T/store" --listen 127.0.0.1:0 --port-file "$T/port" \
+	--timeout 2 --max-blob-size 4M --duration 100 --quiet >/dev/null 2>"$T/err" &
+pid=$!
+for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
+[ -s "$T/port" ] || { cat "$T/err"; fail "server did not start"; }
+PORT=$(cat "$T/port")
+URL="http://127.0.0.1:$PORT"
+
+# entries that must survive everything below
+for i in 1 2 3; do
+	head -c $((i * 100000)) /dev/urandom >"$T/obj$i"
+	h=$(sha256sum "$T/obj$i" | cut -d' ' -f1)
+	echo "$h" >"$T/obj$i.id"
+	curl -sf -X PUT --data-binary @"$T/obj$i" "$URL/cas/$h" -o /dev/null || fail "setup put $i"
+done
+H=$(cat "$T/obj1.id")
+
+# raw REQUEST: send bytes on a fresh connection, print the status of the answer
+# (000 when the server closed the connection without one)
+raw() {
+	python3 - "$PORT" "$1" <<'PY'
+import socket, sys
+port, data = int(sys.argv[1]), sys.argv[2].encode().decode('unicode_escape').encode('latin-1')
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+buf = b""
+try:
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+except OSError:
+    pass  # the server answered and closed before taking everything
+try:
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        buf += b
+except (socket.timeout, OSError):
+    pass
+line = buf.split(b"\r\n", 1)[0].split()
+print(line[1].decode() if len(line) > 1 and buf.startswith(b"HTTP/") else "000")
+PY
+}
+is4xx() { case "$1" in 4??|000) ;; *) fail "$2: got $1";; esac; }
+
+is4xx "$(raw 'GARBAGE\r\n\r\n')" "garbage request line"
+is4xx "$(raw 'GET\r\n\r\n')" "request line without path"
+is4xx "$(raw 'GET /status HTTP/1.1\r\nNo-Colon-Here\r\n\r\n')" "header without colon"
+is4xx "$(raw "GET /status HTTP/1.1\r\nHost: x\r\nX-Big: $(head -c 40000 /dev/zero | tr '\0' a)\r\n\r\n")" "40 KB header"
+is4xx "$(raw "PUT /cas/$H HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")" "chunked PUT"
+is4xx "$(raw "PUT /cas/$H HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")" "non-numeric length"
+is4xx "$(raw "PUT /cas/$H HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n")" "huge length"
+# lying Content-Length: promise 1000 bytes, send 10, close -> nothing stored
+L=$(printf 'x%.0s' $(seq 10) | sha256sum | cut -d' ' -f1)
+raw "PUT /cas/$L HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nxxxxxxxxxx" >/dev/null
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/cas/$L")" = 404 ] || fail "short body stored"
+# Content-Length smaller than the body: the extra bytes are a bad next request
+S=$(printf 'abc' | sha256sum | cut -d' ' -f1)
+raw "PUT /cas/$S HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGARBAGE-GARBAGE\r\n\r\n" >/dev/null
+# truncated body of an existing object under its own key
+raw "PUT /cas/$H HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n$(head -c 500 /dev/zero | tr '\0' y)" >/dev/null
+# path tricks and oversized keys
+is4xx "$(raw "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n")" "dotdot"
+is4xx "$(raw "GET /cas/..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n")" "%2f"
+is4xx "$(raw "GET /%2e%2e/cas/$H HTTP/1.1\r\nHost: x\r\n\r\n")" "%2e"
+is4xx "$(raw "GET /cas/$H$H HTTP/1.1\r\nHost: x\r\n\r\n")" "128-digit key"
+is4xx "$(raw "GET /cas/$(head -c 5000 /dev/zero | tr '\0' a) HTTP/1.1\r\nHost: x\r\n\r\n")" "5000-digit key"
+is4xx "$(raw "GET /cas/${H}%00 HTTP/1.1\r\nHost: x\r\n\r\n")" "NUL in path"
+is4xx "$(raw "DELETE /cas/$H HTTP/1.1\r\nHost: x\r\n\r\n")" "DELETE"
+# slow clients: 20 connections that send half a request and stall; others are served,
+# and the server drops the stalled ones after --timeout
+for i in $(seq 20); do
+	python3 -c "
+import socket, time
+s = socket.create_connection(('127.0.0.1', $PORT))
+s.sendall(b'GET /sta')
+t = time.time()
+s.settimeout(10)
+try:
+    d = s.recv(10)
+except Exception:
+    d = b'timeout'
+open('$T/slow$i', 'w').write('%.1f %r' % (time.time() - t, d))
+" &
+	slow_pids+=($!)
+done
+sleep 0.5
+for i in 1 2 3; do
+	curl -sf --max-time 5 "$URL/cas/$(cat "$T/obj$i.id")" -o "$T/back$i" || fail "served while slow clients wait"
+done
+wait "${slow_pids[@]}"
+slow_pids=()
+for i in $(seq 20); do
+	t=$(cut -d' ' -f1 "$T/slow$i")
+	python3 -c "import sys; sys.exit(0 if float('$t') < 8 else 1)" || fail "slow client $i held on for ${t}s"
+done
+
+# still up, nothing lost or corrupted
+kill -0 "$pid" || fail "server died"
+for i in 1 2 3; do
+	curl -sf "$URL/cas/$(cat "$T/obj$i.id")" -o "$T/back$i" || fail "obj$i gone"
+	cmp "$T/obj$i" "$T/back$i" || fail "obj$i corrupted"
+done
+curl -sf "$URL/status" >/dev/null || fail "status after abuse"
+kill -TERM "$pid"; wait "$pid" || fail "server exit status"
+pid=
+"$K" cache verify --cache="$T/store" || fail "cache verify not clean"
+echo "ok t1202"
