@@ -1,0 +1,215 @@
+/*
+ * bisect/repo.c - the builder's view of a git repository, through libgit2: resolve
+ * revisions, read tree ids, tree-to-tree diffs without a checkout; and work trees
+ * for real builds (git worktree, so only changed files are rewritten).
+ * Not: what a change means for a build (depset.c), building (build.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "kbisect/error.h"
+#include "common/error_internal.h"
+#include "build_internal.h"
+
+struct kb_repo {
+	git_repository *repo;
+	char *gitdir;
+};
+
+static const char *git_msg(void)
+{
+	const git_error *e = git_error_last();
+	return e && e->message ? e->message : "unknown libgit2 error";
+}
+
+int kb_repo__open(kb_repo **out, const char *path)
+{
+	kb_repo *r;
+	int rc;
+
+	git_libgit2_init();
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		git_libgit2_shutdown();
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory");
+	}
+	rc = git_repository_open_ext(&r->repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (rc < 0) {
+		int code = rc == GIT_ENOTFOUND ? KB_ENOTFOUND : KB_ERROR;
+		kb_error_setc(code, KB_ERRCLASS_GIT,
+			      "'%s' is not a git repository (%s); pass the top directory of a "
+			      "kernel checkout with --repo",
+			      path, git_msg());
+		free(r);
+		git_libgit2_shutdown();
+		return code;
+	}
+	r->gitdir = strdup(git_repository_path(r->repo));
+	if (!r->gitdir) {
+		kb_repo__free(r);
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory");
+	}
+	*out = r;
+	return KB_OK;
+}
+
+void kb_repo__free(kb_repo *r)
+{
+	if (!r)
+		return;
+	git_repository_free(r->repo);
+	free(r->gitdir);
+	free(r);
+	git_libgit2_shutdown();
+}
+
+const char *kb_repo__gitdir(const kb_repo *r)
+{
+	return r->gitdir;
+}
+
+int kb_repo__resolve(kb_repo *r, const char *rev, char commit[41], char tree[41])
+{
+	git_object *obj = NULL, *peeled = NULL;
+	int rc;
+
+	if (!rev || !*rev)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_GIT, "empty revision; pass --rev");
+	rc = git_revparse_single(&obj, r->repo, rev);
+	if (rc < 0)
+		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_GIT,
+				     "unknown revision '%s' in '%s' (%s); check it with "
+				     "'git rev-parse %s'",
+				     rev, r->gitdir, git_msg(), rev);
+	rc = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT);
+	git_object_free(obj);
+	if (rc < 0)
+		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_GIT,
+				     "revision '%s' in '%s' is not a commit (%s)", rev, r->gitdir,
+				     git_msg());
+	git_oid_tostr(commit, 41, git_object_id(peeled));
+	git_oid_tostr(tree, 41, git_commit_tree_id((git_commit *)peeled));
+	git_object_free(peeled);
+	return KB_OK;
+}
+
+static int lookup_tree(git_tree **out, kb_repo *r, const char *hex)
+{
+	git_oid oid;
+
+	if (git_oid_fromstr(&oid, hex) < 0 || git_tree_lookup(out, r->repo, &oid) < 0)
+		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_GIT,
+				     "tree %s is not in '%s' (%s); was the repository "
+				     "rewritten?",
+				     hex, r->gitdir, git_msg());
+	return KB_OK;
+}
+
+int kb_repo__diff_paths(kb_repo *r, const char *tree_a, const char *tree_b,
+			int (*fn)(const char *path, int added, void *arg), void *arg,
+			size_t *n_deltas)
+{
+	git_diff_options opts;
+	git_tree *a = NULL, *b = NULL;
+	git_diff *diff = NULL;
+	size_t n;
+	int rc;
+
+	git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+	if ((rc = lookup_tree(&a, r, tree_a)) < 0)
+		return rc;
+	if ((rc = lookup_tree(&b, r, tree_b)) < 0) {
+		git_tree_free(a);
+		return rc;
+	}
+	/* Paths only: no content, no rename detection (both sides of a rename are
+	 * reported as a delete and an add, which is what the dependency check needs). */
+	opts.flags |= GIT_DIFF_SKIP_BINARY_CHECK | GIT_DIFF_INCLUDE_TYPECHANGE;
+	rc = git_diff_tree_to_tree(&diff, r->repo, a, b, &opts);
+	git_tree_free(a);
+	git_tree_free(b);
+	if (rc < 0)
+		return kb_error_set(KB_ERRCLASS_GIT, "cannot diff trees %s and %s in '%s': %s",
+				    tree_a, tree_b, r->gitdir, git_msg());
+	n = git_diff_num_deltas(diff);
+	if (n_deltas)
+		*n_deltas = n;
+	rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+		int added = d->status == GIT_DELTA_ADDED;
+		if (d->old_file.path && d->status != GIT_DELTA_ADDED)
+			rc = fn(d->old_file.path, 0, arg);
+		if (rc == 0 && d->new_file.path && d->status != GIT_DELTA_DELETED &&
+		    (added || !d->old_file.path || strcmp(d->old_file.path, d->new_file.path)))
+			rc = fn(d->new_file.path, added, arg);
+	}
+	git_diff_free(diff);
+	return rc;
+}
+
+/* Variables of the caller's git that would redirect our git commands. */
+static const char *const git_unset[] = { "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE",
+					 "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR", NULL };
+
+static int is_worktree(const char *dir)
+{
+	char p[4096];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/.git", dir);
+	return stat(p, &st) == 0;
+}
+
+static int dir_is_empty_or_missing(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0)
+		return 1;
+	return rmdir(dir) == 0;
+}
+
+int kb_repo__checkout(kb_repo *r, const char *dir, const char *commit, double timeout_s)
+{
+	int status = 0, rc;
+
+	if (!is_worktree(dir)) {
+		const char *prune[] = { "git", "--git-dir", r->gitdir, "worktree", "prune", NULL };
+		const char *add[] = { "git", "--git-dir", r->gitdir, "worktree", "add", "--detach",
+				      "--force", "--quiet", dir, commit, NULL };
+		if (!dir_is_empty_or_missing(dir))
+			return kb_error_set(KB_ERRCLASS_GIT,
+					    "work tree '%s' exists but is not a git work tree; "
+					    "remove it or choose another --work-dir",
+					    dir);
+		kb_run__cmd(prune, NULL, NULL, git_unset, -1, timeout_s, &status);
+		rc = kb_run__cmd(add, NULL, NULL, git_unset, -1, timeout_s, &status);
+		if (rc < 0)
+			return rc;
+		if (status != 0)
+			return kb_error_set(KB_ERRCLASS_GIT,
+					    "'git worktree add %s %s' failed (exit %d) in '%s'; "
+					    "check the disk space and 'git worktree list'",
+					    dir, commit, status, r->gitdir);
+		return KB_OK;
+	}
+	{
+		const char *co[] = { "git", "checkout", "--detach", "--force", "--quiet", commit,
+				     NULL };
+		rc = kb_run__cmd(co, dir, NULL, git_unset, -1, timeout_s, &status);
+		if (rc < 0)
+			return rc;
+		if (status != 0)
+			return kb_error_set(KB_ERRCLASS_GIT,
+					    "'git checkout %s' failed (exit %d) in work tree '%s'; "
+					    "remove that directory to start it afresh",
+					    commit, status, dir);
+	}
+	return KB_OK;
+}

@@ -1,0 +1,5 @@
+/* another architecture */
+int arm_setup(void)
+{
+	return 0;
+}

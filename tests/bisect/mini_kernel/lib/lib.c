@@ -1,0 +1,6 @@
+#include "lib.h"
+
+int lib_value(void)
+{
+	return 1;
+}
