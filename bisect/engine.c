@@ -24,9 +24,10 @@
 
 #define MAX_TITLES 16
 #define POOL_TARGETS 48
+#define PARENT_MISS 0.01 /* see clean_needed() */
 #define MIN_GAIN_BITS 0.005 /* tests telling less than this are not worth running */
 #define CALIB_ROUNDS 3 /* rounds on bad before giving up on the reproducer */
-#define MISS_TARGET 0.02 /* adaptive runs: P(no target crash on a buggy kernel) */
+#define MISS_TARGET 0.005 /* adaptive runs: P(no target crash on a buggy kernel) */
 #define SAME_KERNEL_PRIOR 1e-3 /* prior factor of a commit with its parent's kernel */
 
 struct node_rec {
@@ -243,22 +244,13 @@ static void add_title(kb_engine *e, const char *t)
 		snprintf(e->titles[e->n_titles++], KB_ENGINE_TITLE_MAX, "%s", t);
 }
 
-/* Crash titles of the target learned on the bad commit: the original title and any
- * title seen twice, or, without an original title, every title seen there. */
+/* Crash titles of the target: the original title and every title seen on the bad
+ * commit (an unrelated crash seen there only raises the learned eps a little). */
 static void learn_titles(kb_engine *e, const kb_engine_outcome *oc)
 {
-	int given = e->n_titles > 0;
-
-	for (size_t i = 0; i < oc->n_runs; i++) {
-		const kb_repro_run *r = &oc->runs[i];
-		unsigned cnt = 0;
-		if (r->klass != KB_RUN_CRASH)
-			continue;
-		for (size_t j = 0; j < oc->n_runs; j++)
-			cnt += oc->runs[j].klass == KB_RUN_CRASH && !strcmp(oc->runs[j].title, r->title);
-		if (!given || cnt >= 2)
-			add_title(e, r->title);
-	}
+	for (size_t i = 0; i < oc->n_runs; i++)
+		if (oc->runs[i].klass == KB_RUN_CRASH)
+			add_title(e, oc->runs[i].title);
 }
 
 static int push_span(kb_engine *e, const struct span *s)
@@ -383,16 +375,18 @@ static unsigned runs_now(const kb_engine *e)
 	return r > KB_ENGINE_MAX_RUNS ? KB_ENGINE_MAX_RUNS : r;
 }
 
-/* clean runs needed on a parent of the top commit before we call it the culprit */
+/* clean runs needed on a parent of the top commit before we call it the culprit: enough
+ * that a buggy parent would have crashed with probability >= 1 - PARENT_MISS even at
+ * the low end (5% quantile) of the estimated q */
 static unsigned clean_needed(const kb_engine *e)
 {
-	double q;
-	unsigned cap = 2 * e->opt.runs_per_test;
+	double lo;
+	unsigned cap = 4 * e->opt.runs_per_test;
 
-	kb_model_rates(e->m, &q, NULL, NULL, NULL);
-	if (!(q > 0 && q < 1))
+	kb_model_rates(e->m, NULL, &lo, NULL, NULL);
+	if (!(lo > 0 && lo < 1))
 		return cap;
-	double need = ceil(log(0.05) / log(1 - q));
+	double need = ceil(log(PARENT_MISS) / log(1 - lo));
 	return need > cap ? cap : (need < 1 ? 1 : (unsigned)need);
 }
 

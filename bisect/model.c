@@ -23,6 +23,13 @@
 					     "nodes", (size_t)(node), (m) ? (m)->n : 0);   \
 	} while (0)
 
+/* The bug makes the target crash at least this many times likelier than without it;
+ * without such a margin a flaky reproducer (q = 0.1) and a noisy clean kernel
+ * (eps = 0.05) cannot be told apart. */
+#define Q_OVER_EPS 5.0
+/* prior weight of eps grid point j (ascending): smaller false-positive rates likelier */
+#define EPS_PRIOR_DECAY 0.6
+
 static int build_grid(kb_model *m, const double *q, size_t nq, const double *e, size_t ne)
 {
 	double *qg = malloc(nq * sizeof(*qg)), *eg = malloc(ne * sizeof(*eg));
@@ -37,7 +44,7 @@ static int build_grid(kb_model *m, const double *q, size_t nq, const double *e, 
 	memcpy(eg, e, ne * sizeof(*eg));
 	for (size_t i = 0; i < nq; i++)
 		for (size_t j = 0; j < ne; j++) {
-			gp[i * ne + j] = q[i] > e[j] ? 1.0 : 0.0;
+			gp[i * ne + j] = q[i] >= Q_OVER_EPS * e[j] ? pow(EPS_PRIOR_DECAY, (double)j) : 0.0;
 			tot += gp[i * ne + j];
 		}
 	if (tot <= 0) {
@@ -78,7 +85,7 @@ int kb_model_new(kb_model **out, size_t n, const kb_model_opts *opts)
 	if (o.eps_min == 0)
 		o.eps_min = 0.0005;
 	if (o.eps_max == 0)
-		o.eps_max = 0.05;
+		o.eps_max = 0.02;
 	if (o.eps_steps == 0)
 		o.eps_steps = 8;
 	if (o.q_steps == 0)

@@ -45,7 +45,7 @@ typedef struct kb_model kb_model; /* body in bisect/model_internal.h */
 typedef struct {
 	double none_prior; /**< prior probability of "no culprit" (default 0.05; <0 means 0) */
 	double eps_min;    /**< smallest false-positive rate on the grid (default 0.0005) */
-	double eps_max;    /**< largest false-positive rate on the grid (default 0.05) */
+	double eps_max;    /**< largest false-positive rate on the grid (default 0.02) */
 	int eps_steps;     /**< eps grid points, log-spaced (default 8) */
 	int q_steps;       /**< q grid points in (0,1), uniform prior (default 40) */
 } kb_model_opts;
@@ -144,8 +144,9 @@ int kb_model_credible_set(const kb_model *m, double conf, size_t **out, size_t *
 void kb_model_rates(const kb_model *m, double *q_mean, double *q_lo, double *q_hi,
 		    double *eps_mean);
 
-/** Replace the grids of q and eps by explicit values (uniform prior over the pairs with
- * q > eps); for tests and for analyses with known rates. Values must be in (0,1).
+/** Replace the grids of q and eps by explicit values (prior over the pairs with
+ * q >= 5 eps, decaying by 0.6 per eps value in the given order); for tests and for
+ * analyses with known rates. Values must be in (0,1).
  * @return 0, KB_EINVAL */
 int kb_model_set_grid(kb_model *m, const double *q, size_t nq, const double *eps,
 		      size_t neps);

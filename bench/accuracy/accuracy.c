@@ -1,0 +1,148 @@
+/*
+ * bench/accuracy/accuracy.c - accuracy benchmark: the engine against plain git bisect
+ * ("any crash = bad", N = 10) and syzkaller's rule on synthetic histories and flaky
+ * reproducers (bisect/simulate.c). Prints one row per (shape, q, k, strategy):
+ * accuracy, mean builds, test runs and simulated wall time, and the wall-time ratio
+ * against syzkaller's rule at the same k (measured in the same run).
+ *
+ * usage: kb-accuracy [--trials N] [--shape linear|merges|both] [--q 0.9,0.5,0.2,0.1]
+ *                    [--k 1,4,8] [--nmin 500] [--nmax 5000] [--seed S] [--engine-only]
+ *                    [--verbose]   (misses on stderr)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "kbisect/error.h"
+#include "kbisect/simulate.h"
+
+static int parse_list(const char *s, double *out, int max)
+{
+	int n = 0;
+	char *dup = strdup(s), *save = NULL;
+	for (char *t = strtok_r(dup, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save))
+		out[n++] = atof(t);
+	free(dup);
+	return n;
+}
+
+struct acc {
+	unsigned trials, correct, in_set, found;
+	double builds, runs, seconds;
+};
+
+int main(int argc, char **argv)
+{
+	unsigned trials = 100, nmin = 500, nmax = 5000;
+	unsigned long long seed = 1;
+	double qs[8] = { 0.9, 0.5, 0.2, 0.1 }, ks[8] = { 1, 4, 8 };
+	int nq = 4, nk = 3, shapes[2] = { KB_SIM_LINEAR, KB_SIM_MERGES }, nshapes = 2;
+	int engine_only = 0, verbose = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			printf("usage: kb-accuracy [--trials N] [--shape linear|merges|both] "
+			       "[--q LIST] [--k LIST] [--nmin N] [--nmax N] [--seed S] [--engine-only] [--verbose]\n");
+			return 0;
+		} else if (!strcmp(a, "--verbose")) {
+			verbose = 1;
+			continue;
+		} else if (!strcmp(a, "--engine-only")) {
+			engine_only = 1;
+			continue;
+		} else if (!v) {
+			fprintf(stderr, "kb-accuracy: option '%s' needs a value\n", a);
+			return 129;
+		} else if (!strcmp(a, "--trials")) {
+			trials = (unsigned)atoi(v);
+		} else if (!strcmp(a, "--nmin")) {
+			nmin = (unsigned)atoi(v);
+		} else if (!strcmp(a, "--nmax")) {
+			nmax = (unsigned)atoi(v);
+		} else if (!strcmp(a, "--seed")) {
+			seed = strtoull(v, NULL, 10);
+		} else if (!strcmp(a, "--q")) {
+			nq = parse_list(v, qs, 8);
+		} else if (!strcmp(a, "--k")) {
+			nk = parse_list(v, ks, 8);
+		} else if (!strcmp(a, "--shape")) {
+			if (!strcmp(v, "linear"))
+				shapes[0] = KB_SIM_LINEAR, nshapes = 1;
+			else if (!strcmp(v, "merges"))
+				shapes[0] = KB_SIM_MERGES, nshapes = 1;
+			else if (strcmp(v, "both")) {
+				fprintf(stderr, "kb-accuracy: unknown shape '%s'; use linear, merges or both\n", v);
+				return 129;
+			}
+		} else {
+			fprintf(stderr, "kb-accuracy: unknown option '%s'; see --help\n", a);
+			return 129;
+		}
+		i++;
+	}
+	if (!trials || nmin < 2 || nmax < nmin) {
+		fprintf(stderr, "kb-accuracy: need --trials > 0 and 2 <= nmin <= nmax\n");
+		return 129;
+	}
+	printf("%-7s %4s %2s %-14s %6s %9s %7s %7s %7s %8s %6s\n", "shape", "q", "k", "strategy",
+	       "trials", "accuracy", "in_set", "builds", "runs", "wall_h", "t/syz");
+	for (int si = 0; si < nshapes; si++)
+		for (int qi = 0; qi < nq; qi++)
+			for (int ki = 0; ki < nk; ki++) {
+				struct acc a[3];
+				memset(a, 0, sizeof(a));
+				for (unsigned t = 0; t < trials; t++) {
+					kb_sim *s = NULL;
+					kb_sim_opts o = { 0 };
+					uint64_t x = seed * 1000003ull + t * 7919ull + (uint64_t)qi * 31 + (uint64_t)si;
+					o.shape = shapes[si];
+					o.q = qs[qi];
+					o.n = nmin + (size_t)((x * 2654435761ull >> 7) % (nmax - nmin + 1));
+					o.seed = x;
+					if (kb_sim_new(&s, &o)) {
+						fprintf(stderr, "kb-accuracy: %s\n", kb_error_last()->message);
+						return 1;
+					}
+					for (int st = 0; st < 3; st++) {
+						kb_sim_outcome r;
+						if (engine_only && st != KB_SIM_ENGINE)
+							continue;
+						if (kb_sim_run(s, st, (unsigned)ks[ki], NULL, &r)) {
+							fprintf(stderr, "kb-accuracy: %s\n", kb_error_last()->message);
+							return 1;
+						}
+						if (verbose && !r.correct)
+							fprintf(stderr, "miss: %s q=%.2f k=%d %s n=%zu seed=%llu culprit=%zu reported=%zd\n",
+								shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi], (int)ks[ki],
+								kb_sim_strategy_name(st), o.n, (unsigned long long)x,
+								kb_sim_culprit(s), (ssize_t)r.culprit);
+						a[st].trials++;
+						a[st].correct += (unsigned)r.correct;
+						a[st].in_set += (unsigned)r.in_set;
+						a[st].builds += r.builds;
+						a[st].runs += r.runs;
+						a[st].seconds += r.seconds;
+					}
+					kb_sim_free(s);
+				}
+				for (int st = 0; st < 3; st++) {
+					struct acc *c = &a[st];
+					char ratio[16] = "-";
+					if (!c->trials)
+						continue;
+					if (a[KB_SIM_SYZKALLER].trials)
+						snprintf(ratio, sizeof(ratio), "%.2f",
+							 c->seconds / a[KB_SIM_SYZKALLER].seconds);
+					printf("%-7s %4.2f %2d %-14s %6u %8.1f%% %6.1f%% %7.1f %7.1f %8.2f %6s\n",
+					       shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi],
+					       (int)ks[ki], kb_sim_strategy_name(st), c->trials,
+					       100.0 * c->correct / c->trials, 100.0 * c->in_set / c->trials,
+					       c->builds / c->trials, c->runs / c->trials,
+					       c->seconds / c->trials / 3600, ratio);
+				}
+				fflush(stdout);
+			}
+	return 0;
+}

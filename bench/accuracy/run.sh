@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# bench/accuracy/run.sh [BUILD_DIR] [TRIALS] - the accuracy table of issue 6: kbisect's
+# engine, plain git bisect (any crash = bad, N = 10) and syzkaller's rule on synthetic
+# linear and merge-heavy histories of 500-5,000 commits, q in {0.9, 0.5, 0.2, 0.1},
+# 5% SYZFAIL-like infra errors, 2% lost runs, 1% unrelated crashes, 1% unbuildable
+# commits, k in {1, 4, 8}. Simulated wall time: 7 min per build, 9 min per test round.
+# The column t/syz is the wall-time ratio against syzkaller's rule at the same k, measured
+# in the same run. Runs the two shapes in parallel (2 cores).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build}
+trials=${2:-300}
+bin="$build/bench/kb-accuracy"
+[ -x "$bin" ] || { echo "run.sh: no '$bin'; build first: bash scripts/build.sh $build" >&2; exit 1; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+"$bin" --trials "$trials" --shape linear --verbose >"$out/linear" 2>"$out/linear.miss" &
+"$bin" --trials "$trials" --shape merges --verbose >"$out/merges" 2>"$out/merges.miss" &
+wait
+cat "$out/linear"
+tail -n +2 "$out/merges"
+echo
+echo "misses of kbisect (history seed, culprit, what was reported; -1 = only a set):"
+grep -h "kbisect" "$out/linear.miss" "$out/merges.miss" || echo "none"

@@ -1,0 +1,245 @@
+/*
+ * tests/bisect/test_engine_sim.c - the engine on simulated bisections: a quick version
+ * of bench/accuracy (must find the culprit in >= 95% of 50 trials at q = 0.5 where the
+ * "any crash = bad" baseline fails), the flaky SYZFAIL pattern of the seed log, no
+ * reproduction on bad, untestable commits, JSON and HTML results, bad options.
+ * kb-test-labels: unit
+ * kb-test-timeout: 300
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "kbisect/engine.h"
+#include "kbisect/simulate.h"
+#include "kb_test.h"
+
+static void test_bisect_engine__finds_culprit_in_95pct_at_q05(void **state)
+{
+	unsigned right[3] = { 0 }, trials = 50;
+	(void)state;
+	for (unsigned t = 0; t < trials; t++) {
+		kb_sim *s = NULL;
+		kb_sim_opts o = { .n = 300 + 37 * t, .q = 0.5, .seed = 1000 + t,
+				  .shape = t % 2 ? KB_SIM_MERGES : KB_SIM_LINEAR };
+		assert_int_equal(kb_sim_new(&s, &o), 0);
+		for (int st = 0; st < 3; st++) {
+			kb_sim_outcome r;
+			assert_int_equal(kb_sim_run(s, st, 1 + t % 4, NULL, &r), 0);
+			right[st] += (unsigned)r.correct;
+		}
+		kb_sim_free(s);
+	}
+	print_message("right: kbisect %u, git-any-crash %u, syzkaller %u of %u\n", right[0],
+		      right[1], right[2], trials);
+	assert_true(right[KB_SIM_ENGINE] * 100 >= 95 * trials);
+	assert_true(right[KB_SIM_ENGINE] > right[KB_SIM_GIT_ANY]);
+}
+
+/* oracle over a 4-commit chain with a scripted reproducer */
+struct script {
+	int culprit;      /* index, or -1: the reproducer never crashes */
+	int unbuildable;  /* index that fails to build, or -1 */
+	int syzfail;      /* 1: one SYZFAIL per test */
+	unsigned executes;
+	double clock;
+};
+
+static int script_exec(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_outcome *out)
+{
+	struct script *sc = ctx;
+	sc->executes++;
+	for (size_t i = 0; i < n; i++) {
+		kb_engine_outcome *oc = &out[i];
+		int buggy = sc->culprit >= 0 && (int)rq[i].node >= sc->culprit;
+		oc->how = KB_COST_BUILD;
+		oc->build_start = sc->clock, oc->build_end = sc->clock + 420;
+		oc->test_start = oc->build_end, oc->test_end = oc->build_end + 540;
+		if ((int)rq[i].node == sc->unbuildable) {
+			oc->buildable = 0;
+			continue;
+		}
+		oc->buildable = 1;
+		oc->has_signature = 1;
+		memset(oc->signature.b, (int)rq[i].node + 1, sizeof(oc->signature.b));
+		for (unsigned r = 0; r < rq[i].runs; r++) {
+			kb_repro_run *run = &oc->runs[oc->n_runs++];
+			if (sc->syzfail && r == 0) {
+				run->klass = KB_RUN_INFRA;
+				strcpy(run->title, "SYZFAIL: wrong response packet");
+			} else if (buggy && r % 2 == 0) {
+				run->klass = KB_RUN_CRASH;
+				strcpy(run->title, "general protection fault in vmx_vcpu_run");
+			} else {
+				run->klass = KB_RUN_OK;
+			}
+		}
+	}
+	sc->clock += 960;
+	return 0;
+}
+
+static kb_model *chain(size_t n)
+{
+	kb_model *m = NULL;
+	assert_int_equal(kb_model_new(&m, n, NULL), 0);
+	for (size_t i = 1; i < n; i++)
+		assert_int_equal(kb_model_add_parent(m, i, i - 1), 0);
+	assert_int_equal(kb_model_finalize(m), 0);
+	return m;
+}
+
+static void run_script(struct script *sc, size_t n, kb_bisect_result *r, kb_engine **eo,
+		       kb_model **mo)
+{
+	kb_model *m = chain(n);
+	kb_engine *e = NULL;
+	kb_engine_oracle o = { .ctx = sc, .execute = script_exec };
+	kb_engine_opts opt = { .target_title = "general protection fault in vmx_vcpu_run" };
+	assert_int_equal(kb_engine_new(&e, m, &o, &opt), 0);
+	for (size_t i = 0; i < n; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "c%zu", i);
+		assert_int_equal(kb_engine_set_node(e, i, name, 0), 0);
+	}
+	assert_int_equal(kb_engine_run(e), 0);
+	kb_engine_result(e, r);
+	*eo = e, *mo = m;
+}
+
+/* the seed log: a SYZFAIL among clean runs must not make a kernel bad */
+static void test_bisect_engine__syzfail_does_not_blame_good_commits(void **state)
+{
+	struct script sc = { .culprit = 5, .unbuildable = -1, .syzfail = 1 };
+	kb_bisect_result r;
+	kb_engine *e;
+	kb_model *m;
+	(void)state;
+	run_script(&sc, 8, &r, &e, &m);
+	assert_int_equal(r.stop, KB_STOP_CONFIDENT);
+	assert_int_equal(r.culprit, 5);
+	assert_true(r.probability >= 0.99);
+	assert_true(r.flags & KB_FLAG_FLAKY);
+	kb_engine_free(e);
+	kb_model_free(m);
+}
+
+static void test_bisect_engine__no_crash_on_bad_stops_with_no_repro(void **state)
+{
+	struct script sc = { .culprit = -1, .unbuildable = -1 };
+	kb_bisect_result r;
+	kb_engine *e;
+	kb_model *m;
+	(void)state;
+	run_script(&sc, 6, &r, &e, &m);
+	assert_int_equal(r.stop, KB_STOP_NO_REPRO);
+	assert_int_equal(r.culprit, KB_MODEL_NONE);
+	assert_int_equal(sc.executes, 3); /* three calibration rounds, then it gives up */
+	kb_engine_free(e);
+	kb_model_free(m);
+}
+
+static void test_bisect_engine__unbuildable_parent_leaves_a_set(void **state)
+{
+	struct script sc = { .culprit = 4, .unbuildable = 3 };
+	kb_bisect_result r;
+	kb_engine *e;
+	kb_model *m;
+	int has3 = 0, has4 = 0;
+	(void)state;
+	run_script(&sc, 8, &r, &e, &m);
+	assert_int_equal(r.culprit, KB_MODEL_NONE);
+	assert_true(r.stop == KB_STOP_UNTESTABLE || r.stop == KB_STOP_BUDGET);
+	for (size_t i = 0; i < r.n_set; i++)
+		has3 |= r.set[i] == 3, has4 |= r.set[i] == 4;
+	assert_true(has3 && has4);
+	assert_true(r.n_set <= 3);
+	kb_engine_free(e);
+	kb_model_free(m);
+}
+
+static void test_bisect_engine__json_and_html_have_the_fields(void **state)
+{
+	struct script sc = { .culprit = 2, .unbuildable = -1 };
+	kb_bisect_result r;
+	kb_engine *e;
+	kb_model *m;
+	char *js = NULL, *dir = kb_test_tmpdir("engine-html"), path[4096];
+	json_t *o;
+	json_error_t jerr;
+	size_t len;
+	(void)state;
+	run_script(&sc, 6, &r, &e, &m);
+	assert_int_equal(kb_engine_json(e, &js), 0);
+	o = json_loads(js, 0, &jerr);
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(o, "culprit")), "c2");
+	assert_true(json_real_value(json_object_get(o, "probability")) >= 0.99);
+	assert_true(json_is_array(json_object_get(o, "candidates")));
+	assert_true(json_is_array(json_object_get(o, "flags")));
+	assert_true(json_array_size(json_object_get(o, "tested")) >= 2);
+	assert_true(json_real_value(json_object_get(o, "seconds")) > 0);
+	json_decref(o);
+	free(js);
+	snprintf(path, sizeof(path), "%s/r.html", dir);
+	assert_int_equal(kb_engine_html(e, path), 0);
+	char *html = kb_test_read_file(path, &len);
+	assert_non_null(html);
+	assert_non_null(strstr(html, "id=\"timeline\""));
+	assert_non_null(strstr(html, "id=\"mass\""));
+	assert_non_null(strstr(html, "<b>c2</b>"));
+	free(html);
+	snprintf(path, sizeof(path), "%s/no/such/dir/r.html", dir);
+	assert_int_not_equal(kb_engine_html(e, path), 0);
+	kb_test_tmpdir_free(dir);
+	kb_engine_free(e);
+	kb_model_free(m);
+}
+
+static void test_bisect_engine__bad_options_return_einval(void **state)
+{
+	kb_model *m = chain(3), *raw = NULL;
+	kb_engine *e = NULL;
+	struct script sc = { .culprit = 1 };
+	kb_engine_oracle o = { .ctx = &sc, .execute = script_exec }, none = { 0 };
+	kb_engine_opts bad = { .bad = 7 }, conf = { .confidence = 1.5 };
+	(void)state;
+	assert_int_equal(kb_engine_new(&e, m, &none, NULL), KB_EINVAL);
+	assert_int_equal(kb_engine_new(&e, m, &o, &bad), KB_EINVAL);
+	assert_int_equal(kb_engine_new(&e, m, &o, &conf), KB_EINVAL);
+	assert_int_equal(kb_model_new(&raw, 3, NULL), 0);
+	assert_int_equal(kb_engine_new(&e, raw, &o, NULL), KB_EINVAL); /* not finalized */
+	assert_null(e);
+	kb_model_free(raw);
+	kb_model_free(m);
+}
+
+static void test_bisect_sim__bad_options_return_einval(void **state)
+{
+	kb_sim *s = NULL;
+	kb_sim_opts o = { .n = 1 }, q = { .q = 1.5 };
+	(void)state;
+	assert_int_equal(kb_sim_new(&s, &o), KB_EINVAL);
+	assert_int_equal(kb_sim_new(&s, &q), KB_EINVAL);
+	assert_null(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bisect_engine__finds_culprit_in_95pct_at_q05),
+		cmocka_unit_test(test_bisect_engine__syzfail_does_not_blame_good_commits),
+		cmocka_unit_test(test_bisect_engine__no_crash_on_bad_stops_with_no_repro),
+		cmocka_unit_test(test_bisect_engine__unbuildable_parent_leaves_a_set),
+		cmocka_unit_test(test_bisect_engine__json_and_html_have_the_fields),
+		cmocka_unit_test(test_bisect_engine__bad_options_return_einval),
+		cmocka_unit_test(test_bisect_sim__bad_options_return_einval),
+	};
+	return cmocka_run_group_tests_name("bisect/engine_sim", tests, NULL, NULL);
+}
