@@ -62,6 +62,7 @@ int cmd_signature(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
 /** `kbisect cache serve` (bisect/cmd_cache_serve.c), dispatched by cmd_cache. */
 int cache_serve(int argc, char **argv);
 

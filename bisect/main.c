@@ -14,6 +14,7 @@ static const struct kb_cmd kb_cmds[] = {
 	{ "cache", cmd_cache, 0, "maintain the content-addressed image cache" },
 	{ "signature", cmd_signature, 0, "print the kernel signature of a vmlinux" },
 	{ "build", cmd_build, KB_NEED_REPO, "build the kernel of a revision, at most once" },
+	{ "pool", cmd_pool, KB_NEED_QEMU, "run reproducers in pre-booted VMs" },
 	{ "analyze", cmd_analyze, 0, "audit a syzbot bisection log" },
 	{ NULL, NULL, 0, NULL },
 };

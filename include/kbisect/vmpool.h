@@ -1,0 +1,127 @@
+/*
+ * kbisect/vmpool.h - run reproducers in pre-booted QEMU VMs.
+ *
+ * A pool boots each kernel once (the "template"), saves the booted guest (guest agent
+ * ready) and starts every run as a clone restored from that state, so runs are
+ * independent yet skip the boot. Up to `vms` clones run at once; runs are queued with
+ * kb_pool_submit() and results streamed back with kb_pool_next(). Every run has a
+ * wall-clock limit and ends classified as a kb_run_class (kbisect/common.h).
+ * Ownership: the pool owns its QEMU processes, sockets and temporary files; all are
+ * gone after kb_pool_close() (and QEMU dies with the process that started it).
+ */
+#ifndef KBISECT_VMPOOL_H
+#define KBISECT_VMPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kbisect/common.h"
+#include "kbisect/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kb_pool kb_pool; /* a pool of VMs; body in vmpool/vmpool_internal.h */
+
+/** Options of kb_pool_open(); zero-initialise and set what you need. */
+typedef struct {
+	unsigned int vms;        /**< VMs at once; 0: number of online CPUs */
+	unsigned int mem_mb;     /**< guest RAM in MiB; 0: 512 */
+	unsigned int cpus;       /**< guest CPUs; 0: 1 */
+	const char *accel;       /**< "tcg", "kvm" or NULL/"auto" (probe KVM, fall back) */
+	const char *qemu;        /**< QEMU binary; NULL: qemu-system-x86_64 */
+	const char *work_dir;    /**< parent of the pool's temporary dir; NULL: $TMPDIR or
+				      /dev/shm when present */
+	const char *state_dir;   /**< where snapshots of booted kernels persist across
+				      pools; NULL: not kept (the cache, when set, is used) */
+	const char *agent;       /**< guest agent binary; NULL: $KBISECT_AGENT or the
+				      one built with kbisect */
+	const char *busybox;     /**< static busybox; NULL: /bin/busybox */
+	double boot_timeout_s;   /**< boot to agent ready; 0: 300 (TCG) */
+	int cold;                /**< 1: boot a fresh VM for every run (no snapshot) */
+	void *cache;             /**< a kb_cache * (kbisect/cache.h) for consoles and
+				      snapshots, or NULL; borrowed, must outlive the pool */
+	int verbose;             /**< 1: progress lines on stderr */
+} kb_pool_opts;
+
+/** A kernel to test and how to boot it. */
+typedef struct {
+	const char *kernel;      /**< bzImage (required) */
+	const char *initrd;      /**< initramfs that starts the agent; NULL: generated */
+	const char *image;       /**< disk image (qcow2/raw, opened with -snapshot) whose
+				      init starts the agent; NULL: none. Image runs cold boot. */
+	const char *cmdline;     /**< extra kernel command line, or NULL */
+} kb_pool_kernel;
+
+/** One run to do. */
+typedef struct {
+	const kb_pool_kernel *kernel; /**< copied at submit */
+	const char *repro;       /**< static binary or C file (compiled with gcc -static) */
+	double timeout_s;        /**< time the reproducer may run; 0: 60 */
+	uint64_t tag;            /**< caller's id, returned in the result */
+} kb_pool_run;
+
+/** The result of one run. */
+typedef struct {
+	uint64_t tag;            /**< kb_pool_run.tag */
+	unsigned int vm;         /**< which VM slot ran it */
+	int klass;               /**< kb_run_class */
+	char title[256];         /**< crash or infra title; "" for ok */
+	double duration_s;       /**< start of the run to its end */
+	double start_s;          /**< start of the run to "reproducer running" */
+	int exit_code;           /**< reproducer exit code, -1 if none */
+	int timed_out;           /**< 1: the reproducer ran into its time limit */
+	int cloned;              /**< 1: started from a snapshot, 0: cold boot */
+	int has_console;         /**< 1: console stored in the cache as object `console` */
+	kb_key console;          /**< KB_OBJ_CONSOLE object id */
+	char *console_log;       /**< the console text (malloc'd; kb_pool_result_clear()) */
+	size_t console_len;
+} kb_pool_result;
+
+/** Open a pool (no VM starts yet). On success *out is yours: kb_pool_close() it.
+ * @return 0, KB_EINVAL (bad options), KB_ERROR (kb_error_last()) */
+int kb_pool_open(kb_pool **out, const kb_pool_opts *opts);
+
+/** Kill every VM, remove every temporary file and free the pool; NULL ok. */
+void kb_pool_close(kb_pool *pool);
+
+/** The accelerator the pool uses ("tcg" or "kvm"); the probe runs on the first call. */
+const char *kb_pool_accel(kb_pool *pool);
+
+/** Why that accelerator was chosen (one line, e.g. "kvm probe failed: ..."). */
+const char *kb_pool_accel_reason(kb_pool *pool);
+
+/** Boot kernel and save its snapshot unless one exists (in the pool, the state dir or
+ * the cache). With wait=0 the boot happens in the background. A kernel that does not
+ * boot is remembered: its runs end as KB_RUN_BOOT_FAILURE.
+ * @return 0, KB_ETIMEOUT / KB_ERROR (boot failure, when wait=1) */
+int kb_pool_warm(kb_pool *pool, const kb_pool_kernel *kernel, int wait);
+
+/** Queue a run; returns at once. @return 0, KB_EINVAL */
+int kb_pool_submit(kb_pool *pool, const kb_pool_run *run);
+
+/** Take the next finished run into *out (kb_pool_result_clear() it), waiting up to
+ * timeout_s (< 0: forever). @return 0, KB_ETIMEOUT (none yet), KB_ENOTFOUND (nothing
+ * queued or running) */
+int kb_pool_next(kb_pool *pool, kb_pool_result *out, double timeout_s);
+
+/** Cancel queued runs and kill running ones (their results say infra "cancelled").
+ * Safe to call from another thread. */
+void kb_pool_cancel(kb_pool *pool);
+
+/** Run repro n times on kernel (at most the pool's VMs at once) and wait for all;
+ * *out gets n results (free with kb_pool_results_free()). For the bisect engine. */
+int kb_pool_run_n(kb_pool_result **out, kb_pool *pool, const kb_pool_kernel *kernel,
+		  const char *repro, unsigned int n, double timeout_s);
+
+/** Free what a result owns (console_log); NULL ok. */
+void kb_pool_result_clear(kb_pool_result *r);
+
+/** Clear and free an array of n results; NULL ok. */
+void kb_pool_results_free(kb_pool_result *r, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1089 @@
+/*
+ * vmpool/pool.c - the VM pool: a queue of runs, P worker threads, templates per kernel,
+ * classification of every run, results streamed back.
+ * Owns: kb_pool (public API of kbisect/vmpool.h), the pool's temporary directory,
+ * compiling C reproducers, the run protocol with the agent, deadlines and kill rules.
+ * Not: QEMU argv (qemu.c), save/restore (snapshot.c), crash titles (report.c, the
+ * "report" module: kb_report_parse()).
+ * DESIGN: one worker thread per VM slot; a worker takes a run, makes sure its kernel
+ * has a template (booting it itself if nobody else is; others wait), starts a clone,
+ * sends the reproducer, and watches three things until the run ends: the agent line
+ * (START, ALIVE, EXIT), the console file (streamed through the report scanner, size
+ * capped) and QEMU itself (exit, SHUTDOWN reason). QEMU is started by the worker
+ * thread, which lives as long as the pool, so PR_SET_PDEATHSIG ties QEMU to us.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/error_internal.h"
+#include "kbisect/cache.h"
+#include "kbisect/report.h"
+#include "vmpool_internal.h"
+
+#define CONSOLE_FLOOD_BYTES (32u << 20) /* more console output than this: stop the VM */
+#define AGENT_SILENCE_S 60.0            /* no ALIVE for this long: the guest hangs */
+#define GRACE_S 30.0                    /* wall limit = repro timeout + this */
+#define CRASH_TAIL_S 5.0                /* keep reading after a report starts */
+
+typedef struct tmpl {
+	struct tmpl *next;
+	kb_key key;
+	int state; /* 0 booting, 1 ready, 2 failed */
+	int derived; /* 1: holds a stored reproducer (a failure is infra, not boot) */
+	kb_snapshot snap;
+	char *console; /* boot failure console */
+	size_t console_len;
+	char error[512];
+} tmpl;
+
+typedef struct job {
+	struct job *next;
+	uint64_t tag;
+	char *kernel, *initrd, *image, *cmdline;
+	char *repro; /* binary to send */
+	double timeout_s;
+} job;
+
+struct kb_pool {
+	kb_pool_opts o;
+	char *qemu, *agent, *busybox, *state_dir;
+	char dir[512];
+	char initrd[600];
+	int initrd_ready;
+	char accel[8], accel_reason[512];
+	int accel_done;
+	unsigned int n_workers;
+	pthread_t *workers;
+	pid_t *vm_pids; /* per worker, for cancel */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	job *q_head, *q_tail;
+	kb_pool_result *res;
+	size_t n_res, cap_res;
+	unsigned int pending; /* queued + running */
+	int stopping, cancelled;
+	tmpl *tmpls;
+	unsigned int n_compiled;
+	struct compiled { char *src, *bin; } *compiled;
+	unsigned int n_compiled_cap;
+};
+
+static char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void free_job(job *j)
+{
+	if (!j)
+		return;
+	free(j->kernel);
+	free(j->initrd);
+	free(j->image);
+	free(j->cmdline);
+	free(j->repro);
+	free(j);
+}
+
+void kb_pool_result_clear(kb_pool_result *r)
+{
+	if (!r)
+		return;
+	free(r->console_log);
+	r->console_log = NULL;
+	r->console_len = 0;
+}
+
+void kb_pool_results_free(kb_pool_result *r, size_t n)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < n; i++)
+		kb_pool_result_clear(&r[i]);
+	free(r);
+}
+
+static int rmrf(const char *path)
+{
+	char cmd[1200];
+	if (!path || !*path || !strcmp(path, "/"))
+		return 0;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void rmrf_sub(const char *dir, const char *name)
+{
+	char path[1200];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	rmrf(path);
+}
+
+/* SHA-256 of a file's bytes, fed into an accumulating text. */
+static int hash_file(kb_key *out, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!f)
+		return kb_error_os("cannot open '%s'", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc(n > 0 ? (size_t)n : 1);
+	if (!buf || (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)) {
+		free(buf);
+		fclose(f);
+		return kb_error_os("cannot read '%s'", path);
+	}
+	fclose(f);
+	kb_sha256(out, buf, n > 0 ? (size_t)n : 0);
+	free(buf);
+	return 0;
+}
+
+typedef struct {
+	kb_pool *p;
+	unsigned int slot;
+} worker_arg;
+
+static void *worker_main(void *arg);
+
+int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
+{
+	kb_pool_opts def = { 0 };
+	const char *base;
+	kb_pool *p;
+	long ncpu;
+	int r;
+
+	*out = NULL;
+	if (!opts)
+		opts = &def;
+	if (opts->accel && strcmp(opts->accel, "auto") && strcmp(opts->accel, "tcg") &&
+	    strcmp(opts->accel, "kvm"))
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_VMPOOL,
+				     "unknown accelerator '%s'; use tcg, kvm or auto", opts->accel);
+	if (opts->vms > 256)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_VMPOOL,
+				     "%u vms is too many; use at most 256", opts->vms);
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return kb_error_os("out of memory");
+	p->o = *opts;
+	if (!p->o.mem_mb)
+		p->o.mem_mb = 512;
+	if (!p->o.cpus)
+		p->o.cpus = 1;
+	if (p->o.boot_timeout_s <= 0)
+		p->o.boot_timeout_s = 300;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	p->n_workers = p->o.vms ? p->o.vms : (unsigned int)(ncpu > 0 ? ncpu : 1);
+	p->qemu = strdup(opts->qemu ? opts->qemu : "qemu-system-x86_64");
+	p->agent = strdup(opts->agent ? opts->agent : kb_initramfs__agent_path());
+	p->busybox = strdup(opts->busybox ? opts->busybox : "/bin/busybox");
+	p->state_dir = xstrdup(opts->state_dir);
+	p->o.accel = NULL;
+	p->o.qemu = p->o.agent = p->o.busybox = p->o.state_dir = p->o.work_dir = NULL;
+	base = opts->work_dir;
+	if (!base) {
+		struct stat st;
+		base = getenv("TMPDIR");
+		if (!base || !*base)
+			base = stat("/dev/shm", &st) == 0 && access("/dev/shm", W_OK) == 0 ?
+				       "/dev/shm" : "/tmp";
+	}
+	snprintf(p->dir, sizeof(p->dir), "%s/kbisect-pool-XXXXXX", base);
+	if (!mkdtemp(p->dir)) {
+		r = kb_error_os("cannot create the pool's directory under '%s'", base);
+		p->dir[0] = '\0';
+		kb_pool_close(p);
+		return r;
+	}
+	if (opts->accel && strcmp(opts->accel, "auto")) {
+		snprintf(p->accel, sizeof(p->accel), "%s", opts->accel);
+		snprintf(p->accel_reason, sizeof(p->accel_reason), "asked for with --accel");
+		p->accel_done = !strcmp(opts->accel, "tcg");
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->workers = calloc(p->n_workers, sizeof(*p->workers));
+	p->vm_pids = calloc(p->n_workers, sizeof(*p->vm_pids));
+	if (!p->workers || !p->vm_pids) {
+		kb_pool_close(p);
+		return kb_error_os("out of memory");
+	}
+	for (unsigned int i = 0; i < p->n_workers; i++) {
+		worker_arg *wa = malloc(sizeof(*wa));
+		if (wa) {
+			wa->p = p;
+			wa->slot = i;
+		}
+		if (!wa || pthread_create(&p->workers[i], NULL, worker_main, wa)) {
+			free(wa);
+			p->n_workers = i;
+			kb_pool_close(p);
+			return kb_error_os("cannot start pool threads");
+		}
+	}
+	*out = p;
+	return 0;
+}
+
+void kb_pool_cancel(kb_pool *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->cancelled = 1;
+	for (unsigned int i = 0; i < p->n_workers; i++)
+		if (p->vm_pids[i] > 0)
+			kill(-p->vm_pids[i], SIGKILL);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void kb_pool_close(kb_pool *p)
+{
+	if (!p)
+		return;
+	if (p->workers) {
+		kb_pool_cancel(p);
+		pthread_mutex_lock(&p->mu);
+		p->stopping = 1;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		for (unsigned int i = 0; i < p->n_workers; i++)
+			pthread_join(p->workers[i], NULL);
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->cv);
+	}
+	while (p->q_head) {
+		job *j = p->q_head;
+		p->q_head = j->next;
+		free_job(j);
+	}
+	kb_pool_results_free(p->res, p->n_res);
+	while (p->tmpls) {
+		tmpl *t = p->tmpls;
+		p->tmpls = t->next;
+		free(t->console);
+		free(t);
+	}
+	for (unsigned int i = 0; i < p->n_compiled; i++) {
+		free(p->compiled[i].src);
+		free(p->compiled[i].bin);
+	}
+	free(p->compiled);
+	if (p->dir[0] && !getenv("KBISECT_KEEP_VM"))
+		rmrf(p->dir);
+	free(p->workers);
+	free(p->vm_pids);
+	free(p->qemu);
+	free(p->agent);
+	free(p->busybox);
+	free(p->state_dir);
+	free(p);
+}
+
+/* ---- shared setup (under p->mu) ---- */
+
+static int ensure_initrd(kb_pool *p)
+{
+	int r;
+	if (p->initrd_ready)
+		return 0;
+	snprintf(p->initrd, sizeof(p->initrd), "%s/initramfs.cpio", p->dir);
+	r = kb_initramfs__build(p->initrd, p->busybox, p->agent);
+	if (r == 0)
+		p->initrd_ready = 1;
+	return r;
+}
+
+static void ensure_accel(kb_pool *p, const char *kernel)
+{
+	if (p->accel_done)
+		return;
+	if (ensure_initrd(p) < 0) {
+		snprintf(p->accel, sizeof(p->accel), "tcg");
+		snprintf(p->accel_reason, sizeof(p->accel_reason), "no initramfs to probe kvm with");
+	} else {
+		const char *want = p->accel[0] ? p->accel : "auto";
+		char acc[8];
+		kb_accel__choose(acc, p->accel_reason, sizeof(p->accel_reason), want, p->qemu,
+				 p->state_dir, kernel, p->initrd, p->dir);
+		snprintf(p->accel, sizeof(p->accel), "%s", acc);
+	}
+	p->accel_done = 1;
+	if (p->o.verbose)
+		fprintf(stderr, "kbisect: accelerator %s (%s)\n", p->accel, p->accel_reason);
+}
+
+const char *kb_pool_accel(kb_pool *p)
+{
+	return p->accel_done ? p->accel : "";
+}
+
+const char *kb_pool_accel_reason(kb_pool *p)
+{
+	return p->accel_reason;
+}
+
+static void fill_cfg(kb_pool *p, kb_qemu_cfg *cfg, const char *kernel, const char *initrd,
+		     const char *image, const char *cmdline, const char *dir)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->qemu = p->qemu;
+	cfg->accel = p->accel;
+	cfg->mem_mb = p->o.mem_mb;
+	cfg->cpus = p->o.cpus;
+	cfg->kernel = kernel;
+	cfg->initrd = initrd ? initrd : p->initrd;
+	cfg->image = image;
+	cfg->cmdline_extra = cmdline;
+	cfg->dir = dir;
+}
+
+static int tmpl_key(kb_pool *p, kb_key *out, const char *kernel, const char *initrd,
+		    const char *cmdline)
+{
+	kb_key k, i;
+	char text[1024], kh[65], ih[65];
+	int r;
+
+	if ((r = hash_file(&k, kernel)) < 0)
+		return r;
+	if ((r = hash_file(&i, initrd ? initrd : p->initrd)) < 0)
+		return r;
+	kb_key_to_hex(kh, &k);
+	kb_key_to_hex(ih, &i);
+	snprintf(text, sizeof(text), "kbisect-vmstate-1 kernel=%s initrd=%s mem=%u cpus=%u "
+		 "accel=%s cmdline=%s", kh, ih, p->o.mem_mb, p->o.cpus, p->accel,
+		 cmdline ? cmdline : "");
+	kb_sha256(out, text, strlen(text));
+	return 0;
+}
+
+/* Find or make the template of a kernel (prog NULL: booted, agent ready) or of a kernel
+ * with a program stored in the guest (derived from the former). Called by a worker (or
+ * kb_pool_warm) without p->mu held. *out stays valid until the pool closes. */
+static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *initrd,
+			const char *cmdline, const void *prog, size_t prog_len)
+{
+	kb_key key;
+	kb_qemu_cfg cfg;
+	tmpl *t, *base = NULL;
+	char hex[65], tmpdir[600];
+	kb_snapshot tmp = { 0 };
+	int r;
+
+	*out = NULL;
+	if (prog) {
+		kb_key ph;
+		char text[200], bh[65], phx[65];
+		if ((r = get_template(p, &base, kernel, initrd, cmdline, NULL, 0)) < 0) {
+			*out = base;
+			return r;
+		}
+		kb_sha256(&ph, prog, prog_len);
+		kb_key_to_hex(bh, &base->key);
+		kb_key_to_hex(phx, &ph);
+		snprintf(text, sizeof(text), "kbisect-vmstate-repro-1 %s %s", bh, phx);
+		kb_sha256(&key, text, strlen(text));
+		pthread_mutex_lock(&p->mu);
+	} else {
+		pthread_mutex_lock(&p->mu);
+		ensure_accel(p, kernel);
+		if (!initrd && (r = ensure_initrd(p)) < 0) {
+			pthread_mutex_unlock(&p->mu);
+			return r;
+		}
+		if ((r = tmpl_key(p, &key, kernel, initrd, cmdline)) < 0) {
+			pthread_mutex_unlock(&p->mu);
+			return r;
+		}
+	}
+	for (t = p->tmpls; t; t = t->next)
+		if (kb_key_equal(&t->key, &key))
+			break;
+	if (t) {
+		while (t->state == 0 && !p->cancelled)
+			pthread_cond_wait(&p->cv, &p->mu);
+		pthread_mutex_unlock(&p->mu);
+		*out = t;
+		if (t->state == 1)
+			return 0;
+		return kb_error_set(KB_ERRCLASS_VMPOOL, "%s", t->error[0] ? t->error : "cancelled");
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		pthread_mutex_unlock(&p->mu);
+		return kb_error_os("out of memory");
+	}
+	t->key = key;
+	t->derived = prog != NULL;
+	t->next = p->tmpls;
+	p->tmpls = t;
+	kb_key_to_hex(hex, &key);
+	/* a snapshot kept in the state dir from an earlier pool */
+	if (p->state_dir) {
+		mkdir(p->state_dir, 0755);
+		snprintf(t->snap.dir, sizeof(t->snap.dir), "%.400s/vmstate-%.16s", p->state_dir, hex);
+		snprintf(t->snap.ram, sizeof(t->snap.ram), "%s/ram", t->snap.dir);
+		snprintf(t->snap.state, sizeof(t->snap.state), "%s/state", t->snap.dir);
+		if (access(t->snap.ram, R_OK) == 0 && access(t->snap.state, R_OK) == 0) {
+			t->state = 1;
+			pthread_cond_broadcast(&p->cv);
+			pthread_mutex_unlock(&p->mu);
+			*out = t;
+			return 0;
+		}
+	} else {
+		snprintf(t->snap.dir, sizeof(t->snap.dir), "%.400s/tmpl-%.16s", p->dir, hex);
+	}
+	fill_cfg(p, &cfg, kernel, initrd, NULL, cmdline, NULL);
+	pthread_mutex_unlock(&p->mu);
+
+	if (p->o.verbose)
+		fprintf(stderr, prog ? "kbisect: storing the reproducer in a template of '%s'\n" :
+				       "kbisect: booting '%s' once\n", kernel);
+	snprintf(tmpdir, sizeof(tmpdir), "%.500s.tmp%d", t->snap.dir, (int)getpid());
+	rmrf(tmpdir);
+	if (mkdir(tmpdir, 0700) < 0) {
+		r = kb_error_os("cannot create '%s'", tmpdir);
+		goto done;
+	}
+	snprintf(tmp.dir, sizeof(tmp.dir), "%.500s", tmpdir);
+	if (prog)
+		r = kb_snapshot__derive(&tmp, &base->snap, &cfg, prog, prog_len, 300);
+	else
+		r = kb_snapshot__create(&tmp, &cfg, p->o.boot_timeout_s, &t->console,
+					&t->console_len);
+	if (r == 0) {
+		rmrf(t->snap.dir);
+		if (rename(tmpdir, t->snap.dir) < 0)
+			r = kb_error_os("cannot rename '%s'", tmpdir);
+		t->snap.boot_s = tmp.boot_s;
+		snprintf(t->snap.ram, sizeof(t->snap.ram), "%.500s/ram", t->snap.dir);
+		snprintf(t->snap.state, sizeof(t->snap.state), "%.500s/state", t->snap.dir);
+		rmrf_sub(t->snap.dir, "boot");
+	}
+	if (r < 0)
+		rmrf(tmpdir);
+done:
+	pthread_mutex_lock(&p->mu);
+	if (r < 0) {
+		snprintf(t->error, sizeof(t->error), "%s", kb_error_last()->message);
+		t->state = 2;
+	} else {
+		t->state = 1;
+		if (p->o.verbose)
+			fprintf(stderr, "kbisect: %s '%s' in %.1fs, saved\n",
+				prog ? "stored the reproducer for" : "booted", kernel, t->snap.boot_s);
+	}
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	*out = t;
+	return r;
+}
+
+int kb_pool_warm(kb_pool *p, const kb_pool_kernel *k, int wait)
+{
+	tmpl *t;
+	if (!k || !k->kernel)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_VMPOOL, "no kernel to warm");
+	if (k->image || p->o.cold)
+		return 0; /* nothing to pre-boot */
+	if (!wait) {
+		kb_pool_run run = { .kernel = k, .repro = NULL, .tag = UINT64_MAX };
+		return kb_pool_submit(p, &run);
+	}
+	return get_template(p, &t, k->kernel, k->initrd, k->cmdline, NULL, 0);
+}
+
+/* ---- reproducers ---- */
+
+static int prepare_repro(kb_pool *p, const char *src, char **bin)
+{
+	size_t n = strlen(src);
+	char out[700], cmd[2000], log[720];
+	int st;
+
+	*bin = NULL;
+	if (access(src, R_OK) < 0)
+		return kb_error_os("cannot read reproducer '%s'", src);
+	if (n < 2 || strcmp(src + n - 2, ".c")) {
+		*bin = strdup(src);
+		return 0;
+	}
+	for (unsigned int i = 0; i < p->n_compiled; i++)
+		if (!strcmp(p->compiled[i].src, src)) {
+			*bin = strdup(p->compiled[i].bin);
+			return 0;
+		}
+	snprintf(out, sizeof(out), "%s/repro%u", p->dir, p->n_compiled);
+	snprintf(log, sizeof(log), "%s.log", out);
+	snprintf(cmd, sizeof(cmd), "gcc -static -O1 -pthread -o '%s' '%s' >'%s' 2>&1", out,
+		 src, log);
+	st = system(cmd);
+	if (st != 0) {
+		char *txt = NULL;
+		FILE *f = fopen(log, "r");
+		char first[300] = "";
+		if (f) {
+			if (!fgets(first, sizeof(first), f))
+				first[0] = '\0';
+			fclose(f);
+		}
+		first[strcspn(first, "\n")] = '\0';
+		free(txt);
+		return kb_error_set(KB_ERRCLASS_VMPOOL,
+				    "cannot compile reproducer '%s' with 'gcc -static': %s; "
+				    "fix it or pass a static binary", src, first);
+	}
+	if (p->n_compiled == p->n_compiled_cap) {
+		unsigned int nc = p->n_compiled_cap ? p->n_compiled_cap * 2 : 8;
+		void *nv = realloc(p->compiled, nc * sizeof(*p->compiled));
+		if (!nv)
+			return kb_error_os("out of memory");
+		p->compiled = nv;
+		p->n_compiled_cap = nc;
+	}
+	p->compiled[p->n_compiled].src = strdup(src);
+	p->compiled[p->n_compiled].bin = strdup(out);
+	p->n_compiled++;
+	*bin = strdup(out);
+	return 0;
+}
+
+int kb_pool_submit(kb_pool *p, const kb_pool_run *run)
+{
+	job *j;
+	int r;
+
+	if (!run || !run->kernel || !run->kernel->kernel)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_VMPOOL, "run has no kernel; pass one");
+	if (access(run->kernel->kernel, R_OK) < 0)
+		return kb_error_os("cannot read kernel '%s'", run->kernel->kernel);
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return kb_error_os("out of memory");
+	j->tag = run->tag;
+	j->kernel = xstrdup(run->kernel->kernel);
+	j->initrd = xstrdup(run->kernel->initrd);
+	j->image = xstrdup(run->kernel->image);
+	j->cmdline = xstrdup(run->kernel->cmdline);
+	j->timeout_s = run->timeout_s > 0 ? run->timeout_s : 60;
+	pthread_mutex_lock(&p->mu);
+	if (run->repro && (r = prepare_repro(p, run->repro, &j->repro)) < 0) {
+		pthread_mutex_unlock(&p->mu);
+		free_job(j);
+		return r;
+	}
+	if (p->q_tail)
+		p->q_tail->next = j;
+	else
+		p->q_head = j;
+	p->q_tail = j;
+	if (run->repro)
+		p->pending++;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+int kb_pool_next(kb_pool *p, kb_pool_result *out, double timeout_s)
+{
+	struct timespec ts;
+	int r = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (timeout_s >= 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)timeout_s;
+		ts.tv_nsec += (long)((timeout_s - (double)(time_t)timeout_s) * 1e9);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+	}
+	pthread_mutex_lock(&p->mu);
+	while (p->n_res == 0 && p->pending > 0 && r == 0) {
+		if (timeout_s < 0)
+			pthread_cond_wait(&p->cv, &p->mu);
+		else if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT)
+			r = KB_ETIMEOUT;
+	}
+	if (p->n_res > 0) {
+		*out = p->res[0];
+		memmove(&p->res[0], &p->res[1], sizeof(p->res[0]) * (p->n_res - 1));
+		p->n_res--;
+		r = 0;
+	} else if (r == 0) {
+		r = KB_ENOTFOUND;
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (r == KB_ETIMEOUT)
+		return kb_error_setc(KB_ETIMEOUT, KB_ERRCLASS_VMPOOL, "no run finished yet");
+	if (r == KB_ENOTFOUND)
+		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_VMPOOL, "no runs queued or running");
+	return 0;
+}
+
+int kb_pool_run_n(kb_pool_result **out, kb_pool *p, const kb_pool_kernel *kernel,
+		  const char *repro, unsigned int n, double timeout_s)
+{
+	kb_pool_result *res;
+	unsigned int got = 0;
+	int r;
+
+	*out = NULL;
+	res = calloc(n ? n : 1, sizeof(*res));
+	if (!res)
+		return kb_error_os("out of memory");
+	for (unsigned int i = 0; i < n; i++) {
+		kb_pool_run run = { .kernel = kernel, .repro = repro, .timeout_s = timeout_s,
+				    .tag = i };
+		if ((r = kb_pool_submit(p, &run)) < 0) {
+			n = i;
+			break;
+		}
+	}
+	while (got < n) {
+		kb_pool_result one;
+		if ((r = kb_pool_next(p, &one, -1)) < 0)
+			break;
+		if (one.tag < n)
+			res[one.tag] = one;
+		else
+			kb_pool_result_clear(&one);
+		got++;
+	}
+	if (got < n) {
+		kb_pool_results_free(res, n);
+		return r < 0 ? r : KB_ERROR;
+	}
+	*out = res;
+	return 0;
+}
+
+/* ---- one run ---- */
+
+typedef struct {
+	kb_pool *p;
+	unsigned int slot;
+	kb_vm vm;
+	int have_vm;
+	uint64_t con_off;
+	kb_report_scanner *scan;
+	int scan_state;
+	double scan_started;
+	int flooded;
+} runctx;
+
+static void set_vm_pid(runctx *c, pid_t pid)
+{
+	pthread_mutex_lock(&c->p->mu);
+	c->p->vm_pids[c->slot] = pid;
+	pthread_mutex_unlock(&c->p->mu);
+}
+
+/* Feed new console bytes to the scanner. */
+static void scan_console(runctx *c)
+{
+	char path[700], buf[65536];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/console.log", c->vm.dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	while ((n = pread(fd, buf, sizeof(buf), (off_t)c->con_off)) > 0) {
+		c->con_off += (uint64_t)n;
+		if (c->scan) {
+			int s = kb_report_scan_chunk(c->scan, buf, (size_t)n);
+			if (s > c->scan_state) {
+				if (c->scan_state == KB_SCAN_QUIET)
+					c->scan_started = kb_vm__now();
+				c->scan_state = s;
+			}
+		}
+		if (c->con_off > CONSOLE_FLOOD_BYTES) {
+			c->flooded = 1;
+			break;
+		}
+	}
+	close(fd);
+}
+
+static int slurp_file(const char *path, void **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *b;
+	size_t got = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return kb_error_os("cannot read reproducer '%s'", path);
+	}
+	b = malloc((size_t)st.st_size + 1);
+	while (b && got < (size_t)st.st_size) {
+		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (!b || got != (size_t)st.st_size) {
+		free(b);
+		return kb_error_os("cannot read reproducer '%s'", path);
+	}
+	*out = b;
+	*len = got;
+	return 0;
+}
+
+static void classify(runctx *c, kb_pool_result *res, int end, int exit_code,
+		     const char *infra_title)
+{
+	kb_report rep;
+	kb_report_ctx ctx = { .end = end, .exit_status = exit_code };
+	char *con = NULL;
+	size_t len = 0;
+
+	if (c->have_vm)
+		con = kb_vm__console(&c->vm, &len);
+	if (kb_report_parse(&rep, con ? con : "", con ? len : 0, &ctx) == 0) {
+		res->klass = rep.klass;
+		snprintf(res->title, sizeof(res->title), "%s", rep.title);
+		kb_report_free(&rep);
+	} else {
+		res->klass = KB_RUN_INFRA;
+		snprintf(res->title, sizeof(res->title), "kbisect: cannot parse the console");
+	}
+	/* what only the pool knows about, when the console explains nothing */
+	if (res->klass == KB_RUN_OK && infra_title) {
+		res->klass = KB_RUN_INFRA;
+		snprintf(res->title, sizeof(res->title), "%s", infra_title);
+	}
+	if (res->klass == KB_RUN_INFRA && !res->title[0] && infra_title)
+		snprintf(res->title, sizeof(res->title), "%s", infra_title);
+	res->console_log = con;
+	res->console_len = len;
+	if (c->p->o.cache && con) {
+		kb_put_opts po = { .kind = KB_OBJ_CONSOLE };
+		if (kb_cache_put_buf(&res->console, (kb_cache *)c->p->o.cache, con, len, &po) == 0)
+			res->has_console = 1;
+	}
+}
+
+static void do_run(runctx *c, job *j, kb_pool_result *res)
+{
+	kb_pool *p = c->p;
+	double t0 = kb_vm__now(), deadline, last_alive, last_con_growth;
+	uint64_t last_con = 0;
+	kb_qemu_cfg cfg;
+	char vmdir[700], line[256];
+	void *prog = NULL;
+	size_t prog_len = 0;
+	int r, end = -1, exit_code = -1;
+	const char *infra = NULL;
+	char infra_buf[300];
+
+	memset(res, 0, sizeof(*res));
+	res->tag = j->tag;
+	res->vm = c->slot;
+	res->exit_code = -1;
+	c->have_vm = 0;
+	c->con_off = 0;
+	c->scan_state = KB_SCAN_QUIET;
+	c->flooded = 0;
+	kb_report_scanner_new(&c->scan);
+
+	if ((r = slurp_file(j->repro, &prog, &prog_len)) < 0) {
+		res->klass = KB_RUN_INFRA;
+		snprintf(res->title, sizeof(res->title), "kbisect: %s", kb_error_last()->message);
+		goto out;
+	}
+	snprintf(vmdir, sizeof(vmdir), "%s/vm%u", p->dir, c->slot);
+	rmrf(vmdir);
+	if (mkdir(vmdir, 0700) < 0) {
+		res->klass = KB_RUN_INFRA;
+		snprintf(res->title, sizeof(res->title), "kbisect: cannot create '%.200s'", vmdir);
+		goto out;
+	}
+	if (p->o.cold || j->image) {
+		pthread_mutex_lock(&p->mu);
+		ensure_accel(p, j->kernel);
+		r = j->initrd || j->image ? 0 : ensure_initrd(p);
+		fill_cfg(p, &cfg, j->kernel, j->initrd, j->image, j->cmdline, vmdir);
+		pthread_mutex_unlock(&p->mu);
+		if (r == 0)
+			r = kb_vm__launch(&c->vm, &cfg, 30);
+		c->have_vm = c->vm.dir[0] != '\0';
+		if (c->have_vm)
+			set_vm_pid(c, c->vm.pid);
+		if (r == 0)
+			r = kb_vm__wait_ready(&c->vm, t0 + p->o.boot_timeout_s);
+		if (r < 0) {
+			classify(c, res, KB_REPORT_END_NO_BOOT, -1, NULL);
+			if (res->klass == KB_RUN_OK)
+				res->klass = KB_RUN_BOOT_FAILURE;
+			goto out;
+		}
+	} else {
+		tmpl *t;
+		r = get_template(p, &t, j->kernel, j->initrd, j->cmdline, prog, prog_len);
+		if (r < 0 || !t || t->state != 1) {
+			kb_report rep;
+			kb_report_ctx ctx = { .end = KB_REPORT_END_NO_BOOT };
+			res->klass = t && t->derived ? KB_RUN_INFRA : KB_RUN_BOOT_FAILURE;
+			if (t && t->console &&
+			    kb_report_parse(&rep, t->console, t->console_len, &ctx) == 0) {
+				if (rep.klass == KB_RUN_CRASH || rep.klass == KB_RUN_BOOT_FAILURE) {
+					res->klass = KB_RUN_BOOT_FAILURE;
+					snprintf(res->title, sizeof(res->title), "%s", rep.title);
+				}
+				kb_report_free(&rep);
+			}
+			if (!res->title[0])
+				snprintf(res->title, sizeof(res->title), "%.255s",
+					 t ? t->error : kb_error_last()->message);
+			if (t && t->console) {
+				res->console_log = malloc(t->console_len + 1);
+				if (res->console_log) {
+					memcpy(res->console_log, t->console, t->console_len);
+					res->console_log[t->console_len] = '\0';
+					res->console_len = t->console_len;
+				}
+			}
+			goto out;
+		}
+		fill_cfg(p, &cfg, j->kernel, j->initrd, NULL, j->cmdline, vmdir);
+		t0 = kb_vm__now(); /* a run starts when its clone is launched */
+		r = kb_snapshot__clone(&c->vm, &t->snap, &cfg, 60);
+		c->have_vm = c->vm.dir[0] != '\0';
+		if (c->have_vm)
+			set_vm_pid(c, c->vm.pid);
+		res->cloned = 1;
+		if (r < 0) {
+			snprintf(infra_buf, sizeof(infra_buf), "qemu: cannot restore the vm: %.200s",
+				 kb_error_last()->message);
+			if (p->o.verbose)
+				fprintf(stderr, "kbisect: vm%u: %s\n", c->slot, infra_buf);
+			classify(c, res, KB_REPORT_END_QEMU_DIED, -1, infra_buf);
+			goto out;
+		}
+	}
+
+	/* send the program (a clone has it stored already: its template got it) */
+	if (res->cloned)
+		snprintf(line, sizeof(line), "EXEC %lu %08x\n", (unsigned long)(j->timeout_s * 1000),
+			 kb_vm__fnv32(prog, prog_len));
+	else
+		snprintf(line, sizeof(line), "RUN %zu %lu %08x\n", prog_len,
+			 (unsigned long)(j->timeout_s * 1000), kb_vm__fnv32(prog, prog_len));
+	deadline = kb_vm__now() + 120;
+	if ((r = kb_vm__agent_send(&c->vm, line, strlen(line), deadline)) < 0 ||
+	    (!res->cloned && (r = kb_vm__agent_send(&c->vm, prog, prog_len, deadline)) < 0)) {
+		classify(c, res, KB_REPORT_END_LOST_CONN, -1, "lost connection to test machine");
+		goto out;
+	}
+	for (;;) {
+		r = kb_vm__agent_line(&c->vm, line, sizeof(line), deadline);
+		if (r < 0 || !strncmp(line, "START", 5) || !strncmp(line, "ERR", 3))
+			break;
+	}
+	if (r < 0 || strncmp(line, "START", 5)) {
+		snprintf(infra_buf, sizeof(infra_buf), "kbisect: agent: %.200s",
+			 r < 0 ? "lost connection to test machine" : line);
+		classify(c, res, r < 0 ? KB_REPORT_END_LOST_CONN : KB_REPORT_END_EXITED, -1,
+			 infra_buf);
+		goto out;
+	}
+	res->start_s = kb_vm__now() - t0;
+
+	/* watch the run */
+	deadline = kb_vm__now() + j->timeout_s + GRACE_S;
+	last_alive = last_con_growth = kb_vm__now();
+	for (;;) {
+		double now;
+		int cancelled;
+
+		r = kb_vm__agent_line(&c->vm, line, sizeof(line), kb_vm__now() + 0.2);
+		now = kb_vm__now();
+		if (r == 0) {
+			unsigned long a, b;
+			last_alive = now;
+			if (sscanf(line, "EXIT code %lu %lu", &a, &b) == 2) {
+				end = KB_REPORT_END_EXITED;
+				exit_code = (int)a;
+			} else if (sscanf(line, "EXIT signal %lu %lu", &a, &b) == 2) {
+				end = KB_REPORT_END_EXITED;
+				exit_code = 128 + (int)a;
+			} else if (!strncmp(line, "EXIT timeout", 12)) {
+				end = KB_REPORT_END_TIMEOUT;
+				res->timed_out = 1;
+			}
+		} else if (r != KB_ETIMEOUT) {
+			/* QEMU went away or closed the channel: a panic reboot, a poweroff,
+			 * or QEMU itself died */
+			const kb_qmp_msg *m = NULL;
+			usleep(50000);
+			if (c->vm.qmp)
+				kb_qmp__pump(c->vm.qmp);
+			if (c->vm.qmp && kb_qmp__has_event(c->vm.qmp, "SHUTDOWN", &m)) {
+				const char *why = kb_qmp__shutdown_reason(m);
+				end = KB_REPORT_END_LOST_CONN;
+				if (!strcmp(why, "guest-shutdown"))
+					infra = "kbisect: the guest powered off";
+				else if (!strcmp(why, "guest-reset"))
+					infra = "lost connection to test machine";
+				else
+					infra = "lost connection to test machine";
+			} else {
+				end = KB_REPORT_END_QEMU_DIED;
+				infra = "qemu: exited unexpectedly";
+			}
+		}
+		scan_console(c);
+		if (c->con_off != last_con) {
+			last_con = c->con_off;
+			last_con_growth = now;
+		}
+		if (end >= 0) {
+			/* after a crash report starts, give it time to finish */
+			if (c->scan_state == KB_SCAN_STARTED && end == KB_REPORT_END_EXITED &&
+			    now - c->scan_started < CRASH_TAIL_S && !c->vm.exited) {
+				usleep(200000);
+				continue;
+			}
+			break;
+		}
+		if (c->scan_state == KB_SCAN_DONE ||
+		    (c->scan_state == KB_SCAN_STARTED && now - c->scan_started > CRASH_TAIL_S)) {
+			end = KB_REPORT_END_STOPPED;
+			break;
+		}
+		if (c->flooded) {
+			end = KB_REPORT_END_STOPPED;
+			infra = "kbisect: excessive console output";
+			break;
+		}
+		pthread_mutex_lock(&p->mu);
+		cancelled = p->cancelled;
+		pthread_mutex_unlock(&p->mu);
+		if (cancelled) {
+			end = KB_REPORT_END_STOPPED;
+			infra = "kbisect: cancelled";
+			break;
+		}
+		if (now - last_alive > AGENT_SILENCE_S) {
+			end = now - last_con_growth > AGENT_SILENCE_S ? KB_REPORT_END_NO_OUTPUT :
+									KB_REPORT_END_LOST_CONN;
+			infra = end == KB_REPORT_END_NO_OUTPUT ? "no output from test machine" :
+								 "lost connection to test machine";
+			break;
+		}
+		if (now > deadline) {
+			end = KB_REPORT_END_NO_OUTPUT;
+			infra = "no output from test machine";
+			break;
+		}
+	}
+	/* stop the guest before reading the console for good */
+	if (c->vm.pid > 0) {
+		kb_qemu__kill(c->vm.pid);
+		c->vm.pid = 0;
+	}
+	set_vm_pid(c, 0);
+	scan_console(c);
+	res->exit_code = exit_code;
+	classify(c, res, end, exit_code,
+		 end == KB_REPORT_END_EXITED || end == KB_REPORT_END_TIMEOUT ? NULL : infra);
+out:
+	res->duration_s = kb_vm__now() - t0;
+	set_vm_pid(c, 0);
+	if (c->have_vm)
+		kb_vm__destroy(&c->vm);
+	c->have_vm = 0;
+	kb_report_scanner_free(c->scan);
+	c->scan = NULL;
+	free(prog);
+}
+
+static void *worker_main(void *arg)
+{
+	worker_arg *wa = arg;
+	kb_pool *p = wa->p;
+	runctx c;
+
+	memset(&c, 0, sizeof(c));
+	c.p = p;
+	c.slot = wa->slot;
+	free(wa);
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		job *j;
+		kb_pool_result res;
+		int cancelled;
+
+		while (!p->q_head && !p->stopping)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->stopping)
+			break;
+		j = p->q_head;
+		p->q_head = j->next;
+		if (!p->q_head)
+			p->q_tail = NULL;
+		cancelled = p->cancelled;
+		pthread_mutex_unlock(&p->mu);
+		if (!j->repro) { /* a background warm-up */
+			tmpl *t;
+			if (!cancelled)
+				get_template(p, &t, j->kernel, j->initrd, j->cmdline, NULL, 0);
+			free_job(j);
+			pthread_mutex_lock(&p->mu);
+			continue;
+		}
+		if (cancelled) {
+			memset(&res, 0, sizeof(res));
+			res.tag = j->tag;
+			res.klass = KB_RUN_INFRA;
+			res.exit_code = -1;
+			snprintf(res.title, sizeof(res.title), "kbisect: cancelled");
+		} else {
+			do_run(&c, j, &res);
+		}
+		free_job(j);
+		pthread_mutex_lock(&p->mu);
+		if (p->n_res == p->cap_res) {
+			size_t nc = p->cap_res ? p->cap_res * 2 : 16;
+			kb_pool_result *nr = realloc(p->res, nc * sizeof(*nr));
+			if (nr) {
+				p->res = nr;
+				p->cap_res = nc;
+			}
+		}
+		if (p->n_res < p->cap_res)
+			p->res[p->n_res++] = res;
+		else
+			kb_pool_result_clear(&res);
+		p->pending--;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}

@@ -1,0 +1,477 @@
+/*
+ * vmpool/snapshot.c - one VM (QEMU + QMP + agent channel), templates and clones.
+ * Owns: launching a VM in its directory, the agent line protocol on the host side,
+ * booting a template and saving it, restoring clones from it.
+ * Not: the queue and the classification of runs (pool.c), argv details (qemu.c).
+ * DESIGN (the recipe that works with QEMU 7.2 under TCG): the template's RAM is a
+ * memory-backend-file with share=on; after the agent is ready we stop the guest, set
+ * the x-ignore-shared capability and migrate to a state file, so the state file holds
+ * only the devices and the RAM file the memory. Each clone maps the same RAM file with
+ * share=off (private copy-on-write), starts with -incoming defer, sets the capability,
+ * runs migrate-incoming, waits until it completed, and (as the template was stopped
+ * before saving, the clone arrives paused) sends "cont" and waits for RESUME before it
+ * talks to the agent (bytes sent before the restore finishes are lost).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/error_internal.h"
+#include "vmpool_internal.h"
+
+uint32_t kb_vm__fnv32(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static int rmrf(const char *path)
+{
+	char cmd[1200];
+	if (!path || !*path || !strcmp(path, "/"))
+		return 0;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int connect_unix(const char *path, double deadline)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_VMPOOL,
+				     "socket path '%s' too long; use a shorter work dir", path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	for (;;) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			return kb_error_os("cannot create socket for '%s'", path);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		close(fd);
+		if (kb_vm__now() > deadline)
+			return kb_error_setc(KB_ETIMEOUT, KB_ERRCLASS_VMPOOL,
+					     "cannot connect to agent socket '%s'", path);
+		usleep(5000);
+	}
+}
+
+int kb_vm__launch(kb_vm *vm, const kb_qemu_cfg *cfg, double timeout_s)
+{
+	double deadline = kb_vm__now() + timeout_s;
+	char path[700];
+	kb_argv argv;
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->agent_fd = -1;
+	snprintf(vm->dir, sizeof(vm->dir), "%s", cfg->dir);
+	if ((r = kb_qemu__argv(&argv, cfg)) < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/qemu.log", vm->dir);
+	r = kb_qemu__spawn(&vm->pid, argv.v, path);
+	kb_argv__free(&argv);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/qmp.sock", vm->dir);
+	r = kb_qmp__connect(&vm->qmp, path, timeout_s);
+	if (r < 0) {
+		if (kb_qemu__exited(vm->pid, &vm->status)) {
+			vm->exited = 1;
+			vm->pid = 0;
+			r = kb_error_set(KB_ERRCLASS_VMPOOL, "qemu exited at start; see '%s/qemu.log'",
+					 vm->dir);
+		}
+		return r;
+	}
+	snprintf(path, sizeof(path), "%s/agent.sock", vm->dir);
+	r = connect_unix(path, deadline);
+	if (r < 0)
+		return r;
+	vm->agent_fd = r;
+	return 0;
+}
+
+static int check_alive(kb_vm *vm)
+{
+	if (!vm->exited && kb_qemu__exited(vm->pid, &vm->status)) {
+		vm->exited = 1;
+		vm->pid = 0;
+	}
+	if (vm->exited)
+		return kb_error_set(KB_ERRCLASS_VMPOOL, "qemu exited; see '%s/console.log'",
+				    vm->dir);
+	return 0;
+}
+
+int kb_vm__agent_line(kb_vm *vm, char *line, size_t len, double deadline)
+{
+	for (;;) {
+		char *nl = memchr(vm->abuf, '\n', vm->alen);
+		struct pollfd p = { .fd = vm->agent_fd, .events = POLLIN };
+		double left;
+		ssize_t n;
+
+		if (nl) {
+			size_t l = (size_t)(nl - vm->abuf);
+			size_t c = l < len - 1 ? l : len - 1;
+			memcpy(line, vm->abuf, c);
+			line[c] = '\0';
+			memmove(vm->abuf, nl + 1, vm->alen - l - 1);
+			vm->alen -= l + 1;
+			return 0;
+		}
+		if (vm->alen == sizeof(vm->abuf))
+			vm->alen = 0; /* noise without newline */
+		left = deadline - kb_vm__now();
+		if (left <= 0)
+			return KB_ETIMEOUT;
+		if (poll(&p, 1, left > 0.1 ? 100 : (int)(left * 1000) + 1) < 0 && errno != EINTR)
+			return kb_error_os("cannot poll agent socket of '%s'", vm->dir);
+		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(vm->agent_fd, vm->abuf + vm->alen, sizeof(vm->abuf) - vm->alen);
+			if (n > 0) {
+				vm->alen += (size_t)n;
+				continue;
+			}
+			if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				/* QEMU closed the chardev: it is exiting */
+				usleep(20000);
+				check_alive(vm);
+				return kb_error_set(KB_ERRCLASS_VMPOOL,
+						    "agent channel of '%s' closed; see its console.log",
+						    vm->dir);
+			}
+		}
+		if (check_alive(vm) < 0)
+			return KB_ERROR;
+	}
+}
+
+int kb_vm__agent_send(kb_vm *vm, const void *data, size_t len, double deadline)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t w = send(vm->agent_fd, p, len, MSG_NOSIGNAL);
+		if (w > 0) {
+			p += w;
+			len -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return kb_error_os("cannot write to the agent of '%s'", vm->dir);
+		if (kb_vm__now() > deadline)
+			return kb_error_setc(KB_ETIMEOUT, KB_ERRCLASS_VMPOOL,
+					     "agent of '%s' stopped reading", vm->dir);
+		if (check_alive(vm) < 0)
+			return KB_ERROR;
+		struct pollfd pf = { .fd = vm->agent_fd, .events = POLLOUT };
+		poll(&pf, 1, 50);
+	}
+	return 0;
+}
+
+int kb_vm__ping(kb_vm *vm, double deadline)
+{
+	static unsigned int counter;
+	char line[256], want[64];
+	int n = (int)__atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+	int r;
+
+	snprintf(want, sizeof(want), "PONG k%d", n);
+	snprintf(line, sizeof(line), "PING k%d\n", n);
+	if ((r = kb_vm__agent_send(vm, line, strlen(line), deadline)) < 0)
+		return r;
+	for (;;) {
+		r = kb_vm__agent_line(vm, line, sizeof(line), deadline);
+		if (r < 0)
+			return r;
+		if (!strcmp(line, want))
+			return 0;
+	}
+}
+
+int kb_vm__wait_ready(kb_vm *vm, double deadline)
+{
+	char line[256];
+	int r;
+
+	for (;;) {
+		r = kb_vm__agent_line(vm, line, sizeof(line), deadline);
+		if (r < 0)
+			return r;
+		if (!strcmp(line, "READY"))
+			break;
+	}
+	return kb_vm__ping(vm, deadline);
+}
+
+void kb_vm__destroy(kb_vm *vm)
+{
+	if (vm->pid > 0)
+		kb_qemu__kill(vm->pid);
+	vm->pid = 0;
+	kb_qmp__close(vm->qmp);
+	vm->qmp = NULL;
+	if (vm->agent_fd >= 0)
+		close(vm->agent_fd);
+	vm->agent_fd = -1;
+	if (vm->dir[0] && !getenv("KBISECT_KEEP_VM"))
+		rmrf(vm->dir);
+	vm->dir[0] = '\0';
+}
+
+char *kb_vm__console(const kb_vm *vm, size_t *len)
+{
+	char path[700];
+	FILE *f;
+	char *buf = NULL;
+	size_t cap = 0, n = 0, got;
+
+	*len = 0;
+	snprintf(path, sizeof(path), "%s/console.log", vm->dir);
+	f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	for (;;) {
+		if (cap - n < 65536) {
+			char *nb = realloc(buf, cap ? cap * 2 : 131072);
+			if (!nb)
+				break;
+			buf = nb;
+			cap = cap ? cap * 2 : 131072;
+		}
+		got = fread(buf + n, 1, cap - n - 1, f);
+		if (!got)
+			break;
+		n += got;
+	}
+	fclose(f);
+	if (buf)
+		buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+uint64_t kb_vm__console_size(const kb_vm *vm)
+{
+	char path[700];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/console.log", vm->dir);
+	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+static int wait_migrated(kb_vm *vm, double deadline)
+{
+	for (;;) {
+		json_t *ret = NULL;
+		const char *st;
+		int r = kb_qmp__exec(vm->qmp, "query-migrate", NULL, &ret, deadline - kb_vm__now());
+		if (r < 0)
+			return r;
+		st = json_string_value(json_object_get(ret, "status"));
+		if (st && !strcmp(st, "completed")) {
+			json_decref(ret);
+			return 0;
+		}
+		if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
+			const char *why = json_string_value(json_object_get(ret, "error-desc"));
+			r = kb_error_set(KB_ERRCLASS_VMPOOL, "saving the vm state failed: %s; see "
+					 "'%s/qemu.log'", why ? why : st, vm->dir);
+			json_decref(ret);
+			return r;
+		}
+		json_decref(ret);
+		if (kb_vm__now() > deadline)
+			return kb_error_setc(KB_ETIMEOUT, KB_ERRCLASS_VMPOOL,
+					     "saving the vm state did not finish in time");
+		usleep(10000);
+	}
+}
+
+#define IGNORE_SHARED "{\"capabilities\": [{\"capability\": \"x-ignore-shared\", \"state\": true}]}"
+
+int kb_snapshot__create(kb_snapshot *snap, const kb_qemu_cfg *cfg_in, double timeout_s,
+			char **console, size_t *console_len)
+{
+	double t0 = kb_vm__now(), deadline = t0 + timeout_s;
+	kb_qemu_cfg cfg = *cfg_in;
+	char vmdir[700], args[1400];
+	kb_vm vm;
+	int r;
+
+	if (console) {
+		*console = NULL;
+		*console_len = 0;
+	}
+	snprintf(snap->ram, sizeof(snap->ram), "%s/ram", snap->dir);
+	snprintf(snap->state, sizeof(snap->state), "%s/state", snap->dir);
+	snprintf(vmdir, sizeof(vmdir), "%s/boot", snap->dir);
+	if (mkdir(vmdir, 0700) < 0 && errno != EEXIST)
+		return kb_error_os("cannot create '%s'", vmdir);
+	cfg.ram_file = snap->ram;
+	cfg.ram_shared = 1;
+	cfg.incoming = 0;
+	cfg.dir = vmdir;
+	r = kb_vm__launch(&vm, &cfg, 30);
+	if (r == 0) {
+		r = kb_vm__wait_ready(&vm, deadline);
+		if (r == KB_ETIMEOUT)
+			r = kb_error_setc(KB_ETIMEOUT, KB_ERRCLASS_VMPOOL,
+					  "kernel '%s' did not boot to the agent within %.0fs; "
+					  "see its console", cfg.kernel, timeout_s);
+		else if (r < 0)
+			kb_error_prefix("kernel '%s' did not boot to the agent", cfg.kernel);
+	}
+	if (r < 0) {
+		if (console)
+			*console = kb_vm__console(&vm, console_len);
+		kb_vm__destroy(&vm);
+		return r;
+	}
+	snap->boot_s = kb_vm__now() - t0;
+	snprintf(args, sizeof(args), "{\"uri\": \"exec:cat > '%s'\"}", snap->state);
+	if ((r = kb_qmp__exec(vm.qmp, "stop", NULL, NULL, 30)) < 0 ||
+	    (r = kb_qmp__exec(vm.qmp, "migrate-set-capabilities", IGNORE_SHARED, NULL, 30)) < 0 ||
+	    (r = kb_qmp__exec(vm.qmp, "migrate", args, NULL, 30)) < 0 ||
+	    (r = wait_migrated(&vm, kb_vm__now() + 120)) < 0) {
+		kb_error_prefix("cannot save the booted vm of '%s'", cfg.kernel);
+		kb_vm__destroy(&vm);
+		return r;
+	}
+	kb_vm__destroy(&vm);
+	return 0;
+}
+
+/* Launch cfg (ram settings as given) with -incoming, restore state, resume, ping. */
+static int restore(kb_vm *vm, const char *state, kb_qemu_cfg *cfg, double timeout_s)
+{
+	double deadline = kb_vm__now() + timeout_s;
+	char args[1400];
+	int r;
+
+	cfg->incoming = 1;
+	r = kb_vm__launch(vm, cfg, timeout_s);
+	if (r < 0)
+		return r;
+	snprintf(args, sizeof(args), "{\"uri\": \"exec:cat '%s'\"}", state);
+	if ((r = kb_qmp__exec(vm->qmp, "migrate-set-capabilities", IGNORE_SHARED, NULL,
+			      deadline - kb_vm__now())) < 0 ||
+	    (r = kb_qmp__exec(vm->qmp, "migrate-incoming", args, NULL,
+			      deadline - kb_vm__now())) < 0 ||
+	    (r = wait_migrated(vm, deadline)) < 0 ||
+	    /* the template was stopped before it was saved, so the clone arrives paused */
+	    (r = kb_qmp__exec(vm->qmp, "cont", NULL, NULL, deadline - kb_vm__now())) < 0 ||
+	    (r = kb_qmp__wait_event(vm->qmp, "RESUME", NULL, deadline - kb_vm__now())) < 0) {
+		kb_error_prefix("cannot restore a clone from '%s'", state);
+		return r;
+	}
+	return kb_vm__ping(vm, deadline);
+}
+
+int kb_snapshot__clone(kb_vm *vm, const kb_snapshot *snap, kb_qemu_cfg *cfg,
+		       double timeout_s)
+{
+	cfg->ram_file = snap->ram;
+	cfg->ram_shared = 0;
+	return restore(vm, snap->state, cfg, timeout_s);
+}
+
+/* Copy a sparse file (the RAM file is mostly holes). */
+static int copy_sparse(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, r = 0;
+	struct stat st;
+	off_t data = 0, hole;
+
+	if (in < 0)
+		return kb_error_os("cannot open '%s'", from);
+	if (fstat(in, &st) < 0 ||
+	    (out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
+	    ftruncate(out, st.st_size) < 0) {
+		r = kb_error_os("cannot copy '%s' to '%s'", from, to);
+		goto done;
+	}
+	while ((data = lseek(in, data, SEEK_DATA)) >= 0) {
+		hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0)
+			hole = st.st_size;
+		while (data < hole) {
+			loff_t a = data, b = data;
+			ssize_t n = copy_file_range(in, &a, out, &b, (size_t)(hole - data), 0);
+			if (n <= 0) {
+				r = kb_error_os("cannot copy '%s' to '%s'", from, to);
+				goto done;
+			}
+			data += n;
+		}
+	}
+	if (errno != ENXIO)
+		r = kb_error_os("cannot copy '%s' to '%s'", from, to);
+done:
+	close(in);
+	if (out >= 0)
+		close(out);
+	return r;
+}
+
+int kb_snapshot__derive(kb_snapshot *out, const kb_snapshot *base, const kb_qemu_cfg *cfg_in,
+			const void *prog, size_t len, double timeout_s)
+{
+	double t0 = kb_vm__now(), deadline = t0 + timeout_s;
+	kb_qemu_cfg cfg = *cfg_in;
+	char vmdir[700], line[256], want[64], args[1400];
+	uint32_t h = kb_vm__fnv32(prog, len);
+	kb_vm vm;
+	int r;
+
+	snprintf(out->ram, sizeof(out->ram), "%s/ram", out->dir);
+	snprintf(out->state, sizeof(out->state), "%s/state", out->dir);
+	snprintf(vmdir, sizeof(vmdir), "%s/boot", out->dir);
+	if (mkdir(vmdir, 0700) < 0 && errno != EEXIST)
+		return kb_error_os("cannot create '%s'", vmdir);
+	if ((r = copy_sparse(base->ram, out->ram)) < 0)
+		return r;
+	cfg.ram_file = out->ram;
+	cfg.ram_shared = 1;
+	cfg.dir = vmdir;
+	r = restore(&vm, base->state, &cfg, 60);
+	if (r == 0) {
+		snprintf(line, sizeof(line), "PUT %zu %08x\n", len, h);
+		snprintf(want, sizeof(want), "STORED %08x", h);
+		if ((r = kb_vm__agent_send(&vm, line, strlen(line), deadline)) == 0)
+			r = kb_vm__agent_send(&vm, prog, len, deadline);
+		while (r == 0) {
+			r = kb_vm__agent_line(&vm, line, sizeof(line), deadline);
+			if (r == 0 && !strcmp(line, want))
+				break;
+			if (r == 0 && !strncmp(line, "ERR", 3))
+				r = kb_error_set(KB_ERRCLASS_VMPOOL, "guest agent: %s", line);
+		}
+	}
+	if (r == 0) {
+		snprintf(args, sizeof(args), "{\"uri\": \"exec:cat > '%s'\"}", out->state);
+		if ((r = kb_qmp__exec(vm.qmp, "stop", NULL, NULL, 30)) == 0 &&
+		    (r = kb_qmp__exec(vm.qmp, "migrate", args, NULL, 30)) == 0)
+			r = wait_migrated(&vm, kb_vm__now() + 120);
+	}
+	if (r < 0)
+		kb_error_prefix("cannot store the reproducer in a template");
+	out->boot_s = kb_vm__now() - t0;
+	kb_vm__destroy(&vm);
+	return r;
+}

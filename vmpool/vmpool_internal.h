@@ -1,0 +1,224 @@
+/*
+ * vmpool/vmpool_internal.h - module-internal API of vmpool (never in include/):
+ * QMP client (qmp.c), QEMU processes (qemu.c), KVM probe (accel.c), initramfs writer
+ * (initramfs.c), templates and clones (snapshot.c). The pool itself is pool.c.
+ */
+#ifndef KB_VMPOOL_INTERNAL_H
+#define KB_VMPOOL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "kbisect/vmpool.h"
+
+/* ---- time ---- */
+
+/** Monotonic seconds. */
+double kb_vm__now(void);
+
+/* ---- QMP (qmp.c) ---- */
+
+/** What one line received from QMP is. */
+typedef enum {
+	KB_QMP_GREETING = 1, /**< {"QMP": {...}} */
+	KB_QMP_RETURN,       /**< {"return": ...} */
+	KB_QMP_ERROR,        /**< {"error": {"class", "desc"}} */
+	KB_QMP_EVENT,        /**< {"event": NAME, "data": {...}} */
+} kb_qmp_kind;
+
+/** One parsed QMP message. */
+typedef struct {
+	int kind;            /**< kb_qmp_kind */
+	char name[64];       /**< event name, or error class */
+	char desc[256];      /**< error description */
+	json_t *json;        /**< the whole message (owned; kb_qmp__msg_clear()) */
+} kb_qmp_msg;
+
+/** Parse one QMP line. @return 0, KB_EINVAL (not JSON, not an object, unknown kind) */
+int kb_qmp__parse(kb_qmp_msg *out, const char *line, size_t len);
+
+/** Free what a message owns. */
+void kb_qmp__msg_clear(kb_qmp_msg *m);
+
+/** The reason of a SHUTDOWN event's data ("guest-reset", "guest-shutdown"...), or "". */
+const char *kb_qmp__shutdown_reason(const kb_qmp_msg *m);
+
+typedef struct kb_qmp kb_qmp;
+
+/** Connect to the QMP socket at path (retrying until it exists or the deadline),
+ * read the greeting and leave negotiation mode. */
+int kb_qmp__connect(kb_qmp **out, const char *path, double timeout_s);
+
+/** Execute cmd with args (a JSON object text, or NULL); *ret (may be NULL) gets the
+ * "return" value (json_decref() it). @return 0, KB_ETIMEOUT, KB_ERROR (QMP error) */
+int kb_qmp__exec(kb_qmp *q, const char *cmd, const char *args, json_t **ret,
+		 double timeout_s);
+
+/** Wait until event name was received (events received earlier count too; each
+ * is reported once). *data (may be NULL) gets a copy of its data. */
+int kb_qmp__wait_event(kb_qmp *q, const char *name, json_t **data, double timeout_s);
+
+/** Read whatever is available without blocking (events are queued). 0, or KB_ERROR
+ * when the connection is gone. */
+int kb_qmp__pump(kb_qmp *q);
+
+/** 1 if event name was received (and not yet taken), with the message in *msg
+ * (borrowed until the next call) when msg is not NULL. */
+int kb_qmp__has_event(kb_qmp *q, const char *name, const kb_qmp_msg **msg);
+
+/** The socket fd (for poll). */
+int kb_qmp__fd(const kb_qmp *q);
+
+/** Close; NULL ok. */
+void kb_qmp__close(kb_qmp *q);
+
+/* ---- QEMU processes (qemu.c) ---- */
+
+/** A growable argv. */
+typedef struct {
+	char **v;
+	size_t n, cap;
+} kb_argv;
+
+/** Append a printf-formatted argument. */
+void kb_argv__add(kb_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Free all arguments. */
+void kb_argv__free(kb_argv *a);
+
+/** How to build a QEMU command line. */
+typedef struct {
+	const char *qemu;        /**< binary */
+	const char *accel;       /**< "tcg" / "kvm" */
+	unsigned int mem_mb, cpus;
+	const char *kernel, *initrd, *image, *cmdline_extra;
+	const char *ram_file;    /**< memory-backend-file path, or NULL for anonymous RAM */
+	int ram_shared;          /**< share=on (template) or off (clone) */
+	int incoming;            /**< 1: -incoming defer */
+	const char *dir;         /**< the VM's dir: qmp.sock, agent.sock, console.log */
+} kb_qemu_cfg;
+
+/** Build the QEMU argv for cfg into *out. */
+int kb_qemu__argv(kb_argv *out, const kb_qemu_cfg *cfg);
+
+/** The kernel command line used for cfg (static text + extra) into buf. */
+void kb_qemu__cmdline(char *buf, size_t len, const kb_qemu_cfg *cfg);
+
+/** Start argv in its own process group, dying with us (PR_SET_PDEATHSIG), stdout and
+ * stderr to log_path. *pid gets its pid. */
+int kb_qemu__spawn(pid_t *pid, char *const argv[], const char *log_path);
+
+/** 1 if pid has exited (reaped; *status gets the wait status), 0 if running. */
+int kb_qemu__exited(pid_t pid, int *status);
+
+/** SIGKILL the process group of pid and reap it (no-op when pid <= 0). */
+void kb_qemu__kill(pid_t pid);
+
+/* ---- one VM: the QEMU process, its QMP and agent connections (snapshot.c) ---- */
+
+typedef struct {
+	char dir[512];           /**< its directory (removed by kb_vm__destroy) */
+	pid_t pid;
+	int exited;              /**< 1: QEMU exited (status valid) */
+	int status;
+	kb_qmp *qmp;
+	int agent_fd;            /**< connected agent socket, -1 */
+	char abuf[4096];         /**< agent input not yet consumed */
+	size_t alen;
+} kb_vm;
+
+/** Launch QEMU for cfg (cfg->dir must exist), connect QMP and the agent socket. */
+int kb_vm__launch(kb_vm *vm, const kb_qemu_cfg *cfg, double timeout_s);
+
+/** Read one agent line (without "\n") into line within the deadline (absolute,
+ * kb_vm__now() clock). @return 0, KB_ETIMEOUT, KB_ERROR (QEMU or socket gone) */
+int kb_vm__agent_line(kb_vm *vm, char *line, size_t len, double deadline);
+
+/** Send bytes to the agent. */
+int kb_vm__agent_send(kb_vm *vm, const void *data, size_t len, double deadline);
+
+/** Kill QEMU, close sockets, remove the VM dir. */
+void kb_vm__destroy(kb_vm *vm);
+
+/** Read the VM's console.log (malloc'd, *len; NULL if none). */
+char *kb_vm__console(const kb_vm *vm, size_t *len);
+
+/** Size of the console log so far. */
+uint64_t kb_vm__console_size(const kb_vm *vm);
+
+/* ---- templates (snapshot.c) ---- */
+
+/** A booted and saved kernel. */
+typedef struct {
+	char dir[512];           /**< holds ram and state */
+	char ram[600], state[600];
+	double boot_s;           /**< how long the boot took */
+} kb_snapshot;
+
+/** Boot cfg (cfg->ram_file set, shared) until the agent is ready, then save the state
+ * to snap (x-ignore-shared migration) and stop QEMU. On a boot failure *console gets
+ * the console text (malloc'd). */
+int kb_snapshot__create(kb_snapshot *snap, const kb_qemu_cfg *cfg, double timeout_s,
+			char **console, size_t *console_len);
+
+/** Start a clone of snap in vm (cfg->dir must exist; ram/incoming set here) and wait
+ * until the guest runs and the agent answers. */
+int kb_snapshot__clone(kb_vm *vm, const kb_snapshot *snap, kb_qemu_cfg *cfg,
+		       double timeout_s);
+
+/** Derive a template from base that holds program prog (sent with PUT): restore base
+ * on a private copy of its RAM file (share=on), store the program, save to out
+ * (out->dir must exist). */
+int kb_snapshot__derive(kb_snapshot *out, const kb_snapshot *base, const kb_qemu_cfg *cfg,
+			const void *prog, size_t len, double timeout_s);
+
+/** Wait for READY from a freshly booted VM's agent and check it with a PING. */
+int kb_vm__wait_ready(kb_vm *vm, double deadline);
+
+/** PING the agent and wait for its PONG. */
+int kb_vm__ping(kb_vm *vm, double deadline);
+
+/* ---- accelerator (accel.c) ---- */
+
+/** Decide the accelerator: want "tcg"/"kvm"/"auto"; for auto, a remembered answer
+ * (in state_dir) or a real KVM boot of kernel+initrd under a short deadline.
+ * accel gets "tcg"/"kvm", reason a one-line explanation. */
+int kb_accel__choose(char accel[8], char *reason, size_t reason_len, const char *want,
+		     const char *qemu, const char *state_dir, const char *kernel,
+		     const char *initrd, const char *tmp_dir);
+
+/* ---- initramfs (initramfs.c) ---- */
+
+typedef struct kb_cpio kb_cpio;
+
+/** Start a cpio "newc" archive written to fd. */
+int kb_cpio__open(kb_cpio **out, int fd);
+/** Add a directory. */
+int kb_cpio__dir(kb_cpio *c, const char *name, unsigned int mode);
+/** Add a regular file with the given bytes. */
+int kb_cpio__file(kb_cpio *c, const char *name, unsigned int mode, const void *data,
+		  size_t len);
+/** Add a symlink name -> target. */
+int kb_cpio__symlink(kb_cpio *c, const char *name, const char *target);
+/** Add a character device node. */
+int kb_cpio__chardev(kb_cpio *c, const char *name, unsigned int mode, unsigned int major,
+		     unsigned int minor);
+/** Write the trailer, pad to 512 bytes and free c (fd stays open). */
+int kb_cpio__finish(kb_cpio *c);
+/** Free without the trailer; NULL ok. */
+void kb_cpio__abort(kb_cpio *c);
+
+/** Write the guest initramfs (busybox + agent + /init) to path. */
+int kb_initramfs__build(const char *path, const char *busybox, const char *agent);
+
+/** The default guest agent binary path ($KBISECT_AGENT or the built one). */
+const char *kb_initramfs__agent_path(void);
+
+/* ---- reproducers ---- */
+
+/** FNV-1a 32-bit hash (the agent checks transfers with it). */
+uint32_t kb_vm__fnv32(const void *data, size_t len);
+
+#endif
