@@ -81,7 +81,8 @@ size_t kb_depset__count(kb_depset *d);
 /** 1 if a change to path (added: it did not exist before) may change the output of the
  * build that read d: path is an input, a directory or symlink above one, a Kconfig,
  * Makefile or Kbuild file, under scripts/, under a tools/ directory the build used,
- * or (added) has the name of an input (include shadowing). 0 if it cannot. */
+ * or (added) has the name of an input (include shadowing) or lies in a directory that
+ * holds inputs (__has_include, wildcards). 0 if it cannot. */
 int kb_depset__affects(kb_depset *d, const char *path, int added);
 
 /** Serialise ("kbisect-depset <version>\n" + sorted paths, one per line); malloc'd. */

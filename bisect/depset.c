@@ -289,9 +289,22 @@ int kb_depset__affects(kb_depset *d, const char *path, int added)
 			if (starts(buf, d->tools[t]))
 				return 1;
 	}
+	if (!added)
+		return 0;
 	/* A new file with the name of an input may shadow it on an include path. */
-	if (added && has_base(d, base))
+	if (has_base(d, base))
 		return 1;
+	/* A new file next to inputs may be found by __has_include() or a wildcard
+	 * (security/landlock/errata/abi-N.h): its directory must hold no input. */
+	if (base > buf) {
+		size_t dl = (size_t)(base - buf); /* includes the '/' */
+		char saved = buf[dl];
+		buf[dl] = '\0';
+		i = lower_bound(d->paths, d->n, buf);
+		if (i < d->n && starts(d->paths[i], buf))
+			return 1;
+		buf[dl] = saved;
+	}
 	return 0;
 }
 

@@ -92,6 +92,11 @@ static void test_bisect_depset__added_file_named_like_an_input_affects(void **st
 	assert_true(kb_depset__affects(d, "arch/x86/include/asm/init.h", 1));
 	assert_false(kb_depset__affects(d, "arch/x86/include/asm/init.h", 0));
 	assert_false(kb_depset__affects(d, "drivers/new/brand-new.h", 1));
+	/* a new file next to inputs (__has_include("errata/abi-5.h"), wildcards) */
+	assert_true(kb_depset__affects(d, "include/linux/brand-new.h", 1));
+	assert_true(kb_depset__affects(d, "include/brand-new.h", 1));
+	assert_false(kb_depset__affects(d, "include/linux/brand-new.h", 0));
+	assert_false(kb_depset__affects(d, "arch/arm64/brand-new.h", 1));
 	kb_depset__free(d);
 }
 
