@@ -89,4 +89,20 @@ start_server s2 --auth-token-file "$T/tokens" --allow-anonymous-read
 start_server s3 --auth-token-file "$T/tokens"
 [ "$(code "$URL/cas/$H")" = 401 ] || fail "read without token"
 [ "$(code -u ccache:build-farm-1 "$URL/cas/$H")" = 404 ] || fail "basic auth token"
+
+# TLS (GnuTLS inside libmicrohttpd): https works with the server's certificate
+if command -v openssl >/dev/null; then
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 \
+		-subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
+	start_server s4 --tls-cert "$T/cert.pem" --tls-key "$T/key.pem"
+	TURL=${URL/http:/https:}
+	[ "$(code --cacert "$T/cert.pem" -X PUT --data-binary @"$T/blob" "$TURL/cas/$H")" = 201 ] || fail "PUT over TLS"
+	curl -sf --cacert "$T/cert.pem" "$TURL/cas/$H" | cmp - "$T/blob" || fail "GET over TLS"
+	[ "$(code "$URL/status")" = 000 ] || fail "plain HTTP accepted on the TLS port"
+	grep -q "on https://" "$T/s4.out" || fail "banner does not say https"
+	set +e
+	"$K" cache serve --cache "$T/x" --listen 127.0.0.1:0 --tls-cert "$T/cert.pem" 2>"$T/err"
+	[ $? -eq 1 ] || fail "--tls-cert without --tls-key not exit 1"
+	set -e
+fi
 echo "ok t1200"

@@ -273,6 +273,61 @@ static void test_server_remote__configuration_sources(void **state)
 	kb_test_tmpdir_free(dir);
 }
 
+static void test_server_remote__https_with_a_private_ca(void **state)
+{
+	char *dir = kb_test_tmpdir("tls"), cert[512], key[512], url[64];
+	kb_cache *sc, *c;
+	kb_server *s;
+	kb_server_opts so;
+	kb_remote *r;
+	kb_remote_opts ro;
+	kb_remote_stats st;
+	kb_key id;
+	(void)state;
+
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	if (kb_test_sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 2 "
+		       "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+		       key, cert) != 0) {
+		kb_test_tmpdir_free(dir);
+		skip(); /* no openssl command */
+	}
+	assert_int_equal(kb_cache_open(&sc, dir, KB_CACHE_CREATE), 0);
+	memset(&so, 0, sizeof(so));
+	so.quiet = 1;
+	so.tls_cert = cert;
+	so.tls_key = key;
+	assert_int_equal(kb_server_start(&s, sc, &so), 0);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u", kb_server_port(s));
+	{
+		char *d2 = kb_test_tmpdir("tls2");
+		assert_int_equal(kb_cache_open(&c, d2, KB_CACHE_CREATE), 0);
+		memset(&ro, 0, sizeof(ro));
+		ro.ca_file = cert;
+		assert_int_equal(kb_remote_open(&r, url, &ro), 0);
+		assert_int_equal(kb_cache_put_buf(&id, c, "over tls", 8, NULL), 0);
+		assert_int_equal(kb_remote_object_push(r, c, &id), 0);
+		assert_int_equal(kb_cache_has(sc, &id), 1);
+		kb_remote_stats_get(&st, r);
+		assert_int_equal(st.failed, 0);
+		assert_int_equal(st.uploads, 1);
+		kb_remote_close(r);
+		/* without the CA the certificate is refused: the remote fails, the caller not */
+		assert_int_equal(kb_remote_open(&r, url, NULL), 0);
+		assert_int_equal(kb_remote_object_push(r, c, &id), 0);
+		kb_remote_stats_get(&st, r);
+		assert_int_equal(st.failed, 1);
+		assert_int_equal(st.errors, 1);
+		kb_remote_close(r);
+		kb_cache_close(c);
+		kb_test_tmpdir_free(d2);
+	}
+	kb_server_stop(s);
+	kb_cache_close(sc);
+	kb_test_tmpdir_free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -280,6 +335,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_remote__missing_everywhere_is_enotfound, setup, teardown),
 		cmocka_unit_test(test_server_remote__dead_or_silent_server_never_fails_a_caller),
 		cmocka_unit_test(test_server_remote__configuration_sources),
+		cmocka_unit_test(test_server_remote__https_with_a_private_ca),
 	};
 	return cmocka_run_group_tests_name("server/remote", tests, NULL, NULL);
 }
