@@ -48,7 +48,8 @@ typedef struct job {
 	struct job *next;
 	uint64_t tag;
 	char *kernel, *initrd, *image, *cmdline;
-	char *repro; /* binary to send */
+	char *repro; /* payload to send */
+	int xz;      /* payload is xz-packed */
 	double timeout_s;
 } job;
 
@@ -72,7 +73,7 @@ struct kb_pool {
 	int stopping, cancelled;
 	tmpl *tmpls;
 	unsigned int n_compiled;
-	struct compiled { char *src, *bin; } *compiled;
+	struct compiled { char *src, *bin; int xz; } *compiled;
 	unsigned int n_compiled_cap;
 };
 
@@ -377,7 +378,7 @@ static int tmpl_key(kb_pool *p, kb_key *out, const char *kernel, const char *ini
  * with a program stored in the guest (derived from the former). Called by a worker (or
  * kb_pool_warm) without p->mu held. *out stays valid until the pool closes. */
 static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *initrd,
-			const char *cmdline, const void *prog, size_t prog_len)
+			const char *cmdline, const void *prog, size_t prog_len, int xz)
 {
 	kb_key key;
 	kb_qemu_cfg cfg;
@@ -390,7 +391,7 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 	if (prog) {
 		kb_key ph;
 		char text[200], bh[65], phx[65];
-		if ((r = get_template(p, &base, kernel, initrd, cmdline, NULL, 0)) < 0) {
+		if ((r = get_template(p, &base, kernel, initrd, cmdline, NULL, 0, 0)) < 0) {
 			*out = base;
 			return r;
 		}
@@ -464,7 +465,7 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 	}
 	snprintf(tmp.dir, sizeof(tmp.dir), "%.500s", tmpdir);
 	if (prog)
-		r = kb_snapshot__derive(&tmp, &base->snap, &cfg, prog, prog_len, 300);
+		r = kb_snapshot__derive(&tmp, &base->snap, &cfg, prog, prog_len, xz, 300);
 	else
 		r = kb_snapshot__create(&tmp, &cfg, p->o.boot_timeout_s, &t->console,
 					&t->console_len);
@@ -507,48 +508,60 @@ int kb_pool_warm(kb_pool *p, const kb_pool_kernel *k, int wait)
 		kb_pool_run run = { .kernel = k, .repro = NULL, .tag = UINT64_MAX };
 		return kb_pool_submit(p, &run);
 	}
-	return get_template(p, &t, k->kernel, k->initrd, k->cmdline, NULL, 0);
+	return get_template(p, &t, k->kernel, k->initrd, k->cmdline, NULL, 0, 0);
 }
 
 /* ---- reproducers ---- */
 
-static int prepare_repro(kb_pool *p, const char *src, char **bin)
+/* Make the bytes to send for reproducer src: compile a C file (gcc -static), then pack
+ * with xz when available (the serial channel is slow; busybox unpacks in the guest).
+ * Done once per source per pool. *bin gets the payload path, *xz 1 if packed. */
+static int prepare_repro(kb_pool *p, const char *src, char **bin, int *xz)
 {
 	size_t n = strlen(src);
-	char out[700], cmd[2000], log[720];
+	char out[700], cmd[2200], log[720];
+	const char *raw = src;
 	int st;
 
 	*bin = NULL;
+	*xz = 0;
 	if (access(src, R_OK) < 0)
 		return kb_error_os("cannot read reproducer '%s'", src);
-	if (n < 2 || strcmp(src + n - 2, ".c")) {
-		*bin = strdup(src);
-		return 0;
-	}
 	for (unsigned int i = 0; i < p->n_compiled; i++)
 		if (!strcmp(p->compiled[i].src, src)) {
 			*bin = strdup(p->compiled[i].bin);
+			*xz = p->compiled[i].xz;
 			return 0;
 		}
-	snprintf(out, sizeof(out), "%s/repro%u", p->dir, p->n_compiled);
+	snprintf(out, sizeof(out), "%.600s/repro%u", p->dir, p->n_compiled);
 	snprintf(log, sizeof(log), "%s.log", out);
-	snprintf(cmd, sizeof(cmd), "gcc -static -O1 -pthread -o '%s' '%s' >'%s' 2>&1", out,
-		 src, log);
-	st = system(cmd);
-	if (st != 0) {
-		char *txt = NULL;
-		FILE *f = fopen(log, "r");
-		char first[300] = "";
-		if (f) {
-			if (!fgets(first, sizeof(first), f))
-				first[0] = '\0';
-			fclose(f);
+	if (n >= 2 && !strcmp(src + n - 2, ".c")) {
+		snprintf(cmd, sizeof(cmd), "gcc -static -O1 -s -pthread -o '%s' '%s' >'%s' 2>&1",
+			 out, src, log);
+		st = system(cmd);
+		if (st != 0) {
+			FILE *f = fopen(log, "r");
+			char first[300] = "", l[300];
+			while (f && fgets(l, sizeof(l), f))
+				if (strstr(l, "error")) {
+					snprintf(first, sizeof(first), "%s", l);
+					break;
+				}
+			if (f)
+				fclose(f);
+			first[strcspn(first, "\n")] = '\0';
+			return kb_error_set(KB_ERRCLASS_VMPOOL,
+					    "cannot compile reproducer '%s' with 'gcc -static': %s; "
+					    "fix it or pass a static binary", src, first);
 		}
-		first[strcspn(first, "\n")] = '\0';
-		free(txt);
-		return kb_error_set(KB_ERRCLASS_VMPOOL,
-				    "cannot compile reproducer '%s' with 'gcc -static': %s; "
-				    "fix it or pass a static binary", src, first);
+		raw = out;
+	}
+	snprintf(cmd, sizeof(cmd), "xz -6 --check=crc32 -c '%s' > '%s.xz' 2>/dev/null", raw, out);
+	if (system(cmd) == 0) {
+		strcat(out, ".xz");
+		*xz = 1;
+	} else {
+		snprintf(out, sizeof(out), "%.690s", raw);
 	}
 	if (p->n_compiled == p->n_compiled_cap) {
 		unsigned int nc = p->n_compiled_cap ? p->n_compiled_cap * 2 : 8;
@@ -560,6 +573,7 @@ static int prepare_repro(kb_pool *p, const char *src, char **bin)
 	}
 	p->compiled[p->n_compiled].src = strdup(src);
 	p->compiled[p->n_compiled].bin = strdup(out);
+	p->compiled[p->n_compiled].xz = *xz;
 	p->n_compiled++;
 	*bin = strdup(out);
 	return 0;
@@ -584,7 +598,7 @@ int kb_pool_submit(kb_pool *p, const kb_pool_run *run)
 	j->cmdline = xstrdup(run->kernel->cmdline);
 	j->timeout_s = run->timeout_s > 0 ? run->timeout_s : 60;
 	pthread_mutex_lock(&p->mu);
-	if (run->repro && (r = prepare_repro(p, run->repro, &j->repro)) < 0) {
+	if (run->repro && (r = prepare_repro(p, run->repro, &j->repro, &j->xz)) < 0) {
 		pthread_mutex_unlock(&p->mu);
 		free_job(j);
 		return r;
@@ -845,7 +859,7 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 		}
 	} else {
 		tmpl *t;
-		r = get_template(p, &t, j->kernel, j->initrd, j->cmdline, prog, prog_len);
+		r = get_template(p, &t, j->kernel, j->initrd, j->cmdline, prog, prog_len, j->xz);
 		if (r < 0 || !t || t->state != 1) {
 			kb_report rep;
 			kb_report_ctx ctx = { .end = KB_REPORT_END_NO_BOOT };
@@ -893,8 +907,9 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 		snprintf(line, sizeof(line), "EXEC %lu %08x\n", (unsigned long)(j->timeout_s * 1000),
 			 kb_vm__fnv32(prog, prog_len));
 	else
-		snprintf(line, sizeof(line), "RUN %zu %lu %08x\n", prog_len,
-			 (unsigned long)(j->timeout_s * 1000), kb_vm__fnv32(prog, prog_len));
+		snprintf(line, sizeof(line), "RUN %zu %lu %08x%s\n", prog_len,
+			 (unsigned long)(j->timeout_s * 1000), kb_vm__fnv32(prog, prog_len),
+			 j->xz ? " xz" : "");
 	deadline = kb_vm__now() + 120;
 	if ((r = kb_vm__agent_send(&c->vm, line, strlen(line), deadline)) < 0 ||
 	    (!res->cloned && (r = kb_vm__agent_send(&c->vm, prog, prog_len, deadline)) < 0)) {
@@ -1053,7 +1068,7 @@ static void *worker_main(void *arg)
 		if (!j->repro) { /* a background warm-up */
 			tmpl *t;
 			if (!cancelled)
-				get_template(p, &t, j->kernel, j->initrd, j->cmdline, NULL, 0);
+				get_template(p, &t, j->kernel, j->initrd, j->cmdline, NULL, 0, 0);
 			free_job(j);
 			pthread_mutex_lock(&p->mu);
 			continue;

@@ -89,11 +89,21 @@ int kb_vm__launch(kb_vm *vm, const kb_qemu_cfg *cfg, double timeout_s)
 	snprintf(path, sizeof(path), "%s/qmp.sock", vm->dir);
 	r = kb_qmp__connect(&vm->qmp, path, timeout_s);
 	if (r < 0) {
+		usleep(50000);
 		if (kb_qemu__exited(vm->pid, &vm->status)) {
+			char msg[300] = "";
+			FILE *f;
 			vm->exited = 1;
 			vm->pid = 0;
-			r = kb_error_set(KB_ERRCLASS_VMPOOL, "qemu exited at start; see '%s/qemu.log'",
-					 vm->dir);
+			snprintf(path, sizeof(path), "%s/qemu.log", vm->dir);
+			if ((f = fopen(path, "r"))) {
+				if (!fgets(msg, sizeof(msg), f))
+					msg[0] = '\0';
+				fclose(f);
+			}
+			msg[strcspn(msg, "\n")] = '\0';
+			r = kb_error_set(KB_ERRCLASS_VMPOOL, "qemu exited at start: %s; check the "
+					 "kernel image and the qemu options", msg[0] ? msg : "no message");
 		}
 		return r;
 	}
@@ -430,7 +440,7 @@ done:
 }
 
 int kb_snapshot__derive(kb_snapshot *out, const kb_snapshot *base, const kb_qemu_cfg *cfg_in,
-			const void *prog, size_t len, double timeout_s)
+			const void *prog, size_t len, int xz, double timeout_s)
 {
 	double t0 = kb_vm__now(), deadline = t0 + timeout_s;
 	kb_qemu_cfg cfg = *cfg_in;
@@ -451,7 +461,7 @@ int kb_snapshot__derive(kb_snapshot *out, const kb_snapshot *base, const kb_qemu
 	cfg.dir = vmdir;
 	r = restore(&vm, base->state, &cfg, 60);
 	if (r == 0) {
-		snprintf(line, sizeof(line), "PUT %zu %08x\n", len, h);
+		snprintf(line, sizeof(line), "PUT %zu %08x%s\n", len, h, xz ? " xz" : "");
 		snprintf(want, sizeof(want), "STORED %08x", h);
 		if ((r = kb_vm__agent_send(&vm, line, strlen(line), deadline)) == 0)
 			r = kb_vm__agent_send(&vm, prog, len, deadline);

@@ -168,11 +168,12 @@ int kb_snapshot__create(kb_snapshot *snap, const kb_qemu_cfg *cfg, double timeou
 int kb_snapshot__clone(kb_vm *vm, const kb_snapshot *snap, kb_qemu_cfg *cfg,
 		       double timeout_s);
 
-/** Derive a template from base that holds program prog (sent with PUT): restore base
+/** Derive a template from base that holds program prog (sent with PUT, xz: packed with
+ * xz): restore base
  * on a private copy of its RAM file (share=on), store the program, save to out
  * (out->dir must exist). */
 int kb_snapshot__derive(kb_snapshot *out, const kb_snapshot *base, const kb_qemu_cfg *cfg,
-			const void *prog, size_t len, double timeout_s);
+			const void *prog, size_t len, int xz, double timeout_s);
 
 /** Wait for READY from a freshly booted VM's agent and check it with a PING. */
 int kb_vm__wait_ready(kb_vm *vm, double deadline);

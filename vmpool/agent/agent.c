@@ -17,6 +17,7 @@
  *                                     stores the program before it is saved)
  *   "EXEC <timeout_ms> <fnv>"       -> as RUN, with the stored program
  * <fnv> is the FNV-1a 32-bit hash of the bytes in hex, so a damaged transfer is caught.
+ * A trailing " xz" on RUN/PUT says the bytes are xz-compressed (unpacked with busybox).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -134,7 +135,7 @@ static uint32_t stored_hash;
 static int have_stored;
 
 /* Receive len bytes into REPRO_PATH; 0 ok, -1 (ERR said). */
-static int receive(unsigned long len, unsigned long want)
+static int receive(unsigned long len, unsigned long want, int xz)
 {
 	unsigned char *prog;
 	size_t got = 0;
@@ -167,7 +168,8 @@ static int receive(unsigned long len, unsigned long want)
 		return -1;
 	}
 	unlink(REPRO_PATH);
-	fd = open(REPRO_PATH, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+	unlink(REPRO_PATH ".xz");
+	fd = open(xz ? REPRO_PATH ".xz" : REPRO_PATH, O_WRONLY | O_CREAT | O_TRUNC, 0755);
 	if (fd < 0 || write(fd, prog, len) != (ssize_t)len) {
 		say("ERR cannot write %s: %s", REPRO_PATH, strerror(errno));
 		if (fd >= 0)
@@ -177,6 +179,21 @@ static int receive(unsigned long len, unsigned long want)
 	}
 	close(fd);
 	free(prog);
+	if (xz) { /* busybox unpacks it next to itself */
+		pid_t pid = fork();
+		int st = -1;
+		if (pid == 0) {
+			char *argv[] = { "/bin/busybox", "xz", "-d", "-f", REPRO_PATH ".xz", NULL };
+			execv(argv[0], argv);
+			_exit(127);
+		}
+		if (pid > 0)
+			waitpid(pid, &st, 0);
+		if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) || chmod(REPRO_PATH, 0755)) {
+			say("ERR cannot unpack the program with busybox xz");
+			return -1;
+		}
+	}
 	stored_hash = (uint32_t)want;
 	have_stored = 1;
 	return 0;
@@ -258,6 +275,20 @@ int main(int argc, char **argv)
 		t.c_cflag |= CLOCAL | CREAD;
 		tcsetattr(chan, TCSANOW, &t);
 	}
+	{
+		/* a higher receive FIFO trigger level: fewer interrupts per byte received */
+		const char *base = strrchr(dev, '/');
+		char path[128];
+		int fd;
+		snprintf(path, sizeof(path), "/sys/class/tty/%s/rx_trig_bytes", base ? base + 1 : dev);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			if (write(fd, "14", 2) != 2) {
+				/* older kernels: keep the default */
+			}
+			close(fd);
+		}
+	}
 	printf("kbisect-agent: ready on %s\n", dev);
 	fflush(stdout);
 	/* READY until the host speaks (it may connect after we start). */
@@ -272,10 +303,10 @@ int main(int argc, char **argv)
 		if (sscanf(line, "PING %63s", word) == 1)
 			say("PONG %s", word);
 		else if (sscanf(line, "RUN %lu %lu %lx", &a, &b, &c) == 3) {
-			if (receive(a, c) == 0)
+			if (receive(a, c, strstr(line, " xz") != NULL) == 0)
 				execute(b);
 		} else if (sscanf(line, "PUT %lu %lx", &a, &c) == 2) {
-			if (receive(a, c) == 0)
+			if (receive(a, c, strstr(line, " xz") != NULL) == 0)
 				say("STORED %08lx", c);
 		} else if (sscanf(line, "EXEC %lu %lx", &b, &c) == 2) {
 			if (have_stored && stored_hash == (uint32_t)c)

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# tests/cli/t2000-pool-run.sh - `kbisect pool run` on a real Debian cloud kernel (TCG):
+# usage errors exit 129, a crashing reproducer is reported as a crash in the live lines,
+# the summary and --json, and Ctrl-C (SIGINT) leaves no QEMU and no files behind.
+# kb-test-labels: vm
+# kb-test-timeout: 300
+set -euo pipefail
+: "${KBISECT:?set KBISECT to the kbisect binary}"
+: "${KB_SOURCE_DIR:?set KB_SOURCE_DIR}"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# usage errors
+set +e
+"$KBISECT" pool run --repro x.c >/dev/null 2>"$tmp/err"; rc=$?
+set -e
+[ $rc -eq 129 ] || fail "missing --kernel: exit $rc, want 129"
+grep -q "needs --kernel" "$tmp/err" || fail "missing --kernel: message: $(cat "$tmp/err")"
+set +e
+"$KBISECT" pool run --kernel k --repro r --runs 0 >/dev/null 2>&1; rc=$?
+[ $rc -eq 129 ] || fail "--runs 0: exit $rc, want 129"
+"$KBISECT" pool frob >/dev/null 2>&1; rc=$?
+[ $rc -eq 129 ] || fail "unknown subcommand: exit $rc, want 129"
+"$KBISECT" pool run --kernel /nonexistent/bzImage --repro /nonexistent.c --no-cache \
+  >/dev/null 2>"$tmp/err"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "missing kernel file: exit $rc, want 1"
+grep -q "nonexistent" "$tmp/err" || fail "missing kernel: message: $(cat "$tmp/err")"
+"$KBISECT" pool --help | grep -q "kbisect pool run" || fail "--help"
+
+kernel=$(bash "$KB_SOURCE_DIR/scripts/fetch-kernels.sh" 2>/dev/null | awk 'NR==1{print $2}') || true
+if [ -z "$kernel" ] || [ ! -r "$kernel" ]; then
+  echo "no kernel from scripts/fetch-kernels.sh: skipping the vm part" >&2
+  exit 0
+fi
+cat > "$tmp/crash.c" <<'C'
+#include <fcntl.h>
+#include <unistd.h>
+int main(void) { int fd = open("/proc/sysrq-trigger", O_WRONLY); return write(fd, "c", 1) != 1; }
+C
+mkdir "$tmp/work"
+export TMPDIR="$tmp/work" KBISECT_CACHE="$tmp/cache"
+
+"$KBISECT" pool run --kernel "$kernel" --repro "$tmp/crash.c" --runs 2 --vms 2 \
+  --accel tcg --timeout 30 > "$tmp/out" 2>"$tmp/err" || fail "pool run: $(cat "$tmp/err")"
+cat "$tmp/out"
+[ "$(grep -c '^run ./2 vm.: crash "kernel panic: sysrq triggered crash"' "$tmp/out")" -eq 2 ] \
+  || fail "live lines"
+grep -q "^runs: 2  crash: 2  infra: 0  boot_failure: 0  ok: 0" "$tmp/out" || fail "summary"
+grep -q "^accelerator: tcg" "$tmp/out" || fail "accelerator line"
+
+"$KBISECT" pool run --kernel "$kernel" --repro "$tmp/crash.c" --runs 1 --accel tcg \
+  --timeout 30 --json > "$tmp/json" 2>"$tmp/err" || fail "pool run --json: $(cat "$tmp/err")"
+python3 - "$tmp/json" <<'PY' || fail "json: $(cat "$tmp/json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["accel"] == "tcg", d["accel"]
+assert len(d["runs"]) == 1
+r = d["runs"][0]
+assert r["class"] == "crash" and "sysrq" in r["title"], r
+assert isinstance(r["duration_s"], float) and r["duration_s"] > 0
+assert len(r.get("console", "")) == 64, "console not stored in the cache"
+assert d["summary"]["crash"] == 1
+PY
+
+# Ctrl-C in the middle of a run: exit 130, no QEMU left, no files left
+cat > "$tmp/hang.c" <<'C'
+#include <unistd.h>
+int main(void) { for (;;) pause(); }
+C
+"$KBISECT" pool run --kernel "$kernel" --repro "$tmp/hang.c" --runs 4 --vms 2 --accel tcg \
+  --timeout 120 > "$tmp/out" 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 1 600); do
+  pgrep -f "qemu-system-x86_64.*$tmp/work" >/dev/null && break
+  sleep 0.1
+done
+pgrep -f "qemu-system-x86_64.*$tmp/work" >/dev/null || fail "no qemu started"
+sleep 2
+kill -INT $pid
+set +e
+wait $pid; rc=$?
+set -e
+[ $rc -eq 130 ] || fail "after SIGINT: exit $rc, want 130: $(cat "$tmp/err")"
+sleep 0.5
+if pgrep -f "qemu-system-x86_64.*$tmp/work" >/dev/null; then fail "qemu survived SIGINT"; fi
+[ -z "$(ls -A "$tmp/work")" ] || fail "files left: $(ls -A "$tmp/work")"
+echo ok
