@@ -55,6 +55,13 @@ int64_t kb_cache__now(void)
 	return (int64_t)time(NULL);
 }
 
+int64_t kb_cache__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 const char *kb_cache__short(char buf[16], const kb_key *k)
 {
 	char hex[KB_KEY_HEXLEN + 1];
@@ -211,7 +218,7 @@ void kb_cache__stat_add(kb_cache *c, int stat, int64_t delta)
 
 void kb_cache__touch(kb_cache *c, const kb_key *id)
 {
-	int64_t now = kb_cache__now();
+	int64_t now = kb_cache__now_ns();
 
 	pthread_mutex_lock(&c->pend_lock);
 	for (size_t i = 0; i < c->n_pend_atime; i++) {
@@ -410,7 +417,9 @@ static int check_format(kb_cache *c)
 /* Open the LMDB env and the tables of c (c->dir, c->flags set). */
 static int env_open(kb_cache *c)
 {
-	unsigned int ef = MDB_NOTLS | MDB_NORDAHEAD;
+	/* NOMETASYNC: a system crash may lose the last commit, never consistency (a
+	 * process crash loses nothing); saves one fsync per put */
+	unsigned int ef = MDB_NOTLS | MDB_NORDAHEAD | MDB_NOMETASYNC;
 	int rc, dead = 0;
 
 	if ((rc = mdb_env_create(&c->env)))
@@ -541,8 +550,12 @@ void kb_cache_close(kb_cache *c)
 		int pending = c->n_pend_atime > 0;
 		for (int i = 0; i < KB_ST_MAX; i++)
 			pending |= c->pend_stat[i] != 0;
-		if (pending && !(c->flags & KB_CACHE_RDONLY))
+		if (pending && !(c->flags & KB_CACHE_RDONLY)) {
+			/* counters and last-use times only: not worth an fsync; the next
+			 * synced commit of anyone makes them durable */
+			mdb_env_set_flags(c->env, MDB_NOSYNC, 1);
 			kb_cache__write(c, NULL, NULL); /* best effort */
+		}
 		mdb_env_close(c->env);
 	}
 	if (c->lockfd >= 0)

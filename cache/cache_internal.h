@@ -6,8 +6,8 @@
  * dir/kbisect.lock (flock: shared by every open handle, exclusive for compact).
  * Named databases:
  *   meta   "format" -> u32, "limit" -> u64, "base:<kind>" -> id, "stat:<name>" -> u64
- *   obj    object id (32) -> struct kb_obj_hdr + nparts * 32-byte part (chunk) ids
- *   atime  object id -> i64 last use (unix time)
+ *   obj    object id (32) -> struct kb_obj_hdr + nparts * 32-byte chunk ids
+ *   atime  object id -> i64 last use (unix time, nanoseconds)
  *   chunk  chunk id = SHA-256 of the chunk's bytes (32) -> struct kb_chunk_hdr + payload
  *   cref   chunk id -> struct kb_chunk_ref (reference count, creation time)
  *   dep    base id (32) + dependant id (32) -> "" (delta bases in use)
@@ -48,6 +48,7 @@
 /** Chunk codecs. */
 #define KB_CODEC_RAW 0  /**< payload is the bytes themselves */
 #define KB_CODEC_ZSTD 1 /**< payload is one zstd frame of raw_len bytes */
+#define KB_CODEC_ZSTD_PREFIX 2 /**< payload: window of the delta base + zstd frame */
 
 /** Header of a value in "obj"; followed by nparts 32-byte chunk ids. */
 struct kb_obj_hdr {
@@ -151,12 +152,18 @@ int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *n);
 /** Load a whole object into memory, verifying it; not counted as a hit (object.c). */
 int kb_cache__load(void **out, size_t *len, kb_cache *c, const kb_key *id);
 
+/** Load a delta base (checks chunk checksums, not the SHA-256; object.c). */
+int kb_cache__load_base(uint8_t **out, size_t *len, kb_cache *c, const kb_key *id);
+
 /** Open a reader; count = 0 for internal reads (no hit/miss, no last-use update). */
 int kb_cache__reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id,
 			  int count);
 
 /** Current unix time. */
 int64_t kb_cache__now(void);
+
+/** Current unix time in nanoseconds (last-use times in "atime"). */
+int64_t kb_cache__now_ns(void);
 
 /** Short hex prefix of a key for messages ("3fa1b2c3d4e5"). */
 const char *kb_cache__short(char buf[16], const kb_key *k);

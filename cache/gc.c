@@ -228,7 +228,7 @@ int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted)
 			memcpy(&h, v.mv_data, sizeof(h));
 			if (h.flags & KB_OBJF_PINNED)
 				continue;
-			used = h.created;
+			used = h.created * 1000000000;
 			if (mdb_get(t, c->atime, &k, &av) == 0 && av.mv_size == sizeof(used))
 				memcpy(&used, av.mv_data, sizeof(used));
 			if (nc == cap) {
@@ -243,7 +243,8 @@ int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted)
 		}
 		mdb_cursor_close(cur);
 		kb_cache__txn_end(c, t);
-		qsort(cands, nc, sizeof(*cands), cmp_cand);
+		if (nc)
+			qsort(cands, nc, sizeof(*cands), cmp_cand);
 		for (size_t i = 0; i < nc && used_bytes(c) > target; i++) {
 			struct evict_ctx e = { cands[i].id, 0 };
 			if ((rc = kb_cache__write(c, evict_fn, &e))) {

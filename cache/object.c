@@ -4,22 +4,27 @@
  * Owns: the "obj", "chunk", "cref", "dep", "atime", "ref" tables and meta "base:<kind>".
  * Not: eviction (gc.c), checking the whole store (verify.c).
  * DESIGN:
- *  - A plain object is a list of chunks of <= 1 MiB. A chunk is keyed by the SHA-256 of
- *    its uncompressed bytes (identical chunks are stored once), stored as one zstd
+ *  - An object is a list of chunks of <= 1 MiB of its bytes. A plain chunk is keyed by
+ *    the SHA-256 of its bytes (identical chunks are stored once) and stored as one zstd
  *    frame (or raw when zstd does not help) with an XXH3-64 of the stored payload.
- *    Chunks are hashed and compressed on two threads, outside any write txn.
- *  - A delta object is one zstd frame compressed with the whole base object as prefix
- *    (ZSTD_CCtx_refPrefix, long distance matching, a window covering base + object),
- *    cut into raw pieces stored like chunks. Bases are never deltas themselves.
- *    The writer keeps the object in memory while it tries the delta, and keeps the
- *    delta only when it is clearly smaller than the estimated plain size.
+ *  - A delta object (vmlinux, VM state: the next build is close to the last one) has
+ *    chunks compressed with a window of its base object around the same offset as
+ *    zstd prefix (ZSTD_CCtx_refPrefix; +-256 KiB). For consecutive kernels this stores
+ *    ~5x less than plain zstd at the same speed, stays streamable (each chunk decodes
+ *    alone given the base) and parallel. The first batch is compressed both ways to
+ *    decide whether the delta pays; afterwards a chunk whose delta is poor is also
+ *    compressed plain and the smaller kept. Bases are plain objects, never deltas.
+ *    A delta chunk is keyed by SHA-256(chunk SHA-256, base id, window).
+ *  - Chunks are hashed and compressed on two threads, outside any write txn; readers
+ *    decode batches of chunks on two threads.
  *  - Nothing is visible before the final write txn, which adds the object header,
  *    bumps the reference counts of its chunks and writes the last chunks. Chunks
  *    written by earlier (intermediate) txns have 0 references until then; gc drops
  *    such orphans only when they are older than an hour, so a writer killed at any
  *    point leaves the store consistent.
  *  - Readers re-check each chunk's XXH3 and the object's SHA-256 at the end; a
- *    mismatch is KB_ECORRUPT, never data.
+ *    mismatch is KB_ECORRUPT, never data. (A delta base is decoded with chunk checks
+ *    only: a wrong base cannot pass the SHA-256 of the object built from it.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,82 +40,116 @@
 
 #include "cache_internal.h"
 
-#define BATCH_CHUNKS 8                 /* chunks hashed/compressed together */
-#define FLUSH_BYTES (32u << 20)        /* write pending chunks past this */
+#define BATCH_CHUNKS 8                 /* chunks hashed/compressed/decoded together */
+#define FLUSH_BYTES (64u << 20)        /* write pending chunks past this */
 #define PLAIN_LEVEL 3
 #define DELTA_LEVEL 3
+#define DELTA_WINDOW (256u << 10)      /* base bytes either side of the chunk's offset */
 #define DELTA_MIN_BASE (256u << 10)    /* smaller bases are not worth a delta */
-#define DELTA_KEEP_RATIO 0.7           /* keep a delta when <= 0.7 x plain estimate */
-#define ORPHAN_GRACE 3600
+#define DELTA_KEEP_RATIO 0.6           /* first batch: keep deltas when <= 0.6 x plain */
+#define DELTA_POOR_RATIO 4             /* delta chunk > raw/4: try plain as well */
+#define GET_STAGE_CHUNKS 4             /* get_file pipeline: chunks per stage */
+#define SINK_PIECE (128u << 10)        /* get_file: hash and write this much at once */
 
 /* ---------------------------------------------------------------------------- */
 /* Two-thread helper                                                             */
 
 struct par {
-	void (*fn)(void *arg, size_t i);
+	void (*fn)(void *arg, size_t i, int slot);
 	void *arg;
 	size_t n;
+	_Atomic size_t next;
 };
+
+static void par_loop(struct par *par, int slot)
+{
+	size_t i;
+	while ((i = par->next++) < par->n)
+		par->fn(par->arg, i, slot);
+}
 
 static void *par_worker(void *p)
 {
-	struct par *par = p;
-	for (size_t i = 1; i < par->n; i += 2)
-		par->fn(par->arg, i);
+	par_loop(p, 1);
 	return NULL;
 }
 
-/* Run fn(arg, i) for i < n; odd i on a second thread. fn must use per-(i & 1) state. */
-static void run2(size_t n, void (*fn)(void *arg, size_t i), void *arg)
+/* Run fn(arg, i, slot) for every i < n on two threads, taking jobs in order; slot (0
+ * or 1) names the thread, for per-thread state. */
+static void run2(size_t n, void (*fn)(void *arg, size_t i, int slot), void *arg)
 {
-	struct par par = { fn, arg, n };
+	struct par par = { fn, arg, n, 0 };
 	pthread_t th;
 
 	if (n < 2 || pthread_create(&th, NULL, par_worker, &par) != 0) {
-		for (size_t i = 0; i < n; i++)
-			fn(arg, i);
+		par_loop(&par, 0);
 		return;
 	}
-	for (size_t i = 0; i < n; i += 2)
-		fn(arg, i);
+	par_loop(&par, 0);
 	pthread_join(th, NULL);
 }
 
 /* ---------------------------------------------------------------------------- */
 /* Chunk encoding                                                                */
 
-/* Build a chunk value (header + payload) from raw bytes; codec zstd or raw. */
-static void *chunk_encode(size_t *out_len, ZSTD_CCtx *cctx, void *scratch, size_t scratch_cap,
-			  const void *raw, size_t raw_len, int allow_zstd)
+/* Payload prefix of a KB_CODEC_ZSTD_PREFIX chunk: the window of the base it needs. */
+struct kb_chunk_ext {
+	uint64_t prefix_off;
+	uint32_t prefix_len;
+	uint32_t pad;
+};
+
+/* Build a chunk value (header + payload) from raw bytes: zstd, or zstd with a prefix
+ * of the base when prefix is not NULL, or raw when compression does not help. */
+static void *chunk_encode(size_t *out_len, ZSTD_CCtx *cctx, uint8_t *scratch, size_t scratch_cap,
+			  const void *raw, size_t raw_len, const uint8_t *base, uint64_t poff,
+			  uint32_t plen)
 {
 	struct kb_chunk_hdr h = { KB_CHUNK_MAGIC, KB_CODEC_RAW, { 0 }, (uint32_t)raw_len, 0, 0 };
 	const void *payload = raw;
-	size_t plen = raw_len;
+	size_t plen_out = raw_len, z;
 	uint8_t *val;
 
-	if (allow_zstd) {
-		size_t z = ZSTD_compressCCtx(cctx, scratch, scratch_cap, raw, raw_len, PLAIN_LEVEL);
+	if (base) {
+		struct kb_chunk_ext ext = { poff, plen, 0 };
+		int wlog = 10;
+		while (((size_t)1 << wlog) < (size_t)plen + raw_len)
+			wlog++;
+		ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+		ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, DELTA_LEVEL);
+		ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, wlog);
+		ZSTD_CCtx_refPrefix(cctx, base + poff, plen);
+		memcpy(scratch, &ext, sizeof(ext));
+		z = ZSTD_compress2(cctx, scratch + sizeof(ext), scratch_cap - sizeof(ext), raw, raw_len);
+		if (ZSTD_isError(z))
+			return NULL;
+		h.codec = KB_CODEC_ZSTD_PREFIX;
+		payload = scratch;
+		plen_out = sizeof(ext) + z;
+	} else {
+		z = ZSTD_compressCCtx(cctx, scratch, scratch_cap, raw, raw_len, PLAIN_LEVEL);
 		if (!ZSTD_isError(z) && z < raw_len) {
 			h.codec = KB_CODEC_ZSTD;
 			payload = scratch;
-			plen = z;
+			plen_out = z;
 		}
 	}
-	h.payload_len = (uint32_t)plen;
-	h.xxh3 = XXH3_64bits(payload, plen);
-	val = malloc(sizeof(h) + plen);
+	h.payload_len = (uint32_t)plen_out;
+	h.xxh3 = XXH3_64bits(payload, plen_out);
+	val = malloc(sizeof(h) + plen_out);
 	if (!val)
 		return NULL;
 	memcpy(val, &h, sizeof(h));
-	memcpy(val + sizeof(h), payload, plen);
-	*out_len = sizeof(h) + plen;
+	memcpy(val + sizeof(h), payload, plen_out);
+	*out_len = sizeof(h) + plen_out;
 	return val;
 }
 
 /* Check a stored chunk value and decode it into out (capacity cap). *n gets the raw
- * length. Returns 0 or KB_ECORRUPT with a message naming the chunk. */
+ * length. base (base_len bytes) is needed for KB_CODEC_ZSTD_PREFIX chunks.
+ * Returns 0 or KB_ECORRUPT with a message naming the chunk. */
 static int chunk_decode(kb_cache *c, const kb_key *cid, const MDB_val *v, ZSTD_DCtx *dctx,
-			void *out, size_t cap, size_t *n)
+			const uint8_t *base, size_t base_len, void *out, size_t cap, size_t *n)
 {
 	struct kb_chunk_hdr h;
 	const uint8_t *payload;
@@ -134,6 +173,23 @@ static int chunk_decode(kb_cache *c, const kb_key *cid, const MDB_val *v, ZSTD_D
 		memcpy(out, payload, h.raw_len);
 	} else if (h.codec == KB_CODEC_ZSTD) {
 		size_t z = ZSTD_decompressDCtx(dctx, out, cap, payload, h.payload_len);
+		if (ZSTD_isError(z) || z != h.raw_len)
+			goto bad;
+	} else if (h.codec == KB_CODEC_ZSTD_PREFIX) {
+		struct kb_chunk_ext ext;
+		size_t z;
+		if (h.payload_len < sizeof(ext))
+			goto bad;
+		memcpy(&ext, payload, sizeof(ext));
+		if (!base || ext.prefix_off > base_len || ext.prefix_len > base_len - ext.prefix_off)
+			goto bad;
+		ZSTD_DCtx_reset(dctx, ZSTD_reset_session_and_parameters);
+		ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 27);
+		if (ZSTD_isError(ZSTD_DCtx_refPrefix(dctx, base + ext.prefix_off, ext.prefix_len)))
+			goto bad;
+		z = ZSTD_decompressDCtx(dctx, out, cap, payload + sizeof(ext),
+					h.payload_len - sizeof(ext));
+		ZSTD_DCtx_reset(dctx, ZSTD_reset_session_and_parameters);
 		if (ZSTD_isError(z) || z != h.raw_len)
 			goto bad;
 	} else {
@@ -195,7 +251,7 @@ static void fill_info(kb_object_info *out, const kb_key *id, const struct kb_obj
 		memcpy(out->delta_base.b, h->base, 32);
 	out->pinned = !!(h->flags & KB_OBJF_PINNED);
 	out->created = h->created;
-	out->last_used = last_used ? last_used : h->created;
+	out->last_used = last_used ? last_used / 1000000000 : h->created;
 }
 
 static int64_t obj_atime(kb_cache *c, MDB_txn *t, const kb_key *id)
@@ -292,14 +348,22 @@ struct pending_chunk {
 	size_t len;
 };
 
+/* One way to store a chunk. */
+struct cand {
+	int have;
+	kb_key id;
+	int exists;
+	uint64_t stored; /* value size (existing or new) */
+	void *val;       /* new value, NULL when it exists */
+	size_t len;
+};
+
 struct item {
 	const uint8_t *raw;
 	size_t raw_len;
-	kb_key id;
-	int exists;
-	void *val;
-	size_t val_len;
-	int allow_zstd;
+	uint64_t off;
+	struct cand d, p; /* delta and plain */
+	int err;
 };
 
 struct kb_cache_writer {
@@ -308,9 +372,9 @@ struct kb_cache_writer {
 	EVP_MD_CTX *sha;
 	uint64_t size;
 	int failed;
-	/* plain path */
 	uint8_t *batch;
 	size_t batch_len;
+	uint64_t off;                /* object offset of the next chunk */
 	ZSTD_CCtx *cctx[2];
 	uint8_t *scratch[2];
 	size_t scratch_cap;
@@ -318,16 +382,11 @@ struct kb_cache_writer {
 	size_t n_pend, cap_pend;
 	size_t pend_bytes;           /* bytes of unwritten values */
 	uint64_t stored;
-	/* delta path (active while delta_on) */
-	int delta_on;
+	/* delta */
+	int delta_on, probe, used_delta;
 	kb_key base;
-	void *base_buf;
+	uint8_t *base_buf;
 	size_t base_len;
-	ZSTD_CCtx *dcctx;
-	uint8_t *raw;                /* the whole object while trying a delta */
-	size_t raw_len, raw_cap;
-	uint8_t *dout;               /* the delta frame */
-	size_t dout_len, dout_cap;
 };
 
 static int oom(kb_cache *c)
@@ -406,109 +465,158 @@ static int flush_pending_chunks(kb_cache_writer *w)
 	return rc;
 }
 
+/* Does chunk id exist? Its stored size goes to *stored. */
+static int chunk_lookup(kb_cache *c, const kb_key *id, uint64_t *stored)
+{
+	MDB_txn *t;
+	MDB_val k = { 32, (void *)id->b }, v;
+	int found = 0;
+
+	if (kb_cache__rtxn(c, &t) == 0) {
+		if (mdb_get(t, c->chunk, &k, &v) == 0) {
+			found = 1;
+			*stored = v.mv_size;
+		}
+		kb_cache__txn_end(c, t);
+	}
+	return found;
+}
+
+static void cand_make(kb_cache_writer *w, struct cand *cd, const kb_key *id, struct item *it,
+		      int slot, const uint8_t *base, uint64_t poff, uint32_t plen)
+{
+	cd->have = 1;
+	cd->id = *id;
+	cd->val = NULL;
+	cd->exists = chunk_lookup(w->c, id, &cd->stored);
+	if (cd->exists)
+		return;
+	cd->val = chunk_encode(&cd->len, w->cctx[slot], w->scratch[slot], w->scratch_cap, it->raw,
+			       it->raw_len, base, poff, plen);
+	if (!cd->val)
+		it->err = 1;
+	cd->stored = cd->len;
+}
+
 struct batch_ctx {
 	kb_cache_writer *w;
 	struct item *items;
+	const uint8_t *data;  /* the whole batch, for the object's SHA-256 */
+	size_t len;
 };
 
-static void batch_item(void *arg, size_t i)
+static void batch_item(void *arg, size_t job, int slot)
 {
 	struct batch_ctx *b = arg;
 	kb_cache_writer *w = b->w;
-	struct item *it = &b->items[i];
-	MDB_txn *t;
+	struct item *it;
+	int need_plain = 1;
+	kb_key raw_id;
 
-	kb_sha256(&it->id, it->raw, it->raw_len);
-	it->exists = 0;
-	if (kb_cache__rtxn(w->c, &t) == 0) {
-		MDB_val k = { 32, it->id.b }, v;
-		it->exists = mdb_get(t, w->c->chunk, &k, &v) == 0;
-		kb_cache__txn_end(w->c, t);
+	if (job == 0) {
+		/* the object's SHA-256 runs beside the chunks */
+		if (b->data)
+			EVP_DigestUpdate(w->sha, b->data, b->len);
+		return;
 	}
-	it->val = NULL;
-	if (!it->exists)
-		it->val = chunk_encode(&it->val_len, w->cctx[i & 1], w->scratch[i & 1],
-				       w->scratch_cap, it->raw, it->raw_len, it->allow_zstd);
+	it = &b->items[job - 1];
+
+	memset(&it->d, 0, sizeof(it->d));
+	memset(&it->p, 0, sizeof(it->p));
+	it->err = 0;
+	kb_sha256(&raw_id, it->raw, it->raw_len);
+	if (w->delta_on && it->off < w->base_len) {
+		uint64_t ps = it->off > DELTA_WINDOW ? it->off - DELTA_WINDOW : 0;
+		uint64_t pe = it->off + it->raw_len + DELTA_WINDOW;
+		uint8_t m[32 + 32 + 8 + 4];
+		uint32_t plen;
+		kb_key did;
+		if (pe > w->base_len)
+			pe = w->base_len;
+		plen = (uint32_t)(pe - ps);
+		memcpy(m, raw_id.b, 32);
+		memcpy(m + 32, w->base.b, 32);
+		memcpy(m + 64, &ps, 8);
+		memcpy(m + 72, &plen, 4);
+		kb_sha256(&did, m, sizeof(m));
+		cand_make(w, &it->d, &did, it, slot, w->base_buf, ps, plen);
+		need_plain = w->probe ||
+			     (!it->d.exists && it->d.len > it->raw_len / DELTA_POOR_RATIO);
+	}
+	if (need_plain)
+		cand_make(w, &it->p, &raw_id, it, slot, NULL, 0, 0);
 }
 
-/* Hash, dedup and compress n pieces of data (each <= KB_CHUNK_SIZE) into parts. */
-static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int allow_zstd)
+static void cand_free(struct cand *cd)
+{
+	free(cd->val);
+	cd->val = NULL;
+	cd->have = 0;
+}
+
+/* Hash, dedup and compress data (whole chunks but maybe the last) into parts. */
+static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int hash)
 {
 	struct item items[BATCH_CHUNKS];
-	struct batch_ctx b = { w, items };
+	struct batch_ctx b = { w, items, NULL, 0 };
 
 	while (len) {
 		size_t n = 0;
 		int rc = 0;
+		b.data = hash ? data : NULL;
+		b.len = len < (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE ? len
+								 : (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE;
 		for (; n < BATCH_CHUNKS && len; n++) {
 			size_t m = len < KB_CHUNK_SIZE ? len : KB_CHUNK_SIZE;
 			items[n].raw = data;
 			items[n].raw_len = m;
-			items[n].allow_zstd = allow_zstd;
+			items[n].off = w->off;
+			w->off += m;
 			data += m;
 			len -= m;
 		}
-		run2(n, batch_item, &b);
+		run2(n + 1, batch_item, &b);
+		if (w->probe && w->delta_on) {
+			/* first batch: is the delta worth it for this object? */
+			uint64_t ds = 0, ps = 0;
+			for (size_t i = 0; i < n; i++) {
+				ds += items[i].d.have ? items[i].d.stored : items[i].p.stored;
+				ps += items[i].p.stored;
+			}
+			if ((double)ds > DELTA_KEEP_RATIO * (double)ps) {
+				w->delta_on = 0;
+				for (size_t i = 0; i < n; i++)
+					cand_free(&items[i].d);
+			}
+		}
+		w->probe = 0;
 		for (size_t i = 0; i < n; i++) {
 			struct item *it = &items[i];
-			if (!it->exists && !it->val) {
+			struct cand *keep;
+			if (it->err)
 				rc = oom(w->c);
-				continue;
+			if (it->d.have && (!it->p.have || it->d.stored <= it->p.stored)) {
+				keep = &it->d;
+				cand_free(&it->p);
+				w->used_delta = 1;
+			} else {
+				keep = &it->p;
+				cand_free(&it->d);
 			}
 			if (rc) {
-				free(it->val);
+				cand_free(keep);
 				continue;
 			}
-			if (it->exists) {
-				MDB_txn *t;
-				/* its stored size counts for this object too */
-				if (kb_cache__rtxn(w->c, &t) == 0) {
-					MDB_val k = { 32, it->id.b }, v;
-					if (mdb_get(t, w->c->chunk, &k, &v) == 0)
-						w->stored += v.mv_size;
-					kb_cache__txn_end(w->c, t);
-				}
-			} else {
-				w->stored += it->val_len;
-			}
-			rc = pend_add(w, &it->id, it->val, it->val_len);
+			w->stored += keep->stored;
+			rc = pend_add(w, &keep->id, keep->val, keep->len);
 			if (rc)
-				free(it->val);
+				cand_free(keep);
+			keep->val = NULL;
 		}
 		if (rc)
 			return rc;
 		if (w->pend_bytes >= FLUSH_BYTES && (rc = flush_pending_chunks(w)))
 			return rc;
-	}
-	return 0;
-}
-
-static int plain_write(kb_cache_writer *w, const uint8_t *data, size_t len)
-{
-	const size_t cap = (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE;
-	int rc;
-
-	while (len) {
-		size_t m = cap - w->batch_len;
-		if (m > len)
-			m = len;
-		if (w->batch_len == 0 && len >= cap) {
-			/* whole batch straight from the caller's buffer */
-			if ((rc = add_parts(w, data, cap, 1)))
-				return rc;
-			data += cap;
-			len -= cap;
-			continue;
-		}
-		memcpy(w->batch + w->batch_len, data, m);
-		w->batch_len += m;
-		data += m;
-		len -= m;
-		if (w->batch_len == cap) {
-			if ((rc = add_parts(w, w->batch, cap, 1)))
-				return rc;
-			w->batch_len = 0;
-		}
 	}
 	return 0;
 }
@@ -519,16 +627,17 @@ static int is_delta_kind(int kind)
 }
 
 /* Pick and load the base of a delta; 0 with delta_on = 0 when there is none. */
-static int delta_setup(kb_cache_writer *w)
+static int delta_setup(kb_cache_writer *w, const kb_key *given)
 {
 	kb_cache *c = w->c;
+	kb_object_info info;
 	kb_key base;
 	int have = 0, rc;
 
 	if (w->opts.no_delta)
 		return 0;
-	if (w->opts.delta_base) {
-		base = *w->opts.delta_base;
+	if (given) {
+		base = *given;
 		have = 1;
 	} else if (is_delta_kind(w->opts.kind)) {
 		char name[32];
@@ -545,76 +654,27 @@ static int delta_setup(kb_cache_writer *w)
 		}
 		kb_cache__txn_end(c, t);
 	}
-	if (!have)
-		return 0;
-	{
-		kb_object_info info;
-		if (kb_cache_object_info(&info, c, &base) != 0)
-			return 0; /* base gone: store plain */
-		if (info.is_delta)
-			base = info.delta_base;
-		if (info.size < DELTA_MIN_BASE || info.size > ((size_t)1 << 31))
-			return 0;
+	if (!have || kb_cache_object_info(&info, c, &base) != 0) {
+		kb_error_clear();
+		return 0; /* no base, or gone: store plain */
 	}
-	if (kb_cache__load(&w->base_buf, &w->base_len, c, &base) != 0) {
+	if (info.is_delta) {
+		base = info.delta_base; /* bases are plain: use the delta's own base */
+		if (kb_cache_object_info(&info, c, &base) != 0 || info.is_delta) {
+			kb_error_clear();
+			return 0;
+		}
+	}
+	if (info.size < DELTA_MIN_BASE || info.size > ((uint64_t)1 << 32))
+		return 0;
+	if (kb_cache__load_base(&w->base_buf, &w->base_len, c, &base) != 0) {
 		kb_error_clear();
 		return 0; /* unreadable base: store plain */
 	}
 	w->base = base;
-	w->dcctx = ZSTD_createCCtx();
-	if (!w->dcctx)
-		return oom(c);
 	w->delta_on = 1;
+	w->probe = 1;
 	return 0;
-}
-
-/* Compress the buffered object against the base; 0 on success (frame in dout). */
-static int delta_compress(kb_cache_writer *w)
-{
-	unsigned wlog = 27;
-	size_t need = w->base_len + w->raw_len, r;
-
-	while (wlog < 31 && ((size_t)1 << wlog) < need)
-		wlog++;
-	ZSTD_CCtx_reset(w->dcctx, ZSTD_reset_session_and_parameters);
-	ZSTD_CCtx_setParameter(w->dcctx, ZSTD_c_compressionLevel, DELTA_LEVEL);
-	ZSTD_CCtx_setParameter(w->dcctx, ZSTD_c_windowLog, (int)wlog);
-	ZSTD_CCtx_setParameter(w->dcctx, ZSTD_c_enableLongDistanceMatching, 1);
-	ZSTD_CCtx_setParameter(w->dcctx, ZSTD_c_checksumFlag, 0);
-	ZSTD_CCtx_setParameter(w->dcctx, ZSTD_c_nbWorkers, 2);
-	ZSTD_CCtx_setPledgedSrcSize(w->dcctx, w->raw_len);
-	if (ZSTD_isError(ZSTD_CCtx_refPrefix(w->dcctx, w->base_buf, w->base_len)))
-		return -1;
-	w->dout_cap = ZSTD_compressBound(w->raw_len);
-	w->dout = malloc(w->dout_cap);
-	if (!w->dout)
-		return -1;
-	r = ZSTD_compress2(w->dcctx, w->dout, w->dout_cap, w->raw, w->raw_len);
-	if (ZSTD_isError(r))
-		return -1;
-	w->dout_len = r;
-	return 0;
-}
-
-/* Estimated stored size of the buffered object as plain chunks (every 8th chunk). */
-static uint64_t plain_estimate(kb_cache_writer *w)
-{
-	uint64_t sample_raw = 0, sample_z = 0;
-	size_t nchunks = (w->raw_len + KB_CHUNK_SIZE - 1) / KB_CHUNK_SIZE;
-
-	for (size_t i = 0; i < nchunks; i += 8) {
-		size_t off = i * KB_CHUNK_SIZE, m = w->raw_len - off;
-		size_t z;
-		if (m > KB_CHUNK_SIZE)
-			m = KB_CHUNK_SIZE;
-		z = ZSTD_compressCCtx(w->cctx[0], w->scratch[0], w->scratch_cap, w->raw + off, m,
-				      PLAIN_LEVEL);
-		sample_raw += m;
-		sample_z += ZSTD_isError(z) ? m : z;
-	}
-	if (!sample_raw)
-		return 0;
-	return (uint64_t)((double)w->raw_len * (double)sample_z / (double)sample_raw);
 }
 
 int kb_cache_writer_open(kb_cache_writer **out, kb_cache *c, const kb_put_opts *opts)
@@ -636,7 +696,7 @@ int kb_cache_writer_open(kb_cache_writer **out, kb_cache *c, const kb_put_opts *
 	if (opts)
 		w->opts = *opts;
 	w->opts.delta_base = NULL;
-	w->scratch_cap = ZSTD_compressBound(KB_CHUNK_SIZE);
+	w->scratch_cap = ZSTD_compressBound(KB_CHUNK_SIZE) + sizeof(struct kb_chunk_ext);
 	w->sha = EVP_MD_CTX_new();
 	w->batch = malloc((size_t)BATCH_CHUNKS * KB_CHUNK_SIZE);
 	for (int i = 0; i < 2; i++) {
@@ -648,11 +708,7 @@ int kb_cache_writer_open(kb_cache_writer **out, kb_cache *c, const kb_put_opts *
 		kb_cache_writer_abort(w);
 		return oom(c);
 	}
-	if (opts && opts->delta_base) {
-		w->opts.delta_base = &w->base;
-		w->base = *opts->delta_base;
-	}
-	if ((rc = delta_setup(w))) {
+	if ((rc = delta_setup(w, opts ? opts->delta_base : NULL))) {
 		kb_cache_writer_abort(w);
 		return rc;
 	}
@@ -660,57 +716,41 @@ int kb_cache_writer_open(kb_cache_writer **out, kb_cache *c, const kb_put_opts *
 	return 0;
 }
 
-/* Stop trying a delta: push the buffered bytes through the plain path. */
-static int delta_give_up(kb_cache_writer *w)
+int kb_cache_writer_write(kb_cache_writer *w, const void *data_, size_t len)
 {
-	uint8_t *raw = w->raw;
-	size_t len = w->raw_len;
-	int rc;
-
-	w->delta_on = 0;
-	w->raw = NULL;
-	w->raw_len = w->raw_cap = 0;
-	rc = plain_write(w, raw, len);
-	free(raw);
-	return rc;
-}
-
-int kb_cache_writer_write(kb_cache_writer *w, const void *data, size_t len)
-{
+	const size_t cap = (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE;
+	const uint8_t *data = data_;
 	int rc;
 
 	if (w->failed)
 		return kb_error_setc(KB_ERROR, KB_ERRCLASS_CACHE,
 				     "write to a failed cache writer; abort it and start again");
-	if (!len)
-		return 0;
-	EVP_DigestUpdate(w->sha, data, len);
 	w->size += len;
-	if (w->delta_on) {
-		size_t limit = 2 * w->base_len + (64u << 20);
-		if (w->raw_len + len > limit) {
-			if ((rc = delta_give_up(w)) || (rc = plain_write(w, data, len)))
-				w->failed = 1;
-			return rc;
+	while (len) {
+		size_t m = cap - w->batch_len;
+		if (w->batch_len == 0 && len >= cap) {
+			/* a whole batch straight from the caller's buffer */
+			if ((rc = add_parts(w, data, cap, 1)))
+				goto fail;
+			data += cap;
+			len -= cap;
+			continue;
 		}
-		if (w->raw_len + len > w->raw_cap) {
-			size_t cap = w->raw_cap ? w->raw_cap : w->base_len + (1u << 20);
-			void *p;
-			while (cap < w->raw_len + len)
-				cap *= 2;
-			if (!(p = realloc(w->raw, cap))) {
-				w->failed = 1;
-				return oom(w->c);
-			}
-			w->raw = p;
-			w->raw_cap = cap;
+		if (m > len)
+			m = len;
+		memcpy(w->batch + w->batch_len, data, m);
+		w->batch_len += m;
+		data += m;
+		len -= m;
+		if (w->batch_len == cap) {
+			if ((rc = add_parts(w, w->batch, cap, 1)))
+				goto fail;
+			w->batch_len = 0;
 		}
-		memcpy(w->raw + w->raw_len, data, len);
-		w->raw_len += len;
-		return 0;
 	}
-	if ((rc = plain_write(w, data, len)))
-		w->failed = 1;
+	return 0;
+fail:
+	w->failed = 1;
 	return rc;
 }
 
@@ -728,16 +768,25 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 	struct kb_obj_hdr h;
 	uint8_t *val;
 	size_t vlen;
-	int64_t now = kb_cache__now();
+	int64_t now = kb_cache__now(), now_ns = kb_cache__now_ns();
 	int rc;
 
 	cc->existed = 0;
 	if (mdb_get(t, c->obj, &k, &v) == 0) {
 		cc->existed = 1;
 		/* already stored: only its last use changes */
-		v.mv_size = sizeof(now);
-		v.mv_data = &now;
+		v.mv_size = sizeof(now_ns);
+		v.mv_data = &now_ns;
 		return kb_cache__mdb(c, mdb_put(t, c->atime, &k, &v, 0), "cannot record use");
+	}
+	if (w->used_delta) {
+		/* the base must still be there (a concurrent gc may have taken it) */
+		MDB_val bk = { 32, w->base.b }, bv;
+		char s[16];
+		if (mdb_get(t, c->obj, &bk, &bv) != 0)
+			return kb_error_setc(KB_ERROR, KB_ERRCLASS_CACHE,
+					     "delta base %s vanished from cache '%s' during the put; "
+					     "put the object again", kb_cache__short(s, &w->base), c->dir);
 	}
 	if ((rc = write_chunks_txn(c, t, w)))
 		return rc;
@@ -762,12 +811,12 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 	memset(&h, 0, sizeof(h));
 	h.magic = KB_OBJ_MAGIC;
 	h.kind = (uint8_t)w->opts.kind;
-	h.flags = (w->opts.pin ? KB_OBJF_PINNED : 0) | (w->delta_on ? KB_OBJF_DELTA : 0);
+	h.flags = (w->opts.pin ? KB_OBJF_PINNED : 0) | (w->used_delta ? KB_OBJF_DELTA : 0);
 	h.nparts = (uint32_t)w->n_pend;
 	h.size = w->size;
 	h.stored = w->stored;
 	h.created = now;
-	if (w->delta_on)
+	if (w->used_delta)
 		memcpy(h.base, w->base.b, 32);
 	vlen = sizeof(h) + w->n_pend * 32;
 	if (!(val = malloc(vlen)))
@@ -781,11 +830,11 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 	free(val);
 	if ((rc = kb_cache__mdb(c, rc, "cannot store the object header")))
 		return rc;
-	v.mv_size = sizeof(now);
-	v.mv_data = &now;
+	v.mv_size = sizeof(now_ns);
+	v.mv_data = &now_ns;
 	if ((rc = kb_cache__mdb(c, mdb_put(t, c->atime, &k, &v, 0), "cannot record use")))
 		return rc;
-	if (w->delta_on) {
+	if (w->used_delta) {
 		uint8_t dk[64];
 		MDB_val dkv = { 64, dk }, e = { 0, "" };
 		memcpy(dk, w->base.b, 32);
@@ -793,7 +842,7 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 		if ((rc = kb_cache__mdb(c, mdb_put(t, c->dep, &dkv, &e, 0),
 					"cannot record a delta base")))
 			return rc;
-	} else if (is_delta_kind(w->opts.kind) && w->size >= DELTA_MIN_BASE) {
+	} else if (is_delta_kind(w->opts.kind) && w->size >= DELTA_MIN_BASE && !w->opts.no_delta) {
 		char name[32];
 		MDB_val mk, mv = { 32, cc->id.b };
 		snprintf(name, sizeof(name), "base:%s", kb_object_kind_name(w->opts.kind));
@@ -811,7 +860,7 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 	kb_cache *c = w->c;
 	struct commit_ctx cc = { w, { { 0 } }, 0 };
 	unsigned int n = 0;
-	uint64_t limit;
+	uint64_t limit = 0;
 	int rc = 0;
 
 	if (w->failed) {
@@ -819,6 +868,9 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 		return kb_error_setc(KB_ERROR, KB_ERRCLASS_CACHE,
 				     "commit of a failed cache writer; put the object again");
 	}
+	/* the last, partial batch: hash it first (already-stored objects skip the work) */
+	if (w->batch_len)
+		EVP_DigestUpdate(w->sha, w->batch, w->batch_len);
 	EVP_DigestFinal_ex(w->sha, cc.id.b, &n);
 	if (expect && !kb_key_equal(expect, &cc.id)) {
 		char a[KB_KEY_HEXLEN + 1], b[KB_KEY_HEXLEN + 1];
@@ -829,27 +881,14 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 				     "upload should have SHA-256 %s but has %s; nothing stored, "
 				     "send it again", a, b);
 	}
-	if (kb_cache_has(c, &cc.id)) {
-		/* dedup of a whole object: nothing to compress */
-		w->delta_on = 0;
-		pend_release(w);
-		w->n_pend = 0;
-	} else if (w->delta_on) {
-		uint64_t est = plain_estimate(w);
-		if (delta_compress(w) == 0 && (double)w->dout_len <= DELTA_KEEP_RATIO * (double)est) {
-			for (size_t off = 0; off < w->dout_len && !rc; off += KB_CHUNK_SIZE) {
-				size_t m = w->dout_len - off;
-				rc = add_parts(w, w->dout + off, m < KB_CHUNK_SIZE ? m : KB_CHUNK_SIZE, 0);
-			}
+	if (w->batch_len) {
+		if (kb_cache_has(c, &cc.id)) {
+			w->batch_len = 0; /* stored already: the commit only touches it */
 		} else {
-			rc = delta_give_up(w);
+			rc = add_parts(w, w->batch, w->batch_len, 0);
+			w->batch_len = 0;
 		}
 	}
-	if (!rc && !w->delta_on && w->batch_len) {
-		rc = add_parts(w, w->batch, w->batch_len, 1);
-		w->batch_len = 0;
-	}
-	limit = 0;
 	if (!rc) {
 		MDB_txn *t;
 		if (kb_cache__rtxn(c, &t) == 0) {
@@ -860,7 +899,7 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 			rc = kb_error_setc(KB_EFULL, KB_ERRCLASS_CACHE,
 					   "object of %llu stored bytes is larger than the limit of "
 					   "cache '%s' (%llu); raise it with 'kbisect cache gc "
-					   "--max-size'", (unsigned long long)w->stored, c->dir,
+					   "--limit'", (unsigned long long)w->stored, c->dir,
 					   (unsigned long long)limit);
 	}
 	if (!rc)
@@ -893,10 +932,7 @@ void kb_cache_writer_abort(kb_cache_writer *w)
 		ZSTD_freeCCtx(w->cctx[i]);
 		free(w->scratch[i]);
 	}
-	ZSTD_freeCCtx(w->dcctx);
 	free(w->base_buf);
-	free(w->raw);
-	free(w->dout);
 	free(w);
 }
 
@@ -905,7 +941,7 @@ int kb_cache_put_fd(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts
 	kb_cache_writer *w;
 	size_t cap = (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE;
 	uint8_t *buf;
-	int rc;
+	int rc = 0;
 
 	if ((rc = kb_cache_writer_open(&w, c, opts)))
 		return rc;
@@ -917,10 +953,14 @@ int kb_cache_put_fd(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts
 		size_t have = 0;
 		ssize_t r = 0;
 		/* fill a whole batch so that it goes to the writer without a copy */
-		while (have < cap && (r = read(fd, buf + have, cap - have)) > 0)
+		while (have < cap) {
+			r = read(fd, buf + have, cap - have);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
 			have += (size_t)r;
-		if (r < 0 && errno == EINTR)
-			continue;
+		}
 		if (r < 0) {
 			rc = kb_error_os("cannot read the data to put into cache '%s'", c->dir);
 			break;
@@ -982,99 +1022,86 @@ struct kb_cache_reader {
 	kb_key id;
 	struct kb_obj_hdr h;
 	kb_key *parts;
-	uint32_t next;
-	ZSTD_DCtx *dctx;
-	EVP_MD_CTX *sha;
-	uint8_t *buf;         /* current chunk, or the whole delta object */
-	size_t buf_len, buf_off;
+	uint32_t next;          /* next part to decode */
+	ZSTD_DCtx *dctx[2];
+	EVP_MD_CTX *sha;        /* NULL: no SHA-256 check (delta bases) */
+	uint8_t *base;          /* delta base, whole */
+	size_t base_len;
+	uint8_t *bbuf;          /* decoded batch */
+	size_t slot_len[BATCH_CHUNKS];
+	int slot_rc[BATCH_CHUNKS];
+	uint8_t *slot_dst[BATCH_CHUNKS];
+	size_t nslots, cur, cur_off;
 	uint64_t done;
-	int state;            /* 0 reading, 1 verified end, < 0 error code */
+	int state;              /* 0 reading, 1 verified end, < 0 error code */
 };
 
-/* Fetch part i into dst (capacity cap). */
-static int read_part(kb_cache_reader *r, uint32_t i, void *dst, size_t cap, size_t *n)
+static void decode_slot(void *arg, size_t i, int slot)
 {
+	kb_cache_reader *r = arg;
+	uint32_t part = r->next + (uint32_t)i;
 	MDB_txn *t;
-	MDB_val k = { 32, r->parts[i].b }, v;
+	MDB_val k = { 32, r->parts[part].b }, v;
 	int rc;
 
-	if ((rc = kb_cache__rtxn(r->c, &t)))
-		return rc;
+	r->slot_len[i] = 0;
+	if ((rc = kb_cache__rtxn(r->c, &t))) {
+		r->slot_rc[i] = rc;
+		return;
+	}
 	rc = mdb_get(t, r->c->chunk, &k, &v);
 	if (rc == 0)
-		rc = chunk_decode(r->c, &r->parts[i], &v, r->dctx, dst, cap, n);
+		rc = chunk_decode(r->c, &r->parts[part], &v, r->dctx[slot], r->base, r->base_len,
+				  r->slot_dst[i], KB_CHUNK_SIZE, &r->slot_len[i]);
 	else if (rc == MDB_NOTFOUND) {
 		char s[16], o[16];
 		rc = kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
 				   "object %s in cache '%s' lost its chunk %s; run 'kbisect cache "
 				   "verify' and put the object again", kb_cache__short(o, &r->id),
-				   r->c->dir, kb_cache__short(s, &r->parts[i]));
+				   r->c->dir, kb_cache__short(s, &r->parts[part]));
 	} else
 		rc = kb_cache__mdb(r->c, rc, "cannot read a chunk");
 	kb_cache__txn_end(r->c, t);
-	return rc;
+	r->slot_rc[i] = rc;
 }
 
-static int kb_cache__load_internal(void **out, size_t *len, kb_cache *c, const kb_key *id,
-				   int count);
-
-/* Rebuild a delta object whole into r->buf. */
-static int read_delta(kb_cache_reader *r)
+/* Decode the next (up to max) parts into dst (room for max chunks) on two threads.
+ * Errors are set in the calling thread. */
+static int fill_batch_n(kb_cache_reader *r, uint8_t *dst, size_t max)
 {
-	kb_key base;
-	void *bbuf = NULL, *frame = NULL;
-	size_t blen = 0, flen = 0, fcap = (size_t)r->h.nparts * KB_CHUNK_SIZE;
-	char s[16];
-	int rc;
+	size_t n = r->h.nparts - r->next;
 
-	memcpy(base.b, r->h.base, 32);
-	if ((rc = kb_cache__load_internal(&bbuf, &blen, r->c, &base, 0))) {
-		kb_error_prefix("delta base of object %s", kb_cache__short(s, &r->id));
-		return rc == KB_ENOTFOUND ? KB_ECORRUPT : rc;
-	}
-	if (!(frame = malloc(fcap ? fcap : 1)) || !(r->buf = malloc(r->h.size ? r->h.size : 1))) {
-		free(bbuf);
-		free(frame);
-		return oom(r->c);
-	}
-	for (uint32_t i = 0; i < r->h.nparts; i++) {
-		size_t n;
-		if ((rc = read_part(r, i, (uint8_t *)frame + flen, fcap - flen, &n))) {
-			free(bbuf);
-			free(frame);
-			return rc;
+	if (n > max)
+		n = max;
+	for (size_t i = 0; i < n; i++)
+		r->slot_dst[i] = dst + i * KB_CHUNK_SIZE;
+	run2(n, decode_slot, r);
+	for (size_t i = 0; i < n; i++) {
+		if (r->slot_rc[i]) {
+			/* the message may be on the other thread: set one here */
+			char s[16];
+			if (kb_error_last()->code != r->slot_rc[i])
+				kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
+					      "object %s in cache '%s' has a damaged chunk; run "
+					      "'kbisect cache verify' and put the object again",
+					      kb_cache__short(s, &r->id), r->c->dir);
+			return r->slot_rc[i] == KB__MAPFULL ? KB_ERROR : r->slot_rc[i];
 		}
-		flen += n;
 	}
-	ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_and_parameters);
-	ZSTD_DCtx_setParameter(r->dctx, ZSTD_d_windowLogMax, 31);
-	rc = 0;
-	if (ZSTD_isError(ZSTD_DCtx_refPrefix(r->dctx, bbuf, blen))) {
-		rc = -1;
-	} else {
-		ZSTD_inBuffer in = { frame, flen, 0 };
-		ZSTD_outBuffer out = { r->buf, r->h.size, 0 };
-		size_t z = ZSTD_decompressStream(r->dctx, &out, &in);
-		if (ZSTD_isError(z) || z != 0 || out.pos != r->h.size)
-			rc = -1;
-	}
-	free(bbuf);
-	free(frame);
-	ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_and_parameters);
-	if (rc)
-		return kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
-				     "delta object %s in cache '%s' does not decode; run 'kbisect "
-				     "cache verify' and put the object again",
-				     kb_cache__short(s, &r->id), r->c->dir);
-	r->buf_len = r->h.size;
-	r->buf_off = 0;
-	r->next = r->h.nparts;
+	r->next += (uint32_t)n;
+	r->nslots = n;
+	r->cur = 0;
+	r->cur_off = 0;
 	return 0;
 }
 
-/* count: 1 for users' reads (hit/miss, last use), 0 for internal ones (delta bases). */
+static int fill_batch(kb_cache_reader *r, uint8_t *dst)
+{
+	return fill_batch_n(r, dst, BATCH_CHUNKS);
+}
+
 int kb_cache__reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id,
-		       int count)
+			  int count)
 {
 	kb_cache_reader *r;
 	const uint8_t *parts;
@@ -1103,21 +1130,24 @@ int kb_cache__reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, co
 		free(r);
 		return rc;
 	}
-	r->dctx = ZSTD_createDCtx();
+	r->dctx[0] = ZSTD_createDCtx();
+	r->dctx[1] = ZSTD_createDCtx();
 	r->sha = EVP_MD_CTX_new();
-	if (!r->parts || !r->dctx || !r->sha ||
+	r->bbuf = malloc((size_t)BATCH_CHUNKS * KB_CHUNK_SIZE);
+	if (!r->parts || !r->dctx[0] || !r->dctx[1] || !r->sha || !r->bbuf ||
 	    EVP_DigestInit_ex(r->sha, EVP_sha256(), NULL) != 1) {
 		kb_cache_reader_free(r);
 		return oom(c);
 	}
 	if (r->h.flags & KB_OBJF_DELTA) {
-		if ((rc = read_delta(r))) {
+		kb_key base;
+		char s[16];
+		memcpy(base.b, r->h.base, 32);
+		if ((rc = kb_cache__load_base(&r->base, &r->base_len, c, &base))) {
+			kb_error_prefix("delta base of object %s", kb_cache__short(s, id));
 			kb_cache_reader_free(r);
-			return rc;
+			return rc == KB_ENOTFOUND ? KB_ECORRUPT : rc;
 		}
-	} else if (!(r->buf = malloc(KB_CHUNK_SIZE))) {
-		kb_cache_reader_free(r);
-		return oom(c);
 	}
 	if (count) {
 		kb_cache__stat_add(c, KB_ST_HIT0 + r->h.kind, 1);
@@ -1140,20 +1170,26 @@ static ssize_t reader_finish(kb_cache_reader *r)
 	unsigned int n = 0;
 	char s[16];
 
-	EVP_DigestFinal_ex(r->sha, got.b, &n);
-	if (r->done != r->h.size || !kb_key_equal(&got, &r->id)) {
-		r->state = kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
-					 "object %s in cache '%s' does not match its SHA-256; "
-					 "run 'kbisect cache verify' and put it again",
-					 kb_cache__short(s, &r->id), r->c->dir);
-		return r->state;
+	if (r->done != r->h.size)
+		goto bad;
+	if (r->sha) {
+		EVP_DigestFinal_ex(r->sha, got.b, &n);
+		if (!kb_key_equal(&got, &r->id))
+			goto bad;
 	}
 	r->state = 1;
 	return 0;
+bad:
+	r->state = kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
+				 "object %s in cache '%s' does not match its SHA-256; run "
+				 "'kbisect cache verify' and put it again",
+				 kb_cache__short(s, &r->id), r->c->dir);
+	return r->state;
 }
 
-ssize_t kb_cache_reader_read(kb_cache_reader *r, void *buf, size_t len)
+ssize_t kb_cache_reader_read(kb_cache_reader *r, void *buf_, size_t len)
 {
+	uint8_t *buf = buf_;
 	size_t got = 0;
 	int rc;
 
@@ -1162,36 +1198,45 @@ ssize_t kb_cache_reader_read(kb_cache_reader *r, void *buf, size_t len)
 	if (r->state == 1)
 		return 0;
 	while (got < len) {
-		size_t m;
-		if (r->buf_off == r->buf_len) {
-			size_t n;
+		if (r->cur == r->nslots) {
 			if (r->next >= r->h.nparts)
 				break;
-			/* decode straight into the caller's buffer when a chunk fits */
-			if (len - got >= KB_CHUNK_SIZE) {
-				if ((rc = read_part(r, r->next, (uint8_t *)buf + got, KB_CHUNK_SIZE, &n)))
+			if (len - got >= (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE) {
+				/* decode straight into the caller's buffer; every chunk but
+				 * the object's last is full, so the slots are contiguous */
+				size_t n;
+				if ((rc = fill_batch(r, buf + got)))
 					return r->state = rc;
-				r->next++;
-				EVP_DigestUpdate(r->sha, (uint8_t *)buf + got, n);
+				n = 0;
+				for (size_t i = 0; i < r->nslots; i++)
+					n += r->slot_len[i];
+				if (r->sha)
+					EVP_DigestUpdate(r->sha, buf + got, n);
 				r->done += n;
 				got += n;
+				r->cur = r->nslots;
 				continue;
 			}
-			if ((rc = read_part(r, r->next, r->buf, KB_CHUNK_SIZE, &n)))
+			if ((rc = fill_batch(r, r->bbuf)))
 				return r->state = rc;
-			r->next++;
-			r->buf_len = n;
-			r->buf_off = 0;
 			continue;
 		}
-		m = r->buf_len - r->buf_off;
-		if (m > len - got)
-			m = len - got;
-		memcpy((uint8_t *)buf + got, r->buf + r->buf_off, m);
-		EVP_DigestUpdate(r->sha, r->buf + r->buf_off, m);
-		r->buf_off += m;
-		r->done += m;
-		got += m;
+		{
+			size_t m = r->slot_len[r->cur] - r->cur_off;
+			const uint8_t *src = r->slot_dst[r->cur] + r->cur_off;
+			if (m > len - got)
+				m = len - got;
+			memcpy(buf + got, src, m);
+			if (r->sha)
+				EVP_DigestUpdate(r->sha, src, m);
+			r->cur_off += m;
+			r->done += m;
+			got += m;
+			if (r->cur_off == r->slot_len[r->cur]) {
+				r->cur++;
+				r->cur_off = 0;
+			}
+		}
 	}
 	if (got)
 		return (ssize_t)got;
@@ -1202,33 +1247,42 @@ void kb_cache_reader_free(kb_cache_reader *r)
 {
 	if (!r)
 		return;
-	ZSTD_freeDCtx(r->dctx);
+	ZSTD_freeDCtx(r->dctx[0]);
+	ZSTD_freeDCtx(r->dctx[1]);
 	EVP_MD_CTX_free(r->sha);
 	free(r->parts);
-	free(r->buf);
+	free(r->base);
+	free(r->bbuf);
 	free(r);
 }
 
-static int kb_cache__load_internal(void **out, size_t *len, kb_cache *c, const kb_key *id,
-				   int count)
+/* Read a whole object; sha = 0 skips the SHA-256 (chunk checksums only). */
+static int load_whole(void **out, size_t *len, kb_cache *c, const kb_key *id, int count, int sha)
 {
 	kb_cache_reader *r;
 	uint64_t size;
 	uint8_t *buf;
 	size_t off = 0;
-	ssize_t n;
+	ssize_t n = 0;
 	int rc;
 
 	*out = NULL;
 	*len = 0;
 	if ((rc = kb_cache__reader_open(&r, &size, c, id, count)))
 		return rc;
-	if (size > SIZE_MAX - 1 || !(buf = malloc((size_t)size + 1))) {
+	if (!sha) {
+		EVP_MD_CTX_free(r->sha);
+		r->sha = NULL;
+	}
+	/* room for a whole last batch, so that every batch decodes in place */
+	if (size > SIZE_MAX / 2 ||
+	    !(buf = malloc((size_t)size + (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE + 1))) {
 		kb_cache_reader_free(r);
 		return oom(c);
 	}
-	n = 0;
-	while (off < size && (n = kb_cache_reader_read(r, buf + off, (size_t)size - off)) > 0)
+	while (off < size &&
+	       (n = kb_cache_reader_read(r, buf + off,
+					 (size_t)size - off + (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE)) > 0)
 		off += (size_t)n;
 	rc = n < 0 ? (int)n : 0;
 	if (!rc) {
@@ -1253,28 +1307,118 @@ static int kb_cache__load_internal(void **out, size_t *len, kb_cache *c, const k
 	return 0;
 }
 
+int kb_cache__load_base(uint8_t **out, size_t *len, kb_cache *c, const kb_key *id)
+{
+	void *p;
+	int rc = load_whole(&p, len, c, id, 0, 0);
+	*out = p;
+	return rc;
+}
+
 int kb_cache__load(void **out, size_t *len, kb_cache *c, const kb_key *id)
 {
-	return kb_cache__load_internal(out, len, c, id, 0);
+	return load_whole(out, len, c, id, 0, 1);
 }
 
 int kb_cache_get_buf(void **out, size_t *len, kb_cache *c, const kb_key *id)
 {
-	return kb_cache__load_internal(out, len, c, id, 1);
+	return load_whole(out, len, c, id, 1, 1);
+}
+
+/* get_file's second stage: hash and write one decoded batch. */
+struct sink {
+	EVP_MD_CTX *sha;
+	int fd;
+	const uint8_t *buf;
+	size_t len;
+	int err;              /* errno of a failed write */
+};
+
+static void *sink_run(void *p)
+{
+	struct sink *k = p;
+	size_t off = 0;
+
+	/* small pieces: hashed, then written while still in the CPU cache */
+	while (off < k->len && !k->err) {
+		size_t piece = k->len - off < SINK_PIECE ? k->len - off : SINK_PIECE, done = 0;
+		EVP_DigestUpdate(k->sha, k->buf + off, piece);
+		while (done < piece) {
+			ssize_t m = write(k->fd, k->buf + off + done, piece - done);
+			if (m < 0 && errno == EINTR)
+				continue;
+			if (m < 0) {
+				k->err = errno;
+				return NULL;
+			}
+			done += (size_t)m;
+		}
+		off += piece;
+	}
+	return NULL;
+}
+
+/* Decode chunk k+1 while chunk k is hashed and written (two stages, two threads). */
+static int get_pipeline(kb_cache_reader *r, int fd, const char *path)
+{
+	const size_t cap = (size_t)GET_STAGE_CHUNKS * KB_CHUNK_SIZE;
+	uint8_t *bufs[2] = { malloc(cap), malloc(cap) };
+	struct sink k = { r->sha, fd, NULL, 0, 0 };
+	int rc = 0, cur = 0;
+	size_t len = 0;
+
+	if (!bufs[0] || !bufs[1]) {
+		rc = oom(r->c);
+		goto out;
+	}
+	if (r->h.nparts && (rc = fill_batch_n(r, bufs[0], GET_STAGE_CHUNKS)))
+		goto out;
+	for (size_t i = 0; i < r->nslots; i++)
+		len += r->slot_len[i];
+	while (len) {
+		pthread_t th;
+		int threaded;
+		size_t next_len = 0;
+
+		k.buf = bufs[cur];
+		k.len = len;
+		r->done += len;
+		threaded = r->next < r->h.nparts && pthread_create(&th, NULL, sink_run, &k) == 0;
+		if (!threaded)
+			sink_run(&k);
+		if (r->next < r->h.nparts) {
+			rc = fill_batch_n(r, bufs[cur ^ 1], GET_STAGE_CHUNKS);
+			for (size_t i = 0; !rc && i < r->nslots; i++)
+				next_len += r->slot_len[i];
+		}
+		if (threaded)
+			pthread_join(th, NULL);
+		if (k.err) {
+			errno = k.err;
+			rc = kb_error_os("cannot write '%s'", path);
+		}
+		if (rc)
+			goto out;
+		cur ^= 1;
+		len = next_len;
+	}
+	r->nslots = r->cur = 0;
+	rc = (int)reader_finish(r);
+out:
+	free(bufs[0]);
+	free(bufs[1]);
+	return rc;
 }
 
 int kb_cache_get_file(kb_cache *c, const kb_key *id, const char *path)
 {
 	kb_cache_reader *r;
 	char *tmp;
-	uint8_t *buf;
-	size_t cap = 4u * KB_CHUNK_SIZE;
-	ssize_t n;
 	int fd, rc = 0;
 
 	if ((rc = kb_cache_reader_open(&r, NULL, c, id)))
 		return rc;
-	if (asprintf(&tmp, "%s.kbtmp.XXXXXX", path) < 0 || !(buf = malloc(cap))) {
+	if (asprintf(&tmp, "%s.kbtmp.XXXXXX", path) < 0) {
 		kb_cache_reader_free(r);
 		return oom(c);
 	}
@@ -1283,23 +1427,8 @@ int kb_cache_get_file(kb_cache *c, const kb_key *id, const char *path)
 		rc = kb_error_os("cannot create '%s'", path);
 		goto out;
 	}
-	while ((n = kb_cache_reader_read(r, buf, cap)) > 0) {
-		size_t off = 0;
-		while (off < (size_t)n) {
-			ssize_t m = write(fd, buf + off, (size_t)n - off);
-			if (m < 0 && errno == EINTR)
-				continue;
-			if (m < 0) {
-				rc = kb_error_os("cannot write '%s'", path);
-				goto out;
-			}
-			off += (size_t)m;
-		}
-	}
-	if (n < 0) {
-		rc = (int)n;
+	if ((rc = get_pipeline(r, fd, path)))
 		goto out;
-	}
 	if (fchmod(fd, 0644) != 0 || close(fd) != 0) {
 		fd = -1;
 		rc = kb_error_os("cannot write '%s'", path);
@@ -1314,7 +1443,6 @@ out:
 	if (rc)
 		unlink(tmp);
 	free(tmp);
-	free(buf);
 	kb_cache_reader_free(r);
 	return rc;
 }

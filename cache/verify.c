@@ -97,7 +97,8 @@ static int check_refs(struct vctx *v, uint64_t *orphans)
 		}
 		mdb_cursor_close(cur);
 	}
-	qsort(all, n, sizeof(*all), cmp_rc);
+	if (n)
+		qsort(all, n, sizeof(*all), cmp_rc);
 	/* merge equal ids */
 	{
 		size_t m = 0;
@@ -120,7 +121,7 @@ static int check_refs(struct vctx *v, uint64_t *orphans)
 				continue;
 			memcpy(&r, val.mv_data, sizeof(r));
 			memcpy(key.id.b, k.mv_data, 32);
-			hit = bsearch(&key, all, n, sizeof(*all), cmp_rc);
+			hit = n ? bsearch(&key, all, n, sizeof(*all), cmp_rc) : NULL;
 			kb_key_to_hex(hex, &key.id);
 			snprintf(what, sizeof(what), "chunk %s", hex);
 			if (!hit && r.refs == 0) {

@@ -1,0 +1,191 @@
+/*
+ * tests/cache/test_delta.c - delta objects: a close successor of a stored vmlinux is
+ * stored as a delta, reads back exactly, and its base outlives it.
+ * kb-test-labels: unit
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "kbisect/cache.h"
+#include "kb_test.h"
+
+#define LEN (3u * 1024 * 1024 + 4321)
+
+struct fx {
+	char *dir;
+	kb_cache *c;
+	uint8_t *base, *next;
+	size_t next_len;
+};
+
+/* next = base with an insertion, a deletion and scattered byte changes */
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	f->dir = kb_test_tmpdir("delta");
+	assert_int_equal(kb_cache_open(&f->c, f->dir, KB_CACHE_CREATE), 0);
+	f->base = malloc(LEN);
+	kb_test_fill_random(f->base, LEN, 11);
+	f->next = malloc(LEN + 4096);
+	memcpy(f->next, f->base, 1500000);
+	memset(f->next + 1500000, 0xcc, 1000);            /* inserted */
+	memcpy(f->next + 1501000, f->base + 1500000 + 500, LEN - 1500000 - 500); /* deleted 500 */
+	f->next_len = LEN + 500;
+	for (size_t i = 0; i < 60; i++)
+		f->next[(i * 52361) % f->next_len] ^= 0x5a;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	kb_cache_close(f->c);
+	kb_test_tmpdir_free(f->dir);
+	free(f->base);
+	free(f->next);
+	free(f);
+	return 0;
+}
+
+static void test_cache_delta__close_successor_is_stored_as_small_delta(void **state)
+{
+	struct fx *f = *state;
+	kb_put_opts o = { .kind = KB_OBJ_VMLINUX };
+	kb_object_info ib, in;
+	kb_key b, n;
+	void *got;
+	size_t len;
+	uint64_t bad = 1;
+
+	assert_int_equal(kb_cache_put_buf(&b, f->c, f->base, LEN, &o), 0);
+	assert_int_equal(kb_cache_put_buf(&n, f->c, f->next, f->next_len, &o), 0);
+	assert_int_equal(kb_cache_object_info(&ib, f->c, &b), 0);
+	assert_int_equal(kb_cache_object_info(&in, f->c, &n), 0);
+	assert_int_equal(ib.is_delta, 0);
+	assert_int_equal(in.is_delta, 1);
+	assert_true(kb_key_equal(&in.delta_base, &b));
+	/* random data does not compress: only the delta makes it small */
+	assert_true(ib.stored > LEN);
+	assert_true(in.stored < f->next_len / 10);
+	assert_int_equal(kb_cache_get_buf(&got, &len, f->c, &n), 0);
+	assert_int_equal(len, f->next_len);
+	assert_memory_equal(got, f->next, len);
+	free(got);
+	assert_int_equal(kb_cache_verify(f->c, &bad, NULL, NULL), 0);
+	assert_int_equal(bad, 0);
+}
+
+static void test_cache_delta__unrelated_object_is_stored_plain(void **state)
+{
+	struct fx *f = *state;
+	kb_put_opts o = { .kind = KB_OBJ_VMLINUX };
+	kb_object_info info;
+	uint8_t *other = malloc(LEN);
+	kb_key b, x;
+
+	kb_test_fill_random(other, LEN, 99);
+	assert_int_equal(kb_cache_put_buf(&b, f->c, f->base, LEN, &o), 0);
+	assert_int_equal(kb_cache_put_buf(&x, f->c, other, LEN, &o), 0);
+	assert_int_equal(kb_cache_object_info(&info, f->c, &x), 0);
+	assert_int_equal(info.is_delta, 0);
+	free(other);
+}
+
+static void test_cache_delta__no_delta_option_and_other_kinds_store_plain(void **state)
+{
+	struct fx *f = *state;
+	kb_put_opts o = { .kind = KB_OBJ_VMLINUX }, nd = { .kind = KB_OBJ_VMLINUX, .no_delta = 1 };
+	kb_put_opts blob = { .kind = KB_OBJ_BLOB };
+	kb_object_info info;
+	kb_key b, n;
+
+	assert_int_equal(kb_cache_put_buf(&b, f->c, f->base, LEN, &o), 0);
+	assert_int_equal(kb_cache_put_buf(&n, f->c, f->next, f->next_len, &nd), 0);
+	assert_int_equal(kb_cache_object_info(&info, f->c, &n), 0);
+	assert_int_equal(info.is_delta, 0);
+	f->next[10] ^= 1;
+	assert_int_equal(kb_cache_put_buf(&n, f->c, f->next, f->next_len, &blob), 0);
+	assert_int_equal(kb_cache_object_info(&info, f->c, &n), 0);
+	assert_int_equal(info.is_delta, 0);
+}
+
+static void test_cache_delta__explicit_base_is_used_for_any_kind(void **state)
+{
+	struct fx *f = *state;
+	kb_put_opts o = { .kind = KB_OBJ_BLOB };
+	kb_object_info info;
+	kb_key b, n;
+	void *got;
+	size_t len;
+
+	assert_int_equal(kb_cache_put_buf(&b, f->c, f->base, LEN, &o), 0);
+	o.delta_base = &b;
+	assert_int_equal(kb_cache_put_buf(&n, f->c, f->next, f->next_len, &o), 0);
+	assert_int_equal(kb_cache_object_info(&info, f->c, &n), 0);
+	assert_int_equal(info.is_delta, 1);
+	assert_int_equal(kb_cache_get_buf(&got, &len, f->c, &n), 0);
+	assert_memory_equal(got, f->next, f->next_len);
+	free(got);
+}
+
+static void test_cache_delta__base_is_not_evicted_from_under_its_dependant(void **state)
+{
+	struct fx *f = *state;
+	kb_put_opts o = { .kind = KB_OBJ_VMLINUX };
+	kb_key b, n;
+	void *got;
+	size_t len;
+	uint64_t ev = 0;
+
+	assert_int_equal(kb_cache_put_buf(&b, f->c, f->base, LEN, &o), 0);
+	assert_int_equal(kb_cache_put_buf(&n, f->c, f->next, f->next_len, &o), 0);
+	assert_int_equal(kb_cache_pin(f->c, &n, 1), 0);
+	/* the base is the least recently used and unpinned, yet must stay */
+	assert_int_equal(kb_cache_gc(f->c, 1, &ev), 0);
+	assert_int_equal(ev, 0);
+	assert_int_equal(kb_cache_has(f->c, &b), 1);
+	assert_int_equal(kb_cache_get_buf(&got, &len, f->c, &n), 0);
+	assert_memory_equal(got, f->next, f->next_len);
+	free(got);
+	/* unpinned, the dependant goes first, then the base */
+	assert_int_equal(kb_cache_pin(f->c, &n, 0), 0);
+	assert_int_equal(kb_cache_gc(f->c, 1, &ev), 0);
+	assert_int_equal(ev, 2);
+	assert_int_equal(kb_cache_has(f->c, &b), 0);
+	assert_int_equal(kb_cache_has(f->c, &n), 0);
+}
+
+static void test_cache_delta__stats_count_bytes_saved_by_delta(void **state)
+{
+	struct fx *f = *state;
+	kb_put_opts o = { .kind = KB_OBJ_VMLINUX };
+	kb_cache_stats s;
+	kb_key b, n;
+
+	assert_int_equal(kb_cache_put_buf(&b, f->c, f->base, LEN, &o), 0);
+	assert_int_equal(kb_cache_put_buf(&n, f->c, f->next, f->next_len, &o), 0);
+	assert_int_equal(kb_cache_stats_get(&s, f->c), 0);
+	assert_true(s.saved_delta > f->next_len / 2);
+	assert_int_equal(s.objects[KB_OBJ_VMLINUX], 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+		T(test_cache_delta__close_successor_is_stored_as_small_delta),
+		T(test_cache_delta__unrelated_object_is_stored_plain),
+		T(test_cache_delta__no_delta_option_and_other_kinds_store_plain),
+		T(test_cache_delta__explicit_base_is_used_for_any_kind),
+		T(test_cache_delta__base_is_not_evicted_from_under_its_dependant),
+		T(test_cache_delta__stats_count_bytes_saved_by_delta),
+#undef T
+	};
+	return cmocka_run_group_tests_name("cache/delta", tests, NULL, NULL);
+}
