@@ -455,6 +455,27 @@ static int put_small(kb_remote *r, const char *path, const char *body)
 	return -1;
 }
 
+int kb_remote_status_json(char **out, kb_remote *r)
+{
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&r->lock);
+	rc = get_small(r, "/status", out, &len);
+	pthread_mutex_unlock(&r->lock);
+	if (rc == 0)
+		return 0;
+	{
+		kb_remote_stats st;
+		kb_remote_stats_get(&st, r);
+		return kb_error_set(KB_ERRCLASS_NET,
+				    "cannot get the status of '%s': %s; is 'kbisect cache serve' "
+				    "running there?", r->url,
+				    st.last_error[0] ? st.last_error : "no /status there");
+	}
+}
+
 /* ---- objects ---- */
 
 /* Download path into the local cache, expecting id (if not NULL); *got gets the id.
@@ -668,13 +689,12 @@ int kb_remote_build_get(kb_build_record *out, kb_remote *r, kb_cache *local,
 	return 0;
 }
 
-int kb_remote_build_put(kb_remote *r, kb_cache *local, const kb_build_record *rec)
+int kb_remote_build_push(kb_remote *r, kb_cache *local, const kb_build_record *rec)
 {
 	char path[128], *body;
-	int rc = kb_cache_build_put(local, rec);
 
-	if (rc != 0 || !r)
-		return rc;
+	if (!r)
+		return 0;
 	for (size_t i = 0; i < rec->n_artifacts && i < KB_BUILD_MAX_ARTIFACTS; i++)
 		if (kb_cache_has(local, &rec->artifacts[i].id))
 			kb_remote_object_push(r, local, &rec->artifacts[i].id);
@@ -687,6 +707,15 @@ int kb_remote_build_put(kb_remote *r, kb_cache *local, const kb_build_record *re
 	pthread_mutex_unlock(&r->lock);
 	free(body);
 	return 0;
+}
+
+int kb_remote_build_put(kb_remote *r, kb_cache *local, const kb_build_record *rec)
+{
+	int rc = kb_cache_build_put(local, rec);
+
+	if (rc != 0)
+		return rc;
+	return kb_remote_build_push(r, local, rec);
 }
 
 int kb_remote_builds_by_signature(kb_key **out, size_t *n, kb_remote *r, kb_cache *local,

@@ -114,8 +114,11 @@ int kb_server__route(struct kb_srv_route *out, const char *method, const char *p
 		if (!safe_segment(seg[i], seglen[i]))
 			return fail(out, seglen[i] == 0 ? 404 : 400, "bad path segment");
 
-	if (n == 1 && (seg_is(seg[0], seglen[0], "status") || seg_is(seg[0], seglen[0], "metrics"))) {
-		out->target = seg_is(seg[0], seglen[0], "status") ? KB_SRV_STATUS : KB_SRV_METRICS;
+	/* /status and /metrics, also under a prefix (clients configured with one) */
+	if (seg_is(seg[n - 1], seglen[n - 1], "status") ||
+	    seg_is(seg[n - 1], seglen[n - 1], "metrics")) {
+		out->target = seg_is(seg[n - 1], seglen[n - 1], "status") ? KB_SRV_STATUS
+									    : KB_SRV_METRICS;
 		if (out->method != KB_SRV_GET && out->method != KB_SRV_HEAD)
 			return fail(out, 405, "only GET and HEAD are allowed here");
 		return 0;

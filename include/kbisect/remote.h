@@ -76,6 +76,10 @@ void kb_remote_stats_get(kb_remote_stats *out, kb_remote *r);
 /** Print the counters as "remote: ..." lines to out; NULL r ok (prints nothing). */
 void kb_remote_stats_print(FILE *out, kb_remote *r);
 
+/** GET the server's /status document into *out (malloc'd JSON; free() it).
+ * @return 0, KB_ERROR (unreachable or refused: kb_error_last() says why) */
+int kb_remote_status_json(char **out, kb_remote *r);
+
 /* ---- objects ---- */
 
 /** Make object id present locally: local hit, else download /cas/<id> into the local
@@ -111,6 +115,9 @@ int kb_remote_build_get(kb_build_record *out, kb_remote *r, kb_cache *local,
 
 /** kb_cache_build_put() with write-through: artifacts first, then the record. */
 int kb_remote_build_put(kb_remote *r, kb_cache *local, const kb_build_record *rec);
+
+/** Send a build record (and its artifacts found locally) to the server only. */
+int kb_remote_build_push(kb_remote *r, kb_cache *local, const kb_build_record *rec);
 
 /** kb_cache_builds_by_signature() over both tiers (union; remote records copied in). */
 int kb_remote_builds_by_signature(kb_key **out, size_t *n, kb_remote *r, kb_cache *local,

@@ -90,6 +90,17 @@ start_server s3 --auth-token-file "$T/tokens"
 [ "$(code "$URL/cas/$H")" = 401 ] || fail "read without token"
 [ "$(code -u ccache:build-farm-1 "$URL/cas/$H")" = 404 ] || fail "basic auth token"
 
+# a cache at its size limit evicts old entries; an entry that cannot fit gets 507
+start_server s5 --max-size 1M
+head -c 3000000 /dev/urandom >"$T/huge"
+[ "$(code -X PUT --data-binary @"$T/huge" "$URL/cas/$(sha256sum "$T/huge" | cut -c1-64)")" = 507 ] || fail "not 507"
+for i in 1 2 3 4 5 6; do
+	head -c 300000 /dev/urandom >"$T/small$i"
+	[ "$(code -X PUT --data-binary @"$T/small$i" "$URL/cas/$(sha256sum "$T/small$i" | cut -c1-64)")" = 201 ] || fail "PUT $i under limit"
+done
+curl -sf "$URL/metrics" | grep -q '^kbisect_evictions_total [1-9]' || fail "no evictions counted"
+[ "$(code "$URL/cas/$(sha256sum "$T/small6" | cut -c1-64)")" = 200 ] || fail "newest entry evicted"
+
 # TLS (GnuTLS inside libmicrohttpd): https works with the server's certificate
 if command -v openssl >/dev/null; then
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 \

@@ -45,6 +45,9 @@ static void test_server_route__cas_and_ac_with_and_without_prefix(void **state)
 	assert_int_equal(r.target, KB_SRV_STATUS);
 	assert_int_equal(route("GET", "/metrics", &r), 0);
 	assert_int_equal(r.target, KB_SRV_METRICS);
+	assert_int_equal(route("GET", "/team/status", &r), 0);
+	assert_int_equal(r.target, KB_SRV_STATUS);
+	assert_int_equal(route("GET", "/../status", &r), 400);
 }
 
 static void test_server_route__bad_keys_return_400(void **state)
