@@ -65,5 +65,6 @@ int cmd_cache(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 /** `kbisect cache serve` (bisect/cmd_cache_serve.c), dispatched by cmd_cache. */
 int cache_serve(int argc, char **argv);
+int cmd_remote(int argc, char **argv);
 
 #endif
