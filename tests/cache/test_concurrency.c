@@ -1,0 +1,205 @@
+/*
+ * tests/cache/test_concurrency.c - 4 writer and 4 reader processes on one store at
+ * once: every put is readable with the right bytes by every process, test runs and
+ * build records from all writers accumulate, and the store verifies clean.
+ * kb-test-labels: integration
+ * kb-test-timeout: 300
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "kbisect/cache.h"
+#include "kb_test.h"
+
+#define WRITERS 4
+#define READERS 4
+#define PUTS 12
+
+static uint8_t *gen(unsigned int seed, size_t *len, int *kind)
+{
+	uint8_t *buf;
+
+	*len = 1000 + (seed * 2654435761u) % (1536u * 1024);
+	*kind = seed % 3 == 0 ? KB_OBJ_VMLINUX : KB_OBJ_BLOB;
+	buf = malloc(*len);
+	/* every third object shares most bytes with a common one: dedup + deltas */
+	kb_test_fill_random(buf, *len, seed % 3 == 0 ? 777 : seed);
+	for (unsigned int i = 0; i < 64; i++)
+		buf[(seed * 31u + i * 4099u) % *len] ^= (uint8_t)seed;
+	return buf;
+}
+
+static void writer(const char *dir, const char *log, unsigned int w)
+{
+	kb_cache *c;
+	int fd = open(log, O_WRONLY | O_APPEND | O_CREAT, 0644);
+	kb_key tk;
+
+	if (fd < 0 || kb_cache_open(&c, dir, KB_CACHE_CREATE))
+		_exit(2);
+	memset(&tk, 0x99, sizeof(tk));
+	for (unsigned int i = 0; i < PUTS; i++) {
+		unsigned int seed = w * 1000 + i;
+		kb_put_opts o = { 0 };
+		kb_test_run run = { KB_RUN_CRASH, "WARNING in x", 2.0, 0, { { 0 } }, 5 };
+		kb_build_record rec;
+		size_t len;
+		uint8_t *buf = gen(seed, &len, &o.kind);
+		kb_key id;
+		char line[32];
+		int n;
+
+		if (kb_cache_put_buf(&id, c, buf, len, &o))
+			_exit(4);
+		free(buf);
+		n = snprintf(line, sizeof(line), "%u\n", seed);
+		if (write(fd, line, (size_t)n) != n)
+			_exit(3);
+		if (kb_cache_test_add(c, &tk, &run))
+			_exit(5);
+		memset(&rec, 0, sizeof(rec));
+		memset(&rec.build_key, 0, 32);
+		rec.build_key.b[0] = (uint8_t)w;
+		rec.build_key.b[1] = (uint8_t)i;
+		rec.ok = 1;
+		if (kb_cache_build_put(c, &rec))
+			_exit(6);
+	}
+	kb_cache_close(c);
+	_exit(0);
+}
+
+/* Read random logged objects until the writers are done; any wrong byte fails. */
+static void reader(const char *dir, const char *const *logs, unsigned int r)
+{
+	kb_cache *c = NULL;
+	unsigned int x = r * 7 + 1, reads = 0;
+
+	for (int i = 0; i < 200 && kb_cache_open(&c, dir, 0); i++)
+		usleep(10000); /* the first writer creates the store */
+	if (!c)
+		_exit(2);
+	for (int round = 0; round < 400; round++) {
+		const char *log = logs[round % WRITERS];
+		size_t n = 0;
+		char *text = kb_test_read_file(log, &n);
+		unsigned int seeds[PUTS], ns = 0;
+		kb_cache_stats s;
+		if (text) {
+			for (char *p = text; *p && ns < PUTS;) {
+				char *nl = strchr(p, '\n');
+				if (!nl)
+					break;
+				seeds[ns++] = (unsigned int)strtoul(p, NULL, 10);
+				p = nl + 1;
+			}
+			free(text);
+		}
+		if (ns) {
+			unsigned int seed;
+			size_t len, got_len;
+			int kind;
+			uint8_t *want;
+			void *got;
+			kb_key id;
+			x = x * 1103515245u + 12345u;
+			seed = seeds[(x >> 8) % ns];
+			want = gen(seed, &len, &kind);
+			kb_sha256(&id, want, len);
+			if (kb_cache_get_buf(&got, &got_len, c, &id))
+				_exit(10);
+			if (got_len != len || memcmp(got, want, len))
+				_exit(11);
+			free(got);
+			free(want);
+			reads++;
+		}
+		if (round % 50 == 0 && kb_cache_stats_get(&s, c))
+			_exit(12);
+		usleep(2000);
+	}
+	kb_cache_close(c);
+	_exit(reads ? 0 : 13);
+}
+
+static void test_cache_concurrency__four_writers_and_four_readers_lose_nothing(void **state)
+{
+	char *dir = kb_test_tmpdir("conc");
+	char logs[WRITERS][4200];
+	const char *logp[WRITERS];
+	pid_t pids[WRITERS + READERS];
+	kb_cache *c;
+	kb_test_run *runs;
+	size_t nruns;
+	uint64_t bad = 99;
+	kb_key tk;
+	int builds = 0;
+
+	(void)state;
+	for (int w = 0; w < WRITERS; w++) {
+		snprintf(logs[w], sizeof(logs[w]), "%s/w%d.log", dir, w);
+		logp[w] = logs[w];
+	}
+	for (int w = 0; w < WRITERS; w++) {
+		pids[w] = fork();
+		assert_true(pids[w] >= 0);
+		if (pids[w] == 0)
+			writer(dir, logs[w], (unsigned int)w + 1);
+	}
+	for (int r = 0; r < READERS; r++) {
+		pids[WRITERS + r] = fork();
+		assert_true(pids[WRITERS + r] >= 0);
+		if (pids[WRITERS + r] == 0)
+			reader(dir, logp, (unsigned int)r);
+	}
+	for (int i = 0; i < WRITERS + READERS; i++) {
+		int st;
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_true(WIFEXITED(st));
+		if (WEXITSTATUS(st))
+			fail_msg("%s %d exited with %d", i < WRITERS ? "writer" : "reader",
+				 i < WRITERS ? i : i - WRITERS, WEXITSTATUS(st));
+	}
+	assert_int_equal(kb_cache_open(&c, dir, 0), 0);
+	assert_int_equal(kb_cache_verify(c, &bad, NULL, NULL), 0);
+	assert_int_equal(bad, 0);
+	for (int w = 0; w < WRITERS; w++) {
+		for (unsigned int i = 0; i < PUTS; i++) {
+			size_t len;
+			int kind;
+			uint8_t *want = gen((unsigned int)(w + 1) * 1000 + i, &len, &kind);
+			kb_key id;
+			kb_sha256(&id, want, len);
+			assert_int_equal(kb_cache_has(c, &id), 1);
+			free(want);
+		}
+	}
+	memset(&tk, 0x99, sizeof(tk));
+	assert_int_equal(kb_cache_test_list(&runs, &nruns, c, &tk), 0);
+	assert_int_equal(nruns, WRITERS * PUTS);
+	free(runs);
+	{
+		kb_cache_stats s;
+		assert_int_equal(kb_cache_stats_get(&s, c), 0);
+		builds = (int)s.builds;
+	}
+	assert_int_equal(builds, WRITERS * PUTS);
+	kb_cache_close(c);
+	kb_test_tmpdir_free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cache_concurrency__four_writers_and_four_readers_lose_nothing),
+	};
+	return cmocka_run_group_tests_name("cache/concurrency", tests, NULL, NULL);
+}
