@@ -50,6 +50,24 @@ out=$(kb --rev HEAD --json)
 kb --rev HEAD | grep -q "cache_hit" || fail "text output"
 kb --rev HEAD | grep -q "$sig" || fail "text output signature"
 
+# another compiler is another build key; ccache is not part of the key but is used
+if command -v clang >/dev/null; then
+  out=$(kb --rev HEAD --json --cc clang)
+  [ "$(field "$out" how)" = built ] || fail "clang build: $out"
+  [ "$(field "$out" signature)" != "$sig" ] || fail "clang kernel has the gcc signature"
+fi
+if command -v ccache >/dev/null; then
+  export CCACHE_DIR=$tmp/ccache
+  out=$(kb --rev HEAD --json --ccache ccache)
+  [ "$(field "$out" how)" = cache_hit ] || fail "ccache changed the build key: $out"
+  echo 'int lib_extra(void) { return 5; }' >> "$repo/lib/lib.c"
+  git -C "$repo" commit -q -am "lib: extra"
+  out=$(kb --rev HEAD --json --ccache ccache)
+  [ "$(field "$out" how)" = built ] || fail "ccache build: $out"
+  [ "$(find "$CCACHE_DIR" -type f | wc -l)" -gt 1 ] || fail "ccache was not used"
+  unset CCACHE_DIR
+fi
+
 # a commit that does not build: exit 1 with the first error, then a cached failure
 echo 'int broken(void) { return nope; }' >> "$repo/lib/lib.c"
 git -C "$repo" commit -q -am "broken"
