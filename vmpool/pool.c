@@ -38,6 +38,7 @@ typedef struct tmpl {
 	kb_key key;
 	int state; /* 0 booting, 1 ready, 2 failed */
 	int derived; /* 1: holds a stored reproducer (a failure is infra, not boot) */
+	struct tmpl *base; /* derived: the kernel's template */
 	kb_snapshot snap;
 	char *console; /* boot failure console */
 	size_t console_len;
@@ -65,6 +66,7 @@ struct kb_pool {
 	pthread_t *workers;
 	pid_t *vm_pids; /* per worker, for cancel */
 	pthread_mutex_t mu;
+	pthread_mutex_t cache_mu; /* serialises our use of o.cache */
 	pthread_cond_t cv;
 	job *q_head, *q_tail;
 	kb_pool_result *res;
@@ -74,6 +76,9 @@ struct kb_pool {
 	tmpl *tmpls;
 	unsigned int n_compiled;
 	struct compiled { char *src, *bin; int xz; } *compiled;
+	struct hashmemo { char *path; dev_t dev; ino_t ino; off_t size; struct timespec mtime;
+			  kb_key key; } memo[8];   /* file hashes (under mu) */
+	unsigned int n_memo;
 	unsigned int n_compiled_cap;
 };
 
@@ -216,6 +221,7 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 		p->accel_done = !strcmp(opts->accel, "tcg");
 	}
 	pthread_mutex_init(&p->mu, NULL);
+	pthread_mutex_init(&p->cache_mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	p->workers = calloc(p->n_workers, sizeof(*p->workers));
 	p->vm_pids = calloc(p->n_workers, sizeof(*p->vm_pids));
@@ -266,6 +272,7 @@ void kb_pool_close(kb_pool *p)
 		for (unsigned int i = 0; i < p->n_workers; i++)
 			pthread_join(p->workers[i], NULL);
 		pthread_mutex_destroy(&p->mu);
+		pthread_mutex_destroy(&p->cache_mu);
 		pthread_cond_destroy(&p->cv);
 	}
 	while (p->q_head) {
@@ -285,6 +292,8 @@ void kb_pool_close(kb_pool *p)
 		free(p->compiled[i].bin);
 	}
 	free(p->compiled);
+	for (unsigned int i = 0; i < p->n_memo; i++)
+		free(p->memo[i].path);
 	if (p->dir[0] && !getenv("KBISECT_KEEP_VM"))
 		rmrf(p->dir);
 	free(p->workers);
@@ -354,6 +363,41 @@ static void fill_cfg(kb_pool *p, kb_qemu_cfg *cfg, const char *kernel, const cha
 	cfg->dir = dir;
 }
 
+/* hash_file() remembered by (device, inode, size, mtime); called with p->mu held. */
+static int hash_file_memo(kb_pool *p, kb_key *out, const char *path)
+{
+	struct stat st;
+	struct hashmemo *m;
+	int r;
+
+	if (stat(path, &st) < 0)
+		return kb_error_os("cannot stat '%s'", path);
+	for (unsigned int i = 0; i < p->n_memo; i++) {
+		m = &p->memo[i];
+		if (!strcmp(m->path, path) && m->dev == st.st_dev && m->ino == st.st_ino &&
+		    m->size == st.st_size && m->mtime.tv_sec == st.st_mtim.tv_sec &&
+		    m->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+			*out = m->key;
+			return 0;
+		}
+	}
+	if ((r = hash_file(out, path)) < 0)
+		return r;
+	m = &p->memo[p->n_memo < 8 ? p->n_memo++ : (st.st_ino % 8)];
+	free(m->path);
+	m->path = strdup(path);
+	if (!m->path) {
+		m->path = strdup("");
+		return 0;
+	}
+	m->dev = st.st_dev;
+	m->ino = st.st_ino;
+	m->size = st.st_size;
+	m->mtime = st.st_mtim;
+	m->key = *out;
+	return 0;
+}
+
 static int tmpl_key(kb_pool *p, kb_key *out, const char *kernel, const char *initrd,
 		    const char *cmdline)
 {
@@ -361,9 +405,9 @@ static int tmpl_key(kb_pool *p, kb_key *out, const char *kernel, const char *ini
 	char text[1024], kh[65], ih[65];
 	int r;
 
-	if ((r = hash_file(&k, kernel)) < 0)
+	if ((r = hash_file_memo(p, &k, kernel)) < 0)
 		return r;
-	if ((r = hash_file(&i, initrd ? initrd : p->initrd)) < 0)
+	if ((r = hash_file_memo(p, &i, initrd ? initrd : p->initrd)) < 0)
 		return r;
 	kb_key_to_hex(kh, &k);
 	kb_key_to_hex(ih, &i);
@@ -385,33 +429,27 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 	tmpl *t, *base = NULL;
 	char hex[65], tmpdir[600];
 	kb_snapshot tmp = { 0 };
-	int r;
+	int r, from_cache = 0;
 
 	*out = NULL;
-	if (prog) {
+	pthread_mutex_lock(&p->mu);
+	ensure_accel(p, kernel);
+	if (!initrd && (r = ensure_initrd(p)) < 0) {
+		pthread_mutex_unlock(&p->mu);
+		return r;
+	}
+	if ((r = tmpl_key(p, &key, kernel, initrd, cmdline)) < 0) {
+		pthread_mutex_unlock(&p->mu);
+		return r;
+	}
+	if (prog) { /* the key of the template holding prog, derived from the kernel's */
 		kb_key ph;
 		char text[200], bh[65], phx[65];
-		if ((r = get_template(p, &base, kernel, initrd, cmdline, NULL, 0, 0)) < 0) {
-			*out = base;
-			return r;
-		}
 		kb_sha256(&ph, prog, prog_len);
-		kb_key_to_hex(bh, &base->key);
+		kb_key_to_hex(bh, &key);
 		kb_key_to_hex(phx, &ph);
 		snprintf(text, sizeof(text), "kbisect-vmstate-repro-1 %s %s", bh, phx);
 		kb_sha256(&key, text, strlen(text));
-		pthread_mutex_lock(&p->mu);
-	} else {
-		pthread_mutex_lock(&p->mu);
-		ensure_accel(p, kernel);
-		if (!initrd && (r = ensure_initrd(p)) < 0) {
-			pthread_mutex_unlock(&p->mu);
-			return r;
-		}
-		if ((r = tmpl_key(p, &key, kernel, initrd, cmdline)) < 0) {
-			pthread_mutex_unlock(&p->mu);
-			return r;
-		}
 	}
 	for (t = p->tmpls; t; t = t->next)
 		if (kb_key_equal(&t->key, &key))
@@ -454,9 +492,6 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 	fill_cfg(p, &cfg, kernel, initrd, NULL, cmdline, NULL);
 	pthread_mutex_unlock(&p->mu);
 
-	if (p->o.verbose)
-		fprintf(stderr, prog ? "kbisect: storing the reproducer in a template of '%s'\n" :
-				       "kbisect: booting '%s' once\n", kernel);
 	snprintf(tmpdir, sizeof(tmpdir), "%.500s.tmp%d", t->snap.dir, (int)getpid());
 	rmrf(tmpdir);
 	if (mkdir(tmpdir, 0700) < 0) {
@@ -464,11 +499,44 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 		goto done;
 	}
 	snprintf(tmp.dir, sizeof(tmp.dir), "%.500s", tmpdir);
-	if (prog)
-		r = kb_snapshot__derive(&tmp, &base->snap, &cfg, prog, prog_len, xz, 300);
-	else
+	if (p->o.cache) { /* booted before, by this or another kbisect */
+		pthread_mutex_lock(&p->cache_mu);
+		r = kb_vmstate__load(p->o.cache, &key, &tmp);
+		pthread_mutex_unlock(&p->cache_mu);
+		if (r == 0) {
+			from_cache = 1;
+			if (p->o.verbose)
+				fprintf(stderr, "kbisect: %s of '%s' restored from the cache\n",
+					prog ? "template with the reproducer" : "booted vm", kernel);
+			goto ready;
+		}
+		rmrf_sub(tmpdir, "ram");
+		rmrf_sub(tmpdir, "state");
+	}
+	if (p->o.verbose)
+		fprintf(stderr, prog ? "kbisect: storing the reproducer in a template of '%s'\n" :
+				       "kbisect: booting '%s' once\n", kernel);
+	if (prog) {
+		/* the kernel's own template first (boots it, or waits for who does) */
+		r = get_template(p, &base, kernel, initrd, cmdline, NULL, 0, 0);
+		t->base = base;
+		if (r == 0)
+			r = kb_snapshot__derive(&tmp, &base->snap, &cfg, prog, prog_len, xz, 300);
+	} else
 		r = kb_snapshot__create(&tmp, &cfg, p->o.boot_timeout_s, &t->console,
 					&t->console_len);
+	if (r == 0 && p->o.cache) {
+		double t1 = kb_vm__now();
+		pthread_mutex_lock(&p->cache_mu);
+		if (kb_vmstate__store(p->o.cache, &key, &tmp) < 0)
+			fprintf(stderr, "kbisect: warning: vm state not cached: %s\n",
+				kb_error_last()->message);
+		else if (p->o.verbose)
+			fprintf(stderr, "kbisect: vm state stored in the cache in %.1fs\n",
+				kb_vm__now() - t1);
+		pthread_mutex_unlock(&p->cache_mu);
+	}
+ready:
 	if (r == 0) {
 		rmrf(t->snap.dir);
 		if (rename(tmpdir, t->snap.dir) < 0)
@@ -487,7 +555,7 @@ done:
 		t->state = 2;
 	} else {
 		t->state = 1;
-		if (p->o.verbose)
+		if (p->o.verbose && !from_cache)
 			fprintf(stderr, "kbisect: %s '%s' in %.1fs, saved\n",
 				prog ? "stored the reproducer for" : "booted", kernel, t->snap.boot_s);
 	}
@@ -798,8 +866,10 @@ static void classify(runctx *c, kb_pool_result *res, int end, int exit_code,
 	res->console_len = len;
 	if (c->p->o.cache && con) {
 		kb_put_opts po = { .kind = KB_OBJ_CONSOLE };
+		pthread_mutex_lock(&c->p->cache_mu);
 		if (kb_cache_put_buf(&res->console, (kb_cache *)c->p->o.cache, con, len, &po) == 0)
 			res->has_console = 1;
+		pthread_mutex_unlock(&c->p->cache_mu);
 	}
 }
 
@@ -860,6 +930,8 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 	} else {
 		tmpl *t;
 		r = get_template(p, &t, j->kernel, j->initrd, j->cmdline, prog, prog_len, j->xz);
+		if (t && t->state != 1 && t->base && t->base->state != 1)
+			t = t->base; /* the kernel itself did not boot */
 		if (r < 0 || !t || t->state != 1) {
 			kb_report rep;
 			kb_report_ctx ctx = { .end = KB_REPORT_END_NO_BOOT };

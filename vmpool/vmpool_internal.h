@@ -181,6 +181,15 @@ int kb_vm__wait_ready(kb_vm *vm, double deadline);
 /** PING the agent and wait for its PONG. */
 int kb_vm__ping(kb_vm *vm, double deadline);
 
+/* ---- snapshots in the cache (vmstate.c); cache is a kb_cache * ---- */
+
+/** Store snap's RAM and state files in the cache under key (KB_REF_VMSTATE). */
+int kb_vmstate__store(void *cache, const kb_key *key, const kb_snapshot *snap);
+
+/** Restore the snapshot of key into snap->dir (must exist); fills snap.
+ * @return 0, KB_ENOTFOUND (not cached), KB_ECORRUPT, KB_ERROR */
+int kb_vmstate__load(void *cache, const kb_key *key, kb_snapshot *snap);
+
 /* ---- accelerator (accel.c) ---- */
 
 /** Decide the accelerator: want "tcg"/"kvm"/"auto"; for auto, a remembered answer

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/cli/t2000-pool-run.sh - `kbisect pool run` on a real Debian cloud kernel (TCG):
 # usage errors exit 129, a crashing reproducer is reported as a crash in the live lines,
-# the summary and --json, and Ctrl-C (SIGINT) leaves no QEMU and no files behind.
+# the summary and --json, a second run reuses the vm state from the cache (no boot),
+# and Ctrl-C (SIGINT) leaves no QEMU and no files behind.
 # kb-test-labels: vm
 # kb-test-timeout: 300
 set -euo pipefail
@@ -49,8 +50,11 @@ cat "$tmp/out"
 grep -q "^runs: 2  crash: 2  infra: 0  boot_failure: 0  ok: 0" "$tmp/out" || fail "summary"
 grep -q "^accelerator: tcg" "$tmp/out" || fail "accelerator line"
 
+# the second pool run on the same kernel restores its vm state from the cache: no boot
 "$KBISECT" pool run --kernel "$kernel" --repro "$tmp/crash.c" --runs 1 --accel tcg \
-  --timeout 30 --json > "$tmp/json" 2>"$tmp/err" || fail "pool run --json: $(cat "$tmp/err")"
+  --timeout 30 --json -v > "$tmp/json" 2>"$tmp/err" || fail "pool run --json: $(cat "$tmp/err")"
+grep -q "restored from the cache" "$tmp/err" || fail "vm state not reused: $(cat "$tmp/err")"
+grep -q "booting" "$tmp/err" && fail "booted again: $(cat "$tmp/err")"
 python3 - "$tmp/json" <<'PY' || fail "json: $(cat "$tmp/json")"
 import json, sys
 d = json.load(open(sys.argv[1]))
