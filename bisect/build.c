@@ -723,9 +723,11 @@ static int run_build(kb_builder *b, int log_fd, int *status)
 				      make_args_list[2], "bzImage", NULL };
 		rc = kb_run__cmd(cfg, b->work_tree, (const char *const *)e.v, build_unset, log_fd,
 				 b->timeout_s, status);
-		if (rc == KB_OK && *status == 0)
+		if (rc == KB_OK && *status == 0) {
+			double left = deadline - kb_run__now();
 			rc = kb_run__cmd(img, b->work_tree, (const char *const *)e.v, build_unset,
-					 log_fd, deadline - kb_run__now(), status);
+					 log_fd, left > 1 ? left : 1, status);
+		}
 	}
 	env_free(&e);
 	return rc;
