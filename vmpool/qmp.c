@@ -146,7 +146,7 @@ static int take_line(kb_qmp *q, kb_qmp_msg *m)
 	size_t ll;
 	int r;
 
-	while ((nl = memchr(q->buf, '\n', q->len))) {
+	while (q->len && (nl = memchr(q->buf, '\n', q->len))) {
 		ll = (size_t)(nl - q->buf);
 		r = kb_qmp__parse(m, q->buf, ll);
 		memmove(q->buf, nl + 1, q->len - ll - 1);
