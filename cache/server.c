@@ -964,6 +964,11 @@ badhost:
 	return rc;
 }
 
+struct MHD_Daemon *kb_server__daemon(kb_server *s)
+{
+	return s->d;
+}
+
 uint16_t kb_server_port(const kb_server *s)
 {
 	return s->port;

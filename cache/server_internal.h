@@ -63,6 +63,13 @@ int kb_server__parse_length(const char *s, uint64_t *out);
  * header into buf (NUL-terminated). 0 or -1 (missing, malformed, too long). */
 int kb_server__auth_token(char *buf, size_t len, const char *header);
 
+struct MHD_Daemon;
+typedef struct kb_server kb_server;
+
+/** The libmicrohttpd daemon of a running server (for tests and fuzzing: hand it
+ * connections with MHD_add_connection). Borrowed. */
+struct MHD_Daemon *kb_server__daemon(kb_server *s);
+
 /* ---- JSON wire format of records (cache/wire.c) ---- */
 
 /** Encode a build record as a JSON object (malloc'd string). NULL on failure. */
