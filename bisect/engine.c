@@ -111,7 +111,7 @@ static void elog(kb_engine *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	e->o.log(e->o.ctx, buf);
+	e->o.log(e->o.log_ctx ? e->o.log_ctx : e->o.ctx, buf);
 }
 
 static const char *nname(const kb_engine *e, size_t node)
@@ -219,6 +219,11 @@ int kb_engine_set_node(kb_engine *e, size_t node, const char *name, int is_merge
 	}
 	e->is_merge[node] = is_merge ? 1 : 0;
 	return 0;
+}
+
+const char *kb_engine_node_name(const kb_engine *e, size_t node)
+{
+	return e ? nname(e, node) : "";
 }
 
 /* ---- evidence ---- */

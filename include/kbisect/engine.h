@@ -73,8 +73,9 @@ typedef struct {
 	 * (zeroed by the engine). 0, or a kb_error_code that aborts the bisection. */
 	int (*execute)(void *ctx, const kb_engine_request *req, size_t n,
 		       kb_engine_outcome *out);
-	/** Optional: one line of the bisection log (no newline). */
-	void (*log)(void *ctx, const char *line);
+	/** Optional: one line of the bisection log (no newline); gets log_ctx. */
+	void (*log)(void *log_ctx, const char *line);
+	void *log_ctx;  /**< context of log (NULL: ctx) */
 } kb_engine_oracle;
 
 /** Options of kb_engine_new(); zero-initialise, 0 fields take the defaults. */
@@ -139,6 +140,9 @@ void kb_engine_free(kb_engine *e);
 /** Name node (e.g. its commit id) for the log and the JSON; copies name.
  * is_merge: the commit has more than one parent. @return 0, KB_EINVAL */
 int kb_engine_set_node(kb_engine *e, size_t node, const char *name, int is_merge);
+
+/** The name given to node with kb_engine_set_node() ("#<index>" if none; borrowed). */
+const char *kb_engine_node_name(const kb_engine *e, size_t node);
 
 /** Run one round (the first one calibrates on bad). *done gets 1 once stopped.
  * @return 0, or the oracle's error */

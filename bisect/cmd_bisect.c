@@ -1,0 +1,826 @@
+/*
+ * bisect/cmd_bisect.c - `kbisect bisect`: find the first bad commit with the engine
+ * (kbisect/engine.h), builds through the builder (cache, dependency skip) and tests
+ * through the VM pool; test results go into the cache, so an interrupted bisection
+ * re-run with the same command resumes without repeating work. `--simulate` runs the
+ * engine on a synthetic history instead (no repository, no VMs).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kbisect/build.h"
+#include "kbisect/cache.h"
+#include "kbisect/engine.h"
+#include "kbisect/error.h"
+#include "kbisect/gitdag.h"
+#include "kbisect/model.h"
+#include "kbisect/simulate.h"
+#include "kbisect/vmpool.h"
+#include "cmd.h"
+
+static const char *const bisect_usage[] = {
+	"kbisect bisect --repo <dir> --bad <rev> (--good <rev>... | --find-good) --config <file>",
+	"               --repro <file> [--kernel-cmdline <str>] [--workers <k>]",
+	"               [--runs-per-test <n>] [--confidence <p>] [--cache <dir>] [--remote <url>]",
+	"               [--title <crash title>] [--any-crash] [--max-rounds <n>] [--json]",
+	"               [--html <file>] [--log <file>] [--build-cmd <cmd>] [--image <path>]",
+	"               [--work-dir <dir>] [--jobs <n>] [--accel tcg|kvm|auto] [--vms <n>]",
+	"               [--run-timeout <s>]",
+	"kbisect bisect --simulate [--commits <n>] [--shape linear|merges] [--q <rate>]",
+	"               [--seed <n>] [--workers <k>] [--runs-per-test <n>] [--confidence <p>]",
+	"               [--json] [--html <file>] [--log <file>]",
+	NULL,
+};
+
+static void bisect_help(void)
+{
+	kb_cli_usage(stdout, bisect_usage);
+	printf("\nFind the commit that introduced a crash, say how sure that is, and spend as\n"
+	       "little build and test time as possible. Each round tests up to <k> commits\n"
+	       "chosen for what they tell about the culprit per unit of time; one run of the\n"
+	       "reproducer is a target crash, a clean run, or something that says nothing\n"
+	       "(infra error such as SYZFAIL, other crash, boot failure).\n\n"
+	       "    --repo <dir>          git repository of the kernel\n"
+	       "    --bad <rev>           a commit that crashes\n"
+	       "    --good <rev>          a commit without the crash (repeatable)\n"
+	       "    --find-good           walk back release tags below --bad to find a good one\n"
+	       "    --config <file>       base kernel config\n"
+	       "    --repro <file>        reproducer (static binary or C file)\n"
+	       "    --kernel-cmdline <s>  extra kernel command line\n"
+	       "    --workers <k>         commits built and tested per round (default 1)\n"
+	       "    --runs-per-test <n>   runs of the reproducer per test (default 10; more\n"
+	       "                          when the reproducer is flaky)\n"
+	       "    --confidence <p>      stop when one commit holds p (default 0.99)\n"
+	       "    --cache <dir>         cache directory (default $KBISECT_CACHE, ~/.cache/kbisect)\n"
+	       "    --remote <url>        ccache remote storage of a kbisect cache server\n"
+	       "    --title <title>       title of the original crash (else learned on --bad)\n"
+	       "    --any-crash           any crash counts as the target (syzkaller's old rule)\n"
+	       "    --max-rounds <n>      budget in rounds (default 60)\n"
+	       "    --json                print the result as JSON (culprit, probability,\n"
+	       "                          candidates, flags, tested, seconds, ...)\n"
+	       "    --html <file>         write a report with the timeline per worker and the\n"
+	       "                          probability mass per round\n"
+	       "    --log <file>          write the bisection log there (default: stderr)\n"
+	       "    --build-cmd, --image, --work-dir, --jobs   as in 'kbisect build'\n"
+	       "    --accel, --vms, --run-timeout              as in 'kbisect pool run'\n"
+	       "    --simulate            bisect a synthetic history (--commits, default 1000;\n"
+	       "                          --shape; --q, default 0.5; --seed) with simulated\n"
+	       "                          builds (7 min) and test rounds (9 min)\n\n"
+	       "Ctrl-C stops after the current round; the same command resumes from the\n"
+	       "cached builds and test results. Exit 0 when a culprit or a credible set was\n"
+	       "found, 1 on error (including a reproducer that does not crash --bad), 129 on\n"
+	       "usage errors.\n");
+}
+
+static volatile sig_atomic_t interrupted;
+
+/* errors raised here (the cmd_ files use only public headers, so not kb_error_set) */
+static char oracle_err[512];
+
+static int oerr(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int oerr(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(oracle_err, sizeof(oracle_err), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int die(void)
+{
+	if (oracle_err[0])
+		return kb_cli_error("%s", oracle_err);
+	return kb_cli_die_error();
+}
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+struct logger {
+	FILE *f;
+};
+
+static void log_line(void *ctx, const char *line)
+{
+	struct logger *l = ctx;
+	fprintf(l->f, "%s\n", line);
+	fflush(l->f);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- the real oracle: builder + pool + cached test results ---- */
+
+struct consumed {
+	kb_key test_key;
+	size_t used;
+};
+
+struct real {
+	const kb_gitdag *dag;
+	kb_cache *cache;
+	kb_builder **builders;
+	unsigned n_builders;
+	kb_pool *pool;
+	kb_pool_opts popts;
+	const char *repro;
+	kb_key repro_key;
+	const char *cmdline;
+	double run_timeout;
+	char kdir[4096];
+	double t0;
+	struct consumed *cons;
+	size_t n_cons, cap_cons;
+	struct logger *log;
+};
+
+struct build_job {
+	struct real *r;
+	kb_builder *b;
+	const char *rev;
+	kb_build_result res;
+	int rc;
+	double start, end;
+};
+
+static void *build_thread(void *arg)
+{
+	struct build_job *j = arg;
+	j->start = now_s();
+	j->rc = kb_builder_build(&j->res, j->b, j->rev);
+	j->end = now_s();
+	return NULL;
+}
+
+static int real_cost(void *ctx, size_t node, int *kind)
+{
+	struct real *r = ctx;
+	kb_build_result res;
+
+	*kind = KB_COST_BUILD;
+	if (kb_builder_predict(&res, r->builders[0], kb_gitdag_id(r->dag, node)) != 0) {
+		kb_error_clear();
+		return 0;
+	}
+	if (res.how != KB_BUILD_NEEDS_BUILD)
+		*kind = KB_COST_TEST;
+	return 0;
+}
+
+static size_t *consumed_of(struct real *r, const kb_key *tk)
+{
+	for (size_t i = 0; i < r->n_cons; i++)
+		if (kb_key_equal(&r->cons[i].test_key, tk))
+			return &r->cons[i].used;
+	if (r->n_cons == r->cap_cons) {
+		size_t cap = r->cap_cons ? 2 * r->cap_cons : 16;
+		struct consumed *p = realloc(r->cons, cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		r->cons = p, r->cap_cons = cap;
+	}
+	r->cons[r->n_cons].test_key = *tk;
+	r->cons[r->n_cons].used = 0;
+	return &r->cons[r->n_cons++].used;
+}
+
+static int test_kernel(struct real *r, const kb_build_result *b, unsigned want,
+		       kb_engine_outcome *oc)
+{
+	const kb_key *img = kb_build_result_artifact(b, "bzImage");
+	char hex[KB_KEY_HEXLEN + 1], path[4200];
+	kb_test_inputs ti = { 0 };
+	kb_key tk;
+	kb_test_run *cached = NULL;
+	size_t n_cached = 0, *used;
+	unsigned from_cache = 0;
+	struct stat st;
+	int rc;
+
+	if (!img)
+		return oerr(KB_ENOTFOUND, "build of %s has no bzImage artifact; check --image",
+			    b->commit);
+	ti.signature = &b->signature;
+	ti.repro = &r->repro_key;
+	ti.cmdline = r->cmdline ? r->cmdline : "";
+	ti.vm_settings = "kbisect-bisect";
+	kb_test_key_compute(&tk, &ti);
+	if (kb_cache_test_list(&cached, &n_cached, r->cache, &tk) != 0) {
+		kb_error_clear();
+		n_cached = 0;
+	}
+	used = consumed_of(r, &tk);
+	if (!used) {
+		free(cached);
+		return oerr(KB_ERROR, "out of memory");
+	}
+	while (*used < n_cached && oc->n_runs < want) {
+		kb_repro_run *run = &oc->runs[oc->n_runs++];
+		run->klass = cached[*used].klass;
+		snprintf(run->title, sizeof(run->title), "%.159s", cached[*used].title);
+		(*used)++, from_cache++;
+	}
+	free(cached);
+	oc->how = from_cache == want && oc->how != KB_COST_BUILD ? KB_COST_FREE : oc->how;
+	oc->test_start = oc->test_end = now_s() - r->t0;
+	if (oc->n_runs >= want)
+		return 0;
+	kb_key_to_hex(hex, img);
+	snprintf(path, sizeof(path), "%s/%s.bzImage", r->kdir, hex);
+	if (stat(path, &st) != 0 && (rc = kb_cache_get_file(r->cache, img, path)) != 0)
+		return rc;
+	{
+		kb_pool_kernel k = { .kernel = path, .cmdline = r->cmdline };
+		kb_pool_result *res = NULL;
+		unsigned n = want - (unsigned)oc->n_runs;
+		rc = kb_pool_run_n(&res, r->pool, &k, r->repro, n, r->run_timeout);
+		if (rc)
+			return rc;
+		for (unsigned i = 0; i < n; i++) {
+			kb_test_run tr = { .klass = res[i].klass, .duration_s = res[i].duration_s,
+					   .has_console = res[i].has_console, .console = res[i].console,
+					   .time = (int64_t)time(NULL) };
+			kb_repro_run *run = &oc->runs[oc->n_runs++];
+			snprintf(tr.title, sizeof(tr.title), "%s", res[i].title);
+			run->klass = res[i].klass;
+			snprintf(run->title, sizeof(run->title), "%.159s", res[i].title);
+			/* an infra failure of the pool is not stored: it says nothing about the
+			 * kernel and a resumed bisection should run it again */
+			if (res[i].klass != KB_RUN_INFRA && kb_cache_test_add(r->cache, &tk, &tr) == 0)
+				(*used)++;
+			kb_error_clear();
+		}
+		kb_pool_results_free(res, n);
+	}
+	oc->test_end = now_s() - r->t0;
+	return 0;
+}
+
+static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_outcome *out)
+{
+	struct real *r = ctx;
+	struct build_job *jobs = calloc(n, sizeof(*jobs));
+	pthread_t *th = calloc(n, sizeof(*th));
+	int rc = 0;
+
+	if (!jobs || !th) {
+		free(jobs), free(th);
+		return oerr(KB_ERROR, "out of memory");
+	}
+	/* builds of different commits overlap (one work tree per worker) */
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].r = r;
+		jobs[i].b = r->builders[rq[i].worker % r->n_builders];
+		jobs[i].rev = kb_gitdag_id(r->dag, rq[i].node);
+		if (n == 1 || pthread_create(&th[i], NULL, build_thread, &jobs[i]) != 0) {
+			build_thread(&jobs[i]);
+			th[i] = 0;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (th[i])
+			pthread_join(th[i], NULL);
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct build_job *j = &jobs[i];
+		kb_engine_outcome *oc = &out[i];
+		if (j->rc) {
+			rc = j->rc;
+			break;
+		}
+		oc->build_start = j->start - r->t0;
+		oc->build_end = j->end - r->t0;
+		oc->how = j->res.how == KB_BUILD_BUILT ? KB_COST_BUILD : KB_COST_TEST;
+		if (j->res.how != KB_BUILD_BUILT)
+			oc->build_end = oc->build_start;
+		if (!j->res.ok) {
+			oc->buildable = 0;
+			oc->test_start = oc->test_end = oc->build_end;
+			log_line(r->log, j->res.reason[0] ? j->res.reason : "build failed");
+			continue;
+		}
+		oc->buildable = 1;
+		oc->has_signature = j->res.has_signature;
+		oc->signature = j->res.signature;
+		rc = test_kernel(r, &j->res, rq[i].runs, oc);
+	}
+	free(jobs), free(th);
+	return rc;
+}
+
+/* ---- output ---- */
+
+static void print_text(const kb_engine *e, const kb_model *m, const kb_gitdag *dag, FILE *f)
+{
+	kb_bisect_result r;
+	char t1[32], t2[32];
+
+	kb_engine_result(e, &r);
+	if (r.culprit != KB_MODEL_NONE) {
+		fprintf(f, "culprit: %s (probability %.4f)\n", kb_engine_node_name(e, r.culprit),
+			r.probability);
+		if (dag)
+			fprintf(f, "    %s\n", kb_gitdag_summary(dag, r.culprit));
+	} else if (r.stop == KB_STOP_NO_REPRO) {
+		fprintf(f, "the reproducer did not crash the bad commit\n");
+	} else {
+		fprintf(f, "no single culprit (%s); these %zu commits hold %.4f:\n",
+			kb_engine_stop_name(r.stop), r.n_set, r.probability);
+		for (size_t i = 0; i < r.n_set && i < 50; i++)
+			fprintf(f, "    %s %.4f\n",
+				r.set[i] == KB_MODEL_NONE ? "(no culprit in range)"
+				: kb_engine_node_name(e, r.set[i]),
+				kb_model_posterior(m, r.set[i]));
+	}
+	if (r.flags) {
+		fprintf(f, "flags:");
+		if (r.flags & KB_FLAG_SAME_KERNEL_AS_PARENT)
+			fprintf(f, " same_kernel_as_parent");
+		if (r.flags & KB_FLAG_MERGE)
+			fprintf(f, " merge");
+		if (r.flags & KB_FLAG_OUTSIDE_BUILD)
+			fprintf(f, " outside_build_inputs");
+		if (r.flags & KB_FLAG_FLAKY)
+			fprintf(f, " flaky (q = %.2f [%.2f, %.2f])", r.q, r.q_lo, r.q_hi);
+		fputc('\n', f);
+	}
+	kb_cli_human_duration(t1, sizeof(t1), r.seconds);
+	kb_cli_human_duration(t2, sizeof(t2), r.seconds_saved);
+	fprintf(f, "%u rounds, %u builds (%u avoided, %s saved), %u tests, %u runs, %s\n",
+		r.rounds, r.builds, r.builds_avoided, t2, r.tests, r.runs, t1);
+}
+
+static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, const char *html)
+{
+	kb_bisect_result r;
+
+	if (html && kb_engine_html(e, html) != 0)
+		return kb_cli_die_error();
+	if (json) {
+		char *s = NULL;
+		if (kb_engine_json(e, &s) != 0)
+			return kb_cli_die_error();
+		printf("%s\n", s);
+		free(s);
+	} else {
+		print_text(e, m, dag, stdout);
+	}
+	kb_engine_result(e, &r);
+	if (r.stop == KB_STOP_NO_REPRO)
+		return kb_cli_error("the reproducer did not crash bad commit %s in %u rounds of "
+				    "runs; check the reproducer, --kernel-cmdline and --config",
+				    dag ? kb_gitdag_id(dag, kb_gitdag_size(dag) - 1) : "(simulated)",
+				    r.rounds);
+	return KB_EXIT_OK;
+}
+
+static int drive(kb_engine *e)
+{
+	struct sigaction sa = { 0 }, old;
+	int done = 0, rc = 0;
+
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old);
+	while (!done && !interrupted) {
+		rc = kb_engine_step(e, &done);
+		if (rc)
+			break;
+	}
+	sigaction(SIGINT, &old, NULL);
+	if (rc)
+		return die();
+	if (interrupted)
+		return kb_cli_error("interrupted; run the same command again to resume from the "
+				    "cached builds and test results");
+	return KB_EXIT_OK;
+}
+
+/* ---- modes ---- */
+
+static int run_simulated(const kb_engine_opts *eo, size_t commits, int shape, double q,
+			 unsigned long long seed, int json, const char *html, struct logger *lg)
+{
+	kb_sim *s = NULL;
+	kb_sim_opts so = { .n = commits, .shape = shape, .q = q, .seed = seed };
+	kb_model *m = NULL;
+	kb_engine *e = NULL;
+	kb_engine_oracle o;
+	kb_engine_opts opt = *eo;
+	int rc;
+
+	if (kb_sim_new(&s, &so) || kb_sim_model(s, &m, NULL)) {
+		kb_sim_free(s);
+		return kb_cli_die_error();
+	}
+	kb_sim_oracle(s, 1, &o);
+	o.log = log_line;
+	o.log_ctx = lg;
+	opt.bad = kb_sim_size(s) - 1;
+	opt.build_seconds = 420, opt.test_seconds = 540;
+	if (!opt.target_title)
+		opt.target_title = "general protection fault in vmx_vcpu_run";
+	if (kb_engine_new(&e, m, &o, &opt)) {
+		kb_model_free(m);
+		kb_sim_free(s);
+		return kb_cli_die_error();
+	}
+	for (size_t i = 0; i < kb_sim_size(s); i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "c%05zu", i);
+		kb_engine_set_node(e, i, name, kb_sim_is_merge(s, i));
+	}
+	rc = drive(e);
+	if (rc == KB_EXIT_OK) {
+		fprintf(lg->f, "simulated culprit: c%05zu\n", kb_sim_culprit(s));
+		rc = finish(e, m, NULL, json, html);
+		if (!json) {
+			kb_bisect_result r;
+			kb_engine_result(e, &r);
+			printf("simulated culprit: c%05zu (%s)\n", kb_sim_culprit(s),
+			       r.culprit == kb_sim_culprit(s) ? "found" : "not found");
+		}
+	}
+	kb_engine_free(e);
+	kb_model_free(m);
+	kb_sim_free(s);
+	return rc;
+}
+
+static int file_key(kb_key *out, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!f)
+		return kb_cli_error("cannot read reproducer '%s': %s; give an existing file with "
+				    "--repro", path, strerror(errno));
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc(n > 0 ? (size_t)n : 1);
+	if (!buf || (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)) {
+		free(buf);
+		fclose(f);
+		return kb_cli_error("cannot read reproducer '%s'", path);
+	}
+	fclose(f);
+	kb_sha256(out, buf, n > 0 ? (size_t)n : 0);
+	free(buf);
+	return 0;
+}
+
+struct real_args {
+	const char *repo, *bad, *config, *repro, *cmdline, *cache_dir, *remote;
+	const char *build_cmd, *image, *work_dir, *accel;
+	const char **goods;
+	size_t n_goods;
+	int find_good, image_set;
+	unsigned jobs, vms;
+	double run_timeout;
+};
+
+/* syzbot's way: test release tags below bad, newest first, until one does not crash */
+static int find_good(struct real *r, const struct real_args *a, kb_engine_opts *eo,
+		     char **good_out)
+{
+	char **tags = NULL;
+	size_t n = 0;
+	int rc;
+	kb_build_result b;
+	kb_engine_outcome *oc = calloc(1, sizeof(*oc));
+
+	if (!oc)
+		return oerr(KB_ERROR, "out of memory");
+	rc = kb_gitdag_release_tags(&tags, &n, a->repo, a->bad);
+	if (rc) {
+		free(oc);
+		return rc;
+	}
+	*good_out = NULL;
+	for (size_t i = 0; i < n && i < 8 && !*good_out; i++) {
+		unsigned crashes = 0;
+		fprintf(r->log->f, "testing release %s\n", tags[i]);
+		rc = kb_builder_build(&b, r->builders[0], tags[i]);
+		if (rc)
+			break;
+		if (!b.ok) {
+			fprintf(r->log->f, "release %s does not build; trying an older one\n", tags[i]);
+			continue;
+		}
+		memset(oc, 0, sizeof(*oc));
+		rc = test_kernel(r, &b, eo->runs_per_test ? eo->runs_per_test : 10, oc);
+		if (rc)
+			break;
+		for (size_t k = 0; k < oc->n_runs; k++) {
+			const char *t = oc->runs[k].title;
+			if (oc->runs[k].klass == KB_RUN_CRASH &&
+			    (eo->any_crash || !eo->target_title || !strcmp(t, eo->target_title)))
+				crashes++;
+			fprintf(r->log->f, "run #%zu: %s%s\n", k,
+				oc->runs[k].klass == KB_RUN_CRASH ? "crashed: " :
+				oc->runs[k].klass == KB_RUN_OK ? "OK" : "infra: ", t);
+		}
+		if (crashes == 0)
+			*good_out = strdup(tags[i]);
+	}
+	kb_gitdag_tags_free(tags, n);
+	free(oc);
+	if (rc)
+		return rc;
+	if (!*good_out)
+		return oerr(KB_ENOTFOUND, "no release tag below '%s' ran clean; give --good "
+			    "explicitly", a->bad);
+	return 0;
+}
+
+static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, const char *html,
+		    struct logger *lg)
+{
+	struct real r = { 0 };
+	kb_gitdag *dag = NULL;
+	kb_model *m = NULL;
+	kb_engine *e = NULL;
+	kb_engine_oracle o = { 0 };
+	char *found_good = NULL;
+	const char *cache_dir = kb_cli_cache_dir(a->cache_dir);
+	int rc = KB_EXIT_ERROR;
+	unsigned k = eo->workers ? eo->workers : 1;
+
+	if (file_key(&r.repro_key, a->repro))
+		return KB_EXIT_ERROR;
+	r.repro = a->repro;
+	r.cmdline = a->cmdline;
+	r.run_timeout = a->run_timeout;
+	r.log = lg;
+	r.t0 = now_s();
+	if (kb_cache_open(&r.cache, cache_dir, KB_CACHE_CREATE) != 0)
+		return kb_cli_die_error();
+	snprintf(r.kdir, sizeof(r.kdir), "%s/kernels", cache_dir);
+	mkdir(r.kdir, 0755);
+	r.builders = calloc(k, sizeof(*r.builders));
+	if (!r.builders)
+		goto out;
+	for (unsigned i = 0; i < k; i++) {
+		kb_build_opts bo = { .config_path = a->config, .work_dir = a->work_dir,
+				     .worker = (int)i, .jobs = (int)a->jobs,
+				     .ccache_remote = a->remote, .build_cmd = a->build_cmd,
+				     .image_path = a->image_set ? a->image : NULL, .quiet = 1 };
+		if (kb_builder_open(&r.builders[i], a->repo, r.cache, &bo) != 0) {
+			rc = kb_cli_die_error();
+			goto out;
+		}
+		r.n_builders++;
+	}
+	r.popts.vms = a->vms;
+	r.popts.accel = a->accel;
+	r.popts.cache = r.cache;
+	if (kb_pool_open(&r.pool, &r.popts) != 0) {
+		rc = kb_cli_die_error();
+		goto out;
+	}
+	if (a->find_good) {
+		r.dag = NULL;
+		if (find_good(&r, a, eo, &found_good) != 0) {
+			rc = die();
+			goto out;
+		}
+		fprintf(lg->f, "good release: %s\n", found_good ? found_good : "?");
+	}
+	{
+		const char *goods1[1] = { found_good };
+		const char *const *goods = found_good ? goods1 : a->goods;
+		size_t n_goods = found_good ? 1 : a->n_goods;
+		if (kb_gitdag_open(&dag, a->repo, a->bad, goods, n_goods) != 0 ||
+		    kb_gitdag_model(dag, &m, NULL) != 0) {
+			rc = kb_cli_die_error();
+			goto out;
+		}
+	}
+	fprintf(lg->f, "bisecting %zu commits between good and %s\n", kb_gitdag_size(dag),
+		kb_gitdag_id(dag, kb_gitdag_size(dag) - 1));
+	r.dag = dag;
+	o.ctx = &r;
+	o.cost = real_cost;
+	o.execute = real_execute;
+	o.log = log_line;
+	o.log_ctx = lg;
+	eo->bad = kb_gitdag_size(dag) - 1;
+	if (kb_engine_new(&e, m, &o, eo) != 0) {
+		rc = kb_cli_die_error();
+		goto out;
+	}
+	for (size_t i = 0; i < kb_gitdag_size(dag); i++)
+		kb_engine_set_node(e, i, kb_gitdag_id(dag, i), kb_gitdag_is_merge(dag, i));
+	rc = drive(e);
+	if (rc == KB_EXIT_OK)
+		rc = finish(e, m, dag, json, html);
+out:
+	kb_engine_free(e);
+	kb_model_free(m);
+	kb_gitdag_free(dag);
+	kb_pool_close(r.pool);
+	for (unsigned i = 0; i < r.n_builders; i++)
+		kb_builder_free(r.builders[i]);
+	free(r.builders);
+	free(r.cons);
+	free(found_good);
+	kb_cache_close(r.cache);
+	return rc;
+}
+
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int cmd_bisect(int argc, char **argv)
+{
+	enum { O_REPO = 256, O_GOOD, O_BAD, O_CONFIG, O_REPRO, O_CMDLINE, O_WORKERS, O_RUNS,
+	       O_CONF, O_CACHE, O_REMOTE, O_JSON, O_HTML, O_SIM, O_COMMITS, O_SHAPE, O_Q,
+	       O_SEED, O_TITLE, O_ANY, O_ROUNDS, O_LOG, O_BUILDCMD, O_IMAGE, O_WORKDIR,
+	       O_JOBS, O_ACCEL, O_VMS, O_RTIMEOUT, O_FINDGOOD };
+	static const struct option lo[] = {
+		{ "repo", required_argument, NULL, O_REPO },
+		{ "good", required_argument, NULL, O_GOOD },
+		{ "bad", required_argument, NULL, O_BAD },
+		{ "find-good", no_argument, NULL, O_FINDGOOD },
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "repro", required_argument, NULL, O_REPRO },
+		{ "kernel-cmdline", required_argument, NULL, O_CMDLINE },
+		{ "workers", required_argument, NULL, O_WORKERS },
+		{ "runs-per-test", required_argument, NULL, O_RUNS },
+		{ "confidence", required_argument, NULL, O_CONF },
+		{ "cache", required_argument, NULL, O_CACHE },
+		{ "remote", required_argument, NULL, O_REMOTE },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "html", required_argument, NULL, O_HTML },
+		{ "simulate", no_argument, NULL, O_SIM },
+		{ "commits", required_argument, NULL, O_COMMITS },
+		{ "shape", required_argument, NULL, O_SHAPE },
+		{ "q", required_argument, NULL, O_Q },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "title", required_argument, NULL, O_TITLE },
+		{ "any-crash", no_argument, NULL, O_ANY },
+		{ "max-rounds", required_argument, NULL, O_ROUNDS },
+		{ "log", required_argument, NULL, O_LOG },
+		{ "build-cmd", required_argument, NULL, O_BUILDCMD },
+		{ "image", required_argument, NULL, O_IMAGE },
+		{ "work-dir", required_argument, NULL, O_WORKDIR },
+		{ "jobs", required_argument, NULL, O_JOBS },
+		{ "accel", required_argument, NULL, O_ACCEL },
+		{ "vms", required_argument, NULL, O_VMS },
+		{ "run-timeout", required_argument, NULL, O_RTIMEOUT },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct real_args ra = { .run_timeout = 60 };
+	kb_engine_opts eo = { 0 };
+	const char *html = NULL, *logpath = NULL;
+	const char *goods[16];
+	int json = 0, simulate = 0, shape = KB_SIM_LINEAR, c, rc;
+	unsigned commits = 1000;
+	double q = 0.5;
+	unsigned long long seed = 1;
+	struct logger lg = { stderr };
+	char *end;
+
+	ra.goods = goods;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case O_REPO: ra.repo = optarg; break;
+		case O_GOOD:
+			if (ra.n_goods == 16)
+				return kb_cli_usage_error(bisect_usage, "at most 16 --good commits");
+			goods[ra.n_goods++] = optarg;
+			break;
+		case O_BAD: ra.bad = optarg; break;
+		case O_FINDGOOD: ra.find_good = 1; break;
+		case O_CONFIG: ra.config = optarg; break;
+		case O_REPRO: ra.repro = optarg; break;
+		case O_CMDLINE: ra.cmdline = optarg; break;
+		case O_WORKERS:
+			if (parse_uint(optarg, 1, 64, &eo.workers))
+				return kb_cli_usage_error(bisect_usage, "bad --workers '%s'; give 1..64", optarg);
+			break;
+		case O_RUNS:
+			if (parse_uint(optarg, 1, KB_ENGINE_MAX_RUNS / 2, &eo.runs_per_test))
+				return kb_cli_usage_error(bisect_usage, "bad --runs-per-test '%s'; give 1..%d",
+							  optarg, KB_ENGINE_MAX_RUNS / 2);
+			break;
+		case O_CONF:
+			eo.confidence = strtod(optarg, &end);
+			if (*end || !*optarg || !(eo.confidence > 0 && eo.confidence < 1))
+				return kb_cli_usage_error(bisect_usage, "bad --confidence '%s'; give a "
+							  "probability such as 0.99", optarg);
+			break;
+		case O_CACHE: ra.cache_dir = optarg; break;
+		case O_REMOTE: ra.remote = optarg; break;
+		case O_JSON: json = 1; break;
+		case O_HTML: html = optarg; break;
+		case O_SIM: simulate = 1; break;
+		case O_COMMITS:
+			if (parse_uint(optarg, 2, KB_MODEL_MAX_NODES, &commits))
+				return kb_cli_usage_error(bisect_usage, "bad --commits '%s'; give 2..%d",
+							  optarg, KB_MODEL_MAX_NODES);
+			break;
+		case O_SHAPE:
+			if (!strcmp(optarg, "linear"))
+				shape = KB_SIM_LINEAR;
+			else if (!strcmp(optarg, "merges"))
+				shape = KB_SIM_MERGES;
+			else
+				return kb_cli_usage_error(bisect_usage, "bad --shape '%s'; give linear "
+							  "or merges", optarg);
+			break;
+		case O_Q:
+			q = strtod(optarg, &end);
+			if (*end || !*optarg || !(q > 0 && q <= 1))
+				return kb_cli_usage_error(bisect_usage, "bad --q '%s'; give a rate in "
+							  "(0,1]", optarg);
+			break;
+		case O_SEED:
+			seed = strtoull(optarg, &end, 10);
+			if (*end || !*optarg)
+				return kb_cli_usage_error(bisect_usage, "bad --seed '%s'", optarg);
+			break;
+		case O_TITLE: eo.target_title = optarg; break;
+		case O_ANY: eo.any_crash = 1; break;
+		case O_ROUNDS:
+			if (parse_uint(optarg, 1, 10000, &eo.max_rounds))
+				return kb_cli_usage_error(bisect_usage, "bad --max-rounds '%s'", optarg);
+			break;
+		case O_LOG: logpath = optarg; break;
+		case O_BUILDCMD: ra.build_cmd = optarg; break;
+		case O_IMAGE: ra.image = optarg, ra.image_set = 1; break;
+		case O_WORKDIR: ra.work_dir = optarg; break;
+		case O_JOBS:
+			if (parse_uint(optarg, 1, 1024, &ra.jobs))
+				return kb_cli_usage_error(bisect_usage, "bad --jobs '%s'", optarg);
+			break;
+		case O_ACCEL: ra.accel = optarg; break;
+		case O_VMS:
+			if (parse_uint(optarg, 1, 256, &ra.vms))
+				return kb_cli_usage_error(bisect_usage, "bad --vms '%s'", optarg);
+			break;
+		case O_RTIMEOUT:
+			ra.run_timeout = strtod(optarg, &end);
+			if (*end || !*optarg || !(ra.run_timeout > 0))
+				return kb_cli_usage_error(bisect_usage, "bad --run-timeout '%s'", optarg);
+			break;
+		case 'h':
+			bisect_help();
+			return KB_EXIT_OK;
+		default:
+			return kb_cli_usage_error(bisect_usage, "unknown option '%s'; see 'kbisect "
+						  "bisect --help'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return kb_cli_usage_error(bisect_usage, "unexpected argument '%s'", argv[optind]);
+	if (logpath) {
+		lg.f = fopen(logpath, "a");
+		if (!lg.f)
+			return kb_cli_error("cannot open log '%s': %s", logpath, strerror(errno));
+	}
+	if (simulate)
+		rc = run_simulated(&eo, commits, shape, q, seed, json, html, &lg);
+	else if (!ra.repo || !ra.bad || !ra.config || !ra.repro || (!ra.n_goods && !ra.find_good))
+		rc = kb_cli_usage_error(bisect_usage, "need --repo, --bad, --good (or --find-good), "
+					"--config and --repro (or --simulate)");
+	else
+		rc = run_real(&ra, &eo, json, html, &lg);
+	if (logpath)
+		fclose(lg.f);
+	return rc;
+}

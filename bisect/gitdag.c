@@ -1,0 +1,339 @@
+/*
+ * bisect/gitdag.c - candidate commits of a bisection from a git repository (libgit2).
+ * Owns: the revision walk good..bad, the id -> index map, release tag lookup.
+ * Not: building or testing (build.c, the pool), the model itself (model.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <git2.h>
+
+#include "common/error_internal.h"
+#include "kbisect/gitdag.h"
+
+struct node {
+	git_oid id;
+	char hex[41];
+	char *summary;
+	size_t np;        /* in-range parents */
+	size_t par[8];
+	int merge;
+};
+
+struct kb_gitdag {
+	struct node *nodes;
+	size_t n;
+	size_t *by_id;    /* indices sorted by oid */
+};
+
+static const char *gmsg(void)
+{
+	const git_error *e = git_error_last();
+	return e && e->message ? e->message : "unknown libgit2 error";
+}
+
+static const struct kb_gitdag *sort_ctx;
+
+static int cmp_idx(const void *a, const void *b)
+{
+	return git_oid_cmp(&sort_ctx->nodes[*(const size_t *)a].id,
+			   &sort_ctx->nodes[*(const size_t *)b].id);
+}
+
+static size_t find(const kb_gitdag *d, const git_oid *id)
+{
+	size_t lo = 0, hi = d->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = git_oid_cmp(&d->nodes[d->by_id[mid]].id, id);
+		if (c == 0)
+			return d->by_id[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
+static int resolve(git_oid *out, git_repository *r, const char *rev)
+{
+	git_object *obj = NULL;
+	if (git_revparse_single(&obj, r, rev) < 0)
+		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_GIT,
+				     "unknown revision '%s' (%s); give a commit id, tag or branch",
+				     rev, gmsg());
+	git_object *commit = NULL;
+	if (git_object_peel(&commit, obj, GIT_OBJECT_COMMIT) < 0) {
+		git_object_free(obj);
+		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_GIT,
+				     "revision '%s' is not a commit; give a commit id, tag or branch",
+				     rev);
+	}
+	git_oid_cpy(out, git_object_id(commit));
+	git_object_free(commit);
+	git_object_free(obj);
+	return 0;
+}
+
+static int open_repo(git_repository **r, const char *repo)
+{
+	git_libgit2_init();
+	if (git_repository_open_ext(r, repo, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0) {
+		int rc = kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_GIT,
+				       "'%s' is not a git repository (%s); pass the top directory of "
+				       "a kernel checkout with --repo", repo, gmsg());
+		git_libgit2_shutdown();
+		return rc;
+	}
+	return 0;
+}
+
+void kb_gitdag_free(kb_gitdag *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->nodes[i].summary);
+	free(d->nodes), free(d->by_id);
+	free(d);
+}
+
+int kb_gitdag_open(kb_gitdag **out, const char *repo, const char *bad,
+		   const char *const *goods, size_t n_goods)
+{
+	git_repository *r = NULL;
+	git_revwalk *w = NULL;
+	git_oid id, bad_id;
+	kb_gitdag *d = NULL;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	if ((rc = open_repo(&r, repo)))
+		return rc;
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory reading '%s'", repo);
+		goto out;
+	}
+	if ((rc = resolve(&bad_id, r, bad)))
+		goto out;
+	if (git_revwalk_new(&w, r) < 0 || git_revwalk_push(w, &bad_id) < 0) {
+		rc = kb_error_set(KB_ERRCLASS_GIT, "cannot walk '%s' in '%s': %s", bad, repo, gmsg());
+		goto out;
+	}
+	for (size_t i = 0; i < n_goods; i++) {
+		git_oid g;
+		if ((rc = resolve(&g, r, goods[i])))
+			goto out;
+		if (git_revwalk_hide(w, &g) < 0) {
+			rc = kb_error_set(KB_ERRCLASS_GIT, "cannot hide '%s': %s", goods[i], gmsg());
+			goto out;
+		}
+	}
+	git_revwalk_sorting(w, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
+	while (git_revwalk_next(&id, w) == 0) {
+		if (d->n == cap) {
+			cap = cap ? cap * 2 : 256;
+			struct node *p = realloc(d->nodes, cap * sizeof(*p));
+			if (!p) {
+				rc = kb_error_set(KB_ERRCLASS_OS, "out of memory reading '%s'", repo);
+				goto out;
+			}
+			d->nodes = p;
+		}
+		if (d->n >= KB_MODEL_MAX_NODES) {
+			rc = kb_error_setc(KB_EINVAL, KB_ERRCLASS_GIT,
+					   "more than %d commits between the good and bad commits; "
+					   "give a closer good commit", KB_MODEL_MAX_NODES);
+			goto out;
+		}
+		memset(&d->nodes[d->n], 0, sizeof(d->nodes[0]));
+		git_oid_cpy(&d->nodes[d->n].id, &id);
+		git_oid_tostr(d->nodes[d->n].hex, sizeof(d->nodes[d->n].hex), &id);
+		d->n++;
+	}
+	if (d->n == 0) {
+		rc = kb_error_setc(KB_EINVAL, KB_ERRCLASS_GIT,
+				   "no commit between the good and the bad commit: '%s' is an "
+				   "ancestor of a good commit; check --good and --bad", bad);
+		goto out;
+	}
+	d->by_id = malloc(d->n * sizeof(size_t));
+	if (!d->by_id) {
+		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory reading '%s'", repo);
+		goto out;
+	}
+	for (size_t i = 0; i < d->n; i++)
+		d->by_id[i] = i;
+	sort_ctx = d;
+	qsort(d->by_id, d->n, sizeof(size_t), cmp_idx);
+	for (size_t i = 0; i < d->n; i++) {
+		git_commit *c = NULL;
+		struct node *nd = &d->nodes[i];
+		if (git_commit_lookup(&c, r, &nd->id) < 0) {
+			rc = kb_error_set(KB_ERRCLASS_GIT, "cannot read commit %s: %s", nd->hex, gmsg());
+			goto out;
+		}
+		const char *sum = git_commit_summary(c);
+		nd->summary = strdup(sum ? sum : "");
+		unsigned pc = git_commit_parentcount(c);
+		nd->merge = pc > 1;
+		for (unsigned p = 0; p < pc && nd->np < 8; p++) {
+			size_t j = find(d, git_commit_parent_id(c, p));
+			if (j != SIZE_MAX)
+				nd->par[nd->np++] = j;
+		}
+		git_commit_free(c);
+		if (!nd->summary) {
+			rc = kb_error_set(KB_ERRCLASS_OS, "out of memory reading '%s'", repo);
+			goto out;
+		}
+	}
+	/* the walk ends with bad only if nothing else is unrelated; make sure */
+	if (git_oid_cmp(&d->nodes[d->n - 1].id, &bad_id) != 0) {
+		rc = kb_error_set(KB_ERRCLASS_GIT, "revision walk of '%s' did not end at it", bad);
+		goto out;
+	}
+	*out = d;
+	d = NULL;
+	rc = 0;
+out:
+	kb_gitdag_free(d);
+	git_revwalk_free(w);
+	git_repository_free(r);
+	git_libgit2_shutdown();
+	return rc;
+}
+
+size_t kb_gitdag_size(const kb_gitdag *d)
+{
+	return d ? d->n : 0;
+}
+
+const char *kb_gitdag_id(const kb_gitdag *d, size_t i)
+{
+	return d && i < d->n ? d->nodes[i].hex : "";
+}
+
+const char *kb_gitdag_summary(const kb_gitdag *d, size_t i)
+{
+	return d && i < d->n ? d->nodes[i].summary : "";
+}
+
+int kb_gitdag_is_merge(const kb_gitdag *d, size_t i)
+{
+	return d && i < d->n ? d->nodes[i].merge : 0;
+}
+
+int kb_gitdag_model(const kb_gitdag *d, kb_model **out, const kb_model_opts *opts)
+{
+	kb_model *m = NULL;
+	int rc = kb_model_new(&m, d->n, opts);
+
+	for (size_t i = 0; !rc && i < d->n; i++)
+		for (size_t p = 0; !rc && p < d->nodes[i].np; p++)
+			rc = kb_model_add_parent(m, i, d->nodes[i].par[p]);
+	if (!rc)
+		rc = kb_model_finalize(m);
+	if (rc) {
+		kb_model_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+void kb_gitdag_tags_free(char **tags, size_t n)
+{
+	for (size_t i = 0; tags && i < n; i++)
+		free(tags[i]);
+	free(tags);
+}
+
+struct tagc {
+	char *name;
+	git_time_t when;
+};
+
+static int by_time_desc(const void *a, const void *b)
+{
+	const struct tagc *x = a, *y = b;
+	return x->when < y->when ? 1 : x->when > y->when ? -1 : strcmp(x->name, y->name);
+}
+
+static int release_name(const char *s)
+{
+	int dots = 0;
+	if (s[0] != 'v' || !(s[1] >= '0' && s[1] <= '9'))
+		return 0;
+	for (s++; *s; s++) {
+		if (*s == '.')
+			dots++;
+		else if (!(*s >= '0' && *s <= '9'))
+			return 0;
+	}
+	return dots >= 1 && dots <= 2;
+}
+
+int kb_gitdag_release_tags(char ***out, size_t *n, const char *repo, const char *bad)
+{
+	git_repository *r = NULL;
+	git_strarray names = { 0 };
+	git_oid bad_id;
+	struct tagc *v = NULL;
+	size_t nv = 0;
+	int rc;
+
+	*out = NULL, *n = 0;
+	if ((rc = open_repo(&r, repo)))
+		return rc;
+	if ((rc = resolve(&bad_id, r, bad)))
+		goto out;
+	if (git_tag_list(&names, r) < 0) {
+		rc = kb_error_set(KB_ERRCLASS_GIT, "cannot list tags of '%s': %s", repo, gmsg());
+		goto out;
+	}
+	v = calloc(names.count ? names.count : 1, sizeof(*v));
+	if (!v) {
+		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory listing tags");
+		goto out;
+	}
+	for (size_t i = 0; i < names.count; i++) {
+		git_oid id;
+		git_commit *c = NULL;
+		if (!release_name(names.strings[i]) || resolve(&id, r, names.strings[i]))
+			continue;
+		if (git_oid_equal(&id, &bad_id) ||
+		    git_graph_descendant_of(r, &bad_id, &id) != 1)
+			continue;
+		if (git_commit_lookup(&c, r, &id) < 0)
+			continue;
+		v[nv].when = git_commit_time(c);
+		v[nv].name = strdup(names.strings[i]);
+		git_commit_free(c);
+		if (v[nv].name)
+			nv++;
+	}
+	kb_error_clear();
+	qsort(v, nv, sizeof(*v), by_time_desc);
+	*out = calloc(nv ? nv : 1, sizeof(char *));
+	if (!*out) {
+		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory listing tags");
+		for (size_t i = 0; i < nv; i++)
+			free(v[i].name);
+		goto out;
+	}
+	for (size_t i = 0; i < nv; i++)
+		(*out)[i] = v[i].name;
+	*n = nv;
+	rc = 0;
+out:
+	free(v);
+	git_strarray_dispose(&names);
+	git_repository_free(r);
+	git_libgit2_shutdown();
+	return rc;
+}

@@ -1,0 +1,58 @@
+/*
+ * kbisect/gitdag.h - the candidate commits of a bisection, read from a git repository
+ * with libgit2: the ancestors of `bad` that are not ancestors of any `good` (merges
+ * included), in topological order (parents first), with their in-range parents; and
+ * release tags below a bad commit (to find a good one, as syzbot does).
+ */
+#ifndef KBISECT_GITDAG_H
+#define KBISECT_GITDAG_H
+
+#include <stddef.h>
+
+#include "kbisect/error.h"
+#include "kbisect/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kb_gitdag kb_gitdag; /* body in bisect/gitdag.c */
+
+/** Read the range good..bad of the repository at repo (revisions as git understands
+ * them). *out is yours: kb_gitdag_free() it.
+ * @return 0, KB_ENOTFOUND (no repository, unknown revision), KB_EINVAL (empty range:
+ *         bad is an ancestor of a good commit; or more than KB_MODEL_MAX_NODES commits),
+ *         KB_ERROR */
+int kb_gitdag_open(kb_gitdag **out, const char *repo, const char *bad,
+		   const char *const *goods, size_t n_goods);
+
+/** Free; NULL ok. */
+void kb_gitdag_free(kb_gitdag *d);
+
+/** Number of candidate commits; the last one is bad. */
+size_t kb_gitdag_size(const kb_gitdag *d);
+
+/** Hex id (40 digits) of candidate i (borrowed). */
+const char *kb_gitdag_id(const kb_gitdag *d, size_t i);
+
+/** First line of the commit message of candidate i (borrowed). */
+const char *kb_gitdag_summary(const kb_gitdag *d, size_t i);
+
+/** 1 if candidate i has more than one parent (in range or not). */
+int kb_gitdag_is_merge(const kb_gitdag *d, size_t i);
+
+/** Make a finalized model of the candidates and their in-range edges (*out is yours). */
+int kb_gitdag_model(const kb_gitdag *d, kb_model **out, const kb_model_opts *opts);
+
+/** Release tags (vN.M or vN.M.P, no -rc) that are ancestors of bad, newest first, as a
+ * malloc'd array of malloc'd strings (*n entries); free with kb_gitdag_tags_free().
+ * @return 0, KB_ENOTFOUND, KB_ERROR */
+int kb_gitdag_release_tags(char ***out, size_t *n, const char *repo, const char *bad);
+
+/** Free what kb_gitdag_release_tags() returned. */
+void kb_gitdag_tags_free(char **tags, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
