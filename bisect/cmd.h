@@ -60,9 +60,10 @@ const char *kb_cli_human_duration(char *buf, size_t len, double seconds);
 /* One declaration per subcommand (bisect/cmd_<name>.c). */
 int cmd_signature(int argc, char **argv);
 int cmd_build(int argc, char **argv);
-int cmd_analyze(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
+int cmd_bisect(int argc, char **argv);
 /** `kbisect cache serve` (bisect/cmd_cache_serve.c), dispatched by cmd_cache. */
 int cache_serve(int argc, char **argv);
 int cmd_remote(int argc, char **argv);

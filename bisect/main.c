@@ -16,6 +16,7 @@ static const struct kb_cmd kb_cmds[] = {
 	{ "build", cmd_build, KB_NEED_REPO, "build the kernel of a revision, at most once" },
 	{ "pool", cmd_pool, KB_NEED_QEMU, "run reproducers in pre-booted VMs" },
 	{ "analyze", cmd_analyze, 0, "audit a syzbot bisection log" },
+	{ "bisect", cmd_bisect, KB_NEED_QEMU | KB_NEED_REPO, "find the first bad commit" },
 	{ "remote", cmd_remote, 0, "use a shared cache server (status, push, get)" },
 	{ NULL, NULL, 0, NULL },
 };
