@@ -189,6 +189,33 @@ int kb_remote_open_default(kb_remote **out, const char *url_opt)
 	return rc;
 }
 
+static kb_remote *default_remote;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+static void default_close(void)
+{
+	kb_remote_close(default_remote);
+	default_remote = NULL;
+}
+
+static void default_open(void)
+{
+	if (kb_remote_open_default(&default_remote, NULL) != 0) {
+		fprintf(stderr, "kbisect: warning: remote not used: %s\n",
+			kb_error_last()->message);
+		default_remote = NULL;
+		return;
+	}
+	if (default_remote)
+		atexit(default_close);
+}
+
+kb_remote *kb_remote_default(void)
+{
+	pthread_once(&default_once, default_open);
+	return default_remote;
+}
+
 void kb_remote_close(kb_remote *r)
 {
 	if (!r)

@@ -64,6 +64,12 @@ int kb_remote_open(kb_remote **out, const char *url, const kb_remote_opts *opts)
  * returned) when no remote is configured. */
 int kb_remote_open_default(kb_remote **out, const char *url_opt);
 
+/** The process-wide remote: opened on first use from $KBISECT_REMOTE or the config
+ * file (as kb_remote_open_default(NULL)), closed at exit; NULL when none is configured
+ * (or the configuration is bad: a warning goes to stderr once). Thread-safe. Lets any
+ * module go two-tier by passing kb_remote_default() to the functions below. */
+kb_remote *kb_remote_default(void);
+
 /** Close the handle; NULL ok. */
 void kb_remote_close(kb_remote *r);
 

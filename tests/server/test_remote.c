@@ -269,6 +269,14 @@ static void test_server_remote__configuration_sources(void **state)
 	assert_int_equal(kb_remote_open_default(&r, NULL), 0);
 	assert_string_equal(kb_remote_url(r), "http://127.0.0.1:3");
 	kb_remote_close(r);
+	/* the process-wide handle follows the same settings, once */
+	setenv("KBISECT_REMOTE", "http://127.0.0.1:4/d", 1);
+	r = kb_remote_default();
+	assert_non_null(r);
+	assert_string_equal(kb_remote_url(r), "http://127.0.0.1:4/d");
+	setenv("KBISECT_REMOTE", "http://127.0.0.1:5", 1);
+	assert_ptr_equal(kb_remote_default(), r);
+	unsetenv("KBISECT_REMOTE");
 	unsetenv("KBISECT_CONFIG");
 	kb_test_tmpdir_free(dir);
 }
