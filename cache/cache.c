@@ -426,7 +426,12 @@ static int env_open(kb_cache *c)
 		return kb_cache__mdb(c, rc, "cannot create the LMDB environment");
 	mdb_env_set_maxdbs(c->env, 16);
 	mdb_env_set_maxreaders(c->env, 256);
-	mdb_env_set_mapsize(c->env, KB_MAP_INITIAL);
+	{
+		/* KBISECT_CACHE_MAPSIZE: initial map size for tests of map growth */
+		const char *m = getenv("KBISECT_CACHE_MAPSIZE");
+		unsigned long long sz = m && *m ? strtoull(m, NULL, 10) : 0;
+		mdb_env_set_mapsize(c->env, sz >= 65536 ? (size_t)sz : KB_MAP_INITIAL);
+	}
 	if (c->flags & KB_CACHE_RDONLY)
 		ef |= MDB_RDONLY;
 	rc = mdb_env_open(c->env, c->dir, ef, 0644);

@@ -1065,9 +1065,9 @@ static void decode_slot(void *arg, size_t i, int slot)
 	r->slot_rc[i] = rc;
 }
 
-/* Decode the next (up to max) parts into dst (room for max chunks) on two threads.
- * Errors are set in the calling thread. */
-static int fill_batch_n(kb_cache_reader *r, uint8_t *dst, size_t max)
+/* Decode the next (up to max) parts into dst (room for max chunks), on two threads
+ * when threads is set. Errors are set in the calling thread. */
+static int fill_batch_n(kb_cache_reader *r, uint8_t *dst, size_t max, int threads)
 {
 	size_t n = r->h.nparts - r->next;
 
@@ -1075,7 +1075,11 @@ static int fill_batch_n(kb_cache_reader *r, uint8_t *dst, size_t max)
 		n = max;
 	for (size_t i = 0; i < n; i++)
 		r->slot_dst[i] = dst + i * KB_CHUNK_SIZE;
-	run2(n, decode_slot, r);
+	if (threads)
+		run2(n, decode_slot, r);
+	else
+		for (size_t i = 0; i < n; i++)
+			decode_slot(r, i, 0);
 	for (size_t i = 0; i < n; i++) {
 		if (r->slot_rc[i]) {
 			/* the message may be on the other thread: set one here */
@@ -1097,7 +1101,7 @@ static int fill_batch_n(kb_cache_reader *r, uint8_t *dst, size_t max)
 
 static int fill_batch(kb_cache_reader *r, uint8_t *dst)
 {
-	return fill_batch_n(r, dst, BATCH_CHUNKS);
+	return fill_batch_n(r, dst, BATCH_CHUNKS, 1);
 }
 
 int kb_cache__reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id,
@@ -1325,18 +1329,21 @@ int kb_cache_get_buf(void **out, size_t *len, kb_cache *c, const kb_key *id)
 	return load_whole(out, len, c, id, 1, 1);
 }
 
-/* get_file's second stage: hash and write one decoded batch. */
+/* get_file's second stage, on its own long-lived thread: hash and write decoded
+ * stages handed over one at a time. */
 struct sink {
 	EVP_MD_CTX *sha;
 	int fd;
 	const uint8_t *buf;
 	size_t len;
 	int err;              /* errno of a failed write */
+	int busy, quit;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
 };
 
-static void *sink_run(void *p)
+static void sink_do(struct sink *k)
 {
-	struct sink *k = p;
 	size_t off = 0;
 
 	/* small pieces: hashed, then written while still in the CPU cache */
@@ -1349,50 +1356,93 @@ static void *sink_run(void *p)
 				continue;
 			if (m < 0) {
 				k->err = errno;
-				return NULL;
+				return;
 			}
 			done += (size_t)m;
 		}
 		off += piece;
 	}
+}
+
+static void *sink_thread(void *p)
+{
+	struct sink *k = p;
+
+	pthread_mutex_lock(&k->mu);
+	for (;;) {
+		while (!k->busy && !k->quit)
+			pthread_cond_wait(&k->cv, &k->mu);
+		if (!k->busy && k->quit)
+			break;
+		pthread_mutex_unlock(&k->mu);
+		sink_do(k);
+		pthread_mutex_lock(&k->mu);
+		k->busy = 0;
+		pthread_cond_broadcast(&k->cv);
+	}
+	pthread_mutex_unlock(&k->mu);
 	return NULL;
 }
 
-/* Decode chunk k+1 while chunk k is hashed and written (two stages, two threads). */
+static void sink_wait(struct sink *k, int threaded)
+{
+	if (!threaded)
+		return;
+	pthread_mutex_lock(&k->mu);
+	while (k->busy)
+		pthread_cond_wait(&k->cv, &k->mu);
+	pthread_mutex_unlock(&k->mu);
+}
+
+static void sink_post(struct sink *k, int threaded, const uint8_t *buf, size_t len)
+{
+	k->buf = buf;
+	k->len = len;
+	if (!threaded) {
+		sink_do(k);
+		return;
+	}
+	pthread_mutex_lock(&k->mu);
+	k->busy = 1;
+	pthread_cond_broadcast(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+}
+
+/* Decode stage k+1 (this thread) while stage k is hashed and written (sink thread). */
 static int get_pipeline(kb_cache_reader *r, int fd, const char *path)
 {
 	const size_t cap = (size_t)GET_STAGE_CHUNKS * KB_CHUNK_SIZE;
 	uint8_t *bufs[2] = { malloc(cap), malloc(cap) };
-	struct sink k = { r->sha, fd, NULL, 0, 0 };
-	int rc = 0, cur = 0;
+	struct sink k;
+	pthread_t th;
+	int rc = 0, cur = 0, threaded;
 	size_t len = 0;
 
+	memset(&k, 0, sizeof(k));
+	k.sha = r->sha;
+	k.fd = fd;
+	pthread_mutex_init(&k.mu, NULL);
+	pthread_cond_init(&k.cv, NULL);
+	threaded = r->h.nparts > GET_STAGE_CHUNKS && pthread_create(&th, NULL, sink_thread, &k) == 0;
 	if (!bufs[0] || !bufs[1]) {
 		rc = oom(r->c);
 		goto out;
 	}
-	if (r->h.nparts && (rc = fill_batch_n(r, bufs[0], GET_STAGE_CHUNKS)))
+	if (r->h.nparts && (rc = fill_batch_n(r, bufs[0], GET_STAGE_CHUNKS, 0)))
 		goto out;
 	for (size_t i = 0; i < r->nslots; i++)
 		len += r->slot_len[i];
 	while (len) {
-		pthread_t th;
-		int threaded;
 		size_t next_len = 0;
 
-		k.buf = bufs[cur];
-		k.len = len;
 		r->done += len;
-		threaded = r->next < r->h.nparts && pthread_create(&th, NULL, sink_run, &k) == 0;
-		if (!threaded)
-			sink_run(&k);
+		sink_post(&k, threaded, bufs[cur], len);
 		if (r->next < r->h.nparts) {
-			rc = fill_batch_n(r, bufs[cur ^ 1], GET_STAGE_CHUNKS);
+			rc = fill_batch_n(r, bufs[cur ^ 1], GET_STAGE_CHUNKS, 0);
 			for (size_t i = 0; !rc && i < r->nslots; i++)
 				next_len += r->slot_len[i];
 		}
-		if (threaded)
-			pthread_join(th, NULL);
+		sink_wait(&k, threaded);
 		if (k.err) {
 			errno = k.err;
 			rc = kb_error_os("cannot write '%s'", path);
@@ -1405,6 +1455,16 @@ static int get_pipeline(kb_cache_reader *r, int fd, const char *path)
 	r->nslots = r->cur = 0;
 	rc = (int)reader_finish(r);
 out:
+	if (threaded) {
+		sink_wait(&k, 1);
+		pthread_mutex_lock(&k.mu);
+		k.quit = 1;
+		pthread_cond_broadcast(&k.cv);
+		pthread_mutex_unlock(&k.mu);
+		pthread_join(th, NULL);
+	}
+	pthread_mutex_destroy(&k.mu);
+	pthread_cond_destroy(&k.cv);
 	free(bufs[0]);
 	free(bufs[1]);
 	return rc;

@@ -24,8 +24,15 @@ size=$(stat -c %s "$B")
 
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# time_ns CMD... : wall time of one run in ns
+# time_ns CMD... : wall time of one run in ns; CPU seconds (user+sys, all threads)
+# are appended to $work/cpu.<label> when /usr/bin/time exists
+timer=""
+[ -x /usr/bin/time ] && timer=/usr/bin/time
 time_ns() { local s e; s=$(now); "$@" >/dev/null; e=$(now); echo $((e - s)); }
+cpu() { # cpu LABEL CMD...
+  local l=$1; shift
+  if [ -n "$timer" ]; then "$timer" -a -o "$work/cpu.$l" -f "%U %S" "$@" >/dev/null; fi
+}
 
 declare -A T
 for r in $(seq "$runs"); do
@@ -39,6 +46,14 @@ for r in $(seq "$runs"); do
   T[ga]+="$(time_ns "$kb" cache get --cache "$work/c" "$idA" -o "$work/outa") "
   T[gb]+="$(time_ns "$kb" cache get --cache "$work/c" "$idB" -o "$work/outb") "
   cmp -s "$work/outa" "$A" && cmp -s "$work/outb" "$B" || { echo "bench/cache: get returned wrong bytes" >&2; exit 1; }
+  # CPU time of the same operations (a busy machine makes wall time noisy)
+  rm -rf "$work/c2" "$work/outz" "$work/outa2"
+  cpu zc zstd -3 -q -f "$A" -o "$work/a2.zst"
+  cpu zd zstd -d -q -f "$work/a2.zst" -o "$work/outz"
+  cpu pa "$kb" cache put --cache "$work/c2" --kind vmlinux "$A"
+  cpu pb "$kb" cache put --cache "$work/c2" --kind vmlinux "$B"
+  cpu ga "$kb" cache get --cache "$work/c2" "$idA" -o "$work/outa2"
+  cpu gb "$kb" cache get --cache "$work/c2" "$idB" -o "$work/outb2"
 done
 med() { echo "${T[$1]}" | tr ' ' '\n' | grep . | median; }
 mbs() { awk -v b="$size" -v t="$1" 'BEGIN {printf "%.0f", b / 1e6 / (t / 1e9)}'; }
@@ -60,5 +75,11 @@ echo "ratio put/zstd-3 (plain):  $(ratio "$(med pa)" "$(med zc)")  (target >= 0.
 echo "ratio put/zstd-3 (delta):  $(ratio "$(med pb)" "$(med zc)")  (target >= 0.8)"
 echo "ratio get/zstd-d (plain):  $(ratio "$(med ga)" "$(med zd)")  (target >= 0.8)"
 echo "ratio get/zstd-d (delta):  $(ratio "$(med gb)" "$(med zd)")  (target >= 0.8)"
+if [ -n "$timer" ]; then
+  cmed() { awk '{print $1 + $2}' "$work/cpu.$1" | median; }
+  echo "CPU seconds (user+sys, median): zstd -3 $(cmed zc), put plain $(cmed pa), put delta $(cmed pb); zstd -d $(cmed zd), get plain $(cmed ga), get delta $(cmed gb)"
+  echo "CPU ratio put/zstd-3: plain $(ratio "$(cmed pa)" "$(cmed zc)"), delta $(ratio "$(cmed pb)" "$(cmed zc)"); get/zstd-d: plain $(ratio "$(cmed ga)" "$(cmed zd)"), delta $(ratio "$(cmed gb)" "$(cmed zd)")"
+fi
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (wall-time ratios need a quiet machine)"
 echo "kernel 1 stored: $stA bytes, zstd -3: $za bytes (ratio $(awk -v a="$stA" -v b="$za" 'BEGIN {printf "%.3f", a / b}'))"
 echo "kernel 2 stored: $stB bytes, zstd -3: $zs bytes (ratio $(awk -v a="$stB" -v b="$zs" 'BEGIN {printf "%.3f", a / b}'), target <= 0.4)"

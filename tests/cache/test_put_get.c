@@ -330,6 +330,41 @@ static void test_cache_put_get__hits_and_misses_are_counted_per_kind(void **stat
 	assert_int_equal(s.hits[KB_OBJ_BUILDLOG], 1);
 }
 
+static void test_cache_put_get__map_grows_when_full(void **state)
+{
+	struct fx *f = *state;
+	char *dir = kb_test_tmpdir("mapgrow");
+	size_t len = 2 * 1024 * 1024;
+	uint8_t *data = malloc(len);
+	kb_cache_stats s;
+	kb_cache *c, *other;
+	kb_key ids[4];
+	void *got;
+	size_t n;
+
+	(void)f;
+	setenv("KBISECT_CACHE_MAPSIZE", "1048576", 1);
+	assert_int_equal(kb_cache_open(&c, dir, KB_CACHE_CREATE), 0);
+	assert_int_equal(kb_cache_open(&other, dir, 0), 0); /* sees the growth later */
+	unsetenv("KBISECT_CACHE_MAPSIZE");
+	for (unsigned i = 0; i < 4; i++) {
+		kb_test_fill_random(data, len, 50 + i); /* incompressible: 8 MiB > 1 MiB map */
+		assert_int_equal(kb_cache_put_buf(&ids[i], c, data, len, NULL), 0);
+	}
+	assert_int_equal(kb_cache_stats_get(&s, c), 0);
+	assert_true(s.map_size >= 8 * 1024 * 1024);
+	/* another handle with the old, smaller map reads and writes on */
+	assert_int_equal(kb_cache_get_buf(&got, &n, other, &ids[3]), 0);
+	assert_memory_equal(got, data, len);
+	free(got);
+	kb_test_fill_random(data, len, 99);
+	assert_int_equal(kb_cache_put_buf(&ids[0], other, data, len, NULL), 0);
+	kb_cache_close(other);
+	kb_cache_close(c);
+	free(data);
+	kb_test_tmpdir_free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -349,6 +384,7 @@ int main(void)
 		T(test_cache_put_get__refs_point_at_objects_and_vanish_with_them),
 		T(test_cache_put_get__info_and_foreach_describe_objects),
 		T(test_cache_put_get__hits_and_misses_are_counted_per_kind),
+		T(test_cache_put_get__map_grows_when_full),
 #undef T
 	};
 	return cmocka_run_group_tests_name("cache/put_get", tests, NULL, NULL);
