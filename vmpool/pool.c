@@ -192,6 +192,10 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 		p->o.cpus = 1;
 	if (p->o.boot_timeout_s <= 0)
 		p->o.boot_timeout_s = 300;
+	if (!p->o.console_limit)
+		p->o.console_limit = CONSOLE_FLOOD_BYTES;
+	if (p->o.silence_s <= 0)
+		p->o.silence_s = AGENT_SILENCE_S;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	p->n_workers = p->o.vms ? p->o.vms : (unsigned int)(ncpu > 0 ? ncpu : 1);
 	p->qemu = strdup(opts->qemu ? opts->qemu : "qemu-system-x86_64");
@@ -800,7 +804,7 @@ static void scan_console(runctx *c)
 				c->scan_state = s;
 			}
 		}
-		if (c->con_off > CONSOLE_FLOOD_BYTES) {
+		if (c->con_off > c->p->o.console_limit) {
 			c->flooded = 1;
 			break;
 		}
@@ -1077,8 +1081,8 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 			infra = "kbisect: cancelled";
 			break;
 		}
-		if (now - last_alive > AGENT_SILENCE_S) {
-			end = now - last_con_growth > AGENT_SILENCE_S ? KB_REPORT_END_NO_OUTPUT :
+		if (now - last_alive > p->o.silence_s) {
+			end = now - last_con_growth > p->o.silence_s ? KB_REPORT_END_NO_OUTPUT :
 									KB_REPORT_END_LOST_CONN;
 			infra = end == KB_REPORT_END_NO_OUTPUT ? "no output from test machine" :
 								 "lost connection to test machine";

@@ -43,6 +43,10 @@ typedef struct {
 	void *cache;             /**< a kb_cache * (kbisect/cache.h) for consoles and
 				      snapshots, or NULL; borrowed, must outlive the pool */
 	int verbose;             /**< 1: progress lines on stderr */
+	uint64_t console_limit;  /**< console bytes after which a run is stopped as
+				      flooding; 0: 32 MiB */
+	double silence_s;        /**< a guest whose agent says nothing (no ALIVE) for this
+				      long is stopped as hung; 0: 60 */
 } kb_pool_opts;
 
 /** A kernel to test and how to boot it. */

@@ -1,7 +1,8 @@
 /*
  * tests/vmpool/test_pool_boot.c - the pool on a real Debian cloud kernel under TCG:
  * reproducers that crash the kernel, exit cleanly, print SYZFAIL and hang are each
- * classified right, two VMs run at once, and nothing (QEMU, sockets, files) is left.
+ * classified right, two VMs run at once, and nothing (QEMU, sockets, files) is left;
+ * a guest that floods the console, powers off or stops talking is stopped as infra.
  * Needs qemu-system-x86_64, busybox-static, gcc and scripts/fetch-kernels.sh (skips
  * when no kernel can be had).
  * kb-test-labels: vm
@@ -232,12 +233,69 @@ static void test_vmpool_pool_boot__bad_arguments_fail_cleanly(void **state)
 	kb_pool_close(pool);
 }
 
+static void test_vmpool_pool_boot__flood_poweroff_freeze_are_stopped_as_infra(void **state)
+{
+	static const char *names[3] = { "flood.sh", "poweroff.sh", "freeze.sh" };
+	static const char *bodies[3] = {
+		"#!/bin/sh\nwhile :; do echo floodfloodfloodfloodfloodfloodfloodflood; done\n",
+		"#!/bin/sh\nsync\npoweroff -f\n",
+		"#!/bin/sh\necho freeze > /sys/power/state\nsleep 1000\n",
+	};
+	char *dir, *work;
+	char path[3][600];
+	kb_pool *pool = NULL;
+	kb_pool_opts o = { 0 };
+	kb_pool_kernel k = { 0 };
+	(void)state;
+
+	if (find_kernel() < 0) {
+		fprintf(stderr, "no kernel (scripts/fetch-kernels.sh failed): skipping\n");
+		skip();
+	}
+	dir = kb_test_tmpdir("poolsrc");
+	work = kb_test_tmpdir("poolwork");
+	o.vms = 2;
+	o.accel = "tcg";
+	o.work_dir = work;
+	o.boot_timeout_s = 240;
+	o.console_limit = 256 << 10;
+	o.silence_s = 8;
+	k.kernel = kernel;
+	assert_int_equal(kb_pool_open(&pool, &o), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(path[i], sizeof(path[i]), "%s/%s", dir, names[i]);
+		assert_int_equal(kb_test_write_file(path[i], bodies[i], strlen(bodies[i])), 0);
+		assert_int_equal(kb_test_sh("chmod +x '%s'", path[i]), 0);
+		kb_pool_run run = { .kernel = &k, .repro = path[i], .timeout_s = 60,
+				    .tag = (uint64_t)i };
+		assert_int_equal(kb_pool_submit(pool, &run), 0);
+	}
+	for (int got = 0; got < 3; got++) {
+		kb_pool_result r;
+		assert_int_equal(kb_pool_next(pool, &r, 300), 0);
+		fprintf(stderr, "%s: %s \"%s\" %.2fs\n", names[r.tag], kb_run_class_name(r.klass),
+			r.title, r.duration_s);
+		assert_int_equal(r.klass, KB_RUN_INFRA);
+		assert_true(strlen(r.title) > 0);
+		if (r.tag == 0)
+			assert_non_null(strstr(r.title, "console output"));
+		assert_true(r.duration_s < 50); /* stopped, not run into the wall limit */
+		kb_pool_result_clear(&r);
+	}
+	kb_pool_close(pool);
+	assert_int_equal(procs_mentioning(work), 0);
+	assert_int_equal(kb_test_sh("test -z \"$(ls -A '%s')\"", work), 0);
+	kb_test_tmpdir_free(work);
+	kb_test_tmpdir_free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vmpool_pool_boot__bad_arguments_fail_cleanly),
 		cmocka_unit_test(test_vmpool_pool_boot__bad_kernel_is_a_boot_failure),
 		cmocka_unit_test(test_vmpool_pool_boot__four_reproducers_classified_in_parallel),
+		cmocka_unit_test(test_vmpool_pool_boot__flood_poweroff_freeze_are_stopped_as_infra),
 	};
 	return cmocka_run_group_tests_name("vmpool/pool_boot", tests, NULL, NULL);
 }
