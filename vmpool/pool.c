@@ -12,6 +12,7 @@
  * capped) and QEMU itself (exit, SHUTDOWN reason). QEMU is started by the worker
  * thread, which lives as long as the pool, so PR_SET_PDEATHSIG ties QEMU to us.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -164,6 +165,27 @@ typedef struct {
 
 static void *worker_main(void *arg);
 
+/* Remove the directories of pools whose process is gone (killed with SIGKILL, so it
+ * could not clean up; its QEMUs died with it through PR_SET_PDEATHSIG). */
+static void sweep_stale(const char *base)
+{
+	DIR *d = opendir(base);
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		int pid;
+		char path[1200];
+		if (sscanf(e->d_name, "kbisect-pool-%d-", &pid) != 1 || pid <= 0)
+			continue;
+		if (kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+		rmrf(path);
+	}
+	if (d)
+		closedir(d);
+}
+
 int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 {
 	kb_pool_opts def = { 0 };
@@ -212,7 +234,8 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 			base = stat("/dev/shm", &st) == 0 && access("/dev/shm", W_OK) == 0 ?
 				       "/dev/shm" : "/tmp";
 	}
-	snprintf(p->dir, sizeof(p->dir), "%s/kbisect-pool-XXXXXX", base);
+	sweep_stale(base);
+	snprintf(p->dir, sizeof(p->dir), "%s/kbisect-pool-%d-XXXXXX", base, (int)getpid());
 	if (!mkdtemp(p->dir)) {
 		r = kb_error_os("cannot create the pool's directory under '%s'", base);
 		p->dir[0] = '\0';

@@ -2,7 +2,8 @@
 # tests/cli/t2000-pool-run.sh - `kbisect pool run` on a real Debian cloud kernel (TCG):
 # usage errors exit 129, a crashing reproducer is reported as a crash in the live lines,
 # the summary and --json, a second run reuses the vm state from the cache (no boot),
-# and Ctrl-C (SIGINT) leaves no QEMU and no files behind.
+# Ctrl-C (SIGINT) leaves no QEMU and no files behind, a QEMU killed under a run makes
+# that run infra, and after a SIGKILL of kbisect its QEMUs die and the files are swept.
 # kb-test-labels: vm
 # kb-test-timeout: 300
 set -euo pipefail
@@ -89,4 +90,38 @@ set -e
 sleep 0.5
 if pgrep -f "qemu-system-x86_64.*$tmp/work" >/dev/null; then fail "qemu survived SIGINT"; fi
 [ -z "$(ls -A "$tmp/work")" ] || fail "files left: $(ls -A "$tmp/work")"
+
+# QEMU killed under a run: that run is an infra error, kbisect goes on
+"$KBISECT" pool run --kernel "$kernel" --repro "$tmp/hang.c" --runs 1 --vms 1 --accel tcg \
+  --timeout 20 > "$tmp/out" 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 1 600); do
+  q=$(pgrep -f "qemu-system-x86_64.*$tmp/work.*/vm0/" | head -1) && [ -n "$q" ] && break
+  sleep 0.1
+done
+[ -n "$q" ] || fail "no clone started"
+sleep 1
+kill -9 "$q"
+set +e
+wait $pid; rc=$?
+set -e
+[ $rc -eq 0 ] || fail "after qemu died: exit $rc: $(cat "$tmp/err")"
+grep -q "^run 1/1 vm0: infra " "$tmp/out" || fail "qemu death not infra: $(cat "$tmp/out")"
+
+# kbisect killed with SIGKILL: its QEMUs die with it (PR_SET_PDEATHSIG), and the next
+# pool sweeps the files it left
+"$KBISECT" pool run --kernel "$kernel" --repro "$tmp/hang.c" --runs 2 --vms 2 --accel tcg \
+  --timeout 120 > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  pgrep -f "qemu-system-x86_64.*$tmp/work.*/vm" >/dev/null && break
+  sleep 0.1
+done
+kill -9 $pid
+wait $pid 2>/dev/null || true
+sleep 1
+if pgrep -f "qemu-system-x86_64.*$tmp/work" >/dev/null; then fail "qemu survived SIGKILL of kbisect"; fi
+[ -n "$(ls -A "$tmp/work")" ] || fail "expected leftovers after SIGKILL"
+"$KBISECT" pool run --kernel /nonexistent --repro "$tmp/hang.c" --no-cache >/dev/null 2>&1 || true
+[ -z "$(ls -A "$tmp/work")" ] || fail "stale pool dir not swept: $(ls -A "$tmp/work")"
 echo ok
