@@ -451,6 +451,26 @@ static int env_open(kb_cache *c)
 					     "or pass an existing --cache", c->dir);
 		return kb_cache__mdb(c, rc, "cannot open the cache");
 	}
+	{
+		/* a data.mdb cut short (disk full, a bad copy) would make LMDB fault on
+		 * pages past its end: refuse it */
+		MDB_envinfo info;
+		MDB_stat est;
+		struct stat st;
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/data.mdb", c->dir);
+		if (mdb_env_info(c->env, &info) == 0 && mdb_env_stat(c->env, &est) == 0 &&
+		    stat(path, &st) == 0 &&
+		    (uint64_t)st.st_size < ((uint64_t)info.me_last_pgno + 1) * est.ms_psize) {
+			mdb_env_close(c->env);
+			c->env = NULL;
+			return kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
+					     "'%s' is truncated (%llu bytes, needs %llu); move the "
+					     "cache directory away and retry", path,
+					     (unsigned long long)st.st_size,
+					     (unsigned long long)(info.me_last_pgno + 1) * est.ms_psize);
+		}
+	}
 	if (!(c->flags & KB_CACHE_RDONLY))
 		mdb_reader_check(c->env, &dead);
 	if (c->flags & KB_CACHE_RDONLY) {

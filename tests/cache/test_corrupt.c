@@ -196,6 +196,18 @@ static void test_cache_corrupt__foreign_lmdb_env_is_not_a_cache(void **state)
 	kb_test_tmpdir_free(dir);
 }
 
+static void test_cache_corrupt__truncated_data_mdb_is_ecorrupt(void **state)
+{
+	struct fx *f = *state;
+	kb_cache *c = (kb_cache *)1;
+
+	assert_int_equal(truncate(f->db, 65536), 0);
+	assert_int_equal(kb_cache_open(&c, f->dir, 0), KB_ECORRUPT);
+	assert_null(c);
+	assert_non_null(strstr(kb_error_last()->message, "truncated"));
+	assert_int_equal(kb_cache_open(&c, f->dir, KB_CACHE_RDONLY), KB_ECORRUPT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +217,7 @@ int main(void)
 		T(test_cache_corrupt__non_lmdb_file_is_a_clear_error),
 		T(test_cache_corrupt__newer_format_is_eversion),
 		T(test_cache_corrupt__foreign_lmdb_env_is_not_a_cache),
+		T(test_cache_corrupt__truncated_data_mdb_is_ecorrupt),
 #undef T
 	};
 	return cmocka_run_group_tests_name("cache/corrupt", tests, NULL, NULL);

@@ -63,4 +63,7 @@ grep -q "^bad: object $rid" "$tmp/v" || fail "verify did not name the object: $(
 mkdir "$tmp/junk" && head -c 65536 /dev/zero | tr '\0' 'x' > "$tmp/junk/data.mdb"
 expect_error "'$tmp/junk/data.mdb' is not a valid LMDB file" "$KBISECT" cache ls --cache "$tmp/junk"
 expect_error "is not a directory" "$KBISECT" cache ls --cache "$tmp/good"
+# a data.mdb cut short
+cp -r "$c" "$tmp/cut" && truncate -s 65536 "$tmp/cut/data.mdb"
+expect_error "'$tmp/cut/data.mdb' is truncated" "$KBISECT" cache ls --cache "$tmp/cut"
 exit 0
