@@ -289,6 +289,45 @@ static void test_vmpool_pool_boot__flood_poweroff_freeze_are_stopped_as_infra(vo
 	kb_test_tmpdir_free(dir);
 }
 
+static void test_vmpool_pool_boot__warm_in_background_then_run_n(void **state)
+{
+	char *dir, *work;
+	char repro[600];
+	kb_pool *pool = NULL;
+	kb_pool_opts o = { 0 };
+	kb_pool_kernel k = { 0 };
+	kb_pool_result *res = NULL;
+	(void)state;
+
+	if (find_kernel() < 0)
+		skip();
+	dir = kb_test_tmpdir("poolsrc");
+	work = kb_test_tmpdir("poolwork");
+	snprintf(repro, sizeof(repro), "%s/exit3.sh", dir);
+	assert_int_equal(kb_test_write_file(repro, "#!/bin/sh\nexit 3\n", 17), 0);
+	o.vms = 2;
+	o.accel = "tcg";
+	o.work_dir = work;
+	k.kernel = kernel;
+	assert_int_equal(kb_pool_open(&pool, &o), 0);
+	assert_string_equal(kb_pool_accel(pool), "tcg");
+	assert_int_equal(kb_pool_warm(pool, &k, 0), 0); /* returns at once */
+	assert_int_equal(kb_pool_run_n(&res, pool, &k, repro, 3, 30), 0);
+	for (unsigned int i = 0; i < 3; i++) {
+		assert_int_equal(res[i].tag, i);
+		assert_int_equal(res[i].klass, KB_RUN_OK);
+		assert_int_equal(res[i].exit_code, 3);
+		assert_int_equal(res[i].cloned, 1);
+		assert_true(res[i].start_s < 5.0);
+	}
+	kb_pool_results_free(res, 3);
+	assert_int_equal(kb_pool_warm(pool, &k, 1), 0); /* booted already: immediate */
+	kb_pool_close(pool);
+	assert_int_equal(procs_mentioning(work), 0);
+	kb_test_tmpdir_free(work);
+	kb_test_tmpdir_free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_vmpool_pool_boot__bad_kernel_is_a_boot_failure),
 		cmocka_unit_test(test_vmpool_pool_boot__four_reproducers_classified_in_parallel),
 		cmocka_unit_test(test_vmpool_pool_boot__flood_poweroff_freeze_are_stopped_as_infra),
+		cmocka_unit_test(test_vmpool_pool_boot__warm_in_background_then_run_n),
 	};
 	return cmocka_run_group_tests_name("vmpool/pool_boot", tests, NULL, NULL);
 }
