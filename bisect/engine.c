@@ -279,6 +279,28 @@ static void note_time(kb_engine *e, double a, double b)
 		e->tmax = b;
 }
 
+/* A commit whose kernel equals its parent's can hardly be the culprit: give it a small
+ * prior. Checked for every tested commit, since the parent may be tested later. */
+static void downweight_same_kernels(kb_engine *e)
+{
+	kb_key ks, ps;
+
+	for (size_t c = 0; c < e->n; c++) {
+		struct node_rec *nr = &e->rec[c];
+		if (nr->built <= 0 || nr->downweighted)
+			continue;
+		if (!nr->same_as_parent && kb_model_signature(e->m, c, &ks))
+			for (size_t i = 0; i < kb_model_n_parents(e->m, c); i++)
+				if (kb_model_signature(e->m, kb_model_parent(e->m, c, i), &ps) &&
+				    kb_key_equal(&ps, &ks))
+					nr->same_as_parent = 1;
+		if (nr->same_as_parent) {
+			nr->downweighted = 1;
+			kb_model_set_weight(e->m, c, e->m->weight[c] * SAME_KERNEL_PRIOR);
+		}
+	}
+}
+
 static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_outcome *oc)
 {
 	struct node_rec *nr = &e->rec[rq->node];
@@ -308,23 +330,14 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 	}
 	nr->built = 1;
 	if (oc->has_signature) {
-		kb_key ps;
 		elog(e, "kernel signature: %s", hex);
 		int rc = kb_model_set_signature(e->m, rq->node, &oc->signature);
 		if (rc)
 			return rc;
-		for (size_t i = 0; i < kb_model_n_parents(e->m, rq->node); i++)
-			if (kb_model_signature(e->m, kb_model_parent(e->m, rq->node, i), &ps) &&
-			    kb_key_equal(&ps, &oc->signature))
-				nr->same_as_parent = 1;
 	}
 	if (oc->same_as_parent)
 		nr->same_as_parent = 2;
-	/* a commit whose kernel equals its parent's can hardly be the culprit */
-	if (nr->same_as_parent && !nr->downweighted) {
-		nr->downweighted = 1;
-		kb_model_set_weight(e->m, rq->node, e->m->weight[rq->node] * SAME_KERNEL_PRIOR);
-	}
+	downweight_same_kernels(e);
 	nr->tests++;
 	e->tests++;
 	for (size_t i = 0; i < oc->n_runs && i < KB_ENGINE_MAX_RUNS; i++) {

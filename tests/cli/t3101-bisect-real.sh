@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# tests/cli/t3101-bisect-real.sh - end to end: `kbisect bisect` on a real git repository
+# with real builds (a build command that installs one of two real Debian kernels,
+# depending on a file the culprit commit changes) and real QEMU runs (TCG) of a
+# reproducer that crashes only on the newer kernel. It must blame the right commit,
+# and a second run of the same command must resume from the cache (no build, no boot).
+# kb-test-labels: vm
+# kb-test-timeout: 600
+set -euo pipefail
+: "${KBISECT:?set KBISECT to the kbisect binary}"
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t
+
+mapfile -t kernels < <(bash "$src/scripts/fetch-kernels.sh" 2>/dev/null || true)
+if [ ${#kernels[@]} -lt 2 ]; then
+	echo "no kernels from scripts/fetch-kernels.sh: skipping" >&2
+	exit 0
+fi
+read -r old_name old_bz old_vmlinux <<<"${kernels[0]}"
+read -r new_name new_bz new_vmlinux <<<"${kernels[1]}"
+
+repo=$tmp/repo
+mkdir -p "$repo/scripts"
+# scripts/ is an input of every build (see bisect/depset.c), so the builder rebuilds
+# when scripts/kernel changes and reuses builds (dependency skip) for notes.txt changes
+cat > "$repo/scripts/build.sh" <<SH
+#!/bin/sh
+# installs the kernel named in scripts/kernel (stands in for compiling it)
+set -e
+case "\$(cat scripts/kernel)" in
+old) cp "$old_bz" bzImage; cp "$old_vmlinux" vmlinux ;;
+new) cp "$new_bz" bzImage; cp "$new_vmlinux" vmlinux ;;
+*) echo "kernel.c:1: error: unknown kernel" >&2; exit 1 ;;
+esac
+SH
+echo old > "$repo/scripts/kernel"
+git -C "$repo" init -q
+git -C "$repo" add -A
+git -C "$repo" commit -q -m "base"
+git -C "$repo" tag v1.0
+for i in $(seq 1 13); do
+	if [ "$i" -eq 9 ]; then
+		echo new > "$repo/scripts/kernel"
+		msg="switch to the new kernel (culprit)"
+	else
+		echo "change $i" >> "$repo/notes.txt"
+		msg="change $i"
+	fi
+	git -C "$repo" add -A
+	git -C "$repo" commit -q -m "$msg"
+done
+culprit=$(git -C "$repo" log --format=%H -1 --grep=culprit)
+echo "CONFIG_X=y" > "$tmp/config"
+
+# crashes (sysrq) on the new kernel only
+new_release=${new_name}
+cat > "$tmp/repro.c" <<C
+#include <fcntl.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+int main(void)
+{
+	struct utsname u;
+	if (uname(&u) == 0 && strcmp(u.release, "$new_release") == 0) {
+		int fd = open("/proc/sysrq-trigger", O_WRONLY);
+		return write(fd, "c", 1) != 1;
+	}
+	return 0;
+}
+C
+mkdir -p "$tmp/work"
+export TMPDIR="$tmp/work"
+kb() {
+	"$KBISECT" bisect --repo "$repo" --bad HEAD --good v1.0 --config "$tmp/config" \
+		--repro "$tmp/repro.c" --build-cmd 'sh scripts/build.sh' --image bzImage \
+		--cache "$tmp/cache" --work-dir "$tmp/wt" --accel tcg --vms 2 --runs-per-test 2 \
+		--run-timeout 30 "$@"
+}
+start=$(date +%s)
+kb --json --html "$tmp/r.html" --log "$tmp/log" >"$tmp/out" || fail "bisect: $(tail -20 "$tmp/log")"
+echo "first bisection: $(( $(date +%s) - start ))s"
+cat "$tmp/log"
+python3 - "$tmp/out" "$culprit" <<'PY' || fail "result: $(cat "$tmp/out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["culprit"] == sys.argv[2], (o["culprit"], sys.argv[2])
+assert o["probability"] >= 0.99
+assert o["builds"] >= 2
+assert all(t["buildable"] for t in o["tested"])
+PY
+grep -q "^run #.*: crashed: .*sysrq" "$tmp/log" || fail "no sysrq crash in the log"
+grep -q 'id="timeline"' "$tmp/r.html" || fail "html"
+
+# the same command again: everything comes from the cache
+start=$(date +%s)
+kb --json --log "$tmp/log2" >"$tmp/out2" || fail "second bisect: $(tail -20 "$tmp/log2")"
+echo "second bisection: $(( $(date +%s) - start ))s"
+python3 - "$tmp/out2" "$culprit" <<'PY' || fail "resume: $(cat "$tmp/out2")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["culprit"] == sys.argv[2]
+assert o["builds"] == 0, o["builds"]
+assert all(t["kernel"] != "built" for t in o["timeline"])
+PY
+echo ok
