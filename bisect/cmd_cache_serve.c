@@ -4,6 +4,7 @@
  * records). The server itself is cache/server.c (include/kbisect/server.h).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -190,6 +191,10 @@ int cache_serve(int argc, char **argv)
 		kb_cache_close(c);
 		return kb_cli_die_error();
 	}
+	/* Every GET and PUT allocates and frees MiB-sized buffers (chunks, MHD's response
+	 * block); keep them in the heap instead of mmap/munmap + page faults each time. */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	/* Block the stop signals in every thread; the main thread waits for them. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);

@@ -4,19 +4,21 @@
 # In one run, on this machine, with the same blobs (1 KB - 50 MB, log-uniform sizes,
 # half random bytes, half base64 text) and the same load generator (loadgen.c: libcurl
 # multi, keep-alive, every GET body checked against its SHA-256 name):
-#   1. kbisect: GET only, $CONNS connections, $SECONDS s
-#   2. nginx (nginx-light, sendfile, static files): the same GET load
-#   3. kbisect: GET + PUT mix ($PUT_PCT % PUTs of new blobs), then every stored blob is
+#   1. $ROUNDS rounds of: kbisect GET only ($CONNS connections, $SECONDS_PER_PHASE s),
+#      then nginx (nginx-light, sendfile, static files) with the same GET load;
+#      alternating spreads the noise of a shared machine over both sides
+#   2. kbisect: GET + PUT mix ($PUT_PCT % PUTs of new blobs), then every stored blob is
 #      read back and checked, then `kbisect cache verify`
 # and prints the GET throughput ratio kbisect/nginx (target >= 0.5).
 # Everything listens on 127.0.0.1 and stops by itself.
 #
-# usage: bench/server/run.sh   (env: KBISECT, SECONDS_PER_PHASE=15, CONNS=32,
+# usage: bench/server/run.sh   (env: KBISECT, SECONDS_PER_PHASE=8, ROUNDS=3, CONNS=32,
 #                               PUT_PCT=20, NBLOBS=24)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 K=${KBISECT:-$PWD/build/bisect/kbisect}
-PHASE_S=${SECONDS_PER_PHASE:-15}
+PHASE_S=${SECONDS_PER_PHASE:-8}
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-32}
 PUT_PCT=${PUT_PCT:-20}
 NBLOBS=${NBLOBS:-24}
@@ -54,7 +56,7 @@ echo "blobs: $(ls "$T/blobs/get" | wc -l) for GET ($(du -sm "$T/blobs/get" | cut
 
 # kbisect server
 "$K" cache serve --cache "$T/store" --listen 127.0.0.1:0 --port-file "$T/kb.port" \
-	--max-blob-size 64M --max-connections 512 --duration $((PHASE_S * 4 + 300)) --quiet \
+	--max-blob-size 64M --max-connections 512 --duration $((PHASE_S * (2 * ROUNDS + 2) + 300)) --quiet \
 	>/dev/null 2>"$T/kb.err" &
 pids+=($!)
 KPID=$!
@@ -93,14 +95,14 @@ pids+=($!)
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$NPORT/" && break; sleep 0.1; done
 NURL="http://127.0.0.1:$NPORT"
 
-val() { sed -n "s/.*phase=$2 .*$1=\([0-9.]*\).*/\1/p" "$3" | head -1; }
-
 echo "== upload the GET set to kbisect"
 "$T/loadgen" "$KURL" "$T/blobs" upload | tee "$T/upload.txt"
-echo "== kbisect: GET only, $CONNS connections, ${PHASE_S}s"
-"$T/loadgen" "$KURL" "$T/blobs" "$CONNS" "$PHASE_S" 0 2 | tee "$T/kb-get.txt"
-echo "== nginx: GET only, $CONNS connections, ${PHASE_S}s"
-"$T/loadgen" "$NURL" "$T/blobs" "$CONNS" "$PHASE_S" 0 2 | tee "$T/ngx-get.txt"
+for r in $(seq "$ROUNDS"); do
+	echo "== round $r: kbisect GET only, $CONNS connections, ${PHASE_S}s"
+	"$T/loadgen" "$KURL" "$T/blobs" "$CONNS" "$PHASE_S" 0 2 | tee -a "$T/kb-get.txt"
+	echo "== round $r: nginx GET only, $CONNS connections, ${PHASE_S}s"
+	"$T/loadgen" "$NURL" "$T/blobs" "$CONNS" "$PHASE_S" 0 2 | tee -a "$T/ngx-get.txt"
+done
 echo "== kbisect: GET + ${PUT_PCT}% PUT, $CONNS connections, ${PHASE_S}s, then read everything back"
 rc=0
 "$T/loadgen" "$KURL" "$T/blobs" "$CONNS" "$PHASE_S" "$PUT_PCT" 2 | tee "$T/kb-mix.txt" || rc=1
@@ -109,12 +111,17 @@ kill -TERM "$KPID"; wait "$KPID" || rc=1
 echo "== kbisect cache verify"
 "$K" cache verify --cache="$T/store" || rc=1
 
-kb=$(val get_MBps load "$T/kb-get.txt")
-ng=$(val get_MBps load "$T/ngx-get.txt")
+# GET MB/s of a side: all bytes of its load phases over all their seconds
+rate() { awk '/phase=load/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "seconds") s += kv[2]; if (kv[1] == "get_bytes") b += kv[2] } } END { printf "%.1f", b / s / 1e6 }' "$1"; }
+kb=$(rate "$T/kb-get.txt")
+ng=$(rate "$T/ngx-get.txt")
+rounds=$(paste <(grep phase=load "$T/kb-get.txt" | sed 's/.*get_MBps=\([0-9.]*\).*/\1/') \
+	<(grep phase=load "$T/ngx-get.txt" | sed 's/.*get_MBps=\([0-9.]*\).*/\1/') |
+	awk '{ printf "%.2fx ", $1 / $2 }')
 errs=$(cat "$T"/kb-*.txt "$T/upload.txt" | sed -n 's/.*errors=\([0-9]*\) corrupt=\([0-9]*\).*lost=\([0-9]*\).*/\1 \2 \3/p' | awk '{e+=$1; c+=$2; l+=$3} END {print e, c, l}')
 echo
-echo "results (same machine, same run, ${CONNS} connections, ${PHASE_S}s per phase):"
-echo "  kbisect GET: $kb MB/s   nginx GET: $ng MB/s"
+echo "results (same machine, same run, ${CONNS} connections, $ROUNDS x ${PHASE_S}s per side):"
+echo "  kbisect GET: $kb MB/s   nginx GET: $ng MB/s   (per round: $rounds)"
 python3 -c "import sys; r=$kb/$ng; print('  GET throughput ratio kbisect/nginx = %.2fx (target >= 0.5x): %s' % (r, 'ok' if r >= 0.5 else 'BELOW TARGET'))"
 echo "  mixed phase: $(sed -n 's/.*phase=load .*get_MBps=\([0-9.]*\) puts=\([0-9]*\) .*put_MBps=\([0-9.]*\).*/GET \1 MB\/s, \2 PUTs at \3 MB\/s/p' "$T/kb-mix.txt")"
 echo "  errors / corrupt / lost over all kbisect phases: $errs"
