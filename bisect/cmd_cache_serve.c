@@ -43,6 +43,7 @@ static void serve_help(void)
 	       "    --tls-cert, --tls-key    PEM files: serve HTTPS (GnuTLS inside MHD)\n"
 	       "    --timeout <s>            close idle connections after s seconds (30)\n"
 	       "    --max-connections <n>    concurrent connections (256)\n"
+	       "    --max-connections-per-ip <n>  from one address (default: no limit)\n"
 	       "    --port-file <file>       write the port listened on (for port 0)\n"
 	       "    --duration <s>           stop by itself after s seconds\n"
 	       "    --quiet                  no access log on stderr\n");
@@ -153,10 +154,11 @@ int cache_serve(int argc, char **argv)
 				return kb_cli_usage_error(serve_usage, "bad size '%.64s'", v);
 			o.max_blob_size = ull;
 		} else if (is_opt(a, "--timeout") || is_opt(a, "--max-connections") ||
-			   is_opt(a, "--duration")) {
+			   is_opt(a, "--duration") || is_opt(a, "--max-connections-per-ip")) {
 			const char *name = is_opt(a, "--timeout") ? "--timeout"
 					   : is_opt(a, "--duration") ? "--duration"
-								     : "--max-connections";
+					   : is_opt(a, "--max-connections") ? "--max-connections"
+									    : "--max-connections-per-ip";
 			char *end;
 			double d;
 			if (!(v = VAL(name)))
@@ -169,8 +171,10 @@ int cache_serve(int argc, char **argv)
 				o.timeout_s = (unsigned int)d;
 			else if (!strcmp(name, "--duration"))
 				duration = d;
-			else
+			else if (!strcmp(name, "--max-connections"))
 				o.max_connections = (unsigned int)d;
+			else
+				o.max_per_ip = (unsigned int)d;
 		} else {
 			return kb_cli_usage_error(serve_usage, "unknown option '%.128s'", a);
 		}

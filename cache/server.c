@@ -932,6 +932,7 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 					MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
 					MHD_OPTION_CONNECTION_LIMIT, s->opts.max_connections,
 					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+					MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_per_ip,
 					MHD_OPTION_URI_LOG_CALLBACK, uri_seen, s,
 					MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
 					MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
@@ -942,6 +943,7 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 					MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
 					MHD_OPTION_CONNECTION_LIMIT, s->opts.max_connections,
 					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+					MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_per_ip,
 					MHD_OPTION_URI_LOG_CALLBACK, uri_seen, s,
 					MHD_OPTION_END);
 	if (!s->d) {

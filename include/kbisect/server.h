@@ -33,6 +33,7 @@ typedef struct {
 	uint64_t max_blob_size;    /**< largest accepted PUT body; 0: 1 GiB */
 	unsigned int timeout_s;    /**< idle connection timeout; 0: 30 s */
 	unsigned int max_connections; /**< 0: 256 */
+	unsigned int max_per_ip;   /**< connections from one address; 0: no limit */
 	int quiet;                 /**< 1: no access log on stderr */
 } kb_server_opts;
 

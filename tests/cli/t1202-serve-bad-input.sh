@@ -125,4 +125,26 @@ curl -sf "$URL/status" >/dev/null || fail "status after abuse"
 kill -TERM "$pid"; wait "$pid" || fail "server exit status"
 pid=
 "$K" cache verify --cache="$T/store" || fail "cache verify not clean"
+
+# --max-connections-per-ip: one address holding 3 stalled connections gets no 4th
+"$K" cache serve --cache "$T/store2" --listen 127.0.0.1:0 --port-file "$T/port2" \
+	--timeout 2 --max-connections-per-ip 3 --duration 60 --quiet >/dev/null 2>"$T/err2" &
+pid=$!
+for _ in $(seq 50); do [ -s "$T/port2" ] && break; sleep 0.1; done
+P2=$(cat "$T/port2")
+python3 - "$P2" <<'PY' || fail "per-ip limit"
+import socket, sys, time, urllib.request
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+for s in held:
+    s.sendall(b"GET /sta")
+time.sleep(0.3)
+try:
+    urllib.request.urlopen("http://127.0.0.1:%d/status" % port, timeout=3).read()
+    sys.exit("a 4th connection was served")
+except Exception:
+    pass
+time.sleep(3)  # the stalled ones hit --timeout
+assert urllib.request.urlopen("http://127.0.0.1:%d/status" % port, timeout=3).status == 200
+PY
 echo "ok t1202"
