@@ -117,8 +117,15 @@ int kb_cache__rtxn(kb_cache *c, MDB_txn **out)
 	int rc;
 
 	pthread_rwlock_rdlock(&c->txn_lock);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, out);
+		if (rc == MDB_READERS_FULL) {
+			int dead = 0;
+			/* slots of killed processes: clear them and retry */
+			if (mdb_reader_check(c->env, &dead) == 0 && dead > 0)
+				continue;
+			break;
+		}
 		if (rc != MDB_MAP_RESIZED)
 			break;
 		pthread_rwlock_unlock(&c->txn_lock);

@@ -159,6 +159,17 @@ int kb_cache__load_base(uint8_t **out, size_t *len, kb_cache *c, const kb_key *i
 int kb_cache__reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id,
 			  int count);
 
+/** Parse a stored build record (JSON); 0 or KB_ECORRUPT (records.c; for fuzzing). */
+int kb_cache__build_parse(kb_build_record *out, const void *data, size_t len);
+
+/** Parse a stored test run (JSON); 0 or KB_ECORRUPT (records.c; for fuzzing). */
+int kb_cache__run_parse(kb_test_run *out, const void *data, size_t len);
+
+/** Check and decode a stored chunk value (header + payload) into out; *n gets its
+ * length. 0 or KB_ECORRUPT (object.c; for fuzzing). */
+int kb_cache__chunk_check(const void *val, size_t len, const uint8_t *base, size_t base_len,
+			  void *out, size_t cap, size_t *n);
+
 /** Current unix time. */
 int64_t kb_cache__now(void);
 

@@ -203,6 +203,23 @@ bad:
 			     "and put the object again", kb_cache__short(s, cid), c->dir);
 }
 
+int kb_cache__chunk_check(const void *val, size_t len, const uint8_t *base, size_t base_len,
+			  void *out, size_t cap, size_t *n)
+{
+	static kb_cache fake = { .dir = "(fuzz)" };
+	ZSTD_DCtx *d = ZSTD_createDCtx();
+	MDB_val v = { len, (void *)val };
+	kb_key id;
+	int rc;
+
+	if (!d)
+		return KB_ERROR;
+	memset(&id, 0, sizeof(id));
+	rc = chunk_decode(&fake, &id, &v, d, base, base_len, out, cap, n);
+	ZSTD_freeDCtx(d);
+	return rc;
+}
+
 /* ---------------------------------------------------------------------------- */
 /* Object headers                                                                */
 
@@ -1055,10 +1072,19 @@ static void decode_slot(void *arg, size_t i, int slot)
 				  r->slot_dst[i], KB_CHUNK_SIZE, &r->slot_len[i]);
 	else if (rc == MDB_NOTFOUND) {
 		char s[16], o[16];
-		rc = kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
-				   "object %s in cache '%s' lost its chunk %s; run 'kbisect cache "
-				   "verify' and put the object again", kb_cache__short(o, &r->id),
-				   r->c->dir, kb_cache__short(s, &r->parts[part]));
+		MDB_val ok = { 32, r->id.b }, ov;
+		if (mdb_get(t, r->c->obj, &ok, &ov) != 0)
+			/* evicted by a concurrent gc while we read: not damage */
+			rc = kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_CACHE,
+					   "object %s was evicted from cache '%s' while being read; "
+					   "put it again (or pin it, or raise the limit)",
+					   kb_cache__short(o, &r->id), r->c->dir);
+		else
+			rc = kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
+					   "object %s in cache '%s' lost its chunk %s; run 'kbisect "
+					   "cache verify' and put the object again",
+					   kb_cache__short(o, &r->id), r->c->dir,
+					   kb_cache__short(s, &r->parts[part]));
 	} else
 		rc = kb_cache__mdb(r->c, rc, "cannot read a chunk");
 	kb_cache__txn_end(r->c, t);
@@ -1084,7 +1110,12 @@ static int fill_batch_n(kb_cache_reader *r, uint8_t *dst, size_t max, int thread
 		if (r->slot_rc[i]) {
 			/* the message may be on the other thread: set one here */
 			char s[16];
-			if (kb_error_last()->code != r->slot_rc[i])
+			if (r->slot_rc[i] == KB_ENOTFOUND && kb_error_last()->code != KB_ENOTFOUND)
+				kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_CACHE,
+					      "object %s was evicted from cache '%s' while being "
+					      "read; put it again", kb_cache__short(s, &r->id),
+					      r->c->dir);
+			else if (kb_error_last()->code != r->slot_rc[i])
 				kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
 					      "object %s in cache '%s' has a damaged chunk; run "
 					      "'kbisect cache verify' and put the object again",

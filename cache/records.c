@@ -111,6 +111,11 @@ static int build_from_json(kb_build_record *out, const void *data, size_t len)
 	return 0;
 }
 
+int kb_cache__build_parse(kb_build_record *out, const void *data, size_t len)
+{
+	return build_from_json(out, data, len);
+}
+
 void kb_build_record_clear(kb_build_record *rec)
 {
 	if (!rec)
@@ -386,6 +391,11 @@ static int run_from_json(kb_test_run *out, const void *data, size_t len)
 	out->time = json_integer_value(json_object_get(o, "time"));
 	json_decref(o);
 	return 0;
+}
+
+int kb_cache__run_parse(kb_test_run *out, const void *data, size_t len)
+{
+	return run_from_json(out, data, len) ? KB_ECORRUPT : 0;
 }
 
 int kb_cache_test_list(kb_test_run **out, size_t *n, kb_cache *c, const kb_key *test_key)
