@@ -427,7 +427,13 @@ static int env_open(kb_cache *c)
 	/* NOMETASYNC: a system crash may lose the last commit, never consistency (a
 	 * process crash loses nothing); saves one fsync per put */
 	unsigned int ef = MDB_NOTLS | MDB_NORDAHEAD | MDB_NOMETASYNC;
+	const char *nosync = getenv("KBISECT_CACHE_NOSYNC");
 	int rc, dead = 0;
+
+	/* KBISECT_CACHE_NOSYNC=1: no fsync at all (throw-away caches, CI); a system crash
+	 * may then damage the store, a process crash still cannot */
+	if (nosync && !strcmp(nosync, "1"))
+		ef |= MDB_NOSYNC;
 
 	if ((rc = mdb_env_create(&c->env)))
 		return kb_cache__mdb(c, rc, "cannot create the LMDB environment");
