@@ -444,7 +444,9 @@ static int get_small(kb_remote *r, const char *path, char **out, size_t *len)
 		return 0;
 	}
 	free(x.mem);
-	if (code == 404) {
+	if (code == 404 || code == 400 || code == 405) {
+		/* 400/405: a plain Bazel cache (bazel-remote, nginx) without kbisect's
+		 * record paths; a miss, and objects can still be shared */
 		r->st.misses++;
 		return KB_ENOTFOUND;
 	}
@@ -469,9 +471,13 @@ static int put_small(kb_remote *r, const char *path, const char *body)
 	x.uplen = strlen(body);
 	code = perform(r, "PUT", path, &x, x.uplen, 0);
 	free(x.mem);
-	if (code == 200 || code == 201) {
+	if (code == 200 || code == 201 || code == 204) {
 		r->st.uploads++;
 		return 0;
+	}
+	if (code == 400 || code == 404 || code == 405) {
+		r->st.errors++; /* refused (e.g. a server without kbisect's records): go on */
+		return -1;
 	}
 	if (code > 0) {
 		char why[128];
@@ -598,7 +604,7 @@ static int upload(kb_remote *r, kb_cache *local, const char *path, const kb_key 
 	kb_cache_reader_free(x.rd);
 	if (code == -2)
 		return KB_ECORRUPT; /* local object damaged */
-	if (code == 200 || code == 201) {
+	if (code == 200 || code == 201 || code == 204) {
 		r->st.uploads++;
 	} else if (code > 0) {
 		char why[160];
