@@ -101,6 +101,16 @@ done
 curl -sf "$URL/metrics" | grep -q '^kbisect_evictions_total [1-9]' || fail "no evictions counted"
 [ "$(code "$URL/cas/$(sha256sum "$T/small6" | cut -c1-64)")" = 200 ] || fail "newest entry evicted"
 
+# IPv6 loopback, when the host has it
+if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
+	"$K" cache serve --cache "$T/v6" --listen '[::1]:0' --port-file "$T/v6.port" --duration 30 \
+		--quiet >"$T/v6.out" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 50); do [ -s "$T/v6.port" ] && break; sleep 0.1; done
+	curl -sfg "http://[::1]:$(cat "$T/v6.port")/status" | grep -q uptime_s || fail "IPv6 status"
+	grep -q 'http://\[::1\]:' "$T/v6.out" || fail "IPv6 banner"
+fi
+
 # TLS (GnuTLS inside libmicrohttpd): https works with the server's certificate
 if command -v openssl >/dev/null; then
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 \
