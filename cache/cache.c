@@ -218,6 +218,8 @@ uint64_t kb_cache__stat_get(kb_cache *c, MDB_txn *t, int stat)
 
 void kb_cache__stat_add(kb_cache *c, int stat, int64_t delta)
 {
+	if (c->flags & KB_CACHE_RDONLY)
+		return; /* could never be written */
 	pthread_mutex_lock(&c->pend_lock);
 	c->pend_stat[stat] += delta;
 	pthread_mutex_unlock(&c->pend_lock);
@@ -227,6 +229,8 @@ void kb_cache__touch(kb_cache *c, const kb_key *id)
 {
 	int64_t now = kb_cache__now_ns();
 
+	if (c->flags & KB_CACHE_RDONLY)
+		return;
 	pthread_mutex_lock(&c->pend_lock);
 	for (size_t i = 0; i < c->n_pend_atime; i++) {
 		if (kb_key_equal(&c->pend_atime[i].id, id)) {
@@ -251,49 +255,58 @@ void kb_cache__touch(kb_cache *c, const kb_key *id)
 	pthread_mutex_unlock(&c->pend_lock);
 }
 
-/* Write pending counters and last-use times into t. Returns the snapshot taken so
- * that it can be subtracted after a successful commit. */
-static int flush_pending(kb_cache *c, MDB_txn *t, int64_t *snap, size_t *n_atime)
+/* Pending counters and last-use times taken out of the handle for one txn. If the
+ * txn does not commit they are put back, so no flush counts anything twice. */
+struct pend_take {
+	int64_t stat[KB_ST_MAX];
+	struct kb_atime_pend *atime;
+	size_t n_atime;
+};
+
+static void pending_take(kb_cache *c, struct pend_take *p)
+{
+	pthread_mutex_lock(&c->pend_lock);
+	memcpy(p->stat, c->pend_stat, sizeof(p->stat));
+	memset(c->pend_stat, 0, sizeof(c->pend_stat));
+	p->atime = c->pend_atime;
+	p->n_atime = c->n_pend_atime;
+	c->pend_atime = NULL;
+	c->n_pend_atime = c->cap_pend_atime = 0;
+	c->last_flush = kb_cache__now();
+	pthread_mutex_unlock(&c->pend_lock);
+}
+
+static void pending_put_back(kb_cache *c, struct pend_take *p)
+{
+	pthread_mutex_lock(&c->pend_lock);
+	for (int i = 0; i < KB_ST_MAX; i++)
+		c->pend_stat[i] += p->stat[i];
+	pthread_mutex_unlock(&c->pend_lock);
+	for (size_t i = 0; i < p->n_atime; i++) /* advisory: newer touches win */
+		kb_cache__touch(c, &p->atime[i].id);
+	free(p->atime);
+	p->atime = NULL;
+	p->n_atime = 0;
+}
+
+/* Write taken counters and last-use times into t. */
+static int pending_write(kb_cache *c, MDB_txn *t, const struct pend_take *p)
 {
 	int rc;
 
-	pthread_mutex_lock(&c->pend_lock);
-	memcpy(snap, c->pend_stat, sizeof(c->pend_stat));
-	*n_atime = c->n_pend_atime;
-	pthread_mutex_unlock(&c->pend_lock);
 	for (int i = 0; i < KB_ST_MAX; i++)
-		if ((rc = kb_cache__stat_add_txn(c, t, i, snap[i])))
+		if ((rc = kb_cache__stat_add_txn(c, t, i, p->stat[i])))
 			return rc;
-	for (size_t i = 0; i < *n_atime; i++) {
-		struct kb_atime_pend p;
-		MDB_val k, v, old;
-
-		pthread_mutex_lock(&c->pend_lock);
-		p = c->pend_atime[i];
-		pthread_mutex_unlock(&c->pend_lock);
-		k.mv_size = 32;
-		k.mv_data = p.id.b;
+	for (size_t i = 0; i < p->n_atime; i++) {
+		MDB_val k = { 32, (void *)p->atime[i].id.b }, v, old;
 		if (mdb_get(t, c->obj, &k, &old))
 			continue; /* evicted meanwhile */
-		v.mv_size = sizeof(p.t);
-		v.mv_data = &p.t;
+		v.mv_size = sizeof(p->atime[i].t);
+		v.mv_data = (void *)&p->atime[i].t;
 		if ((rc = kb_cache__mdb(c, mdb_put(t, c->atime, &k, &v, 0), "cannot record use")))
 			return rc;
 	}
 	return 0;
-}
-
-static void forget_pending(kb_cache *c, const int64_t *snap, size_t n_atime)
-{
-	pthread_mutex_lock(&c->pend_lock);
-	for (int i = 0; i < KB_ST_MAX; i++)
-		c->pend_stat[i] -= snap[i];
-	if (n_atime) {
-		memmove(c->pend_atime, c->pend_atime + n_atime,
-			(c->n_pend_atime - n_atime) * sizeof(*c->pend_atime));
-		c->n_pend_atime -= n_atime;
-	}
-	pthread_mutex_unlock(&c->pend_lock);
 }
 
 int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), void *arg)
@@ -304,8 +317,7 @@ int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), 
 				     "KB_CACHE_RDONLY to change it", c->dir);
 	for (int attempt = 0; attempt < 40; attempt++) {
 		MDB_txn *t = NULL;
-		int64_t snap[KB_ST_MAX];
-		size_t n_atime = 0;
+		struct pend_take p;
 		int rc;
 
 		pthread_rwlock_rdlock(&c->txn_lock);
@@ -321,12 +333,14 @@ int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), 
 			pthread_rwlock_unlock(&c->txn_lock);
 			return kb_cache__mdb(c, rc, "cannot start a write transaction");
 		}
+		pending_take(c, &p);
 		rc = fn ? fn(c, t, arg) : 0;
 		if (!rc)
-			rc = flush_pending(c, t, snap, &n_atime);
+			rc = pending_write(c, t, &p);
 		if (rc) {
 			mdb_txn_abort(t);
 			pthread_rwlock_unlock(&c->txn_lock);
+			pending_put_back(c, &p);
 			if (rc != KB__MAPFULL)
 				return rc;
 			if ((rc = grow_map(c)))
@@ -335,18 +349,33 @@ int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), 
 		}
 		rc = mdb_txn_commit(t);
 		pthread_rwlock_unlock(&c->txn_lock);
-		if (rc == MDB_MAP_FULL) {
-			if ((rc = grow_map(c)))
-				return rc;
-			continue;
-		}
-		if (rc)
+		if (rc) {
+			pending_put_back(c, &p);
+			if (rc == MDB_MAP_FULL) {
+				if ((rc = grow_map(c)))
+					return rc;
+				continue;
+			}
 			return kb_cache__mdb(c, rc, "cannot commit to the cache");
-		forget_pending(c, snap, n_atime);
+		}
+		free(p.atime);
 		return 0;
 	}
 	return kb_error_set(KB_ERRCLASS_CACHE, "cache '%s': the map kept filling up while "
 			    "writing; run 'kbisect cache gc' and retry", c->dir);
+}
+
+void kb_cache__maybe_flush(kb_cache *c)
+{
+	int due;
+
+	if (c->flags & KB_CACHE_RDONLY)
+		return;
+	pthread_mutex_lock(&c->pend_lock);
+	due = c->n_pend_atime >= 1000 || kb_cache__now() - c->last_flush >= 30;
+	pthread_mutex_unlock(&c->pend_lock);
+	if (due && kb_cache__write(c, NULL, NULL))
+		kb_error_clear(); /* counters are advisory */
 }
 
 static int open_dbis(kb_cache *c, MDB_txn *t, unsigned int flags)
@@ -555,6 +584,7 @@ int kb_cache_open(kb_cache **out, const char *dir, unsigned int flags)
 	}
 	c->flags = flags;
 	c->lockfd = -1;
+	c->last_flush = kb_cache__now();
 	pthread_rwlock_init(&c->txn_lock, NULL);
 	pthread_mutex_init(&c->pend_lock, NULL);
 

@@ -108,6 +108,7 @@ struct kb_cache {
 	int64_t pend_stat[KB_ST_MAX];
 	struct kb_atime_pend { kb_key id; int64_t t; } *pend_atime;
 	size_t n_pend_atime, cap_pend_atime;
+	int64_t last_flush;             /* unix time of the last flush of the above */
 };
 
 /** Translate an LMDB return code into a kb_error_code with a message about what;
@@ -124,6 +125,10 @@ void kb_cache__txn_end(kb_cache *c, MDB_txn *t);
  * and run fn again. Pending counters and last-use times are flushed in the same txn.
  * fn returns 0 or a kb_error_code (or KB__MAPFULL). */
 int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), void *arg);
+
+/** Flush pending counters and last-use times if the last flush is 30 s old or many are
+ * waiting (long-running readers such as the server). Best effort. */
+void kb_cache__maybe_flush(kb_cache *c);
 
 /** Add delta to a pending persistent counter (thread-safe; flushed by the next write). */
 void kb_cache__stat_add(kb_cache *c, int stat, int64_t delta);

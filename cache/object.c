@@ -1187,6 +1187,7 @@ int kb_cache__reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, co
 	if (count) {
 		kb_cache__stat_add(c, KB_ST_HIT0 + r->h.kind, 1);
 		kb_cache__touch(c, id);
+		kb_cache__maybe_flush(c);
 	}
 	if (size)
 		*size = r->h.size;
