@@ -183,6 +183,13 @@ static enum MHD_Result answer_error(struct MHD_Connection *conn, struct req *q, 
 				    const char *why)
 {
 	char msg[512];
+
+	if (status >= 500) {
+		/* the store's message names server paths: log it, tell the client less */
+		fprintf(stderr, "kbisect-serve: %s: %s\n", q->path, why);
+		why = status == 507 ? "cache full and nothing can be evicted"
+				    : "internal error; see the server's log";
+	}
 	int n = snprintf(msg, sizeof(msg), "kbisect: %s\n", why);
 	return answer(conn, q, status, "text/plain; charset=utf-8", msg,
 		      n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
