@@ -68,6 +68,23 @@ if command -v ccache >/dev/null; then
   unset CCACHE_DIR
 fi
 
+# two workers build two commits at the same time: own work trees, one cache
+echo 'int lib_a(void) { return 11; }' >> "$repo/lib/lib.c"
+git -C "$repo" commit -q -am "lib: a"
+ca=$(git -C "$repo" rev-parse HEAD)
+echo 'int lib_b(void) { return 12; }' >> "$repo/lib/lib.c"
+git -C "$repo" commit -q -am "lib: b"
+kb --rev "$ca" --worker 1 --json > "$tmp/a.json" & pa=$!
+kb --rev HEAD --worker 2 --json > "$tmp/b.json" & pb=$!
+wait $pa || fail "worker 1 failed"
+wait $pb || fail "worker 2 failed"
+[ "$(field "$(cat "$tmp/a.json")" how)" = built ] || fail "worker 1: $(cat "$tmp/a.json")"
+[ "$(field "$(cat "$tmp/b.json")" how)" = built ] || fail "worker 2: $(cat "$tmp/b.json")"
+[ "$(field "$(cat "$tmp/a.json")" signature)" != "$(field "$(cat "$tmp/b.json")" signature)" ] ||
+  fail "two different commits, one signature"
+[ "$(kb --rev "$ca" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["how"])')" = cache_hit ] ||
+  fail "parallel build not recorded"
+
 # a commit that does not build: exit 1 with the first error, then a cached failure
 echo 'int broken(void) { return nope; }' >> "$repo/lib/lib.c"
 git -C "$repo" commit -q -am "broken"
