@@ -15,7 +15,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <pthread.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -56,7 +55,6 @@ struct kb_server {
 	time_t started;
 	atomic_uint_fast64_t requests[KB_SRV_METHOD_MAX][N_CODES];
 	atomic_uint_fast64_t bytes_in, bytes_out, hits, misses, corrupt, rejected_hash;
-	pthread_mutex_t wlock;     /* serializes calls that may write the store */
 };
 
 /* Per-request state (MHD's con_cls). */
@@ -105,58 +103,6 @@ static void add(atomic_uint_fast64_t *v, uint64_t n)
 static uint64_t get(atomic_uint_fast64_t *v)
 {
 	return atomic_load_explicit(v, memory_order_relaxed);
-}
-
-/*
- * Calls that may start an LMDB write go through wlock. LMDB serializes write txns
- * anyway; the lock also keeps the cache's in-process bookkeeping of pending counters
- * and last-use times (flushed by every write, forgotten after its commit) from being
- * flushed twice by two concurrent commits of one process, which corrupted it under
- * the bench/server load (see the report of issue 3).
- */
-static int w_write(kb_server *s, kb_cache_writer *w, const void *d, size_t n)
-{
-	int rc;
-	pthread_mutex_lock(&s->wlock);
-	rc = kb_cache_writer_write(w, d, n);
-	pthread_mutex_unlock(&s->wlock);
-	return rc;
-}
-
-static int w_commit(kb_server *s, kb_key *id, kb_cache_writer *w, const kb_key *expect)
-{
-	int rc;
-	pthread_mutex_lock(&s->wlock);
-	rc = kb_cache_writer_commit(id, w, expect);
-	pthread_mutex_unlock(&s->wlock);
-	return rc;
-}
-
-static int w_ref_set(kb_server *s, const kb_key *key, const kb_key *id)
-{
-	int rc;
-	pthread_mutex_lock(&s->wlock);
-	rc = kb_cache_ref_set(s->cache, KB_REF_AC, key, id);
-	pthread_mutex_unlock(&s->wlock);
-	return rc;
-}
-
-static int w_build_put(kb_server *s, const kb_build_record *rec)
-{
-	int rc;
-	pthread_mutex_lock(&s->wlock);
-	rc = kb_cache_build_put(s->cache, rec);
-	pthread_mutex_unlock(&s->wlock);
-	return rc;
-}
-
-static int w_test_add(kb_server *s, const kb_key *key, const kb_test_run *run)
-{
-	int rc;
-	pthread_mutex_lock(&s->wlock);
-	rc = kb_cache_test_add(s->cache, key, run);
-	pthread_mutex_unlock(&s->wlock);
-	return rc;
 }
 
 static enum MHD_Result answer(struct MHD_Connection *conn, struct req *q, int status,
@@ -410,7 +356,7 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 		existed = kb_cache_build_get(&old, s->cache, &rec.build_key) == 0;
 		if (existed)
 			kb_build_record_clear(&old);
-		if (w_build_put(s, &rec) != 0) {
+		if (kb_cache_build_put(s->cache, &rec) != 0) {
 			kb_build_record_clear(&rec);
 			return answer_error(conn, q, kb_error_last()->code == KB_EFULL ? 507 : 500,
 					    kb_error_last()->message);
@@ -435,7 +381,7 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 				dup = kb_cache__wire_run_equal(&in[i], &in[j]);
 			if (dup)
 				continue;
-			if (w_test_add(s, &q->rt.key, &in[i]) != 0) {
+			if (kb_cache_test_add(s->cache, &q->rt.key, &in[i]) != 0) {
 				free(in);
 				free(have);
 				return answer_error(conn, q,
@@ -639,7 +585,7 @@ static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, str
 		return answer_error(conn, q, 400, "body shorter than Content-Length");
 	if (q->buf)
 		return put_record(s, conn, q);
-	rc = w_commit(s, &id, q->w, q->rt.target == KB_SRV_CAS ? &q->rt.key : NULL);
+	rc = kb_cache_writer_commit(&id, q->w, q->rt.target == KB_SRV_CAS ? &q->rt.key : NULL);
 	q->w = NULL;
 	if (rc == KB_ECORRUPT) {
 		add(&s->rejected_hash, 1);
@@ -654,7 +600,7 @@ static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, str
 		kb_key old;
 		q->existed = kb_cache_ref_get(&old, s->cache, KB_REF_AC, &q->rt.key) == 0 &&
 			     kb_key_equal(&old, &id);
-		if (!q->existed && w_ref_set(s, &q->rt.key, &id) != 0)
+		if (!q->existed && kb_cache_ref_set(s->cache, KB_REF_AC, &q->rt.key, &id) != 0)
 			return answer_error(conn, q, kb_error_last()->code == KB_EFULL ? 507 : 500,
 					    kb_error_last()->message);
 	}
@@ -716,7 +662,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 				memcpy(q->buf + q->len, upload_data, n);
 				q->len += n;
 				q->buf[q->len] = '\0';
-			} else if (w_write(s, q->w, upload_data, n) != 0) {
+			} else if (kb_cache_writer_write(q->w, upload_data, n) != 0) {
 				q->status = kb_error_last()->code == KB_EFULL ? 507 : 500;
 				q->why = q->status == 507 ? "cache full and nothing can be evicted"
 							  : "cannot write to the store";
@@ -854,7 +800,6 @@ static void server_free(kb_server *s)
 		OPENSSL_cleanse(s->key_pem, strlen(s->key_pem));
 	free(s->cert_pem);
 	free(s->key_pem);
-	pthread_mutex_destroy(&s->wlock);
 	free(s);
 }
 
@@ -873,7 +818,6 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 	if (!s)
 		return kb_error_os("cannot allocate the server");
 	s->cache = c;
-	pthread_mutex_init(&s->wlock, NULL);
 	if (opts)
 		s->opts = *opts;
 	if (!s->opts.max_blob_size)

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -488,6 +489,64 @@ static void test_server_http__tokens_guard_writes_and_reads(void **state)
 	kb_test_tmpdir_free(tdir);
 }
 
+/* ---- concurrency: many clients putting and getting at once ---- */
+
+#define CONC_THREADS 16
+#define CONC_OPS 12
+
+struct conc {
+	struct fixture *f;
+	int idx;
+	int bad;
+};
+
+static void *conc_worker(void *arg)
+{
+	struct conc *c = arg;
+	for (int i = 0; i < CONC_OPS; i++) {
+		/* sizes 1 KiB .. ~2.5 MiB, shared between threads so PUTs collide */
+		unsigned int seed = (unsigned int)((c->idx + i) % 10);
+		size_t n = ((size_t)1024 << (seed % 12)) + seed;
+		char *data = malloc(n), url[256];
+		struct buf got = { NULL, 0 };
+		kb_key id;
+		long code;
+		kb_test_fill_random(data, n, seed + 100);
+		kb_sha256(&id, data, n);
+		url_of(url, sizeof(url), c->f, "/cas/", &id);
+		code = req("PUT", url, data, (long)n, NULL, NULL, NULL);
+		if (code != 200 && code != 201)
+			c->bad++;
+		if (req("GET", url, NULL, 0, NULL, &got, NULL) != 200 || got.len != n ||
+		    memcmp(got.p, data, n) != 0)
+			c->bad++;
+		free(got.p);
+		free(data);
+	}
+	return NULL;
+}
+
+static void test_server_http__concurrent_put_get_lose_nothing(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t th[CONC_THREADS];
+	struct conc c[CONC_THREADS];
+	uint64_t bad = 1;
+
+	for (int i = 0; i < CONC_THREADS; i++) {
+		c[i].f = f;
+		c[i].idx = i;
+		c[i].bad = 0;
+		assert_int_equal(pthread_create(&th[i], NULL, conc_worker, &c[i]), 0);
+	}
+	for (int i = 0; i < CONC_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(c[i].bad, 0);
+	}
+	assert_int_equal(kb_cache_verify(f->c, &bad, NULL, NULL), 0);
+	assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -499,6 +558,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_http__records_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_http__hostile_requests_leave_the_store_intact, setup, teardown),
 		cmocka_unit_test(test_server_http__tokens_guard_writes_and_reads),
+		cmocka_unit_test_setup_teardown(test_server_http__concurrent_put_get_lose_nothing, setup, teardown),
 	};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	return cmocka_run_group_tests_name("server/http", tests, NULL, NULL);
