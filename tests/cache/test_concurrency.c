@@ -1,7 +1,8 @@
 /*
  * tests/cache/test_concurrency.c - 4 writer and 4 reader processes on one store at
  * once: every put is readable with the right bytes by every process, test runs and
- * build records from all writers accumulate, and the store verifies clean.
+ * build records from all writers accumulate, and the store verifies clean. Also four
+ * threads sharing one handle while its map grows.
  * kb-test-labels: integration
  * kb-test-timeout: 300
  */
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -196,10 +198,78 @@ static void test_cache_concurrency__four_writers_and_four_readers_lose_nothing(v
 	kb_test_tmpdir_free(dir);
 }
 
+struct thr {
+	kb_cache *c;
+	unsigned int t;
+	int failed;
+};
+
+/* One thread of four sharing a handle: put, read back, count, pin, record. */
+static void *thread_main(void *arg)
+{
+	struct thr *a = arg;
+	for (unsigned int i = 0; i < 10 && !a->failed; i++) {
+		unsigned int seed = 50000 + a->t * 100 + i;
+		kb_put_opts o = { 0 };
+		kb_test_run run = { KB_RUN_OK, "", 1.0, 0, { { 0 } }, 3 };
+		size_t len, got_len;
+		uint8_t *want = gen(seed, &len, &o.kind);
+		void *got;
+		kb_key id;
+		if (kb_cache_put_buf(&id, a->c, want, len, &o) ||
+		    kb_cache_get_buf(&got, &got_len, a->c, &id)) {
+			a->failed = 1;
+		} else {
+			if (got_len != len || memcmp(got, want, len))
+				a->failed = 2;
+			free(got);
+		}
+		if (kb_cache_test_add(a->c, &id, &run) || kb_cache_pin(a->c, &id, (int)(i & 1)))
+			a->failed = 3;
+		free(want);
+	}
+	return NULL;
+}
+
+static void test_cache_concurrency__threads_share_one_handle(void **state)
+{
+	char *dir = kb_test_tmpdir("threads");
+	struct thr a[4];
+	pthread_t th[4];
+	kb_cache *c;
+	kb_cache_stats s;
+	uint64_t bad = 9, hits = 0;
+
+	(void)state;
+	setenv("KBISECT_CACHE_MAPSIZE", "1048576", 1); /* the map grows under the threads */
+	assert_int_equal(kb_cache_open(&c, dir, KB_CACHE_CREATE), 0);
+	unsetenv("KBISECT_CACHE_MAPSIZE");
+	for (unsigned int t = 0; t < 4; t++) {
+		a[t].c = c;
+		a[t].t = t;
+		a[t].failed = 0;
+		assert_int_equal(pthread_create(&th[t], NULL, thread_main, &a[t]), 0);
+	}
+	for (int t = 0; t < 4; t++) {
+		pthread_join(th[t], NULL);
+		assert_int_equal(a[t].failed, 0);
+	}
+	assert_int_equal(kb_cache_verify(c, &bad, NULL, NULL), 0);
+	assert_int_equal(bad, 0);
+	assert_int_equal(kb_cache_stats_get(&s, c), 0);
+	for (int k = 0; k < KB_OBJ_KIND_MAX; k++)
+		hits += s.hits[k];
+	assert_int_equal(hits, 40); /* every get counted once */
+	assert_int_equal(s.test_runs, 40);
+	kb_cache_close(c);
+	kb_test_tmpdir_free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_concurrency__four_writers_and_four_readers_lose_nothing),
+		cmocka_unit_test(test_cache_concurrency__threads_share_one_handle),
 	};
 	return cmocka_run_group_tests_name("cache/concurrency", tests, NULL, NULL);
 }
