@@ -215,7 +215,8 @@ typedef struct {
 int kb_cache_build_put(kb_cache *c, const kb_build_record *rec);
 
 /** Load the record of build_key into *out (free with kb_build_record_clear()).
- * Counts a hit or a miss in the stats. @return 0, KB_ENOTFOUND */
+ * Counts a hit or a miss in the stats. The artifacts may have been evicted since the
+ * record was written: check them with kb_cache_has(). @return 0, KB_ENOTFOUND */
 int kb_cache_build_get(kb_build_record *out, kb_cache *c, const kb_key *build_key);
 
 /** The build keys of all records whose kernel has signature sig (*out malloc'd). */
