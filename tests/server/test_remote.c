@@ -216,7 +216,7 @@ static void test_server_remote__dead_or_silent_server_never_fails_a_caller(void 
 	assert_int_equal(kb_remote_object_ensure(r, c, &k), KB_ENOTFOUND);
 	assert_int_equal(kb_remote_put_file(&id, r, c, "/proc/self/cmdline", NULL), 0);
 	assert_int_equal(kb_cache_has(c, &id), 1);
-	assert_true(now() - t0 < 0.5);
+	assert_true(now() - t0 < 3); /* no second 1 s timeout (slack for a loaded CI host) */
 	kb_remote_stats_get(&st, r);
 	assert_int_equal(st.failed, 1);
 	assert_int_equal(st.timeouts, 1);
