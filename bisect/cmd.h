@@ -67,5 +67,6 @@ int cmd_bisect(int argc, char **argv);
 /** `kbisect cache serve` (bisect/cmd_cache_serve.c), dispatched by cmd_cache. */
 int cache_serve(int argc, char **argv);
 int cmd_remote(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

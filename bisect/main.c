@@ -18,6 +18,7 @@ static const struct kb_cmd kb_cmds[] = {
 	{ "analyze", cmd_analyze, 0, "audit a syzbot bisection log" },
 	{ "bisect", cmd_bisect, KB_NEED_QEMU | KB_NEED_REPO, "find the first bad commit" },
 	{ "remote", cmd_remote, 0, "use a shared cache server (status, push, get)" },
+	{ "report", cmd_report, 0, "crash title and run class of a console log" },
 	{ NULL, NULL, 0, NULL },
 };
 
