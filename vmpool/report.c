@@ -897,8 +897,9 @@ static const char *report_frame(struct framelist *fl, const struct oops_fmt *fmt
 			if (!p)
 				continue;
 			p = skip_pcs(p + 4);
-			if (take_func(p, fn, sizeof(fn)))
-				add_frame(fl, fn, fmt);
+			if (!take_func(p, fn, sizeof(fn)))
+				continue; /* "at: inode_lock include/linux/fs.h:756 [inline]" */
+			add_frame(fl, fn, fmt);
 			break;
 		}
 		break;
