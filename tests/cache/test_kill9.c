@@ -95,13 +95,15 @@ static void test_cache_kill9__killed_writers_leave_a_consistent_store(void **sta
 	size_t loglen = 0, checked = 0;
 	char *logged;
 	unsigned int rnd = (unsigned int)time(NULL);
+	const char *env = getenv("KB_KILL9_ROUNDS"); /* longer stress runs by hand */
+	int rounds = env && atoi(env) > 0 ? atoi(env) : ROUNDS;
 
 	(void)state;
 	snprintf(log, sizeof(log), "%s/committed.log", dir);
 	/* create the store first so that writers race only on puts */
 	assert_int_equal(kb_cache_open(&c, dir, KB_CACHE_CREATE), 0);
 	kb_cache_close(c);
-	for (int r = 0; r < ROUNDS; r++) {
+	for (int r = 0; r < rounds; r++) {
 		pid_t pids[2];
 		int nw = 1 + (r % 2); /* every other round two writers race */
 		for (int k = 0; k < nw; k++) {
@@ -146,8 +148,8 @@ static void test_cache_kill9__killed_writers_leave_a_consistent_store(void **sta
 		checked++;
 		p = nl + 1;
 	}
-	print_message("%zu committed objects checked after %d rounds of kill -9\n", checked, ROUNDS);
-	assert_true(checked >= ROUNDS / 2);
+	print_message("%zu committed objects checked after %d rounds of kill -9\n", checked, rounds);
+	assert_true(checked >= (size_t)rounds / 2);
 	/* and it still takes new objects */
 	{
 		kb_key id;
