@@ -70,7 +70,7 @@ INIT
 chmod +x "$ir/init"
 (cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.gz"
 
-# 3. one boot per case: <corpus name> <kbcase> <smp>
+# 3. one boot per case: <corpus name> <kbcase> <smp> [nopanic: no oops=panic/panic_on_warn]
 cases=(
   "real-null-deref null 1"
   "real-paging-request paging 1"
@@ -92,14 +92,18 @@ cases=(
   "real-clean-boot clean 1"
   "real-init-exit init_exit 1"
   "real-syzfail syzfail 1"
+  "real-warn-nopanic warn 1 nopanic"
+  "real-null-deref-nopanic null 1 nopanic"
+  "real-gpf-smp2 gpf 2"
 )
 for c in "${cases[@]}"; do
   set -- $c
-  name=$1 kcase=$2 smp=$3
+  name=$1 kcase=$2 smp=$3 panic="oops=panic panic_on_warn=1"
+  [ "${4:-}" = nopanic ] && panic=""
   if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
   echo "make-corpus: $name" >&2
   timeout 120 qemu-system-x86_64 -accel tcg -m 512 -smp "$smp" -nographic -no-reboot \
     -kernel "$bzimage" -initrd "$work/initramfs.gz" \
-    -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=1 kbcase=$kcase" \
+    -append "console=ttyS0 panic=-1 $panic kbcase=$kcase" \
     </dev/null > "$here/$name.txt" 2>&1 || true
 done
