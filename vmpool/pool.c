@@ -278,7 +278,7 @@ void kb_pool_cancel(kb_pool *p)
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->mu);
-	p->cancelled = 1;
+	__atomic_store_n(&p->cancelled, 1, __ATOMIC_RELAXED);
 	for (unsigned int i = 0; i < p->n_workers; i++)
 		if (p->vm_pids[i] > 0)
 			kill(-p->vm_pids[i], SIGKILL);
@@ -388,6 +388,7 @@ static void fill_cfg(kb_pool *p, kb_qemu_cfg *cfg, const char *kernel, const cha
 	cfg->image = image;
 	cfg->cmdline_extra = cmdline;
 	cfg->dir = dir;
+	cfg->cancel = &p->cancelled;
 }
 
 /* hash_file() remembered by (device, inode, size, mtime); called with p->mu held. */
@@ -959,6 +960,12 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 		r = get_template(p, &t, j->kernel, j->initrd, j->cmdline, prog, prog_len, j->xz);
 		if (t && t->state != 1 && t->base && t->base->state != 1)
 			t = t->base; /* the kernel itself did not boot */
+		if ((r < 0 || !t || t->state != 1) &&
+		    __atomic_load_n(&p->cancelled, __ATOMIC_RELAXED)) {
+			res->klass = KB_RUN_INFRA;
+			snprintf(res->title, sizeof(res->title), "kbisect: cancelled");
+			goto out;
+		}
 		if (r < 0 || !t || t->state != 1) {
 			kb_report rep;
 			kb_report_ctx ctx = { .end = KB_REPORT_END_NO_BOOT };

@@ -78,6 +78,7 @@ int kb_vm__launch(kb_vm *vm, const kb_qemu_cfg *cfg, double timeout_s)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->agent_fd = -1;
+	vm->cancel = cfg->cancel;
 	snprintf(vm->dir, sizeof(vm->dir), "%s", cfg->dir);
 	if ((r = kb_qemu__argv(&argv, cfg)) < 0)
 		return r;
@@ -117,6 +118,8 @@ int kb_vm__launch(kb_vm *vm, const kb_qemu_cfg *cfg, double timeout_s)
 
 static int check_alive(kb_vm *vm)
 {
+	if (vm->cancel && __atomic_load_n(vm->cancel, __ATOMIC_RELAXED))
+		return kb_error_set(KB_ERRCLASS_VMPOOL, "cancelled");
 	if (!vm->exited && kb_qemu__exited(vm->pid, &vm->status)) {
 		vm->exited = 1;
 		vm->pid = 0;
@@ -306,6 +309,8 @@ static int wait_migrated(kb_vm *vm, double deadline)
 			return r;
 		}
 		json_decref(ret);
+		if ((r = check_alive(vm)) < 0)
+			return r;
 		if (kb_vm__now() > deadline)
 			return kb_error_setc(KB_ETIMEOUT, KB_ERRCLASS_VMPOOL,
 					     "saving the vm state did not finish in time");

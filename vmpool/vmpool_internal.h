@@ -98,6 +98,8 @@ typedef struct {
 	int ram_shared;          /**< share=on (template) or off (clone) */
 	int incoming;            /**< 1: -incoming defer */
 	const char *dir;         /**< the VM's dir: qmp.sock, agent.sock, console.log */
+	int *cancel;             /**< when *cancel becomes non-zero, waits on this VM end
+				      (read atomically); may be NULL */
 } kb_qemu_cfg;
 
 /** Build the QEMU argv for cfg into *out. */
@@ -125,6 +127,7 @@ typedef struct {
 	int status;
 	kb_qmp *qmp;
 	int agent_fd;            /**< connected agent socket, -1 */
+	int *cancel;             /**< from kb_qemu_cfg */
 	char abuf[4096];         /**< agent input not yet consumed */
 	size_t alen;
 } kb_vm;

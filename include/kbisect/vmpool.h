@@ -110,8 +110,8 @@ int kb_pool_submit(kb_pool *pool, const kb_pool_run *run);
  * queued or running) */
 int kb_pool_next(kb_pool *pool, kb_pool_result *out, double timeout_s);
 
-/** Cancel queued runs and kill running ones (their results say infra "cancelled").
- * Safe to call from another thread. */
+/** Cancel queued runs and kill running ones and boots (their results say infra
+ * "kbisect: cancelled"). Final: later runs are cancelled too. Safe from any thread. */
 void kb_pool_cancel(kb_pool *pool);
 
 /** Run repro n times on kernel (at most the pool's VMs at once) and wait for all;

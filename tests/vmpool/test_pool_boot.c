@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -22,6 +23,13 @@
 #include "kbisect/vmpool.h"
 
 static char kernel[1024];
+
+static double kb_test_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static int find_kernel(void)
 {
@@ -328,6 +336,50 @@ static void test_vmpool_pool_boot__warm_in_background_then_run_n(void **state)
 	kb_test_tmpdir_free(dir);
 }
 
+static void test_vmpool_pool_boot__cancel_during_boot_ends_runs_quickly(void **state)
+{
+	char *dir, *work;
+	char repro[600];
+	kb_pool *pool = NULL;
+	kb_pool_opts o = { 0 };
+	kb_pool_kernel k = { 0 };
+	double t0;
+	(void)state;
+
+	if (find_kernel() < 0)
+		skip();
+	dir = kb_test_tmpdir("poolsrc");
+	work = kb_test_tmpdir("poolwork");
+	snprintf(repro, sizeof(repro), "%s/true.sh", dir);
+	assert_int_equal(kb_test_write_file(repro, "#!/bin/sh\ntrue\n", 15), 0);
+	o.vms = 2;
+	o.accel = "tcg";
+	o.work_dir = work;
+	k.kernel = kernel;
+	assert_int_equal(kb_pool_open(&pool, &o), 0);
+	for (int i = 0; i < 3; i++) {
+		kb_pool_run run = { .kernel = &k, .repro = repro, .timeout_s = 30, .tag = 1 };
+		assert_int_equal(kb_pool_submit(pool, &run), 0);
+	}
+	while (procs_mentioning(work) == 0) /* the template's QEMU is up */
+		usleep(20000);
+	t0 = kb_test_now();
+	kb_pool_cancel(pool);
+	for (int i = 0; i < 3; i++) {
+		kb_pool_result r;
+		assert_int_equal(kb_pool_next(pool, &r, 30), 0);
+		assert_int_equal(r.klass, KB_RUN_INFRA);
+		assert_string_equal(r.title, "kbisect: cancelled");
+		kb_pool_result_clear(&r);
+	}
+	assert_true(kb_test_now() - t0 < 5.0);
+	kb_pool_close(pool);
+	assert_int_equal(procs_mentioning(work), 0);
+	assert_int_equal(kb_test_sh("test -z \"$(ls -A '%s')\"", work), 0);
+	kb_test_tmpdir_free(work);
+	kb_test_tmpdir_free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +388,7 @@ int main(void)
 		cmocka_unit_test(test_vmpool_pool_boot__four_reproducers_classified_in_parallel),
 		cmocka_unit_test(test_vmpool_pool_boot__flood_poweroff_freeze_are_stopped_as_infra),
 		cmocka_unit_test(test_vmpool_pool_boot__warm_in_background_then_run_n),
+		cmocka_unit_test(test_vmpool_pool_boot__cancel_during_boot_ends_runs_quickly),
 	};
 	return cmocka_run_group_tests_name("vmpool/pool_boot", tests, NULL, NULL);
 }
