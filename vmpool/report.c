@@ -1295,6 +1295,7 @@ struct kb_report_scanner {
 	size_t len;                    /* raw bytes buffered (capped at LINE_MAX_MATCH) */
 	int state;                     /* kb_report_scan_state */
 	size_t after;                  /* lines since the oops header */
+	int bracketed;                 /* sanitizer report: ends with a "=====" line */
 };
 
 int kb_report_scanner_new(kb_report_scanner **out)
@@ -1329,10 +1330,17 @@ static void scan_line(kb_report_scanner *s)
 		if (match_oops(msg)) {
 			s->state = KB_SCAN_STARTED;
 			s->after = 0;
+			s->bracketed = strstr(msg, "KASAN:") || strstr(msg, "UBSAN:") ||
+				       strstr(msg, "KFENCE:") || strstr(msg, "KMSAN:") ||
+				       strstr(msg, "KCSAN:");
 		}
 		return;
 	}
 	s->after++;
+	if (s->bracketed && !strncmp(msg, "==========================================", 42)) {
+		s->state = KB_SCAN_DONE;
+		return;
+	}
 	if (strstr(msg, "---[ end trace") || strstr(msg, "---[ end Kernel panic") ||
 	    strstr(msg, "Kernel panic - not syncing") || strstr(msg, "Rebooting in ") ||
 	    s->after >= SCAN_DONE_LINES)

@@ -477,6 +477,18 @@ static void test_report_scan__header_alone_is_started_then_done(void **state)
 	assert_int_equal(kb_report_scan_chunk(s, "more\n", 5), KB_SCAN_DONE);
 	kb_report_scanner_free(s);
 
+	/* a KASAN report ends with its closing "=====" line, not with "end trace" */
+	{
+		size_t len;
+		char *k = corpus("syz-kasan-uaf-read.txt", &len);
+		char *last = k + len - 2;
+		while (last > k && last[-1] != '\n')
+			last--;
+		assert_int_equal(scan_all(k, (size_t)(last - k), 5), KB_SCAN_STARTED);
+		assert_int_equal(scan_all(k, len, 5), KB_SCAN_DONE);
+		free(k);
+	}
+
 	assert_int_equal(kb_report_scanner_new(&s), 0);
 	assert_int_equal(kb_report_scan_chunk(s, "SYZFAIL: wrong response packet\n", 31),
 			 KB_SCAN_DONE);
