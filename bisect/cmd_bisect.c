@@ -8,15 +8,17 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "kbisect/build.h"
 #include "kbisect/cache.h"
@@ -130,6 +132,17 @@ static double now_s(void)
 
 /* ---- the real oracle: builder + pool + cached test results ---- */
 
+struct real_args {
+	const char *repo, *bad, *config, *repro, *cmdline, *cache_dir, *remote;
+	const char *build_cmd, *image, *work_dir, *accel;
+	const char **goods;
+	size_t n_goods;
+	int find_good, image_set;
+	unsigned jobs, vms;
+	double run_timeout;
+};
+
+
 struct consumed {
 	kb_key test_key;
 	size_t used;
@@ -151,6 +164,7 @@ struct real {
 	struct consumed *cons;
 	size_t n_cons, cap_cons;
 	struct logger *log;
+	const struct real_args *args;
 };
 
 struct build_job {
@@ -162,13 +176,125 @@ struct build_job {
 	double start, end;
 };
 
-static void *build_thread(void *arg)
+/* One build in this process (the kb_cache handle is not shared across threads). */
+static void build_here(struct build_job *j)
 {
-	struct build_job *j = arg;
 	j->start = now_s();
 	j->rc = kb_builder_build(&j->res, j->b, j->rev);
 	j->end = now_s();
-	return NULL;
+}
+
+/* Builds of different commits overlap: each runs as `kbisect build --json` in its own
+ * process (own work tree per worker; the cache is shared between processes). */
+static int build_parallel(struct real *r, struct build_job *jobs, const kb_engine_request *rq,
+			  size_t n)
+{
+	const struct real_args *a = r->args;
+	pid_t *pids = calloc(n, sizeof(*pids));
+	char (*outs)[4300] = calloc(n, sizeof(*outs));
+	size_t left = 0;
+
+	if (!pids || !outs) {
+		free(pids), free(outs);
+		return oerr(KB_ERROR, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		char worker[16], jobs_s[16];
+		const char *argv[40];
+		int k = 0;
+		snprintf(outs[i], sizeof(outs[i]), "%s/build-%d-%zu.json", r->kdir, (int)getpid(), i);
+		snprintf(worker, sizeof(worker), "%u", rq[i].worker);
+		snprintf(jobs_s, sizeof(jobs_s), "%u", a->jobs);
+		argv[k++] = "kbisect", argv[k++] = "build", argv[k++] = "--json";
+		argv[k++] = "--repo", argv[k++] = a->repo, argv[k++] = "--rev", argv[k++] = jobs[i].rev;
+		argv[k++] = "--config", argv[k++] = a->config;
+		argv[k++] = "--cache", argv[k++] = kb_cli_cache_dir(a->cache_dir);
+		argv[k++] = "--worker", argv[k++] = worker;
+		if (a->jobs)
+			argv[k++] = "--jobs", argv[k++] = jobs_s;
+		if (a->build_cmd)
+			argv[k++] = "--build-cmd", argv[k++] = a->build_cmd;
+		if (a->image_set)
+			argv[k++] = "--image", argv[k++] = a->image;
+		if (a->work_dir)
+			argv[k++] = "--work-dir", argv[k++] = a->work_dir;
+		if (a->remote)
+			argv[k++] = "--ccache-remote", argv[k++] = a->remote;
+		argv[k] = NULL;
+		fflush(NULL);
+		jobs[i].start = now_s();
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			FILE *o = freopen(outs[i], "w", stdout);
+			if (!o)
+				_exit(127);
+			execv("/proc/self/exe", (char *const *)argv);
+			_exit(127);
+		}
+		if (pids[i] < 0) {
+			jobs[i].rc = oerr(KB_ERROR, "cannot start a build of %s: %s", jobs[i].rev,
+					  strerror(errno));
+			continue;
+		}
+		left++;
+	}
+	while (left > 0) {
+		int st;
+		pid_t p = waitpid(-1, &st, 0);
+		if (p < 0 && errno == EINTR)
+			continue;
+		if (p < 0)
+			break;
+		for (size_t i = 0; i < n; i++)
+			if (pids[i] == p) {
+				jobs[i].end = now_s();
+				pids[i] = 0;
+				left--;
+			}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct build_job *j = &jobs[i];
+		json_error_t jerr;
+		json_t *o, *arts;
+		const char *how, *sig, *why;
+		if (j->rc)
+			continue;
+		o = json_load_file(outs[i], 0, &jerr);
+		unlink(outs[i]);
+		if (!o) {
+			j->rc = oerr(KB_ERROR, "build of %s in a worker process failed without a "
+				     "result; run 'kbisect build --rev %s' to see why", j->rev, j->rev);
+			continue;
+		}
+		memset(&j->res, 0, sizeof(j->res));
+		how = json_string_value(json_object_get(o, "how"));
+		j->res.how = !how ? KB_BUILD_BUILT : !strcmp(how, "cache_hit") ? KB_BUILD_CACHE_HIT :
+			     !strcmp(how, "dependency_skip") ? KB_BUILD_DEPENDENCY_SKIP :
+			     !strcmp(how, "cached_failure") ? KB_BUILD_CACHED_FAILURE : KB_BUILD_BUILT;
+		j->res.ok = json_is_true(json_object_get(o, "ok"));
+		snprintf(j->res.commit, sizeof(j->res.commit), "%s",
+			 json_string_value(json_object_get(o, "commit")) ?
+			 json_string_value(json_object_get(o, "commit")) : j->rev);
+		sig = json_string_value(json_object_get(o, "signature"));
+		if (sig && kb_key_from_hex(&j->res.signature, sig) == 0)
+			j->res.has_signature = 1;
+		why = json_string_value(json_object_get(o, j->res.ok ? "why" : "error"));
+		snprintf(j->res.reason, sizeof(j->res.reason), "%s", why ? why : "");
+		arts = json_object_get(o, "artifacts");
+		const char *name;
+		json_t *v;
+		json_object_foreach(arts, name, v) {
+			kb_artifact *ar = &j->res.artifacts[j->res.n_artifacts];
+			if (j->res.n_artifacts == KB_BUILD_MAX_ARTIFACTS || !json_string_value(v) ||
+			    kb_key_from_hex(&ar->id, json_string_value(v)) != 0)
+				continue;
+			snprintf(ar->name, sizeof(ar->name), "%s", name);
+			j->res.n_artifacts++;
+		}
+		json_decref(o);
+	}
+	free(pids), free(outs);
+	return 0;
 }
 
 static int real_cost(void *ctx, size_t node, int *kind)
@@ -203,17 +329,33 @@ static size_t *consumed_of(struct real *r, const kb_key *tk)
 	return &r->cons[r->n_cons++].used;
 }
 
+/* the bzImage of a build as a file under <cache>/kernels (extracted once) */
+static int kernel_file(struct real *r, const kb_build_result *b, char *path, size_t len)
+{
+	const kb_key *img = kb_build_result_artifact(b, "bzImage");
+	char hex[KB_KEY_HEXLEN + 1];
+	struct stat st;
+
+	if (!img)
+		return oerr(KB_ENOTFOUND, "build of %s has no bzImage artifact; check --image",
+			    b->commit);
+	kb_key_to_hex(hex, img);
+	snprintf(path, len, "%s/%s.bzImage", r->kdir, hex);
+	if (stat(path, &st) == 0)
+		return 0;
+	return kb_cache_get_file(r->cache, img, path);
+}
+
 static int test_kernel(struct real *r, const kb_build_result *b, unsigned want,
 		       kb_engine_outcome *oc)
 {
 	const kb_key *img = kb_build_result_artifact(b, "bzImage");
-	char hex[KB_KEY_HEXLEN + 1], path[4200];
+	char path[4200];
 	kb_test_inputs ti = { 0 };
 	kb_key tk;
 	kb_test_run *cached = NULL;
 	size_t n_cached = 0, *used;
 	unsigned from_cache = 0;
-	struct stat st;
 	int rc;
 
 	if (!img)
@@ -244,9 +386,7 @@ static int test_kernel(struct real *r, const kb_build_result *b, unsigned want,
 	oc->test_start = oc->test_end = now_s() - r->t0;
 	if (oc->n_runs >= want)
 		return 0;
-	kb_key_to_hex(hex, img);
-	snprintf(path, sizeof(path), "%s/%s.bzImage", r->kdir, hex);
-	if (stat(path, &st) != 0 && (rc = kb_cache_get_file(r->cache, img, path)) != 0)
+	if ((rc = kernel_file(r, b, path, sizeof(path))) != 0)
 		return rc;
 	{
 		kb_pool_kernel k = { .kernel = path, .cmdline = r->cmdline };
@@ -279,26 +419,21 @@ static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_eng
 {
 	struct real *r = ctx;
 	struct build_job *jobs = calloc(n, sizeof(*jobs));
-	pthread_t *th = calloc(n, sizeof(*th));
 	int rc = 0;
 
-	if (!jobs || !th) {
-		free(jobs), free(th);
+	if (!jobs)
 		return oerr(KB_ERROR, "out of memory");
-	}
-	/* builds of different commits overlap (one work tree per worker) */
 	for (size_t i = 0; i < n; i++) {
 		jobs[i].r = r;
 		jobs[i].b = r->builders[rq[i].worker % r->n_builders];
 		jobs[i].rev = kb_gitdag_id(r->dag, rq[i].node);
-		if (n == 1 || pthread_create(&th[i], NULL, build_thread, &jobs[i]) != 0) {
-			build_thread(&jobs[i]);
-			th[i] = 0;
-		}
 	}
-	for (size_t i = 0; i < n; i++)
-		if (th[i])
-			pthread_join(th[i], NULL);
+	if (n == 1)
+		build_here(&jobs[0]);
+	else if ((rc = build_parallel(r, jobs, rq, n)) != 0) {
+		free(jobs);
+		return rc;
+	}
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct build_job *j = &jobs[i];
 		kb_engine_outcome *oc = &out[i];
@@ -322,7 +457,7 @@ static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_eng
 		oc->signature = j->res.signature;
 		rc = test_kernel(r, &j->res, rq[i].runs, oc);
 	}
-	free(jobs), free(th);
+	free(jobs);
 	return rc;
 }
 
@@ -489,15 +624,6 @@ static int file_key(kb_key *out, const char *path)
 	return 0;
 }
 
-struct real_args {
-	const char *repo, *bad, *config, *repro, *cmdline, *cache_dir, *remote;
-	const char *build_cmd, *image, *work_dir, *accel;
-	const char **goods;
-	size_t n_goods;
-	int find_good, image_set;
-	unsigned jobs, vms;
-	double run_timeout;
-};
 
 /* syzbot's way: test release tags below bad, newest first, until one does not crash */
 static int find_good(struct real *r, const struct real_args *a, kb_engine_opts *eo,
@@ -572,6 +698,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	r.cmdline = a->cmdline;
 	r.run_timeout = a->run_timeout;
 	r.log = lg;
+	r.args = a;
 	r.t0 = now_s();
 	if (kb_cache_open(&r.cache, cache_dir, KB_CACHE_CREATE) != 0)
 		return kb_cli_die_error();

@@ -365,6 +365,13 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 	}
 	if (oc->n_runs < rq->runs)
 		elog(e, "%u runs of %u lost", rq->runs - (unsigned)oc->n_runs, rq->runs);
+	/* a kernel that never boots cannot be tested: like a failed build */
+	if (oc->n_runs > 0 && nr->boot == nr->target + nr->clean + nr->other + nr->infra + nr->boot &&
+	    t + c == 0) {
+		nr->built = -1;
+		kb_model_set_untestable(e->m, rq->node, 1);
+		elog(e, "commit %s: kernel does not boot: untestable", nname(e, rq->node));
+	}
 	s.target = t, s.clean = c, s.other = x;
 	int rc = kb_model_add_runs(e->m, rq->node, t, c, x);
 	return rc ? rc : push_span(e, &s);

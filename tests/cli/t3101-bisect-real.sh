@@ -77,11 +77,12 @@ export TMPDIR="$tmp/work"
 kb() {
 	"$KBISECT" bisect --repo "$repo" --bad HEAD --good v1.0 --config "$tmp/config" \
 		--repro "$tmp/repro.c" --build-cmd 'sh scripts/build.sh' --image bzImage \
-		--cache "$tmp/cache" --work-dir "$tmp/wt" --accel tcg --vms 2 --runs-per-test 2 \
+		--cache "$tmp/cache" --work-dir "$tmp/wt" --accel tcg --vms 2 --runs-per-test 2 --workers 2 \
 		--run-timeout 30 "$@"
 }
 start=$(date +%s)
-kb --json --html "$tmp/r.html" --log "$tmp/log" >"$tmp/out" || fail "bisect: $(tail -20 "$tmp/log")"
+kb --json --html "$tmp/r.html" --log "$tmp/log" >"$tmp/out" 2>"$tmp/err" ||
+	fail "bisect: $(tail -20 "$tmp/log"; cat "$tmp/err")"
 echo "first bisection: $(( $(date +%s) - start ))s"
 cat "$tmp/log"
 python3 - "$tmp/out" "$culprit" <<'PY' || fail "result: $(cat "$tmp/out")"
@@ -97,7 +98,8 @@ grep -q 'id="timeline"' "$tmp/r.html" || fail "html"
 
 # the same command again: everything comes from the cache
 start=$(date +%s)
-kb --json --log "$tmp/log2" >"$tmp/out2" || fail "second bisect: $(tail -20 "$tmp/log2")"
+kb --json --log "$tmp/log2" >"$tmp/out2" 2>"$tmp/err" ||
+	fail "second bisect: $(tail -20 "$tmp/log2"; cat "$tmp/err")"
 echo "second bisection: $(( $(date +%s) - start ))s"
 python3 - "$tmp/out2" "$culprit" <<'PY' || fail "resume: $(cat "$tmp/out2")"
 import json, sys
