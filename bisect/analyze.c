@@ -515,6 +515,15 @@ static int run_model(kb_analysis *a, int good_step)
 		if ((rc = kb_model_credible_set(m, KB_ANALYZE_CONF, &set, &nset, &a->cred_mass)))
 			goto out;
 		a->cred_none = 0;
+		if (!(a->cred_nodes = calloc(nset + 1, sizeof(int)))) {
+			free(set);
+			rc = kb_error_set(KB_ERRCLASS_OS, "out of memory");
+			goto out;
+		}
+		for (int k = 0; k < a->nnodes; k++)
+			for (size_t j = 0; j < nset; j++)
+				if (set[j] == a->nodes[k].midx)
+					a->cred_nodes[a->ncred++] = k;
 		for (size_t j = 0; j < nset; j++) {
 			if (set[j] == KB_MODEL_NONE) {
 				a->cred_none = 1;
@@ -931,5 +940,6 @@ void kb_analyze_free(kb_analysis *a)
 	free(a->original_title);
 	free(a->st);
 	free(a->nodes);
+	free(a->cred_nodes);
 	free(a);
 }

@@ -197,6 +197,8 @@ struct kb_analysis {
 	int top_node;             /**< most likely node, -1 for "no culprit" */
 	double cred_mass;         /**< mass of the credible set (KB_ANALYZE_CONF) */
 	int cred_none;            /**< "no culprit in range" is in the credible set */
+	int *cred_nodes;          /**< chain nodes of the credible set, old -> new */
+	int ncred;
 	int range_after;          /**< step just below the supported range, -1: none */
 	int range_through;        /**< step at its top (first affected commit), -1: none */
 	double range_commits;     /**< commits in the supported range */

@@ -68,6 +68,33 @@ static const char *dur(char *buf, size_t len, double s)
 	return buf;
 }
 
+/* The tested commits just older and newer than chain node k (-1 when none). */
+static void node_neighbours(const kb_analysis *a, int k, int *older, int *newer)
+{
+	*older = *newer = -1;
+	for (int j = k - 1; j >= 0 && *older < 0; j--)
+		*older = a->nodes[j].step;
+	for (int j = k + 1; j < a->nnodes && *newer < 0; j++)
+		*newer = a->nodes[j].step;
+}
+
+/* "772bc52a2c9e" or "1750 untested commits between 98a027ca1eec and 7ec66e5cbd30" */
+static void node_words(char *buf, size_t len, const kb_analysis *a, int k)
+{
+	const kb_analyze_log *log = a->log;
+	const kb_anode *nd = &a->nodes[k];
+	int older, newer;
+
+	if (nd->step >= 0) {
+		snprintf(buf, len, "%.12s", log->steps[nd->step].hash);
+		return;
+	}
+	node_neighbours(a, k, &older, &newer);
+	snprintf(buf, len, "%.0f untested commit%s between %.12s and %.12s", nd->weight,
+		 nd->weight == 1 ? "" : "s", older >= 0 ? log->steps[older].hash : "the start",
+		 newer >= 0 ? log->steps[newer].hash : "the end");
+}
+
 /* Describe the supported range in words into buf. */
 static void range_words(char *buf, size_t len, const kb_analysis *a)
 {
@@ -183,6 +210,14 @@ int kb_analyze_write_text(FILE *f, const kb_analysis *a)
 	}
 	range_words(buf, sizeof(buf), a);
 	fprintf(f, "  the evidence supports: %s\n", buf);
+	if (a->ncred > 1) {
+		fprintf(f, "  made of (model hypotheses%s):\n",
+			log->kind == KB_ALOG_FIX ? ": the last commit that still crashes" : "");
+		for (int j = 0; j < a->ncred; j++) {
+			node_words(buf, sizeof(buf), a, a->cred_nodes[j]);
+			fprintf(f, "    %.4f  %s\n", a->nodes[a->cred_nodes[j]].post, buf);
+		}
+	}
 	fprintf(f, "  model: reproduction rate q = %.2f (90%%: %.2f-%.2f), false positives "
 		   "eps = %.4f, P(no culprit in range) = %.4f\n\n",
 		a->q_mean, a->q_lo, a->q_hi, a->eps_mean, a->none_prob);
@@ -302,11 +337,29 @@ static json_t *analysis_json(const kb_analysis *a)
 	json_object_set_new(x, "probability", jnum(a->cred_mass));
 	json_object_set_new(x, "includes_no_culprit", json_boolean(a->cred_none));
 	json_object_set_new(o, "supported_range", x);
+	arr = json_array();
+	for (int j = 0; j < a->ncred; j++) {
+		const kb_anode *nd = &a->nodes[a->cred_nodes[j]];
+		json_t *e = json_object();
+		int older, newer;
+		node_neighbours(a, a->cred_nodes[j], &older, &newer);
+		json_object_set_new(e, "commit", jhash(log, nd->step));
+		json_object_set_new(e, "after", nd->step >= 0 ? json_null() : jhash(log, older));
+		json_object_set_new(e, "before", nd->step >= 0 ? json_null() : jhash(log, newer));
+		json_object_set_new(e, "commits", jnum(nd->weight));
+		json_object_set_new(e, "probability", jnum(nd->post));
+		json_array_append_new(arr, e);
+	}
+	json_object_set_new(o, "supported_set", arr);
 	x = json_object();
 	if (a->top_node >= 0) {
 		const kb_anode *nd = &a->nodes[a->top_node];
+		int below, above;
+		node_neighbours(a, a->top_node, &below, &above);
 		json_object_set_new(x, "commit", jhash(log, nd->step));
 		json_object_set_new(x, "commits", jnum(nd->weight));
+		json_object_set_new(x, "after", jhash(log, below));
+		json_object_set_new(x, "before", jhash(log, above));
 	} else {
 		json_object_set_new(x, "commit", json_null());
 		json_object_set_new(x, "commits", json_integer(0));
@@ -467,10 +520,14 @@ static void html_body(FILE *f, const kb_analysis *a)
 	      ".seg{height:100%}.seg.ok{background:#81c784}.seg.target{background:#e53935}"
 	      ".seg.infra{background:#ffb300}.seg.other{background:#8e24aa}"
 	      ".seg.fail{background:#9e9e9e}\n"
-	      ".chain{display:flex;align-items:flex-end;height:140px;gap:2px;"
-	      "border-bottom:1px solid #999;overflow-x:auto}\n"
-	      ".node{width:22px;background:#1565c0;position:relative;min-height:1px}\n"
-	      ".node.block{background:#90caf9}.node.culprit{outline:2px solid #c62828}\n"
+	      ".chain{display:flex;align-items:flex-start;gap:2px;overflow-x:auto}\n"
+	      ".col{display:flex;flex-direction:column;align-items:center;width:22px}\n"
+	      ".area{height:130px;width:100%;display:flex;align-items:flex-end;"
+	      "border-bottom:1px solid #999}\n"
+	      ".node{width:100%;background:#1565c0;min-height:1px}\n"
+	      ".node.block{background:#90caf9}.node.culprit{background:#c62828}\n"
+	      ".lab{writing-mode:vertical-rl;font:10px ui-monospace,monospace;margin-top:3px;"
+	      "white-space:nowrap}.lab.culprit{color:#c62828;font-weight:bold}\n"
 	      ".legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;"
 	      "vertical-align:middle}\n"
 	      "</style></head><body>\n",
@@ -552,16 +609,23 @@ static void html_body(FILE *f, const kb_analysis *a)
 		const kb_anode *nd = &a->nodes[k];
 		int is_culprit = nd->step >= 0 && nd->step == a->culprit_step;
 		double h = maxp > 0 ? 130.0 * nd->post / maxp : 0;
-		fprintf(f, "<div class='node%s%s' style='height:%.1fpx' title='", nd->step < 0 ?
-			" block" : "", is_culprit ? " culprit" : "", h < 1 ? 1 : h);
+		fprintf(f, "<div class=col><div class=area><div class='node%s%s' "
+			   "style='height:%.1fpx' title='",
+			nd->step < 0 ? " block" : "", is_culprit ? " culprit" : "", h < 1 ? 1 : h);
 		if (nd->step >= 0)
 			fprintf(f, "%.12s", log->steps[nd->step].hash);
 		else
 			fprintf(f, "%.0f untested commits", nd->weight);
-		fprintf(f, ": P=%.4f'></div>", nd->post);
+		fprintf(f, ": P=%.4f'></div></div><div class='lab%s'>", nd->post,
+			is_culprit ? " culprit" : "");
+		if (nd->step >= 0)
+			fprintf(f, "%.7s%s", log->steps[nd->step].hash, is_culprit ? " culprit" : "");
+		else
+			fprintf(f, "%.0f", nd->weight);
+		fputs("</div></div>", f);
 	}
 	fputs("</div>\n<p>Dark bars: tested commits; light bars: blocks of untested commits "
-	      "(hover for details); red outline: the reported culprit. Positions come from git's "
+	      "(hover for details; the label is their count); red: the reported culprit. Positions come from git's "
 	      "&quot;Bisecting: N revisions left&quot; lines.</p>\n",
 	      f);
 

@@ -146,6 +146,30 @@ static void test_analyze_eval__fix_bisection_is_supported(void **state)
 	fx_free(&fx);
 }
 
+static void test_analyze_eval__merges_flaky_pools_identical_kernels(void **state)
+{
+	struct fx fx = { 0 };
+	int m0, m2;
+	(void)state;
+	analyze(&fx, "merges-flaky.log", NULL);
+	m0 = step_of(&fx, "7ec66e5c");
+	m2 = step_of(&fx, "98a027ca");
+	assert_int_equal(fx.a->ngroups, 1);
+	assert_int_equal(fx.a->st[m2].sig_dup_of, m0);
+	assert_int_equal(fx.a->st[m2].ptarget, fx.a->st[m0].target + fx.a->st[m2].target);
+	/* flaky (q about 0.5) but consistent: the culprit is likely, not certain, because
+	 * M2's kernel equals M0's and cannot tell the commits between them apart */
+	assert_true(kb_analyze_supported(fx.a));
+	assert_true(fx.a->culprit_prob > 0.5 && fx.a->culprit_prob < 0.99);
+	assert_true(fx.a->q_mean > 0.3 && fx.a->q_mean < 0.8);
+	assert_int_equal(fx.a->ncred, 2);
+	assert_int_equal(fx.a->nodes[fx.a->cred_nodes[0]].step, fx.a->culprit_step);
+	assert_int_equal(fx.a->nodes[fx.a->cred_nodes[1]].step, -1);
+	assert_int_equal(fx.a->builds_avoided, 1);
+	assert_int_equal(fx.a->tests_avoided, 1);
+	fx_free(&fx);
+}
+
 static void test_analyze_eval__wrong_title_changes_the_answer(void **state)
 {
 	struct fx fx = { 0 };
@@ -263,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_analyze_eval__seed_culprit_not_supported),
 		cmocka_unit_test(test_analyze_eval__clean_bisection_is_supported),
 		cmocka_unit_test(test_analyze_eval__fix_bisection_is_supported),
+		cmocka_unit_test(test_analyze_eval__merges_flaky_pools_identical_kernels),
 		cmocka_unit_test(test_analyze_eval__wrong_title_changes_the_answer),
 		cmocka_unit_test(test_analyze_eval__other_titles_censored_unless_asked),
 		cmocka_unit_test(test_analyze_eval__no_crash_on_original_needs_title),

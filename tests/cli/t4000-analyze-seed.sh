@@ -57,7 +57,7 @@ grep -q "</html>" "$tmp/r.html" || fail "html incomplete"
 "$KBISECT" analyze --json "$logs/fix.log" | python3 -c \
   'import json,sys; o=json.load(sys.stdin); assert o["kind"] == "fix" and o["supported"] is True' \
   || fail "fix"
-for f in skips-builderrors oldest-release-crashes; do
+for f in skips-builderrors oldest-release-crashes merges-flaky; do
   "$KBISECT" analyze "$logs/$f.log" > /dev/null || fail "$f"
 done
 
