@@ -26,7 +26,8 @@ const char *kb_repo__gitdir(const kb_repo *r);
 int kb_repo__resolve(kb_repo *r, const char *rev, char commit[41], char tree[41]);
 
 /** Tree-to-tree diff (no checkout): call fn once per changed path, for both sides of
- * each delta (added = 1 for a path that exists only in tree_b). Stops and returns
+ * each delta (added = 1 for a path that exists only in tree_b or only in tree_a: an
+ * addition or a deletion). Stops and returns
  * fn's value when it is non-zero; 0 when all were visited; negative on error. */
 int kb_repo__diff_paths(kb_repo *r, const char *tree_a, const char *tree_b,
 			int (*fn)(const char *path, int added, void *arg), void *arg,

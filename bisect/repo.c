@@ -143,8 +143,10 @@ int kb_repo__diff_paths(kb_repo *r, const char *tree_a, const char *tree_b,
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const git_diff_delta *d = git_diff_get_delta(diff, i);
 		int added = d->status == GIT_DELTA_ADDED;
+		/* A deleted file counts like an added one: its absence could matter to the
+		 * same __has_include / wildcard that its presence would. */
 		if (d->old_file.path && d->status != GIT_DELTA_ADDED)
-			rc = fn(d->old_file.path, 0, arg);
+			rc = fn(d->old_file.path, d->status == GIT_DELTA_DELETED, arg);
 		if (rc == 0 && d->new_file.path && d->status != GIT_DELTA_DELETED &&
 		    (added || !d->old_file.path || strcmp(d->old_file.path, d->new_file.path)))
 			rc = fn(d->new_file.path, added, arg);
