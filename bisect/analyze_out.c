@@ -552,7 +552,18 @@ static void html_body(FILE *f, const kb_analysis *a)
 	range_words(buf, sizeof(buf), a);
 	fputs("<p>The evidence supports: ", f);
 	html_esc(f, buf);
-	fprintf(f, ".<br>Model: reproduction rate q = %.2f (90%%: %.2f&ndash;%.2f), false "
+	fputs(".", f);
+	if (a->ncred > 1) {
+		fputs(" Made of:<ul>", f);
+		for (int j = 0; j < a->ncred; j++) {
+			node_words(buf, sizeof(buf), a, a->cred_nodes[j]);
+			fprintf(f, "<li>%.4f &nbsp;", a->nodes[a->cred_nodes[j]].post);
+			html_esc(f, buf);
+			fputs("</li>", f);
+		}
+		fputs("</ul>", f);
+	}
+	fprintf(f, "<br>Model: reproduction rate q = %.2f (90%%: %.2f&ndash;%.2f), false "
 		   "positives eps = %.4f.</p>\n",
 		a->q_mean, a->q_lo, a->q_hi, a->eps_mean);
 
