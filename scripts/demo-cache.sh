@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/demo.sh - the README's first command: install what is missing, build kbisect,
+# scripts/demo-cache.sh - the cache demo: install what is missing, build kbisect,
 # fetch two real consecutive Debian cloud kernels, store both vmlinux and both bzImage
 # in a FRESH cache, and show their kernel signatures and what the cache made of them
 # (compression, shared chunks, deltas).
