@@ -37,7 +37,7 @@
 #define MAX_TOKENS 64
 
 /* Status codes counted in /metrics; anything else is "other". */
-static const int counted_codes[] = { 200, 201, 400, 401, 404, 405, 413, 500, 507 };
+static const int counted_codes[] = { 200, 201, 400, 401, 404, 405, 408, 413, 500, 507 };
 #define N_CODES (sizeof(counted_codes) / sizeof(counted_codes[0]) + 1)
 
 static const char *method_names[KB_SRV_METHOD_MAX] = { "GET", "HEAD", "PUT", "OTHER" };
@@ -536,6 +536,18 @@ static char *metrics_text(kb_server *s)
 
 /* ---- the request handler ---- */
 
+/* An upload averaging under 1 KiB/s once it has run for the idle timeout is a client
+ * holding a thread hostage (one byte just often enough to stay "active"). */
+static int too_slow(kb_server *s, struct req *q)
+{
+	struct timespec t;
+	double el;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	el = (double)(t.tv_sec - q->t0.tv_sec) + (double)(t.tv_nsec - q->t0.tv_nsec) / 1e9;
+	return el > (double)s->opts.timeout_s && (double)q->received < el * 1024.0;
+}
+
 static int start_put(kb_server *s, struct MHD_Connection *conn, struct req *q)
 {
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -658,6 +670,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 				return MHD_YES;
 			}
 			q->received += n;
+			if (too_slow(s, q)) {
+				/* a trickle that dodges the idle timeout: drop the connection */
+				q->answered_status = 408;
+				return MHD_NO;
+			}
 			if (q->buf) {
 				memcpy(q->buf + q->len, upload_data, n);
 				q->len += n;

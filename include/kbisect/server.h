@@ -31,7 +31,8 @@ typedef struct {
 				       no authentication */
 	int anonymous_read;        /**< 1: GET/HEAD need no token (writes still do) */
 	uint64_t max_blob_size;    /**< largest accepted PUT body; 0: 1 GiB */
-	unsigned int timeout_s;    /**< idle connection timeout; 0: 30 s */
+	unsigned int timeout_s;    /**< idle connection timeout, and uploads averaging under
+				       1 KiB/s after this long are dropped; 0: 30 s */
 	unsigned int max_connections; /**< 0: 256 */
 	unsigned int max_per_ip;   /**< connections from one address; 0: no limit */
 	int quiet;                 /**< 1: no access log on stderr */

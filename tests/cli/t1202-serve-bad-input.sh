@@ -115,6 +115,30 @@ for i in $(seq 20); do
 	python3 -c "import sys; sys.exit(0 if float('$t') < 8 else 1)" || fail "slow client $i held on for ${t}s"
 done
 
+# a trickling upload (10 bytes a second: never idle long enough for --timeout) is
+# dropped once it has run for --timeout at under 1 KiB/s
+python3 - "$PORT" "$H" <<'PY' || fail "trickling upload not dropped"
+import socket, sys, time
+port, key = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(("PUT /cas/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" % key).encode())
+t0 = time.time()
+try:
+    while time.time() - t0 < 12:
+        s.sendall(b"0123456789")
+        s.settimeout(1.0)
+        try:
+            if s.recv(100) == b"":
+                break
+        except socket.timeout:
+            pass
+except OSError:
+    pass
+el = time.time() - t0
+sys.exit(0 if el < 8 else "held for %.1fs" % el)
+PY
+curl -sf "$URL/metrics" | grep -q '^kbisect_requests_total{method="PUT",code="408"} 1' || fail "408 not counted"
+
 # still up, nothing lost or corrupted
 kill -0 "$pid" || fail "server died"
 for i in 1 2 3; do
