@@ -337,7 +337,8 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 		p->pending_phase = KB_ALOG_PHASE_PARENT;
 		return 1;
 	}
-	if (starts(s, "checking the merge base ") || starts(s, "determining the merge base ")) {
+	if (starts(s, "checking the merge base ") || starts(s, "determining the merge base ") ||
+	    strstr(s, " is a merge base, check if it has the bug")) {
 		p->pending_phase = KB_ALOG_PHASE_OTHER;
 		return 1;
 	}
@@ -377,8 +378,10 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 		return 1;
 	}
 	if (starts(s, "compiler: ")) {
-		if (st && !st->compiler)
+		if (st) {
+			free(st->compiler);
 			st->compiler = dup_text(p, s + strlen("compiler: "));
+		}
 		return st != NULL;
 	}
 	if (starts(s, "kernel signature: ")) {

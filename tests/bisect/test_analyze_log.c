@@ -202,6 +202,35 @@ static void test_analyze_log__not_a_log_returns_einval(void **state)
 	assert_non_null(strstr(kb_error_last()->message, "/nonexistent/bisect.log"));
 }
 
+static void test_analyze_log__new_syzkaller_wording(void **state)
+{
+	kb_analyze_log *log = parse_str(
+		"bisecting fixing commit since 0123456789abcdef0123456789abcdef01234567\n"
+		"ensuring issue is reproducible on original commit "
+		"0123456789abcdef0123456789abcdef01234567\n"
+		"testing commit 0123456789abcdef0123456789abcdef01234567 gcc\n"
+		"compiler: gcc (Debian 12.2.0-14) 12.2.0\n"
+		"all runs: crashed: WARNING in foo\n"
+		"representative crash: WARNING in foo, types: [WARNING]\n"
+		"determining the merge base between 0123456 and 1111111\n"
+		"2222222222222222222222222222222222222222/x is a merge base, check if it has the bug\n"
+		"testing commit 2222222222222222222222222222222222222222 gcc\n"
+		"all runs: OK\n"
+		"testing current HEAD 3333333333333333333333333333333333333333\n"
+		"testing commit 3333333333333333333333333333333333333333 gcc\n"
+		"all runs: OK\n"
+		"crash still not fixed or there were kernel test errors\n");
+	(void)state;
+	assert_int_equal(log->kind, KB_ALOG_FIX);
+	assert_int_equal(log->nsteps, 3);
+	assert_int_equal(log->steps[0].phase, KB_ALOG_PHASE_ORIGINAL);
+	assert_string_equal(log->steps[0].compiler, "gcc (Debian 12.2.0-14) 12.2.0");
+	assert_int_equal(log->steps[1].phase, KB_ALOG_PHASE_OTHER);
+	assert_int_equal(log->steps[2].phase, KB_ALOG_PHASE_HEAD);
+	assert_int_equal(log->result, KB_ALOG_RES_STILL_CRASHES);
+	kb_analyze_log_free(log);
+}
+
 static void test_analyze_log__hash_prefix_lookup(void **state)
 {
 	kb_analyze_log *log = parse_str(
@@ -245,6 +274,7 @@ int main(void)
 		cmocka_unit_test(test_analyze_log__oldest_release_crashes_result),
 		cmocka_unit_test(test_analyze_log__unknown_lines_are_skipped),
 		cmocka_unit_test(test_analyze_log__not_a_log_returns_einval),
+		cmocka_unit_test(test_analyze_log__new_syzkaller_wording),
 		cmocka_unit_test(test_analyze_log__hash_prefix_lookup),
 		cmocka_unit_test(test_analyze_log__go_durations),
 	};
