@@ -543,11 +543,17 @@ static void make_plan(kb_engine *e, struct plan *pl, const size_t *must, size_t 
 	}
 }
 
-static int cmp_double_idx(const void *a, const void *b, void *arg)
+struct bnode {
+	double b;
+	size_t c;
+};
+
+static int by_buggy(const void *x, const void *y)
 {
-	const double *v = arg;
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	return v[x] < v[y] ? -1 : v[x] > v[y];
+	const struct bnode *a = x, *b = y;
+	if (a->b != b->b)
+		return a->b < b->b ? -1 : 1;
+	return a->c < b->c ? -1 : a->c > b->c;
 }
 
 /* nodes whose P(buggy) is nearest to evenly spaced targets, overall and among kernels
@@ -572,19 +578,12 @@ static size_t build_pool(kb_engine *e, size_t *pool, int *kind)
 	/* sort both lists by P(buggy) */
 	for (int pass = 0; pass < 2; pass++) {
 		size_t *v = pass ? cheap : ord, nv = pass ? n_cheap : n_ord;
-		/* insertion of the qsort_r-free variant: simple merge via qsort on pairs */
-		struct { double b; size_t c; } *tmp = malloc((nv ? nv : 1) * sizeof(*tmp));
+		struct bnode *tmp = malloc((nv ? nv : 1) * sizeof(*tmp));
 		if (!tmp)
 			break;
 		for (size_t i = 0; i < nv; i++)
 			tmp[i].b = e->buggy[v[i]], tmp[i].c = v[i];
-		for (size_t i = 1; i < nv; i++) { /* nearly sorted already: insertion sort */
-			__typeof__(*tmp) x = tmp[i];
-			size_t j = i;
-			while (j > 0 && tmp[j - 1].b > x.b)
-				tmp[j] = tmp[j - 1], j--;
-			tmp[j] = x;
-		}
+		qsort(tmp, nv, sizeof(*tmp), by_buggy);
 		for (size_t i = 0; i < nv; i++)
 			v[i] = tmp[i].c;
 		free(tmp);
@@ -639,7 +638,6 @@ static size_t build_pool(kb_engine *e, size_t *pool, int *kind)
 		kind[i] = k;
 	}
 	free(ord), free(cheap);
-	(void)cmp_double_idx;
 	return n_pool;
 }
 

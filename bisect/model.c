@@ -473,7 +473,7 @@ int kb_model_update(kb_model *m)
 		size_t ng = m->nq * m->ne;
 		double *jl = malloc(ng * sizeof(*jl));
 		double *acc = calloc(ng, sizeof(*acc));
-		double jmax = -INFINITY, esum = 0, ztot = 0;
+		double esum = 0, ztot = 0;
 		if (!jl || !acc) {
 			free(jl), free(acc);
 			rc = kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
@@ -494,8 +494,6 @@ int kb_model_update(kb_model *m)
 			tab[s].lml = mx + log(sum);
 			if (tab[s].wsum > 0 && tab[s].lml + log(tab[s].wsum) > maxl)
 				maxl = tab[s].lml + log(tab[s].wsum);
-			if (mx > jmax)
-				jmax = mx;
 		}
 		/* joint over the grid: sum_pairs wsum * exp(ll + prior), scaled by maxl */
 		for (size_t s = 0; s < cap; s++) {
@@ -516,7 +514,6 @@ int kb_model_update(kb_model *m)
 		for (size_t i = 0; i < m->nq; i++)
 			m->qpost[i] = ztot > 0 ? m->qpost[i] / ztot : 1.0 / m->nq;
 		m->eps_mean = ztot > 0 ? esum / ztot : m->egrid[0];
-		(void)jmax;
 		free(jl), free(acc);
 	}
 	for (size_t h = 0; h < m->n; h++) {
