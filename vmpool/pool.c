@@ -40,6 +40,8 @@ typedef struct tmpl {
 	int state; /* 0 booting, 1 ready, 2 failed */
 	int derived; /* 1: holds a stored reproducer (a failure is infra, not boot) */
 	struct tmpl *base; /* derived: the kernel's template */
+	int users;         /* get_template() holders; not evicted while > 0 */
+	double last_used;
 	kb_snapshot snap;
 	char *console; /* boot failure console */
 	size_t console_len;
@@ -218,6 +220,8 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 		p->o.console_limit = CONSOLE_FLOOD_BYTES;
 	if (p->o.silence_s <= 0)
 		p->o.silence_s = AGENT_SILENCE_S;
+	if (!p->o.max_templates)
+		p->o.max_templates = 8;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	p->n_workers = p->o.vms ? p->o.vms : (unsigned int)(ncpu > 0 ? ncpu : 1);
 	p->qemu = strdup(opts->qemu ? opts->qemu : "qemu-system-x86_64");
@@ -446,6 +450,43 @@ static int tmpl_key(kb_pool *p, kb_key *out, const char *kernel, const char *ini
 	return 0;
 }
 
+/* A holder of t (from get_template()) is done with it. */
+static void put_template(kb_pool *p, tmpl *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&p->mu);
+	if (t->users > 0)
+		t->users--;
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Keep at most max_templates snapshots in the pool's directory (each holds the pages
+ * the guest touched, ~130 MB for a Debian kernel): remove the least recently used ones
+ * nobody holds. Running clones keep their mapping; an evicted template is made again
+ * (from the cache, or booted) when it is needed. Called with p->mu held. */
+static void evict_templates(kb_pool *p)
+{
+	for (;;) {
+		unsigned int n = 0;
+		tmpl *victim = NULL;
+		size_t plen = strlen(p->dir);
+		for (tmpl *t = p->tmpls; t; t = t->next) {
+			if (t->state != 1 || strncmp(t->snap.dir, p->dir, plen))
+				continue; /* not ready, or kept in the state dir */
+			n++;
+			if (t->users == 0 && (!victim || t->last_used < victim->last_used))
+				victim = t;
+		}
+		if (n <= p->o.max_templates || !victim)
+			return;
+		rmrf(victim->snap.dir);
+		victim->state = 3;
+		if (p->o.verbose)
+			fprintf(stderr, "kbisect: dropped an unused template to save memory\n");
+	}
+}
+
 /* Find or make the template of a kernel (prog NULL: booted, agent ready) or of a kernel
  * with a program stored in the guest (derived from the former). Called by a worker (or
  * kb_pool_warm) without p->mu held. *out stays valid until the pool closes. */
@@ -485,21 +526,31 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 	if (t) {
 		while (t->state == 0 && !p->cancelled)
 			pthread_cond_wait(&p->cv, &p->mu);
-		pthread_mutex_unlock(&p->mu);
-		*out = t;
-		if (t->state == 1)
+		if (t->state == 1) {
+			t->users++;
+			t->last_used = kb_vm__now();
+			pthread_mutex_unlock(&p->mu);
+			*out = t;
 			return 0;
-		return kb_error_set(KB_ERRCLASS_VMPOOL, "%s", t->error[0] ? t->error : "cancelled");
+		}
+		if (t->state != 3) {
+			pthread_mutex_unlock(&p->mu);
+			*out = t;
+			return kb_error_set(KB_ERRCLASS_VMPOOL, "%s",
+					    t->error[0] ? t->error : "cancelled");
+		}
+		t->state = 0; /* evicted earlier: make it again */
+	} else {
+		t = calloc(1, sizeof(*t));
+		if (!t) {
+			pthread_mutex_unlock(&p->mu);
+			return kb_error_os("out of memory");
+		}
+		t->key = key;
+		t->derived = prog != NULL;
+		t->next = p->tmpls;
+		p->tmpls = t;
 	}
-	t = calloc(1, sizeof(*t));
-	if (!t) {
-		pthread_mutex_unlock(&p->mu);
-		return kb_error_os("out of memory");
-	}
-	t->key = key;
-	t->derived = prog != NULL;
-	t->next = p->tmpls;
-	p->tmpls = t;
 	kb_key_to_hex(hex, &key);
 	/* a snapshot kept in the state dir from an earlier pool */
 	if (p->state_dir) {
@@ -509,6 +560,8 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 		snprintf(t->snap.state, sizeof(t->snap.state), "%s/state", t->snap.dir);
 		if (access(t->snap.ram, R_OK) == 0 && access(t->snap.state, R_OK) == 0) {
 			t->state = 1;
+			t->users++;
+			t->last_used = kb_vm__now();
 			pthread_cond_broadcast(&p->cv);
 			pthread_mutex_unlock(&p->mu);
 			*out = t;
@@ -548,8 +601,10 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 		/* the kernel's own template first (boots it, or waits for who does) */
 		r = get_template(p, &base, kernel, initrd, cmdline, NULL, 0, 0);
 		t->base = base;
-		if (r == 0)
+		if (r == 0) {
 			r = kb_snapshot__derive(&tmp, &base->snap, &cfg, prog, prog_len, xz, 300);
+			put_template(p, base);
+		}
 	} else
 		r = kb_snapshot__create(&tmp, &cfg, p->o.boot_timeout_s, &t->console,
 					&t->console_len);
@@ -583,6 +638,9 @@ done:
 		t->state = 2;
 	} else {
 		t->state = 1;
+		t->users++;
+		t->last_used = kb_vm__now();
+		evict_templates(p);
 		if (p->o.verbose && !from_cache)
 			fprintf(stderr, "kbisect: %s '%s' in %.1fs, saved\n",
 				prog ? "stored the reproducer for" : "booted", kernel, t->snap.boot_s);
@@ -596,6 +654,7 @@ done:
 int kb_pool_warm(kb_pool *p, const kb_pool_kernel *k, int wait)
 {
 	tmpl *t;
+	int r;
 	if (!k || !k->kernel)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_VMPOOL, "no kernel to warm");
 	if (k->image || p->o.cold)
@@ -604,7 +663,10 @@ int kb_pool_warm(kb_pool *p, const kb_pool_kernel *k, int wait)
 		kb_pool_run run = { .kernel = k, .repro = NULL, .tag = UINT64_MAX };
 		return kb_pool_submit(p, &run);
 	}
-	return get_template(p, &t, k->kernel, k->initrd, k->cmdline, NULL, 0, 0);
+	r = get_template(p, &t, k->kernel, k->initrd, k->cmdline, NULL, 0, 0);
+	if (r == 0)
+		put_template(p, t);
+	return r;
 }
 
 /* ---- reproducers ---- */
@@ -904,7 +966,7 @@ static void classify(runctx *c, kb_pool_result *res, int end, int exit_code,
 static void do_run(runctx *c, job *j, kb_pool_result *res)
 {
 	kb_pool *p = c->p;
-	double t0 = kb_vm__now(), deadline, last_alive, last_con_growth;
+	double t0 = kb_vm__now(), deadline, last_alive, last_con_growth, stop_at = 0;
 	uint64_t last_con = 0;
 	kb_qemu_cfg cfg;
 	char vmdir[700], line[256];
@@ -994,6 +1056,7 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 		fill_cfg(p, &cfg, j->kernel, j->initrd, NULL, j->cmdline, vmdir);
 		t0 = kb_vm__now(); /* a run starts when its clone is launched */
 		r = kb_snapshot__clone(&c->vm, &t->snap, &cfg, 60);
+		put_template(p, t);
 		c->have_vm = c->vm.dir[0] != '\0';
 		if (c->have_vm)
 			set_vm_pid(c, c->vm.pid);
@@ -1095,8 +1158,14 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 		}
 		if (c->scan_state == KB_SCAN_DONE ||
 		    (c->scan_state == KB_SCAN_STARTED && now - c->scan_started > CRASH_TAIL_S)) {
-			end = KB_REPORT_END_STOPPED;
-			break;
+			/* a second for the agent to report the exit status (SYZFAIL is
+			 * usually followed by an exit), then stop */
+			if (stop_at == 0)
+				stop_at = now + 1.0;
+			if (now >= stop_at || c->vm.exited) {
+				end = KB_REPORT_END_STOPPED;
+				break;
+			}
 		}
 		if (c->flooded) {
 			end = KB_REPORT_END_STOPPED;
@@ -1174,7 +1243,8 @@ static void *worker_main(void *arg)
 		if (!j->repro) { /* a background warm-up */
 			tmpl *t;
 			if (!cancelled)
-				get_template(p, &t, j->kernel, j->initrd, j->cmdline, NULL, 0, 0);
+				if (get_template(p, &t, j->kernel, j->initrd, j->cmdline, NULL, 0, 0) == 0)
+					put_template(p, t);
 			free_job(j);
 			pthread_mutex_lock(&p->mu);
 			continue;

@@ -47,6 +47,9 @@ typedef struct {
 				      flooding; 0: 32 MiB */
 	double silence_s;        /**< a guest whose agent says nothing (no ALIVE) for this
 				      long is stopped as hung; 0: 60 */
+	unsigned int max_templates; /**< booted snapshots kept in the work dir (each ~130 MB
+				      of RAM pages); least recently used ones beyond are
+				      dropped and made again when needed; 0: 8 */
 } kb_pool_opts;
 
 /** A kernel to test and how to boot it. */

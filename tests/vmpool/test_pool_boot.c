@@ -162,7 +162,9 @@ static void test_vmpool_pool_boot__four_reproducers_classified_in_parallel(void 
 		case RP_SYZFAIL:
 			assert_int_equal(r.klass, KB_RUN_INFRA);
 			assert_string_equal(r.title, "SYZFAIL: wrong response packet");
-			assert_int_equal(r.exit_code, 67);
+			/* the VM may be stopped on the SYZFAIL line before the exit status
+			 * comes back (a loaded host); the class and title are what count */
+			assert_true(r.exit_code == 67 || r.exit_code == -1);
 			break;
 		case RP_HANG:
 			assert_int_equal(r.klass, KB_RUN_OK);
@@ -297,7 +299,7 @@ static void test_vmpool_pool_boot__flood_poweroff_freeze_are_stopped_as_infra(vo
 	kb_test_tmpdir_free(dir);
 }
 
-static void test_vmpool_pool_boot__warm_in_background_then_run_n(void **state)
+static void test_vmpool_pool_boot__warm_in_background_then_run_n_with_eviction(void **state)
 {
 	char *dir, *work;
 	char repro[600];
@@ -316,6 +318,8 @@ static void test_vmpool_pool_boot__warm_in_background_then_run_n(void **state)
 	o.vms = 2;
 	o.accel = "tcg";
 	o.work_dir = work;
+	o.max_templates = 1;
+	o.verbose = 1;
 	k.kernel = kernel;
 	assert_int_equal(kb_pool_open(&pool, &o), 0);
 	assert_string_equal(kb_pool_accel(pool), "tcg");
@@ -329,7 +333,16 @@ static void test_vmpool_pool_boot__warm_in_background_then_run_n(void **state)
 		assert_true(res[i].start_s < 5.0);
 	}
 	kb_pool_results_free(res, 3);
-	assert_int_equal(kb_pool_warm(pool, &k, 1), 0); /* booted already: immediate */
+	/* with one template kept, the kernel's was dropped for the reproducer's: warming
+	 * boots it again, which drops the other, which the next runs make again */
+	assert_int_equal(kb_pool_warm(pool, &k, 1), 0);
+	assert_int_equal(kb_pool_run_n(&res, pool, &k, repro, 2, 30), 0);
+	for (unsigned int i = 0; i < 2; i++) {
+		assert_int_equal(res[i].klass, KB_RUN_OK);
+		assert_int_equal(res[i].exit_code, 3);
+		assert_int_equal(res[i].cloned, 1);
+	}
+	kb_pool_results_free(res, 2);
 	kb_pool_close(pool);
 	assert_int_equal(procs_mentioning(work), 0);
 	kb_test_tmpdir_free(work);
@@ -387,7 +400,7 @@ int main(void)
 		cmocka_unit_test(test_vmpool_pool_boot__bad_kernel_is_a_boot_failure),
 		cmocka_unit_test(test_vmpool_pool_boot__four_reproducers_classified_in_parallel),
 		cmocka_unit_test(test_vmpool_pool_boot__flood_poweroff_freeze_are_stopped_as_infra),
-		cmocka_unit_test(test_vmpool_pool_boot__warm_in_background_then_run_n),
+		cmocka_unit_test(test_vmpool_pool_boot__warm_in_background_then_run_n_with_eviction),
 		cmocka_unit_test(test_vmpool_pool_boot__cancel_during_boot_ends_runs_quickly),
 	};
 	return cmocka_run_group_tests_name("vmpool/pool_boot", tests, NULL, NULL);
