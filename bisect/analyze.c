@@ -838,6 +838,18 @@ static int findings(kb_analysis *a)
 		rc |= add_finding(a, "%d verdict%s of the log rest%s on runs that carry no "
 				  "information under the model", noinfo, noinfo > 1 ? "s" : "",
 				  noinfo > 1 ? "" : "s");
+	{
+		int fp = 0;
+		for (int i = 0; i < n; i++)
+			fp += (flag[i] = a->st[i].target > 0 && a->st[i].p_bug >= 0 &&
+					 a->st[i].p_bug < 0.5);
+		if (fp) {
+			list_steps(list, sizeof(list), log, flag);
+			rc |= add_finding(a, "the model explains the original-crash runs on %s as "
+					  "false positives (one reproduction rate q = %.2f for all "
+					  "buggy kernels; eps = %.4f)", list, a->q_mean, a->eps_mean);
+		}
+	}
 	for (int g = 0; g < a->ngroups; g++) {
 		memset(flag, 0, (size_t)n * sizeof(int));
 		for (int j = 0; j < a->groups[g].nsteps; j++)

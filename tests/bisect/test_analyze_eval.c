@@ -170,6 +170,51 @@ static void test_analyze_eval__merges_flaky_pools_identical_kernels(void **state
 	fx_free(&fx);
 }
 
+static void test_analyze_eval__lone_target_crash_is_a_false_positive(void **state)
+{
+	/* the original commit crashes in 20 of 20 runs; the culprit rests on 1 of 20 */
+	char text[8192];
+	size_t n = 0;
+	kb_analyze_log *log = NULL;
+	kb_analysis *a = NULL;
+	const char *O = "1111111111111111111111111111111111111111",
+		   *G = "2222222222222222222222222222222222222222",
+		   *M0 = "3333333333333333333333333333333333333333",
+		   *M1 = "4444444444444444444444444444444444444444",
+		   *M2 = "5555555555555555555555555555555555555555";
+	(void)state;
+	n += (size_t)snprintf(text + n, sizeof(text) - n,
+		"bisecting cause commit starting from %s\ntesting commit %s\n", O, O);
+	for (int i = 0; i < 20; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "run #%d: crashed: BUG in foo\n", i);
+	n += (size_t)snprintf(text + n, sizeof(text) - n,
+		"testing release v1.0\ntesting commit %s\nall runs: OK\n"
+		"# git bisect start %s %s\nBisecting: 3 revisions left to test after this\n"
+		"testing commit %s\nrun #0: crashed: BUG in foo\n", G, O, G, M0);
+	for (int i = 1; i < 20; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "run #%d: OK\n", i);
+	n += (size_t)snprintf(text + n, sizeof(text) - n,
+		"# git bisect bad %s\nBisecting: 1 revision left to test after this\n"
+		"testing commit %s\nall runs: OK\n# git bisect good %s\n"
+		"Bisecting: 0 revisions left to test after this\n"
+		"testing commit %s\nall runs: OK\n# git bisect good %s\n"
+		"%s is the first bad commit\n", M0, M1, M1, M2, M2, M0);
+	assert_int_equal(kb_analyze_log_parse(&log, text, n, "lone.log"), KB_OK);
+	assert_int_equal(kb_analyze_run(&a, log, NULL), KB_OK);
+	assert_string_equal(log->culprit, M0);
+	assert_int_equal(a->st[2].target, 1);
+	assert_true(a->st[2].p_bug < 0.5);
+	assert_false(kb_analyze_supported(a));
+	{
+		int found = 0;
+		for (int i = 0; i < a->nfindings; i++)
+			found |= strstr(a->findings[i], "as false positives") != NULL;
+		assert_true(found);
+	}
+	kb_analyze_free(a);
+	kb_analyze_log_free(log);
+}
+
 static void test_analyze_eval__wrong_title_changes_the_answer(void **state)
 {
 	struct fx fx = { 0 };
@@ -288,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_analyze_eval__clean_bisection_is_supported),
 		cmocka_unit_test(test_analyze_eval__fix_bisection_is_supported),
 		cmocka_unit_test(test_analyze_eval__merges_flaky_pools_identical_kernels),
+		cmocka_unit_test(test_analyze_eval__lone_target_crash_is_a_false_positive),
 		cmocka_unit_test(test_analyze_eval__wrong_title_changes_the_answer),
 		cmocka_unit_test(test_analyze_eval__other_titles_censored_unless_asked),
 		cmocka_unit_test(test_analyze_eval__no_crash_on_original_needs_title),
