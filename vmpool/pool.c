@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -232,10 +233,14 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 	p->o.qemu = p->o.agent = p->o.busybox = p->o.state_dir = p->o.work_dir = NULL;
 	base = opts->work_dir;
 	if (!base) {
-		struct stat st;
+		/* RAM files of templates: tmpfs is fastest, but a container's /dev/shm is
+		 * often 64 MiB; use it only with room for a few templates */
+		struct statvfs vfs;
 		base = getenv("TMPDIR");
 		if (!base || !*base)
-			base = stat("/dev/shm", &st) == 0 && access("/dev/shm", W_OK) == 0 ?
+			base = statvfs("/dev/shm", &vfs) == 0 && access("/dev/shm", W_OK) == 0 &&
+					       (uint64_t)vfs.f_bavail * vfs.f_frsize >=
+						       (uint64_t)p->o.mem_mb * 4 << 20 ?
 				       "/dev/shm" : "/tmp";
 	}
 	sweep_stale(base);
