@@ -256,6 +256,12 @@ static int place_steps(kb_analysis *a, struct placed *pl, double *bottom, int *g
 		return -1;
 	*good_step = log->bisect_good[0] ? kb_analyze__find_step(log, log->bisect_good) : -1;
 	bad_step = log->bisect_bad[0] ? kb_analyze__find_step(log, log->bisect_bad) : -1;
+	if (fix && *good_step < 0)
+		*good_step = a->original_step;
+	if (fix && bad_step < 0)
+		for (int i = 0; i < log->nsteps; i++)
+			if (log->steps[i].phase == KB_ALOG_PHASE_HEAD)
+				bad_step = i;
 	if (bad_step < 0 && !fix) {
 		/* no bisection: the oldest release that crashed, else the original commit */
 		bad_step = a->original_step;

@@ -106,7 +106,11 @@ static void range_words(char *buf, size_t len, const kb_analysis *a)
 		snprintf(after, sizeof(after), "%.12s", log->steps[a->range_after].hash);
 	if (a->range_through >= 0)
 		snprintf(through, sizeof(through), "%.12s", log->steps[a->range_through].hash);
-	if (a->range_commits <= 0)
+	if (a->range_through < 0 && log->kind == KB_ALOG_FIX && a->range_after >= 0 &&
+	    a->range_commits <= 1)
+		snprintf(buf, len, "no fix up to %s: the crash still happens on the newest tested "
+			 "commit (probability %.2f)", after, a->cred_mass);
+	else if (a->range_commits <= 0)
 		snprintf(buf, len, "no commit in the range: the evidence points outside it");
 	else
 		snprintf(buf, len, "the %s is one of ~%.0f commit%s after %s up to and including "

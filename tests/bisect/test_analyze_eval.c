@@ -215,6 +215,27 @@ static void test_analyze_eval__lone_target_crash_is_a_false_positive(void **stat
 	kb_analyze_log_free(log);
 }
 
+static void test_analyze_eval__fix_still_crashing_on_head_points_past_head(void **state)
+{
+	const char *text = "bisecting fixing commit since aaaaaaaaaaaa\n"
+			   "testing commit aaaaaaaaaaaa\nall runs: crashed: T\n"
+			   "testing current HEAD bbbbbbbbbbbb\n"
+			   "testing commit bbbbbbbbbbbb\nall runs: crashed: T\n"
+			   "the crash still happens on HEAD\n";
+	kb_analyze_log *log = NULL;
+	kb_analysis *a = NULL;
+	(void)state;
+	assert_int_equal(kb_analyze_log_parse(&log, text, strlen(text), "t.log"), KB_OK);
+	assert_int_equal(log->result, KB_ALOG_RES_STILL_CRASHES);
+	assert_int_equal(kb_analyze_run(&a, log, NULL), KB_OK);
+	assert_int_equal(a->st[1].node >= 0, 1);    /* HEAD is in the model */
+	assert_int_equal(a->range_after, 1);        /* the fix is newer than HEAD */
+	assert_int_equal(a->range_through, -1);
+	assert_false(kb_analyze_supported(a));
+	kb_analyze_free(a);
+	kb_analyze_log_free(log);
+}
+
 static void test_analyze_eval__wrong_title_changes_the_answer(void **state)
 {
 	struct fx fx = { 0 };
@@ -334,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_analyze_eval__fix_bisection_is_supported),
 		cmocka_unit_test(test_analyze_eval__merges_flaky_pools_identical_kernels),
 		cmocka_unit_test(test_analyze_eval__lone_target_crash_is_a_false_positive),
+		cmocka_unit_test(test_analyze_eval__fix_still_crashing_on_head_points_past_head),
 		cmocka_unit_test(test_analyze_eval__wrong_title_changes_the_answer),
 		cmocka_unit_test(test_analyze_eval__other_titles_censored_unless_asked),
 		cmocka_unit_test(test_analyze_eval__no_crash_on_original_needs_title),
