@@ -34,6 +34,7 @@
 #define AGENT_SILENCE_S 60.0            /* no ALIVE for this long: the guest hangs */
 #define GRACE_S 30.0                    /* wall limit = repro timeout + this */
 #define CRASH_TAIL_S 5.0                /* keep reading after a report starts */
+#define KB_WARM_TAG UINT64_MAX          /* tag of template-only jobs */
 
 typedef struct tmpl {
 	struct tmpl *next;
@@ -55,6 +56,7 @@ typedef struct job {
 	char *kernel, *initrd, *image, *cmdline;
 	char *repro; /* payload to send */
 	int xz;      /* payload is xz-packed */
+	int warm_only; /* only make the template (kb_pool_prepare) */
 	double timeout_s;
 } job;
 
@@ -167,6 +169,9 @@ typedef struct {
 } worker_arg;
 
 static void *worker_main(void *arg);
+static int slurp_file(const char *path, void **out, size_t *len);
+static int prepare_repro(kb_pool *p, const char *src, char **bin, int *xz);
+static int submit(kb_pool *p, const kb_pool_run *run, int warm_only);
 
 /* Remove the directories of pools whose process is gone (killed with SIGKILL, so it
  * could not clean up; its QEMUs died with it through PR_SET_PDEATHSIG). */
@@ -665,12 +670,43 @@ int kb_pool_warm(kb_pool *p, const kb_pool_kernel *k, int wait)
 	if (k->image || p->o.cold)
 		return 0; /* nothing to pre-boot */
 	if (!wait) {
-		kb_pool_run run = { .kernel = k, .repro = NULL, .tag = UINT64_MAX };
-		return kb_pool_submit(p, &run);
+		kb_pool_run run = { .kernel = k, .repro = NULL, .tag = KB_WARM_TAG };
+		return submit(p, &run, 1);
 	}
 	r = get_template(p, &t, k->kernel, k->initrd, k->cmdline, NULL, 0, 0);
 	if (r == 0)
 		put_template(p, t);
+	return r;
+}
+
+int kb_pool_prepare(kb_pool *p, const kb_pool_kernel *k, const char *repro, int wait)
+{
+	kb_pool_run run = { .kernel = k, .repro = repro, .tag = KB_WARM_TAG };
+	char *bin = NULL;
+	void *prog = NULL;
+	size_t plen = 0;
+	tmpl *t;
+	int r, xz = 0;
+
+	if (!k || !k->kernel || !repro)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_VMPOOL, "no kernel or reproducer to "
+				     "prepare");
+	if (k->image || p->o.cold)
+		return 0;
+	if (!wait)
+		return submit(p, &run, 1);
+	pthread_mutex_lock(&p->mu);
+	r = prepare_repro(p, repro, &bin, &xz);
+	pthread_mutex_unlock(&p->mu);
+	if (r == 0)
+		r = slurp_file(bin, &prog, &plen);
+	if (r == 0) {
+		r = get_template(p, &t, k->kernel, k->initrd, k->cmdline, prog, plen, xz);
+		if (r == 0)
+			put_template(p, t);
+	}
+	free(prog);
+	free(bin);
 	return r;
 }
 
@@ -744,6 +780,11 @@ static int prepare_repro(kb_pool *p, const char *src, char **bin, int *xz)
 
 int kb_pool_submit(kb_pool *p, const kb_pool_run *run)
 {
+	return submit(p, run, 0);
+}
+
+static int submit(kb_pool *p, const kb_pool_run *run, int warm_only)
+{
 	job *j;
 	int r;
 
@@ -771,7 +812,8 @@ int kb_pool_submit(kb_pool *p, const kb_pool_run *run)
 	else
 		p->q_head = j;
 	p->q_tail = j;
-	if (run->repro)
+	j->warm_only = warm_only || !run->repro;
+	if (!j->warm_only)
 		p->pending++;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
@@ -1245,11 +1287,15 @@ static void *worker_main(void *arg)
 			p->q_tail = NULL;
 		cancelled = p->cancelled;
 		pthread_mutex_unlock(&p->mu);
-		if (!j->repro) { /* a background warm-up */
+		if (j->warm_only) { /* a background warm-up */
 			tmpl *t;
-			if (!cancelled)
-				if (get_template(p, &t, j->kernel, j->initrd, j->cmdline, NULL, 0, 0) == 0)
-					put_template(p, t);
+			void *prog = NULL;
+			size_t plen = 0;
+			if (!cancelled && (!j->repro || slurp_file(j->repro, &prog, &plen) == 0) &&
+			    get_template(p, &t, j->kernel, j->initrd, j->cmdline, prog, plen,
+					 j->xz) == 0)
+				put_template(p, t);
+			free(prog);
 			free_job(j);
 			pthread_mutex_lock(&p->mu);
 			continue;

@@ -105,6 +105,12 @@ const char *kb_pool_accel_reason(kb_pool *pool);
  * @return 0, KB_ETIMEOUT / KB_ERROR (boot failure, when wait=1) */
 int kb_pool_warm(kb_pool *pool, const kb_pool_kernel *kernel, int wait);
 
+/** kb_pool_warm() and more: also store repro in a template of kernel, so the runs of
+ * repro on kernel start at once (what the bisect engine does for the next likely
+ * candidates while others are tested). wait=0: in the background. */
+int kb_pool_prepare(kb_pool *pool, const kb_pool_kernel *kernel, const char *repro,
+		    int wait);
+
 /** Queue a run; returns at once. @return 0, KB_EINVAL */
 int kb_pool_submit(kb_pool *pool, const kb_pool_run *run);
 

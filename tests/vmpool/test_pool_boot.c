@@ -302,7 +302,7 @@ static void test_vmpool_pool_boot__flood_poweroff_freeze_are_stopped_as_infra(vo
 static void test_vmpool_pool_boot__warm_in_background_then_run_n_with_eviction(void **state)
 {
 	char *dir, *work;
-	char repro[600];
+	char repro[600], repro2[600];
 	kb_pool *pool = NULL;
 	kb_pool_opts o = { 0 };
 	kb_pool_kernel k = { 0 };
@@ -343,6 +343,18 @@ static void test_vmpool_pool_boot__warm_in_background_then_run_n_with_eviction(v
 		assert_int_equal(res[i].cloned, 1);
 	}
 	kb_pool_results_free(res, 2);
+	/* a second reproducer prepared in the background, then run */
+	snprintf(repro2, sizeof(repro2), "%s/exit5.sh", dir);
+	assert_int_equal(kb_test_write_file(repro2, "#!/bin/sh\nexit 5\n", 17), 0);
+	assert_int_equal(kb_pool_prepare(pool, &k, repro2, 0), 0);
+	assert_int_equal(kb_pool_prepare(pool, &k, NULL, 0), KB_EINVAL);
+	assert_int_equal(kb_pool_run_n(&res, pool, &k, repro2, 2, 30), 0);
+	for (unsigned int i = 0; i < 2; i++) {
+		assert_int_equal(res[i].klass, KB_RUN_OK);
+		assert_int_equal(res[i].exit_code, 5);
+	}
+	kb_pool_results_free(res, 2);
+	assert_int_equal(kb_pool_prepare(pool, &k, repro2, 1), 0);
 	kb_pool_close(pool);
 	assert_int_equal(procs_mentioning(work), 0);
 	kb_test_tmpdir_free(work);
