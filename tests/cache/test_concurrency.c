@@ -79,8 +79,9 @@ static void writer(const char *dir, const char *log, unsigned int w)
 	_exit(0);
 }
 
-/* Read random logged objects until the writers are done; any wrong byte fails. */
-static void reader(const char *dir, const char *const *logs, unsigned int r)
+/* Read random logged objects until the writers are done (the file done exists);
+ * any wrong byte fails. */
+static void reader(const char *dir, const char *const *logs, const char *done, unsigned int r)
 {
 	kb_cache *c = NULL;
 	unsigned int x = r * 7 + 1, reads = 0;
@@ -89,7 +90,8 @@ static void reader(const char *dir, const char *const *logs, unsigned int r)
 		usleep(10000); /* the first writer creates the store */
 	if (!c)
 		_exit(2);
-	for (int round = 0; round < 400; round++) {
+	/* until the writers are done (and a few reads made), at most ~2 minutes */
+	for (int round = 0; round < 60000 && (access(done, F_OK) != 0 || reads < 8); round++) {
 		const char *log = logs[round % WRITERS];
 		size_t n = 0;
 		char *text = kb_test_read_file(log, &n);
@@ -135,7 +137,7 @@ static void reader(const char *dir, const char *const *logs, unsigned int r)
 static void test_cache_concurrency__four_writers_and_four_readers_lose_nothing(void **state)
 {
 	char *dir = kb_test_tmpdir("conc");
-	char logs[WRITERS][4200];
+	char logs[WRITERS][4200], done[4200];
 	const char *logp[WRITERS];
 	pid_t pids[WRITERS + READERS];
 	kb_cache *c;
@@ -150,6 +152,7 @@ static void test_cache_concurrency__four_writers_and_four_readers_lose_nothing(v
 		snprintf(logs[w], sizeof(logs[w]), "%s/w%d.log", dir, w);
 		logp[w] = logs[w];
 	}
+	snprintf(done, sizeof(done), "%s/writers.done", dir);
 	for (int w = 0; w < WRITERS; w++) {
 		pids[w] = fork();
 		assert_true(pids[w] >= 0);
@@ -160,10 +163,12 @@ static void test_cache_concurrency__four_writers_and_four_readers_lose_nothing(v
 		pids[WRITERS + r] = fork();
 		assert_true(pids[WRITERS + r] >= 0);
 		if (pids[WRITERS + r] == 0)
-			reader(dir, logp, (unsigned int)r);
+			reader(dir, logp, done, (unsigned int)r);
 	}
 	for (int i = 0; i < WRITERS + READERS; i++) {
 		int st;
+		if (i == WRITERS) /* writers finished: tell the readers */
+			assert_int_equal(kb_test_write_file(done, "", 0), 0);
 		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
 		assert_true(WIFEXITED(st));
 		if (WEXITSTATUS(st))
