@@ -34,7 +34,7 @@
 /* Default parallel workers for the cost estimate. */
 #define DEFAULT_WORKERS 4
 /* Most chain nodes we give the model (tested commits and the blocks between them). */
-#define MAX_NODES 4000
+#define MAX_NODES 4100
 /* Range size assumed when the log has no "Bisecting:" lines at all. */
 #define DEFAULT_RANGE 10000.0
 

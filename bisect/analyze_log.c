@@ -23,6 +23,8 @@
 #define TEXT_MAX 512
 /* Runs per test when the log only says "all runs: X" and nothing hints at the count. */
 #define DEFAULT_RUNS 10
+/* Most tested commits in one log (a syzbot bisection has fewer than 50). */
+#define MAX_STEPS 2000
 /* Logs are text: refuse inputs larger than this (a syzbot log is < 1 MiB). */
 #define MAX_LOG_BYTES (256u << 20)
 
@@ -40,6 +42,7 @@ struct parser {
 	long last_left;           /* last "Bisecting: N" not yet given to a step, -1 */
 	int in_candidates;        /* reading the hashes of an inconclusive result */
 	int tail;                 /* after the final "crash:": the rest is a report */
+	int too_many;             /* more than MAX_STEPS "testing commit" lines */
 	int oom;
 };
 
@@ -170,6 +173,10 @@ static kb_alog_step *new_step(struct parser *p, const char *hash, int line)
 	kb_analyze_log *log = p->log;
 	kb_alog_step *st;
 
+	if (log->nsteps >= MAX_STEPS) {
+		p->too_many = 1;
+		return NULL;
+	}
 	if (log->nsteps == p->cap_steps) {
 		int cap = p->cap_steps ? p->cap_steps * 2 : 16;
 		kb_alog_step *n = realloc(log->steps, (size_t)cap * sizeof(*n));
@@ -649,7 +656,7 @@ int kb_analyze_log_parse(kb_analyze_log **out, const char *text, size_t len, con
 	p.last_verdict_step = -1;
 	p.last_left = -1;
 
-	while (pos < len && !p.oom) {
+	while (pos < len && !p.oom && !p.too_many) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t raw = nl ? (size_t)(nl - (text + pos)) : len - pos;
 		size_t n = raw;
@@ -676,6 +683,13 @@ int kb_analyze_log_parse(kb_analyze_log **out, const char *text, size_t len, con
 	if (p.oom) {
 		kb_analyze_log_free(log);
 		return kb_error_setc(KB_ERROR, KB_ERRCLASS_OS, "out of memory reading '%s'", name);
+	}
+	if (p.too_many) {
+		kb_analyze_log_free(log);
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_ANALYZE,
+				     "'%s' has more than %d 'testing commit' lines: not one "
+				     "bisection log; pass the log of a single bisection",
+				     name, MAX_STEPS);
 	}
 	if (log->nsteps == 0) {
 		int nlines = log->nlines;

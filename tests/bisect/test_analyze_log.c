@@ -231,6 +231,21 @@ static void test_analyze_log__new_syzkaller_wording(void **state)
 	kb_analyze_log_free(log);
 }
 
+static void test_analyze_log__too_many_steps_returns_einval(void **state)
+{
+	size_t cap = 3000 * 60, n = 0;
+	char *text = malloc(cap);
+	kb_analyze_log *log = NULL;
+	(void)state;
+	assert_non_null(text);
+	for (int i = 0; i < 2500; i++)
+		n += (size_t)snprintf(text + n, cap - n, "testing commit %040x\nall runs: OK\n", i);
+	assert_int_equal(kb_analyze_log_parse(&log, text, n, "big.log"), KB_EINVAL);
+	assert_null(log);
+	assert_non_null(strstr(kb_error_last()->message, "'big.log' has more than"));
+	free(text);
+}
+
 static void test_analyze_log__hash_prefix_lookup(void **state)
 {
 	kb_analyze_log *log = parse_str(
@@ -275,6 +290,7 @@ int main(void)
 		cmocka_unit_test(test_analyze_log__unknown_lines_are_skipped),
 		cmocka_unit_test(test_analyze_log__not_a_log_returns_einval),
 		cmocka_unit_test(test_analyze_log__new_syzkaller_wording),
+		cmocka_unit_test(test_analyze_log__too_many_steps_returns_einval),
 		cmocka_unit_test(test_analyze_log__hash_prefix_lookup),
 		cmocka_unit_test(test_analyze_log__go_durations),
 	};
