@@ -67,3 +67,34 @@ print("fresh VM per run, sequential: %5.1fs  %6.1f runs/min  (ok %s/%d)" % (cold
 print("pool (template boot included): %5.1fs  %6.1f runs/min  (ok %s/%d)" % (pool, 60 * n / pool, sys.argv[6], n))
 print("ratio pool/sequential: %.1fx" % (cold / pool))
 PY
+
+echo "== 3. 8 clones at once: time until all 8 run the reproducer, memory per clone"
+printf '#!/bin/sh\nsleep 8\n' > "$tmp/sleep.sh"; chmod +x "$tmp/sleep.sh"
+"$kb" pool run "${common[@]}" --repro "$tmp/sleep.sh" --runs 8 --vms 8 > "$tmp/par.json" &
+bg=$!
+pss_max=0; n_max=0
+for _ in $(seq 1 400); do
+  pids=$(pgrep -f "qemu-system-x86_64.*$tmp/.*/vm[0-9]/" || true)
+  n=$(echo "$pids" | grep -c . || true)
+  if [ "$n" -ge "$n_max" ] && [ "$n" -gt 0 ]; then
+    pss=0
+    for p in $pids; do
+      v=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+      pss=$((pss + ${v:-0}))
+    done
+    n_max=$n; pss_max=$pss
+  fi
+  kill -0 $bg 2>/dev/null || break
+  sleep 0.1
+done
+wait $bg
+python3 - "$tmp/par.json" "$n_max" "$pss_max" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = sorted(x["start_s"] for x in d["runs"])
+n, pss = int(sys.argv[2]), int(sys.argv[3])
+print("8 clones: start -> running %.3fs (fastest) .. %.3fs (slowest); ok %d/8" %
+      (s[0], s[-1], sum(1 for x in d["runs"] if x["class"] == "ok")))
+if n:
+    print("PSS while %d clones ran: %.0f MB each" % (n, pss / 1024.0 / n))
+PY
