@@ -247,6 +247,15 @@ static void test_analyze_eval__wrong_title_changes_the_answer(void **state)
 	for (int i = 0; i < fx.log->nsteps; i++)
 		assert_int_equal(fx.a->st[i].target, 0);
 	fx_free(&fx);
+	/* an infrastructure title given explicitly is the target: the seed's SYZFAIL runs
+	 * then count, and the original commit (no SYZFAIL) counts as clean */
+	memset(&fx, 0, sizeof(fx));
+	o.title = "SYZFAIL: wrong response packet";
+	analyze(&fx, "seed-vmx_vcpu_run.log", &o);
+	assert_int_equal(fx.a->st[2].target, 1);
+	assert_int_equal(fx.a->st[2].rests_on, KB_ATITLE_TARGET);
+	assert_int_equal(fx.a->st[0].target, 0);
+	fx_free(&fx);
 }
 
 static void test_analyze_eval__other_titles_censored_unless_asked(void **state)
