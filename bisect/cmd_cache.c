@@ -186,7 +186,7 @@ static int cache_put(int argc, char **argv)
 static int cache_get(int argc, char **argv)
 {
 	struct copts o;
-	kb_cache *c;
+	kb_cache *c = NULL;
 	kb_key id;
 	int rc = KB_EXIT_OK;
 
@@ -201,10 +201,14 @@ static int cache_get(int argc, char **argv)
 		free(o.args);
 		return KB_EXIT_USAGE;
 	}
-	/* read-write, so that hits and last-use times are recorded */
-	if (open_cache(&c, &o, 0)) {
+	/* read-write, so that hits and last-use times are recorded; read-only when
+	 * that is all we may do (a shared cache of another user) */
+	if (kb_cache_open(&c, kb_cli_cache_dir(o.cache), 0) == KB_EREADONLY &&
+	    kb_cache_open(&c, kb_cli_cache_dir(o.cache), KB_CACHE_RDONLY) == 0)
+		;
+	else if (!c) {
 		free(o.args);
-		return KB_EXIT_ERROR;
+		return kb_cli_die_error();
 	}
 	if (!strcmp(o.out, "-")) {
 		kb_cache_reader *r;
