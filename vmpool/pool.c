@@ -125,11 +125,7 @@ void kb_pool_results_free(kb_pool_result *r, size_t n)
 
 static int rmrf(const char *path)
 {
-	char cmd[1200];
-	if (!path || !*path || !strcmp(path, "/"))
-		return 0;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	return system(cmd) == 0 ? 0 : -1;
+	return kb_vm__rmrf(path);
 }
 
 static void rmrf_sub(const char *dir, const char *name)
@@ -247,6 +243,12 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 					       (uint64_t)vfs.f_bavail * vfs.f_frsize >=
 						       (uint64_t)p->o.mem_mb * 4 << 20 ?
 				       "/dev/shm" : "/tmp";
+	}
+	if (strchr(base, '\'')) {
+		kb_pool_close(p);
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_VMPOOL, "work dir '%s' contains a "
+				     "quote, which qemu's exec: migration cannot take; use "
+				     "another TMPDIR", base);
 	}
 	sweep_stale(base);
 	snprintf(p->dir, sizeof(p->dir), "%s/kbisect-pool-%d-XXXXXX", base, (int)getpid());
@@ -718,7 +720,7 @@ int kb_pool_prepare(kb_pool *p, const kb_pool_kernel *k, const char *repro, int 
 static int prepare_repro(kb_pool *p, const char *src, char **bin, int *xz)
 {
 	size_t n = strlen(src);
-	char out[700], cmd[2200], log[720];
+	char out[700], packed[720], log[720];
 	const char *raw = src;
 	int st;
 
@@ -735,9 +737,9 @@ static int prepare_repro(kb_pool *p, const char *src, char **bin, int *xz)
 	snprintf(out, sizeof(out), "%.600s/repro%u", p->dir, p->n_compiled);
 	snprintf(log, sizeof(log), "%s.log", out);
 	if (n >= 2 && !strcmp(src + n - 2, ".c")) {
-		snprintf(cmd, sizeof(cmd), "gcc -static -O1 -s -pthread -o '%s' '%s' >'%s' 2>&1",
-			 out, src, log);
-		st = system(cmd);
+		char *cc[] = { "gcc", "-static", "-O1", "-s", "-pthread", "-o", out, (char *)src,
+			       NULL };
+		st = kb_vm__run(cc, NULL, log);
 		if (st != 0) {
 			FILE *f = fopen(log, "r");
 			char first[300] = "", l[300];
@@ -755,12 +757,15 @@ static int prepare_repro(kb_pool *p, const char *src, char **bin, int *xz)
 		}
 		raw = out;
 	}
-	snprintf(cmd, sizeof(cmd), "xz -6 --check=crc32 -c '%s' > '%s.xz' 2>/dev/null", raw, out);
-	if (system(cmd) == 0) {
-		strcat(out, ".xz");
+	snprintf(packed, sizeof(packed), "%s.xz", out);
+	char *xzv[] = { "xz", "-6", "--check=crc32", "-c", (char *)raw, NULL };
+	if (kb_vm__run(xzv, packed, NULL) == 0) {
+		snprintf(out, sizeof(out), "%.690s", packed);
 		*xz = 1;
 	} else {
-		snprintf(out, sizeof(out), "%.690s", raw);
+		unlink(packed); /* no xz on this host: send it as it is */
+		if (raw != out)
+			snprintf(out, sizeof(out), "%.690s", raw);
 	}
 	if (p->n_compiled == p->n_compiled_cap) {
 		unsigned int nc = p->n_compiled_cap ? p->n_compiled_cap * 2 : 8;

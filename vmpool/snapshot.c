@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include "common/error_internal.h"
@@ -37,13 +39,49 @@ uint32_t kb_vm__fnv32(const void *data, size_t len)
 	return h;
 }
 
-static int rmrf(const char *path)
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	char cmd[1200];
+	(void)st;
+	(void)ftw;
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int kb_vm__rmrf(const char *path)
+{
 	if (!path || !*path || !strcmp(path, "/"))
 		return 0;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	return system(cmd) == 0 ? 0 : -1;
+	if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+static int rmrf(const char *path)
+{
+	return kb_vm__rmrf(path);
+}
+
+int kb_vm__run(char *const argv[], const char *out_path, const char *log_path)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int out = out_path ? open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
+		int log = log_path ? open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644)
+				   : open("/dev/null", O_WRONLY);
+		if (log >= 0) {
+			dup2(log, 2);
+			dup2(out >= 0 ? out : log, 1);
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static int connect_unix(const char *path, double deadline)

@@ -19,6 +19,13 @@
 /** Monotonic seconds. */
 double kb_vm__now(void);
 
+/** rm -rf path (nftw, no shell); 0 or -1. */
+int kb_vm__rmrf(const char *path);
+
+/** Run argv (no shell), stdout to out_path (NULL: to log_path), stderr to log_path
+ * (NULL: /dev/null); its exit status, or -1. */
+int kb_vm__run(char *const argv[], const char *out_path, const char *log_path);
+
 /* ---- QMP (qmp.c) ---- */
 
 /** What one line received from QMP is. */
