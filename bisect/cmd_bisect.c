@@ -533,6 +533,7 @@ static int drive(kb_engine *e)
 	int done = 0, rc = 0;
 
 	sa.sa_handler = on_sigint;
+	sa.sa_flags = SA_RESTART; /* builds and runs of the current round go on */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old);
 	while (!done && !interrupted) {
