@@ -1064,9 +1064,13 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 		if (r == 0)
 			r = kb_vm__wait_ready(&c->vm, t0 + p->o.boot_timeout_s);
 		if (r < 0) {
+			/* the agent never said ready: a boot failure, whose title is the
+			 * crash that stopped the boot if there was one */
+			snprintf(infra_buf, sizeof(infra_buf), "%.290s", kb_error_last()->message);
 			classify(c, res, KB_REPORT_END_NO_BOOT, -1, NULL);
-			if (res->klass == KB_RUN_OK)
-				res->klass = KB_RUN_BOOT_FAILURE;
+			res->klass = KB_RUN_BOOT_FAILURE;
+			if (!res->title[0] || kb_report_title_is_infra(res->title))
+				snprintf(res->title, sizeof(res->title), "%.250s", infra_buf);
 			goto out;
 		}
 	} else {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/cli/t2000-pool-run.sh - `kbisect pool run` on a real Debian cloud kernel (TCG):
 # usage errors exit 129, a crashing reproducer is reported as a crash in the live lines,
-# the summary and --json, a second run reuses the vm state from the cache (no boot),
+# the summary and --json, an unbootable --image is a boot failure, a second run reuses the vm state from the cache (no boot),
 # Ctrl-C (SIGINT) leaves no QEMU and no files behind, a QEMU killed under a run makes
 # that run infra, and after a SIGKILL of kbisect its QEMUs die and the files are swept.
 # kb-test-labels: vm
@@ -67,6 +67,13 @@ assert isinstance(r["duration_s"], float) and r["duration_s"] > 0
 assert len(r.get("console", "")) == 64, "console not stored in the cache"
 assert d["summary"]["crash"] == 1
 PY
+
+# --image: a disk without a root file system is a boot failure titled by the panic
+truncate -s 16M "$tmp/empty.raw"
+"$KBISECT" pool run --kernel "$kernel" --image "$tmp/empty.raw" --repro "$tmp/crash.c" \
+  --accel tcg --no-cache --timeout 30 > "$tmp/out" 2>"$tmp/err" || fail "--image: $(cat "$tmp/err")"
+grep -q '^run 1/1 vm.: boot_failure "kernel panic: VFS: Unable to mount root fs' "$tmp/out" \
+  || fail "--image boot failure: $(cat "$tmp/out")"
 
 # Ctrl-C in the middle of a run: exit 130, no QEMU left, no files left
 cat > "$tmp/hang.c" <<'C'
