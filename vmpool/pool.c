@@ -67,6 +67,7 @@ struct kb_pool {
 	char initrd[600];
 	int initrd_ready;
 	char accel[8], accel_reason[512];
+	char qemu_version[160];  /* first line of qemu --version (in template keys) */
 	int accel_done;
 	unsigned int n_workers;
 	pthread_t *workers;
@@ -446,7 +447,7 @@ static int tmpl_key(kb_pool *p, kb_key *out, const char *kernel, const char *ini
 		    const char *cmdline)
 {
 	kb_key k, i;
-	char text[1024], kh[65], ih[65];
+	char text[1400], kh[65], ih[65];
 	int r;
 
 	if ((r = hash_file_memo(p, &k, kernel)) < 0)
@@ -455,9 +456,21 @@ static int tmpl_key(kb_pool *p, kb_key *out, const char *kernel, const char *ini
 		return r;
 	kb_key_to_hex(kh, &k);
 	kb_key_to_hex(ih, &i);
+	if (!p->qemu_version[0]) { /* a state saved by another QEMU may not restore */
+		char path[700], *argv[] = { p->qemu, "--version", NULL };
+		FILE *f;
+		snprintf(path, sizeof(path), "%.600s/qemu-version", p->dir);
+		snprintf(p->qemu_version, sizeof(p->qemu_version), "unknown");
+		if (kb_vm__run(argv, path, NULL) == 0 && (f = fopen(path, "r"))) {
+			if (fgets(p->qemu_version, sizeof(p->qemu_version), f))
+				p->qemu_version[strcspn(p->qemu_version, "\n")] = '\0';
+			fclose(f);
+		}
+		unlink(path);
+	}
 	snprintf(text, sizeof(text), "kbisect-vmstate-1 kernel=%s initrd=%s mem=%u cpus=%u "
-		 "accel=%s cmdline=%s", kh, ih, p->o.mem_mb, p->o.cpus, p->accel,
-		 cmdline ? cmdline : "");
+		 "accel=%s qemu=%s cmdline=%s", kh, ih, p->o.mem_mb, p->o.cpus, p->accel,
+		 p->qemu_version, cmdline ? cmdline : "");
 	kb_sha256(out, text, strlen(text));
 	return 0;
 }
