@@ -4,7 +4,7 @@
 # depending on a file the culprit commit changes) and real QEMU runs (TCG) of a
 # reproducer that crashes only on the newer kernel. It must blame the right commit,
 # Ctrl-C after the first round and the same command again must resume from the cache,
-# and a third run must do no build and no boot.
+# and a third run must do no build and no boot; --find-good finds v1.0 by itself.
 # kb-test-labels: vm
 # kb-test-timeout: 600
 set -euo pipefail
@@ -125,5 +125,16 @@ o = json.load(open(sys.argv[1]))
 assert o["culprit"] == sys.argv[2]
 assert o["builds"] == 0, o["builds"]
 assert all(t["kernel"] != "built" for t in o["timeline"])
+PY
+
+# --find-good instead of --good: release tag v1.0 runs clean and becomes the good commit
+fg_args=()
+for a in "${args[@]}"; do [ "$a" = "--good" ] || [ "$a" = "v1.0" ] || fg_args+=("$a"); done
+"$KBISECT" bisect "${fg_args[@]}" --find-good --json --log "$tmp/log3" >"$tmp/out3" 2>"$tmp/err" ||
+	fail "--find-good: $(tail -20 "$tmp/log3"; cat "$tmp/err")"
+grep -q "^good release: v1.0" "$tmp/log3" || fail "--find-good log: $(head -20 "$tmp/log3")"
+python3 - "$tmp/out3" "$culprit" <<'PY' || fail "--find-good result: $(cat "$tmp/out3")"
+import json, sys
+assert json.load(open(sys.argv[1]))["culprit"] == sys.argv[2]
 PY
 echo ok
