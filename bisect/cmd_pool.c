@@ -96,6 +96,7 @@ static int pool_run(int argc, char **argv)
 	struct sigaction sa, old_int, old_term;
 
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		switch (c) {
 		case O_KERNEL: k.kernel = optarg; break;
@@ -133,7 +134,8 @@ static int pool_run(int argc, char **argv)
 			kb_cli_usage(stdout, pool_usage);
 			return KB_EXIT_OK;
 		default:
-			return kb_cli_usage_error(pool_usage, "bad option; see 'kbisect pool --help'");
+			return kb_cli_usage_error(pool_usage, "unknown option or missing value in "
+						  "'%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
