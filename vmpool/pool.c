@@ -43,6 +43,8 @@ typedef struct tmpl {
 	int derived; /* 1: holds a stored reproducer (a failure is infra, not boot) */
 	struct tmpl *base; /* derived: the kernel's template */
 	int users;         /* get_template() holders; not evicted while > 0 */
+	int clone_failures; /* restores that failed in a row */
+	int no_cache;      /* do not load this one from the cache (it failed) */
 	double last_used;
 	kb_snapshot snap;
 	char *console; /* boot failure console */
@@ -512,6 +514,22 @@ static void evict_templates(kb_pool *p)
 	}
 }
 
+/* A clone of t could not be restored. After a few failures in a row the snapshot is
+ * presumed bad (e.g. saved by an incompatible QEMU into the cache): drop it and make it
+ * again by booting, not from the cache. */
+static void clone_failed(kb_pool *p, tmpl *t)
+{
+	pthread_mutex_lock(&p->mu);
+	if (t->state == 1 && ++t->clone_failures >= 3 && t->users == 1) {
+		kb_vm__rmrf(t->snap.dir);
+		t->state = 3;
+		t->no_cache = 1;
+		t->clone_failures = 0;
+		fprintf(stderr, "kbisect: warning: clones of a saved vm fail; booting it again\n");
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
 /* Find or make the template of a kernel (prog NULL: booted, agent ready) or of a kernel
  * with a program stored in the guest (derived from the former). Called by a worker (or
  * kb_pool_warm) without p->mu held. *out stays valid until the pool closes. */
@@ -605,7 +623,7 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 		goto done;
 	}
 	snprintf(tmp.dir, sizeof(tmp.dir), "%.500s", tmpdir);
-	if (p->o.cache) { /* booted before, by this or another kbisect */
+	if (p->o.cache && !t->no_cache) { /* booted before, by this or another kbisect */
 		pthread_mutex_lock(&p->cache_mu);
 		r = kb_vmstate__load(p->o.cache, &key, &tmp);
 		pthread_mutex_unlock(&p->cache_mu);
@@ -1125,6 +1143,13 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 		fill_cfg(p, &cfg, j->kernel, j->initrd, NULL, j->cmdline, vmdir);
 		t0 = kb_vm__now(); /* a run starts when its clone is launched */
 		r = kb_snapshot__clone(&c->vm, &t->snap, &cfg, 60);
+		if (r < 0 && !__atomic_load_n(&p->cancelled, __ATOMIC_RELAXED)) {
+			clone_failed(p, t);
+		} else if (r == 0) {
+			pthread_mutex_lock(&p->mu);
+			t->clone_failures = 0;
+			pthread_mutex_unlock(&p->mu);
+		}
 		put_template(p, t);
 		c->have_vm = c->vm.dir[0] != '\0';
 		if (c->have_vm)
