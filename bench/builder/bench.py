@@ -54,8 +54,13 @@ def out(cmd, **kw):
     return run(cmd, stdout=subprocess.PIPE, **kw).stdout.strip()
 
 
-def pick_files(repo, n, rng):
+def pick_files(repo, n, rng, built_tree=None, compiled_share=0.1):
+    """n files by SPREAD; with built_tree, a compiled_share of them are .c files that
+    the config compiles (they have a .o there), so some commits change the kernel and
+    the precision check can fail."""
     files = out(["git", "-C", repo, "ls-tree", "-r", "--name-only", "import"]).split("\n")
+    compiled = [f for f in files if f.endswith(".c") and built_tree and
+                os.path.exists(os.path.join(built_tree, f[:-2] + ".o"))]
     by_prefix = {}
     for f in files:
         ext = os.path.splitext(f)[1]
@@ -69,6 +74,9 @@ def pick_files(repo, n, rng):
     weights = [w for _, w in SPREAD]
     picks = []
     for i in range(n):
+        if compiled and rng.random() < compiled_share:
+            picks.append(rng.choice(compiled))
+            continue
         prefix = rng.choices(prefixes, weights)[0]
         picks.append(rng.choice(by_prefix[prefix]))
     return picks
@@ -114,10 +122,6 @@ def main():
     os.makedirs(a.dir)
     config = os.path.join(a.dir, "tiny.config")
     run(["bash", KREPO, "tinyconfig", config], stderr=subprocess.DEVNULL)
-    rng = random.Random(a.seed)
-    files = pick_files(repo, a.commits, rng)
-    commits = make_commits(repo, files)
-    print("bench/builder: %d commits on linux-source-6.1, tinyconfig, make -j%d" % (len(commits), a.jobs))
     env = dict(os.environ)
     for k in ("ARCH", "CROSS_COMPILE", "KCFLAGS", "O", "MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
         env.pop(k, None)
@@ -130,6 +134,10 @@ def main():
     assert plain_build(plain_tree, config, a.jobs, env), "plain base build failed"
     full_build = time.time() - t
     print("  setup: plain base build (a full build) %.0fs" % full_build)
+    rng = random.Random(a.seed)
+    files = pick_files(repo, a.commits, rng, plain_tree)
+    commits = make_commits(repo, files)
+    print("bench/builder: %d commits on linux-source-6.1, tinyconfig, make -j%d" % (len(commits), a.jobs))
     # kbisect worker tree, built at the base with a throwaway cache (not timed)
     kbargs = ["--repo", repo, "--config", config, "--jobs", str(a.jobs),
               "--work-dir", a.work_dir or os.path.join(a.dir, "work"), "--json"]
