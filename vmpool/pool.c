@@ -541,7 +541,7 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 	tmpl *t, *base = NULL;
 	char hex[65], tmpdir[600];
 	kb_snapshot tmp = { 0 };
-	int r, from_cache = 0;
+	int r, from_cache = 0, derive_failed = 0;
 
 	*out = NULL;
 	pthread_mutex_lock(&p->mu);
@@ -646,6 +646,17 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 		t->base = base;
 		if (r == 0) {
 			r = kb_snapshot__derive(&tmp, &base->snap, &cfg, prog, prog_len, xz, 300);
+			if (r < 0 && !__atomic_load_n(&p->cancelled, __ATOMIC_RELAXED)) {
+				/* the kernel's snapshot may be bad: make both again next time */
+				derive_failed = 1;
+				pthread_mutex_lock(&p->mu);
+				if (base->state == 1 && base->users == 1) {
+					kb_vm__rmrf(base->snap.dir);
+					base->state = 3;
+					base->no_cache = 1;
+				}
+				pthread_mutex_unlock(&p->mu);
+			}
 			put_template(p, base);
 		}
 	} else
@@ -678,7 +689,8 @@ done:
 	pthread_mutex_lock(&p->mu);
 	if (r < 0) {
 		snprintf(t->error, sizeof(t->error), "%s", kb_error_last()->message);
-		t->state = 2;
+		t->state = derive_failed ? 3 : 2;
+		t->no_cache = derive_failed;
 	} else {
 		t->state = 1;
 		t->users++;
@@ -1107,7 +1119,7 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 	} else {
 		tmpl *t;
 		r = get_template(p, &t, j->kernel, j->initrd, j->cmdline, prog, prog_len, j->xz);
-		if (t && t->state != 1 && t->base && t->base->state != 1)
+		if (t && t->state != 1 && t->base && t->base->state == 2)
 			t = t->base; /* the kernel itself did not boot */
 		if ((r < 0 || !t || t->state != 1) &&
 		    __atomic_load_n(&p->cancelled, __ATOMIC_RELAXED)) {
