@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,8 +49,7 @@
 #define DELTA_MIN_BASE (256u << 10)    /* smaller bases are not worth a delta */
 #define DELTA_KEEP_RATIO 0.6           /* first batch: keep deltas when <= 0.6 x plain */
 #define DELTA_POOR_RATIO 4             /* delta chunk > raw/4: try plain as well */
-#define GET_STAGE_CHUNKS 4             /* get_file pipeline: chunks per stage */
-#define SINK_PIECE (128u << 10)        /* get_file: hash and write this much at once */
+#define GET_RING 8                     /* get_file: chunks in flight */
 
 /* ---------------------------------------------------------------------------- */
 /* Two-thread helper                                                             */
@@ -1053,23 +1053,22 @@ struct kb_cache_reader {
 	int state;              /* 0 reading, 1 verified end, < 0 error code */
 };
 
-static void decode_slot(void *arg, size_t i, int slot)
+/* Fetch and decode part number part into dst (room for KB_CHUNK_SIZE) with the
+ * decompression context of thread slot; *len gets its length. 0 or an error code
+ * (message set in the calling thread). */
+static int decode_part(kb_cache_reader *r, uint32_t part, uint8_t *dst, int slot, size_t *len)
 {
-	kb_cache_reader *r = arg;
-	uint32_t part = r->next + (uint32_t)i;
 	MDB_txn *t;
 	MDB_val k = { 32, r->parts[part].b }, v;
 	int rc;
 
-	r->slot_len[i] = 0;
-	if ((rc = kb_cache__rtxn(r->c, &t))) {
-		r->slot_rc[i] = rc;
-		return;
-	}
+	*len = 0;
+	if ((rc = kb_cache__rtxn(r->c, &t)))
+		return rc;
 	rc = mdb_get(t, r->c->chunk, &k, &v);
 	if (rc == 0)
 		rc = chunk_decode(r->c, &r->parts[part], &v, r->dctx[slot], r->base, r->base_len,
-				  r->slot_dst[i], KB_CHUNK_SIZE, &r->slot_len[i]);
+				  dst, KB_CHUNK_SIZE, len);
 	else if (rc == MDB_NOTFOUND) {
 		char s[16], o[16];
 		MDB_val ok = { 32, r->id.b }, ov;
@@ -1088,7 +1087,15 @@ static void decode_slot(void *arg, size_t i, int slot)
 	} else
 		rc = kb_cache__mdb(r->c, rc, "cannot read a chunk");
 	kb_cache__txn_end(r->c, t);
-	r->slot_rc[i] = rc;
+	return rc;
+}
+
+static void decode_slot(void *arg, size_t i, int slot)
+{
+	kb_cache_reader *r = arg;
+
+	r->slot_rc[i] = decode_part(r, r->next + (uint32_t)i, r->slot_dst[i], slot,
+				    &r->slot_len[i]);
 }
 
 /* Decode the next (up to max) parts into dst (room for max chunks), on two threads
@@ -1292,6 +1299,24 @@ void kb_cache_reader_free(kb_cache_reader *r)
 	free(r);
 }
 
+/* malloc for tens of MB (delta bases, whole objects): aligned to 2 MiB and backed by
+ * transparent huge pages where the kernel allows, which makes the page faults of
+ * filling it and the unmapping of freeing it several times cheaper. free() frees it. */
+static void *big_alloc(size_t len)
+{
+	const size_t huge = (size_t)2 << 20;
+	void *p;
+
+	if (len < 4 * huge)
+		return malloc(len);
+	if (posix_memalign(&p, huge, len) != 0)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, len & ~(huge - 1), MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
 /* Read a whole object; sha = 0 skips the SHA-256 (chunk checksums only). */
 static int load_whole(void **out, size_t *len, kb_cache *c, const kb_key *id, int count, int sha)
 {
@@ -1312,7 +1337,7 @@ static int load_whole(void **out, size_t *len, kb_cache *c, const kb_key *id, in
 	}
 	/* room for a whole last batch, so that every batch decodes in place */
 	if (size > SIZE_MAX / 2 ||
-	    !(buf = malloc((size_t)size + (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE + 1))) {
+	    !(buf = big_alloc((size_t)size + (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE + 1))) {
 		kb_cache_reader_free(r);
 		return oom(c);
 	}
@@ -1361,144 +1386,199 @@ int kb_cache_get_buf(void **out, size_t *len, kb_cache *c, const kb_key *id)
 	return load_whole(out, len, c, id, 1, 1);
 }
 
-/* get_file's second stage, on its own long-lived thread: hash and write decoded
- * stages handed over one at a time. */
-struct sink {
-	EVP_MD_CTX *sha;
-	int fd;
-	const uint8_t *buf;
+/* get_file: a small scheduler shared by the calling thread and one worker. Three kinds
+ * of work per chunk: decode it (any order, either thread), write it at its offset
+ * (pwrite, any order) and hash it (strictly in order, one thread at a time: the
+ * serial part, so it goes first). Chunks live in a ring of GET_RING buffers; a buffer
+ * is reused once its chunk is hashed and written. Nothing is renamed into place
+ * before the whole SHA-256 matched (kb_cache_get_file). */
+struct gslot {
+	uint8_t *buf;
 	size_t len;
-	int err;              /* errno of a failed write */
-	int busy, quit;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	uint32_t part;
+	int state;            /* GS_FREE, GS_BUSY (being decoded), GS_READY */
+	int writing, written;
 };
 
-static void sink_do(struct sink *k)
-{
-	size_t off = 0;
+enum { GS_FREE, GS_BUSY, GS_READY };
 
-	/* small pieces: hashed, then written while still in the CPU cache */
-	while (off < k->len && !k->err) {
-		size_t piece = k->len - off < SINK_PIECE ? k->len - off : SINK_PIECE, done = 0;
-		EVP_DigestUpdate(k->sha, k->buf + off, piece);
-		while (done < piece) {
-			ssize_t m = write(k->fd, k->buf + off + done, piece - done);
-			if (m < 0 && errno == EINTR)
-				continue;
-			if (m < 0) {
-				k->err = errno;
-				return;
-			}
-			done += (size_t)m;
-		}
-		off += piece;
+struct gpipe {
+	kb_cache_reader *r;
+	int fd;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint32_t next_decode;  /* next part to decode */
+	uint32_t next_hash;    /* next part to hash */
+	uint32_t n_written;
+	int hashing;
+	int rc;                /* first error */
+	int err_klass;
+	char err[512];         /* its message, to set again in the calling thread */
+	struct gslot s[GET_RING];
+};
+
+static void gp_fail(struct gpipe *p, int rc)
+{
+	if (p->rc)
+		return;
+	p->rc = rc;
+	p->err_klass = kb_error_last()->klass;
+	snprintf(p->err, sizeof(p->err), "%s", kb_error_last()->message ? kb_error_last()->message
+									 : "");
+}
+
+static int gp_write(int fd, const uint8_t *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t m = pwrite(fd, buf + done, len - done, off + (off_t)done);
+		if (m < 0 && errno == EINTR)
+			continue;
+		if (m <= 0)
+			return m < 0 ? errno : EIO;
+		done += (size_t)m;
+	}
+	return 0;
+}
+
+/* Free a slot whose chunk is hashed and written (with p->mu held). */
+static void gp_release(struct gpipe *p, struct gslot *sl)
+{
+	if (sl->state == GS_READY && sl->written && sl->part < p->next_hash) {
+		sl->state = GS_FREE;
+		pthread_cond_broadcast(&p->cv);
 	}
 }
 
-static void *sink_thread(void *p)
+static void gp_run(struct gpipe *p, int slot)
 {
-	struct sink *k = p;
+	kb_cache_reader *r = p->r;
+	const uint32_t n = r->h.nparts;
 
-	pthread_mutex_lock(&k->mu);
-	for (;;) {
-		while (!k->busy && !k->quit)
-			pthread_cond_wait(&k->cv, &k->mu);
-		if (!k->busy && k->quit)
-			break;
-		pthread_mutex_unlock(&k->mu);
-		sink_do(k);
-		pthread_mutex_lock(&k->mu);
-		k->busy = 0;
-		pthread_cond_broadcast(&k->cv);
+	pthread_mutex_lock(&p->mu);
+	while (!p->rc && (p->next_hash < n || p->n_written < n)) {
+		struct gslot *sl = &p->s[p->next_hash % GET_RING];
+		int i;
+
+		if (!p->hashing && p->next_hash < n && sl->state == GS_READY &&
+		    sl->part == p->next_hash) {
+			/* the serial work: hash the next chunk in order */
+			p->hashing = 1;
+			pthread_mutex_unlock(&p->mu);
+			EVP_DigestUpdate(r->sha, sl->buf, sl->len);
+			pthread_mutex_lock(&p->mu);
+			r->done += sl->len;
+			p->hashing = 0;
+			p->next_hash++;
+			gp_release(p, sl);
+			pthread_cond_broadcast(&p->cv);
+			continue;
+		}
+		for (i = 0; i < GET_RING; i++) {
+			sl = &p->s[i];
+			if (sl->state == GS_READY && !sl->writing && !sl->written)
+				break;
+		}
+		if (i < GET_RING) {
+			int e;
+			sl->writing = 1;
+			pthread_mutex_unlock(&p->mu);
+			e = gp_write(p->fd, sl->buf, sl->len, (off_t)sl->part * KB_CHUNK_SIZE);
+			pthread_mutex_lock(&p->mu);
+			sl->writing = 0;
+			if (e) {
+				if (!p->rc) {
+					p->rc = KB_ERROR;
+					p->err_klass = KB_ERRCLASS_OS;
+					snprintf(p->err, sizeof(p->err), "%s", strerror(e));
+				}
+				break;
+			}
+			sl->written = 1;
+			p->n_written++;
+			gp_release(p, sl);
+			pthread_cond_broadcast(&p->cv);
+			continue;
+		}
+		sl = &p->s[p->next_decode % GET_RING];
+		if (p->next_decode < n && sl->state == GS_FREE) {
+			uint32_t part = p->next_decode++;
+			size_t len;
+			int rc;
+			sl->state = GS_BUSY;
+			sl->part = part;
+			sl->written = 0;
+			pthread_mutex_unlock(&p->mu);
+			rc = decode_part(r, part, sl->buf, slot, &len);
+			if (!rc && len != KB_CHUNK_SIZE && part + 1 < n) {
+				/* offsets are part * KB_CHUNK_SIZE: only the last may be short */
+				char s[16];
+				rc = kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
+						   "object %s in cache '%s' has a short chunk; run "
+						   "'kbisect cache verify' and put the object again",
+						   kb_cache__short(s, &r->id), r->c->dir);
+			}
+			pthread_mutex_lock(&p->mu);
+			if (rc) {
+				gp_fail(p, rc == KB__MAPFULL ? KB_ERROR : rc);
+				break;
+			}
+			sl->len = len;
+			sl->state = GS_READY;
+			pthread_cond_broadcast(&p->cv);
+			continue;
+		}
+		pthread_cond_wait(&p->cv, &p->mu);
 	}
-	pthread_mutex_unlock(&k->mu);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void *gp_worker(void *arg)
+{
+	gp_run(arg, 1);
 	return NULL;
 }
 
-static void sink_wait(struct sink *k, int threaded)
-{
-	if (!threaded)
-		return;
-	pthread_mutex_lock(&k->mu);
-	while (k->busy)
-		pthread_cond_wait(&k->cv, &k->mu);
-	pthread_mutex_unlock(&k->mu);
-}
-
-static void sink_post(struct sink *k, int threaded, const uint8_t *buf, size_t len)
-{
-	k->buf = buf;
-	k->len = len;
-	if (!threaded) {
-		sink_do(k);
-		return;
-	}
-	pthread_mutex_lock(&k->mu);
-	k->busy = 1;
-	pthread_cond_broadcast(&k->cv);
-	pthread_mutex_unlock(&k->mu);
-}
-
-/* Decode stage k+1 (this thread) while stage k is hashed and written (sink thread). */
+/* Decode, hash and write every part of r to fd, on two threads. */
 static int get_pipeline(kb_cache_reader *r, int fd, const char *path)
 {
-	const size_t cap = (size_t)GET_STAGE_CHUNKS * KB_CHUNK_SIZE;
-	uint8_t *bufs[2] = { malloc(cap), malloc(cap) };
-	struct sink k;
+	struct gpipe *p = calloc(1, sizeof(*p));
 	pthread_t th;
-	int rc = 0, cur = 0, threaded;
-	size_t len = 0;
+	int rc, threaded = 0;
 
-	memset(&k, 0, sizeof(k));
-	k.sha = r->sha;
-	k.fd = fd;
-	pthread_mutex_init(&k.mu, NULL);
-	pthread_cond_init(&k.cv, NULL);
-	threaded = r->h.nparts > GET_STAGE_CHUNKS && pthread_create(&th, NULL, sink_thread, &k) == 0;
-	if (!bufs[0] || !bufs[1]) {
-		rc = oom(r->c);
-		goto out;
-	}
-	if (r->h.nparts && (rc = fill_batch_n(r, bufs[0], GET_STAGE_CHUNKS, 0)))
-		goto out;
-	for (size_t i = 0; i < r->nslots; i++)
-		len += r->slot_len[i];
-	while (len) {
-		size_t next_len = 0;
-
-		r->done += len;
-		sink_post(&k, threaded, bufs[cur], len);
-		if (r->next < r->h.nparts) {
-			rc = fill_batch_n(r, bufs[cur ^ 1], GET_STAGE_CHUNKS, 0);
-			for (size_t i = 0; !rc && i < r->nslots; i++)
-				next_len += r->slot_len[i];
-		}
-		sink_wait(&k, threaded);
-		if (k.err) {
-			errno = k.err;
-			rc = kb_error_os("cannot write '%s'", path);
-		}
-		if (rc)
+	if (!p)
+		return oom(r->c);
+	p->r = r;
+	p->fd = fd;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	for (int i = 0; i < GET_RING; i++) {
+		if (!(p->s[i].buf = malloc(KB_CHUNK_SIZE))) {
+			rc = oom(r->c);
 			goto out;
-		cur ^= 1;
-		len = next_len;
+		}
 	}
-	r->nslots = r->cur = 0;
+	threaded = r->h.nparts > 1 && pthread_create(&th, NULL, gp_worker, p) == 0;
+	gp_run(p, 0);
+	if (threaded)
+		pthread_join(th, NULL);
+	if ((rc = p->rc)) {
+		/* the message may have been set on the worker: set it here */
+		if (p->err_klass == KB_ERRCLASS_OS)
+			kb_error_setc(rc, KB_ERRCLASS_OS, "cannot write '%s': %s", path, p->err);
+		else
+			kb_error_setc(rc, p->err_klass, "%s", p->err);
+		goto out;
+	}
 	rc = (int)reader_finish(r);
 out:
-	if (threaded) {
-		sink_wait(&k, 1);
-		pthread_mutex_lock(&k.mu);
-		k.quit = 1;
-		pthread_cond_broadcast(&k.cv);
-		pthread_mutex_unlock(&k.mu);
-		pthread_join(th, NULL);
-	}
-	pthread_mutex_destroy(&k.mu);
-	pthread_cond_destroy(&k.cv);
-	free(bufs[0]);
-	free(bufs[1]);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	for (int i = 0; i < GET_RING; i++)
+		free(p->s[i].buf);
+	free(p);
 	return rc;
 }
 

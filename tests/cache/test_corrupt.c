@@ -208,6 +208,116 @@ static void test_cache_corrupt__truncated_data_mdb_is_ecorrupt(void **state)
 	assert_int_equal(kb_cache_open(&c, f->dir, KB_CACHE_RDONLY), KB_ECORRUPT);
 }
 
+#define BIG (20u * 1024 * 1024 + 12345) /* 21 chunks: more than get_file has in flight */
+
+/* Put a big incompressible object into a fresh cache in f->dir/big; *data gets its bytes. */
+static char *put_big(struct fx *f, uint8_t **data, kb_key *id)
+{
+	char *dir;
+	kb_cache *c;
+
+	assert_true(asprintf(&dir, "%s/big", f->dir) > 0);
+	*data = malloc(BIG);
+	kb_test_fill_random(*data, BIG, 77);
+	assert_int_equal(kb_cache_open(&c, dir, KB_CACHE_CREATE), 0);
+	assert_int_equal(kb_cache_put_buf(id, c, *data, BIG, NULL), 0);
+	kb_cache_close(c);
+	return dir;
+}
+
+/* get_file of an object of many chunks: a chunk in the middle fails its checksum while
+ * the others are decoded, hashed and written on two threads. KB_ECORRUPT; an existing
+ * file at the target keeps its old contents; no temporary is left behind. */
+static void test_cache_corrupt__get_file_of_many_chunks_with_a_bad_middle_chunk(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *data, *file, *hit, *old;
+	char db[4300], out[4300];
+	size_t n;
+	kb_cache *c;
+	kb_key id;
+	char *dir = put_big(f, &data, &id);
+	int fd;
+
+	snprintf(db, sizeof(db), "%s/data.mdb", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	assert_int_equal(kb_test_write_file(out, "old", 3), 0);
+	file = kb_test_read_file(db, &n);
+	assert_non_null(file);
+	hit = memmem(file, n, data + 10 * 1024 * 1024 + 5000, 64); /* chunk 10 of 21 */
+	assert_non_null(hit);
+	fd = open(db, O_WRONLY);
+	assert_true(fd >= 0);
+	hit[3] ^= 0x5a;
+	assert_int_equal(pwrite(fd, hit + 3, 1, hit + 3 - file), 1);
+	close(fd);
+	free(file);
+
+	assert_int_equal(kb_cache_open(&c, dir, 0), 0);
+	for (int i = 0; i < 3; i++) { /* the failing chunk races the others: repeat */
+		assert_int_equal(kb_cache_get_file(c, &id, out), KB_ECORRUPT);
+		assert_non_null(strstr(kb_error_last()->message, "verify"));
+		old = kb_test_read_file(out, &n);
+		assert_non_null(old);
+		assert_int_equal(n, 3);
+		assert_memory_equal(old, "old", 3);
+		free(old);
+		assert_int_equal(kb_test_sh("ls '%s' | grep -q kbtmp", dir), 1);
+	}
+	kb_cache_close(c);
+	free(data);
+	free(dir);
+}
+
+/* Every chunk is intact but two swap places in the object's list: each decodes fine,
+ * only the SHA-256 of the whole can tell. get_file must say KB_ECORRUPT after writing
+ * everything to its temporary, and remove the temporary. */
+static void test_cache_corrupt__get_file_with_swapped_chunks_fails_the_sha256(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *data, *val, tmp[32];
+	char out[4300];
+	MDB_env *env;
+	MDB_txn *t;
+	MDB_dbi dbi;
+	MDB_val k, v;
+	kb_cache *c;
+	kb_key id;
+	size_t n;
+	char *dir = put_big(f, &data, &id);
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 16);
+	assert_int_equal(mdb_env_open(env, dir, 0, 0644), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &t), 0);
+	assert_int_equal(mdb_dbi_open(t, "obj", 0, &dbi), 0);
+	k.mv_size = 32;
+	k.mv_data = id.b;
+	assert_int_equal(mdb_get(t, dbi, &k, &v), 0);
+	assert_true(v.mv_size >= 21 * 32);
+	val = malloc(v.mv_size);
+	memcpy(val, v.mv_data, v.mv_size);
+	n = v.mv_size - 21 * 32; /* the header; then 21 chunk ids */
+	memcpy(tmp, val + n + 3 * 32, 32);
+	memcpy(val + n + 3 * 32, val + n + 12 * 32, 32);
+	memcpy(val + n + 12 * 32, tmp, 32);
+	v.mv_data = val;
+	assert_int_equal(mdb_put(t, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(t), 0);
+	mdb_env_close(env);
+	free(val);
+
+	snprintf(out, sizeof(out), "%s/out", dir);
+	assert_int_equal(kb_cache_open(&c, dir, 0), 0);
+	assert_int_equal(kb_cache_get_file(c, &id, out), KB_ECORRUPT);
+	assert_non_null(strstr(kb_error_last()->message, "SHA-256"));
+	assert_int_not_equal(access(out, F_OK), 0);
+	assert_int_equal(kb_test_sh("ls '%s' | grep -q kbtmp", dir), 1);
+	kb_cache_close(c);
+	free(data);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +328,8 @@ int main(void)
 		T(test_cache_corrupt__newer_format_is_eversion),
 		T(test_cache_corrupt__foreign_lmdb_env_is_not_a_cache),
 		T(test_cache_corrupt__truncated_data_mdb_is_ecorrupt),
+		T(test_cache_corrupt__get_file_of_many_chunks_with_a_bad_middle_chunk),
+		T(test_cache_corrupt__get_file_with_swapped_chunks_fails_the_sha256),
 #undef T
 	};
 	return cmocka_run_group_tests_name("cache/corrupt", tests, NULL, NULL);

@@ -77,6 +77,17 @@ static void test_cache_delta__close_successor_is_stored_as_small_delta(void **st
 	assert_int_equal(len, f->next_len);
 	assert_memory_equal(got, f->next, len);
 	free(got);
+	/* get_file decodes, hashes and writes the delta's chunks on two threads */
+	{
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/next.out", f->dir);
+		assert_int_equal(kb_cache_get_file(f->c, &n, path), 0);
+		got = kb_test_read_file(path, &len);
+		assert_non_null(got);
+		assert_int_equal(len, f->next_len);
+		assert_memory_equal(got, f->next, len);
+		free(got);
+	}
 	assert_int_equal(kb_cache_verify(f->c, &bad, NULL, NULL), 0);
 	assert_int_equal(bad, 0);
 }
