@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/cli/t2000-pool-run.sh - `kbisect pool run` on a real Debian cloud kernel (TCG):
 # usage errors exit 129, a crashing reproducer is reported as a crash in the live lines,
-# the summary and --json, an unbootable --image is a boot failure, a second run reuses the vm state from the cache (no boot),
+# the summary and --json, an unbootable --image is a boot failure, a damaged saved vm
+# state recovers by booting again, a second run reuses the vm state from the cache (no boot),
 # Ctrl-C (SIGINT) leaves no QEMU and no files behind, a QEMU killed under a run makes
 # that run infra, and after a SIGKILL of kbisect its QEMUs die and the files are swept.
 # kb-test-labels: vm
@@ -74,6 +75,17 @@ truncate -s 16M "$tmp/empty.raw"
   --accel tcg --no-cache --timeout 30 > "$tmp/out" 2>"$tmp/err" || fail "--image: $(cat "$tmp/err")"
 grep -q '^run 1/1 vm.: boot_failure "kernel panic: VFS: Unable to mount root fs' "$tmp/out" \
   || fail "--image boot failure: $(cat "$tmp/out")"
+
+# a damaged saved vm state: a few runs fail as infra, then the kernel is booted again
+printf '#!/bin/sh\nexit 0\n' > "$tmp/true.sh"
+mkdir "$tmp/sd"
+"$KBISECT" pool run --kernel "$kernel" --repro "$tmp/true.sh" --accel tcg --no-cache \
+  --state-dir "$tmp/sd" > /dev/null 2>"$tmp/err" || fail "state dir: $(cat "$tmp/err")"
+for f in "$tmp"/sd/vmstate-*/state; do head -c 1000 "$f" > "$f.x" && mv "$f.x" "$f"; done
+"$KBISECT" pool run --kernel "$kernel" --repro "$tmp/true.sh" --accel tcg --no-cache \
+  --state-dir "$tmp/sd" --runs 6 --vms 1 > "$tmp/out" 2>"$tmp/err" || fail "damaged state: $(cat "$tmp/err")"
+grep -q "booting it again" "$tmp/err" || fail "no recovery: $(cat "$tmp/out" "$tmp/err")"
+grep -q "^run 6/6 vm0: ok " "$tmp/out" || fail "not recovered: $(cat "$tmp/out")"
 
 # Ctrl-C in the middle of a run: exit 130, no QEMU left, no files left
 cat > "$tmp/hang.c" <<'C'
