@@ -3,7 +3,8 @@
  * shared by the files of cache/ (never included from outside cache/ and tests/).
  *
  * On-disk layout: one LMDB environment (dir/data.mdb, dir/lock.mdb) plus
- * dir/kbisect.lock (flock: shared by every open handle, exclusive for compact).
+ * dir/kbisect.lock (flock: shared by every open handle, exclusive for compact), plus
+ * dir/base/<id hex>: the raw bytes of the newest delta bases (derived data, object.c).
  * Named databases:
  *   meta   "format" -> u32, "limit" -> u64, "base:<kind>" -> id, "stat:<name>" -> u64
  *   obj    object id (32) -> struct kb_obj_hdr + nparts * 32-byte chunk ids
@@ -156,6 +157,9 @@ int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *n);
 
 /** Load a whole object into memory, verifying it; not counted as a hit (object.c). */
 int kb_cache__load(void **out, size_t *len, kb_cache *c, const kb_key *id);
+
+/** Remove the decoded copy dir/base/<id hex> of a delta base, if any (object.c). */
+void kb_cache__base_file_remove(kb_cache *c, const kb_key *id);
 
 /** Load a delta base (checks chunk checksums, not the SHA-256; object.c). */
 int kb_cache__load_base(uint8_t **out, size_t *len, kb_cache *c, const kb_key *id);

@@ -26,6 +26,7 @@
  *    mismatch is KB_ECORRUPT, never data. (A delta base is decoded with chunk checks
  *    only: a wrong base cannot pass the SHA-256 of the object built from it.)
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -357,6 +359,103 @@ int kb_cache_object_foreach(kb_cache *c, int (*fn)(const kb_object_info *info, v
 }
 
 /* ---------------------------------------------------------------------------- */
+/* Decoded delta bases                                                           */
+
+/* dir/base/<id hex> holds the raw bytes of a plain object that is the current delta
+ * base of its kind, written by the put that stored it. Readers of a delta map it
+ * instead of decoding the base (which costs as much as decoding the delta itself).
+ * Derived data, outside LMDB: a damaged or stale file can only make the SHA-256 of
+ * a dependant fail; the reader then removes it and decodes the base from the store.
+ * Writers never use it (a wrong base would make them store wrong deltas), nor does
+ * verify. At most BASE_FILES are kept; gc removes the file of an evicted object. */
+#define BASE_FILES 2
+
+static void base_file_path(char *buf, size_t n, kb_cache *c, const kb_key *id)
+{
+	char hex[KB_KEY_HEXLEN + 1];
+
+	if (id) {
+		kb_key_to_hex(hex, id);
+		snprintf(buf, n, "%s/base/%s", c->dir, hex);
+	} else {
+		snprintf(buf, n, "%s/base", c->dir);
+	}
+}
+
+void kb_cache__base_file_remove(kb_cache *c, const kb_key *id)
+{
+	char path[4200];
+
+	base_file_path(path, sizeof(path), c, id);
+	unlink(path);
+}
+
+/* Map the base file of id when it has the expected size; NULL otherwise. */
+static uint8_t *base_file_map(kb_cache *c, const kb_key *id, uint64_t size)
+{
+	char path[4200];
+	struct stat st;
+	void *p;
+	int fd;
+
+	base_file_path(path, sizeof(path), c, id);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size ||
+	    size == 0) {
+		close(fd);
+		return NULL;
+	}
+	p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	close(fd);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Keep the BASE_FILES newest base files; drop temporaries of killed writers. */
+static void base_files_prune(kb_cache *c)
+{
+	char dir[4200], path[4600];
+	struct { char name[80]; int64_t t; } keep[BASE_FILES + 1];
+	size_t nkeep = 0;
+	struct dirent *e;
+	DIR *d;
+
+	base_file_path(dir, sizeof(dir), c, NULL);
+	if (!(d = opendir(dir)))
+		return;
+	while ((e = readdir(d))) {
+		struct stat st;
+		int64_t t;
+		if (e->d_name[0] == '.' && (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) != 0)
+			continue;
+		t = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		if (e->d_name[0] == '.' || strlen(e->d_name) != KB_KEY_HEXLEN) {
+			if (st.st_mtime < time(NULL) - 3600)
+				unlink(path); /* a temporary of a writer killed long ago */
+			continue;
+		}
+		/* insert into keep, newest first; what falls off the end is removed */
+		size_t i = nkeep < BASE_FILES + 1 ? nkeep++ : BASE_FILES;
+		while (i > 0 && keep[i - 1].t < t) {
+			keep[i] = keep[i - 1];
+			i--;
+		}
+		snprintf(keep[i].name, sizeof(keep[i].name), "%s", e->d_name);
+		keep[i].t = t;
+		if (nkeep == BASE_FILES + 1) {
+			snprintf(path, sizeof(path), "%s/%s", dir, keep[BASE_FILES].name);
+			unlink(path);
+			nkeep = BASE_FILES;
+		}
+	}
+	closedir(d);
+}
+
+/* ---------------------------------------------------------------------------- */
 /* Writer                                                                        */
 
 struct pending_chunk {
@@ -404,6 +503,11 @@ struct kb_cache_writer {
 	kb_key base;
 	uint8_t *base_buf;
 	size_t base_len;
+	/* the raw bytes, to dir/base/<id> when this object will be a delta base */
+	int raw_fd;
+	char *raw_tmp;
+	uint64_t raw_written;
+	int raw_err;
 };
 
 static int oom(kb_cache *c)
@@ -519,6 +623,7 @@ struct batch_ctx {
 	kb_cache_writer *w;
 	struct item *items;
 	const uint8_t *data;  /* the whole batch, for the object's SHA-256 */
+	const uint8_t *raw;   /* the whole batch, for the base file */
 	size_t len;
 };
 
@@ -531,9 +636,23 @@ static void batch_item(void *arg, size_t job, int slot)
 	kb_key raw_id;
 
 	if (job == 0) {
-		/* the object's SHA-256 runs beside the chunks */
+		/* the object's SHA-256 and the base file run beside the chunks */
 		if (b->data)
 			EVP_DigestUpdate(w->sha, b->data, b->len);
+		if (w->raw_fd >= 0 && !w->raw_err) {
+			size_t done = 0;
+			while (done < b->len) {
+				ssize_t m = write(w->raw_fd, b->raw + done, b->len - done);
+				if (m < 0 && errno == EINTR)
+					continue;
+				if (m <= 0) {
+					w->raw_err = 1;
+					break;
+				}
+				done += (size_t)m;
+			}
+			w->raw_written += done;
+		}
 		return;
 	}
 	it = &b->items[job - 1];
@@ -575,12 +694,13 @@ static void cand_free(struct cand *cd)
 static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int hash)
 {
 	struct item items[BATCH_CHUNKS];
-	struct batch_ctx b = { w, items, NULL, 0 };
+	struct batch_ctx b = { w, items, NULL, NULL, 0 };
 
 	while (len) {
 		size_t n = 0;
 		int rc = 0;
 		b.data = hash ? data : NULL;
+		b.raw = data;
 		b.len = len < (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE ? len
 								 : (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE;
 		for (; n < BATCH_CHUNKS && len; n++) {
@@ -710,6 +830,7 @@ int kb_cache_writer_open(kb_cache_writer **out, kb_cache *c, const kb_put_opts *
 	if (!w)
 		return oom(c);
 	w->c = c;
+	w->raw_fd = -1;
 	if (opts)
 		w->opts = *opts;
 	w->opts.delta_base = NULL;
@@ -728,6 +849,19 @@ int kb_cache_writer_open(kb_cache_writer **out, kb_cache *c, const kb_put_opts *
 	if ((rc = delta_setup(w, opts ? opts->delta_base : NULL))) {
 		kb_cache_writer_abort(w);
 		return rc;
+	}
+	if (!w->delta_on && is_delta_kind(w->opts.kind) && !w->opts.no_delta) {
+		/* stored plain: it becomes the next delta base; keep its raw bytes too
+		 * (best effort) */
+		char dir[4200];
+		base_file_path(dir, sizeof(dir), c, NULL);
+		mkdir(dir, 0755);
+		if (asprintf(&w->raw_tmp, "%s/.tmp.XXXXXX", dir) < 0)
+			w->raw_tmp = NULL;
+		else if ((w->raw_fd = mkstemp(w->raw_tmp)) < 0) {
+			free(w->raw_tmp);
+			w->raw_tmp = NULL;
+		}
 	}
 	*out = w;
 	return 0;
@@ -923,6 +1057,18 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 		rc = kb_cache__write(c, commit_fn, &cc);
 	if (!rc && out_id)
 		*out_id = cc.id;
+	if (!rc && w->raw_fd >= 0 && !w->raw_err && w->raw_written == w->size && !w->used_delta &&
+	    w->size >= DELTA_MIN_BASE) {
+		char path[4200];
+		base_file_path(path, sizeof(path), c, &cc.id);
+		fchmod(w->raw_fd, 0644);
+		if (close(w->raw_fd) == 0 && rename(w->raw_tmp, path) == 0) {
+			free(w->raw_tmp);
+			w->raw_tmp = NULL;
+		}
+		w->raw_fd = -1;
+		base_files_prune(c);
+	}
 	kb_cache_writer_abort(w);
 	if (!rc && limit) {
 		MDB_txn *t;
@@ -950,6 +1096,12 @@ void kb_cache_writer_abort(kb_cache_writer *w)
 		free(w->scratch[i]);
 	}
 	free(w->base_buf);
+	if (w->raw_fd >= 0)
+		close(w->raw_fd);
+	if (w->raw_tmp) {
+		unlink(w->raw_tmp);
+		free(w->raw_tmp);
+	}
 	free(w);
 }
 
@@ -1044,6 +1196,7 @@ struct kb_cache_reader {
 	EVP_MD_CTX *sha;        /* NULL: no SHA-256 check (delta bases) */
 	uint8_t *base;          /* delta base, whole */
 	size_t base_len;
+	int base_mapped;        /* base is the mapped base file (munmap, not free) */
 	uint8_t *bbuf;          /* decoded batch */
 	size_t slot_len[BATCH_CHUNKS];
 	int slot_rc[BATCH_CHUNKS];
@@ -1137,13 +1290,18 @@ static int fill_batch_n(kb_cache_reader *r, uint8_t *dst, size_t max, int thread
 	return 0;
 }
 
+static int base_file_suspect(kb_cache_reader *r, int rc);
+
 static int fill_batch(kb_cache_reader *r, uint8_t *dst)
 {
-	return fill_batch_n(r, dst, BATCH_CHUNKS, 1);
+	int rc = fill_batch_n(r, dst, BATCH_CHUNKS, 1);
+	base_file_suspect(r, rc);
+	return rc;
 }
 
-int kb_cache__reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id,
-			  int count)
+/* use_file: a delta may map the decoded copy of its base (dir/base/<id>). */
+static int reader_open_ex(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id,
+			  int count, int use_file)
 {
 	kb_cache_reader *r;
 	const uint8_t *parts;
@@ -1185,7 +1343,16 @@ int kb_cache__reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, co
 		kb_key base;
 		char s[16];
 		memcpy(base.b, r->h.base, 32);
-		if ((rc = kb_cache__load_base(&r->base, &r->base_len, c, &base))) {
+		if (use_file) {
+			kb_object_info bi;
+			if (kb_cache_object_info(&bi, c, &base) == 0 && !bi.is_delta &&
+			    bi.size <= SIZE_MAX / 2 && (r->base = base_file_map(c, &base, bi.size))) {
+				r->base_len = (size_t)bi.size;
+				r->base_mapped = 1;
+			}
+			kb_error_clear();
+		}
+		if (!r->base && (rc = kb_cache__load_base(&r->base, &r->base_len, c, &base))) {
 			kb_error_prefix("delta base of object %s", kb_cache__short(s, id));
 			kb_cache_reader_free(r);
 			return rc == KB_ENOTFOUND ? KB_ECORRUPT : rc;
@@ -1202,9 +1369,28 @@ int kb_cache__reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, co
 	return 0;
 }
 
+int kb_cache__reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id,
+			  int count)
+{
+	return reader_open_ex(out, size, c, id, count, 0);
+}
+
+/* After a failure of a read that used the base file: was the file to blame? Then it
+ * is removed and the caller reads again with the base decoded from the store. */
+static int base_file_suspect(kb_cache_reader *r, int rc)
+{
+	kb_key base;
+
+	if (rc != KB_ECORRUPT || !r->base_mapped)
+		return 0;
+	memcpy(base.b, r->h.base, 32);
+	kb_cache__base_file_remove(r->c, &base);
+	return 1;
+}
+
 int kb_cache_reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id)
 {
-	return kb_cache__reader_open(out, size, c, id, 1);
+	return reader_open_ex(out, size, c, id, 1, 1);
 }
 
 static ssize_t reader_finish(kb_cache_reader *r)
@@ -1227,6 +1413,7 @@ bad:
 				 "object %s in cache '%s' does not match its SHA-256; run "
 				 "'kbisect cache verify' and put it again",
 				 kb_cache__short(s, &r->id), r->c->dir);
+	base_file_suspect(r, r->state); /* a streaming reader cannot read again */
 	return r->state;
 }
 
@@ -1294,7 +1481,10 @@ void kb_cache_reader_free(kb_cache_reader *r)
 	ZSTD_freeDCtx(r->dctx[1]);
 	EVP_MD_CTX_free(r->sha);
 	free(r->parts);
-	free(r->base);
+	if (r->base_mapped)
+		munmap(r->base, r->base_len);
+	else
+		free(r->base);
 	free(r->bbuf);
 	free(r);
 }
@@ -1318,7 +1508,8 @@ static void *big_alloc(size_t len)
 }
 
 /* Read a whole object; sha = 0 skips the SHA-256 (chunk checksums only). */
-static int load_whole(void **out, size_t *len, kb_cache *c, const kb_key *id, int count, int sha)
+static int load_whole_ex(void **out, size_t *len, kb_cache *c, const kb_key *id, int count,
+			 int sha, int use_file)
 {
 	kb_cache_reader *r;
 	uint64_t size;
@@ -1329,7 +1520,7 @@ static int load_whole(void **out, size_t *len, kb_cache *c, const kb_key *id, in
 
 	*out = NULL;
 	*len = 0;
-	if ((rc = kb_cache__reader_open(&r, &size, c, id, count)))
+	if ((rc = reader_open_ex(&r, &size, c, id, count, use_file)))
 		return rc;
 	if (!sha) {
 		EVP_MD_CTX_free(r->sha);
@@ -1357,9 +1548,12 @@ static int load_whole(void **out, size_t *len, kb_cache *c, const kb_key *id, in
 		else
 			rc = (int)n;
 	}
+	use_file = base_file_suspect(r, rc);
 	kb_cache_reader_free(r);
 	if (rc) {
 		free(buf);
+		if (use_file) /* the base file was bad: read again without it */
+			return load_whole_ex(out, len, c, id, count, sha, 0);
 		return rc;
 	}
 	buf[size] = '\0';
@@ -1371,19 +1565,19 @@ static int load_whole(void **out, size_t *len, kb_cache *c, const kb_key *id, in
 int kb_cache__load_base(uint8_t **out, size_t *len, kb_cache *c, const kb_key *id)
 {
 	void *p;
-	int rc = load_whole(&p, len, c, id, 0, 0);
+	int rc = load_whole_ex(&p, len, c, id, 0, 0, 0);
 	*out = p;
 	return rc;
 }
 
 int kb_cache__load(void **out, size_t *len, kb_cache *c, const kb_key *id)
 {
-	return load_whole(out, len, c, id, 0, 1);
+	return load_whole_ex(out, len, c, id, 0, 1, 0);
 }
 
 int kb_cache_get_buf(void **out, size_t *len, kb_cache *c, const kb_key *id)
 {
-	return load_whole(out, len, c, id, 1, 1);
+	return load_whole_ex(out, len, c, id, 1, 1, 1);
 }
 
 /* get_file: a small scheduler shared by the calling thread and one worker. Three kinds
@@ -1582,13 +1776,16 @@ out:
 	return rc;
 }
 
-int kb_cache_get_file(kb_cache *c, const kb_key *id, const char *path)
+/* *again is set when the base file was used and may be to blame for a failure. */
+static int get_file_ex(kb_cache *c, const kb_key *id, const char *path, int use_file,
+		       int *again)
 {
 	kb_cache_reader *r;
 	char *tmp;
 	int fd, rc = 0;
 
-	if ((rc = kb_cache_reader_open(&r, NULL, c, id)))
+	*again = 0;
+	if ((rc = reader_open_ex(&r, NULL, c, id, use_file, use_file)))
 		return rc;
 	if (asprintf(&tmp, "%s.kbtmp.XXXXXX", path) < 0) {
 		kb_cache_reader_free(r);
@@ -1615,7 +1812,17 @@ out:
 	if (rc)
 		unlink(tmp);
 	free(tmp);
+	*again = base_file_suspect(r, rc);
 	kb_cache_reader_free(r);
+	return rc;
+}
+
+int kb_cache_get_file(kb_cache *c, const kb_key *id, const char *path)
+{
+	int again, rc = get_file_ex(c, id, path, 1, &again);
+
+	if (rc && again) /* the base file was bad (now removed): decode the base */
+		rc = get_file_ex(c, id, path, 0, &again);
 	return rc;
 }
 

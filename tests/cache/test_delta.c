@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "kbisect/cache.h"
@@ -186,6 +187,66 @@ static void test_cache_delta__stats_count_bytes_saved_by_delta(void **state)
 	assert_int_equal(s.objects[KB_OBJ_VMLINUX], 2);
 }
 
+/* Write the base's bytes to its decoded copy dir/base/<id> with one byte flipped. */
+static void damage_base_file(struct fx *f, const kb_key *b, char *path, size_t n)
+{
+	char hex[KB_KEY_HEXLEN + 1];
+
+	kb_key_to_hex(hex, b);
+	snprintf(path, n, "%s/base/%s", f->dir, hex);
+	f->base[LEN / 2] ^= 1;
+	assert_int_equal(kb_test_write_file(path, f->base, LEN), 0);
+	f->base[LEN / 2] ^= 1;
+}
+
+/* The plain put of a vmlinux leaves a decoded copy of it for readers of its deltas.
+ * A damaged copy never gives wrong data: get_file and get_buf remove it and decode
+ * the base from the store; a streaming reader says KB_ECORRUPT once and removes it. */
+static void test_cache_delta__damaged_decoded_base_is_dropped_not_used(void **state)
+{
+	struct fx *f = *state;
+	kb_put_opts o = { .kind = KB_OBJ_VMLINUX };
+	char path[4300], out[4300];
+	kb_cache_reader *r;
+	uint8_t *got, buf[65536];
+	size_t len;
+	ssize_t m;
+	kb_key b, n;
+
+	assert_int_equal(kb_cache_put_buf(&b, f->c, f->base, LEN, &o), 0);
+	assert_int_equal(kb_cache_put_buf(&n, f->c, f->next, f->next_len, &o), 0);
+	damage_base_file(f, &b, path, sizeof(path));
+	got = kb_test_read_file(path, &len);
+	assert_int_equal(len, LEN); /* the put wrote it (now damaged by us) */
+	free(got);
+
+	snprintf(out, sizeof(out), "%s/next.out", f->dir);
+	assert_int_equal(kb_cache_get_file(f->c, &n, out), 0);
+	got = kb_test_read_file(out, &len);
+	assert_int_equal(len, f->next_len);
+	assert_memory_equal(got, f->next, len);
+	free(got);
+	assert_int_not_equal(access(path, F_OK), 0);
+
+	damage_base_file(f, &b, path, sizeof(path));
+	assert_int_equal(kb_cache_get_buf((void **)&got, &len, f->c, &n), 0);
+	assert_int_equal(len, f->next_len);
+	assert_memory_equal(got, f->next, len);
+	free(got);
+	assert_int_not_equal(access(path, F_OK), 0);
+
+	damage_base_file(f, &b, path, sizeof(path));
+	assert_int_equal(kb_cache_reader_open(&r, NULL, f->c, &n), 0);
+	while ((m = kb_cache_reader_read(r, buf, sizeof(buf))) > 0)
+		;
+	assert_int_equal(m, KB_ECORRUPT);
+	kb_cache_reader_free(r);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_int_equal(kb_cache_get_buf((void **)&got, &len, f->c, &n), 0);
+	assert_memory_equal(got, f->next, len);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +257,7 @@ int main(void)
 		T(test_cache_delta__explicit_base_is_used_for_any_kind),
 		T(test_cache_delta__base_is_not_evicted_from_under_its_dependant),
 		T(test_cache_delta__stats_count_bytes_saved_by_delta),
+		T(test_cache_delta__damaged_decoded_base_is_dropped_not_used),
 #undef T
 	};
 	return cmocka_run_group_tests_name("cache/delta", tests, NULL, NULL);
