@@ -412,15 +412,18 @@ static uint8_t *base_file_map(kb_cache *c, const kb_key *id, uint64_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* Keep the BASE_FILES newest base files; drop temporaries of killed writers. */
-static void base_files_prune(kb_cache *c)
+/* Keep the BASE_FILES newest base files, newest being the one of id (just written);
+ * drop temporaries of killed writers. */
+static void base_files_prune(kb_cache *c, const kb_key *id)
 {
+	char hex[KB_KEY_HEXLEN + 1];
 	char dir[4200], path[4600];
 	struct { char name[80]; int64_t t; } keep[BASE_FILES + 1];
 	size_t nkeep = 0;
 	struct dirent *e;
 	DIR *d;
 
+	kb_key_to_hex(hex, id);
 	base_file_path(dir, sizeof(dir), c, NULL);
 	if (!(d = opendir(dir)))
 		return;
@@ -433,6 +436,8 @@ static void base_files_prune(kb_cache *c)
 		if (lstat(path, &st) != 0)
 			continue;
 		t = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		if (!strcmp(e->d_name, hex))
+			t = INT64_MAX; /* mtimes are coarse: never drop the one just written */
 		if (e->d_name[0] == '.' || strlen(e->d_name) != KB_KEY_HEXLEN) {
 			if (st.st_mtime < time(NULL) - 3600)
 				unlink(path); /* a temporary of a writer killed long ago */
@@ -690,6 +695,8 @@ static void cand_free(struct cand *cd)
 	cd->have = 0;
 }
 
+static void raw_open(kb_cache_writer *w);
+
 /* Hash, dedup and compress data (whole chunks but maybe the last) into parts. */
 static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int hash)
 {
@@ -724,6 +731,15 @@ static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int ha
 				w->delta_on = 0;
 				for (size_t i = 0; i < n; i++)
 					cand_free(&items[i].d);
+				/* stored plain after all: the next base, from this first batch */
+				raw_open(w);
+				if (w->raw_fd >= 0) {
+					b.len = 0;
+					b.data = NULL;
+					for (size_t i = 0; i < n; i++)
+						b.len += items[i].raw_len;
+					batch_item(&b, 0, 0); /* writes b.raw, hashes nothing */
+				}
 			}
 		}
 		w->probe = 0;
@@ -814,6 +830,24 @@ static int delta_setup(kb_cache_writer *w, const kb_key *given)
 	return 0;
 }
 
+/* An object of a delta kind stored plain becomes the next delta base: keep its raw
+ * bytes in a temporary of dir/base too (best effort; renamed by the commit). */
+static void raw_open(kb_cache_writer *w)
+{
+	char dir[4200];
+
+	if (!is_delta_kind(w->opts.kind) || w->opts.no_delta || w->raw_fd >= 0 || w->raw_tmp)
+		return;
+	base_file_path(dir, sizeof(dir), w->c, NULL);
+	mkdir(dir, 0755);
+	if (asprintf(&w->raw_tmp, "%s/.tmp.XXXXXX", dir) < 0) {
+		w->raw_tmp = NULL;
+	} else if ((w->raw_fd = mkstemp(w->raw_tmp)) < 0) {
+		free(w->raw_tmp);
+		w->raw_tmp = NULL;
+	}
+}
+
 int kb_cache_writer_open(kb_cache_writer **out, kb_cache *c, const kb_put_opts *opts)
 {
 	kb_cache_writer *w;
@@ -850,19 +884,8 @@ int kb_cache_writer_open(kb_cache_writer **out, kb_cache *c, const kb_put_opts *
 		kb_cache_writer_abort(w);
 		return rc;
 	}
-	if (!w->delta_on && is_delta_kind(w->opts.kind) && !w->opts.no_delta) {
-		/* stored plain: it becomes the next delta base; keep its raw bytes too
-		 * (best effort) */
-		char dir[4200];
-		base_file_path(dir, sizeof(dir), c, NULL);
-		mkdir(dir, 0755);
-		if (asprintf(&w->raw_tmp, "%s/.tmp.XXXXXX", dir) < 0)
-			w->raw_tmp = NULL;
-		else if ((w->raw_fd = mkstemp(w->raw_tmp)) < 0) {
-			free(w->raw_tmp);
-			w->raw_tmp = NULL;
-		}
-	}
+	if (!w->delta_on)
+		raw_open(w);
 	*out = w;
 	return 0;
 }
@@ -1067,7 +1090,7 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 			w->raw_tmp = NULL;
 		}
 		w->raw_fd = -1;
-		base_files_prune(c);
+		base_files_prune(c, &cc.id);
 	}
 	kb_cache_writer_abort(w);
 	if (!rc && limit) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "kbisect/cache.h"
@@ -167,6 +168,38 @@ static void test_cache_gc__compact_refuses_while_another_handle_is_open(void **s
 	assert_int_equal(kb_cache_compact(f->c, NULL, NULL), 0);
 }
 
+/* The plain put of a vmlinux leaves a decoded copy in dir/base/<id> for readers of
+ * its deltas; at most two are kept, and gc removes the copy with its object. */
+static void test_cache_gc__eviction_removes_the_decoded_base_copy(void **state)
+{
+	struct fx *f = *state;
+	kb_put_opts o = { .kind = KB_OBJ_VMLINUX };
+	uint8_t *buf = malloc(OBJ);
+	char hex[KB_KEY_HEXLEN + 1], path[4300];
+	kb_key v[3];
+	uint64_t ev = 0;
+
+	for (int i = 0; i < 3; i++) {
+		kb_test_fill_random(buf, OBJ, 900 + (unsigned)i); /* unrelated: each plain */
+		assert_int_equal(kb_cache_put_buf(&v[i], f->c, buf, OBJ, &o), 0);
+	}
+	free(buf);
+	/* two copies are kept (mtimes are coarse: which older one goes may vary), and
+	 * always the newest */
+	snprintf(path, sizeof(path), "ls '%s/base' | grep -c . | grep -qx 2", f->dir);
+	assert_int_equal(kb_test_sh("%s", path), 0);
+	kb_key_to_hex(hex, &v[2]);
+	snprintf(path, sizeof(path), "%s/base/%s", f->dir, hex);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(kb_cache_gc(f->c, 1, &ev), 0);
+	assert_true(ev >= 3);
+	for (int i = 0; i < 3; i++) {
+		kb_key_to_hex(hex, &v[i]);
+		snprintf(path, sizeof(path), "%s/base/%s", f->dir, hex);
+		assert_int_not_equal(access(path, F_OK), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,6 +209,7 @@ int main(void)
 		T(test_cache_gc__limit_is_enforced_on_put),
 		T(test_cache_gc__object_larger_than_limit_is_efull),
 		T(test_cache_gc__no_limit_gc_evicts_nothing),
+		T(test_cache_gc__eviction_removes_the_decoded_base_copy),
 		T(test_cache_gc__compact_keeps_objects_and_shrinks_after_eviction),
 		T(test_cache_gc__compact_refuses_while_another_handle_is_open),
 #undef T
