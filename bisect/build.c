@@ -29,6 +29,7 @@
 #include "kbisect/build.h"
 #include "kbisect/cache.h"
 #include "kbisect/error.h"
+#include "kbisect/remote.h"
 #include "kbisect/signature.h"
 #include "common/error_internal.h"
 #include "build_internal.h"
@@ -40,6 +41,7 @@
 struct kb_builder {
 	kb_repo *repo;
 	kb_cache *cache;
+	kb_remote *remote;  /* second tier or NULL (borrowed) */
 	char *config;
 	size_t config_len;
 	char *config_path;   /* absolute */
@@ -320,6 +322,7 @@ int kb_builder_open(kb_builder **out, const char *repo_path, kb_cache *c,
 	if (!b)
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory");
 	b->cache = c;
+	b->remote = opts->remote ? opts->remote : kb_remote_default();
 	if (!realpath(opts->config_path, real)) {
 		rc = kb_error_os("kernel config '%s' not found; pass an existing file with --config",
 				 opts->config_path);
@@ -509,6 +512,8 @@ static int find_dep_skip(kb_builder *b, struct collect *s, const char *tree, siz
 
 		if (!strcmp(s->c[i].rec.git_tree, tree))
 			continue; /* same tree, other key: cannot happen with one dep_class */
+		kb_remote_object_ensure(b->remote, b->cache, &s->c[i].depset); /* read-through */
+		kb_error_clear();
 		if (kb_cache_get_buf(&text, &len, b->cache, &s->c[i].depset) != KB_OK)
 			continue; /* evicted: that build cannot vouch for anything */
 		rc = kb_depset__parse(&a.d, text, len);
@@ -565,7 +570,7 @@ static int record_dep_skip(kb_builder *b, kb_build_result *out, const struct can
 	if (!j)
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory");
 	set_extra(&rec, j);
-	rc = kb_cache_build_put(b->cache, &rec);
+	rc = kb_remote_build_put(b->remote, b->cache, &rec);
 	free(rec.extra_json);
 	if (rc < 0)
 		return rc;
@@ -849,7 +854,7 @@ static int real_build(kb_builder *b, kb_build_result *out, const kb_key *key, co
 		j = json_pack("{s:s, s:s, s:s, s:i}", "how", "built", "dep_class",
 			      b->dep_class_hex, "commit", commit, "exit", status);
 		set_extra(&rec, j);
-		rc = kb_cache_build_put(b->cache, &rec);
+		rc = kb_remote_build_put(b->remote, b->cache, &rec);
 		free(rec.extra_json);
 		out->n_artifacts = rec.n_artifacts;
 		memcpy(out->artifacts, rec.artifacts, sizeof(rec.artifacts));
@@ -884,6 +889,7 @@ static int real_build(kb_builder *b, kb_build_result *out, const kb_key *key, co
 		if ((rc = kb_cache_put_buf(&ds_id, b->cache, ds_text, ds_len, &po)) < 0)
 			goto out;
 	}
+	kb_remote_object_push(b->remote, b->cache, &ds_id); /* for dependency skip elsewhere */
 	kb_key_to_hex(ds_hex, &ds_id);
 	rec.duration_s = kb_run__now() - t0;
 	j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:I}", "how", "built", "dep_class",
@@ -891,7 +897,7 @@ static int real_build(kb_builder *b, kb_build_result *out, const kb_key *key, co
 		      "commit", commit, "depset_paths", (json_int_t)kb_depset__count(ds),
 		      "cmd_files", (json_int_t)n_cmd);
 	set_extra(&rec, j);
-	rc = kb_cache_build_put(b->cache, &rec);
+	rc = kb_remote_build_put(b->remote, b->cache, &rec);
 	free(rec.extra_json);
 	if (rc < 0)
 		goto out;
@@ -930,6 +936,18 @@ static int lookup(kb_builder *b, kb_build_result *out, const char *rev, struct c
 	s->want = &key;
 	if ((rc = kb_cache_build_foreach(b->cache, collect_fn, s)) < 0)
 		return rc;
+	if (!s->found && b->remote) {
+		/* second tier: a record built on another host (copied into the local cache;
+		 * its artifacts are fetched when used, with kb_remote_get_file) */
+		kb_build_record rec;
+		if (kb_remote_build_get(&rec, b->remote, b->cache, &key) == KB_OK) {
+			s->found = 1;
+			s->found_rec = rec;
+			s->found_rec.extra_json = NULL;
+			kb_build_record_clear(&rec);
+		}
+		kb_error_clear();
+	}
 	if (s->found && !(b->no_cache_failures && !s->found_rec.ok)) {
 		result_from_record(out, &s->found_rec);
 		out->how = s->found_rec.ok ? KB_BUILD_CACHE_HIT : KB_BUILD_CACHED_FAILURE;

@@ -57,6 +57,16 @@ const char *kb_cli_human_size(char *buf, size_t len, unsigned long long bytes);
 /** Format seconds as "1h02m03s" / "4m05s" / "2.3s" into buf. */
 const char *kb_cli_human_duration(char *buf, size_t len, double seconds);
 
+/* --remote URL (bisect/cmd_remote_wiring.c) */
+typedef struct kb_remote kb_remote;
+/** Open the remote of --remote url (NULL: $KBISECT_REMOTE, config); *out NULL if none.
+ * Returns KB_EXIT_OK, or KB_EXIT_ERROR after printing why (bad URL, token file). */
+int kb_cli_remote_open(kb_remote **out, const char *url);
+/** ccache's remote storage on the server at url ("<url>/ccache|layout=bazel") in buf. */
+const char *kb_cli_remote_ccache(char *buf, size_t len, const char *url);
+/** After a command: if the remote was given up, warn on stderr with its counters. */
+void kb_cli_remote_done(kb_remote *r);
+
 /* One declaration per subcommand (bisect/cmd_<name>.c). */
 int cmd_signature(int argc, char **argv);
 int cmd_build(int argc, char **argv);

@@ -24,6 +24,7 @@
 #include "kbisect/cache.h"
 #include "kbisect/engine.h"
 #include "kbisect/error.h"
+#include "kbisect/remote.h"
 #include "kbisect/gitdag.h"
 #include "kbisect/model.h"
 #include "kbisect/simulate.h"
@@ -64,7 +65,8 @@ static void bisect_help(void)
 	       "                          when the reproducer is flaky)\n"
 	       "    --confidence <p>      stop when one commit holds p (default 0.99)\n"
 	       "    --cache <dir>         cache directory (default $KBISECT_CACHE, ~/.cache/kbisect)\n"
-	       "    --remote <url>        ccache remote storage of a kbisect cache server\n"
+	       "    --remote <url>        shared cache server (default $KBISECT_REMOTE, config):\n"
+	       "                          builds and test results of every host; ccache too\n"
 	       "    --title <title>       title of the original crash (else learned on --bad)\n"
 	       "    --any-crash           any crash counts as the target (syzkaller's old rule)\n"
 	       "    --max-rounds <n>      budget in rounds (default 60)\n"
@@ -151,6 +153,7 @@ struct consumed {
 struct real {
 	const kb_gitdag *dag;
 	kb_cache *cache;
+	kb_remote *remote; /* second tier, or NULL */
 	kb_builder **builders;
 	unsigned n_builders;
 	kb_pool *pool;
@@ -218,8 +221,8 @@ static int build_parallel(struct real *r, struct build_job *jobs, const kb_engin
 			argv[k++] = "--image", argv[k++] = a->image;
 		if (a->work_dir)
 			argv[k++] = "--work-dir", argv[k++] = a->work_dir;
-		if (a->remote)
-			argv[k++] = "--ccache-remote", argv[k++] = a->remote;
+		if (a->remote) /* records through the server, ccache too */
+			argv[k++] = "--remote", argv[k++] = a->remote;
 		argv[k] = NULL;
 		fflush(NULL);
 		jobs[i].start = now_s();
@@ -343,6 +346,10 @@ static int kernel_file(struct real *r, const kb_build_result *b, char *path, siz
 	snprintf(path, len, "%s/%s.bzImage", r->kdir, hex);
 	if (stat(path, &st) == 0)
 		return 0;
+	if (r->remote) { /* read-through: built on another host */
+		kb_remote_object_ensure(r->remote, r->cache, img);
+		kb_error_clear();
+	}
 	return kb_cache_get_file(r->cache, img, path);
 }
 
@@ -366,7 +373,7 @@ static int test_kernel(struct real *r, const kb_build_result *b, unsigned want,
 	ti.cmdline = r->cmdline ? r->cmdline : "";
 	ti.vm_settings = "kbisect-bisect";
 	kb_test_key_compute(&tk, &ti);
-	if (kb_cache_test_list(&cached, &n_cached, r->cache, &tk) != 0) {
+	if (kb_remote_test_list(&cached, &n_cached, r->remote, r->cache, &tk) != 0) {
 		kb_error_clear();
 		n_cached = 0;
 	}
@@ -405,7 +412,7 @@ static int test_kernel(struct real *r, const kb_build_result *b, unsigned want,
 			snprintf(run->title, sizeof(run->title), "%.159s", res[i].title);
 			/* an infra failure of the pool is not stored: it says nothing about the
 			 * kernel and a resumed bisection should run it again */
-			if (res[i].klass != KB_RUN_INFRA && kb_cache_test_add(r->cache, &tk, &tr) == 0)
+			if (res[i].klass != KB_RUN_INFRA && kb_remote_test_add(r->remote, r->cache, &tk, &tr) == 0)
 				(*used)++;
 			kb_error_clear();
 		}
@@ -692,6 +699,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	const char *cache_dir = kb_cli_cache_dir(a->cache_dir);
 	int rc = KB_EXIT_ERROR;
 	unsigned k = eo->workers ? eo->workers : 1;
+	char ccache_url[4200];
 
 	if (file_key(&r.repro_key, a->repro))
 		return KB_EXIT_ERROR;
@@ -703,6 +711,8 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	r.t0 = now_s();
 	if (kb_cache_open(&r.cache, cache_dir, KB_CACHE_CREATE) != 0)
 		return kb_cli_die_error();
+	if (kb_cli_remote_open(&r.remote, a->remote) != KB_EXIT_OK)
+		goto out;
 	snprintf(r.kdir, sizeof(r.kdir), "%s/kernels", cache_dir);
 	mkdir(r.kdir, 0755);
 	r.builders = calloc(k, sizeof(*r.builders));
@@ -711,7 +721,9 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	for (unsigned i = 0; i < k; i++) {
 		kb_build_opts bo = { .config_path = a->config, .work_dir = a->work_dir,
 				     .worker = (int)i, .jobs = (int)a->jobs,
-				     .ccache_remote = a->remote, .build_cmd = a->build_cmd,
+				     .ccache_remote = a->remote ? kb_cli_remote_ccache(ccache_url,
+						sizeof(ccache_url), a->remote) : NULL,
+				     .remote = r.remote, .build_cmd = a->build_cmd,
 				     .image_path = a->image_set ? a->image : NULL, .quiet = 1 };
 		if (kb_builder_open(&r.builders[i], a->repo, r.cache, &bo) != 0) {
 			rc = kb_cli_die_error();
@@ -772,6 +784,8 @@ out:
 	free(r.builders);
 	free(r.cons);
 	free(found_good);
+	kb_cli_remote_done(r.remote);
+	kb_remote_close(r.remote);
 	kb_cache_close(r.cache);
 	return rc;
 }

@@ -11,11 +11,13 @@
 #include "kbisect/build.h"
 #include "kbisect/cache.h"
 #include "kbisect/error.h"
+#include "kbisect/remote.h"
 #include "cmd.h"
 
 static const char *const build_usage[] = {
 	"kbisect build --repo <dir> --rev <rev>... --config <file> [--jobs <n>] [--json]",
 	"              [--cache <dir>] [--cc <compiler>] [--ccache <prog>] [--ccache-remote <url>]",
+	"              [--remote <url>]",
 	"              [--build-cmd <shell command>] [--image <path>] [--worker <n>]",
 	"              [--work-dir <dir>] [--timeout <seconds>] [--no-dep-skip] [--predict]",
 	NULL,
@@ -37,6 +39,8 @@ static void build_help(void)
 	       "    --cc <compiler>      gcc (default), clang, or a path\n"
 	       "    --ccache <prog>      wrap the compiler with ccache\n"
 	       "    --ccache-remote <url> ccache remote storage (e.g. the kbisect cache server)\n"
+	       "    --remote <url>       shared cache server (default $KBISECT_REMOTE, config):\n"
+	       "                         build records read/written through, ccache on it too\n"
 	       "    --build-cmd <cmd>    custom build command run with sh in the work tree\n"
 	       "                         ($KBISECT_CONFIG, $KBISECT_JOBS, $CC); must leave vmlinux\n"
 	       "    --image <path>       boot image in the tree (default arch/x86/boot/bzImage;\n"
@@ -138,8 +142,10 @@ static int parse_int(const char *s, int *out)
 int cmd_build(int argc, char **argv)
 {
 	kb_build_opts o = { 0 };
-	const char *repo = NULL, *cache_dir = NULL;
+	const char *repo = NULL, *cache_dir = NULL, *remote_url = NULL;
 	const char **revs;
+	char ccache_url[4200];
+	kb_remote *remote = NULL;
 	int n_revs = 0, json = 0, predict = 0, rc = KB_EXIT_OK;
 	kb_cache *c = NULL;
 	kb_builder *b = NULL;
@@ -163,6 +169,7 @@ int cmd_build(int argc, char **argv)
 		} else if (!strcmp(a, "--repo") || !strcmp(a, "--rev") || !strcmp(a, "--config") ||
 			   !strcmp(a, "--jobs") || !strcmp(a, "--cache") || !strcmp(a, "--cc") ||
 			   !strcmp(a, "--ccache") || !strcmp(a, "--ccache-remote") ||
+			   !strcmp(a, "--remote") ||
 			   !strcmp(a, "--build-cmd") || !strcmp(a, "--image") ||
 			   !strcmp(a, "--worker") || !strcmp(a, "--work-dir") ||
 			   !strcmp(a, "--timeout")) {
@@ -185,6 +192,8 @@ int cmd_build(int argc, char **argv)
 				o.ccache = v;
 			else if (!strcmp(a, "--ccache-remote"))
 				o.ccache_remote = v;
+			else if (!strcmp(a, "--remote"))
+				remote_url = v;
 			else if (!strcmp(a, "--build-cmd"))
 				o.build_cmd = v;
 			else if (!strcmp(a, "--image"))
@@ -213,6 +222,14 @@ int cmd_build(int argc, char **argv)
 		free(revs);
 		return kb_cli_usage_error(build_usage, "--repo, --rev and --config are required");
 	}
+	if (remote_url) {
+		if ((rc = kb_cli_remote_open(&remote, remote_url)) != KB_EXIT_OK)
+			goto out;
+		o.remote = remote;
+		if (!o.ccache_remote)
+			o.ccache_remote = kb_cli_remote_ccache(ccache_url, sizeof(ccache_url),
+							       remote_url);
+	}
 	if (kb_cache_open(&c, kb_cli_cache_dir(cache_dir), KB_CACHE_CREATE) != KB_OK ||
 	    kb_builder_open(&b, repo, c, &o) != KB_OK) {
 		rc = kb_cli_die_error();
@@ -237,8 +254,10 @@ int cmd_build(int argc, char **argv)
 		}
 	}
 out:
+	kb_cli_remote_done(remote ? remote : kb_remote_default());
 	kb_builder_free(b);
 	kb_cache_close(c);
+	kb_remote_close(remote);
 	free(revs);
 	if (fflush(stdout) != 0)
 		return kb_cli_error("cannot write to stdout");

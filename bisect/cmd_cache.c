@@ -14,14 +14,15 @@
 #include "kbisect/cache.h"
 #include "kbisect/common.h"
 #include "kbisect/error.h"
+#include "kbisect/remote.h"
 #include "cmd.h"
 
 static const char *const cache_usage[] = {
-	"kbisect cache put [--cache=<dir>] [--kind=<kind>] [--pin] [--no-delta] <file>...",
-	"kbisect cache get [--cache=<dir>] <id> -o <file>",
+	"kbisect cache put [--cache=<dir>] [--remote=<url>] [--kind=<kind>] [--pin] [--no-delta] <file>...",
+	"kbisect cache get [--cache=<dir>] [--remote=<url>] <id> -o <file>",
 	"kbisect cache ls [--cache=<dir>] [--json]",
 	"kbisect cache show [--cache=<dir>] [--json] <id>",
-	"kbisect cache stats [--cache=<dir>] [--json]",
+	"kbisect cache stats [--cache=<dir>] [--remote=<url>] [--json]",
 	"kbisect cache gc [--cache=<dir>] [--max-size=<size>] [--limit=<size>]",
 	"kbisect cache verify [--cache=<dir>] [--json]",
 	"kbisect cache compact [--cache=<dir>]",
@@ -37,6 +38,7 @@ struct copts {
 	const char *kind;
 	const char *max_size;
 	const char *limit;
+	const char *remote; /* --remote URL: the second tier (put, get, stats) */
 	int json, pin, no_delta;
 	int nargs;
 	char **args;
@@ -71,6 +73,7 @@ static int parse(struct copts *o, int argc, char **argv, const char *allowed)
 		OPTV("--kind", 'k', kind)
 		OPTV("--max-size", 'm', max_size)
 		OPTV("--limit", 'l', limit)
+		OPTV("--remote", 'r', remote)
 #undef OPTV
 		if (strchr(allowed, 'j') && !strcmp(a, "--json")) {
 			o->json = 1;
@@ -142,9 +145,10 @@ static int cache_put(int argc, char **argv)
 {
 	struct copts o;
 	kb_cache *c;
+	kb_remote *rem = NULL;
 	int rc = KB_EXIT_OK, kind;
 
-	if (parse(&o, argc, argv, "ckpd"))
+	if (parse(&o, argc, argv, "ckpdr"))
 		return KB_EXIT_USAGE;
 	if (o.nargs == 0) {
 		free(o.args);
@@ -158,7 +162,8 @@ static int cache_put(int argc, char **argv)
 					  "bzimage, config, buildlog, console, vmstate or repro",
 					  o.kind);
 	}
-	if (open_cache(&c, &o, KB_CACHE_CREATE)) {
+	if (kb_cli_remote_open(&rem, o.remote) != KB_EXIT_OK || open_cache(&c, &o, KB_CACHE_CREATE)) {
+		kb_remote_close(rem);
 		free(o.args);
 		return KB_EXIT_ERROR;
 	}
@@ -168,6 +173,10 @@ static int cache_put(int argc, char **argv)
 		kb_key id;
 		int e = !strcmp(o.args[i], "-") ? kb_cache_put_fd(&id, c, 0, &po)
 						: kb_cache_put_file(&id, c, o.args[i], &po);
+		if (!e && rem) { /* write-through; never fails the put */
+			kb_remote_object_push(rem, c, &id);
+			kb_error_clear();
+		}
 		if (e) {
 			rc = kb_cli_die_error();
 			continue;
@@ -178,6 +187,8 @@ static int cache_put(int argc, char **argv)
 		else
 			printf("%s\n", hex);
 	}
+	kb_cli_remote_done(rem);
+	kb_remote_close(rem);
 	kb_cache_close(c);
 	free(o.args);
 	return rc;
@@ -187,10 +198,11 @@ static int cache_get(int argc, char **argv)
 {
 	struct copts o;
 	kb_cache *c = NULL;
+	kb_remote *rem = NULL;
 	kb_key id;
 	int rc = KB_EXIT_OK;
 
-	if (parse(&o, argc, argv, "co"))
+	if (parse(&o, argc, argv, "cor"))
 		return KB_EXIT_USAGE;
 	if (o.nargs != 1 || !o.out) {
 		free(o.args);
@@ -201,14 +213,24 @@ static int cache_get(int argc, char **argv)
 		free(o.args);
 		return KB_EXIT_USAGE;
 	}
+	if (kb_cli_remote_open(&rem, o.remote) != KB_EXIT_OK) {
+		free(o.args);
+		return KB_EXIT_ERROR;
+	}
 	/* read-write, so that hits and last-use times are recorded; read-only when
 	 * that is all we may do (a shared cache of another user) */
-	if (kb_cache_open(&c, kb_cli_cache_dir(o.cache), 0) == KB_EREADONLY &&
+	if (kb_cache_open(&c, kb_cli_cache_dir(o.cache), rem ? KB_CACHE_CREATE : 0) ==
+		    KB_EREADONLY &&
 	    kb_cache_open(&c, kb_cli_cache_dir(o.cache), KB_CACHE_RDONLY) == 0)
 		;
 	else if (!c) {
+		kb_remote_close(rem);
 		free(o.args);
 		return kb_cli_die_error();
+	}
+	if (rem) { /* read-through: a local miss is fetched from the server first */
+		kb_remote_object_ensure(rem, c, &id);
+		kb_error_clear();
 	}
 	if (!strcmp(o.out, "-")) {
 		kb_cache_reader *r;
@@ -228,6 +250,8 @@ static int cache_get(int argc, char **argv)
 	} else if (kb_cache_get_file(c, &id, o.out)) {
 		rc = kb_cli_die_error();
 	}
+	kb_cli_remote_done(rem);
+	kb_remote_close(rem);
 	kb_cache_close(c);
 	free(o.args);
 	return rc;
@@ -432,21 +456,39 @@ static int cache_stats(int argc, char **argv)
 	struct copts o;
 	kb_cache_stats s;
 	kb_cache *c;
+	kb_remote *rem = NULL;
 	int rc = KB_EXIT_OK;
 
-	if (parse(&o, argc, argv, "cj"))
+	if (parse(&o, argc, argv, "cjr"))
 		return KB_EXIT_USAGE;
 	free(o.args);
 	if (o.nargs)
 		return kb_cli_usage_error(cache_usage, "'kbisect cache stats' takes no arguments");
-	if (open_cache(&c, &o, KB_CACHE_RDONLY))
+	if (kb_cli_remote_open(&rem, o.remote) != KB_EXIT_OK)
 		return KB_EXIT_ERROR;
+	if (open_cache(&c, &o, KB_CACHE_RDONLY)) {
+		kb_remote_close(rem);
+		return KB_EXIT_ERROR;
+	}
 	if (kb_cache_stats_get(&s, c))
 		rc = kb_cli_die_error();
 	else if (o.json)
 		print_stats_json(&s, kb_cache_dir(c));
 	else
 		print_stats_human(&s, kb_cache_dir(c));
+	if (rem) {
+		/* the second tier: ask the server how it is (an unreachable one is counted as
+		 * an error, not a failure of the command); counters go to stdout, or stderr
+		 * with --json */
+		char *st = NULL;
+		if (kb_remote_status_json(&st, rem) != 0)
+			kb_error_clear();
+		free(st);
+		if (!o.json)
+			printf("\n");
+		kb_remote_stats_print(o.json ? stderr : stdout, rem);
+		kb_remote_close(rem);
+	}
 	kb_cache_close(c);
 	return rc;
 }
