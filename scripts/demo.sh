@@ -75,6 +75,21 @@ fi
 mkdir -p "$state/out"
 step "kbisect bisect (progress below; the full log is in $state/out/bisect.log)"
 t0=$(date +%s)
+# heartbeat while a kernel builds (the bisect log is quiet then)
+touch "$state/out/.start"
+(
+  last=-1
+  while sleep 30; do
+    n=$(find "$state/work" -name '*.o' -newer "$state/out/.start" 2>/dev/null | wc -l)
+    if [ "$n" != "$last" ]; then
+      printf '   ... [%s +%ss] building: %d objects compiled so far\n' "$(date +%H:%M:%S)" \
+        "$(( $(date +%s) - t_start ))" "$n" >&2
+      last=$n
+    fi
+  done
+) &
+hb=$!
+trap 'kill $hb 2>/dev/null || true' EXIT
 set +e
 "$kb" bisect --repo "$KB_KERNEL_REPO" --good import --bad "$bad" --config "$config" \
   --repro "$repro" --cache "$state/cache" --work-dir "$state/work" --workers 1 --jobs "$(nproc)" \
@@ -82,6 +97,7 @@ set +e
   >"$state/out/result.json" 2> >(tee "$state/out/bisect.log" >&2)
 rc=$?
 set -e
+kill $hb 2>/dev/null || true
 t1=$(date +%s)
 sleep 0.2
 [ $rc -eq 0 ] || { echo "demo: kbisect bisect failed (exit $rc); see $state/out/bisect.log" >&2; exit 1; }
