@@ -562,8 +562,13 @@ int kb_remote_object_ensure(kb_remote *r, kb_cache *local, const kb_key *id)
 
 	if (kb_cache_has(local, id))
 		return 0;
-	if (!r)
-		return KB_ENOTFOUND;
+	if (!r) {
+		char hex[KB_KEY_HEXLEN + 1];
+		kb_key_to_hex(hex, id);
+		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_CACHE,
+				     "object '%s' is not in the local cache (no remote configured)",
+				     hex);
+	}
 	key_path(path, sizeof(path), "cas", id);
 	pthread_mutex_lock(&r->lock);
 	rc = download(r, local, path, id, NULL);
@@ -637,7 +642,11 @@ int kb_remote_object_push(kb_remote *r, kb_cache *local, const kb_key *id)
 
 int kb_remote_get_file(kb_remote *r, kb_cache *local, const kb_key *id, const char *path)
 {
-	int rc = kb_remote_object_ensure(r, local, id);
+	int rc;
+
+	if (!r) /* one tier: the local cache says what is wrong itself */
+		return kb_cache_get_file(local, id, path);
+	rc = kb_remote_object_ensure(r, local, id);
 	if (rc != 0)
 		return rc;
 	return kb_cache_get_file(local, id, path);

@@ -14,8 +14,13 @@ CC=clang bash scripts/build.sh build-asan -DKB_SANITIZE=ON -DCMAKE_BUILD_TYPE=De
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 rc=0
-echo "== tests (gcc build: everything)"
-(cd build && ctest --output-on-failure -j2 --timeout 900) || rc=1
-echo "== tests (ASan+UBSan build: all but the vm and slow labels)"
-(cd build-asan && ctest --output-on-failure -j2 -LE 'vm|slow|bench') || rc=1
+# The 'demo' label (the real-kernel demo scenario bisected end to end, ~10 min on two
+# idle cores, 25+ on a loaded one) runs only with KB_TEST_DEMO=1, to keep CI's suite short;
+# everything else, real QEMU (vm) and real-kernel builds (slow) included, always runs.
+exclude=demo
+[ -n "${KB_TEST_DEMO:-}" ] && exclude='^$'
+echo "== tests (gcc build: all labels but '$exclude')"
+(cd build && ctest --output-on-failure -j2 --timeout 3000 -LE "$exclude") || rc=1
+echo "== tests (ASan+UBSan build: all but the vm, slow and demo labels)"
+(cd build-asan && ctest --output-on-failure -j2 -LE 'vm|slow|bench|demo') || rc=1
 exit $rc

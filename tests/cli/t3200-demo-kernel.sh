@@ -5,7 +5,7 @@
 # `kbisect bisect` with real tinyconfig builds and real QEMU runs (TCG) of a reproducer
 # that also fails on its own with SYZFAIL now and then. It must blame the right commit,
 # and the same command again must answer from the cache (no build).
-# kb-test-labels: vm slow
+# kb-test-labels: vm slow demo
 # kb-test-timeout: 2400
 set -euo pipefail
 : "${KBISECT:?set KBISECT to the kbisect binary}"
