@@ -610,25 +610,9 @@ static int run_simulated(const kb_engine_opts *eo, size_t commits, int shape, do
 
 static int file_key(kb_key *out, const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (!f)
-		return kb_cli_error("cannot read reproducer '%s': %s; give an existing file with "
-				    "--repro", path, strerror(errno));
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc(n > 0 ? (size_t)n : 1);
-	if (!buf || (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)) {
-		free(buf);
-		fclose(f);
-		return kb_cli_error("cannot read reproducer '%s'", path);
-	}
-	fclose(f);
-	kb_sha256(out, buf, n > 0 ? (size_t)n : 0);
-	free(buf);
+	if (kb_sha256_file(out, path) != 0)
+		return kb_cli_error("cannot read reproducer: %s; give an existing file with --repro",
+				    kb_error_last()->message);
 	return 0;
 }
 

@@ -1,12 +1,16 @@
 /*
  * common/key.c - SHA-256 keys: hashing (OpenSSL) and hex conversion.
  */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
 #include "kbisect/common.h"
 #include "kbisect/error.h"
+#include "error_internal.h"
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -52,6 +56,38 @@ void kb_sha256(kb_key *out, const void *data, size_t len)
 {
 	unsigned int n = 0;
 	EVP_Digest(data, len, out->b, &n, EVP_sha256(), NULL);
+}
+
+int kb_sha256_file(kb_key *out, const char *path)
+{
+	enum { PIECE = 1 << 20 };
+	FILE *f = fopen(path, "rb");
+	EVP_MD_CTX *md;
+	unsigned char *buf;
+	unsigned int n = 0;
+	size_t got;
+	int rc = 0;
+
+	if (!f)
+		return kb_error_os("cannot open '%s'", path);
+	md = EVP_MD_CTX_new();
+	buf = malloc(PIECE);
+	if (!md || !buf || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		rc = kb_error_set(KB_ERRCLASS_OS, "cannot hash '%s': out of memory", path);
+		goto out;
+	}
+	while ((got = fread(buf, 1, PIECE, f)) > 0)
+		EVP_DigestUpdate(md, buf, got);
+	if (ferror(f)) {
+		rc = kb_error_os("cannot read '%s'", path);
+		goto out;
+	}
+	EVP_DigestFinal_ex(md, out->b, &n);
+out:
+	EVP_MD_CTX_free(md);
+	free(buf);
+	fclose(f);
+	return rc;
 }
 
 const char *kb_version(void)

@@ -138,29 +138,6 @@ static void rmrf_sub(const char *dir, const char *name)
 	rmrf(path);
 }
 
-/* SHA-256 of a file's bytes, fed into an accumulating text. */
-static int hash_file(kb_key *out, const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (!f)
-		return kb_error_os("cannot open '%s'", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc(n > 0 ? (size_t)n : 1);
-	if (!buf || (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)) {
-		free(buf);
-		fclose(f);
-		return kb_error_os("cannot read '%s'", path);
-	}
-	fclose(f);
-	kb_sha256(out, buf, n > 0 ? (size_t)n : 0);
-	free(buf);
-	return 0;
-}
 
 typedef struct {
 	kb_pool *p;
@@ -410,7 +387,7 @@ static void fill_cfg(kb_pool *p, kb_qemu_cfg *cfg, const char *kernel, const cha
 	cfg->cancel = &p->cancelled;
 }
 
-/* hash_file() remembered by (device, inode, size, mtime); called with p->mu held. */
+/* kb_sha256_file() remembered by (device, inode, size, mtime); called with p->mu held. */
 static int hash_file_memo(kb_pool *p, kb_key *out, const char *path)
 {
 	struct stat st;
@@ -428,7 +405,7 @@ static int hash_file_memo(kb_pool *p, kb_key *out, const char *path)
 			return 0;
 		}
 	}
-	if ((r = hash_file(out, path)) < 0)
+	if ((r = kb_sha256_file(out, path)) < 0)
 		return r;
 	m = &p->memo[p->n_memo < 8 ? p->n_memo++ : (st.st_ino % 8)];
 	free(m->path);

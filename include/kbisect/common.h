@@ -50,6 +50,10 @@ const char *kb_run_class_name(int klass);
 /** Parse a name of kb_run_class_name(); the class, or -1. */
 int kb_run_class_parse(const char *name);
 
+/** SHA-256 of a file's bytes, read in 1 MiB pieces. @return 0, or KB_ENOTFOUND /
+ * KB_ERROR with a message naming the file */
+int kb_sha256_file(kb_key *out, const char *path);
+
 /** The version string of this build of kbisect ("0.1.0"). */
 const char *kb_version(void);
 

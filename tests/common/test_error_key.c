@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "kbisect/common.h"
@@ -56,6 +58,28 @@ static void test_common_key__bad_hex_returns_einval(void **state)
 		"zz7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"), KB_EINVAL);
 }
 
+static void test_common_key__sha256_file_matches_buffer_and_names_missing_file(void **state)
+{
+	char path[] = "/tmp/kbtest-sha-XXXXXX";
+	static unsigned char data[3 << 20]; /* spans several 1 MiB pieces */
+	kb_key a, b;
+	int fd;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 131 + (i >> 11));
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+	close(fd);
+	assert_int_equal(kb_sha256_file(&a, path), 0);
+	kb_sha256(&b, data, sizeof(data));
+	assert_true(kb_key_equal(&a, &b));
+	unlink(path);
+	assert_int_equal(kb_sha256_file(&a, path), KB_ENOTFOUND);
+	assert_non_null(strstr(kb_error_last()->message, path));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -63,6 +87,7 @@ int main(void)
 		cmocka_unit_test(test_common_error__strerror_covers_every_code),
 		cmocka_unit_test(test_common_key__sha256_of_abc_matches_fips_vector),
 		cmocka_unit_test(test_common_key__bad_hex_returns_einval),
+		cmocka_unit_test(test_common_key__sha256_file_matches_buffer_and_names_missing_file),
 	};
 	return cmocka_run_group_tests_name("common/error_key", tests, NULL, NULL);
 }
