@@ -188,4 +188,8 @@ int64_t kb_cache__now_ns(void);
 /** Short hex prefix of a key for messages ("3fa1b2c3d4e5"). */
 const char *kb_cache__short(char buf[16], const kb_key *k);
 
+/** A build record as a JSON object (jansson json_t, caller decrefs): the fields shared
+ * by the stored form (cache/records.c) and the wire form (cache/wire.c). NULL on OOM. */
+struct json_t *kb_cache__build_json(const kb_build_record *rec);
+
 #endif

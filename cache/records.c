@@ -42,12 +42,15 @@ static void copy_str(char *dst, size_t cap, json_t *j)
 
 /* ---- build records ---- */
 
-static char *build_to_json(const kb_build_record *rec)
+json_t *kb_cache__build_json(const kb_build_record *rec)
 {
 	json_t *o = json_object(), *arts = json_array();
-	char *s;
 
-	json_object_set_new(o, "v", json_integer(1));
+	if (!o || !arts) {
+		json_decref(o);
+		json_decref(arts);
+		return NULL;
+	}
 	json_object_set_new(o, "build_key", key_json(&rec->build_key));
 	json_object_set_new(o, "ok", json_boolean(rec->ok));
 	if (rec->has_signature)
@@ -69,6 +72,18 @@ static char *build_to_json(const kb_build_record *rec)
 		if (x)
 			json_object_set_new(o, "extra", x);
 	}
+	return o;
+}
+
+/* The stored form of a build record: kb_cache__build_json() plus a format version. */
+static char *build_to_json(const kb_build_record *rec)
+{
+	json_t *o = kb_cache__build_json(rec);
+	char *s;
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "v", json_integer(1));
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	return s;

@@ -13,6 +13,7 @@
 
 #include "common/error_internal.h"
 #include "kbisect/common.h"
+#include "cache_internal.h"
 #include "server_internal.h"
 
 static json_t *hexkey(const kb_key *k)
@@ -50,35 +51,7 @@ static char *dump(json_t *j)
 
 char *kb_cache__wire_build_encode(const kb_build_record *rec)
 {
-	json_t *o = json_object(), *arts = json_array();
-
-	if (!o || !arts) {
-		json_decref(o);
-		json_decref(arts);
-		return NULL;
-	}
-	json_object_set_new(o, "build_key", hexkey(&rec->build_key));
-	json_object_set_new(o, "ok", json_boolean(rec->ok));
-	if (rec->has_signature)
-		json_object_set_new(o, "signature", hexkey(&rec->signature));
-	for (size_t i = 0; i < rec->n_artifacts && i < KB_BUILD_MAX_ARTIFACTS; i++) {
-		json_t *a = json_object();
-		json_object_set_new(a, "name", json_string(rec->artifacts[i].name));
-		json_object_set_new(a, "id", hexkey(&rec->artifacts[i].id));
-		json_array_append_new(arts, a);
-	}
-	json_object_set_new(o, "artifacts", arts);
-	json_object_set_new(o, "duration_s", json_real(rec->duration_s));
-	json_object_set_new(o, "host", json_string(rec->host));
-	json_object_set_new(o, "time", json_integer(rec->time));
-	json_object_set_new(o, "git_tree", json_string(rec->git_tree));
-	json_object_set_new(o, "error", json_string(rec->error));
-	if (rec->extra_json) {
-		json_t *x = json_loads(rec->extra_json, 0, NULL);
-		if (x)
-			json_object_set_new(o, "extra", x);
-	}
-	return dump(o);
+	return dump(kb_cache__build_json(rec)); /* the stored fields, without "v" */
 }
 
 int kb_cache__wire_build_decode(kb_build_record *out, const char *json, size_t len)
