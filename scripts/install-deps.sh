@@ -8,7 +8,7 @@ PKGS=(
   liblmdb-dev lmdb-utils libzstd-dev zstd libxxhash-dev libssl-dev libgit2-dev
   libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libelf-dev
   qemu-system-x86 qemu-utils busybox-static cpio ccache nginx-light curl
-  bc bison flex libncurses-dev dwarves kmod xz-utils python3 linux-source-6.1
+  bc bison flex libncurses-dev dwarves kmod xz-utils python3 linux-source-6.1 openssl
   chromium
 )
 
