@@ -15,32 +15,10 @@
 #include "kbisect/cache.h"
 #include "kb_test.h"
 
-struct fx {
-	char *dir;
-	kb_cache *c;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	f->dir = kb_test_tmpdir("putget");
-	assert_int_equal(kb_cache_open(&f->c, f->dir, KB_CACHE_CREATE), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	kb_cache_close(f->c);
-	kb_test_tmpdir_free(f->dir);
-	free(f);
-	return 0;
-}
 
 static void test_cache_put_get__roundtrip_of_multi_chunk_object_keeps_bytes_and_id(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	size_t len = 3 * 1024 * 1024 + 12345, got_len = 0;
 	uint8_t *data = malloc(len);
 	void *got = NULL;
@@ -61,7 +39,7 @@ static void test_cache_put_get__roundtrip_of_multi_chunk_object_keeps_bytes_and_
 
 static void test_cache_put_get__missing_key_returns_enotfound(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_key id;
 	void *got = NULL;
 	size_t n;
@@ -77,7 +55,7 @@ static void test_cache_put_get__missing_key_returns_enotfound(void **state)
 
 static void test_cache_put_get__empty_object_roundtrips(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_key id, want;
 	void *got = NULL;
 	size_t n = 99;
@@ -92,7 +70,7 @@ static void test_cache_put_get__empty_object_roundtrips(void **state)
 
 static void test_cache_put_get__put_fd_from_pipe_and_get_file(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	size_t len = 2 * 1024 * 1024 + 7, got_len = 0;
 	uint8_t *data = malloc(len);
 	int fds[2];
@@ -133,7 +111,7 @@ static void test_cache_put_get__put_fd_from_pipe_and_get_file(void **state)
 
 static void test_cache_put_get__streaming_reader_with_small_reads(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	size_t len = 1536 * 1024 + 3, off = 0;
 	uint8_t *data = malloc(len), *back = malloc(len);
 	kb_cache_reader *r;
@@ -157,7 +135,7 @@ static void test_cache_put_get__streaming_reader_with_small_reads(void **state)
 
 static void test_cache_put_get__same_bytes_twice_are_stored_once(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	size_t len = 2 * 1024 * 1024;
 	uint8_t *data = malloc(len + 1024 * 1024);
 	kb_cache_stats s1, s2, s3;
@@ -181,7 +159,7 @@ static void test_cache_put_get__same_bytes_twice_are_stored_once(void **state)
 
 static void test_cache_put_get__writer_with_wrong_expected_id_stores_nothing(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_cache_writer *w;
 	kb_key expect, real;
 
@@ -201,7 +179,7 @@ static void test_cache_put_get__writer_with_wrong_expected_id_stores_nothing(voi
 
 static void test_cache_put_get__aborted_writer_leaves_nothing(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_cache_writer *w;
 	kb_key id;
 	uint8_t big[100000];
@@ -217,7 +195,7 @@ static void test_cache_put_get__aborted_writer_leaves_nothing(void **state)
 
 static void test_cache_put_get__readonly_handle_refuses_put(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_cache *ro;
 	kb_key id;
 
@@ -230,7 +208,7 @@ static void test_cache_put_get__readonly_handle_refuses_put(void **state)
 
 static void test_cache_put_get__open_without_create_on_missing_dir_returns_enotfound(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_cache *c = (kb_cache *)1;
 	char *p;
 
@@ -246,7 +224,7 @@ static void test_cache_put_get__open_without_create_on_missing_dir_returns_enotf
 
 static void test_cache_put_get__put_file_of_missing_path_names_it(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_key id;
 
 	assert_int_equal(kb_cache_put_file(&id, f->c, "/nonexistent/vmlinux", NULL), KB_ENOTFOUND);
@@ -256,7 +234,7 @@ static void test_cache_put_get__put_file_of_missing_path_names_it(void **state)
 
 static void test_cache_put_get__bad_kind_is_einval(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_put_opts o = { .kind = 99 };
 	kb_key id;
 
@@ -267,7 +245,7 @@ static void test_cache_put_get__bad_kind_is_einval(void **state)
 
 static void test_cache_put_get__refs_point_at_objects_and_vanish_with_them(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_key key, id, got;
 	uint64_t n = 0;
 
@@ -287,7 +265,7 @@ static void test_cache_put_get__refs_point_at_objects_and_vanish_with_them(void 
 
 static void test_cache_put_get__info_and_foreach_describe_objects(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_put_opts o = { .kind = KB_OBJ_CONFIG, .pin = 1 };
 	kb_object_info info;
 	kb_key id;
@@ -307,7 +285,7 @@ static void test_cache_put_get__info_and_foreach_describe_objects(void **state)
 
 static void test_cache_put_get__hits_and_misses_are_counted_per_kind(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_put_opts o = { .kind = KB_OBJ_BUILDLOG };
 	kb_cache_stats s;
 	kb_key id, none;
@@ -332,7 +310,7 @@ static void test_cache_put_get__hits_and_misses_are_counted_per_kind(void **stat
 
 static void test_cache_put_get__map_grows_when_full(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	char *dir = kb_test_tmpdir("mapgrow");
 	size_t len = 2 * 1024 * 1024;
 	uint8_t *data = malloc(len);
@@ -368,7 +346,7 @@ static void test_cache_put_get__map_grows_when_full(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, kb_test_cache_setup, kb_test_cache_teardown)
 		T(test_cache_put_get__roundtrip_of_multi_chunk_object_keeps_bytes_and_id),
 		T(test_cache_put_get__missing_key_returns_enotfound),
 		T(test_cache_put_get__empty_object_roundtrips),

@@ -14,28 +14,6 @@
 #include "kbisect/cache.h"
 #include "kb_test.h"
 
-struct fx {
-	char *dir;
-	kb_cache *c;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	f->dir = kb_test_tmpdir("records");
-	assert_int_equal(kb_cache_open(&f->c, f->dir, KB_CACHE_CREATE), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	kb_cache_close(f->c);
-	kb_test_tmpdir_free(f->dir);
-	free(f);
-	return 0;
-}
 
 static kb_build_inputs inputs(kb_key *ch)
 {
@@ -103,7 +81,7 @@ static void test_cache_records__test_key_depends_on_every_input(void **state)
 
 static void test_cache_records__build_record_roundtrips_and_is_indexed_by_signature(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_key ch, *keys = NULL;
 	kb_build_inputs in = inputs(&ch);
 	kb_build_record rec, got;
@@ -180,7 +158,7 @@ static int count_builds(const kb_build_record *rec, void *arg)
 
 static void test_cache_records__failed_builds_are_cached_with_their_error(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_build_record rec, got;
 	kb_cache_stats s;
 	int n = 0;
@@ -203,7 +181,7 @@ static void test_cache_records__failed_builds_are_cached_with_their_error(void *
 
 static void test_cache_records__bad_extra_json_is_einval(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_build_record rec;
 
 	memset(&rec, 0, sizeof(rec));
@@ -214,7 +192,7 @@ static void test_cache_records__bad_extra_json_is_einval(void **state)
 
 static void test_cache_records__test_runs_accumulate_in_order(void **state)
 {
-	struct fx *f = *state;
+	struct kb_test_cache *f = *state;
 	kb_key key, other;
 	kb_test_run run, *runs = NULL;
 	kb_cache_stats s;
@@ -260,7 +238,7 @@ static void test_cache_records__test_runs_accumulate_in_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, kb_test_cache_setup, kb_test_cache_teardown)
 		T(test_cache_records__build_key_is_stable_and_depends_on_every_input),
 		T(test_cache_records__test_key_depends_on_every_input),
 		T(test_cache_records__build_record_roundtrips_and_is_indexed_by_signature),

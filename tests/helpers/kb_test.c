@@ -2,11 +2,17 @@
  * tests/helpers/kb_test.c - sandbox helpers for the test suite (see kb_test.h).
  */
 #include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
+#include <cmocka.h>
+
+#include "kbisect/cache.h"
 #include "kb_test.h"
 
 char *kb_test_tmpdir(const char *tag)
@@ -117,4 +123,26 @@ int kb_test_sh(const char *fmt, ...)
 	if (rc == -1 || !WIFEXITED(rc))
 		return -1;
 	return WEXITSTATUS(rc);
+}
+
+int kb_test_cache_setup(void **state)
+{
+	struct kb_test_cache *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->dir = kb_test_tmpdir("cache");
+	assert_non_null(f->dir);
+	assert_int_equal(kb_cache_open(&f->c, f->dir, KB_CACHE_CREATE), 0);
+	*state = f;
+	return 0;
+}
+
+int kb_test_cache_teardown(void **state)
+{
+	struct kb_test_cache *f = *state;
+
+	kb_cache_close(f->c);
+	kb_test_tmpdir_free(f->dir);
+	free(f);
+	return 0;
 }

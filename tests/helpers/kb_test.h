@@ -32,6 +32,20 @@ void *kb_test_read_file(const char *path, size_t *len);
 /** Fill buf with deterministic pseudo-random bytes from seed. */
 void kb_test_fill_random(void *buf, size_t len, unsigned int seed);
 
+struct kb_cache;
+
+/** A cache sandbox: a fresh directory with an open cache in it (cmocka fixture state). */
+struct kb_test_cache {
+	char *dir;
+	struct kb_cache *c;
+};
+
+/** cmocka setup: *state becomes a struct kb_test_cache with a created cache. */
+int kb_test_cache_setup(void **state);
+
+/** cmocka teardown of kb_test_cache_setup(): closes the cache, removes the directory. */
+int kb_test_cache_teardown(void **state);
+
 /** Run a shell command; returns its exit status, or -1. */
 int kb_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
