@@ -103,6 +103,19 @@ static int parse(struct copts *o, int argc, char **argv, const char *allowed)
 	return 0;
 }
 
+/* parse() for a subcommand that takes options only; argv[0] names it. 0, or an exit code. */
+static int parse_noargs(struct copts *o, int argc, char **argv, const char *allowed)
+{
+	if (parse(o, argc, argv, allowed))
+		return KB_EXIT_USAGE;
+	free(o->args);
+	o->args = NULL;
+	if (o->nargs)
+		return kb_cli_usage_error(cache_usage, "'kbisect cache %s' takes no arguments",
+					  argv[0]);
+	return KB_EXIT_OK;
+}
+
 static int open_cache(kb_cache **c, const struct copts *o, unsigned int flags)
 {
 	if (kb_cache_open(c, kb_cli_cache_dir(o->cache), flags))
@@ -308,11 +321,8 @@ static int cache_ls(int argc, char **argv)
 	kb_cache *c;
 	int rc = KB_EXIT_OK;
 
-	if (parse(&o, argc, argv, "cj"))
-		return KB_EXIT_USAGE;
-	free(o.args);
-	if (o.nargs)
-		return kb_cli_usage_error(cache_usage, "'kbisect cache ls' takes no arguments");
+	if ((rc = parse_noargs(&o, argc, argv, "cj")) != KB_EXIT_OK)
+		return rc;
 	if (open_cache(&c, &o, KB_CACHE_RDONLY))
 		return KB_EXIT_ERROR;
 	l.json = o.json;
@@ -459,11 +469,8 @@ static int cache_stats(int argc, char **argv)
 	kb_remote *rem = NULL;
 	int rc = KB_EXIT_OK;
 
-	if (parse(&o, argc, argv, "cjr"))
-		return KB_EXIT_USAGE;
-	free(o.args);
-	if (o.nargs)
-		return kb_cli_usage_error(cache_usage, "'kbisect cache stats' takes no arguments");
+	if ((rc = parse_noargs(&o, argc, argv, "cjr")) != KB_EXIT_OK)
+		return rc;
 	if (kb_cli_remote_open(&rem, o.remote) != KB_EXIT_OK)
 		return KB_EXIT_ERROR;
 	if (open_cache(&c, &o, KB_CACHE_RDONLY)) {
@@ -501,11 +508,8 @@ static int cache_gc(int argc, char **argv)
 	kb_cache *c;
 	int rc = KB_EXIT_OK;
 
-	if (parse(&o, argc, argv, "cml"))
-		return KB_EXIT_USAGE;
-	free(o.args);
-	if (o.nargs)
-		return kb_cli_usage_error(cache_usage, "'kbisect cache gc' takes no arguments");
+	if ((rc = parse_noargs(&o, argc, argv, "cml")) != KB_EXIT_OK)
+		return rc;
 	if (o.max_size && kb_cli_parse_size(o.max_size, &max))
 		return kb_cli_usage_error(cache_usage, "bad size '%s'; use e.g. 500M or 20G",
 					  o.max_size);
@@ -548,11 +552,8 @@ static int cache_verify(int argc, char **argv)
 	kb_cache *c;
 	int rc = KB_EXIT_OK;
 
-	if (parse(&o, argc, argv, "cj"))
-		return KB_EXIT_USAGE;
-	free(o.args);
-	if (o.nargs)
-		return kb_cli_usage_error(cache_usage, "'kbisect cache verify' takes no arguments");
+	if ((rc = parse_noargs(&o, argc, argv, "cj")) != KB_EXIT_OK)
+		return rc;
 	if (open_cache(&c, &o, KB_CACHE_RDONLY))
 		return KB_EXIT_ERROR;
 	v.json = o.json;
@@ -584,11 +585,8 @@ static int cache_compact(int argc, char **argv)
 	char a[32], b[32];
 	int rc = KB_EXIT_OK;
 
-	if (parse(&o, argc, argv, "c"))
-		return KB_EXIT_USAGE;
-	free(o.args);
-	if (o.nargs)
-		return kb_cli_usage_error(cache_usage, "'kbisect cache compact' takes no arguments");
+	if ((rc = parse_noargs(&o, argc, argv, "c")) != KB_EXIT_OK)
+		return rc;
 	if (open_cache(&c, &o, 0))
 		return KB_EXIT_ERROR;
 	if (kb_cache_compact(c, &before, &after))
