@@ -38,7 +38,7 @@ static const char *const bisect_usage[] = {
 	"               [--title <crash title>] [--any-crash] [--max-rounds <n>] [--json]",
 	"               [--html <file>] [--log <file>] [--build-cmd <cmd>] [--image <path>]",
 	"               [--work-dir <dir>] [--jobs <n>] [--accel tcg|kvm|auto] [--vms <n>]",
-	"               [--run-timeout <s>]",
+	"               [--run-timeout <s>] [--prebuild <n>]",
 	"kbisect bisect --simulate [--commits <n>] [--shape linear|merges] [--q <rate>]",
 	"               [--seed <n>] [--workers <k>] [--runs-per-test <n>] [--confidence <p>]",
 	"               [--json] [--html <file>] [--log <file>]",
@@ -77,6 +77,10 @@ static void bisect_help(void)
 	       "    --log <file>          write the bisection log there (default: stderr)\n"
 	       "    --build-cmd, --image, --work-dir, --jobs   as in 'kbisect build'\n"
 	       "    --accel, --vms, --run-timeout              as in 'kbisect pool run'\n"
+	       "    --prebuild <n>        build the n likeliest next candidates while a round's\n"
+	       "                          tests run (default: <k> on machines with 8 or more\n"
+	       "                          CPUs and in --simulate, else 0: on a few cores the\n"
+	       "                          builds only slow the VMs down)\n"
 	       "    --simulate            bisect a synthetic history (--commits, default 1000;\n"
 	       "                          --shape; --q, default 0.5; --seed) with simulated\n"
 	       "                          builds (7 min) and test rounds (9 min)\n\n"
@@ -85,6 +89,10 @@ static void bisect_help(void)
 	       "found, 1 on error (including a reproducer that does not crash --bad), 129 on\n"
 	       "usage errors.\n");
 }
+
+/* below this many CPUs, builds and TCG VMs share the cores: a speculative build only
+ * slows the tests down, so --prebuild is off unless asked for */
+#define PREBUILD_MIN_CPUS 8
 
 static volatile sig_atomic_t interrupted;
 
@@ -168,6 +176,8 @@ struct real {
 	size_t n_cons, cap_cons;
 	struct logger *log;
 	const struct real_args *args;
+	size_t pre[64], n_pre;  /* speculative builds asked for the running round */
+	pid_t pre_pid[64];      /* their `kbisect build` processes while they run */
 };
 
 struct build_job {
@@ -187,12 +197,50 @@ static void build_here(struct build_job *j)
 	j->end = now_s();
 }
 
-/* Builds of different commits overlap: each runs as `kbisect build --json` in its own
- * process (own work tree per worker; the cache is shared between processes). */
+/* Start `kbisect build --json` of rev in a child process (work tree of worker; the
+ * cache is shared between processes), its JSON going to out. The pid, or -1. */
+static pid_t spawn_build(struct real *r, const char *rev, unsigned worker_no, const char *out)
+{
+	const struct real_args *a = r->args;
+	char worker[16], jobs_s[16];
+	const char *argv[40];
+	int k = 0;
+	pid_t pid;
+
+	snprintf(worker, sizeof(worker), "%u", worker_no);
+	snprintf(jobs_s, sizeof(jobs_s), "%u", a->jobs);
+	argv[k++] = "kbisect", argv[k++] = "build", argv[k++] = "--json";
+	argv[k++] = "--repo", argv[k++] = a->repo, argv[k++] = "--rev", argv[k++] = rev;
+	argv[k++] = "--config", argv[k++] = a->config;
+	argv[k++] = "--cache", argv[k++] = kb_cli_cache_dir(a->cache_dir);
+	argv[k++] = "--worker", argv[k++] = worker;
+	if (a->jobs)
+		argv[k++] = "--jobs", argv[k++] = jobs_s;
+	if (a->build_cmd)
+		argv[k++] = "--build-cmd", argv[k++] = a->build_cmd;
+	if (a->image_set)
+		argv[k++] = "--image", argv[k++] = a->image;
+	if (a->work_dir)
+		argv[k++] = "--work-dir", argv[k++] = a->work_dir;
+	if (a->remote) /* records through the server, ccache too */
+		argv[k++] = "--remote", argv[k++] = a->remote;
+	argv[k] = NULL;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		FILE *o = freopen(out, "w", stdout);
+		if (!o)
+			_exit(127);
+		execv("/proc/self/exe", (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Builds of different commits overlap: each runs in its own process. */
 static int build_parallel(struct real *r, struct build_job *jobs, const kb_engine_request *rq,
 			  size_t n)
 {
-	const struct real_args *a = r->args;
 	pid_t *pids = calloc(n, sizeof(*pids));
 	char (*outs)[4300] = calloc(n, sizeof(*outs));
 	size_t left = 0;
@@ -202,38 +250,9 @@ static int build_parallel(struct real *r, struct build_job *jobs, const kb_engin
 		return oerr(KB_ERROR, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++) {
-		char worker[16], jobs_s[16];
-		const char *argv[40];
-		int k = 0;
 		snprintf(outs[i], sizeof(outs[i]), "%s/build-%d-%zu.json", r->kdir, (int)getpid(), i);
-		snprintf(worker, sizeof(worker), "%u", rq[i].worker);
-		snprintf(jobs_s, sizeof(jobs_s), "%u", a->jobs);
-		argv[k++] = "kbisect", argv[k++] = "build", argv[k++] = "--json";
-		argv[k++] = "--repo", argv[k++] = a->repo, argv[k++] = "--rev", argv[k++] = jobs[i].rev;
-		argv[k++] = "--config", argv[k++] = a->config;
-		argv[k++] = "--cache", argv[k++] = kb_cli_cache_dir(a->cache_dir);
-		argv[k++] = "--worker", argv[k++] = worker;
-		if (a->jobs)
-			argv[k++] = "--jobs", argv[k++] = jobs_s;
-		if (a->build_cmd)
-			argv[k++] = "--build-cmd", argv[k++] = a->build_cmd;
-		if (a->image_set)
-			argv[k++] = "--image", argv[k++] = a->image;
-		if (a->work_dir)
-			argv[k++] = "--work-dir", argv[k++] = a->work_dir;
-		if (a->remote) /* records through the server, ccache too */
-			argv[k++] = "--remote", argv[k++] = a->remote;
-		argv[k] = NULL;
-		fflush(NULL);
 		jobs[i].start = now_s();
-		pids[i] = fork();
-		if (pids[i] == 0) {
-			FILE *o = freopen(outs[i], "w", stdout);
-			if (!o)
-				_exit(127);
-			execv("/proc/self/exe", (char *const *)argv);
-			_exit(127);
-		}
+		pids[i] = spawn_build(r, jobs[i].rev, rq[i].worker, outs[i]);
 		if (pids[i] < 0) {
 			jobs[i].rc = oerr(KB_ERROR, "cannot start a build of %s: %s", jobs[i].rev,
 					  strerror(errno));
@@ -396,7 +415,8 @@ static int test_kernel(struct real *r, const kb_build_result *b, unsigned want,
 	if ((rc = kernel_file(r, b, path, sizeof(path))) != 0)
 		return rc;
 	{
-		kb_pool_kernel k = { .kernel = path, .cmdline = r->cmdline };
+		kb_pool_kernel k = { .kernel = path, .cmdline = r->cmdline,
+				     .signature = b->has_signature ? &b->signature : NULL };
 		kb_pool_result *res = NULL;
 		unsigned n = want - (unsigned)oc->n_runs;
 		rc = kb_pool_run_n(&res, r->pool, &k, r->repro, n, r->run_timeout);
@@ -422,6 +442,43 @@ static int test_kernel(struct real *r, const kb_build_result *b, unsigned want,
 	return 0;
 }
 
+/* The engine's guesses at the next round: remembered here, started by real_execute()
+ * once the round's own builds are done, so that they build while its tests run. */
+static int real_prefetch(void *ctx, const size_t *nodes, size_t n)
+{
+	struct real *r = ctx;
+
+	r->n_pre = 0;
+	for (size_t i = 0; i < n && i < 64; i++)
+		r->pre[r->n_pre++] = nodes[i];
+	return 0;
+}
+
+/* start the speculative builds (on work trees of their own, after the round's) */
+static void prefetch_start(struct real *r, unsigned first_worker)
+{
+	for (size_t i = 0; i < r->n_pre; i++) {
+		const char *rev = kb_gitdag_id(r->dag, r->pre[i]);
+		r->pre_pid[i] = spawn_build(r, rev, first_worker + (unsigned)i, "/dev/null");
+		if (r->pre_pid[i] < 0)
+			log_line(r->log, "cannot start a speculative build; going on without it");
+	}
+}
+
+/* wait for the speculative builds: their results are in the cache for the next round */
+static void prefetch_wait(struct real *r)
+{
+	for (size_t i = 0; i < r->n_pre; i++) {
+		int st;
+		if (r->pre_pid[i] <= 0)
+			continue;
+		while (waitpid(r->pre_pid[i], &st, 0) < 0 && errno == EINTR)
+			;
+		r->pre_pid[i] = 0;
+	}
+	r->n_pre = 0;
+}
+
 static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_outcome *out)
 {
 	struct real *r = ctx;
@@ -441,6 +498,7 @@ static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_eng
 		free(jobs);
 		return rc;
 	}
+	prefetch_start(r, r->n_builders);
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct build_job *j = &jobs[i];
 		kb_engine_outcome *oc = &out[i];
@@ -464,6 +522,7 @@ static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_eng
 		oc->signature = j->res.signature;
 		rc = test_kernel(r, &j->res, rq[i].runs, oc);
 	}
+	prefetch_wait(r);
 	free(jobs);
 	return rc;
 }
@@ -508,6 +567,9 @@ static void print_text(const kb_engine *e, const kb_model *m, const kb_gitdag *d
 	kb_cli_human_duration(t2, sizeof(t2), r.seconds_saved);
 	fprintf(f, "%u rounds, %u builds (%u avoided, %s saved), %u tests, %u runs, %s\n",
 		r.rounds, r.builds, r.builds_avoided, t2, r.tests, r.runs, t1);
+	if (r.prefetched)
+		fprintf(f, "%u speculative builds while tests ran, %u of them tested later\n",
+			r.prefetched, r.prefetch_used);
 }
 
 static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, const char *html)
@@ -746,6 +808,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	o.ctx = &r;
 	o.cost = real_cost;
 	o.execute = real_execute;
+	o.prefetch = real_prefetch;
 	o.log = log_line;
 	o.log_ctx = lg;
 	eo->bad = kb_gitdag_size(dag) - 1;
@@ -793,7 +856,7 @@ int cmd_bisect(int argc, char **argv)
 	enum { O_REPO = 256, O_GOOD, O_BAD, O_CONFIG, O_REPRO, O_CMDLINE, O_WORKERS, O_RUNS,
 	       O_CONF, O_CACHE, O_REMOTE, O_JSON, O_HTML, O_SIM, O_COMMITS, O_SHAPE, O_Q,
 	       O_SEED, O_TITLE, O_ANY, O_ROUNDS, O_LOG, O_BUILDCMD, O_IMAGE, O_WORKDIR,
-	       O_JOBS, O_ACCEL, O_VMS, O_RTIMEOUT, O_FINDGOOD };
+	       O_JOBS, O_ACCEL, O_VMS, O_RTIMEOUT, O_FINDGOOD, O_PREBUILD };
 	static const struct option lo[] = {
 		{ "repo", required_argument, NULL, O_REPO },
 		{ "good", required_argument, NULL, O_GOOD },
@@ -825,10 +888,12 @@ int cmd_bisect(int argc, char **argv)
 		{ "accel", required_argument, NULL, O_ACCEL },
 		{ "vms", required_argument, NULL, O_VMS },
 		{ "run-timeout", required_argument, NULL, O_RTIMEOUT },
+		{ "prebuild", required_argument, NULL, O_PREBUILD },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct real_args ra = { .run_timeout = 60 };
+	int prebuild = -2; /* -2: not given */
 	kb_engine_opts eo = { 0 };
 	const char *html = NULL, *logpath = NULL;
 	const char *goods[16];
@@ -924,6 +989,14 @@ int cmd_bisect(int argc, char **argv)
 			if (*end || !*optarg || !(ra.run_timeout > 0))
 				return kb_cli_usage_error(bisect_usage, "bad --run-timeout '%s'", optarg);
 			break;
+		case O_PREBUILD: {
+			unsigned v;
+			if (parse_uint(optarg, 0, 64, &v))
+				return kb_cli_usage_error(bisect_usage, "bad --prebuild '%s'; give 0..64",
+							  optarg);
+			prebuild = (int)v;
+			break;
+		}
 		case 'h':
 			bisect_help();
 			return KB_EXIT_OK;
@@ -939,6 +1012,12 @@ int cmd_bisect(int argc, char **argv)
 		if (!lg.f)
 			return kb_cli_error("cannot open log '%s': %s", logpath, strerror(errno));
 	}
+	/* speculative builds: on by default where builds and VMs do not share a few cores
+	 * (and always in the simulation, whose builds run on build servers) */
+	if (prebuild == -2) /* default: as many as workers */
+		eo.prefetch = simulate || sysconf(_SC_NPROCESSORS_ONLN) >= PREBUILD_MIN_CPUS ? 0 : -1;
+	else
+		eo.prefetch = prebuild == 0 ? -1 : prebuild;
 	if (simulate)
 		rc = run_simulated(&eo, commits, shape, q, seed, json, html, &lg);
 	else if (!ra.repo || !ra.bad || !ra.config || !ra.repro || (!ra.n_goods && !ra.find_good))

@@ -29,6 +29,7 @@
 #define CALIB_ROUNDS 3 /* rounds on bad before giving up on the reproducer */
 #define MISS_TARGET 0.005 /* adaptive runs: P(no target crash on a buggy kernel) */
 #define SAME_KERNEL_PRIOR 1e-3 /* prior factor of a commit with its parent's kernel */
+#define MUST_EARLY 0.5 /* k > 1: settle the top commit's direct evidence from this mass on */
 
 struct node_rec {
 	unsigned target, clean, other, infra, boot; /* runs on this very commit */
@@ -36,6 +37,7 @@ struct node_rec {
 	int built;      /* 0 unknown, 1 built, -1 failed to build */
 	int same_as_parent; /* 1: same signature as a parent, 2: touches no build input */
 	int downweighted;
+	int prefetched; /* 1: built speculatively while an earlier round was testing */
 };
 
 struct span {
@@ -70,7 +72,7 @@ struct kb_engine {
 	unsigned round;
 	int stop;
 	int calibrated;
-	unsigned builds, tests, runs, builds_avoided;
+	unsigned builds, tests, runs, builds_avoided, prefetched, prefetch_used;
 	double t0, tmax, saved;
 	int have_t0;
 	struct span *spans;
@@ -315,7 +317,10 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 		  oc->test_end > oc->build_end ? oc->test_end : oc->build_end);
 	if (oc->how == KB_COST_BUILD)
 		e->builds++;
-	else if (nr->built == 0) {
+	else if (nr->built == 0 && nr->prefetched == 1) {
+		nr->prefetched = 2; /* built meanwhile: neither a build now nor one avoided */
+		e->prefetch_used++;
+	} else if (nr->built == 0) {
 		e->builds_avoided++;
 		e->saved += e->opt.build_seconds;
 	}
@@ -504,14 +509,14 @@ static int in_plan(const struct plan *pl, size_t c)
 /* greedy plan over pool; cheap_only restricts to kernels at hand */
 static void make_plan(kb_engine *e, struct plan *pl, const size_t *must, size_t n_must,
 		      const size_t *pool, const int *kind, const uint64_t *const *rows,
-		      const size_t *nws, size_t n_pool, int cheap_only)
+		      const size_t *nws, size_t n_pool, int cheap_only, size_t limit)
 {
 	size_t ncells;
 
 	memset(pl, 0, sizeof(*pl));
 	cells_reset(e, &ncells);
 	e->cell[e->n] = 0; /* NONE: never buggy, stays out of every split */
-	for (size_t i = 0; i < n_must && pl->n < e->opt.workers; i++) {
+	for (size_t i = 0; i < n_must && pl->n < limit; i++) {
 		size_t nw;
 		const uint64_t *row = test_row(e, must[i], &nw);
 		double g = split_gain(e, row, nw, ncells);
@@ -521,7 +526,7 @@ static void make_plan(kb_engine *e, struct plan *pl, const size_t *must, size_t 
 		if (!e->rec[must[i]].built)
 			pl->builds = 1;
 	}
-	while (pl->n < e->opt.workers) {
+	while (pl->n < limit) {
 		double best = MIN_GAIN_BITS;
 		size_t bi = SIZE_MAX;
 		for (size_t i = 0; i < n_pool; i++) {
@@ -641,7 +646,20 @@ static size_t build_pool(kb_engine *e, size_t *pool, int *kind)
 	return n_pool;
 }
 
-static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq)
+/* speculative builds wanted per round (0: none) */
+static size_t prefetch_n(const kb_engine *e)
+{
+	if (!e->o.prefetch || e->opt.prefetch < 0)
+		return 0;
+	return e->opt.prefetch ? (size_t)e->opt.prefetch : e->opt.workers;
+}
+
+/* Choose the round's tests into rq[0..*n_rq-1] and, when pre is given, up to
+ * prefetch_n() commits to build meanwhile into pre[0..*n_pre-1]: the picks that best
+ * complement this round's tests (for a bisection step, the next midpoint on either
+ * side), which is what the next round will most likely want. */
+static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre,
+		  size_t *n_pre)
 {
 	size_t must[16], n_must = 0;
 	size_t *pool = malloc((4 * POOL_TARGETS + 128) * sizeof(*pool));
@@ -662,7 +680,7 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq)
 		return rc;
 	}
 	top = kb_model_top(e->m, &p);
-	if (top != KB_MODEL_NONE && p >= e->opt.confidence) {
+	if (top != KB_MODEL_NONE && p >= (e->opt.workers > 1 ? MUST_EARLY * e->opt.confidence : e->opt.confidence)) {
 		unsigned t, c;
 		kb_model_evidence(e->m, top, &t, NULL, NULL);
 		if (t == 0 && e->rec[top].built >= 0)
@@ -699,16 +717,31 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq)
 		}
 		rows[i] = r;
 	}
-	make_plan(e, &a, must, n_must, pool, kind, rows, nws, n_pool, 1);
-	make_plan(e, &b, must, n_must, pool, kind, rows, nws, n_pool, 0);
-	for (size_t i = 0; i < n_pool; i++)
-		free(owned[i]);
-	free(rows), free(owned), free(nws);
+	make_plan(e, &a, must, n_must, pool, kind, rows, nws, n_pool, 1, e->opt.workers);
+	make_plan(e, &b, must, n_must, pool, kind, rows, nws, n_pool, 0, e->opt.workers);
 	{
 		double ta = e->opt.test_seconds + (a.builds ? e->opt.build_seconds : 0);
 		double tb = e->opt.test_seconds + (b.builds ? e->opt.build_seconds : 0);
 		pl = (a.n && a.total / ta >= b.total / tb) || !b.n ? &a : &b;
 	}
+	if (n_pre)
+		*n_pre = 0;
+	if (pre && n_pre && pl->n && prefetch_n(e)) {
+		struct plan x;
+		size_t want = prefetch_n(e);
+		if (pl->n + want > 64)
+			want = 64 - pl->n;
+		make_plan(e, &x, pl->node, pl->n, pool, kind, rows, nws, n_pool, 0, pl->n + want);
+		for (size_t i = pl->n; i < x.n; i++)
+			for (size_t j = 0; j < n_pool; j++)
+				if (pool[j] == x.node[i] && kind[j] == KB_COST_BUILD) {
+					pre[(*n_pre)++] = x.node[i];
+					break;
+				}
+	}
+	for (size_t i = 0; i < n_pool; i++)
+		free(owned[i]);
+	free(rows), free(owned), free(nws);
 	for (size_t i = 0; i < pl->n; i++) {
 		rq[i].node = pl->node[i];
 		rq[i].runs = runs;
@@ -826,25 +859,55 @@ static int execute(kb_engine *e, kb_engine_request *rq, size_t n, kb_engine_outc
 	return 0;
 }
 
+/* hand the speculative builds of this round to the oracle */
+static int start_prefetch(kb_engine *e, const size_t *pre, size_t n_pre)
+{
+	char buf[512];
+	size_t len = 0;
+	int rc;
+
+	if (!n_pre || !e->o.prefetch)
+		return 0;
+	for (size_t i = 0; i < n_pre && len < sizeof(buf) - 48; i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %s", nname(e, pre[i]));
+	elog(e, "building meanwhile:%s", buf);
+	rc = e->o.prefetch(e->o.ctx, pre, n_pre);
+	if (rc == 0) {
+		e->prefetched += (unsigned)n_pre;
+		for (size_t i = 0; i < n_pre; i++)
+			if (!e->rec[pre[i]].prefetched)
+				e->rec[pre[i]].prefetched = 1;
+	}
+	return rc;
+}
+
 static int calibrate(kb_engine *e)
 {
-	kb_engine_request rq[64];
+	kb_engine_request rq[65];
 	kb_engine_outcome *oc;
-	size_t n = 1;
+	size_t n = 1, pre[64], n_pre = 0;
 	unsigned t;
 	int rc;
 
 	rq[0].node = e->opt.bad, rq[0].runs = e->opt.calib_runs, rq[0].worker = 0;
 	/* the other workers test by the prior meanwhile; their runs are classified
-	 * once the bad commit told us the crash titles */
-	if (e->opt.workers > 1) {
+	 * once the bad commit told us the crash titles. With one worker, the prior's
+	 * first picks are built meanwhile instead. */
+	if (e->opt.workers > 1 || prefetch_n(e)) {
 		size_t m = 0;
 		rc = kb_model_update(e->m);
 		if (rc)
 			return rc;
-		rc = choose(e, rq + 1, &m);
+		rc = choose(e, rq + 1, &m, pre, &n_pre);
 		if (rc)
 			return rc;
+		if (e->opt.workers == 1) {
+			n_pre = 0;
+			for (size_t i = 0; i < m && n_pre < prefetch_n(e); i++)
+				if (rq[1 + i].node != e->opt.bad)
+					pre[n_pre++] = rq[1 + i].node;
+			m = 0;
+		}
 		for (size_t i = 0; i < m && n < e->opt.workers; i++)
 			if (rq[1 + i].node != e->opt.bad) {
 				rq[n] = rq[1 + i];
@@ -854,6 +917,8 @@ static int calibrate(kb_engine *e)
 			}
 	}
 	elog(e, "calibrating: %u runs on bad commit %s", e->opt.calib_runs, nname(e, e->opt.bad));
+	if ((rc = start_prefetch(e, pre, n_pre)) != 0)
+		return rc;
 	rc = execute(e, rq, n, &oc);
 	if (rc)
 		return rc;
@@ -885,7 +950,7 @@ int kb_engine_step(kb_engine *e, int *done)
 {
 	kb_engine_request rq[64];
 	kb_engine_outcome *oc = NULL;
-	size_t n = 0;
+	size_t n = 0, pre[64], n_pre = 0;
 	int rc = 0;
 
 	if (done)
@@ -903,7 +968,7 @@ int kb_engine_step(kb_engine *e, int *done)
 		if (rc)
 			return rc;
 	} else {
-		rc = choose(e, rq, &n);
+		rc = choose(e, rq, &n, pre, &n_pre);
 		if (rc)
 			return rc;
 		if (n == 0) {
@@ -911,6 +976,8 @@ int kb_engine_step(kb_engine *e, int *done)
 			elog(e, "nothing left worth testing");
 			goto finished;
 		}
+		if ((rc = start_prefetch(e, pre, n_pre)) != 0)
+			return rc;
 		rc = execute(e, rq, n, &oc);
 		if (rc)
 			return rc;
@@ -994,6 +1061,8 @@ void kb_engine_result(const kb_engine *e, kb_bisect_result *out)
 	out->tests = e->tests;
 	out->runs = e->runs;
 	out->builds_avoided = e->builds_avoided;
+	out->prefetched = e->prefetched;
+	out->prefetch_used = e->prefetch_used;
 	out->seconds = e->tmax - e->t0;
 	out->seconds_saved = e->saved;
 }
@@ -1107,6 +1176,8 @@ int kb_engine_json(const kb_engine *e, char **out)
 	json_object_set_new(o, "rounds", json_integer(r.rounds));
 	json_object_set_new(o, "builds", json_integer(r.builds));
 	json_object_set_new(o, "builds_avoided", json_integer(r.builds_avoided));
+	json_object_set_new(o, "builds_prefetched", json_integer(r.prefetched));
+	json_object_set_new(o, "builds_prefetched_used", json_integer(r.prefetch_used));
 	json_object_set_new(o, "tests_done", json_integer(r.tests));
 	json_object_set_new(o, "test_runs", json_integer(r.runs));
 	rounds = json_array();

@@ -34,6 +34,8 @@ struct kb_sim {
 	double clock;
 	int8_t *state;         /* per identity: 0 not built, 1 built, -1 failed */
 	unsigned builds, tests, runs, rounds;
+	size_t pend[64], n_pend; /* speculative builds asked for the coming round */
+	unsigned workers;      /* build slots for them (the engine's k) */
 };
 
 static uint64_t splitmix(uint64_t *x)
@@ -302,7 +304,39 @@ static int sim_execute(void *ctx, const kb_engine_request *req, size_t n, kb_eng
 		s->tests++;
 		sim_runs(s, node, req[i].runs, oc);
 	}
+	/* speculative builds run on the build slots while the round's tests run: after the
+	 * round's own builds, k at a time */
+	if (s->n_pend) {
+		int built = 0;
+		for (size_t i = 0; i < n; i++)
+			built |= out[i].how == KB_COST_BUILD;
+		double b0 = T + (built ? s->o.build_seconds : 0);
+		unsigned k = s->workers ? s->workers : (unsigned)s->n_pend, slot = 0;
+		for (size_t i = 0; i < s->n_pend; i++) {
+			size_t id = s->ident[s->pend[i]];
+			if (s->state[id])
+				continue;
+			s->builds++;
+			s->state[id] = s->unbuild[s->pend[i]] ? -1 : 1;
+			double e1 = b0 + (double)(slot / k + 1) * s->o.build_seconds;
+			if (e1 > end)
+				end = e1;
+			slot++;
+		}
+		s->n_pend = 0;
+	}
 	s->clock = end;
+	return 0;
+}
+
+static int sim_prefetch(void *ctx, const size_t *nodes, size_t n)
+{
+	kb_sim *s = ctx;
+
+	s->n_pend = 0;
+	for (size_t i = 0; i < n && s->n_pend < 64; i++)
+		if (nodes[i] < s->n)
+			s->pend[s->n_pend++] = nodes[i];
 	return 0;
 }
 
@@ -312,10 +346,12 @@ void kb_sim_oracle(kb_sim *s, uint64_t stream, kb_engine_oracle *out)
 	s->clock = 0;
 	memset(s->state, 0, s->n);
 	s->builds = s->tests = s->runs = s->rounds = 0;
+	s->n_pend = 0;
 	memset(out, 0, sizeof(*out));
 	out->ctx = s;
 	out->cost = sim_cost;
 	out->execute = sim_execute;
+	out->prefetch = sim_prefetch;
 }
 
 /* ---- baselines ---- */
@@ -523,6 +559,7 @@ int kb_sim_run(kb_sim *s, int strategy, unsigned k, const kb_engine_opts *eopts,
 		if (rc)
 			return rc;
 		kb_sim_oracle(s, 17 + k, &o);
+		s->workers = k; /* build slots for the speculative builds */
 		rc = kb_engine_new(&e, m, &o, &eo);
 		if (!rc)
 			rc = kb_engine_run(e);

@@ -73,6 +73,11 @@ typedef struct {
 	 * (zeroed by the engine). 0, or a kb_error_code that aborts the bisection. */
 	int (*execute)(void *ctx, const kb_engine_request *req, size_t n,
 		       kb_engine_outcome *out);
+	/** Optional: start building nodes[0..n-1] in the background while the tests of the
+	 * round about to run go on (the engine's best guesses at the next round's
+	 * candidates); later cost() and execute() calls find them built. NULL: no
+	 * speculative builds. 0, or a kb_error_code that aborts the bisection. */
+	int (*prefetch)(void *ctx, const size_t *nodes, size_t n);
 	/** Optional: one line of the bisection log (no newline); gets log_ctx. */
 	void (*log)(void *log_ctx, const char *line);
 	void *log_ctx;  /**< context of log (NULL: ctx) */
@@ -92,6 +97,8 @@ typedef struct {
 	int any_crash;            /**< 1: any crash counts as the target (syzkaller's old rule) */
 	int fixed_runs;           /**< 1: always N runs (else more when q looks small) */
 	const char *target_title; /**< title of the original crash (may be NULL) */
+	int prefetch;             /**< speculative builds per round while tests run, through
+				       oracle prefetch(): 0 default (= workers), < 0 none */
 } kb_engine_opts;
 
 /** Why the engine stopped. */
@@ -123,6 +130,8 @@ typedef struct {
 	unsigned flags;          /**< KB_FLAG_* */
 	double q, q_lo, q_hi, eps; /**< rate estimates */
 	unsigned rounds, builds, tests, runs; /**< work done */
+	unsigned prefetched;     /**< speculative builds asked for (not in builds) */
+	unsigned prefetch_used;  /**< of those, tested later (kernel ready, no wait) */
 	unsigned builds_avoided; /**< cache hits and dependency skips */
 	double seconds;          /**< oracle time from start to end */
 	double seconds_saved;    /**< build time avoided */

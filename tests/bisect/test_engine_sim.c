@@ -2,7 +2,8 @@
  * tests/bisect/test_engine_sim.c - the engine on simulated bisections: a quick version
  * of bench/accuracy (must find the culprit in >= 95% of 50 trials at q = 0.5 where the
  * "any crash = bad" baseline fails), the flaky SYZFAIL pattern of the seed log, no
- * reproduction on bad, untestable commits, JSON and HTML results, bad options.
+ * reproduction on bad, untestable commits, JSON and HTML results, speculative builds,
+ * bad options.
  * kb-test-labels: unit
  * kb-test-timeout: 300
  */
@@ -220,6 +221,36 @@ static void test_bisect_engine__bad_options_return_einval(void **state)
 	kb_model_free(m);
 }
 
+/* speculative builds while tests run: the same bisections, right as often, in less
+ * simulated wall time; the extra builds show in the simulator's build count */
+static void test_bisect_engine__prefetch_saves_wall_time(void **state)
+{
+	double with = 0, without = 0;
+	unsigned right_with = 0, right_without = 0, builds_with = 0, builds_without = 0;
+	unsigned trials = 20;
+	(void)state;
+	for (unsigned t = 0; t < trials; t++) {
+		kb_sim *s = NULL;
+		kb_sim_opts o = { .n = 500 + 41 * t, .q = 0.5, .seed = 3000 + t,
+				  .shape = t % 2 ? KB_SIM_MERGES : KB_SIM_LINEAR };
+		kb_engine_opts off = { .prefetch = -1 };
+		kb_sim_outcome a, b;
+		assert_int_equal(kb_sim_new(&s, &o), 0);
+		assert_int_equal(kb_sim_run(s, KB_SIM_ENGINE, 1 + t % 2, NULL, &a), 0);
+		assert_int_equal(kb_sim_run(s, KB_SIM_ENGINE, 1 + t % 2, &off, &b), 0);
+		with += a.seconds, without += b.seconds;
+		right_with += (unsigned)a.correct, right_without += (unsigned)b.correct;
+		builds_with += a.builds, builds_without += b.builds;
+		kb_sim_free(s);
+	}
+	print_message("prefetch: %.1f h vs %.1f h without, right %u vs %u, builds %u vs %u\n",
+		      with / 3600, without / 3600, right_with, right_without, builds_with,
+		      builds_without);
+	assert_true(with < 0.95 * without);
+	assert_true(right_with + 1 >= right_without);
+	assert_true(builds_with > builds_without); /* speculation costs builds, honestly counted */
+}
+
 static void test_bisect_sim__bad_options_return_einval(void **state)
 {
 	kb_sim *s = NULL;
@@ -239,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_bisect_engine__unbuildable_parent_leaves_a_set),
 		cmocka_unit_test(test_bisect_engine__json_and_html_have_the_fields),
 		cmocka_unit_test(test_bisect_engine__bad_options_return_einval),
+		cmocka_unit_test(test_bisect_engine__prefetch_saves_wall_time),
 		cmocka_unit_test(test_bisect_sim__bad_options_return_einval),
 	};
 	return cmocka_run_group_tests_name("bisect/engine_sim", tests, NULL, NULL);

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# tests/cli/t3104-bisect-prebuild.sh - `kbisect bisect --prebuild 1`: while a round's
+# tests run, the likeliest next candidate is built in the background (its own work
+# tree), so later rounds find kernels ready. The scenario of t3101 (real git repository,
+# real builds of two real Debian kernels, real QEMU runs): the culprit must still be
+# right, the log and the JSON must show the speculative builds, each in a work tree of
+# its own. --prebuild with a bad value is a usage error.
+# kb-test-labels: vm
+# kb-test-timeout: 600
+set -euo pipefail
+: "${KBISECT:?set KBISECT to the kbisect binary}"
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t
+
+set +e
+"$KBISECT" bisect --simulate --prebuild lots >/dev/null 2>"$tmp/err"; rc=$?
+set -e
+[ $rc -eq 129 ] || fail "--prebuild lots: exit $rc, want 129"
+grep -q "bad --prebuild 'lots'" "$tmp/err" || fail "usage message: $(cat "$tmp/err")"
+
+# shellcheck source=lib/bisect-scenario.sh
+. "$src/tests/cli/lib/bisect-scenario.sh"
+make_bisect_scenario "$tmp" || exit 0
+mkdir -p "$tmp/work"
+export TMPDIR="$tmp/work"
+start=$(date +%s)
+"$KBISECT" bisect --repo "$repo" --bad HEAD --good v1.0 --config "$tmp/config" \
+	--repro "$tmp/repro.c" --build-cmd 'sh scripts/build.sh' --image bzImage \
+	--cache "$tmp/cache" --work-dir "$tmp/wt" --accel tcg --vms 2 --runs-per-test 2 \
+	--workers 1 --prebuild 1 --run-timeout 120 --json --log "$tmp/log" >"$tmp/out" 2>"$tmp/err" ||
+	fail "bisect: $(tail -20 "$tmp/log"; cat "$tmp/err")"
+echo "bisection with --prebuild 1: $(( $(date +%s) - start ))s"
+cat "$tmp/log"
+grep -q "^building meanwhile: [0-9a-f]\{40\}" "$tmp/log" || fail "no speculative build in the log"
+python3 - "$tmp/out" "$culprit" <<'PY' || fail "result: $(cat "$tmp/out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["culprit"] == sys.argv[2], (o["culprit"], sys.argv[2])
+assert o["builds_prefetched"] >= 1, o["builds_prefetched"]
+assert 0 <= o["builds_prefetched_used"] <= o["builds_prefetched"]
+print("prefetched", o["builds_prefetched"], "used", o["builds_prefetched_used"],
+      "builds", o["builds"], "avoided", o["builds_avoided"])
+PY
+ls "$tmp/wt"/*/ | grep -q '^w1$' || fail "the speculative build did not use a work tree of its own: $(ls -R "$tmp/wt" | head)"
