@@ -14,6 +14,7 @@
 #include "kbisect/cache.h"
 #include "kbisect/common.h"
 #include "kbisect/error.h"
+#include "kbisect/signature.h"
 #include "kbisect/vmpool.h"
 #include "cmd.h"
 
@@ -21,6 +22,7 @@ static const char *const pool_usage[] = {
 	"kbisect pool run --kernel <bzImage> [--initrd <file> | --image <disk>] --repro <file>\n"
 	"                 [--runs <n>] [--vms <p>] [--timeout <s>] [--accel tcg|kvm|auto]\n"
 	"                 [--mem <MiB>] [--cmdline <args>] [--cold] [--state-dir <dir>]\n"
+	"                 [--vmlinux <file> | --signature <hex>]\n"
 	"                 [--cache <dir> | --no-cache] [--json] [-v]",
 	NULL,
 };
@@ -59,7 +61,8 @@ static void count_title(struct summary_row **rows, size_t *n, int klass, const c
 static int pool_run(int argc, char **argv)
 {
 	enum { O_KERNEL = 256, O_INITRD, O_IMAGE, O_REPRO, O_RUNS, O_VMS, O_TIMEOUT, O_ACCEL,
-	       O_MEM, O_CMDLINE, O_COLD, O_STATE, O_CACHE, O_NOCACHE, O_JSON };
+	       O_MEM, O_CMDLINE, O_COLD, O_STATE, O_CACHE, O_NOCACHE, O_JSON, O_VMLINUX,
+	       O_SIGNATURE };
 	static const struct option lo[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
@@ -76,13 +79,18 @@ static int pool_run(int argc, char **argv)
 		{ "cache", required_argument, NULL, O_CACHE },
 		{ "no-cache", no_argument, NULL, O_NOCACHE },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "vmlinux", required_argument, NULL, O_VMLINUX },
+		{ "signature", required_argument, NULL, O_SIGNATURE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	kb_pool_opts o = { 0 };
 	kb_pool_kernel k = { 0 };
-	const char *repro = NULL, *cache_opt = NULL;
+	const char *repro = NULL, *cache_opt = NULL, *vmlinux = NULL, *sig_hex = NULL;
+	kb_key sig;
+	char sig_text[KB_KEY_HEXLEN + 1] = "";
+	kb_pool_counters cnt;
 	unsigned long runs = 1, vms = 0, mem = 0;
 	double timeout = 60;
 	int json = 0, no_cache = 0, c, rc = KB_EXIT_OK;
@@ -129,6 +137,14 @@ static int pool_run(int argc, char **argv)
 		case O_CACHE: cache_opt = optarg; break;
 		case O_NOCACHE: no_cache = 1; break;
 		case O_JSON: json = 1; break;
+		case O_VMLINUX: vmlinux = optarg; break;
+		case O_SIGNATURE:
+			sig_hex = optarg;
+			if (kb_key_from_hex(&sig, optarg) < 0)
+				return kb_cli_usage_error(pool_usage, "bad --signature '%s'; give "
+							  "the 64 hex digits of 'kbisect "
+							  "signature'", optarg);
+			break;
 		case 'v': o.verbose = 1; break;
 		case 'h':
 			kb_cli_usage(stdout, pool_usage);
@@ -144,6 +160,14 @@ static int pool_run(int argc, char **argv)
 		return kb_cli_usage_error(pool_usage, "'pool run' needs --kernel and --repro");
 	if (k.initrd && k.image)
 		return kb_cli_usage_error(pool_usage, "give --initrd or --image, not both");
+	if (vmlinux && sig_hex)
+		return kb_cli_usage_error(pool_usage, "give --vmlinux or --signature, not both");
+	if (vmlinux && kb_signature_file(&sig, vmlinux) < 0)
+		return kb_cli_die_error();
+	if (vmlinux || sig_hex) { /* saved vm states are keyed by it, not by the bzImage */
+		k.signature = &sig;
+		kb_key_to_hex(sig_text, &sig);
+	}
 	if (o.accel && strcmp(o.accel, "tcg") && strcmp(o.accel, "kvm") &&
 	    strcmp(o.accel, "auto"))
 		return kb_cli_usage_error(pool_usage, "unknown --accel '%s'; use tcg, kvm or auto",
@@ -233,6 +257,17 @@ static int pool_run(int argc, char **argv)
 					kb_pool_accel_reason(pool), "runs", jruns, "summary", sum,
 					"titles", titles);
 		jruns = NULL;
+		kb_pool_counters_get(pool, &cnt);
+		if (top) {
+			json_object_set_new(top, "signature", sig_text[0] ? json_string(sig_text) :
+								      json_null());
+			json_object_set_new(top, "vm_state_key", json_string(sig_text[0] ?
+								"signature" : "bzimage"));
+			json_object_set_new(top, "vms", json_pack("{s:i, s:i, s:i, s:i, s:i}",
+					"boots", (int)cnt.boots, "cold_boots", (int)cnt.cold_boots,
+					"cache_loads", (int)cnt.cache_loads, "state_dir_loads",
+					(int)cnt.state_loads, "derived", (int)cnt.derived));
+		}
 		if (top) {
 			json_dumpf(top, stdout, JSON_INDENT(2));
 			fputc('\n', stdout);
@@ -240,6 +275,10 @@ static int pool_run(int argc, char **argv)
 		json_decref(top);
 	} else {
 		printf("accelerator: %s (%s)\n", kb_pool_accel(pool), kb_pool_accel_reason(pool));
+		kb_pool_counters_get(pool, &cnt);
+		printf("vm states: %u booted, %u from the cache, %u from the state dir (keyed by "
+		       "%s)\n", cnt.boots, cnt.cache_loads, cnt.state_loads,
+		       sig_text[0] ? "kernel signature" : "bzImage hash");
 		printf("runs: %zu  crash: %u  infra: %u  boot_failure: %u  ok: %u\n", done,
 		       n_class[KB_RUN_CRASH], n_class[KB_RUN_INFRA], n_class[KB_RUN_BOOT_FAILURE],
 		       n_class[KB_RUN_OK]);

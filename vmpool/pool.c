@@ -56,6 +56,8 @@ typedef struct job {
 	struct job *next;
 	uint64_t tag;
 	char *kernel, *initrd, *image, *cmdline;
+	kb_key sig;  /* kernel signature, when has_sig */
+	int has_sig;
 	char *repro; /* payload to send */
 	int xz;      /* payload is xz-packed */
 	int warm_only; /* only make the template (kb_pool_prepare) */
@@ -89,7 +91,16 @@ struct kb_pool {
 			  kb_key key; } memo[8];   /* file hashes (under mu) */
 	unsigned int n_memo;
 	unsigned int n_compiled_cap;
+	kb_pool_counters cnt;    /* under mu */
 };
+
+/* The kb_pool_kernel of job j (pointers into j). */
+static kb_pool_kernel job_kernel(const job *j)
+{
+	kb_pool_kernel k = { .kernel = j->kernel, .initrd = j->initrd, .image = j->image,
+			     .cmdline = j->cmdline, .signature = j->has_sig ? &j->sig : NULL };
+	return k;
+}
 
 static char *xstrdup(const char *s)
 {
@@ -361,6 +372,13 @@ static void ensure_accel(kb_pool *p, const char *kernel)
 		fprintf(stderr, "kbisect: accelerator %s (%s)\n", p->accel, p->accel_reason);
 }
 
+void kb_pool_counters_get(kb_pool *p, kb_pool_counters *out)
+{
+	pthread_mutex_lock(&p->mu);
+	*out = p->cnt;
+	pthread_mutex_unlock(&p->mu);
+}
+
 const char *kb_pool_accel(kb_pool *p)
 {
 	return p->accel_done ? p->accel : "";
@@ -422,19 +440,32 @@ static int hash_file_memo(kb_pool *p, kb_key *out, const char *path)
 	return 0;
 }
 
-static int tmpl_key(kb_pool *p, kb_key *out, const char *kernel, const char *initrd,
-		    const char *cmdline)
+/* The key of kernel k's template (kb_vmstate__key()): its signature or bzImage hash,
+ * the initramfs or disk image, and the VM settings. Called with p->mu held. */
+static int tmpl_key(kb_pool *p, kb_key *out, const kb_pool_kernel *k)
 {
-	kb_key k, i;
-	char text[1400], kh[65], ih[65];
+	kb_vmstate_key_in in = { 0 };
+	kb_key kh, ih, dh;
+	kb_qemu_cfg cfg;
+	char cmdline[2048];
 	int r;
 
-	if ((r = hash_file_memo(p, &k, kernel)) < 0)
-		return r;
-	if ((r = hash_file_memo(p, &i, initrd ? initrd : p->initrd)) < 0)
-		return r;
-	kb_key_to_hex(kh, &k);
-	kb_key_to_hex(ih, &i);
+	if (k->signature) {
+		in.signature = k->signature;
+	} else {
+		if ((r = hash_file_memo(p, &kh, k->kernel)) < 0)
+			return r;
+		in.kernel_hash = &kh;
+	}
+	if (k->image) { /* the agent is in the image; no initramfs is used */
+		if ((r = hash_file_memo(p, &dh, k->image)) < 0)
+			return r;
+		in.image_hash = &dh;
+	} else {
+		if ((r = hash_file_memo(p, &ih, k->initrd ? k->initrd : p->initrd)) < 0)
+			return r;
+		in.initrd_hash = &ih;
+	}
 	if (!p->qemu_version[0]) { /* a state saved by another QEMU may not restore */
 		char path[700], *argv[] = { p->qemu, "--version", NULL };
 		FILE *f;
@@ -447,10 +478,18 @@ static int tmpl_key(kb_pool *p, kb_key *out, const char *kernel, const char *ini
 		}
 		unlink(path);
 	}
-	snprintf(text, sizeof(text), "kbisect-vmstate-1 kernel=%s initrd=%s mem=%u cpus=%u "
-		 "accel=%s qemu=%s cmdline=%s", kh, ih, p->o.mem_mb, p->o.cpus, p->accel,
-		 p->qemu_version, cmdline ? cmdline : "");
-	kb_sha256(out, text, strlen(text));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.image = k->image;
+	cfg.cmdline_extra = k->cmdline;
+	kb_qemu__cmdline(cmdline, sizeof(cmdline), &cfg);
+	in.mem_mb = p->o.mem_mb;
+	in.cpus = p->o.cpus;
+	in.accel = p->accel;
+	in.cpu_model = kb_qemu__cpu_model(p->accel);
+	in.machine = "pc";
+	in.qemu_version = p->qemu_version;
+	in.cmdline = cmdline;
+	kb_vmstate__key(out, &in);
 	return 0;
 }
 
@@ -510,9 +549,10 @@ static void clone_failed(kb_pool *p, tmpl *t)
 /* Find or make the template of a kernel (prog NULL: booted, agent ready) or of a kernel
  * with a program stored in the guest (derived from the former). Called by a worker (or
  * kb_pool_warm) without p->mu held. *out stays valid until the pool closes. */
-static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *initrd,
-			const char *cmdline, const void *prog, size_t prog_len, int xz)
+static int get_template(kb_pool *p, tmpl **out, const kb_pool_kernel *k, const void *prog,
+			size_t prog_len, int xz)
 {
+	const char *kernel = k->kernel, *initrd = k->initrd, *cmdline = k->cmdline;
 	kb_key key;
 	kb_qemu_cfg cfg;
 	tmpl *t, *base = NULL;
@@ -527,7 +567,7 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 		pthread_mutex_unlock(&p->mu);
 		return r;
 	}
-	if ((r = tmpl_key(p, &key, kernel, initrd, cmdline)) < 0) {
+	if ((r = tmpl_key(p, &key, k)) < 0) {
 		pthread_mutex_unlock(&p->mu);
 		return r;
 	}
@@ -578,10 +618,17 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 		snprintf(t->snap.dir, sizeof(t->snap.dir), "%.400s/vmstate-%.16s", p->state_dir, hex);
 		snprintf(t->snap.ram, sizeof(t->snap.ram), "%s/ram", t->snap.dir);
 		snprintf(t->snap.state, sizeof(t->snap.state), "%s/state", t->snap.dir);
-		if (access(t->snap.ram, R_OK) == 0 && access(t->snap.state, R_OK) == 0) {
+		t->snap.disk[0] = '\0';
+		if (k->image)
+			snprintf(t->snap.disk, sizeof(t->snap.disk), "%.500s/disk.qcow2",
+				 t->snap.dir);
+		if (access(t->snap.ram, R_OK) == 0 && access(t->snap.state, R_OK) == 0 &&
+		    (!k->image || access(t->snap.disk, R_OK) == 0) &&
+		    (!k->image || kb_snapshot__rebase(&t->snap, k->image) == 0)) {
 			t->state = 1;
 			t->users++;
 			t->last_used = kb_vm__now();
+			p->cnt.state_loads++;
 			pthread_cond_broadcast(&p->cv);
 			pthread_mutex_unlock(&p->mu);
 			*out = t;
@@ -590,7 +637,7 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 	} else {
 		snprintf(t->snap.dir, sizeof(t->snap.dir), "%.400s/tmpl-%.16s", p->dir, hex);
 	}
-	fill_cfg(p, &cfg, kernel, initrd, NULL, cmdline, NULL);
+	fill_cfg(p, &cfg, kernel, initrd, k->image, cmdline, NULL);
 	pthread_mutex_unlock(&p->mu);
 
 	snprintf(tmpdir, sizeof(tmpdir), "%.500s.tmp%d", t->snap.dir, (int)getpid());
@@ -604,8 +651,15 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 		pthread_mutex_lock(&p->cache_mu);
 		r = kb_vmstate__load(p->o.cache, &key, &tmp);
 		pthread_mutex_unlock(&p->cache_mu);
+		if (r == 0 && !!tmp.disk[0] != !!k->image)
+			r = KB_ECORRUPT; /* cannot happen: the image is in the key */
+		if (r == 0 && k->image)
+			r = kb_snapshot__rebase(&tmp, k->image);
 		if (r == 0) {
 			from_cache = 1;
+			pthread_mutex_lock(&p->mu);
+			p->cnt.cache_loads++;
+			pthread_mutex_unlock(&p->mu);
 			if (p->o.verbose)
 				fprintf(stderr, "kbisect: %s of '%s' restored from the cache\n",
 					prog ? "template with the reproducer" : "booted vm", kernel);
@@ -619,9 +673,12 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 				       "kbisect: booting '%s' once\n", kernel);
 	if (prog) {
 		/* the kernel's own template first (boots it, or waits for who does) */
-		r = get_template(p, &base, kernel, initrd, cmdline, NULL, 0, 0);
+		r = get_template(p, &base, k, NULL, 0, 0);
 		t->base = base;
 		if (r == 0) {
+			pthread_mutex_lock(&p->mu);
+			p->cnt.derived++;
+			pthread_mutex_unlock(&p->mu);
 			r = kb_snapshot__derive(&tmp, &base->snap, &cfg, prog, prog_len, xz, 300);
 			if (r < 0 && !__atomic_load_n(&p->cancelled, __ATOMIC_RELAXED)) {
 				/* the kernel's snapshot may be bad: make both again next time */
@@ -636,9 +693,13 @@ static int get_template(kb_pool *p, tmpl **out, const char *kernel, const char *
 			}
 			put_template(p, base);
 		}
-	} else
+	} else {
+		pthread_mutex_lock(&p->mu);
+		p->cnt.boots++;
+		pthread_mutex_unlock(&p->mu);
 		r = kb_snapshot__create(&tmp, &cfg, p->o.boot_timeout_s, &t->console,
 					&t->console_len);
+	}
 	if (r == 0 && p->o.cache) {
 		double t1 = kb_vm__now();
 		pthread_mutex_lock(&p->cache_mu);
@@ -658,6 +719,10 @@ ready:
 		t->snap.boot_s = tmp.boot_s;
 		snprintf(t->snap.ram, sizeof(t->snap.ram), "%.500s/ram", t->snap.dir);
 		snprintf(t->snap.state, sizeof(t->snap.state), "%.500s/state", t->snap.dir);
+		t->snap.disk[0] = '\0';
+		if (tmp.disk[0])
+			snprintf(t->snap.disk, sizeof(t->snap.disk), "%.500s/disk.qcow2",
+				 t->snap.dir);
 		rmrf_sub(t->snap.dir, "boot");
 	}
 	if (r < 0)
@@ -689,13 +754,13 @@ int kb_pool_warm(kb_pool *p, const kb_pool_kernel *k, int wait)
 	int r;
 	if (!k || !k->kernel)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_VMPOOL, "no kernel to warm");
-	if (k->image || p->o.cold)
+	if (p->o.cold)
 		return 0; /* nothing to pre-boot */
 	if (!wait) {
 		kb_pool_run run = { .kernel = k, .repro = NULL, .tag = KB_WARM_TAG };
 		return submit(p, &run, 1);
 	}
-	r = get_template(p, &t, k->kernel, k->initrd, k->cmdline, NULL, 0, 0);
+	r = get_template(p, &t, k, NULL, 0, 0);
 	if (r == 0)
 		put_template(p, t);
 	return r;
@@ -713,7 +778,7 @@ int kb_pool_prepare(kb_pool *p, const kb_pool_kernel *k, const char *repro, int 
 	if (!k || !k->kernel || !repro)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_VMPOOL, "no kernel or reproducer to "
 				     "prepare");
-	if (k->image || p->o.cold)
+	if (p->o.cold)
 		return 0;
 	if (!wait)
 		return submit(p, &run, 1);
@@ -723,7 +788,7 @@ int kb_pool_prepare(kb_pool *p, const kb_pool_kernel *k, const char *repro, int 
 	if (r == 0)
 		r = slurp_file(bin, &prog, &plen);
 	if (r == 0) {
-		r = get_template(p, &t, k->kernel, k->initrd, k->cmdline, prog, plen, xz);
+		r = get_template(p, &t, k, prog, plen, xz);
 		if (r == 0)
 			put_template(p, t);
 	}
@@ -825,6 +890,10 @@ static int submit(kb_pool *p, const kb_pool_run *run, int warm_only)
 	j->initrd = xstrdup(run->kernel->initrd);
 	j->image = xstrdup(run->kernel->image);
 	j->cmdline = xstrdup(run->kernel->cmdline);
+	if (run->kernel->signature) {
+		j->sig = *run->kernel->signature;
+		j->has_sig = 1;
+	}
 	j->timeout_s = run->timeout_s > 0 ? run->timeout_s : 60;
 	pthread_mutex_lock(&p->mu);
 	if (run->repro && (r = prepare_repro(p, run->repro, &j->repro, &j->xz)) < 0) {
@@ -1070,12 +1139,19 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 		snprintf(res->title, sizeof(res->title), "kbisect: cannot create '%.200s'", vmdir);
 		goto out;
 	}
-	if (p->o.cold || j->image) {
+	if (p->o.cold) {
+		char disk[800];
 		pthread_mutex_lock(&p->mu);
 		ensure_accel(p, j->kernel);
 		r = j->initrd || j->image ? 0 : ensure_initrd(p);
 		fill_cfg(p, &cfg, j->kernel, j->initrd, j->image, j->cmdline, vmdir);
+		p->cnt.cold_boots++;
 		pthread_mutex_unlock(&p->mu);
+		if (r == 0 && j->image) { /* its writes go to an overlay in the vm dir */
+			snprintf(disk, sizeof(disk), "%s/disk.qcow2", vmdir);
+			r = kb_vm__overlay(j->image, disk);
+			cfg.disk = disk;
+		}
 		if (r == 0)
 			r = kb_vm__launch(&c->vm, &cfg, 30);
 		c->have_vm = c->vm.dir[0] != '\0';
@@ -1095,7 +1171,8 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 		}
 	} else {
 		tmpl *t;
-		r = get_template(p, &t, j->kernel, j->initrd, j->cmdline, prog, prog_len, j->xz);
+		kb_pool_kernel k = job_kernel(j);
+		r = get_template(p, &t, &k, prog, prog_len, j->xz);
 		if (t && t->state != 1 && t->base && t->base->state == 2)
 			t = t->base; /* the kernel itself did not boot */
 		if ((r < 0 || !t || t->state != 1) &&
@@ -1129,7 +1206,7 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 			}
 			goto out;
 		}
-		fill_cfg(p, &cfg, j->kernel, j->initrd, NULL, j->cmdline, vmdir);
+		fill_cfg(p, &cfg, j->kernel, j->initrd, j->image, j->cmdline, vmdir);
 		t0 = kb_vm__now(); /* a run starts when its clone is launched */
 		r = kb_snapshot__clone(&c->vm, &t->snap, &cfg, 60);
 		if (r < 0 && !__atomic_load_n(&p->cancelled, __ATOMIC_RELAXED)) {
@@ -1327,9 +1404,9 @@ static void *worker_main(void *arg)
 			tmpl *t;
 			void *prog = NULL;
 			size_t plen = 0;
+			kb_pool_kernel k = job_kernel(j);
 			if (!cancelled && (!j->repro || slurp_file(j->repro, &prog, &plen) == 0) &&
-			    get_template(p, &t, j->kernel, j->initrd, j->cmdline, prog, plen,
-					 j->xz) == 0)
+			    get_template(p, &t, &k, prog, plen, j->xz) == 0)
 				put_template(p, t);
 			free(prog);
 			free_job(j);

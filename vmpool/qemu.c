@@ -65,6 +65,25 @@ void kb_qemu__cmdline(char *buf, size_t len, const kb_qemu_cfg *cfg)
 		 cfg->cmdline_extra ? cfg->cmdline_extra : "");
 }
 
+const char *kb_qemu__image_format(const char *image)
+{
+	unsigned char magic[4] = { 0 };
+	int fd = open(image, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (read(fd, magic, sizeof(magic)) != (ssize_t)sizeof(magic))
+			memset(magic, 0, sizeof(magic));
+		close(fd);
+	}
+	return memcmp(magic, "QFI\xfb", 4) ? "raw" : "qcow2";
+}
+
+const char *kb_qemu__cpu_model(const char *accel)
+{
+	/* KVM clones must restore on the same CPU model: a named, migratable one. */
+	return accel && !strcmp(accel, "kvm") ? "kvm64" : "max";
+}
+
 int kb_qemu__argv(kb_argv *out, const kb_qemu_cfg *cfg)
 {
 	char cmdline[2048];
@@ -82,9 +101,8 @@ int kb_qemu__argv(kb_argv *out, const kb_qemu_cfg *cfg)
 	kb_argv__add(out, "-no-reboot");
 	kb_argv__add(out, "-accel");
 	kb_argv__add(out, "%s", accel);
-	/* KVM clones must restore on the same CPU model: a named, migratable one. */
 	kb_argv__add(out, "-cpu");
-	kb_argv__add(out, "%s", strcmp(accel, "kvm") ? "max" : "kvm64");
+	kb_argv__add(out, "%s", kb_qemu__cpu_model(accel));
 	kb_argv__add(out, "-m");
 	kb_argv__add(out, "%u", mem);
 	kb_argv__add(out, "-smp");
@@ -105,9 +123,13 @@ int kb_qemu__argv(kb_argv *out, const kb_qemu_cfg *cfg)
 		kb_argv__add(out, "-initrd");
 		kb_argv__add(out, "%s", cfg->initrd);
 	}
-	if (cfg->image) {
+	if (cfg->image && cfg->disk) { /* an overlay of the image (kb_vm__overlay()) */
 		kb_argv__add(out, "-drive");
-		kb_argv__add(out, "file=%s,index=0,media=disk,snapshot=on", cfg->image);
+		kb_argv__add(out, "file=%s,format=qcow2,index=0,media=disk", cfg->disk);
+	} else if (cfg->image) {
+		kb_argv__add(out, "-drive");
+		kb_argv__add(out, "file=%s,format=%s,index=0,media=disk,snapshot=on", cfg->image,
+			     kb_qemu__image_format(cfg->image));
 	}
 	kb_qemu__cmdline(cmdline, sizeof(cmdline), cfg);
 	kb_argv__add(out, "-append");

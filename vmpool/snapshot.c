@@ -11,6 +11,10 @@
  * runs migrate-incoming, waits until it completed, and (as the template was stopped
  * before saving, the clone arrives paused) sends "cont" and waits for RESUME before it
  * talks to the agent (bytes sent before the restore finishes are lost).
+ * A disk image is never written: the template boots from a qcow2 overlay of it (saved
+ * with the state: the guest's page cache must match its disk), each clone from an
+ * overlay of that overlay in its own directory, so the image can be shared and a
+ * killed QEMU leaves no temporary file behind.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +27,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <ftw.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "common/error_internal.h"
@@ -82,6 +87,60 @@ int kb_vm__run(char *const argv[], const char *out_path, const char *log_path)
 		if (errno != EINTR)
 			return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Run qemu-img with args; on failure an error naming what and the first line of its
+ * message. */
+static int qemu_img(char *const argv[], const char *log, const char *what, const char *path)
+{
+	char msg[300] = "";
+	FILE *f;
+	int st = kb_vm__run(argv, NULL, log);
+
+	if (st == 0) {
+		unlink(log);
+		return 0;
+	}
+	if ((f = fopen(log, "r"))) {
+		if (!fgets(msg, sizeof(msg), f))
+			msg[0] = '\0';
+		fclose(f);
+	}
+	unlink(log);
+	msg[strcspn(msg, "\n")] = '\0';
+	return kb_error_set(KB_ERRCLASS_VMPOOL, "cannot %s '%s' with qemu-img: %s; check the "
+			    "image, or install qemu-utils", what, path,
+			    st == 127 ? "qemu-img not found" : msg[0] ? msg : "failed");
+}
+
+int kb_vm__overlay(const char *backing, const char *overlay)
+{
+	char abs[PATH_MAX], log[700];
+	const char *fmt;
+
+	if (!realpath(backing, abs))
+		return kb_error_os("cannot read disk image '%s'", backing);
+	fmt = kb_qemu__image_format(abs);
+	snprintf(log, sizeof(log), "%.600s.log", overlay);
+	char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", (char *)fmt, "-b",
+			 abs, (char *)overlay, NULL };
+	return qemu_img(argv, log, "create an overlay of", backing);
+}
+
+int kb_snapshot__rebase(const kb_snapshot *snap, const char *image)
+{
+	char abs[PATH_MAX], log[700];
+	const char *fmt;
+
+	if (!snap->disk[0])
+		return 0;
+	if (!realpath(image, abs))
+		return kb_error_os("cannot read disk image '%s'", image);
+	fmt = kb_qemu__image_format(abs);
+	snprintf(log, sizeof(log), "%.600s.log", snap->disk);
+	char *argv[] = { "qemu-img", "rebase", "-u", "-f", "qcow2", "-F", (char *)fmt, "-b",
+			 abs, (char *)snap->disk, NULL };
+	return qemu_img(argv, log, "point the saved disk overlay at", image);
 }
 
 static int connect_unix(const char *path, double deadline)
@@ -376,6 +435,13 @@ int kb_snapshot__create(kb_snapshot *snap, const kb_qemu_cfg *cfg_in, double tim
 	snprintf(vmdir, sizeof(vmdir), "%s/boot", snap->dir);
 	if (mkdir(vmdir, 0700) < 0 && errno != EEXIST)
 		return kb_error_os("cannot create '%s'", vmdir);
+	snap->disk[0] = '\0';
+	if (cfg.image) {
+		snprintf(snap->disk, sizeof(snap->disk), "%.500s/disk.qcow2", snap->dir);
+		if ((r = kb_vm__overlay(cfg.image, snap->disk)) < 0)
+			return r;
+		cfg.disk = snap->disk;
+	}
 	cfg.ram_file = snap->ram;
 	cfg.ram_shared = 1;
 	cfg.incoming = 0;
@@ -439,9 +505,20 @@ static int restore(kb_vm *vm, const char *state, kb_qemu_cfg *cfg, double timeou
 int kb_snapshot__clone(kb_vm *vm, const kb_snapshot *snap, kb_qemu_cfg *cfg,
 		       double timeout_s)
 {
+	char disk[700];
+	int r;
+
 	cfg->ram_file = snap->ram;
 	cfg->ram_shared = 0;
-	return restore(vm, snap->state, cfg, timeout_s);
+	if (snap->disk[0]) { /* the clone writes to its own overlay of the template's */
+		snprintf(disk, sizeof(disk), "%.600s/disk.qcow2", cfg->dir);
+		if ((r = kb_vm__overlay(snap->disk, disk)) < 0)
+			return r;
+		cfg->disk = disk;
+	}
+	r = restore(vm, snap->state, cfg, timeout_s);
+	cfg->disk = NULL; /* points into this frame */
+	return r;
 }
 
 /* Copy a sparse file (the RAM file is mostly holes). */
@@ -499,6 +576,13 @@ int kb_snapshot__derive(kb_snapshot *out, const kb_snapshot *base, const kb_qemu
 		return kb_error_os("cannot create '%s'", vmdir);
 	if ((r = copy_sparse(base->ram, out->ram)) < 0)
 		return r;
+	out->disk[0] = '\0';
+	if (base->disk[0]) { /* a copy of the base's overlay (same backing image) */
+		snprintf(out->disk, sizeof(out->disk), "%.500s/disk.qcow2", out->dir);
+		if ((r = copy_sparse(base->disk, out->disk)) < 0)
+			return r;
+		cfg.disk = out->disk;
+	}
 	cfg.ram_file = out->ram;
 	cfg.ram_shared = 1;
 	cfg.dir = vmdir;

@@ -101,6 +101,9 @@ typedef struct {
 	const char *accel;       /**< "tcg" / "kvm" */
 	unsigned int mem_mb, cpus;
 	const char *kernel, *initrd, *image, *cmdline_extra;
+	const char *disk;        /**< qcow2 overlay (kb_vm__overlay()) to boot from instead
+				      of image, so the image is never written; NULL: image
+				      is opened with snapshot=on */
 	const char *ram_file;    /**< memory-backend-file path, or NULL for anonymous RAM */
 	int ram_shared;          /**< share=on (template) or off (clone) */
 	int incoming;            /**< 1: -incoming defer */
@@ -108,6 +111,12 @@ typedef struct {
 	int *cancel;             /**< when *cancel becomes non-zero, waits on this VM end
 				      (read atomically); may be NULL */
 } kb_qemu_cfg;
+
+/** The disk format of image ("qcow2" by its magic, else "raw"). */
+const char *kb_qemu__image_format(const char *image);
+
+/** The CPU model QEMU gets for accel (KVM: a named, migratable one). */
+const char *kb_qemu__cpu_model(const char *accel);
 
 /** Build the QEMU argv for cfg into *out. */
 int kb_qemu__argv(kb_argv *out, const kb_qemu_cfg *cfg);
@@ -164,6 +173,8 @@ uint64_t kb_vm__console_size(const kb_vm *vm);
 typedef struct {
 	char dir[512];           /**< holds ram and state */
 	char ram[600], state[600];
+	char disk[600];          /**< qcow2 overlay of the disk image ("" without one):
+				      what the guest wrote to its disk before it was saved */
 	double boot_s;           /**< how long the boot took */
 } kb_snapshot;
 
@@ -185,6 +196,14 @@ int kb_snapshot__clone(kb_vm *vm, const kb_snapshot *snap, kb_qemu_cfg *cfg,
 int kb_snapshot__derive(kb_snapshot *out, const kb_snapshot *base, const kb_qemu_cfg *cfg,
 			const void *prog, size_t len, int xz, double timeout_s);
 
+/** Create the qcow2 file overlay whose backing file is backing (raw or qcow2, by its
+ * magic) with qemu-img: writes go to overlay, backing is only read. */
+int kb_vm__overlay(const char *backing, const char *overlay);
+
+/** Point snap's disk overlay at image (qemu-img rebase -u): a snapshot from the
+ * cache or the state dir may have been made with the image at another path. */
+int kb_snapshot__rebase(const kb_snapshot *snap, const char *image);
+
 /** Wait for READY from a freshly booted VM's agent and check it with a PING. */
 int kb_vm__wait_ready(kb_vm *vm, double deadline);
 
@@ -193,7 +212,25 @@ int kb_vm__ping(kb_vm *vm, double deadline);
 
 /* ---- snapshots in the cache (vmstate.c); cache is a kb_cache * ---- */
 
-/** Store snap's RAM and state files in the cache under key (KB_REF_VMSTATE). */
+/** Everything a saved VM state depends on; what kb_vmstate__key() hashes. */
+typedef struct {
+	const kb_key *signature;   /**< kernel signature, or NULL: kernel_hash counts */
+	const kb_key *kernel_hash; /**< SHA-256 of the bzImage (used without signature) */
+	const kb_key *initrd_hash; /**< the initramfs (holds the agent), or NULL */
+	const kb_key *image_hash;  /**< the disk image (holds the agent), or NULL */
+	unsigned int mem_mb, cpus;
+	const char *accel, *cpu_model, *machine;
+	const char *qemu_version;  /**< first line of `qemu --version` */
+	const char *cmdline;       /**< the whole kernel command line */
+} kb_vmstate_key_in;
+
+/** The template key of a booted kernel (namespace KB_REF_VMSTATE, state dir name):
+ * kernel signature (or bzImage hash) + every VM setting that changes the saved state.
+ * NULL strings count as "". */
+void kb_vmstate__key(kb_key *out, const kb_vmstate_key_in *in);
+
+/** Store snap's RAM, state (and disk overlay) files in the cache under key
+ * (KB_REF_VMSTATE). */
 int kb_vmstate__store(void *cache, const kb_key *key, const kb_snapshot *snap);
 
 /** Restore the snapshot of key into snap->dir (must exist); fills snap.

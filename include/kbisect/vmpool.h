@@ -56,9 +56,13 @@ typedef struct {
 typedef struct {
 	const char *kernel;      /**< bzImage (required) */
 	const char *initrd;      /**< initramfs that starts the agent; NULL: generated */
-	const char *image;       /**< disk image (qcow2/raw, opened with -snapshot) whose
-				      init starts the agent; NULL: none. Image runs cold boot. */
+	const char *image;       /**< disk image (qcow2/raw, never written) whose init
+				      starts the agent; NULL: none. Pre-booted like a kernel:
+				      the template's disk writes go to a qcow2 overlay. */
 	const char *cmdline;     /**< extra kernel command line, or NULL */
+	const kb_key *signature; /**< kernel signature (kbisect/signature.h) of kernel, or
+				      NULL: saved VM states are then keyed by the bzImage's
+				      SHA-256 (a rebuilt, identical kernel boots again) */
 } kb_pool_kernel;
 
 /** One run to do. */
@@ -85,6 +89,15 @@ typedef struct {
 	char *console_log;       /**< the console text (malloc'd; kb_pool_result_clear()) */
 	size_t console_len;
 } kb_pool_result;
+
+/** What a pool did so far (kb_pool_counters_get()). */
+typedef struct {
+	unsigned int boots;       /**< kernels booted to make a template */
+	unsigned int cold_boots;  /**< runs that booted a fresh VM (opts.cold) */
+	unsigned int cache_loads; /**< templates restored from the cache */
+	unsigned int state_loads; /**< templates found in opts.state_dir */
+	unsigned int derived;     /**< templates made by storing a reproducer */
+} kb_pool_counters;
 
 /** Open a pool (no VM starts yet). On success *out is yours: kb_pool_close() it.
  * @return 0, KB_EINVAL (bad options), KB_ERROR (kb_error_last()) */
@@ -127,6 +140,9 @@ void kb_pool_cancel(kb_pool *pool);
  * *out gets n results (free with kb_pool_results_free()). For the bisect engine. */
 int kb_pool_run_n(kb_pool_result **out, kb_pool *pool, const kb_pool_kernel *kernel,
 		  const char *repro, unsigned int n, double timeout_s);
+
+/** Copy the pool's counters into *out (safe while runs go on). */
+void kb_pool_counters_get(kb_pool *pool, kb_pool_counters *out);
 
 /** Free what a result owns (console_log); NULL ok. */
 void kb_pool_result_clear(kb_pool_result *r);
