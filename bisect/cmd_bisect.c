@@ -160,6 +160,7 @@ struct consumed {
 
 struct real {
 	const kb_gitdag *dag;
+	const kb_model *m;      /* the candidate DAG (parents) */
 	kb_cache *cache;
 	kb_remote *remote; /* second tier, or NULL */
 	kb_builder **builders;
@@ -290,6 +291,9 @@ static int build_parallel(struct real *r, struct build_job *jobs, const kb_engin
 		}
 		memset(&j->res, 0, sizeof(j->res));
 		how = json_string_value(json_object_get(o, "how"));
+		snprintf(j->res.reused_from, sizeof(j->res.reused_from), "%s",
+			 json_string_value(json_object_get(o, "reused_from_tree")) ?
+			 json_string_value(json_object_get(o, "reused_from_tree")) : "");
 		j->res.how = !how ? KB_BUILD_BUILT : !strcmp(how, "cache_hit") ? KB_BUILD_CACHE_HIT :
 			     !strcmp(how, "dependency_skip") ? KB_BUILD_DEPENDENCY_SKIP :
 			     !strcmp(how, "cached_failure") ? KB_BUILD_CACHED_FAILURE : KB_BUILD_BUILT;
@@ -479,6 +483,25 @@ static void prefetch_wait(struct real *r)
 	r->n_pre = 0;
 }
 
+/* 1 when the kernel of node was reused (dependency skip) from the build of one of its
+ * parents' trees: the commit touches no input of the build, only files outside it */
+static int outside_build_inputs(struct real *r, size_t node, const kb_build_result *b)
+{
+	if (b->how != KB_BUILD_DEPENDENCY_SKIP || !b->reused_from[0] || !r->m)
+		return 0;
+	for (size_t i = 0; i < kb_model_n_parents(r->m, node); i++) {
+		kb_build_result pr;
+		size_t p = kb_model_parent(r->m, node, i);
+		if (kb_builder_predict(&pr, r->builders[0], kb_gitdag_id(r->dag, p)) != 0) {
+			kb_error_clear();
+			continue;
+		}
+		if (!strcmp(pr.tree, b->reused_from))
+			return 1;
+	}
+	return 0;
+}
+
 static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_outcome *out)
 {
 	struct real *r = ctx;
@@ -518,6 +541,7 @@ static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_eng
 			continue;
 		}
 		oc->buildable = 1;
+		oc->same_as_parent = outside_build_inputs(r, rq[i].node, &j->res);
 		oc->has_signature = j->res.has_signature;
 		oc->signature = j->res.signature;
 		rc = test_kernel(r, &j->res, rq[i].runs, oc);
@@ -805,6 +829,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	fprintf(lg->f, "bisecting %zu commits between good and %s\n", kb_gitdag_size(dag),
 		kb_gitdag_id(dag, kb_gitdag_size(dag) - 1));
 	r.dag = dag;
+	r.m = m;
 	o.ctx = &r;
 	o.cost = real_cost;
 	o.execute = real_execute;

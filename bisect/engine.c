@@ -1160,6 +1160,8 @@ int kb_engine_json(const kb_engine *e, char **out)
 			kb_key_to_hex(hex, &sig);
 			json_object_set_new(t, "signature", json_string(hex));
 		}
+		json_object_set_new(t, "same_kernel_as_parent", json_boolean(nr->same_as_parent));
+		json_object_set_new(t, "outside_build_inputs", json_boolean(nr->same_as_parent == 2));
 		json_object_set_new(t, "tests", json_integer(nr->tests));
 		json_object_set_new(t, "target", json_integer(nr->target));
 		json_object_set_new(t, "clean", json_integer(nr->clean));

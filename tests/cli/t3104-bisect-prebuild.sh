@@ -4,7 +4,9 @@
 # tree), so later rounds find kernels ready. The scenario of t3101 (real git repository,
 # real builds of two real Debian kernels, real QEMU runs): the culprit must still be
 # right, the log and the JSON must show the speculative builds, each in a work tree of
-# its own. --prebuild with a bad value is a usage error.
+# its own. Also checks the per-commit outside_build_inputs mark (a commit whose kernel
+# was reused from its parent's build by dependency skip). --prebuild with a bad value
+# is a usage error.
 # kb-test-labels: vm
 # kb-test-timeout: 600
 set -euo pipefail
@@ -35,10 +37,18 @@ start=$(date +%s)
 echo "bisection with --prebuild 1: $(( $(date +%s) - start ))s"
 cat "$tmp/log"
 grep -q "^building meanwhile: [0-9a-f]\{40\}" "$tmp/log" || fail "no speculative build in the log"
-python3 - "$tmp/out" "$culprit" <<'PY' || fail "result: $(cat "$tmp/out")"
+git -C "$repo" log --format='%H %s' >"$tmp/subjects"
+python3 - "$tmp/out" "$culprit" "$tmp/subjects" <<'PY' || fail "result: $(cat "$tmp/out")"
 import json, sys
 o = json.load(open(sys.argv[1]))
+subj = dict(l.rstrip("\n").split(" ", 1) for l in open(sys.argv[3]))
 assert o["culprit"] == sys.argv[2], (o["culprit"], sys.argv[2])
+# outside_build_inputs: only commits that change notes.txt alone (not a build input),
+# reused from their parent's build; never the culprit, which changes scripts/kernel
+outside = [t["commit"] for t in o["tested"] if t["outside_build_inputs"]]
+assert outside, o["tested"]
+assert all(subj[c].startswith("change ") for c in outside), [subj[c] for c in outside]
+assert "outside_build_inputs" not in o["flags"], o["flags"]
 assert o["builds_prefetched"] >= 1, o["builds_prefetched"]
 assert 0 <= o["builds_prefetched_used"] <= o["builds_prefetched"]
 print("prefetched", o["builds_prefetched"], "used", o["builds_prefetched_used"],
