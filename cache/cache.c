@@ -457,13 +457,17 @@ static int env_open(kb_cache *c)
 	 * process crash loses nothing); saves one fsync per put */
 	unsigned int ef = MDB_NOTLS | MDB_NORDAHEAD | MDB_NOMETASYNC;
 	const char *nosync = getenv("KBISECT_CACHE_NOSYNC");
-	int rc, dead = 0;
+	int rc, dead = 0, fresh;
+	struct stat fst;
+	char fpath[4200];
 
 	/* KBISECT_CACHE_NOSYNC=1: no fsync at all (throw-away caches, CI); a system crash
 	 * may then damage the store, a process crash still cannot */
 	if (nosync && !strcmp(nosync, "1"))
 		ef |= MDB_NOSYNC;
 
+	snprintf(fpath, sizeof(fpath), "%s/data.mdb", c->dir);
+	fresh = stat(fpath, &fst) != 0 || fst.st_size == 0;
 	if ((rc = mdb_env_create(&c->env)))
 		return kb_cache__mdb(c, rc, "cannot create the LMDB environment");
 	mdb_env_set_maxdbs(c->env, 16);
@@ -528,8 +532,20 @@ static int env_open(kb_cache *c)
 		pthread_rwlock_unlock(&c->txn_lock);
 		if (rc)
 			return rc;
-	} else if ((rc = kb_cache__write(c, init_tables, NULL))) {
-		return rc;
+	} else {
+		/* The tables of a new data.mdb are not worth an fsync of their own (a
+		 * journal commit, 10-80 ms on a busy disk): the first synced commit (the
+		 * put that created the cache) makes them durable with its data. A system
+		 * crash before that leaves an empty data.mdb or one without tables, never
+		 * a lost object. */
+		int lazy = fresh && !(ef & MDB_NOSYNC);
+		if (lazy)
+			mdb_env_set_flags(c->env, MDB_NOSYNC, 1);
+		rc = kb_cache__write(c, init_tables, NULL);
+		if (lazy)
+			mdb_env_set_flags(c->env, MDB_NOSYNC, 0);
+		if (rc)
+			return rc;
 	}
 	return check_format(c);
 }

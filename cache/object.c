@@ -29,6 +29,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,25 +71,94 @@ static void par_loop(struct par *par, int slot)
 		par->fn(par->arg, i, slot);
 }
 
-static void *par_worker(void *p)
+/* A second thread that lives as long as its writer or reader and takes jobs of each
+ * crew_run(). Not one thread per batch: creating threads costs, and on a loaded
+ * machine a new thread waits behind every runnable task (the scheduler's start
+ * debit), while a sleeping one is woken early. */
+struct crew {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t th;
+	int state;          /* 0 not started, 1 running, -1 no thread (run inline) */
+	int stop, busy;
+	unsigned int gen, done;
+	struct par *par;
+};
+
+static void *crew_main(void *arg)
 {
-	par_loop(p, 1);
+	struct crew *cr = arg;
+
+	pthread_mutex_lock(&cr->mu);
+	for (;;) {
+		unsigned int gen;
+		struct par *p;
+		while (!cr->stop && cr->gen == cr->done)
+			pthread_cond_wait(&cr->cv, &cr->mu);
+		if (cr->stop)
+			break;
+		gen = cr->gen;
+		p = cr->par;
+		cr->busy = 1;
+		pthread_mutex_unlock(&cr->mu);
+		par_loop(p, 1);
+		pthread_mutex_lock(&cr->mu);
+		cr->busy = 0;
+		cr->done = gen;
+		pthread_cond_broadcast(&cr->cv);
+	}
+	pthread_mutex_unlock(&cr->mu);
 	return NULL;
 }
 
-/* Run fn(arg, i, slot) for every i < n on two threads, taking jobs in order; slot (0
- * or 1) names the thread, for per-thread state. */
-static void run2(size_t n, void (*fn)(void *arg, size_t i, int slot), void *arg)
+/* Run fn(arg, i, slot) for every i < n on the calling thread (slot 0) and the crew's
+ * thread (slot 1), taking jobs in order; slot names the thread, for per-thread state.
+ * The caller never waits for a thread that has not started on the jobs yet. */
+static void crew_run(struct crew *cr, size_t n, void (*fn)(void *arg, size_t i, int slot),
+		     void *arg)
 {
 	struct par par = { fn, arg, n, 0 };
-	pthread_t th;
 
-	if (n < 2 || pthread_create(&th, NULL, par_worker, &par) != 0) {
+	if (n >= 2 && cr->state == 0) {
+		pthread_mutex_init(&cr->mu, NULL);
+		pthread_cond_init(&cr->cv, NULL);
+		cr->state = pthread_create(&cr->th, NULL, crew_main, cr) == 0 ? 1 : -1;
+		if (cr->state < 0) {
+			pthread_mutex_destroy(&cr->mu);
+			pthread_cond_destroy(&cr->cv);
+		}
+	}
+	if (n < 2 || cr->state < 0) {
 		par_loop(&par, 0);
 		return;
 	}
+	pthread_mutex_lock(&cr->mu);
+	cr->par = &par;
+	cr->gen++;
+	pthread_cond_signal(&cr->cv);
+	pthread_mutex_unlock(&cr->mu);
 	par_loop(&par, 0);
-	pthread_join(th, NULL);
+	pthread_mutex_lock(&cr->mu);
+	if (!cr->busy && cr->done != cr->gen)
+		cr->done = cr->gen; /* the thread did not take them: withdraw */
+	while (cr->done != cr->gen)
+		pthread_cond_wait(&cr->cv, &cr->mu);
+	pthread_mutex_unlock(&cr->mu);
+}
+
+static void crew_stop(struct crew *cr)
+{
+	if (cr->state != 1)
+		return;
+	pthread_mutex_lock(&cr->mu);
+	cr->stop = 1;
+	pthread_cond_broadcast(&cr->cv);
+	pthread_mutex_unlock(&cr->mu);
+	pthread_join(cr->th, NULL);
+	pthread_mutex_destroy(&cr->mu);
+	pthread_cond_destroy(&cr->cv);
+	cr->state = 0;
+	cr->stop = 0;
 }
 
 /* ---------------------------------------------------------------------------- */
@@ -102,10 +172,11 @@ struct kb_chunk_ext {
 };
 
 /* Build a chunk value (header + payload) from raw bytes: zstd, or zstd with a prefix
- * of the base when prefix is not NULL, or raw when compression does not help. */
+ * of the base when prefix is not NULL, or raw when compression does not help. The
+ * value's memory comes from alloc(actx, len). */
 static void *chunk_encode(size_t *out_len, ZSTD_CCtx *cctx, uint8_t *scratch, size_t scratch_cap,
 			  const void *raw, size_t raw_len, const uint8_t *base, uint64_t poff,
-			  uint32_t plen)
+			  uint32_t plen, void *(*alloc)(void *actx, size_t len), void *actx)
 {
 	struct kb_chunk_hdr h = { KB_CHUNK_MAGIC, KB_CODEC_RAW, { 0 }, (uint32_t)raw_len, 0, 0 };
 	const void *payload = raw;
@@ -138,7 +209,7 @@ static void *chunk_encode(size_t *out_len, ZSTD_CCtx *cctx, uint8_t *scratch, si
 	}
 	h.payload_len = (uint32_t)plen_out;
 	h.xxh3 = XXH3_64bits(payload, plen_out);
-	val = malloc(sizeof(h) + plen_out);
+	val = alloc(actx, sizeof(h) + plen_out);
 	if (!val)
 		return NULL;
 	memcpy(val, &h, sizeof(h));
@@ -366,8 +437,8 @@ int kb_cache_object_foreach(kb_cache *c, int (*fn)(const kb_object_info *info, v
  * instead of decoding the base (which costs as much as decoding the delta itself).
  * Derived data, outside LMDB: a damaged or stale file can only make the SHA-256 of
  * a dependant fail; the reader then removes it and decodes the base from the store.
- * Writers never use it (a wrong base would make them store wrong deltas), nor does
- * verify. At most BASE_FILES are kept; gc removes the file of an evicted object. */
+ * Writers use it only after checking each 1 MiB piece against the SHA-256 chunk ids
+ * of the base (a wrong base would make them store wrong deltas); verify never does. At most BASE_FILES are kept; gc removes the file of an evicted object. */
 #define BASE_FILES 2
 
 static void base_file_path(char *buf, size_t n, kb_cache *c, const kb_key *id)
@@ -508,12 +579,41 @@ struct kb_cache_writer {
 	kb_key base;
 	uint8_t *base_buf;
 	size_t base_len;
+	int base_mapped;             /* base_buf is the mapped, checked base file */
 	/* the raw bytes, to dir/base/<id> when this object will be a delta base */
 	int raw_fd;
 	char *raw_tmp;
 	uint64_t raw_written;
 	int raw_err;
+	struct crew crew;
+	/* chunk values live here until written (then it is reused): fresh memory costs
+	 * a page fault per page, mallocs of ~1 MiB would each be fresh */
+	uint8_t *arena;
+	size_t arena_cap;
+	_Atomic size_t arena_used;
 };
+
+static void *big_alloc(size_t len);
+
+/* Memory for a chunk value: from the arena while it has room, else malloc. */
+static void *val_alloc(void *arg, size_t len)
+{
+	kb_cache_writer *w = arg;
+
+	if (w->arena) {
+		size_t a = (len + 63) & ~(size_t)63;
+		size_t off = atomic_fetch_add(&w->arena_used, a);
+		if (off + a <= w->arena_cap)
+			return w->arena + off;
+	}
+	return malloc(len);
+}
+
+static void val_free(kb_cache_writer *w, void *p)
+{
+	if (p && !(w->arena && (uint8_t *)p >= w->arena && (uint8_t *)p < w->arena + w->arena_cap))
+		free(p);
+}
 
 static int oom(kb_cache *c)
 {
@@ -572,10 +672,11 @@ static int write_chunks_txn(kb_cache *c, MDB_txn *t, kb_cache_writer *w)
 static void pend_release(kb_cache_writer *w)
 {
 	for (size_t i = 0; i < w->n_pend; i++) {
-		free(w->pend[i].val);
+		val_free(w, w->pend[i].val);
 		w->pend[i].val = NULL;
 	}
 	w->pend_bytes = 0;
+	w->arena_used = 0; /* no value lives there any more */
 }
 
 static int flush_fn(kb_cache *c, MDB_txn *t, void *arg)
@@ -618,7 +719,7 @@ static void cand_make(kb_cache_writer *w, struct cand *cd, const kb_key *id, str
 	if (cd->exists)
 		return;
 	cd->val = chunk_encode(&cd->len, w->cctx[slot], w->scratch[slot], w->scratch_cap, it->raw,
-			       it->raw_len, base, poff, plen);
+			       it->raw_len, base, poff, plen, val_alloc, w);
 	if (!cd->val)
 		it->err = 1;
 	cd->stored = cd->len;
@@ -688,9 +789,9 @@ static void batch_item(void *arg, size_t job, int slot)
 		cand_make(w, &it->p, &raw_id, it, slot, NULL, 0, 0);
 }
 
-static void cand_free(struct cand *cd)
+static void cand_free(kb_cache_writer *w, struct cand *cd)
 {
-	free(cd->val);
+	val_free(w, cd->val);
 	cd->val = NULL;
 	cd->have = 0;
 }
@@ -703,6 +804,12 @@ static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int ha
 	struct item items[BATCH_CHUNKS];
 	struct batch_ctx b = { w, items, NULL, NULL, 0 };
 
+	if (!w->arena && len >= (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE) {
+		/* a large object: room for the values of FLUSH_BYTES and two more batches
+		 * (address space only; pages are touched as values are stored) */
+		w->arena_cap = FLUSH_BYTES + (size_t)2 * BATCH_CHUNKS * (w->scratch_cap + 64);
+		w->arena = big_alloc(w->arena_cap);
+	}
 	while (len) {
 		size_t n = 0;
 		int rc = 0;
@@ -719,7 +826,7 @@ static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int ha
 			data += m;
 			len -= m;
 		}
-		run2(n + 1, batch_item, &b);
+		crew_run(&w->crew, n + 1, batch_item, &b);
 		if (w->probe && w->delta_on) {
 			/* first batch: is the delta worth it for this object? */
 			uint64_t ds = 0, ps = 0;
@@ -730,7 +837,7 @@ static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int ha
 			if ((double)ds > DELTA_KEEP_RATIO * (double)ps) {
 				w->delta_on = 0;
 				for (size_t i = 0; i < n; i++)
-					cand_free(&items[i].d);
+					cand_free(w, &items[i].d);
 				/* stored plain after all: the next base, from this first batch */
 				raw_open(w);
 				if (w->raw_fd >= 0) {
@@ -750,20 +857,20 @@ static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int ha
 				rc = oom(w->c);
 			if (it->d.have && (!it->p.have || it->d.stored <= it->p.stored)) {
 				keep = &it->d;
-				cand_free(&it->p);
+				cand_free(w, &it->p);
 				w->used_delta = 1;
 			} else {
 				keep = &it->p;
-				cand_free(&it->d);
+				cand_free(w, &it->d);
 			}
 			if (rc) {
-				cand_free(keep);
+				cand_free(w, keep);
 				continue;
 			}
 			w->stored += keep->stored;
 			rc = pend_add(w, &keep->id, keep->val, keep->len);
 			if (rc)
-				cand_free(keep);
+				cand_free(w, keep);
 			keep->val = NULL;
 		}
 		if (rc)
@@ -777,6 +884,71 @@ static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int ha
 static int is_delta_kind(int kind)
 {
 	return kind == KB_OBJ_VMLINUX || kind == KB_OBJ_VMSTATE;
+}
+
+struct piece_check {
+	const uint8_t *buf;
+	size_t len;
+	const uint8_t *parts;
+	_Atomic int bad;
+};
+
+static void piece_check(void *arg, size_t i, int slot)
+{
+	struct piece_check *pc = arg;
+	size_t off = i * KB_CHUNK_SIZE;
+	size_t n = pc->len - off < KB_CHUNK_SIZE ? pc->len - off : KB_CHUNK_SIZE;
+	kb_key got;
+
+	(void)slot;
+	if (pc->bad)
+		return;
+	kb_sha256(&got, pc->buf + off, n);
+	if (memcmp(got.b, pc->parts + i * 32, 32) != 0)
+		pc->bad = 1;
+}
+
+/* Map the base file of plain object id (size bytes) into w->base_buf, checked piece
+ * by piece against the SHA-256 chunk ids of the object's header: the parts of a plain
+ * object are its 1 MiB pieces keyed by their SHA-256, so this proves every byte, on
+ * two threads and without decoding anything. A file that fails is removed. 0 or -1
+ * (no usable file: decode the base from the store). */
+static int base_file_checked(kb_cache_writer *w, const kb_key *id, uint64_t size)
+{
+	kb_cache *c = w->c;
+	struct kb_obj_hdr h;
+	struct piece_check pc = { NULL, 0, NULL, 0 };
+	const uint8_t *parts;
+	uint8_t *copy = NULL, *map;
+	MDB_txn *t;
+
+	if (size > SIZE_MAX / 2 || !(map = base_file_map(c, id, size)))
+		return -1;
+	if (kb_cache__rtxn(c, &t) == 0) {
+		if (obj_lookup(c, t, id, &h, &parts) == 0 && !(h.flags & KB_OBJF_DELTA) &&
+		    h.size == size && h.nparts == (size + KB_CHUNK_SIZE - 1) / KB_CHUNK_SIZE &&
+		    (copy = malloc((size_t)h.nparts * 32)))
+			memcpy(copy, parts, (size_t)h.nparts * 32);
+		kb_cache__txn_end(c, t);
+	}
+	kb_error_clear();
+	if (!copy) {
+		munmap(map, (size_t)size);
+		return -1;
+	}
+	pc.buf = map;
+	pc.len = (size_t)size;
+	pc.parts = copy;
+	crew_run(&w->crew, h.nparts, piece_check, &pc);
+	free(copy);
+	if (pc.bad) {
+		munmap(map, (size_t)size);
+		kb_cache__base_file_remove(c, id);
+		return -1;
+	}
+	w->base_buf = map;
+	w->base_len = (size_t)size;
+	return 0;
 }
 
 /* Pick and load the base of a delta; 0 with delta_on = 0 when there is none. */
@@ -820,7 +992,9 @@ static int delta_setup(kb_cache_writer *w, const kb_key *given)
 	}
 	if (info.size < DELTA_MIN_BASE || info.size > ((uint64_t)1 << 32))
 		return 0;
-	if (kb_cache__load_base(&w->base_buf, &w->base_len, c, &base) != 0) {
+	if (base_file_checked(w, &base, info.size) == 0) {
+		w->base_mapped = 1;
+	} else if (kb_cache__load_base(&w->base_buf, &w->base_len, c, &base) != 0) {
 		kb_error_clear();
 		return 0; /* unreadable base: store plain */
 	}
@@ -1110,7 +1284,9 @@ void kb_cache_writer_abort(kb_cache_writer *w)
 {
 	if (!w)
 		return;
+	crew_stop(&w->crew);
 	pend_release(w);
+	free(w->arena);
 	free(w->pend);
 	EVP_MD_CTX_free(w->sha);
 	free(w->batch);
@@ -1118,7 +1294,10 @@ void kb_cache_writer_abort(kb_cache_writer *w)
 		ZSTD_freeCCtx(w->cctx[i]);
 		free(w->scratch[i]);
 	}
-	free(w->base_buf);
+	if (w->base_mapped)
+		munmap(w->base_buf, w->base_len);
+	else
+		free(w->base_buf);
 	if (w->raw_fd >= 0)
 		close(w->raw_fd);
 	if (w->raw_tmp) {
@@ -1137,7 +1316,7 @@ int kb_cache_put_fd(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts
 
 	if ((rc = kb_cache_writer_open(&w, c, opts)))
 		return rc;
-	if (!(buf = malloc(cap))) {
+	if (!(buf = big_alloc(cap))) {
 		kb_cache_writer_abort(w);
 		return oom(c);
 	}
@@ -1227,6 +1406,7 @@ struct kb_cache_reader {
 	size_t nslots, cur, cur_off;
 	uint64_t done;
 	int state;              /* 0 reading, 1 verified end, < 0 error code */
+	struct crew crew;
 };
 
 /* Fetch and decode part number part into dst (room for KB_CHUNK_SIZE) with the
@@ -1285,7 +1465,7 @@ static int fill_batch_n(kb_cache_reader *r, uint8_t *dst, size_t max, int thread
 	for (size_t i = 0; i < n; i++)
 		r->slot_dst[i] = dst + i * KB_CHUNK_SIZE;
 	if (threads)
-		run2(n, decode_slot, r);
+		crew_run(&r->crew, n, decode_slot, r);
 	else
 		for (size_t i = 0; i < n; i++)
 			decode_slot(r, i, 0);
@@ -1500,6 +1680,7 @@ void kb_cache_reader_free(kb_cache_reader *r)
 {
 	if (!r)
 		return;
+	crew_stop(&r->crew);
 	ZSTD_freeDCtx(r->dctx[0]);
 	ZSTD_freeDCtx(r->dctx[1]);
 	EVP_MD_CTX_free(r->sha);
@@ -1632,6 +1813,7 @@ struct gpipe {
 	int err_klass;
 	char err[512];         /* its message, to set again in the calling thread */
 	struct gslot s[GET_RING];
+	uint8_t *ring;
 };
 
 static void gp_fail(struct gpipe *p, int rc)
@@ -1771,12 +1953,13 @@ static int get_pipeline(kb_cache_reader *r, int fd, const char *path)
 	p->fd = fd;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	for (int i = 0; i < GET_RING; i++) {
-		if (!(p->s[i].buf = malloc(KB_CHUNK_SIZE))) {
-			rc = oom(r->c);
-			goto out;
-		}
+	/* one region for the ring: a few huge pages instead of a fault per 4 KiB */
+	if (!(p->ring = big_alloc((size_t)GET_RING * KB_CHUNK_SIZE))) {
+		rc = oom(r->c);
+		goto out;
 	}
+	for (int i = 0; i < GET_RING; i++)
+		p->s[i].buf = p->ring + (size_t)i * KB_CHUNK_SIZE;
 	threaded = r->h.nparts > 1 && pthread_create(&th, NULL, gp_worker, p) == 0;
 	gp_run(p, 0);
 	if (threaded)
@@ -1793,8 +1976,7 @@ static int get_pipeline(kb_cache_reader *r, int fd, const char *path)
 out:
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
-	for (int i = 0; i < GET_RING; i++)
-		free(p->s[i].buf);
+	free(p->ring);
 	free(p);
 	return rc;
 }

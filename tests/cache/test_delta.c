@@ -247,6 +247,70 @@ static void test_cache_delta__damaged_decoded_base_is_dropped_not_used(void **st
 	free(got);
 }
 
+/* A writer deltas against the decoded copy of the base only when every 1 MiB piece
+ * of it matches the base's chunk ids: a damaged copy is removed and the base decoded
+ * from the store, and the delta still reads back exactly. */
+static void test_cache_delta__writer_drops_damaged_decoded_base(void **state)
+{
+	struct fx *f = *state;
+	kb_put_opts o = { .kind = KB_OBJ_VMLINUX };
+	kb_object_info info;
+	char path[4300];
+	uint8_t *got;
+	size_t len;
+	kb_key b, n;
+
+	assert_int_equal(kb_cache_put_buf(&b, f->c, f->base, LEN, &o), 0);
+	damage_base_file(f, &b, path, sizeof(path));
+	assert_int_equal(kb_cache_put_buf(&n, f->c, f->next, f->next_len, &o), 0);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_int_equal(kb_cache_object_info(&info, f->c, &n), 0);
+	assert_true(info.is_delta);
+	assert_true(info.stored < f->next_len / 4);
+	assert_int_equal(kb_cache_get_buf((void **)&got, &len, f->c, &n), 0);
+	assert_int_equal(len, f->next_len);
+	assert_memory_equal(got, f->next, len);
+	free(got);
+}
+
+/* Objects of many batches (values held across batches, deltas of every batch) read
+ * back exactly, through get_file and get_buf. */
+static void test_cache_delta__large_successor_reads_back_exactly(void **state)
+{
+	struct fx *f = *state;
+	const size_t big = 21u * 1024 * 1024 + 777;
+	kb_put_opts o = { .kind = KB_OBJ_VMLINUX };
+	uint8_t *a = malloc(big), *bnext = malloc(big), *got;
+	kb_object_info info;
+	char out[4300];
+	size_t len;
+	kb_key ia, ib;
+
+	kb_test_fill_random(a, big, 77);
+	for (size_t i = 0; i + 1024 <= big; i += 4096)
+		memset(a + i, (int)(i >> 12), 1024); /* compressible stretches */
+	memcpy(bnext, a, big);
+	for (size_t i = 0; i < 400; i++)
+		bnext[(i * 7919 * 13) % big] ^= 0x33;
+	assert_int_equal(kb_cache_put_buf(&ia, f->c, a, big, &o), 0);
+	assert_int_equal(kb_cache_put_buf(&ib, f->c, bnext, big, &o), 0);
+	assert_int_equal(kb_cache_object_info(&info, f->c, &ib), 0);
+	assert_true(info.is_delta);
+	assert_true(info.stored < big / 10);
+	snprintf(out, sizeof(out), "%s/big.out", f->dir);
+	assert_int_equal(kb_cache_get_file(f->c, &ib, out), 0);
+	got = kb_test_read_file(out, &len);
+	assert_int_equal(len, big);
+	assert_memory_equal(got, bnext, big);
+	free(got);
+	assert_int_equal(kb_cache_get_buf((void **)&got, &len, f->c, &ia), 0);
+	assert_int_equal(len, big);
+	assert_memory_equal(got, a, big);
+	free(got);
+	free(a);
+	free(bnext);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +322,8 @@ int main(void)
 		T(test_cache_delta__base_is_not_evicted_from_under_its_dependant),
 		T(test_cache_delta__stats_count_bytes_saved_by_delta),
 		T(test_cache_delta__damaged_decoded_base_is_dropped_not_used),
+		T(test_cache_delta__writer_drops_damaged_decoded_base),
+		T(test_cache_delta__large_successor_reads_back_exactly),
 #undef T
 	};
 	return cmocka_run_group_tests_name("cache/delta", tests, NULL, NULL);
