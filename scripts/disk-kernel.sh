@@ -36,7 +36,8 @@ exec 9>"$dir/disk-kernel.lock"
 flock 9
 tmp=$(mktemp -d "$dir/disk-kernel.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-bash "$here/kernel-repo.sh" tinyconfig "$tmp/tiny.config"
+bash "$here/kernel-repo.sh" tinyconfig "$tmp/tiny.config" 2>"$tmp/config.log" ||
+  { cat "$tmp/config.log" >&2; exit 1; }
 key=$( { cat "$tmp/tiny.config"; echo "$fragment"; git -C "$repo" rev-parse HEAD; } |
        sha256sum | cut -c1-16)
 out=$dir/disk-$key
@@ -45,7 +46,8 @@ if [ ! -s "$out/bzImage" ]; then
   mkdir -p "$tmp/o"
   cp "$tmp/tiny.config" "$tmp/o/.config"
   echo "$fragment" >> "$tmp/o/.config"
-  make -s -C "$repo" O="$tmp/o" olddefconfig >/dev/null
+  make -s -C "$repo" O="$tmp/o" olddefconfig >"$tmp/config.log" 2>&1 ||
+    { cat "$tmp/config.log" >&2; exit 1; }
   for opt in ATA_PIIX BLK_DEV_SD EXT4_FS DEVTMPFS_MOUNT MAGIC_SYSRQ; do
     grep -q "^CONFIG_$opt=y" "$tmp/o/.config" || {
       echo "disk-kernel: CONFIG_$opt did not stick in the config" >&2; exit 1; }
