@@ -158,6 +158,9 @@ int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *n);
 /** Load a whole object into memory, verifying it; not counted as a hit (object.c). */
 int kb_cache__load(void **out, size_t *len, kb_cache *c, const kb_key *id);
 
+/** Drop the recorded checksum of the base file of id, inside write txn t. */
+void kb_cache__base_file_forget(kb_cache *c, MDB_txn *t, const kb_key *id);
+
 /** Remove the decoded copy dir/base/<id hex> of a delta base, if any (object.c). */
 void kb_cache__base_file_remove(kb_cache *c, const kb_key *id);
 

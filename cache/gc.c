@@ -95,6 +95,7 @@ int kb_cache__evict_txn(kb_cache *c, MDB_txn *t, const kb_key *id)
 		    memcmp(mv.mv_data, id->b, 32) == 0)
 			mdb_del(t, c->meta, &mk, NULL);
 	}
+	kb_cache__base_file_forget(c, t, id);
 	kb_cache__base_file_remove(c, id); /* derived data: harmless if t aborts */
 	return kb_cache__stat_add_txn(c, t, KB_ST_EVICTIONS, 1);
 }

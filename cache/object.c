@@ -52,6 +52,7 @@
 #define DELTA_MIN_BASE (256u << 10)    /* smaller bases are not worth a delta */
 #define DELTA_KEEP_RATIO 0.6           /* first batch: keep deltas when <= 0.6 x plain */
 #define DELTA_POOR_RATIO 4             /* delta chunk > raw/4: try plain as well */
+#define PROBE_EVERY 4                  /* first batch: chunks compressed both ways */
 #define GET_RING 8                     /* get_file: chunks in flight */
 
 /* ---------------------------------------------------------------------------- */
@@ -453,6 +454,27 @@ static void base_file_path(char *buf, size_t n, kb_cache *c, const kb_key *id)
 	}
 }
 
+/* Meta key of the XXH3-128 and size of the base file of id, recorded by the put
+ * that wrote the file: writers check the file against it (a few ms) before using it. */
+static void base_file_sum_key(char *buf, size_t n, const kb_key *id)
+{
+	char hex[KB_KEY_HEXLEN + 1];
+
+	kb_key_to_hex(hex, id);
+	snprintf(buf, n, "basefile:%s", hex);
+}
+
+void kb_cache__base_file_forget(kb_cache *c, MDB_txn *t, const kb_key *id)
+{
+	char name[80];
+	MDB_val k;
+
+	base_file_sum_key(name, sizeof(name), id);
+	k.mv_size = strlen(name);
+	k.mv_data = name;
+	mdb_del(t, c->meta, &k, NULL);
+}
+
 void kb_cache__base_file_remove(kb_cache *c, const kb_key *id)
 {
 	char path[4200];
@@ -554,8 +576,15 @@ struct item {
 	const uint8_t *raw;
 	size_t raw_len;
 	uint64_t off;
+	kb_key raw_id;    /* SHA-256 of raw: the id of its plain chunk */
 	struct cand d, p; /* delta and plain */
 	int err;
+};
+
+/* A job that runs beside the next batch (put_fd reads the batch after it). */
+struct side_job {
+	void (*fn)(struct side_job *j);
+	int done;
 };
 
 struct kb_cache_writer {
@@ -585,12 +614,14 @@ struct kb_cache_writer {
 	char *raw_tmp;
 	uint64_t raw_written;
 	int raw_err;
+	XXH3_state_t *raw_xxh;       /* XXH3-128 of the base file, recorded at commit */
 	struct crew crew;
 	/* chunk values live here until written (then it is reused): fresh memory costs
 	 * a page fault per page, mallocs of ~1 MiB would each be fresh */
 	uint8_t *arena;
 	size_t arena_cap;
 	_Atomic size_t arena_used;
+	struct side_job *side;
 };
 
 static void *big_alloc(size_t len);
@@ -731,6 +762,7 @@ struct batch_ctx {
 	const uint8_t *data;  /* the whole batch, for the object's SHA-256 */
 	const uint8_t *raw;   /* the whole batch, for the base file */
 	size_t len;
+	struct side_job *side; /* job 1 when set, the items after it */
 };
 
 static void batch_item(void *arg, size_t job, int slot)
@@ -739,8 +771,13 @@ static void batch_item(void *arg, size_t job, int slot)
 	kb_cache_writer *w = b->w;
 	struct item *it;
 	int need_plain = 1;
-	kb_key raw_id;
+	size_t i;
 
+	if (job == 1 && b->side) {
+		b->side->fn(b->side);
+		b->side->done = 1;
+		return;
+	}
 	if (job == 0) {
 		/* the object's SHA-256 and the base file run beside the chunks */
 		if (b->data)
@@ -757,16 +794,19 @@ static void batch_item(void *arg, size_t job, int slot)
 				}
 				done += (size_t)m;
 			}
+			if (w->raw_xxh)
+				XXH3_128bits_update(w->raw_xxh, b->raw, done);
 			w->raw_written += done;
 		}
 		return;
 	}
-	it = &b->items[job - 1];
+	i = job - 1 - (b->side != NULL);
+	it = &b->items[i];
 
 	memset(&it->d, 0, sizeof(it->d));
 	memset(&it->p, 0, sizeof(it->p));
 	it->err = 0;
-	kb_sha256(&raw_id, it->raw, it->raw_len);
+	kb_sha256(&it->raw_id, it->raw, it->raw_len);
 	if (w->delta_on && it->off < w->base_len) {
 		uint64_t ps = it->off > DELTA_WINDOW ? it->off - DELTA_WINDOW : 0;
 		uint64_t pe = it->off + it->raw_len + DELTA_WINDOW;
@@ -776,17 +816,28 @@ static void batch_item(void *arg, size_t job, int slot)
 		if (pe > w->base_len)
 			pe = w->base_len;
 		plen = (uint32_t)(pe - ps);
-		memcpy(m, raw_id.b, 32);
+		memcpy(m, it->raw_id.b, 32);
 		memcpy(m + 32, w->base.b, 32);
 		memcpy(m + 64, &ps, 8);
 		memcpy(m + 72, &plen, 4);
 		kb_sha256(&did, m, sizeof(m));
 		cand_make(w, &it->d, &did, it, slot, w->base_buf, ps, plen);
-		need_plain = w->probe ||
+		/* the probe compares both ways on every PROBE_EVERY-th chunk */
+		need_plain = (w->probe && i % PROBE_EVERY == 0) ||
 			     (!it->d.exists && it->d.len > it->raw_len / DELTA_POOR_RATIO);
 	}
 	if (need_plain)
-		cand_make(w, &it->p, &raw_id, it, slot, NULL, 0, 0);
+		cand_make(w, &it->p, &it->raw_id, it, slot, NULL, 0, 0);
+}
+
+/* The plain chunk of item i when it has none yet (the probe dropped deltas). */
+static void plain_item(void *arg, size_t i, int slot)
+{
+	struct batch_ctx *b = arg;
+	struct item *it = &b->items[i];
+
+	if (!it->p.have)
+		cand_make(b->w, &it->p, &it->raw_id, it, slot, NULL, 0, 0);
 }
 
 static void cand_free(kb_cache_writer *w, struct cand *cd)
@@ -802,7 +853,7 @@ static void raw_open(kb_cache_writer *w);
 static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int hash)
 {
 	struct item items[BATCH_CHUNKS];
-	struct batch_ctx b = { w, items, NULL, NULL, 0 };
+	struct batch_ctx b = { w, items, NULL, NULL, 0, NULL };
 
 	if (!w->arena && len >= (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE) {
 		/* a large object: room for the values of FLUSH_BYTES and two more batches
@@ -826,11 +877,17 @@ static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int ha
 			data += m;
 			len -= m;
 		}
-		crew_run(&w->crew, n + 1, batch_item, &b);
+		b.side = w->side; /* the caller's job, beside the first batch only */
+		w->side = NULL;
+		crew_run(&w->crew, n + 1 + (b.side != NULL), batch_item, &b);
+		b.side = NULL;
 		if (w->probe && w->delta_on) {
-			/* first batch: is the delta worth it for this object? */
+			/* first batch: is the delta worth it for this object? (on the
+			 * chunks compressed both ways) */
 			uint64_t ds = 0, ps = 0;
 			for (size_t i = 0; i < n; i++) {
+				if (!items[i].p.have)
+					continue;
 				ds += items[i].d.have ? items[i].d.stored : items[i].p.stored;
 				ps += items[i].p.stored;
 			}
@@ -838,6 +895,7 @@ static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int ha
 				w->delta_on = 0;
 				for (size_t i = 0; i < n; i++)
 					cand_free(w, &items[i].d);
+				crew_run(&w->crew, n, plain_item, &b);
 				/* stored plain after all: the next base, from this first batch */
 				raw_open(w);
 				if (w->raw_fd >= 0) {
@@ -925,6 +983,30 @@ static int base_file_checked(kb_cache_writer *w, const kb_key *id, uint64_t size
 	if (size > SIZE_MAX / 2 || !(map = base_file_map(c, id, size)))
 		return -1;
 	if (kb_cache__rtxn(c, &t) == 0) {
+		char name[80];
+		MDB_val mk, mv;
+		base_file_sum_key(name, sizeof(name), id);
+		mk.mv_size = strlen(name);
+		mk.mv_data = name;
+		if (mdb_get(t, c->meta, &mk, &mv) == 0 && mv.mv_size == 24) {
+			/* recorded by the put that wrote the file */
+			uint8_t want[24], got[24];
+			XXH128_hash_t x;
+			memcpy(want, mv.mv_data, 24);
+			kb_cache__txn_end(c, t);
+			x = XXH3_128bits(map, (size_t)size);
+			memcpy(got, &x.low64, 8);
+			memcpy(got + 8, &x.high64, 8);
+			memcpy(got + 16, &size, 8);
+			if (memcmp(got, want, 24) != 0) {
+				munmap(map, (size_t)size);
+				kb_cache__base_file_remove(c, id);
+				return -1;
+			}
+			w->base_buf = map;
+			w->base_len = (size_t)size;
+			return 0;
+		}
 		if (obj_lookup(c, t, id, &h, &parts) == 0 && !(h.flags & KB_OBJF_DELTA) &&
 		    h.size == size && h.nparts == (size + KB_CHUNK_SIZE - 1) / KB_CHUNK_SIZE &&
 		    (copy = malloc((size_t)h.nparts * 32)))
@@ -1019,6 +1101,8 @@ static void raw_open(kb_cache_writer *w)
 	} else if ((w->raw_fd = mkstemp(w->raw_tmp)) < 0) {
 		free(w->raw_tmp);
 		w->raw_tmp = NULL;
+	} else if ((w->raw_xxh = XXH3_createState()) != NULL) {
+		XXH3_128bits_reset(w->raw_xxh);
 	}
 }
 
@@ -1106,6 +1190,8 @@ struct commit_ctx {
 	kb_cache_writer *w;
 	kb_key id;
 	int existed;
+	int keep_raw;             /* the base file will be renamed into place */
+	uint8_t raw_sum[24];      /* its XXH3-128 and size */
 };
 
 static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
@@ -1120,6 +1206,16 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 	int rc;
 
 	cc->existed = 0;
+	if (cc->keep_raw) {
+		char name[80];
+		MDB_val mk, mv = { sizeof(cc->raw_sum), cc->raw_sum };
+		base_file_sum_key(name, sizeof(name), &cc->id);
+		mk.mv_size = strlen(name);
+		mk.mv_data = name;
+		if ((rc = kb_cache__mdb(c, mdb_put(t, c->meta, &mk, &mv, 0),
+					"cannot record a delta base")))
+			return rc;
+	}
 	if (mdb_get(t, c->obj, &k, &v) == 0) {
 		cc->existed = 1;
 		/* already stored: only its last use changes */
@@ -1206,7 +1302,7 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *expect)
 {
 	kb_cache *c = w->c;
-	struct commit_ctx cc = { w, { { 0 } }, 0 };
+	struct commit_ctx cc = { w, { { 0 } }, 0, 0, { 0 } };
 	unsigned int n = 0;
 	uint64_t limit = 0;
 	int rc = 0;
@@ -1250,12 +1346,19 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 					   "--limit'", (unsigned long long)w->stored, c->dir,
 					   (unsigned long long)limit);
 	}
+	cc.keep_raw = w->raw_fd >= 0 && !w->raw_err && w->raw_written == w->size &&
+		      !w->used_delta && w->size >= DELTA_MIN_BASE && w->raw_xxh;
+	if (cc.keep_raw) {
+		XXH128_hash_t x = XXH3_128bits_digest(w->raw_xxh);
+		memcpy(cc.raw_sum, &x.low64, 8);
+		memcpy(cc.raw_sum + 8, &x.high64, 8);
+		memcpy(cc.raw_sum + 16, &w->size, 8);
+	}
 	if (!rc)
 		rc = kb_cache__write(c, commit_fn, &cc);
 	if (!rc && out_id)
 		*out_id = cc.id;
-	if (!rc && w->raw_fd >= 0 && !w->raw_err && w->raw_written == w->size && !w->used_delta &&
-	    w->size >= DELTA_MIN_BASE) {
+	if (!rc && cc.keep_raw) {
 		char path[4200];
 		base_file_path(path, sizeof(path), c, &cc.id);
 		fchmod(w->raw_fd, 0644);
@@ -1300,6 +1403,8 @@ void kb_cache_writer_abort(kb_cache_writer *w)
 		free(w->base_buf);
 	if (w->raw_fd >= 0)
 		close(w->raw_fd);
+	if (w->raw_xxh)
+		XXH3_freeState(w->raw_xxh);
 	if (w->raw_tmp) {
 		unlink(w->raw_tmp);
 		free(w->raw_tmp);
@@ -1307,41 +1412,84 @@ void kb_cache_writer_abort(kb_cache_writer *w)
 	free(w);
 }
 
+/* put_fd reads the next batch while the writer hashes and compresses this one. */
+struct readahead {
+	struct side_job job; /* first: the writer calls job.fn(&job) */
+	int fd;
+	uint8_t *buf;
+	size_t cap, have;
+	int eof, err;
+};
+
+/* Fill ra->buf up to its capacity, or to the end of the input. */
+static void readahead_fill(struct side_job *j)
+{
+	struct readahead *ra = (struct readahead *)j;
+
+	ra->have = 0;
+	ra->eof = 0;
+	ra->err = 0;
+	while (ra->have < ra->cap) {
+		ssize_t r = read(ra->fd, ra->buf + ra->have, ra->cap - ra->have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ra->err = errno;
+			break;
+		}
+		if (r == 0) {
+			ra->eof = 1;
+			break;
+		}
+		ra->have += (size_t)r;
+	}
+}
+
 int kb_cache_put_fd(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts)
 {
 	kb_cache_writer *w;
-	size_t cap = (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE;
-	uint8_t *buf;
-	int rc = 0;
+	const size_t cap = (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE;
+	struct readahead ra[2];
+	int rc = 0, cur = 0;
 
 	if ((rc = kb_cache_writer_open(&w, c, opts)))
 		return rc;
-	if (!(buf = big_alloc(cap))) {
-		kb_cache_writer_abort(w);
-		return oom(c);
-	}
-	for (;;) {
-		size_t have = 0;
-		ssize_t r = 0;
-		/* fill a whole batch so that it goes to the writer without a copy */
-		while (have < cap) {
-			r = read(fd, buf + have, cap - have);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				break;
-			have += (size_t)r;
+	memset(ra, 0, sizeof(ra));
+	for (int i = 0; i < 2; i++) {
+		ra[i].job.fn = readahead_fill;
+		ra[i].fd = fd;
+		ra[i].cap = cap;
+		/* whole batches, so that each goes to the writer without a copy */
+		if (!(ra[i].buf = big_alloc(cap))) {
+			free(ra[0].buf);
+			kb_cache_writer_abort(w);
+			return oom(c);
 		}
-		if (r < 0) {
+	}
+	readahead_fill(&ra[0].job);
+	for (;;) {
+		struct readahead *a = &ra[cur], *next = &ra[1 - cur];
+		if (a->err) {
+			errno = a->err;
 			rc = kb_error_os("cannot read the data to put into cache '%s'", c->dir);
 			break;
 		}
-		if (have && (rc = kb_cache_writer_write(w, buf, have)))
+		if (!a->have)
 			break;
-		if (r == 0)
+		if (!a->eof) {
+			next->job.done = 0;
+			w->side = &next->job;
+		}
+		rc = kb_cache_writer_write(w, a->buf, a->have);
+		w->side = NULL;
+		if (!a->eof && !next->job.done)
+			readahead_fill(&next->job); /* the writer had no batch to run it with */
+		if (rc || a->eof)
 			break;
+		cur = 1 - cur;
 	}
-	free(buf);
+	free(ra[0].buf);
+	free(ra[1].buf);
 	if (rc) {
 		kb_cache_writer_abort(w);
 		return rc;

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "kbisect/cache.h"
+#include "cache_internal.h"
 #include "kb_test.h"
 
 #define LEN (3u * 1024 * 1024 + 4321)
@@ -273,6 +274,45 @@ static void test_cache_delta__writer_drops_damaged_decoded_base(void **state)
 	free(got);
 }
 
+static int forget_sum(kb_cache *c, MDB_txn *t, void *arg)
+{
+	kb_cache__base_file_forget(c, t, arg);
+	return 0;
+}
+
+/* A base file without a recorded checksum (a cache of an older kbisect) is checked
+ * piece by piece against the base's chunk ids: kept when right, removed when not. */
+static void test_cache_delta__writer_checks_base_file_without_recorded_sum(void **state)
+{
+	struct fx *f = *state;
+	kb_put_opts o = { .kind = KB_OBJ_VMLINUX };
+	char path[4300], hex[KB_KEY_HEXLEN + 1];
+	uint8_t *got;
+	size_t len;
+	kb_key b, n, n2;
+
+	assert_int_equal(kb_cache_put_buf(&b, f->c, f->base, LEN, &o), 0);
+	assert_int_equal(kb_cache__write(f->c, forget_sum, &b), 0);
+	kb_key_to_hex(hex, &b);
+	snprintf(path, sizeof(path), "%s/base/%s", f->dir, hex);
+	assert_int_equal(kb_cache_put_buf(&n, f->c, f->next, f->next_len, &o), 0);
+	assert_int_equal(access(path, F_OK), 0); /* right: kept */
+	assert_int_equal(kb_cache_get_buf((void **)&got, &len, f->c, &n), 0);
+	assert_int_equal(len, f->next_len);
+	assert_memory_equal(got, f->next, len);
+	free(got);
+
+	damage_base_file(f, &b, path, sizeof(path));
+	f->next[7] ^= 1; /* another object, so that it is stored again */
+	assert_int_equal(kb_cache_put_buf(&n2, f->c, f->next, f->next_len, &o), 0);
+	assert_int_not_equal(access(path, F_OK), 0); /* wrong: removed */
+	assert_int_equal(kb_cache_get_buf((void **)&got, &len, f->c, &n2), 0);
+	assert_int_equal(len, f->next_len);
+	assert_memory_equal(got, f->next, len);
+	free(got);
+	f->next[7] ^= 1;
+}
+
 /* Objects of many batches (values held across batches, deltas of every batch) read
  * back exactly, through get_file and get_buf. */
 static void test_cache_delta__large_successor_reads_back_exactly(void **state)
@@ -323,6 +363,7 @@ int main(void)
 		T(test_cache_delta__stats_count_bytes_saved_by_delta),
 		T(test_cache_delta__damaged_decoded_base_is_dropped_not_used),
 		T(test_cache_delta__writer_drops_damaged_decoded_base),
+		T(test_cache_delta__writer_checks_base_file_without_recorded_sum),
 		T(test_cache_delta__large_successor_reads_back_exactly),
 #undef T
 	};

@@ -68,18 +68,20 @@ static void test_cache_put_get__empty_object_roundtrips(void **state)
 	free(got);
 }
 
-static void test_cache_put_get__put_fd_from_pipe_and_get_file(void **state)
+/* Put len bytes through a pipe written in pieces of 4000 bytes; get them back. */
+static void put_via_pipe(struct kb_test_cache *f, size_t len, unsigned int seed)
 {
-	struct kb_test_cache *f = *state;
-	size_t len = 2 * 1024 * 1024 + 7, got_len = 0;
 	uint8_t *data = malloc(len);
+	size_t got_len = 0;
 	int fds[2];
 	char *path;
 	void *got;
 	kb_key id, want;
 	pid_t pid;
 
-	kb_test_fill_random(data, len, 2);
+	kb_test_fill_random(data, len, seed);
+	for (size_t i = 0; i + 512 <= len; i += 8192)
+		memset(data + i, (int)(i >> 13), 512); /* partly compressible */
 	kb_sha256(&want, data, len);
 	assert_int_equal(pipe(fds), 0);
 	pid = fork();
@@ -107,6 +109,17 @@ static void test_cache_put_get__put_fd_from_pipe_and_get_file(void **state)
 	free(got);
 	free(path);
 	free(data);
+}
+
+/* Short reads from a pipe; one batch, exactly two batches (the read after them
+ * finds the end) and more than two (read ahead of the batch being compressed). */
+static void test_cache_put_get__put_fd_from_pipe_and_get_file(void **state)
+{
+	struct kb_test_cache *f = *state;
+
+	put_via_pipe(f, 2 * 1024 * 1024 + 7, 2);
+	put_via_pipe(f, 16 * 1024 * 1024, 3);
+	put_via_pipe(f, 17 * 1024 * 1024 + 7, 4);
 }
 
 static void test_cache_put_get__streaming_reader_with_small_reads(void **state)
