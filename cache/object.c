@@ -46,6 +46,8 @@
 
 #define BATCH_CHUNKS 8                 /* chunks hashed/compressed/decoded together */
 #define FLUSH_BYTES (64u << 20)        /* write pending chunks past this */
+#define FLUSH_EARLY (1u << 20)         /* from the third batch on, write chunks of this
+					* much in the background (one txn at a time) */
 #define PLAIN_LEVEL 3
 #define DELTA_LEVEL 3
 #define DELTA_WINDOW (256u << 10)      /* base bytes either side of the chunk's offset */
@@ -622,6 +624,17 @@ struct kb_cache_writer {
 	size_t arena_cap;
 	_Atomic size_t arena_used;
 	struct side_job *side;
+	struct bg_flush {
+		pthread_t th;
+		int running;
+		_Atomic int done;
+		kb_cache_writer *w;
+		struct pending_chunk *items; /* copies of pend[from, to) with values */
+		size_t n, from, to;
+		int rc, klass;
+		char msg[512];
+	} bg;
+	size_t flushed_upto;         /* pend[0, flushed_upto) went to a flush */
 };
 
 static void *big_alloc(size_t len);
@@ -670,13 +683,13 @@ static int pend_add(kb_cache_writer *w, const kb_key *id, void *val, size_t len)
 	return 0;
 }
 
-/* Store the chunk values still in memory (inside t). New chunks get a "cref" with 0
+/* Store the chunk values of list (inside t). New chunks get a "cref" with 0
  * references; the final txn adds the references. */
-static int write_chunks_txn(kb_cache *c, MDB_txn *t, kb_cache_writer *w)
+static int write_list_txn(kb_cache *c, MDB_txn *t, const struct pending_chunk *list, size_t n)
 {
-	for (size_t i = 0; i < w->n_pend; i++) {
-		struct pending_chunk *p = &w->pend[i];
-		MDB_val k = { 32, p->id.b }, v = { p->len, p->val };
+	for (size_t i = 0; i < n; i++) {
+		const struct pending_chunk *p = &list[i];
+		MDB_val k = { 32, (void *)p->id.b }, v = { p->len, p->val };
 		int rc;
 
 		if (!p->val)
@@ -700,6 +713,105 @@ static int write_chunks_txn(kb_cache *c, MDB_txn *t, kb_cache_writer *w)
 	return 0;
 }
 
+/* Store the chunk values still in memory (inside t). */
+static int write_chunks_txn(kb_cache *c, MDB_txn *t, kb_cache_writer *w)
+{
+	return write_list_txn(c, t, w->pend, w->n_pend);
+}
+
+/* Background flushes: while the next batches are compressed, a thread commits the
+ * values of the last ones (with its fsync), so that the final commit has little
+ * left to write and sync. Same states as the FLUSH_BYTES flush: chunks with 0
+ * references until the final txn. */
+static int bg_fn(kb_cache *c, MDB_txn *t, void *arg)
+{
+	struct bg_flush *f = arg;
+	return write_list_txn(c, t, f->items, f->n);
+}
+
+static void *bg_main(void *arg)
+{
+	struct bg_flush *f = arg;
+	int rc = kb_cache__write(f->w->c, bg_fn, f);
+
+	if (rc) {
+		f->klass = kb_error_last()->klass;
+		snprintf(f->msg, sizeof(f->msg), "%s",
+			 kb_error_last()->message ? kb_error_last()->message : "cannot store a chunk");
+	}
+	f->rc = rc;
+	f->done = 1;
+	return NULL;
+}
+
+/* Wait for the background flush; its rc (message in f->msg). On success the values
+ * it wrote are freed. */
+static int bg_wait(kb_cache_writer *w)
+{
+	struct bg_flush *f = &w->bg;
+
+	if (!f->running)
+		return 0;
+	pthread_join(f->th, NULL);
+	f->running = 0;
+	free(f->items);
+	f->items = NULL;
+	if (f->rc)
+		return f->rc;
+	for (size_t i = f->from; i < f->to; i++) {
+		if (w->pend[i].val) {
+			w->pend_bytes -= w->pend[i].len;
+			val_free(w, w->pend[i].val);
+			w->pend[i].val = NULL;
+		}
+	}
+	if (f->to == w->n_pend)
+		w->arena_used = 0; /* no value lives there any more */
+	return 0;
+}
+
+static int bg_join(kb_cache_writer *w)
+{
+	int rc = bg_wait(w);
+
+	if (rc)
+		kb_error_setc(rc == KB__MAPFULL ? KB_ERROR : rc, w->bg.klass, "%s", w->bg.msg);
+	return rc == KB__MAPFULL ? KB_ERROR : rc;
+}
+
+/* Hand the values not yet flushed to a background flush, when they are worth it. */
+static void bg_start(kb_cache_writer *w)
+{
+	struct bg_flush *f = &w->bg;
+	size_t n = 0, bytes = 0;
+
+	for (size_t i = w->flushed_upto; i < w->n_pend; i++) {
+		if (w->pend[i].val) {
+			n++;
+			bytes += w->pend[i].len;
+		}
+	}
+	if (bytes < FLUSH_EARLY || !(f->items = malloc(n * sizeof(*f->items))))
+		return;
+	n = 0;
+	for (size_t i = w->flushed_upto; i < w->n_pend; i++)
+		if (w->pend[i].val)
+			f->items[n++] = w->pend[i];
+	f->n = n;
+	f->from = w->flushed_upto;
+	f->to = w->n_pend;
+	f->w = w;
+	f->rc = 0;
+	f->done = 0;
+	if (pthread_create(&f->th, NULL, bg_main, f) != 0) {
+		free(f->items);
+		f->items = NULL;
+		return;
+	}
+	f->running = 1;
+	w->flushed_upto = w->n_pend;
+}
+
 static void pend_release(kb_cache_writer *w)
 {
 	for (size_t i = 0; i < w->n_pend; i++) {
@@ -717,9 +829,14 @@ static int flush_fn(kb_cache *c, MDB_txn *t, void *arg)
 
 static int flush_pending_chunks(kb_cache_writer *w)
 {
-	int rc = kb_cache__write(w->c, flush_fn, w);
+	int rc = bg_join(w);
+
 	if (!rc)
+		rc = kb_cache__write(w->c, flush_fn, w);
+	if (!rc) {
 		pend_release(w);
+		w->flushed_upto = w->n_pend;
+	}
 	return rc;
 }
 
@@ -933,8 +1050,15 @@ static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int ha
 		}
 		if (rc)
 			return rc;
-		if (w->pend_bytes >= FLUSH_BYTES && (rc = flush_pending_chunks(w)))
+		if (w->bg.running && w->bg.done && (rc = bg_join(w)))
 			return rc;
+		if (w->pend_bytes >= FLUSH_BYTES) {
+			if ((rc = flush_pending_chunks(w)))
+				return rc;
+		} else if (!w->bg.running && n == BATCH_CHUNKS &&
+			   w->off >= (uint64_t)3 * BATCH_CHUNKS * KB_CHUNK_SIZE) {
+			bg_start(w);
+		}
 	}
 	return 0;
 }
@@ -1355,6 +1479,8 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 		memcpy(cc.raw_sum + 16, &w->size, 8);
 	}
 	if (!rc)
+		rc = bg_join(w);
+	if (!rc)
 		rc = kb_cache__write(c, commit_fn, &cc);
 	if (!rc && out_id)
 		*out_id = cc.id;
@@ -1388,6 +1514,7 @@ void kb_cache_writer_abort(kb_cache_writer *w)
 	if (!w)
 		return;
 	crew_stop(&w->crew);
+	bg_wait(w);
 	pend_release(w);
 	free(w->arena);
 	free(w->pend);

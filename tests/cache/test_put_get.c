@@ -122,6 +122,46 @@ static void test_cache_put_get__put_fd_from_pipe_and_get_file(void **state)
 	put_via_pipe(f, 17 * 1024 * 1024 + 7, 4);
 }
 
+/* Objects of more than three batches: the chunks of the first batches are committed
+ * in the background while the next ones are compressed. The object reads back
+ * exactly; a writer aborted after such commits leaves no object, and the same bytes
+ * put again are stored whole. */
+static void test_cache_put_get__large_object_with_background_commits(void **state)
+{
+	struct kb_test_cache *f = *state;
+	const size_t len = 41u * 1024 * 1024 + 5;
+	uint8_t *data = malloc(len), *got;
+	kb_cache_writer *w;
+	kb_object_info info;
+	size_t got_len = 0;
+	char *path;
+	kb_key id, want;
+
+	kb_test_fill_random(data, len, 9);
+	for (size_t i = 0; i + 2048 <= len; i += 4096)
+		memset(data + i, (int)(i >> 12), 2048); /* half compressible */
+	kb_sha256(&want, data, len);
+
+	assert_int_equal(kb_cache_writer_open(&w, f->c, NULL), 0);
+	assert_int_equal(kb_cache_writer_write(w, data, 33u * 1024 * 1024), 0);
+	kb_cache_writer_abort(w);
+	assert_false(kb_cache_has(f->c, &want));
+
+	assert_int_equal(kb_cache_put_buf(&id, f->c, data, len, NULL), 0);
+	assert_true(kb_key_equal(&id, &want));
+	assert_int_equal(kb_cache_object_info(&info, f->c, &id), 0);
+	assert_int_equal(info.size, len);
+	assert_true(asprintf(&path, "%s/big.bin", f->dir) > 0);
+	assert_int_equal(kb_cache_get_file(f->c, &id, path), 0);
+	got = kb_test_read_file(path, &got_len);
+	assert_non_null(got);
+	assert_int_equal(got_len, len);
+	assert_memory_equal(got, data, len);
+	free(got);
+	free(path);
+	free(data);
+}
+
 static void test_cache_put_get__streaming_reader_with_small_reads(void **state)
 {
 	struct kb_test_cache *f = *state;
@@ -364,6 +404,7 @@ int main(void)
 		T(test_cache_put_get__missing_key_returns_enotfound),
 		T(test_cache_put_get__empty_object_roundtrips),
 		T(test_cache_put_get__put_fd_from_pipe_and_get_file),
+		T(test_cache_put_get__large_object_with_background_commits),
 		T(test_cache_put_get__streaming_reader_with_small_reads),
 		T(test_cache_put_get__same_bytes_twice_are_stored_once),
 		T(test_cache_put_get__writer_with_wrong_expected_id_stores_nothing),
