@@ -15,13 +15,16 @@
  *    decide whether the delta pays; afterwards a chunk whose delta is poor is also
  *    compressed plain and the smaller kept. Bases are plain objects, never deltas.
  *    A delta chunk is keyed by SHA-256(chunk SHA-256, base id, window).
- *  - Chunks are hashed and compressed on two threads, outside any write txn; readers
- *    decode batches of chunks on two threads.
+ *  - Chunks are hashed and compressed on two threads (the caller and one long-lived
+ *    thread per writer), outside any write txn; put_fd reads the next batch beside
+ *    them; readers decode batches of chunks on two threads.
  *  - Nothing is visible before the final write txn, which adds the object header,
  *    bumps the reference counts of its chunks and writes the last chunks. Chunks
  *    written by earlier (intermediate) txns have 0 references until then; gc drops
  *    such orphans only when they are older than an hour, so a writer killed at any
- *    point leaves the store consistent.
+ *    point leaves the store consistent. Large objects commit their earlier batches
+ *    in the background (one txn at a time), so that the fsync of the final txn is
+ *    short.
  *  - Readers re-check each chunk's XXH3 and the object's SHA-256 at the end; a
  *    mismatch is KB_ECORRUPT, never data. (A delta base is decoded with chunk checks
  *    only: a wrong base cannot pass the SHA-256 of the object built from it.)
