@@ -4,10 +4,10 @@
 # agent) and a small kernel with the disk stack built in (scripts/disk-kernel.sh, built
 # once from linux-source-6.1 and cached). A crashing and a clean reproducer run in
 # pre-booted clones (raw and qcow2 images), a cold run boots the image, a second pool
-# restores the saved state + disk overlay from the cache through another path of the
-# image, the image is never written, no file is left; a kernel without the disk driver
-# (Debian's cloud kernel: ATA_PIIX=m) and an image whose init does not start the agent
-# are boot failures with the kernel's panic as title.
+# restores the saved state + disk overlay from the cache (and the state dir) through
+# another path of the image, the image is never written, no file is left; a kernel
+# without the disk driver (Debian's cloud kernel: ATA_PIIX=m) and an image whose init
+# does not start the agent are boot failures with the kernel's panic as title.
 # kb-test-labels: vm slow
 # kb-test-timeout: 1200
 set -euo pipefail
@@ -75,6 +75,13 @@ run copy --image "$tmp/copy.raw" --repro "$tmp/crash.c"
 check copy "assert runs[0]['class'] == 'crash' and runs[0]['cloned'], runs; assert v['boots'] == 0, v"
 run qcow --image "$tmp/disk.qcow2" --repro "$tmp/ok.sh"
 check qcow "assert runs[0]['class'] == 'ok' and runs[0]['cloned'], runs; assert v['boots'] == 1, v"
+
+# --state-dir keeps the state + disk overlay; the next pool (other image path) uses it
+run sd1 --image "$tmp/disk.raw" --repro "$tmp/ok.sh" --no-cache --state-dir "$tmp/sd"
+check sd1 "assert runs[0]['class'] == 'ok', runs; assert v['boots'] == 1, v"
+run sd2 --image "$tmp/copy.raw" --repro "$tmp/ok.sh" --no-cache --state-dir "$tmp/sd"
+check sd2 "assert runs[0]['class'] == 'ok' and runs[0]['cloned'], runs
+assert v['boots'] == 0 and v['state_dir_loads'] >= 1, v"
 
 # cold: every run boots the image
 run cold --image "$tmp/disk.raw" --repro "$tmp/ok.sh" --cold
