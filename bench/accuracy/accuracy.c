@@ -2,8 +2,10 @@
  * bench/accuracy/accuracy.c - accuracy benchmark: the engine against plain git bisect
  * ("any crash = bad", N = 10) and syzkaller's rule on synthetic histories and flaky
  * reproducers (bisect/simulate.c). Prints one row per (shape, q, k, strategy):
- * accuracy, mean builds, test runs and simulated wall time, and the wall-time ratio
- * against syzkaller's rule at the same k (measured in the same run).
+ * accuracy, mean builds, test runs and simulated wall time, the wall-time ratio
+ * against syzkaller's rule at the same k (measured in the same run), the same ratio
+ * over only the trials where syzkaller's rule bisected at all (it gives up when the bad
+ * commit crashes fewer than 3 of 20 times), and the wall time per right answer.
  *
  * usage: kb-accuracy [--trials N] [--shape linear|merges|both] [--q 0.9,0.5,0.2,0.1]
  *                    [--k 1,4,8] [--nmin 500] [--nmax 5000] [--seed S] [--engine-only]
@@ -30,6 +32,8 @@ static int parse_list(const char *s, double *out, int max)
 struct acc {
 	unsigned trials, correct, in_set, found;
 	double builds, runs, seconds;
+	double seconds_bis; /* over the trials where syzkaller's rule went past its first
+			     * test (the bad commit crashed >= 3 of 20 times) */
 };
 
 int main(int argc, char **argv)
@@ -86,14 +90,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kb-accuracy: need --trials > 0 and 2 <= nmin <= nmax\n");
 		return 129;
 	}
-	printf("%-7s %4s %2s %-14s %6s %9s %7s %7s %7s %8s %6s\n", "shape", "q", "k", "strategy",
-	       "trials", "accuracy", "in_set", "builds", "runs", "wall_h", "t/syz");
+	printf("%-7s %4s %2s %-14s %6s %9s %7s %7s %7s %8s %6s %9s %8s\n", "shape", "q", "k",
+	       "strategy", "trials", "accuracy", "in_set", "builds", "runs", "wall_h", "t/syz",
+	       "t/syz_bis", "h/right");
 	for (int si = 0; si < nshapes; si++)
 		for (int qi = 0; qi < nq; qi++)
 			for (int ki = 0; ki < nk; ki++) {
 				struct acc a[3];
+				unsigned n_bis = 0;
 				memset(a, 0, sizeof(a));
 				for (unsigned t = 0; t < trials; t++) {
+					double secs[3] = { 0 };
+					int bisected = 1;
 					kb_sim *s = NULL;
 					kb_sim_opts o = { 0 };
 					uint64_t x = seed * 1000003ull + t * 7919ull + (uint64_t)qi * 31 + (uint64_t)si;
@@ -124,23 +132,38 @@ int main(int argc, char **argv)
 						a[st].builds += r.builds;
 						a[st].runs += r.runs;
 						a[st].seconds += r.seconds;
+						secs[st] = r.seconds;
+						if (st == KB_SIM_SYZKALLER)
+							bisected = r.rounds > 1;
+					}
+					if (bisected) {
+						n_bis++;
+						for (int st = 0; st < 3; st++)
+							a[st].seconds_bis += secs[st];
 					}
 					kb_sim_free(s);
 				}
 				for (int st = 0; st < 3; st++) {
 					struct acc *c = &a[st];
-					char ratio[16] = "-";
+					char ratio[16] = "-", rbis[16] = "-", hright[16] = "-";
 					if (!c->trials)
 						continue;
 					if (a[KB_SIM_SYZKALLER].trials)
 						snprintf(ratio, sizeof(ratio), "%.2f",
 							 c->seconds / a[KB_SIM_SYZKALLER].seconds);
-					printf("%-7s %4.2f %2d %-14s %6u %8.1f%% %6.1f%% %7.1f %7.1f %8.2f %6s\n",
+					if (a[KB_SIM_SYZKALLER].trials && n_bis &&
+					    a[KB_SIM_SYZKALLER].seconds_bis > 0)
+						snprintf(rbis, sizeof(rbis), "%.2f",
+							 c->seconds_bis / a[KB_SIM_SYZKALLER].seconds_bis);
+					if (c->correct)
+						snprintf(hright, sizeof(hright), "%.1f",
+							 c->seconds / c->correct / 3600);
+					printf("%-7s %4.2f %2d %-14s %6u %8.1f%% %6.1f%% %7.1f %7.1f %8.2f %6s %9s %8s\n",
 					       shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi],
 					       (int)ks[ki], kb_sim_strategy_name(st), c->trials,
 					       100.0 * c->correct / c->trials, 100.0 * c->in_set / c->trials,
 					       c->builds / c->trials, c->runs / c->trials,
-					       c->seconds / c->trials / 3600, ratio);
+					       c->seconds / c->trials / 3600, ratio, rbis, hright);
 				}
 				fflush(stdout);
 			}
