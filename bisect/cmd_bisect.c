@@ -77,10 +77,12 @@ static void bisect_help(void)
 	       "    --log <file>          write the bisection log there (default: stderr)\n"
 	       "    --build-cmd, --image, --work-dir, --jobs   as in 'kbisect build'\n"
 	       "    --accel, --vms, --run-timeout              as in 'kbisect pool run'\n"
-	       "    --prebuild <n>        build the n likeliest next candidates while a round's\n"
-	       "                          tests run (default: <k> on machines with 8 or more\n"
-	       "                          CPUs and in --simulate, else 0: on a few cores the\n"
-	       "                          builds only slow the VMs down)\n"
+	       "    --prebuild <n>        build up to n of the likeliest next candidates while\n"
+	       "                          a round's tests run (default: <k> on machines with 8\n"
+	       "                          or more CPUs and in --simulate, else 0: on a few\n"
+	       "                          cores the builds only slow the VMs down); next\n"
+	       "                          candidates whose kernel is at hand are pre-booted\n"
+	       "                          in any case\n"
 	       "    --simulate            bisect a synthetic history (--commits, default 1000;\n"
 	       "                          --shape; --q, default 0.5; --seed) with simulated\n"
 	       "                          builds (7 min) and test rounds (9 min)\n\n"
@@ -150,6 +152,7 @@ struct real_args {
 	int find_good, image_set;
 	unsigned jobs, vms;
 	double run_timeout;
+	unsigned prebuild; /* speculative builds per round */
 };
 
 
@@ -177,8 +180,11 @@ struct real {
 	size_t n_cons, cap_cons;
 	struct logger *log;
 	const struct real_args *args;
+	unsigned prebuild;      /* most speculative builds per round (--prebuild) */
 	size_t pre[64], n_pre;  /* speculative builds asked for the running round */
 	pid_t pre_pid[64];      /* their `kbisect build` processes while they run */
+	uint8_t *prebuilt;      /* per node: its kernel came from a speculative build */
+	unsigned preboots;      /* kernels pre-booted ahead of their test */
 };
 
 struct build_job {
@@ -448,13 +454,48 @@ static int test_kernel(struct real *r, const kb_build_result *b, unsigned want,
 
 /* The engine's guesses at the next round: remembered here, started by real_execute()
  * once the round's own builds are done, so that they build while its tests run. */
-static int real_prefetch(void *ctx, const size_t *nodes, size_t n)
+static int real_prefetch(void *ctx, const size_t *nodes, size_t n, unsigned *n_built)
 {
 	struct real *r = ctx;
 
+	*n_built = 0;
 	r->n_pre = 0;
-	for (size_t i = 0; i < n && i < 64; i++)
-		r->pre[r->n_pre++] = nodes[i];
+	for (size_t i = 0; i < n; i++) {
+		kb_build_result b;
+		char path[4200];
+		if (kb_builder_predict(&b, r->builders[0], kb_gitdag_id(r->dag, nodes[i])) != 0) {
+			kb_error_clear();
+			continue;
+		}
+		if (b.how == KB_BUILD_NEEDS_BUILD) { /* build it meanwhile, if allowed */
+			if (r->n_pre < r->prebuild && r->n_pre < 64) {
+				char line[128];
+				snprintf(line, sizeof(line), "building %s meanwhile",
+					 kb_gitdag_id(r->dag, nodes[i]));
+				log_line(r->log, line);
+				r->pre[r->n_pre++] = nodes[i];
+				r->prebuilt[nodes[i]] = 1;
+				(*n_built)++;
+			}
+			continue;
+		}
+		if (!b.ok || r->popts.cold || kernel_file(r, &b, path, sizeof(path)) != 0) {
+			kb_error_clear();
+			continue;
+		}
+		/* kernel at hand: boot it and store the reproducer in its template now, so
+		 * its runs start from clones at once if the next round tests it */
+		kb_pool_kernel k = { .kernel = path, .cmdline = r->cmdline,
+				     .signature = b.has_signature ? &b.signature : NULL };
+		if (kb_pool_prepare(r->pool, &k, r->repro, 0) == 0) {
+			char line[128];
+			snprintf(line, sizeof(line), "pre-booting the kernel of %s",
+				 kb_gitdag_id(r->dag, nodes[i]));
+			log_line(r->log, line);
+			r->preboots++;
+		}
+		kb_error_clear();
+	}
 	return 0;
 }
 
@@ -539,6 +580,10 @@ static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_eng
 			oc->test_start = oc->test_end = oc->build_end;
 			log_line(r->log, j->res.reason[0] ? j->res.reason : "build failed");
 			continue;
+		}
+		if (j->res.how == KB_BUILD_CACHE_HIT && r->prebuilt[rq[i].node]) {
+			oc->prebuilt = 1; /* the speculative build of an earlier round */
+			r->prebuilt[rq[i].node] = 0;
 		}
 		oc->buildable = 1;
 		oc->same_as_parent = outside_build_inputs(r, rq[i].node, &j->res);
@@ -830,6 +875,12 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 		kb_gitdag_id(dag, kb_gitdag_size(dag) - 1));
 	r.dag = dag;
 	r.m = m;
+	r.prebuild = a->prebuild;
+	r.prebuilt = calloc(kb_gitdag_size(dag), 1);
+	if (!r.prebuilt) {
+		rc = kb_cli_error("out of memory");
+		goto out;
+	}
 	o.ctx = &r;
 	o.cost = real_cost;
 	o.execute = real_execute;
@@ -855,6 +906,7 @@ out:
 		kb_builder_free(r.builders[i]);
 	free(r.builders);
 	free(r.cons);
+	free(r.prebuilt);
 	free(found_good);
 	kb_cli_remote_done(r.remote);
 	kb_remote_close(r.remote);
@@ -1039,10 +1091,16 @@ int cmd_bisect(int argc, char **argv)
 	}
 	/* speculative builds: on by default where builds and VMs do not share a few cores
 	 * (and always in the simulation, whose builds run on build servers) */
-	if (prebuild == -2) /* default: as many as workers */
-		eo.prefetch = simulate || sysconf(_SC_NPROCESSORS_ONLN) >= PREBUILD_MIN_CPUS ? 0 : -1;
-	else
-		eo.prefetch = prebuild == 0 ? -1 : prebuild;
+	if (simulate) { /* the simulator builds what the engine hands it */
+		eo.prefetch = prebuild == -2 ? 0 : prebuild == 0 ? -1 : prebuild;
+	} else {
+		unsigned k = eo.workers ? eo.workers : 1;
+		ra.prebuild = prebuild != -2 ? (unsigned)prebuild :
+			      sysconf(_SC_NPROCESSORS_ONLN) >= PREBUILD_MIN_CPUS ? k : 0;
+		/* next candidates handed over each round: pre-booted when their kernel is at
+		 * hand, built (up to --prebuild) when not */
+		eo.prefetch = (int)(ra.prebuild > k ? ra.prebuild : k);
+	}
 	if (simulate)
 		rc = run_simulated(&eo, commits, shape, q, seed, json, html, &lg);
 	else if (!ra.repo || !ra.bad || !ra.config || !ra.repro || (!ra.n_goods && !ra.find_good))

@@ -37,7 +37,6 @@ struct node_rec {
 	int built;      /* 0 unknown, 1 built, -1 failed to build */
 	int same_as_parent; /* 1: same signature as a parent, 2: touches no build input */
 	int downweighted;
-	int prefetched; /* 1: built speculatively while an earlier round was testing */
 };
 
 struct span {
@@ -317,9 +316,8 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 		  oc->test_end > oc->build_end ? oc->test_end : oc->build_end);
 	if (oc->how == KB_COST_BUILD)
 		e->builds++;
-	else if (nr->built == 0 && nr->prefetched == 1) {
-		nr->prefetched = 2; /* built meanwhile: neither a build now nor one avoided */
-		e->prefetch_used++;
+	else if (nr->built == 0 && oc->prebuilt) {
+		e->prefetch_used++; /* built meanwhile: neither a build now nor one avoided */
 	} else if (nr->built == 0) {
 		e->builds_avoided++;
 		e->saved += e->opt.build_seconds;
@@ -655,9 +653,9 @@ static size_t prefetch_n(const kb_engine *e)
 }
 
 /* Choose the round's tests into rq[0..*n_rq-1] and, when pre is given, up to
- * prefetch_n() commits to build meanwhile into pre[0..*n_pre-1]: the picks that best
- * complement this round's tests (for a bisection step, the next midpoint on either
- * side), which is what the next round will most likely want. */
+ * prefetch_n() commits to get ready meanwhile (build, pre-boot) into pre[0..*n_pre-1]:
+ * the picks that best complement this round's tests (for a bisection step, the next
+ * midpoint on either side), which is what the next round will most likely want. */
 static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre,
 		  size_t *n_pre)
 {
@@ -727,17 +725,21 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 	if (n_pre)
 		*n_pre = 0;
 	if (pre && n_pre && pl->n && prefetch_n(e)) {
+		/* up to prefetch_n() to build and as many at hand (to pre-boot) */
 		struct plan x;
-		size_t want = prefetch_n(e);
-		if (pl->n + want > 64)
-			want = 64 - pl->n;
-		make_plan(e, &x, pl->node, pl->n, pool, kind, rows, nws, n_pool, 0, pl->n + want);
+		size_t want = prefetch_n(e), nb = 0, nt = 0;
+		size_t lim = pl->n + 2 * want > 64 ? 64 : pl->n + 2 * want;
+		make_plan(e, &x, pl->node, pl->n, pool, kind, rows, nws, n_pool, 0, lim);
 		for (size_t i = pl->n; i < x.n; i++)
-			for (size_t j = 0; j < n_pool; j++)
-				if (pool[j] == x.node[i] && kind[j] == KB_COST_BUILD) {
-					pre[(*n_pre)++] = x.node[i];
-					break;
-				}
+			for (size_t j = 0; j < n_pool; j++) {
+				if (pool[j] != x.node[i])
+					continue;
+				if (kind[j] == KB_COST_BUILD && nb < want)
+					pre[(*n_pre)++] = x.node[i], nb++;
+				else if (kind[j] == KB_COST_TEST && nt < want)
+					pre[(*n_pre)++] = x.node[i], nt++;
+				break;
+			}
 	}
 	for (size_t i = 0; i < n_pool; i++)
 		free(owned[i]);
@@ -870,14 +872,11 @@ static int start_prefetch(kb_engine *e, const size_t *pre, size_t n_pre)
 		return 0;
 	for (size_t i = 0; i < n_pre && len < sizeof(buf) - 48; i++)
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %s", nname(e, pre[i]));
-	elog(e, "building meanwhile:%s", buf);
-	rc = e->o.prefetch(e->o.ctx, pre, n_pre);
-	if (rc == 0) {
-		e->prefetched += (unsigned)n_pre;
-		for (size_t i = 0; i < n_pre; i++)
-			if (!e->rec[pre[i]].prefetched)
-				e->rec[pre[i]].prefetched = 1;
-	}
+	elog(e, "preparing meanwhile:%s", buf);
+	unsigned built = 0;
+	rc = e->o.prefetch(e->o.ctx, pre, n_pre, &built);
+	if (rc == 0)
+		e->prefetched += built;
 	return rc;
 }
 

@@ -33,6 +33,7 @@ struct kb_sim {
 	uint64_t rng;
 	double clock;
 	int8_t *state;         /* per identity: 0 not built, 1 built, -1 failed */
+	uint8_t *prebuilt;     /* per identity: built speculatively, not tested yet */
 	unsigned builds, tests, runs, rounds;
 	size_t pend[64], n_pend; /* speculative builds asked for the coming round */
 	unsigned workers;      /* build slots for them (the engine's k) */
@@ -71,7 +72,7 @@ void kb_sim_free(kb_sim *s)
 	if (!s)
 		return;
 	free(s->p0), free(s->p1), free(s->unbuild), free(s->nonkernel), free(s->buggy);
-	free(s->ident), free(s->state);
+	free(s->ident), free(s->state), free(s->prebuilt);
 	free(s);
 }
 
@@ -127,9 +128,10 @@ int kb_sim_new(kb_sim **out, const kb_sim_opts *opts)
 	s->buggy = calloc(o.n, 1);
 	s->ident = malloc(o.n * sizeof(size_t));
 	s->state = calloc(o.n, 1);
+	s->prebuilt = calloc(o.n, 1);
 	mainline = malloc(o.n * sizeof(size_t));
 	if (!s->p0 || !s->p1 || !s->unbuild || !s->nonkernel || !s->buggy || !s->ident ||
-	    !s->state || !mainline) {
+	    !s->state || !s->prebuilt || !mainline) {
 		free(mainline);
 		kb_sim_free(s);
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory for a simulation");
@@ -283,6 +285,8 @@ static int sim_execute(void *ctx, const kb_engine_request *req, size_t n, kb_eng
 			s->state[id] = s->unbuild[node] ? -1 : 1;
 		} else {
 			oc->how = KB_COST_TEST;
+			oc->prebuilt = s->prebuilt[id];
+			s->prebuilt[id] = 0;
 		}
 		oc->test_start = oc->test_end = t;
 		if (t > end)
@@ -318,6 +322,7 @@ static int sim_execute(void *ctx, const kb_engine_request *req, size_t n, kb_eng
 				continue;
 			s->builds++;
 			s->state[id] = s->unbuild[s->pend[i]] ? -1 : 1;
+			s->prebuilt[id] = 1;
 			double e1 = b0 + (double)(slot / k + 1) * s->o.build_seconds;
 			if (e1 > end)
 				end = e1;
@@ -329,14 +334,25 @@ static int sim_execute(void *ctx, const kb_engine_request *req, size_t n, kb_eng
 	return 0;
 }
 
-static int sim_prefetch(void *ctx, const size_t *nodes, size_t n)
+/* the engine's next candidates: those not built yet are built during the round's
+ * tests (sim_execute); kernels at hand need nothing (pre-booting is free here) */
+static int sim_prefetch(void *ctx, const size_t *nodes, size_t n, unsigned *n_built)
 {
 	kb_sim *s = ctx;
 
 	s->n_pend = 0;
-	for (size_t i = 0; i < n && s->n_pend < 64; i++)
-		if (nodes[i] < s->n)
-			s->pend[s->n_pend++] = nodes[i];
+	*n_built = 0;
+	for (size_t i = 0; i < n && s->n_pend < 64; i++) {
+		int dup = 0;
+		if (nodes[i] >= s->n || s->state[s->ident[nodes[i]]])
+			continue;
+		for (size_t j = 0; j < s->n_pend; j++)
+			dup |= s->ident[s->pend[j]] == s->ident[nodes[i]];
+		if (dup)
+			continue;
+		s->pend[s->n_pend++] = nodes[i];
+		(*n_built)++;
+	}
 	return 0;
 }
 
@@ -345,6 +361,7 @@ void kb_sim_oracle(kb_sim *s, uint64_t stream, kb_engine_oracle *out)
 	s->rng = s->o.seed * 0x632BE59BD9B4E019ull + stream * 0x8CB92BA72F3D8DD7ull + 7;
 	s->clock = 0;
 	memset(s->state, 0, s->n);
+	memset(s->prebuilt, 0, s->n);
 	s->builds = s->tests = s->runs = s->rounds = 0;
 	s->n_pend = 0;
 	memset(out, 0, sizeof(*out));

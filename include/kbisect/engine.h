@@ -58,6 +58,7 @@ typedef struct {
 	int has_signature;
 	kb_key signature;               /**< kernel signature, when has_signature */
 	int same_as_parent;             /**< 1: the commit touches no build input */
+	int prebuilt;                   /**< 1: kernel from a speculative build (prefetch) */
 	double build_start, build_end;  /**< equal when no build happened */
 	double test_start, test_end;
 	size_t n_runs;                  /**< runs that came back (some may be lost) */
@@ -73,11 +74,13 @@ typedef struct {
 	 * (zeroed by the engine). 0, or a kb_error_code that aborts the bisection. */
 	int (*execute)(void *ctx, const kb_engine_request *req, size_t n,
 		       kb_engine_outcome *out);
-	/** Optional: start building nodes[0..n-1] in the background while the tests of the
-	 * round about to run go on (the engine's best guesses at the next round's
-	 * candidates); later cost() and execute() calls find them built. NULL: no
-	 * speculative builds. 0, or a kb_error_code that aborts the bisection. */
-	int (*prefetch)(void *ctx, const size_t *nodes, size_t n);
+	/** Optional: get nodes[0..n-1] (the engine's best guesses at the next round's
+	 * candidates) ready in the background while the round about to run goes on: build
+	 * those that need it (as the oracle's policy allows) and pre-boot their kernels;
+	 * later cost() and execute() calls find them ready. *n_built gets the number of
+	 * speculative builds started. NULL: nothing is prepared ahead. 0, or a
+	 * kb_error_code that aborts the bisection. */
+	int (*prefetch)(void *ctx, const size_t *nodes, size_t n, unsigned *n_built);
 	/** Optional: one line of the bisection log (no newline); gets log_ctx. */
 	void (*log)(void *log_ctx, const char *line);
 	void *log_ctx;  /**< context of log (NULL: ctx) */
@@ -97,8 +100,9 @@ typedef struct {
 	int any_crash;            /**< 1: any crash counts as the target (syzkaller's old rule) */
 	int fixed_runs;           /**< 1: always N runs (else more when q looks small) */
 	const char *target_title; /**< title of the original crash (may be NULL) */
-	int prefetch;             /**< speculative builds per round while tests run, through
-				       oracle prefetch(): 0 default (= workers), < 0 none */
+	int prefetch;             /**< next candidates handed to oracle prefetch() per round
+				       (built and pre-booted ahead): 0 default (= workers),
+				       < 0 none */
 } kb_engine_opts;
 
 /** Why the engine stopped. */
@@ -130,8 +134,8 @@ typedef struct {
 	unsigned flags;          /**< KB_FLAG_* */
 	double q, q_lo, q_hi, eps; /**< rate estimates */
 	unsigned rounds, builds, tests, runs; /**< work done */
-	unsigned prefetched;     /**< speculative builds asked for (not in builds) */
-	unsigned prefetch_used;  /**< of those, tested later (kernel ready, no wait) */
+	unsigned prefetched;     /**< speculative builds started (not in builds) */
+	unsigned prefetch_used;  /**< tests of a kernel from a speculative build */
 	unsigned builds_avoided; /**< cache hits and dependency skips */
 	double seconds;          /**< oracle time from start to end */
 	double seconds_saved;    /**< build time avoided */

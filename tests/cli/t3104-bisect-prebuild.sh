@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/cli/t3104-bisect-prebuild.sh - `kbisect bisect --prebuild 1`: while a round's
 # tests run, the likeliest next candidate is built in the background (its own work
-# tree), so later rounds find kernels ready. The scenario of t3101 (real git repository,
+# tree) and next candidates whose kernel is at hand are pre-booted, so later rounds find
+# kernels built and booted. The scenario of t3101 (real git repository,
 # real builds of two real Debian kernels, real QEMU runs): the culprit must still be
 # right, the log and the JSON must show the speculative builds, each in a work tree of
 # its own. Also checks the per-commit outside_build_inputs mark (a commit whose kernel
@@ -36,7 +37,9 @@ start=$(date +%s)
 	fail "bisect: $(tail -20 "$tmp/log"; cat "$tmp/err")"
 echo "bisection with --prebuild 1: $(( $(date +%s) - start ))s"
 cat "$tmp/log"
-grep -q "^building meanwhile: [0-9a-f]\{40\}" "$tmp/log" || fail "no speculative build in the log"
+grep -q "^building [0-9a-f]\{40\} meanwhile" "$tmp/log" || fail "no speculative build in the log"
+# next candidates whose kernel is at hand (dependency skips here) are pre-booted
+grep -q "^pre-booting the kernel of [0-9a-f]\{40\}" "$tmp/log" || fail "no pre-boot in the log"
 git -C "$repo" log --format='%H %s' >"$tmp/subjects"
 python3 - "$tmp/out" "$culprit" "$tmp/subjects" <<'PY' || fail "result: $(cat "$tmp/out")"
 import json, sys
