@@ -620,6 +620,9 @@ struct kb_cache_writer {
 	uint64_t raw_written;
 	int raw_err;
 	XXH3_state_t *raw_xxh;       /* XXH3-128 of the base file, recorded at commit */
+	int raw_linked;              /* raw_tmp is a hard link to the input file */
+	const char *src_path;        /* the input file (put_file), to link instead */
+	struct stat src_st;
 	struct crew crew;
 	/* chunk values live here until written (then it is reused): fresh memory costs
 	 * a page fault per page, mallocs of ~1 MiB would each be fresh */
@@ -902,8 +905,8 @@ static void batch_item(void *arg, size_t job, int slot)
 		/* the object's SHA-256 and the base file run beside the chunks */
 		if (b->data)
 			EVP_DigestUpdate(w->sha, b->data, b->len);
-		if (w->raw_fd >= 0 && !w->raw_err) {
-			size_t done = 0;
+		if ((w->raw_fd >= 0 || w->raw_linked) && !w->raw_err) {
+			size_t done = w->raw_linked ? b->len : 0;
 			while (done < b->len) {
 				ssize_t m = write(w->raw_fd, b->raw + done, b->len - done);
 				if (m < 0 && errno == EINTR)
@@ -1018,7 +1021,7 @@ static int add_parts(kb_cache_writer *w, const uint8_t *data, size_t len, int ha
 				crew_run(&w->crew, n, plain_item, &b);
 				/* stored plain after all: the next base, from this first batch */
 				raw_open(w);
-				if (w->raw_fd >= 0) {
+				if (w->raw_fd >= 0 || w->raw_linked) {
 					b.len = 0;
 					b.data = NULL;
 					for (size_t i = 0; i < n; i++)
@@ -1223,6 +1226,26 @@ static void raw_open(kb_cache_writer *w)
 		return;
 	base_file_path(dir, sizeof(dir), w->c, NULL);
 	mkdir(dir, 0755);
+	if (w->src_path) {
+		/* the input file itself, when the cache is on its file system: no copy
+		 * to write. Its XXH3-128 is that of the bytes read, so a later change
+		 * of the file only makes it fail its check (then it is not used). */
+		struct stat st;
+		char *tmp;
+		if (asprintf(&tmp, "%s/.lnk.%ld.%llx", dir, (long)getpid(),
+			     (unsigned long long)kb_cache__now_ns()) >= 0) {
+			if (link(w->src_path, tmp) == 0 && lstat(tmp, &st) == 0 &&
+			    st.st_dev == w->src_st.st_dev && st.st_ino == w->src_st.st_ino &&
+			    (w->raw_xxh = XXH3_createState()) != NULL) {
+				XXH3_128bits_reset(w->raw_xxh);
+				w->raw_tmp = tmp;
+				w->raw_linked = 1;
+				return;
+			}
+			unlink(tmp);
+			free(tmp);
+		}
+	}
 	if (asprintf(&w->raw_tmp, "%s/.tmp.XXXXXX", dir) < 0) {
 		w->raw_tmp = NULL;
 	} else if ((w->raw_fd = mkstemp(w->raw_tmp)) < 0) {
@@ -1233,7 +1256,9 @@ static void raw_open(kb_cache_writer *w)
 	}
 }
 
-int kb_cache_writer_open(kb_cache_writer **out, kb_cache *c, const kb_put_opts *opts)
+/* src: the input file (put_file, st its fstat), which the base file may link to. */
+static int writer_open_ex(kb_cache_writer **out, kb_cache *c, const kb_put_opts *opts,
+			  const char *src, const struct stat *st)
 {
 	kb_cache_writer *w;
 	int rc;
@@ -1250,6 +1275,10 @@ int kb_cache_writer_open(kb_cache_writer **out, kb_cache *c, const kb_put_opts *
 		return oom(c);
 	w->c = c;
 	w->raw_fd = -1;
+	if (src && st) {
+		w->src_path = src;
+		w->src_st = *st;
+	}
 	if (opts)
 		w->opts = *opts;
 	w->opts.delta_base = NULL;
@@ -1273,6 +1302,11 @@ int kb_cache_writer_open(kb_cache_writer **out, kb_cache *c, const kb_put_opts *
 		raw_open(w);
 	*out = w;
 	return 0;
+}
+
+int kb_cache_writer_open(kb_cache_writer **out, kb_cache *c, const kb_put_opts *opts)
+{
+	return writer_open_ex(out, c, opts, NULL, NULL);
 }
 
 int kb_cache_writer_write(kb_cache_writer *w, const void *data_, size_t len)
@@ -1473,7 +1507,13 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 					   "--limit'", (unsigned long long)w->stored, c->dir,
 					   (unsigned long long)limit);
 	}
-	cc.keep_raw = w->raw_fd >= 0 && !w->raw_err && w->raw_written == w->size &&
+	if (w->raw_linked) {
+		struct stat st;
+		if (lstat(w->raw_tmp, &st) != 0 || (uint64_t)st.st_size != w->size)
+			w->raw_err = 1; /* the input changed size meanwhile */
+	}
+	cc.keep_raw = (w->raw_fd >= 0 || w->raw_linked) && !w->raw_err &&
+		      w->raw_written == w->size &&
 		      !w->used_delta && w->size >= DELTA_MIN_BASE && w->raw_xxh;
 	if (cc.keep_raw) {
 		XXH128_hash_t x = XXH3_128bits_digest(w->raw_xxh);
@@ -1490,8 +1530,9 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 	if (!rc && cc.keep_raw) {
 		char path[4200];
 		base_file_path(path, sizeof(path), c, &cc.id);
-		fchmod(w->raw_fd, 0644);
-		if (close(w->raw_fd) == 0 && rename(w->raw_tmp, path) == 0) {
+		if (w->raw_fd >= 0)
+			fchmod(w->raw_fd, 0644);
+		if ((w->raw_fd < 0 || close(w->raw_fd) == 0) && rename(w->raw_tmp, path) == 0) {
 			free(w->raw_tmp);
 			w->raw_tmp = NULL;
 		}
@@ -1575,14 +1616,15 @@ static void readahead_fill(struct side_job *j)
 	}
 }
 
-int kb_cache_put_fd(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts)
+static int put_fd_ex(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts,
+		     const char *src, const struct stat *st)
 {
 	kb_cache_writer *w;
 	const size_t cap = (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE;
 	struct readahead ra[2];
 	int rc = 0, cur = 0;
 
-	if ((rc = kb_cache_writer_open(&w, c, opts)))
+	if ((rc = writer_open_ex(&w, c, opts, src, st)))
 		return rc;
 	memset(ra, 0, sizeof(ra));
 	for (int i = 0; i < 2; i++) {
@@ -1627,6 +1669,11 @@ int kb_cache_put_fd(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts
 	return kb_cache_writer_commit(out_id, w, NULL);
 }
 
+int kb_cache_put_fd(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts)
+{
+	return put_fd_ex(out_id, c, fd, opts, NULL, NULL);
+}
+
 int kb_cache_put_file(kb_key *out_id, kb_cache *c, const char *path, const kb_put_opts *opts)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1641,7 +1688,7 @@ int kb_cache_put_file(kb_key *out_id, kb_cache *c, const char *path, const kb_pu
 				     "'%s' is a directory; put files one by one", path);
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	rc = kb_cache_put_fd(out_id, c, fd, opts);
+	rc = put_fd_ex(out_id, c, fd, opts, path, S_ISREG(st.st_mode) ? &st : NULL);
 	close(fd);
 	if (rc && kb_error_last()->klass == KB_ERRCLASS_OS)
 		kb_error_prefix("while putting '%s'", path);

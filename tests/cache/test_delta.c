@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -313,6 +315,57 @@ static void test_cache_delta__writer_checks_base_file_without_recorded_sum(void 
 	f->next[7] ^= 1;
 }
 
+/* put_file of a vmlinux links its base file to the input (no copy to write). When
+ * the input is later changed in place, readers and writers notice and decode the
+ * base from the store instead; the file is removed. */
+static void test_cache_delta__base_file_links_the_input_and_survives_its_change(void **state)
+{
+	struct fx *f = *state;
+	kb_put_opts o = { .kind = KB_OBJ_VMLINUX };
+	char src[4300], path[4300], hex[KB_KEY_HEXLEN + 1];
+	struct stat sa, sb;
+	kb_object_info info;
+	uint8_t *got;
+	size_t len;
+	kb_key b, n, n2;
+	int fd;
+
+	snprintf(src, sizeof(src), "%s/vmlinux-1", f->dir);
+	assert_int_equal(kb_test_write_file(src, f->base, LEN), 0);
+	assert_int_equal(kb_cache_put_file(&b, f->c, src, &o), 0);
+	kb_key_to_hex(hex, &b);
+	snprintf(path, sizeof(path), "%s/base/%s", f->dir, hex);
+	assert_int_equal(stat(src, &sa), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev);
+	assert_int_equal(kb_cache_put_buf(&n, f->c, f->next, f->next_len, &o), 0);
+	assert_int_equal(kb_cache_object_info(&info, f->c, &n), 0);
+	assert_true(info.is_delta);
+
+	fd = open(src, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "x", 1, LEN / 3), 1);
+	close(fd);
+	assert_int_equal(kb_cache_get_buf((void **)&got, &len, f->c, &n), 0);
+	assert_int_equal(len, f->next_len);
+	assert_memory_equal(got, f->next, len);
+	free(got);
+	assert_int_not_equal(access(path, F_OK), 0);
+
+	f->next[11] ^= 1;
+	assert_int_equal(kb_test_write_file(path, f->base, LEN), 0); /* a stale copy again */
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "y", 1, LEN / 2), 1);
+	close(fd);
+	assert_int_equal(kb_cache_put_buf(&n2, f->c, f->next, f->next_len, &o), 0);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_int_equal(kb_cache_get_buf((void **)&got, &len, f->c, &n2), 0);
+	assert_memory_equal(got, f->next, len);
+	free(got);
+	f->next[11] ^= 1;
+}
+
 /* Objects of many batches (values held across batches, deltas of every batch) read
  * back exactly, through get_file and get_buf. */
 static void test_cache_delta__large_successor_reads_back_exactly(void **state)
@@ -364,6 +417,7 @@ int main(void)
 		T(test_cache_delta__damaged_decoded_base_is_dropped_not_used),
 		T(test_cache_delta__writer_drops_damaged_decoded_base),
 		T(test_cache_delta__writer_checks_base_file_without_recorded_sum),
+		T(test_cache_delta__base_file_links_the_input_and_survives_its_change),
 		T(test_cache_delta__large_successor_reads_back_exactly),
 #undef T
 	};
