@@ -1,7 +1,7 @@
 /*
  * tests/cache/test_kill9.c - durability: writer processes killed with SIGKILL at random
- * points (in the middle of puts of multi-chunk and delta objects, record writes and
- * pins), many times; afterwards the store verifies clean and every object whose put
+ * points (in the middle of puts of multi-chunk, multi-batch and delta objects, record
+ * writes and pins), many times; afterwards the store verifies clean and every object whose put
  * returned is intact.
  * kb-test-labels: integration
  * kb-test-timeout: 300
@@ -38,6 +38,12 @@ static uint8_t *gen(unsigned int seed, size_t *len, int *kind)
 		kb_test_fill_random(buf, *len, 4242);
 		for (unsigned int i = 0; i < 200; i++)
 			buf[(seed * 7919u + i * 104729u) % *len] ^= (uint8_t)(seed | 1);
+	} else if (seed % 8 == 4) {
+		/* four batches: the first three are committed in the background */
+		*len = 26u * 1024 * 1024 + seed;
+		*kind = KB_OBJ_BLOB;
+		buf = malloc(*len);
+		kb_test_fill_random(buf, *len, seed);
 	} else {
 		*len = (seed * 2654435761u) % (3u * 1024 * 1024);
 		*kind = KB_OBJ_BLOB;
