@@ -22,6 +22,7 @@ static const char *const pool_usage[] = {
 	"kbisect pool run --kernel <bzImage> [--initrd <file> | --image <disk>] --repro <file>\n"
 	"                 [--runs <n>] [--vms <p>] [--timeout <s>] [--accel tcg|kvm|auto]\n"
 	"                 [--mem <MiB>] [--cmdline <args>] [--cold] [--state-dir <dir>]\n"
+	"                 [--boot-timeout <s>]\n"
 	"                 [--vmlinux <file> | --signature <hex>]\n"
 	"                 [--cache <dir> | --no-cache] [--json] [-v]",
 	NULL,
@@ -62,7 +63,7 @@ static int pool_run(int argc, char **argv)
 {
 	enum { O_KERNEL = 256, O_INITRD, O_IMAGE, O_REPRO, O_RUNS, O_VMS, O_TIMEOUT, O_ACCEL,
 	       O_MEM, O_CMDLINE, O_COLD, O_STATE, O_CACHE, O_NOCACHE, O_JSON, O_VMLINUX,
-	       O_SIGNATURE };
+	       O_SIGNATURE, O_BOOT_TIMEOUT };
 	static const struct option lo[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
@@ -81,6 +82,7 @@ static int pool_run(int argc, char **argv)
 		{ "json", no_argument, NULL, O_JSON },
 		{ "vmlinux", required_argument, NULL, O_VMLINUX },
 		{ "signature", required_argument, NULL, O_SIGNATURE },
+		{ "boot-timeout", required_argument, NULL, O_BOOT_TIMEOUT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -129,6 +131,13 @@ static int pool_run(int argc, char **argv)
 			if (*end || !*optarg || timeout <= 0 || timeout > 86400)
 				return kb_cli_usage_error(pool_usage, "bad --timeout '%s'; give "
 							  "seconds, e.g. 60", optarg);
+			break;
+		case O_BOOT_TIMEOUT:
+			o.boot_timeout_s = strtod(optarg, &end);
+			if (*end || !*optarg || !(o.boot_timeout_s > 0) ||
+			    o.boot_timeout_s > 86400)
+				return kb_cli_usage_error(pool_usage, "bad --boot-timeout '%s'; "
+							  "give seconds, e.g. 300", optarg);
 			break;
 		case O_ACCEL: o.accel = optarg; break;
 		case O_CMDLINE: k.cmdline = optarg; break;

@@ -39,8 +39,15 @@
 typedef struct tmpl {
 	struct tmpl *next;
 	kb_key key;
-	int state; /* 0 booting, 1 ready, 2 failed */
+	int state; /* 0 booting, 1 ready, 2 the kernel failed to boot (final), 3 not made
+		      (evicted, or the last attempt failed for a host reason: made again
+		      for requests submitted after that failure) */
 	int derived; /* 1: holds a stored reproducer (a failure is infra, not boot) */
+	int infra_failed;  /* state 3: the last attempt failed (fail_* say how) */
+	uint64_t fail_seq; /* requests up to this seq were queued when it failed: they
+			      get the failure instead of another attempt */
+	int fail_klass;    /* KB_RUN_BOOT_FAILURE (state 2) or KB_RUN_INFRA */
+	char fail_title[256];
 	struct tmpl *base; /* derived: the kernel's template */
 	int users;         /* get_template() holders; not evicted while > 0 */
 	int clone_failures; /* restores that failed in a row */
@@ -61,8 +68,17 @@ typedef struct job {
 	char *repro; /* payload to send */
 	int xz;      /* payload is xz-packed */
 	int warm_only; /* only make the template (kb_pool_prepare) */
+	uint64_t seq;  /* submit order (tmpl.fail_seq) */
 	double timeout_s;
 } job;
+
+/* Why a template could not be made, as its runs report it (copied under p->mu). */
+typedef struct {
+	int klass;         /* KB_RUN_BOOT_FAILURE or KB_RUN_INFRA */
+	char title[256];
+	char *console;     /* the failed boot's console (malloc'd), or NULL */
+	size_t console_len;
+} tfail;
 
 struct kb_pool {
 	kb_pool_opts o;
@@ -92,6 +108,7 @@ struct kb_pool {
 	unsigned int n_memo;
 	unsigned int n_compiled_cap;
 	kb_pool_counters cnt;    /* under mu */
+	uint64_t seq;            /* requests so far (under mu): job.seq, tmpl.fail_seq */
 };
 
 /* The kb_pool_kernel of job j (pointers into j). */
@@ -159,6 +176,19 @@ static void *worker_main(void *arg);
 static int slurp_file(const char *path, void **out, size_t *len);
 static int prepare_repro(kb_pool *p, const char *src, char **bin, int *xz);
 static int submit(kb_pool *p, const kb_pool_run *run, int warm_only);
+static int get_template(kb_pool *p, tmpl **out, const kb_pool_kernel *k, const void *prog,
+			size_t prog_len, int xz, uint64_t seq, tfail *f);
+
+/* A new request's number (templates that failed for a host reason before it are made
+ * again for it). */
+static uint64_t next_seq(kb_pool *p)
+{
+	uint64_t s;
+	pthread_mutex_lock(&p->mu);
+	s = ++p->seq;
+	pthread_mutex_unlock(&p->mu);
+	return s;
+}
 
 /* Remove the directories of pools whose process is gone (killed with SIGKILL, so it
  * could not clean up; its QEMUs died with it through PR_SET_PDEATHSIG). */
@@ -546,21 +576,97 @@ static void clone_failed(kb_pool *p, tmpl *t)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* What a boot that never got the agent ready says (end: a kb_boot_end, con: its
+ * console, why: the host-side reason). Only the kernel's own failures are boot failures:
+ * a crash report on the console (panic, oops, "Unable to mount root fs": the title is
+ * the crash's), the guest resetting or powering off, QEMU refusing the kernel file.
+ * Anything else - the deadline passed on a loaded host, QEMU could not start, was
+ * killed or lost its sockets - says nothing about the kernel: infra. */
+static void boot_verdict(const kb_pool *p, int end, const char *con, size_t len,
+			 const char *why, int *klass, char *title, size_t tlen)
+{
+	kb_report rep;
+	kb_report_ctx ctx = { .end = KB_REPORT_END_NO_BOOT };
+
+	if (end != KB_BOOT_END_CANCELLED && con &&
+	    kb_report_parse(&rep, con, len, &ctx) == 0) {
+		int crash = rep.klass == KB_RUN_CRASH;
+		if (crash) {
+			*klass = KB_RUN_BOOT_FAILURE;
+			snprintf(title, tlen, "%s", rep.title);
+		}
+		kb_report_free(&rep);
+		if (crash)
+			return;
+	}
+	switch (end) {
+	case KB_BOOT_END_GUEST:
+		*klass = KB_RUN_BOOT_FAILURE;
+		snprintf(title, tlen, "the kernel reset or powered off before the agent was ready");
+		break;
+	case KB_BOOT_END_BAD_KERNEL:
+		*klass = KB_RUN_BOOT_FAILURE;
+		snprintf(title, tlen, "%.250s", why);
+		break;
+	case KB_BOOT_END_TIMEOUT:
+		*klass = KB_RUN_INFRA;
+		snprintf(title, tlen, "kbisect: boot timed out after %g s (machine overloaded?)",
+			 p->o.boot_timeout_s);
+		break;
+	case KB_BOOT_END_CANCELLED:
+		*klass = KB_RUN_INFRA;
+		snprintf(title, tlen, "kbisect: cancelled");
+		break;
+	default:
+		*klass = KB_RUN_INFRA;
+		snprintf(title, tlen, "kbisect: boot failed on the host: %.200s", why);
+		break;
+	}
+}
+
+/* Copy how t failed into f (p->mu held). */
+static void tfail_set(tfail *f, const tmpl *t)
+{
+	if (!f)
+		return;
+	f->klass = t->state == 0 ? KB_RUN_INFRA : t->fail_klass; /* 0: cancelled waiting */
+	snprintf(f->title, sizeof(f->title), "%s",
+		 t->state == 0 || !t->fail_title[0] ? "kbisect: cancelled" : t->fail_title);
+	free(f->console);
+	f->console = NULL;
+	f->console_len = 0;
+	if (t->console && (f->console = malloc(t->console_len + 1))) {
+		memcpy(f->console, t->console, t->console_len);
+		f->console[t->console_len] = '\0';
+		f->console_len = t->console_len;
+	}
+}
+
 /* Find or make the template of a kernel (prog NULL: booted, agent ready) or of a kernel
- * with a program stored in the guest (derived from the former). Called by a worker (or
- * kb_pool_warm) without p->mu held. *out stays valid until the pool closes. */
+ * with a program stored in the guest (derived from the former), for request seq.
+ * Called by a worker (or kb_pool_warm) without p->mu held. *out stays valid until the
+ * pool closes. On failure f (may be NULL; free f->console) says how the runs end: a
+ * kernel that cannot boot stays failed; a failure of the host is given to the requests
+ * queued before it (seq <= fail_seq) and the template is made again for later ones. */
 static int get_template(kb_pool *p, tmpl **out, const kb_pool_kernel *k, const void *prog,
-			size_t prog_len, int xz)
+			size_t prog_len, int xz, uint64_t seq, tfail *f)
 {
 	const char *kernel = k->kernel, *initrd = k->initrd, *cmdline = k->cmdline;
 	kb_key key;
 	kb_qemu_cfg cfg;
 	tmpl *t, *base = NULL;
-	char hex[65], tmpdir[600];
+	char hex[65], tmpdir[600], why[300] = "";
 	kb_snapshot tmp = { 0 };
-	int r, from_cache = 0, derive_failed = 0;
+	tfail bf = { .klass = KB_RUN_INFRA };
+	char *con = NULL;
+	size_t con_len = 0;
+	int r, from_cache = 0, derive_failed = 0, bend = KB_BOOT_END_HOST;
 
 	*out = NULL;
+	if (f) {
+		f->klass = KB_RUN_INFRA;
+		f->title[0] = '\0';
+	}
 	pthread_mutex_lock(&p->mu);
 	ensure_accel(p, kernel);
 	if (!initrd && (r = ensure_initrd(p)) < 0) {
@@ -593,13 +699,15 @@ static int get_template(kb_pool *p, tmpl **out, const kb_pool_kernel *k, const v
 			*out = t;
 			return 0;
 		}
-		if (t->state != 3) {
+		if (t->state != 3 || (t->infra_failed && seq <= t->fail_seq)) {
+			tfail_set(f, t);
 			pthread_mutex_unlock(&p->mu);
 			*out = t;
 			return kb_error_set(KB_ERRCLASS_VMPOOL, "%s",
-					    t->error[0] ? t->error : "cancelled");
+					    t->state != 0 && t->error[0] ? t->error : "cancelled");
 		}
-		t->state = 0; /* evicted earlier: make it again */
+		t->state = 0; /* evicted, or failed for the host before this request: again */
+		t->infra_failed = 0;
 	} else {
 		t = calloc(1, sizeof(*t));
 		if (!t) {
@@ -673,7 +781,7 @@ static int get_template(kb_pool *p, tmpl **out, const kb_pool_kernel *k, const v
 				       "kbisect: booting '%s' once\n", kernel);
 	if (prog) {
 		/* the kernel's own template first (boots it, or waits for who does) */
-		r = get_template(p, &base, k, NULL, 0, 0);
+		r = get_template(p, &base, k, NULL, 0, 0, seq, &bf);
 		t->base = base;
 		if (r == 0) {
 			pthread_mutex_lock(&p->mu);
@@ -697,8 +805,8 @@ static int get_template(kb_pool *p, tmpl **out, const kb_pool_kernel *k, const v
 		pthread_mutex_lock(&p->mu);
 		p->cnt.boots++;
 		pthread_mutex_unlock(&p->mu);
-		r = kb_snapshot__create(&tmp, &cfg, p->o.boot_timeout_s, &t->console,
-					&t->console_len);
+		r = kb_snapshot__create(&tmp, &cfg, p->o.boot_timeout_s, &con, &con_len, &bend,
+					why, sizeof(why));
 	}
 	if (r == 0 && p->o.cache) {
 		double t1 = kb_vm__now();
@@ -728,12 +836,48 @@ ready:
 	if (r < 0)
 		rmrf(tmpdir);
 done:
-	pthread_mutex_lock(&p->mu);
 	if (r < 0) {
+		int klass = KB_RUN_INFRA;
+		char title[256];
+		if (!why[0])
+			snprintf(why, sizeof(why), "%s", kb_error_last()->message);
+		if (prog && base && !derive_failed) { /* the kernel's template failed */
+			klass = bf.klass;
+			snprintf(title, sizeof(title), "%s", bf.title);
+			free(con);
+			con = bf.console;
+			con_len = bf.console_len;
+			bf.console = NULL;
+		} else if (prog) {
+			snprintf(title, sizeof(title), "kbisect: cannot store the reproducer in the "
+				 "vm: %.200s", why);
+		} else {
+			boot_verdict(p, bend, con, con_len, why, &klass, title, sizeof(title));
+		}
+		pthread_mutex_lock(&p->mu);
 		snprintf(t->error, sizeof(t->error), "%s", kb_error_last()->message);
-		t->state = derive_failed ? 3 : 2;
+		snprintf(t->fail_title, sizeof(t->fail_title), "%s", title);
+		t->fail_klass = klass;
+		free(t->console);
+		t->console = con;
+		t->console_len = con_len;
+		con = NULL;
+		/* only the kernel's own failure is final; a failed derive drops the kernel's
+		 * snapshot too (derive_failed) and both are made again by the next run that
+		 * needs them (a bad saved state recovers within one batch) */
+		t->state = klass == KB_RUN_BOOT_FAILURE ? 2 : 3;
+		t->infra_failed = t->state == 3 && !derive_failed;
+		t->fail_seq = p->seq;
 		t->no_cache = derive_failed;
+		tfail_set(f, t);
+		if (p->o.verbose)
+			fprintf(stderr, "kbisect: %s '%s' failed (%s): %s\n",
+				prog ? "storing the reproducer for" : "booting", kernel,
+				t->state == 2 ? "boot failure of the kernel" :
+						"infra, made again on the next request", title);
 	} else {
+		pthread_mutex_lock(&p->mu);
+		t->infra_failed = 0;
 		t->state = 1;
 		t->users++;
 		t->last_used = kb_vm__now();
@@ -744,6 +888,8 @@ done:
 	}
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+	free(con);
+	free(bf.console);
 	*out = t;
 	return r;
 }
@@ -760,7 +906,7 @@ int kb_pool_warm(kb_pool *p, const kb_pool_kernel *k, int wait)
 		kb_pool_run run = { .kernel = k, .repro = NULL, .tag = KB_WARM_TAG };
 		return submit(p, &run, 1);
 	}
-	r = get_template(p, &t, k, NULL, 0, 0);
+	r = get_template(p, &t, k, NULL, 0, 0, next_seq(p), NULL);
 	if (r == 0)
 		put_template(p, t);
 	return r;
@@ -788,7 +934,7 @@ int kb_pool_prepare(kb_pool *p, const kb_pool_kernel *k, const char *repro, int 
 	if (r == 0)
 		r = slurp_file(bin, &prog, &plen);
 	if (r == 0) {
-		r = get_template(p, &t, k, prog, plen, xz);
+		r = get_template(p, &t, k, prog, plen, xz, next_seq(p), NULL);
 		if (r == 0)
 			put_template(p, t);
 	}
@@ -907,6 +1053,7 @@ static int submit(kb_pool *p, const kb_pool_run *run, int warm_only)
 		p->q_head = j;
 	p->q_tail = j;
 	j->warm_only = warm_only || !run->repro;
+	j->seq = ++p->seq;
 	if (!j->warm_only)
 		p->pending++;
 	pthread_cond_broadcast(&p->cv);
@@ -1113,7 +1260,7 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 	char vmdir[700], line[256];
 	void *prog = NULL;
 	size_t prog_len = 0;
-	int r, end = -1, exit_code = -1;
+	int r, end = -1, exit_code = -1, launched = 0;
 	const char *infra = NULL;
 	char infra_buf[300];
 
@@ -1153,57 +1300,53 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 			cfg.disk = disk;
 		}
 		if (r == 0)
-			r = kb_vm__launch(&c->vm, &cfg, 30);
+			launched = (r = kb_vm__launch(&c->vm, &cfg, 30)) == 0;
 		c->have_vm = c->vm.dir[0] != '\0';
 		if (c->have_vm)
 			set_vm_pid(c, c->vm.pid);
 		if (r == 0)
 			r = kb_vm__wait_ready(&c->vm, t0 + p->o.boot_timeout_s);
 		if (r < 0) {
-			/* the agent never said ready: a boot failure, whose title is the
-			 * crash that stopped the boot if there was one */
+			/* the agent never said ready: a boot failure of the kernel (titled by
+			 * the crash that stopped the boot, if any) or an infra failure */
+			int bend = KB_BOOT_END_HOST, klass = KB_RUN_INFRA;
+			char title[256];
+			size_t clen = 0;
+			char *con;
 			snprintf(infra_buf, sizeof(infra_buf), "%.290s", kb_error_last()->message);
+			if (c->have_vm)
+				bend = kb_vm__boot_end(&c->vm, launched, r, infra_buf,
+						       sizeof(infra_buf));
+			con = c->have_vm ? kb_vm__console(&c->vm, &clen) : NULL;
+			boot_verdict(p, bend, con, clen, infra_buf, &klass, title, sizeof(title));
+			free(con);
 			classify(c, res, KB_REPORT_END_NO_BOOT, -1, NULL);
-			res->klass = KB_RUN_BOOT_FAILURE;
-			if (!res->title[0] || kb_report_title_is_infra(res->title))
-				snprintf(res->title, sizeof(res->title), "%.250s", infra_buf);
+			res->klass = klass;
+			snprintf(res->title, sizeof(res->title), "%s", title);
 			goto out;
 		}
 	} else {
 		tmpl *t;
+		tfail tf = { .klass = KB_RUN_INFRA };
 		kb_pool_kernel k = job_kernel(j);
-		r = get_template(p, &t, &k, prog, prog_len, j->xz);
-		if (t && t->state != 1 && t->base && t->base->state == 2)
-			t = t->base; /* the kernel itself did not boot */
-		if ((r < 0 || !t || t->state != 1) &&
-		    __atomic_load_n(&p->cancelled, __ATOMIC_RELAXED)) {
+		r = get_template(p, &t, &k, prog, prog_len, j->xz, j->seq, &tf);
+		if (r < 0 && __atomic_load_n(&p->cancelled, __ATOMIC_RELAXED)) {
+			free(tf.console);
 			res->klass = KB_RUN_INFRA;
 			snprintf(res->title, sizeof(res->title), "kbisect: cancelled");
 			goto out;
 		}
-		if (r < 0 || !t || t->state != 1) {
-			kb_report rep;
-			kb_report_ctx ctx = { .end = KB_REPORT_END_NO_BOOT };
-			res->klass = t && t->derived ? KB_RUN_INFRA : KB_RUN_BOOT_FAILURE;
-			if (t && t->console &&
-			    kb_report_parse(&rep, t->console, t->console_len, &ctx) == 0) {
-				if (rep.klass == KB_RUN_CRASH || rep.klass == KB_RUN_BOOT_FAILURE) {
-					res->klass = KB_RUN_BOOT_FAILURE;
-					snprintf(res->title, sizeof(res->title), "%s", rep.title);
-				}
-				kb_report_free(&rep);
-			}
-			if (!res->title[0])
-				snprintf(res->title, sizeof(res->title), "%.255s",
-					 t ? t->error : kb_error_last()->message);
-			if (t && t->console) {
-				res->console_log = malloc(t->console_len + 1);
-				if (res->console_log) {
-					memcpy(res->console_log, t->console, t->console_len);
-					res->console_log[t->console_len] = '\0';
-					res->console_len = t->console_len;
-				}
-			}
+		if (r < 0) {
+			/* a kernel that does not boot, or an infra failure of the attempt this
+			 * run waited for (the next request makes the template again) */
+			res->klass = tf.klass;
+			if (tf.title[0])
+				snprintf(res->title, sizeof(res->title), "%s", tf.title);
+			else
+				snprintf(res->title, sizeof(res->title), "kbisect: %.240s",
+					 kb_error_last()->message);
+			res->console_log = tf.console;
+			res->console_len = tf.console_len;
 			goto out;
 		}
 		fill_cfg(p, &cfg, j->kernel, j->initrd, j->image, j->cmdline, vmdir);
@@ -1406,7 +1549,7 @@ static void *worker_main(void *arg)
 			size_t plen = 0;
 			kb_pool_kernel k = job_kernel(j);
 			if (!cancelled && (!j->repro || slurp_file(j->repro, &prog, &plen) == 0) &&
-			    get_template(p, &t, &k, prog, plen, j->xz) == 0)
+			    get_template(p, &t, &k, prog, plen, j->xz, j->seq, NULL) == 0)
 				put_template(p, t);
 			free(prog);
 			free_job(j);

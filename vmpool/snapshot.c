@@ -175,6 +175,7 @@ int kb_vm__launch(kb_vm *vm, const kb_qemu_cfg *cfg, double timeout_s)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->agent_fd = -1;
+	vm->status = -1; /* no wait status yet (neither exited nor signalled) */
 	vm->cancel = cfg->cancel;
 	snprintf(vm->dir, sizeof(vm->dir), "%s", cfg->dir);
 	if ((r = kb_qemu__argv(&argv, cfg)) < 0)
@@ -330,6 +331,83 @@ int kb_vm__wait_ready(kb_vm *vm, double deadline)
 	return kb_vm__ping(vm, deadline);
 }
 
+/* 1 if QEMU's first error line says it could not load the kernel file (hw/i386/x86.c,
+ * multiboot.c): a property of the kernel, not of the host. */
+static int bad_kernel_message(const char *msg)
+{
+	static const char *const pats[] = { "invalid kernel header", "kernel too old",
+					    "could not load kernel", "PVH ELF Note",
+					    "multiboot", "Error loading uncompressed kernel", NULL };
+	for (unsigned int i = 0; pats[i]; i++)
+		if (strstr(msg, pats[i]))
+			return 1;
+	return 0;
+}
+
+int kb_vm__boot_end(kb_vm *vm, int launched, int r, char *why, size_t why_len)
+{
+	char err[300], first[200] = "", path[700];
+	const kb_qmp_msg *m = NULL;
+	const char *reason = "";
+	FILE *f;
+
+	snprintf(err, sizeof(err), "%s", kb_error_last()->message);
+	if (why && why_len)
+		snprintf(why, why_len, "%s", err);
+	if (vm->cancel && __atomic_load_n(vm->cancel, __ATOMIC_RELAXED))
+		return KB_BOOT_END_CANCELLED;
+	if (vm->pid > 0 && !vm->exited) {
+		/* a closed agent channel means QEMU is exiting: wait for its status */
+		double until = kb_vm__now() + (launched && r != KB_ETIMEOUT ? 2.0 : 0.1);
+		for (;;) {
+			if (kb_qemu__exited(vm->pid, &vm->status)) {
+				vm->exited = 1;
+				vm->pid = 0;
+				break;
+			}
+			if (kb_vm__now() >= until)
+				break;
+			usleep(20000);
+		}
+	}
+	if (vm->qmp) {
+		kb_qmp__pump(vm->qmp);
+		if (kb_qmp__has_event(vm->qmp, "SHUTDOWN", &m))
+			reason = kb_qmp__shutdown_reason(m);
+	}
+	if (vm->exited && vm->dir[0]) {
+		snprintf(path, sizeof(path), "%.600s/qemu.log", vm->dir);
+		if ((f = fopen(path, "r"))) {
+			if (!fgets(first, sizeof(first), f))
+				first[0] = '\0';
+			fclose(f);
+		}
+		first[strcspn(first, "\n")] = '\0';
+	}
+	if (launched && !strncmp(reason, "guest-", 6))
+		return KB_BOOT_END_GUEST;
+	if (launched && vm->exited && WIFEXITED(vm->status) && WEXITSTATUS(vm->status) == 0 &&
+	    !reason[0] && !strstr(first, "terminating on signal"))
+		return KB_BOOT_END_GUEST; /* -no-reboot: a reset or poweroff ends QEMU */
+	if (!launched && vm->exited && WIFEXITED(vm->status) && WEXITSTATUS(vm->status) != 0 &&
+	    bad_kernel_message(first))
+		return KB_BOOT_END_BAD_KERNEL;
+	if (launched && r == KB_ETIMEOUT && !vm->exited)
+		return KB_BOOT_END_TIMEOUT;
+	if (why && why_len && vm->exited) {
+		const char *when = launched ? "during the boot" : "at start";
+		if (WIFSIGNALED(vm->status))
+			snprintf(why, why_len, "qemu was killed by signal %d %s",
+				 WTERMSIG(vm->status), when);
+		else if (WIFEXITED(vm->status) && !launched)
+			snprintf(why, why_len, "%s", err); /* "qemu exited at start: <msg>" */
+		else if (WIFEXITED(vm->status))
+			snprintf(why, why_len, "qemu exited with status %d %s%s%.150s",
+				 WEXITSTATUS(vm->status), when, first[0] ? ": " : "", first);
+	}
+	return KB_BOOT_END_HOST;
+}
+
 void kb_vm__destroy(kb_vm *vm)
 {
 	if (vm->pid > 0)
@@ -418,18 +496,23 @@ static int wait_migrated(kb_vm *vm, double deadline)
 #define IGNORE_SHARED "{\"capabilities\": [{\"capability\": \"x-ignore-shared\", \"state\": true}]}"
 
 int kb_snapshot__create(kb_snapshot *snap, const kb_qemu_cfg *cfg_in, double timeout_s,
-			char **console, size_t *console_len)
+			char **console, size_t *console_len, int *boot_end, char *why,
+			size_t why_len)
 {
 	double t0 = kb_vm__now(), deadline = t0 + timeout_s;
 	kb_qemu_cfg cfg = *cfg_in;
 	char vmdir[700], args[1400];
 	kb_vm vm;
-	int r;
+	int r, launched = 0, end;
 
 	if (console) {
 		*console = NULL;
 		*console_len = 0;
 	}
+	if (boot_end)
+		*boot_end = KB_BOOT_END_HOST; /* what every failure before the launch is */
+	if (why && why_len)
+		why[0] = '\0';
 	snprintf(snap->ram, sizeof(snap->ram), "%s/ram", snap->dir);
 	snprintf(snap->state, sizeof(snap->state), "%s/state", snap->dir);
 	snprintf(vmdir, sizeof(vmdir), "%s/boot", snap->dir);
@@ -448,15 +531,23 @@ int kb_snapshot__create(kb_snapshot *snap, const kb_qemu_cfg *cfg_in, double tim
 	cfg.dir = vmdir;
 	r = kb_vm__launch(&vm, &cfg, 30);
 	if (r == 0) {
+		launched = 1;
 		r = kb_vm__wait_ready(&vm, deadline);
-		if (r == KB_ETIMEOUT)
+	}
+	if (r < 0) {
+		char reason[300];
+		end = kb_vm__boot_end(&vm, launched, r, reason, sizeof(reason));
+		if (boot_end)
+			*boot_end = end;
+		if (why && why_len)
+			snprintf(why, why_len, "%s", reason);
+		if (end == KB_BOOT_END_TIMEOUT)
 			r = kb_error_setc(KB_ETIMEOUT, KB_ERRCLASS_VMPOOL,
 					  "kernel '%s' did not boot to the agent within %.0fs; "
 					  "see its console", cfg.kernel, timeout_s);
-		else if (r < 0)
-			kb_error_prefix("kernel '%s' did not boot to the agent", cfg.kernel);
-	}
-	if (r < 0) {
+		else
+			r = kb_error_set(KB_ERRCLASS_VMPOOL, "kernel '%s' did not boot to the "
+					 "agent: %s", cfg.kernel, reason);
 		if (console)
 			*console = kb_vm__console(&vm, console_len);
 		kb_vm__destroy(&vm);
@@ -469,6 +560,10 @@ int kb_snapshot__create(kb_snapshot *snap, const kb_qemu_cfg *cfg_in, double tim
 	    (r = kb_qmp__exec(vm.qmp, "migrate", args, NULL, 30)) < 0 ||
 	    (r = wait_migrated(&vm, kb_vm__now() + 120)) < 0) {
 		kb_error_prefix("cannot save the booted vm of '%s'", cfg.kernel);
+		if (why && why_len)
+			snprintf(why, why_len, "%s", kb_error_last()->message);
+		if (boot_end && vm.cancel && __atomic_load_n(vm.cancel, __ATOMIC_RELAXED))
+			*boot_end = KB_BOOT_END_CANCELLED;
 		kb_vm__destroy(&vm);
 		return r;
 	}

@@ -178,11 +178,30 @@ typedef struct {
 	double boot_s;           /**< how long the boot took */
 } kb_snapshot;
 
+/** Why a boot did not get the guest agent ready (kb_vm__boot_end()). Only GUEST and
+ * BAD_KERNEL say something about the kernel; the pool also reads the console. */
+typedef enum {
+	KB_BOOT_END_HOST = 0,   /**< the host's side failed: QEMU could not start, was
+				     killed (OOM) or crashed, its sockets broke, saving failed */
+	KB_BOOT_END_TIMEOUT,    /**< the deadline passed with the guest still running */
+	KB_BOOT_END_GUEST,      /**< the guest reset or powered off by itself (QMP SHUTDOWN
+				     "guest-*", or QEMU exited 0: -no-reboot) */
+	KB_BOOT_END_BAD_KERNEL, /**< QEMU refused to load the kernel file at start */
+	KB_BOOT_END_CANCELLED,  /**< the VM's cancel flag was set */
+} kb_boot_end;
+
+/** Classify a boot of vm that failed with r (from kb_vm__launch() when launched is 0,
+ * else from kb_vm__wait_ready()); call before kb_vm__destroy(). Waits up to 2 s for a
+ * QEMU whose agent channel closed to exit. why gets a short host-side reason. */
+int kb_vm__boot_end(kb_vm *vm, int launched, int r, char *why, size_t why_len);
+
 /** Boot cfg (cfg->ram_file set, shared) until the agent is ready, then save the state
  * to snap (x-ignore-shared migration) and stop QEMU. On a boot failure *console gets
- * the console text (malloc'd). */
+ * the console text (malloc'd) and *boot_end (may be NULL) a kb_boot_end, why (may be
+ * NULL) a short host-side reason. */
 int kb_snapshot__create(kb_snapshot *snap, const kb_qemu_cfg *cfg, double timeout_s,
-			char **console, size_t *console_len);
+			char **console, size_t *console_len, int *boot_end, char *why,
+			size_t why_len);
 
 /** Start a clone of snap in vm (cfg->dir must exist; ram/incoming set here) and wait
  * until the guest runs and the agent answers. */

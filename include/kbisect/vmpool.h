@@ -38,7 +38,8 @@ typedef struct {
 	const char *agent;       /**< guest agent binary; NULL: $KBISECT_AGENT or the
 				      one built with kbisect */
 	const char *busybox;     /**< static busybox; NULL: /bin/busybox */
-	double boot_timeout_s;   /**< boot to agent ready; 0: 300 (TCG) */
+	double boot_timeout_s;   /**< boot to agent ready; 0: 300 (TCG). Running into it
+				      is infra, not a boot failure (a loaded host) */
 	int cold;                /**< 1: boot a fresh VM for every run (no snapshot) */
 	void *cache;             /**< a kb_cache * (kbisect/cache.h) for consoles and
 				      snapshots, or NULL; borrowed, must outlive the pool */
@@ -114,8 +115,11 @@ const char *kb_pool_accel_reason(kb_pool *pool);
 
 /** Boot kernel and save its snapshot unless one exists (in the pool, the state dir or
  * the cache). With wait=0 the boot happens in the background. A kernel that does not
- * boot is remembered: its runs end as KB_RUN_BOOT_FAILURE.
- * @return 0, KB_ETIMEOUT / KB_ERROR (boot failure, when wait=1) */
+ * boot (a crash on its console, a reset or poweroff, a file QEMU cannot load) is
+ * remembered: its runs end as KB_RUN_BOOT_FAILURE. A boot that fails for the host
+ * (boot_timeout_s passed, QEMU could not start or was killed) is KB_RUN_INFRA for the
+ * runs queued before it failed and is tried again for later requests.
+ * @return 0, KB_ETIMEOUT (boot timeout) / KB_ERROR (other failure), when wait=1 */
 int kb_pool_warm(kb_pool *pool, const kb_pool_kernel *kernel, int wait);
 
 /** kb_pool_warm() and more: also store repro in a template of kernel, so the runs of
