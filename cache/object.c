@@ -489,7 +489,7 @@ void kb_cache__base_file_remove(kb_cache *c, const kb_key *id)
 }
 
 /* Map the base file of id when it has the expected size; NULL otherwise. */
-static uint8_t *base_file_map(kb_cache *c, const kb_key *id, uint64_t size)
+static uint8_t *base_file_map(kb_cache *c, const kb_key *id, uint64_t size, int *linked)
 {
 	char path[4200];
 	struct stat st;
@@ -505,9 +505,43 @@ static uint8_t *base_file_map(kb_cache *c, const kb_key *id, uint64_t size)
 		close(fd);
 		return NULL;
 	}
+	if (linked)
+		*linked = st.st_nlink > 1; /* a link to the input of its put (or a copy of it) */
 	p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
 	close(fd);
 	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Does the mapped base file of id match the XXH3-128 recorded by the put that wrote
+ * it? 1 yes, 0 no, -1 nothing recorded (a cache of an older kbisect). */
+static int base_file_sum_ok(kb_cache *c, const kb_key *id, const uint8_t *map, uint64_t size)
+{
+	uint8_t want[24], got[24];
+	char name[80];
+	MDB_val mk, mv;
+	XXH128_hash_t x;
+	MDB_txn *t;
+	int have = 0;
+
+	base_file_sum_key(name, sizeof(name), id);
+	mk.mv_size = strlen(name);
+	mk.mv_data = name;
+	if (kb_cache__rtxn(c, &t) != 0) {
+		kb_error_clear();
+		return -1;
+	}
+	if (mdb_get(t, c->meta, &mk, &mv) == 0 && mv.mv_size == 24) {
+		memcpy(want, mv.mv_data, 24);
+		have = 1;
+	}
+	kb_cache__txn_end(c, t);
+	if (!have)
+		return -1;
+	x = XXH3_128bits(map, (size_t)size);
+	memcpy(got, &x.low64, 8);
+	memcpy(got + 8, &x.high64, 8);
+	memcpy(got + 16, &size, 8);
+	return memcmp(got, want, 24) == 0;
 }
 
 /* Keep the BASE_FILES newest base files, newest being the one of id (just written);
@@ -1110,33 +1144,22 @@ static int base_file_checked(kb_cache_writer *w, const kb_key *id, uint64_t size
 	uint8_t *copy = NULL, *map;
 	MDB_txn *t;
 
-	if (size > SIZE_MAX / 2 || !(map = base_file_map(c, id, size)))
+	int ok;
+
+	if (size > SIZE_MAX / 2 || !(map = base_file_map(c, id, size, NULL)))
 		return -1;
+	ok = base_file_sum_ok(c, id, map, size); /* recorded by the put that wrote it */
+	if (ok == 0) {
+		munmap(map, (size_t)size);
+		kb_cache__base_file_remove(c, id);
+		return -1;
+	}
+	if (ok == 1) {
+		w->base_buf = map;
+		w->base_len = (size_t)size;
+		return 0;
+	}
 	if (kb_cache__rtxn(c, &t) == 0) {
-		char name[80];
-		MDB_val mk, mv;
-		base_file_sum_key(name, sizeof(name), id);
-		mk.mv_size = strlen(name);
-		mk.mv_data = name;
-		if (mdb_get(t, c->meta, &mk, &mv) == 0 && mv.mv_size == 24) {
-			/* recorded by the put that wrote the file */
-			uint8_t want[24], got[24];
-			XXH128_hash_t x;
-			memcpy(want, mv.mv_data, 24);
-			kb_cache__txn_end(c, t);
-			x = XXH3_128bits(map, (size_t)size);
-			memcpy(got, &x.low64, 8);
-			memcpy(got + 8, &x.high64, 8);
-			memcpy(got + 16, &size, 8);
-			if (memcmp(got, want, 24) != 0) {
-				munmap(map, (size_t)size);
-				kb_cache__base_file_remove(c, id);
-				return -1;
-			}
-			w->base_buf = map;
-			w->base_len = (size_t)size;
-			return 0;
-		}
 		if (obj_lookup(c, t, id, &h, &parts) == 0 && !(h.flags & KB_OBJF_DELTA) &&
 		    h.size == size && h.nparts == (size + KB_CHUNK_SIZE - 1) / KB_CHUNK_SIZE &&
 		    (copy = malloc((size_t)h.nparts * 32)))
@@ -1827,7 +1850,9 @@ static int fill_batch(kb_cache_reader *r, uint8_t *dst)
 	return rc;
 }
 
-/* use_file: a delta may map the decoded copy of its base (dir/base/<id>). */
+/* use_file: a delta may map the decoded copy of its base (dir/base/<id>); 2: and a
+ * copy that is a link is checked first (~10 ms), for readers that cannot read again
+ * after a failure (get_file and get_buf can: they do not check). */
 static int reader_open_ex(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id,
 			  int count, int use_file)
 {
@@ -1873,10 +1898,22 @@ static int reader_open_ex(kb_cache_reader **out, uint64_t *size, kb_cache *c, co
 		memcpy(base.b, r->h.base, 32);
 		if (use_file) {
 			kb_object_info bi;
+			int linked = 0;
 			if (kb_cache_object_info(&bi, c, &base) == 0 && !bi.is_delta &&
-			    bi.size <= SIZE_MAX / 2 && (r->base = base_file_map(c, &base, bi.size))) {
+			    bi.size <= SIZE_MAX / 2 &&
+			    (r->base = base_file_map(c, &base, bi.size, &linked))) {
 				r->base_len = (size_t)bi.size;
 				r->base_mapped = 1;
+				/* a link shares its bytes with a file outside the cache, which
+				 * may have changed since: check it (a few ms) before use */
+				if (linked && use_file == 2 &&
+				    base_file_sum_ok(c, &base, r->base, bi.size) != 1) {
+					munmap(r->base, r->base_len);
+					r->base = NULL;
+					r->base_len = 0;
+					r->base_mapped = 0;
+					kb_cache__base_file_remove(c, &base);
+				}
 			}
 			kb_error_clear();
 		}
@@ -1918,7 +1955,7 @@ static int base_file_suspect(kb_cache_reader *r, int rc)
 
 int kb_cache_reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id)
 {
-	return reader_open_ex(out, size, c, id, 1, 1);
+	return reader_open_ex(out, size, c, id, 1, 2);
 }
 
 static ssize_t reader_finish(kb_cache_reader *r)

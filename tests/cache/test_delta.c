@@ -316,8 +316,8 @@ static void test_cache_delta__writer_checks_base_file_without_recorded_sum(void 
 }
 
 /* put_file of a vmlinux links its base file to the input (no copy to write). When
- * the input is later changed in place, readers and writers notice and decode the
- * base from the store instead; the file is removed. */
+ * the input is later changed in place, readers (even streaming ones) and writers
+ * notice before use and decode the base from the store instead; the file is removed. */
 static void test_cache_delta__base_file_links_the_input_and_survives_its_change(void **state)
 {
 	struct fx *f = *state;
@@ -325,8 +325,10 @@ static void test_cache_delta__base_file_links_the_input_and_survives_its_change(
 	char src[4300], path[4300], hex[KB_KEY_HEXLEN + 1];
 	struct stat sa, sb;
 	kb_object_info info;
+	kb_cache_reader *r;
 	uint8_t *got;
 	size_t len;
+	ssize_t m;
 	kb_key b, n, n2;
 	int fd;
 
@@ -346,11 +348,22 @@ static void test_cache_delta__base_file_links_the_input_and_survives_its_change(
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, "x", 1, LEN / 3), 1);
 	close(fd);
-	assert_int_equal(kb_cache_get_buf((void **)&got, &len, f->c, &n), 0);
+	/* a streaming reader checks a linked base before use: no KB_ECORRUPT */
+	assert_int_equal(kb_cache_reader_open(&r, NULL, f->c, &n), 0);
+	len = 0;
+	got = malloc(f->next_len + 1);
+	while ((m = kb_cache_reader_read(r, got + len, f->next_len + 1 - len)) > 0)
+		len += (size_t)m;
+	assert_int_equal(m, 0);
+	kb_cache_reader_free(r);
 	assert_int_equal(len, f->next_len);
 	assert_memory_equal(got, f->next, len);
 	free(got);
 	assert_int_not_equal(access(path, F_OK), 0);
+	assert_int_equal(kb_cache_get_buf((void **)&got, &len, f->c, &n), 0);
+	assert_int_equal(len, f->next_len);
+	assert_memory_equal(got, f->next, len);
+	free(got);
 
 	f->next[11] ^= 1;
 	assert_int_equal(kb_test_write_file(path, f->base, LEN), 0); /* a stale copy again */
