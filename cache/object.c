@@ -567,11 +567,12 @@ static void base_files_prune(kb_cache *c, const kb_key *id)
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		if (lstat(path, &st) != 0)
 			continue;
-		t = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		/* ctime: a link to an input keeps the input's mtime, its ctime is the link */
+		t = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
 		if (!strcmp(e->d_name, hex))
-			t = INT64_MAX; /* mtimes are coarse: never drop the one just written */
+			t = INT64_MAX; /* times are coarse: never drop the one just written */
 		if (e->d_name[0] == '.' || strlen(e->d_name) != KB_KEY_HEXLEN) {
-			if (st.st_mtime < time(NULL) - 3600)
+			if (st.st_ctime < time(NULL) - 3600)
 				unlink(path); /* a temporary of a writer killed long ago */
 			continue;
 		}
