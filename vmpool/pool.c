@@ -1330,6 +1330,9 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 		tfail tf = { .klass = KB_RUN_INFRA };
 		kb_pool_kernel k = job_kernel(j);
 		r = get_template(p, &t, &k, prog, prog_len, j->xz, j->seq, &tf);
+		/* a run starts when its clone is launched: the time it waited for the
+		 * template (booted by it, another run or a background warm) is not its own */
+		t0 = kb_vm__now();
 		if (r < 0 && __atomic_load_n(&p->cancelled, __ATOMIC_RELAXED)) {
 			free(tf.console);
 			res->klass = KB_RUN_INFRA;
@@ -1350,7 +1353,6 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 			goto out;
 		}
 		fill_cfg(p, &cfg, j->kernel, j->initrd, j->image, j->cmdline, vmdir);
-		t0 = kb_vm__now(); /* a run starts when its clone is launched */
 		r = kb_snapshot__clone(&c->vm, &t->snap, &cfg, 60);
 		if (r < 0 && !__atomic_load_n(&p->cancelled, __ATOMIC_RELAXED)) {
 			clone_failed(p, t);
