@@ -1250,10 +1250,12 @@ static void raw_open(kb_cache_writer *w)
 		return;
 	base_file_path(dir, sizeof(dir), w->c, NULL);
 	mkdir(dir, 0755);
-	if (w->src_path) {
+	if (w->src_path && w->opts.kind == KB_OBJ_VMLINUX) {
 		/* the input file itself, when the cache is on its file system: no copy
 		 * to write. Its XXH3-128 is that of the bytes read, so a later change
-		 * of the file only makes it fail its check (then it is not used). */
+		 * of the file only makes it fail its check (then it is not used). Only
+		 * a vmlinux: a build replaces it (ld unlinks its output), while VM state
+		 * files may be mapped by a running VM and keep changing. */
 		struct stat st;
 		char *tmp;
 		if (asprintf(&tmp, "%s/.lnk.%ld.%llx", dir, (long)getpid(),

@@ -377,6 +377,19 @@ static void test_cache_delta__base_file_links_the_input_and_survives_its_change(
 	assert_memory_equal(got, f->next, len);
 	free(got);
 	f->next[11] ^= 1;
+
+	/* VM state files are copied, never linked: a running VM may write them */
+	o.kind = KB_OBJ_VMSTATE;
+	snprintf(src, sizeof(src), "%s/ram-1", f->dir);
+	f->next[13] ^= 1; /* bytes not stored yet */
+	assert_int_equal(kb_test_write_file(src, f->next, f->next_len), 0);
+	f->next[13] ^= 1;
+	assert_int_equal(kb_cache_put_file(&b, f->c, src, &o), 0);
+	kb_key_to_hex(hex, &b);
+	snprintf(path, sizeof(path), "%s/base/%s", f->dir, hex);
+	assert_int_equal(stat(src, &sa), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sa.st_ino != sb.st_ino && sb.st_nlink == 1);
 }
 
 /* Objects of many batches (values held across batches, deltas of every batch) read
