@@ -47,6 +47,7 @@ typedef struct tmpl {
 	uint64_t fail_seq; /* requests up to this seq were queued when it failed: they
 			      get the failure instead of another attempt */
 	int fail_klass;    /* KB_RUN_BOOT_FAILURE (state 2) or KB_RUN_INFRA */
+	int fail_rc;       /* what get_template() returned: KB_ETIMEOUT, KB_ERROR */
 	char fail_title[256];
 	struct tmpl *base; /* derived: the kernel's template */
 	int users;         /* get_template() holders; not evicted while > 0 */
@@ -703,8 +704,9 @@ static int get_template(kb_pool *p, tmpl **out, const kb_pool_kernel *k, const v
 			tfail_set(f, t);
 			pthread_mutex_unlock(&p->mu);
 			*out = t;
-			return kb_error_set(KB_ERRCLASS_VMPOOL, "%s",
-					    t->state != 0 && t->error[0] ? t->error : "cancelled");
+			return kb_error_setc(t->state != 0 && t->fail_rc < 0 ? t->fail_rc : KB_ERROR,
+					     KB_ERRCLASS_VMPOOL, "%s", t->state != 0 && t->error[0] ?
+					     t->error : "cancelled");
 		}
 		t->state = 0; /* evicted, or failed for the host before this request: again */
 		t->infra_failed = 0;
@@ -855,9 +857,17 @@ done:
 			boot_verdict(p, bend, con, con_len, why, &klass, title, sizeof(title));
 		}
 		pthread_mutex_lock(&p->mu);
-		snprintf(t->error, sizeof(t->error), "%s", kb_error_last()->message);
+		if (klass == KB_RUN_BOOT_FAILURE)
+			snprintf(t->error, sizeof(t->error), "kernel '%.200s' does not boot: %.255s",
+				 kernel, title);
+		else
+			snprintf(t->error, sizeof(t->error), "kernel '%.180s' could not be %s: "
+				 "%.255s; it is tried again on the next request", kernel,
+				 prog ? "prepared" : "booted", title);
+		r = kb_error_setc(r, KB_ERRCLASS_VMPOOL, "%s", t->error);
 		snprintf(t->fail_title, sizeof(t->fail_title), "%s", title);
 		t->fail_klass = klass;
+		t->fail_rc = r;
 		free(t->console);
 		t->console = con;
 		t->console_len = con_len;

@@ -249,7 +249,8 @@ static void test_vmpool_pool_infra__panic_at_boot_stays_a_boot_failure_without_b
 	kb_pool_results_free(res, 2);
 	/* later requests get the failure at once: no boot */
 	t0 = now_s();
-	assert_true(kb_pool_warm(f.pool, &f.k, 1) < 0);
+	assert_int_equal(kb_pool_warm(f.pool, &f.k, 1), KB_ERROR);
+	assert_non_null(strstr(kb_error_last()->message, "Unable to mount root fs"));
 	assert_true(kb_pool_prepare(f.pool, &f.k, f.repro, 1) < 0);
 	submit_n(f.pool, &f.k, f.repro, 2);
 	expect_n(f.pool, 2, KB_RUN_BOOT_FAILURE, "Unable to mount root fs", 0);
