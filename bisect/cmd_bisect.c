@@ -185,6 +185,8 @@ struct real {
 	pid_t pre_pid[64];      /* their `kbisect build` processes while they run */
 	uint8_t *prebuilt;      /* per node: its kernel came from a speculative build */
 	unsigned preboots;      /* kernels pre-booted ahead of their test */
+	char journal[4300];     /* <cache>/journals/<key>.jsonl: this bisection's rounds */
+	json_t *replay;         /* rounds recorded by an identical earlier bisection */
 };
 
 struct build_job {
@@ -440,9 +442,14 @@ static int test_kernel(struct real *r, const kb_build_result *b, unsigned want,
 			snprintf(tr.title, sizeof(tr.title), "%s", res[i].title);
 			run->klass = res[i].klass;
 			snprintf(run->title, sizeof(run->title), "%.159s", res[i].title);
-			/* an infra failure of the pool is not stored: it says nothing about the
-			 * kernel and a resumed bisection should run it again */
-			if (res[i].klass != KB_RUN_INFRA && kb_remote_test_add(r->remote, r->cache, &tk, &tr) == 0)
+			/* an infra failure of the pool (VM, host) is not stored: a resumed
+			 * bisection should run it again. The reproducer's own failures
+			 * (SYZFAIL/SYZFATAL) are outcomes like any other: stored, so that a
+			 * repeated bisection replays them instead of running again. */
+			int pool_failure = res[i].klass == KB_RUN_INFRA &&
+					   strncmp(res[i].title, "SYZFAIL", 7) != 0 &&
+					   strncmp(res[i].title, "SYZFATAL", 8) != 0;
+			if (!pool_failure && kb_remote_test_add(r->remote, r->cache, &tk, &tr) == 0)
 				(*used)++;
 			kb_error_clear();
 		}
@@ -541,6 +548,119 @@ static int outside_build_inputs(struct real *r, size_t node, const kb_build_resu
 			return 1;
 	}
 	return 0;
+}
+
+/* ---- the journal: the choices of a bisection, replayed by an identical one ---- */
+
+/* Key of a bisection: everything its choices depend on (range, config, reproducer,
+ * command line, engine options). */
+static void journal_path(struct real *r, const struct real_args *a, const kb_engine_opts *eo,
+			 const char *cache_dir)
+{
+	char text[8192], hex[KB_KEY_HEXLEN + 1], cfg[KB_KEY_HEXLEN + 1] = "", rep[KB_KEY_HEXLEN + 1];
+	kb_key k;
+	size_t len = 0, n = kb_gitdag_size(r->dag);
+
+	if (kb_sha256_file(&k, a->config) == 0)
+		kb_key_to_hex(cfg, &k);
+	else
+		kb_error_clear();
+	kb_key_to_hex(rep, &r->repro_key);
+	len += (size_t)snprintf(text + len, sizeof(text) - len,
+				"kbisect-journal-1\nbad %s\nnodes %zu\nconfig %s\nrepro %s\n"
+				"cmdline %s\nbuild-cmd %s\nimage %s\nworkers %u runs %u calib %u "
+				"confidence %.6f any %d title %s\n",
+				kb_gitdag_id(r->dag, n - 1), n, cfg, rep, a->cmdline ? a->cmdline : "",
+				a->build_cmd ? a->build_cmd : "", a->image_set ? a->image : "",
+				eo->workers, eo->runs_per_test, eo->calib_runs, eo->confidence,
+				eo->any_crash, eo->target_title ? eo->target_title : "");
+	for (size_t i = 0; i < n && len < sizeof(text) - 64; i += n > 64 ? n / 64 : 1)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\n",
+					kb_gitdag_id(r->dag, i)); /* a sample of the range */
+	kb_sha256(&k, text, len);
+	kb_key_to_hex(hex, &k);
+	snprintf(r->journal, sizeof(r->journal), "%s/journals", cache_dir);
+	mkdir(r->journal, 0755);
+	snprintf(r->journal, sizeof(r->journal), "%s/journals/%.32s.jsonl", cache_dir, hex);
+}
+
+/* read the journal (one JSON object per round); a damaged line ends it there */
+static void journal_load(struct real *r)
+{
+	FILE *f = fopen(r->journal, "r");
+	char line[16384];
+
+	r->replay = json_array();
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		json_t *o = json_loads(line, 0, NULL);
+		if (!o || !json_is_array(json_object_get(o, "tests")) ||
+		    json_integer_value(json_object_get(o, "round")) !=
+			    (json_int_t)json_array_size(r->replay) + 1) {
+			json_decref(o);
+			break;
+		}
+		json_array_append_new(r->replay, o);
+	}
+	fclose(f);
+}
+
+static int journal_replay(void *ctx, unsigned round, kb_engine_request *rq, size_t *n)
+{
+	struct real *r = ctx;
+	json_t *o = json_array_get(r->replay, round - 1), *t;
+	size_t i, k = 0;
+
+	if (!o)
+		return 0;
+	json_array_foreach(json_object_get(o, "tests"), i, t) {
+		const char *id = json_string_value(json_object_get(t, "commit"));
+		size_t node = SIZE_MAX;
+		if (!id || k == 64)
+			return 0;
+		for (size_t c = 0; c < kb_gitdag_size(r->dag); c++)
+			if (!strcmp(kb_gitdag_id(r->dag, c), id)) {
+				node = c;
+				break;
+			}
+		if (node == SIZE_MAX)
+			return 0;
+		rq[k].node = node;
+		rq[k].runs = (unsigned)json_integer_value(json_object_get(t, "runs"));
+		rq[k].worker = (unsigned)json_integer_value(json_object_get(t, "worker"));
+		k++;
+	}
+	*n = k;
+	return 1;
+}
+
+static void journal_record(void *ctx, unsigned round, const kb_engine_request *rq, size_t n)
+{
+	struct real *r = ctx;
+	json_t *o, *tests;
+	char *line;
+	FILE *f;
+
+	if (round <= json_array_size(r->replay))
+		return; /* replayed: already in the journal */
+	if (round != json_array_size(r->replay) + 1)
+		return; /* a gap (an earlier round was not recorded): keep the journal as is */
+	tests = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(tests, json_pack("{s:s, s:i, s:i}", "commit",
+						       kb_gitdag_id(r->dag, rq[i].node), "runs",
+						       (int)rq[i].runs, "worker", (int)rq[i].worker));
+	o = json_pack("{s:i, s:o}", "round", (int)round, "tests", tests);
+	line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	f = line ? fopen(r->journal, "a") : NULL;
+	if (f) {
+		fprintf(f, "%s\n", line);
+		fclose(f);
+		json_array_append(r->replay, o);
+	}
+	free(line);
+	json_decref(o);
 }
 
 static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_outcome *out)
@@ -885,6 +1005,13 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	o.cost = real_cost;
 	o.execute = real_execute;
 	o.prefetch = real_prefetch;
+	o.replay = journal_replay;
+	o.record = journal_record;
+	journal_path(&r, a, eo, cache_dir);
+	journal_load(&r);
+	if (json_array_size(r.replay))
+		fprintf(lg->f, "replaying %zu rounds of an identical earlier bisection (%s)\n",
+			json_array_size(r.replay), r.journal);
 	o.log = log_line;
 	o.log_ctx = lg;
 	eo->bad = kb_gitdag_size(dag) - 1;
@@ -907,6 +1034,7 @@ out:
 	free(r.builders);
 	free(r.cons);
 	free(r.prebuilt);
+	json_decref(r.replay);
 	free(found_good);
 	kb_cli_remote_done(r.remote);
 	kb_remote_close(r.remote);

@@ -861,6 +861,22 @@ static int execute(kb_engine *e, kb_engine_request *rq, size_t n, kb_engine_outc
 	return 0;
 }
 
+/* the oracle's journal of an identical earlier bisection, if it has this round: 1 and
+ * rq/n filled, else 0 */
+static int replayed(kb_engine *e, kb_engine_request *rq, size_t *n)
+{
+	size_t m = 0;
+
+	if (!e->o.replay || e->o.replay(e->o.ctx, e->round, rq, &m) != 1 || m == 0 || m > 64)
+		return 0;
+	for (size_t i = 0; i < m; i++)
+		if (rq[i].node >= e->n || rq[i].runs == 0 || rq[i].runs > KB_ENGINE_MAX_RUNS)
+			return 0; /* not this DAG's journal after all */
+	*n = m;
+	elog(e, "round %u as recorded earlier (%zu test%s)", e->round, m, m == 1 ? "" : "s");
+	return 1;
+}
+
 /* hand the speculative builds of this round to the oracle */
 static int start_prefetch(kb_engine *e, const size_t *pre, size_t n_pre)
 {
@@ -915,7 +931,16 @@ static int calibrate(kb_engine *e)
 				n++;
 			}
 	}
-	elog(e, "calibrating: %u runs on bad commit %s", e->opt.calib_runs, nname(e, e->opt.bad));
+	{
+		kb_engine_request jr[64];
+		size_t jn = 0;
+		if (replayed(e, jr, &jn) && jr[0].node == e->opt.bad) {
+			memcpy(rq, jr, jn * sizeof(*jr));
+			n = jn;
+			n_pre = 0; /* the journal's kernels are all cached */
+		}
+	}
+	elog(e, "calibrating: %u runs on bad commit %s", rq[0].runs, nname(e, e->opt.bad));
 	if ((rc = start_prefetch(e, pre, n_pre)) != 0)
 		return rc;
 	rc = execute(e, rq, n, &oc);
@@ -934,6 +959,8 @@ static int calibrate(kb_engine *e)
 	free(oc);
 	if (rc)
 		return rc;
+	if (e->o.record)
+		e->o.record(e->o.ctx, e->round, rq, n);
 	kb_model_evidence(e->m, e->opt.bad, &t, NULL, NULL);
 	if (t == 0 && e->round >= CALIB_ROUNDS) {
 		e->stop = KB_STOP_NO_REPRO;
@@ -967,8 +994,7 @@ int kb_engine_step(kb_engine *e, int *done)
 		if (rc)
 			return rc;
 	} else {
-		rc = choose(e, rq, &n, pre, &n_pre);
-		if (rc)
+		if (!replayed(e, rq, &n) && (rc = choose(e, rq, &n, pre, &n_pre)) != 0)
 			return rc;
 		if (n == 0) {
 			e->stop = KB_STOP_UNTESTABLE;
@@ -985,6 +1011,8 @@ int kb_engine_step(kb_engine *e, int *done)
 		free(oc);
 		if (rc)
 			return rc;
+		if (e->o.record)
+			e->o.record(e->o.ctx, e->round, rq, n);
 	}
 	rc = kb_model_update(e->m);
 	if (rc)

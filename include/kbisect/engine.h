@@ -81,6 +81,14 @@ typedef struct {
 	 * speculative builds started. NULL: nothing is prepared ahead. 0, or a
 	 * kb_error_code that aborts the bisection. */
 	int (*prefetch)(void *ctx, const size_t *nodes, size_t n, unsigned *n_built);
+	/** Optional: the tests of round `round` (1 = calibration) as an earlier, identical
+	 * bisection chose them (a journal): fill rq[0..*n-1] (at most 64) and return 1 to
+	 * have the engine run them instead of choosing, 0 to let it choose. Replaying the
+	 * same choices on the same cached evidence reproduces that bisection exactly,
+	 * without the detours a changed cost picture (everything now cached) would take. */
+	int (*replay)(void *ctx, unsigned round, kb_engine_request *rq, size_t *n);
+	/** Optional: the tests of a finished round, for a later replay(). */
+	void (*record)(void *ctx, unsigned round, const kb_engine_request *rq, size_t n);
 	/** Optional: one line of the bisection log (no newline); gets log_ctx. */
 	void (*log)(void *log_ctx, const char *line);
 	void *log_ctx;  /**< context of log (NULL: ctx) */

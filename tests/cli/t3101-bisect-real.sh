@@ -4,7 +4,8 @@
 # depending on a file the culprit commit changes) and real QEMU runs (TCG) of a
 # reproducer that crashes only on the newer kernel. It must blame the right commit,
 # Ctrl-C after the first round and the same command again must resume from the cache,
-# and a third run must do no build and no boot; --find-good finds v1.0 by itself.
+# and a third run must replay the second one's choices (its journal) with no build and
+# no VM run; --find-good finds v1.0 by itself.
 # kb-test-labels: vm
 # kb-test-timeout: 600
 set -euo pipefail
@@ -65,13 +66,21 @@ start=$(date +%s)
 kb --json --log "$tmp/log2" >"$tmp/out2" 2>"$tmp/err" ||
 	fail "second bisect: $(tail -20 "$tmp/log2"; cat "$tmp/err")"
 echo "second bisection: $(( $(date +%s) - start ))s"
-python3 - "$tmp/out2" "$culprit" <<'PY' || fail "resume: $(cat "$tmp/out2")"
+python3 - "$tmp/out2" "$culprit" "$tmp/out" <<'PY' || fail "resume: $(cat "$tmp/out2")"
 import json, sys
 o = json.load(open(sys.argv[1]))
+first = json.load(open(sys.argv[3]))
 assert o["culprit"] == sys.argv[2]
 assert o["builds"] == 0, o["builds"]
 assert all(t["kernel"] != "built" for t in o["timeline"])
+# the journal replays the earlier bisection's choices: the same commits, and every run
+# from the cache (no VM run: tests take no time)
+assert [t["commit"] for t in o["timeline"]] == [t["commit"] for t in first["timeline"]], \
+    ([t["commit"] for t in o["timeline"]], [t["commit"] for t in first["timeline"]])
+assert all(t["test_end"] - t["test_start"] < 1 for t in o["timeline"]), o["timeline"]
 PY
+grep -q "^replaying [0-9]* rounds of an identical earlier bisection" "$tmp/log2" ||
+	fail "no journal replay: $(head -5 "$tmp/log2")"
 
 # --find-good instead of --good: release tag v1.0 runs clean and becomes the good commit
 fg_args=()
