@@ -584,11 +584,14 @@ static void journal_path(struct real *r, const struct real_args *a, const kb_eng
 	snprintf(r->journal, sizeof(r->journal), "%s/journals/%.32s.jsonl", cache_dir, hex);
 }
 
-/* read the journal (one JSON object per round); a damaged line ends it there */
+/* read the journal (one JSON object per round); a damaged line ends it there and is
+ * cut off, with what follows, so that new rounds append to the good part */
 static void journal_load(struct real *r)
 {
 	FILE *f = fopen(r->journal, "r");
 	char line[16384];
+	long good = 0;
+	int damaged = 0;
 
 	r->replay = json_array();
 	if (!f)
@@ -599,11 +602,21 @@ static void journal_load(struct real *r)
 		    json_integer_value(json_object_get(o, "round")) !=
 			    (json_int_t)json_array_size(r->replay) + 1) {
 			json_decref(o);
+			damaged = 1;
 			break;
 		}
 		json_array_append_new(r->replay, o);
+		good = ftell(f);
 	}
 	fclose(f);
+	if (damaged) {
+		char msg[4400];
+		snprintf(msg, sizeof(msg), "journal %s is damaged after round %zu; replaying up "
+			 "to there and cutting the rest", r->journal, json_array_size(r->replay));
+		log_line(r->log, msg);
+		if (truncate(r->journal, good) != 0)
+			r->journal[0] = '\0'; /* cannot repair: record nothing more */
+	}
 }
 
 static int journal_replay(void *ctx, unsigned round, kb_engine_request *rq, size_t *n)
@@ -653,7 +666,7 @@ static void journal_record(void *ctx, unsigned round, const kb_engine_request *r
 						       (int)rq[i].runs, "worker", (int)rq[i].worker));
 	o = json_pack("{s:i, s:o}", "round", (int)round, "tests", tests);
 	line = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	f = line ? fopen(r->journal, "a") : NULL;
+	f = line && r->journal[0] ? fopen(r->journal, "a") : NULL;
 	if (f) {
 		fprintf(f, "%s\n", line);
 		fclose(f);

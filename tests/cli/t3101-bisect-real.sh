@@ -82,6 +82,18 @@ PY
 grep -q "^replaying [0-9]* rounds of an identical earlier bisection" "$tmp/log2" ||
 	fail "no journal replay: $(head -5 "$tmp/log2")"
 
+# a damaged journal (second line garbage) replays up to the damage, then chooses again
+j=$(ls "$tmp"/cache/journals/*.jsonl)
+[ "$(wc -l <"$j")" -ge 2 ] || fail "journal too short: $(cat "$j")"
+sed -i '2s/.*/{"round": 2, "tests": [{"commit": "not-a-commit"/' "$j"
+kb --json --log "$tmp/log2b" >"$tmp/out2b" 2>"$tmp/err" ||
+	fail "bisect with a damaged journal: $(tail -20 "$tmp/log2b"; cat "$tmp/err")"
+grep -q "^replaying 1 rounds" "$tmp/log2b" || fail "damaged journal: $(head -3 "$tmp/log2b")"
+grep -q "is damaged after round 1" "$tmp/log2b" || fail "damaged journal not reported"
+grep -q "not-a-commit" "$j" && fail "the damaged line was kept: $(cat "$j")"
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["culprit"] == sys.argv[2], o["culprit"]' \
+	"$tmp/out2b" "$culprit" || fail "damaged journal: wrong result $(cat "$tmp/out2b")"
+
 # --find-good instead of --good: release tag v1.0 runs clean and becomes the good commit
 fg_args=()
 for a in "${args[@]}"; do [ "$a" = "--good" ] || [ "$a" = "v1.0" ] || fg_args+=("$a"); done
