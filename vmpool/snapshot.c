@@ -186,7 +186,28 @@ int kb_vm__launch(kb_vm *vm, const kb_qemu_cfg *cfg, double timeout_s)
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "%s/qmp.sock", vm->dir);
-	r = kb_qmp__connect(&vm->qmp, path, timeout_s);
+	/* a QEMU that exits at start (it cannot start on this host, or refuses the
+	 * kernel) is seen at once, not after the connect timeout: connect in short tries
+	 * (longer each time, for a loaded host) while it lives */
+	for (double step = 0.5;;) {
+		double left = deadline - kb_vm__now();
+		if (access(path, F_OK) == 0) {
+			r = kb_qmp__connect(&vm->qmp, path, left < step ? left : step);
+			if (r == 0 || r == KB_EINVAL || left <= step)
+				break;
+			step = step < 4 ? step * 2 : 8;
+		} else {
+			r = KB_ETIMEOUT;
+			if (left <= 0)
+				break;
+		}
+		if (kb_qemu__exited(vm->pid, &vm->status))
+			break;
+		usleep(5000);
+	}
+	if (r == KB_ETIMEOUT)
+		r = kb_error_setc(KB_ETIMEOUT, KB_ERRCLASS_VMPOOL, "cannot connect to qmp socket "
+				  "'%s' within %.0fs; see the qemu log next to it", path, timeout_s);
 	if (r < 0) {
 		usleep(50000);
 		if (kb_qemu__exited(vm->pid, &vm->status)) {

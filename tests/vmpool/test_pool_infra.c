@@ -3,7 +3,8 @@
  * the boot deadline passed on an overloaded host: a QEMU stopped with SIGSTOP) is infra
  * for the runs that waited on it and is booted again for the next request, in the same
  * pool; a kernel that really fails to boot (panic, poweroff, a file QEMU cannot load)
- * stays a boot failure and is not booted again; the same split for cold boots.
+ * stays a boot failure and is not booted again; the same split for cold boots; a QEMU
+ * that cannot start (no memory) is infra and tried again.
  * Needs qemu-system-x86_64, busybox-static and scripts/fetch-kernels.sh (the tests that
  * boot the Debian kernel skip when none can be had).
  * kb-test-labels: vm
@@ -315,10 +316,43 @@ static void test_vmpool_pool_infra__file_qemu_cannot_load_stays_a_boot_failure(v
 	fix_close(&f);
 }
 
+static void test_vmpool_pool_infra__qemu_that_cannot_start_is_infra_then_retried(void **state)
+{
+	fix f;
+	char bad[700], qemu[700];
+	static const char fake[] = "#!/bin/sh\necho \"qemu-system-x86_64: cannot set up guest "
+				   "memory 'pc.ram': Cannot allocate memory\" >&2\nexit 1\n";
+	(void)state;
+
+	/* a QEMU that fails at start for the host (no memory): needs no real kernel */
+	fix_open(&f, 20, 0);
+	kb_pool_close(f.pool);
+	snprintf(qemu, sizeof(qemu), "%s/qemu", f.dir);
+	assert_int_equal(kb_test_write_file(qemu, fake, strlen(fake)), 0);
+	assert_int_equal(kb_test_sh("chmod +x '%s'", qemu), 0);
+	f.o.qemu = qemu;
+	assert_int_equal(kb_pool_open(&f.pool, &f.o), 0);
+	snprintf(bad, sizeof(bad), "%s/bzImage", f.dir);
+	assert_int_equal(kb_test_write_file(bad, "never loaded", 12), 0);
+	f.k.kernel = bad;
+	submit_n(f.pool, &f.k, f.repro, 2);
+	expect_n(f.pool, 2, KB_RUN_INFRA, "Cannot allocate memory", 0);
+	assert_int_equal(boots(f.pool), 1);
+	/* not remembered: the next request tries again (and fails the same way) */
+	submit_n(f.pool, &f.k, f.repro, 1);
+	expect_n(f.pool, 1, KB_RUN_INFRA, "boot failed on the host", 0);
+	assert_int_equal(boots(f.pool), 2);
+	assert_int_equal(kb_pool_warm(f.pool, &f.k, 1), KB_ERROR);
+	assert_non_null(strstr(kb_error_last()->message, "tried again"));
+	assert_int_equal(boots(f.pool), 3);
+	fix_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vmpool_pool_infra__file_qemu_cannot_load_stays_a_boot_failure),
+		cmocka_unit_test(test_vmpool_pool_infra__qemu_that_cannot_start_is_infra_then_retried),
 		cmocka_unit_test(test_vmpool_pool_infra__cold_boot_timeout_is_infra),
 		cmocka_unit_test(
 			test_vmpool_pool_infra__panic_at_boot_stays_a_boot_failure_without_booting_again),
