@@ -38,6 +38,8 @@
 #define MAX_SKIP_CANDIDATES 32
 #define KBUILD_TIMESTAMP "Thu Jan  1 00:00:00 UTC 1970"
 
+#define DEPSET_MEMO 32
+
 struct kb_builder {
 	kb_repo *repo;
 	kb_cache *cache;
@@ -59,6 +61,10 @@ struct kb_builder {
 	char work_tree[PATH_MAX];
 	kb_key dep_class;
 	char dep_class_hex[KB_KEY_HEXLEN + 1];
+	/* parsed depsets of cached builds, by object id: every prediction checks the same
+	 * few builds' depsets (reused round robin) */
+	struct { kb_key id; kb_depset *d; } memo[DEPSET_MEMO];
+	size_t n_memo, next_memo;
 };
 
 static const char *const make_args_list[] = {
@@ -279,6 +285,8 @@ void kb_builder_free(kb_builder *b)
 {
 	if (!b)
 		return;
+	for (size_t i = 0; i < b->n_memo; i++)
+		kb_depset__free(b->memo[i].d);
 	kb_repo__free(b->repo);
 	free(b->config);
 	free(b->config_path);
@@ -499,6 +507,42 @@ static int affects_fn(const char *path, int added, void *arg)
  * Look for a cached build of the same dep_class that tree cannot differ from.
  * Returns 1 with *hit (index into s->c) and *n_changed set, 0 if none, or < 0.
  */
+/* the parsed depset object id of a cached build (memoised; borrowed: do not free), or
+ * NULL when it cannot be had (evicted, damaged) */
+static kb_depset *depset_of(kb_builder *b, const kb_key *id)
+{
+	void *text = NULL;
+	size_t len = 0, slot;
+	kb_depset *d = NULL;
+
+	for (size_t i = 0; i < b->n_memo; i++)
+		if (kb_key_equal(&b->memo[i].id, id))
+			return b->memo[i].d;
+	kb_remote_object_ensure(b->remote, b->cache, id); /* read-through */
+	kb_error_clear();
+	if (kb_cache_get_buf(&text, &len, b->cache, id) != KB_OK) {
+		kb_error_clear();
+		return NULL;
+	}
+	if (kb_depset__parse(&d, text, len) < 0) {
+		kb_error_clear();
+		d = NULL;
+	}
+	free(text);
+	if (!d)
+		return NULL;
+	if (b->n_memo < DEPSET_MEMO) {
+		slot = b->n_memo++;
+	} else {
+		slot = b->next_memo;
+		b->next_memo = (b->next_memo + 1) % DEPSET_MEMO;
+		kb_depset__free(b->memo[slot].d);
+	}
+	b->memo[slot].id = *id;
+	b->memo[slot].d = d;
+	return d;
+}
+
 static int find_dep_skip(kb_builder *b, struct collect *s, const char *tree, size_t *hit,
 			 size_t *n_changed)
 {
@@ -506,22 +550,15 @@ static int find_dep_skip(kb_builder *b, struct collect *s, const char *tree, siz
 		qsort(s->c, s->n, sizeof(*s->c), newest_first);
 	for (size_t i = 0; i < s->n && i < MAX_SKIP_CANDIDATES; i++) {
 		struct affects_arg a = { NULL, "" };
-		void *text = NULL;
-		size_t len = 0, n = 0;
+		size_t n = 0;
 		int rc;
 
 		if (!strcmp(s->c[i].rec.git_tree, tree))
 			continue; /* same tree, other key: cannot happen with one dep_class */
-		kb_remote_object_ensure(b->remote, b->cache, &s->c[i].depset); /* read-through */
-		kb_error_clear();
-		if (kb_cache_get_buf(&text, &len, b->cache, &s->c[i].depset) != KB_OK)
-			continue; /* evicted: that build cannot vouch for anything */
-		rc = kb_depset__parse(&a.d, text, len);
-		free(text);
-		if (rc < 0)
-			continue;
+		a.d = depset_of(b, &s->c[i].depset);
+		if (!a.d)
+			continue; /* evicted or damaged: that build cannot vouch for anything */
 		rc = kb_repo__diff_paths(b->repo, s->c[i].rec.git_tree, tree, affects_fn, &a, &n);
-		kb_depset__free(a.d);
 		if (rc == KB_ENOTFOUND)
 			continue; /* tree gone from this repository */
 		if (rc < 0)

@@ -161,6 +161,12 @@ struct consumed {
 	size_t used;
 };
 
+struct prediction {
+	int valid, how, ok, has_sig;
+	unsigned gen;
+	kb_key sig;
+};
+
 struct real {
 	const kb_gitdag *dag;
 	const kb_model *m;      /* the candidate DAG (parents) */
@@ -185,6 +191,8 @@ struct real {
 	pid_t pre_pid[64];      /* their `kbisect build` processes while they run */
 	uint8_t *prebuilt;      /* per node: its kernel came from a speculative build */
 	unsigned preboots;      /* kernels pre-booted ahead of their test */
+	struct prediction *pred; /* per node: the builder's last prediction */
+	unsigned gen;           /* builds landed so far (predictions of builds expire) */
 	char journal[4300];     /* <cache>/journals/<key>.jsonl: this bisection's rounds */
 	json_t *replay;         /* rounds recorded by an identical earlier bisection */
 };
@@ -331,19 +339,52 @@ static int build_parallel(struct real *r, struct build_job *jobs, const kb_engin
 	return 0;
 }
 
+/* The builder's prediction for node, remembered: a kernel at hand stays at hand, and
+ * "needs a build" holds until the next build lands (r->gen). 0 or -1 (no prediction). */
+static int predicted(struct real *r, size_t node, struct prediction **out)
+{
+	struct prediction *p = &r->pred[node];
+	kb_build_result res;
+
+	if (p->valid && (p->how != KB_BUILD_NEEDS_BUILD || p->gen == r->gen)) {
+		*out = p;
+		return 0;
+	}
+	if (kb_builder_predict(&res, r->builders[0], kb_gitdag_id(r->dag, node)) != 0) {
+		kb_error_clear();
+		return -1;
+	}
+	p->valid = 1;
+	p->gen = r->gen;
+	p->how = res.how;
+	p->ok = res.ok;
+	p->has_sig = res.has_signature && res.ok;
+	p->sig = res.signature;
+	*out = p;
+	return 0;
+}
+
 static int real_cost(void *ctx, size_t node, int *kind)
 {
 	struct real *r = ctx;
-	kb_build_result res;
+	struct prediction *p;
 
 	*kind = KB_COST_BUILD;
-	if (kb_builder_predict(&res, r->builders[0], kb_gitdag_id(r->dag, node)) != 0) {
-		kb_error_clear();
-		return 0;
-	}
-	if (res.how != KB_BUILD_NEEDS_BUILD)
+	if (predicted(r, node, &p) == 0 && p->how != KB_BUILD_NEEDS_BUILD)
 		*kind = KB_COST_TEST;
 	return 0;
+}
+
+/* the signature of a kernel at hand (cache hit, dependency skip) before testing it */
+static int real_signature(void *ctx, size_t node, kb_key *out)
+{
+	struct real *r = ctx;
+	struct prediction *p;
+
+	if (predicted(r, node, &p) != 0 || p->how == KB_BUILD_NEEDS_BUILD || !p->has_sig)
+		return 0;
+	*out = p->sig;
+	return 1;
 }
 
 static size_t *consumed_of(struct real *r, const kb_key *tk)
@@ -528,6 +569,8 @@ static void prefetch_wait(struct real *r)
 			;
 		r->pre_pid[i] = 0;
 	}
+	if (r->n_pre)
+		r->gen++;
 	r->n_pre = 0;
 }
 
@@ -695,6 +738,7 @@ static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_eng
 		free(jobs);
 		return rc;
 	}
+	r->gen++; /* this round's builds landed: "needs a build" predictions expire */
 	prefetch_start(r, r->n_builders);
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct build_job *j = &jobs[i];
@@ -1010,7 +1054,8 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	r.m = m;
 	r.prebuild = a->prebuild;
 	r.prebuilt = calloc(kb_gitdag_size(dag), 1);
-	if (!r.prebuilt) {
+	r.pred = calloc(kb_gitdag_size(dag), sizeof(*r.pred));
+	if (!r.prebuilt || !r.pred) {
 		rc = kb_cli_error("out of memory");
 		goto out;
 	}
@@ -1018,6 +1063,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	o.cost = real_cost;
 	o.execute = real_execute;
 	o.prefetch = real_prefetch;
+	o.signature = real_signature;
 	o.replay = journal_replay;
 	o.record = journal_record;
 	journal_path(&r, a, eo, cache_dir);
@@ -1047,6 +1093,7 @@ out:
 	free(r.builders);
 	free(r.cons);
 	free(r.prebuilt);
+	free(r.pred);
 	json_decref(r.replay);
 	free(found_good);
 	kb_cli_remote_done(r.remote);

@@ -37,6 +37,7 @@ struct node_rec {
 	int built;      /* 0 unknown, 1 built, -1 failed to build */
 	int same_as_parent; /* 1: same signature as a parent, 2: touches no build input */
 	int downweighted;
+	int sig_asked;  /* the oracle was asked for its signature before testing */
 };
 
 struct span {
@@ -72,6 +73,7 @@ struct kb_engine {
 	int stop;
 	int calibrated;
 	unsigned builds, tests, runs, builds_avoided, prefetched, prefetch_used;
+	unsigned sig_learned; /* signatures learned before testing, not yet in the posterior */
 	double t0, tmax, saved;
 	int have_t0;
 	struct span *spans;
@@ -288,8 +290,8 @@ static void downweight_same_kernels(kb_engine *e)
 
 	for (size_t c = 0; c < e->n; c++) {
 		struct node_rec *nr = &e->rec[c];
-		if (nr->built <= 0 || nr->downweighted)
-			continue;
+		if (nr->built < 0 || nr->downweighted)
+			continue; /* untested nodes count once their signature is known */
 		if (!nr->same_as_parent && kb_model_signature(e->m, c, &ks))
 			for (size_t i = 0; i < kb_model_n_parents(e->m, c); i++)
 				if (kb_model_signature(e->m, kb_model_parent(e->m, c, i), &ps) &&
@@ -639,10 +641,22 @@ static size_t build_pool(kb_engine *e, size_t *pool, int *kind)
 				k = ok;
 		}
 		kind[i] = k;
+		if (k != KB_COST_BUILD && e->o.signature && e->rec[pool[i]].built == 0 &&
+		    !e->rec[pool[i]].sig_asked) {
+			kb_key sig, have;
+			e->rec[pool[i]].sig_asked = 1;
+			if (e->o.signature(e->o.ctx, pool[i], &sig) == 1 &&
+			    !kb_model_signature(e->m, pool[i], &have) &&
+			    kb_model_set_signature(e->m, pool[i], &sig) == 0)
+				e->sig_learned++;
+			kb_error_clear();
+		}
 	}
 	free(ord), free(cheap);
 	return n_pool;
 }
+
+static void check_stop(kb_engine *e);
 
 /* speculative builds wanted per round (0: none) */
 static size_t prefetch_n(const kb_engine *e)
@@ -677,6 +691,23 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 		free(pool), free(kind);
 		return rc;
 	}
+	size_t n_pool = build_pool(e, pool, kind);
+	if (e->sig_learned) { /* kernels at hand told their signatures: pool them first */
+		e->sig_learned = 0;
+		downweight_same_kernels(e);
+		if ((rc = kb_model_update(e->m)) != 0 ||
+		    (rc = kb_model_buggy_all(e->m, e->buggy)) != 0) {
+			free(pool), free(kind);
+			return rc;
+		}
+		n_pool = build_pool(e, pool, kind);
+		e->sig_learned = 0;
+		check_stop(e); /* pooled evidence may settle it: then test nothing */
+		if (e->stop != KB_STOP_RUNNING) {
+			free(pool), free(kind);
+			return 0;
+		}
+	}
 	top = kb_model_top(e->m, &p);
 	if (top != KB_MODEL_NONE && p >= (e->opt.workers > 1 ? MUST_EARLY * e->opt.confidence : e->opt.confidence)) {
 		unsigned t, c;
@@ -690,7 +721,6 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 				must[n_must++] = par;
 		}
 	}
-	size_t n_pool = build_pool(e, pool, kind);
 	const uint64_t **rows = calloc(n_pool ? n_pool : 1, sizeof(*rows));
 	uint64_t **owned = calloc(n_pool ? n_pool : 1, sizeof(*owned));
 	size_t *nws = calloc(n_pool ? n_pool : 1, sizeof(*nws));
@@ -908,7 +938,14 @@ static int calibrate(kb_engine *e)
 	/* the other workers test by the prior meanwhile; their runs are classified
 	 * once the bad commit told us the crash titles. With one worker, the prior's
 	 * first picks are built meanwhile instead. */
-	if (e->opt.workers > 1 || prefetch_n(e)) {
+	kb_engine_request jr[64];
+	size_t jn = 0;
+	int from_journal = replayed(e, jr, &jn) && jr[0].node == e->opt.bad;
+
+	if (from_journal) { /* as recorded: no choice to make, all kernels cached */
+		memcpy(rq, jr, jn * sizeof(*jr));
+		n = jn;
+	} else if (e->opt.workers > 1 || prefetch_n(e)) {
 		size_t m = 0;
 		rc = kb_model_update(e->m);
 		if (rc)
@@ -930,15 +967,6 @@ static int calibrate(kb_engine *e)
 				rq[n].runs = e->opt.runs_per_test;
 				n++;
 			}
-	}
-	{
-		kb_engine_request jr[64];
-		size_t jn = 0;
-		if (replayed(e, jr, &jn) && jr[0].node == e->opt.bad) {
-			memcpy(rq, jr, jn * sizeof(*jr));
-			n = jn;
-			n_pre = 0; /* the journal's kernels are all cached */
-		}
 	}
 	elog(e, "calibrating: %u runs on bad commit %s", rq[0].runs, nname(e, e->opt.bad));
 	if ((rc = start_prefetch(e, pre, n_pre)) != 0)
@@ -997,8 +1025,12 @@ int kb_engine_step(kb_engine *e, int *done)
 		if (!replayed(e, rq, &n) && (rc = choose(e, rq, &n, pre, &n_pre)) != 0)
 			return rc;
 		if (n == 0) {
-			e->stop = KB_STOP_UNTESTABLE;
-			elog(e, "nothing left worth testing");
+			/* signatures learned while choosing may have settled it already */
+			check_stop(e);
+			if (e->stop == KB_STOP_RUNNING) {
+				e->stop = KB_STOP_UNTESTABLE;
+				elog(e, "nothing left worth testing");
+			}
 			goto finished;
 		}
 		if ((rc = start_prefetch(e, pre, n_pre)) != 0)

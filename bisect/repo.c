@@ -4,6 +4,7 @@
  * for real builds (git worktree, so only changed files are rewritten).
  * Not: what a change means for a build (depset.c), building (build.c).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +17,23 @@
 #include "common/error_internal.h"
 #include "build_internal.h"
 
+/* Changed paths between two trees, kept: dependency-skip checks diff the same tree
+ * pairs (a candidate against each cached build) round after round. Direct-mapped. */
+#define DIFF_CACHE_SLOTS 8192
+#define DIFF_CACHE_MAX_BYTES (1u << 20)   /* larger diffs are not kept */
+#define DIFF_CACHE_TOTAL_BYTES (256u << 20) /* nor any once the cache holds this much */
+
+struct diff_entry {
+	char key[2 * 40 + 2]; /* "<tree_a> <tree_b>" */
+	char *buf;            /* records: one byte 'a'dded or 'c'hanged, the path, NUL */
+	size_t len, n_deltas;
+};
+
 struct kb_repo {
 	git_repository *repo;
 	char *gitdir;
+	struct diff_entry *diffs; /* DIFF_CACHE_SLOTS, allocated on first use */
+	size_t diff_bytes;        /* held by diffs[] */
 };
 
 static const char *git_msg(void)
@@ -33,6 +48,10 @@ int kb_repo__open(kb_repo **out, const char *path)
 	int rc;
 
 	git_libgit2_init();
+	/* keep the kernel's large trees in libgit2's object cache (default: objects up to
+	 * 4 KiB only), so that the many tree diffs of dependency-skip checks do not inflate
+	 * the same top-level trees again and again */
+	git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, (size_t)1 << 20);
 	r = calloc(1, sizeof(*r));
 	if (!r) {
 		git_libgit2_shutdown();
@@ -64,6 +83,10 @@ void kb_repo__free(kb_repo *r)
 		return;
 	git_repository_free(r->repo);
 	free(r->gitdir);
+	if (r->diffs)
+		for (size_t i = 0; i < DIFF_CACHE_SLOTS; i++)
+			free(r->diffs[i].buf);
+	free(r->diffs);
 	free(r);
 	git_libgit2_shutdown();
 }
@@ -110,9 +133,111 @@ static int lookup_tree(git_tree **out, kb_repo *r, const char *hex)
 	return KB_OK;
 }
 
+struct collect_arg {
+	char *buf;
+	size_t len, cap;
+	int too_big;
+};
+
+static int collect_fn(const char *path, int added, void *arg)
+{
+	struct collect_arg *c = arg;
+	size_t pl = strlen(path) + 2;
+
+	if (c->too_big)
+		return 0;
+	if (c->len + pl > DIFF_CACHE_MAX_BYTES) {
+		c->too_big = 1;
+		return 0;
+	}
+	if (c->len + pl > c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 4096;
+		while (cap < c->len + pl)
+			cap *= 2;
+		char *nb = realloc(c->buf, cap);
+		if (!nb) {
+			c->too_big = 1;
+			return 0;
+		}
+		c->buf = nb, c->cap = cap;
+	}
+	c->buf[c->len] = added ? 'a' : 'c';
+	memcpy(c->buf + c->len + 1, path, pl - 1);
+	c->len += pl;
+	return 0;
+}
+
+static int replay_paths(const struct diff_entry *d, int (*fn)(const char *, int, void *),
+			void *arg)
+{
+	int rc = 0;
+	for (size_t off = 0; off < d->len && rc == 0;) {
+		const char *path = d->buf + off + 1;
+		rc = fn(path, d->buf[off] == 'a', arg);
+		off += strlen(path) + 2;
+	}
+	return rc;
+}
+
+static int diff_paths_uncached(kb_repo *r, const char *tree_a, const char *tree_b,
+			       int (*fn)(const char *path, int added, void *arg), void *arg,
+			       size_t *n_deltas);
+
 int kb_repo__diff_paths(kb_repo *r, const char *tree_a, const char *tree_b,
 			int (*fn)(const char *path, int added, void *arg), void *arg,
 			size_t *n_deltas)
+{
+	char key[sizeof(((struct diff_entry *)0)->key)];
+	struct collect_arg c = { 0 };
+	struct diff_entry *d;
+	size_t n = 0;
+	uint64_t h = 1469598103934665603ull;
+	int rc;
+
+	if (strlen(tree_a) != 40 || strlen(tree_b) != 40)
+		return diff_paths_uncached(r, tree_a, tree_b, fn, arg, n_deltas);
+	snprintf(key, sizeof(key), "%s %s", tree_a, tree_b);
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	if (!r->diffs && !(r->diffs = calloc(DIFF_CACHE_SLOTS, sizeof(*r->diffs))))
+		return diff_paths_uncached(r, tree_a, tree_b, fn, arg, n_deltas);
+	d = &r->diffs[h % DIFF_CACHE_SLOTS];
+	if (d->buf && !strcmp(d->key, key)) {
+		if (n_deltas)
+			*n_deltas = d->n_deltas;
+		return replay_paths(d, fn, arg);
+	}
+	rc = diff_paths_uncached(r, tree_a, tree_b, collect_fn, &c, &n);
+	if (rc == 0 && !c.too_big && r->diff_bytes - (d->buf ? d->len : 0) + c.len >
+					  DIFF_CACHE_TOTAL_BYTES)
+		c.too_big = 1;
+	if (rc != 0 || c.too_big) {
+		free(c.buf);
+		if (rc != 0)
+			return rc;
+		return diff_paths_uncached(r, tree_a, tree_b, fn, arg, n_deltas);
+	}
+	if (d->buf)
+		r->diff_bytes -= d->len;
+	free(d->buf);
+	r->diff_bytes += c.len;
+	memcpy(d->key, key, sizeof(key));
+	d->buf = c.buf ? c.buf : strdup("");
+	d->len = c.len;
+	d->n_deltas = n;
+	if (!d->buf) {
+		r->diff_bytes -= d->len;
+		d->len = 0;
+		return diff_paths_uncached(r, tree_a, tree_b, fn, arg, n_deltas);
+	}
+	if (n_deltas)
+		*n_deltas = n;
+	return replay_paths(d, fn, arg);
+}
+
+static int diff_paths_uncached(kb_repo *r, const char *tree_a, const char *tree_b,
+			       int (*fn)(const char *path, int added, void *arg), void *arg,
+			       size_t *n_deltas)
 {
 	git_diff_options opts;
 	git_tree *a = NULL, *b = NULL;

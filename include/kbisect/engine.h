@@ -74,6 +74,11 @@ typedef struct {
 	 * (zeroed by the engine). 0, or a kb_error_code that aborts the bisection. */
 	int (*execute)(void *ctx, const kb_engine_request *req, size_t n,
 		       kb_engine_outcome *out);
+	/** Optional: the kernel signature node would have, known before testing it (its
+	 * kernel is at hand: a cached build or a dependency skip). 1 and *out set, or 0.
+	 * The engine then pools the node with the kernels it shares, instead of spending
+	 * a round to find out that testing it tells nothing new. */
+	int (*signature)(void *ctx, size_t node, kb_key *out);
 	/** Optional: get nodes[0..n-1] (the engine's best guesses at the next round's
 	 * candidates) ready in the background while the round about to run goes on: build
 	 * those that need it (as the oracle's policy allows) and pre-boot their kernels;
