@@ -38,7 +38,7 @@ static const char *const bisect_usage[] = {
 	"               [--title <crash title>] [--any-crash] [--max-rounds <n>] [--json]",
 	"               [--html <file>] [--log <file>] [--build-cmd <cmd>] [--image <path>]",
 	"               [--work-dir <dir>] [--jobs <n>] [--accel tcg|kvm|auto] [--vms <n>]",
-	"               [--run-timeout <s>] [--prebuild <n>]",
+	"               [--run-timeout <s>] [--boot-timeout <s>] [--prebuild <n>]",
 	"kbisect bisect --simulate [--commits <n>] [--shape linear|merges] [--q <rate>]",
 	"               [--seed <n>] [--workers <k>] [--runs-per-test <n>] [--confidence <p>]",
 	"               [--json] [--html <file>] [--log <file>]",
@@ -76,7 +76,7 @@ static void bisect_help(void)
 	       "                          probability mass per round\n"
 	       "    --log <file>          write the bisection log there (default: stderr)\n"
 	       "    --build-cmd, --image, --work-dir, --jobs   as in 'kbisect build'\n"
-	       "    --accel, --vms, --run-timeout              as in 'kbisect pool run'\n"
+	       "    --accel, --vms, --run-timeout, --boot-timeout   as in 'kbisect pool run'\n"
 	       "    --prebuild <n>        build up to n of the likeliest next candidates while\n"
 	       "                          a round's tests run (default: <k> on machines with 8\n"
 	       "                          or more CPUs and in --simulate, else 0: on a few\n"
@@ -153,6 +153,7 @@ struct real_args {
 	unsigned jobs, vms;
 	double run_timeout;
 	unsigned prebuild; /* speculative builds per round */
+	double boot_timeout; /* kernel boot to agent ready (0: the pool's default) */
 };
 
 
@@ -1024,6 +1025,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 		r.n_builders++;
 	}
 	r.popts.vms = a->vms;
+	r.popts.boot_timeout_s = a->boot_timeout;
 	r.popts.accel = a->accel;
 	r.popts.cache = r.cache;
 	if (kb_pool_open(&r.pool, &r.popts) != 0) {
@@ -1121,7 +1123,7 @@ int cmd_bisect(int argc, char **argv)
 	enum { O_REPO = 256, O_GOOD, O_BAD, O_CONFIG, O_REPRO, O_CMDLINE, O_WORKERS, O_RUNS,
 	       O_CONF, O_CACHE, O_REMOTE, O_JSON, O_HTML, O_SIM, O_COMMITS, O_SHAPE, O_Q,
 	       O_SEED, O_TITLE, O_ANY, O_ROUNDS, O_LOG, O_BUILDCMD, O_IMAGE, O_WORKDIR,
-	       O_JOBS, O_ACCEL, O_VMS, O_RTIMEOUT, O_FINDGOOD, O_PREBUILD };
+	       O_JOBS, O_ACCEL, O_VMS, O_RTIMEOUT, O_FINDGOOD, O_PREBUILD, O_BTIMEOUT };
 	static const struct option lo[] = {
 		{ "repo", required_argument, NULL, O_REPO },
 		{ "good", required_argument, NULL, O_GOOD },
@@ -1154,6 +1156,7 @@ int cmd_bisect(int argc, char **argv)
 		{ "vms", required_argument, NULL, O_VMS },
 		{ "run-timeout", required_argument, NULL, O_RTIMEOUT },
 		{ "prebuild", required_argument, NULL, O_PREBUILD },
+		{ "boot-timeout", required_argument, NULL, O_BTIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1253,6 +1256,12 @@ int cmd_bisect(int argc, char **argv)
 			ra.run_timeout = strtod(optarg, &end);
 			if (*end || !*optarg || !(ra.run_timeout > 0))
 				return kb_cli_usage_error(bisect_usage, "bad --run-timeout '%s'", optarg);
+			break;
+		case O_BTIMEOUT:
+			ra.boot_timeout = strtod(optarg, &end);
+			if (*end || !*optarg || !(ra.boot_timeout > 0) || ra.boot_timeout > 86400)
+				return kb_cli_usage_error(bisect_usage, "bad --boot-timeout '%s'; give "
+							  "seconds in (0, 86400]", optarg);
 			break;
 		case O_PREBUILD: {
 			unsigned v;

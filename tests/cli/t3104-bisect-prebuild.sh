@@ -9,8 +9,8 @@
 # its own. Also checks that the per-commit outside_build_inputs mark (a commit whose
 # kernel was reused from its parent's build by dependency skip) lands only on commits
 # that change notes.txt alone (whether such a commit gets tested at all is up to the
-# engine: a commit known to share a kernel is pooled, not tested). --prebuild with a bad value
-# is a usage error.
+# engine: a commit known to share a kernel is pooled, not tested). --prebuild and
+# --boot-timeout with bad values are usage errors.
 # kb-test-labels: vm
 # kb-test-timeout: 600
 set -euo pipefail
@@ -26,6 +26,11 @@ set +e
 set -e
 [ $rc -eq 129 ] || fail "--prebuild lots: exit $rc, want 129"
 grep -q "bad --prebuild 'lots'" "$tmp/err" || fail "usage message: $(cat "$tmp/err")"
+set +e
+"$KBISECT" bisect --simulate --boot-timeout -3 >/dev/null 2>"$tmp/err"; rc=$?
+set -e
+[ $rc -eq 129 ] || fail "--boot-timeout -3: exit $rc, want 129"
+grep -q "bad --boot-timeout '-3'" "$tmp/err" || fail "usage message: $(cat "$tmp/err")"
 
 # shellcheck source=lib/bisect-scenario.sh
 . "$src/tests/cli/lib/bisect-scenario.sh"
