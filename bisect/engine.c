@@ -28,7 +28,8 @@
 #define MIN_GAIN_BITS 0.005 /* tests telling less than this are not worth running */
 #define CALIB_ROUNDS 3 /* rounds on bad before giving up on the reproducer */
 #define MISS_TARGET 0.005 /* adaptive runs: P(no target crash on a buggy kernel) */
-#define SAME_KERNEL_PRIOR 1e-3 /* prior factor of a commit with its parent's kernel */
+#define SAME_KERNEL_PRIOR 1e-4 /* prior factor of a commit with its parent's kernel: a run of
+				 * 15 such commits after the culprit must not hold 1.5% of the mass */
 #define MUST_EARLY 0.5 /* k > 1: settle the top commit's direct evidence from this mass on */
 
 struct node_rec {
