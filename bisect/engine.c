@@ -943,10 +943,9 @@ static int calibrate(kb_engine *e)
 	size_t jn = 0;
 	int from_journal = replayed(e, jr, &jn) && jr[0].node == e->opt.bad;
 
-	if (from_journal) { /* as recorded: no choice to make, all kernels cached */
-		memcpy(rq, jr, jn * sizeof(*jr));
-		n = jn;
-	} else if (e->opt.workers > 1 || prefetch_n(e)) {
+	/* a journal round still goes through choose(): what it learns on the way (the
+	 * signatures of kernels at hand) is part of the state the recorded run had */
+	if (e->opt.workers > 1 || prefetch_n(e) || from_journal) {
 		size_t m = 0;
 		rc = kb_model_update(e->m);
 		if (rc)
@@ -968,6 +967,11 @@ static int calibrate(kb_engine *e)
 				rq[n].runs = e->opt.runs_per_test;
 				n++;
 			}
+	}
+	if (from_journal) { /* as recorded: all kernels cached, nothing to prepare */
+		memcpy(rq, jr, jn * sizeof(*jr));
+		n = jn;
+		n_pre = 0;
 	}
 	elog(e, "calibrating: %u runs on bad commit %s", rq[0].runs, nname(e, e->opt.bad));
 	if ((rc = start_prefetch(e, pre, n_pre)) != 0)
@@ -1023,8 +1027,19 @@ int kb_engine_step(kb_engine *e, int *done)
 		if (rc)
 			return rc;
 	} else {
-		if (!replayed(e, rq, &n) && (rc = choose(e, rq, &n, pre, &n_pre)) != 0)
+		kb_engine_request jr[64];
+		size_t jn = 0;
+		int from_journal = replayed(e, jr, &jn);
+		/* choose() even for a journal round: it learns what the recorded run learned */
+		if ((rc = choose(e, rq, &n, pre, &n_pre)) != 0)
 			return rc;
+		if (e->stop != KB_STOP_RUNNING)
+			goto finished;
+		if (from_journal) {
+			memcpy(rq, jr, jn * sizeof(*jr));
+			n = jn;
+			n_pre = 0;
+		}
 		if (n == 0) {
 			/* signatures learned while choosing may have settled it already */
 			check_stop(e);
