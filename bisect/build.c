@@ -51,6 +51,7 @@ struct kb_builder {
 	char *cc_version;    /* first line of cc --version */
 	kb_key cc_hash;
 	char *ccache, *ccache_remote, *build_cmd, *image_path;
+	char *ccache_dir_env; /* CCACHE_DIR given to ccache: <cache dir>/ccache */
 	char *targets;       /* make targets or the custom command, for the key */
 	char *make_args;     /* reproducibility arguments, for the key and for make */
 	char *kbuild_env;    /* "K=V\n" sorted, for the key */
@@ -65,6 +66,13 @@ struct kb_builder {
 	 * few builds' depsets (reused round robin) */
 	struct { kb_key id; kb_depset *d; } memo[DEPSET_MEMO];
 	size_t n_memo, next_memo;
+	/* the work tree's state, for estimates of incremental builds: the tree id it was
+	 * last built at (<worker_dir>/built-tree, also written by builds in other
+	 * processes) and the inputs read then, with how many objects read each path */
+	char wt_tree[41];
+	kb_depset *wt_deps;
+	size_t wt_cmds;
+	struct timespec wt_mtime; /* of built-tree when wt_deps was scanned */
 };
 
 static const char *const make_args_list[] = {
@@ -287,6 +295,7 @@ void kb_builder_free(kb_builder *b)
 		return;
 	for (size_t i = 0; i < b->n_memo; i++)
 		kb_depset__free(b->memo[i].d);
+	kb_depset__free(b->wt_deps);
 	kb_repo__free(b->repo);
 	free(b->config);
 	free(b->config_path);
@@ -294,6 +303,7 @@ void kb_builder_free(kb_builder *b)
 	free(b->cc_version);
 	free(b->ccache);
 	free(b->ccache_remote);
+	free(b->ccache_dir_env);
 	free(b->build_cmd);
 	free(b->image_path);
 	free(b->targets);
@@ -431,7 +441,7 @@ struct collect {
 	const kb_builder *b;
 	struct candidate *c;
 	size_t n, cap;
-	double built_sum;
+	double built_sum, built_min, built_max;
 	size_t built_n;
 	const kb_key *want;   /* predict: look for this build key */
 	int found;
@@ -458,6 +468,10 @@ static int collect_fn(const kb_build_record *rec, void *arg)
 	v = json_object_get(j, "depset_version");
 	if (how && !strcmp(how, "built") && rec->ok && dc && !strcmp(dc, s->b->dep_class_hex)) {
 		s->built_sum += rec->duration_s;
+		if (!s->built_n || rec->duration_s < s->built_min)
+			s->built_min = rec->duration_s;
+		if (rec->duration_s > s->built_max)
+			s->built_max = rec->duration_s;
 		s->built_n++;
 	}
 	if (rec->ok && dc && ds && !strcmp(dc, s->b->dep_class_hex) && json_is_integer(v) &&
@@ -665,6 +679,129 @@ static void first_error(char *out, size_t outlen, const char *log, size_t len)
 
 /* ---- real builds ---- */
 
+/* ---- estimates of incremental builds ---- */
+
+/* Record the work tree's state: built at tree with inputs deps (taken over), or
+ * unknown (tree NULL: the tree is changing, or a build failed). */
+static void set_work_state(kb_builder *b, const char *tree, kb_depset *deps, size_t n_cmd)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	kb_depset__free(b->wt_deps);
+	b->wt_deps = NULL;
+	b->wt_tree[0] = '\0';
+	b->wt_cmds = 0;
+	bprintf(path, sizeof(path), "%s/built-tree", b->worker_dir);
+	if (!tree) {
+		unlink(path);
+		return;
+	}
+	FILE *f = fopen(path, "w");
+	if (!f || fprintf(f, "%s\n", tree) < 0 || fclose(f) != 0 || stat(path, &st) != 0) {
+		unlink(path); /* only an estimate is lost */
+		kb_depset__free(deps);
+		return;
+	}
+	bprintf(b->wt_tree, sizeof(b->wt_tree), "%s", tree);
+	b->wt_deps = deps;
+	b->wt_cmds = n_cmd;
+	b->wt_mtime = st.st_mtim;
+}
+
+/* Bring the remembered work tree state up to date with <worker_dir>/built-tree (a
+ * build in another process, or an earlier run, may have changed it): rescan the
+ * tree's .cmd files when it did. 1 when the state is known. */
+static int load_work_state(kb_builder *b)
+{
+	char path[PATH_MAX], tree[64] = "";
+	struct stat st;
+	kb_depset *d = NULL;
+	size_t n_cmd = 0;
+	FILE *f;
+
+	bprintf(path, sizeof(path), "%s/built-tree", b->worker_dir);
+	if (stat(path, &st) != 0) {
+		kb_depset__free(b->wt_deps);
+		b->wt_deps = NULL;
+		return 0;
+	}
+	if (b->wt_deps && st.st_mtim.tv_sec == b->wt_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == b->wt_mtime.tv_nsec)
+		return 1;
+	kb_depset__free(b->wt_deps);
+	b->wt_deps = NULL;
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(tree, sizeof(tree), f))
+		tree[0] = '\0';
+	fclose(f);
+	tree[strcspn(tree, "\n")] = '\0';
+	if (strlen(tree) != 40 || kb_depset__new(&d) < 0 ||
+	    kb_depset__scan(d, b->work_tree, &n_cmd) < 0 || n_cmd == 0) {
+		kb_depset__free(d);
+		kb_error_clear();
+		return 0;
+	}
+	bprintf(b->wt_tree, sizeof(b->wt_tree), "%s", tree);
+	b->wt_deps = d;
+	b->wt_cmds = n_cmd;
+	b->wt_mtime = st.st_mtim;
+	return 1;
+}
+
+struct weigh_arg {
+	kb_depset *d;
+	double objects; /* objects that read a changed path (summed per path) */
+	size_t n_cmd;
+};
+
+static int weigh_fn(const char *path, int added, void *arg)
+{
+	struct weigh_arg *a = arg;
+	const char *base = strrchr(path, '/');
+	unsigned uses;
+
+	if (!kb_depset__affects(a->d, path, added))
+		return 0;
+	base = base ? base + 1 : path;
+	uses = kb_depset__uses(a->d, path);
+	if (!strncmp(base, "Kconfig", 7) || !strncmp(path, "scripts/", 8))
+		a->objects += (double)a->n_cmd; /* the config or the tools: assume everything */
+	else
+		a->objects += uses ? uses : 1;
+	return 0;
+}
+
+/* Expected seconds of building tree now in this builder's work tree: the time of a
+ * build with nothing to compile (the quickest recorded) plus the share of a full build
+ * (the slowest recorded) that the objects reading a changed path make up. The mean of
+ * recorded builds when the work tree's state is unknown; 0 when nothing was built. */
+static double estimate_build(kb_builder *b, const char *tree, const struct collect *s)
+{
+	double mean, full, link, frac;
+	struct weigh_arg a;
+	size_t n = 0;
+
+	if (!s->built_n)
+		return 0;
+	mean = s->built_sum / (double)s->built_n;
+	full = s->built_max;
+	link = s->built_n > 1 ? s->built_min : 0.1 * full;
+	if (!load_work_state(b))
+		return mean;
+	if (!strcmp(tree, b->wt_tree))
+		return link;
+	a.d = b->wt_deps, a.objects = 0, a.n_cmd = b->wt_cmds;
+	if (kb_repo__diff_paths(b->repo, b->wt_tree, tree, weigh_fn, &a, &n) < 0) {
+		kb_error_clear();
+		return mean;
+	}
+	frac = a.objects / (double)b->wt_cmds;
+	return link + (full - link) * (frac < 1 ? frac : 1);
+}
+
 static int lock_worker(kb_builder *b, int *fd_out)
 {
 	char path[PATH_MAX];
@@ -735,6 +872,18 @@ static int run_build(kb_builder *b, int log_fd, int *status)
 	env_add(&e, "LC_ALL=%s", "C");
 	if (b->ccache_remote)
 		env_add(&e, "CCACHE_REMOTE_STORAGE=%s", b->ccache_remote);
+	if (b->ccache) {
+		/* ccache's files live with the cache (an empty cache is a cold ccache too),
+		 * unless the user points ccache elsewhere; paths below the work tree are
+		 * hashed relative to it, so workers' trees share entries */
+		if (!getenv("CCACHE_DIR") && !b->ccache_dir_env &&
+		    asprintf(&b->ccache_dir_env, "%s/ccache", kb_cache_dir(b->cache)) < 0)
+			b->ccache_dir_env = NULL;
+		if (!getenv("CCACHE_DIR") && b->ccache_dir_env)
+			env_add(&e, "CCACHE_DIR=%s", b->ccache_dir_env);
+		if (!getenv("CCACHE_BASEDIR"))
+			env_add(&e, "CCACHE_BASEDIR=%s", b->work_tree);
+	}
 	bprintf(jobs, sizeof(jobs), "%d", b->jobs);
 	if (b->ccache)
 		bprintf(cc_arg, sizeof(cc_arg), "%s %s", b->ccache, b->cc);
@@ -816,6 +965,7 @@ static int real_build(kb_builder *b, kb_build_result *out, const kb_key *key, co
 
 	if ((rc = lock_worker(b, &lock_fd)) < 0)
 		return rc;
+	set_work_state(b, NULL, NULL, 0); /* the tree is about to change */
 	if ((rc = kb_repo__checkout(b->repo, b->work_tree, commit, b->timeout_s)) < 0)
 		goto out;
 	bprintf(log_path, sizeof(log_path), "%s/build.log", b->worker_dir);
@@ -940,6 +1090,10 @@ static int real_build(kb_builder *b, kb_build_result *out, const kb_key *key, co
 		goto out;
 	result_from_record(out, &rec);
 	out->how = KB_BUILD_BUILT;
+	if (n_cmd) {
+		set_work_state(b, tree, ds, n_cmd);
+		ds = NULL;
+	}
 	if (n_cmd == 0)
 		bprintf(out->reason, sizeof(out->reason),
 			 "built; no .cmd files found, so this build can never be reused by "
@@ -1014,12 +1168,16 @@ int kb_builder_predict(kb_build_result *out, kb_builder *b, const char *rev)
 	}
 	out->how = KB_BUILD_NEEDS_BUILD;
 	out->saved_seconds = s.built_n ? s.built_sum / (double)s.built_n : 0;
+	out->est_seconds = out->saved_seconds;
 	if (!b->no_dep_skip && (rc = find_dep_skip(b, &s, out->tree, &hit, &n_changed)) > 0) {
 		result_from_record(out, &s.c[hit].rec);
 		out->how = KB_BUILD_DEPENDENCY_SKIP;
 		out->saved_seconds = s.c[hit].rec.duration_s;
 		bprintf(out->reused_from, sizeof(out->reused_from), "%s", s.c[hit].rec.git_tree);
+		out->est_seconds = 0;
 	}
+	if (rc == 0)
+		out->est_seconds = estimate_build(b, out->tree, &s);
 	free(s.c);
 	return rc < 0 ? rc : KB_OK;
 }

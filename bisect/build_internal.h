@@ -79,6 +79,11 @@ int kb_depset__scan(kb_depset *d, const char *tree_dir, size_t *n_cmd);
 /** Number of paths in the set. */
 size_t kb_depset__count(kb_depset *d);
 
+/** How many times path was added: for a set made by kb_depset__scan(), the number of
+ * .cmd files (roughly, objects) that read it; 0 when it is not in the set; 1 for every
+ * path of a set read back with kb_depset__parse(). */
+unsigned kb_depset__uses(kb_depset *d, const char *path);
+
 /** 1 if a change to path (added: it did not exist before) may change the output of the
  * build that read d: path is an input, a directory or symlink above one, a Kconfig,
  * Makefile or Kbuild file, under scripts/, under a tools/ directory the build used,

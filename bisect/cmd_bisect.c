@@ -6,6 +6,7 @@
  * engine on a synthetic history instead (no repository, no VMs).
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -39,6 +40,7 @@ static const char *const bisect_usage[] = {
 	"               [--html <file>] [--log <file>] [--build-cmd <cmd>] [--image <path>]",
 	"               [--work-dir <dir>] [--jobs <n>] [--accel tcg|kvm|auto] [--vms <n>]",
 	"               [--run-timeout <s>] [--boot-timeout <s>] [--prebuild <n>]",
+	"               [--ccache <prog> | --no-ccache]",
 	"kbisect bisect --simulate [--commits <n>] [--shape linear|merges] [--q <rate>]",
 	"               [--seed <n>] [--workers <k>] [--runs-per-test <n>] [--confidence <p>]",
 	"               [--json] [--html <file>] [--log <file>]",
@@ -76,6 +78,10 @@ static void bisect_help(void)
 	       "                          probability mass per round\n"
 	       "    --log <file>          write the bisection log there (default: stderr)\n"
 	       "    --build-cmd, --image, --work-dir, --jobs   as in 'kbisect build'\n"
+	       "    --ccache <prog>       wrap the compiler with ccache (default: ccache when it\n"
+	       "                          is installed and no --build-cmd is given; its files go\n"
+	       "                          to <cache>/ccache unless $CCACHE_DIR is set)\n"
+	       "    --no-ccache           build without ccache\n"
 	       "    --accel, --vms, --run-timeout, --boot-timeout   as in 'kbisect pool run'\n"
 	       "    --prebuild <n>        build up to n of the likeliest next candidates while\n"
 	       "                          a round's tests run (default: <k> on machines with 8\n"
@@ -97,6 +103,23 @@ static void bisect_help(void)
 #define PREBUILD_MIN_CPUS 8
 
 static volatile sig_atomic_t interrupted;
+
+/* 1 when prog is an executable in $PATH */
+static int on_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	while (path && *path) {
+		const char *colon = strchr(path, ':');
+		size_t n = colon ? (size_t)(colon - path) : strlen(path);
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, prog);
+		if (n && access(buf, X_OK) == 0)
+			return 1;
+		path += n + (colon ? 1 : 0);
+	}
+	return 0;
+}
 
 /* errors raised here (the cmd_ files use only public headers, so not kb_error_set) */
 static char oracle_err[512];
@@ -147,6 +170,7 @@ static double now_s(void)
 struct real_args {
 	const char *repo, *bad, *config, *repro, *cmdline, *cache_dir, *remote;
 	const char *build_cmd, *image, *work_dir, *accel;
+	const char *ccache; /* program wrapping the compiler, or NULL */
 	const char **goods;
 	size_t n_goods;
 	int find_good, image_set;
@@ -166,6 +190,7 @@ struct prediction {
 	int valid, how, ok, has_sig;
 	unsigned gen;
 	kb_key sig;
+	double est_s; /* needs a build: its expected time now (kb_build_result.est_seconds) */
 };
 
 struct real {
@@ -242,6 +267,8 @@ static pid_t spawn_build(struct real *r, const char *rev, unsigned worker_no, co
 		argv[k++] = "--work-dir", argv[k++] = a->work_dir;
 	if (a->remote) /* records through the server, ccache too */
 		argv[k++] = "--remote", argv[k++] = a->remote;
+	if (a->ccache)
+		argv[k++] = "--ccache", argv[k++] = a->ccache;
 	argv[k] = NULL;
 	fflush(NULL);
 	pid = fork();
@@ -361,8 +388,21 @@ static int predicted(struct real *r, size_t node, struct prediction **out)
 	p->ok = res.ok;
 	p->has_sig = res.has_signature && res.ok;
 	p->sig = res.signature;
+	p->est_s = res.est_seconds;
 	*out = p;
 	return 0;
+}
+
+/* expected seconds of building node now: incremental builds differ a lot (a header
+ * most files include against one driver file), and the engine weighs that */
+static double real_build_seconds(void *ctx, size_t node)
+{
+	struct real *r = ctx;
+	struct prediction *p;
+
+	if (predicted(r, node, &p) != 0 || p->how != KB_BUILD_NEEDS_BUILD || p->est_s <= 0)
+		return -1;
+	return p->est_s;
 }
 
 static int real_cost(void *ctx, size_t node, int *kind)
@@ -1013,7 +1053,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 		goto out;
 	for (unsigned i = 0; i < k; i++) {
 		kb_build_opts bo = { .config_path = a->config, .work_dir = a->work_dir,
-				     .worker = (int)i, .jobs = (int)a->jobs,
+				     .worker = (int)i, .jobs = (int)a->jobs, .ccache = a->ccache,
 				     .ccache_remote = a->remote ? kb_cli_remote_ccache(ccache_url,
 						sizeof(ccache_url), a->remote) : NULL,
 				     .remote = r.remote, .build_cmd = a->build_cmd,
@@ -1063,6 +1103,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	}
 	o.ctx = &r;
 	o.cost = real_cost;
+	o.build_seconds = real_build_seconds;
 	o.execute = real_execute;
 	o.prefetch = real_prefetch;
 	o.signature = real_signature;
@@ -1123,7 +1164,8 @@ int cmd_bisect(int argc, char **argv)
 	enum { O_REPO = 256, O_GOOD, O_BAD, O_CONFIG, O_REPRO, O_CMDLINE, O_WORKERS, O_RUNS,
 	       O_CONF, O_CACHE, O_REMOTE, O_JSON, O_HTML, O_SIM, O_COMMITS, O_SHAPE, O_Q,
 	       O_SEED, O_TITLE, O_ANY, O_ROUNDS, O_LOG, O_BUILDCMD, O_IMAGE, O_WORKDIR,
-	       O_JOBS, O_ACCEL, O_VMS, O_RTIMEOUT, O_FINDGOOD, O_PREBUILD, O_BTIMEOUT };
+	       O_JOBS, O_ACCEL, O_VMS, O_RTIMEOUT, O_FINDGOOD, O_PREBUILD, O_BTIMEOUT,
+	       O_CCACHE, O_NOCCACHE };
 	static const struct option lo[] = {
 		{ "repo", required_argument, NULL, O_REPO },
 		{ "good", required_argument, NULL, O_GOOD },
@@ -1157,11 +1199,14 @@ int cmd_bisect(int argc, char **argv)
 		{ "run-timeout", required_argument, NULL, O_RTIMEOUT },
 		{ "prebuild", required_argument, NULL, O_PREBUILD },
 		{ "boot-timeout", required_argument, NULL, O_BTIMEOUT },
+		{ "ccache", required_argument, NULL, O_CCACHE },
+		{ "no-ccache", no_argument, NULL, O_NOCCACHE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct real_args ra = { .run_timeout = 60 };
 	int prebuild = -2; /* -2: not given */
+	int ccache_set = 0;
 	kb_engine_opts eo = { 0 };
 	const char *html = NULL, *logpath = NULL;
 	const char *goods[16];
@@ -1271,6 +1316,8 @@ int cmd_bisect(int argc, char **argv)
 			prebuild = (int)v;
 			break;
 		}
+		case O_CCACHE: ra.ccache = optarg, ccache_set = 1; break;
+		case O_NOCCACHE: ra.ccache = NULL, ccache_set = 1; break;
 		case 'h':
 			bisect_help();
 			return KB_EXIT_OK;
@@ -1298,6 +1345,10 @@ int cmd_bisect(int argc, char **argv)
 		 * hand, built (up to --prebuild) when not */
 		eo.prefetch = (int)(ra.prebuild > k ? ra.prebuild : k);
 	}
+	/* ccache on kernel builds when it is installed: going back across a header that
+	 * most files include then costs cache hits, not a full rebuild */
+	if (!ccache_set && !ra.build_cmd && on_path("ccache"))
+		ra.ccache = "ccache";
 	if (simulate)
 		rc = run_simulated(&eo, commits, shape, q, seed, json, html, &lg);
 	else if (!ra.repo || !ra.bad || !ra.config || !ra.repro || (!ra.n_goods && !ra.find_good))

@@ -32,6 +32,8 @@ struct kb_depset {
 	char **tools;   /* sorted "tools/<dir>/" prefixes of inputs, valid when sorted */
 	size_t n_tools;
 	int unsafe;     /* a path could not be represented: every change affects the build */
+	unsigned *uses; /* per path (valid when sorted): how many times it was added, i.e.
+			   for a scanned tree how many .cmd files (objects) read it */
 };
 
 int kb_depset__new(kb_depset **out)
@@ -57,6 +59,7 @@ void kb_depset__free(kb_depset *d)
 	if (!d)
 		return;
 	drop_index(d);
+	free(d->uses);
 	for (size_t i = 0; i < d->n; i++)
 		free(d->paths[i]);
 	free(d->paths);
@@ -175,11 +178,18 @@ static int finalize(kb_depset *d)
 		return KB_OK;
 	if (d->n > 1)
 		qsort(d->paths, d->n, sizeof(*d->paths), cmp_str);
+	free(d->uses);
+	d->uses = calloc(d->n ? d->n : 1, sizeof(*d->uses));
+	if (!d->uses)
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory");
 	for (size_t i = 0; i < d->n; i++) {
-		if (w && !strcmp(d->paths[w - 1], d->paths[i]))
+		if (w && !strcmp(d->paths[w - 1], d->paths[i])) {
 			free(d->paths[i]);
-		else
+			d->uses[w - 1]++;
+		} else {
+			d->uses[w] = 1;
 			d->paths[w++] = d->paths[i];
+		}
 	}
 	d->n = w;
 	d->bases = malloc((d->n ? d->n : 1) * sizeof(*d->bases));
@@ -246,6 +256,20 @@ static int has_base(kb_depset *d, const char *base)
 static int starts(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+unsigned kb_depset__uses(kb_depset *d, const char *path)
+{
+	char buf[PATH_MAX];
+	size_t i, len = strlen(path);
+
+	if (finalize(d) != KB_OK || len + 1 > sizeof(buf))
+		return 0;
+	memcpy(buf, path, len + 1);
+	if (normalise(buf) != 0)
+		return 0;
+	i = lower_bound(d->paths, d->n, buf);
+	return i < d->n && !strcmp(d->paths[i], buf) ? d->uses[i] : 0;
 }
 
 int kb_depset__affects(kb_depset *d, const char *path, int added)
@@ -460,6 +484,24 @@ static int read_all(char **out, size_t *len, int dirfd, const char *name)
 	return 0;
 }
 
+/* Drop repeats among the paths added since index n0 (one .cmd file names its source
+ * on the command line, as source_ and maybe again among the deps). */
+static void dedupe_tail(kb_depset *d, size_t n0)
+{
+	size_t w = n0;
+
+	if (d->n - n0 < 2)
+		return;
+	qsort(d->paths + n0, d->n - n0, sizeof(*d->paths), cmp_str);
+	for (size_t i = n0; i < d->n; i++) {
+		if (w > n0 && !strcmp(d->paths[w - 1], d->paths[i]))
+			free(d->paths[i]);
+		else
+			d->paths[w++] = d->paths[i];
+	}
+	d->n = w;
+}
+
 struct scan {
 	kb_depset *d;
 	const char *tree;
@@ -498,7 +540,9 @@ static int walk(struct scan *s, const char *rel)
 			char *text;
 			size_t len;
 			if (read_all(&text, &len, s->treefd, sub) == 0) {
+				size_t n0 = s->d->n;
 				rc = parse_cmd_dir(s->d, text, len, s->treefd, s->tree);
+				dedupe_tail(s->d, n0); /* uses counts .cmd files, not mentions */
 				free(text);
 				s->n_cmd++;
 			}

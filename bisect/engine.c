@@ -77,6 +77,10 @@ struct kb_engine {
 	unsigned sig_learned; /* signatures learned before testing, not yet in the posterior */
 	double t0, tmax, saved;
 	int have_t0;
+	/* times seen so far (oracle seconds), for planning: per test, per real build, and
+	 * between rounds (choosing, the oracle's own bookkeeping) */
+	double sum_test, sum_build, sum_gap;
+	unsigned n_test, n_build, n_gap;
 	struct span *spans;
 	size_t n_spans, cap_spans;
 	struct round_rec *rounds;
@@ -275,6 +279,25 @@ static int push_span(kb_engine *e, const struct span *s)
 	return 0;
 }
 
+/* Planning times: what the oracle's rounds took so far, else the options' guesses. */
+static double plan_test_s(const kb_engine *e)
+{
+	return e->n_test ? e->sum_test / e->n_test : e->opt.test_seconds;
+}
+
+static double plan_build_s(const kb_engine *e)
+{
+	return e->n_build ? e->sum_build / e->n_build : e->opt.build_seconds;
+}
+
+/* weighed only with per-commit build costs (real runs: rounds of seconds, where
+ * choosing is a visible share); in the simulator the gaps are waits for speculative
+ * builds, not a cost of the next round */
+static double plan_gap_s(const kb_engine *e)
+{
+	return e->o.build_seconds && e->n_gap ? e->sum_gap / e->n_gap : 0;
+}
+
 static void note_time(kb_engine *e, double a, double b)
 {
 	if (!e->have_t0 || a < e->t0)
@@ -317,13 +340,17 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 
 	note_time(e, oc->build_start < oc->test_start ? oc->build_start : oc->test_start,
 		  oc->test_end > oc->build_end ? oc->test_end : oc->build_end);
+	if (oc->n_runs && oc->test_end > oc->test_start)
+		e->sum_test += oc->test_end - oc->test_start, e->n_test++;
+	if (oc->how == KB_COST_BUILD && oc->build_end > oc->build_start)
+		e->sum_build += oc->build_end - oc->build_start, e->n_build++;
 	if (oc->how == KB_COST_BUILD)
 		e->builds++;
 	else if (nr->built == 0 && oc->prebuilt) {
 		e->prefetch_used++; /* built meanwhile: neither a build now nor one avoided */
 	} else if (nr->built == 0) {
 		e->builds_avoided++;
-		e->saved += e->opt.build_seconds;
+		e->saved += plan_build_s(e);
 	}
 	if (oc->has_signature)
 		kb_key_to_hex(hex, &oc->signature);
@@ -427,7 +454,20 @@ struct plan {
 	size_t n;
 	int builds;
 	double total;
+	double cost; /* expected round time: the dearest of its tests */
 };
+
+/* Expected time of a round testing node, whose kernel is had as kind says. */
+static double node_cost(kb_engine *e, size_t node, int kind)
+{
+	double t = plan_gap_s(e) + plan_test_s(e);
+
+	if (kind == KB_COST_BUILD) {
+		double b = e->o.build_seconds ? e->o.build_seconds(e->o.ctx, node) : -1;
+		t += b >= 0 ? b : plan_build_s(e);
+	}
+	return t;
+}
 
 static void cells_reset(kb_engine *e, size_t *ncells)
 {
@@ -508,9 +548,13 @@ static int in_plan(const struct plan *pl, size_t c)
 }
 
 /* greedy plan over pool; cheap_only restricts to kernels at hand */
+/* greedy plan over pool; cheap_only restricts to kernels at hand; with cost (per pool
+ * entry, expected round time), each pick is the best gain per round time instead of the
+ * best gain */
 static void make_plan(kb_engine *e, struct plan *pl, const size_t *must, size_t n_must,
 		      const size_t *pool, const int *kind, const uint64_t *const *rows,
-		      const size_t *nws, size_t n_pool, int cheap_only, size_t limit)
+		      const size_t *nws, size_t n_pool, int cheap_only, size_t limit,
+		      const double *cost)
 {
 	size_t ncells;
 
@@ -526,9 +570,18 @@ static void make_plan(kb_engine *e, struct plan *pl, const size_t *must, size_t 
 		pl->total += g;
 		if (!e->rec[must[i]].built)
 			pl->builds = 1;
+		if (cost) {
+			int k = KB_COST_BUILD;
+			for (size_t j = 0; j < n_pool; j++)
+				if (pool[j] == must[i])
+					k = kind[j];
+			double c = node_cost(e, must[i], e->rec[must[i]].built > 0 ? KB_COST_TEST : k);
+			if (c > pl->cost)
+				pl->cost = c;
+		}
 	}
 	while (pl->n < limit) {
-		double best = MIN_GAIN_BITS;
+		double best = MIN_GAIN_BITS, best_score = 0;
 		size_t bi = SIZE_MAX;
 		for (size_t i = 0; i < n_pool; i++) {
 			if (cheap_only && kind[i] == KB_COST_BUILD)
@@ -536,8 +589,13 @@ static void make_plan(kb_engine *e, struct plan *pl, const size_t *must, size_t 
 			if (in_plan(pl, pool[i]))
 				continue;
 			double g = split_gain(e, rows[i], nws[i], ncells);
-			if (g > best)
-				best = g, bi = i;
+			if (g <= MIN_GAIN_BITS)
+				continue;
+			double score = g;
+			if (cost)
+				score = g / (cost[i] > pl->cost ? cost[i] : pl->cost);
+			if (bi == SIZE_MAX || score > best_score)
+				best = g, best_score = score, bi = i;
 		}
 		if (bi == SIZE_MAX)
 			break;
@@ -546,7 +604,32 @@ static void make_plan(kb_engine *e, struct plan *pl, const size_t *must, size_t 
 		pl->total += best;
 		if (kind[bi] == KB_COST_BUILD)
 			pl->builds = 1;
+		if (cost && cost[bi] > pl->cost)
+			pl->cost = cost[bi];
 	}
+}
+
+/* Expected time of the round pl plans: the dearest of its tests with per-commit costs,
+ * else one test round plus one build when it builds anything. */
+static double plan_time(kb_engine *e, const struct plan *pl, const size_t *pool,
+			const int *kind, size_t n_pool, const double *cost)
+{
+	double t = 0;
+
+	if (!cost)
+		return plan_gap_s(e) + plan_test_s(e) + (pl->builds ? plan_build_s(e) : 0);
+	for (size_t i = 0; i < pl->n; i++) {
+		double c = -1;
+		for (size_t j = 0; j < n_pool && c < 0; j++)
+			if (pool[j] == pl->node[i])
+				c = cost[j];
+		if (c < 0)
+			c = node_cost(e, pl->node[i],
+				      e->rec[pl->node[i]].built > 0 ? KB_COST_TEST : KB_COST_BUILD);
+		if (c > t)
+			t = c;
+	}
+	return t > 0 ? t : plan_gap_s(e) + plan_test_s(e);
 }
 
 struct bnode {
@@ -677,7 +760,7 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 	size_t must[16], n_must = 0;
 	size_t *pool = malloc((4 * POOL_TARGETS + 128) * sizeof(*pool));
 	int *kind = malloc((4 * POOL_TARGETS + 128) * sizeof(*kind));
-	struct plan a, b, *pl;
+	struct plan a, b, c3, *pl;
 	double p;
 	size_t top;
 	unsigned runs = runs_now(e);
@@ -746,12 +829,25 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 		}
 		rows[i] = r;
 	}
-	make_plan(e, &a, must, n_must, pool, kind, rows, nws, n_pool, 1, e->opt.workers);
-	make_plan(e, &b, must, n_must, pool, kind, rows, nws, n_pool, 0, e->opt.workers);
+	/* per-commit round times when the oracle can tell build costs apart (an
+	 * incremental build across a header most files include costs a full build) */
+	double *cost = e->o.build_seconds ? malloc((n_pool ? n_pool : 1) * sizeof(*cost)) : NULL;
+	for (size_t i = 0; cost && i < n_pool; i++)
+		cost[i] = node_cost(e, pool[i], kind[i]);
+	make_plan(e, &a, must, n_must, pool, kind, rows, nws, n_pool, 1, e->opt.workers, NULL);
+	make_plan(e, &b, must, n_must, pool, kind, rows, nws, n_pool, 0, e->opt.workers, NULL);
 	{
-		double ta = e->opt.test_seconds + (a.builds ? e->opt.build_seconds : 0);
-		double tb = e->opt.test_seconds + (b.builds ? e->opt.build_seconds : 0);
+		double ta = plan_time(e, &a, pool, kind, n_pool, cost);
+		double tb = plan_time(e, &b, pool, kind, n_pool, cost);
 		pl = (a.n && a.total / ta >= b.total / tb) || !b.n ? &a : &b;
+		if (cost) { /* the best information per round time, commit by commit */
+			double tp = pl == &a ? ta : tb;
+			make_plan(e, &c3, must, n_must, pool, kind, rows, nws, n_pool, 0,
+				  e->opt.workers, cost);
+			double tc = plan_time(e, &c3, pool, kind, n_pool, cost);
+			if (c3.n && (!pl->n || c3.total / tc > pl->total / tp))
+				pl = &c3;
+		}
 	}
 	if (n_pre)
 		*n_pre = 0;
@@ -760,7 +856,7 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 		struct plan x;
 		size_t want = prefetch_n(e), nb = 0, nt = 0;
 		size_t lim = pl->n + 2 * want > 64 ? 64 : pl->n + 2 * want;
-		make_plan(e, &x, pl->node, pl->n, pool, kind, rows, nws, n_pool, 0, lim);
+		make_plan(e, &x, pl->node, pl->n, pool, kind, rows, nws, n_pool, 0, lim, NULL);
 		for (size_t i = pl->n; i < x.n; i++)
 			for (size_t j = 0; j < n_pool; j++) {
 				if (pool[j] != x.node[i])
@@ -774,7 +870,7 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 	}
 	for (size_t i = 0; i < n_pool; i++)
 		free(owned[i]);
-	free(rows), free(owned), free(nws);
+	free(rows), free(owned), free(nws), free(cost);
 	for (size_t i = 0; i < pl->n; i++) {
 		rq[i].node = pl->node[i];
 		rq[i].runs = runs;
@@ -1051,9 +1147,23 @@ int kb_engine_step(kb_engine *e, int *done)
 		}
 		if ((rc = start_prefetch(e, pre, n_pre)) != 0)
 			return rc;
+		double prev_end = e->tmax;
+		int had_t0 = e->have_t0;
 		rc = execute(e, rq, n, &oc);
 		if (rc)
 			return rc;
+		if (had_t0 && n) { /* time between rounds: choosing, the oracle's bookkeeping */
+			double first = oc[0].build_start < oc[0].test_start ? oc[0].build_start
+									   : oc[0].test_start;
+			for (size_t i = 1; i < n; i++) {
+				double s0 = oc[i].build_start < oc[i].test_start ? oc[i].build_start
+										 : oc[i].test_start;
+				if (s0 < first)
+					first = s0;
+			}
+			if (first >= prev_end)
+				e->sum_gap += first - prev_end, e->n_gap++;
+		}
 		for (size_t i = 0; i < n && !rc; i++)
 			rc = absorb(e, &rq[i], &oc[i]);
 		free(oc);
@@ -1167,7 +1277,7 @@ void kb_engine_progress(const kb_engine *e, char *buf, size_t len)
 	rounds_left = e->n_set > 1 ? ceil(log((double)e->n_set) / log(e->opt.workers + 1.0)) + 1 : 1;
 	if (e->stop != KB_STOP_RUNNING)
 		rounds_left = 0;
-	fmt_dur(left, sizeof(left), rounds_left * (e->opt.build_seconds + e->opt.test_seconds));
+	fmt_dur(left, sizeof(left), rounds_left * (plan_gap_s(e) + plan_build_s(e) + plan_test_s(e)));
 	snprintf(buf, len, "round %u: %zu candidates left, top %s %.3f, elapsed %s, ~%s left",
 		 e->round, e->n_set, nname(e, top), p, el, left);
 }

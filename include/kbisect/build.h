@@ -82,6 +82,12 @@ typedef struct {
 	double saved_seconds;     /**< build time avoided (hit, skip, cached failure) */
 	char reused_from[41];     /**< dependency skip: tree id of the build reused */
 	char reason[256];         /**< why it was reused / the first compiler error */
+	double est_seconds;       /**< (prediction, needs_build) expected time of the build
+				       now: incremental in the worker's tree when the state
+				       it was last built at is known (objects that read a
+				       changed path, scaled between the quickest and the
+				       slowest recorded build), else the mean of recorded
+				       builds; 0 when none was recorded */
 } kb_build_result;
 
 /**
@@ -110,8 +116,9 @@ int kb_builder_build(kb_build_result *out, kb_builder *b, const char *rev);
 /**
  * Cheap answer to "what would building rev cost": fills out->how with
  * KB_BUILD_CACHE_HIT, KB_BUILD_CACHED_FAILURE, KB_BUILD_DEPENDENCY_SKIP or
- * KB_BUILD_NEEDS_BUILD, and out->saved_seconds with the expected build time (the
- * mean of recorded real builds, or 0 when none). Builds nothing, writes nothing.
+ * KB_BUILD_NEEDS_BUILD, out->saved_seconds with the mean time of recorded real builds
+ * (0 when none) and, for KB_BUILD_NEEDS_BUILD, out->est_seconds with the expected time
+ * of building it now in this builder's work tree. Builds nothing, writes nothing.
  * @return 0, KB_ENOTFOUND (unknown revision), KB_ERROR
  */
 int kb_builder_predict(kb_build_result *out, kb_builder *b, const char *rev);

@@ -94,6 +94,11 @@ typedef struct {
 	int (*replay)(void *ctx, unsigned round, kb_engine_request *rq, size_t *n);
 	/** Optional: the tests of a finished round, for a later replay(). */
 	void (*record)(void *ctx, unsigned round, const kb_engine_request *rq, size_t n);
+	/** Optional: expected seconds of building node now, when cost() says it needs a
+	 * build (an incremental build costs what the changed files make it cost); < 0 for
+	 * unknown. NULL: every build costs the same (the mean of builds so far). With it,
+	 * the engine also weighs each commit's information against its own round time. */
+	double (*build_seconds)(void *ctx, size_t node);
 	/** Optional: one line of the bisection log (no newline); gets log_ctx. */
 	void (*log)(void *log_ctx, const char *line);
 	void *log_ctx;  /**< context of log (NULL: ctx) */

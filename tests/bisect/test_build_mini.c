@@ -4,7 +4,8 @@
  * build command writes Kbuild-style .cmd dependency files: built / cache hit /
  * dependency skip / cached failure, include shadowing, zero false skips against real
  * builds, prediction, and bad input (no repository, unknown revision, missing config,
- * a hanging build, a full disk) that leaves the cache untouched.
+ * a hanging build, a full disk) that leaves the cache untouched, and the estimated
+ * time of an incremental build in a worker's tree.
  * kb-test-labels: integration
  * kb-test-timeout: 300
  */
@@ -350,6 +351,67 @@ static void test_bisect_build_mini__busy_worker_returns_elocked(void **state)
 	assert_int_equal(n_builds(f->cache), 0);
 }
 
+/* kb_builder_predict()'s est_seconds: a change read by more objects costs more, the
+ * work tree's state survives the builder (<worker_dir>/built-tree), and a worker whose
+ * tree state is unknown gets the mean of recorded builds. */
+static void test_bisect_build_mini__estimate_follows_the_work_tree(void **state)
+{
+	struct fx *f = *state;
+	kb_build_opts o;
+	kb_builder *b, *b2, *other;
+	kb_build_result r0, r, p1, p2, p;
+	char c0[41], c1[41], c2[41];
+	double full;
+
+	snprintf(c0, sizeof(c0), "HEAD");
+	opts_for(f, &o, 0);
+	assert_int_equal(kb_builder_open(&b, f->repo, f->cache, &o), KB_OK);
+	/* nothing recorded yet: no estimate */
+	assert_int_equal(kb_builder_predict(&p, b, "HEAD"), KB_OK);
+	assert_int_equal(p.how, KB_BUILD_NEEDS_BUILD);
+	assert_true(p.est_seconds == 0);
+	assert_int_equal(kb_builder_build(&r0, b, "HEAD"), KB_OK);
+	assert_int_equal(r0.how, KB_BUILD_BUILT);
+	snprintf(c0, sizeof(c0), "%s", r0.commit);
+	/* c1 changes lib/lib.c (read by lib.o), c2 also include/lib.h (main.o and lib.o) */
+	write_text(f, "lib/lib.c", "#include \"lib.h\"\nint lib_value(void) { return 2; }\n");
+	commit_all(f, "lib.c", c1);
+	write_text(f, "include/lib.h", "#ifndef LIB_H\n#define LIB_H\nint lib_value(void);\n"
+				      "#define LIB_TWO 2\n#endif\n");
+	commit_all(f, "lib.h", c2);
+
+	assert_int_equal(kb_builder_predict(&p1, b, c1), KB_OK);
+	assert_int_equal(kb_builder_predict(&p2, b, c2), KB_OK);
+	assert_int_equal(p1.how, KB_BUILD_NEEDS_BUILD);
+	assert_int_equal(p2.how, KB_BUILD_NEEDS_BUILD);
+	assert_true(p1.est_seconds > 0);
+	assert_true(p1.est_seconds < p2.est_seconds);
+	assert_true(p2.est_seconds <= p2.saved_seconds * 1.0001); /* at most a full build */
+	assert_int_equal(kb_builder_predict(&p, b, c0), KB_OK);
+	assert_int_equal(p.how, KB_BUILD_CACHE_HIT);
+	assert_true(p.est_seconds == 0);
+
+	/* another builder on the same worker (a later run) knows the tree's state */
+	assert_int_equal(kb_builder_open(&b2, f->repo, f->cache, &o), KB_OK);
+	assert_int_equal(kb_builder_predict(&p, b2, c1), KB_OK);
+	assert_true(p.est_seconds == p1.est_seconds);
+	/* a worker that never built: the mean of recorded builds */
+	opts_for(f, &o, 1);
+	assert_int_equal(kb_builder_open(&other, f->repo, f->cache, &o), KB_OK);
+	assert_int_equal(kb_builder_predict(&p, other, c1), KB_OK);
+	assert_true(p.est_seconds == p.saved_seconds);
+
+	/* once c2 is built there, c1 is one lib.c away... and one lib.h: both objects */
+	assert_int_equal(kb_builder_build(&r, b2, c2), KB_OK);
+	assert_int_equal(r.how, KB_BUILD_BUILT);
+	assert_int_equal(kb_builder_predict(&p, b, c1), KB_OK); /* b sees b2's build */
+	full = p.saved_seconds > 0 ? p.saved_seconds : 1;
+	assert_true(p.est_seconds > 0 && p.est_seconds <= 2 * full);
+	kb_builder_free(other);
+	kb_builder_free(b2);
+	kb_builder_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +422,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bisect_build_mini__bad_input_leaves_cache_untouched,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bisect_build_mini__busy_worker_returns_elocked,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bisect_build_mini__estimate_follows_the_work_tree,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests_name("bisect/build_mini", tests, NULL, NULL);

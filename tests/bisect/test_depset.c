@@ -151,6 +151,50 @@ static void test_bisect_depset__scan_finds_cmd_files_and_absolute_paths(void **s
 	kb_test_tmpdir_free(dir);
 }
 
+/* kb_depset__uses(): how many .cmd files (objects) read a path, a file naming it twice
+ * counting once; every path once after a round trip through the stored form. */
+static void test_bisect_depset__uses_count_objects_reading_a_path(void **state)
+{
+	char *dir = kb_test_tmpdir("depset-uses"), path[8192], *text = NULL;
+	kb_depset *d, *back;
+	size_t n = 0, len = 0;
+	(void)state;
+
+	assert_int_equal(kb_test_sh("mkdir -p '%s/lib' '%s/include' && touch '%s/lib/x.c' "
+				    "'%s/lib/y.c' '%s/lib/z.c' '%s/include/common.h'",
+				    dir, dir, dir, dir, dir, dir),
+			 0);
+	static const char *cmds[][2] = {
+		{ "lib/.x.o.cmd", "savedcmd_lib/x.o := gcc -c -o lib/x.o lib/x.c\n"
+				  "source_lib/x.o := lib/x.c\n"
+				  "deps_lib/x.o := \\\n  include/common.h \\\n  lib/x.c \\\n\n" },
+		{ "lib/.y.o.cmd", "source_lib/y.o := lib/y.c\n"
+				  "deps_lib/y.o := \\\n  include/common.h \\\n\n" },
+		{ "lib/.z.o.cmd", "source_lib/z.o := lib/z.c\n" },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, cmds[i][0]);
+		assert_int_equal(kb_test_write_file(path, cmds[i][1], strlen(cmds[i][1])), 0);
+	}
+	assert_int_equal(kb_depset__new(&d), KB_OK);
+	assert_int_equal(kb_depset__scan(d, dir, &n), KB_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(kb_depset__uses(d, "include/common.h"), 2);
+	assert_int_equal(kb_depset__uses(d, "./include/common.h"), 2);
+	assert_int_equal(kb_depset__uses(d, "lib/x.c"), 1); /* named three times, one file */
+	assert_int_equal(kb_depset__uses(d, "lib/z.c"), 1);
+	assert_int_equal(kb_depset__uses(d, "lib/w.c"), 0);
+	assert_int_equal(kb_depset__uses(d, "lib"), 0);
+	assert_int_equal(kb_depset__serialize(&text, &len, d), KB_OK);
+	assert_int_equal(kb_depset__parse(&back, text, len), KB_OK);
+	assert_int_equal(kb_depset__uses(back, "include/common.h"), 1);
+	assert_int_equal(kb_depset__uses(back, "lib/w.c"), 0);
+	free(text);
+	kb_depset__free(back);
+	kb_depset__free(d);
+	kb_test_tmpdir_free(dir);
+}
+
 static void test_bisect_depset__serialize_roundtrip_and_corruption(void **state)
 {
 	kb_depset *d = parsed(), *back;
@@ -196,6 +240,7 @@ int main(void)
 		cmocka_unit_test(test_bisect_depset__added_file_named_like_an_input_affects),
 		cmocka_unit_test(test_bisect_depset__cmd_line_files_are_inputs),
 		cmocka_unit_test(test_bisect_depset__scan_finds_cmd_files_and_absolute_paths),
+		cmocka_unit_test(test_bisect_depset__uses_count_objects_reading_a_path),
 		cmocka_unit_test(test_bisect_depset__serialize_roundtrip_and_corruption),
 		cmocka_unit_test(test_bisect_depset__paths_leaving_the_tree_are_ignored),
 	};

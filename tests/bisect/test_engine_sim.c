@@ -50,18 +50,29 @@ struct script {
 	int syzfail;      /* 1: one SYZFAIL per test */
 	unsigned executes;
 	double clock;
+	const double *bcost; /* per node: build seconds (tests then take 10 s), or NULL */
+	long first_pick;     /* node of the first test after calibration */
 };
 
 static int script_exec(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_outcome *out)
 {
 	struct script *sc = ctx;
+	double round_end = sc->clock + 960;
 	sc->executes++;
+	if (sc->executes == 2)
+		sc->first_pick = (long)rq[0].node;
 	for (size_t i = 0; i < n; i++) {
 		kb_engine_outcome *oc = &out[i];
 		int buggy = sc->culprit >= 0 && (int)rq[i].node >= sc->culprit;
 		oc->how = KB_COST_BUILD;
 		oc->build_start = sc->clock, oc->build_end = sc->clock + 420;
 		oc->test_start = oc->build_end, oc->test_end = oc->build_end + 540;
+		if (sc->bcost) {
+			oc->build_end = sc->clock + sc->bcost[rq[i].node];
+			oc->test_start = oc->build_end, oc->test_end = oc->build_end + 10;
+			round_end = i ? (oc->test_end > round_end ? oc->test_end : round_end)
+				      : oc->test_end;
+		}
 		if ((int)rq[i].node == sc->unbuildable) {
 			oc->buildable = 0;
 			continue;
@@ -82,8 +93,14 @@ static int script_exec(void *ctx, const kb_engine_request *rq, size_t n, kb_engi
 			}
 		}
 	}
-	sc->clock += 960;
+	sc->clock = round_end;
 	return 0;
+}
+
+static double script_build_seconds(void *ctx, size_t node)
+{
+	struct script *sc = ctx;
+	return sc->bcost ? sc->bcost[node] : -1;
 }
 
 static kb_model *chain(size_t n)
@@ -101,7 +118,8 @@ static void run_script(struct script *sc, size_t n, kb_bisect_result *r, kb_engi
 {
 	kb_model *m = chain(n);
 	kb_engine *e = NULL;
-	kb_engine_oracle o = { .ctx = sc, .execute = script_exec };
+	kb_engine_oracle o = { .ctx = sc, .execute = script_exec,
+			       .build_seconds = sc->bcost ? script_build_seconds : NULL };
 	kb_engine_opts opt = { .target_title = "general protection fault in vmx_vcpu_run" };
 	assert_int_equal(kb_engine_new(&e, m, &o, &opt), 0);
 	for (size_t i = 0; i < n; i++) {
@@ -251,6 +269,48 @@ static void test_bisect_engine__prefetch_saves_wall_time(void **state)
 	assert_true(builds_with > builds_without); /* speculation costs builds, honestly counted */
 }
 
+/* Builds that cost what the changed files make them cost: below commit 32 of a
+ * 64-commit chain every build is a full one (600 s: a header most files include
+ * changed at 32), above it 20 s. Told these costs, the engine starts on the cheap
+ * side (the culprit, 50, is there) and finishes sooner; both ways it is right. */
+static void test_bisect_engine__build_costs_steer_the_choice(void **state)
+{
+	double cost[64];
+	kb_bisect_result r;
+	kb_engine *e;
+	kb_model *m;
+	double t_told, t_blind;
+	(void)state;
+
+	for (size_t i = 0; i < 64; i++)
+		cost[i] = i < 32 ? 600 : 20;
+	struct script told = { .culprit = 50, .unbuildable = -1, .bcost = cost };
+	run_script(&told, 64, &r, &e, &m);
+	assert_int_equal(r.stop, KB_STOP_CONFIDENT);
+	assert_int_equal(r.culprit, 50);
+	t_told = r.seconds;
+	assert_true(told.first_pick >= 32);
+	kb_engine_free(e);
+	kb_model_free(m);
+
+	/* the same costs, not told: every build is planned at the mean of those seen */
+	struct script blind = { .culprit = 50, .unbuildable = -1, .bcost = cost };
+	kb_model *m2 = chain(64);
+	kb_engine_oracle o = { .ctx = &blind, .execute = script_exec };
+	kb_engine_opts opt = { .target_title = "general protection fault in vmx_vcpu_run" };
+	assert_int_equal(kb_engine_new(&e, m2, &o, &opt), 0);
+	assert_int_equal(kb_engine_run(e), 0);
+	kb_engine_result(e, &r);
+	assert_int_equal(r.culprit, 50);
+	t_blind = r.seconds;
+	print_message("told: first pick %ld, %.0f s; blind: first pick %ld, %.0f s\n",
+		      told.first_pick, t_told, blind.first_pick, t_blind);
+	assert_true(blind.first_pick < 40); /* the midpoint, near 32 */
+	assert_true(t_told < t_blind);
+	kb_engine_free(e);
+	kb_model_free(m2);
+}
+
 static void test_bisect_sim__bad_options_return_einval(void **state)
 {
 	kb_sim *s = NULL;
@@ -271,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_bisect_engine__json_and_html_have_the_fields),
 		cmocka_unit_test(test_bisect_engine__bad_options_return_einval),
 		cmocka_unit_test(test_bisect_engine__prefetch_saves_wall_time),
+		cmocka_unit_test(test_bisect_engine__build_costs_steer_the_choice),
 		cmocka_unit_test(test_bisect_sim__bad_options_return_einval),
 	};
 	return cmocka_run_group_tests_name("bisect/engine_sim", tests, NULL, NULL);

@@ -9,8 +9,10 @@
 # its own. Also checks that the per-commit outside_build_inputs mark (a commit whose
 # kernel was reused from its parent's build by dependency skip) lands only on commits
 # that change notes.txt alone (whether such a commit gets tested at all is up to the
-# engine: a commit known to share a kernel is pooled, not tested). --prebuild and
-# --boot-timeout with bad values are usage errors.
+# engine: a commit known to share a kernel is pooled, not tested). With --ccache, the
+# builds (the speculative ones in their own process too) compile through ccache, whose
+# files go to <cache>/ccache. --prebuild and --boot-timeout with bad values are usage
+# errors.
 # kb-test-labels: vm
 # kb-test-timeout: 600
 set -euo pipefail
@@ -37,11 +39,12 @@ grep -q "bad --boot-timeout '-3'" "$tmp/err" || fail "usage message: $(cat "$tmp
 make_bisect_scenario "$tmp" || exit 0
 mkdir -p "$tmp/work"
 export TMPDIR="$tmp/work"
+unset CCACHE_DIR
 start=$(date +%s)
 "$KBISECT" bisect --repo "$repo" --bad HEAD --good v1.0 --config "$tmp/config" \
 	--repro "$tmp/repro.c" --build-cmd 'sh scripts/build.sh' --image bzImage \
 	--cache "$tmp/cache" --work-dir "$tmp/wt" --accel tcg --vms 2 --runs-per-test 2 \
-	--workers 1 --prebuild 1 --run-timeout 120 --json --log "$tmp/log" >"$tmp/out" 2>"$tmp/err" ||
+	--workers 1 --prebuild 1 --ccache ccache --run-timeout 120 --json --log "$tmp/log" >"$tmp/out" 2>"$tmp/err" ||
 	fail "bisect: $(tail -20 "$tmp/log"; cat "$tmp/err")"
 echo "bisection with --prebuild 1: $(( $(date +%s) - start ))s"
 cat "$tmp/log"
@@ -64,3 +67,6 @@ print("prefetched", o["builds_prefetched"], "used", o["builds_prefetched_used"],
       "builds", o["builds"], "avoided", o["builds_avoided"])
 PY
 ls "$tmp/wt"/*/ | grep -q '^w1$' || fail "the speculative build did not use a work tree of its own: $(ls -R "$tmp/wt" | head)"
+n_cc=$(find "$tmp/cache/ccache" -type f -name '*R' 2>/dev/null | wc -l)
+[ "$n_cc" -ge 2 ] || fail "ccache results in $tmp/cache/ccache: $n_cc, want >= 2 (one per kernel variant)"
+echo "ccache results in <cache>/ccache: $n_cc"

@@ -22,8 +22,11 @@ mkdir -p "$repo/scripts"
 # when scripts/kernel changes and reuses builds (dependency skip) for notes.txt changes
 cat > "$repo/scripts/build.sh" <<SH
 #!/bin/sh
-# installs the kernel named in scripts/kernel (stands in for compiling it)
+# installs the kernel named in scripts/kernel (stands in for compiling it); compiles
+# one small file with \$CC, so the tests can see whether ccache wrapped the compiler
 set -e
+printf 'const char *kb_kernel = "%s";\\n' "\$(cat scripts/kernel)" > helper.c
+\$CC -c helper.c -o helper.o
 case "\$(cat scripts/kernel)" in
 old) cp "$old_bz" bzImage; cp "$old_vmlinux" vmlinux ;;
 new) cp "$new_bz" bzImage; cp "$new_vmlinux" vmlinux ;;
