@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -144,5 +145,26 @@ int kb_test_cache_teardown(void **state)
 	kb_cache_close(f->c);
 	kb_test_tmpdir_free(f->dir);
 	free(f);
+	return 0;
+}
+
+int kb_test_kernel(char *bz, char *vmlinux, size_t len)
+{
+	char cmd[1200], name[256], b[1024], v[1024];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "bash '%s/scripts/fetch-kernels.sh' 2>/dev/null",
+		 kb_test_source_dir());
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%255s %1023s %1023s", name, b, v) != 3)
+		b[0] = '\0';
+	pclose(f);
+	if (!b[0] || access(b, R_OK) != 0 || access(v, R_OK) != 0 || strlen(b) >= len ||
+	    strlen(v) >= len)
+		return -1;
+	snprintf(bz, len, "%s", b);
+	snprintf(vmlinux, len, "%s", v);
 	return 0;
 }

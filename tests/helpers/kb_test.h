@@ -49,4 +49,8 @@ int kb_test_cache_teardown(void **state);
 /** Run a shell command; returns its exit status, or -1. */
 int kb_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/** The older Debian cloud kernel of scripts/fetch-kernels.sh: its bzImage into bz and
+ * vmlinux into vmlinux (each of size len). 0, or -1 when none can be had (skip). */
+int kb_test_kernel(char *bz, char *vmlinux, size_t len);
+
 #endif

@@ -33,22 +33,8 @@ static double kb_test_now(void)
 
 static int find_kernel(void)
 {
-	char cmd[1200];
-	FILE *f;
-	char name[256], bz[1024], vml[1024];
-
-	snprintf(cmd, sizeof(cmd), "bash '%s/scripts/fetch-kernels.sh' 2>/dev/null",
-		 kb_test_source_dir());
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%255s %1023s %1023s", name, bz, vml) != 3)
-		bz[0] = '\0';
-	pclose(f);
-	if (!bz[0] || access(bz, R_OK))
-		return -1;
-	snprintf(kernel, sizeof(kernel), "%s", bz);
-	return 0;
+	char vml[1024];
+	return kb_test_kernel(kernel, vml, sizeof(kernel));
 }
 
 /* Number of live processes whose command line mentions s. */

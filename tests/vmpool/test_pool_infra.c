@@ -36,21 +36,8 @@ static double now_s(void)
 
 static int find_kernel(void)
 {
-	char cmd[1200], name[256], bz[1024], vml[1024];
-	FILE *f;
-
-	snprintf(cmd, sizeof(cmd), "bash '%s/scripts/fetch-kernels.sh' 2>/dev/null",
-		 kb_test_source_dir());
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%255s %1023s %1023s", name, bz, vml) != 3)
-		bz[0] = '\0';
-	pclose(f);
-	if (!bz[0] || access(bz, R_OK))
-		return -1;
-	snprintf(kernel, sizeof(kernel), "%s", bz);
-	return 0;
+	char vml[1024];
+	return kb_test_kernel(kernel, vml, sizeof(kernel));
 }
 
 /* The pid of a QEMU whose command line mentions dir and that boots (no -incoming: not

@@ -27,18 +27,7 @@ static char bz[1024], vmlinux[1024];
 
 static int find_kernel(void)
 {
-	char cmd[1200], name[256];
-	FILE *f;
-
-	snprintf(cmd, sizeof(cmd), "bash '%s/scripts/fetch-kernels.sh' 2>/dev/null",
-		 kb_test_source_dir());
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%255s %1023s %1023s", name, bz, vmlinux) != 3)
-		bz[0] = '\0';
-	pclose(f);
-	return bz[0] && access(bz, R_OK) == 0 && access(vmlinux, R_OK) == 0 ? 0 : -1;
+	return kb_test_kernel(bz, vmlinux, sizeof(bz));
 }
 
 static void expect(kb_pool *pool, unsigned int boots, unsigned int cache_loads)
