@@ -191,6 +191,7 @@ struct prediction {
 	unsigned gen;
 	kb_key sig;
 	double est_s; /* needs a build: its expected time now (kb_build_result.est_seconds) */
+	kb_build_result res; /* the whole prediction (artifacts, tree, reused_from) */
 };
 
 struct real {
@@ -389,6 +390,7 @@ static int predicted(struct real *r, size_t node, struct prediction **out)
 	p->has_sig = res.has_signature && res.ok;
 	p->sig = res.signature;
 	p->est_s = res.est_seconds;
+	p->res = res;
 	*out = p;
 	return 0;
 }
@@ -550,12 +552,11 @@ static int real_prefetch(void *ctx, const size_t *nodes, size_t n, unsigned *n_b
 	*n_built = 0;
 	r->n_pre = 0;
 	for (size_t i = 0; i < n; i++) {
-		kb_build_result b;
+		struct prediction *pp;
 		char path[4200];
-		if (kb_builder_predict(&b, r->builders[0], kb_gitdag_id(r->dag, nodes[i])) != 0) {
-			kb_error_clear();
+		if (predicted(r, nodes[i], &pp) != 0)
 			continue;
-		}
+		const kb_build_result b = pp->res;
 		if (b.how == KB_BUILD_NEEDS_BUILD) { /* build it meanwhile, if allowed */
 			if (r->n_pre < r->prebuild && r->n_pre < 64) {
 				char line[128];
@@ -622,13 +623,11 @@ static int outside_build_inputs(struct real *r, size_t node, const kb_build_resu
 	if (b->how != KB_BUILD_DEPENDENCY_SKIP || !b->reused_from[0] || !r->m)
 		return 0;
 	for (size_t i = 0; i < kb_model_n_parents(r->m, node); i++) {
-		kb_build_result pr;
+		struct prediction *pp;
 		size_t p = kb_model_parent(r->m, node, i);
-		if (kb_builder_predict(&pr, r->builders[0], kb_gitdag_id(r->dag, p)) != 0) {
-			kb_error_clear();
+		if (predicted(r, p, &pp) != 0)
 			continue;
-		}
-		if (!strcmp(pr.tree, b->reused_from))
+		if (!strcmp(pp->res.tree, b->reused_from))
 			return 1;
 	}
 	return 0;
