@@ -235,48 +235,133 @@ int kb_repo__diff_paths(kb_repo *r, const char *tree_a, const char *tree_b,
 	return replay_paths(d, fn, arg);
 }
 
+/* The tree walk behind diff_paths_uncached(): both trees' entries merged in git's
+ * order, identical subtrees (same id) skipped without reading them, so the cost is in
+ * what changed, not in the size of the tree (a kernel tree has 70,000 files, two
+ * commits of a bisection range differ in a few hundred). */
+struct walk {
+	kb_repo *r;
+	int (*fn)(const char *path, int added, void *arg);
+	void *arg;
+	size_t n;
+	char path[4096];
+};
+
+static int walk_pair(struct walk *w, const git_tree *a, const git_tree *b, size_t plen);
+
+/* Append name to w->path at plen; the new length, or 0 when it does not fit. */
+static size_t path_push(struct walk *w, size_t plen, const char *name)
+{
+	size_t nl = strlen(name), sep = plen ? 1 : 0;
+
+	if (plen + sep + nl + 1 > sizeof(w->path))
+		return 0;
+	if (sep)
+		w->path[plen] = '/';
+	memcpy(w->path + plen + sep, name, nl + 1);
+	return plen + sep + nl;
+}
+
+/* entry e exists on one side only (a file or a whole directory): every file in it is
+ * reported as added (added or deleted: see kb_repo__diff_paths) */
+static int walk_one_side(struct walk *w, const git_tree_entry *e, size_t plen, int in_b)
+{
+	size_t len = path_push(w, plen, git_tree_entry_name(e));
+	git_tree *t = NULL;
+	int rc;
+
+	if (!len)
+		return kb_error_set(KB_ERRCLASS_GIT, "path too long below '%.*s' in '%s'",
+				    (int)plen, w->path, w->r->gitdir);
+	if (git_tree_entry_type(e) != GIT_OBJECT_TREE) {
+		w->n++;
+		return w->fn(w->path, 1, w->arg);
+	}
+	if (git_tree_lookup(&t, w->r->repo, git_tree_entry_id(e)) < 0)
+		return kb_error_set(KB_ERRCLASS_GIT, "cannot read tree '%s' in '%s': %s", w->path,
+				    w->r->gitdir, git_msg());
+	rc = in_b ? walk_pair(w, NULL, t, len) : walk_pair(w, t, NULL, len);
+	git_tree_free(t);
+	return rc;
+}
+
+static int walk_pair(struct walk *w, const git_tree *a, const git_tree *b, size_t plen)
+{
+	size_t na = a ? git_tree_entrycount(a) : 0, nb = b ? git_tree_entrycount(b) : 0;
+	size_t i = 0, j = 0;
+	int rc = 0;
+
+	while (rc == 0 && (i < na || j < nb)) {
+		const git_tree_entry *ea = i < na ? git_tree_entry_byindex(a, i) : NULL;
+		const git_tree_entry *eb = j < nb ? git_tree_entry_byindex(b, j) : NULL;
+		int c = !ea ? 1 : !eb ? -1 : git_tree_entry_cmp(ea, eb);
+
+		if (c < 0) {
+			rc = walk_one_side(w, ea, plen, 0), i++;
+			continue;
+		}
+		if (c > 0) {
+			rc = walk_one_side(w, eb, plen, 1), j++;
+			continue;
+		}
+		i++, j++;
+		if (git_oid_equal(git_tree_entry_id(ea), git_tree_entry_id(eb)) &&
+		    git_tree_entry_filemode(ea) == git_tree_entry_filemode(eb))
+			continue; /* identical file, or identical subtree: nothing inside changed */
+		size_t len = path_push(w, plen, git_tree_entry_name(ea));
+		if (!len)
+			return kb_error_set(KB_ERRCLASS_GIT, "path too long below '%.*s' in '%s'",
+					    (int)plen, w->path, w->r->gitdir);
+		if (git_tree_entry_type(ea) == GIT_OBJECT_TREE) { /* both trees (git order) */
+			git_tree *ta = NULL, *tb = NULL;
+			if (git_tree_lookup(&ta, w->r->repo, git_tree_entry_id(ea)) < 0 ||
+			    git_tree_lookup(&tb, w->r->repo, git_tree_entry_id(eb)) < 0)
+				rc = kb_error_set(KB_ERRCLASS_GIT, "cannot read tree '%s' in '%s': %s",
+						  w->path, w->r->gitdir, git_msg());
+			else
+				rc = walk_pair(w, ta, tb, len);
+			git_tree_free(ta);
+			git_tree_free(tb);
+		} else { /* content, mode or type (file, symlink, submodule) changed */
+			w->n++;
+			rc = w->fn(w->path, 0, w->arg);
+		}
+		w->path[plen] = '\0';
+	}
+	w->path[plen] = '\0';
+	return rc;
+}
+
 static int diff_paths_uncached(kb_repo *r, const char *tree_a, const char *tree_b,
 			       int (*fn)(const char *path, int added, void *arg), void *arg,
 			       size_t *n_deltas)
 {
-	git_diff_options opts;
+	struct walk *w;
 	git_tree *a = NULL, *b = NULL;
-	git_diff *diff = NULL;
-	size_t n;
 	int rc;
 
-	git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
 	if ((rc = lookup_tree(&a, r, tree_a)) < 0)
 		return rc;
 	if ((rc = lookup_tree(&b, r, tree_b)) < 0) {
 		git_tree_free(a);
 		return rc;
 	}
-	/* Paths only: no content, no rename detection (both sides of a rename are
-	 * reported as a delete and an add, which is what the dependency check needs). */
-	opts.flags |= GIT_DIFF_SKIP_BINARY_CHECK | GIT_DIFF_INCLUDE_TYPECHANGE;
-	rc = git_diff_tree_to_tree(&diff, r->repo, a, b, &opts);
+	w = malloc(sizeof(*w));
+	if (!w) {
+		git_tree_free(a);
+		git_tree_free(b);
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory");
+	}
+	w->r = r, w->fn = fn, w->arg = arg, w->n = 0, w->path[0] = '\0';
+	/* Paths only, no rename detection (a rename is a delete and an add, which is what
+	 * the dependency check needs); a deleted file counts like an added one: its
+	 * absence could matter to the same __has_include / wildcard as its presence. */
+	rc = walk_pair(w, a, b, 0);
+	if (n_deltas)
+		*n_deltas = w->n;
+	free(w);
 	git_tree_free(a);
 	git_tree_free(b);
-	if (rc < 0)
-		return kb_error_set(KB_ERRCLASS_GIT, "cannot diff trees %s and %s in '%s': %s",
-				    tree_a, tree_b, r->gitdir, git_msg());
-	n = git_diff_num_deltas(diff);
-	if (n_deltas)
-		*n_deltas = n;
-	rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		const git_diff_delta *d = git_diff_get_delta(diff, i);
-		int added = d->status == GIT_DELTA_ADDED;
-		/* A deleted file counts like an added one: its absence could matter to the
-		 * same __has_include / wildcard that its presence would. */
-		if (d->old_file.path && d->status != GIT_DELTA_ADDED)
-			rc = fn(d->old_file.path, d->status == GIT_DELTA_DELETED, arg);
-		if (rc == 0 && d->new_file.path && d->status != GIT_DELTA_DELETED &&
-		    (added || !d->old_file.path || strcmp(d->old_file.path, d->new_file.path)))
-			rc = fn(d->new_file.path, added, arg);
-	}
-	git_diff_free(diff);
 	return rc;
 }
 
