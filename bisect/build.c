@@ -883,6 +883,11 @@ static int run_build(kb_builder *b, int log_fd, int *status)
 			env_add(&e, "CCACHE_DIR=%s", b->ccache_dir_env);
 		if (!getenv("CCACHE_BASEDIR"))
 			env_add(&e, "CCACHE_BASEDIR=%s", b->work_tree);
+		/* depend mode: a miss does not run the preprocessor first (kbuild passes
+		 * -Wp,-MMD); on a tinyconfig kernel a cold ccache then costs +11% instead
+		 * of +47% over plain gcc (kernel/ and mm/, 2 cores) */
+		if (!getenv("CCACHE_DEPEND") && !getenv("CCACHE_NODEPEND"))
+			env_add(&e, "CCACHE_DEPEND=%s", "1");
 	}
 	bprintf(jobs, sizeof(jobs), "%d", b->jobs);
 	if (b->ccache)
