@@ -221,6 +221,7 @@ struct real {
 	struct prediction *pred; /* per node: the builder's last prediction */
 	unsigned gen;           /* builds landed so far (predictions of builds expire) */
 	char journal[4300];     /* <cache>/journals/<key>.jsonl: this bisection's rounds */
+	kb_key journal_key;     /* its key, also its /ac/ key on the shared cache server */
 	json_t *replay;         /* rounds recorded by an identical earlier bisection */
 };
 
@@ -661,6 +662,7 @@ static void journal_path(struct real *r, const struct real_args *a, const kb_eng
 		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\n",
 					kb_gitdag_id(r->dag, i)); /* a sample of the range */
 	kb_sha256(&k, text, len);
+	r->journal_key = k;
 	kb_key_to_hex(hex, &k);
 	snprintf(r->journal, sizeof(r->journal), "%s/journals", cache_dir);
 	mkdir(r->journal, 0755);
@@ -677,6 +679,20 @@ static void journal_load(struct real *r)
 	int damaged = 0;
 
 	r->replay = json_array();
+	if (!f && r->remote) {
+		/* the same bisection on another build server: its journal, from the shared
+		 * cache (/ac/<journal key>), so this one makes the same choices */
+		kb_key id;
+		if (kb_remote_ac_get(&id, r->remote, r->cache, &r->journal_key) == 0 &&
+		    kb_remote_get_file(r->remote, r->cache, &id, r->journal) == 0) {
+			char msg[4400];
+			snprintf(msg, sizeof(msg), "journal of this bisection from the shared cache "
+				 "server: %s", r->journal);
+			log_line(r->log, msg);
+			f = fopen(r->journal, "r");
+		}
+		kb_error_clear();
+	}
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
@@ -751,9 +767,16 @@ static void journal_record(void *ctx, unsigned round, const kb_engine_request *r
 	line = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	f = line && r->journal[0] ? fopen(r->journal, "a") : NULL;
 	if (f) {
-		fprintf(f, "%s\n", line);
-		fclose(f);
+		int ok = fprintf(f, "%s\n", line) > 0;
+		ok = fclose(f) == 0 && ok;
 		json_array_append(r->replay, o);
+		if (ok && r->remote) { /* for the same bisection on other build servers */
+			kb_put_opts po = { .kind = KB_OBJ_BLOB };
+			kb_key id;
+			if (kb_remote_put_file(&id, r->remote, r->cache, r->journal, &po) == 0)
+				kb_remote_ac_set(r->remote, r->cache, &r->journal_key, &id);
+			kb_error_clear();
+		}
 	}
 	free(line);
 	json_decref(o);

@@ -2,7 +2,8 @@
 # tests/cli/t3103-bisect-remote.sh - `kbisect bisect --remote`: host A bisects a real
 # repository (the build command and reproducer of t3101) through `kbisect cache serve`;
 # host B, with an empty local cache, finds the same culprit from the server alone
-# (every commit "cached": no build, no boot); host A again with a dead remote still
+# (every commit "cached": no build, no boot), replaying host A's journal from the
+# server; host A again with a dead remote still
 # succeeds and warns.
 # kb-test-labels: vm
 # kb-test-timeout: 600
@@ -58,6 +59,9 @@ host b --remote "$url" --log "$tmp/logb" >"$tmp/outb" 2>"$tmp/errb" ||
 	fail "host B: $(tail -20 "$tmp/logb"; cat "$tmp/errb")"
 echo "host B (from the server): $(( $(date +%s) - start ))s"
 check "$tmp/outb" replay || fail "host B did not replay from the server: $(cat "$tmp/outb")"
+# host B made host A's choices: it found A's journal on the server
+grep -q "journal of this bisection from the shared cache server" "$tmp/logb" ||
+	fail "host B did not get the journal from the server: $(head -5 "$tmp/logb")"
 
 # a dead remote: the bisection still succeeds from the local cache, with a warning
 host a --remote "http://127.0.0.1:$dead" --log "$tmp/logd" >"$tmp/outd" 2>"$tmp/errd" ||
