@@ -393,6 +393,14 @@ int kb_builder_open(kb_builder **out, const char *repo_path, kb_cache *c,
 			work = home_work;
 		}
 	}
+	char abs_work[PATH_MAX];
+	if (work[0] != '/') { /* absolute: make runs in the tree, ccache wants it so */
+		char cwd[PATH_MAX];
+		if (getcwd(cwd, sizeof(cwd)) &&
+		    (size_t)bprintf(abs_work, sizeof(abs_work), "%s/%s", cwd, work) <
+			    sizeof(abs_work))
+			work = abs_work;
+	}
 	if (!realpath(kb_repo__gitdir(b->repo), real))
 		bprintf(real, sizeof(real), "%s", kb_repo__gitdir(b->repo));
 	kb_sha256(&repo_id, real, strlen(real));
@@ -881,7 +889,7 @@ static int run_build(kb_builder *b, int log_fd, int *status)
 			b->ccache_dir_env = NULL;
 		if (!getenv("CCACHE_DIR") && b->ccache_dir_env)
 			env_add(&e, "CCACHE_DIR=%s", b->ccache_dir_env);
-		if (!getenv("CCACHE_BASEDIR"))
+		if (!getenv("CCACHE_BASEDIR") && b->work_tree[0] == '/')
 			env_add(&e, "CCACHE_BASEDIR=%s", b->work_tree);
 		/* depend mode: a miss does not run the preprocessor first (kbuild passes
 		 * -Wp,-MMD); on a tinyconfig kernel a cold ccache then costs +11% instead

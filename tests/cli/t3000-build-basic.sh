@@ -66,6 +66,17 @@ if command -v ccache >/dev/null; then
   [ "$(field "$out" how)" = built ] || fail "ccache build: $out"
   [ "$(find "$CCACHE_DIR" -type f | wc -l)" -gt 1 ] || fail "ccache was not used"
   unset CCACHE_DIR
+  # without $CCACHE_DIR: ccache's files go to <cache>/ccache; a relative --work-dir
+  # still gives ccache an absolute base directory (else ccache refuses to run)
+  echo 'int lib_rel(void) { return 6; }' >> "$repo/lib/lib.c"
+  git -C "$repo" commit -q -am "lib: rel"
+  out=$(cd "$tmp" && "$KBISECT" build --repo "$repo" --config "$src/tests/bisect/mini_kernel.config" --cache "$tmp/relcache" \
+	--work-dir relwork --build-cmd 'sh scripts/build.sh' --image bzImage --jobs 1 --rev HEAD \
+	--json --ccache ccache) || fail "relative --work-dir with ccache: $out"
+  [ "$(field "$out" how)" = built ] || fail "relative --work-dir with ccache: $out"
+  [ "$(find "$tmp/relcache/ccache" -type f -name '*R' | wc -l)" -ge 1 ] ||
+	fail "no ccache results in <cache>/ccache"
+  [ -d "$tmp/relwork" ] || fail "the relative work dir is not below the current directory"
 fi
 
 # two workers build two commits at the same time: own work trees, one cache
