@@ -881,7 +881,10 @@ static void print_text(const kb_engine *e, const kb_model *m, const kb_gitdag *d
 			r.prefetched, r.prefetch_used);
 }
 
-static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, const char *html)
+/* Print the result (text or JSON, plus extra's fields: what the real oracle counted)
+ * and write the HTML report. */
+static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, const char *html,
+		  json_t *extra)
 {
 	kb_bisect_result r;
 
@@ -891,10 +894,22 @@ static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, con
 		char *s = NULL;
 		if (kb_engine_json(e, &s) != 0)
 			return kb_cli_die_error();
+		json_t *o = extra ? json_loads(s, 0, NULL) : NULL;
+		if (o && json_object_update(o, extra) == 0) {
+			char *t = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			if (t) {
+				free(s);
+				s = t;
+			}
+		}
+		json_decref(o);
 		printf("%s\n", s);
 		free(s);
 	} else {
 		print_text(e, m, dag, stdout);
+		if (extra && json_integer_value(json_object_get(extra, "preboots")))
+			printf("%lld kernels pre-booted ahead of their tests\n",
+			       (long long)json_integer_value(json_object_get(extra, "preboots")));
 	}
 	kb_engine_result(e, &r);
 	if (r.stop == KB_STOP_NO_REPRO)
@@ -965,7 +980,7 @@ static int run_simulated(const kb_engine_opts *eo, size_t commits, int shape, do
 	rc = drive(e);
 	if (rc == KB_EXIT_OK) {
 		fprintf(lg->f, "simulated culprit: c%05zu\n", kb_sim_culprit(s));
-		rc = finish(e, m, NULL, json, html);
+		rc = finish(e, m, NULL, json, html, NULL);
 		if (!json) {
 			kb_bisect_result r;
 			kb_engine_result(e, &r);
@@ -1146,8 +1161,11 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	for (size_t i = 0; i < kb_gitdag_size(dag); i++)
 		kb_engine_set_node(e, i, kb_gitdag_id(dag, i), kb_gitdag_is_merge(dag, i));
 	rc = drive(e);
-	if (rc == KB_EXIT_OK)
-		rc = finish(e, m, dag, json, html);
+	if (rc == KB_EXIT_OK) {
+		json_t *extra = json_pack("{s:i}", "preboots", (int)r.preboots);
+		rc = finish(e, m, dag, json, html, extra);
+		json_decref(extra);
+	}
 out:
 	kb_engine_free(e);
 	kb_model_free(m);
