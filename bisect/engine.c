@@ -1032,9 +1032,10 @@ static int calibrate(kb_engine *e)
 	int rc;
 
 	rq[0].node = e->opt.bad, rq[0].runs = e->opt.calib_runs, rq[0].worker = 0;
-	/* the other workers test by the prior meanwhile; their runs are classified
-	 * once the bad commit told us the crash titles. With one worker, the prior's
-	 * first picks are built meanwhile instead. */
+	/* the other workers test by the prior meanwhile, with as many runs as the bad
+	 * commit gets (q is not known yet: at q = 0.2, 10 runs miss a buggy kernel one
+	 * time in 9); their runs are classified once the bad commit told us the crash
+	 * titles. With one worker, the prior's first picks are built meanwhile instead. */
 	kb_engine_request jr[64];
 	size_t jn = 0;
 	int from_journal = replayed(e, jr, &jn) && jr[0].node == e->opt.bad;
@@ -1060,7 +1061,7 @@ static int calibrate(kb_engine *e)
 			if (rq[1 + i].node != e->opt.bad) {
 				rq[n] = rq[1 + i];
 				rq[n].worker = (unsigned)n;
-				rq[n].runs = e->opt.runs_per_test;
+				rq[n].runs = e->opt.calib_runs;
 				n++;
 			}
 	}
