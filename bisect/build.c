@@ -51,7 +51,8 @@ struct kb_builder {
 	char *cc_version;    /* first line of cc --version */
 	kb_key cc_hash;
 	char *ccache, *ccache_remote, *build_cmd, *image_path;
-	char *ccache_dir_env; /* CCACHE_DIR given to ccache: <cache dir>/ccache */
+	char *ccache_dir_env; /* CCACHE_DIR given to ccache: <cache dir>/ccache, unless the
+			       * environment sets it */
 	char *targets;       /* make targets or the custom command, for the key */
 	char *make_args;     /* reproducibility arguments, for the key and for make */
 	char *kbuild_env;    /* "K=V\n" sorted, for the key */
@@ -354,6 +355,9 @@ int kb_builder_open(kb_builder **out, const char *repo_path, kb_cache *c,
 	b->cc = strdup(opts->cc && *opts->cc ? opts->cc : "gcc");
 	b->ccache = dup_or_null(opts->ccache);
 	b->ccache_remote = dup_or_null(opts->ccache_remote);
+	if (b->ccache && !getenv("CCACHE_DIR") &&
+	    asprintf(&b->ccache_dir_env, "%s/ccache", kb_cache_dir(c)) < 0)
+		b->ccache_dir_env = NULL; /* then ccache's own default */
 	b->build_cmd = dup_or_null(opts->build_cmd);
 	b->image_path = strdup(opts->image_path ? opts->image_path : "arch/x86/boot/bzImage");
 	b->jobs = opts->jobs > 0 ? opts->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -525,10 +529,6 @@ static int affects_fn(const char *path, int added, void *arg)
 	return 1;
 }
 
-/*
- * Look for a cached build of the same dep_class that tree cannot differ from.
- * Returns 1 with *hit (index into s->c) and *n_changed set, 0 if none, or < 0.
- */
 /* the parsed depset object id of a cached build (memoised; borrowed: do not free), or
  * NULL when it cannot be had (evicted, damaged) */
 static kb_depset *depset_of(kb_builder *b, const kb_key *id)
@@ -565,6 +565,10 @@ static kb_depset *depset_of(kb_builder *b, const kb_key *id)
 	return d;
 }
 
+/*
+ * Look for a cached build of the same dep_class that tree cannot differ from.
+ * Returns 1 with *hit (index into s->c) and *n_changed set, 0 if none, or < 0.
+ */
 static int find_dep_skip(kb_builder *b, struct collect *s, const char *tree, size_t *hit,
 			 size_t *n_changed)
 {
@@ -684,8 +688,6 @@ static void first_error(char *out, size_t outlen, const char *log, size_t len)
 	else
 		bprintf(out, outlen, "build failed without an error message; see the build log");
 }
-
-/* ---- real builds ---- */
 
 /* ---- estimates of incremental builds ---- */
 
@@ -810,6 +812,8 @@ static double estimate_build(kb_builder *b, const char *tree, const struct colle
 	return link + (full - link) * (frac < 1 ? frac : 1);
 }
 
+/* ---- real builds ---- */
+
 static int lock_worker(kb_builder *b, int *fd_out)
 {
 	char path[PATH_MAX];
@@ -884,10 +888,7 @@ static int run_build(kb_builder *b, int log_fd, int *status)
 		/* ccache's files live with the cache (an empty cache is a cold ccache too),
 		 * unless the user points ccache elsewhere; paths below the work tree are
 		 * hashed relative to it, so workers' trees share entries */
-		if (!getenv("CCACHE_DIR") && !b->ccache_dir_env &&
-		    asprintf(&b->ccache_dir_env, "%s/ccache", kb_cache_dir(b->cache)) < 0)
-			b->ccache_dir_env = NULL;
-		if (!getenv("CCACHE_DIR") && b->ccache_dir_env)
+		if (b->ccache_dir_env)
 			env_add(&e, "CCACHE_DIR=%s", b->ccache_dir_env);
 		if (!getenv("CCACHE_BASEDIR") && b->work_tree[0] == '/')
 			env_add(&e, "CCACHE_BASEDIR=%s", b->work_tree);
@@ -1181,15 +1182,13 @@ int kb_builder_predict(kb_build_result *out, kb_builder *b, const char *rev)
 	}
 	out->how = KB_BUILD_NEEDS_BUILD;
 	out->saved_seconds = s.built_n ? s.built_sum / (double)s.built_n : 0;
-	out->est_seconds = out->saved_seconds;
 	if (!b->no_dep_skip && (rc = find_dep_skip(b, &s, out->tree, &hit, &n_changed)) > 0) {
 		result_from_record(out, &s.c[hit].rec);
 		out->how = KB_BUILD_DEPENDENCY_SKIP;
 		out->saved_seconds = s.c[hit].rec.duration_s;
 		bprintf(out->reused_from, sizeof(out->reused_from), "%s", s.c[hit].rec.git_tree);
-		out->est_seconds = 0;
 	}
-	if (rc == 0)
+	if (rc == 0) /* needs a build */
 		out->est_seconds = estimate_build(b, out->tree, &s);
 	free(s.c);
 	return rc < 0 ? rc : KB_OK;

@@ -187,11 +187,9 @@ struct consumed {
 };
 
 struct prediction {
-	int valid, how, ok, has_sig;
-	unsigned gen;
-	kb_key sig;
-	double est_s; /* needs a build: its expected time now (kb_build_result.est_seconds) */
-	kb_build_result res; /* the whole prediction (artifacts, tree, reused_from) */
+	int valid;
+	unsigned gen;        /* r->gen when made */
+	kb_build_result res; /* what kb_builder_predict() said */
 };
 
 struct real {
@@ -376,7 +374,7 @@ static int predicted(struct real *r, size_t node, struct prediction **out)
 	struct prediction *p = &r->pred[node];
 	kb_build_result res;
 
-	if (p->valid && (p->how != KB_BUILD_NEEDS_BUILD || p->gen == r->gen)) {
+	if (p->valid && (p->res.how != KB_BUILD_NEEDS_BUILD || p->gen == r->gen)) {
 		*out = p;
 		return 0;
 	}
@@ -386,11 +384,6 @@ static int predicted(struct real *r, size_t node, struct prediction **out)
 	}
 	p->valid = 1;
 	p->gen = r->gen;
-	p->how = res.how;
-	p->ok = res.ok;
-	p->has_sig = res.has_signature && res.ok;
-	p->sig = res.signature;
-	p->est_s = res.est_seconds;
 	p->res = res;
 	*out = p;
 	return 0;
@@ -403,9 +396,10 @@ static double real_build_seconds(void *ctx, size_t node)
 	struct real *r = ctx;
 	struct prediction *p;
 
-	if (predicted(r, node, &p) != 0 || p->how != KB_BUILD_NEEDS_BUILD || p->est_s <= 0)
+	if (predicted(r, node, &p) != 0 || p->res.how != KB_BUILD_NEEDS_BUILD ||
+	    p->res.est_seconds <= 0)
 		return -1;
-	return p->est_s;
+	return p->res.est_seconds;
 }
 
 static int real_cost(void *ctx, size_t node, int *kind)
@@ -414,7 +408,7 @@ static int real_cost(void *ctx, size_t node, int *kind)
 	struct prediction *p;
 
 	*kind = KB_COST_BUILD;
-	if (predicted(r, node, &p) == 0 && p->how != KB_BUILD_NEEDS_BUILD)
+	if (predicted(r, node, &p) == 0 && p->res.how != KB_BUILD_NEEDS_BUILD)
 		*kind = KB_COST_TEST;
 	return 0;
 }
@@ -425,9 +419,10 @@ static int real_signature(void *ctx, size_t node, kb_key *out)
 	struct real *r = ctx;
 	struct prediction *p;
 
-	if (predicted(r, node, &p) != 0 || p->how == KB_BUILD_NEEDS_BUILD || !p->has_sig)
+	if (predicted(r, node, &p) != 0 || p->res.how == KB_BUILD_NEEDS_BUILD || !p->res.ok ||
+	    !p->res.has_signature)
 		return 0;
-	*out = p->sig;
+	*out = p->res.signature;
 	return 1;
 }
 
@@ -557,8 +552,8 @@ static int real_prefetch(void *ctx, const size_t *nodes, size_t n, unsigned *n_b
 		char path[4200];
 		if (predicted(r, nodes[i], &pp) != 0)
 			continue;
-		const kb_build_result b = pp->res;
-		if (b.how == KB_BUILD_NEEDS_BUILD) { /* build it meanwhile, if allowed */
+		const kb_build_result *b = &pp->res;
+		if (b->how == KB_BUILD_NEEDS_BUILD) { /* build it meanwhile, if allowed */
 			if (r->n_pre < r->prebuild && r->n_pre < 64) {
 				char line[128];
 				snprintf(line, sizeof(line), "building %s meanwhile",
@@ -570,14 +565,14 @@ static int real_prefetch(void *ctx, const size_t *nodes, size_t n, unsigned *n_b
 			}
 			continue;
 		}
-		if (!b.ok || r->popts.cold || kernel_file(r, &b, path, sizeof(path)) != 0) {
+		if (!b->ok || r->popts.cold || kernel_file(r, b, path, sizeof(path)) != 0) {
 			kb_error_clear();
 			continue;
 		}
 		/* kernel at hand: boot it and store the reproducer in its template now, so
 		 * its runs start from clones at once if the next round tests it */
 		kb_pool_kernel k = { .kernel = path, .cmdline = r->cmdline,
-				     .signature = b.has_signature ? &b.signature : NULL };
+				     .signature = b->has_signature ? &b->signature : NULL };
 		if (kb_pool_prepare(r->pool, &k, r->repro, 0) == 0) {
 			char line[128];
 			snprintf(line, sizeof(line), "pre-booting the kernel of %s",
@@ -881,10 +876,10 @@ static void print_text(const kb_engine *e, const kb_model *m, const kb_gitdag *d
 			r.prefetched, r.prefetch_used);
 }
 
-/* Print the result (text or JSON, plus extra's fields: what the real oracle counted)
- * and write the HTML report. */
+/* Print the result (text or JSON) and write the HTML report; preboots >= 0 (real
+ * bisections: kernels pre-booted ahead of their test) is added to both. */
 static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, const char *html,
-		  json_t *extra)
+		  long preboots)
 {
 	kb_bisect_result r;
 
@@ -894,9 +889,9 @@ static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, con
 		char *s = NULL;
 		if (kb_engine_json(e, &s) != 0)
 			return kb_cli_die_error();
-		json_t *o = extra ? json_loads(s, 0, NULL) : NULL;
-		if (o && json_object_update(o, extra) == 0) {
-			char *t = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_t *o = preboots >= 0 ? json_loads(s, 0, NULL) : NULL;
+		if (o && json_object_set_new(o, "preboots", json_integer(preboots)) == 0) {
+			char *t = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
 			if (t) {
 				free(s);
 				s = t;
@@ -907,9 +902,8 @@ static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, con
 		free(s);
 	} else {
 		print_text(e, m, dag, stdout);
-		if (extra && json_integer_value(json_object_get(extra, "preboots")))
-			printf("%lld kernels pre-booted ahead of their tests\n",
-			       (long long)json_integer_value(json_object_get(extra, "preboots")));
+		if (preboots > 0)
+			printf("%ld kernels pre-booted ahead of their tests\n", preboots);
 	}
 	kb_engine_result(e, &r);
 	if (r.stop == KB_STOP_NO_REPRO)
@@ -980,7 +974,7 @@ static int run_simulated(const kb_engine_opts *eo, size_t commits, int shape, do
 	rc = drive(e);
 	if (rc == KB_EXIT_OK) {
 		fprintf(lg->f, "simulated culprit: c%05zu\n", kb_sim_culprit(s));
-		rc = finish(e, m, NULL, json, html, NULL);
+		rc = finish(e, m, NULL, json, html, -1);
 		if (!json) {
 			kb_bisect_result r;
 			kb_engine_result(e, &r);
@@ -1161,11 +1155,8 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	for (size_t i = 0; i < kb_gitdag_size(dag); i++)
 		kb_engine_set_node(e, i, kb_gitdag_id(dag, i), kb_gitdag_is_merge(dag, i));
 	rc = drive(e);
-	if (rc == KB_EXIT_OK) {
-		json_t *extra = json_pack("{s:i}", "preboots", (int)r.preboots);
-		rc = finish(e, m, dag, json, html, extra);
-		json_decref(extra);
-	}
+	if (rc == KB_EXIT_OK)
+		rc = finish(e, m, dag, json, html, (long)r.preboots);
 out:
 	kb_engine_free(e);
 	kb_model_free(m);

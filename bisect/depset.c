@@ -169,29 +169,38 @@ static int cmp_base(const void *a, const void *b)
 	return strcmp(base_of(*(char *const *)a), base_of(*(char *const *)b));
 }
 
-/* Sort, de-duplicate, build the basename and tools/ indexes. */
-static int finalize(kb_depset *d)
+/* Sort paths[0..n-1] and drop repeats (freed); uses, when given, gets how many times
+ * each remaining path was there. The new count. */
+static size_t sort_unique(char **paths, size_t n, unsigned *uses)
 {
 	size_t w = 0;
 
+	if (n > 1)
+		qsort(paths, n, sizeof(*paths), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		if (w && !strcmp(paths[w - 1], paths[i])) {
+			free(paths[i]);
+			if (uses)
+				uses[w - 1]++;
+		} else {
+			if (uses)
+				uses[w] = 1;
+			paths[w++] = paths[i];
+		}
+	}
+	return w;
+}
+
+/* Sort, de-duplicate, build the basename and tools/ indexes. */
+static int finalize(kb_depset *d)
+{
 	if (d->sorted)
 		return KB_OK;
-	if (d->n > 1)
-		qsort(d->paths, d->n, sizeof(*d->paths), cmp_str);
 	free(d->uses);
 	d->uses = calloc(d->n ? d->n : 1, sizeof(*d->uses));
 	if (!d->uses)
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory");
-	for (size_t i = 0; i < d->n; i++) {
-		if (w && !strcmp(d->paths[w - 1], d->paths[i])) {
-			free(d->paths[i]);
-			d->uses[w - 1]++;
-		} else {
-			d->uses[w] = 1;
-			d->paths[w++] = d->paths[i];
-		}
-	}
-	d->n = w;
+	d->n = sort_unique(d->paths, d->n, d->uses);
 	d->bases = malloc((d->n ? d->n : 1) * sizeof(*d->bases));
 	d->tools = malloc((d->n ? d->n : 1) * sizeof(*d->tools));
 	if (!d->bases || !d->tools) {
@@ -488,18 +497,7 @@ static int read_all(char **out, size_t *len, int dirfd, const char *name)
  * on the command line, as source_ and maybe again among the deps). */
 static void dedupe_tail(kb_depset *d, size_t n0)
 {
-	size_t w = n0;
-
-	if (d->n - n0 < 2)
-		return;
-	qsort(d->paths + n0, d->n - n0, sizeof(*d->paths), cmp_str);
-	for (size_t i = n0; i < d->n; i++) {
-		if (w > n0 && !strcmp(d->paths[w - 1], d->paths[i]))
-			free(d->paths[i]);
-		else
-			d->paths[w++] = d->paths[i];
-	}
-	d->n = w;
+	d->n = n0 + sort_unique(d->paths + n0, d->n - n0, NULL);
 }
 
 struct scan {

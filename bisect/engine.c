@@ -298,6 +298,12 @@ static double plan_gap_s(const kb_engine *e)
 	return e->o.build_seconds && e->n_gap ? e->sum_gap / e->n_gap : 0;
 }
 
+/* When the oracle started on an outcome: its build, or its test when nothing was built. */
+static double outcome_start(const kb_engine_outcome *oc)
+{
+	return oc->build_start < oc->test_start ? oc->build_start : oc->test_start;
+}
+
 static void note_time(kb_engine *e, double a, double b)
 {
 	if (!e->have_t0 || a < e->t0)
@@ -338,8 +344,7 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 	unsigned t = 0, c = 0, x = 0;
 	char hex[KB_KEY_HEXLEN + 1] = "unknown";
 
-	note_time(e, oc->build_start < oc->test_start ? oc->build_start : oc->test_start,
-		  oc->test_end > oc->build_end ? oc->test_end : oc->build_end);
+	note_time(e, outcome_start(oc), oc->test_end > oc->build_end ? oc->test_end : oc->build_end);
 	if (oc->n_runs && oc->test_end > oc->test_start)
 		e->sum_test += oc->test_end - oc->test_start, e->n_test++;
 	if (oc->how == KB_COST_BUILD && oc->build_end > oc->build_start)
@@ -547,14 +552,23 @@ static int in_plan(const struct plan *pl, size_t c)
 	return 0;
 }
 
-/* greedy plan over pool; cheap_only restricts to kernels at hand */
+/* Expected round time of testing node: its pool entry's cost, else as it stands. */
+static double cost_of(kb_engine *e, size_t node, const size_t *pool, size_t n_pool,
+		      const double *cost)
+{
+	for (size_t j = 0; j < n_pool; j++)
+		if (pool[j] == node)
+			return cost[j];
+	return node_cost(e, node, e->rec[node].built > 0 ? KB_COST_TEST : KB_COST_BUILD);
+}
+
 /* greedy plan over pool; cheap_only restricts to kernels at hand; with cost (per pool
- * entry, expected round time), each pick is the best gain per round time instead of the
- * best gain */
+ * entry, expected round time) pl->cost gets the plan's round time, and with per_time
+ * each pick is the best gain per round time instead of the best gain */
 static void make_plan(kb_engine *e, struct plan *pl, const size_t *must, size_t n_must,
 		      const size_t *pool, const int *kind, const uint64_t *const *rows,
 		      const size_t *nws, size_t n_pool, int cheap_only, size_t limit,
-		      const double *cost)
+		      const double *cost, int per_time)
 {
 	size_t ncells;
 
@@ -571,11 +585,7 @@ static void make_plan(kb_engine *e, struct plan *pl, const size_t *must, size_t 
 		if (!e->rec[must[i]].built)
 			pl->builds = 1;
 		if (cost) {
-			int k = KB_COST_BUILD;
-			for (size_t j = 0; j < n_pool; j++)
-				if (pool[j] == must[i])
-					k = kind[j];
-			double c = node_cost(e, must[i], e->rec[must[i]].built > 0 ? KB_COST_TEST : k);
+			double c = cost_of(e, must[i], pool, n_pool, cost);
 			if (c > pl->cost)
 				pl->cost = c;
 		}
@@ -592,7 +602,7 @@ static void make_plan(kb_engine *e, struct plan *pl, const size_t *must, size_t 
 			if (g <= MIN_GAIN_BITS)
 				continue;
 			double score = g;
-			if (cost)
+			if (per_time)
 				score = g / (cost[i] > pl->cost ? cost[i] : pl->cost);
 			if (bi == SIZE_MAX || score > best_score)
 				best = g, best_score = score, bi = i;
@@ -609,27 +619,13 @@ static void make_plan(kb_engine *e, struct plan *pl, const size_t *must, size_t 
 	}
 }
 
-/* Expected time of the round pl plans: the dearest of its tests with per-commit costs,
- * else one test round plus one build when it builds anything. */
-static double plan_time(kb_engine *e, const struct plan *pl, const size_t *pool,
-			const int *kind, size_t n_pool, const double *cost)
+/* Expected time of the round pl plans: with per-commit costs the dearest of its tests
+ * (pl->cost), else one test round plus one build when it builds anything. */
+static double plan_time(const kb_engine *e, const struct plan *pl, int per_commit)
 {
-	double t = 0;
-
-	if (!cost)
+	if (!per_commit)
 		return plan_gap_s(e) + plan_test_s(e) + (pl->builds ? plan_build_s(e) : 0);
-	for (size_t i = 0; i < pl->n; i++) {
-		double c = -1;
-		for (size_t j = 0; j < n_pool && c < 0; j++)
-			if (pool[j] == pl->node[i])
-				c = cost[j];
-		if (c < 0)
-			c = node_cost(e, pl->node[i],
-				      e->rec[pl->node[i]].built > 0 ? KB_COST_TEST : KB_COST_BUILD);
-		if (c > t)
-			t = c;
-	}
-	return t > 0 ? t : plan_gap_s(e) + plan_test_s(e);
+	return pl->cost > 0 ? pl->cost : plan_gap_s(e) + plan_test_s(e);
 }
 
 struct bnode {
@@ -834,17 +830,17 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 	double *cost = e->o.build_seconds ? malloc((n_pool ? n_pool : 1) * sizeof(*cost)) : NULL;
 	for (size_t i = 0; cost && i < n_pool; i++)
 		cost[i] = node_cost(e, pool[i], kind[i]);
-	make_plan(e, &a, must, n_must, pool, kind, rows, nws, n_pool, 1, e->opt.workers, NULL);
-	make_plan(e, &b, must, n_must, pool, kind, rows, nws, n_pool, 0, e->opt.workers, NULL);
+	make_plan(e, &a, must, n_must, pool, kind, rows, nws, n_pool, 1, e->opt.workers, cost, 0);
+	make_plan(e, &b, must, n_must, pool, kind, rows, nws, n_pool, 0, e->opt.workers, cost, 0);
 	{
-		double ta = plan_time(e, &a, pool, kind, n_pool, cost);
-		double tb = plan_time(e, &b, pool, kind, n_pool, cost);
+		double ta = plan_time(e, &a, cost != NULL);
+		double tb = plan_time(e, &b, cost != NULL);
 		pl = (a.n && a.total / ta >= b.total / tb) || !b.n ? &a : &b;
 		if (cost) { /* the best information per round time, commit by commit */
 			double tp = pl == &a ? ta : tb;
 			make_plan(e, &c3, must, n_must, pool, kind, rows, nws, n_pool, 0,
-				  e->opt.workers, cost);
-			double tc = plan_time(e, &c3, pool, kind, n_pool, cost);
+				  e->opt.workers, cost, 1);
+			double tc = plan_time(e, &c3, 1);
 			if (c3.n && (!pl->n || c3.total / tc > pl->total / tp))
 				pl = &c3;
 		}
@@ -856,7 +852,7 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 		struct plan x;
 		size_t want = prefetch_n(e), nb = 0, nt = 0;
 		size_t lim = pl->n + 2 * want > 64 ? 64 : pl->n + 2 * want;
-		make_plan(e, &x, pl->node, pl->n, pool, kind, rows, nws, n_pool, 0, lim, NULL);
+		make_plan(e, &x, pl->node, pl->n, pool, kind, rows, nws, n_pool, 0, lim, NULL, 0);
 		for (size_t i = pl->n; i < x.n; i++)
 			for (size_t j = 0; j < n_pool; j++) {
 				if (pool[j] != x.node[i])
@@ -1154,14 +1150,10 @@ int kb_engine_step(kb_engine *e, int *done)
 		if (rc)
 			return rc;
 		if (had_t0 && n) { /* time between rounds: choosing, the oracle's bookkeeping */
-			double first = oc[0].build_start < oc[0].test_start ? oc[0].build_start
-									   : oc[0].test_start;
-			for (size_t i = 1; i < n; i++) {
-				double s0 = oc[i].build_start < oc[i].test_start ? oc[i].build_start
-										 : oc[i].test_start;
-				if (s0 < first)
-					first = s0;
-			}
+			double first = outcome_start(&oc[0]);
+			for (size_t i = 1; i < n; i++)
+				if (outcome_start(&oc[i]) < first)
+					first = outcome_start(&oc[i]);
 			if (first >= prev_end)
 				e->sum_gap += first - prev_end, e->n_gap++;
 		}
