@@ -28,8 +28,6 @@
 #define MIN_GAIN_BITS 0.005 /* tests telling less than this are not worth running */
 #define CALIB_ROUNDS 3 /* rounds on bad before giving up on the reproducer */
 #define MISS_TARGET 0.005 /* adaptive runs: P(no target crash on a buggy kernel) */
-#define SAME_KERNEL_PRIOR 1e-4 /* prior factor of a commit with its parent's kernel: a run of
-				 * 15 such commits after the culprit must not hold 1.5% of the mass */
 #define MUST_EARLY 0.5 /* k > 1: settle the top commit's direct evidence from this mass on */
 
 struct node_rec {
@@ -37,7 +35,6 @@ struct node_rec {
 	unsigned tests;
 	int built;      /* 0 unknown, 1 built, -1 failed to build */
 	int same_as_parent; /* 1: same signature as a parent, 2: touches no build input */
-	int downweighted;
 	int sig_asked;  /* the oracle was asked for its signature before testing */
 };
 
@@ -312,25 +309,23 @@ static void note_time(kb_engine *e, double a, double b)
 		e->tmax = b;
 }
 
-/* A commit whose kernel equals its parent's can hardly be the culprit: give it a small
- * prior. Checked for every tested commit, since the parent may be tested later. */
-static void downweight_same_kernels(kb_engine *e)
+/* Note which commits have their parent's kernel (for the result's flags). The model
+ * itself gives a culprit that identical kernels would disagree on a small prior; a
+ * commit that touches no build input is declared to it, since its parent's signature
+ * may be unknown. Checked for every tested commit, since the parent may be tested later. */
+static void note_same_kernels(kb_engine *e)
 {
 	kb_key ks, ps;
 
 	for (size_t c = 0; c < e->n; c++) {
 		struct node_rec *nr = &e->rec[c];
-		if (nr->built < 0 || nr->downweighted)
+		if (nr->built < 0 || nr->same_as_parent)
 			continue; /* untested nodes count once their signature is known */
-		if (!nr->same_as_parent && kb_model_signature(e->m, c, &ks))
+		if (kb_model_signature(e->m, c, &ks))
 			for (size_t i = 0; i < kb_model_n_parents(e->m, c); i++)
 				if (kb_model_signature(e->m, kb_model_parent(e->m, c, i), &ps) &&
 				    kb_key_equal(&ps, &ks))
 					nr->same_as_parent = 1;
-		if (nr->same_as_parent) {
-			nr->downweighted = 1;
-			kb_model_set_weight(e->m, c, e->m->weight[c] * SAME_KERNEL_PRIOR);
-		}
 	}
 }
 
@@ -373,9 +368,11 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 		if (rc)
 			return rc;
 	}
-	if (oc->same_as_parent)
+	if (oc->same_as_parent) {
 		nr->same_as_parent = 2;
-	downweight_same_kernels(e);
+		kb_model_set_inert(e->m, rq->node);
+	}
+	note_same_kernels(e);
 	nr->tests++;
 	e->tests++;
 	for (size_t i = 0; i < oc->n_runs && i < KB_ENGINE_MAX_RUNS; i++) {
@@ -774,7 +771,7 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 	size_t n_pool = build_pool(e, pool, kind);
 	if (e->sig_learned) { /* kernels at hand told their signatures: pool them first */
 		e->sig_learned = 0;
-		downweight_same_kernels(e);
+		note_same_kernels(e);
 		if ((rc = kb_model_update(e->m)) != 0 ||
 		    (rc = kb_model_buggy_all(e->m, e->buggy)) != 0) {
 			free(pool), free(kind);

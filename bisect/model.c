@@ -29,6 +29,11 @@
 #define Q_OVER_EPS 5.0
 /* prior weight of eps grid point j (ascending): smaller false-positive rates likelier */
 #define EPS_PRIOR_DECAY 0.6
+/* Prior factor of a culprit that two identical kernels would disagree on: one descends
+ * from it and one does not (a commit with its parent's kernel is the common case). A
+ * kernel's behaviour is a function of the kernel; only a cause outside it (the bug in
+ * something the build does not read) could make such a commit the culprit. */
+#define KERNEL_SPLIT_PRIOR 1e-4
 
 static int build_grid(kb_model *m, const double *q, size_t nq, const double *e, size_t ne)
 {
@@ -105,8 +110,10 @@ int kb_model_new(kb_model **out, size_t n, const kb_model_opts *opts)
 	m->group = malloc(n * sizeof(*m->group));
 	m->groups = calloc(n, sizeof(*m->groups));
 	m->untestable = calloc(n, 1);
+	m->inert = calloc(n, 1);
 	m->post = calloc(n, sizeof(*m->post));
-	if (!m->weight || !m->group || !m->groups || !m->untestable || !m->post) {
+	if (!m->weight || !m->group || !m->groups || !m->untestable || !m->inert ||
+	    !m->post) {
 		kb_model_free(m);
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory for a model of %zu nodes", n);
 	}
@@ -136,7 +143,7 @@ void kb_model_free(kb_model *m)
 		return;
 	free(m->anc), free(m->weight), free(m->par_off), free(m->par);
 	free(m->edge_from), free(m->edge_to), free(m->group), free(m->groups);
-	free(m->untestable), free(m->qgrid), free(m->egrid), free(m->gprior);
+	free(m->untestable), free(m->inert), free(m->qgrid), free(m->egrid), free(m->gprior);
 	free(m->post), free(m->qpost);
 	free(m);
 }
@@ -339,6 +346,15 @@ int kb_model_set_untestable(kb_model *m, size_t node, int untestable)
 	return 0;
 }
 
+int kb_model_set_inert(kb_model *m, size_t node)
+{
+	NODE_CHECK(m, node);
+	if (!m->inert[node])
+		m->updated = 0;
+	m->inert[node] = 1;
+	return 0;
+}
+
 int kb_model_untestable(const kb_model *m, size_t node)
 {
 	return m && node < m->n ? m->untestable[node] : 0;
@@ -384,12 +400,60 @@ static double pair_ll(const kb_model *m, size_t qi, size_t ei, double X, double 
 	return X * log(q) + M * log1p(-q) + (Xt - X) * log(e) + (Mt - M) * log1p(-e);
 }
 
+/* Bitset of the hypotheses h under which two nodes of one signature group would differ
+ * (h is an ancestor-or-self of some members but not of all), or that were declared
+ * inert; NULL on out of memory. */
+static uint64_t *split_mask(const kb_model *m)
+{
+	uint32_t *cnt = calloc(m->n_groups, sizeof(*cnt)), *slot = NULL;
+	uint64_t *mask = calloc(m->words, sizeof(*mask)), *uni = NULL, *isect = NULL;
+	size_t n_multi = 0;
+
+	if (!cnt || !mask)
+		goto fail;
+	for (size_t c = 0; c < m->n; c++) {
+		cnt[m->group[c]]++;
+		if (m->inert[c])
+			mask[c / 64] |= 1ull << (c % 64);
+	}
+	slot = malloc(m->n_groups * sizeof(*slot));
+	if (!slot)
+		goto fail;
+	for (size_t g = 0; g < m->n_groups; g++)
+		slot[g] = cnt[g] > 1 ? (uint32_t)n_multi++ : UINT32_MAX;
+	if (n_multi) {
+		uni = calloc(n_multi * m->words, sizeof(*uni));
+		isect = malloc(n_multi * m->words * sizeof(*isect));
+		if (!uni || !isect)
+			goto fail;
+		memset(isect, 0xff, n_multi * m->words * sizeof(*isect));
+		for (size_t c = 0; c < m->n; c++) {
+			uint32_t s = slot[m->group[c]];
+			if (s == UINT32_MAX)
+				continue;
+			const uint64_t *row = kb_model__row(m, c);
+			uint64_t *u = uni + (size_t)s * m->words, *x = isect + (size_t)s * m->words;
+			for (size_t w = 0; w < m->words; w++)
+				u[w] |= row[w], x[w] &= row[w];
+		}
+		for (size_t s = 0; s < n_multi; s++)
+			for (size_t w = 0; w < m->words; w++)
+				mask[w] |= uni[s * m->words + w] & ~isect[s * m->words + w];
+	}
+	free(cnt), free(slot), free(uni), free(isect);
+	return mask;
+fail:
+	free(cnt), free(slot), free(uni), free(isect), free(mask);
+	return NULL;
+}
+
 int kb_model_update(kb_model *m)
 {
 	uint32_t *X = NULL, *M = NULL;
 	uint32_t *slot_of = NULL;
 	size_t *ev_idx = NULL, n_ev = 0, cap, mask;
-	uint64_t *uni = NULL;
+	uint64_t *uni = NULL, *split = NULL;
+	double *pw = NULL; /* prior weight per hypothesis, split ones scaled down */
 	struct pair *tab = NULL;
 	double Xt, Mt, wtot = 0, maxl = -INFINITY, tot = 0;
 	int rc = 0;
@@ -401,7 +465,9 @@ int kb_model_update(kb_model *m)
 	M = calloc(m->n, sizeof(*M));
 	slot_of = malloc(m->n * sizeof(*slot_of));
 	ev_idx = malloc(m->n_groups * sizeof(*ev_idx));
-	if (!X || !M || !slot_of || !ev_idx) {
+	pw = malloc(m->n * sizeof(*pw));
+	split = split_mask(m);
+	if (!X || !M || !slot_of || !ev_idx || !pw || !split) {
 		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
 		goto out;
 	}
@@ -453,14 +519,18 @@ int kb_model_update(kb_model *m)
 	}
 	for (size_t i = 0; i < cap; i++)
 		tab[i].key = UINT64_MAX, tab[i].wsum = 0;
-	for (size_t i = 0; i < m->n; i++)
-		wtot += m->weight[i];
+	for (size_t i = 0; i < m->n; i++) {
+		pw[i] = m->weight[i];
+		if (split[i / 64] >> (i % 64) & 1)
+			pw[i] *= KERNEL_SPLIT_PRIOR;
+		wtot += pw[i];
+	}
 	for (size_t h = 0; h <= m->n; h++) {
 		uint64_t key = h < m->n ? ((uint64_t)X[h] << 32 | M[h]) : 0;
 		size_t s = pair_slot(tab, mask, key);
 		double w;
 		if (h < m->n) {
-			w = wtot > 0 ? (1 - m->none_prior) * m->weight[h] / wtot : 0;
+			w = wtot > 0 ? (1 - m->none_prior) * pw[h] / wtot : 0;
 			slot_of[h] = (uint32_t)s;
 		} else {
 			w = wtot > 0 ? m->none_prior : 1.0;
@@ -518,7 +588,7 @@ int kb_model_update(kb_model *m)
 	}
 	for (size_t h = 0; h < m->n; h++) {
 		struct pair *p = &tab[slot_of[h]];
-		double w = wtot > 0 ? (1 - m->none_prior) * m->weight[h] / wtot : 0;
+		double w = wtot > 0 ? (1 - m->none_prior) * pw[h] / wtot : 0;
 		m->post[h] = w > 0 ? exp(log(w) + p->lml - maxl) : 0;
 		tot += m->post[h];
 	}
@@ -533,7 +603,7 @@ int kb_model_update(kb_model *m)
 	m->post_none /= tot;
 	m->updated = 1;
 out:
-	free(X), free(M), free(slot_of), free(ev_idx), free(uni), free(tab);
+	free(X), free(M), free(slot_of), free(ev_idx), free(uni), free(tab), free(pw), free(split);
 	return rc;
 }
 

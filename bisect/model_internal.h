@@ -31,6 +31,7 @@ struct kb_model {
 	kb_model__group *groups;
 	size_t n_groups;
 	uint8_t *untestable;
+	uint8_t *inert;         /* kernel known to be its parent's (kb_model_set_inert) */
 	unsigned out_target, out_clean; /* runs on outside (good) kernels */
 	double *qgrid, *egrid, *gprior; /* grid values, prior per (qi, ei) */
 	size_t nq, ne;

@@ -108,6 +108,12 @@ void kb_model_evidence(const kb_model *m, size_t node, unsigned *target, unsigne
  * untestable node is neither good nor bad and keeps its prior. */
 int kb_model_set_untestable(kb_model *m, size_t node, int untestable);
 
+/** Declare that node's kernel is its parent's (it touches no build input), known
+ * without the parent's signature: node then holds only the small prior of a culprit
+ * that identical kernels would disagree on (as when it shares a signature with its
+ * parent). @return 0, KB_EINVAL */
+int kb_model_set_inert(kb_model *m, size_t node);
+
 /** 1 if node was marked untestable. */
 int kb_model_untestable(const kb_model *m, size_t node);
 

@@ -1,7 +1,7 @@
 /*
  * tests/bisect/test_model_posterior.c - the culprit model: closure, hand-computed
  * posteriors on tiny histories, censoring, pooling by signature, credible sets,
- * learning q, bad input.
+ * learning q, identical kernels, bad input.
  * kb-test-labels: unit
  */
 #include <stdarg.h>
@@ -184,6 +184,52 @@ static void test_bisect_model__weights_act_as_prior_mass(void **state)
 	kb_model_free(m);
 }
 
+/* chain 0 <- 1 <- ... <- 5; nodes 1 and 3 share a kernel, node 5 touches no build input:
+ * culprits 2 and 3 would make the identical kernels of 1 and 3 differ, and 5 would not
+ * change its parent's kernel, so the three keep 1e-4 of the prior mass of 0, 1 and 4 */
+static void test_bisect_model__identical_kernels_rule_out_what_splits_them(void **state)
+{
+	kb_model *m = linear(6, -1);
+	kb_key s1;
+	double tot = 3 + 3e-4;
+	(void)state;
+	memset(&s1, 1, sizeof(s1));
+	assert_int_equal(kb_model_set_signature(m, 1, &s1), 0);
+	assert_int_equal(kb_model_set_signature(m, 3, &s1), 0);
+	assert_int_equal(kb_model_set_inert(m, 5), 0);
+	assert_int_equal(kb_model_set_inert(m, 6), KB_EINVAL);
+	assert_int_equal(kb_model_update(m), 0);
+	for (size_t h = 0; h < 6; h++) {
+		double w = h == 2 || h == 3 || h == 5 ? 1e-4 : 1;
+		assert_float_equal(kb_model_posterior(m, h), w / tot, 1e-12);
+	}
+	kb_model_free(m);
+}
+
+/* 0 <- 1 <- 3 and 0 <- 2 <- 3 (3 merges 1 and 2); 1 and 2 share a kernel: a culprit on
+ * either branch would give one of them the bug and not the other */
+static void test_bisect_model__identical_kernels_on_two_branches(void **state)
+{
+	kb_model *m = NULL;
+	kb_key s1;
+	(void)state;
+	memset(&s1, 1, sizeof(s1));
+	assert_int_equal(kb_model_new(&m, 4, &(kb_model_opts){ .none_prior = -1 }), 0);
+	kb_model_add_parent(m, 1, 0);
+	kb_model_add_parent(m, 2, 0);
+	kb_model_add_parent(m, 3, 1);
+	kb_model_add_parent(m, 3, 2);
+	assert_int_equal(kb_model_finalize(m), 0);
+	assert_int_equal(kb_model_set_signature(m, 1, &s1), 0);
+	assert_int_equal(kb_model_set_signature(m, 2, &s1), 0);
+	assert_int_equal(kb_model_update(m), 0);
+	assert_float_equal(kb_model_posterior(m, 0), 1 / (2 + 2e-4), 1e-12);
+	assert_float_equal(kb_model_posterior(m, 1), 1e-4 / (2 + 2e-4), 1e-12);
+	assert_float_equal(kb_model_posterior(m, 2), 1e-4 / (2 + 2e-4), 1e-12);
+	assert_float_equal(kb_model_posterior(m, 3), 1 / (2 + 2e-4), 1e-12);
+	kb_model_free(m);
+}
+
 static void test_bisect_model__bad_input_returns_einval(void **state)
 {
 	kb_model *m = NULL;
@@ -216,6 +262,8 @@ int main(void)
 		cmocka_unit_test(test_bisect_model__credible_set_in_topological_order),
 		cmocka_unit_test(test_bisect_model__learns_q_from_runs_on_bad),
 		cmocka_unit_test(test_bisect_model__weights_act_as_prior_mass),
+		cmocka_unit_test(test_bisect_model__identical_kernels_rule_out_what_splits_them),
+		cmocka_unit_test(test_bisect_model__identical_kernels_on_two_branches),
 		cmocka_unit_test(test_bisect_model__bad_input_returns_einval),
 	};
 	return cmocka_run_group_tests_name("bisect/model_posterior", tests, NULL, NULL);
