@@ -75,10 +75,12 @@ void kb_build_key_compute(kb_key *out, const kb_build_inputs *in)
 void kb_test_key_compute(kb_key *out, const kb_test_inputs *in)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char schema[16];
 	unsigned int n = 0;
 
+	snprintf(schema, sizeof(schema), "%d", KB_TEST_SCHEMA);
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	sfield(md, "kbisect-test-manifest", "1");
+	sfield(md, "kbisect-test-manifest", schema);
 	kfield(md, "signature", in->signature);
 	kfield(md, "repro_sha256", in->repro);
 	kfield(md, "guest_sha256", in->guest);

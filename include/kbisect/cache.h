@@ -182,8 +182,10 @@ typedef struct {
 	const char *kbuild_env;     /**< KBUILD_* settings, "K=V\n" sorted */
 } kb_build_inputs;
 
-/** Version of the build manifest format; part of every build key. */
-#define KB_BUILD_SCHEMA 1
+/** Version of the build manifest format; part of every build key. Bumped when the
+ * format changes or when earlier records cannot be trusted (2: with ccache, kbisect
+ * <= b925f68 could store a bzImage that embedded an older build's kernel). */
+#define KB_BUILD_SCHEMA 2
 
 /** Build key: SHA-256 of the canonical manifest of in (see docs/architecture.md). */
 void kb_build_key_compute(kb_key *out, const kb_build_inputs *in);
@@ -242,6 +244,11 @@ typedef struct {
 	const char *cmdline;        /**< kernel command line */
 	const char *vm_settings;    /**< canonical VM settings ("mem=512M cpus=1 accel=tcg") */
 } kb_test_inputs;
+
+/** Version of the test manifest format; part of every test key. Bumped like
+ * KB_BUILD_SCHEMA (2: runs recorded under a kernel's signature may have booted another
+ * build's kernel, see there). */
+#define KB_TEST_SCHEMA 2
 
 /** Test key: SHA-256 of the canonical manifest of in. */
 void kb_test_key_compute(kb_key *out, const kb_test_inputs *in);
