@@ -555,24 +555,97 @@ static int walk(struct scan *s, const char *rel)
 	return rc;
 }
 
+/* A set of strings for the symlink check: open addressing, FNV-1a. */
+struct strset {
+	const char **key;
+	signed char *val;
+	size_t mask, n;
+};
+
+static size_t str_hash(const char *s, size_t len)
+{
+	size_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return h;
+}
+
+/* slot of s[0..len-1] in set: its own, or the empty one where it belongs */
+static size_t strset_slot(const struct strset *set, const char *s, size_t len)
+{
+	size_t i = str_hash(s, len) & set->mask;
+	while (set->key[i] && (strncmp(set->key[i], s, len) || set->key[i][len]))
+		i = (i + 1) & set->mask;
+	return i;
+}
+
+/* 1 if directory dir[0..len-1] of the tree is, or lies below, a symlink (memoised) */
+static int dir_via_symlink(struct strset *dirs, int treefd, const char *dir, size_t len)
+{
+	size_t i = strset_slot(dirs, dir, len);
+	const char *slash;
+	struct stat st;
+	int r = 0;
+
+	if (dirs->key[i])
+		return dirs->val[i];
+	if (2 * (dirs->n + 1) > dirs->mask)
+		return 1; /* table full: let realpath() decide */
+	slash = memrchr(dir, '/', len);
+	if (slash)
+		r = dir_via_symlink(dirs, treefd, dir, (size_t)(slash - dir));
+	if (!r) {
+		char *d = strndup(dir, len);
+		r = !d || fstatat(treefd, d, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISLNK(st.st_mode);
+		free(d);
+	}
+	i = strset_slot(dirs, dir, len); /* the recursion may have filled the table */
+	if (!dirs->key[i] && (dirs->key[i] = strndup(dir, len)) != NULL) {
+		dirs->val[i] = (signed char)r;
+		dirs->n++;
+	}
+	return r;
+}
+
 int kb_depset__scan(kb_depset *d, const char *tree_dir, size_t *n_cmd)
 {
 	struct scan s = { d, tree_dir, -1, 0 };
+	struct strset seen = { 0 }, dirs = { 0 };
 	char real_tree[PATH_MAX];
-	size_t n0, rlen;
+	size_t n0, rlen, cap;
 	int rc;
 
 	s.treefd = open(tree_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s.treefd < 0)
 		return kb_error_os("cannot open build tree '%s'", tree_dir);
 	rc = walk(&s, "");
+	n0 = d->n;
+	for (cap = 64; cap < 2 * n0 + 2; cap *= 2)
+		;
+	seen.key = calloc(cap, sizeof(*seen.key));
+	dirs.key = calloc(cap, sizeof(*dirs.key));
+	dirs.val = calloc(cap, 1);
+	seen.mask = dirs.mask = cap - 1;
+	if (rc == KB_OK && (!seen.key || !dirs.key || !dirs.val))
+		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory scanning '%s'", tree_dir);
 	if (rc == KB_OK && realpath(tree_dir, real_tree)) {
-		/* Inputs reached through a symlink count under their real path too. */
+		/* Inputs reached through a symlink count under their real path too. Most
+		 * trees have none on the way to an input: each distinct path costs one
+		 * fstatat() of its last component, each directory one (memoised), and only
+		 * a path with a symlink on the way gets a realpath(). */
 		rlen = strlen(real_tree);
-		n0 = d->n;
 		for (size_t i = 0; i < n0 && rc == KB_OK; i++) {
 			char full[PATH_MAX], real[PATH_MAX];
-			snprintf(full, sizeof(full), "%s/%s", real_tree, d->paths[i]);
+			const char *p = d->paths[i], *slash = strrchr(p, '/');
+			size_t k = strset_slot(&seen, p, strlen(p));
+			struct stat st;
+			if (seen.key[k])
+				continue;
+			seen.key[k] = p;
+			if (!(slash && dir_via_symlink(&dirs, s.treefd, p, (size_t)(slash - p))) &&
+			    (fstatat(s.treefd, p, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode)))
+				continue; /* no symlink on the way (or no such file): its own real path */
+			snprintf(full, sizeof(full), "%s/%s", real_tree, p);
 			if (!realpath(full, real) || strcmp(full, real) == 0)
 				continue;
 			if (!strncmp(real, real_tree, rlen) && real[rlen] == '/')
@@ -581,6 +654,9 @@ int kb_depset__scan(kb_depset *d, const char *tree_dir, size_t *n_cmd)
 				d->unsafe = 1; /* an input outside the tree: cannot reason */
 		}
 	}
+	for (size_t i = 0; dirs.key && i <= dirs.mask; i++)
+		free((char *)dirs.key[i]);
+	free(seen.key), free(dirs.key), free(dirs.val);
 	close(s.treefd);
 	if (n_cmd)
 		*n_cmd = s.n_cmd;

@@ -148,6 +148,30 @@ static void test_bisect_depset__scan_finds_cmd_files_and_absolute_paths(void **s
 	assert_true(kb_depset__affects(d, "lib/inc", 0)); /* the symlink itself */
 	assert_false(kb_depset__affects(d, "x.c", 0));
 	kb_depset__free(d);
+
+	/* a symlinked file: its target is an input too */
+	assert_int_equal(kb_test_sh("ln -s ../include/b.h '%s/lib/alias.h' && touch '%s/include/b.h'",
+				    dir, dir),
+			 0);
+	snprintf(path, sizeof(path), "%s/lib/.c.o.cmd", dir);
+	assert_int_equal(kb_test_write_file(path, "source_lib/c.o := lib/alias.h\n", 31), 0);
+	assert_int_equal(kb_depset__new(&d), KB_OK);
+	assert_int_equal(kb_depset__scan(d, dir, &n), KB_OK);
+	assert_true(kb_depset__affects(d, "include/b.h", 0));
+	assert_false(kb_depset__affects(d, "x.c", 0));
+	kb_depset__free(d);
+
+	/* an input reached through a symlink out of the tree: every change counts */
+	assert_int_equal(kb_test_sh("mkdir -p '%s/../depset-out' && touch '%s/../depset-out/o.h' && "
+				    "ln -s ../../depset-out '%s/lib/out'", dir, dir, dir),
+			 0);
+	snprintf(path, sizeof(path), "%s/lib/.d.o.cmd", dir);
+	assert_int_equal(kb_test_write_file(path, "source_lib/d.o := lib/out/o.h\n", 30), 0);
+	assert_int_equal(kb_depset__new(&d), KB_OK);
+	assert_int_equal(kb_depset__scan(d, dir, &n), KB_OK);
+	assert_true(kb_depset__affects(d, "x.c", 0));
+	kb_depset__free(d);
+	assert_int_equal(kb_test_sh("rm -rf '%s/../depset-out'", dir), 0);
 	kb_test_tmpdir_free(dir);
 }
 
