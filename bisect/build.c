@@ -903,8 +903,98 @@ static void env_free(struct env *e)
 		free(e->v[i]);
 }
 
-/* Run the build; *status gets make's (or the command's) exit code. */
-static int run_build(kb_builder *b, int log_fd, int *status)
+/* ---- the config step ---- */
+
+/* 1 if a change of path can change what `make olddefconfig` makes of a config: the
+ * Kconfig files, the scripts (kconfig itself, the compiler probes), the Makefiles that
+ * hand variables to Kconfig */
+static int config_input(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	if (!strncmp(base, "Kconfig", 7) || !strncmp(path, "scripts/", 8) ||
+	    !strcmp(path, "Makefile"))
+		return 1;
+	return !strncmp(path, "arch/", 5) && !strcmp(base, "Makefile") &&
+	       strchr(path + 5, '/') == base - 1; /* arch/<arch>/Makefile */
+}
+
+static int config_input_fn(const char *path, int added, void *arg)
+{
+	(void)added;
+	if (config_input(path))
+		*(int *)arg = 1;
+	return 0;
+}
+
+/* SHA-256 (hex) of the work tree's .config; 0, or -1 when it cannot be read */
+static int config_hash(kb_builder *b, char hex[KB_KEY_HEXLEN + 1])
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	kb_key k;
+
+	bprintf(path, sizeof(path), "%s/.config", b->work_tree);
+	if (read_file(&text, &len, path, ".config") < 0) {
+		kb_error_clear();
+		return -1;
+	}
+	kb_sha256(&k, text, len);
+	kb_key_to_hex(hex, &k);
+	free(text);
+	return 0;
+}
+
+/* 1 when the work tree's .config is what `make olddefconfig` would make of this
+ * builder's config at tree: <worker_dir>/config-state says it was made at an earlier
+ * tree from the same config and compiler (the dependency class), the file is
+ * unchanged since, and no config input changed between the two trees. */
+static int config_current(kb_builder *b, const char *tree)
+{
+	char path[PATH_MAX], line[256], at[64], cls[80], cfg[80], now[KB_KEY_HEXLEN + 1];
+	int changed = 0;
+	size_t n = 0;
+	FILE *f;
+
+	bprintf(path, sizeof(path), "%s/config-state", b->worker_dir);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	if (sscanf(line, "%63s %79s %79s", at, cls, cfg) != 3 || strcmp(cls, b->dep_class_hex) ||
+	    config_hash(b, now) < 0 || strcmp(cfg, now))
+		return 0;
+	if (!strcmp(at, tree))
+		return 1;
+	if (kb_repo__diff_paths(b->repo, at, tree, config_input_fn, &changed, &n) < 0) {
+		kb_error_clear();
+		return 0;
+	}
+	return !changed;
+}
+
+/* Remember that the work tree's .config is current at tree (or forget it: tree NULL). */
+static void config_record(kb_builder *b, const char *tree)
+{
+	char path[PATH_MAX], hex[KB_KEY_HEXLEN + 1];
+	FILE *f;
+
+	bprintf(path, sizeof(path), "%s/config-state", b->worker_dir);
+	if (!tree || config_hash(b, hex) < 0) {
+		unlink(path);
+		return;
+	}
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%s %s %s\n", tree, b->dep_class_hex, hex) < 0 || fclose(f) != 0)
+		unlink(path); /* only a skipped step is lost */
+}
+
+/* Run the build of tree; *status gets make's (or the command's) exit code. The config
+ * step (`make olddefconfig`) is skipped when the .config is current (config_current). */
+static int run_build(kb_builder *b, const char *tree, int log_fd, int *status)
 {
 	struct env e = { { NULL }, 0 };
 	char cc_arg[PATH_MAX + 64], jobs[32], jobs_arg[40];
@@ -933,9 +1023,22 @@ static int run_build(kb_builder *b, int log_fd, int *status)
 			env_add(&e, "CCACHE_DEPEND=%s", "1");
 	}
 	bprintf(jobs, sizeof(jobs), "%d", b->jobs);
-	if (b->ccache && b->ccwrap)
-		bprintf(cc_arg, sizeof(cc_arg), "%s %s %s", b->ccwrap, b->ccache, b->cc);
-	else if (b->ccache)
+	if (b->ccache && b->ccwrap) {
+		/* by name, its directory first in PATH: kbuild keeps $(CC) in every .cmd
+		 * file, and a wrapper moved elsewhere must not rebuild the whole tree */
+		const char *slash = strrchr(b->ccwrap, '/'), *path = getenv("PATH");
+		if (slash && !strcmp(slash + 1, "kbisect-ccwrap")) {
+			char *p = NULL;
+			if (asprintf(&p, "%.*s:%s", (int)(slash - b->ccwrap), b->ccwrap,
+				     path && *path ? path : "/usr/local/bin:/usr/bin:/bin") >= 0) {
+				env_add(&e, "PATH=%s", p);
+				free(p);
+			}
+			bprintf(cc_arg, sizeof(cc_arg), "kbisect-ccwrap %s %s", b->ccache, b->cc);
+		} else {
+			bprintf(cc_arg, sizeof(cc_arg), "%s %s %s", b->ccwrap, b->ccache, b->cc);
+		}
+	} else if (b->ccache)
 		bprintf(cc_arg, sizeof(cc_arg), "%s %s", b->ccache, b->cc);
 	else
 		bprintf(cc_arg, sizeof(cc_arg), "%s", b->cc);
@@ -950,20 +1053,32 @@ static int run_build(kb_builder *b, int log_fd, int *status)
 		env_free(&e);
 		return rc;
 	}
-	if ((rc = copy_config(b)) < 0) {
-		env_free(&e);
-		return rc;
-	}
 	{
 		char ccv[PATH_MAX + 70];
+		int current = config_current(b, tree);
 		bprintf(ccv, sizeof(ccv), "CC=%s", cc_arg);
 		bprintf(jobs_arg, sizeof(jobs_arg), "-j%d", b->jobs);
 		const char *cfg[] = { "make", ccv, make_args_list[0], make_args_list[1],
 				      make_args_list[2], "olddefconfig", NULL };
 		const char *img[] = { "make", jobs_arg, ccv, make_args_list[0], make_args_list[1],
 				      make_args_list[2], "bzImage", NULL };
-		rc = kb_run__cmd(cfg, b->work_tree, (const char *const *)e.v, build_unset, log_fd,
-				 b->timeout_s, status);
+		config_record(b, NULL);
+		if (current) {
+			/* the same .config again: leave it (and its time stamp) alone */
+			static const char note[] = "kbisect: .config is current (same config, no "
+						   "Kconfig input changed): make olddefconfig skipped\n";
+			rc = KB_OK, *status = 0;
+			if (write(log_fd, note, sizeof(note) - 1) < 0)
+				rc = KB_OK; /* the note is only for the reader */
+		} else if ((rc = copy_config(b)) < 0) {
+			env_free(&e);
+			return rc;
+		} else {
+			rc = kb_run__cmd(cfg, b->work_tree, (const char *const *)e.v, build_unset,
+					 log_fd, b->timeout_s, status);
+		}
+		if (rc == KB_OK && *status == 0)
+			config_record(b, tree);
 		if (rc == KB_OK && *status == 0) {
 			double left = deadline - kb_run__now();
 			rc = kb_run__cmd(img, b->work_tree, (const char *const *)e.v, build_unset,
@@ -1024,7 +1139,7 @@ static int real_build(kb_builder *b, kb_build_result *out, const kb_key *key, co
 		rc = kb_error_os("cannot create build log '%s'", log_path);
 		goto out;
 	}
-	rc = run_build(b, log_fd, &status);
+	rc = run_build(b, tree, log_fd, &status);
 	close(log_fd);
 	if (rc == KB_ETIMEOUT) {
 		kb_error_prefix("build of %.12s in '%s' (log '%s')", commit, b->work_tree, log_path);

@@ -2,9 +2,11 @@
  * tests/bisect/test_build_kernel.c - the builder on a real kernel: Debian's
  * linux-source-6.1 imported into git (scripts/kernel-repo.sh, cached), a tinyconfig-
  * based x86_64 config, and three synthetic commits: one touching Documentation/, one
- * touching another architecture, one touching a file the config compiles. Expected:
- * skip, skip, rebuild with a new signature - and each skip checked against a real
- * build of the same commit (identical signature: zero false skips).
+ * touching another architecture, one touching a file the config compiles, one touching
+ * a Kconfig file. Expected: skip, skip, rebuild with a new signature (without a config
+ * step: no Kconfig input changed), rebuild with the config step and the same signature
+ * - and each skip checked against a real build of the same commit (identical
+ * signature: zero false skips).
  * Skipped when /usr/src/linux-source-6.1.tar.xz is not installed. A cold run makes
  * one full tinyconfig build (~2-6 min on 2 cores) and four incremental ones;
  * KB_TEST_KERNEL_WORK=DIR keeps the work trees between runs.
@@ -82,7 +84,7 @@ static void test_bisect_build_kernel__docs_arch_skip_code_rebuilds(void **state)
 {
 	char *dir, script[4096], repo[4096], config[8192], cache[8192], ref_cache[8192],
 		work[8192], cmd[16384];
-	char c_docs[64], c_arch[64], c_code[64];
+	char c_docs[64], c_arch[64], c_code[64], c_kcfg[64];
 	kb_build_result base, r, ref;
 	(void)state;
 
@@ -110,6 +112,8 @@ static void test_bisect_build_kernel__docs_arch_skip_code_rebuilds(void **state)
 		   "/* kbisect test */");
 	new_commit(c_code, script, c_arch, "init: marker", "init/main.c",
 		   "int kbisect_test_marker = 42;");
+	new_commit(c_kcfg, script, c_code, "init: Kconfig comment", "init/Kconfig",
+		   "# kbisect test");
 
 	build_one(&base, repo, cache, config, work, 0, "import");
 	assert_int_equal(base.how, KB_BUILD_BUILT);
@@ -124,6 +128,15 @@ static void test_bisect_build_kernel__docs_arch_skip_code_rebuilds(void **state)
 	build_one(&r, repo, cache, config, work, 0, c_code);
 	assert_int_equal(r.how, KB_BUILD_BUILT);
 	assert_false(kb_key_equal(&r.signature, &base.signature));
+	/* no Kconfig input changed since the tree's last config step: none this time */
+	assert_int_equal(kb_test_sh("grep -q 'olddefconfig skipped' '%s'/*/w0/build.log", work), 0);
+
+	/* a Kconfig change: the config step runs again (the kernel stays the same) */
+	build_one(&ref, repo, cache, config, work, 0, c_kcfg);
+	assert_int_equal(ref.how, KB_BUILD_BUILT);
+	assert_true(kb_key_equal(&ref.signature, &r.signature));
+	assert_int_not_equal(kb_test_sh("grep -q 'olddefconfig skipped' '%s'/*/w0/build.log", work),
+			     0);
 
 	/* Zero false skips: real builds of the skipped commits (same work tree, so they
 	 * are incremental) give the signature the skip claimed. */
