@@ -751,6 +751,24 @@ static void set_work_state(kb_builder *b, const char *tree, kb_depset *deps, siz
 	b->wt_mtime = st.st_mtim;
 }
 
+/* The first line of <worker_dir>/<name> (newline stripped) into buf; 1, or 0 when the
+ * file is missing or empty. */
+static int read_worker_line(const kb_builder *b, const char *name, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	bprintf(path, sizeof(path), "%s/%s", b->worker_dir, name);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf[0] != '\0';
+}
+
 /* Bring the remembered work tree state up to date with <worker_dir>/built-tree (a
  * build in another process, or an earlier run, may have changed it): rescan the
  * tree's .cmd files when it did. 1 when the state is known. */
@@ -760,7 +778,6 @@ static int load_work_state(kb_builder *b)
 	struct stat st;
 	kb_depset *d = NULL;
 	size_t n_cmd = 0;
-	FILE *f;
 
 	bprintf(path, sizeof(path), "%s/built-tree", b->worker_dir);
 	if (stat(path, &st) != 0) {
@@ -773,14 +790,7 @@ static int load_work_state(kb_builder *b)
 		return 1;
 	kb_depset__free(b->wt_deps);
 	b->wt_deps = NULL;
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (!fgets(tree, sizeof(tree), f))
-		tree[0] = '\0';
-	fclose(f);
-	tree[strcspn(tree, "\n")] = '\0';
-	if (strlen(tree) != 40 || kb_depset__new(&d) < 0 ||
+	if (!read_worker_line(b, "built-tree", tree, sizeof(tree)) || strlen(tree) != 40 || kb_depset__new(&d) < 0 ||
 	    kb_depset__scan(d, b->work_tree, &n_cmd) < 0 || n_cmd == 0) {
 		kb_depset__free(d);
 		kb_error_clear();
@@ -952,19 +962,12 @@ static int config_hash(kb_builder *b, char hex[KB_KEY_HEXLEN + 1])
  * unchanged since, and no config input changed between the two trees. */
 static int config_current(kb_builder *b, const char *tree)
 {
-	char path[PATH_MAX], line[256], at[64], cls[80], cfg[80], now[KB_KEY_HEXLEN + 1];
+	char line[256], at[64], cls[80], cfg[80], now[KB_KEY_HEXLEN + 1];
 	int changed = 0;
 	size_t n = 0;
-	FILE *f;
 
-	bprintf(path, sizeof(path), "%s/config-state", b->worker_dir);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (!fgets(line, sizeof(line), f))
-		line[0] = '\0';
-	fclose(f);
-	if (sscanf(line, "%63s %79s %79s", at, cls, cfg) != 3 || strcmp(cls, b->dep_class_hex) ||
+	if (!read_worker_line(b, "config-state", line, sizeof(line)) ||
+	    sscanf(line, "%63s %79s %79s", at, cls, cfg) != 3 || strcmp(cls, b->dep_class_hex) ||
 	    config_hash(b, now) < 0 || strcmp(cfg, now))
 		return 0;
 	if (!strcmp(at, tree))

@@ -119,6 +119,20 @@ static void test_bisect_depset__cmd_line_files_are_inputs(void **state)
 	kb_test_tmpdir_free(dir);
 }
 
+/* Write one more .cmd file (rel, text) into the tree dir and scan the tree. */
+static kb_depset *scan_with(const char *dir, const char *rel, const char *text)
+{
+	char path[8192];
+	kb_depset *d;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	assert_int_equal(kb_test_write_file(path, text, strlen(text)), 0);
+	assert_int_equal(kb_depset__new(&d), KB_OK);
+	assert_int_equal(kb_depset__scan(d, dir, &n), KB_OK);
+	return d;
+}
+
 static void test_bisect_depset__scan_finds_cmd_files_and_absolute_paths(void **state)
 {
 	char *dir = kb_test_tmpdir("depset"), text[8192], path[8192];
@@ -153,10 +167,7 @@ static void test_bisect_depset__scan_finds_cmd_files_and_absolute_paths(void **s
 	assert_int_equal(kb_test_sh("ln -s ../include/b.h '%s/lib/alias.h' && touch '%s/include/b.h'",
 				    dir, dir),
 			 0);
-	snprintf(path, sizeof(path), "%s/lib/.c.o.cmd", dir);
-	assert_int_equal(kb_test_write_file(path, "source_lib/c.o := lib/alias.h\n", 31), 0);
-	assert_int_equal(kb_depset__new(&d), KB_OK);
-	assert_int_equal(kb_depset__scan(d, dir, &n), KB_OK);
+	d = scan_with(dir, "lib/.c.o.cmd", "source_lib/c.o := lib/alias.h\n");
 	assert_true(kb_depset__affects(d, "include/b.h", 0));
 	assert_false(kb_depset__affects(d, "x.c", 0));
 	kb_depset__free(d);
@@ -165,10 +176,7 @@ static void test_bisect_depset__scan_finds_cmd_files_and_absolute_paths(void **s
 	assert_int_equal(kb_test_sh("mkdir -p '%s/../depset-out' && touch '%s/../depset-out/o.h' && "
 				    "ln -s ../../depset-out '%s/lib/out'", dir, dir, dir),
 			 0);
-	snprintf(path, sizeof(path), "%s/lib/.d.o.cmd", dir);
-	assert_int_equal(kb_test_write_file(path, "source_lib/d.o := lib/out/o.h\n", 30), 0);
-	assert_int_equal(kb_depset__new(&d), KB_OK);
-	assert_int_equal(kb_depset__scan(d, dir, &n), KB_OK);
+	d = scan_with(dir, "lib/.d.o.cmd", "source_lib/d.o := lib/out/o.h\n");
 	assert_true(kb_depset__affects(d, "x.c", 0));
 	kb_depset__free(d);
 	assert_int_equal(kb_test_sh("rm -rf '%s/../depset-out'", dir), 0);
