@@ -790,7 +790,8 @@ static int load_work_state(kb_builder *b)
 		return 1;
 	kb_depset__free(b->wt_deps);
 	b->wt_deps = NULL;
-	if (!read_worker_line(b, "built-tree", tree, sizeof(tree)) || strlen(tree) != 40 || kb_depset__new(&d) < 0 ||
+	if (!read_worker_line(b, "built-tree", tree, sizeof(tree)) || strlen(tree) != 40 ||
+	    kb_depset__new(&d) < 0 ||
 	    kb_depset__scan(d, b->work_tree, &n_cmd) < 0 || n_cmd == 0) {
 		kb_depset__free(d);
 		kb_error_clear();
@@ -803,6 +804,15 @@ static int load_work_state(kb_builder *b)
 	return 1;
 }
 
+/* 1 if path is a Kconfig file or under scripts/ (kconfig itself and the build tools) */
+static int kconfig_or_script(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return !strncmp(base, "Kconfig", 7) || !strncmp(path, "scripts/", 8);
+}
+
 struct weigh_arg {
 	kb_depset *d;
 	double objects; /* objects that read a changed path (summed per path) */
@@ -812,14 +822,12 @@ struct weigh_arg {
 static int weigh_fn(const char *path, int added, void *arg)
 {
 	struct weigh_arg *a = arg;
-	const char *base = strrchr(path, '/');
 	unsigned uses;
 
 	if (!kb_depset__affects(a->d, path, added))
 		return 0;
-	base = base ? base + 1 : path;
 	uses = kb_depset__uses(a->d, path);
-	if (!strncmp(base, "Kconfig", 7) || !strncmp(path, "scripts/", 8))
+	if (kconfig_or_script(path))
 		a->objects += (double)a->n_cmd; /* the config or the tools: assume everything */
 	else
 		a->objects += uses ? uses : 1;
@@ -922,12 +930,10 @@ static int config_input(const char *path)
 {
 	const char *base = strrchr(path, '/');
 
-	base = base ? base + 1 : path;
-	if (!strncmp(base, "Kconfig", 7) || !strncmp(path, "scripts/", 8) ||
-	    !strcmp(path, "Makefile"))
+	if (kconfig_or_script(path) || !strcmp(path, "Makefile"))
 		return 1;
-	return !strncmp(path, "arch/", 5) && !strcmp(base, "Makefile") &&
-	       strchr(path + 5, '/') == base - 1; /* arch/<arch>/Makefile */
+	return base && !strncmp(path, "arch/", 5) && !strcmp(base + 1, "Makefile") &&
+	       strchr(path + 5, '/') == base; /* arch/<arch>/Makefile */
 }
 
 static int config_input_fn(const char *path, int added, void *arg)
@@ -959,10 +965,11 @@ static int config_hash(kb_builder *b, char hex[KB_KEY_HEXLEN + 1])
 /* 1 when the work tree's .config is what `make olddefconfig` would make of this
  * builder's config at tree: <worker_dir>/config-state says it was made at an earlier
  * tree from the same config and compiler (the dependency class), the file is
- * unchanged since, and no config input changed between the two trees. */
-static int config_current(kb_builder *b, const char *tree)
+ * unchanged since (now gets its hash), and no config input changed between the two
+ * trees. */
+static int config_current(kb_builder *b, const char *tree, char now[KB_KEY_HEXLEN + 1])
 {
-	char line[256], at[64], cls[80], cfg[80], now[KB_KEY_HEXLEN + 1];
+	char line[256], at[64], cls[80], cfg[80];
 	int changed = 0;
 	size_t n = 0;
 
@@ -979,14 +986,17 @@ static int config_current(kb_builder *b, const char *tree)
 	return !changed;
 }
 
-/* Remember that the work tree's .config is current at tree (or forget it: tree NULL). */
-static void config_record(kb_builder *b, const char *tree)
+/* Remember that the work tree's .config (hash hex, NULL: hash it now) is current at
+ * tree, or forget it (tree NULL). */
+static void config_record(kb_builder *b, const char *tree, const char *hex)
 {
-	char path[PATH_MAX], hex[KB_KEY_HEXLEN + 1];
+	char path[PATH_MAX], own[KB_KEY_HEXLEN + 1];
 	FILE *f;
 
 	bprintf(path, sizeof(path), "%s/config-state", b->worker_dir);
-	if (!tree || config_hash(b, hex) < 0) {
+	if (!hex && tree && config_hash(b, own) == 0)
+		hex = own;
+	if (!tree || !hex) {
 		unlink(path);
 		return;
 	}
@@ -1058,21 +1068,22 @@ static int run_build(kb_builder *b, const char *tree, int log_fd, int *status)
 	}
 	{
 		char ccv[PATH_MAX + 70];
-		int current = config_current(b, tree);
+		char cfg_hex[KB_KEY_HEXLEN + 1];
+		int current = config_current(b, tree, cfg_hex);
 		bprintf(ccv, sizeof(ccv), "CC=%s", cc_arg);
 		bprintf(jobs_arg, sizeof(jobs_arg), "-j%d", b->jobs);
 		const char *cfg[] = { "make", ccv, make_args_list[0], make_args_list[1],
 				      make_args_list[2], "olddefconfig", NULL };
 		const char *img[] = { "make", jobs_arg, ccv, make_args_list[0], make_args_list[1],
 				      make_args_list[2], "bzImage", NULL };
-		config_record(b, NULL);
+		config_record(b, NULL, NULL);
 		if (current) {
 			/* the same .config again: leave it (and its time stamp) alone */
 			static const char note[] = "kbisect: .config is current (same config, no "
 						   "Kconfig input changed): make olddefconfig skipped\n";
+			ssize_t w = write(log_fd, note, sizeof(note) - 1);
+			(void)w; /* the note is only for the reader */
 			rc = KB_OK, *status = 0;
-			if (write(log_fd, note, sizeof(note) - 1) < 0)
-				rc = KB_OK; /* the note is only for the reader */
 		} else if ((rc = copy_config(b)) < 0) {
 			env_free(&e);
 			return rc;
@@ -1081,7 +1092,7 @@ static int run_build(kb_builder *b, const char *tree, int log_fd, int *status)
 					 log_fd, b->timeout_s, status);
 		}
 		if (rc == KB_OK && *status == 0)
-			config_record(b, tree);
+			config_record(b, tree, current ? cfg_hex : NULL);
 		if (rc == KB_OK && *status == 0) {
 			double left = deadline - kb_run__now();
 			rc = kb_run__cmd(img, b->work_tree, (const char *const *)e.v, build_unset,

@@ -555,7 +555,7 @@ static int walk(struct scan *s, const char *rel)
 	return rc;
 }
 
-/* A set of strings for the symlink check: open addressing, FNV-1a. */
+/* The directories checked for symlinks: open addressing, FNV-1a. */
 struct strset {
 	const char **key;
 	signed char *val;
@@ -610,23 +610,31 @@ static int dir_via_symlink(struct strset *dirs, int treefd, const char *dir, siz
 int kb_depset__scan(kb_depset *d, const char *tree_dir, size_t *n_cmd)
 {
 	struct scan s = { d, tree_dir, -1, 0 };
-	struct strset seen = { 0 }, dirs = { 0 };
-	char real_tree[PATH_MAX];
-	size_t n0, rlen, cap;
+	struct strset dirs = { 0 };
+	char real_tree[PATH_MAX], **uniq = NULL;
+	size_t n0, nu = 0, rlen, cap;
 	int rc;
 
 	s.treefd = open(tree_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s.treefd < 0)
 		return kb_error_os("cannot open build tree '%s'", tree_dir);
 	rc = walk(&s, "");
+	/* the distinct paths (each .cmd file names the common headers again) */
 	n0 = d->n;
-	for (cap = 64; cap < 2 * n0 + 2; cap *= 2)
+	uniq = malloc((n0 ? n0 : 1) * sizeof(*uniq));
+	if (uniq && n0) {
+		memcpy(uniq, d->paths, n0 * sizeof(*uniq));
+		qsort(uniq, n0, sizeof(*uniq), cmp_str);
+		for (size_t i = 0; i < n0; i++)
+			if (!nu || strcmp(uniq[nu - 1], uniq[i]))
+				uniq[nu++] = uniq[i];
+	}
+	for (cap = 64; cap < 2 * nu + 2; cap *= 2)
 		;
-	seen.key = calloc(cap, sizeof(*seen.key));
 	dirs.key = calloc(cap, sizeof(*dirs.key));
 	dirs.val = calloc(cap, 1);
-	seen.mask = dirs.mask = cap - 1;
-	if (rc == KB_OK && (!seen.key || !dirs.key || !dirs.val))
+	dirs.mask = cap - 1;
+	if (rc == KB_OK && (!uniq || !dirs.key || !dirs.val))
 		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory scanning '%s'", tree_dir);
 	if (rc == KB_OK && realpath(tree_dir, real_tree)) {
 		/* Inputs reached through a symlink count under their real path too. Most
@@ -634,14 +642,10 @@ int kb_depset__scan(kb_depset *d, const char *tree_dir, size_t *n_cmd)
 		 * fstatat() of its last component, each directory one (memoised), and only
 		 * a path with a symlink on the way gets a realpath(). */
 		rlen = strlen(real_tree);
-		for (size_t i = 0; i < n0 && rc == KB_OK; i++) {
+		for (size_t i = 0; i < nu && rc == KB_OK; i++) {
 			char full[PATH_MAX], real[PATH_MAX];
-			const char *p = d->paths[i], *slash = strrchr(p, '/');
-			size_t k = strset_slot(&seen, p, strlen(p));
+			const char *p = uniq[i], *slash = strrchr(p, '/');
 			struct stat st;
-			if (seen.key[k])
-				continue;
-			seen.key[k] = p;
 			if (!(slash && dir_via_symlink(&dirs, s.treefd, p, (size_t)(slash - p))) &&
 			    (fstatat(s.treefd, p, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode)))
 				continue; /* no symlink on the way (or no such file): its own real path */
@@ -656,7 +660,7 @@ int kb_depset__scan(kb_depset *d, const char *tree_dir, size_t *n_cmd)
 	}
 	for (size_t i = 0; dirs.key && i <= dirs.mask; i++)
 		free((char *)dirs.key[i]);
-	free(seen.key), free(dirs.key), free(dirs.val);
+	free(uniq), free(dirs.key), free(dirs.val);
 	close(s.treefd);
 	if (n_cmd)
 		*n_cmd = s.n_cmd;
