@@ -4,13 +4,9 @@
 # --predict, cached_failure, --json fields, bad input and usage.
 # kb-test-labels: integration
 # kb-test-timeout: 300
-set -euo pipefail
-: "${KBISECT:?set KBISECT to the kbisect binary}"
 src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
 
 repo=$tmp/repo
 mkdir -p "$repo"

@@ -5,13 +5,10 @@
 # source. Two commits change only main.c; payload.S stays the same.
 # kb-test-labels: integration
 # kb-test-timeout: 120
-set -euo pipefail
-: "${KBISECT:?set KBISECT to the kbisect binary}"
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
 command -v ccache >/dev/null || { echo "skip: ccache not installed (scripts/install-deps.sh)"; exit 0; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t
 unset CCACHE_DIR CCACHE_DEPEND CCACHE_NODEPEND
 
 repo=$tmp/repo

@@ -10,13 +10,9 @@
 # `preboots` 0 in its JSON.
 # kb-test-labels: vm
 # kb-test-timeout: 600
-set -euo pipefail
-: "${KBISECT:?set KBISECT to the kbisect binary}"
 src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
 
 # shellcheck source=lib/bisect-scenario.sh
 . "$src/tests/cli/lib/bisect-scenario.sh"
