@@ -15,9 +15,6 @@ src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=lib/bisect-scenario.sh
 . "$src/tests/cli/lib/bisect-scenario.sh"
 make_bisect_scenario "$tmp" || exit 0
-
-mkdir -p "$tmp/work"
-export TMPDIR="$tmp/work"
 args=(--repo "$repo" --bad HEAD --good v1.0 --config "$tmp/config" --repro "$tmp/repro.c"
 	--build-cmd 'sh scripts/build.sh' --image bzImage --cache "$tmp/cache" --work-dir "$tmp/wt"
 	--accel tcg --vms 2 --runs-per-test 2 --workers 2 --run-timeout 120)

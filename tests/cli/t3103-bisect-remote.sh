@@ -22,9 +22,6 @@ unset KBISECT_REMOTE KBISECT_CACHE KBISECT_REMOTE_TOKEN KBISECT_REMOTE_TOKEN_FIL
 # shellcheck source=lib/bisect-scenario.sh
 . "$src/tests/cli/lib/bisect-scenario.sh"
 make_bisect_scenario "$tmp" || exit 0
-
-mkdir -p "$tmp/work"
-export TMPDIR="$tmp/work"
 "$KBISECT" cache serve --cache "$tmp/server" --listen 127.0.0.1:0 --port-file "$tmp/port" \
 	--duration 500 --quiet >/dev/null 2>"$tmp/serve.err" &
 pid=$!

@@ -33,8 +33,6 @@ grep -q "bad --boot-timeout '-3'" "$tmp/err" || fail "usage message: $(cat "$tmp
 # shellcheck source=lib/bisect-scenario.sh
 . "$src/tests/cli/lib/bisect-scenario.sh"
 make_bisect_scenario "$tmp" || exit 0
-mkdir -p "$tmp/work"
-export TMPDIR="$tmp/work"
 unset CCACHE_DIR
 start=$(date +%s)
 "$KBISECT" bisect --repo "$repo" --bad HEAD --good v1.0 --config "$tmp/config" \

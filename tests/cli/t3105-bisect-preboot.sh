@@ -17,8 +17,6 @@ src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=lib/bisect-scenario.sh
 . "$src/tests/cli/lib/bisect-scenario.sh"
 make_bisect_scenario "$tmp" || exit 0
-mkdir -p "$tmp/work"
-export TMPDIR="$tmp/work"
 
 bisect() { # bisect <repro> <name> [args]: JSON to $tmp/<name>.json, log to $tmp/<name>.log
 	local repro=$1 name=$2

@@ -1,9 +1,10 @@
-# tests/cli/lib/bisect-scenario.sh - sourced by the real-bisect CLI tests (t3101, t3103).
-# make_bisect_scenario DIR: a 14-commit git repository in DIR/repo whose "build" installs
-# one of the two real Debian kernels of scripts/fetch-kernels.sh (the 9th commit, the
-# culprit, switches to the newer one), DIR/config, and DIR/repro.c that crashes the newer
-# kernel through sysrq. Sets repo and culprit. Returns 1 when no kernels can be fetched
-# (the caller skips). Needs $src (the source tree) and git's author variables.
+# tests/cli/lib/bisect-scenario.sh - sourced by the real-bisect CLI tests (t3101, t3103,
+# t3104, t3105). make_bisect_scenario DIR: a 14-commit git repository in DIR/repo whose
+# "build" installs one of the two real Debian kernels of scripts/fetch-kernels.sh (the
+# 9th commit, the culprit, switches to the newer one), DIR/config, DIR/repro.c that
+# crashes the newer kernel through sysrq, and DIR/work as $TMPDIR. Sets repo and
+# culprit. Returns 1 when no kernels can be fetched (the caller skips). Needs $src (the
+# source tree) and git's author variables.
 
 make_bisect_scenario() {
 	local tmp=$1
@@ -69,4 +70,7 @@ int main(void)
 	return 0;
 }
 C
+# the bisection's own temporary files (QEMU's, the pool's) stay under DIR/work
+mkdir -p "$tmp/work"
+export TMPDIR="$tmp/work"
 }
