@@ -583,6 +583,7 @@ int kb_sim_run(kb_sim *s, int strategy, unsigned k, const kb_engine_opts *eopts,
 		if (!rc) {
 			kb_engine_result(e, &r);
 			out->culprit = r.culprit;
+			out->prefetch_used = r.prefetch_used;
 			out->found = r.culprit != KB_MODEL_NONE;
 			out->correct = r.culprit == s->culprit;
 			for (size_t i = 0; i < r.n_set; i++)

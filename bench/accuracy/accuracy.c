@@ -2,7 +2,7 @@
  * bench/accuracy/accuracy.c - accuracy benchmark: the engine against plain git bisect
  * ("any crash = bad", N = 10) and syzkaller's rule on synthetic histories and flaky
  * reproducers (bisect/simulate.c). Prints one row per (shape, q, k, strategy):
- * accuracy, mean builds, test runs and simulated wall time, the wall-time ratio
+ * accuracy, mean builds, test runs, rounds and simulated wall time, the wall-time ratio
  * against syzkaller's rule at the same k (measured in the same run), the same ratio
  * over only the trials where syzkaller's rule bisected at all (it gives up when the bad
  * commit crashes fewer than 3 of 20 times), and the wall time per right answer.
@@ -31,7 +31,7 @@ static int parse_list(const char *s, double *out, int max)
 
 struct acc {
 	unsigned trials, correct, in_set, found;
-	double builds, runs, seconds;
+	double builds, runs, rounds, seconds;
 	double seconds_bis; /* over the trials where syzkaller's rule went past its first
 			     * test (the bad commit crashed >= 3 of 20 times) */
 };
@@ -90,8 +90,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kb-accuracy: need --trials > 0 and 2 <= nmin <= nmax\n");
 		return 129;
 	}
-	printf("%-7s %4s %2s %-14s %6s %9s %7s %7s %7s %8s %6s %9s %8s\n", "shape", "q", "k",
-	       "strategy", "trials", "accuracy", "in_set", "builds", "runs", "wall_h", "t/syz",
+	printf("%-7s %4s %2s %-14s %6s %9s %7s %7s %7s %6s %8s %6s %9s %8s\n", "shape", "q", "k",
+	       "strategy", "trials", "accuracy", "in_set", "builds", "runs", "rounds", "wall_h", "t/syz",
 	       "t/syz_bis", "h/right");
 	for (int si = 0; si < nshapes; si++)
 		for (int qi = 0; qi < nq; qi++)
@@ -131,6 +131,7 @@ int main(int argc, char **argv)
 						a[st].in_set += (unsigned)r.in_set;
 						a[st].builds += r.builds;
 						a[st].runs += r.runs;
+						a[st].rounds += r.rounds;
 						a[st].seconds += r.seconds;
 						secs[st] = r.seconds;
 						if (st == KB_SIM_SYZKALLER)
@@ -158,11 +159,11 @@ int main(int argc, char **argv)
 					if (c->correct)
 						snprintf(hright, sizeof(hright), "%.1f",
 							 c->seconds / c->correct / 3600);
-					printf("%-7s %4.2f %2d %-14s %6u %8.1f%% %6.1f%% %7.1f %7.1f %8.2f %6s %9s %8s\n",
+					printf("%-7s %4.2f %2d %-14s %6u %8.1f%% %6.1f%% %7.1f %7.1f %6.1f %8.2f %6s %9s %8s\n",
 					       shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi],
 					       (int)ks[ki], kb_sim_strategy_name(st), c->trials,
 					       100.0 * c->correct / c->trials, 100.0 * c->in_set / c->trials,
-					       c->builds / c->trials, c->runs / c->trials,
+					       c->builds / c->trials, c->runs / c->trials, c->rounds / c->trials,
 					       c->seconds / c->trials / 3600, ratio, rbis, hright);
 				}
 				fflush(stdout);

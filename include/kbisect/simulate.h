@@ -71,6 +71,7 @@ typedef struct {
 	int in_set;           /**< 1: the real culprit is in the reported set */
 	size_t culprit;       /**< reported culprit (KB_MODEL_NONE if none) */
 	unsigned builds, tests, runs, rounds;
+	unsigned prefetch_used; /**< speculative builds a later round tested (engine only) */
 	double seconds;       /**< simulated wall time */
 } kb_sim_outcome;
 
