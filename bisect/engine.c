@@ -36,6 +36,7 @@ struct node_rec {
 	int built;      /* 0 unknown, 1 built, -1 failed to build */
 	int same_as_parent; /* 1: same signature as a parent, 2: touches no build input */
 	int sig_asked;  /* the oracle was asked for its signature before testing */
+	int ready;      /* handed to the oracle's prefetch: built (or building) ahead */
 };
 
 struct span {
@@ -639,7 +640,7 @@ static int by_buggy(const void *x, const void *y)
 }
 
 /* nodes whose P(buggy) is nearest to evenly spaced targets, overall and among kernels
- * already built */
+ * at hand (tested, or handed to the prefetch) */
 static size_t build_pool(kb_engine *e, size_t *pool, int *kind)
 {
 	size_t *ord = malloc(e->n * sizeof(*ord)), *cheap = malloc(e->n * sizeof(*cheap));
@@ -654,7 +655,7 @@ static size_t build_pool(kb_engine *e, size_t *pool, int *kind)
 		if (e->rec[c].built < 0 || b < 1e-6 || b > 1 - 1e-6 - e->m->post_none * 0)
 			continue;
 		ord[n_ord++] = c;
-		if (e->rec[c].built > 0)
+		if (e->rec[c].built > 0 || e->rec[c].ready)
 			cheap[n_cheap++] = c;
 	}
 	/* sort both lists by P(buggy) */
@@ -1013,6 +1014,8 @@ static int start_prefetch(kb_engine *e, const size_t *pre, size_t n_pre)
 	rc = e->o.prefetch(e->o.ctx, pre, n_pre, &built);
 	if (rc == 0)
 		e->prefetched += built;
+	for (size_t i = 0; rc == 0 && i < n_pre; i++)
+		e->rec[pre[i]].ready = 1; /* build_pool offers it among the kernels at hand */
 	return rc;
 }
 

@@ -52,6 +52,8 @@ struct script {
 	double clock;
 	const double *bcost; /* per node: build seconds (tests then take 10 s), or NULL */
 	long first_pick;     /* node of the first test after calibration */
+	unsigned parent_tests; /* tests of the culprit's parent */
+	unsigned every;      /* a buggy kernel crashes in every such run (0: 2, q = 0.5) */
 };
 
 static int script_exec(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_outcome *out)
@@ -64,6 +66,7 @@ static int script_exec(void *ctx, const kb_engine_request *rq, size_t n, kb_engi
 	for (size_t i = 0; i < n; i++) {
 		kb_engine_outcome *oc = &out[i];
 		int buggy = sc->culprit >= 0 && (int)rq[i].node >= sc->culprit;
+		sc->parent_tests += sc->culprit > 0 && (int)rq[i].node == sc->culprit - 1;
 		oc->how = KB_COST_BUILD;
 		oc->build_start = sc->clock, oc->build_end = sc->clock + 420;
 		oc->test_start = oc->build_end, oc->test_end = oc->build_end + 540;
@@ -85,7 +88,7 @@ static int script_exec(void *ctx, const kb_engine_request *rq, size_t n, kb_engi
 			if (sc->syzfail && r == 0) {
 				run->klass = KB_RUN_INFRA;
 				strcpy(run->title, "SYZFAIL: wrong response packet");
-			} else if (buggy && r % 2 == 0) {
+			} else if (buggy && r % (sc->every ? sc->every : 2) == 0) {
 				run->klass = KB_RUN_CRASH;
 				strcpy(run->title, "general protection fault in vmx_vcpu_run");
 			} else {
@@ -273,6 +276,30 @@ static void test_bisect_engine__prefetch_saves_wall_time(void **state)
  * 64-commit chain every build is a full one (600 s: a header most files include
  * changed at 32), above it 20 s. Told these costs, the engine starts on the cheap
  * side (the culprit, 50, is there) and finishes sooner; both ways it is right. */
+static void test_bisect_engine__build_costs_steer_the_choice(void **state);
+
+/* a kernel handed to the prefetch counts as at hand when the next round chooses: at
+ * k = 1 most later rounds test one built meanwhile (about half did when only tested
+ * kernels counted, since the best split rarely is the exact commit prefetched) */
+static void test_bisect_engine__prefetched_kernels_are_tested(void **state)
+{
+	unsigned used = 0, later = 0;
+	(void)state;
+	for (unsigned t = 0; t < 20; t++) {
+		kb_sim *s = NULL;
+		kb_sim_opts o = { .n = 1000 + 97 * t, .q = 0.9, .seed = 5000 + t,
+				  .shape = t % 2 ? KB_SIM_MERGES : KB_SIM_LINEAR };
+		kb_sim_outcome a;
+		assert_int_equal(kb_sim_new(&s, &o), 0);
+		assert_int_equal(kb_sim_run(s, KB_SIM_ENGINE, 1, NULL, &a), 0);
+		assert_true(a.correct);
+		used += a.prefetch_used, later += a.rounds - 1;
+		kb_sim_free(s);
+	}
+	print_message("prefetched kernels tested in %u of %u later rounds\n", used, later);
+	assert_true(used * 100 >= 60 * later);
+}
+
 static void test_bisect_engine__build_costs_steer_the_choice(void **state)
 {
 	double cost[64];
@@ -331,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_bisect_engine__json_and_html_have_the_fields),
 		cmocka_unit_test(test_bisect_engine__bad_options_return_einval),
 		cmocka_unit_test(test_bisect_engine__prefetch_saves_wall_time),
+		cmocka_unit_test(test_bisect_engine__prefetched_kernels_are_tested),
 		cmocka_unit_test(test_bisect_engine__build_costs_steer_the_choice),
 		cmocka_unit_test(test_bisect_sim__bad_options_return_einval),
 	};
