@@ -28,6 +28,8 @@
 #define MIN_GAIN_BITS 0.005 /* tests telling less than this are not worth running */
 #define CALIB_ROUNDS 3 /* rounds on bad before giving up on the reproducer */
 #define MISS_TARGET 0.005 /* adaptive runs: P(no target crash on a buggy kernel) */
+#define PARENT_OF 0.05 /* see top_up_parents() */
+#define TOPUP_MARGIN 1.25 /* see top_up_parents() */
 #define MUST_EARLY 0.5 /* k > 1: settle the top commit's direct evidence from this mass on */
 
 struct node_rec {
@@ -72,6 +74,7 @@ struct kb_engine {
 	int stop;
 	int calibrated;
 	unsigned builds, tests, runs, builds_avoided, prefetched, prefetch_used;
+	unsigned runs_asked, runs_told; /* runs requested; of them, target crashes or clean */
 	unsigned sig_learned; /* signatures learned before testing, not yet in the posterior */
 	double t0, tmax, saved;
 	int have_t0;
@@ -408,6 +411,7 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 		kb_model_set_untestable(e->m, rq->node, 1);
 		elog(e, "commit %s: kernel does not boot: untestable", nname(e, rq->node));
 	}
+	e->runs_asked += rq->runs, e->runs_told += t + c;
 	s.target = t, s.clean = c, s.other = x;
 	int rc = kb_model_add_runs(e->m, rq->node, t, c, x);
 	return rc ? rc : push_span(e, &s);
@@ -449,6 +453,40 @@ static unsigned clean_needed(const kb_engine *e)
 		return cap;
 	double need = ceil(log(PARENT_MISS) / log(1 - lo));
 	return need > cap ? cap : (need < 1 ? 1 : (unsigned)need);
+}
+
+/* A test of a parent of a likely culprit (posterior >= PARENT_OF) gets the runs that
+ * bring its clean runs to clean_needed() in this one round (at most 4 N): the stop rule
+ * asks for them, and a second round on the same kernel for a few more runs costs a whole
+ * test round. Lost, infra and other runs are allowed for by the share seen so far. */
+static void top_up_parents(kb_engine *e, kb_engine_request *rq, size_t n)
+{
+	unsigned cap = 4 * e->opt.runs_per_test, need_clean = clean_needed(e);
+	double useful = e->runs_asked ? (double)e->runs_told / e->runs_asked : 0.9;
+
+	if (e->opt.fixed_runs)
+		return;
+	if (useful < 0.5)
+		useful = 0.5;
+	for (size_t h = 0; h < e->n; h++) {
+		if (e->m->post[h] < PARENT_OF)
+			continue;
+		for (size_t i = 0; i < kb_model_n_parents(e->m, h); i++) {
+			size_t par = kb_model_parent(e->m, h, i);
+			unsigned clean;
+			kb_model_evidence(e->m, par, NULL, &clean, NULL);
+			if (clean >= need_clean)
+				continue;
+			unsigned want = (unsigned)ceil((TOPUP_MARGIN * need_clean - clean) / useful);
+			if (want > cap)
+				want = cap;
+			if (want > KB_ENGINE_MAX_RUNS)
+				want = KB_ENGINE_MAX_RUNS;
+			for (size_t j = 0; j < n; j++)
+				if (rq[j].node == par && rq[j].runs < want)
+					rq[j].runs = want;
+		}
+	}
 }
 
 struct plan {
@@ -871,6 +909,7 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 		rq[i].worker = (unsigned)i;
 	}
 	*n_rq = pl->n;
+	top_up_parents(e, rq, pl->n);
 	/* idle workers: more runs on the most informative tests */
 	for (unsigned w = (unsigned)pl->n, i = 0; pl->n && w < e->opt.workers; w++, i++) {
 		kb_engine_request *r = &rq[i % pl->n];

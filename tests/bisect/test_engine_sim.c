@@ -152,6 +152,26 @@ static void test_bisect_engine__syzfail_does_not_blame_good_commits(void **state
 	kb_model_free(m);
 }
 
+/* The stop rule wants enough clean runs on the culprit's parent; once the culprit is
+ * likely, a test of the parent asks for them all at once instead of a second round on
+ * the same kernel (q = 0.25 here: the 19 runs a test gets are not enough at q's low
+ * end) */
+static void test_bisect_engine__parent_of_likely_culprit_tested_once(void **state)
+{
+	struct script sc = { .culprit = 50, .unbuildable = -1, .every = 4 };
+	kb_bisect_result r;
+	kb_engine *e;
+	kb_model *m;
+	(void)state;
+	run_script(&sc, 64, &r, &e, &m);
+	assert_int_equal(r.stop, KB_STOP_CONFIDENT);
+	assert_int_equal(r.culprit, 50);
+	print_message("parent tested %u time(s), %u rounds\n", sc.parent_tests, sc.executes);
+	assert_int_equal(sc.parent_tests, 1);
+	kb_engine_free(e);
+	kb_model_free(m);
+}
+
 static void test_bisect_engine__no_crash_on_bad_stops_with_no_repro(void **state)
 {
 	struct script sc = { .culprit = -1, .unbuildable = -1 };
@@ -353,6 +373,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bisect_engine__finds_culprit_in_95pct_at_q05),
 		cmocka_unit_test(test_bisect_engine__syzfail_does_not_blame_good_commits),
+		cmocka_unit_test(test_bisect_engine__parent_of_likely_culprit_tested_once),
 		cmocka_unit_test(test_bisect_engine__no_crash_on_bad_stops_with_no_repro),
 		cmocka_unit_test(test_bisect_engine__unbuildable_parent_leaves_a_set),
 		cmocka_unit_test(test_bisect_engine__json_and_html_have_the_fields),
