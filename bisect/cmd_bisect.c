@@ -836,12 +836,12 @@ static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_eng
 static void print_text(const kb_engine *e, const kb_model *m, const kb_gitdag *dag, FILE *f)
 {
 	kb_bisect_result r;
-	char t1[32], t2[32];
+	char t1[32], t2[32], pt[16];
 
 	kb_engine_result(e, &r);
 	if (r.culprit != KB_MODEL_NONE) {
-		fprintf(f, "culprit: %s (probability %.4f)\n", kb_engine_node_name(e, r.culprit),
-			r.probability);
+		fprintf(f, "culprit: %s (probability %s)\n", kb_engine_node_name(e, r.culprit),
+			kb_engine_prob_text(r.probability, pt, sizeof(pt)));
 		if (dag)
 			fprintf(f, "    %s\n", kb_gitdag_summary(dag, r.culprit));
 	} else if (r.stop == KB_STOP_NO_REPRO) {

@@ -235,6 +235,15 @@ const char *kb_engine_node_name(const kb_engine *e, size_t node)
 	return e ? nname(e, node) : "";
 }
 
+const char *kb_engine_prob_text(double p, char *buf, size_t n)
+{
+	if (p >= 0.99995)
+		snprintf(buf, n, "> 0.9999");
+	else
+		snprintf(buf, n, "%.4f", p);
+	return buf;
+}
+
 /* ---- evidence ---- */
 
 static int is_target(const kb_engine *e, const kb_repro_run *r)
@@ -1470,7 +1479,8 @@ int kb_engine_html(const kb_engine *e, const char *path)
 	if (r.culprit != KB_MODEL_NONE) {
 		fputs("culprit: <b>", f);
 		html_escape(f, nname(e, r.culprit));
-		fprintf(f, "</b> with probability %.4f", r.probability);
+		char pt[16];
+		fprintf(f, "</b> with probability %s", kb_engine_prob_text(r.probability, pt, sizeof(pt)));
 	} else {
 		fprintf(f, "no single culprit (%s); the set below holds %.4f",
 			kb_engine_stop_name(r.stop), r.probability);

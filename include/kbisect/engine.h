@@ -175,6 +175,10 @@ int kb_engine_set_node(kb_engine *e, size_t node, const char *name, int is_merge
 /** The name given to node with kb_engine_set_node() ("#<index>" if none; borrowed). */
 const char *kb_engine_node_name(const kb_engine *e, size_t node);
 
+/** Probability p as text for people: four decimals, but never rounded up to 1
+ *  ("> 0.9999" instead of "1.0000"); buf needs 16 bytes. Returns buf. */
+const char *kb_engine_prob_text(double p, char *buf, size_t n);
+
 /** Run one round (the first one calibrates on bad). *done gets 1 once stopped.
  * @return 0, or the oracle's error */
 int kb_engine_step(kb_engine *e, int *done);

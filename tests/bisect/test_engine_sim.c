@@ -358,6 +358,17 @@ static void test_bisect_engine__build_costs_steer_the_choice(void **state)
 	kb_model_free(m2);
 }
 
+/* text output never rounds a probability up to certainty */
+static void test_bisect_engine__prob_text_never_says_1(void **state)
+{
+	char b[16];
+	(void)state;
+	assert_string_equal(kb_engine_prob_text(0.5, b, sizeof(b)), "0.5000");
+	assert_string_equal(kb_engine_prob_text(0.99994, b, sizeof(b)), "0.9999");
+	assert_string_equal(kb_engine_prob_text(0.99996, b, sizeof(b)), "> 0.9999");
+	assert_string_equal(kb_engine_prob_text(1.0, b, sizeof(b)), "> 0.9999");
+}
+
 static void test_bisect_sim__bad_options_return_einval(void **state)
 {
 	kb_sim *s = NULL;
@@ -381,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_bisect_engine__prefetch_saves_wall_time),
 		cmocka_unit_test(test_bisect_engine__prefetched_kernels_are_tested),
 		cmocka_unit_test(test_bisect_engine__build_costs_steer_the_choice),
+		cmocka_unit_test(test_bisect_engine__prob_text_never_says_1),
 		cmocka_unit_test(test_bisect_sim__bad_options_return_einval),
 	};
 	return cmocka_run_group_tests_name("bisect/engine_sim", tests, NULL, NULL);

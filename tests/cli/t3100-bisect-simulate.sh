@@ -12,7 +12,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # text: the culprit, its probability, and the simulated truth agree
 "$KBISECT" bisect --simulate --commits 800 --q 0.5 --seed 7 >"$tmp/out" 2>"$tmp/log"
-grep -q "^culprit: c[0-9]* (probability 0\.99" "$tmp/out" || fail "text: $(cat "$tmp/out")"
+grep -Eq "^culprit: c[0-9]* \(probability (0\.99|> 0\.9999)" "$tmp/out" || fail "text: $(cat "$tmp/out")"
 grep -q "(found)" "$tmp/out" || fail "wrong culprit: $(cat "$tmp/out")"
 grep -q "^testing commit c" "$tmp/log" || fail "log"
 grep -q "^run #0: " "$tmp/log" || fail "log runs"
