@@ -54,6 +54,9 @@ struct script {
 	long first_pick;     /* node of the first test after calibration */
 	unsigned parent_tests; /* tests of the culprit's parent */
 	unsigned every;      /* a buggy kernel crashes in every such run (0: 2, q = 0.5) */
+	size_t pend[64], n_pend; /* handed to prefetch() for the coming round */
+	unsigned focused, spread; /* rounds whose prefetched commits lay in one interval
+				   * between the round's tests, or in several */
 };
 
 static int script_exec(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_outcome *out)
@@ -63,6 +66,20 @@ static int script_exec(void *ctx, const kb_engine_request *rq, size_t n, kb_engi
 	sc->executes++;
 	if (sc->executes == 2)
 		sc->first_pick = (long)rq[0].node;
+	if (sc->n_pend > 1 && sc->executes > 2) { /* on a chain: interval = tests below it */
+		size_t below0 = 0;
+		int same = 1;
+		for (size_t j = 0; j < sc->n_pend; j++) {
+			size_t below = 0;
+			for (size_t i = 0; i < n; i++)
+				below += rq[i].node < sc->pend[j];
+			if (j == 0)
+				below0 = below;
+			same &= below == below0;
+		}
+		sc->focused += same, sc->spread += !same;
+	}
+	sc->n_pend = 0;
 	for (size_t i = 0; i < n; i++) {
 		kb_engine_outcome *oc = &out[i];
 		int buggy = sc->culprit >= 0 && (int)rq[i].node >= sc->culprit;
@@ -97,6 +114,16 @@ static int script_exec(void *ctx, const kb_engine_request *rq, size_t n, kb_engi
 		}
 	}
 	sc->clock = round_end;
+	return 0;
+}
+
+static int script_prefetch(void *ctx, const size_t *nodes, size_t n, unsigned *n_built)
+{
+	struct script *sc = ctx;
+	for (size_t i = 0; i < n && i < 64; i++)
+		sc->pend[i] = nodes[i];
+	sc->n_pend = n < 64 ? n : 64;
+	*n_built = (unsigned)sc->n_pend;
 	return 0;
 }
 
@@ -298,6 +325,30 @@ static void test_bisect_engine__prefetch_saves_wall_time(void **state)
  * side (the culprit, 50, is there) and finishes sooner; both ways it is right. */
 static void test_bisect_engine__build_costs_steer_the_choice(void **state);
 
+/* k > 1 (2 here): the speculative builds all go to the interval the round's tests are most
+ * likely to leave (focus_prefetch()), not one to each interval; q = 1 here */
+static void test_bisect_engine__k2_prefetch_focuses_on_one_interval(void **state)
+{
+	struct script sc = { .culprit = 150, .unbuildable = -1, .every = 1 };
+	kb_model *m = chain(250); /* < 255: the script's signatures are one byte */
+	kb_engine *e = NULL;
+	kb_engine_oracle o = { .ctx = &sc, .execute = script_exec, .prefetch = script_prefetch };
+	kb_engine_opts opt = { .target_title = "general protection fault in vmx_vcpu_run",
+			       .workers = 2 };
+	kb_bisect_result r;
+	(void)state;
+	assert_int_equal(kb_engine_new(&e, m, &o, &opt), 0);
+	assert_int_equal(kb_engine_run(e), 0);
+	kb_engine_result(e, &r);
+	assert_int_equal(r.culprit, 150);
+	print_message("prefetch in one interval in %u rounds, spread in %u\n", sc.focused,
+		      sc.spread);
+	assert_true(sc.focused >= 2);
+	assert_int_equal(sc.spread, 0);
+	kb_engine_free(e);
+	kb_model_free(m);
+}
+
 /* a kernel handed to the prefetch counts as at hand when the next round chooses: at
  * k = 1 most later rounds test one built meanwhile (about half did when only tested
  * kernels counted, since the best split rarely is the exact commit prefetched) */
@@ -391,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_bisect_engine__bad_options_return_einval),
 		cmocka_unit_test(test_bisect_engine__prefetch_saves_wall_time),
 		cmocka_unit_test(test_bisect_engine__prefetched_kernels_are_tested),
+		cmocka_unit_test(test_bisect_engine__k2_prefetch_focuses_on_one_interval),
 		cmocka_unit_test(test_bisect_engine__build_costs_steer_the_choice),
 		cmocka_unit_test(test_bisect_engine__prob_text_never_says_1),
 		cmocka_unit_test(test_bisect_sim__bad_options_return_einval),
