@@ -434,6 +434,13 @@ static double xlogx(double x)
 	return x > 1e-300 ? -x * log(x) : 0;
 }
 
+/* most runs one test asks for: 4 N, within KB_ENGINE_MAX_RUNS */
+static unsigned runs_cap(const kb_engine *e)
+{
+	unsigned cap = 4 * e->opt.runs_per_test;
+	return cap > KB_ENGINE_MAX_RUNS ? KB_ENGINE_MAX_RUNS : cap;
+}
+
 static unsigned runs_now(const kb_engine *e)
 {
 	double q;
@@ -445,7 +452,7 @@ static unsigned runs_now(const kb_engine *e)
 	if (q > 0 && q < 1) {
 		double need = ceil(log(MISS_TARGET) / log(1 - q));
 		if (need > r)
-			r = need > 4.0 * e->opt.runs_per_test ? 4 * e->opt.runs_per_test : (unsigned)need;
+			r = need > runs_cap(e) ? runs_cap(e) : (unsigned)need;
 	}
 	return r > KB_ENGINE_MAX_RUNS ? KB_ENGINE_MAX_RUNS : r;
 }
@@ -471,7 +478,7 @@ static unsigned clean_needed(const kb_engine *e)
  * test round. Lost, infra and other runs are allowed for by the share seen so far. */
 static void top_up_parents(kb_engine *e, kb_engine_request *rq, size_t n)
 {
-	unsigned cap = 4 * e->opt.runs_per_test, need_clean = clean_needed(e);
+	unsigned cap = runs_cap(e), need_clean = clean_needed(e);
 	double useful = e->runs_asked ? (double)e->runs_told / e->runs_asked : 0.9;
 
 	if (e->opt.fixed_runs)
@@ -490,8 +497,6 @@ static void top_up_parents(kb_engine *e, kb_engine_request *rq, size_t n)
 			unsigned want = (unsigned)ceil((TOPUP_MARGIN * need_clean - clean) / useful);
 			if (want > cap)
 				want = cap;
-			if (want > KB_ENGINE_MAX_RUNS)
-				want = KB_ENGINE_MAX_RUNS;
 			for (size_t j = 0; j < n; j++)
 				if (rq[j].node == par && rq[j].runs < want)
 					rq[j].runs = want;
@@ -830,12 +835,9 @@ static int cpool_make(kb_engine *e, struct cpool *cp)
 	return 0;
 }
 
-/* the rows of cp's commits (after the model's kernel groups are final) */
+/* the rows of cp's commits (e->gcount counted for the model's final kernel groups) */
 static void cpool_rows(kb_engine *e, struct cpool *cp)
 {
-	memset(e->gcount, 0, e->n * sizeof(*e->gcount));
-	for (size_t c = 0; c < e->n; c++)
-		e->gcount[e->m->group[c]]++;
 	for (size_t i = 0; i < cp->n; i++) {
 		const uint64_t *r = test_row(e, cp->node[i], &cp->nws[i]);
 		if (r == e->urow) {
@@ -904,10 +906,11 @@ static int focus_prefetch(kb_engine *e, const struct plan *pl, const struct cpoo
 		in_heavy += e->cell[h] == heavy && e->m->post[h] > 0;
 	if (in_heavy < 2 || !(e->cellmass[heavy] > 0))
 		return 1;
-	post = malloc(e->n * sizeof(*post));
+	post = malloc(2 * e->n * sizeof(*post)); /* the posterior, then P(buggy) */
 	if (!post)
 		return 1;
 	memcpy(post, e->m->post, e->n * sizeof(*post));
+	memcpy(post + e->n, e->buggy, e->n * sizeof(*post));
 	for (size_t h = 0; h < e->n; h++)
 		e->m->post[h] = e->cell[h] == heavy ? post[h] / e->cellmass[heavy] : 0;
 	e->m->post_none = e->cell[e->n] == heavy ? none / e->cellmass[heavy] : 0;
@@ -922,10 +925,9 @@ static int focus_prefetch(kb_engine *e, const struct plan *pl, const struct cpoo
 	}
 	kb_error_clear();
 	memcpy(e->m->post, post, e->n * sizeof(*post));
+	memcpy(e->buggy, post + e->n, e->n * sizeof(*post));
 	e->m->post_none = none;
 	free(post);
-	if (kb_model_buggy_all(e->m, e->buggy))
-		kb_error_clear();
 	return rc;
 }
 
@@ -978,6 +980,9 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 				must[n_must++] = par;
 		}
 	}
+	memset(e->gcount, 0, e->n * sizeof(*e->gcount));
+	for (size_t c = 0; c < e->n; c++)
+		e->gcount[e->m->group[c]]++;
 	cpool_rows(e, &cp);
 	/* per-commit round times when the oracle can tell build costs apart (an
 	 * incremental build across a header most files include costs a full build) */
