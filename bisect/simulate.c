@@ -29,6 +29,7 @@ struct kb_sim {
 	uint8_t *unbuild, *nonkernel, *buggy;
 	size_t *ident;         /* kernel identity: node whose kernel this node builds */
 	size_t culprit;
+	size_t n_cand;         /* commits the culprit is drawn from (uniformly) */
 	/* oracle state */
 	uint64_t rng;
 	double clock;
@@ -179,6 +180,7 @@ int kb_sim_new(kb_sim **out, const kb_sim_opts *opts)
 		n_cand += identifiable(s, i);
 	{
 		size_t pick = irand(&r, n_cand);
+		s->n_cand = n_cand;
 		for (size_t i = 0; i < o.n; i++)
 			if (identifiable(s, i) && pick-- == 0) {
 				s->culprit = i;
@@ -200,6 +202,35 @@ size_t kb_sim_size(const kb_sim *s)
 size_t kb_sim_culprit(const kb_sim *s)
 {
 	return s ? s->culprit : KB_MODEL_NONE;
+}
+
+size_t kb_sim_candidates(const kb_sim *s)
+{
+	return s ? s->n_cand : 0;
+}
+
+/*
+ * The bound is Shannon's: a strategy that always names the culprit answers a question
+ * whose answer has log2(n_cand) bits of entropy (the culprit is drawn uniformly), and a
+ * round of k tests has at most k + 1 outcomes on a chain (the tests above the culprit
+ * are bad, the others good), at most 2^k on a DAG. So the mean number of rounds is at
+ * least log2(n_cand) / log2(k + 1) (resp. / k), whatever the tests' noise, run counts
+ * or speculation; the first round waits for a build, each round lasts a test round.
+ * With workers that do not wait for each other the same holds per "generation" of
+ * tests (those chosen before any of them reported), so asynchrony does not beat it.
+ */
+double kb_sim_bound_seconds(const kb_sim *s, unsigned k)
+{
+	double bits, per_round, rounds;
+
+	if (!s || k == 0 || s->n_cand < 2)
+		return 0;
+	bits = log2((double)s->n_cand);
+	per_round = s->o.shape == KB_SIM_LINEAR ? log2((double)k + 1) : (double)k;
+	rounds = bits / per_round;
+	if (rounds < 1)
+		rounds = 1;
+	return s->o.build_seconds + s->o.test_seconds * rounds;
 }
 
 int kb_sim_is_merge(const kb_sim *s, size_t node)

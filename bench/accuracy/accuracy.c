@@ -5,7 +5,9 @@
  * accuracy, mean builds, test runs, rounds and simulated wall time, the wall-time ratio
  * against syzkaller's rule at the same k (measured in the same run), the same ratio
  * over only the trials where syzkaller's rule bisected at all (it gives up when the bad
- * commit crashes fewer than 3 of 20 times), and the wall time per right answer.
+ * commit crashes fewer than 3 of 20 times), the wall time per right answer, and
+ * bound_h: the mean over the trials of kb_sim_bound_seconds(), the least mean wall time
+ * any strategy that always names the culprit could take on these histories at this k.
  *
  * usage: kb-accuracy [--trials N] [--shape linear|merges|both] [--q 0.9,0.5,0.2,0.1]
  *                    [--k 1,4,8] [--nmin 500] [--nmax 5000] [--seed S] [--engine-only]
@@ -90,14 +92,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kb-accuracy: need --trials > 0 and 2 <= nmin <= nmax\n");
 		return 129;
 	}
-	printf("%-7s %4s %2s %-14s %6s %9s %7s %7s %7s %6s %8s %6s %9s %8s\n", "shape", "q", "k",
+	printf("%-7s %4s %2s %-14s %6s %9s %7s %7s %7s %6s %8s %6s %9s %8s %8s\n", "shape", "q", "k",
 	       "strategy", "trials", "accuracy", "in_set", "builds", "runs", "rounds", "wall_h", "t/syz",
-	       "t/syz_bis", "h/right");
+	       "t/syz_bis", "h/right", "bound_h");
 	for (int si = 0; si < nshapes; si++)
 		for (int qi = 0; qi < nq; qi++)
 			for (int ki = 0; ki < nk; ki++) {
 				struct acc a[3];
 				unsigned n_bis = 0;
+				double bound = 0; /* sum over trials of kb_sim_bound_seconds() */
 				memset(a, 0, sizeof(a));
 				for (unsigned t = 0; t < trials; t++) {
 					double secs[3] = { 0 };
@@ -113,6 +116,7 @@ int main(int argc, char **argv)
 						fprintf(stderr, "kb-accuracy: %s\n", kb_error_last()->message);
 						return 1;
 					}
+					bound += kb_sim_bound_seconds(s, (unsigned)ks[ki]);
 					for (int st = 0; st < 3; st++) {
 						kb_sim_outcome r;
 						if (engine_only && st != KB_SIM_ENGINE)
@@ -159,12 +163,13 @@ int main(int argc, char **argv)
 					if (c->correct)
 						snprintf(hright, sizeof(hright), "%.1f",
 							 c->seconds / c->correct / 3600);
-					printf("%-7s %4.2f %2d %-14s %6u %8.1f%% %6.1f%% %7.1f %7.1f %6.1f %8.2f %6s %9s %8s\n",
+					printf("%-7s %4.2f %2d %-14s %6u %8.1f%% %6.1f%% %7.1f %7.1f %6.1f %8.2f %6s %9s %8s %8.2f\n",
 					       shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi],
 					       (int)ks[ki], kb_sim_strategy_name(st), c->trials,
 					       100.0 * c->correct / c->trials, 100.0 * c->in_set / c->trials,
 					       c->builds / c->trials, c->runs / c->trials, c->rounds / c->trials,
-					       c->seconds / c->trials / 3600, ratio, rbis, hright);
+					       c->seconds / c->trials / 3600, ratio, rbis, hright,
+					       bound / trials / 3600);
 				}
 				fflush(stdout);
 			}

@@ -5,7 +5,8 @@
 # 5% SYZFAIL-like infra errors, 2% lost runs, 1% unrelated crashes, 1% unbuildable
 # commits, k in {1, 4, 8}. Simulated wall time: 7 min per build, 9 min per test round.
 # The column t/syz is the wall-time ratio against syzkaller's rule at the same k, measured
-# in the same run. Runs the two shapes in parallel (2 cores).
+# in the same run; bound_h is the least mean wall time any always-right strategy could
+# take (README.md, "The bound"). Runs the two shapes in parallel (2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}

@@ -54,6 +54,16 @@ size_t kb_sim_size(const kb_sim *s);
 /** The hidden culprit. */
 size_t kb_sim_culprit(const kb_sim *s);
 
+/** Number of commits the hidden culprit was drawn from, uniformly (the identifiable
+ * ones: they build, change the kernel and have buildable parents). */
+size_t kb_sim_candidates(const kb_sim *s);
+
+/** A lower bound on the mean simulated wall time, over the culprits of this history, of
+ * any strategy with k workers that always names the culprit, even with noiseless tests:
+ * one build + log2(candidates) / log2(k + 1) test rounds on a linear history
+ * (/ k on a merge-heavy one, where a round of k tests can have 2^k outcomes). */
+double kb_sim_bound_seconds(const kb_sim *s, unsigned k);
+
 /** 1 if node is a merge commit. */
 int kb_sim_is_merge(const kb_sim *s, size_t node);
 

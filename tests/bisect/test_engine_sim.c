@@ -3,13 +3,14 @@
  * of bench/accuracy (must find the culprit in >= 95% of 50 trials at q = 0.5 where the
  * "any crash = bad" baseline fails), the flaky SYZFAIL pattern of the seed log, no
  * reproduction on bad, untestable commits, JSON and HTML results, speculative builds,
- * bad options.
+ * bad options, the simulator's wall-time bound.
  * kb-test-labels: unit
  * kb-test-timeout: 300
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,6 +431,46 @@ static void test_bisect_sim__bad_options_return_einval(void **state)
 	assert_null(s);
 }
 
+/* kb_sim_bound_seconds(): one build + log2(candidates) / log2(k + 1) test rounds on a
+ * chain, / k on a merge-heavy history; and the engine, right every time, never beats it
+ * on average (it is a bound on the mean over culprits, not on every trial) */
+static void test_bisect_sim__wall_time_bound_is_shannons(void **state)
+{
+	double lin1, lin4, mer4, mean_engine = 0, mean_bound = 0;
+	unsigned right = 0, trials = 20;
+	kb_sim *s = NULL, *m = NULL;
+	kb_sim_opts o = { .n = 1000, .q = 0.9, .seed = 7, .shape = KB_SIM_LINEAR };
+	kb_sim_opts om = { .n = 1000, .q = 0.9, .seed = 7, .shape = KB_SIM_MERGES };
+	size_t nc;
+	(void)state;
+	assert_int_equal(kb_sim_new(&s, &o), 0);
+	assert_int_equal(kb_sim_new(&m, &om), 0);
+	nc = kb_sim_candidates(s);
+	/* 10% of commits do not change the kernel, ~1.5% do not build or have such a parent */
+	assert_true(nc > 800 && nc < 950);
+	lin1 = kb_sim_bound_seconds(s, 1), lin4 = kb_sim_bound_seconds(s, 4);
+	mer4 = kb_sim_bound_seconds(m, 4);
+	assert_true(fabs(lin1 - (420 + 540 * log2((double)nc))) < 1e-6);
+	assert_true(fabs(lin4 - (420 + 540 * log2((double)nc) / log2(5))) < 1e-6);
+	assert_true(fabs(mer4 - (420 + 540 * log2((double)kb_sim_candidates(m)) / 4)) < 1e-6);
+	assert_true(kb_sim_bound_seconds(s, 0) == 0 && kb_sim_bound_seconds(NULL, 1) == 0);
+	kb_sim_free(s), kb_sim_free(m);
+	for (unsigned t = 0; t < trials; t++) {
+		kb_sim_opts ot = { .n = 500 + 97 * t, .q = 0.9, .seed = 5000 + t };
+		kb_sim_outcome r;
+		assert_int_equal(kb_sim_new(&s, &ot), 0);
+		assert_int_equal(kb_sim_run(s, KB_SIM_ENGINE, 4, NULL, &r), 0);
+		right += (unsigned)r.correct;
+		mean_engine += r.seconds / trials;
+		mean_bound += kb_sim_bound_seconds(s, 4) / trials;
+		kb_sim_free(s);
+	}
+	print_message("k = 4, q = 0.9: engine %.2f h, bound %.2f h, right %u of %u\n",
+		      mean_engine / 3600, mean_bound / 3600, right, trials);
+	assert_int_equal(right, trials);
+	assert_true(mean_engine >= mean_bound);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_bisect_engine__build_costs_steer_the_choice),
 		cmocka_unit_test(test_bisect_engine__prob_text_never_says_1),
 		cmocka_unit_test(test_bisect_sim__bad_options_return_einval),
+		cmocka_unit_test(test_bisect_sim__wall_time_bound_is_shannons),
 	};
 	return cmocka_run_group_tests_name("bisect/engine_sim", tests, NULL, NULL);
 }
