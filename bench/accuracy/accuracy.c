@@ -11,7 +11,7 @@
  *
  * usage: kb-accuracy [--trials N] [--shape linear|merges|both] [--q 0.9,0.5,0.2,0.1]
  *                    [--k 1,4,8] [--nmin 500] [--nmax 5000] [--seed S] [--engine-only]
- *                    [--verbose]   (misses on stderr)
+ *                    [--no-prebuild] [--verbose]   (misses on stderr)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,18 +45,22 @@ int main(int argc, char **argv)
 	double qs[8] = { 0.9, 0.5, 0.2, 0.1 }, ks[8] = { 1, 4, 8 };
 	int nq = 4, nk = 3, shapes[2] = { KB_SIM_LINEAR, KB_SIM_MERGES }, nshapes = 2;
 	int engine_only = 0, verbose = 0;
+	kb_engine_opts eo = { 0 }; /* the engine's defaults, or speculative builds off */
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			printf("usage: kb-accuracy [--trials N] [--shape linear|merges|both] "
-			       "[--q LIST] [--k LIST] [--nmin N] [--nmax N] [--seed S] [--engine-only] [--verbose]\n");
+			       "[--q LIST] [--k LIST] [--nmin N] [--nmax N] [--seed S] [--engine-only] [--no-prebuild] [--verbose]\n");
 			return 0;
 		} else if (!strcmp(a, "--verbose")) {
 			verbose = 1;
 			continue;
 		} else if (!strcmp(a, "--engine-only")) {
 			engine_only = 1;
+			continue;
+		} else if (!strcmp(a, "--no-prebuild")) {
+			eo.prefetch = -1; /* no speculative builds while a round's tests run */
 			continue;
 		} else if (!v) {
 			fprintf(stderr, "kb-accuracy: option '%s' needs a value\n", a);
@@ -121,7 +125,7 @@ int main(int argc, char **argv)
 						kb_sim_outcome r;
 						if (engine_only && st != KB_SIM_ENGINE)
 							continue;
-						if (kb_sim_run(s, st, (unsigned)ks[ki], NULL, &r)) {
+						if (kb_sim_run(s, st, (unsigned)ks[ki], &eo, &r)) {
 							fprintf(stderr, "kb-accuracy: %s\n", kb_error_last()->message);
 							return 1;
 						}
