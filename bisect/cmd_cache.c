@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "kbisect/cache.h"
 #include "kbisect/common.h"
 #include "kbisect/error.h"
@@ -386,35 +388,99 @@ static int cache_show(int argc, char **argv)
 	return rc;
 }
 
-static void print_stats_json(const kb_cache_stats *s, const char *dir)
+#define JU(v) json_integer((json_int_t)(v))
+
+/* The local cache's counters as one JSON object (the fields of docs/kbisect-cache.md). */
+static json_t *stats_json(const kb_cache_stats *s, const char *dir)
 {
+	json_t *o = json_object(), *kinds = json_object();
 	uint64_t hits = 0, misses = 0;
-	printf("{\"dir\":\"");
-	for (const char *p = dir; *p; p++)
-		printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-	printf("\",\"kinds\":{");
+
+	json_object_set_new(o, "dir", json_string(dir));
 	for (int k = 0; k < KB_OBJ_KIND_MAX; k++) {
-		printf("%s\"%s\":{\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"stored\":%" PRIu64
-		       ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 "}",
-		       k ? "," : "", kb_object_kind_name(k), s->objects[k], s->object_bytes[k],
-		       s->stored_bytes[k], s->hits[k], s->misses[k]);
+		json_object_set_new(kinds, kb_object_kind_name(k),
+				    json_pack("{s:o,s:o,s:o,s:o,s:o}", "objects", JU(s->objects[k]),
+					      "bytes", JU(s->object_bytes[k]), "stored",
+					      JU(s->stored_bytes[k]), "hits", JU(s->hits[k]),
+					      "misses", JU(s->misses[k])));
 		hits += s->hits[k];
 		misses += s->misses[k];
 	}
-	printf("},\"hits\":%" PRIu64 ",\"misses\":%" PRIu64, hits, misses);
-	printf(",\"builds\":{\"records\":%" PRIu64 ",\"failures\":%" PRIu64 ",\"hits\":%" PRIu64
-	       ",\"misses\":%" PRIu64 ",\"seconds_saved\":%.3f}",
-	       s->builds, s->build_failures, s->build_hits, s->build_misses, s->build_seconds_saved);
-	printf(",\"tests\":{\"keys\":%" PRIu64 ",\"runs\":%" PRIu64 ",\"hits\":%" PRIu64
-	       ",\"misses\":%" PRIu64 "}", s->tests, s->test_runs, s->test_hits, s->test_misses);
-	printf(",\"refs\":%" PRIu64 ",\"chunks\":%" PRIu64 ",\"chunk_bytes\":%" PRIu64, s->refs,
-	       s->chunks, s->chunk_bytes);
-	printf(",\"saved\":{\"compression\":%" PRIu64 ",\"dedup\":%" PRIu64 ",\"delta\":%" PRIu64 "}",
-	       s->saved_compression, s->saved_dedup, s->saved_delta);
-	printf(",\"evictions\":%" PRIu64 ",\"limit\":%" PRIu64, s->evictions, s->limit);
-	printf(",\"lmdb\":{\"file_size\":%" PRIu64 ",\"live_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64
-	       ",\"map_size\":%" PRIu64 ",\"readers\":%u,\"max_readers\":%u}}\n",
-	       s->file_size, s->live_bytes, s->free_bytes, s->map_size, s->readers, s->max_readers);
+	json_object_set_new(o, "kinds", kinds);
+	json_object_set_new(o, "hits", JU(hits));
+	json_object_set_new(o, "misses", JU(misses));
+	json_object_set_new(o, "builds",
+			    json_pack("{s:o,s:o,s:o,s:o,s:f}", "records", JU(s->builds), "failures",
+				      JU(s->build_failures), "hits", JU(s->build_hits), "misses",
+				      JU(s->build_misses), "seconds_saved", s->build_seconds_saved));
+	json_object_set_new(o, "tests",
+			    json_pack("{s:o,s:o,s:o,s:o}", "keys", JU(s->tests), "runs",
+				      JU(s->test_runs), "hits", JU(s->test_hits), "misses",
+				      JU(s->test_misses)));
+	json_object_set_new(o, "refs", JU(s->refs));
+	json_object_set_new(o, "chunks", JU(s->chunks));
+	json_object_set_new(o, "chunk_bytes", JU(s->chunk_bytes));
+	json_object_set_new(o, "saved",
+			    json_pack("{s:o,s:o,s:o}", "compression", JU(s->saved_compression),
+				      "dedup", JU(s->saved_dedup), "delta", JU(s->saved_delta)));
+	json_object_set_new(o, "evictions", JU(s->evictions));
+	json_object_set_new(o, "limit", JU(s->limit));
+	json_object_set_new(o, "lmdb",
+			    json_pack("{s:o,s:o,s:o,s:o,s:i,s:i}", "file_size", JU(s->file_size),
+				      "live_bytes", JU(s->live_bytes), "free_bytes",
+				      JU(s->free_bytes), "map_size", JU(s->map_size), "readers",
+				      (int)s->readers, "max_readers", (int)s->max_readers));
+	return o;
+}
+
+/* The second tier as one JSON object: the server's /status document ("server", null
+ * when it could not be asked: "error" says why) and this client's counters. */
+static json_t *remote_json(kb_remote *rem, const char *status, const char *error)
+{
+	kb_remote_stats rs;
+	json_t *o = json_object(), *server = NULL;
+
+	kb_remote_stats_get(&rs, rem);
+	if (status)
+		server = json_loads(status, 0, NULL);
+	json_object_set_new(o, "url", json_string(kb_remote_url(rem)));
+	json_object_set_new(o, "reachable", json_boolean(server != NULL));
+	json_object_set_new(o, "error", error ? json_string(error) : json_null());
+	json_object_set_new(o, "server", server ? server : json_null());
+	json_object_set_new(o, "client",
+			    json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "requests",
+				      JU(rs.requests), "hits", JU(rs.hits), "misses",
+				      JU(rs.misses), "uploads", JU(rs.uploads), "errors",
+				      JU(rs.errors), "timeouts", JU(rs.timeouts), "corrupt",
+				      JU(rs.corrupt), "bytes_in", JU(rs.bytes_in), "bytes_out",
+				      JU(rs.bytes_out), "failed", rs.failed));
+	return o;
+}
+
+/* What the server's /status says it holds and served, in the human table's terms. */
+static void print_remote_human(kb_remote *rem, const char *status, const char *error)
+{
+	json_t *d = status ? json_loads(status, 0, NULL) : NULL;
+	json_t *st = d ? json_object_get(d, "store") : NULL;
+	char a[32], b[32];
+
+	printf("\nremote cache:      %s\n", kb_remote_url(rem));
+	if (!st) {
+		printf("status:            unreachable (%s)\n",
+		       error ? error : "the server's /status is not a kbisect status document");
+	} else {
+#define JN(obj, key) ((uint64_t)json_integer_value(json_object_get(obj, key)))
+		printf("server objects:    %" PRIu64 " (%s, %s stored)\n", JN(st, "objects"),
+		       kb_cli_human_size(a, sizeof(a), JN(st, "object_bytes")),
+		       kb_cli_human_size(b, sizeof(b), JN(st, "stored_bytes")));
+		printf("server records:    %" PRIu64 " builds, %" PRIu64 " test keys (%" PRIu64
+		       " runs)\n", JN(st, "builds"), JN(st, "tests"), JN(st, "test_runs"));
+		printf("server served:     hits %" PRIu64 ", misses %" PRIu64 "\n", JN(d, "hits"),
+		       JN(d, "misses"));
+#undef JN
+	}
+	json_decref(d);
+	kb_remote_stats_print(stdout, rem);
 }
 
 static void print_stats_human(const kb_cache_stats *s, const char *dir)
@@ -477,25 +543,31 @@ static int cache_stats(int argc, char **argv)
 		kb_remote_close(rem);
 		return KB_EXIT_ERROR;
 	}
-	if (kb_cache_stats_get(&s, c))
+	if (kb_cache_stats_get(&s, c)) {
 		rc = kb_cli_die_error();
-	else if (o.json)
-		print_stats_json(&s, kb_cache_dir(c));
-	else
-		print_stats_human(&s, kb_cache_dir(c));
-	if (rem) {
-		/* the second tier: ask the server how it is (an unreachable one is counted as
-		 * an error, not a failure of the command); counters go to stdout, or stderr
-		 * with --json */
-		char *st = NULL;
-		if (kb_remote_status_json(&st, rem) != 0)
+	} else {
+		/* the second tier: ask the server how it is (an unreachable one is reported,
+		 * and counted as a remote error, not a failure of the command) */
+		char *st = NULL, why[300] = "";
+		if (rem && kb_remote_status_json(&st, rem) != 0) {
+			snprintf(why, sizeof(why), "%s", kb_error_last()->message);
 			kb_error_clear();
-		free(st);
-		if (!o.json)
+		}
+		if (o.json) {
+			json_t *j = stats_json(&s, kb_cache_dir(c));
+			if (rem)
+				json_object_set_new(j, "remote", remote_json(rem, st, *why ? why : NULL));
+			json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
 			printf("\n");
-		kb_remote_stats_print(o.json ? stderr : stdout, rem);
-		kb_remote_close(rem);
+			json_decref(j);
+		} else {
+			print_stats_human(&s, kb_cache_dir(c));
+			if (rem)
+				print_remote_human(rem, st, *why ? why : NULL);
+		}
+		free(st);
 	}
+	kb_remote_close(rem);
 	kb_cache_close(c);
 	return rc;
 }

@@ -495,7 +495,12 @@ int kb_remote_status_json(char **out, kb_remote *r)
 
 	*out = NULL;
 	pthread_mutex_lock(&r->lock);
-	rc = get_small(r, "/status", out, &len);
+	{
+		/* a status document is not a cache entry: not a hit, nor a miss */
+		uint64_t hits = r->st.hits, misses = r->st.misses;
+		rc = get_small(r, "/status", out, &len);
+		r->st.hits = hits, r->st.misses = misses;
+	}
 	pthread_mutex_unlock(&r->lock);
 	if (rc == 0)
 		return 0;

@@ -2,7 +2,8 @@
 # t1205-remote-wiring.sh - `--remote URL` of kbisect build and kbisect cache: host A builds
 # through a shared `kbisect cache serve` (write-through), host B with an empty local cache
 # gets a cache_hit for the same commit without building (read-through of the record) and
-# fetches its artifacts; a dead remote never fails a command and is counted in stats.
+# fetches its artifacts; a dead remote never fails a command and is counted in stats;
+# `cache stats --remote` shows the server's store, and with --json puts it in one document.
 # (Test results through the server: tests/server/test_remote.c.)
 # kb-test-labels: integration
 # kb-test-timeout: 180
@@ -115,6 +116,28 @@ id2=$("$K" cache put --cache "$T/a/cache" --remote "$DEADURL" "$T/blob" 2>/dev/n
 grep -Eq "remote: errors [1-9]" "$T/stats" || fail "cache stats does not count the error: $(cat "$T/stats")"
 "$K" cache stats --cache "$T/a/cache" --remote "$URL" >"$T/stats" 2>&1 || fail "cache stats"
 grep -q "remote: errors 0" "$T/stats" || fail "cache stats with a live remote: $(cat "$T/stats")"
+grep -Eq "^server objects: +[1-9]" "$T/stats" || fail "cache stats does not show the server's store: $(cat "$T/stats")"
+# --json: one document on stdout, the remote in it (server status, client counters)
+"$K" cache stats --cache "$T/a/cache" --remote "$URL" --json >"$T/stats.json" 2>"$T/stats.err" \
+	|| fail "cache stats --json"
+[ ! -s "$T/stats.err" ] || fail "cache stats --json wrote to stderr: $(cat "$T/stats.err")"
+python3 - "$T/stats.json" "$URL" <<'PY' || fail "cache stats --json with a live remote: $(cat "$T/stats.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d["remote"]
+assert d["kinds"] and r["url"] == sys.argv[2] and r["reachable"] is True and r["error"] is None, r
+assert r["server"]["store"]["objects"] >= 1 and r["server"]["store"]["builds"] >= 1, r["server"]
+c = r["client"]
+assert c["requests"] == 1 and c["errors"] == 0 and c["hits"] == 0 and c["misses"] == 0, c
+PY
+"$K" cache stats --cache "$T/a/cache" --remote "$DEADURL" --json >"$T/stats.json" 2>"$T/stats.err" \
+	|| fail "cache stats --json with a dead remote"
+python3 - "$T/stats.json" <<'PY' || fail "cache stats --json with a dead remote: $(cat "$T/stats.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))["remote"]
+assert r["reachable"] is False and r["server"] is None and "cannot get the status" in r["error"], r
+assert r["client"]["errors"] >= 1, r["client"]
+PY
 
 # bad input
 set +e
