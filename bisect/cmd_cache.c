@@ -435,18 +435,16 @@ static json_t *stats_json(const kb_cache_stats *s, const char *dir)
 
 /* The second tier as one JSON object: the server's /status document ("server", null
  * when it could not be asked: "error" says why) and this client's counters. */
-static json_t *remote_json(kb_remote *rem, const char *status, const char *error)
+static json_t *remote_json(kb_remote *rem, json_t *server, const char *error)
 {
 	kb_remote_stats rs;
-	json_t *o = json_object(), *server = NULL;
+	json_t *o = json_object();
 
 	kb_remote_stats_get(&rs, rem);
-	if (status)
-		server = json_loads(status, 0, NULL);
 	json_object_set_new(o, "url", json_string(kb_remote_url(rem)));
 	json_object_set_new(o, "reachable", json_boolean(server != NULL));
 	json_object_set_new(o, "error", error ? json_string(error) : json_null());
-	json_object_set_new(o, "server", server ? server : json_null());
+	json_object_set(o, "server", server ? server : json_null());
 	json_object_set_new(o, "client",
 			    json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "requests",
 				      JU(rs.requests), "hits", JU(rs.hits), "misses",
@@ -457,29 +455,32 @@ static json_t *remote_json(kb_remote *rem, const char *status, const char *error
 	return o;
 }
 
-/* What the server's /status says it holds and served, in the human table's terms. */
-static void print_remote_human(kb_remote *rem, const char *status, const char *error)
+/* a counter of a /status document (0 if absent) */
+static uint64_t status_count(const json_t *obj, const char *key)
 {
-	json_t *d = status ? json_loads(status, 0, NULL) : NULL;
-	json_t *st = d ? json_object_get(d, "store") : NULL;
+	return (uint64_t)json_integer_value(json_object_get(obj, key));
+}
+
+/* What the server's /status says it holds and served, in the human table's terms. */
+static void print_remote_human(kb_remote *rem, const json_t *server, const char *error)
+{
+	const json_t *st = json_object_get(server, "store");
 	char a[32], b[32];
 
 	printf("\nremote cache:      %s\n", kb_remote_url(rem));
 	if (!st) {
 		printf("status:            unreachable (%s)\n",
-		       error ? error : "the server's /status is not a kbisect status document");
+		       error ? error : "its /status has no store");
 	} else {
-#define JN(obj, key) ((uint64_t)json_integer_value(json_object_get(obj, key)))
-		printf("server objects:    %" PRIu64 " (%s, %s stored)\n", JN(st, "objects"),
-		       kb_cli_human_size(a, sizeof(a), JN(st, "object_bytes")),
-		       kb_cli_human_size(b, sizeof(b), JN(st, "stored_bytes")));
+		printf("server objects:    %" PRIu64 " (%s, %s stored)\n", status_count(st, "objects"),
+		       kb_cli_human_size(a, sizeof(a), status_count(st, "object_bytes")),
+		       kb_cli_human_size(b, sizeof(b), status_count(st, "stored_bytes")));
 		printf("server records:    %" PRIu64 " builds, %" PRIu64 " test keys (%" PRIu64
-		       " runs)\n", JN(st, "builds"), JN(st, "tests"), JN(st, "test_runs"));
-		printf("server served:     hits %" PRIu64 ", misses %" PRIu64 "\n", JN(d, "hits"),
-		       JN(d, "misses"));
-#undef JN
+		       " runs)\n", status_count(st, "builds"), status_count(st, "tests"),
+		       status_count(st, "test_runs"));
+		printf("server served:     hits %" PRIu64 ", misses %" PRIu64 "\n",
+		       status_count(server, "hits"), status_count(server, "misses"));
 	}
-	json_decref(d);
 	kb_remote_stats_print(stdout, rem);
 }
 
@@ -549,23 +550,29 @@ static int cache_stats(int argc, char **argv)
 		/* the second tier: ask the server how it is (an unreachable one is reported,
 		 * and counted as a remote error, not a failure of the command) */
 		char *st = NULL, why[300] = "";
+		json_t *server = NULL;
 		if (rem && kb_remote_status_json(&st, rem) != 0) {
 			snprintf(why, sizeof(why), "%s", kb_error_last()->message);
 			kb_error_clear();
 		}
+		if (st && !(server = json_loads(st, 0, NULL)))
+			snprintf(why, sizeof(why), "%s/status is not a kbisect status document",
+				 kb_remote_url(rem));
+		free(st);
 		if (o.json) {
 			json_t *j = stats_json(&s, kb_cache_dir(c));
 			if (rem)
-				json_object_set_new(j, "remote", remote_json(rem, st, *why ? why : NULL));
+				json_object_set_new(j, "remote",
+						    remote_json(rem, server, *why ? why : NULL));
 			json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
 			printf("\n");
 			json_decref(j);
 		} else {
 			print_stats_human(&s, kb_cache_dir(c));
 			if (rem)
-				print_remote_human(rem, st, *why ? why : NULL);
+				print_remote_human(rem, server, *why ? why : NULL);
 		}
-		free(st);
+		json_decref(server);
 	}
 	kb_remote_close(rem);
 	kb_cache_close(c);

@@ -705,7 +705,7 @@ static size_t build_pool(kb_engine *e, size_t *pool, int *kind)
 	}
 	for (size_t c = 0; c < e->n; c++) {
 		double b = e->buggy[c];
-		if (e->rec[c].built < 0 || b < 1e-6 || b > 1 - 1e-6 - e->m->post_none * 0)
+		if (e->rec[c].built < 0 || b < 1e-6 || b > 1 - 1e-6)
 			continue;
 		ord[n_ord++] = c;
 		if (e->rec[c].built > 0 || e->rec[c].ready)
@@ -894,6 +894,7 @@ static int focus_prefetch(kb_engine *e, const struct plan *pl, const struct cpoo
 	double *post, none = e->m->post_none;
 	int rc = 1;
 
+	/* re-plan just the round's tests: this leaves their cells in e->cell, e->cellmass */
 	make_plan(e, &x, pl->node, pl->n, cp->node, cp->kind, cp->rows, cp->nws, cp->n, 0,
 		  pl->n, NULL, 0);
 	for (size_t h = 0; h <= e->n; h++)

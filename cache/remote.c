@@ -427,8 +427,9 @@ static void key_path(char *buf, size_t len, const char *what, const kb_key *k)
 }
 
 /* GET a small body into *out (malloc'd, NUL-terminated). 200 -> 0; 404 -> KB_ENOTFOUND;
- * else -1 (remote failed or unusable answer). Lock held by caller. */
-static int get_small(kb_remote *r, const char *path, char **out, size_t *len)
+ * else -1 (remote failed or unusable answer). entry: 1 for a cache entry (counted as a
+ * hit or a miss), 0 for anything else (the /status document). Lock held by caller. */
+static int get_small(kb_remote *r, const char *path, int entry, char **out, size_t *len)
 {
 	struct xfer x;
 	long code;
@@ -438,7 +439,7 @@ static int get_small(kb_remote *r, const char *path, char **out, size_t *len)
 	x.down = BODY_MEM;
 	code = perform(r, "GET", path, &x, 0, 0);
 	if (code == 200 && x.mem) {
-		r->st.hits++;
+		r->st.hits += (unsigned)entry;
 		*out = x.mem;
 		*len = x.len;
 		return 0;
@@ -447,7 +448,7 @@ static int get_small(kb_remote *r, const char *path, char **out, size_t *len)
 	if (code == 404 || code == 400 || code == 405) {
 		/* 400/405: a plain Bazel cache (bazel-remote, nginx) without kbisect's
 		 * record paths; a miss, and objects can still be shared */
-		r->st.misses++;
+		r->st.misses += (unsigned)entry;
 		return KB_ENOTFOUND;
 	}
 	if (code > 0) {
@@ -495,12 +496,7 @@ int kb_remote_status_json(char **out, kb_remote *r)
 
 	*out = NULL;
 	pthread_mutex_lock(&r->lock);
-	{
-		/* a status document is not a cache entry: not a hit, nor a miss */
-		uint64_t hits = r->st.hits, misses = r->st.misses;
-		rc = get_small(r, "/status", out, &len);
-		r->st.hits = hits, r->st.misses = misses;
-	}
+	rc = get_small(r, "/status", 0, out, &len);
 	pthread_mutex_unlock(&r->lock);
 	if (rc == 0)
 		return 0;
@@ -716,7 +712,7 @@ int kb_remote_build_get(kb_build_record *out, kb_remote *r, kb_cache *local,
 		return rc;
 	key_path(path, sizeof(path), "kb/v1/build", build_key);
 	pthread_mutex_lock(&r->lock);
-	rc = get_small(r, path, &body, &len);
+	rc = get_small(r, path, 1, &body, &len);
 	pthread_mutex_unlock(&r->lock);
 	if (rc != 0)
 		return kb_cache_build_get(out, local, build_key); /* the local verdict */
@@ -776,7 +772,7 @@ int kb_remote_builds_by_signature(kb_key **out, size_t *n, kb_remote *r, kb_cach
 	if (r) {
 		key_path(path, sizeof(path), "kb/v1/sig", sig);
 		pthread_mutex_lock(&r->lock);
-		rc = get_small(r, path, &body, &len);
+		rc = get_small(r, path, 1, &body, &len);
 		pthread_mutex_unlock(&r->lock);
 		if (rc == 0 && kb_cache__wire_keys_decode(&rk, &nr, body, len) == 0) {
 			for (size_t i = 0; i < nr; i++) {
@@ -823,7 +819,7 @@ int kb_remote_test_list(kb_test_run **out, size_t *n, kb_remote *r, kb_cache *lo
 	if (r) {
 		key_path(path, sizeof(path), "kb/v1/test", test_key);
 		pthread_mutex_lock(&r->lock);
-		rc = get_small(r, path, &body, &len);
+		rc = get_small(r, path, 1, &body, &len);
 		pthread_mutex_unlock(&r->lock);
 		if (rc == 0) {
 			kb_test_run *rem = NULL, *have = NULL;

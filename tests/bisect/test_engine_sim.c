@@ -320,12 +320,6 @@ static void test_bisect_engine__prefetch_saves_wall_time(void **state)
 	assert_true(builds_with > builds_without); /* speculation costs builds, honestly counted */
 }
 
-/* Builds that cost what the changed files make them cost: below commit 32 of a
- * 64-commit chain every build is a full one (600 s: a header most files include
- * changed at 32), above it 20 s. Told these costs, the engine starts on the cheap
- * side (the culprit, 50, is there) and finishes sooner; both ways it is right. */
-static void test_bisect_engine__build_costs_steer_the_choice(void **state);
-
 /* k > 1 (2 here): the speculative builds all go to the interval the round's tests are most
  * likely to leave (focus_prefetch()), not one to each interval; q = 1 here */
 static void test_bisect_engine__k2_prefetch_focuses_on_one_interval(void **state)
@@ -372,6 +366,10 @@ static void test_bisect_engine__prefetched_kernels_are_tested(void **state)
 	assert_true(used * 100 >= 60 * later);
 }
 
+/* Builds that cost what the changed files make them cost: below commit 32 of a
+ * 64-commit chain every build is a full one (600 s: a header most files include
+ * changed at 32), above it 20 s. Told these costs, the engine starts on the cheap
+ * side (the culprit, 50, is there) and finishes sooner; both ways it is right. */
 static void test_bisect_engine__build_costs_steer_the_choice(void **state)
 {
 	double cost[64];
