@@ -421,6 +421,28 @@ static int build_chain(kb_analysis *a, double *bottom, int *good_step)
 	return 0;
 }
 
+/* When git printed "X is the first bad commit" it had decided every other commit of its
+ * range: the commits between the highest good commit below X and X (an untested block
+ * left by the linear approximation, the culprit's parent built for its signature) are
+ * not candidates. Their prior becomes 0; the parent keeps its signature and runs. */
+static void git_decided_below_culprit(kb_analysis *a)
+{
+	const kb_analyze_log *log = a->log;
+	int c, k;
+
+	if (log->kind != KB_ALOG_CAUSE || !log->git_first_bad || !log->culprit[0])
+		return;
+	c = kb_analyze__find_step(log, log->culprit);
+	if (c < 0 || a->st[c].node < 0)
+		return;
+	for (k = a->st[c].node - 1; k >= 0; k--) {
+		kb_anode *nd = &a->nodes[k];
+		if (nd->step >= 0 && log->steps[nd->step].phase != KB_ALOG_PHASE_PARENT)
+			break; /* a tested commit: git's good verdict, or the range's bottom */
+		nd->weight = 0;
+	}
+}
+
 static void sig_key(kb_key *out, const char *sig)
 {
 	if (kb_key_from_hex(out, sig) != 0)
@@ -916,6 +938,7 @@ int kb_analyze_run(kb_analysis **out, const kb_analyze_log *log, const kb_analyz
 		classify_runs(a, i, o.other_crash_bad);
 	if ((rc = build_chain(a, &bottom, &good_step)))
 		goto fail;
+	git_decided_below_culprit(a);
 	if ((rc = run_model(a, good_step)))
 		goto fail;
 	judge(a);

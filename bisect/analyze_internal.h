@@ -103,6 +103,8 @@ struct kb_analyze_log {
 	long left_start;                     /**< N of the "Bisecting:" line after start; -1 */
 	int result;                          /**< a kb_alog_result */
 	char culprit[KB_ALOG_HASH_MAX];      /**< reported first bad/good commit */
+	int git_first_bad;                   /**< git printed "X is the first bad commit":
+					          every other commit of its range is decided */
 	char *culprit_subject;               /**< its subject; may be NULL */
 	char **candidates;                   /**< inconclusive: the commits listed */
 	int ncandidates;

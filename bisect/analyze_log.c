@@ -480,6 +480,7 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 	if ((n = read_hash(hash, s)) && !strcmp(s + n, " is the first bad commit")) {
 		if (!log->culprit[0])
 			snprintf(log->culprit, sizeof(log->culprit), "%s", hash);
+		log->git_first_bad = 1;
 		set_result(log, KB_ALOG_RES_CULPRIT);
 		return 1;
 	}
