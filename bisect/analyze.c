@@ -84,6 +84,11 @@ int kb_analyze__title_class(const kb_analysis *a, const char *title)
 	for (int i = 0; i < a->ntargets; i++)
 		if (!strcmp(a->targets[i], buf))
 			return KB_ATITLE_TARGET;
+	if (kb_report_title_is_infra(title))
+		return KB_ATITLE_INFRA;
+	for (int i = 0; i < a->ntargets; i++)
+		if (kb_analyze__same_bug(a->targets[i], buf))
+			return KB_ATITLE_TARGET;
 	return kb_report_title_is_infra(title) ? KB_ATITLE_INFRA : KB_ATITLE_OTHER;
 }
 

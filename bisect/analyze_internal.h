@@ -227,6 +227,10 @@ const char *kb_analyze__verdict_word(const kb_analyze_log *log, int av);
 /** Name of a step's phase ("original", "release", "head", "bisect", "parent", "other"). */
 const char *kb_analyze__phase_name(int phase);
 
+/** 1 when crash titles a and b name one bug (equal after normalisation, or one frame
+ * with kinds that share syzkaller's alternative title; see bisect/analyze_title.c). */
+int kb_analyze__same_bug(const char *a, const char *b);
+
 /** Classify a crash title against the analysis' targets (a kb_atitle). */
 int kb_analyze__title_class(const kb_analysis *a, const char *title);
 

@@ -144,10 +144,82 @@ static void test_analyze_real__git_conclusion_leaves_no_block_below_culprit(void
 	kb_analyze_log_free(log);
 }
 
+/* Defect 2: titles that syzkaller's alternative titles make one bug. */
+static void test_analyze_real__same_bug_titles(void **state)
+{
+	(void)state;
+	assert_true(kb_analyze__same_bug("BUG: unable to handle kernel NULL pointer "
+					 "dereference in f_x", "general protection fault in f_x"));
+	assert_true(kb_analyze__same_bug("WARNING: refcount bug in f_x",
+					 "KASAN: use-after-free Read in f_x"));
+	assert_true(kb_analyze__same_bug("KASAN: use-after-free Read in f_x",
+					 "KASAN: slab-out-of-bounds Write in f_x"));
+	assert_true(kb_analyze__same_bug("general protection fault in __f_x",
+					 "general protection fault in f_x"));
+	assert_true(kb_analyze__same_bug("INFO: rcu detected stall in f_x",
+					 "BUG: soft lockup in f_x"));
+	assert_true(kb_analyze__same_bug("INFO: rcu detected stall in f_x",
+					 "INFO: rcu detected stall in corrupted"));
+	assert_true(kb_analyze__same_bug("UBSAN: shift-out-of-bounds in f_x",
+					 "UBSAN: undefined-behaviour in f_x"));
+	assert_true(kb_analyze__same_bug("KASAN: double-free or invalid-free in f_x",
+					 "KASAN: invalid-free in f_x"));
+	/* not one bug: other frame, other kind without a shared class, corrupted of
+	 * another kind */
+	assert_false(kb_analyze__same_bug("general protection fault in f_x",
+					  "general protection fault in g_y"));
+	assert_false(kb_analyze__same_bug("WARNING in f_x", "KASAN: use-after-free Read in f_x"));
+	assert_false(kb_analyze__same_bug("INFO: rcu detected stall in f_x",
+					  "INFO: task hung in f_x"));
+	assert_false(kb_analyze__same_bug("KASAN: use-after-free Read in f_x",
+					  "KASAN: slab-out-of-bounds Read in corrupted"));
+	assert_false(kb_analyze__same_bug("KASAN: use-after-free Read in f_x",
+					  "KASAN: invalid-free in f_x"));
+}
+
+/* Defect 2 end to end: the bisection's bad verdicts rest on a general protection fault
+ * in the function whose NULL dereference crashed the original commit. */
+static void test_analyze_real__alt_title_verdicts_support_the_culprit(void **state)
+{
+	struct lb b = { .n = 0 };
+	kb_analyze_log *log = NULL;
+	kb_analysis *a = NULL;
+	const char *orig = "BUG: unable to handle kernel NULL pointer dereference in f_x";
+	(void)state;
+	put(&b, "bisecting cause commit starting from %s\n", H(1));
+	put(&b, "testing commit %s with gcc (GCC) 10.1.0-syz 20200507\n", H(1));
+	put(&b, "kernel signature: %s\nall runs: crashed: %s\n", S(1), orig);
+	put(&b, "testing release v5.8\ntesting commit %s with gcc (GCC) 8.1.0\n", H(3));
+	put(&b, "kernel signature: %s\nall runs: OK\n", S(3));
+	put(&b, "# git bisect start %s %s\n", H(1), H(3));
+	put(&b, "Bisecting: 6 revisions left to test after this (roughly 3 steps)\n");
+	put(&b, "[%s] a: one\ntesting commit %s with gcc (GCC) 8.1.0\n", H(10), H(10));
+	put(&b, "kernel signature: %s\nall runs: crashed: general protection fault in f_x\n",
+	    S(10));
+	put(&b, "# git bisect bad %s\n", H(10));
+	put(&b, "Bisecting: 2 revisions left to test after this (roughly 2 steps)\n");
+	put(&b, "[%s] a: two\ntesting commit %s with gcc (GCC) 8.1.0\n", H(11), H(11));
+	put(&b, "kernel signature: %s\nall runs: OK\n# git bisect good %s\n", S(11), H(11));
+	put(&b, "Bisecting: 0 revisions left to test after this (roughly 1 step)\n");
+	put(&b, "[%s] a: three\ntesting commit %s with gcc (GCC) 8.1.0\n", H(12), H(12));
+	put(&b, "kernel signature: %s\n", S(12));
+	runs(&b, 10, 8, "general protection fault in f_x");
+	put(&b, "# git bisect bad %s\n%s is the first bad commit\n", H(12), H(12));
+	put(&b, "first bad commit: %s a: three\n", H(12));
+	analyze_text(&b, &log, &a);
+	assert_int_equal(a->st[2].rests_on, KB_ATITLE_TARGET);
+	assert_int_equal(a->st[4].target, 8);
+	assert_true(kb_analyze_supported(a));
+	kb_analyze_free(a);
+	kb_analyze_log_free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_analyze_real__git_conclusion_leaves_no_block_below_culprit),
+		cmocka_unit_test(test_analyze_real__same_bug_titles),
+		cmocka_unit_test(test_analyze_real__alt_title_verdicts_support_the_culprit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
