@@ -448,6 +448,43 @@ static void git_decided_below_culprit(kb_analysis *a)
 	}
 }
 
+/* 1 when subject is a release commit's ("Linux 5.3", "Linux 6.1-rc4"): it only bumps
+ * the version. */
+static int release_subject(const char *subj)
+{
+	const char *p;
+
+	if (!subj || strncmp(subj, "Linux ", 6))
+		return 0;
+	p = subj + 6;
+	if (!isdigit((unsigned char)*p))
+		return 0;
+	while (isdigit((unsigned char)*p) || *p == '.')
+		p++;
+	if (!strncmp(p, "-rc", 3)) {
+		p += 3;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	return *p == '\0';
+}
+
+/* Why the reported culprit cannot have introduced the bug by itself (syzkaller flags
+ * such results as unreliable): "merge", "release", or NULL. */
+static const char *culprit_inert_reason(const kb_analysis *a)
+{
+	const kb_analyze_log *log = a->log;
+	const char *subj = log->culprit_subject;
+
+	if (log->kind != KB_ALOG_CAUSE || !log->culprit[0])
+		return NULL;
+	if (log->culprit_merge)
+		return "merge";
+	if (!subj && a->culprit_step >= 0)
+		subj = log->steps[a->culprit_step].subject;
+	return release_subject(subj) ? "release" : NULL;
+}
+
 static void sig_key(kb_key *out, const char *sig)
 {
 	if (kb_key_from_hex(out, sig) != 0)
@@ -509,6 +546,15 @@ static int run_model(kb_analysis *a, int good_step)
 			goto out;
 		if (st->build_failed)
 			kb_model_set_untestable(m, mi, 1);
+	}
+	/* a merge or release culprit changes no code of its own: it holds only the small
+	 * prior of an inert commit, the bug came with one of the commits it brings in */
+	{
+		int c = log->culprit[0] ? kb_analyze__find_step(log, log->culprit) : -1;
+		a->culprit_step = c;
+		if (c >= 0 && a->st[c].node >= 0 && culprit_inert_reason(a) &&
+		    (rc = kb_model_set_inert(m, a->nodes[a->st[c].node].midx)))
+			goto out;
 	}
 	if ((rc = kb_model_update(m)))
 		goto out;
@@ -606,7 +652,9 @@ static int run_model(kb_analysis *a, int good_step)
 			a->culprit_prob = a->nodes[k - 1].post / a->nodes[k - 1].weight;
 		}
 	}
-	a->supported = a->culprit_prob >= KB_ANALYZE_SUPPORT;
+	/* a merge or release culprit that still holds the mass means the verdicts point at a
+	 * commit that cannot be the cause alone: the log is inconsistent, not support */
+	a->supported = a->culprit_prob >= KB_ANALYZE_SUPPORT && !culprit_inert_reason(a);
 out:
 	free(buggy);
 	kb_model_free(m);
@@ -894,11 +942,22 @@ static int findings(kb_analysis *a)
 		rc |= add_finding(a, "the reported culprit does not change the kernel binary "
 				  "(culprit and parent signatures are equal): it cannot be the "
 				  "culprit");
+	if (culprit_inert_reason(a))
+		rc |= add_finding(a, "the reported culprit is a %s commit (%s): it changes no code "
+				  "of its own, so it cannot have introduced the bug alone; verdicts "
+				  "that point at it are inconsistent (syzkaller marks such results "
+				  "unreliable): not supported",
+				  culprit_inert_reason(a),
+				  !strcmp(culprit_inert_reason(a), "merge") ? "a 'Merge:' line"
+									     : "its subject is a version");
 	if (log->culprit[0]) {
 		rc |= add_finding(a, "the reported %s %.12s has probability %.4f under the "
 				  "model: %s", log->kind == KB_ALOG_FIX ? "fix" : "culprit",
 				  log->culprit, a->culprit_prob,
-				  a->supported ? "supported" : "NOT supported by the evidence");
+				  a->supported ? "supported"
+				  : a->culprit_prob >= KB_ANALYZE_SUPPORT
+					  ? "NOT supported (a merge or release commit)"
+					  : "NOT supported by the evidence");
 	} else if (log->result == KB_ALOG_RES_INCONCLUSIVE) {
 		rc |= add_finding(a, "the log reports an inconclusive bisection (%d candidates)",
 				  log->ncandidates);

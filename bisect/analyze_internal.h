@@ -105,6 +105,8 @@ struct kb_analyze_log {
 	char culprit[KB_ALOG_HASH_MAX];      /**< reported first bad/good commit */
 	int git_first_bad;                   /**< git printed "X is the first bad commit":
 					          every other commit of its range is decided */
+	int culprit_merge;                   /**< git's commit block of the culprit has a
+					          "Merge:" line: the culprit is a merge */
 	char *culprit_subject;               /**< its subject; may be NULL */
 	char **candidates;                   /**< inconclusive: the commits listed */
 	int ncandidates;

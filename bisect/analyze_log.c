@@ -41,6 +41,7 @@ struct parser {
 	int want_left_start;      /* "Bisecting:" after "git bisect start" is due */
 	long last_left;           /* last "Bisecting: N" not yet given to a step, -1 */
 	int in_candidates;        /* reading the hashes of an inconclusive result */
+	int in_culprit_block;     /* after "X is the first bad commit": git's commit header */
 	int tail;                 /* after the final "crash:": the rest is a report */
 	int too_many;             /* more than MAX_STEPS "testing commit" lines */
 	int oom;
@@ -292,6 +293,17 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 
 	if (p->tail)
 		return 0;
+	if (p->in_culprit_block) {
+		/* "commit X", "Merge: A B", "Author: ...", "Date: ...", then the message */
+		if (starts(s, "Merge: ")) {
+			log->culprit_merge = 1;
+			return 1;
+		}
+		if (starts(s, "commit ") || starts(s, "Author: ") || starts(s, "AuthorDate: ") ||
+		    starts(s, "Commit: ") || starts(s, "CommitDate: "))
+			return 1;
+		p->in_culprit_block = 0;
+	}
 	if (p->in_candidates) {
 		if ((n = read_hash(hash, s)) && s[n] == '\0') {
 			char **c;
@@ -481,6 +493,7 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 		if (!log->culprit[0])
 			snprintf(log->culprit, sizeof(log->culprit), "%s", hash);
 		log->git_first_bad = 1;
+		p->in_culprit_block = 1;
 		set_result(log, KB_ALOG_RES_CULPRIT);
 		return 1;
 	}

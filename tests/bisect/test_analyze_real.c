@@ -74,6 +74,14 @@ static void analyze_text(const struct lb *b, kb_analyze_log **log, kb_analysis *
 	assert_int_equal(kb_analyze_run(a, *log, NULL), KB_OK);
 }
 
+static int has_finding(const kb_analysis *a, const char *needle)
+{
+	for (int i = 0; i < a->nfindings; i++)
+		if (strstr(a->findings[i], needle))
+			return 1;
+	return 0;
+}
+
 /* The skeleton of a 2020 (E3) log: the original commit and one good release, then git
  * bisect over picks[0..npicks) ("bad"/"good" by crashes[i] > 0) with git's counts
  * left[i] printed before each pick; culprit = the last bad pick. Run titles: title. */
@@ -107,7 +115,8 @@ static void e3_log(struct lb *b, const char *title, int npicks, const int *left,
 	}
 	put(b, "%s is the first bad commit\n", H(10 + culprit));
 	put(b, "commit %s\n", H(10 + culprit));
-	(void)merge;
+	if (merge)
+		put(b, "Merge: %.12s %.12s\n", H(40), H(41));
 	put(b, "Author: A Developer <a@example.org>\n");
 	put(b, "Date:   Tue Jun 2 10:00:00 2020 +0200\n\n    %s\n\n", culprit_subject);
 	put(b, " net/core/dev.c | 4 ++--\n 1 file changed, 2 insertions(+), 2 deletions(-)\n");
@@ -214,12 +223,49 @@ static void test_analyze_real__alt_title_verdicts_support_the_culprit(void **sta
 	kb_analyze_log_free(log);
 }
 
+/* A merge culprit (git's "Merge:" line) or a release culprit ("Linux 5.9"): the commit
+ * changes no code of its own; syzkaller flags such results, and so does analyze. */
+static void test_analyze_real__merge_and_release_culprits_not_supported(void **state)
+{
+	static const int left[] = { 12, 6, 2, 0 };
+	static const int crash[] = { 10, 10, 0, 10 };
+	struct lb b = { .n = 0 };
+	kb_analyze_log *log = NULL;
+	kb_analysis *a = NULL;
+	(void)state;
+	e3_log(&b, "WARNING in f_x", 4, left, crash, 3, "Merge branch 'for-next'", 1);
+	analyze_text(&b, &log, &a);
+	assert_true(log->culprit_merge);
+	assert_false(kb_analyze_supported(a));
+	assert_true(has_finding(a, "merge commit"));
+	kb_analyze_free(a);
+	kb_analyze_log_free(log);
+
+	memset(&b, 0, sizeof(b));
+	e3_log(&b, "WARNING in f_x", 4, left, crash, 3, "Linux 5.9", 0);
+	analyze_text(&b, &log, &a);
+	assert_false(log->culprit_merge);
+	assert_false(kb_analyze_supported(a));
+	assert_true(has_finding(a, "release commit"));
+	kb_analyze_free(a);
+	kb_analyze_log_free(log);
+
+	/* the same log with an ordinary subject is supported */
+	memset(&b, 0, sizeof(b));
+	e3_log(&b, "WARNING in f_x", 4, left, crash, 3, "Linux: fix the f_x path", 0);
+	analyze_text(&b, &log, &a);
+	assert_true(kb_analyze_supported(a));
+	kb_analyze_free(a);
+	kb_analyze_log_free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_analyze_real__git_conclusion_leaves_no_block_below_culprit),
 		cmocka_unit_test(test_analyze_real__same_bug_titles),
 		cmocka_unit_test(test_analyze_real__alt_title_verdicts_support_the_culprit),
+		cmocka_unit_test(test_analyze_real__merge_and_release_culprits_not_supported),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
