@@ -42,6 +42,7 @@ struct parser {
 	long last_left;           /* last "Bisecting: N" not yet given to a step, -1 */
 	int in_candidates;        /* reading the hashes of an inconclusive result */
 	int in_culprit_block;     /* after "X is the first bad commit": git's commit header */
+	int result_step;          /* step being read when git named the culprit, -2 none */
 	int tail;                 /* after the final "crash:": the rest is a report */
 	int too_many;             /* more than MAX_STEPS "testing commit" lines */
 	int oom;
@@ -404,9 +405,18 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 		return st != NULL;
 	}
 	if (starts(s, "kernel signature: ")) {
-		if (st)
+		/* 2019 logs end with "kernel signature: C" / "previous signature: P" for the
+		 * culprit and its parent: after git named the culprit, before any new
+		 * "testing commit", the line is the culprit's, not the last tested commit's */
+		if (log->git_first_bad && p->cur == p->result_step)
+			read_sig(log->culprit_sig, s + strlen("kernel signature: "));
+		else if (st)
 			read_sig(st->sig, s + strlen("kernel signature: "));
 		return st != NULL;
+	}
+	if (starts(s, "previous signature: ")) {
+		read_sig(log->parent_sig, s + strlen("previous signature: "));
+		return 1;
 	}
 	if (starts(s, "all runs: ")) {
 		if (!st)
@@ -494,6 +504,7 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 			snprintf(log->culprit, sizeof(log->culprit), "%s", hash);
 		log->git_first_bad = 1;
 		p->in_culprit_block = 1;
+		p->result_step = p->cur;
 		set_result(log, KB_ALOG_RES_CULPRIT);
 		return 1;
 	}
@@ -669,6 +680,7 @@ int kb_analyze_log_parse(kb_analyze_log **out, const char *text, size_t len, con
 	p.pending_phase = -1;
 	p.last_verdict_step = -1;
 	p.last_left = -1;
+	p.result_step = -2;
 
 	while (pos < len && !p.oom && !p.too_many) {
 		const char *nl = memchr(text + pos, '\n', len - pos);

@@ -259,6 +259,52 @@ static void test_analyze_real__merge_and_release_culprits_not_supported(void **s
 	kb_analyze_log_free(log);
 }
 
+/* Defect 3: a 2019 (E2) log whose last tested commit is a good one ends with
+ * "kernel signature:   C" / "previous signature: P" for the culprit and its parent;
+ * C is not the last tested commit's signature (no false "identical kernel"). */
+static void test_analyze_real__2019_signature_pair_is_the_culprits(void **state)
+{
+	struct lb b = { .n = 0 };
+	kb_analyze_log *log = NULL;
+	kb_analysis *a = NULL;
+	char sig1[41], sig10[41], sig11[41], sig12[41];
+	const char *t = "WARNING in f_x";
+	(void)state;
+	/* 40-hex (SHA-1) signatures, as in that era */
+	snprintf(sig1, sizeof(sig1), "%.40s", S(1));
+	snprintf(sig10, sizeof(sig10), "%.40s", S(10));
+	snprintf(sig11, sizeof(sig11), "%.40s", S(11));
+	snprintf(sig12, sizeof(sig12), "%.40s", S(12));
+	put(&b, "bisecting cause commit starting from %s\n", H(1));
+	put(&b, "building syzkaller on %s\n", H(2));
+	put(&b, "testing commit %s with gcc (GCC) 8.1.0\n", H(1));
+	put(&b, "kernel signature: %s\nall runs: crashed: %s\n", sig1, t);
+	put(&b, "testing release v5.4\ntesting commit %s with gcc (GCC) 8.1.0\n", H(3));
+	put(&b, "kernel signature: %.40s\nall runs: OK\n", S(3));
+	put(&b, "# git bisect start %s %s\n", H(1), H(3));
+	put(&b, "Bisecting: 2 revisions left to test after this (roughly 2 steps)\n");
+	put(&b, "[%s] a: one\ntesting commit %s with gcc (GCC) 8.1.0\n", H(10), H(10));
+	put(&b, "kernel signature: %s\nall runs: crashed: %s\n# git bisect bad %s\n", sig10, t,
+	    H(10));
+	put(&b, "Bisecting: 0 revisions left to test after this (roughly 1 step)\n");
+	put(&b, "[%s] a: two\ntesting commit %s with gcc (GCC) 8.1.0\n", H(11), H(11));
+	put(&b, "kernel signature: %s\nall runs: OK\n# git bisect good %s\n", sig11, H(11));
+	put(&b, "%s is the first bad commit\ncommit %s\n", H(10), H(10));
+	put(&b, "Author: A <a@example.org>\nDate:   Mon Dec 2 10:00:00 2019 +0100\n\n");
+	put(&b, "    a: one\n\n");
+	put(&b, "kernel signature:   %s\nprevious signature: %s\n", sig10, sig12);
+	put(&b, "revisions tested: 4, total time: 1h2m3s (build: 40m1s, test: 20m2s)\n");
+	put(&b, "first bad commit: %s a: one\ncc: [\"a@example.org\"]\n", H(10));
+	analyze_text(&b, &log, &a);
+	assert_string_equal(log->steps[3].sig, sig11); /* the good commit keeps its own */
+	assert_string_equal(log->culprit_sig, sig10);
+	assert_string_equal(log->parent_sig, sig12);
+	assert_int_equal(a->ngroups, 0);               /* no identical kernels */
+	assert_true(kb_analyze_supported(a));
+	kb_analyze_free(a);
+	kb_analyze_log_free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_analyze_real__same_bug_titles),
 		cmocka_unit_test(test_analyze_real__alt_title_verdicts_support_the_culprit),
 		cmocka_unit_test(test_analyze_real__merge_and_release_culprits_not_supported),
+		cmocka_unit_test(test_analyze_real__2019_signature_pair_is_the_culprits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
