@@ -131,11 +131,10 @@ static int find_targets(kb_analysis *a, const kb_analyze_opts *o)
 			return kb_error_set(KB_ERRCLASS_OS, "out of memory");
 		return 0;
 	}
-	if (a->original_step < 0)
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_ANALYZE,
-				     "'%s' does not show the original commit being tested; "
-				     "give the crash title with --title",
-				     log->name);
+	if (a->original_step < 0) {
+		a->no_original_crash = 1; /* nothing to follow: said in the findings */
+		return 0;
+	}
 	st = &log->steps[a->original_step];
 	for (int i = 0; i < st->noutcomes; i++) {
 		const kb_alog_outcome *oc = &st->outcomes[i];
@@ -147,11 +146,12 @@ static int find_targets(kb_analysis *a, const kb_analyze_opts *o)
 		if (best < 0 || oc->count > st->outcomes[best].count)
 			best = i;
 	}
-	if (best < 0)
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_ANALYZE,
-				     "no kernel crash on the original commit %.12s in '%s' (line "
-				     "%d); give the crash title with --title",
-				     st->hash, log->name, st->line);
+	if (best < 0) {
+		/* only OK runs, infrastructure failures or boot failures: the bisection
+		 * followed no reproduced crash; the findings say so */
+		a->no_original_crash = 1;
+		return 0;
+	}
 	if (!(a->original_title = strdup(st->outcomes[best].title)))
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory");
 	return 0;
@@ -654,7 +654,8 @@ static int run_model(kb_analysis *a, int good_step)
 	}
 	/* a merge or release culprit that still holds the mass means the verdicts point at a
 	 * commit that cannot be the cause alone: the log is inconsistent, not support */
-	a->supported = a->culprit_prob >= KB_ANALYZE_SUPPORT && !culprit_inert_reason(a);
+	a->supported = a->culprit_prob >= KB_ANALYZE_SUPPORT && !culprit_inert_reason(a) &&
+		       !a->no_original_crash;
 out:
 	free(buggy);
 	kb_model_free(m);
@@ -851,6 +852,45 @@ static void list_steps(char *buf, size_t len, const kb_analyze_log *log, const i
 	}
 }
 
+/* What the original commit showed when it showed no kernel crash. */
+static int no_original_finding(kb_analysis *a)
+{
+	const kb_analyze_log *log = a->log;
+	const kb_alog_step *st;
+	unsigned ok = 0, infra = 0, boot = 0, other = 0;
+	const char *infra_title = NULL;
+
+	if (a->original_step < 0)
+		return add_finding(a, "the original commit %.12s is not tested in this log: the "
+				   "bisection followed no reproduced crash: unsupported",
+				   log->start[0] ? log->start : "?");
+	st = &log->steps[a->original_step];
+	for (int k = 0; k < st->noutcomes; k++) {
+		const kb_alog_outcome *oc = &st->outcomes[k];
+		unsigned c = oc->count > 0 ? (unsigned)oc->count : 0;
+		if (oc->kind == KB_ALOG_RUN_OK) {
+			ok += c;
+		} else if (oc->kind == KB_ALOG_RUN_CRASHED) {
+			infra += c;
+			if (!infra_title)
+				infra_title = oc->title;
+		} else if (oc->kind == KB_ALOG_RUN_BOOT_FAILED ||
+			   oc->kind == KB_ALOG_RUN_TEST_FAILED) {
+			boot += c;
+		} else {
+			other += c;
+		}
+	}
+	return add_finding(a, "the original crash was never reproduced in this log: the "
+			   "original commit %.12s showed %u clean run%s, %u infrastructure "
+			   "failure%s%s%s%s, %u boot/test failure%s and %u other result%s, no "
+			   "kernel crash: unsupported (give --title to audit against a title)",
+			   st->hash, ok, ok == 1 ? "" : "s", infra, infra == 1 ? "" : "s",
+			   infra_title ? " ('" : "", infra_title ? infra_title : "",
+			   infra_title ? "')" : "", boot, boot == 1 ? "" : "s", other,
+			   other == 1 ? "" : "s");
+}
+
 static int findings(kb_analysis *a)
 {
 	const kb_analyze_log *log = a->log;
@@ -866,7 +906,9 @@ static int findings(kb_analysis *a)
 		if ((flag[i] = a->st[i].target > 0))
 			seen++;
 	list_steps(list, sizeof(list), log, flag);
-	if (seen == 0)
+	if (a->no_original_crash)
+		rc |= no_original_finding(a);
+	else if (seen == 0)
 		rc |= add_finding(a, "the original crash '%s' was not seen on any tested commit",
 				  a->original_title);
 	else if (seen == 1 && a->st[a->original_step >= 0 ? a->original_step : 0].target)

@@ -187,7 +187,10 @@ struct kb_analysis {
 	int other_crash_bad;
 	char **targets;           /**< normalised target titles */
 	int ntargets;
-	char *original_title;     /**< the title as the log wrote it */
+	char *original_title;     /**< the title as the log wrote it; NULL when the original
+				       commit showed no kernel crash (no_original_crash) */
+	int no_original_crash;    /**< the original crash was never reproduced in the log:
+				       nothing to follow, never "supported" */
 	int original_step;
 	kb_astep *st;             /**< one per log step */
 	kb_anode *nodes;          /**< old -> new */

@@ -163,7 +163,8 @@ int kb_analyze_write_text(FILE *f, const kb_analysis *a)
 	fprintf(f, "kbisect analyze: %s (%s bisection, %d tested commits, %d of %d lines "
 		   "understood)\n\n",
 		log->name, kind_name(log), log->nsteps, log->nknown, log->nlines);
-	fprintf(f, "original crash: %s\n", a->original_title);
+	fprintf(f, "original crash: %s\n",
+		a->original_title ? a->original_title : "none (never reproduced in this log)");
 	fprintf(f, "  seen again on:");
 	{
 		int any = 0;
@@ -318,7 +319,8 @@ static json_t *analysis_json(const kb_analysis *a)
 
 	json_object_set_new(o, "log", json_string(log->name));
 	json_object_set_new(o, "kind", json_string(kind_name(log)));
-	json_object_set_new(o, "original_title", json_string(a->original_title));
+	json_object_set_new(o, "original_title",
+			    a->original_title ? json_string(a->original_title) : json_null());
 	arr = json_array();
 	for (int i = 0; i < a->ntargets; i++)
 		json_array_append_new(arr, json_string(a->targets[i]));
@@ -540,7 +542,7 @@ static void html_body(FILE *f, const kb_analysis *a)
 	html_esc(f, log->name);
 	fprintf(f, "</span></h1>\n<p>%s bisection, %d tested commits. Original crash: <b>",
 		log->kind == KB_ALOG_FIX ? "Fix" : "Cause", log->nsteps);
-	html_esc(f, a->original_title);
+	html_esc(f, a->original_title ? a->original_title : "none (never reproduced in this log)");
 	fputs("</b></p>\n", f);
 	if (log->culprit[0]) {
 		fprintf(f, "<p>Reported %s: <code>%.12s</code> ",

@@ -49,8 +49,9 @@ typedef struct {
 
 /** Re-evaluate the evidence of log with kbisect's model. opts NULL gives the defaults.
  * On success *out is yours: kb_analyze_free() it; it borrows log (free log after it).
- * @return 0, KB_EINVAL (NULL log, or no crash on the original commit and no title
- *         given), KB_ERROR (model failure, out of memory) */
+ * A log whose original commit showed no kernel crash (and no title given) is audited
+ * too: never "supported", a finding says what the original commit showed.
+ * @return 0, KB_EINVAL (NULL log), KB_ERROR (model failure, out of memory) */
 int kb_analyze_run(kb_analysis **out, const kb_analyze_log *log, const kb_analyze_opts *opts);
 
 /** Probability (0-1) under the model that the reported culprit is the right commit

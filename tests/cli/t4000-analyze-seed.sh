@@ -61,6 +61,19 @@ for f in skips-builderrors oldest-release-crashes merges-flaky; do
   "$KBISECT" analyze "$logs/$f.log" > /dev/null || fail "$f"
 done
 
+# a log whose original commit showed no kernel crash (SYZFAIL, OK, a boot failure): an
+# audit with exit 0 that says so, never "supported"
+"$KBISECT" analyze --json "$logs/no-original-crash.log" > "$tmp/noorig.json" || fail "no-original-crash: exit $?"
+python3 - "$tmp/noorig.json" <<'PY' || fail "no-original-crash json"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["original_title"] is None, o["original_title"]
+assert o["supported"] is False
+assert any("never reproduced in this log" in f for f in o["findings"]), o["findings"]
+PY
+"$KBISECT" analyze "$logs/no-original-crash.log" | grep -q "original crash: none (never reproduced in this log)" \
+  || fail "no-original-crash text"
+
 # bad input: exit 1, the file named, nothing on stdout
 printf 'hello\nthis is not a log\n' > "$tmp/not-a-log.txt"
 for f in "$tmp/not-a-log.txt" "$tmp/missing.log" "$KBISECT"; do
