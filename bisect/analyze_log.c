@@ -436,7 +436,7 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 		return 1;
 	}
 	if (starts(s, "failed building ") || starts(s, "failed to build ") ||
-	    starts(s, "kernel build failed")) {
+	    starts(s, "kernel build failed") || starts(s, "failed to run [\"make\"")) {
 		if (!st)
 			return 0;
 		st->build_failed = 1;
@@ -582,7 +582,7 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 		p->tail = 1;
 		return 1;
 	}
-	if (starts(s, "building syzkaller on ") || starts(s, "representative crash: ") ||
+	if (starts(s, "building syzkaller on ") || strstr(s, " starts bisection ") || starts(s, "representative crash: ") ||
 	    starts(s, "false negative chance: ") || starts(s, "accumulated error probability") ||
 	    starts(s, "recipients (") || starts(s, "cc: ") || starts(s, "commit msg: ") ||
 	    starts(s, "picked ") || starts(s, "unable to determine the verdict") ||

@@ -305,6 +305,54 @@ static void test_analyze_real__2019_signature_pair_is_the_culprits(void **state)
 	kb_analyze_log_free(log);
 }
 
+/* What each era adds is read, none refused: the 2022 (E5) first line, "ensuring issue
+ * is reproducible", "testing commit X gcc" with a compiler line, 20 runs, an ssh error
+ * with '\r' inside a run, and a build failure as make's own message. */
+static void test_analyze_real__e5_lines_are_understood(void **state)
+{
+	struct lb b = { .n = 0 };
+	kb_analyze_log *log = NULL;
+	kb_analysis *a = NULL;
+	const char *t = "KASAN: use-after-free Read in f_x";
+	(void)state;
+	put(&b, "ci starts bisection 2022-10-05 13:23:36.2 +0000 UTC m=+13214.5\n");
+	put(&b, "bisecting cause commit starting from %s\n", H(1));
+	put(&b, "building syzkaller on %s\n", H(2));
+	put(&b, "ensuring issue is reproducible on original commit %s\n\n", H(1));
+	put(&b, "testing commit %s gcc\n", H(1));
+	put(&b, "compiler: gcc (GCC) 10.2.1 20210217, GNU ld (GNU Binutils for Debian) 2.35.2\n");
+	put(&b, "kernel signature: %s\n", S(1));
+	runs(&b, 19, 12, t);
+	put(&b, "run #19: basic kernel testing failed: failed to copy test binary to VM: "
+		"exit status 1\r\nConnection timed out during banner exchange\r\n"
+		"lost connection\n");
+	put(&b, "testing release v6.0\ntesting commit %s gcc\n", H(3));
+	put(&b, "compiler: gcc (GCC) 10.2.1 20210217, GNU ld (GNU Binutils for Debian) 2.35.2\n");
+	put(&b, "kernel signature: %s\n", S(3));
+	runs(&b, 20, 0, NULL);
+	put(&b, "# git bisect start %s %s\n", H(1), H(3));
+	put(&b, "Bisecting: 2 revisions left to test after this (roughly 2 steps)\n");
+	put(&b, "[%s] a: one\ntesting commit %s gcc\n", H(10), H(10));
+	put(&b, "compiler: gcc (GCC) 10.2.1 20210217, GNU ld (GNU Binutils for Debian) 2.35.2\n");
+	put(&b, "failed to run [\"make\" \"bzImage\" \"-j\" \"64\"]: exit status 2\n");
+	put(&b, "fs/x.c:12:3: error: implicit declaration of function 'g'\n");
+	put(&b, "# git bisect skip %s\n", H(10));
+	analyze_text(&b, &log, &a);
+	assert_int_equal(log->nsteps, 3);
+	assert_int_equal(log->steps[0].phase, KB_ALOG_PHASE_ORIGINAL);
+	assert_int_equal(log->steps[0].nruns, 20);
+	assert_int_equal(log->steps[1].phase, KB_ALOG_PHASE_RELEASE);
+	assert_int_equal(log->steps[1].nruns, 20);
+	assert_true(log->steps[2].build_failed);
+	assert_int_equal(log->steps[2].git_verdict, KB_ALOG_V_SKIP);
+	assert_non_null(log->steps[0].compiler);
+	assert_string_equal(a->original_title, t);
+	assert_int_equal(a->st[0].target, 12);
+	assert_int_equal(a->st[0].failed, 1);
+	kb_analyze_free(a);
+	kb_analyze_log_free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_analyze_real__alt_title_verdicts_support_the_culprit),
 		cmocka_unit_test(test_analyze_real__merge_and_release_culprits_not_supported),
 		cmocka_unit_test(test_analyze_real__2019_signature_pair_is_the_culprits),
+		cmocka_unit_test(test_analyze_real__e5_lines_are_understood),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
