@@ -236,6 +236,14 @@ const char *kb_analyze__phase_name(int phase);
  * with kinds that share syzkaller's alternative title; see bisect/analyze_title.c). */
 int kb_analyze__same_bug(const char *a, const char *b);
 
+/** Why the reported culprit of a cause bisection cannot have introduced the bug by
+ * itself: "merge" (git's "Merge:" line), "release" ("Linux X.Y"), or NULL. */
+const char *kb_analyze__culprit_inert_reason(const kb_analysis *a);
+
+/** Fill a->findings from the evaluation (bisect/analyze_findings.c).
+ * @return 0, KB_ERROR (out of memory) */
+int kb_analyze__findings(kb_analysis *a);
+
 /** Classify a crash title against the analysis' targets (a kb_atitle). */
 int kb_analyze__title_class(const kb_analysis *a, const char *title);
 
