@@ -428,8 +428,8 @@ static int build_chain(kb_analysis *a, double *bottom, int *good_step)
 
 /* When git printed "X is the first bad commit" it had decided every other commit of its
  * range: the commits between the highest good commit below X and X (an untested block
- * left by the linear approximation, the culprit's parent built for its signature) are
- * not candidates. Their prior becomes 0; the parent keeps its signature and runs. */
+ * left by the linear approximation, the culprit's parent built for its signature, a
+ * skipped commit placed there by the linear order) are not candidates. Their prior becomes 0; the parent keeps its signature and runs. */
 static void git_decided_below_culprit(kb_analysis *a)
 {
 	const kb_analyze_log *log = a->log;
@@ -442,9 +442,10 @@ static void git_decided_below_culprit(kb_analysis *a)
 		return;
 	for (k = a->st[c].node - 1; k >= 0; k--) {
 		kb_anode *nd = &a->nodes[k];
-		if (nd->step >= 0 && log->steps[nd->step].phase != KB_ALOG_PHASE_PARENT)
+		if (nd->step >= 0 && log->steps[nd->step].phase != KB_ALOG_PHASE_PARENT &&
+		    log->steps[nd->step].git_verdict != KB_ALOG_V_SKIP)
 			break; /* a tested commit: git's good verdict, or the range's bottom */
-		nd->weight = 0;
+		nd->weight = 0; /* a block, the parent, or a skipped commit git excluded */
 	}
 }
 
@@ -684,6 +685,9 @@ static void judge(kb_analysis *a)
 		k = 2;
 	qa = m * k;
 	qb = (1 - m) * k;
+	a->q_alpha = qa;
+	a->q_beta = qb;
+	a->eps_judge = e;
 	for (int i = 0; i < a->log->nsteps; i++) {
 		kb_astep *s = &a->st[i];
 		double t = s->ptarget, c = s->pclean;
@@ -838,9 +842,11 @@ int kb_analyze_run(kb_analysis **out, const kb_analyze_log *log, const kb_analyz
 	a->top_node = -1;
 	a->culprit_step = -1;
 	a->range_after = a->range_through = -1;
+	a->walk_step = -1;
 	for (int i = 0; i < log->nsteps; i++) {
 		a->st[i].node = -1;
 		a->st[i].p_bug = -1;
+		a->st[i].p_fn = -1;
 	}
 	if ((rc = find_targets(a, &o)))
 		goto fail;
@@ -852,6 +858,7 @@ int kb_analyze_run(kb_analysis **out, const kb_analyze_log *log, const kb_analyz
 	if ((rc = run_model(a, good_step)))
 		goto fail;
 	judge(a);
+	kb_analyze__release_walk(a);
 	if ((rc = group_signatures(a)))
 		goto fail;
 	estimate_cost(a);

@@ -191,6 +191,29 @@ int kb_analyze__findings(kb_analysis *a)
 				  kb_analyze__culprit_inert_reason(a),
 				  !strcmp(kb_analyze__culprit_inert_reason(a), "merge") ? "a 'Merge:' line"
 									     : "its subject is a version");
+	{
+		int weak = 0;
+		for (int i = 0; i < n; i++)
+			weak += (flag[i] = a->st[i].p_fn >= 0.05 && i != a->walk_step);
+		if (weak) {
+			list_steps(list, sizeof(list), log, flag);
+			rc |= add_finding(a, "%d '%s' verdict%s (%s) may be false negative%s (p >= "
+					  "0.05): the reproducer (q = %.2f) can miss the bug in that "
+					  "many runs", weak, kb_analyze__verdict_word(log, KB_AV_NOCRASH),
+					  weak > 1 ? "s" : "", list, weak > 1 ? "s" : "", a->q_mean);
+		}
+	}
+	if (a->walk_step >= 0 && a->walk_fn >= 0.001) {
+		const kb_alog_step *ws = &log->steps[a->walk_step];
+		rc |= add_finding(a, "the release walk ended on the good release %s (%.12s) with "
+				  "%u clean runs; at the log's reproduction rate (q = %.2f) the "
+				  "chance that this kernel has the bug and the runs missed it is "
+				  "%.4f, and then the culprit is older than the whole range: the "
+				  "culprit's probability is %.4f x (1 - %.4f)",
+				  ws->release ? ws->release : "?", ws->hash,
+				  a->st[a->walk_step].pclean, a->q_mean, a->walk_fn, a->model_prob,
+				  a->walk_fn);
+	}
 	if (log->culprit[0]) {
 		rc |= add_finding(a, "the reported %s %.12s has probability %.4f under the "
 				  "model: %s", log->kind == KB_ALOG_FIX ? "fix" : "culprit",

@@ -163,6 +163,9 @@ typedef struct {
 	int sig_dup_of;                   /**< earlier step with the same signature, -1 */
 	int rests_on;                     /**< for a log "crash" verdict: kb_atitle of the
 					       crashes it rests on when all are one class, -1 */
+	double p_fn;                      /**< for a log "no crash" verdict with runs: the
+					       probability that it is a false negative (the
+					       kernel has the bug, the runs missed it); -1 */
 } kb_astep;
 
 /** One node of the linearised DAG: a tested commit or a block of untested ones. */
@@ -200,6 +203,12 @@ struct kb_analysis {
 	double culprit_prob;
 	int supported;
 	double none_prob, q_mean, q_lo, q_hi, eps_mean;
+	double q_alpha, q_beta, eps_judge; /**< Beta(q_alpha, q_beta) fitted to the posterior of
+					        q, and the eps the verdicts are judged with */
+	double model_prob;        /**< the culprit's posterior under the model alone */
+	int walk_step;            /**< the good release that bounds git's range, -1 */
+	double walk_fn;           /**< its p_fn: the culprit's probability is
+				       model_prob * (1 - walk_fn) */
 	double top_prob;
 	int top_node;             /**< most likely node, -1 for "no culprit" */
 	double cred_mass;         /**< mass of the credible set (KB_ANALYZE_CONF) */
@@ -239,6 +248,10 @@ int kb_analyze__same_bug(const char *a, const char *b);
 /** Why the reported culprit of a cause bisection cannot have introduced the bug by
  * itself: "merge" (git's "Merge:" line), "release" ("Linux X.Y"), or NULL. */
 const char *kb_analyze__culprit_inert_reason(const kb_analysis *a);
+
+/** The release walk (bisect/analyze_walk.c): the false-negative probability of every
+ * "no crash" verdict, and the good release's reaching the culprit's probability. */
+void kb_analyze__release_walk(kb_analysis *a);
 
 /** Fill a->findings from the evaluation (bisect/analyze_findings.c).
  * @return 0, KB_ERROR (out of memory) */

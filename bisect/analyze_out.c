@@ -210,6 +210,11 @@ int kb_analyze_write_text(FILE *f, const kb_analysis *a)
 			log->culprit, log->culprit_subject ? log->culprit_subject : "");
 		fprintf(f, "  probability under the model: %.4f -> %s\n", a->culprit_prob,
 			a->supported ? "supported" : "NOT SUPPORTED");
+		if (a->walk_step >= 0)
+			fprintf(f, "  (%.4f from the bisection, times 1 - %.4f: the chance that the "
+				   "good release %s is a false negative)\n", a->model_prob, a->walk_fn,
+				log->steps[a->walk_step].release ? log->steps[a->walk_step].release
+								 : log->steps[a->walk_step].hash);
 	} else {
 		fprintf(f, "reported result: %s (no single commit)\n", result_name(log->result));
 	}
@@ -307,6 +312,7 @@ static json_t *step_json(const kb_analysis *a, int i)
 	json_object_set_new(o, "build_error", jstr(st->build_error));
 	json_object_set_new(o, "log_likelihood_ratio", jnum(s->llr));
 	json_object_set_new(o, "p_bug", s->p_bug < 0 ? json_null() : jnum(s->p_bug));
+	json_object_set_new(o, "p_false_negative", s->p_fn < 0 ? json_null() : jnum(s->p_fn));
 	json_object_set_new(o, "in_model", json_boolean(s->node >= 0));
 	json_object_set_new(o, "same_signature_as", jhash(log, s->sig_dup_of));
 	return o;
@@ -335,6 +341,18 @@ static json_t *analysis_json(const kb_analysis *a)
 			    json_null());
 	json_object_set_new(o, "reported_culprit_subject", jstr(log->culprit_subject));
 	json_object_set_new(o, "culprit_probability", jnum(a->culprit_prob));
+	json_object_set_new(o, "model_culprit_probability", jnum(a->model_prob));
+	if (a->walk_step >= 0) {
+		const kb_alog_step *ws = &log->steps[a->walk_step];
+		x = json_object();
+		json_object_set_new(x, "commit", json_string(ws->hash));
+		json_object_set_new(x, "release", jstr(ws->release));
+		json_object_set_new(x, "clean_runs", json_integer(a->st[a->walk_step].pclean));
+		json_object_set_new(x, "probability", jnum(a->walk_fn));
+		json_object_set_new(o, "release_false_negative", x);
+	} else {
+		json_object_set_new(o, "release_false_negative", json_null());
+	}
 	json_object_set_new(o, "supported", json_boolean(a->supported));
 	x = json_object();
 	json_object_set_new(x, "after", jhash(log, a->range_after));

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <math.h>
 
 #include "kbisect/analyze.h"
 #include "kbisect/error.h"
@@ -353,6 +354,98 @@ static void test_analyze_real__e5_lines_are_understood(void **state)
 	kb_analyze_log_free(log);
 }
 
+/* Defect 1, a skipped commit: git concluded "X is the first bad commit" although a
+ * commit between the last good one and X was skipped (it boots no kernel); git had
+ * excluded it, so it must not split the mass with X. */
+static void test_analyze_real__git_conclusion_excludes_skipped_below(void **state)
+{
+	struct lb b = { .n = 0 };
+	kb_analyze_log *log = NULL;
+	kb_analysis *a = NULL;
+	const char *t = "KASAN: use-after-free Write in f_x";
+	(void)state;
+	put(&b, "bisecting cause commit starting from %s\n", H(1));
+	put(&b, "testing commit %s with gcc (GCC) 8.1.0\nall runs: crashed: %s\n", H(1), t);
+	put(&b, "testing release v4.20\ntesting commit %s with gcc (GCC) 8.1.0\n", H(3));
+	put(&b, "all runs: OK\n# git bisect start %s %s\n", H(1), H(3));
+	put(&b, "Bisecting: 6 revisions left to test after this (roughly 3 steps)\n");
+	put(&b, "[%s] a: one\ntesting commit %s with gcc (GCC) 8.1.0\n", H(10), H(10));
+	put(&b, "all runs: OK\n# git bisect good %s\n", H(10));
+	put(&b, "Bisecting: 2 revisions left to test after this (roughly 2 steps)\n");
+	put(&b, "[%s] a: two\ntesting commit %s with gcc (GCC) 8.1.0\n", H(11), H(11));
+	put(&b, "all runs: boot failed: WARNING: workqueue cpumask: online intersect > "
+		"possible intersect\n# git bisect skip %s\n", H(11));
+	put(&b, "Bisecting: 2 revisions left to test after this (roughly 2 steps)\n");
+	put(&b, "[%s] a: three\ntesting commit %s with gcc (GCC) 8.1.0\n", H(12), H(12));
+	put(&b, "all runs: crashed: %s\n# git bisect bad %s\n", t, H(12));
+	put(&b, "Bisecting: 0 revisions left to test after this (roughly 0 steps)\n");
+	put(&b, "[%s] a: four\ntesting commit %s with gcc (GCC) 8.1.0\n", H(13), H(13));
+	put(&b, "all runs: OK\n# git bisect good %s\n", H(13));
+	put(&b, "%s is the first bad commit\nfirst bad commit: %s a: three\n", H(12), H(12));
+	analyze_text(&b, &log, &a);
+	assert_true(kb_analyze_culprit_probability(a) > 0.9);
+	assert_true(kb_analyze_supported(a));
+	kb_analyze_free(a);
+	kb_analyze_log_free(log);
+}
+
+/* A release walk of a flaky reproducer: each bad commit crashed in 2 of 10 runs, so
+ * the good release's 10 clean runs may be a false negative (the bug older than the
+ * range); it lowers the culprit's probability. With a reproducer that crashes every
+ * run, the same good release is no doubt. */
+static void release_walk_log(struct lb *b, int crashes)
+{
+	const char *t = "general protection fault in f_x";
+	put(b, "bisecting cause commit starting from %s\n", H(1));
+	put(b, "testing commit %s\ncompiler: gcc (GCC) 10.2.1 20210217\n", H(1));
+	runs(b, 10, crashes, t);
+	put(b, "testing release v5.16\ntesting commit %s\ncompiler: gcc (GCC) 10.2.1\n", H(4));
+	runs(b, 10, crashes, t);
+	put(b, "testing release v5.15\ntesting commit %s\ncompiler: gcc (GCC) 10.2.1\n", H(3));
+	runs(b, 10, 0, NULL);
+	put(b, "# git bisect start %s %s\n", H(4), H(3));
+	put(b, "Bisecting: 2 revisions left to test after this (roughly 2 steps)\n");
+	put(b, "[%s] a: one\ntesting commit %s\ncompiler: gcc (GCC) 10.2.1\n", H(10), H(10));
+	runs(b, 10, 0, NULL);
+	put(b, "# git bisect good %s\n", H(10));
+	put(b, "Bisecting: 0 revisions left to test after this (roughly 1 step)\n");
+	put(b, "[%s] a: two\ntesting commit %s\ncompiler: gcc (GCC) 10.2.1\n", H(11), H(11));
+	runs(b, 10, crashes, t);
+	put(b, "# git bisect bad %s\n%s is the first bad commit\n", H(11), H(11));
+	put(b, "first bad commit: %s a: two\n", H(11));
+}
+
+static void test_analyze_real__release_walk_false_negative(void **state)
+{
+	struct lb b = { .n = 0 };
+	kb_analyze_log *log = NULL;
+	kb_analysis *a = NULL;
+	double flaky_fn;
+	(void)state;
+	release_walk_log(&b, 2);
+	analyze_text(&b, &log, &a);
+	assert_int_equal(a->walk_step, 2);
+	flaky_fn = a->walk_fn;
+	assert_true(flaky_fn > 0.01);
+	assert_true(a->st[3].p_fn > 0.01);               /* the good pick as well */
+	assert_true(kb_analyze_culprit_probability(a) < a->model_prob);
+	assert_true(fabs(kb_analyze_culprit_probability(a) -
+			 a->model_prob * (1 - flaky_fn)) < 1e-12);
+	assert_true(has_finding(a, "release walk ended on the good release v5.15"));
+	kb_analyze_free(a);
+	kb_analyze_log_free(log);
+
+	memset(&b, 0, sizeof(b));
+	release_walk_log(&b, 10);
+	analyze_text(&b, &log, &a);
+	assert_int_equal(a->walk_step, 2);
+	assert_true(a->walk_fn < 1e-6);
+	assert_true(a->walk_fn < flaky_fn);
+	assert_true(kb_analyze_supported(a));
+	kb_analyze_free(a);
+	kb_analyze_log_free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +455,8 @@ int main(void)
 		cmocka_unit_test(test_analyze_real__merge_and_release_culprits_not_supported),
 		cmocka_unit_test(test_analyze_real__2019_signature_pair_is_the_culprits),
 		cmocka_unit_test(test_analyze_real__e5_lines_are_understood),
+		cmocka_unit_test(test_analyze_real__git_conclusion_excludes_skipped_below),
+		cmocka_unit_test(test_analyze_real__release_walk_false_negative),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
