@@ -43,6 +43,13 @@ for x in bad:
 groups = [sorted(c[:8] for c in g["commits"]) for g in o["identical_signatures"]]
 assert ["889231c6", "e71ba945"] in groups, groups
 assert o["cost"]["builds_avoided"] >= 1
+# the release walk: the good release's false-negative chance reaches the probability
+w = o["release_false_negative"]
+assert w is not None and w["commit"].startswith("f40ddce8") and w["clean_runs"] > 0, w
+assert 0 <= w["probability"] < 1
+assert abs(o["culprit_probability"] - o["model_culprit_probability"] * (1 - w["probability"])) < 1e-9
+good = [x for x in v if x["log_verdict"] == "good"]
+assert good and all(x["p_false_negative"] is None or 0 <= x["p_false_negative"] <= 1 for x in good)
 PY
 
 # --html: a page that names the verdict; stdin as input
