@@ -89,6 +89,9 @@ int kb_analyze__title_class(const kb_analysis *a, const char *title)
 	for (int i = 0; i < a->ntargets; i++)
 		if (kb_analyze__same_bug(a->targets[i], buf))
 			return KB_ATITLE_TARGET;
+	for (int i = 0; i < a->ncompanions; i++)
+		if (!strcmp(a->companions[i], buf))
+			return KB_ATITLE_TARGET;
 	return kb_report_title_is_infra(title) ? KB_ATITLE_INFRA : KB_ATITLE_OTHER;
 }
 
@@ -848,7 +851,7 @@ int kb_analyze_run(kb_analysis **out, const kb_analyze_log *log, const kb_analyz
 		a->st[i].p_bug = -1;
 		a->st[i].p_fn = -1;
 	}
-	if ((rc = find_targets(a, &o)))
+	if ((rc = find_targets(a, &o)) || (rc = kb_analyze__learn_companions(a)))
 		goto fail;
 	for (int i = 0; i < log->nsteps; i++)
 		classify_runs(a, i, o.other_crash_bad);
@@ -888,6 +891,9 @@ void kb_analyze_free(kb_analysis *a)
 	for (int i = 0; i < a->ntargets; i++)
 		free(a->targets[i]);
 	free(a->targets);
+	for (int i = 0; i < a->ncompanions; i++)
+		free(a->companions[i]);
+	free(a->companions);
 	for (int i = 0; i < a->ngroups; i++)
 		free(a->groups[i].steps);
 	free(a->groups);

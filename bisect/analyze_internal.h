@@ -190,6 +190,9 @@ struct kb_analysis {
 	int other_crash_bad;
 	char **targets;           /**< normalised target titles */
 	int ntargets;
+	char **companions;        /**< normalised other titles the log shows to come from
+				       the target bug (bisect/analyze_companion.c) */
+	int ncompanions;
 	char *original_title;     /**< the title as the log wrote it; NULL when the original
 				       commit showed no kernel crash (no_original_crash) */
 	int no_original_crash;    /**< the original crash was never reproduced in the log:
@@ -234,6 +237,13 @@ struct kb_analysis {
 #define KB_ANALYZE_CONF 0.9
 /** Probability above which the reported culprit counts as supported. */
 #define KB_ANALYZE_SUPPORT 0.5
+
+/** Tests an other title must share with a target crash to count as the target. */
+#define KB_COMPANION_TESTS 2
+
+/** Learn the companion titles of the log (other titles reported in the same test as the
+ * target crash on at least KB_COMPANION_TESTS tests); 0 or KB_E* (out of memory). */
+int kb_analyze__learn_companions(kb_analysis *a);
 
 /** Words of a kb_av for this log's kind ("bad", "good", "skip", "no information"). */
 const char *kb_analyze__verdict_word(const kb_analyze_log *log, int av);

@@ -332,6 +332,10 @@ static json_t *analysis_json(const kb_analysis *a)
 		json_array_append_new(arr, json_string(a->targets[i]));
 	json_object_set_new(o, "target_titles", arr);
 	arr = json_array();
+	for (int i = 0; i < a->ncompanions; i++)
+		json_array_append_new(arr, json_string(a->companions[i]));
+	json_object_set_new(o, "companion_titles", arr);
+	arr = json_array();
 	for (int i = 0; i < log->nsteps; i++)
 		if (a->st[i].target)
 			json_array_append_new(arr, json_string(log->steps[i].hash));

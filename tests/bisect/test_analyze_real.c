@@ -4,7 +4,7 @@
  * same format as the real ones (the conformance logs themselves are never copied):
  * git's conclusion below the culprit, one bug under several titles, merge and release
  * culprits, the 2019 signature pair, logs whose original crash never reproduced, and
- * false negatives of the release walk.
+ * false negatives of the release walk, companion titles.
  * kb-test-labels: unit
  */
 #include <stdarg.h>
@@ -446,6 +446,83 @@ static void test_analyze_real__release_walk_false_negative(void **state)
 	kb_analyze_log_free(log);
 }
 
+/* "crashed: A" runs, then "crashed: B" runs, then OK runs up to total (run #i lines). */
+static void runs2(struct lb *b, int total, int na, const char *ta, int nb, const char *tb)
+{
+	for (int i = 0; i < total; i++)
+		if (i < na)
+			put(b, "run #%d: crashed: %s\n", i, ta);
+		else if (i < na + nb)
+			put(b, "run #%d: crashed: %s\n", i, tb);
+		else
+			put(b, "run #%d: OK\n", i);
+}
+
+/* A 2019-format log of a bug that shows as an rcu stall and as task hangs: the original
+ * commit crashed with the stall only; the release v5.4 and (shared >= 2) v5.3 report
+ * both titles in one test; git's bad verdicts, the culprit's included, rest on the hangs
+ * alone. */
+static void companion_log(struct lb *b, int shared)
+{
+	const char *stall = "INFO: rcu detected stall in f_x";
+	const char *hung = "INFO: task hung in g_y";
+	put(b, "bisecting cause commit starting from %s\n", H(1));
+	put(b, "building syzkaller on %s\n", H(2));
+	put(b, "testing commit %s with gcc (GCC) 8.1.0\n", H(1));
+	put(b, "all runs: crashed: %s\n", stall);
+	put(b, "testing release v5.4\ntesting commit %s with gcc (GCC) 8.1.0\n", H(5));
+	runs2(b, 10, 6, stall, 4, hung);
+	put(b, "testing release v5.3\ntesting commit %s with gcc (GCC) 8.1.0\n", H(4));
+	runs2(b, 10, shared >= 2 ? 5 : 9, stall, shared >= 2 ? 3 : 0, hung);
+	put(b, "testing release v5.2\ntesting commit %s with gcc (GCC) 8.1.0\n", H(3));
+	put(b, "all runs: OK\n");
+	put(b, "# git bisect start %s %s\n", H(4), H(3));
+	put(b, "Bisecting: 6 revisions left to test after this (roughly 3 steps)\n");
+	put(b, "[%s] a: one\ntesting commit %s with gcc (GCC) 8.1.0\n", H(10), H(10));
+	runs2(b, 10, 0, stall, 9, hung);
+	put(b, "# git bisect bad %s\n", H(10));
+	put(b, "Bisecting: 2 revisions left to test after this (roughly 2 steps)\n");
+	put(b, "[%s] a: two\ntesting commit %s with gcc (GCC) 8.1.0\n", H(11), H(11));
+	put(b, "all runs: OK\n# git bisect good %s\n", H(11));
+	put(b, "Bisecting: 0 revisions left to test after this (roughly 1 step)\n");
+	put(b, "[%s] a: three\ntesting commit %s with gcc (GCC) 8.1.0\n", H(12), H(12));
+	runs2(b, 10, 0, stall, 7, hung);
+	put(b, "# git bisect bad %s\n%s is the first bad commit\n", H(12), H(12));
+	put(b, "commit %s\nAuthor: A Developer <a@example.org>\n", H(12));
+	put(b, "Date:   Tue Jun 2 10:00:00 2019 +0200\n\n    a: three\n\n");
+	put(b, "first bad commit: %s a: three\n", H(12));
+	put(b, "crash: %s\n", hung);
+}
+
+/* An other title reported in the same test as the target crash on two tests is the
+ * target bug's (a companion title): the verdicts that rest on it support the culprit.
+ * One shared test is not enough. */
+static void test_analyze_real__companion_titles(void **state)
+{
+	struct lb b = { .n = 0 };
+	kb_analyze_log *log = NULL;
+	kb_analysis *a = NULL;
+	(void)state;
+	companion_log(&b, 2);
+	analyze_text(&b, &log, &a);
+	assert_int_equal(a->ncompanions, 1);
+	assert_string_equal(a->companions[0], "INFO: task hung in g_y");
+	assert_int_equal(a->st[a->culprit_step].rests_on, KB_ATITLE_TARGET);
+	assert_int_equal(a->st[a->culprit_step].target, 7);
+	assert_true(kb_analyze_supported(a));
+	kb_analyze_free(a);
+	kb_analyze_log_free(log);
+
+	b.n = 0;
+	companion_log(&b, 1);
+	analyze_text(&b, &log, &a);
+	assert_int_equal(a->ncompanions, 0);
+	assert_int_equal(a->st[a->culprit_step].rests_on, KB_ATITLE_OTHER);
+	assert_false(kb_analyze_supported(a));
+	kb_analyze_free(a);
+	kb_analyze_log_free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_analyze_real__e5_lines_are_understood),
 		cmocka_unit_test(test_analyze_real__git_conclusion_excludes_skipped_below),
 		cmocka_unit_test(test_analyze_real__release_walk_false_negative),
+		cmocka_unit_test(test_analyze_real__companion_titles),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
