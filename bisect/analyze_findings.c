@@ -116,6 +116,10 @@ int kb_analyze__findings(kb_analysis *a)
 	else
 		rc |= add_finding(a, "the original crash '%s' was seen on %d tested commits: %s",
 				  a->original_title, seen, list);
+	for (int i = 0; i < a->ncompanions; i++)
+		rc |= add_finding(a, "'%s' was reported in the same test as the original crash "
+				  "on %d or more tests: counted as the original crash (a "
+				  "companion title)", a->companions[i], KB_COMPANION_TESTS);
 	for (int i = 0; i < n; i++) {
 		const kb_alog_step *st = &log->steps[i];
 		flag[i] = a->st[i].rests_on == KB_ATITLE_INFRA && !a->st[i].log_implied;

@@ -5,7 +5,10 @@
 # parent directory) whose id is in
 # dir/outcomes.tsv (columns: x, known right|wrong, ...), then prints the confusion table
 # (right/wrong x supported/not supported/refused), the agreement (right -> supported,
-# wrong -> not supported), the precision of each answer, the calibration of
+# wrong -> not supported), the precision of each answer, the evidence profile of the
+# logs (supported: self-consistent or not; not supported: what the culprit's crash
+# verdict rests on; right/wrong in each: what a rule from the log can still separate),
+# the calibration of
 # culprit_probability (by bins, and of the logs with p >= 0.9 how many are right) and
 # the wall time. Exits 0 without measuring when the directory is absent.
 # KB_BENCH_JOBS (default: nproc) analyses run in parallel; KB_BENCH_OUT=<dir> keeps the
@@ -51,6 +54,25 @@ tsv, out, t0, t1, jobs = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys
 rows = [l.rstrip("\n").split("\t") for l in open(tsv) if not l.startswith("#") and l.strip()]
 cells = {(k, v): 0 for k in ("right", "wrong") for v in ("supported", "not supported", "refused")}
 probs, refusals, crashes = [], {}, []
+profiles = {}
+
+def profile(o):
+    # what the log's evidence looks like, for the logs analyze decided on: a supported log
+    # is 'self-consistent' when the reproducer is reliable (q >= 0.9), every crash verdict
+    # rests on the target title in every run, no other title crashed anywhere, kbisect
+    # agrees with every verdict and no good verdict is a likely false negative; a log not
+    # supported is classed by what the culprit's own crash verdict rests on
+    V = o.get("verdicts") or []
+    if o["supported"]:
+        clean = ((o.get("rates") or {}).get("q_mean") or 0) >= 0.9 and all(
+            v["agrees"] is not False and not v["other_crashes"]
+            and (v["p_false_negative"] or 0) < 0.01
+            and not (v["log_verdict"] == "bad" and (v["clean_runs"] or v["rests_on"] != "target"))
+            for v in V if v["phase"] != "parent")
+        return "self-consistent" if clean else "some doubt in the log"
+    cv = [v for v in V if v["commit"] == o.get("reported_culprit") and v["phase"] != "parent"]
+    r = cv[-1]["rests_on"] if cv else None
+    return "culprit rests on " + (r + " crashes" if r in ("other", "infra") else "target/mixed runs")
 for r in rows:
     x, known = r[0], r[1]
     rc = int(open(f"{out}/{x}.rc").read().strip() or 1)
@@ -68,6 +90,7 @@ for r in rows:
         continue
     s = "supported" if o["supported"] else "not supported"
     cells[(known, s)] += 1
+    profiles.setdefault((s, profile(o)), {"right": 0, "wrong": 0})[known] += 1
     probs.append((o.get("culprit_probability") or 0.0, known))
 
 n = len(rows)
@@ -92,6 +115,10 @@ for m, xs in sorted(refusals.items(), key=lambda kv: -len(kv[1])):
     print(f"  {len(xs):4d}  {m}")
 if crashes:
     print(f"ABNORMAL EXITS: {crashes}")
+print()
+print("evidence profile of the logs (right/wrong): what a rule from the log can separate")
+for (s, pr), c in sorted(profiles.items()):
+    print(f"  {s:13} {pr:36} right {c['right']:4d}  wrong {c['wrong']:4d}")
 print()
 print("calibration of culprit_probability (logs with a verdict):")
 bins = [(0, 0.1), (0.1, 0.5), (0.5, 0.9), (0.9, 0.99), (0.99, 1.01)]

@@ -3,8 +3,8 @@
  * cause-bisection logs (issue #20), each reproduced on a small log written here in the
  * same format as the real ones (the conformance logs themselves are never copied):
  * git's conclusion below the culprit, one bug under several titles, merge and release
- * culprits, the 2019 signature pair, logs whose original crash never reproduced, and
- * false negatives of the release walk, companion titles.
+ * culprits, the 2019 signature pair, logs whose original crash never reproduced, the
+ * false negatives of the release walk, and companion titles.
  * kb-test-labels: unit
  */
 #include <stdarg.h>
@@ -509,6 +509,7 @@ static void test_analyze_real__companion_titles(void **state)
 	assert_string_equal(a->companions[0], "INFO: task hung in g_y");
 	assert_int_equal(a->st[a->culprit_step].rests_on, KB_ATITLE_TARGET);
 	assert_int_equal(a->st[a->culprit_step].target, 7);
+	assert_true(has_finding(a, "'INFO: task hung in g_y' was reported in the same test"));
 	assert_true(kb_analyze_supported(a));
 	kb_analyze_free(a);
 	kb_analyze_log_free(log);
