@@ -15,6 +15,10 @@
  * reports changed their header from "Undefined behaviour" to the check's name
  * ("shift-out-of-bounds"), so UBSAN titles form a class too; a refcount warning is the
  * symptom of a use-after-free and joins bad-access (as the issue's real logs show).
+ * A function renamed by a prefix or a middle word keeps its bug: frames whose '_' words
+ * are equal but for a run of words inserted before the last one (request_end and
+ * fuse_request_end, btf_tag_resolve and btf_decl_tag_resolve) are one frame; a word
+ * added at the end names another function (f_data and f_data_end).
  */
 #include <stdio.h>
 #include <string.h>
@@ -95,6 +99,49 @@ static int split_title(const char *t, char *kbuf, size_t klen, char *fbuf, size_
 	return fbuf[0] != '\0';
 }
 
+/* Words of a frame split at '_' (at most KB_FRAME_WORDS; returns how many, -1 when more). */
+#define KB_FRAME_WORDS 16
+static int frame_words(const char *f, const char *w[], size_t len[])
+{
+	int n = 0;
+
+	while (*f) {
+		size_t k = strcspn(f, "_");
+		if (n == KB_FRAME_WORDS)
+			return -1;
+		w[n] = f;
+		len[n++] = k;
+		f += k;
+		while (*f == '_')
+			f++;
+	}
+	return n;
+}
+
+static int word_eq(const char *a, size_t la, const char *b, size_t lb)
+{
+	return la == lb && !strncmp(a, b, la);
+}
+
+/* 1 when frame b is frame a with a run of words inserted before a's last word (a function
+ * renamed by a prefix or a middle word: request_end -> fuse_request_end); a has >= 2
+ * words and the last words are equal. */
+static int renamed_frame(const char *fa, const char *fb)
+{
+	const char *wa[KB_FRAME_WORDS], *wb[KB_FRAME_WORDS];
+	size_t la[KB_FRAME_WORDS], lb[KB_FRAME_WORDS];
+	int na = frame_words(fa, wa, la), nb = frame_words(fb, wb, lb), i, j;
+
+	if (na < 2 || nb <= na)
+		return 0;
+	for (i = 0; i < na && word_eq(wa[i], la[i], wb[i], lb[i]); i++)
+		;
+	for (j = 0; j < na - i && word_eq(wa[na - 1 - j], la[na - 1 - j], wb[nb - 1 - j],
+					  lb[nb - 1 - j]); j++)
+		;
+	return i + j >= na && j >= 1;
+}
+
 int kb_analyze__same_bug(const char *a, const char *b)
 {
 	char na[KB_REPORT_TITLE_MAX], nb[KB_REPORT_TITLE_MAX];
@@ -121,5 +168,7 @@ int kb_analyze__same_bug(const char *a, const char *b)
 		return 0;
 	if (!strcmp(fa, "corrupted") || !strcmp(fb, "corrupted"))
 		return same_kind;
+	if (renamed_frame(fa, fb) || renamed_frame(fb, fa))
+		return 1;
 	return !strcmp(fa, fb);
 }

@@ -174,6 +174,14 @@ static void test_analyze_real__same_bug_titles(void **state)
 					 "UBSAN: undefined-behaviour in f_x"));
 	assert_true(kb_analyze__same_bug("KASAN: double-free or invalid-free in f_x",
 					 "KASAN: invalid-free in f_x"));
+	/* a function renamed by a prefix or a middle word */
+	assert_true(kb_analyze__same_bug("KASAN: use-after-free Read in request_end",
+					 "KASAN: use-after-free Read in fuse_request_end"));
+	assert_true(kb_analyze__same_bug("general protection fault in btf_tag_resolve",
+					 "general protection fault in btf_decl_tag_resolve"));
+	assert_true(kb_analyze__same_bug("general protection fault in mm_cold_range",
+					 "BUG: unable to handle kernel NULL pointer dereference in "
+					 "mm_cold_or_page_range"));
 	/* not one bug: other frame, other kind without a shared class, corrupted of
 	 * another kind */
 	assert_false(kb_analyze__same_bug("general protection fault in f_x",
@@ -185,6 +193,12 @@ static void test_analyze_real__same_bug_titles(void **state)
 					  "KASAN: slab-out-of-bounds Read in corrupted"));
 	assert_false(kb_analyze__same_bug("KASAN: use-after-free Read in f_x",
 					  "KASAN: invalid-free in f_x"));
+	/* a word added at the end, a one-word frame, another kind: not renamed */
+	assert_false(kb_analyze__same_bug("KASAN: use-after-free Write in f_inline_data",
+					  "KASAN: use-after-free Write in f_inline_data_end"));
+	assert_false(kb_analyze__same_bug("WARNING in send", "WARNING in tcp_send"));
+	assert_false(kb_analyze__same_bug("WARNING in request_end",
+					  "KASAN: use-after-free Read in fuse_request_end"));
 }
 
 /* Defect 2 end to end: the bisection's bad verdicts rest on a general protection fault
