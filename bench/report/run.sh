@@ -12,7 +12,7 @@ src=$(cd "$here/../.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/kbbench-report.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 ${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -I"$src/include" -I"$src" -o "$work/throughput" \
-  "$here/throughput.c" "$src/vmpool/report.c" "$src/common/error.c" "$src/common/key.c" \
+  "$here/throughput.c" "$src"/vmpool/report*.c "$src/common/error.c" "$src/common/key.c" \
   -lcrypto -lpthread
 "$work/throughput" "$src/tests/data/oops/real-clean-boot.txt" \
   "$src/tests/data/oops/real-warn.txt" "${1:-10}"
