@@ -329,30 +329,26 @@ static int unfill(const char *f, const char *t, char args[][RPT_ARG_LEN], int de
 	return 0;
 }
 
-/** The ALT titles a bare title implies (a KASAN/GPF/paging title: "bad-access in F",
- * a task hung: "hang in F", a stall: "stall in F"...): up to max into out; the count. */
-int kb_report_alt_titles(const char *title, char out[][KB_REPORT_TITLE_MAX], int max)
+/* The ALT titles of an already normalised title (templates hold no numbers or
+ * addresses, so what they make of normalised parts is normalised too). */
+static int alts_of(const char *norm, char out[][KB_REPORT_TITLE_MAX], int max)
 {
-	char norm[KB_REPORT_TITLE_MAX], (*args)[RPT_ARG_LEN];
+	char (*args)[RPT_ARG_LEN];
 	int n = 0;
 
-	if (!title || !out || max <= 0 || rpt_tables_init() != 0 ||
-	    normalize(norm, sizeof(norm), title, 1) != 0)
-		return 0;
-	args = calloc(9, RPT_ARG_LEN);
-	if (!args)
+	if (rpt_tables_init() != 0 || !(args = calloc(9, RPT_ARG_LEN)))
 		return 0;
 	for (size_t i = 0; i < rpt_noopses; i++)
 		for (size_t k = 0; k < rpt_oopses[i].nfmts; k++) {
 			const struct oops_fmt *f = &rpt_oopses[i].fmts[k];
-			if (!f->alt[0])
+			if (!f->alt[0] || f->fmt[0] != norm[0]) /* templates start with text */
 				continue;
 			memset(args, 0, 9 * RPT_ARG_LEN);
 			if (!unfill(f->fmt, norm, args, 0))
 				continue;
 			for (int a = 0; a < 2 && f->alt[a]; a++) {
-				char t[KB_REPORT_TITLE_MAX], alt[RPT_ARG_LEN * 2];
-				int missing = 0;
+				char alt[RPT_ARG_LEN * 2];
+				int missing = 0, dup;
 				for (const char *p = f->alt[a]; *p; p++)
 					if (p[0] == '%' && p[1] >= '1' && p[1] <= '9' &&
 					    !args[p[1] - '1'][0])
@@ -360,17 +356,27 @@ int kb_report_alt_titles(const char *title, char out[][KB_REPORT_TITLE_MAX], int
 				if (missing)
 					continue;
 				fill(alt, sizeof(alt), f->alt[a], args, 9);
-				if (normalize(t, sizeof(t), alt, 0) != 0)
-					continue;
-				int dup = !strcmp(t, norm);
+				alt[KB_REPORT_TITLE_MAX - 1] = '\0';
+				dup = !strcmp(alt, norm);
 				for (int j = 0; j < n && !dup; j++)
-					dup = !strcmp(out[j], t);
+					dup = !strcmp(out[j], alt);
 				if (!dup && n < max)
-					snprintf(out[n++], KB_REPORT_TITLE_MAX, "%s", t);
+					memcpy(out[n++], alt, strlen(alt) + 1);
 			}
 		}
 	free(args);
 	return n;
+}
+
+/** The ALT titles a bare title implies (a KASAN/GPF/paging title: "bad-access in F",
+ * a task hung: "hang in F", a stall: "stall in F"...): up to max into out; the count. */
+int kb_report_alt_titles(const char *title, char out[][KB_REPORT_TITLE_MAX], int max)
+{
+	char norm[KB_REPORT_TITLE_MAX];
+
+	if (!title || !out || max <= 0 || normalize(norm, sizeof(norm), title, 1) != 0)
+		return 0;
+	return alts_of(norm, out, max);
 }
 
 int kb_report_title_matches(const char *a, const char *b)
@@ -379,12 +385,16 @@ int kb_report_title_matches(const char *a, const char *b)
 	char alta[KB_REPORT_ALT_MAX][KB_REPORT_TITLE_MAX], altb[KB_REPORT_ALT_MAX][KB_REPORT_TITLE_MAX];
 	int ka, kb;
 
-	if (!a || !b || normalize(na, sizeof(na), a, 1) != 0 || normalize(nb, sizeof(nb), b, 1) != 0)
+	if (!a || !b)
+		return 0;
+	if (!strcmp(a, b))
+		return 1;
+	if (normalize(na, sizeof(na), a, 1) != 0 || normalize(nb, sizeof(nb), b, 1) != 0)
 		return 0;
 	if (!strcmp(na, nb))
 		return 1;
-	ka = kb_report_alt_titles(na, alta, KB_REPORT_ALT_MAX);
-	kb = kb_report_alt_titles(nb, altb, KB_REPORT_ALT_MAX);
+	ka = alts_of(na, alta, KB_REPORT_ALT_MAX);
+	kb = alts_of(nb, altb, KB_REPORT_ALT_MAX);
 	for (int i = 0; i < ka; i++) {
 		if (!strcmp(alta[i], nb))
 			return 1;
