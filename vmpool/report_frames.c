@@ -399,9 +399,10 @@ struct frames {
 static void add_groups(struct frames *fr, const struct stack_fmt *st, const struct rx_match *m)
 {
 	for (int g = 0; g < m->ngroups && fr->n < RPT_MAX_FRAMES; g++) {
-		const char *f = m->g[g];
-		if (!*f)
+		char f[RPT_FRAME_MAX];
+		if (!m->g[g][0])
 			continue;
+		rpt_demangle(m->g[g], f, sizeof(f));
 		if (rpt_rx_match_line(&global_skip_rx, 0, f, NULL, 0))
 			continue;
 		if (st->ok == 2 && regexec(&st->skip_rx, f, 0, NULL, 0) == 0)

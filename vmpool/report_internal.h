@@ -7,7 +7,8 @@
  * Files: report.c (classification, parser object, scanner), report_lines.c (console
  * lines: cleaning, printk prefix and caller context), report_linux.c (the Linux oops
  * table), report_frames.c (patterns, stack frames, skip rules, corruption checks),
- * report_titles.c (title and ALT titles, normalisation, title matching).
+ * report_titles.c (title and ALT titles, normalisation, title matching),
+ * report_demangle.c (Rust and C++ frame names).
  */
 #ifndef KB_VMPOOL_REPORT_INTERNAL_H
 #define KB_VMPOOL_REPORT_INTERNAL_H
@@ -107,6 +108,9 @@ int rpt_stack_extract(const struct stack_fmt *st, char *const *lines, size_t n, 
 int rpt_report_corrupted(const char *title, char *const *lines, size_t n,
 			 const struct oops_fmt *f);
 const char *rpt_strip_frame(const char *frame);
+
+/* report_demangle.c */
+int rpt_demangle(const char *sym, char *out, size_t outsz);
 
 /* report_lines.c */
 struct rpt_line_info {

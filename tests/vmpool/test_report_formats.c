@@ -353,6 +353,26 @@ static const struct fcase cases[] = {
 	  "Booting the kernel.\n"
 	  "[    0.000000] Linux version 6.1.0\n",
 	  "unexpected kernel reboot", 0, NULL },
+	/* mangled frames: Rust v0 (an inherent impl, a back-reference), C++ */
+	{ "rust-panic",
+	  T "rust_kernel: panicked at drivers/android/binder/thread.rs:120:5:\n"
+	  T "index out of bounds: the len is 3 but the index is 7\n"
+	  T "CPU: 1 UID: 0 PID: 5012 Comm: binder-test Not tainted 6.16.0-syzkaller #0\n"
+	  T "Call Trace:\n"
+	  T " <TASK>\n"
+	  T " _RNvCs1_7___rustc17rust_begin_unwind+0x15b/0x160\n"
+	  T " _RNvNtCs2_4core9panicking18panic_bounds_check+0x84/0x90\n"
+	  T " _RNvMNtCs1_8my_crate3fooNtB2_3Bar3baz+0x17e5/0x1860\n"
+	  T " _RNvNtCs1_8my_crate3foo4main+0x10/0x20\n",
+	  "index out of bounds: the len is NUM but the index is NUM in <my_crate::foo::Bar>::baz", 0,
+	  NULL },
+	{ "cxx-frame",
+	  T "WARNING: CPU: 1 PID: 5012 at drivers/misc/x.c:12 _ZN7android6binder4sendEv+0x10/0x20\n"
+	  T "RIP: 0010:_ZN7android6binder4sendEv+0x10/0x20\n"
+	  T "Call Trace:\n"
+	  T " _Z8dispatchiii+0x10/0x20\n"
+	  T " ret_from_fork+0x1f/0x30\n",
+	  "WARNING in android::binder::send", 0, NULL },
 	/* the header alone, its stack lost: corrupted */
 	{ "gpf-without-stack",
 	  "[   20.000000] general protection fault: 0000 [#1] SMP KASAN\n"
