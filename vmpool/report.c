@@ -69,6 +69,7 @@ struct kb_report_parser {
 	int failed;                 /* out of memory while feeding: reported by finish */
 	char infra[KB_REPORT_TITLE_MAX];
 	int hangup;                 /* the console connection broke mid-report */
+	int booted;                 /* the kernel has printed: a new boot is a reboot */
 	/* the report */
 	struct oops *oops;
 	char ctx[32];
@@ -157,7 +158,9 @@ static void parser_line(kb_report_parser *p, size_t next)
 	if (strstr(clean, "serialport: VM disconnected."))
 		p->hangup = 1;
 	if (!p->oops) {
-		if (!(o = rpt_match_oops(clean)))
+		o = rpt_match_oops(clean, p->booted);
+		p->booted |= rpt_line_is_kernel(clean);
+		if (!o)
 			return;
 		rpt_line_parse(clean, &li);
 		p->oops = o;
@@ -173,7 +176,7 @@ static void parser_line(kb_report_parser *p, size_t next)
 	}
 	if (p->full)
 		return;
-	if ((o = rpt_match_oops(clean))) {
+	if ((o = rpt_match_oops(clean, 1))) {
 		p->end = next;
 		if (!p->second && !rpt_has_any(clean, rpt_report_start_ignores))
 			p->second = 1;
@@ -382,6 +385,7 @@ struct kb_report_scanner {
 	int state;                   /* kb_report_scan_state */
 	size_t after;                /* lines since the oops header */
 	int bracketed;               /* sanitizer report: ends with a "=====" line */
+	int booted;                  /* the kernel has printed (see rpt_match_oops()) */
 };
 
 int kb_report_scanner_new(kb_report_scanner **out)
@@ -413,7 +417,9 @@ static void scan_line(kb_report_scanner *s)
 		return;
 	}
 	if (s->state == KB_SCAN_QUIET) {
-		if (rpt_match_oops(clean)) {
+		struct oops *o = rpt_match_oops(clean, s->booted);
+		s->booted |= rpt_line_is_kernel(clean);
+		if (o) {
 			s->state = KB_SCAN_STARTED;
 			s->after = 0;
 			s->bracketed = strstr(clean, "KASAN:") || strstr(clean, "UBSAN:") ||

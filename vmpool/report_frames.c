@@ -62,7 +62,7 @@ static char *expand(const char *src, size_t n)
 static char *translate(const char *s, int *ngroups, int map[RX_MAX_GROUPS])
 {
 	size_t n = strlen(s), o = 0;
-	char *out = malloc(n * 2 + 16);
+	char *out = malloc(n * 6 + 16); /* \w (2 bytes) becomes 12 */
 	int posix = 0;
 
 	if (!out)
@@ -145,6 +145,11 @@ int rpt_rx_compile(struct rx *rx, const char *src)
 			return -1;
 		}
 		rx->nsteps++;
+		for (int g = 0; g < rx->ngroups[rx->nsteps - 1]; g++)
+			if (rx->map[rx->nsteps - 1][g] >= RX_MAX_SUB) { /* a table bug */
+				rpt_rx_free(rx);
+				return -1;
+			}
 		if (!p[n])
 			break;
 		rx->next_line[rx->nsteps] = p[n] == '\r';
@@ -175,10 +180,11 @@ static void take_groups(const struct rx *rx, int step, const char *s, const regm
 			struct rx_match *out)
 {
 	for (int g = 0; g < rx->ngroups[step] && out->ngroups < RX_MAX_GROUPS; g++) {
-		const regmatch_t *r = &m[rx->map[step][g]];
+		int sub = rx->map[step][g];
+		const regmatch_t *r = sub < RX_MAX_SUB ? &m[sub] : NULL;
 		char *d = out->g[out->ngroups++];
 		size_t k = 0;
-		if (r->rm_so >= 0) {
+		if (r && r->rm_so >= 0) {
 			k = (size_t)(r->rm_eo - r->rm_so);
 			if (k >= RPT_ARG_LEN)
 				k = RPT_ARG_LEN - 1;
@@ -192,7 +198,7 @@ static void take_groups(const struct rx *rx, int step, const char *s, const regm
 static int match_steps(const struct rx *rx, int step, char *const *lines, size_t n,
 		       size_t after, struct rx_match *out)
 {
-	regmatch_t m[16];
+	regmatch_t m[RX_MAX_SUB];
 	int saved = out->ngroups;
 
 	if (step >= rx->nsteps)
@@ -200,7 +206,7 @@ static int match_steps(const struct rx *rx, int step, char *const *lines, size_t
 	for (size_t i = after + 1; i < n; i++) {
 		if (rx->next_line[step] && i != after + 1)
 			break;
-		if (regexec(&rx->re[step], lines[i], 16, m, 0) != 0)
+		if (regexec(&rx->re[step], lines[i], RX_MAX_SUB, m, 0) != 0)
 			continue;
 		take_groups(rx, step, lines[i], m, out);
 		if (match_steps(rx, step + 1, lines, n, i, out))
@@ -214,12 +220,12 @@ static int match_steps(const struct rx *rx, int step, char *const *lines, size_t
 int rpt_rx_search(const struct rx *rx, char *const *lines, size_t n, size_t from,
 		  struct rx_match *out)
 {
-	regmatch_t m[16];
+	regmatch_t m[RX_MAX_SUB];
 
 	if (!rx->ok)
 		return 0;
 	for (size_t i = from; i < n; i++) {
-		if (regexec(&rx->re[0], lines[i], 16, m, 0) != 0)
+		if (regexec(&rx->re[0], lines[i], RX_MAX_SUB, m, 0) != 0)
 			continue;
 		out->ngroups = 0;
 		out->line = i;
@@ -233,7 +239,7 @@ int rpt_rx_search(const struct rx *rx, char *const *lines, size_t n, size_t from
 
 /* ---- stack lines ------------------------------------------------------------------ */
 
-static struct rx frame_rx[2], start_rx[9], corrupt_rx, global_skip_rx, anchor_rx;
+static struct rx frame_rx[2], start_rx[9], corrupt_rx, global_skip_rx, anchor_rx, stamp_rx;
 static int riscv_start = 8; /* index of the RISC-V register dump in start_rx */
 
 static const char *const stack_starts[] = {
@@ -319,6 +325,8 @@ static void init_all(void)
 	/* fault-injection stacks interleave with reports; the symbol may carry suffixes */
 	bad |= rpt_rx_compile(&corrupt_rx, "^( \\[<?(?:0x)?[0-9a-f]+>?\\])? "
 					   "should_fail(slab)?(\\.[a-z0-9.]+)?\\+0x");
+	/* a time stamp merged into a title: the title line was cut by other output */
+	bad |= rpt_rx_compile(&stamp_rx, "\\[ *[0-9]+\\.[0-9]+\\]");
 	bad |= compile_list(&global_skip_rx, rpt_skip_patterns);
 	bad |= compile_list(&anchor_rx, rpt_stall_anchors);
 	for (size_t i = 0; i < rpt_noopses; i++) {
@@ -356,12 +364,12 @@ int rpt_line_is_stack_start(const char *s)
 /** The function(s) a stack trace line names (arm lines name two); their count. */
 int rpt_line_frame(const char *s, char frames[2][RPT_FRAME_MAX])
 {
-	regmatch_t m[16];
+	regmatch_t m[RX_MAX_SUB];
 
 	for (int r = 0; r < 2; r++) {
 		struct rx_match mm = { 0 };
 		int k = 0;
-		if (!rpt_rx_match_line(&frame_rx[r], 0, s, m, 16))
+		if (!rpt_rx_match_line(&frame_rx[r], 0, s, m, RX_MAX_SUB))
 			continue;
 		take_groups(&frame_rx[r], 0, s, m, &mm);
 		for (int g = 0; g < mm.ngroups && k < 2; g++)
@@ -482,7 +490,7 @@ static int walk_parts(const struct stack_fmt *st, const char *const *parts, cons
 	struct frames *fr = calloc(1, sizeof(*fr));
 	size_t li = w->first;
 	int ok = 1, nstacks = 0;
-	regmatch_t m[16];
+	regmatch_t m[RX_MAX_SUB];
 
 	*nout = 0;
 	if (!fr)
@@ -519,7 +527,7 @@ static int walk_parts(const struct stack_fmt *st, const char *const *parts, cons
 				if (rpt_line_is_stack_start(ln))
 					goto next_part;
 				if (p + 1 < np && strcmp(parts[p + 1], PART_PARSE) &&
-				    rpt_rx_match_line(&prx[p + 1], 0, ln, m, 16)) {
+				    rpt_rx_match_line(&prx[p + 1], 0, ln, m, RX_MAX_SUB)) {
 					struct rx_match mm = { 0 };
 					take_groups(&prx[p + 1], 0, ln, m, &mm);
 					add_groups(fr, st, &mm);
@@ -542,7 +550,7 @@ static int walk_parts(const struct stack_fmt *st, const char *const *parts, cons
 					ok = 0;
 					goto next_part;
 				}
-				if (!rpt_rx_match_line(&prx[p], 0, ln, m, 16))
+				if (!rpt_rx_match_line(&prx[p], 0, ln, m, RX_MAX_SUB))
 					continue;
 				take_groups(&prx[p], 0, ln, m, &mm);
 				add_groups(fr, st, &mm);
@@ -577,14 +585,9 @@ int rpt_report_corrupted(const char *title, char *const *lines, size_t n,
 			 const struct oops_fmt *f)
 {
 	int has_stack = 0;
-	regex_t ts;
 
-	if (regcomp(&ts, "\\[ *[0-9]+\\.[0-9]+\\]", REG_EXTENDED | REG_NOSUB) == 0) {
-		int hit = regexec(&ts, title, 0, NULL, 0) == 0;
-		regfree(&ts);
-		if (hit)
-			return 1;
-	}
+	if (rpt_rx_match_line(&stamp_rx, 0, title, NULL, 0))
+		return 1;
 	if (!f || f->no_stack_trace)
 		return 0;
 	for (int k = 0; stack_starts[k]; k++) {

@@ -27,6 +27,7 @@
 #define RPT_ARG_LEN 256
 #define RX_MAX_STEPS 4
 #define RX_MAX_GROUPS 8
+#define RX_MAX_SUB 32           /* POSIX subexpressions of one step (checked at compile) */
 
 /* A pattern. Source notation: POSIX ERE plus "(?:" (non-capturing group), "\d", "\w",
  * literal "\<"/"\>", and the macros {{PC}} {{FUNC}} {{SRC}} {{ADDR}}. A '\n' in the
@@ -120,7 +121,9 @@ struct rpt_line_info {
 };
 size_t rpt_clean_line(char *out, const char *raw, size_t n);
 void rpt_line_parse(char *clean, struct rpt_line_info *li);
-struct oops *rpt_match_oops(const char *line);
+#define RPT_REBOOT_HEADER "Booting the kernel."
+struct oops *rpt_match_oops(const char *line, int booted);
+int rpt_line_is_kernel(const char *s);
 int rpt_has_any(const char *s, const char *const *list);
 const char *rpt_infra_marker(const char *s);
 

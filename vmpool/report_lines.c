@@ -132,6 +132,22 @@ void rpt_line_parse(char *s, struct rpt_line_info *li)
 	}
 }
 
+/** 1 if the cleaned line s is the kernel's own output (it carries a printk time stamp). */
+int rpt_line_is_kernel(const char *s)
+{
+	char ctx[32];
+	const char *p = s;
+
+	if (!strncmp(p, "** ", 3) || strstr(p, " login: ")) { /* rare: the full rules */
+		struct rpt_line_info li;
+		char tmp[RPT_LINE_MAX + 1];
+		snprintf(tmp, sizeof(tmp), "%s", s);
+		rpt_line_parse(tmp, &li);
+		return li.ctx[0] != '\0';
+	}
+	return (*p == '[' || *p == '<') && parse_stamp(p, ctx, sizeof(ctx));
+}
+
 /** 1 if s holds one of the strings of the NULL-terminated list. */
 int rpt_has_any(const char *s, const char *const *list)
 {
@@ -141,13 +157,17 @@ int rpt_has_any(const char *s, const char *const *list)
 	return 0;
 }
 
-/** The oops whose header the (cleaned, whole) line holds, none of its suppressions, or NULL. */
-struct oops *rpt_match_oops(const char *line)
+/** The oops whose header the (cleaned, whole) line holds, none of its suppressions, or NULL.
+ * booted: whether the kernel has printed before; the decompressor's "Booting the
+ * kernel." is a reboot only then (a console that starts with a boot is no crash). */
+struct oops *rpt_match_oops(const char *line, int booted)
 {
 	for (size_t i = 0; i < rpt_noopses; i++) {
 		struct oops *o = &rpt_oopses[i];
 		size_t k;
 		if (!strstr(line, o->header))
+			continue;
+		if (!booted && !strcmp(o->header, RPT_REBOOT_HEADER))
 			continue;
 		for (k = 0; k < o->nsuppress; k++)
 			if (rpt_rx_match_line(&o->suppress_rx[k], 0, line, NULL, 0))

@@ -468,7 +468,7 @@ struct oops rpt_oopses[] = {
 	OOPS("invalid opcode:", opcode_fmts, NULL),
 	OOPS("int3: ", int3_fmts, NULL),
 	OOPS("UBSAN:", ubsan_fmts, NULL),
-	OOPS("Booting the kernel.", reboot_fmts, "Parsing ELF|Decompressing Linux|Unknown parameter '"),
+	OOPS(RPT_REBOOT_HEADER, reboot_fmts, "Parsing ELF|Decompressing Linux|Unknown parameter '"),
 	OOPS("unregister_netdevice: waiting for", netdev_fmts, NULL),
 	OOPS("VFS: Close: file count is 0", vfs_close_fmts, NULL),
 	OOPS("VFS: Busy inodes after unmount", vfs_busy_fmts, NULL),

@@ -348,6 +348,14 @@ static const struct fcase cases[] = {
 	  "    __alloc_skb+0xde/0x270\n"
 	  "    netlink_sendmsg+0x356/0x6d0\n",
 	  "memory leak in netlink_sendmsg", 0, NULL },
+	/* a console that starts with a boot (the pool's) has no reboot in it */
+	{ "first-boot-is-no-reboot",
+	  "SeaBIOS (version 1.16.2-debian-1.16.2-1)\n"
+	  "Booting from ROM..\n"
+	  "Decompressing Linux... Parsing ELF... done.\n"
+	  "Booting the kernel.\n"
+	  "[    0.000000] Linux version 6.1.0-18-cloud-amd64 (debian-kernel@lists.debian.org)\n",
+	  NULL, 0, NULL },
 	{ "unexpected-reboot",
 	  "[  400.000000][ T5012] syz-executor.0: forked\n"
 	  "Booting the kernel.\n"
@@ -510,6 +518,18 @@ static void test_report_formats__streaming_equals_whole_and_stays_bounded(void *
 		assert_string_equal(r.title, "WARNING in dev_queue_xmit");
 		assert_true(strlen(r.report) <= ((size_t)1 << 20));
 		kb_report_free(&r);
+	}
+	/* the scanner does not stop a VM that is booting */
+	{
+		const char *boot = "Decompressing Linux... Parsing ELF... done.\n"
+				   "Booting the kernel.\n"
+				   "[    0.000000] Linux version 6.1.0\n";
+		kb_report_scanner *sc;
+		assert_int_equal(kb_report_scanner_new(&sc), 0);
+		assert_int_equal(kb_report_scan_chunk(sc, boot, strlen(boot)), KB_SCAN_QUIET);
+		assert_int_equal(kb_report_scan_chunk(sc, "Booting the kernel.\n", 20),
+				 KB_SCAN_STARTED);
+		kb_report_scanner_free(sc);
 	}
 	assert_int_equal(kb_report_parser_new(NULL), KB_EINVAL);
 	assert_int_equal(kb_report_parser_feed(NULL, "x", 1), KB_EINVAL);
