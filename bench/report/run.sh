@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/report/run.sh [MiB] - how fast the console parser is (vmpool/report.c), measured
+# bench/report/run.sh [MiB] - how fast the console parser is (vmpool/report*.c), measured
 # against a same-run baseline that only splits the console into lines and strstr()s one
 # oops header. Builds bench/report/throughput.c with -O2 against the sources, feeds it a
 # MiB-sized console (default 10: the real clean boot log of tests/data/oops repeated,
