@@ -81,8 +81,8 @@ int kb_analyze__title_class(const kb_analysis *a, const char *title)
 	if (kb_report_normalize_title(buf, sizeof(buf), title) != 0)
 		snprintf(buf, sizeof(buf), "%s", title);
 	/* targets first: an infra title is a target only when --title asked for it */
-	for (int i = 0; i < a->ntargets; i++)
-		if (!strcmp(a->targets[i], buf))
+	for (int i = 0; i < a->ntargets; i++) /* title or ALT title (syzkaller's rule) */
+		if (!strcmp(a->targets[i], buf) || kb_report_title_matches(a->targets[i], buf))
 			return KB_ATITLE_TARGET;
 	if (kb_report_title_is_infra(title))
 		return KB_ATITLE_INFRA;

@@ -31,50 +31,44 @@ static void report_help(void)
 	       "syzkaller-style title and the class of the run: crash, infra, boot_failure\n"
 	       "or ok (see docs/crash-titles.md). Prints '<class>\\t<title>'.\n"
 	       "\n"
-	       "    --json         print {\"class\", \"title\", \"corrupted\", \"start\", \"end\"}\n"
+	       "    --json         print {\"class\", \"title\", \"alt\", \"corrupted\", \"start\",\n"
+	       "                   \"end\"} (alt: syzkaller's ALT titles of the crash)\n"
 	       "    --text         also print the report text\n"
 	       "    --end=<how>    how the run ended: exited (default), timeout, stopped,\n"
 	       "                   no_boot, qemu_died, no_output, lost_conn\n"
 	       "    --title        normalise the given titles instead (one per line)\n");
 }
 
-static char *read_all(const char *path, size_t *len)
+/* Stream the console log through a parser: memory stays bounded whatever its size. */
+static int parse_file(const char *path, const kb_report_ctx *ctx, kb_report *r)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	size_t cap = 1 << 16, n = 0;
-	char *buf;
+	kb_report_parser *p = NULL;
+	char buf[1 << 16];
+	size_t k;
+	int rc;
 
-	if (!f) {
-		kb_cli_error("cannot open console log '%s': %s", path, strerror(errno));
-		return NULL;
+	if (!f)
+		return kb_cli_error("cannot open console log '%s': %s", path, strerror(errno));
+	if ((rc = kb_report_parser_new(&p)) != 0) {
+		if (f != stdin)
+			fclose(f);
+		return kb_cli_die_error();
 	}
-	buf = malloc(cap);
-	while (buf) {
-		size_t k = fread(buf + n, 1, cap - n, f);
-		n += k;
-		if (k == 0)
-			break;
-		if (n == cap) {
-			char *b = realloc(buf, cap * 2);
-			if (!b) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = b;
-			cap *= 2;
-		}
-	}
-	if (buf && ferror(f)) {
-		free(buf);
-		buf = NULL;
+	while ((k = fread(buf, 1, sizeof(buf), f)) > 0)
+		kb_report_parser_feed(p, buf, k);
+	if (ferror(f)) {
+		kb_report_parser_free(p);
+		if (f != stdin)
+			fclose(f);
+		return kb_cli_error("cannot read console log '%s': %s; check the file", path,
+				    strerror(errno));
 	}
 	if (f != stdin)
 		fclose(f);
-	if (!buf)
-		kb_cli_error("cannot read console log '%s'; check the file and free memory", path);
-	*len = n;
-	return buf;
+	rc = kb_report_parser_finish(p, ctx, r);
+	kb_report_parser_free(p);
+	return rc != 0 ? kb_cli_die_error() : KB_EXIT_OK;
 }
 
 static int report_titles(int argc, char **argv, int first)
@@ -94,8 +88,6 @@ int cmd_report(int argc, char **argv)
 	const char *file = NULL;
 	kb_report_ctx ctx = { 0 };
 	kb_report r;
-	char *con;
-	size_t len;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -130,18 +122,21 @@ int cmd_report(int argc, char **argv)
 	}
 	if (!file)
 		return kb_cli_usage_error(report_usage, "no console log given");
-	if (!(con = read_all(file, &len)))
-		return KB_EXIT_ERROR;
-	rc = kb_report_parse(&r, con, len, &ctx);
-	free(con);
-	if (rc != 0)
-		return kb_cli_die_error();
+	if ((rc = parse_file(file, &ctx, &r)) != KB_EXIT_OK)
+		return rc;
 	if (json) {
 		json_t *o = json_pack("{s:s, s:s, s:b, s:I, s:I}", "class",
 				      kb_run_class_name(r.klass), "title", r.title, "corrupted",
 				      r.corrupted, "start", (json_int_t)r.start, "end",
 				      (json_int_t)r.end);
+		json_t *alt = json_array();
 		char *s;
+		for (int k = 0; alt && k < r.nalt; k++)
+			json_array_append_new(alt, json_string(r.alt[k]));
+		if (o && alt)
+			json_object_set_new(o, "alt", alt);
+		else
+			json_decref(alt);
 		if (o && text)
 			json_object_set_new(o, "report", json_string(r.report ? r.report : ""));
 		s = o ? json_dumps(o, JSON_COMPACT) : NULL;

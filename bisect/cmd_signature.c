@@ -14,7 +14,7 @@
 #include "cmd.h"
 
 static const char *const signature_usage[] = {
-	"kbisect signature [--json] <vmlinux>...",
+	"kbisect signature [--json] [--legacy] <vmlinux>...",
 	NULL,
 };
 
@@ -22,16 +22,21 @@ static void signature_help(void)
 {
 	kb_cli_usage(stdout, signature_usage);
 	printf("\nPrint the kernel signature of each unstripped vmlinux ELF file: the SHA-256\n"
-	       "of its allocated, non-note sections, computed as syzkaller does, so it can be\n"
-	       "compared with the 'kernel signature:' lines of syzbot bisection logs.\n"
+	       "of the SHA-256 digests of its allocated, non-note sections, computed as\n"
+	       "syzkaller does (since 2022-06-23), so it can be compared with the 'kernel\n"
+	       "signature:' lines of syzbot bisection logs.\n"
 	       "With one file, prints the 64-hex signature; with several, '<signature>  <file>'.\n"
 	       "\n"
-	       "    --json    print one JSON object per file: {\"file\": ..., \"signature\": ...}\n");
+	       "    --json    print one JSON object per file: {\"file\", \"signature\",\n"
+	       "              \"algorithm\": \"syzkaller\" or \"legacy\"}\n"
+	       "    --legacy  syzkaller's algorithm before 2022-06-23 (one SHA-256 over the\n"
+	       "              sections' bytes), for logs older than that\n");
 }
 
 int cmd_signature(int argc, char **argv)
 {
 	int json = 0, nfiles = 0, rc = KB_EXIT_OK, i;
+	kb_sig_algo algo = KB_SIG_SYZKALLER;
 	int dashdash = 0;
 
 	for (i = 1; i < argc; i++) {
@@ -44,6 +49,8 @@ int cmd_signature(int argc, char **argv)
 			return KB_EXIT_OK;
 		} else if (!strcmp(argv[i], "--json")) {
 			json = 1;
+		} else if (!strcmp(argv[i], "--legacy")) {
+			algo = KB_SIG_LEGACY;
 		} else {
 			return kb_cli_usage_error(signature_usage, "unknown option '%.128s'",
 						  argv[i]);
@@ -63,13 +70,15 @@ int cmd_signature(int argc, char **argv)
 		}
 		if (!dashdash && argv[i][0] == '-' && strcmp(argv[i], "-"))
 			continue;
-		if (kb_signature_file(&sig, argv[i]) != KB_OK) {
+		if (kb_signature_file_algo(&sig, argv[i], algo) != KB_OK) {
 			rc = kb_cli_die_error();
 			continue;
 		}
 		kb_key_to_hex(hex, &sig);
 		if (json) {
-			json_t *o = json_pack("{s:s, s:s}", "file", argv[i], "signature", hex);
+			json_t *o = json_pack("{s:s, s:s, s:s}", "file", argv[i], "signature", hex,
+					      "algorithm",
+					      algo == KB_SIG_LEGACY ? "legacy" : "syzkaller");
 			char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 			if (!s) {
 				json_decref(o);

@@ -20,6 +20,7 @@
 
 #include "common/error_internal.h"
 #include "kbisect/engine.h"
+#include "kbisect/report.h"
 #include "model_internal.h"
 
 #define MAX_TITLES 16
@@ -253,8 +254,8 @@ static int is_target(const kb_engine *e, const kb_repro_run *r)
 		return 0;
 	if (e->opt.any_crash)
 		return 1;
-	for (size_t i = 0; i < e->n_titles; i++)
-		if (!strcmp(e->titles[i], r->title))
+	for (size_t i = 0; i < e->n_titles; i++) /* title or ALT title (syzkaller's rule) */
+		if (!strcmp(e->titles[i], r->title) || kb_report_title_matches(e->titles[i], r->title))
 			return 1;
 	return 0;
 }

@@ -1,7 +1,9 @@
 /*
  * cache/signature.c - kernel signatures of vmlinux files (libelf).
  * Owns: the ELF walk and the hash that syzkaller calls a kernel signature
- * (elfBinarySignature in syzkaller's pkg/build/linux.go).
+ * (elfBinarySignature in syzkaller's pkg/build/linux.go), in both of its versions:
+ * today's (since syzkaller 7d5020531, 2022-06-23: SHA-256 over the SHA-256 digests of
+ * the sections) and the legacy one (one SHA-256 over the sections' bytes).
  * Not: which file is a vmlinux (bisect/build.c), storing signatures (cache.c).
  * DESIGN: libelf only parses the headers; the bytes hashed are read straight from the
  * caller's buffer or the read-only mapping of the file, at each section's sh_offset,
@@ -39,9 +41,11 @@ static int in_bounds(uint64_t off, uint64_t len, uint64_t size)
 
 /*
  * Hash the signature sections of e; image/size are the bytes the offsets refer to.
+ * KB_SIG_SYZKALLER: each section's SHA-256 digest (32 raw bytes) goes into the outer
+ * SHA-256; KB_SIG_LEGACY: the sections' bytes go into it directly.
  */
 static int sign_elf(kb_key *out, size_t *n_sections, Elf *e, const unsigned char *image,
-		    size_t size, const char *name)
+		    size_t size, const char *name, kb_sig_algo algo)
 {
 	GElf_Ehdr eh;
 	size_t shnum = 0, hashed = 0, shdr_size;
@@ -92,8 +96,20 @@ static int sign_elf(kb_key *out, size_t *n_sections, Elf *e, const unsigned char
 			EVP_MD_CTX_free(md);
 			return elf_invalid(name, what);
 		}
-		if (sh.sh_size)
-			EVP_DigestUpdate(md, image + sh.sh_offset, (size_t)sh.sh_size);
+		if (algo == KB_SIG_LEGACY) {
+			if (sh.sh_size)
+				EVP_DigestUpdate(md, image + sh.sh_offset, (size_t)sh.sh_size);
+		} else {
+			unsigned char d[EVP_MAX_MD_SIZE];
+			unsigned int dlen = 0;
+			if (!EVP_Digest(image + sh.sh_offset, (size_t)sh.sh_size, d, &dlen,
+					EVP_sha256(), NULL)) {
+				EVP_MD_CTX_free(md);
+				return kb_error_set(KB_ERRCLASS_OS, "cannot hash section %zu of "
+						    "'%s': out of memory", i, name);
+			}
+			EVP_DigestUpdate(md, d, dlen);
+		}
 		hashed++;
 	}
 	EVP_DigestFinal_ex(md, out->b, &mdlen);
@@ -105,6 +121,12 @@ static int sign_elf(kb_key *out, size_t *n_sections, Elf *e, const unsigned char
 
 int kb_signature_buf(kb_key *out, size_t *n_sections, const void *data, size_t len,
 		     const char *name)
+{
+	return kb_signature_buf_algo(out, n_sections, data, len, name, KB_SIG_SYZKALLER);
+}
+
+int kb_signature_buf_algo(kb_key *out, size_t *n_sections, const void *data, size_t len,
+			  const char *name, kb_sig_algo algo)
 {
 	char *copy;
 	Elf *e;
@@ -127,13 +149,18 @@ int kb_signature_buf(kb_key *out, size_t *n_sections, const void *data, size_t l
 		free(copy);
 		return elf_invalid(name, elf_errmsg(-1));
 	}
-	rc = sign_elf(out, n_sections, e, data, len, name);
+	rc = sign_elf(out, n_sections, e, data, len, name, algo);
 	elf_end(e);
 	free(copy);
 	return rc;
 }
 
 int kb_signature_file(kb_key *out, const char *vmlinux_path)
+{
+	return kb_signature_file_algo(out, vmlinux_path, KB_SIG_SYZKALLER);
+}
+
+int kb_signature_file_algo(kb_key *out, const char *vmlinux_path, kb_sig_algo algo)
 {
 	struct stat st;
 	const char *image;
@@ -168,7 +195,8 @@ int kb_signature_file(kb_key *out, const char *vmlinux_path)
 	if (!image)
 		rc = elf_invalid(vmlinux_path, "not an ELF file");
 	else
-		rc = sign_elf(out, NULL, e, (const unsigned char *)image, size, vmlinux_path);
+		rc = sign_elf(out, NULL, e, (const unsigned char *)image, size, vmlinux_path,
+			      algo);
 	elf_end(e);
 	close(fd);
 	return rc;

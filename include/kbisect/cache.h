@@ -184,8 +184,10 @@ typedef struct {
 
 /** Version of the build manifest format; part of every build key. Bumped when the
  * format changes or when earlier records cannot be trusted (2: with ccache, kbisect
- * <= b925f68 could store a bzImage that embedded an older build's kernel). */
-#define KB_BUILD_SCHEMA 2
+ * <= b925f68 could store a bzImage that embedded an older build's kernel; 3: kernel
+ * signatures are syzkaller's per-section-digest algorithm, records before hold the
+ * legacy one). */
+#define KB_BUILD_SCHEMA 3
 
 /** Build key: SHA-256 of the canonical manifest of in (see docs/architecture.md). */
 void kb_build_key_compute(kb_key *out, const kb_build_inputs *in);
@@ -247,8 +249,8 @@ typedef struct {
 
 /** Version of the test manifest format; part of every test key. Bumped like
  * KB_BUILD_SCHEMA (2: runs recorded under a kernel's signature may have booted another
- * build's kernel, see there). */
-#define KB_TEST_SCHEMA 2
+ * build's kernel, see there; 3: test keys hold today's kernel signatures). */
+#define KB_TEST_SCHEMA 3
 
 /** Test key: SHA-256 of the canonical manifest of in. */
 void kb_test_key_compute(kb_key *out, const kb_test_inputs *in);

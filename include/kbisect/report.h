@@ -5,8 +5,11 @@
  * ("general protection fault in vmx_vcpu_run", "WARNING in foo", "SYZFAIL: ..."), title
  * normalisation (addresses, numbers, ".isra.0" suffixes) and the one place where a run
  * is classified: crash (with title) > infra error > boot failure > ok.
- * Not: running VMs (vmpool/pool.c feeds the console), deciding whether a crash is the
- * target crash (the bisect engine compares titles).
+ * Also: ALT titles (syzkaller's alternative titles of one bug, "bad-access in F") and the
+ * one rule for "same crash" (kb_report_title_matches()), and a streaming parser whose
+ * memory does not grow with the console.
+ * Not: running VMs (vmpool/pool.c feeds the console), which titles are the target (the
+ * bisect engine and analyze keep them and ask kb_report_title_matches()).
  * Titles follow syzkaller's pkg/report so they compare equal to syzbot's titles.
  */
 #ifndef KBISECT_REPORT_H
@@ -20,6 +23,9 @@ extern "C" {
 
 /** Longest title, including the terminating NUL (longer ones are cut). */
 #define KB_REPORT_TITLE_MAX 256
+
+/** Most ALT titles kept per report. */
+#define KB_REPORT_ALT_MAX 8
 
 /** How a run ended, as the VM pool saw it (input of kb_report_parse()). */
 typedef enum {
@@ -53,6 +59,10 @@ typedef struct {
 	int corrupted;                   /**< 1 if the crash report looks truncated or mixed
 					      (no stack frame for the title, "Fatal exception"
 					      without its oops...) */
+	char alt[KB_REPORT_ALT_MAX][KB_REPORT_TITLE_MAX]; /**< ALT titles of a crash, normalised
+					      ("bad-access in F", the title with unstripped
+					      syscall frames...) */
+	int nalt;                        /**< ALT titles in alt */
 } kb_report;
 
 /** Find the first crash report in console[0, len) and classify the run; ctx NULL means
@@ -60,6 +70,37 @@ typedef struct {
  * text without a crash report gives KB_RUN_OK.
  * @return 0, KB_EINVAL (out NULL, or console NULL with len > 0), KB_ERROR (out of memory) */
 int kb_report_parse(kb_report *out, const char *console, size_t len, const kb_report_ctx *ctx);
+
+/** A streaming console parser: feed the console in chunks of any size, then finish; the
+ * memory it holds is bounded (a report window of at most 2,000 lines / 1 MiB and an 8 KiB
+ * console tail), whatever the console's size (opaque). */
+typedef struct kb_report_parser kb_report_parser;
+
+/** A new parser; on success *out is yours: kb_report_parser_free() it.
+ * @return 0, KB_EINVAL (out NULL), KB_ERROR (out of memory) */
+int kb_report_parser_new(kb_report_parser **out);
+
+/** Feed the next len bytes of console (chunks may split lines anywhere).
+ * @return 0, KB_EINVAL (p NULL, or buf NULL with len > 0) */
+int kb_report_parser_feed(kb_report_parser *p, const char *buf, size_t len);
+
+/** Classify what was fed, like kb_report_parse() (ctx NULL: a clean exit); out is filled
+ * as there and must be kb_report_free()d. The parser can only be freed afterwards.
+ * @return 0, KB_EINVAL (NULL p or out), KB_ERROR (out of memory) */
+int kb_report_parser_finish(kb_report_parser *p, const kb_report_ctx *ctx, kb_report *out);
+
+/** Free a parser (NULL ok). */
+void kb_report_parser_free(kb_report_parser *p);
+
+/** 1 if two crash titles name the same crash the way syzkaller deduplicates: equal after
+ * normalisation, or one's title or implied ALT titles (kb_report_alt_titles()) equal to
+ * the other's; else 0 (NULL gives 0). Both the bisect engine and analyze use this. */
+int kb_report_title_matches(const char *a, const char *b);
+
+/** The ALT titles a bare title implies by its format ("KASAN: use-after-free Read in f"
+ * -> "bad-access in f", "INFO: task hung in f" -> "hang in f"), normalised; at most max
+ * into out. @return how many (0 for none or bad arguments) */
+int kb_report_alt_titles(const char *title, char out[][KB_REPORT_TITLE_MAX], int max);
 
 /** Free the report text of r and reset it (NULL ok; r itself is not freed). */
 void kb_report_free(kb_report *r);

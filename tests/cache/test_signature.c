@@ -45,16 +45,18 @@ static char *build_prog(const char *dir, const char *name, int value, int commen
 	return path;
 }
 
-/* The signature computed by the independent Python implementation. */
-static void python_signature(char out[KB_KEY_HEXLEN + 1], const char *dir, const char *bin)
+/* The signature computed by the independent Python implementation (flags: "" or
+ * "--legacy"). */
+static void python_signature_algo(char out[KB_KEY_HEXLEN + 1], const char *dir,
+				  const char *bin, const char *flags)
 {
 	char outpath[4096];
 	char *text;
 	size_t len = 0;
 
 	snprintf(outpath, sizeof(outpath), "%s/py.out", dir);
-	assert_int_equal(kb_test_sh("python3 '%s/tests/helpers/elf_signature.py' '%s' > '%s'",
-				    kb_test_source_dir(), bin, outpath),
+	assert_int_equal(kb_test_sh("python3 '%s/tests/helpers/elf_signature.py' %s '%s' > '%s'",
+				    kb_test_source_dir(), flags, bin, outpath),
 			 0);
 	text = kb_test_read_file(outpath, &len);
 	assert_non_null(text);
@@ -62,6 +64,43 @@ static void python_signature(char out[KB_KEY_HEXLEN + 1], const char *dir, const
 	memcpy(out, text, KB_KEY_HEXLEN);
 	out[KB_KEY_HEXLEN] = '\0';
 	free(text);
+}
+
+static void python_signature(char out[KB_KEY_HEXLEN + 1], const char *dir, const char *bin)
+{
+	python_signature_algo(out, dir, bin, "");
+}
+
+/* Both algorithms against the independent implementation; and they differ. */
+static void test_cache_signature__legacy_and_today_match_python_and_differ(void **state)
+{
+	char *dir = kb_test_tmpdir("sig"), *bin, hex[KB_KEY_HEXLEN + 1], py[KB_KEY_HEXLEN + 1];
+	char hex_legacy[KB_KEY_HEXLEN + 1];
+	kb_key sig, legacy, dflt;
+	size_t len = 0, n = 0;
+	void *data;
+	(void)state;
+
+	bin = build_prog(dir, "a", 5, 0);
+	assert_int_equal(kb_signature_file_algo(&legacy, bin, KB_SIG_LEGACY), KB_OK);
+	kb_key_to_hex(hex_legacy, &legacy);
+	python_signature_algo(py, dir, bin, "--legacy");
+	assert_string_equal(hex_legacy, py);
+	assert_int_equal(kb_signature_file_algo(&sig, bin, KB_SIG_SYZKALLER), KB_OK);
+	kb_key_to_hex(hex, &sig);
+	python_signature_algo(py, dir, bin, "");
+	assert_string_equal(hex, py);
+	assert_string_not_equal(hex, hex_legacy);
+	/* the default is today's algorithm, for files and buffers alike */
+	assert_int_equal(kb_signature_file(&dflt, bin), KB_OK);
+	assert_true(kb_key_equal(&dflt, &sig));
+	data = kb_test_read_file(bin, &len);
+	assert_non_null(data);
+	assert_int_equal(kb_signature_buf_algo(&dflt, &n, data, len, bin, KB_SIG_LEGACY), KB_OK);
+	assert_true(kb_key_equal(&dflt, &legacy));
+	free(data);
+	free(bin);
+	kb_test_tmpdir_free(dir);
 }
 
 static void test_cache_signature__gcc_binary_matches_independent_python(void **state)
@@ -243,6 +282,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_signature__gcc_binary_matches_independent_python),
 		cmocka_unit_test(test_cache_signature__buf_equals_file),
+		cmocka_unit_test(test_cache_signature__legacy_and_today_match_python_and_differ),
 		cmocka_unit_test(test_cache_signature__comment_change_same_code_change_differs),
 		cmocka_unit_test(test_cache_signature__non_elf_returns_einval_naming_file),
 		cmocka_unit_test(test_cache_signature__missing_file_returns_enotfound),

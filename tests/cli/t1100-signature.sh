@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# tests/cli/t1100-signature.sh - `kbisect signature`: matches an independent Python
-# computation on a gcc-built ELF (and on the real Debian kernels when they are already
-# in ~/.cache/kbisect-kernels: this test never downloads), --json, bad input, usage.
+# tests/cli/t1100-signature.sh - `kbisect signature`: today's algorithm and --legacy
+# match an independent Python computation and one from readelf + objcopy section dumps
+# on a gcc-built ELF (and on the real Debian kernels when they are already in
+# ~/.cache/kbisect-kernels: this test never downloads), --json, bad input, usage.
 # kb-test-labels: cli
 set -euo pipefail
 : "${KBISECT:?set KBISECT to the kbisect binary}"
@@ -18,10 +19,48 @@ got=$("$KBISECT" signature "$tmp/p")
 [ "$got" = "$want" ] || fail "signature $got, python says $want"
 [[ "$got" =~ ^[0-9a-f]{64}$ ]] || fail "not 64 hex: $got"
 
+# a third computation from binutils: readelf lists the sections (allocated, not NOBITS
+# or NOTE, in header order), objcopy dumps each one's bytes, hashlib does the rest
+binutils_sig() { # FILE legacy|syzkaller
+  local f=$1 algo=$2 i=0 name
+  : > "$tmp/list"
+  LC_ALL=C readelf -S -W "$f" | sed -n 's/^ *\[ *\([0-9]*\)\] \([^ ]*\) *\([A-Z_a-z0-9]*\) .*/\1 \2 \3/p' |
+  while read -r idx name type; do
+    flags=$(LC_ALL=C readelf -S -W "$f" | grep -E "^ *\[ *$idx\] " | awk '{print $(NF-3)}')
+    [ "$idx" = 0 ] && continue
+    case "$flags" in *A*) ;; *) continue ;; esac
+    case "$type" in NOBITS|NOTE) continue ;; esac
+    objcopy --dump-section "$name=$tmp/sec.$idx" "$f" "$tmp/junk" 2>/dev/null ||
+      : > "$tmp/sec.$idx" # an empty section cannot be dumped
+    echo "$tmp/sec.$idx" >> "$tmp/list"
+  done
+  python3 - "$algo" "$tmp/list" <<'PY'
+import hashlib, sys
+h = hashlib.sha256()
+for path in open(sys.argv[2]).read().split():
+    data = open(path, "rb").read()
+    h.update(data if sys.argv[1] == "legacy" else hashlib.sha256(data).digest())
+print(h.hexdigest())
+PY
+}
+bu=$(binutils_sig "$tmp/p" syzkaller)
+[ "$got" = "$bu" ] || fail "signature $got, readelf+objcopy say $bu"
+
+# --legacy: syzkaller's algorithm before 2022-06-23, also checked twice
+legacy=$("$KBISECT" signature --legacy "$tmp/p")
+want_legacy=$(python3 "$py" --legacy "$tmp/p" | cut -d' ' -f1)
+[ "$legacy" = "$want_legacy" ] || fail "legacy $legacy, python says $want_legacy"
+bu=$(binutils_sig "$tmp/p" legacy)
+[ "$legacy" = "$bu" ] || fail "legacy $legacy, readelf+objcopy say $bu"
+[ "$legacy" != "$got" ] || fail "legacy and today's signature are equal: $got"
+
 # --json
 json=$("$KBISECT" signature --json "$tmp/p")
-python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["signature"]==sys.argv[2], o; assert o["file"]==sys.argv[3]' \
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["signature"]==sys.argv[2], o; assert o["file"]==sys.argv[3]; assert o["algorithm"]=="syzkaller", o' \
   "$json" "$want" "$tmp/p" || fail "bad json: $json"
+json=$("$KBISECT" signature --json --legacy "$tmp/p")
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["signature"]==sys.argv[2], o; assert o["algorithm"]=="legacy", o' \
+  "$json" "$want_legacy" || fail "bad --legacy json: $json"
 
 # several files: "<sig>  <file>" lines, like sha256sum
 cp "$tmp/p" "$tmp/q"

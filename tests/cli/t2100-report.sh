@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/cli/t2100-report.sh - `kbisect report`: titles and classes of corpus console logs,
-# --json, --end, --title normalisation, stdin, bad input and usage errors.
+# --json (with ALT titles), --end, --title normalisation, stdin, a 256 MiB console in
+# bounded memory, bad input and usage errors.
 # kb-test-labels: cli
 set -euo pipefail
 : "${KBISECT:?set KBISECT to the kbisect binary}"
@@ -32,6 +33,30 @@ assert o["class"] == "crash" and o["title"] == "general protection fault in vmx_
 assert o["corrupted"] is False and 0 < o["start"] < o["end"], o
 assert o["report"].startswith("general protection fault"), o["report"][:80]
 ' "$json" || fail "bad json: $json"
+
+# ALT titles: a KASAN report is also "bad-access in <frame>"
+json=$("$KBISECT" report --json "$d/syz-kasan-uaf-read.txt")
+python3 -c '
+import json, sys
+o = json.loads(sys.argv[1])
+assert o["class"] == "crash" and o["title"].startswith("KASAN: "), o
+frame = o["title"].rsplit(" in ", 1)[1]
+assert "bad-access in " + frame in o["alt"], o
+' "$json" || fail "no ALT title: $json"
+json=$("$KBISECT" report --json "$d/real-clean-boot.txt")
+python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["alt"] == [], o' "$json" \
+  || fail "alt of a clean boot: $json"
+
+# streaming: a 256 MiB console (boot noise, then a report) in bounded memory
+if [ -x /usr/bin/time ]; then
+  { yes "[    1.234567][    T1] random: crng init done, some ordinary boot noise" |
+      head -c 268435456 || true; cat "$d/real-warn.txt"; } |
+    /usr/bin/time -f "%M" -o "$tmp/rss" "$KBISECT" report - > "$tmp/big.out"
+  [ "$(cat "$tmp/big.out")" = "$(printf 'crash\tWARNING in kbcrash_warn')" ] \
+    || fail "256 MiB console: $(cat "$tmp/big.out")"
+  rss=$(tail -1 "$tmp/rss")
+  [ "$rss" -lt 65536 ] || fail "256 MiB console took $rss KiB of memory (want < 64 MiB)"
+fi
 
 out=$("$KBISECT" report --title "KASAN: use-after-free Read in foo.isra.0" "WARNING: CPU: 1 PID: 3604 at net/core/dev.c:10845")
 [ "$out" = "$(printf 'KASAN: use-after-free Read in foo\nWARNING: CPU: NUM PID: NUM at net/core/dev.c:LINE')" ] \

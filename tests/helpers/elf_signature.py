@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-# tests/helpers/elf_signature.py FILE... - an independent computation of the kernel
-# signature (syzkaller's elfBinarySignature) with nothing but struct and hashlib, used by
-# the tests to check cache/signature.c. Prints "<hex>  <file>" per file; exit 1 on a
-# malformed file.
+# tests/helpers/elf_signature.py [--legacy] FILE... - an independent computation of the
+# kernel signature (syzkaller's elfBinarySignature) with nothing but struct and hashlib,
+# used by the tests to check cache/signature.c. Default: today's algorithm (SHA-256 of
+# the sections' SHA-256 digests); --legacy: before 2022-06-23 (one SHA-256 over the
+# sections' bytes). Prints "<hex>  <file>" per file; exit 1 on a malformed file.
 import hashlib
 import struct
 import sys
@@ -12,7 +13,7 @@ SHT_NOBITS = 8
 SHT_NOTE = 7
 
 
-def signature(data):
+def signature(data, legacy):
     if data[:4] != b"\x7fELF":
         raise ValueError("not an ELF file")
     cls, enc = data[4], data[5]
@@ -38,16 +39,18 @@ def signature(data):
             continue
         if sh_offset + sh_size > len(data):
             raise ValueError("section past the end")
-        h.update(data[sh_offset:sh_offset + sh_size])
+        section = data[sh_offset:sh_offset + sh_size]
+        h.update(section if legacy else hashlib.sha256(section).digest())
         n += 1
     return h.hexdigest(), n
 
 
 rc = 0
-for path in sys.argv[1:]:
+legacy = len(sys.argv) > 1 and sys.argv[1] == "--legacy"
+for path in sys.argv[1 + legacy:]:
     try:
         with open(path, "rb") as fh:
-            sig, n = signature(fh.read())
+            sig, n = signature(fh.read(), legacy)
         print(f"{sig}  {path}")
     except (ValueError, struct.error, KeyError) as e:
         print(f"elf_signature.py: {path}: {e}", file=sys.stderr)
