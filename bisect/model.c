@@ -34,7 +34,7 @@
  * 5: rates from about mu/4 to 2 mu are common). Priors favour the simple case; the
  * data move them (an all-crash test at q = 0.5 is 100x likelier with rho = 0.3). */
 static const double RHO_GRID[] = { 0, 0.05, 0.15, 0.35 };
-static const double RHO_PRIOR[] = { 0.4, 0.3, 0.2, 0.1 };
+static const double RHO_PRIOR[] = { 0.4, 0.2, 0.2, 0.2 };
 static const double KAPPA_GRID[] = { 0, 40, 12, 5 };
 static const double KAPPA_PRIOR[] = { 0.55, 0.2, 0.15, 0.1 };
 

@@ -9,7 +9,7 @@
  * bound_h: the mean over the trials of kb_sim_bound_seconds(), the least mean wall time
  * any strategy that always names the culprit could take on these histories at this k.
  *
- * Conditions (--cond, issue 19): the reproducer as the model says (control), or not:
+ * Conditions (--cond, issue 19; default: control only): the reproducer as the model says (control), or not:
  * false target crashes on clean kernels in 1% / 3% of runs (eps1, eps3), each buggy
  * kernel with its own rate drawn from [q/4, 2q] (drift), 30% of tests all-or-nothing
  * (aon), bursts of infra errors in 20% of tests at 60% (burst), all of these at once

@@ -54,6 +54,7 @@ struct script {
 	const double *bcost; /* per node: build seconds (tests then take 10 s), or NULL */
 	long first_pick;     /* node of the first test after calibration */
 	unsigned parent_tests; /* tests of the culprit's parent */
+	unsigned parent_runs0; /* runs asked of its first test */
 	unsigned every;      /* a buggy kernel crashes in every such run (0: 2, q = 0.5) */
 	size_t pend[64], n_pend; /* handed to prefetch() for the coming round */
 	unsigned focused, spread; /* rounds whose prefetched commits lay in one interval
@@ -84,7 +85,8 @@ static int script_exec(void *ctx, const kb_engine_request *rq, size_t n, kb_engi
 	for (size_t i = 0; i < n; i++) {
 		kb_engine_outcome *oc = &out[i];
 		int buggy = sc->culprit >= 0 && (int)rq[i].node >= sc->culprit;
-		sc->parent_tests += sc->culprit > 0 && (int)rq[i].node == sc->culprit - 1;
+		if (sc->culprit > 0 && (int)rq[i].node == sc->culprit - 1 && !sc->parent_tests++)
+			sc->parent_runs0 = rq[i].runs;
 		oc->how = KB_COST_BUILD;
 		oc->build_start = sc->clock, oc->build_end = sc->clock + 420;
 		oc->test_start = oc->build_end, oc->test_end = oc->build_end + 540;
@@ -180,11 +182,12 @@ static void test_bisect_engine__syzfail_does_not_blame_good_commits(void **state
 	kb_model_free(m);
 }
 
-/* The stop rule wants enough clean runs on the culprit's parent; once the culprit is
- * likely, a test of the parent asks for them all at once instead of a second round on
- * the same kernel (q = 0.25 here: the 19 runs a test gets are not enough at q's low
- * end) */
-static void test_bisect_engine__parent_of_likely_culprit_tested_once(void **state)
+/* The stop rule wants enough clean runs on the culprit's parent, from two separately
+ * booted tests (issue 19: one boot can freeze the outcome); once the culprit is likely,
+ * the parent's first test asks for more runs than a test gets (q = 0.25 here: the 19
+ * runs a test gets are not enough at the low end of a kernel's rate), and the parent
+ * is not tested again and again for a few more */
+static void test_bisect_engine__parent_of_likely_culprit_gets_its_runs(void **state)
 {
 	struct script sc = { .culprit = 50, .unbuildable = -1, .every = 4 };
 	kb_bisect_result r;
@@ -194,8 +197,10 @@ static void test_bisect_engine__parent_of_likely_culprit_tested_once(void **stat
 	run_script(&sc, 64, &r, &e, &m);
 	assert_int_equal(r.stop, KB_STOP_CONFIDENT);
 	assert_int_equal(r.culprit, 50);
-	print_message("parent tested %u time(s), %u rounds\n", sc.parent_tests, sc.executes);
-	assert_int_equal(sc.parent_tests, 1);
+	print_message("parent tested %u time(s), first with %u runs, %u rounds\n",
+		      sc.parent_tests, sc.parent_runs0, sc.executes);
+	assert_true(sc.parent_tests >= 2 && sc.parent_tests <= 3);
+	assert_true(sc.parent_runs0 > 20);
 	kb_engine_free(e);
 	kb_model_free(m);
 }
@@ -363,7 +368,9 @@ static void test_bisect_engine__prefetched_kernels_are_tested(void **state)
 		kb_sim_free(s);
 	}
 	print_message("prefetched kernels tested in %u of %u later rounds\n", used, later);
-	assert_true(used * 100 >= 60 * later);
+	/* 60% before issue 19; since then a round or two per bisection re-tests the
+	 * culprit's parent for a second boot, a kernel at hand that no prefetch makes */
+	assert_true(used * 100 >= 55 * later);
 }
 
 /* Builds that cost what the changed files make them cost: below commit 32 of a
@@ -474,7 +481,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bisect_engine__finds_culprit_in_95pct_at_q05),
 		cmocka_unit_test(test_bisect_engine__syzfail_does_not_blame_good_commits),
-		cmocka_unit_test(test_bisect_engine__parent_of_likely_culprit_tested_once),
+		cmocka_unit_test(test_bisect_engine__parent_of_likely_culprit_gets_its_runs),
 		cmocka_unit_test(test_bisect_engine__no_crash_on_bad_stops_with_no_repro),
 		cmocka_unit_test(test_bisect_engine__unbuildable_parent_leaves_a_set),
 		cmocka_unit_test(test_bisect_engine__json_and_html_have_the_fields),
