@@ -1172,7 +1172,8 @@ static size_t evidence_gap(const kb_engine *e, size_t top, size_t *need, const c
 		if (c < clean_needed(e))
 			pw = "a parent has too few clean runs";
 		else if (clean_tests(e, par, eps_hi) < PARENT_TESTS)
-			pw = "a parent's clean evidence comes from one test (one boot)";
+			pw = "a parent's clean evidence does not come from two separately booted tests "
+			     "with N/2 clean runs each";
 		else if (t && binom_tail(t, t + c, eps_hi) < EXPLAINED_TAIL)
 			pw = "a parent's target crashes are more than false crashes explain";
 		if (pw) {

@@ -56,6 +56,8 @@ struct script {
 	unsigned parent_tests; /* tests of the culprit's parent */
 	unsigned parent_runs0; /* runs asked of its first test */
 	unsigned every;      /* a buggy kernel crashes in every such run (0: 2, q = 0.5) */
+	int starved;         /* 1 + node whose every test loses all but 3 runs to infra
+			      * errors (0: none) */
 	size_t pend[64], n_pend; /* handed to prefetch() for the coming round */
 	unsigned focused, spread; /* rounds whose prefetched commits lay in one interval
 				   * between the round's tests, or in several */
@@ -105,7 +107,10 @@ static int script_exec(void *ctx, const kb_engine_request *rq, size_t n, kb_engi
 		memset(oc->signature.b, (int)rq[i].node + 1, sizeof(oc->signature.b));
 		for (unsigned r = 0; r < rq[i].runs; r++) {
 			kb_repro_run *run = &oc->runs[oc->n_runs++];
-			if (sc->syzfail && r == 0) {
+			if (sc->starved && (int)rq[i].node == sc->starved - 1 && r >= 3) {
+				run->klass = KB_RUN_INFRA;
+				strcpy(run->title, "SYZFAIL: wrong response packet");
+			} else if (sc->syzfail && r == 0) {
 				run->klass = KB_RUN_INFRA;
 				strcpy(run->title, "SYZFAIL: wrong response packet");
 			} else if (buggy && r % (sc->every ? sc->every : 2) == 0) {
@@ -201,6 +206,39 @@ static void test_bisect_engine__parent_of_likely_culprit_gets_its_runs(void **st
 		      sc.parent_tests, sc.parent_runs0, sc.executes);
 	assert_true(sc.parent_tests >= 2 && sc.parent_tests <= 3);
 	assert_true(sc.parent_runs0 > 20);
+	kb_engine_free(e);
+	kb_model_free(m);
+}
+
+/* Issue 19: the culprit's parent can only be tested in runs that a burst of infra
+ * errors leaves at 3 per test: its clean runs pile up and the culprit holds the
+ * confidence, but no test of the parent has N/2 clean runs (one boot's few runs could
+ * be a frozen outcome). The engine tests the parent first, then stops with a set
+ * holding the culprit and its parent, and says why; never a single culprit. */
+static void test_bisect_engine__unsettled_parent_leaves_a_set_and_says_why(void **state)
+{
+	struct script sc = { .culprit = 5, .unbuildable = -1, .starved = 5 };
+	kb_bisect_result r;
+	kb_engine *e;
+	kb_model *m;
+	char *js = NULL;
+	int has5 = 0, has4 = 0;
+	(void)state;
+	run_script(&sc, 8, &r, &e, &m);
+	print_message("stop %s, why: %s, parent tested %u times\n", kb_engine_stop_name(r.stop),
+		      kb_engine_why(e), sc.parent_tests);
+	assert_int_equal(r.stop, KB_STOP_UNSETTLED);
+	assert_int_equal(r.culprit, KB_MODEL_NONE);
+	for (size_t i = 0; i < r.n_set; i++)
+		has5 |= r.set[i] == 5, has4 |= r.set[i] == 4;
+	assert_true(has5 && has4);
+	assert_true(strstr(kb_engine_why(e), "two separately booted tests") != NULL);
+	assert_true(sc.parent_tests >= 8);
+	assert_int_equal(kb_engine_json(e, &js), 0);
+	assert_non_null(strstr(js, "\"why\""));
+	assert_non_null(strstr(js, "\"unsettled\""));
+	assert_non_null(strstr(js, "\"misfit\""));
+	free(js);
 	kb_engine_free(e);
 	kb_model_free(m);
 }
@@ -482,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_bisect_engine__finds_culprit_in_95pct_at_q05),
 		cmocka_unit_test(test_bisect_engine__syzfail_does_not_blame_good_commits),
 		cmocka_unit_test(test_bisect_engine__parent_of_likely_culprit_gets_its_runs),
+		cmocka_unit_test(test_bisect_engine__unsettled_parent_leaves_a_set_and_says_why),
 		cmocka_unit_test(test_bisect_engine__no_crash_on_bad_stops_with_no_repro),
 		cmocka_unit_test(test_bisect_engine__unbuildable_parent_leaves_a_set),
 		cmocka_unit_test(test_bisect_engine__json_and_html_have_the_fields),
