@@ -516,7 +516,8 @@ static int run_model(kb_analysis *a, int good_step)
 				     "'%s' has %d tested commits; kbisect analyze reads logs of at "
 				     "most %d (one syzbot bisection has < 50)",
 				     log->name, log->nsteps, MAX_NODES / 2);
-	if ((rc = kb_model_new(&m, (size_t)a->nnodes, NULL)))
+	/* one rate, independent runs: the model the analyzer's verdicts were set on */
+	if ((rc = kb_model_new(&m, (size_t)a->nnodes, &(kb_model_opts){ .iid_runs = 1 })))
 		return rc;
 	for (int k = 0; k < a->nnodes; k++) {
 		size_t mi = midx_of(a, k);

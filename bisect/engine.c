@@ -33,6 +33,11 @@
 #define TOPUP_MARGIN 1.25 /* see top_up_parents() */
 #define FOCUS_MIN_Q 0.15 /* see focus_prefetch() */
 #define MUST_EARLY 0.5 /* k > 1: settle the top commit's direct evidence from this mass on */
+#define PARENT_TESTS 2 /* separately booted clean tests asked of a culprit's parent */
+#define EXPLAINED_TAIL 0.01 /* see evidence_gap() */
+#define UNSETTLED_ROUNDS 8 /* rounds at >= confidence the stop rule may refuse before a set */
+#define MAX_GAPS 16
+#define CLARITY_FLOOR 0.02 /* see make_plan() */
 
 struct node_rec {
 	unsigned target, clean, other, infra, boot; /* runs on this very commit */
@@ -74,6 +79,8 @@ struct kb_engine {
 	size_t n_titles;
 	unsigned round;
 	int stop;
+	unsigned unsettled;     /* rounds at >= confidence that evidence_gap() refused */
+	char why[256];          /* why the engine stopped without a single culprit */
 	int calibrated;
 	unsigned builds, tests, runs, builds_avoided, prefetched, prefetch_used;
 	unsigned runs_asked, runs_told; /* runs requested; of them, target crashes or clean */
@@ -93,6 +100,7 @@ struct kb_engine {
 	double set_mass;
 	/* scratch */
 	double *buggy, *cellmass, *in;
+	double *clar;           /* per node: kb_model_test_clarity() of a test now (pool only) */
 	uint32_t *cell, *remap;
 	uint32_t *gcount;       /* nodes per signature group, during choose() */
 	uint64_t *urow;         /* scratch closure row */
@@ -107,6 +115,7 @@ const char *kb_engine_stop_name(int stop)
 	case KB_STOP_UNTESTABLE: return "untestable";
 	case KB_STOP_NO_REPRO: return "no_repro";
 	case KB_STOP_NONE: return "no_culprit";
+	case KB_STOP_UNSETTLED: return "unsettled";
 	}
 	return "unknown";
 }
@@ -183,13 +192,14 @@ int kb_engine_new(kb_engine **out, kb_model *m, const kb_engine_oracle *oracle,
 	e->is_merge = calloc(e->n, 1);
 	e->rec = calloc(e->n, sizeof(*e->rec));
 	e->buggy = calloc(e->n, sizeof(double));
+	e->clar = calloc(e->n, sizeof(double));
 	e->cellmass = calloc(2 * (e->n + 1) + 2, sizeof(double));
 	e->in = calloc(2 * (e->n + 1) + 2, sizeof(double));
 	e->cell = calloc(e->n + 1, sizeof(uint32_t));
 	e->remap = calloc(2 * (e->n + 1) + 2, sizeof(uint32_t));
 	e->gcount = calloc(e->n, sizeof(uint32_t));
 	e->urow = calloc(m->words, sizeof(uint64_t));
-	if (!e->gcount || !e->urow || !e->names || !e->is_merge || !e->rec || !e->buggy || !e->cellmass || !e->in ||
+	if (!e->clar || !e->gcount || !e->urow || !e->names || !e->is_merge || !e->rec || !e->buggy || !e->cellmass || !e->in ||
 	    !e->cell || !e->remap) {
 		kb_engine_free(e);
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory for the engine");
@@ -209,7 +219,7 @@ void kb_engine_free(kb_engine *e)
 	if (e->names)
 		for (size_t i = 0; i < e->n; i++)
 			free(e->names[i]);
-	free(e->names), free(e->is_merge), free(e->rec), free(e->buggy);
+	free(e->names), free(e->is_merge), free(e->rec), free(e->buggy), free(e->clar);
 	free(e->cellmass), free(e->in), free(e->cell), free(e->remap);
 	free(e->gcount), free(e->urow);
 	free(e->spans), free(e->rounds), free(e->set);
@@ -460,13 +470,14 @@ static unsigned runs_now(const kb_engine *e)
 
 /* clean runs needed on a parent of the top commit before we call it the culprit: enough
  * that a buggy parent would have crashed with probability >= 1 - PARENT_MISS even at
- * the low end (5% quantile) of the estimated q */
+ * the low end (5% quantile) of a buggy kernel's own rate (kernels' rates differ: the
+ * mean rate's quantile would let a parent with a rate of its own far below it pass),
+ * at most 6 N (two tests of up to 4 N) */
 static unsigned clean_needed(const kb_engine *e)
 {
-	double lo;
-	unsigned cap = 4 * e->opt.runs_per_test;
+	double lo = kb_model_kernel_rate_quantile(e->m, 0.05);
+	unsigned cap = 6 * e->opt.runs_per_test;
 
-	kb_model_rates(e->m, NULL, &lo, NULL, NULL);
 	if (!(lo > 0 && lo < 1))
 		return cap;
 	double need = ceil(log(PARENT_MISS) / log(1 - lo));
@@ -650,9 +661,12 @@ static void make_plan(kb_engine *e, struct plan *pl, const size_t *must, size_t 
 				continue;
 			if (in_plan(pl, pool[i]))
 				continue;
+			/* what its split is worth, times what a test of it can still tell (a
+			 * floor keeps every split that tells something in the running) */
 			double g = split_gain(e, rows[i], nws[i], ncells);
 			if (g <= MIN_GAIN_BITS)
 				continue;
+			g *= e->clar[pool[i]] > CLARITY_FLOOR ? e->clar[pool[i]] : CLARITY_FLOOR;
 			double score = g;
 			if (per_time)
 				score = g / (cost[i] > pl->cost ? cost[i] : pl->cost);
@@ -724,8 +738,14 @@ static size_t build_pool(kb_engine *e, size_t *pool, int *kind)
 		for (size_t i = 0; i < nv; i++)
 			v[i] = tmp[i].c;
 		free(tmp);
-		for (int t = 1; t < POOL_TARGETS && nv; t++) {
-			double target = (double)t / POOL_TARGETS;
+		/* evenly spaced, plus the tails: when the top commit holds 98%, the rest of
+		 * the mass may lie thinly spread below the first target */
+		static const double tails[] = { 0.0005, 0.002, 0.006, 0.012, 0.988, 0.994,
+						0.998, 0.9995 };
+		size_t n_tails = sizeof(tails) / sizeof(tails[0]);
+		for (size_t t = 1; t < POOL_TARGETS + n_tails && nv; t++) {
+			double target = t < POOL_TARGETS ? (double)t / POOL_TARGETS
+							 : tails[t - POOL_TARGETS];
 			size_t lo = 0, hi = nv;
 			while (lo < hi) {
 				size_t mid = (lo + hi) / 2;
@@ -765,6 +785,11 @@ static size_t build_pool(kb_engine *e, size_t *pool, int *kind)
 				pool[n_pool++] = cand[i];
 		}
 	}
+	{
+		unsigned runs = runs_now(e);
+		for (size_t i = 0; i < n_pool; i++)
+			e->clar[pool[i]] = kb_model_test_clarity(e->m, pool[i], runs);
+	}
 	for (size_t i = 0; i < n_pool; i++) {
 		int k = e->rec[pool[i]].built > 0 ? KB_COST_TEST : KB_COST_BUILD;
 		if (e->o.cost) {
@@ -789,6 +814,7 @@ static size_t build_pool(kb_engine *e, size_t *pool, int *kind)
 }
 
 static void check_stop(kb_engine *e);
+static size_t evidence_gap(const kb_engine *e, size_t top, size_t *need, const char **why);
 
 /* speculative builds wanted per round (0: none) */
 static size_t prefetch_n(const kb_engine *e)
@@ -971,16 +997,10 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 	}
 	top = kb_model_top(e->m, &p);
 	if (top != KB_MODEL_NONE && p >= (e->opt.workers > 1 ? MUST_EARLY * e->opt.confidence : e->opt.confidence)) {
-		unsigned t, c;
-		kb_model_evidence(e->m, top, &t, NULL, NULL);
-		if (t == 0 && e->rec[top].built >= 0)
-			must[n_must++] = top;
-		for (size_t i = 0; i < kb_model_n_parents(e->m, top) && n_must < 16; i++) {
-			size_t par = kb_model_parent(e->m, top, i);
-			kb_model_evidence(e->m, par, NULL, &c, NULL);
-			if (c < clean_needed(e) && e->rec[par].built >= 0)
-				must[n_must++] = par;
-		}
+		size_t need[MAX_GAPS], nn = evidence_gap(e, top, need, NULL);
+		for (size_t i = 0; i < nn && n_must < 16; i++)
+			if (e->rec[need[i]].built >= 0)
+				must[n_must++] = need[i];
 	}
 	memset(e->gcount, 0, e->n * sizeof(*e->gcount));
 	for (size_t c = 0; c < e->n; c++)
@@ -1087,36 +1107,140 @@ static int push_round(kb_engine *e)
 	return 0;
 }
 
-static int direct_evidence_ok(const kb_engine *e, size_t top)
+/* P(X >= x) for X ~ Binomial(n, p) */
+static double binom_tail(unsigned x, unsigned n, double p)
 {
-	unsigned t, c;
+	double below = 0;
 
-	kb_model_evidence(e->m, top, &t, NULL, NULL);
-	if (t == 0)
+	if (x == 0)
+		return 1;
+	if (p <= 0)
 		return 0;
-	for (size_t i = 0; i < kb_model_n_parents(e->m, top); i++) {
+	for (unsigned k = 0; k < x && k <= n; k++)
+		below += exp(lgamma(n + 1.0) - lgamma(k + 1.0) - lgamma(n - k + 1.0) +
+			     k * log(p) + (n - k) * log1p(-p));
+	return below >= 1 ? 0 : 1 - below;
+}
+
+/* Of node's kernel's tests, those with at least N/2 clean runs (not a test that a burst
+ * of infra errors left with a few) whose target crashes (if any) the false-crash rate
+ * explains (P(>= its crashes | its runs, eps_hi) >= EXPLAINED_TAIL). */
+static unsigned clean_tests(const kb_engine *e, size_t node, double eps_hi)
+{
+	const kb_model__group *g = &e->m->groups[e->m->group[node]];
+	unsigned n = 0;
+
+	for (size_t i = 0; i < g->n_tests; i++) {
+		const kb_model__test *t = &g->tests[i];
+		n += 2 * t->clean >= e->opt.runs_per_test &&
+		     (!t->target || binom_tail(t->target, t->target + t->clean, eps_hi) >=
+					    EXPLAINED_TAIL);
+	}
+	return n;
+}
+
+/* What the stop rule still asks before naming top (issue 19): a target crash on top;
+ * of each parent that builds, clean runs enough for a buggy one to have crashed
+ * (clean_needed()), clean evidence from PARENT_TESTS separately booted tests (a test
+ * counts if the false-crash rate explains its target crashes, if any), and no target
+ * crashes over all its runs that the false-crash rate does not explain (P(>= its
+ * crashes | its runs, eps at its 95% quantile) >= EXPLAINED_TAIL). The good end of the
+ * range is a parent too; it is not tested here, so a top with no parent in the range
+ * must show the crash in two tests (one test's crash could be a false or a frozen one).
+ * Fills need[] with the nodes to test (at most MAX_GAPS), returns their number; *why
+ * gets the first reason (may be NULL). 0: top can be named. */
+static size_t evidence_gap(const kb_engine *e, size_t top, size_t *need, const char **why)
+{
+	unsigned t, c, tt;
+	size_t n = 0, np = kb_model_n_parents(e->m, top);
+	double eps_hi;
+	const char *w = NULL;
+
+	kb_model_misfit(e->m, &eps_hi, NULL, NULL);
+	kb_model_evidence(e->m, top, &t, NULL, NULL);
+	kb_model_tests(e->m, top, NULL, NULL, &tt);
+	if (t == 0)
+		w = "no target crash on it yet", need[n++] = top;
+	else if (np == 0 && tt < PARENT_TESTS)
+		w = "its parent is the good end, which is not tested: its own crash is asked "
+		    "of two tests", need[n++] = top;
+	for (size_t i = 0; i < np && n < MAX_GAPS; i++) {
 		size_t par = kb_model_parent(e->m, top, i);
+		const char *pw = NULL;
 		if (e->rec[par].built < 0)
 			continue;
-		kb_model_evidence(e->m, par, NULL, &c, NULL);
+		kb_model_evidence(e->m, par, &t, &c, NULL);
 		if (c < clean_needed(e))
-			return 0;
+			pw = "a parent has too few clean runs";
+		else if (clean_tests(e, par, eps_hi) < PARENT_TESTS)
+			pw = "a parent's clean evidence does not come from two separately booted tests "
+			     "with N/2 clean runs each";
+		else if (t && binom_tail(t, t + c, eps_hi) < EXPLAINED_TAIL)
+			pw = "a parent's target crashes are more than false crashes explain";
+		if (pw) {
+			need[n++] = par;
+			if (!w)
+				w = pw;
+		}
 	}
-	return 1;
+	if (why)
+		*why = w;
+	return n;
+}
+
+static int by_node(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Stop with a set: the credible set plus the commits the stop rule still asked about. */
+static void stop_unsettled(kb_engine *e, const size_t *need, size_t n_need, const char *why)
+{
+	double eps_hi, rho, spread;
+	size_t *set = realloc(e->set, (e->n_set + n_need + 1) * sizeof(*set));
+
+	if (set) {
+		e->set = set;
+		for (size_t i = 0; i < n_need; i++) {
+			int dup = 0;
+			for (size_t j = 0; j < e->n_set; j++)
+				dup |= e->set[j] == need[i];
+			if (!dup) {
+				e->set[e->n_set++] = need[i];
+				e->set_mass += kb_model_posterior(e->m, need[i]);
+			}
+		}
+		qsort(e->set, e->n_set, sizeof(*e->set), by_node); /* NONE (SIZE_MAX) last */
+	}
+	kb_model_misfit(e->m, &eps_hi, &rho, &spread);
+	snprintf(e->why, sizeof(e->why), "%s (after %u more rounds; all-or-nothing tests %.2f, "
+		 "rates differ between kernels %.2f, false crashes up to %.4f)", why,
+		 e->unsettled, rho, spread, eps_hi);
+	e->stop = KB_STOP_UNSETTLED;
+	elog(e, "unsettled: the top commit holds the confidence but %s", e->why);
 }
 
 static void check_stop(kb_engine *e)
 {
 	double p;
-	size_t top = kb_model_top(e->m, &p);
+	size_t top = kb_model_top(e->m, &p), need[MAX_GAPS], n_need = 0;
+	const char *why = NULL;
 
+	if (top != KB_MODEL_NONE && p >= e->opt.confidence)
+		n_need = evidence_gap(e, top, need, &why);
 	if (top == KB_MODEL_NONE && p >= e->opt.confidence)
 		e->stop = KB_STOP_NONE;
-	else if (top != KB_MODEL_NONE && p >= e->opt.confidence && direct_evidence_ok(e, top))
+	else if (top != KB_MODEL_NONE && p >= e->opt.confidence && !n_need)
 		e->stop = KB_STOP_CONFIDENT;
+	else if (n_need && ++e->unsettled > UNSETTLED_ROUNDS)
+		stop_unsettled(e, need, n_need, why);
 	else if (e->round >= e->opt.max_rounds ||
-		 (e->opt.max_seconds > 0 && e->tmax - e->t0 >= e->opt.max_seconds))
+		 (e->opt.max_seconds > 0 && e->tmax - e->t0 >= e->opt.max_seconds)) {
 		e->stop = KB_STOP_BUDGET;
+		if (n_need)
+			stop_unsettled(e, need, n_need, why), e->stop = KB_STOP_BUDGET;
+	}
 }
 
 static int execute(kb_engine *e, kb_engine_request *rq, size_t n, kb_engine_outcome **out)
@@ -1355,6 +1479,11 @@ int kb_engine_run(kb_engine *e)
 
 /* ---- results ---- */
 
+const char *kb_engine_why(const kb_engine *e)
+{
+	return e ? e->why : "";
+}
+
 void kb_engine_result(const kb_engine *e, kb_bisect_result *out)
 {
 	double p;
@@ -1477,6 +1606,15 @@ int kb_engine_json(const kb_engine *e, char **out)
 	json_object_set_new(o, "q", json_real(r.q));
 	json_object_set_new(o, "q_interval", json_pack("[f,f]", r.q_lo, r.q_hi));
 	json_object_set_new(o, "eps", json_real(r.eps));
+	{
+		double eps_hi, rho, spread;
+		kb_model_misfit(e->m, &eps_hi, &rho, &spread);
+		json_object_set_new(o, "misfit", json_pack("{s:f,s:f,s:f}", "eps_hi", eps_hi,
+							   "all_or_nothing", rho,
+							   "rates_differ", spread));
+		if (e->why[0])
+			json_object_set_new(o, "why", json_string(e->why));
+	}
 	titles = json_array();
 	for (size_t i = 0; i < e->n_titles; i++)
 		json_array_append_new(titles, json_string(e->titles[i]));

@@ -1,12 +1,10 @@
 /*
- * bisect/model.c - the Bayesian culprit model: DAG closure, pooled evidence, grid
- * posterior over (culprit, q, eps), credible sets.
- * Owns: the ancestor closure (bitset rows), signature groups, the (q, eps) grid.
- * Not: choosing tests or stopping (bisect/engine.c), classifying runs (the engine).
- * DESIGN: the likelihood of culprit h depends on the evidence only through
- * X(h), M(h) = target crashes and clean runs on the kernels that are buggy under h
- * (everything else is attributed to eps). Hypotheses are grouped by (X, M), so one
- * update costs O(evidence * n) bit operations plus O(distinct pairs * grid).
+ * bisect/model.c - the Bayesian culprit model: DAG closure, pooled evidence per kernel
+ * and per test, the hyper-grid (mean rate mu, spread kappa, all-or-nothing share rho,
+ * false-crash rate eps).
+ * Owns: the ancestor closure (bitset rows), signature groups and their tests, the grids.
+ * Not: the posterior and its queries (bisect/model_post.c), choosing tests or stopping
+ * (bisect/engine.c), classifying runs (the engine).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -29,20 +27,84 @@
 #define Q_OVER_EPS 5.0
 /* prior weight of eps grid point j (ascending): smaller false-positive rates likelier */
 #define EPS_PRIOR_DECAY 0.6
-/* Prior factor of a culprit that two identical kernels would disagree on: one descends
- * from it and one does not (a commit with its parent's kernel is the common case). A
- * kernel's behaviour is a function of the kernel; only a cause outside it (the bug in
- * something the build does not read) could make such a commit the culprit. */
-#define KERNEL_SPLIT_PRIOR 1e-4
+
+/* Default hyper-grids (issue 19). rho: share of tests whose runs share one outcome (a
+ * snapshot's frozen randomness, one boot's state); most reproducers have none. kappa:
+ * concentration of each buggy kernel's own rate around the mean (0: one rate for all;
+ * 5: rates from about mu/4 to 2 mu are common). Priors favour the simple case; the
+ * data move them (an all-crash test at q = 0.5 is 100x likelier with rho = 0.3). */
+static const double RHO_GRID[] = { 0, 0.05, 0.15, 0.35 };
+static const double RHO_PRIOR[] = { 0.4, 0.2, 0.2, 0.2 };
+static const double KAPPA_GRID[] = { 0, 40, 12, 5 };
+static const double KAPPA_PRIOR[] = { 0.55, 0.2, 0.15, 0.1 };
+
+/* the hyper-grids: rho and kappa values with their prior weights (normalised here) */
+static void set_hyper(kb_model *m, const double *rho, const double *rp, size_t nr,
+		      const double *kap, const double *kp, size_t nk)
+{
+	double tr = 0, tk = 0;
+
+	for (size_t i = 0; i < nr; i++)
+		tr += rp[i];
+	for (size_t i = 0; i < nk; i++)
+		tk += kp[i];
+	for (size_t i = 0; i < nr; i++)
+		m->rgrid[i] = rho[i], m->rprior[i] = log(rp[i] / tr);
+	for (size_t i = 0; i < nk; i++)
+		m->kgrid[i] = kap[i], m->kprior[i] = log(kp[i] / tk);
+	m->nr = nr, m->nk = nk;
+}
+
+/* log weights of a kernel's own rate q_i given mu and kappa (a Beta(mu kappa,
+ * (1 - mu) kappa) on the q grid); NULL on out of memory */
+static double *make_logw(const kb_model *m, const double *q, size_t nq)
+{
+	double *w = malloc(m->nk * nq * nq * sizeof(*w));
+
+	if (!w)
+		return NULL;
+	for (size_t k = 0; k < m->nk; k++)
+		for (size_t mu = 0; mu < nq; mu++) {
+			double *row = w + (k * nq + mu) * nq, kap = m->kgrid[k];
+			if (kap <= 0) {
+				for (size_t i = 0; i < nq; i++)
+					row[i] = i == mu ? 0 : -INFINITY;
+				continue;
+			}
+			double a = q[mu] * kap, b = (1 - q[mu]) * kap, mx = -INFINITY, s = 0;
+			for (size_t i = 0; i < nq; i++) {
+				row[i] = (a - 1) * log(q[i]) + (b - 1) * log1p(-q[i]);
+				if (row[i] > mx)
+					mx = row[i];
+			}
+			for (size_t i = 0; i < nq; i++)
+				s += exp(row[i] - mx);
+			for (size_t i = 0; i < nq; i++)
+				row[i] -= mx + log(s);
+		}
+	return w;
+}
+
+/* forget the cached likelihoods (the grids changed) */
+static void groups_dirty(kb_model *m)
+{
+	for (size_t g = 0; g < m->n_groups; g++) {
+		free(m->groups[g].lb), free(m->groups[g].lc);
+		m->groups[g].lb = m->groups[g].lc = NULL;
+	}
+	free(m->out.lb), free(m->out.lc);
+	m->out.lb = m->out.lc = NULL;
+}
 
 static int build_grid(kb_model *m, const double *q, size_t nq, const double *e, size_t ne)
 {
 	double *qg = malloc(nq * sizeof(*qg)), *eg = malloc(ne * sizeof(*eg));
 	double *gp = malloc(nq * ne * sizeof(*gp)), *qp = calloc(nq, sizeof(*qp));
+	double *lw = make_logw(m, q, nq);
 	double tot = 0;
 
-	if (!qg || !eg || !gp || !qp) {
-		free(qg), free(eg), free(gp), free(qp);
+	if (!qg || !eg || !gp || !qp || !lw) {
+		free(qg), free(eg), free(gp), free(qp), free(lw);
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory for the model grid");
 	}
 	memcpy(qg, q, nq * sizeof(*qg));
@@ -53,15 +115,16 @@ static int build_grid(kb_model *m, const double *q, size_t nq, const double *e, 
 			tot += gp[i * ne + j];
 		}
 	if (tot <= 0) {
-		free(qg), free(eg), free(gp), free(qp);
+		free(qg), free(eg), free(gp), free(qp), free(lw);
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
 				     "model grid has no pair with q > eps; give larger q values");
 	}
 	for (size_t k = 0; k < nq * ne; k++)
 		gp[k] = gp[k] > 0 ? log(gp[k] / tot) : -INFINITY;
-	free(m->qgrid), free(m->egrid), free(m->gprior), free(m->qpost);
-	m->qgrid = qg, m->egrid = eg, m->gprior = gp, m->qpost = qp;
+	free(m->qgrid), free(m->egrid), free(m->gprior), free(m->qpost), free(m->logw);
+	m->qgrid = qg, m->egrid = eg, m->gprior = gp, m->qpost = qp, m->logw = lw;
 	m->nq = nq, m->ne = ne;
+	groups_dirty(m);
 	m->updated = 0;
 	return 0;
 }
@@ -90,9 +153,9 @@ int kb_model_new(kb_model **out, size_t n, const kb_model_opts *opts)
 	if (o.eps_min == 0)
 		o.eps_min = 0.0005;
 	if (o.eps_max == 0)
-		o.eps_max = 0.02;
+		o.eps_max = o.iid_runs ? 0.02 : 0.1;
 	if (o.eps_steps == 0)
-		o.eps_steps = 8;
+		o.eps_steps = o.iid_runs ? 8 : 10;
 	if (o.q_steps == 0)
 		o.q_steps = 40;
 	if (o.none_prior >= 1 || o.eps_min <= 0 || o.eps_max < o.eps_min || o.eps_max >= 1 ||
@@ -122,6 +185,13 @@ int kb_model_new(kb_model **out, size_t n, const kb_model_opts *opts)
 		m->weight[i] = 1.0;
 		m->group[i] = (uint32_t)i;
 	}
+	if (o.iid_runs) {
+		const double zero = 0, one = 1;
+		set_hyper(m, &zero, &one, 1, &zero, &one, 1);
+	} else {
+		set_hyper(m, RHO_GRID, RHO_PRIOR, sizeof(RHO_GRID) / sizeof(RHO_GRID[0]),
+			  KAPPA_GRID, KAPPA_PRIOR, sizeof(KAPPA_GRID) / sizeof(KAPPA_GRID[0]));
+	}
 	for (int i = 0; i < o.q_steps; i++)
 		qv[i] = (i + 0.5) / o.q_steps;
 	for (int i = 0; i < o.eps_steps; i++)
@@ -142,9 +212,15 @@ void kb_model_free(kb_model *m)
 	if (!m)
 		return;
 	free(m->anc), free(m->weight), free(m->par_off), free(m->par);
+	if (m->groups) {
+		groups_dirty(m);
+		for (size_t g = 0; g < m->n_groups; g++)
+			free(m->groups[g].tests);
+	}
+	free(m->out.tests), free(m->out.lb), free(m->out.lc);
 	free(m->edge_from), free(m->edge_to), free(m->group), free(m->groups);
 	free(m->untestable), free(m->inert), free(m->qgrid), free(m->egrid), free(m->gprior);
-	free(m->post), free(m->qpost);
+	free(m->post), free(m->qpost), free(m->logw);
 	free(m);
 }
 
@@ -257,6 +333,24 @@ size_t kb_model_parent(const kb_model *m, size_t node, size_t i)
 	return m->par[m->par_off[node] + i];
 }
 
+/* append one test to g (nothing when it has neither a target crash nor a clean run) */
+static int push_test(kb_model__group *g, unsigned target, unsigned clean)
+{
+	if (!target && !clean)
+		return 0;
+	if (g->n_tests == g->cap_tests) {
+		size_t cap = g->cap_tests ? 2 * g->cap_tests : 4;
+		kb_model__test *t = realloc(g->tests, cap * sizeof(*t));
+		if (!t)
+			return kb_error_set(KB_ERRCLASS_OS, "out of memory for the model's tests");
+		g->tests = t, g->cap_tests = cap;
+	}
+	g->tests[g->n_tests].target = target, g->tests[g->n_tests].clean = clean;
+	g->n_tests++;
+	g->dirty = 1;
+	return 0;
+}
+
 int kb_model_set_signature(kb_model *m, size_t node, const kb_key *sig)
 {
 	kb_model__group *own;
@@ -278,6 +372,13 @@ int kb_model_set_signature(kb_model *m, size_t node, const kb_key *sig)
 		if (!o->has_sig || !kb_key_equal(&o->sig, sig))
 			continue;
 		/* node's own group is a singleton without signature: merge it */
+		for (size_t t = 0; t < own->n_tests; t++) {
+			int rc = push_test(o, own->tests[t].target, own->tests[t].clean);
+			if (rc)
+				return rc;
+		}
+		own->n_tests = 0;
+		own->dirty = 1;
 		o->target += own->target, o->clean += own->clean, o->censored += own->censored;
 		own->target = own->clean = own->censored = 0;
 		m->group[node] = (uint32_t)g;
@@ -310,6 +411,9 @@ int kb_model_add_runs(kb_model *m, size_t node, unsigned target, unsigned clean,
 
 	NODE_CHECK(m, node);
 	g = &m->groups[m->group[node]];
+	int rc = push_test(g, target, clean);
+	if (rc)
+		return rc;
 	g->target += target, g->clean += clean, g->censored += censored;
 	m->updated = 0;
 	return 0;
@@ -319,6 +423,9 @@ int kb_model_add_outside_runs(kb_model *m, unsigned target, unsigned clean)
 {
 	if (!m)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "no model");
+	int rc = push_test(&m->out, target, clean);
+	if (rc)
+		return rc;
 	m->out_target += target, m->out_clean += clean;
 	m->updated = 0;
 	return 0;
@@ -337,6 +444,25 @@ void kb_model_evidence(const kb_model *m, size_t node, unsigned *target, unsigne
 		*clean = g ? g->clean : 0;
 	if (censored)
 		*censored = g ? g->censored : 0;
+}
+
+void kb_model_tests(const kb_model *m, size_t node, unsigned *tests, unsigned *clean_tests,
+		    unsigned *target_tests)
+{
+	const kb_model__group *g = m && node < m->n ? &m->groups[m->group[node]] : NULL;
+	unsigned n = 0, c = 0, t = 0;
+
+	for (size_t i = 0; g && i < g->n_tests; i++) {
+		n++;
+		c += g->tests[i].target == 0;
+		t += g->tests[i].target > 0;
+	}
+	if (tests)
+		*tests = n;
+	if (clean_tests)
+		*clean_tests = c;
+	if (target_tests)
+		*target_tests = t;
 }
 
 int kb_model_set_untestable(kb_model *m, size_t node, int untestable)
@@ -374,399 +500,10 @@ int kb_model_set_grid(kb_model *m, const double *q, size_t nq, const double *eps
 		if (!(eps[i] > 0 && eps[i] < 1))
 			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
 					     "model grid value eps=%g is not in (0,1)", eps[i]);
+	{ /* known rates: one rate for every buggy kernel, independent runs */
+		const double zero = 0, one = 1;
+		set_hyper(m, &zero, &one, 1, &zero, &one, 1);
+	}
 	return build_grid(m, q, nq, eps, neps);
 }
 
-/* ---- posterior ---- */
-
-struct pair {
-	uint64_t key;  /* X << 32 | M, or ~0 for an empty slot */
-	double lml;    /* log marginal likelihood over the grid */
-	double wsum;   /* prior weight of the hypotheses with this pair */
-};
-
-static size_t pair_slot(struct pair *tab, size_t mask, uint64_t key)
-{
-	size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 17) & mask;
-	while (tab[i].key != UINT64_MAX && tab[i].key != key)
-		i = (i + 1) & mask;
-	return i;
-}
-
-static double pair_ll(const kb_model *m, size_t qi, size_t ei, double X, double M, double Xt,
-		      double Mt)
-{
-	double q = m->qgrid[qi], e = m->egrid[ei];
-	return X * log(q) + M * log1p(-q) + (Xt - X) * log(e) + (Mt - M) * log1p(-e);
-}
-
-/* Bitset of the hypotheses h under which two nodes of one signature group would differ
- * (h is an ancestor-or-self of some members but not of all), or that were declared
- * inert; NULL on out of memory. */
-static uint64_t *split_mask(const kb_model *m)
-{
-	uint32_t *cnt = calloc(m->n_groups, sizeof(*cnt)), *slot = NULL;
-	uint64_t *mask = calloc(m->words, sizeof(*mask)), *uni = NULL, *isect = NULL;
-	size_t n_multi = 0;
-
-	if (!cnt || !mask)
-		goto fail;
-	for (size_t c = 0; c < m->n; c++) {
-		cnt[m->group[c]]++;
-		if (m->inert[c])
-			mask[c / 64] |= 1ull << (c % 64);
-	}
-	slot = malloc(m->n_groups * sizeof(*slot));
-	if (!slot)
-		goto fail;
-	for (size_t g = 0; g < m->n_groups; g++)
-		slot[g] = cnt[g] > 1 ? (uint32_t)n_multi++ : UINT32_MAX;
-	if (n_multi) {
-		uni = calloc(n_multi * m->words, sizeof(*uni));
-		isect = malloc(n_multi * m->words * sizeof(*isect));
-		if (!uni || !isect)
-			goto fail;
-		memset(isect, 0xff, n_multi * m->words * sizeof(*isect));
-		for (size_t c = 0; c < m->n; c++) {
-			uint32_t s = slot[m->group[c]];
-			if (s == UINT32_MAX)
-				continue;
-			const uint64_t *row = kb_model__row(m, c);
-			uint64_t *u = uni + (size_t)s * m->words, *x = isect + (size_t)s * m->words;
-			for (size_t w = 0; w < m->words; w++)
-				u[w] |= row[w], x[w] &= row[w];
-		}
-		for (size_t s = 0; s < n_multi; s++)
-			for (size_t w = 0; w < m->words; w++)
-				mask[w] |= uni[s * m->words + w] & ~isect[s * m->words + w];
-	}
-	free(cnt), free(slot), free(uni), free(isect);
-	return mask;
-fail:
-	free(cnt), free(slot), free(uni), free(isect), free(mask);
-	return NULL;
-}
-
-int kb_model_update(kb_model *m)
-{
-	uint32_t *X = NULL, *M = NULL;
-	uint32_t *slot_of = NULL;
-	size_t *ev_idx = NULL, n_ev = 0, cap, mask;
-	uint64_t *uni = NULL, *split = NULL;
-	double *pw = NULL; /* prior weight per hypothesis, split ones scaled down */
-	struct pair *tab = NULL;
-	double Xt, Mt, wtot = 0, maxl = -INFINITY, tot = 0;
-	int rc = 0;
-
-	if (!m || !m->finalized)
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
-				     "model is not finalized; call kb_model_finalize() first");
-	X = calloc(m->n, sizeof(*X));
-	M = calloc(m->n, sizeof(*M));
-	slot_of = malloc(m->n * sizeof(*slot_of));
-	ev_idx = malloc(m->n_groups * sizeof(*ev_idx));
-	pw = malloc(m->n * sizeof(*pw));
-	split = split_mask(m);
-	if (!X || !M || !slot_of || !ev_idx || !pw || !split) {
-		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
-		goto out;
-	}
-	Xt = m->out_target, Mt = m->out_clean;
-	for (size_t g = 0; g < m->n_groups; g++) {
-		ev_idx[g] = SIZE_MAX;
-		if (m->groups[g].target || m->groups[g].clean) {
-			ev_idx[g] = n_ev++;
-			Xt += m->groups[g].target, Mt += m->groups[g].clean;
-		}
-	}
-	/* union of the closure rows of each pooled kernel with evidence */
-	if (n_ev) {
-		uni = calloc(n_ev * m->words, sizeof(*uni));
-		if (!uni) {
-			rc = kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
-			goto out;
-		}
-		for (size_t c = 0; c < m->n; c++) {
-			size_t e = ev_idx[m->group[c]];
-			if (e == SIZE_MAX)
-				continue;
-			const uint64_t *row = kb_model__row(m, c);
-			uint64_t *u = uni + e * m->words;
-			for (size_t w = 0; w <= c / 64; w++)
-				u[w] |= row[w];
-		}
-		for (size_t g = 0; g < m->n_groups; g++) {
-			size_t e = ev_idx[g];
-			if (e == SIZE_MAX)
-				continue;
-			const uint64_t *u = uni + e * m->words;
-			for (size_t w = 0; w < m->words; w++)
-				for (uint64_t b = u[w]; b; b &= b - 1) {
-					size_t h = w * 64 + (size_t)__builtin_ctzll(b);
-					X[h] += m->groups[g].target;
-					M[h] += m->groups[g].clean;
-				}
-		}
-	}
-	/* distinct (X, M) pairs; slot 0 region also holds NONE's (0, 0) */
-	for (cap = 64; cap < 2 * (m->n + 1); cap *= 2)
-		;
-	mask = cap - 1;
-	tab = malloc(cap * sizeof(*tab));
-	if (!tab) {
-		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
-		goto out;
-	}
-	for (size_t i = 0; i < cap; i++)
-		tab[i].key = UINT64_MAX, tab[i].wsum = 0;
-	for (size_t i = 0; i < m->n; i++) {
-		pw[i] = m->weight[i];
-		if (split[i / 64] >> (i % 64) & 1)
-			pw[i] *= KERNEL_SPLIT_PRIOR;
-		wtot += pw[i];
-	}
-	for (size_t h = 0; h <= m->n; h++) {
-		uint64_t key = h < m->n ? ((uint64_t)X[h] << 32 | M[h]) : 0;
-		size_t s = pair_slot(tab, mask, key);
-		double w;
-		if (h < m->n) {
-			w = wtot > 0 ? (1 - m->none_prior) * pw[h] / wtot : 0;
-			slot_of[h] = (uint32_t)s;
-		} else {
-			w = wtot > 0 ? m->none_prior : 1.0;
-		}
-		tab[s].key = key;
-		tab[s].wsum += w;
-	}
-	/* log marginal likelihood per pair, and the (q, eps) posterior */
-	{
-		size_t ng = m->nq * m->ne;
-		double *jl = malloc(ng * sizeof(*jl));
-		double *acc = calloc(ng, sizeof(*acc));
-		double esum = 0, ztot = 0;
-		if (!jl || !acc) {
-			free(jl), free(acc);
-			rc = kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
-			goto out;
-		}
-		for (size_t s = 0; s < cap; s++) {
-			if (tab[s].key == UINT64_MAX)
-				continue;
-			double px = (double)(tab[s].key >> 32), pm = (double)(tab[s].key & 0xffffffffu);
-			double mx = -INFINITY, sum = 0;
-			for (size_t k = 0; k < ng; k++) {
-				jl[k] = m->gprior[k] + pair_ll(m, k / m->ne, k % m->ne, px, pm, Xt, Mt);
-				if (jl[k] > mx)
-					mx = jl[k];
-			}
-			for (size_t k = 0; k < ng; k++)
-				sum += exp(jl[k] - mx);
-			tab[s].lml = mx + log(sum);
-			if (tab[s].wsum > 0 && tab[s].lml + log(tab[s].wsum) > maxl)
-				maxl = tab[s].lml + log(tab[s].wsum);
-		}
-		/* joint over the grid: sum_pairs wsum * exp(ll + prior), scaled by maxl */
-		for (size_t s = 0; s < cap; s++) {
-			if (tab[s].key == UINT64_MAX || tab[s].wsum <= 0)
-				continue;
-			double px = (double)(tab[s].key >> 32), pm = (double)(tab[s].key & 0xffffffffu);
-			double lw = log(tab[s].wsum);
-			for (size_t k = 0; k < ng; k++)
-				acc[k] += exp(lw + m->gprior[k] +
-					      pair_ll(m, k / m->ne, k % m->ne, px, pm, Xt, Mt) - maxl);
-		}
-		memset(m->qpost, 0, m->nq * sizeof(*m->qpost));
-		for (size_t k = 0; k < ng; k++) {
-			m->qpost[k / m->ne] += acc[k];
-			esum += acc[k] * m->egrid[k % m->ne];
-			ztot += acc[k];
-		}
-		for (size_t i = 0; i < m->nq; i++)
-			m->qpost[i] = ztot > 0 ? m->qpost[i] / ztot : 1.0 / m->nq;
-		m->eps_mean = ztot > 0 ? esum / ztot : m->egrid[0];
-		free(jl), free(acc);
-	}
-	for (size_t h = 0; h < m->n; h++) {
-		struct pair *p = &tab[slot_of[h]];
-		double w = wtot > 0 ? (1 - m->none_prior) * pw[h] / wtot : 0;
-		m->post[h] = w > 0 ? exp(log(w) + p->lml - maxl) : 0;
-		tot += m->post[h];
-	}
-	{
-		struct pair *p = &tab[pair_slot(tab, mask, 0)];
-		double w = wtot > 0 ? m->none_prior : 1.0;
-		m->post_none = w > 0 ? exp(log(w) + p->lml - maxl) : 0;
-		tot += m->post_none;
-	}
-	for (size_t h = 0; h < m->n; h++)
-		m->post[h] /= tot;
-	m->post_none /= tot;
-	m->updated = 1;
-out:
-	free(X), free(M), free(slot_of), free(ev_idx), free(uni), free(tab), free(pw), free(split);
-	return rc;
-}
-
-double kb_model_posterior(const kb_model *m, size_t node)
-{
-	if (!m || !m->updated || node >= m->n)
-		return node == KB_MODEL_NONE ? kb_model_posterior_none(m) : 0;
-	return m->post[node];
-}
-
-double kb_model_posterior_none(const kb_model *m)
-{
-	return m && m->updated ? m->post_none : 0;
-}
-
-size_t kb_model_top(const kb_model *m, double *p)
-{
-	size_t best = KB_MODEL_NONE;
-	double bp = kb_model_posterior_none(m);
-
-	if (m && m->updated)
-		for (size_t h = 0; h < m->n; h++)
-			if (m->post[h] > bp)
-				bp = m->post[h], best = h;
-	if (p)
-		*p = bp;
-	return best;
-}
-
-double kb_model_buggy(const kb_model *m, size_t node)
-{
-	double s = 0;
-
-	if (!m || !m->updated || !m->finalized || node >= m->n)
-		return 0;
-	const uint64_t *row = kb_model__row(m, node);
-	for (size_t w = 0; w <= node / 64; w++)
-		for (uint64_t b = row[w]; b; b &= b - 1)
-			s += m->post[w * 64 + (size_t)__builtin_ctzll(b)];
-	return s;
-}
-
-int kb_model_buggy_all(const kb_model *m, double *out)
-{
-	size_t nb;
-	double *tab;
-
-	if (!m || !m->updated || !m->finalized || !out)
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
-				     "model has no posterior; call kb_model_update() first");
-	nb = (m->n + 7) / 8;
-	tab = malloc(nb * 256 * sizeof(*tab));
-	if (!tab)
-		return kb_error_set(KB_ERRCLASS_OS, "out of memory for model tables");
-	for (size_t b = 0; b < nb; b++) {
-		double *t = tab + b * 256;
-		t[0] = 0;
-		for (unsigned v = 1; v < 256; v++) {
-			size_t h = b * 8 + (size_t)__builtin_ctz(v);
-			t[v] = t[v & (v - 1)] + (h < m->n ? m->post[h] : 0);
-		}
-	}
-	for (size_t c = 0; c < m->n; c++) {
-		const uint64_t *row = kb_model__row(m, c);
-		double s = 0;
-		for (size_t b = 0; b <= c / 8; b++) {
-			uint8_t v = (uint8_t)(row[b / 8] >> (8 * (b % 8)));
-			s += tab[b * 256 + v];
-		}
-		out[c] = s;
-	}
-	free(tab);
-	return 0;
-}
-
-struct ranked {
-	size_t h;
-	double p;
-};
-
-static int by_p_desc(const void *a, const void *b)
-{
-	const struct ranked *x = a, *y = b;
-	if (x->p != y->p)
-		return x->p > y->p ? -1 : 1;
-	return x->h < y->h ? -1 : x->h > y->h;
-}
-
-static int by_index(const void *a, const void *b)
-{
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-int kb_model_credible_set(const kb_model *m, double conf, size_t **out, size_t *n,
-			  double *mass)
-{
-	struct ranked *r;
-	size_t k = 0, *set;
-	double s = 0;
-
-	if (!m || !out || !n || !(conf > 0 && conf <= 1))
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
-				     "credible set needs a model and a confidence in (0,1]");
-	if (!m->updated)
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
-				     "model has no posterior; call kb_model_update() first");
-	r = malloc((m->n + 1) * sizeof(*r));
-	set = malloc((m->n + 1) * sizeof(*set));
-	if (!r || !set) {
-		free(r), free(set);
-		return kb_error_set(KB_ERRCLASS_OS, "out of memory for a credible set");
-	}
-	for (size_t h = 0; h < m->n; h++)
-		r[h].h = h, r[h].p = m->post[h];
-	r[m->n].h = KB_MODEL_NONE, r[m->n].p = m->post_none;
-	qsort(r, m->n + 1, sizeof(*r), by_p_desc);
-	while (k <= m->n && (k == 0 || s < conf - 1e-12)) {
-		set[k] = r[k].h;
-		s += r[k].p;
-		k++;
-	}
-	qsort(set, k, sizeof(*set), by_index); /* KB_MODEL_NONE is SIZE_MAX: last */
-	free(r);
-	*out = set, *n = k;
-	if (mass)
-		*mass = s;
-	return 0;
-}
-
-void kb_model_rates(const kb_model *m, double *q_mean, double *q_lo, double *q_hi,
-		    double *eps_mean)
-{
-	double mean = 0, c = 0, lo = 0, hi = 0;
-	int have_lo = 0, have_hi = 0;
-
-	if (!m || !m->updated) {
-		if (q_mean)
-			*q_mean = 0;
-		if (q_lo)
-			*q_lo = 0;
-		if (q_hi)
-			*q_hi = 0;
-		if (eps_mean)
-			*eps_mean = 0;
-		return;
-	}
-	for (size_t i = 0; i < m->nq; i++) {
-		mean += m->qpost[i] * m->qgrid[i];
-		c += m->qpost[i];
-		if (!have_lo && c >= 0.05)
-			lo = m->qgrid[i], have_lo = 1;
-		if (!have_hi && c >= 0.95)
-			hi = m->qgrid[i], have_hi = 1;
-	}
-	if (!have_hi)
-		hi = m->qgrid[m->nq - 1];
-	if (q_mean)
-		*q_mean = mean;
-	if (q_lo)
-		*q_lo = lo;
-	if (q_hi)
-		*q_hi = hi;
-	if (eps_mean)
-		*eps_mean = m->eps_mean;
-}

@@ -10,12 +10,26 @@
 
 #include "kbisect/model.h"
 
-/** One pooled kernel: the nodes sharing a signature and their runs. */
+/** One test (one boot of a kernel, its runs): target crashes and clean runs. */
+typedef struct {
+	unsigned target, clean;
+} kb_model__test;
+
+/** One pooled kernel: the nodes sharing a signature, their runs and tests. */
 typedef struct {
 	unsigned target, clean, censored;
 	int has_sig;
 	kb_key sig;
+	kb_model__test *tests;  /* tests with at least one target crash or clean run */
+	size_t n_tests, cap_tests;
+	double *lb;             /* log lik. of the tests if this kernel is buggy, per (rho, mu, kappa) */
+	double *lc;             /* ... if it is clean, per (rho, eps) */
+	int dirty;              /* tests changed since lb/lc were computed */
 } kb_model__group;
+
+/* hyper-grid sizes of the over-dispersion and spread of per-kernel rates */
+#define KB_MODEL__MAX_RHO 8
+#define KB_MODEL__MAX_KAPPA 8
 
 struct kb_model {
 	size_t n;
@@ -33,13 +47,25 @@ struct kb_model {
 	uint8_t *untestable;
 	uint8_t *inert;         /* kernel known to be its parent's (kb_model_set_inert) */
 	unsigned out_target, out_clean; /* runs on outside (good) kernels */
+	kb_model__group out;    /* their tests (a kernel clean under every hypothesis) */
 	double *qgrid, *egrid, *gprior; /* grid values, prior per (qi, ei) */
 	size_t nq, ne;
+	/* issue 19: rho = share of tests whose runs share one outcome; kappa = concentration
+	 * of the Beta prior of each buggy kernel's own rate around the mean rate mu (the q
+	 * grid); kappa <= 0 stands for "one rate for all" */
+	double rgrid[KB_MODEL__MAX_RHO], rprior[KB_MODEL__MAX_RHO]; /* prior as logs */
+	double kgrid[KB_MODEL__MAX_KAPPA], kprior[KB_MODEL__MAX_KAPPA];
+	size_t nr, nk;
+	double *logw;           /* [kappa][mu][q_i]: log prior weight of a kernel rate q_i */
 	/* results of kb_model_update() */
 	double *post;           /* per node */
 	double post_none;
 	double *qpost;          /* marginal posterior over q grid */
-	double eps_mean;
+	double eps_mean, eps_hi;
+	double rho_mean;        /* posterior mean of rho */
+	double spread;          /* posterior probability that kernels' rates differ */
+	size_t kmap;            /* kappa of highest posterior */
+	double kpost[KB_MODEL__MAX_KAPPA]; /* posterior of each kappa */
 	int updated;
 };
 

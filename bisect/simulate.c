@@ -110,8 +110,18 @@ int kb_sim_new(kb_sim **out, const kb_sim_opts *opts)
 	o.other_rate = def(o.other_rate, 0.01);
 	o.unbuildable = def(o.unbuildable, 0.01);
 	o.nonkernel = def(o.nonkernel, 0.1);
+	o.burst_infra = def(o.burst_infra, 0.6);
 	o.build_seconds = def(o.build_seconds, 420);
 	o.test_seconds = def(o.test_seconds, 540);
+	if (o.q_max > 0 && !(o.q_min > 0 && o.q_min <= o.q_max && o.q_max <= 1))
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "bad simulation options: per-kernel rates need "
+				     "0 < q_min <= q_max <= 1");
+	if (o.aon_share < 0 || o.aon_share > 1 || o.burst_share < 0 || o.burst_share > 1 ||
+	    o.burst_infra > 1)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "bad simulation options: aon_share, burst_share and "
+				     "burst_infra are shares in [0,1]");
 	if (o.n < 2 || o.n > KB_MODEL_MAX_NODES || o.q > 1 || o.eps >= 1 ||
 	    (o.shape != KB_SIM_LINEAR && o.shape != KB_SIM_MERGES))
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
@@ -268,20 +278,39 @@ static int sim_cost(void *ctx, size_t node, int *kind)
 	return 0;
 }
 
+/* The target crash rate of node's kernel: q, or with per-kernel rates a draw from
+ * [q_min, q_max] fixed by the kernel (its identity and the history's seed). */
+static double kernel_rate(const kb_sim *s, size_t node)
+{
+	uint64_t h;
+
+	if (!s->buggy[node])
+		return s->o.eps;
+	if (!(s->o.q_max > 0))
+		return s->o.q;
+	h = s->o.seed * 0xD6E8FEB86659FD93ull ^ (s->ident[node] + 1) * 0x9E3779B97F4A7C15ull;
+	return s->o.q_min + (s->o.q_max - s->o.q_min) * urand(&h);
+}
+
 static void sim_runs(kb_sim *s, size_t node, unsigned want, kb_engine_outcome *oc)
 {
-	double rate = s->buggy[node] ? s->o.q : s->o.eps;
+	double rate = kernel_rate(s, node), infra = s->o.infra_rate;
+	int frozen = -1; /* all-or-nothing test: 1 every run crashes, 0 none does */
 
+	if (s->o.aon_share > 0 && urand(&s->rng) < s->o.aon_share)
+		frozen = urand(&s->rng) < rate;
+	if (s->o.burst_share > 0 && urand(&s->rng) < s->o.burst_share)
+		infra = s->o.burst_infra;
 	oc->n_runs = 0;
 	for (unsigned i = 0; i < want && i < KB_ENGINE_MAX_RUNS; i++) {
 		kb_repro_run *run = &oc->runs[oc->n_runs];
 		if (urand(&s->rng) < s->o.lost_rate)
 			continue;
 		memset(run, 0, sizeof(*run));
-		if (urand(&s->rng) < s->o.infra_rate) {
+		if (urand(&s->rng) < infra) {
 			run->klass = KB_RUN_INFRA;
 			strcpy(run->title, "SYZFAIL: wrong response packet");
-		} else if (urand(&s->rng) < rate) {
+		} else if (frozen >= 0 ? frozen == 1 : urand(&s->rng) < rate) {
 			run->klass = KB_RUN_CRASH;
 			strcpy(run->title, urand(&s->rng) < 0.7 ? TITLE_A : TITLE_B);
 		} else if (urand(&s->rng) < s->o.other_rate) {
@@ -614,6 +643,8 @@ int kb_sim_run(kb_sim *s, int strategy, unsigned k, const kb_engine_opts *eopts,
 		if (!rc) {
 			kb_engine_result(e, &r);
 			out->culprit = r.culprit;
+			out->probability = r.probability;
+			out->stop = r.stop;
 			out->prefetch_used = r.prefetch_used;
 			out->found = r.culprit != KB_MODEL_NONE;
 			out->correct = r.culprit == s->culprit;

@@ -9,8 +9,16 @@
  * bound_h: the mean over the trials of kb_sim_bound_seconds(), the least mean wall time
  * any strategy that always names the culprit could take on these histories at this k.
  *
+ * Conditions (--cond, issue 19; default: control only): the reproducer as the model says (control), or not:
+ * false target crashes on clean kernels in 1% / 3% of runs (eps1, eps3), each buggy
+ * kernel with its own rate drawn from [q/4, 2q] (drift), 30% of tests all-or-nothing
+ * (aon), bursts of infra errors in 20% of tests at 60% (burst), all of these at once
+ * with 1% false crashes (all). Columns wrong% (a single wrong culprit named at the
+ * engine's confidence) and p_ok% (of the single culprits named, the share that is right).
+ *
  * usage: kb-accuracy [--trials N] [--shape linear|merges|both] [--q 0.9,0.5,0.2,0.1]
  *                    [--k 1,4,8] [--nmin 500] [--nmax 5000] [--seed S] [--engine-only]
+ *                    [--cond control,eps1,eps3,drift,aon,burst,all]
  *                    [--no-prebuild] [--verbose]   (misses on stderr)
  */
 #include <stdio.h>
@@ -31,6 +39,37 @@ static int parse_list(const char *s, double *out, int max)
 	return n;
 }
 
+static const char *const conds[] = { "control", "eps1", "eps3", "drift", "aon", "burst", "all" };
+#define N_CONDS (sizeof(conds) / sizeof(conds[0]))
+
+static int cond_index(const char *name)
+{
+	for (size_t i = 0; i < N_CONDS; i++)
+		if (!strcmp(conds[i], name))
+			return (int)i;
+	return -1;
+}
+
+/* the reproducer's misbehaviour of condition c on top of the defaults */
+static void apply_cond(kb_sim_opts *o, int c)
+{
+	const char *n = conds[c];
+	int all = !strcmp(n, "all");
+
+	if (!strcmp(n, "eps1") || all)
+		o->eps = 0.01;
+	if (!strcmp(n, "eps3"))
+		o->eps = 0.03;
+	if (!strcmp(n, "drift") || all) {
+		o->q_min = o->q / 4;
+		o->q_max = 2 * o->q < 1 ? 2 * o->q : 1;
+	}
+	if (!strcmp(n, "aon") || all)
+		o->aon_share = 0.3;
+	if (!strcmp(n, "burst") || all)
+		o->burst_share = 0.2, o->burst_infra = 0.6;
+}
+
 struct acc {
 	unsigned trials, correct, in_set, found;
 	double builds, runs, rounds, seconds;
@@ -44,14 +83,14 @@ int main(int argc, char **argv)
 	unsigned long long seed = 1;
 	double qs[8] = { 0.9, 0.5, 0.2, 0.1 }, ks[8] = { 1, 4, 8 };
 	int nq = 4, nk = 3, shapes[2] = { KB_SIM_LINEAR, KB_SIM_MERGES }, nshapes = 2;
-	int engine_only = 0, verbose = 0;
+	int engine_only = 0, verbose = 0, cl[N_CONDS] = { 0 }, ncl = 1;
 	kb_engine_opts eo = { 0 }; /* the engine's defaults, or speculative builds off */
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			printf("usage: kb-accuracy [--trials N] [--shape linear|merges|both] "
-			       "[--q LIST] [--k LIST] [--nmin N] [--nmax N] [--seed S] [--engine-only] [--no-prebuild] [--verbose]\n");
+			       "[--q LIST] [--k LIST] [--nmin N] [--nmax N] [--seed S] [--engine-only] [--cond LIST] [--no-prebuild] [--verbose]\n");
 			return 0;
 		} else if (!strcmp(a, "--verbose")) {
 			verbose = 1;
@@ -75,6 +114,20 @@ int main(int argc, char **argv)
 			seed = strtoull(v, NULL, 10);
 		} else if (!strcmp(a, "--q")) {
 			nq = parse_list(v, qs, 8);
+		} else if (!strcmp(a, "--cond")) {
+			char *dup = strdup(v), *save = NULL;
+			ncl = 0;
+			for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				int c = cond_index(t);
+				if (c < 0 || ncl == (int)N_CONDS) {
+					fprintf(stderr, "kb-accuracy: unknown condition '%s'; use control, "
+						"eps1, eps3, drift, aon, burst or all\n", t);
+					free(dup);
+					return 129;
+				}
+				cl[ncl++] = c;
+			}
+			free(dup);
 		} else if (!strcmp(a, "--k")) {
 			nk = parse_list(v, ks, 8);
 		} else if (!strcmp(a, "--shape")) {
@@ -96,9 +149,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kb-accuracy: need --trials > 0 and 2 <= nmin <= nmax\n");
 		return 129;
 	}
-	printf("%-7s %4s %2s %-14s %6s %9s %7s %7s %7s %6s %8s %6s %9s %8s %8s\n", "shape", "q", "k",
-	       "strategy", "trials", "accuracy", "in_set", "builds", "runs", "rounds", "wall_h", "t/syz",
-	       "t/syz_bis", "h/right", "bound_h");
+	printf("%-7s %-7s %4s %2s %-14s %6s %9s %7s %7s %7s %6s %8s %6s %9s %8s %8s %7s %6s\n",
+	       "cond", "shape", "q", "k", "strategy", "trials", "accuracy", "in_set", "builds", "runs",
+	       "rounds", "wall_h", "t/syz", "t/syz_bis", "h/right", "bound_h", "wrong%", "p_ok%");
+	for (int ci = 0; ci < ncl; ci++)
 	for (int si = 0; si < nshapes; si++)
 		for (int qi = 0; qi < nq; qi++)
 			for (int ki = 0; ki < nk; ki++) {
@@ -116,6 +170,7 @@ int main(int argc, char **argv)
 					o.q = qs[qi];
 					o.n = nmin + (size_t)((x * 2654435761ull >> 7) % (nmax - nmin + 1));
 					o.seed = x;
+					apply_cond(&o, cl[ci]);
 					if (kb_sim_new(&s, &o)) {
 						fprintf(stderr, "kb-accuracy: %s\n", kb_error_last()->message);
 						return 1;
@@ -130,13 +185,14 @@ int main(int argc, char **argv)
 							return 1;
 						}
 						if (verbose && !r.correct)
-							fprintf(stderr, "miss: %s q=%.2f k=%d %s n=%zu seed=%llu culprit=%zu reported=%zd\n",
-								shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi], (int)ks[ki],
+							fprintf(stderr, "miss: %s %s q=%.2f k=%d %s n=%zu seed=%llu culprit=%zu reported=%zd p=%.4f in_set=%d\n",
+								conds[cl[ci]], shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi], (int)ks[ki],
 								kb_sim_strategy_name(st), o.n, (unsigned long long)x,
-								kb_sim_culprit(s), (ssize_t)r.culprit);
+								kb_sim_culprit(s), (ssize_t)r.culprit, r.probability, r.in_set);
 						a[st].trials++;
 						a[st].correct += (unsigned)r.correct;
 						a[st].in_set += (unsigned)r.in_set;
+						a[st].found += (unsigned)r.found;
 						a[st].builds += r.builds;
 						a[st].runs += r.runs;
 						a[st].rounds += r.rounds;
@@ -154,7 +210,7 @@ int main(int argc, char **argv)
 				}
 				for (int st = 0; st < 3; st++) {
 					struct acc *c = &a[st];
-					char ratio[16] = "-", rbis[16] = "-", hright[16] = "-";
+					char ratio[16] = "-", rbis[16] = "-", hright[16] = "-", pok[16] = "-";
 					if (!c->trials)
 						continue;
 					if (a[KB_SIM_SYZKALLER].trials)
@@ -167,13 +223,16 @@ int main(int argc, char **argv)
 					if (c->correct)
 						snprintf(hright, sizeof(hright), "%.1f",
 							 c->seconds / c->correct / 3600);
-					printf("%-7s %4.2f %2d %-14s %6u %8.1f%% %6.1f%% %7.1f %7.1f %6.1f %8.2f %6s %9s %8s %8.2f\n",
-					       shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi],
+					if (c->found)
+						snprintf(pok, sizeof(pok), "%.1f", 100.0 * c->correct / c->found);
+					printf("%-7s %-7s %4.2f %2d %-14s %6u %8.1f%% %6.1f%% %7.1f %7.1f %6.1f %8.2f %6s %9s %8s %8.2f %7.1f %6s\n",
+					       conds[cl[ci]], shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi],
 					       (int)ks[ki], kb_sim_strategy_name(st), c->trials,
 					       100.0 * c->correct / c->trials, 100.0 * c->in_set / c->trials,
 					       c->builds / c->trials, c->runs / c->trials, c->rounds / c->trials,
 					       c->seconds / c->trials / 3600, ratio, rbis, hright,
-					       bound / trials / 3600);
+					       bound / trials / 3600,
+					       100.0 * (c->found - c->correct) / c->trials, pok);
 				}
 				fflush(stdout);
 			}

@@ -131,6 +131,10 @@ typedef enum {
 	KB_STOP_UNTESTABLE = 3, /**< nothing left worth testing (e.g. untestable commits) */
 	KB_STOP_NO_REPRO = 4,   /**< the reproducer did not crash the bad commit */
 	KB_STOP_NONE = 5,       /**< evidence says no culprit in this range */
+	KB_STOP_UNSETTLED = 6,  /**< the top commit held the confidence, but its direct
+				     evidence stayed short of the stop rule (a crash on a parent,
+				     clean evidence from one boot only): a set is reported and
+				     kb_engine_why() says why */
 } kb_engine_stop;
 
 /** Stable lowercase name of a kb_engine_stop ("confident", "budget", ...). */
@@ -185,6 +189,9 @@ int kb_engine_step(kb_engine *e, int *done);
 
 /** Run rounds until the engine stops. @return 0, or the oracle's error */
 int kb_engine_run(kb_engine *e);
+
+/** Why the engine stopped without a single culprit ("" when it named one or runs). */
+const char *kb_engine_why(const kb_engine *e);
 
 /** Fill *out (borrowed pointers valid until the next step or free). */
 void kb_engine_result(const kb_engine *e, kb_bisect_result *out);

@@ -5,11 +5,13 @@
  * Hypotheses: each candidate node (a commit, or a block of commits with a prior weight)
  * is the culprit, plus one "no culprit in this range" entry (KB_MODEL_NONE).
  * Under "culprit is h", node c carries the bug iff h is an ancestor of c or c itself.
- * Evidence is per run: a node's kernel either shows the target crash or runs clean;
- * other outcomes (infra errors, other crashes, boot failures) are censored and are
- * passed only for bookkeeping. Target crashes happen with an unknown per-run rate q on
- * a buggy kernel and eps (never 0) on a clean one; q and eps are inferred jointly on a
- * grid, together with the culprit.
+ * Evidence is per test (one boot, several runs): a run either shows the target crash or
+ * runs clean; other outcomes (infra errors, other crashes, boot failures) are censored
+ * and are passed only for bookkeeping. Each buggy kernel has its own per-run rate of
+ * the target crash, drawn around a mean q; a clean kernel crashes at eps (another bug
+ * with the same title; never 0); a share rho of tests are all-or-nothing (their runs
+ * share one outcome). q, the spread, rho and eps are inferred on grids together with
+ * the culprit (kb_model_opts.iid_runs: one q, independent runs, as before issue 19).
  * Nodes with the same kernel signature share one body of evidence (pooling); the pooled
  * kernel counts as buggy under h when h is an ancestor of any of them.
  *
@@ -45,9 +47,13 @@ typedef struct kb_model kb_model; /* body in bisect/model_internal.h */
 typedef struct {
 	double none_prior; /**< prior probability of "no culprit" (default 0.05; <0 means 0) */
 	double eps_min;    /**< smallest false-positive rate on the grid (default 0.0005) */
-	double eps_max;    /**< largest false-positive rate on the grid (default 0.02) */
-	int eps_steps;     /**< eps grid points, log-spaced (default 8) */
+	double eps_max;    /**< largest false-positive rate on the grid (default 0.1) */
+	int eps_steps;     /**< eps grid points, log-spaced (default 10) */
 	int q_steps;       /**< q grid points in (0,1), uniform prior (default 40) */
+	int iid_runs;      /**< 1: the model before issue 19: one q for every buggy kernel,
+			    *  every run independent, eps up to 0.02 (default 0: each buggy
+			    *  kernel has its own rate around a learned mean, tests may be
+			    *  all-or-nothing, eps up to 0.1, all learned) */
 } kb_model_opts;
 
 /** Create a model of n nodes (1..KB_MODEL_MAX_NODES), each of prior weight 1, no edges.
@@ -89,20 +95,27 @@ int kb_model_set_signature(kb_model *m, size_t node, const kb_key *sig);
 /** 1 and *out set if node has a signature, else 0. */
 int kb_model_signature(const kb_model *m, size_t node, kb_key *out);
 
-/** Add runs of the reproducer on node's kernel: `target` runs showed the target crash,
- * `clean` ran without crash, `censored` ended otherwise (infra error, other crash, boot
- * failure; they carry no evidence). @return 0, KB_EINVAL */
+/** Add one test of node's kernel (one boot, its runs): `target` runs showed the target
+ * crash, `clean` ran without crash, `censored` ended otherwise (infra error, other
+ * crash, boot failure; they carry no evidence). Runs of one call are exchangeable, not
+ * independent: call once per separately booted test. @return 0, KB_EINVAL */
 int kb_model_add_runs(kb_model *m, size_t node, unsigned target, unsigned clean,
 		      unsigned censored);
 
-/** Add runs on kernels known to be outside the range and without the bug (e.g. the good
- * commits); they only inform eps. @return 0 */
+/** Add one test on kernels known to be outside the range and without the bug (e.g.
+ * the good commits); they only inform eps. @return 0 */
 int kb_model_add_outside_runs(kb_model *m, unsigned target, unsigned clean);
 
 /** Pooled evidence of node's kernel (same signature): counts of target crashes, clean
  * and censored runs; any pointer may be NULL. */
 void kb_model_evidence(const kb_model *m, size_t node, unsigned *target, unsigned *clean,
 		       unsigned *censored);
+
+/** Tests of node's kernel (pooled by signature) with a target crash or clean run:
+ * *tests all of them, *clean_tests those without a target crash, *target_tests those
+ * with one; any pointer may be NULL. */
+void kb_model_tests(const kb_model *m, size_t node, unsigned *tests, unsigned *clean_tests,
+		    unsigned *target_tests);
 
 /** Mark node untestable (failed to build) or testable again; informational only: an
  * untestable node is neither good nor bad and keeps its prior. */
@@ -150,9 +163,29 @@ int kb_model_credible_set(const kb_model *m, double conf, size_t **out, size_t *
 void kb_model_rates(const kb_model *m, double *q_mean, double *q_lo, double *q_hi,
 		    double *eps_mean);
 
+/** How far the data strain the simple model (after kb_model_update()): *eps_hi the 95%
+ * quantile of the false-crash rate, *rho the posterior mean share of all-or-nothing
+ * tests, *spread the posterior probability that buggy kernels' rates differ; any
+ * pointer may be NULL. */
+void kb_model_misfit(const kb_model *m, double *eps_hi, double *rho, double *spread);
+
+/** What one more test of node's kernel with `runs` runs would tell, in bits (0..1): the
+ * information its outcome (target crash or not) carries about "buggy or clean" at even
+ * odds, under the current estimates and the kernel's own tests so far. Near 1 for an
+ * untested kernel and a clear reproducer; falls as all-clean tests make "buggy with a
+ * rate of its own near 0" the only buggy case left, or as crashes at the false-crash
+ * rate do. 1 before kb_model_update(). */
+double kb_model_test_clarity(const kb_model *m, size_t node, unsigned runs);
+
+/** The given quantile (0..1) of one buggy kernel's own rate of the target crash, over
+ * the posterior of the mean rate and of the spread between kernels (after
+ * kb_model_update(); 0 before). With one rate for all it is kb_model_rates()' quantile. */
+double kb_model_kernel_rate_quantile(const kb_model *m, double quantile);
+
 /** Replace the grids of q and eps by explicit values (prior over the pairs with
- * q >= 5 eps, decaying by 0.6 per eps value in the given order); for tests and for
- * analyses with known rates. Values must be in (0,1).
+ * q >= 5 eps, decaying by 0.6 per eps value in the given order), with one rate for
+ * every buggy kernel and independent runs; for tests and for analyses with known
+ * rates. Values must be in (0,1).
  * @return 0, KB_EINVAL */
 int kb_model_set_grid(kb_model *m, const double *q, size_t nq, const double *eps,
 		      size_t neps);

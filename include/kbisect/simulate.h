@@ -31,7 +31,17 @@ typedef struct {
 	size_t n;              /**< commits in the range [1000] */
 	int shape;             /**< kb_sim_shape [linear] */
 	double q;              /**< per-run rate of the target crash on buggy kernels [0.5] */
-	double eps;            /**< per-run rate of the target crash on clean kernels [0] */
+	double eps;            /**< per-run rate of the target crash on clean kernels (another
+				    *  bug with the same title) [0] */
+	double q_min, q_max;   /**< when q_max > 0: each buggy kernel has its own rate, drawn
+				    *  uniformly from [q_min, q_max] (a later commit changes the
+				    *  timing); the bad commit's too [0: q for every buggy kernel] */
+	double aon_share;      /**< share of tests whose runs share one outcome (one boot's
+				    *  state, a snapshot's frozen randomness): the target crash
+				    *  is drawn once per test and every run of it shows it or
+				    *  none does; infra errors and lost runs stay per run [0] */
+	double burst_share;    /**< share of tests hit by a burst of infra errors [0] */
+	double burst_infra;    /**< per-run infra error rate inside a burst [0.6] */
 	double infra_rate;     /**< per-run SYZFAIL-like infra errors [0.05]; <0 means 0 */
 	double lost_rate;      /**< per-run probability that the result is lost [0.02]; <0: 0 */
 	double other_rate;     /**< per-run rate of an unrelated crash [0.01]; <0: 0 */
@@ -83,6 +93,8 @@ typedef struct {
 	unsigned builds, tests, runs, rounds;
 	unsigned prefetch_used; /**< speculative builds a later round tested (engine only) */
 	double seconds;       /**< simulated wall time */
+	double probability;   /**< engine only: posterior of the culprit named (or of the set) */
+	int stop;             /**< engine only: kb_engine_stop */
 } kb_sim_outcome;
 
 /** Strategies compared by the benchmark. */

@@ -54,7 +54,10 @@ struct script {
 	const double *bcost; /* per node: build seconds (tests then take 10 s), or NULL */
 	long first_pick;     /* node of the first test after calibration */
 	unsigned parent_tests; /* tests of the culprit's parent */
+	unsigned parent_runs0; /* runs asked of its first test */
 	unsigned every;      /* a buggy kernel crashes in every such run (0: 2, q = 0.5) */
+	int starved;         /* 1 + node whose every test loses all but 3 runs to infra
+			      * errors (0: none) */
 	size_t pend[64], n_pend; /* handed to prefetch() for the coming round */
 	unsigned focused, spread; /* rounds whose prefetched commits lay in one interval
 				   * between the round's tests, or in several */
@@ -84,7 +87,8 @@ static int script_exec(void *ctx, const kb_engine_request *rq, size_t n, kb_engi
 	for (size_t i = 0; i < n; i++) {
 		kb_engine_outcome *oc = &out[i];
 		int buggy = sc->culprit >= 0 && (int)rq[i].node >= sc->culprit;
-		sc->parent_tests += sc->culprit > 0 && (int)rq[i].node == sc->culprit - 1;
+		if (sc->culprit > 0 && (int)rq[i].node == sc->culprit - 1 && !sc->parent_tests++)
+			sc->parent_runs0 = rq[i].runs;
 		oc->how = KB_COST_BUILD;
 		oc->build_start = sc->clock, oc->build_end = sc->clock + 420;
 		oc->test_start = oc->build_end, oc->test_end = oc->build_end + 540;
@@ -103,7 +107,10 @@ static int script_exec(void *ctx, const kb_engine_request *rq, size_t n, kb_engi
 		memset(oc->signature.b, (int)rq[i].node + 1, sizeof(oc->signature.b));
 		for (unsigned r = 0; r < rq[i].runs; r++) {
 			kb_repro_run *run = &oc->runs[oc->n_runs++];
-			if (sc->syzfail && r == 0) {
+			if (sc->starved && (int)rq[i].node == sc->starved - 1 && r >= 3) {
+				run->klass = KB_RUN_INFRA;
+				strcpy(run->title, "SYZFAIL: wrong response packet");
+			} else if (sc->syzfail && r == 0) {
 				run->klass = KB_RUN_INFRA;
 				strcpy(run->title, "SYZFAIL: wrong response packet");
 			} else if (buggy && r % (sc->every ? sc->every : 2) == 0) {
@@ -180,11 +187,12 @@ static void test_bisect_engine__syzfail_does_not_blame_good_commits(void **state
 	kb_model_free(m);
 }
 
-/* The stop rule wants enough clean runs on the culprit's parent; once the culprit is
- * likely, a test of the parent asks for them all at once instead of a second round on
- * the same kernel (q = 0.25 here: the 19 runs a test gets are not enough at q's low
- * end) */
-static void test_bisect_engine__parent_of_likely_culprit_tested_once(void **state)
+/* The stop rule wants enough clean runs on the culprit's parent, from two separately
+ * booted tests (issue 19: one boot can freeze the outcome); once the culprit is likely,
+ * the parent's first test asks for more runs than a test gets (q = 0.25 here: the 19
+ * runs a test gets are not enough at the low end of a kernel's rate), and the parent
+ * is not tested again and again for a few more */
+static void test_bisect_engine__parent_of_likely_culprit_gets_its_runs(void **state)
 {
 	struct script sc = { .culprit = 50, .unbuildable = -1, .every = 4 };
 	kb_bisect_result r;
@@ -194,8 +202,43 @@ static void test_bisect_engine__parent_of_likely_culprit_tested_once(void **stat
 	run_script(&sc, 64, &r, &e, &m);
 	assert_int_equal(r.stop, KB_STOP_CONFIDENT);
 	assert_int_equal(r.culprit, 50);
-	print_message("parent tested %u time(s), %u rounds\n", sc.parent_tests, sc.executes);
-	assert_int_equal(sc.parent_tests, 1);
+	print_message("parent tested %u time(s), first with %u runs, %u rounds\n",
+		      sc.parent_tests, sc.parent_runs0, sc.executes);
+	assert_true(sc.parent_tests >= 2 && sc.parent_tests <= 3);
+	assert_true(sc.parent_runs0 > 20);
+	kb_engine_free(e);
+	kb_model_free(m);
+}
+
+/* Issue 19: the culprit's parent can only be tested in runs that a burst of infra
+ * errors leaves at 3 per test: its clean runs pile up and the culprit holds the
+ * confidence, but no test of the parent has N/2 clean runs (one boot's few runs could
+ * be a frozen outcome). The engine tests the parent first, then stops with a set
+ * holding the culprit and its parent, and says why; never a single culprit. */
+static void test_bisect_engine__unsettled_parent_leaves_a_set_and_says_why(void **state)
+{
+	struct script sc = { .culprit = 5, .unbuildable = -1, .starved = 5 };
+	kb_bisect_result r;
+	kb_engine *e;
+	kb_model *m;
+	char *js = NULL;
+	int has5 = 0, has4 = 0;
+	(void)state;
+	run_script(&sc, 8, &r, &e, &m);
+	print_message("stop %s, why: %s, parent tested %u times\n", kb_engine_stop_name(r.stop),
+		      kb_engine_why(e), sc.parent_tests);
+	assert_int_equal(r.stop, KB_STOP_UNSETTLED);
+	assert_int_equal(r.culprit, KB_MODEL_NONE);
+	for (size_t i = 0; i < r.n_set; i++)
+		has5 |= r.set[i] == 5, has4 |= r.set[i] == 4;
+	assert_true(has5 && has4);
+	assert_true(strstr(kb_engine_why(e), "two separately booted tests") != NULL);
+	assert_true(sc.parent_tests >= 8);
+	assert_int_equal(kb_engine_json(e, &js), 0);
+	assert_non_null(strstr(js, "\"why\""));
+	assert_non_null(strstr(js, "\"unsettled\""));
+	assert_non_null(strstr(js, "\"misfit\""));
+	free(js);
 	kb_engine_free(e);
 	kb_model_free(m);
 }
@@ -363,7 +406,9 @@ static void test_bisect_engine__prefetched_kernels_are_tested(void **state)
 		kb_sim_free(s);
 	}
 	print_message("prefetched kernels tested in %u of %u later rounds\n", used, later);
-	assert_true(used * 100 >= 60 * later);
+	/* 60% before issue 19; since then a round or two per bisection re-tests the
+	 * culprit's parent for a second boot, a kernel at hand that no prefetch makes */
+	assert_true(used * 100 >= 55 * later);
 }
 
 /* Builds that cost what the changed files make them cost: below commit 32 of a
@@ -474,7 +519,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bisect_engine__finds_culprit_in_95pct_at_q05),
 		cmocka_unit_test(test_bisect_engine__syzfail_does_not_blame_good_commits),
-		cmocka_unit_test(test_bisect_engine__parent_of_likely_culprit_tested_once),
+		cmocka_unit_test(test_bisect_engine__parent_of_likely_culprit_gets_its_runs),
+		cmocka_unit_test(test_bisect_engine__unsettled_parent_leaves_a_set_and_says_why),
 		cmocka_unit_test(test_bisect_engine__no_crash_on_bad_stops_with_no_repro),
 		cmocka_unit_test(test_bisect_engine__unbuildable_parent_leaves_a_set),
 		cmocka_unit_test(test_bisect_engine__json_and_html_have_the_fields),

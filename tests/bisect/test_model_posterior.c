@@ -70,13 +70,16 @@ static void test_bisect_model__censored_runs_change_nothing(void **state)
 	(void)state;
 	kb_model_add_runs(a, 4, 8, 12, 0);
 	kb_model_add_runs(b, 4, 8, 12, 0);
+	/* two separately booted tests: one all-clean test could be an all-or-nothing one */
 	kb_model_add_runs(a, 2, 0, 9, 0);
 	kb_model_add_runs(b, 2, 0, 9, 1); /* SYZFAIL: censored */
+	kb_model_add_runs(a, 2, 0, 9, 0);
+	kb_model_add_runs(b, 2, 0, 9, 0);
 	assert_int_equal(kb_model_update(a), 0);
 	assert_int_equal(kb_model_update(b), 0);
 	for (size_t i = 0; i < 5; i++)
 		assert_float_equal(kb_model_posterior(a, i), kb_model_posterior(b, i), 1e-12);
-	/* 9 clean runs at node 2 with q around 0.4: culprit is after 2 */
+	/* 18 clean runs in 2 tests at node 2 with q around 0.4: culprit is after 2 */
 	assert_true(kb_model_posterior(a, 3) + kb_model_posterior(a, 4) > 0.9);
 	kb_model_free(a);
 	kb_model_free(b);
@@ -162,14 +165,17 @@ static void test_bisect_model__learns_q_from_runs_on_bad(void **state)
 	kb_model *m = linear(2, 0);
 	double q, lo, hi, eps;
 	(void)state;
-	kb_model_add_runs(m, 1, 60, 140, 0); /* q = 0.3 */
-	kb_model_add_runs(m, 0, 0, 200, 0);
+	for (int t = 0; t < 10; t++) { /* 10 tests of 20 runs each, q = 0.3 */
+		kb_model_add_runs(m, 1, 6, 14, 0);
+		kb_model_add_runs(m, 0, 0, 20, 0);
+	}
 	assert_int_equal(kb_model_update(m), 0);
 	kb_model_rates(m, &q, &lo, &hi, &eps);
 	assert_float_equal(q, 0.3, 0.04);
 	assert_true(lo < 0.3 && hi > 0.3);
 	assert_true(eps > 0 && eps < 0.01);
-	assert_true(kb_model_posterior(m, 1) > 0.999);
+	/* node 0 could still be buggy with a rate of its own near 0: not 0.999 */
+	assert_true(kb_model_posterior(m, 1) > 0.99);
 	kb_model_free(m);
 }
 

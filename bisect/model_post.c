@@ -1,0 +1,688 @@
+/*
+ * bisect/model_post.c - the posterior of the culprit model: the likelihood of each
+ * kernel's tests, the marginal over the hyper-grid, and the queries on the result.
+ * Owns: kb_model_update() and what reads its result (posterior, P(buggy), credible
+ * sets, rate estimates, misfit).
+ * Not: the DAG, signatures and evidence bookkeeping (bisect/model.c).
+ * DESIGN (issue 19): a kernel's runs are grouped in tests (one boot each). A test is,
+ * with probability rho, all-or-nothing (its runs share one outcome), else its runs are
+ * independent draws. A buggy kernel has its own rate q_g ~ Beta(mu kappa, (1-mu) kappa)
+ * on the q grid (kappa "shared": q_g = mu for all); a clean one crashes at eps. rho,
+ * mu, kappa and eps are summed over their grids. Under culprit h the likelihood is
+ * the product over kernels of their buggy or clean likelihood, so it depends on h only
+ * through the set of tested kernels buggy under h: hypotheses are grouped by that set
+ * (a 64-bit XOR key), and one update costs O(evidence * n) bit operations plus
+ * O(distinct sets * kernels * grid).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error_internal.h"
+#include "model_internal.h"
+
+/* Prior factor of a culprit that two identical kernels would disagree on (model.c). */
+#define KERNEL_SPLIT_PRIOR 1e-4
+
+/* Bitset of the hypotheses h under which two nodes of one signature group would differ
+ * (h is an ancestor-or-self of some members but not of all), or that were declared
+ * inert; NULL on out of memory. */
+static uint64_t *split_mask(const kb_model *m)
+{
+	uint32_t *cnt = calloc(m->n_groups, sizeof(*cnt)), *slot = NULL;
+	uint64_t *mask = calloc(m->words, sizeof(*mask)), *uni = NULL, *isect = NULL;
+	size_t n_multi = 0;
+
+	if (!cnt || !mask)
+		goto fail;
+	for (size_t c = 0; c < m->n; c++) {
+		cnt[m->group[c]]++;
+		if (m->inert[c])
+			mask[c / 64] |= 1ull << (c % 64);
+	}
+	slot = malloc(m->n_groups * sizeof(*slot));
+	if (!slot)
+		goto fail;
+	for (size_t g = 0; g < m->n_groups; g++)
+		slot[g] = cnt[g] > 1 ? (uint32_t)n_multi++ : UINT32_MAX;
+	if (n_multi) {
+		uni = calloc(n_multi * m->words, sizeof(*uni));
+		isect = malloc(n_multi * m->words * sizeof(*isect));
+		if (!uni || !isect)
+			goto fail;
+		memset(isect, 0xff, n_multi * m->words * sizeof(*isect));
+		for (size_t c = 0; c < m->n; c++) {
+			uint32_t s = slot[m->group[c]];
+			if (s == UINT32_MAX)
+				continue;
+			const uint64_t *row = kb_model__row(m, c);
+			uint64_t *u = uni + (size_t)s * m->words, *x = isect + (size_t)s * m->words;
+			for (size_t w = 0; w < m->words; w++)
+				u[w] |= row[w], x[w] &= row[w];
+		}
+		for (size_t s = 0; s < n_multi; s++)
+			for (size_t w = 0; w < m->words; w++)
+				mask[w] |= uni[s * m->words + w] & ~isect[s * m->words + w];
+	}
+	free(cnt), free(slot), free(uni), free(isect);
+	return mask;
+fail:
+	free(cnt), free(slot), free(uni), free(isect), free(mask);
+	return NULL;
+}
+
+
+/* ---- likelihood of a kernel's tests ---- */
+
+/* log P(one test's runs | the kernel's rate r, a share rho of tests all-or-nothing):
+ * rho * P(one outcome for all runs) + (1 - rho) * P(independent runs) */
+static double test_ll(const kb_model__test *t, double r, double rho)
+{
+	double bin = t->target * log(r) + t->clean * log1p(-r), aon;
+
+	if (rho <= 0 || t->target + t->clean <= 1)
+		return bin;
+	if (t->target && t->clean)
+		return log1p(-rho) + bin;
+	aon = t->target ? log(r) : log1p(-r);
+	return aon + log(rho + (1 - rho) * exp(bin - aon)); /* bin <= aon */
+}
+
+static double lse(const double *v, size_t n)
+{
+	double mx = -INFINITY, s = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i] > mx)
+			mx = v[i];
+	if (mx == -INFINITY)
+		return mx;
+	for (size_t i = 0; i < n; i++)
+		s += exp(v[i] - mx);
+	return mx + log(s);
+}
+
+/* g->lb per (rho, mu, kappa): the kernel is buggy, its own rate drawn around mu;
+ * g->lc per (rho, eps): the kernel is clean. */
+static int group_lik(const kb_model *m, kb_model__group *g)
+{
+	size_t nb = m->nr * m->nq * m->nk, nc = m->nr * m->ne;
+	double llq[256], tmp[256];
+
+	if (!g->lb) {
+		g->lb = malloc(nb * sizeof(*g->lb));
+		g->lc = malloc(nc * sizeof(*g->lc));
+		if (!g->lb || !g->lc) {
+			free(g->lb), free(g->lc);
+			g->lb = g->lc = NULL;
+			return kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
+		}
+	}
+	for (size_t r = 0; r < m->nr; r++) {
+		for (size_t e = 0; e < m->ne; e++) {
+			double s = 0;
+			for (size_t t = 0; t < g->n_tests; t++)
+				s += test_ll(&g->tests[t], m->egrid[e], m->rgrid[r]);
+			g->lc[r * m->ne + e] = s;
+		}
+		for (size_t i = 0; i < m->nq; i++) {
+			double s = 0;
+			for (size_t t = 0; t < g->n_tests; t++)
+				s += test_ll(&g->tests[t], m->qgrid[i], m->rgrid[r]);
+			llq[i] = s;
+		}
+		for (size_t mu = 0; mu < m->nq; mu++)
+			for (size_t k = 0; k < m->nk; k++) {
+				double *out = &g->lb[(r * m->nq + mu) * m->nk + k];
+				if (m->kgrid[k] <= 0) {
+					*out = llq[mu];
+					continue;
+				}
+				const double *w = m->logw + (k * m->nq + mu) * m->nq;
+				for (size_t i = 0; i < m->nq; i++)
+					tmp[i] = w[i] + llq[i];
+				*out = lse(tmp, m->nq);
+			}
+	}
+	g->dirty = 0;
+	return 0;
+}
+
+/* ---- posterior ---- */
+
+struct pat {
+	uint64_t key;  /* XOR of the keys of the kernels buggy under the pattern's hypotheses */
+	size_t rep;    /* one hypothesis of the pattern (KB_MODEL_NONE: none) */
+	double lml;    /* log marginal likelihood over the hyper-grid */
+	double wsum;   /* prior weight of the hypotheses with this pattern */
+	int used;
+};
+
+static size_t pat_slot(struct pat *tab, size_t mask, uint64_t key)
+{
+	size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 17) & mask;
+	while (tab[i].used && tab[i].key != key)
+		i = (i + 1) & mask;
+	return i;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ull;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+	return x ^ (x >> 31);
+}
+
+/* scratch of one update */
+struct upd {
+	size_t n_ev;
+	kb_model__group **ev;   /* kernels with tests */
+	const uint64_t *uni;    /* their closure unions, words per row */
+	double *ctot;           /* per (rho, eps): every kernel clean (and outside runs) */
+	double *A, *C, *LA, *J; /* per pattern: buggy sum, clean sum, over kappa, joint */
+};
+
+/* joint log lik. per (rho, mu, eps) of pattern p into u->J (prior included), with
+ * u->A the kernels' sum per (rho, mu, kappa) and u->LA its sum over kappa; returns
+ * its log sum. */
+static double pat_joint(const kb_model *m, struct upd *u, const struct pat *p)
+{
+	size_t nb = m->nr * m->nq * m->nk, nc = m->nr * m->ne;
+
+	memset(u->A, 0, nb * sizeof(*u->A));
+	memcpy(u->C, u->ctot, nc * sizeof(*u->C));
+	if (p->key && p->rep != KB_MODEL_NONE)
+		for (size_t e = 0; e < u->n_ev; e++) {
+			const uint64_t *row = u->uni + e * m->words;
+			if (!((row[p->rep / 64] >> (p->rep % 64)) & 1))
+				continue;
+			const kb_model__group *g = u->ev[e];
+			for (size_t i = 0; i < nb; i++)
+				u->A[i] += g->lb[i];
+			for (size_t i = 0; i < nc; i++)
+				u->C[i] -= g->lc[i];
+		}
+	for (size_t r = 0; r < m->nr; r++)
+		for (size_t mu = 0; mu < m->nq; mu++) {
+			double v[KB_MODEL__MAX_KAPPA];
+			const double *a = u->A + (r * m->nq + mu) * m->nk;
+			for (size_t k = 0; k < m->nk; k++)
+				v[k] = m->kprior[k] + a[k];
+			u->LA[r * m->nq + mu] = lse(v, m->nk);
+		}
+	for (size_t r = 0; r < m->nr; r++)
+		for (size_t mu = 0; mu < m->nq; mu++)
+			for (size_t e = 0; e < m->ne; e++)
+				u->J[(r * m->nq + mu) * m->ne + e] =
+					m->rprior[r] + m->gprior[mu * m->ne + e] +
+					u->LA[r * m->nq + mu] + u->C[r * m->ne + e];
+	return lse(u->J, m->nr * m->nq * m->ne);
+}
+
+int kb_model_update(kb_model *m)
+{
+	uint64_t *Z = NULL, *uni = NULL, *split = NULL;
+	uint32_t *slot_of = NULL;
+	double *pw = NULL, *buf = NULL, *acc = NULL, *kacc = NULL;
+	struct pat *tab = NULL;
+	struct upd u = { 0 };
+	size_t cap, mask, nb = m ? m->nr * m->nq * m->nk : 0, nc = m ? m->nr * m->ne : 0;
+	size_t nj = m ? m->nr * m->nq * m->ne : 0;
+	double wtot = 0, maxl = -INFINITY, tot = 0;
+	int rc = 0;
+
+	if (!m || !m->finalized)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "model is not finalized; call kb_model_finalize() first");
+	Z = calloc(m->n, sizeof(*Z));
+	slot_of = malloc(m->n * sizeof(*slot_of));
+	u.ev = malloc((m->n_groups + 1) * sizeof(*u.ev));
+	pw = malloc(m->n * sizeof(*pw));
+	buf = malloc((nc + nb + nc + m->nr * m->nq + nj) * sizeof(*buf));
+	acc = calloc(nj, sizeof(*acc));
+	kacc = calloc(KB_MODEL__MAX_KAPPA, sizeof(*kacc));
+	split = split_mask(m);
+	if (!Z || !slot_of || !u.ev || !pw || !buf || !acc || !kacc || !split) {
+		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
+		goto out;
+	}
+	u.ctot = buf, u.A = buf + nc, u.C = u.A + nb, u.LA = u.C + nc;
+	if (nc < m->ne) { /* the eps marginal borrows u.C */
+		rc = kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "model grid is empty");
+		goto out;
+	}
+	u.J = u.LA + m->nr * m->nq;
+	/* the likelihood of each kernel's tests, buggy or clean */
+	for (size_t g = 0; g < m->n_groups; g++) {
+		kb_model__group *gr = &m->groups[g];
+		if (!gr->n_tests)
+			continue;
+		if ((gr->dirty || !gr->lb) && (rc = group_lik(m, gr)) != 0)
+			goto out;
+		u.ev[u.n_ev++] = gr;
+	}
+	memset(u.ctot, 0, nc * sizeof(*u.ctot));
+	if (m->out.n_tests) {
+		if ((m->out.dirty || !m->out.lb) && (rc = group_lik(m, &m->out)) != 0)
+			goto out;
+		memcpy(u.ctot, m->out.lc, nc * sizeof(*u.ctot));
+	}
+	for (size_t e = 0; e < u.n_ev; e++)
+		for (size_t i = 0; i < nc; i++)
+			u.ctot[i] += u.ev[e]->lc[i];
+	/* union of the closure rows of each pooled kernel with evidence, and per
+	 * hypothesis the key of the set of kernels buggy under it */
+	if (u.n_ev) {
+		size_t *ev_of = malloc(m->n_groups * sizeof(*ev_of));
+		uni = calloc(u.n_ev * m->words, sizeof(*uni));
+		if (!uni || !ev_of) {
+			free(ev_of);
+			rc = kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
+			goto out;
+		}
+		for (size_t g = 0; g < m->n_groups; g++)
+			ev_of[g] = SIZE_MAX;
+		for (size_t e = 0; e < u.n_ev; e++)
+			ev_of[u.ev[e] - m->groups] = e;
+		for (size_t c = 0; c < m->n; c++) {
+			size_t e = ev_of[m->group[c]];
+			if (e == SIZE_MAX)
+				continue;
+			const uint64_t *row = kb_model__row(m, c);
+			uint64_t *x = uni + e * m->words;
+			for (size_t w = 0; w <= c / 64; w++)
+				x[w] |= row[w];
+		}
+		free(ev_of);
+		for (size_t e = 0; e < u.n_ev; e++) {
+			uint64_t key = mix64((uint64_t)e + 1);
+			const uint64_t *x = uni + e * m->words;
+			for (size_t w = 0; w < m->words; w++)
+				for (uint64_t b = x[w]; b; b &= b - 1)
+					Z[w * 64 + (size_t)__builtin_ctzll(b)] ^= key;
+		}
+	}
+	u.uni = uni;
+	/* distinct patterns; the empty one also holds NONE */
+	for (cap = 64; cap < 2 * (m->n + 1); cap *= 2)
+		;
+	mask = cap - 1;
+	tab = calloc(cap, sizeof(*tab));
+	if (!tab) {
+		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
+		goto out;
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		pw[i] = m->weight[i];
+		if (split[i / 64] >> (i % 64) & 1)
+			pw[i] *= KERNEL_SPLIT_PRIOR;
+		wtot += pw[i];
+	}
+	for (size_t h = 0; h <= m->n; h++) {
+		uint64_t key = h < m->n ? Z[h] : 0;
+		size_t s = pat_slot(tab, mask, key);
+		double w;
+		if (!tab[s].used)
+			tab[s].used = 1, tab[s].key = key, tab[s].rep = h < m->n ? h : KB_MODEL_NONE;
+		if (h < m->n) {
+			w = wtot > 0 ? (1 - m->none_prior) * pw[h] / wtot : 0;
+			slot_of[h] = (uint32_t)s;
+		} else {
+			w = wtot > 0 ? m->none_prior : 1.0;
+		}
+		tab[s].wsum += w;
+	}
+	/* log marginal likelihood per pattern */
+	for (size_t s = 0; s < cap; s++) {
+		if (!tab[s].used)
+			continue;
+		tab[s].lml = pat_joint(m, &u, &tab[s]);
+		if (tab[s].wsum > 0 && tab[s].lml + log(tab[s].wsum) > maxl)
+			maxl = tab[s].lml + log(tab[s].wsum);
+	}
+	/* the hyper-parameters' posterior, from the patterns that matter */
+	for (size_t s = 0; s < cap; s++) {
+		if (!tab[s].used || tab[s].wsum <= 0)
+			continue;
+		double lw = log(tab[s].wsum) - maxl;
+		if (tab[s].lml + lw < -40)
+			continue;
+		pat_joint(m, &u, &tab[s]);
+		for (size_t i = 0; i < nj; i++)
+			acc[i] += exp(u.J[i] + lw);
+		for (size_t r = 0; r < m->nr; r++)
+			for (size_t mu = 0; mu < m->nq; mu++) {
+				double a = u.LA[r * m->nq + mu], se = 0;
+				const double *A = u.A + (r * m->nq + mu) * m->nk;
+				for (size_t e = 0; e < m->ne; e++)
+					se += exp(u.J[(r * m->nq + mu) * m->ne + e] + lw);
+				for (size_t k = 0; k < m->nk && se > 0; k++)
+					kacc[k] += se * exp(m->kprior[k] + A[k] - a);
+			}
+	}
+	{
+		double ztot = 0, esum = 0, rsum = 0, *ep = u.C; /* eps marginal, scratch */
+		memset(m->qpost, 0, m->nq * sizeof(*m->qpost));
+		memset(ep, 0, m->ne * sizeof(*ep));
+		for (size_t r = 0; r < m->nr; r++)
+			for (size_t mu = 0; mu < m->nq; mu++)
+				for (size_t e = 0; e < m->ne; e++) {
+					double a = acc[(r * m->nq + mu) * m->ne + e];
+					m->qpost[mu] += a;
+					ep[e] += a;
+					esum += a * m->egrid[e];
+					rsum += a * m->rgrid[r];
+					ztot += a;
+				}
+		for (size_t i = 0; i < m->nq; i++)
+			m->qpost[i] = ztot > 0 ? m->qpost[i] / ztot : 1.0 / m->nq;
+		m->eps_mean = ztot > 0 ? esum / ztot : m->egrid[0];
+		m->rho_mean = ztot > 0 ? rsum / ztot : 0;
+		{
+			double kt = 0, shared = 0, best = -1;
+			for (size_t k = 0; k < m->nk; k++) {
+				kt += kacc[k];
+				if (m->kgrid[k] <= 0)
+					shared += kacc[k];
+				if (kacc[k] > best)
+					best = kacc[k], m->kmap = k;
+			}
+			m->spread = kt > 0 ? 1 - shared / kt : 0;
+			for (size_t k = 0; k < m->nk; k++)
+				m->kpost[k] = kt > 0 ? kacc[k] / kt : 1.0 / m->nk;
+			if (m->spread < 0)
+				m->spread = 0;
+		}
+		m->eps_hi = m->egrid[m->ne - 1];
+		for (size_t e = 0, cum = 0; e < m->ne && ztot > 0; e++) {
+			double c = 0;
+			(void)cum;
+			for (size_t j = 0; j <= e; j++)
+				c += ep[j];
+			if (c >= 0.95 * ztot) {
+				m->eps_hi = m->egrid[e];
+				break;
+			}
+		}
+	}
+	for (size_t h = 0; h < m->n; h++) {
+		struct pat *p = &tab[slot_of[h]];
+		double w = wtot > 0 ? (1 - m->none_prior) * pw[h] / wtot : 0;
+		m->post[h] = w > 0 ? exp(log(w) + p->lml - maxl) : 0;
+		tot += m->post[h];
+	}
+	{
+		struct pat *p = &tab[pat_slot(tab, mask, 0)];
+		double w = wtot > 0 ? m->none_prior : 1.0;
+		m->post_none = w > 0 ? exp(log(w) + p->lml - maxl) : 0;
+		tot += m->post_none;
+	}
+	for (size_t h = 0; h < m->n; h++)
+		m->post[h] /= tot;
+	m->post_none /= tot;
+	m->updated = 1;
+out:
+	free(Z), free(slot_of), free(u.ev), free(uni), free(tab), free(pw), free(split);
+	free(buf), free(acc), free(kacc);
+	return rc;
+}
+
+double kb_model_posterior(const kb_model *m, size_t node)
+{
+	if (!m || !m->updated || node >= m->n)
+		return node == KB_MODEL_NONE ? kb_model_posterior_none(m) : 0;
+	return m->post[node];
+}
+
+double kb_model_posterior_none(const kb_model *m)
+{
+	return m && m->updated ? m->post_none : 0;
+}
+
+size_t kb_model_top(const kb_model *m, double *p)
+{
+	size_t best = KB_MODEL_NONE;
+	double bp = kb_model_posterior_none(m);
+
+	if (m && m->updated)
+		for (size_t h = 0; h < m->n; h++)
+			if (m->post[h] > bp)
+				bp = m->post[h], best = h;
+	if (p)
+		*p = bp;
+	return best;
+}
+
+double kb_model_buggy(const kb_model *m, size_t node)
+{
+	double s = 0;
+
+	if (!m || !m->updated || !m->finalized || node >= m->n)
+		return 0;
+	const uint64_t *row = kb_model__row(m, node);
+	for (size_t w = 0; w <= node / 64; w++)
+		for (uint64_t b = row[w]; b; b &= b - 1)
+			s += m->post[w * 64 + (size_t)__builtin_ctzll(b)];
+	return s;
+}
+
+int kb_model_buggy_all(const kb_model *m, double *out)
+{
+	size_t nb;
+	double *tab;
+
+	if (!m || !m->updated || !m->finalized || !out)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "model has no posterior; call kb_model_update() first");
+	nb = (m->n + 7) / 8;
+	tab = malloc(nb * 256 * sizeof(*tab));
+	if (!tab)
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory for model tables");
+	for (size_t b = 0; b < nb; b++) {
+		double *t = tab + b * 256;
+		t[0] = 0;
+		for (unsigned v = 1; v < 256; v++) {
+			size_t h = b * 8 + (size_t)__builtin_ctz(v);
+			t[v] = t[v & (v - 1)] + (h < m->n ? m->post[h] : 0);
+		}
+	}
+	for (size_t c = 0; c < m->n; c++) {
+		const uint64_t *row = kb_model__row(m, c);
+		double s = 0;
+		for (size_t b = 0; b <= c / 8; b++) {
+			uint8_t v = (uint8_t)(row[b / 8] >> (8 * (b % 8)));
+			s += tab[b * 256 + v];
+		}
+		out[c] = s;
+	}
+	free(tab);
+	return 0;
+}
+
+struct ranked {
+	size_t h;
+	double p;
+};
+
+static int by_p_desc(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+	if (x->p != y->p)
+		return x->p > y->p ? -1 : 1;
+	return x->h < y->h ? -1 : x->h > y->h;
+}
+
+static int by_index(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int kb_model_credible_set(const kb_model *m, double conf, size_t **out, size_t *n,
+			  double *mass)
+{
+	struct ranked *r;
+	size_t k = 0, *set;
+	double s = 0;
+
+	if (!m || !out || !n || !(conf > 0 && conf <= 1))
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "credible set needs a model and a confidence in (0,1]");
+	if (!m->updated)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "model has no posterior; call kb_model_update() first");
+	r = malloc((m->n + 1) * sizeof(*r));
+	set = malloc((m->n + 1) * sizeof(*set));
+	if (!r || !set) {
+		free(r), free(set);
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory for a credible set");
+	}
+	for (size_t h = 0; h < m->n; h++)
+		r[h].h = h, r[h].p = m->post[h];
+	r[m->n].h = KB_MODEL_NONE, r[m->n].p = m->post_none;
+	qsort(r, m->n + 1, sizeof(*r), by_p_desc);
+	while (k <= m->n && (k == 0 || s < conf - 1e-12)) {
+		set[k] = r[k].h;
+		s += r[k].p;
+		k++;
+	}
+	qsort(set, k, sizeof(*set), by_index); /* KB_MODEL_NONE is SIZE_MAX: last */
+	free(r);
+	*out = set, *n = k;
+	if (mass)
+		*mass = s;
+	return 0;
+}
+
+void kb_model_rates(const kb_model *m, double *q_mean, double *q_lo, double *q_hi,
+		    double *eps_mean)
+{
+	double mean = 0, c = 0, lo = 0, hi = 0;
+	int have_lo = 0, have_hi = 0;
+
+	if (!m || !m->updated) {
+		if (q_mean)
+			*q_mean = 0;
+		if (q_lo)
+			*q_lo = 0;
+		if (q_hi)
+			*q_hi = 0;
+		if (eps_mean)
+			*eps_mean = 0;
+		return;
+	}
+	for (size_t i = 0; i < m->nq; i++) {
+		mean += m->qpost[i] * m->qgrid[i];
+		c += m->qpost[i];
+		if (!have_lo && c >= 0.05)
+			lo = m->qgrid[i], have_lo = 1;
+		if (!have_hi && c >= 0.95)
+			hi = m->qgrid[i], have_hi = 1;
+	}
+	if (!have_hi)
+		hi = m->qgrid[m->nq - 1];
+	if (q_mean)
+		*q_mean = mean;
+	if (q_lo)
+		*q_lo = lo;
+	if (q_hi)
+		*q_hi = hi;
+	if (eps_mean)
+		*eps_mean = m->eps_mean;
+}
+
+void kb_model_misfit(const kb_model *m, double *eps_hi, double *rho, double *spread)
+{
+	int ok = m && m->updated;
+
+	if (eps_hi)
+		*eps_hi = ok ? m->eps_hi : 0;
+	if (rho)
+		*rho = ok ? m->rho_mean : 0;
+	if (spread)
+		*spread = ok ? m->spread : 0;
+}
+
+static double h2(double p)
+{
+	return p <= 0 || p >= 1 ? 0 : -(p * log2(p) + (1 - p) * log2(1 - p));
+}
+
+double kb_model_test_clarity(const kb_model *m, size_t node, unsigned runs)
+{
+	const kb_model__group *g;
+	double ll[256], miss[256], lk[KB_MODEL__MAX_KAPPA], pk[KB_MODEL__MAX_KAPPA];
+	double pb = 0, pc, rho, e, best = -1, mk = -INFINITY, sk = 0;
+	size_t mu = 0;
+
+	if (!m || !m->updated || node >= m->n || runs == 0)
+		return 1;
+	g = &m->groups[m->group[node]];
+	rho = m->rho_mean, e = m->eps_mean;
+	for (size_t i = 0; i < m->nq; i++)
+		if (m->qpost[i] > best)
+			best = m->qpost[i], mu = i;
+	for (size_t i = 0; i < m->nq; i++) {
+		ll[i] = 0;
+		for (size_t t = 0; t < g->n_tests; t++)
+			ll[i] += test_ll(&g->tests[t], m->qgrid[i], rho);
+		miss[i] = rho * (1 - m->qgrid[i]) + (1 - rho) * pow(1 - m->qgrid[i], runs);
+	}
+	/* given that this kernel is buggy: each spread weighed by how well it explains the
+	 * kernel's own tests, and the kernel's rate by its tests under that spread */
+	for (size_t k = 0; k < m->nk; k++) {
+		const double *w = m->logw + (k * m->nq + mu) * m->nq;
+		double mx = -INFINITY, s = 0, p = 0;
+		for (size_t i = 0; i < m->nq; i++)
+			if (w[i] + ll[i] > mx)
+				mx = w[i] + ll[i];
+		if (mx == -INFINITY || !(m->kpost[k] > 0)) {
+			lk[k] = -INFINITY, pk[k] = 0;
+			continue;
+		}
+		for (size_t i = 0; i < m->nq; i++) {
+			double x = exp(w[i] + ll[i] - mx);
+			s += x, p += x * (1 - miss[i]);
+		}
+		lk[k] = log(m->kpost[k]) + mx + log(s);
+		pk[k] = p / s;
+		if (lk[k] > mk)
+			mk = lk[k];
+	}
+	if (mk == -INFINITY)
+		return 1;
+	for (size_t k = 0; k < m->nk; k++) {
+		double x = lk[k] > -INFINITY ? exp(lk[k] - mk) : 0;
+		sk += x, pb += x * pk[k];
+	}
+	pb /= sk;
+	pc = 1 - (rho * (1 - e) + (1 - rho) * pow(1 - e, runs));
+	return h2(0.5 * pb + 0.5 * pc) - 0.5 * h2(pb) - 0.5 * h2(pc);
+}
+
+double kb_model_kernel_rate_quantile(const kb_model *m, double quantile)
+{
+	double p[256] = { 0 }, tot = 0, c = 0;
+
+	if (!m || !m->updated || m->nq == 0)
+		return 0;
+	for (size_t k = 0; k < m->nk; k++)
+		for (size_t mu = 0; mu < m->nq; mu++) {
+			double wk = m->kpost[k] * m->qpost[mu];
+			const double *w = m->logw + (k * m->nq + mu) * m->nq;
+			if (!(wk > 1e-12))
+				continue;
+			for (size_t i = 0; i < m->nq; i++)
+				if (w[i] > -INFINITY)
+					p[i] += wk * exp(w[i]);
+		}
+	for (size_t i = 0; i < m->nq; i++)
+		tot += p[i];
+	for (size_t i = 0; i < m->nq && tot > 0; i++) {
+		c += p[i];
+		if (c >= quantile * tot)
+			return m->qgrid[i];
+	}
+	return m->qgrid[m->nq - 1];
+}

@@ -1,0 +1,264 @@
+/*
+ * tests/bisect/test_engine_misspec.c - reproducers that do not behave like the model
+ * (issue 19): the simulator's options (false target crashes on clean kernels, a rate
+ * of its own per buggy kernel, all-or-nothing tests, bursts of infra errors) behave as
+ * documented, the model weighs a test's runs as exchangeable and learns the misfit,
+ * and the engine never names a wrong culprit at its confidence under each of them.
+ * kb-test-labels: unit
+ * kb-test-timeout: 300
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "kbisect/engine.h"
+#include "kbisect/model.h"
+#include "kbisect/simulate.h"
+
+/* ---- the simulator's options ---- */
+
+static void test_bisect_sim__misspec_options_validated(void **state)
+{
+	kb_sim *s = NULL;
+	kb_sim_opts a = { .q = 0.5, .q_min = 0.3, .q_max = 0.2 };
+	kb_sim_opts b = { .q = 0.5, .aon_share = 1.5 };
+	kb_sim_opts c = { .q = 0.5, .burst_share = -0.1 };
+	(void)state;
+	assert_int_equal(kb_sim_new(&s, &a), KB_EINVAL);
+	assert_int_equal(kb_sim_new(&s, &b), KB_EINVAL);
+	assert_int_equal(kb_sim_new(&s, &c), KB_EINVAL);
+	assert_null(s);
+}
+
+/* run `tests` tests of `runs` runs on node through the simulator's oracle */
+static void sim_tests(kb_sim *s, size_t node, unsigned tests, unsigned runs,
+		      unsigned *all_or_none, unsigned *mixed, unsigned *crash, unsigned *told,
+		      unsigned *infra)
+{
+	kb_engine_oracle o;
+	kb_sim_oracle(s, 1, &o);
+	for (unsigned t = 0; t < tests; t++) {
+		kb_engine_request rq = { .node = node, .runs = runs };
+		kb_engine_outcome oc;
+		unsigned x = 0, c = 0;
+		memset(&oc, 0, sizeof(oc));
+		assert_int_equal(o.execute(o.ctx, &rq, 1, &oc), 0);
+		for (size_t i = 0; i < oc.n_runs; i++) {
+			if (oc.runs[i].klass == KB_RUN_CRASH && !strstr(oc.runs[i].title, "unrelated"))
+				x++;
+			else if (oc.runs[i].klass == KB_RUN_OK)
+				c++;
+			else if (oc.runs[i].klass == KB_RUN_INFRA && infra)
+				(*infra)++;
+		}
+		if (all_or_none)
+			*all_or_none += (x == 0 || c == 0) && x + c > 0;
+		if (mixed)
+			*mixed += x > 0 && c > 0;
+		if (crash)
+			*crash += x;
+		if (told)
+			*told += x + c;
+	}
+}
+
+/* aon_share 1: every test of the bad commit crashes in all its runs or in none */
+static void test_bisect_sim__all_or_nothing_tests(void **state)
+{
+	kb_sim *s = NULL;
+	kb_sim_opts o = { .n = 200, .q = 0.5, .seed = 3, .aon_share = 1 };
+	unsigned aon = 0, mixed = 0;
+	(void)state;
+	assert_int_equal(kb_sim_new(&s, &o), 0);
+	sim_tests(s, 199, 40, 10, &aon, &mixed, NULL, NULL, NULL);
+	assert_int_equal(mixed, 0);
+	assert_int_equal(aon, 40);
+	kb_sim_free(s);
+	o.aon_share = 0;
+	assert_int_equal(kb_sim_new(&s, &o), 0);
+	aon = mixed = 0;
+	sim_tests(s, 199, 40, 10, &aon, &mixed, NULL, NULL, NULL);
+	assert_true(mixed > 30);
+	kb_sim_free(s);
+}
+
+/* q_min..q_max: buggy kernels crash at rates of their own; eps: clean ones crash too;
+ * bursts: some tests lose most runs to infra errors */
+static void test_bisect_sim__rates_per_kernel_false_crashes_bursts(void **state)
+{
+	kb_sim *s = NULL;
+	kb_sim_opts o = { .n = 300, .q = 0.4, .q_min = 0.1, .q_max = 0.8, .seed = 11,
+			  .eps = 0.05, .burst_share = 0.5, .infra_rate = -1 };
+	double lo = 1, hi = 0;
+	unsigned clean_crash = 0, clean_told = 0, infra = 0;
+	size_t culprit;
+	(void)state;
+	assert_int_equal(kb_sim_new(&s, &o), 0);
+	culprit = kb_sim_culprit(s);
+	for (size_t node = culprit; node < 300; node += 7) {
+		unsigned x = 0, told = 0;
+		sim_tests(s, node, 30, 20, NULL, NULL, &x, &told, NULL);
+		if (!told)
+			continue; /* does not build */
+		double r = (double)x / told;
+		lo = r < lo ? r : lo, hi = r > hi ? r : hi;
+	}
+	print_message("buggy kernels' rates from %.2f to %.2f\n", lo, hi);
+	assert_true(lo < 0.3 && hi > 0.5);
+	for (size_t node = 0; node + 1 < culprit && node < 40; node++)
+		sim_tests(s, node, 5, 20, NULL, NULL, &clean_crash, &clean_told, &infra);
+	print_message("clean kernels: %u target crashes of %u runs; %u infra errors\n",
+		      clean_crash, clean_told, infra);
+	if (clean_told) {
+		assert_true(clean_crash > 0);
+		assert_true(clean_crash < clean_told / 8);
+	}
+	assert_true(infra > 0);
+	kb_sim_free(s);
+}
+
+/* ---- the model ---- */
+
+static kb_model *chain(size_t n)
+{
+	kb_model *m = NULL;
+	assert_int_equal(kb_model_new(&m, n, NULL), 0);
+	for (size_t i = 1; i < n; i++)
+		assert_int_equal(kb_model_add_parent(m, i, i - 1), 0);
+	assert_int_equal(kb_model_finalize(m), 0);
+	return m;
+}
+
+/* 20 clean runs on node 1 in one test tell less than 20 in two tests (one boot could
+ * freeze the outcome), and with iid_runs (the old model) both tell the same */
+static void test_bisect_model__runs_of_one_test_are_not_independent(void **state)
+{
+	kb_model *one = chain(3), *two = chain(3);
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		kb_model_add_runs(one, 2, 5, 5, 0);
+		kb_model_add_runs(two, 2, 5, 5, 0);
+	}
+	kb_model_add_runs(one, 1, 0, 20, 0);
+	kb_model_add_runs(two, 1, 0, 10, 0);
+	kb_model_add_runs(two, 1, 0, 10, 0);
+	assert_int_equal(kb_model_update(one), 0);
+	assert_int_equal(kb_model_update(two), 0);
+	print_message("P(culprit = 2): one test %.5f, two tests %.5f\n",
+		      kb_model_posterior(one, 2), kb_model_posterior(two, 2));
+	assert_true(kb_model_posterior(two, 2) > kb_model_posterior(one, 2));
+	assert_true(kb_model_posterior(one, 2) < 0.99);
+	kb_model_free(one), kb_model_free(two);
+	{
+		kb_model *a = NULL, *b = NULL;
+		kb_model_opts io = { .iid_runs = 1 };
+		assert_int_equal(kb_model_new(&a, 3, &io), 0);
+		assert_int_equal(kb_model_new(&b, 3, &io), 0);
+		for (size_t i = 1; i < 3; i++)
+			kb_model_add_parent(a, i, i - 1), kb_model_add_parent(b, i, i - 1);
+		kb_model_finalize(a), kb_model_finalize(b);
+		kb_model_add_runs(a, 2, 15, 15, 0), kb_model_add_runs(b, 2, 15, 15, 0);
+		kb_model_add_runs(a, 1, 0, 20, 0);
+		kb_model_add_runs(b, 1, 0, 10, 0), kb_model_add_runs(b, 1, 0, 10, 0);
+		kb_model_update(a), kb_model_update(b);
+		assert_float_equal(kb_model_posterior(a, 2), kb_model_posterior(b, 2), 1e-12);
+		kb_model_free(a), kb_model_free(b);
+	}
+}
+
+/* all-crash tests at q = 0.3 cannot be independent runs: rho is learned; rates that
+ * differ between kernels are learned too; clean tests make a kernel's next test tell
+ * less */
+static void test_bisect_model__learns_misfit_and_clarity(void **state)
+{
+	kb_model *m = chain(6);
+	double rho0, rho1, spread, c0, c1;
+	(void)state;
+	kb_model_add_runs(m, 5, 3, 7, 0);
+	kb_model_add_runs(m, 5, 2, 8, 0);
+	kb_model_add_runs(m, 0, 0, 10, 0);
+	assert_int_equal(kb_model_update(m), 0);
+	kb_model_misfit(m, NULL, &rho0, NULL);
+	c0 = kb_model_test_clarity(m, 2, 10);
+	for (int i = 0; i < 3; i++) {
+		kb_model_add_runs(m, 5, 10, 0, 0); /* all ten runs crashed */
+		kb_model_add_runs(m, 4, 0, 10, 0);
+		kb_model_add_runs(m, 4, 1, 9, 0);
+	}
+	kb_model_add_runs(m, 3, 0, 10, 0);
+	kb_model_add_runs(m, 3, 0, 10, 0);
+	assert_int_equal(kb_model_update(m), 0);
+	kb_model_misfit(m, NULL, &rho1, &spread);
+	c1 = kb_model_test_clarity(m, 3, 10);
+	print_message("rho %.3f -> %.3f, spread %.2f, clarity %.3f -> %.3f\n", rho0, rho1,
+		      spread, c0, c1);
+	assert_true(rho1 > 0.2 && rho1 > 2 * rho0);
+	assert_true(spread > 0.5);
+	assert_true(c1 < c0);
+	assert_true(kb_model_kernel_rate_quantile(m, 0.05) < 0.3);
+	kb_model_free(m);
+}
+
+/* ---- the engine ---- */
+
+struct cond {
+	const char *name;
+	kb_sim_opts o;
+};
+
+/* Under each misbehaviour, on histories of 300-900 commits at q = 0.5 and 0.2 with
+ * k = 1 and 4: never a wrong culprit at the confidence; the culprit named or in the set
+ * nearly always. */
+static void test_bisect_engine__never_confidently_wrong_when_misspecified(void **state)
+{
+	const struct cond conds[] = {
+		{ "false crashes 3%", { .eps = 0.03 } },
+		{ "rate per kernel q/4..2q", { .q_min = -1 } },
+		{ "30% all-or-nothing tests", { .aon_share = 0.3 } },
+		{ "infra bursts", { .burst_share = 0.2, .burst_infra = 0.6 } },
+		{ "all at once", { .eps = 0.01, .q_min = -1, .aon_share = 0.3, .burst_share = 0.2 } },
+	};
+	unsigned trials = 8;
+	(void)state;
+	for (size_t c = 0; c < sizeof(conds) / sizeof(conds[0]); c++) {
+		unsigned wrong = 0, held = 0, right = 0;
+		for (unsigned t = 0; t < trials; t++) {
+			kb_sim *s = NULL;
+			kb_sim_opts o = conds[c].o;
+			kb_sim_outcome r;
+			o.n = 300 + 83 * t, o.seed = 7000 + 31 * c + t;
+			o.q = t % 2 ? 0.2 : 0.5;
+			o.shape = t % 4 < 2 ? KB_SIM_LINEAR : KB_SIM_MERGES;
+			if (o.q_min < 0)
+				o.q_min = o.q / 4, o.q_max = 2 * o.q;
+			assert_int_equal(kb_sim_new(&s, &o), 0);
+			assert_int_equal(kb_sim_run(s, KB_SIM_ENGINE, t % 4 < 2 ? 1 : 4, NULL, &r), 0);
+			wrong += r.found && !r.correct;
+			right += (unsigned)r.correct;
+			held += r.correct || r.in_set;
+			kb_sim_free(s);
+		}
+		print_message("%s: right %u, culprit held %u, wrong %u of %u\n", conds[c].name,
+			      right, held, wrong, trials);
+		assert_int_equal(wrong, 0);
+		assert_true(held * 8 >= trials * 7);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bisect_sim__misspec_options_validated),
+		cmocka_unit_test(test_bisect_sim__all_or_nothing_tests),
+		cmocka_unit_test(test_bisect_sim__rates_per_kernel_false_crashes_bursts),
+		cmocka_unit_test(test_bisect_model__runs_of_one_test_are_not_independent),
+		cmocka_unit_test(test_bisect_model__learns_misfit_and_clarity),
+		cmocka_unit_test(test_bisect_engine__never_confidently_wrong_when_misspecified),
+	};
+	return cmocka_run_group_tests_name("bisect/engine_misspec", tests, NULL, NULL);
+}
