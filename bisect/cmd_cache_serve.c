@@ -37,14 +37,18 @@ static void serve_help(void)
 	       "                             ~/.cache/kbisect; created if missing)\n"
 	       "    --max-size <size>        set the cache size limit (LRU eviction), e.g. 200G\n"
 	       "    --max-blob-size <size>   largest accepted upload (default 1G); larger: 413\n"
-	       "    --auth-token-file <file> accepted bearer tokens, one per line; without it\n"
+	       "    --auth-token-file <file> accepted bearer tokens, one per line; a line\n"
+	       "                             'ro:<token>' may only GET/HEAD; without a file\n"
 	       "                             anyone who can connect may read and write\n"
 	       "    --allow-anonymous-read   with tokens: GET/HEAD need none, PUT still does\n"
 	       "    --tls-cert, --tls-key    PEM files: serve HTTPS (GnuTLS inside MHD)\n"
 	       "    --timeout <s>            close idle connections after s seconds, and\n"
 	       "                             uploads under 1 KiB/s after that long (30)\n"
+	       "    --header-timeout <s>     a request's headers must be complete s seconds\n"
+	       "                             after the connection opened (10, at most --timeout)\n"
 	       "    --max-connections <n>    concurrent connections (256)\n"
-	       "    --max-connections-per-ip <n>  from one address (default: no limit)\n"
+	       "    --max-connections-per-ip <n>  from one address (default: a quarter of\n"
+	       "                             --max-connections; the rest stays for others)\n"
 	       "    --port-file <file>       write the port listened on (for port 0)\n"
 	       "    --duration <s>           stop by itself after s seconds\n"
 	       "    --quiet                  no access log on stderr\n");
@@ -155,8 +159,10 @@ int cache_serve(int argc, char **argv)
 				return kb_cli_usage_error(serve_usage, "bad size '%.64s'", v);
 			o.max_blob_size = ull;
 		} else if (is_opt(a, "--timeout") || is_opt(a, "--max-connections") ||
-			   is_opt(a, "--duration") || is_opt(a, "--max-connections-per-ip")) {
+			   is_opt(a, "--duration") || is_opt(a, "--max-connections-per-ip") ||
+			   is_opt(a, "--header-timeout")) {
 			const char *name = is_opt(a, "--timeout") ? "--timeout"
+					   : is_opt(a, "--header-timeout") ? "--header-timeout"
 					   : is_opt(a, "--duration") ? "--duration"
 					   : is_opt(a, "--max-connections") ? "--max-connections"
 									    : "--max-connections-per-ip";
@@ -170,6 +176,8 @@ int cache_serve(int argc, char **argv)
 							  name);
 			if (!strcmp(name, "--timeout"))
 				o.timeout_s = (unsigned int)d;
+			else if (!strcmp(name, "--header-timeout"))
+				o.header_timeout_s = d < 1 ? 1 : (unsigned int)d;
 			else if (!strcmp(name, "--duration"))
 				duration = d;
 			else if (!strcmp(name, "--max-connections"))

@@ -1,7 +1,8 @@
 /*
  * cache/server.c - the shared cache server: one kbisect cache over HTTP/1.1.
  * Owns: the libmicrohttpd daemon, per-request state, streaming of bodies to and from
- * the store, bearer-token auth, /status and /metrics, the access log.
+ * the store, bearer-token auth (read-write and read-only tokens), the connection
+ * defences (per-address limit, header deadline), /status and /metrics, the access log.
  * Not: routing rules (cache/server_route.c), the record wire format (cache/wire.c),
  * the store itself (through include/kbisect/cache.h).
  * DESIGN: MHD with one thread per connection, so a request's cache reader or writer
@@ -12,15 +13,23 @@
  * content-reader callback; when the last byte has been read the reader is asked for
  * its end-of-object checksum verdict before that last block goes out, so a corrupt
  * object is cut short (connection closed) rather than served whole.
+ * Slow clients: MHD's idle timeout cannot stop a client that sends one header byte
+ * just often enough, so a watchdog thread keeps every open connection with the
+ * deadline by which its request headers must be complete, and shuts the socket of
+ * one that misses it (MHD then closes it as a client that went away). Together with
+ * the per-address limit (a quarter of --max-connections by default) one address can
+ * never take the connections every other client needs.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -37,7 +46,7 @@
 #define MAX_TOKENS 64
 
 /* Status codes counted in /metrics; anything else is "other". */
-static const int counted_codes[] = { 200, 201, 400, 401, 404, 405, 408, 413, 500, 507 };
+static const int counted_codes[] = { 200, 201, 400, 401, 403, 404, 405, 408, 413, 500, 507 };
 #define N_CODES (sizeof(counted_codes) / sizeof(counted_codes[0]) + 1)
 
 static const char *method_names[KB_SRV_METHOD_MAX] = { "GET", "HEAD", "PUT", "OTHER" };
@@ -51,10 +60,27 @@ struct kb_server {
 	int tls;
 	char *cert_pem, *key_pem;
 	kb_key tokens[MAX_TOKENS]; /* SHA-256 of each accepted token */
+	int token_ro[MAX_TOKENS];  /* 1: that token may only read */
 	size_t n_tokens;
 	time_t started;
 	atomic_uint_fast64_t requests[KB_SRV_METHOD_MAX][N_CODES];
 	atomic_uint_fast64_t bytes_in, bytes_out, hits, misses, corrupt, rejected_hash;
+	atomic_uint_fast64_t header_timeouts;
+	/* the header-deadline watchdog */
+	pthread_mutex_t conns_lock;
+	pthread_cond_t wd_cond;
+	struct conn_ent *conns;    /* every open connection */
+	pthread_t wd;
+	int wd_running, wd_stop, locks_ready;
+};
+
+/* One open connection (MHD's socket context), watched for its header deadline. */
+struct conn_ent {
+	struct conn_ent *prev, *next;
+	int fd;
+	int in_request;            /* headers complete, a request is being handled */
+	int shut;                  /* the watchdog has shut it */
+	struct timespec deadline;  /* headers complete by then, unless in_request */
 };
 
 /* Per-request state (MHD's con_cls). */
@@ -70,8 +96,10 @@ struct req {
 	int existed;            /* the object was stored before this PUT */
 	int answered_status;    /* for the access log */
 	int raw_percent;        /* the raw request target had a '%' escape */
+	int close;              /* answer with "Connection: close" (framing in doubt) */
 	struct timespec t0;
 	char path[96];
+	char errmsg[512];       /* the store's error, kept until the answer */
 };
 
 /* Body of a streamed GET (MHD_create_response_from_callback). */
@@ -119,10 +147,30 @@ static enum MHD_Result answer(struct MHD_Connection *conn, struct req *q, int st
 	if (status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					"Bearer realm=\"kbisect\"");
+	if (q->close)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(conn, (unsigned int)status, resp);
 	MHD_destroy_response(resp);
 	q->answered_status = status;
 	return ret;
+}
+
+/* 1 if a store error message is about the disk (ENOSPC), not the cache's limit: the
+ * store reports both as KB_EFULL, the disk case with "no space left". */
+static int disk_full(const char *why)
+{
+	return why && strstr(why, "o space left") != NULL;
+}
+
+/* HTTP status of the calling thread's last store error: 507 for KB_EFULL (limit or
+ * disk) and for any error whose message says the disk is full, else 500. */
+static int store_status(void)
+{
+	const kb_error *e = kb_error_last();
+
+	if (e->code == KB_EFULL || disk_full(e->message))
+		return 507;
+	return 500;
 }
 
 static enum MHD_Result answer_error(struct MHD_Connection *conn, struct req *q, int status,
@@ -131,10 +179,13 @@ static enum MHD_Result answer_error(struct MHD_Connection *conn, struct req *q, 
 	char msg[512];
 
 	if (status >= 500) {
+		char path[sizeof(q->path) * 4];
 		/* the store's message names server paths: log it, tell the client less */
-		fprintf(stderr, "kbisect-serve: %s: %s\n", q->path, why);
-		why = status == 507 ? "cache full and nothing can be evicted"
-				    : "internal error; see the server's log";
+		fprintf(stderr, "kbisect-serve: %s: %s\n",
+			kb_server__log_escape(path, sizeof(path), q->path), why);
+		why = status != 507 ? "internal error; see the server's log"
+		      : disk_full(why) ? "no space left on the server's disk; nothing stored"
+				       : "cache full and nothing can be evicted; nothing stored";
 	}
 	int n = snprintf(msg, sizeof(msg), "kbisect: %s\n", why);
 	return answer(conn, q, status, "text/plain; charset=utf-8", msg,
@@ -143,12 +194,13 @@ static enum MHD_Result answer_error(struct MHD_Connection *conn, struct req *q, 
 
 /* ---- auth ---- */
 
+/* 1: allowed; 0: no or unknown token (401); -1: a read-only token tried to write (403) */
 static int authorized(kb_server *s, struct MHD_Connection *conn, int write)
 {
 	const char *h;
 	char tok[512];
 	kb_key k;
-	int ok = 0;
+	int ok = 0, rw = 0;
 
 	if (s->n_tokens == 0)
 		return 1;
@@ -160,9 +212,14 @@ static int authorized(kb_server *s, struct MHD_Connection *conn, int write)
 	kb_sha256(&k, tok, strlen(tok));
 	OPENSSL_cleanse(tok, sizeof(tok));
 	/* Compare against every token, in constant time per token, without early exit. */
-	for (size_t i = 0; i < s->n_tokens; i++)
-		ok |= CRYPTO_memcmp(k.b, s->tokens[i].b, sizeof(k.b)) == 0;
-	return ok;
+	for (size_t i = 0; i < s->n_tokens; i++) {
+		int m = CRYPTO_memcmp(k.b, s->tokens[i].b, sizeof(k.b)) == 0;
+		ok |= m;
+		rw |= m & !s->token_ro[i];
+	}
+	if (!ok)
+		return 0;
+	return write && !rw ? -1 : 1;
 }
 
 static int load_tokens(kb_server *s, const char *path)
@@ -174,21 +231,24 @@ static int load_tokens(kb_server *s, const char *path)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
 				     "cannot read token file '%s': %s; create it with one token "
 				     "per line", path, strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
-		char *p = line, *e;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		e = p + strlen(p);
-		while (e > p && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-			*--e = '\0';
-		if (!*p || *p == '#')
+	for (unsigned int lineno = 1; fgets(line, sizeof(line), f); lineno++) {
+		const char *p = NULL;
+		int acc = KB_SRV_ACCESS_RW, r = kb_server__token_line(line, &p, &acc);
+		if (r == 1)
 			continue;
+		if (r < 0) {
+			fclose(f);
+			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+					     "token file '%s' line %u: 'ro:' or 'rw:' without a "
+					     "token; write the token after the prefix", path, lineno);
+		}
 		if (s->n_tokens == MAX_TOKENS) {
 			fclose(f);
 			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
 					     "token file '%s' has more than %d tokens; remove some",
 					     path, MAX_TOKENS);
 		}
+		s->token_ro[s->n_tokens] = acc == KB_SRV_ACCESS_RO;
 		kb_sha256(&s->tokens[s->n_tokens++], p, strlen(p));
 	}
 	OPENSSL_cleanse(line, sizeof(line));
@@ -358,7 +418,7 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 			kb_build_record_clear(&old);
 		if (kb_cache_build_put(s->cache, &rec) != 0) {
 			kb_build_record_clear(&rec);
-			return answer_error(conn, q, kb_error_last()->code == KB_EFULL ? 507 : 500,
+			return answer_error(conn, q, store_status(),
 					    kb_error_last()->message);
 		}
 		kb_build_record_clear(&rec);
@@ -385,7 +445,7 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 				free(in);
 				free(have);
 				return answer_error(conn, q,
-						    kb_error_last()->code == KB_EFULL ? 507 : 500,
+						    store_status(),
 						    kb_error_last()->message);
 			}
 			added++;
@@ -420,6 +480,14 @@ static json_t *status_doc(kb_server *s)
 	json_object_set_new(o, "auth", json_boolean(s->n_tokens > 0));
 	json_object_set_new(o, "anonymous_read", json_boolean(s->opts.anonymous_read));
 	json_object_set_new(o, "max_blob_size", json_integer((json_int_t)s->opts.max_blob_size));
+	json_object_set_new(o, "max_connections", json_integer((json_int_t)s->opts.max_connections));
+	json_object_set_new(o, "max_connections_per_ip",
+			    json_integer((json_int_t)s->opts.max_per_ip));
+	json_object_set_new(o, "timeout_s", json_integer((json_int_t)s->opts.timeout_s));
+	json_object_set_new(o, "header_timeout_s",
+			    json_integer((json_int_t)s->opts.header_timeout_s));
+	json_object_set_new(o, "header_timeouts",
+			    json_integer((json_int_t)get(&s->header_timeouts)));
 	json_object_set_new(store, "dir", json_string(kb_cache_dir(s->cache)));
 	json_object_set_new(store, "limit", json_integer((json_int_t)st.limit));
 	json_object_set_new(store, "objects", json_integer((json_int_t)objects));
@@ -523,6 +591,9 @@ static char *metrics_text(kb_server *s)
 	       get(&s->corrupt));
 	METRIC("kbisect_rejected_uploads_total", "counter", "CAS uploads whose SHA-256 did not match.",
 	       get(&s->rejected_hash));
+	METRIC("kbisect_header_timeouts_total", "counter",
+	       "Connections shut because their request headers were not complete in time.",
+	       get(&s->header_timeouts));
 	METRIC("kbisect_evictions_total", "counter", "Objects evicted from the store.", st.evictions);
 	METRIC("kbisect_store_objects", "gauge", "Objects in the store.", objects);
 	METRIC("kbisect_store_stored_bytes", "gauge", "Bytes of stored object data.", stored);
@@ -583,7 +654,7 @@ static int start_put(kb_server *s, struct MHD_Connection *conn, struct req *q)
 	po.kind = KB_OBJ_BLOB;
 	if (kb_cache_writer_open(&q->w, s->cache, &po) != 0) {
 		q->why = kb_error_last()->message;
-		return kb_error_last()->code == KB_EFULL ? 507 : 500;
+		return store_status();
 	}
 	return 0;
 }
@@ -604,19 +675,48 @@ static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, str
 		return answer_error(conn, q, 400,
 				    "SHA-256 of the body differs from the key; nothing stored");
 	}
-	if (rc == KB_EFULL)
-		return answer_error(conn, q, 507, "cache full and nothing can be evicted");
 	if (rc != 0)
-		return answer_error(conn, q, 500, kb_error_last()->message);
+		return answer_error(conn, q, store_status(), kb_error_last()->message);
 	if (q->rt.target == KB_SRV_AC) {
 		kb_key old;
 		q->existed = kb_cache_ref_get(&old, s->cache, KB_REF_AC, &q->rt.key) == 0 &&
 			     kb_key_equal(&old, &id);
 		if (!q->existed && kb_cache_ref_set(s->cache, KB_REF_AC, &q->rt.key, &id) != 0)
-			return answer_error(conn, q, kb_error_last()->code == KB_EFULL ? 507 : 500,
+			return answer_error(conn, q, store_status(),
 					    kb_error_last()->message);
 	}
 	return answer(conn, q, q->existed ? 200 : 201, "text/plain", "", 0);
+}
+
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	(void)kind;
+	(void)value;
+	if (key && !strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		++*(int *)cls;
+	return MHD_YES;
+}
+
+/* Mark the connection's headers complete: its header deadline no longer applies. */
+static void headers_done(kb_server *s, struct MHD_Connection *conn, int in_request)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_ent *e = ci ? ci->socket_context : NULL;
+	struct timespec now;
+
+	if (!e)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&s->conns_lock);
+	e->in_request = in_request;
+	if (!in_request) {
+		/* kept alive: idle up to --timeout, then the next headers' deadline */
+		e->deadline = now;
+		e->deadline.tv_sec += (time_t)s->opts.timeout_s + (time_t)s->opts.header_timeout_s;
+	}
+	pthread_mutex_unlock(&s->conns_lock);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -631,9 +731,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (!q) /* uri_seen() allocates it; only when out of memory is it missing */
 		return MHD_NO;
 	if (!q->started) {
+		int n_length = 0;
 		snprintf(q->path, sizeof(q->path), "%s", url ? url : "");
 		kb_server__route(&q->rt, method, url);
 		q->started = 1;
+		headers_done(s, conn, 1);
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &n_length);
+		if (n_length > 1) {
+			/* which one frames the body? a proxy in front may have picked the
+			 * other: refuse, and close so no byte is read as a next request */
+			q->close = 1;
+			return answer_error(conn, q, 400,
+					    "more than one Content-Length header; send one");
+		}
 		if (!q->rt.status && q->raw_percent) {
 			/* MHD has decoded %XX (a %00 would even cut the path short): keys and
 			 * prefixes never need escapes, so refuse them outright */
@@ -642,10 +752,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		}
 		if (q->rt.status)
 			return answer_error(conn, q, q->rt.status, q->rt.why);
-		if (!authorized(s, conn, q->rt.method == KB_SRV_PUT))
+		st = authorized(s, conn, q->rt.method == KB_SRV_PUT);
+		if (st == 0)
 			return answer_error(conn, q, 401,
 					    "missing or invalid token; send 'Authorization: "
 					    "Bearer <token>'");
+		if (st < 0)
+			return answer_error(conn, q, 403,
+					    "this token may only read (GET/HEAD); uploads need a "
+					    "read-write token");
 		if (q->rt.method == KB_SRV_PUT) {
 			st = start_put(s, conn, q);
 			if (st)
@@ -680,9 +795,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 				q->len += n;
 				q->buf[q->len] = '\0';
 			} else if (kb_cache_writer_write(q->w, upload_data, n) != 0) {
-				q->status = kb_error_last()->code == KB_EFULL ? 507 : 500;
-				q->why = q->status == 507 ? "cache full and nothing can be evicted"
-							  : "cannot write to the store";
+				/* keep the store's words: answer_error tells disk from limit */
+				q->status = store_status();
+				snprintf(q->errmsg, sizeof(q->errmsg), "%s", kb_error_last()->message);
+				q->why = q->errmsg;
 			}
 			return MHD_YES;
 		}
@@ -757,9 +873,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct timespec t1;
 	int status;
 
-	(void)conn;
 	if (!q)
 		return;
+	headers_done(s, conn, 0);
 	kb_cache_writer_abort(q->w); /* an unfinished upload stores nothing */
 	status = q->answered_status ? q->answered_status : 499;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400)
@@ -772,15 +888,94 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	count(s, q->rt.method, status);
 	if (!s->opts.quiet) {
+		char path[sizeof(q->path) * 4];
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		fprintf(stderr, "kbisect-serve: %s %s %d %.1fms\n", method_names[q->rt.method],
-			q->path, status,
+			kb_server__log_escape(path, sizeof(path), q->path), status,
 			(double)(t1.tv_sec - q->t0.tv_sec) * 1e3 +
 				(double)(t1.tv_nsec - q->t0.tv_nsec) / 1e6);
 	}
 	free(q->buf);
 	free(q);
 	*con_cls = NULL;
+}
+
+/* ---- the header deadline ---- */
+
+/* MHD: a connection was accepted or closed. Keeps s->conns. */
+static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+			enum MHD_ConnectionNotificationCode toe)
+{
+	kb_server *s = cls;
+	struct conn_ent *e = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		e = calloc(1, sizeof(*e));
+		if (!e || !ci) {
+			free(e);
+			return; /* out of memory: MHD's idle timeout still applies */
+		}
+		e->fd = ci->connect_fd;
+		clock_gettime(CLOCK_MONOTONIC, &e->deadline);
+		e->deadline.tv_sec += (time_t)s->opts.header_timeout_s;
+		pthread_mutex_lock(&s->conns_lock);
+		e->next = s->conns;
+		if (s->conns)
+			s->conns->prev = e;
+		s->conns = e;
+		pthread_mutex_unlock(&s->conns_lock);
+		*socket_context = e;
+		return;
+	}
+	if (!e)
+		return;
+	/* closed: MHD closes the socket only after this, so the watchdog (which shuts
+	 * sockets under the same lock) never touches a reused descriptor */
+	pthread_mutex_lock(&s->conns_lock);
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		s->conns = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	pthread_mutex_unlock(&s->conns_lock);
+	free(e);
+	*socket_context = NULL;
+}
+
+static int ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Every 200 ms: shut the sockets of connections whose headers are overdue. */
+static void *watchdog(void *arg)
+{
+	kb_server *s = arg;
+
+	pthread_mutex_lock(&s->conns_lock);
+	while (!s->wd_stop) {
+		struct timespec now, until;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		for (struct conn_ent *e = s->conns; e; e = e->next) {
+			if (e->in_request || e->shut || !ts_before(&e->deadline, &now))
+				continue;
+			shutdown(e->fd, SHUT_RDWR);
+			e->shut = 1;
+			add(&s->header_timeouts, 1);
+		}
+		clock_gettime(CLOCK_REALTIME, &until); /* the condvar's clock */
+		until.tv_nsec += 200 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->wd_cond, &s->conns_lock, &until);
+	}
+	pthread_mutex_unlock(&s->conns_lock);
+	return NULL;
 }
 
 /* ---- start / stop ---- */
@@ -813,6 +1008,19 @@ static void server_free(kb_server *s)
 {
 	if (!s)
 		return;
+	if (s->wd_running) {
+		pthread_mutex_lock(&s->conns_lock);
+		s->wd_stop = 1;
+		pthread_cond_signal(&s->wd_cond);
+		pthread_mutex_unlock(&s->conns_lock);
+		pthread_join(s->wd, NULL);
+	}
+	if (s->d)
+		MHD_stop_daemon(s->d); /* closes every connection: s->conns empties */
+	if (s->locks_ready) {
+		pthread_mutex_destroy(&s->conns_lock);
+		pthread_cond_destroy(&s->wd_cond);
+	}
 	if (s->key_pem)
 		OPENSSL_cleanse(s->key_pem, strlen(s->key_pem));
 	free(s->cert_pem);
@@ -843,6 +1051,20 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 		s->opts.timeout_s = 30;
 	if (!s->opts.max_connections)
 		s->opts.max_connections = 256;
+	if (!s->opts.max_per_ip) /* the rest is a reserve for everyone else */
+		s->opts.max_per_ip = s->opts.max_connections >= 4 ? s->opts.max_connections / 4 : 1;
+	if (!s->opts.header_timeout_s)
+		s->opts.header_timeout_s = s->opts.timeout_s < 10 ? s->opts.timeout_s : 10;
+	if (pthread_mutex_init(&s->conns_lock, NULL) != 0) {
+		free(s);
+		return kb_error_os("cannot create the server's lock");
+	}
+	if (pthread_cond_init(&s->wd_cond, NULL) != 0) {
+		pthread_mutex_destroy(&s->conns_lock);
+		free(s);
+		return kb_error_os("cannot create the server's condition variable");
+	}
+	s->locks_ready = 1;
 	snprintf(s->host, sizeof(s->host), "%s", s->opts.host ? s->opts.host : "127.0.0.1");
 	s->opts.host = s->host;
 	s->started = time(NULL);
@@ -902,8 +1124,12 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
 					MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_per_ip,
 					MHD_OPTION_URI_LOG_CALLBACK, uri_seen, s,
+					MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s,
 					MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
 					MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
+					/* TLS 1.2 and 1.3 only */
+					MHD_OPTION_HTTPS_PRIORITIES,
+					"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
 					MHD_OPTION_END);
 	else
 		s->d = MHD_start_daemon(flags, s->opts.port, NULL, NULL, handle, s,
@@ -913,6 +1139,7 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
 					MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_per_ip,
 					MHD_OPTION_URI_LOG_CALLBACK, uri_seen, s,
+					MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s,
 					MHD_OPTION_END);
 	if (!s->d) {
 		rc = kb_error_set(KB_ERRCLASS_NET,
@@ -924,6 +1151,12 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 	}
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : s->opts.port;
+	if (pthread_create(&s->wd, NULL, watchdog, s) != 0) {
+		rc = kb_error_os("cannot start the server's watchdog thread");
+		server_free(s);
+		return rc;
+	}
+	s->wd_running = 1;
 	*out = s;
 	return 0;
 badhost:
@@ -948,7 +1181,5 @@ void kb_server_stop(kb_server *s)
 {
 	if (!s)
 		return;
-	if (s->d)
-		MHD_stop_daemon(s->d);
 	server_free(s);
 }
