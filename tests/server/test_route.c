@@ -221,9 +221,48 @@ static void test_server_wire__runs_round_trip_and_compare(void **state)
 	free(js);
 }
 
+static void test_server_route__log_escape_leaves_no_control_bytes(void **state)
+{
+	char out[64];
+	(void)state;
+	assert_string_equal(kb_server__log_escape(out, sizeof(out), "/cas/ab-c_d.e"), "/cas/ab-c_d.e");
+	assert_string_equal(kb_server__log_escape(out, sizeof(out), "/a\nb\x1b[31m"),
+			    "/a\\x0ab\\x1b[31m");
+	assert_string_equal(kb_server__log_escape(out, sizeof(out), "a b\"\\\x7f\xff"),
+			    "a\\x20b\\x22\\x5c\\x7f\\xff");
+	/* truncation never splits an escape */
+	assert_string_equal(kb_server__log_escape(out, 6, "ab\ncd"), "ab");
+	assert_string_equal(kb_server__log_escape(out, 7, "ab\ncd"), "ab\\x0a");
+	assert_string_equal(kb_server__log_escape(out, 1, "abc"), "");
+}
+
+static void test_server_route__token_lines(void **state)
+{
+	char l1[] = "  secret-1 \r\n", l2[] = "ro:reader\n", l3[] = "rw:ro:x", l4[] = "# c",
+	     l5[] = "   \n", l6[] = "ro:", l7[] = "rw:  ";
+	const char *t = NULL;
+	int acc = -1;
+	(void)state;
+	assert_int_equal(kb_server__token_line(l1, &t, &acc), 0);
+	assert_string_equal(t, "secret-1");
+	assert_int_equal(acc, KB_SRV_ACCESS_RW);
+	assert_int_equal(kb_server__token_line(l2, &t, &acc), 0);
+	assert_string_equal(t, "reader");
+	assert_int_equal(acc, KB_SRV_ACCESS_RO);
+	assert_int_equal(kb_server__token_line(l3, &t, &acc), 0);
+	assert_string_equal(t, "ro:x");
+	assert_int_equal(acc, KB_SRV_ACCESS_RW);
+	assert_int_equal(kb_server__token_line(l4, &t, &acc), 1);
+	assert_int_equal(kb_server__token_line(l5, &t, &acc), 1);
+	assert_int_equal(kb_server__token_line(l6, &t, &acc), -1);
+	assert_int_equal(kb_server__token_line(l7, &t, &acc), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_server_route__log_escape_leaves_no_control_bytes),
+		cmocka_unit_test(test_server_route__token_lines),
 		cmocka_unit_test(test_server_route__cas_and_ac_with_and_without_prefix),
 		cmocka_unit_test(test_server_route__bad_keys_return_400),
 		cmocka_unit_test(test_server_route__path_tricks_are_rejected),
