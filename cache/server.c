@@ -31,6 +31,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -162,14 +163,30 @@ static int disk_full(const char *why)
 	return why && strstr(why, "o space left") != NULL;
 }
 
-/* HTTP status of the calling thread's last store error: 507 for KB_EFULL (limit or
- * disk) and for any error whose message says the disk is full, else 500. */
-static int store_status(void)
+/* Room that must be left on the cache's file system for a failed write not to be
+ * blamed on the disk (LMDB reports a write cut short by ENOSPC as EIO). */
+#define DISK_SLACK (16u << 20)
+
+/* HTTP status of the calling thread's last store error, after a write of `need`
+ * bytes: 507 for KB_EFULL (limit or disk) and for any error while the cache's file
+ * system has less than need + 16 MiB free (the message then says so), else 500. */
+static int store_status(kb_server *s, uint64_t need)
 {
 	const kb_error *e = kb_error_last();
+	struct statvfs fs;
+	char was[512];
 
 	if (e->code == KB_EFULL || disk_full(e->message))
 		return 507;
+	if (statvfs(kb_cache_dir(s->cache), &fs) == 0 &&
+	    (uint64_t)fs.f_bavail * fs.f_frsize < need + DISK_SLACK) {
+		snprintf(was, sizeof(was), "%s", e->message);
+		kb_error_setc(KB_EFULL, KB_ERRCLASS_CACHE,
+			      "no space left for cache '%s' (%llu bytes free; the store said: %s); "
+			      "free disk space or run 'kbisect cache gc'", kb_cache_dir(s->cache),
+			      (unsigned long long)fs.f_bavail * fs.f_frsize, was);
+		return 507;
+	}
 	return 500;
 }
 
@@ -190,6 +207,14 @@ static enum MHD_Result answer_error(struct MHD_Connection *conn, struct req *q, 
 	int n = snprintf(msg, sizeof(msg), "kbisect: %s\n", why);
 	return answer(conn, q, status, "text/plain; charset=utf-8", msg,
 		      n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+}
+
+/* Answer the calling thread's last store error (after a write of need bytes). */
+static enum MHD_Result answer_store_error(kb_server *s, struct MHD_Connection *conn,
+					  struct req *q, uint64_t need)
+{
+	int st = store_status(s, need);
+	return answer_error(conn, q, st, kb_error_last()->message);
 }
 
 /* ---- auth ---- */
@@ -418,8 +443,7 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 			kb_build_record_clear(&old);
 		if (kb_cache_build_put(s->cache, &rec) != 0) {
 			kb_build_record_clear(&rec);
-			return answer_error(conn, q, store_status(),
-					    kb_error_last()->message);
+			return answer_store_error(s, conn, q, q->len);
 		}
 		kb_build_record_clear(&rec);
 		return answer(conn, q, existed ? 200 : 201, "text/plain", "", 0);
@@ -444,9 +468,7 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 			if (kb_cache_test_add(s->cache, &q->rt.key, &in[i]) != 0) {
 				free(in);
 				free(have);
-				return answer_error(conn, q,
-						    store_status(),
-						    kb_error_last()->message);
+				return answer_store_error(s, conn, q, q->len);
 			}
 			added++;
 		}
@@ -653,8 +675,10 @@ static int start_put(kb_server *s, struct MHD_Connection *conn, struct req *q)
 	memset(&po, 0, sizeof(po));
 	po.kind = KB_OBJ_BLOB;
 	if (kb_cache_writer_open(&q->w, s->cache, &po) != 0) {
-		q->why = kb_error_last()->message;
-		return store_status();
+		int st = store_status(s, q->clen);
+		snprintf(q->errmsg, sizeof(q->errmsg), "%s", kb_error_last()->message);
+		q->why = q->errmsg;
+		return st;
 	}
 	return 0;
 }
@@ -676,14 +700,13 @@ static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, str
 				    "SHA-256 of the body differs from the key; nothing stored");
 	}
 	if (rc != 0)
-		return answer_error(conn, q, store_status(), kb_error_last()->message);
+		return answer_store_error(s, conn, q, q->clen);
 	if (q->rt.target == KB_SRV_AC) {
 		kb_key old;
 		q->existed = kb_cache_ref_get(&old, s->cache, KB_REF_AC, &q->rt.key) == 0 &&
 			     kb_key_equal(&old, &id);
 		if (!q->existed && kb_cache_ref_set(s->cache, KB_REF_AC, &q->rt.key, &id) != 0)
-			return answer_error(conn, q, store_status(),
-					    kb_error_last()->message);
+			return answer_store_error(s, conn, q, 0);
 	}
 	return answer(conn, q, q->existed ? 200 : 201, "text/plain", "", 0);
 }
@@ -796,7 +819,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 				q->buf[q->len] = '\0';
 			} else if (kb_cache_writer_write(q->w, upload_data, n) != 0) {
 				/* keep the store's words: answer_error tells disk from limit */
-				q->status = store_status();
+				q->status = store_status(s, q->clen - q->received);
 				snprintf(q->errmsg, sizeof(q->errmsg), "%s", kb_error_last()->message);
 				q->why = q->errmsg;
 			}
