@@ -47,6 +47,8 @@ static void serve_help(void)
 	       "    --header-timeout <s>     a request's headers must be complete s seconds\n"
 	       "                             after the connection opened (10, at most --timeout)\n"
 	       "    --max-connections <n>    concurrent connections (256)\n"
+	       "    --max-uploads <n>        uploads written to the store at once (4); more\n"
+	       "                             wait up to 10 s, then get 503 (bounds memory)\n"
 	       "    --max-connections-per-ip <n>  from one address (default: a quarter of\n"
 	       "                             --max-connections; the rest stays for others)\n"
 	       "    --port-file <file>       write the port listened on (for port 0)\n"
@@ -160,9 +162,10 @@ int cache_serve(int argc, char **argv)
 			o.max_blob_size = ull;
 		} else if (is_opt(a, "--timeout") || is_opt(a, "--max-connections") ||
 			   is_opt(a, "--duration") || is_opt(a, "--max-connections-per-ip") ||
-			   is_opt(a, "--header-timeout")) {
+			   is_opt(a, "--header-timeout") || is_opt(a, "--max-uploads")) {
 			const char *name = is_opt(a, "--timeout") ? "--timeout"
 					   : is_opt(a, "--header-timeout") ? "--header-timeout"
+					   : is_opt(a, "--max-uploads") ? "--max-uploads"
 					   : is_opt(a, "--duration") ? "--duration"
 					   : is_opt(a, "--max-connections") ? "--max-connections"
 									    : "--max-connections-per-ip";
@@ -176,6 +179,8 @@ int cache_serve(int argc, char **argv)
 							  name);
 			if (!strcmp(name, "--timeout"))
 				o.timeout_s = (unsigned int)d;
+			else if (!strcmp(name, "--max-uploads"))
+				o.max_uploads = d < 1 ? 1 : (unsigned int)d;
 			else if (!strcmp(name, "--header-timeout"))
 				o.header_timeout_s = d < 1 ? 1 : (unsigned int)d;
 			else if (!strcmp(name, "--duration"))
@@ -205,7 +210,11 @@ int cache_serve(int argc, char **argv)
 		return kb_cli_die_error();
 	}
 	/* Every GET and PUT allocates and frees MiB-sized buffers (chunks, MHD's response
-	 * block); keep them in the heap instead of mmap/munmap + page faults each time. */
+	 * block); keep them in the heap instead of mmap/munmap + page faults each time.
+	 * With one thread per connection glibc would give up to 8 x cores arenas, each
+	 * keeping its freed blocks: 4 arenas bound that, and the server gives the free
+	 * memory back (malloc_trim) once it is idle. */
+	mallopt(M_ARENA_MAX, 4);
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	/* Block the stop signals in every thread; the main thread waits for them. */

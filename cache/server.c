@@ -22,6 +22,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -47,7 +48,8 @@
 #define MAX_TOKENS 64
 
 /* Status codes counted in /metrics; anything else is "other". */
-static const int counted_codes[] = { 200, 201, 400, 401, 403, 404, 405, 408, 413, 500, 507 };
+static const int counted_codes[] = { 200, 201, 400, 401, 403, 404, 405, 408, 413, 500, 503,
+				     507 };
 #define N_CODES (sizeof(counted_codes) / sizeof(counted_codes[0]) + 1)
 
 static const char *method_names[KB_SRV_METHOD_MAX] = { "GET", "HEAD", "PUT", "OTHER" };
@@ -67,12 +69,19 @@ struct kb_server {
 	atomic_uint_fast64_t requests[KB_SRV_METHOD_MAX][N_CODES];
 	atomic_uint_fast64_t bytes_in, bytes_out, hits, misses, corrupt, rejected_hash;
 	atomic_uint_fast64_t header_timeouts;
+	atomic_int in_flight;      /* requests between uri_seen() and completed() */
+	atomic_uint_fast64_t finished; /* requests completed (for the idle trim) */
 	/* the header-deadline watchdog */
 	pthread_mutex_t conns_lock;
 	pthread_cond_t wd_cond;
 	struct conn_ent *conns;    /* every open connection */
 	pthread_t wd;
 	int wd_running, wd_stop, locks_ready;
+	/* the upload gate: at most opts.max_uploads store writers at once */
+	pthread_mutex_t up_lock;
+	pthread_cond_t up_cond;    /* CLOCK_MONOTONIC */
+	unsigned int up_active;
+	atomic_uint_fast64_t up_waited, up_refused;
 };
 
 /* One open connection (MHD's socket context), watched for its header deadline. */
@@ -98,6 +107,7 @@ struct req {
 	int answered_status;    /* for the access log */
 	int raw_percent;        /* the raw request target had a '%' escape */
 	int close;              /* answer with "Connection: close" (framing in doubt) */
+	int gated;              /* holds a slot of the upload gate */
 	struct timespec t0;
 	char path[96];
 	char errmsg[512];       /* the store's error, kept until the answer */
@@ -148,6 +158,8 @@ static enum MHD_Result answer(struct MHD_Connection *conn, struct req *q, int st
 	if (status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					"Bearer realm=\"kbisect\"");
+	if (status == 503)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	if (q->close)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(conn, (unsigned int)status, resp);
@@ -195,7 +207,7 @@ static enum MHD_Result answer_error(struct MHD_Connection *conn, struct req *q, 
 {
 	char msg[512];
 
-	if (status >= 500) {
+	if (status >= 500 && status != 503) {
 		char path[sizeof(q->path) * 4];
 		/* the store's message names server paths: log it, tell the client less */
 		fprintf(stderr, "kbisect-serve: %s: %s\n",
@@ -506,6 +518,7 @@ static json_t *status_doc(kb_server *s)
 	json_object_set_new(o, "max_connections_per_ip",
 			    json_integer((json_int_t)s->opts.max_per_ip));
 	json_object_set_new(o, "timeout_s", json_integer((json_int_t)s->opts.timeout_s));
+	json_object_set_new(o, "max_uploads", json_integer((json_int_t)s->opts.max_uploads));
 	json_object_set_new(o, "header_timeout_s",
 			    json_integer((json_int_t)s->opts.header_timeout_s));
 	json_object_set_new(o, "header_timeouts",
@@ -616,6 +629,10 @@ static char *metrics_text(kb_server *s)
 	METRIC("kbisect_header_timeouts_total", "counter",
 	       "Connections shut because their request headers were not complete in time.",
 	       get(&s->header_timeouts));
+	METRIC("kbisect_upload_waits_total", "counter",
+	       "Uploads that waited for a slot (--max-uploads writers at once).", get(&s->up_waited));
+	METRIC("kbisect_upload_busy_total", "counter",
+	       "Uploads refused with 503 after waiting for a slot.", get(&s->up_refused));
 	METRIC("kbisect_evictions_total", "counter", "Objects evicted from the store.", st.evictions);
 	METRIC("kbisect_store_objects", "gauge", "Objects in the store.", objects);
 	METRIC("kbisect_store_stored_bytes", "gauge", "Bytes of stored object data.", stored);
@@ -639,6 +656,48 @@ static int too_slow(kb_server *s, struct req *q)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	el = (double)(t.tv_sec - q->t0.tv_sec) + (double)(t.tv_nsec - q->t0.tv_nsec) / 1e9;
 	return el > (double)s->opts.timeout_s && (double)q->received < el * 1024.0;
+}
+
+/* Longest wait for a slot of the upload gate before answering 503. Waiting uploads
+ * cost a thread and MHD's small connection buffer; the client's TCP send blocks. */
+#define UPLOAD_WAIT_S 120
+
+/* Take a slot of the upload gate, waiting up to UPLOAD_WAIT_S. A store writer holds
+ * up to ~150 MiB of chunk buffers until its commit, so the number of writers, not of
+ * connections, bounds the server's memory. 0, or -1 (busy). */
+static int upload_enter(kb_server *s, struct req *q)
+{
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += UPLOAD_WAIT_S;
+	pthread_mutex_lock(&s->up_lock);
+	if (s->up_active >= s->opts.max_uploads)
+		add(&s->up_waited, 1);
+	while (s->up_active >= s->opts.max_uploads && rc == 0)
+		rc = pthread_cond_timedwait(&s->up_cond, &s->up_lock, &until);
+	if (s->up_active < s->opts.max_uploads) {
+		s->up_active++;
+		q->gated = 1;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&s->up_lock);
+	if (!q->gated)
+		add(&s->up_refused, 1);
+	return q->gated ? 0 : -1;
+}
+
+/* Give back q's slot of the upload gate, if it holds one. */
+static void upload_leave(kb_server *s, struct req *q)
+{
+	if (!q->gated)
+		return;
+	pthread_mutex_lock(&s->up_lock);
+	s->up_active--;
+	pthread_cond_signal(&s->up_cond);
+	pthread_mutex_unlock(&s->up_lock);
+	q->gated = 0;
 }
 
 static int start_put(kb_server *s, struct MHD_Connection *conn, struct req *q)
@@ -670,6 +729,16 @@ static int start_put(kb_server *s, struct MHD_Connection *conn, struct req *q)
 		q->why = "body larger than the server's --max-blob-size";
 		return 413;
 	}
+	if (upload_enter(s, q) != 0) {
+		q->why = "too many uploads in progress; retry later";
+		return 503;
+	}
+	/* the wait counts neither against the upload's rate (too_slow) nor as the
+	 * connection being idle (MHD restarts its timer when a timeout is set on a
+	 * connection that has none) */
+	clock_gettime(CLOCK_MONOTONIC, &q->t0);
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->opts.timeout_s);
 	if (q->rt.target == KB_SRV_CAS)
 		q->existed = kb_cache_has(s->cache, &q->rt.key);
 	memset(&po, 0, sizeof(po));
@@ -694,6 +763,7 @@ static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, str
 		return put_record(s, conn, q);
 	rc = kb_cache_writer_commit(&id, q->w, q->rt.target == KB_SRV_CAS ? &q->rt.key : NULL);
 	q->w = NULL;
+	upload_leave(s, q);
 	if (rc == KB_ECORRUPT) {
 		add(&s->rejected_hash, 1);
 		return answer_error(conn, q, 400,
@@ -828,6 +898,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		if (q->status) {
 			kb_cache_writer_abort(q->w);
 			q->w = NULL;
+			upload_leave(s, q);
 			return answer_error(conn, q, q->status, q->why);
 		}
 		return finish_put(s, conn, q);
@@ -879,12 +950,12 @@ static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct req *q = calloc(1, sizeof(*q));
 
-	(void)cls;
 	(void)conn;
 	if (!q)
 		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &q->t0);
 	q->raw_percent = uri && strchr(uri, '%') != NULL;
+	atomic_fetch_add(&((kb_server *)cls)->in_flight, 1);
 	return q;
 }
 
@@ -900,6 +971,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	headers_done(s, conn, 0);
 	kb_cache_writer_abort(q->w); /* an unfinished upload stores nothing */
+	upload_leave(s, q);
 	status = q->answered_status ? q->answered_status : 499;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400)
 		status = 499; /* client went away or the body was cut short */
@@ -921,6 +993,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(q->buf);
 	free(q);
 	*con_cls = NULL;
+	atomic_fetch_sub(&s->in_flight, 1);
+	add(&s->finished, 1);
 }
 
 /* ---- the header deadline ---- */
@@ -973,14 +1047,28 @@ static int ts_before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-/* Every 200 ms: shut the sockets of connections whose headers are overdue. */
+/* Every 200 ms: shut the sockets of connections whose headers are overdue; once no
+ * request has been in flight for a second after some finished, give the memory their
+ * buffers used back to the system (glibc keeps freed blocks of every arena). */
 static void *watchdog(void *arg)
 {
 	kb_server *s = arg;
+	uint64_t trimmed_at = 0, seen = 0;
+	int idle_ticks = 0;
 
 	pthread_mutex_lock(&s->conns_lock);
 	while (!s->wd_stop) {
 		struct timespec now, until;
+		uint64_t fin = get(&s->finished);
+		if (atomic_load(&s->in_flight) > 0 || fin != seen) {
+			idle_ticks = 0;
+			seen = fin;
+		} else if (fin != trimmed_at && ++idle_ticks >= 5) {
+			pthread_mutex_unlock(&s->conns_lock);
+			malloc_trim(0);
+			pthread_mutex_lock(&s->conns_lock);
+			trimmed_at = fin;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		for (struct conn_ent *e = s->conns; e; e = e->next) {
 			if (e->in_request || e->shut || !ts_before(&e->deadline, &now))
@@ -1043,6 +1131,8 @@ static void server_free(kb_server *s)
 	if (s->locks_ready) {
 		pthread_mutex_destroy(&s->conns_lock);
 		pthread_cond_destroy(&s->wd_cond);
+		pthread_mutex_destroy(&s->up_lock);
+		pthread_cond_destroy(&s->up_cond);
 	}
 	if (s->key_pem)
 		OPENSSL_cleanse(s->key_pem, strlen(s->key_pem));
@@ -1078,14 +1168,21 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 		s->opts.max_per_ip = s->opts.max_connections >= 4 ? s->opts.max_connections / 4 : 1;
 	if (!s->opts.header_timeout_s)
 		s->opts.header_timeout_s = s->opts.timeout_s < 10 ? s->opts.timeout_s : 10;
-	if (pthread_mutex_init(&s->conns_lock, NULL) != 0) {
-		free(s);
-		return kb_error_os("cannot create the server's lock");
-	}
-	if (pthread_cond_init(&s->wd_cond, NULL) != 0) {
-		pthread_mutex_destroy(&s->conns_lock);
-		free(s);
-		return kb_error_os("cannot create the server's condition variable");
+	if (!s->opts.max_uploads)
+		s->opts.max_uploads = 4;
+	{
+		pthread_condattr_t ca;
+		int bad = pthread_condattr_init(&ca) != 0;
+		bad = bad || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0;
+		bad = bad || pthread_mutex_init(&s->conns_lock, NULL) != 0;
+		bad = bad || pthread_cond_init(&s->wd_cond, NULL) != 0;
+		bad = bad || pthread_mutex_init(&s->up_lock, NULL) != 0;
+		bad = bad || pthread_cond_init(&s->up_cond, &ca) != 0;
+		pthread_condattr_destroy(&ca);
+		if (bad) {
+			free(s);
+			return kb_error_os("cannot create the server's locks");
+		}
 	}
 	s->locks_ready = 1;
 	snprintf(s->host, sizeof(s->host), "%s", s->opts.host ? s->opts.host : "127.0.0.1");
