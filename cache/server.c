@@ -462,6 +462,7 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 	} else {
 		kb_test_run *in = NULL, *have = NULL;
 		size_t n_in = 0, n_have = 0, added = 0;
+		unsigned char *keep;
 		char msg[64];
 		if (kb_cache__wire_runs_decode(&in, &n_in, q->buf, q->len) != 0)
 			return answer_error(conn, q, 400, kb_error_last()->message);
@@ -469,23 +470,29 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 			have = NULL;
 			n_have = 0;
 		}
+		keep = malloc(n_in ? n_in : 1);
+		if (!keep || kb_cache__wire_runs_new(keep, in, n_in, have, n_have) != 0) {
+			free(keep);
+			free(in);
+			free(have);
+			return answer_error(conn, q, 500, "out of memory sorting test runs");
+		}
+		free(have);
+		/* new runs in the order sent. TODO(store): one kb_cache_test_add call per
+		 * run is one write transaction (and fsync) each; a batch call of the
+		 * store would make this loop one call */
 		for (size_t i = 0; i < n_in; i++) {
-			int dup = 0;
-			for (size_t j = 0; j < n_have && !dup; j++)
-				dup = kb_cache__wire_run_equal(&in[i], &have[j]);
-			for (size_t j = 0; j < i && !dup; j++)
-				dup = kb_cache__wire_run_equal(&in[i], &in[j]);
-			if (dup)
+			if (!keep[i])
 				continue;
 			if (kb_cache_test_add(s->cache, &q->rt.key, &in[i]) != 0) {
+				free(keep);
 				free(in);
-				free(have);
 				return answer_store_error(s, conn, q, q->len);
 			}
 			added++;
 		}
+		free(keep);
 		free(in);
-		free(have);
 		snprintf(msg, sizeof(msg), "{\"added\":%zu}", added);
 		return answer(conn, q, added ? 201 : 200, "application/json", msg, strlen(msg));
 	}

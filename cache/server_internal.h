@@ -111,4 +111,10 @@ int kb_cache__wire_keys_decode(kb_key **out, size_t *n, const char *json, size_t
 /** 1 if two runs are the same evidence (all fields equal), else 0. */
 int kb_cache__wire_run_equal(const kb_test_run *a, const kb_test_run *b);
 
+/** Which of n_in uploaded runs are new: keep[i] = 1 for the first of each group of
+ * equal runs (kb_cache__wire_run_equal) that has no equal among the n_have stored
+ * ones, else 0. O(n log n). 0, or KB_ERROR (out of memory). */
+int kb_cache__wire_runs_new(unsigned char *keep, const kb_test_run *in, size_t n_in,
+			    const kb_test_run *have, size_t n_have);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -258,11 +259,42 @@ static void test_server_route__token_lines(void **state)
 	assert_int_equal(kb_server__token_line(l7, &t, &acc), -1);
 }
 
+static void test_server_route__new_runs_dedup(void **state)
+{
+	kb_test_run in[6], have[2];
+	unsigned char keep[6];
+	(void)state;
+	memset(in, 0, sizeof(in));
+	memset(have, 0, sizeof(have));
+	for (int i = 0; i < 6; i++) {
+		in[i].klass = KB_RUN_CRASH;
+		in[i].time = 1700000000 + i;
+		in[i].duration_s = 10.5;
+		snprintf(in[i].title, sizeof(in[i].title), "KASAN: use-after-free in f%d", i);
+	}
+	in[2] = in[0];                 /* a repeat within the upload */
+	in[2].duration_s += 1e-7;      /* equal within the wire's tolerance */
+	have[0] = in[1];               /* stored already */
+	have[1] = in[3];
+	have[1].has_console = 1;       /* differs: console recorded */
+	in[5] = in[4];
+	in[5].klass = KB_RUN_OK;       /* differs: class */
+	assert_int_equal(kb_cache__wire_runs_new(keep, in, 6, have, 2), 0);
+	assert_int_equal(keep[0], 1);
+	assert_int_equal(keep[1], 0);
+	assert_int_equal(keep[2], 0);
+	assert_int_equal(keep[3], 1);
+	assert_int_equal(keep[4], 1);
+	assert_int_equal(keep[5], 1);
+	assert_int_equal(kb_cache__wire_runs_new(keep, in, 0, have, 2), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_server_route__log_escape_leaves_no_control_bytes),
 		cmocka_unit_test(test_server_route__token_lines),
+		cmocka_unit_test(test_server_route__new_runs_dedup),
 		cmocka_unit_test(test_server_route__cas_and_ac_with_and_without_prefix),
 		cmocka_unit_test(test_server_route__bad_keys_return_400),
 		cmocka_unit_test(test_server_route__path_tricks_are_rejected),
