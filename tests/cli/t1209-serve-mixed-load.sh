@@ -30,7 +30,9 @@ pid=$!
 for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
 [ -s "$T/port" ] || { cat "$T/err"; fail "server did not start"; }
 
-python3 - "$(cat "$T/port")" "${KB_T1209_SECONDS:-40}" <<'PY' || fail "mixed load: $(tail -5 "$T/err")"
+load_ok=1
+python3 - "$(cat "$T/port")" "${KB_T1209_SECONDS:-40}" <<'PY' || load_ok=
+
 import base64, hashlib, http.client, json, math, random, sys, threading, time
 port, seconds = int(sys.argv[1]), float(sys.argv[2])
 CLIENTS = 64
@@ -189,8 +191,9 @@ st, body = request(c, "GET", "/status")
 status = json.loads(body)
 errs = counts.pop("errors", [])
 print("%d clients, %.0f s: %s; connection errors %d %s; sweep: %d of %d objects and %d "
-      "ac entries present, evictions %d" % (CLIENTS, load_s, json.dumps(counts, sort_keys=True),
-      len(errs), errs[:3], present, len(objects) + len(acs), len(acs), status["store"]["evictions"]))
+      "ac entries present, evictions %d, corrupt reads %d" % (CLIENTS, load_s,
+      json.dumps(counts, sort_keys=True), len(errs), errs[:3], present, len(objects) + len(acs),
+      len(acs), status["store"]["evictions"], status["corrupt_reads"]))
 if errs:
     fail("%d connections cut short (a damaged object was served?)" % len(errs))
 if status["store"]["evictions"] == 0:
@@ -199,9 +202,13 @@ if bad:
     sys.exit("; ".join(bad[:5]))
 PY
 curl -sf "http://127.0.0.1:$(cat "$T/port")/metrics" >"$T/metrics"
-grep -E '^kbisect_requests_total\{method="[A-Z]+",code="500"\} [1-9]' "$T/metrics" && fail "some requests answered 500"
-grep -E '^kbisect_corrupt_reads_total [1-9]' "$T/metrics" && fail "the server read damaged objects"
 kill -TERM "$pid"; wait "$pid" || fail "server exit status"
 pid=
-"$K" cache verify --cache "$T/store" >"$T/verify" 2>&1 || fail "cache verify: $(tail -5 "$T/verify")"
-echo "ok t1209 ($(tail -1 "$T/verify"))"
+verify_ok=1
+"$K" cache verify --cache "$T/store" >"$T/verify" 2>&1 || verify_ok=
+echo "cache verify: $(grep -c . "$T/verify") lines, last: $(tail -1 "$T/verify")"
+[ -n "$load_ok" ] || fail "mixed load (see above)"
+grep -E '^kbisect_requests_total\{method="[A-Z]+",code="500"\} [1-9]' "$T/metrics" && fail "some requests answered 500"
+grep -E '^kbisect_corrupt_reads_total [1-9]' "$T/metrics" && fail "the server read damaged objects"
+[ -n "$verify_ok" ] || fail "cache verify: $(tail -5 "$T/verify")"
+echo "ok t1209"
