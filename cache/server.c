@@ -81,6 +81,7 @@ struct kb_server {
 	pthread_mutex_t up_lock;
 	pthread_cond_t up_cond;    /* CLOCK_MONOTONIC */
 	unsigned int up_active;
+	int up_closing;            /* the server is stopping: waiters give up */
 	atomic_uint_fast64_t up_waited, up_refused;
 };
 
@@ -682,9 +683,9 @@ static int upload_enter(kb_server *s, struct req *q)
 	pthread_mutex_lock(&s->up_lock);
 	if (s->up_active >= s->opts.max_uploads)
 		add(&s->up_waited, 1);
-	while (s->up_active >= s->opts.max_uploads && rc == 0)
+	while (s->up_active >= s->opts.max_uploads && rc == 0 && !s->up_closing)
 		rc = pthread_cond_timedwait(&s->up_cond, &s->up_lock, &until);
-	if (s->up_active < s->opts.max_uploads) {
+	if (s->up_active < s->opts.max_uploads && !s->up_closing) {
 		s->up_active++;
 		q->gated = 1;
 		rc = 0;
@@ -1133,8 +1134,14 @@ static void server_free(kb_server *s)
 		pthread_mutex_unlock(&s->conns_lock);
 		pthread_join(s->wd, NULL);
 	}
-	if (s->d)
+	if (s->d) {
+		/* uploads waiting for a slot would hold MHD_stop_daemon up to 120 s */
+		pthread_mutex_lock(&s->up_lock);
+		s->up_closing = 1;
+		pthread_cond_broadcast(&s->up_cond);
+		pthread_mutex_unlock(&s->up_lock);
 		MHD_stop_daemon(s->d); /* closes every connection: s->conns empties */
+	}
 	if (s->locks_ready) {
 		pthread_mutex_destroy(&s->conns_lock);
 		pthread_cond_destroy(&s->wd_cond);
