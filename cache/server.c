@@ -1,10 +1,12 @@
 /*
  * cache/server.c - the shared cache server: one kbisect cache over HTTP/1.1.
- * Owns: the libmicrohttpd daemon, per-request state, streaming of bodies to and from
- * the store, bearer-token auth (read-write and read-only tokens), the connection
- * defences (per-address limit, header deadline), /status and /metrics, the access log.
+ * Owns: the libmicrohttpd daemon and its options (idle timeout, connection and
+ * per-address limits, TLS versions), per-request state, streaming of bodies to and
+ * from the store, bearer-token auth (read-write and read-only tokens), mapping store
+ * errors to HTTP (507 for a full cache or disk), the access log.
  * Not: routing rules (cache/server_route.c), the record wire format (cache/wire.c),
- * the store itself (through include/kbisect/cache.h).
+ * the header deadline and upload gate (cache/server_guard.c), /status and /metrics
+ * (cache/server_status.c), the store itself (through include/kbisect/cache.h).
  * DESIGN: MHD with one thread per connection, so a request's cache reader or writer
  * is always used by the thread that opened it (LMDB read txns are per thread) and a
  * slow store operation blocks only its own client. PUT bodies go straight into a
@@ -13,19 +15,14 @@
  * content-reader callback; when the last byte has been read the reader is asked for
  * its end-of-object checksum verdict before that last block goes out, so a corrupt
  * object is cut short (connection closed) rather than served whole.
- * Slow clients: MHD's idle timeout cannot stop a client that sends one header byte
- * just often enough, so a watchdog thread keeps every open connection with the
- * deadline by which its request headers must be complete, and shuts the socket of
- * one that misses it (MHD then closes it as a client that went away). Together with
- * the per-address limit (a quarter of --max-connections by default) one address can
- * never take the connections every other client needs.
+ * Slow clients: the per-address limit (a quarter of --max-connections by default)
+ * and the header deadline (cache/server_guard.c) keep one address from taking the
+ * connections every other client needs.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,57 +39,9 @@
 #include "common/error_internal.h"
 #include "kbisect/common.h"
 #include "kbisect/server.h"
-#include "server_internal.h"
+#include "server_priv.h"
 
 #define RECORD_MAX (4u << 20) /* largest record body (JSON) accepted */
-#define MAX_TOKENS 64
-
-/* Status codes counted in /metrics; anything else is "other". */
-static const int counted_codes[] = { 200, 201, 400, 401, 403, 404, 405, 408, 413, 500, 503,
-				     507 };
-#define N_CODES (sizeof(counted_codes) / sizeof(counted_codes[0]) + 1)
-
-static const char *method_names[KB_SRV_METHOD_MAX] = { "GET", "HEAD", "PUT", "OTHER" };
-
-struct kb_server {
-	struct MHD_Daemon *d;
-	kb_cache *cache;
-	kb_server_opts opts;
-	char host[128];
-	uint16_t port;
-	int tls;
-	char *cert_pem, *key_pem;
-	kb_key tokens[MAX_TOKENS]; /* SHA-256 of each accepted token */
-	int token_ro[MAX_TOKENS];  /* 1: that token may only read */
-	size_t n_tokens;
-	time_t started;
-	atomic_uint_fast64_t requests[KB_SRV_METHOD_MAX][N_CODES];
-	atomic_uint_fast64_t bytes_in, bytes_out, hits, misses, corrupt, rejected_hash;
-	atomic_uint_fast64_t header_timeouts;
-	atomic_int in_flight;      /* requests between uri_seen() and completed() */
-	atomic_uint_fast64_t finished; /* requests completed (for the idle trim) */
-	/* the header-deadline watchdog */
-	pthread_mutex_t conns_lock;
-	pthread_cond_t wd_cond;
-	struct conn_ent *conns;    /* every open connection */
-	pthread_t wd;
-	int wd_running, wd_stop, locks_ready;
-	/* the upload gate: at most opts.max_uploads store writers at once */
-	pthread_mutex_t up_lock;
-	pthread_cond_t up_cond;    /* CLOCK_MONOTONIC */
-	unsigned int up_active;
-	int up_closing;            /* the server is stopping: waiters give up */
-	atomic_uint_fast64_t up_waited, up_refused;
-};
-
-/* One open connection (MHD's socket context), watched for its header deadline. */
-struct conn_ent {
-	struct conn_ent *prev, *next;
-	int fd;
-	int in_request;            /* headers complete, a request is being handled */
-	int shut;                  /* the watchdog has shut it */
-	struct timespec deadline;  /* headers complete by then, unless in_request */
-};
 
 /* Per-request state (MHD's con_cls). */
 struct req {
@@ -120,30 +69,6 @@ struct getctx {
 	kb_cache_reader *r;
 	uint64_t size, pos;
 };
-
-static int code_index(int status)
-{
-	for (size_t i = 0; i < N_CODES - 1; i++)
-		if (counted_codes[i] == status)
-			return (int)i;
-	return (int)N_CODES - 1;
-}
-
-static void count(kb_server *s, int method, int status)
-{
-	atomic_fetch_add_explicit(&s->requests[method][code_index(status)], 1,
-				  memory_order_relaxed);
-}
-
-static void add(atomic_uint_fast64_t *v, uint64_t n)
-{
-	atomic_fetch_add_explicit(v, n, memory_order_relaxed);
-}
-
-static uint64_t get(atomic_uint_fast64_t *v)
-{
-	return atomic_load_explicit(v, memory_order_relaxed);
-}
 
 static enum MHD_Result answer(struct MHD_Connection *conn, struct req *q, int status,
 			      const char *ctype, const char *body, size_t len)
@@ -312,16 +237,16 @@ static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		max = (size_t)(g->size - g->pos);
 	n = kb_cache_reader_read(g->r, buf, max);
 	if (n <= 0) {
-		add(&g->s->corrupt, 1);
+		kb_srv__add(&g->s->corrupt, 1);
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	}
 	g->pos += (uint64_t)n;
 	if (g->pos >= g->size && kb_cache_reader_read(g->r, tmp, sizeof(tmp)) != 0) {
 		/* checksum of the whole object failed: never deliver the last block */
-		add(&g->s->corrupt, 1);
+		kb_srv__add(&g->s->corrupt, 1);
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	}
-	add(&g->s->bytes_out, (uint64_t)n);
+	kb_srv__add(&g->s->bytes_out, (uint64_t)n);
 	return n;
 }
 
@@ -353,10 +278,10 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 	if (q->rt.method == KB_SRV_HEAD) {
 		kb_object_info info;
 		if (kb_cache_object_info(&info, s->cache, id) != 0) {
-			add(&s->misses, 1);
+			kb_srv__add(&s->misses, 1);
 			return answer_error(conn, q, 404, "not found");
 		}
-		add(&s->hits, 1);
+		kb_srv__add(&s->hits, 1);
 		/* MHD never calls the body callback for HEAD but sends Content-Length. */
 		resp = MHD_create_response_from_callback(info.size, 4096, no_body_cb, NULL, NULL);
 		if (!resp)
@@ -372,14 +297,14 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 	rc = kb_cache_reader_open(&g->r, &size, s->cache, id);
 	if (rc == KB_ENOTFOUND) {
 		free(g);
-		add(&s->misses, 1);
+		kb_srv__add(&s->misses, 1);
 		return answer_error(conn, q, 404, "not found");
 	}
 	if (rc != 0) {
 		free(g);
 		return answer_error(conn, q, 500, kb_error_last()->message);
 	}
-	add(&s->hits, 1);
+	kb_srv__add(&s->hits, 1);
 	g->s = s;
 	g->size = size;
 	resp = MHD_create_response_from_callback(size, 256 * 1024, read_cb, g, free_cb);
@@ -404,7 +329,7 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 	if (q->rt.target == KB_SRV_BUILD) {
 		kb_build_record rec;
 		if (kb_cache_build_get(&rec, s->cache, &q->rt.key) != 0) {
-			add(&s->misses, 1);
+			kb_srv__add(&s->misses, 1);
 			return answer_error(conn, q, 404, "no such build record");
 		}
 		json = kb_cache__wire_build_encode(&rec);
@@ -414,7 +339,7 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 		size_t n = 0;
 		if (kb_cache_test_list(&runs, &n, s->cache, &q->rt.key) != 0 || n == 0) {
 			free(runs);
-			add(&s->misses, 1);
+			kb_srv__add(&s->misses, 1);
 			return answer_error(conn, q, 404, "no runs for this test key");
 		}
 		json = kb_cache__wire_runs_encode(runs, n);
@@ -424,7 +349,7 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 		size_t n = 0;
 		if (kb_cache_builds_by_signature(&keys, &n, s->cache, &q->rt.key) != 0 || n == 0) {
 			free(keys);
-			add(&s->misses, 1);
+			kb_srv__add(&s->misses, 1);
 			return answer_error(conn, q, 404, "no builds with this signature");
 		}
 		json = kb_cache__wire_keys_encode(keys, n);
@@ -432,8 +357,8 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 	}
 	if (!json)
 		return answer_error(conn, q, 500, "cannot encode record");
-	add(&s->hits, 1);
-	add(&s->bytes_out, strlen(json));
+	kb_srv__add(&s->hits, 1);
+	kb_srv__add(&s->bytes_out, strlen(json));
 	ret = answer(conn, q, 200, "application/json", q->rt.method == KB_SRV_HEAD ? "" : json,
 		     q->rt.method == KB_SRV_HEAD ? 0 : strlen(json));
 	free(json);
@@ -499,159 +424,6 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 	}
 }
 
-/* ---- status and metrics ---- */
-
-static json_t *status_doc(kb_server *s)
-{
-	kb_cache_stats st;
-	json_t *o = json_object(), *store = json_object(), *req = json_object();
-	uint64_t objects = 0, stored = 0, bytes = 0;
-
-	memset(&st, 0, sizeof(st));
-	kb_cache_stats_get(&st, s->cache);
-	for (int k = 0; k < KB_OBJ_KIND_MAX; k++) {
-		objects += st.objects[k];
-		stored += st.stored_bytes[k];
-		bytes += st.object_bytes[k];
-	}
-	json_object_set_new(o, "version", json_string(kb_version()));
-	json_object_set_new(o, "uptime_s", json_integer((json_int_t)(time(NULL) - s->started)));
-	json_object_set_new(o, "listen", json_string(s->host));
-	json_object_set_new(o, "port", json_integer(s->port));
-	json_object_set_new(o, "tls", json_boolean(s->tls));
-	json_object_set_new(o, "auth", json_boolean(s->n_tokens > 0));
-	json_object_set_new(o, "anonymous_read", json_boolean(s->opts.anonymous_read));
-	json_object_set_new(o, "max_blob_size", json_integer((json_int_t)s->opts.max_blob_size));
-	json_object_set_new(o, "max_connections", json_integer((json_int_t)s->opts.max_connections));
-	json_object_set_new(o, "max_connections_per_ip",
-			    json_integer((json_int_t)s->opts.max_per_ip));
-	json_object_set_new(o, "timeout_s", json_integer((json_int_t)s->opts.timeout_s));
-	json_object_set_new(o, "max_uploads", json_integer((json_int_t)s->opts.max_uploads));
-	json_object_set_new(o, "header_timeout_s",
-			    json_integer((json_int_t)s->opts.header_timeout_s));
-	json_object_set_new(o, "header_timeouts",
-			    json_integer((json_int_t)get(&s->header_timeouts)));
-	json_object_set_new(store, "dir", json_string(kb_cache_dir(s->cache)));
-	json_object_set_new(store, "limit", json_integer((json_int_t)st.limit));
-	json_object_set_new(store, "objects", json_integer((json_int_t)objects));
-	json_object_set_new(store, "object_bytes", json_integer((json_int_t)bytes));
-	json_object_set_new(store, "stored_bytes", json_integer((json_int_t)stored));
-	json_object_set_new(store, "refs", json_integer((json_int_t)st.refs));
-	json_object_set_new(store, "builds", json_integer((json_int_t)st.builds));
-	json_object_set_new(store, "tests", json_integer((json_int_t)st.tests));
-	json_object_set_new(store, "test_runs", json_integer((json_int_t)st.test_runs));
-	json_object_set_new(store, "evictions", json_integer((json_int_t)st.evictions));
-	json_object_set_new(store, "file_size", json_integer((json_int_t)st.file_size));
-	json_object_set_new(store, "live_bytes", json_integer((json_int_t)st.live_bytes));
-	json_object_set_new(o, "store", store);
-	for (int m = 0; m < KB_SRV_METHOD_MAX; m++) {
-		uint64_t t = 0;
-		for (size_t c = 0; c < N_CODES; c++)
-			t += get(&s->requests[m][c]);
-		json_object_set_new(req, method_names[m], json_integer((json_int_t)t));
-	}
-	json_object_set_new(o, "requests", req);
-	json_object_set_new(o, "bytes_in", json_integer((json_int_t)get(&s->bytes_in)));
-	json_object_set_new(o, "bytes_out", json_integer((json_int_t)get(&s->bytes_out)));
-	json_object_set_new(o, "hits", json_integer((json_int_t)get(&s->hits)));
-	json_object_set_new(o, "misses", json_integer((json_int_t)get(&s->misses)));
-	json_object_set_new(o, "corrupt_reads", json_integer((json_int_t)get(&s->corrupt)));
-	json_object_set_new(o, "rejected_uploads", json_integer((json_int_t)get(&s->rejected_hash)));
-	return o;
-}
-
-int kb_server_status_json(char **out, kb_server *s)
-{
-	json_t *o = status_doc(s);
-	*out = json_dumps(o, JSON_INDENT(2));
-	json_decref(o);
-	return *out ? 0 : kb_error_set(KB_ERRCLASS_NET, "cannot encode the server status");
-}
-
-/* Append to a growing buffer; the buffer stays NUL-terminated. */
-static void bprintf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void bprintf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(*buf ? *buf + *len : NULL, *buf ? *cap - *len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (*buf && *len + (size_t)n < *cap) {
-			*len += (size_t)n;
-			return;
-		}
-		size_t ncap = (*cap ? *cap * 2 : 4096) + (size_t)n;
-		char *nb = realloc(*buf, ncap);
-		if (!nb)
-			return;
-		*buf = nb;
-		*cap = ncap;
-	}
-}
-
-static char *metrics_text(kb_server *s)
-{
-	kb_cache_stats st;
-	char *b = NULL;
-	size_t len = 0, cap = 0;
-	uint64_t objects = 0, stored = 0;
-
-	memset(&st, 0, sizeof(st));
-	kb_cache_stats_get(&st, s->cache);
-	for (int k = 0; k < KB_OBJ_KIND_MAX; k++) {
-		objects += st.objects[k];
-		stored += st.stored_bytes[k];
-	}
-	bprintf(&b, &len, &cap, "# HELP kbisect_requests_total HTTP requests by method and status code.\n"
-				"# TYPE kbisect_requests_total counter\n");
-	for (int m = 0; m < KB_SRV_METHOD_MAX; m++)
-		for (size_t c = 0; c < N_CODES; c++) {
-			uint64_t v = get(&s->requests[m][c]);
-			char code[8];
-			if (c < N_CODES - 1)
-				snprintf(code, sizeof(code), "%d", counted_codes[c]);
-			else
-				snprintf(code, sizeof(code), "other");
-			if (v || c == 0)
-				bprintf(&b, &len, &cap,
-					"kbisect_requests_total{method=\"%s\",code=\"%s\"} %llu\n",
-					method_names[m], code, (unsigned long long)v);
-		}
-#define METRIC(name, type, help, val)                                                        \
-	bprintf(&b, &len, &cap, "# HELP " name " " help "\n# TYPE " name " " type "\n" name    \
-				" %llu\n", (unsigned long long)(val))
-	METRIC("kbisect_received_bytes_total", "counter", "Body bytes received.", get(&s->bytes_in));
-	METRIC("kbisect_sent_bytes_total", "counter", "Body bytes sent.", get(&s->bytes_out));
-	METRIC("kbisect_cache_hits_total", "counter", "GET/HEAD that found the entry.", get(&s->hits));
-	METRIC("kbisect_cache_misses_total", "counter", "GET/HEAD that did not.", get(&s->misses));
-	METRIC("kbisect_corrupt_reads_total", "counter", "Objects that failed their checksum.",
-	       get(&s->corrupt));
-	METRIC("kbisect_rejected_uploads_total", "counter", "CAS uploads whose SHA-256 did not match.",
-	       get(&s->rejected_hash));
-	METRIC("kbisect_header_timeouts_total", "counter",
-	       "Connections shut because their request headers were not complete in time.",
-	       get(&s->header_timeouts));
-	METRIC("kbisect_upload_waits_total", "counter",
-	       "Uploads that waited for a slot (--max-uploads writers at once).", get(&s->up_waited));
-	METRIC("kbisect_upload_busy_total", "counter",
-	       "Uploads refused with 503 after waiting for a slot.", get(&s->up_refused));
-	METRIC("kbisect_evictions_total", "counter", "Objects evicted from the store.", st.evictions);
-	METRIC("kbisect_store_objects", "gauge", "Objects in the store.", objects);
-	METRIC("kbisect_store_stored_bytes", "gauge", "Bytes of stored object data.", stored);
-	METRIC("kbisect_store_file_bytes", "gauge", "Size of data.mdb.", st.file_size);
-	METRIC("kbisect_store_limit_bytes", "gauge", "Size limit (0: none).", st.limit);
-	METRIC("kbisect_uptime_seconds", "gauge", "Seconds since start.",
-	       (uint64_t)(time(NULL) - s->started));
-#undef METRIC
-	return b;
-}
-
 /* ---- the request handler ---- */
 
 /* An upload averaging under 1 KiB/s once it has run for the idle timeout is a client
@@ -664,48 +436,6 @@ static int too_slow(kb_server *s, struct req *q)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	el = (double)(t.tv_sec - q->t0.tv_sec) + (double)(t.tv_nsec - q->t0.tv_nsec) / 1e9;
 	return el > (double)s->opts.timeout_s && (double)q->received < el * 1024.0;
-}
-
-/* Longest wait for a slot of the upload gate before answering 503. Waiting uploads
- * cost a thread and MHD's small connection buffer; the client's TCP send blocks. */
-#define UPLOAD_WAIT_S 120
-
-/* Take a slot of the upload gate, waiting up to UPLOAD_WAIT_S. A store writer holds
- * up to ~150 MiB of chunk buffers until its commit, so the number of writers, not of
- * connections, bounds the server's memory. 0, or -1 (busy). */
-static int upload_enter(kb_server *s, struct req *q)
-{
-	struct timespec until;
-	int rc = 0;
-
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += UPLOAD_WAIT_S;
-	pthread_mutex_lock(&s->up_lock);
-	if (s->up_active >= s->opts.max_uploads)
-		add(&s->up_waited, 1);
-	while (s->up_active >= s->opts.max_uploads && rc == 0 && !s->up_closing)
-		rc = pthread_cond_timedwait(&s->up_cond, &s->up_lock, &until);
-	if (s->up_active < s->opts.max_uploads && !s->up_closing) {
-		s->up_active++;
-		q->gated = 1;
-		rc = 0;
-	}
-	pthread_mutex_unlock(&s->up_lock);
-	if (!q->gated)
-		add(&s->up_refused, 1);
-	return q->gated ? 0 : -1;
-}
-
-/* Give back q's slot of the upload gate, if it holds one. */
-static void upload_leave(kb_server *s, struct req *q)
-{
-	if (!q->gated)
-		return;
-	pthread_mutex_lock(&s->up_lock);
-	s->up_active--;
-	pthread_cond_signal(&s->up_cond);
-	pthread_mutex_unlock(&s->up_lock);
-	q->gated = 0;
 }
 
 static int start_put(kb_server *s, struct MHD_Connection *conn, struct req *q)
@@ -737,7 +467,7 @@ static int start_put(kb_server *s, struct MHD_Connection *conn, struct req *q)
 		q->why = "body larger than the server's --max-blob-size";
 		return 413;
 	}
-	if (upload_enter(s, q) != 0) {
+	if (kb_server__upload_enter(s, &q->gated) != 0) {
 		q->why = "too many uploads in progress; retry later";
 		return 503;
 	}
@@ -771,9 +501,9 @@ static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, str
 		return put_record(s, conn, q);
 	rc = kb_cache_writer_commit(&id, q->w, q->rt.target == KB_SRV_CAS ? &q->rt.key : NULL);
 	q->w = NULL;
-	upload_leave(s, q);
+	kb_server__upload_leave(s, &q->gated);
 	if (rc == KB_ECORRUPT) {
-		add(&s->rejected_hash, 1);
+		kb_srv__add(&s->rejected_hash, 1);
 		return answer_error(conn, q, 400,
 				    "SHA-256 of the body differs from the key; nothing stored");
 	}
@@ -799,27 +529,6 @@ static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const ch
 	return MHD_YES;
 }
 
-/* Mark the connection's headers complete: its header deadline no longer applies. */
-static void headers_done(kb_server *s, struct MHD_Connection *conn, int in_request)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	struct conn_ent *e = ci ? ci->socket_context : NULL;
-	struct timespec now;
-
-	if (!e)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&s->conns_lock);
-	e->in_request = in_request;
-	if (!in_request) {
-		/* kept alive: idle up to --timeout, then the next headers' deadline */
-		e->deadline = now;
-		e->deadline.tv_sec += (time_t)s->opts.timeout_s + (time_t)s->opts.header_timeout_s;
-	}
-	pthread_mutex_unlock(&s->conns_lock);
-}
-
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **con_cls)
@@ -836,7 +545,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		snprintf(q->path, sizeof(q->path), "%s", url ? url : "");
 		kb_server__route(&q->rt, method, url);
 		q->started = 1;
-		headers_done(s, conn, 1);
+		kb_server__headers_done(s, conn, 1);
 		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &n_length);
 		if (n_length > 1) {
 			/* which one frames the body? a proxy in front may have picked the
@@ -877,7 +586,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		if (*upload_data_size) {
 			size_t n = *upload_data_size;
 			*upload_data_size = 0;
-			add(&s->bytes_in, n);
+			kb_srv__add(&s->bytes_in, n);
 			if (q->status)
 				return MHD_YES;
 			if (q->received + n > q->clen) {
@@ -906,7 +615,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		if (q->status) {
 			kb_cache_writer_abort(q->w);
 			q->w = NULL;
-			upload_leave(s, q);
+			kb_server__upload_leave(s, &q->gated);
 			return answer_error(conn, q, q->status, q->why);
 		}
 		return finish_put(s, conn, q);
@@ -922,7 +631,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	case KB_SRV_AC: {
 		kb_key id;
 		if (kb_cache_ref_get(&id, s->cache, KB_REF_AC, &q->rt.key) != 0) {
-			add(&s->misses, 1);
+			kb_srv__add(&s->misses, 1);
 			return answer_error(conn, q, 404, "not found");
 		}
 		return serve_object(s, conn, q, &id);
@@ -938,7 +647,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return r;
 	}
 	case KB_SRV_METRICS: {
-		char *t = metrics_text(s);
+		char *t = kb_server__metrics_text(s);
 		enum MHD_Result r;
 		if (!t)
 			return answer_error(conn, q, 500, "cannot format metrics");
@@ -977,9 +686,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (!q)
 		return;
-	headers_done(s, conn, 0);
+	kb_server__headers_done(s, conn, 0);
 	kb_cache_writer_abort(q->w); /* an unfinished upload stores nothing */
-	upload_leave(s, q);
+	kb_server__upload_leave(s, &q->gated);
 	status = q->answered_status ? q->answered_status : 499;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400)
 		status = 499; /* client went away or the body was cut short */
@@ -989,11 +698,11 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		status = 400;
 		snprintf(q->path, sizeof(q->path), "(malformed request)");
 	}
-	count(s, q->rt.method, status);
+	kb_server__count(s, q->rt.method, status);
 	if (!s->opts.quiet) {
 		char path[sizeof(q->path) * 4];
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		fprintf(stderr, "kbisect-serve: %s %s %d %.1fms\n", method_names[q->rt.method],
+		fprintf(stderr, "kbisect-serve: %s %s %d %.1fms\n", kb_srv__method_names[q->rt.method],
 			kb_server__log_escape(path, sizeof(path), q->path), status,
 			(double)(t1.tv_sec - q->t0.tv_sec) * 1e3 +
 				(double)(t1.tv_nsec - q->t0.tv_nsec) / 1e6);
@@ -1002,101 +711,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(q);
 	*con_cls = NULL;
 	atomic_fetch_sub(&s->in_flight, 1);
-	add(&s->finished, 1);
+	kb_srv__add(&s->finished, 1);
 }
-
-/* ---- the header deadline ---- */
-
-/* MHD: a connection was accepted or closed. Keeps s->conns. */
-static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
-			enum MHD_ConnectionNotificationCode toe)
-{
-	kb_server *s = cls;
-	struct conn_ent *e = *socket_context;
-
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		e = calloc(1, sizeof(*e));
-		if (!e || !ci) {
-			free(e);
-			return; /* out of memory: MHD's idle timeout still applies */
-		}
-		e->fd = ci->connect_fd;
-		clock_gettime(CLOCK_MONOTONIC, &e->deadline);
-		e->deadline.tv_sec += (time_t)s->opts.header_timeout_s;
-		pthread_mutex_lock(&s->conns_lock);
-		e->next = s->conns;
-		if (s->conns)
-			s->conns->prev = e;
-		s->conns = e;
-		pthread_mutex_unlock(&s->conns_lock);
-		*socket_context = e;
-		return;
-	}
-	if (!e)
-		return;
-	/* closed: MHD closes the socket only after this, so the watchdog (which shuts
-	 * sockets under the same lock) never touches a reused descriptor */
-	pthread_mutex_lock(&s->conns_lock);
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		s->conns = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	pthread_mutex_unlock(&s->conns_lock);
-	free(e);
-	*socket_context = NULL;
-}
-
-static int ts_before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
-/* Every 200 ms: shut the sockets of connections whose headers are overdue; once no
- * request has been in flight for a second after some finished, give the memory their
- * buffers used back to the system (glibc keeps freed blocks of every arena). */
-static void *watchdog(void *arg)
-{
-	kb_server *s = arg;
-	uint64_t trimmed_at = 0, seen = 0;
-	int idle_ticks = 0;
-
-	pthread_mutex_lock(&s->conns_lock);
-	while (!s->wd_stop) {
-		struct timespec now, until;
-		uint64_t fin = get(&s->finished);
-		if (atomic_load(&s->in_flight) > 0 || fin != seen) {
-			idle_ticks = 0;
-			seen = fin;
-		} else if (fin != trimmed_at && ++idle_ticks >= 5) {
-			pthread_mutex_unlock(&s->conns_lock);
-			malloc_trim(0);
-			pthread_mutex_lock(&s->conns_lock);
-			trimmed_at = fin;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		for (struct conn_ent *e = s->conns; e; e = e->next) {
-			if (e->in_request || e->shut || !ts_before(&e->deadline, &now))
-				continue;
-			shutdown(e->fd, SHUT_RDWR);
-			e->shut = 1;
-			add(&s->header_timeouts, 1);
-		}
-		clock_gettime(CLOCK_REALTIME, &until); /* the condvar's clock */
-		until.tv_nsec += 200 * 1000 * 1000;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&s->wd_cond, &s->conns_lock, &until);
-	}
-	pthread_mutex_unlock(&s->conns_lock);
-	return NULL;
-}
-
 /* ---- start / stop ---- */
 
 static char *slurp(const char *path)
@@ -1127,27 +743,10 @@ static void server_free(kb_server *s)
 {
 	if (!s)
 		return;
-	if (s->wd_running) {
-		pthread_mutex_lock(&s->conns_lock);
-		s->wd_stop = 1;
-		pthread_cond_signal(&s->wd_cond);
-		pthread_mutex_unlock(&s->conns_lock);
-		pthread_join(s->wd, NULL);
-	}
-	if (s->d) {
-		/* uploads waiting for a slot would hold MHD_stop_daemon up to 120 s */
-		pthread_mutex_lock(&s->up_lock);
-		s->up_closing = 1;
-		pthread_cond_broadcast(&s->up_cond);
-		pthread_mutex_unlock(&s->up_lock);
+	kb_server__guard_stop(s);
+	if (s->d)
 		MHD_stop_daemon(s->d); /* closes every connection: s->conns empties */
-	}
-	if (s->locks_ready) {
-		pthread_mutex_destroy(&s->conns_lock);
-		pthread_cond_destroy(&s->wd_cond);
-		pthread_mutex_destroy(&s->up_lock);
-		pthread_cond_destroy(&s->up_cond);
-	}
+	kb_server__guard_fini(s);
 	if (s->key_pem)
 		OPENSSL_cleanse(s->key_pem, strlen(s->key_pem));
 	free(s->cert_pem);
@@ -1178,27 +777,10 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 		s->opts.timeout_s = 30;
 	if (!s->opts.max_connections)
 		s->opts.max_connections = 256;
-	if (!s->opts.max_per_ip) /* the rest is a reserve for everyone else */
-		s->opts.max_per_ip = s->opts.max_connections >= 4 ? s->opts.max_connections / 4 : 1;
-	if (!s->opts.header_timeout_s)
-		s->opts.header_timeout_s = s->opts.timeout_s < 10 ? s->opts.timeout_s : 10;
-	if (!s->opts.max_uploads)
-		s->opts.max_uploads = 4;
-	{
-		pthread_condattr_t ca;
-		int bad = pthread_condattr_init(&ca) != 0;
-		bad = bad || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0;
-		bad = bad || pthread_mutex_init(&s->conns_lock, NULL) != 0;
-		bad = bad || pthread_cond_init(&s->wd_cond, NULL) != 0;
-		bad = bad || pthread_mutex_init(&s->up_lock, NULL) != 0;
-		bad = bad || pthread_cond_init(&s->up_cond, &ca) != 0;
-		pthread_condattr_destroy(&ca);
-		if (bad) {
-			free(s);
-			return kb_error_os("cannot create the server's locks");
-		}
+	if ((rc = kb_server__guard_init(s)) != 0) {
+		free(s);
+		return rc;
 	}
-	s->locks_ready = 1;
 	snprintf(s->host, sizeof(s->host), "%s", s->opts.host ? s->opts.host : "127.0.0.1");
 	s->opts.host = s->host;
 	s->started = time(NULL);
@@ -1258,7 +840,7 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
 					MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_per_ip,
 					MHD_OPTION_URI_LOG_CALLBACK, uri_seen, s,
-					MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s,
+					MHD_OPTION_NOTIFY_CONNECTION, kb_server__conn_notify, s,
 					MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
 					MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
 					/* TLS 1.2 and 1.3 only */
@@ -1273,7 +855,7 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
 					MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_per_ip,
 					MHD_OPTION_URI_LOG_CALLBACK, uri_seen, s,
-					MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s,
+					MHD_OPTION_NOTIFY_CONNECTION, kb_server__conn_notify, s,
 					MHD_OPTION_END);
 	if (!s->d) {
 		rc = kb_error_set(KB_ERRCLASS_NET,
@@ -1285,12 +867,10 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 	}
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : s->opts.port;
-	if (pthread_create(&s->wd, NULL, watchdog, s) != 0) {
-		rc = kb_error_os("cannot start the server's watchdog thread");
+	if ((rc = kb_server__guard_start(s)) != 0) {
 		server_free(s);
 		return rc;
 	}
-	s->wd_running = 1;
 	*out = s;
 	return 0;
 badhost:
