@@ -365,6 +365,17 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 	return ret;
 }
 
+/* Store the n new runs of a test-record PUT: one store call.
+ * MERGE(issue 17, store branch h17s): kb_cache_test_add_many() stores them in one
+ * transaction (one fsync, all or nothing); until it is merged, one call per run. */
+static int store_runs(kb_cache *c, const kb_key *test_key, const kb_test_run *runs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (kb_cache_test_add(c, test_key, &runs[i]) != 0)
+			return kb_error_last()->code;
+	return 0;
+}
+
 static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, struct req *q)
 {
 	if (q->rt.target == KB_SRV_BUILD) {
@@ -404,20 +415,15 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 			return answer_error(conn, q, 500, "out of memory sorting test runs");
 		}
 		free(have);
-		/* new runs in the order sent. TODO(store): one kb_cache_test_add call per
-		 * run is one write transaction (and fsync) each; a batch call of the
-		 * store would make this loop one call */
-		for (size_t i = 0; i < n_in; i++) {
-			if (!keep[i])
-				continue;
-			if (kb_cache_test_add(s->cache, &q->rt.key, &in[i]) != 0) {
-				free(keep);
-				free(in);
-				return answer_store_error(s, conn, q, q->len);
-			}
-			added++;
-		}
+		/* the new runs, in the order sent, packed to the front of in */
+		for (size_t i = 0; i < n_in; i++)
+			if (keep[i])
+				in[added++] = in[i];
 		free(keep);
+		if (store_runs(s->cache, &q->rt.key, in, added) != 0) {
+			free(in);
+			return answer_store_error(s, conn, q, q->len);
+		}
 		free(in);
 		snprintf(msg, sizeof(msg), "{\"added\":%zu}", added);
 		return answer(conn, q, added ? 201 : 200, "application/json", msg, strlen(msg));
