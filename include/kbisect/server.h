@@ -39,7 +39,7 @@ typedef struct {
 	unsigned int header_timeout_s; /**< a connection's request headers must be
 				       complete this long after it opened (after the previous
 				       request + timeout_s when kept alive); 0: min(10, timeout_s) */
-	unsigned int max_uploads;  /**< store writers at once (each up to ~100 MiB of
+	unsigned int max_uploads;  /**< store writers at once (each up to ~150 MiB of
 				       buffers); more uploads wait up to 10 s, then 503; 0: 4 */
 	int quiet;                 /**< 1: no access log on stderr */
 } kb_server_opts;
