@@ -48,7 +48,7 @@ static void serve_help(void)
 	       "                             after the connection opened (10, at most --timeout)\n"
 	       "    --max-connections <n>    concurrent connections (256)\n"
 	       "    --max-uploads <n>        uploads written to the store at once (4); more\n"
-	       "                             wait up to 10 s, then get 503 (bounds memory)\n"
+	       "                             wait up to 120 s, then get 503 (bounds memory)\n"
 	       "    --max-connections-per-ip <n>  from one address (default: a quarter of\n"
 	       "                             --max-connections; the rest stays for others)\n"
 	       "    --port-file <file>       write the port listened on (for port 0)\n"

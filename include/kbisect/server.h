@@ -40,7 +40,7 @@ typedef struct {
 				       complete this long after it opened (after the previous
 				       request + timeout_s when kept alive); 0: min(10, timeout_s) */
 	unsigned int max_uploads;  /**< store writers at once (each up to ~150 MiB of
-				       buffers); more uploads wait up to 10 s, then 503; 0: 4 */
+				       buffers); more uploads wait up to 120 s, then 503; 0: 4 */
 	int quiet;                 /**< 1: no access log on stderr */
 } kb_server_opts;
 
