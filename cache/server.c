@@ -67,6 +67,7 @@ struct req {
 struct getctx {
 	kb_server *s;
 	kb_cache_reader *r;
+	kb_key id;
 	uint64_t size, pos;
 };
 
@@ -224,10 +225,23 @@ static int load_tokens(kb_server *s, const char *path)
 
 /* ---- GET / HEAD of objects ---- */
 
+/* A GET cut short by the store: an object evicted while it was streamed (the reader
+ * takes a read transaction per batch of chunks) is not damage; anything else is. */
+static ssize_t read_failed(struct getctx *g, ssize_t rc)
+{
+	char hex[KB_KEY_HEXLEN + 1];
+
+	kb_key_to_hex(hex, &g->id);
+	kb_srv__add(rc == KB_ENOTFOUND ? &g->s->evicted_reads : &g->s->corrupt, 1);
+	fprintf(stderr, "kbisect-serve: GET %s cut short at byte %llu: %s\n", hex,
+		(unsigned long long)g->pos, kb_error_last()->message);
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
 static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct getctx *g = cls;
-	ssize_t n;
+	ssize_t n, end;
 	char tmp[1];
 
 	(void)pos;
@@ -236,16 +250,12 @@ static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	if (max > g->size - g->pos)
 		max = (size_t)(g->size - g->pos);
 	n = kb_cache_reader_read(g->r, buf, max);
-	if (n <= 0) {
-		kb_srv__add(&g->s->corrupt, 1);
-		return MHD_CONTENT_READER_END_WITH_ERROR;
-	}
+	if (n <= 0)
+		return read_failed(g, n < 0 ? n : KB_ECORRUPT);
 	g->pos += (uint64_t)n;
-	if (g->pos >= g->size && kb_cache_reader_read(g->r, tmp, sizeof(tmp)) != 0) {
+	if (g->pos >= g->size && (end = kb_cache_reader_read(g->r, tmp, sizeof(tmp))) != 0)
 		/* checksum of the whole object failed: never deliver the last block */
-		kb_srv__add(&g->s->corrupt, 1);
-		return MHD_CONTENT_READER_END_WITH_ERROR;
-	}
+		return read_failed(g, end < 0 ? end : KB_ECORRUPT);
 	kb_srv__add(&g->s->bytes_out, (uint64_t)n);
 	return n;
 }
@@ -306,6 +316,7 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 	}
 	kb_srv__add(&s->hits, 1);
 	g->s = s;
+	g->id = *id;
 	g->size = size;
 	resp = MHD_create_response_from_callback(size, 256 * 1024, read_cb, g, free_cb);
 	if (!resp) {

@@ -41,6 +41,7 @@ struct kb_server {
 	time_t started;
 	atomic_uint_fast64_t requests[KB_SRV_METHOD_MAX][KB_SRV_N_CODES];
 	atomic_uint_fast64_t bytes_in, bytes_out, hits, misses, corrupt, rejected_hash;
+	atomic_uint_fast64_t evicted_reads; /* GETs cut short: evicted while streamed */
 	atomic_uint_fast64_t header_timeouts;
 	atomic_int in_flight;      /* requests between uri_seen() and completed() */
 	atomic_uint_fast64_t finished; /* requests completed (for the idle trim) */

@@ -91,6 +91,8 @@ static json_t *status_doc(kb_server *s)
 	json_object_set_new(o, "hits", json_integer((json_int_t)kb_srv__get(&s->hits)));
 	json_object_set_new(o, "misses", json_integer((json_int_t)kb_srv__get(&s->misses)));
 	json_object_set_new(o, "corrupt_reads", json_integer((json_int_t)kb_srv__get(&s->corrupt)));
+	json_object_set_new(o, "evicted_reads",
+			    json_integer((json_int_t)kb_srv__get(&s->evicted_reads)));
 	json_object_set_new(o, "rejected_uploads", json_integer((json_int_t)kb_srv__get(&s->rejected_hash)));
 	return o;
 }
@@ -167,6 +169,9 @@ char *kb_server__metrics_text(kb_server *s)
 	METRIC("kbisect_cache_misses_total", "counter", "GET/HEAD that did not.", kb_srv__get(&s->misses));
 	METRIC("kbisect_corrupt_reads_total", "counter", "Objects that failed their checksum.",
 	       kb_srv__get(&s->corrupt));
+	METRIC("kbisect_evicted_reads_total", "counter",
+	       "GETs cut short because the object was evicted while being sent.",
+	       kb_srv__get(&s->evicted_reads));
 	METRIC("kbisect_rejected_uploads_total", "counter", "CAS uploads whose SHA-256 did not match.",
 	       kb_srv__get(&s->rejected_hash));
 	METRIC("kbisect_header_timeouts_total", "counter",
