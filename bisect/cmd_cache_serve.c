@@ -37,14 +37,20 @@ static void serve_help(void)
 	       "                             ~/.cache/kbisect; created if missing)\n"
 	       "    --max-size <size>        set the cache size limit (LRU eviction), e.g. 200G\n"
 	       "    --max-blob-size <size>   largest accepted upload (default 1G); larger: 413\n"
-	       "    --auth-token-file <file> accepted bearer tokens, one per line; without it\n"
+	       "    --auth-token-file <file> accepted bearer tokens, one per line; a line\n"
+	       "                             'ro:<token>' may only GET/HEAD; without a file\n"
 	       "                             anyone who can connect may read and write\n"
 	       "    --allow-anonymous-read   with tokens: GET/HEAD need none, PUT still does\n"
 	       "    --tls-cert, --tls-key    PEM files: serve HTTPS (GnuTLS inside MHD)\n"
 	       "    --timeout <s>            close idle connections after s seconds, and\n"
 	       "                             uploads under 1 KiB/s after that long (30)\n"
+	       "    --header-timeout <s>     a request's headers must be complete s seconds\n"
+	       "                             after the connection opened (10, at most --timeout)\n"
 	       "    --max-connections <n>    concurrent connections (256)\n"
-	       "    --max-connections-per-ip <n>  from one address (default: no limit)\n"
+	       "    --max-uploads <n>        uploads written to the store at once (4); more\n"
+	       "                             wait up to 120 s, then get 503 (bounds memory)\n"
+	       "    --max-connections-per-ip <n>  from one address (default: a quarter of\n"
+	       "                             --max-connections; the rest stays for others)\n"
 	       "    --port-file <file>       write the port listened on (for port 0)\n"
 	       "    --duration <s>           stop by itself after s seconds\n"
 	       "    --quiet                  no access log on stderr\n");
@@ -155,8 +161,11 @@ int cache_serve(int argc, char **argv)
 				return kb_cli_usage_error(serve_usage, "bad size '%.64s'", v);
 			o.max_blob_size = ull;
 		} else if (is_opt(a, "--timeout") || is_opt(a, "--max-connections") ||
-			   is_opt(a, "--duration") || is_opt(a, "--max-connections-per-ip")) {
+			   is_opt(a, "--duration") || is_opt(a, "--max-connections-per-ip") ||
+			   is_opt(a, "--header-timeout") || is_opt(a, "--max-uploads")) {
 			const char *name = is_opt(a, "--timeout") ? "--timeout"
+					   : is_opt(a, "--header-timeout") ? "--header-timeout"
+					   : is_opt(a, "--max-uploads") ? "--max-uploads"
 					   : is_opt(a, "--duration") ? "--duration"
 					   : is_opt(a, "--max-connections") ? "--max-connections"
 									    : "--max-connections-per-ip";
@@ -170,6 +179,10 @@ int cache_serve(int argc, char **argv)
 							  name);
 			if (!strcmp(name, "--timeout"))
 				o.timeout_s = (unsigned int)d;
+			else if (!strcmp(name, "--max-uploads"))
+				o.max_uploads = d < 1 ? 1 : (unsigned int)d;
+			else if (!strcmp(name, "--header-timeout"))
+				o.header_timeout_s = d < 1 ? 1 : (unsigned int)d;
 			else if (!strcmp(name, "--duration"))
 				duration = d;
 			else if (!strcmp(name, "--max-connections"))
@@ -197,7 +210,11 @@ int cache_serve(int argc, char **argv)
 		return kb_cli_die_error();
 	}
 	/* Every GET and PUT allocates and frees MiB-sized buffers (chunks, MHD's response
-	 * block); keep them in the heap instead of mmap/munmap + page faults each time. */
+	 * block); keep them in the heap instead of mmap/munmap + page faults each time.
+	 * With one thread per connection glibc would give up to 8 x cores arenas, each
+	 * keeping its freed blocks: 4 arenas bound that, and the server gives the free
+	 * memory back (malloc_trim) once it is idle. */
+	mallopt(M_ARENA_MAX, 4);
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	/* Block the stop signals in every thread; the main thread waits for them. */

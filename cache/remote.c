@@ -347,7 +347,8 @@ static void mark_failed(kb_remote *r, const char *why)
 /*
  * Perform method on url path (relative to the base URL) with r->lock held. Returns the
  * HTTP status (200, 404...), or -1 after a transport failure (the remote is then
- * marked failed). 5xx and 401/403 also mark it failed.
+ * marked failed). 5xx and 401/403 also mark it failed, but 503: a server that is busy
+ * (too many uploads at once) refused this request only.
  */
 static long perform(kb_remote *r, const char *method, const char *path, struct xfer *x,
 		    uint64_t upsize, int big)
@@ -408,7 +409,7 @@ static long perform(kb_remote *r, const char *method, const char *path, struct x
 		mark_failed(r, why);
 		return -1;
 	}
-	if (code >= 500 || code == 401 || code == 403) {
+	if ((code >= 500 && code != 503) || code == 401 || code == 403) {
 		char why[256];
 		r->st.errors++;
 		snprintf(why, sizeof(why), "%s %.160s: HTTP %ld%s", method, url, code,
@@ -612,6 +613,8 @@ static int upload(kb_remote *r, kb_cache *local, const char *path, const kb_key 
 		return KB_ECORRUPT; /* local object damaged */
 	if (code == 200 || code == 201 || code == 204) {
 		r->st.uploads++;
+	} else if (code == 503) {
+		r->st.errors++; /* busy server: this object is not shared this time */
 	} else if (code > 0) {
 		char why[160];
 		r->st.errors++;

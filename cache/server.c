@@ -1,9 +1,12 @@
 /*
  * cache/server.c - the shared cache server: one kbisect cache over HTTP/1.1.
- * Owns: the libmicrohttpd daemon, per-request state, streaming of bodies to and from
- * the store, bearer-token auth, /status and /metrics, the access log.
+ * Owns: the libmicrohttpd daemon and its options (idle timeout, connection and
+ * per-address limits, TLS versions), per-request state, streaming of bodies to and
+ * from the store, bearer-token auth (read-write and read-only tokens), mapping store
+ * errors to HTTP (507 for a full cache or disk), the access log.
  * Not: routing rules (cache/server_route.c), the record wire format (cache/wire.c),
- * the store itself (through include/kbisect/cache.h).
+ * the header deadline and upload gate (cache/server_guard.c), /status and /metrics
+ * (cache/server_status.c), the store itself (through include/kbisect/cache.h).
  * DESIGN: MHD with one thread per connection, so a request's cache reader or writer
  * is always used by the thread that opened it (LMDB read txns are per thread) and a
  * slow store operation blocks only its own client. PUT bodies go straight into a
@@ -12,16 +15,21 @@
  * content-reader callback; when the last byte has been read the reader is asked for
  * its end-of-object checksum verdict before that last block goes out, so a corrupt
  * object is cut short (connection closed) rather than served whole.
+ * Slow clients: the per-address limit (a quarter of --max-connections by default)
+ * and the header deadline (cache/server_guard.c) keep one address from taking the
+ * connections every other client needs.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdarg.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -31,31 +39,9 @@
 #include "common/error_internal.h"
 #include "kbisect/common.h"
 #include "kbisect/server.h"
-#include "server_internal.h"
+#include "server_priv.h"
 
 #define RECORD_MAX (4u << 20) /* largest record body (JSON) accepted */
-#define MAX_TOKENS 64
-
-/* Status codes counted in /metrics; anything else is "other". */
-static const int counted_codes[] = { 200, 201, 400, 401, 404, 405, 408, 413, 500, 507 };
-#define N_CODES (sizeof(counted_codes) / sizeof(counted_codes[0]) + 1)
-
-static const char *method_names[KB_SRV_METHOD_MAX] = { "GET", "HEAD", "PUT", "OTHER" };
-
-struct kb_server {
-	struct MHD_Daemon *d;
-	kb_cache *cache;
-	kb_server_opts opts;
-	char host[128];
-	uint16_t port;
-	int tls;
-	char *cert_pem, *key_pem;
-	kb_key tokens[MAX_TOKENS]; /* SHA-256 of each accepted token */
-	size_t n_tokens;
-	time_t started;
-	atomic_uint_fast64_t requests[KB_SRV_METHOD_MAX][N_CODES];
-	atomic_uint_fast64_t bytes_in, bytes_out, hits, misses, corrupt, rejected_hash;
-};
 
 /* Per-request state (MHD's con_cls). */
 struct req {
@@ -70,40 +56,20 @@ struct req {
 	int existed;            /* the object was stored before this PUT */
 	int answered_status;    /* for the access log */
 	int raw_percent;        /* the raw request target had a '%' escape */
+	int close;              /* answer with "Connection: close" (framing in doubt) */
+	int gated;              /* holds a slot of the upload gate */
 	struct timespec t0;
 	char path[96];
+	char errmsg[512];       /* the store's error, kept until the answer */
 };
 
 /* Body of a streamed GET (MHD_create_response_from_callback). */
 struct getctx {
 	kb_server *s;
 	kb_cache_reader *r;
+	kb_key id;
 	uint64_t size, pos;
 };
-
-static int code_index(int status)
-{
-	for (size_t i = 0; i < N_CODES - 1; i++)
-		if (counted_codes[i] == status)
-			return (int)i;
-	return (int)N_CODES - 1;
-}
-
-static void count(kb_server *s, int method, int status)
-{
-	atomic_fetch_add_explicit(&s->requests[method][code_index(status)], 1,
-				  memory_order_relaxed);
-}
-
-static void add(atomic_uint_fast64_t *v, uint64_t n)
-{
-	atomic_fetch_add_explicit(v, n, memory_order_relaxed);
-}
-
-static uint64_t get(atomic_uint_fast64_t *v)
-{
-	return atomic_load_explicit(v, memory_order_relaxed);
-}
 
 static enum MHD_Result answer(struct MHD_Connection *conn, struct req *q, int status,
 			      const char *ctype, const char *body, size_t len)
@@ -119,10 +85,48 @@ static enum MHD_Result answer(struct MHD_Connection *conn, struct req *q, int st
 	if (status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					"Bearer realm=\"kbisect\"");
+	if (status == 503)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+	if (q->close)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(conn, (unsigned int)status, resp);
 	MHD_destroy_response(resp);
 	q->answered_status = status;
 	return ret;
+}
+
+/* 1 if a store error message is about the disk (ENOSPC), not the cache's limit: the
+ * store reports both as KB_EFULL, the disk case with "no space left". */
+static int disk_full(const char *why)
+{
+	return why && strstr(why, "o space left") != NULL;
+}
+
+/* Room that must be left on the cache's file system for a failed write not to be
+ * blamed on the disk (LMDB reports a write cut short by ENOSPC as EIO). */
+#define DISK_SLACK (16u << 20)
+
+/* HTTP status of the calling thread's last store error, after a write of `need`
+ * bytes: 507 for KB_EFULL (limit or disk) and for any error while the cache's file
+ * system has less than need + 16 MiB free (the message then says so), else 500. */
+static int store_status(kb_server *s, uint64_t need)
+{
+	const kb_error *e = kb_error_last();
+	struct statvfs fs;
+	char was[512];
+
+	if (e->code == KB_EFULL || disk_full(e->message))
+		return 507;
+	if (statvfs(kb_cache_dir(s->cache), &fs) == 0 &&
+	    (uint64_t)fs.f_bavail * fs.f_frsize < need + DISK_SLACK) {
+		snprintf(was, sizeof(was), "%s", e->message);
+		kb_error_setc(KB_EFULL, KB_ERRCLASS_CACHE,
+			      "no space left for cache '%s' (%llu bytes free; the store said: %s); "
+			      "free disk space or run 'kbisect cache gc'", kb_cache_dir(s->cache),
+			      (unsigned long long)fs.f_bavail * fs.f_frsize, was);
+		return 507;
+	}
+	return 500;
 }
 
 static enum MHD_Result answer_error(struct MHD_Connection *conn, struct req *q, int status,
@@ -130,25 +134,37 @@ static enum MHD_Result answer_error(struct MHD_Connection *conn, struct req *q, 
 {
 	char msg[512];
 
-	if (status >= 500) {
+	if (status >= 500 && status != 503) {
+		char path[sizeof(q->path) * 4];
 		/* the store's message names server paths: log it, tell the client less */
-		fprintf(stderr, "kbisect-serve: %s: %s\n", q->path, why);
-		why = status == 507 ? "cache full and nothing can be evicted"
-				    : "internal error; see the server's log";
+		fprintf(stderr, "kbisect-serve: %s: %s\n",
+			kb_server__log_escape(path, sizeof(path), q->path), why);
+		why = status != 507 ? "internal error; see the server's log"
+		      : disk_full(why) ? "no space left on the server's disk; nothing stored"
+				       : "cache full and nothing can be evicted; nothing stored";
 	}
 	int n = snprintf(msg, sizeof(msg), "kbisect: %s\n", why);
 	return answer(conn, q, status, "text/plain; charset=utf-8", msg,
 		      n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
 }
 
+/* Answer the calling thread's last store error (after a write of need bytes). */
+static enum MHD_Result answer_store_error(kb_server *s, struct MHD_Connection *conn,
+					  struct req *q, uint64_t need)
+{
+	int st = store_status(s, need);
+	return answer_error(conn, q, st, kb_error_last()->message);
+}
+
 /* ---- auth ---- */
 
+/* 1: allowed; 0: no or unknown token (401); -1: a read-only token tried to write (403) */
 static int authorized(kb_server *s, struct MHD_Connection *conn, int write)
 {
 	const char *h;
 	char tok[512];
 	kb_key k;
-	int ok = 0;
+	int ok = 0, rw = 0;
 
 	if (s->n_tokens == 0)
 		return 1;
@@ -160,9 +176,14 @@ static int authorized(kb_server *s, struct MHD_Connection *conn, int write)
 	kb_sha256(&k, tok, strlen(tok));
 	OPENSSL_cleanse(tok, sizeof(tok));
 	/* Compare against every token, in constant time per token, without early exit. */
-	for (size_t i = 0; i < s->n_tokens; i++)
-		ok |= CRYPTO_memcmp(k.b, s->tokens[i].b, sizeof(k.b)) == 0;
-	return ok;
+	for (size_t i = 0; i < s->n_tokens; i++) {
+		int m = CRYPTO_memcmp(k.b, s->tokens[i].b, sizeof(k.b)) == 0;
+		ok |= m;
+		rw |= m & !s->token_ro[i];
+	}
+	if (!ok)
+		return 0;
+	return write && !rw ? -1 : 1;
 }
 
 static int load_tokens(kb_server *s, const char *path)
@@ -174,21 +195,24 @@ static int load_tokens(kb_server *s, const char *path)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
 				     "cannot read token file '%s': %s; create it with one token "
 				     "per line", path, strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
-		char *p = line, *e;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		e = p + strlen(p);
-		while (e > p && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-			*--e = '\0';
-		if (!*p || *p == '#')
+	for (unsigned int lineno = 1; fgets(line, sizeof(line), f); lineno++) {
+		const char *p = NULL;
+		int acc = KB_SRV_ACCESS_RW, r = kb_server__token_line(line, &p, &acc);
+		if (r == 1)
 			continue;
+		if (r < 0) {
+			fclose(f);
+			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+					     "token file '%s' line %u: 'ro:' or 'rw:' without a "
+					     "token; write the token after the prefix", path, lineno);
+		}
 		if (s->n_tokens == MAX_TOKENS) {
 			fclose(f);
 			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
 					     "token file '%s' has more than %d tokens; remove some",
 					     path, MAX_TOKENS);
 		}
+		s->token_ro[s->n_tokens] = acc == KB_SRV_ACCESS_RO;
 		kb_sha256(&s->tokens[s->n_tokens++], p, strlen(p));
 	}
 	OPENSSL_cleanse(line, sizeof(line));
@@ -201,10 +225,23 @@ static int load_tokens(kb_server *s, const char *path)
 
 /* ---- GET / HEAD of objects ---- */
 
+/* A GET cut short by the store: an object evicted while it was streamed (the reader
+ * takes a read transaction per batch of chunks) is not damage; anything else is. */
+static ssize_t read_failed(struct getctx *g, ssize_t rc)
+{
+	char hex[KB_KEY_HEXLEN + 1];
+
+	kb_key_to_hex(hex, &g->id);
+	kb_srv__add(rc == KB_ENOTFOUND ? &g->s->evicted_reads : &g->s->corrupt, 1);
+	fprintf(stderr, "kbisect-serve: GET %s cut short at byte %llu: %s\n", hex,
+		(unsigned long long)g->pos, kb_error_last()->message);
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
 static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct getctx *g = cls;
-	ssize_t n;
+	ssize_t n, end;
 	char tmp[1];
 
 	(void)pos;
@@ -213,17 +250,13 @@ static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	if (max > g->size - g->pos)
 		max = (size_t)(g->size - g->pos);
 	n = kb_cache_reader_read(g->r, buf, max);
-	if (n <= 0) {
-		add(&g->s->corrupt, 1);
-		return MHD_CONTENT_READER_END_WITH_ERROR;
-	}
+	if (n <= 0)
+		return read_failed(g, n < 0 ? n : KB_ECORRUPT);
 	g->pos += (uint64_t)n;
-	if (g->pos >= g->size && kb_cache_reader_read(g->r, tmp, sizeof(tmp)) != 0) {
+	if (g->pos >= g->size && (end = kb_cache_reader_read(g->r, tmp, sizeof(tmp))) != 0)
 		/* checksum of the whole object failed: never deliver the last block */
-		add(&g->s->corrupt, 1);
-		return MHD_CONTENT_READER_END_WITH_ERROR;
-	}
-	add(&g->s->bytes_out, (uint64_t)n);
+		return read_failed(g, end < 0 ? end : KB_ECORRUPT);
+	kb_srv__add(&g->s->bytes_out, (uint64_t)n);
 	return n;
 }
 
@@ -255,10 +288,10 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 	if (q->rt.method == KB_SRV_HEAD) {
 		kb_object_info info;
 		if (kb_cache_object_info(&info, s->cache, id) != 0) {
-			add(&s->misses, 1);
+			kb_srv__add(&s->misses, 1);
 			return answer_error(conn, q, 404, "not found");
 		}
-		add(&s->hits, 1);
+		kb_srv__add(&s->hits, 1);
 		/* MHD never calls the body callback for HEAD but sends Content-Length. */
 		resp = MHD_create_response_from_callback(info.size, 4096, no_body_cb, NULL, NULL);
 		if (!resp)
@@ -274,15 +307,16 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 	rc = kb_cache_reader_open(&g->r, &size, s->cache, id);
 	if (rc == KB_ENOTFOUND) {
 		free(g);
-		add(&s->misses, 1);
+		kb_srv__add(&s->misses, 1);
 		return answer_error(conn, q, 404, "not found");
 	}
 	if (rc != 0) {
 		free(g);
 		return answer_error(conn, q, 500, kb_error_last()->message);
 	}
-	add(&s->hits, 1);
+	kb_srv__add(&s->hits, 1);
 	g->s = s;
+	g->id = *id;
 	g->size = size;
 	resp = MHD_create_response_from_callback(size, 256 * 1024, read_cb, g, free_cb);
 	if (!resp) {
@@ -306,7 +340,7 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 	if (q->rt.target == KB_SRV_BUILD) {
 		kb_build_record rec;
 		if (kb_cache_build_get(&rec, s->cache, &q->rt.key) != 0) {
-			add(&s->misses, 1);
+			kb_srv__add(&s->misses, 1);
 			return answer_error(conn, q, 404, "no such build record");
 		}
 		json = kb_cache__wire_build_encode(&rec);
@@ -316,7 +350,7 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 		size_t n = 0;
 		if (kb_cache_test_list(&runs, &n, s->cache, &q->rt.key) != 0 || n == 0) {
 			free(runs);
-			add(&s->misses, 1);
+			kb_srv__add(&s->misses, 1);
 			return answer_error(conn, q, 404, "no runs for this test key");
 		}
 		json = kb_cache__wire_runs_encode(runs, n);
@@ -326,7 +360,7 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 		size_t n = 0;
 		if (kb_cache_builds_by_signature(&keys, &n, s->cache, &q->rt.key) != 0 || n == 0) {
 			free(keys);
-			add(&s->misses, 1);
+			kb_srv__add(&s->misses, 1);
 			return answer_error(conn, q, 404, "no builds with this signature");
 		}
 		json = kb_cache__wire_keys_encode(keys, n);
@@ -334,12 +368,23 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 	}
 	if (!json)
 		return answer_error(conn, q, 500, "cannot encode record");
-	add(&s->hits, 1);
-	add(&s->bytes_out, strlen(json));
+	kb_srv__add(&s->hits, 1);
+	kb_srv__add(&s->bytes_out, strlen(json));
 	ret = answer(conn, q, 200, "application/json", q->rt.method == KB_SRV_HEAD ? "" : json,
 		     q->rt.method == KB_SRV_HEAD ? 0 : strlen(json));
 	free(json);
 	return ret;
+}
+
+/* Store the n new runs of a test-record PUT: one store call.
+ * MERGE(issue 17, store branch h17s): kb_cache_test_add_many() stores them in one
+ * transaction (one fsync, all or nothing); until it is merged, one call per run. */
+static int store_runs(kb_cache *c, const kb_key *test_key, const kb_test_run *runs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (kb_cache_test_add(c, test_key, &runs[i]) != 0)
+			return kb_error_last()->code;
+	return 0;
 }
 
 static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, struct req *q)
@@ -358,14 +403,14 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 			kb_build_record_clear(&old);
 		if (kb_cache_build_put(s->cache, &rec) != 0) {
 			kb_build_record_clear(&rec);
-			return answer_error(conn, q, kb_error_last()->code == KB_EFULL ? 507 : 500,
-					    kb_error_last()->message);
+			return answer_store_error(s, conn, q, q->len);
 		}
 		kb_build_record_clear(&rec);
 		return answer(conn, q, existed ? 200 : 201, "text/plain", "", 0);
 	} else {
 		kb_test_run *in = NULL, *have = NULL;
 		size_t n_in = 0, n_have = 0, added = 0;
+		unsigned char *keep;
 		char msg[64];
 		if (kb_cache__wire_runs_decode(&in, &n_in, q->buf, q->len) != 0)
 			return answer_error(conn, q, 400, kb_error_last()->message);
@@ -373,165 +418,27 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 			have = NULL;
 			n_have = 0;
 		}
-		for (size_t i = 0; i < n_in; i++) {
-			int dup = 0;
-			for (size_t j = 0; j < n_have && !dup; j++)
-				dup = kb_cache__wire_run_equal(&in[i], &have[j]);
-			for (size_t j = 0; j < i && !dup; j++)
-				dup = kb_cache__wire_run_equal(&in[i], &in[j]);
-			if (dup)
-				continue;
-			if (kb_cache_test_add(s->cache, &q->rt.key, &in[i]) != 0) {
-				free(in);
-				free(have);
-				return answer_error(conn, q,
-						    kb_error_last()->code == KB_EFULL ? 507 : 500,
-						    kb_error_last()->message);
-			}
-			added++;
+		keep = malloc(n_in ? n_in : 1);
+		if (!keep || kb_cache__wire_runs_new(keep, in, n_in, have, n_have) != 0) {
+			free(keep);
+			free(in);
+			free(have);
+			return answer_error(conn, q, 500, "out of memory sorting test runs");
+		}
+		free(have);
+		/* the new runs, in the order sent, packed to the front of in */
+		for (size_t i = 0; i < n_in; i++)
+			if (keep[i])
+				in[added++] = in[i];
+		free(keep);
+		if (store_runs(s->cache, &q->rt.key, in, added) != 0) {
+			free(in);
+			return answer_store_error(s, conn, q, q->len);
 		}
 		free(in);
-		free(have);
 		snprintf(msg, sizeof(msg), "{\"added\":%zu}", added);
 		return answer(conn, q, added ? 201 : 200, "application/json", msg, strlen(msg));
 	}
-}
-
-/* ---- status and metrics ---- */
-
-static json_t *status_doc(kb_server *s)
-{
-	kb_cache_stats st;
-	json_t *o = json_object(), *store = json_object(), *req = json_object();
-	uint64_t objects = 0, stored = 0, bytes = 0;
-
-	memset(&st, 0, sizeof(st));
-	kb_cache_stats_get(&st, s->cache);
-	for (int k = 0; k < KB_OBJ_KIND_MAX; k++) {
-		objects += st.objects[k];
-		stored += st.stored_bytes[k];
-		bytes += st.object_bytes[k];
-	}
-	json_object_set_new(o, "version", json_string(kb_version()));
-	json_object_set_new(o, "uptime_s", json_integer((json_int_t)(time(NULL) - s->started)));
-	json_object_set_new(o, "listen", json_string(s->host));
-	json_object_set_new(o, "port", json_integer(s->port));
-	json_object_set_new(o, "tls", json_boolean(s->tls));
-	json_object_set_new(o, "auth", json_boolean(s->n_tokens > 0));
-	json_object_set_new(o, "anonymous_read", json_boolean(s->opts.anonymous_read));
-	json_object_set_new(o, "max_blob_size", json_integer((json_int_t)s->opts.max_blob_size));
-	json_object_set_new(store, "dir", json_string(kb_cache_dir(s->cache)));
-	json_object_set_new(store, "limit", json_integer((json_int_t)st.limit));
-	json_object_set_new(store, "objects", json_integer((json_int_t)objects));
-	json_object_set_new(store, "object_bytes", json_integer((json_int_t)bytes));
-	json_object_set_new(store, "stored_bytes", json_integer((json_int_t)stored));
-	json_object_set_new(store, "refs", json_integer((json_int_t)st.refs));
-	json_object_set_new(store, "builds", json_integer((json_int_t)st.builds));
-	json_object_set_new(store, "tests", json_integer((json_int_t)st.tests));
-	json_object_set_new(store, "test_runs", json_integer((json_int_t)st.test_runs));
-	json_object_set_new(store, "evictions", json_integer((json_int_t)st.evictions));
-	json_object_set_new(store, "file_size", json_integer((json_int_t)st.file_size));
-	json_object_set_new(store, "live_bytes", json_integer((json_int_t)st.live_bytes));
-	json_object_set_new(o, "store", store);
-	for (int m = 0; m < KB_SRV_METHOD_MAX; m++) {
-		uint64_t t = 0;
-		for (size_t c = 0; c < N_CODES; c++)
-			t += get(&s->requests[m][c]);
-		json_object_set_new(req, method_names[m], json_integer((json_int_t)t));
-	}
-	json_object_set_new(o, "requests", req);
-	json_object_set_new(o, "bytes_in", json_integer((json_int_t)get(&s->bytes_in)));
-	json_object_set_new(o, "bytes_out", json_integer((json_int_t)get(&s->bytes_out)));
-	json_object_set_new(o, "hits", json_integer((json_int_t)get(&s->hits)));
-	json_object_set_new(o, "misses", json_integer((json_int_t)get(&s->misses)));
-	json_object_set_new(o, "corrupt_reads", json_integer((json_int_t)get(&s->corrupt)));
-	json_object_set_new(o, "rejected_uploads", json_integer((json_int_t)get(&s->rejected_hash)));
-	return o;
-}
-
-int kb_server_status_json(char **out, kb_server *s)
-{
-	json_t *o = status_doc(s);
-	*out = json_dumps(o, JSON_INDENT(2));
-	json_decref(o);
-	return *out ? 0 : kb_error_set(KB_ERRCLASS_NET, "cannot encode the server status");
-}
-
-/* Append to a growing buffer; the buffer stays NUL-terminated. */
-static void bprintf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void bprintf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(*buf ? *buf + *len : NULL, *buf ? *cap - *len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (*buf && *len + (size_t)n < *cap) {
-			*len += (size_t)n;
-			return;
-		}
-		size_t ncap = (*cap ? *cap * 2 : 4096) + (size_t)n;
-		char *nb = realloc(*buf, ncap);
-		if (!nb)
-			return;
-		*buf = nb;
-		*cap = ncap;
-	}
-}
-
-static char *metrics_text(kb_server *s)
-{
-	kb_cache_stats st;
-	char *b = NULL;
-	size_t len = 0, cap = 0;
-	uint64_t objects = 0, stored = 0;
-
-	memset(&st, 0, sizeof(st));
-	kb_cache_stats_get(&st, s->cache);
-	for (int k = 0; k < KB_OBJ_KIND_MAX; k++) {
-		objects += st.objects[k];
-		stored += st.stored_bytes[k];
-	}
-	bprintf(&b, &len, &cap, "# HELP kbisect_requests_total HTTP requests by method and status code.\n"
-				"# TYPE kbisect_requests_total counter\n");
-	for (int m = 0; m < KB_SRV_METHOD_MAX; m++)
-		for (size_t c = 0; c < N_CODES; c++) {
-			uint64_t v = get(&s->requests[m][c]);
-			char code[8];
-			if (c < N_CODES - 1)
-				snprintf(code, sizeof(code), "%d", counted_codes[c]);
-			else
-				snprintf(code, sizeof(code), "other");
-			if (v || c == 0)
-				bprintf(&b, &len, &cap,
-					"kbisect_requests_total{method=\"%s\",code=\"%s\"} %llu\n",
-					method_names[m], code, (unsigned long long)v);
-		}
-#define METRIC(name, type, help, val)                                                        \
-	bprintf(&b, &len, &cap, "# HELP " name " " help "\n# TYPE " name " " type "\n" name    \
-				" %llu\n", (unsigned long long)(val))
-	METRIC("kbisect_received_bytes_total", "counter", "Body bytes received.", get(&s->bytes_in));
-	METRIC("kbisect_sent_bytes_total", "counter", "Body bytes sent.", get(&s->bytes_out));
-	METRIC("kbisect_cache_hits_total", "counter", "GET/HEAD that found the entry.", get(&s->hits));
-	METRIC("kbisect_cache_misses_total", "counter", "GET/HEAD that did not.", get(&s->misses));
-	METRIC("kbisect_corrupt_reads_total", "counter", "Objects that failed their checksum.",
-	       get(&s->corrupt));
-	METRIC("kbisect_rejected_uploads_total", "counter", "CAS uploads whose SHA-256 did not match.",
-	       get(&s->rejected_hash));
-	METRIC("kbisect_evictions_total", "counter", "Objects evicted from the store.", st.evictions);
-	METRIC("kbisect_store_objects", "gauge", "Objects in the store.", objects);
-	METRIC("kbisect_store_stored_bytes", "gauge", "Bytes of stored object data.", stored);
-	METRIC("kbisect_store_file_bytes", "gauge", "Size of data.mdb.", st.file_size);
-	METRIC("kbisect_store_limit_bytes", "gauge", "Size limit (0: none).", st.limit);
-	METRIC("kbisect_uptime_seconds", "gauge", "Seconds since start.",
-	       (uint64_t)(time(NULL) - s->started));
-#undef METRIC
-	return b;
 }
 
 /* ---- the request handler ---- */
@@ -577,13 +484,25 @@ static int start_put(kb_server *s, struct MHD_Connection *conn, struct req *q)
 		q->why = "body larger than the server's --max-blob-size";
 		return 413;
 	}
+	if (kb_server__upload_enter(s, &q->gated) != 0) {
+		q->why = "too many uploads in progress; retry later";
+		return 503;
+	}
+	/* the wait counts neither against the upload's rate (too_slow) nor as the
+	 * connection being idle (MHD restarts its timer when a timeout is set on a
+	 * connection that has none) */
+	clock_gettime(CLOCK_MONOTONIC, &q->t0);
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->opts.timeout_s);
 	if (q->rt.target == KB_SRV_CAS)
 		q->existed = kb_cache_has(s->cache, &q->rt.key);
 	memset(&po, 0, sizeof(po));
 	po.kind = KB_OBJ_BLOB;
 	if (kb_cache_writer_open(&q->w, s->cache, &po) != 0) {
-		q->why = kb_error_last()->message;
-		return kb_error_last()->code == KB_EFULL ? 507 : 500;
+		int st = store_status(s, q->clen);
+		snprintf(q->errmsg, sizeof(q->errmsg), "%s", kb_error_last()->message);
+		q->why = q->errmsg;
+		return st;
 	}
 	return 0;
 }
@@ -599,24 +518,32 @@ static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, str
 		return put_record(s, conn, q);
 	rc = kb_cache_writer_commit(&id, q->w, q->rt.target == KB_SRV_CAS ? &q->rt.key : NULL);
 	q->w = NULL;
+	kb_server__upload_leave(s, &q->gated);
 	if (rc == KB_ECORRUPT) {
-		add(&s->rejected_hash, 1);
+		kb_srv__add(&s->rejected_hash, 1);
 		return answer_error(conn, q, 400,
 				    "SHA-256 of the body differs from the key; nothing stored");
 	}
-	if (rc == KB_EFULL)
-		return answer_error(conn, q, 507, "cache full and nothing can be evicted");
 	if (rc != 0)
-		return answer_error(conn, q, 500, kb_error_last()->message);
+		return answer_store_error(s, conn, q, q->clen);
 	if (q->rt.target == KB_SRV_AC) {
 		kb_key old;
 		q->existed = kb_cache_ref_get(&old, s->cache, KB_REF_AC, &q->rt.key) == 0 &&
 			     kb_key_equal(&old, &id);
 		if (!q->existed && kb_cache_ref_set(s->cache, KB_REF_AC, &q->rt.key, &id) != 0)
-			return answer_error(conn, q, kb_error_last()->code == KB_EFULL ? 507 : 500,
-					    kb_error_last()->message);
+			return answer_store_error(s, conn, q, 0);
 	}
 	return answer(conn, q, q->existed ? 200 : 201, "text/plain", "", 0);
+}
+
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	(void)kind;
+	(void)value;
+	if (key && !strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		++*(int *)cls;
+	return MHD_YES;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -631,9 +558,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (!q) /* uri_seen() allocates it; only when out of memory is it missing */
 		return MHD_NO;
 	if (!q->started) {
+		int n_length = 0;
 		snprintf(q->path, sizeof(q->path), "%s", url ? url : "");
 		kb_server__route(&q->rt, method, url);
 		q->started = 1;
+		kb_server__headers_done(s, conn, 1);
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &n_length);
+		if (n_length > 1) {
+			/* which one frames the body? a proxy in front may have picked the
+			 * other: refuse, and close so no byte is read as a next request */
+			q->close = 1;
+			return answer_error(conn, q, 400,
+					    "more than one Content-Length header; send one");
+		}
 		if (!q->rt.status && q->raw_percent) {
 			/* MHD has decoded %XX (a %00 would even cut the path short): keys and
 			 * prefixes never need escapes, so refuse them outright */
@@ -642,10 +579,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		}
 		if (q->rt.status)
 			return answer_error(conn, q, q->rt.status, q->rt.why);
-		if (!authorized(s, conn, q->rt.method == KB_SRV_PUT))
+		st = authorized(s, conn, q->rt.method == KB_SRV_PUT);
+		if (st == 0)
 			return answer_error(conn, q, 401,
 					    "missing or invalid token; send 'Authorization: "
 					    "Bearer <token>'");
+		if (st < 0)
+			return answer_error(conn, q, 403,
+					    "this token may only read (GET/HEAD); uploads need a "
+					    "read-write token");
 		if (q->rt.method == KB_SRV_PUT) {
 			st = start_put(s, conn, q);
 			if (st)
@@ -661,7 +603,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		if (*upload_data_size) {
 			size_t n = *upload_data_size;
 			*upload_data_size = 0;
-			add(&s->bytes_in, n);
+			kb_srv__add(&s->bytes_in, n);
 			if (q->status)
 				return MHD_YES;
 			if (q->received + n > q->clen) {
@@ -680,15 +622,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 				q->len += n;
 				q->buf[q->len] = '\0';
 			} else if (kb_cache_writer_write(q->w, upload_data, n) != 0) {
-				q->status = kb_error_last()->code == KB_EFULL ? 507 : 500;
-				q->why = q->status == 507 ? "cache full and nothing can be evicted"
-							  : "cannot write to the store";
+				/* keep the store's words: answer_error tells disk from limit */
+				q->status = store_status(s, q->clen - q->received);
+				snprintf(q->errmsg, sizeof(q->errmsg), "%s", kb_error_last()->message);
+				q->why = q->errmsg;
 			}
 			return MHD_YES;
 		}
 		if (q->status) {
 			kb_cache_writer_abort(q->w);
 			q->w = NULL;
+			kb_server__upload_leave(s, &q->gated);
 			return answer_error(conn, q, q->status, q->why);
 		}
 		return finish_put(s, conn, q);
@@ -704,7 +648,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	case KB_SRV_AC: {
 		kb_key id;
 		if (kb_cache_ref_get(&id, s->cache, KB_REF_AC, &q->rt.key) != 0) {
-			add(&s->misses, 1);
+			kb_srv__add(&s->misses, 1);
 			return answer_error(conn, q, 404, "not found");
 		}
 		return serve_object(s, conn, q, &id);
@@ -720,7 +664,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return r;
 	}
 	case KB_SRV_METRICS: {
-		char *t = metrics_text(s);
+		char *t = kb_server__metrics_text(s);
 		enum MHD_Result r;
 		if (!t)
 			return answer_error(conn, q, 500, "cannot format metrics");
@@ -740,12 +684,12 @@ static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct req *q = calloc(1, sizeof(*q));
 
-	(void)cls;
 	(void)conn;
 	if (!q)
 		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &q->t0);
 	q->raw_percent = uri && strchr(uri, '%') != NULL;
+	atomic_fetch_add(&((kb_server *)cls)->in_flight, 1);
 	return q;
 }
 
@@ -757,10 +701,11 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct timespec t1;
 	int status;
 
-	(void)conn;
 	if (!q)
 		return;
+	kb_server__headers_done(s, conn, 0);
 	kb_cache_writer_abort(q->w); /* an unfinished upload stores nothing */
+	kb_server__upload_leave(s, &q->gated);
 	status = q->answered_status ? q->answered_status : 499;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400)
 		status = 499; /* client went away or the body was cut short */
@@ -770,19 +715,21 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		status = 400;
 		snprintf(q->path, sizeof(q->path), "(malformed request)");
 	}
-	count(s, q->rt.method, status);
+	kb_server__count(s, q->rt.method, status);
 	if (!s->opts.quiet) {
+		char path[sizeof(q->path) * 4];
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		fprintf(stderr, "kbisect-serve: %s %s %d %.1fms\n", method_names[q->rt.method],
-			q->path, status,
+		fprintf(stderr, "kbisect-serve: %s %s %d %.1fms\n", kb_srv__method_names[q->rt.method],
+			kb_server__log_escape(path, sizeof(path), q->path), status,
 			(double)(t1.tv_sec - q->t0.tv_sec) * 1e3 +
 				(double)(t1.tv_nsec - q->t0.tv_nsec) / 1e6);
 	}
 	free(q->buf);
 	free(q);
 	*con_cls = NULL;
+	atomic_fetch_sub(&s->in_flight, 1);
+	kb_srv__add(&s->finished, 1);
 }
-
 /* ---- start / stop ---- */
 
 static char *slurp(const char *path)
@@ -813,6 +760,10 @@ static void server_free(kb_server *s)
 {
 	if (!s)
 		return;
+	kb_server__guard_stop(s);
+	if (s->d)
+		MHD_stop_daemon(s->d); /* closes every connection: s->conns empties */
+	kb_server__guard_fini(s);
 	if (s->key_pem)
 		OPENSSL_cleanse(s->key_pem, strlen(s->key_pem));
 	free(s->cert_pem);
@@ -843,6 +794,10 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 		s->opts.timeout_s = 30;
 	if (!s->opts.max_connections)
 		s->opts.max_connections = 256;
+	if ((rc = kb_server__guard_init(s)) != 0) {
+		free(s);
+		return rc;
+	}
 	snprintf(s->host, sizeof(s->host), "%s", s->opts.host ? s->opts.host : "127.0.0.1");
 	s->opts.host = s->host;
 	s->started = time(NULL);
@@ -902,8 +857,12 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
 					MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_per_ip,
 					MHD_OPTION_URI_LOG_CALLBACK, uri_seen, s,
+					MHD_OPTION_NOTIFY_CONNECTION, kb_server__conn_notify, s,
 					MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
 					MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
+					/* TLS 1.2 and 1.3 only */
+					MHD_OPTION_HTTPS_PRIORITIES,
+					"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
 					MHD_OPTION_END);
 	else
 		s->d = MHD_start_daemon(flags, s->opts.port, NULL, NULL, handle, s,
@@ -913,6 +872,7 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
 					MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_per_ip,
 					MHD_OPTION_URI_LOG_CALLBACK, uri_seen, s,
+					MHD_OPTION_NOTIFY_CONNECTION, kb_server__conn_notify, s,
 					MHD_OPTION_END);
 	if (!s->d) {
 		rc = kb_error_set(KB_ERRCLASS_NET,
@@ -924,6 +884,10 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 	}
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : s->opts.port;
+	if ((rc = kb_server__guard_start(s)) != 0) {
+		server_free(s);
+		return rc;
+	}
 	*out = s;
 	return 0;
 badhost:
@@ -948,7 +912,5 @@ void kb_server_stop(kb_server *s)
 {
 	if (!s)
 		return;
-	if (s->d)
-		MHD_stop_daemon(s->d);
 	server_free(s);
 }

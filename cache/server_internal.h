@@ -63,6 +63,23 @@ int kb_server__parse_length(const char *s, uint64_t *out);
  * header into buf (NUL-terminated). 0 or -1 (missing, malformed, too long). */
 int kb_server__auth_token(char *buf, size_t len, const char *header);
 
+/** Copy s into out (cap bytes, always NUL-terminated) for the access log: control
+ * bytes, space, DEL, bytes >= 0x80, '"' and '\\' become \xNN, so a request can never write
+ * raw terminal escapes or fake log lines. Returns out. */
+char *kb_server__log_escape(char *out, size_t cap, const char *s);
+
+/** Access a token line grants. */
+enum kb_srv_access {
+	KB_SRV_ACCESS_RW = 0,   /**< read and write (a bare token, or "rw:<token>") */
+	KB_SRV_ACCESS_RO = 1,   /**< GET/HEAD only ("ro:<token>") */
+};
+
+/** Parse one line of a token file: leading/trailing blanks are dropped; empty lines
+ * and '#' comments give 1 (skip). "ro:<t>" is a read-only token, "rw:<t>" or a bare
+ * "<t>" a read-write one. *tok points into line (which is modified). 0, 1, or -1 when
+ * the prefix leaves an empty token. */
+int kb_server__token_line(char *line, const char **tok, int *access);
+
 struct MHD_Daemon;
 typedef struct kb_server kb_server;
 
@@ -93,5 +110,11 @@ int kb_cache__wire_keys_decode(kb_key **out, size_t *n, const char *json, size_t
 
 /** 1 if two runs are the same evidence (all fields equal), else 0. */
 int kb_cache__wire_run_equal(const kb_test_run *a, const kb_test_run *b);
+
+/** Which of n_in uploaded runs are new: keep[i] = 1 for the first of each group of
+ * equal runs (kb_cache__wire_run_equal) that has no equal among the n_have stored
+ * ones, else 0. O(n log n). 0, or KB_ERROR (out of memory). */
+int kb_cache__wire_runs_new(unsigned char *keep, const kb_test_run *in, size_t n_in,
+			    const kb_test_run *have, size_t n_have);
 
 #endif

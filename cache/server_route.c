@@ -1,7 +1,7 @@
 /*
  * cache/server_route.c - request routing and validation of the shared cache server.
  * Owns: which method + path is which target, key syntax, Content-Length syntax,
- * the token of an Authorization header.
+ * the token of an Authorization header, token-file lines, access-log escaping.
  * Not: HTTP parsing (libmicrohttpd does it), the store (include/kbisect/cache.h).
  * DESIGN: pure functions over strings, so they are unit-tested and fuzzed
  * (tests/server/test_route.c, tests/fuzz/fuzz_server_request.c). The path is matched
@@ -246,4 +246,54 @@ int kb_server__auth_token(char *buf, size_t len, const char *h)
 		return 0;
 	}
 	return -1;
+}
+
+char *kb_server__log_escape(char *out, size_t cap, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	if (cap == 0)
+		return out;
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+			if (n + 4 >= cap)
+				break;
+			out[n++] = '\\';
+			out[n++] = 'x';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
+		} else {
+			if (n + 1 >= cap)
+				break;
+			out[n++] = (char)c;
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
+int kb_server__token_line(char *line, const char **tok, int *access)
+{
+	char *p = line, *e;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	e = p + strlen(p);
+	while (e > p && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+		*--e = '\0';
+	if (!*p || *p == '#')
+		return 1;
+	*access = KB_SRV_ACCESS_RW;
+	if (!strncmp(p, "ro:", 3)) {
+		*access = KB_SRV_ACCESS_RO;
+		p += 3;
+	} else if (!strncmp(p, "rw:", 3)) {
+		p += 3;
+	}
+	if (!*p)
+		return -1;
+	*tok = p;
+	return 0;
 }

@@ -221,3 +221,70 @@ int kb_cache__wire_run_equal(const kb_test_run *a, const kb_test_run *b)
 	       (!a->has_console || kb_key_equal(&a->console, &b->console)) &&
 	       (a->duration_s - b->duration_s < 1e-6 && b->duration_s - a->duration_s < 1e-6);
 }
+
+/* One run in the combined, sorted list of kb_cache__wire_runs_new(). */
+struct run_ref {
+	const kb_test_run *r;
+	size_t idx;        /* index in its array */
+	int have;          /* 1: stored already */
+};
+
+/* Total order over every field run_equal compares, the duration last, so that runs
+ * equal under kb_cache__wire_run_equal() end up next to each other. */
+static int run_ref_cmp(const void *pa, const void *pb)
+{
+	const struct run_ref *a = pa, *b = pb;
+	int c;
+
+	if (a->r->klass != b->r->klass)
+		return a->r->klass < b->r->klass ? -1 : 1;
+	if (a->r->time != b->r->time)
+		return a->r->time < b->r->time ? -1 : 1;
+	if (a->r->has_console != b->r->has_console)
+		return a->r->has_console < b->r->has_console ? -1 : 1;
+	if (a->r->has_console && (c = memcmp(a->r->console.b, b->r->console.b, 32)) != 0)
+		return c;
+	if ((c = strcmp(a->r->title, b->r->title)) != 0)
+		return c;
+	if (a->r->duration_s != b->r->duration_s)
+		return a->r->duration_s < b->r->duration_s ? -1 : 1;
+	if (a->have != b->have)
+		return a->have ? -1 : 1;
+	return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+int kb_cache__wire_runs_new(unsigned char *keep, const kb_test_run *in, size_t n_in,
+			    const kb_test_run *have, size_t n_have)
+{
+	struct run_ref *v;
+	size_t n = n_in + n_have;
+
+	memset(keep, 0, n_in);
+	if (n_in == 0)
+		return 0;
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return kb_error_os("cannot sort %zu test runs", n);
+	for (size_t i = 0; i < n_have; i++)
+		v[i] = (struct run_ref){ &have[i], i, 1 };
+	for (size_t i = 0; i < n_in; i++)
+		v[n_have + i] = (struct run_ref){ &in[i], i, 0 };
+	qsort(v, n, sizeof(*v), run_ref_cmp);
+	/* a group of equal runs: stored ones sort first; keep the first new one only
+	 * when none is stored */
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && kb_cache__wire_run_equal(v[j - 1].r, v[j].r))
+			j++;
+		if (!v[i].have) {
+			size_t first = v[i].idx;
+			for (size_t k = i + 1; k < j; k++)
+				if (!v[k].have && v[k].idx < first)
+					first = v[k].idx;
+			keep[first] = 1;
+		}
+		i = j;
+	}
+	free(v);
+	return 0;
+}

@@ -27,14 +27,20 @@ typedef struct {
 	uint16_t port;             /**< 0: an ephemeral port (see kb_server_port()) */
 	const char *tls_cert;      /**< PEM certificate file: serve HTTPS (with tls_key) */
 	const char *tls_key;       /**< PEM private key file */
-	const char *token_file;    /**< bearer tokens, one per line ('#' comments); NULL:
-				       no authentication */
+	const char *token_file;    /**< bearer tokens, one per line ('#' comments; a line
+				       "ro:<t>" is a read-only token); NULL: no auth */
 	int anonymous_read;        /**< 1: GET/HEAD need no token (writes still do) */
 	uint64_t max_blob_size;    /**< largest accepted PUT body; 0: 1 GiB */
 	unsigned int timeout_s;    /**< idle connection timeout, and uploads averaging under
 				       1 KiB/s after this long are dropped; 0: 30 s */
 	unsigned int max_connections; /**< 0: 256 */
-	unsigned int max_per_ip;   /**< connections from one address; 0: no limit */
+	unsigned int max_per_ip;   /**< connections from one address; 0: a quarter of
+				       max_connections (the rest stays for other clients) */
+	unsigned int header_timeout_s; /**< a connection's request headers must be
+				       complete this long after it opened (after the previous
+				       request + timeout_s when kept alive); 0: min(10, timeout_s) */
+	unsigned int max_uploads;  /**< store writers at once (each up to ~150 MiB of
+				       buffers); more uploads wait up to 120 s, then 503; 0: 4 */
 	int quiet;                 /**< 1: no access log on stderr */
 } kb_server_opts;
 

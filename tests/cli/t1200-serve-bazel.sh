@@ -121,6 +121,16 @@ if command -v openssl >/dev/null; then
 	curl -sf --cacert "$T/cert.pem" "$TURL/cas/$H" | cmp - "$T/blob" || fail "GET over TLS"
 	[ "$(code "$URL/status")" = 000 ] || fail "plain HTTP accepted on the TLS port"
 	grep -q "on https://" "$T/s4.out" || fail "banner does not say https"
+	# TLS 1.2 and 1.3 only: a client offering only 1.0 or 1.1 gets no session (the
+	# client's own security level is lowered so that only the server can refuse)
+	TPORT=${TURL##*:}; TPORT=${TPORT%%/*}
+	for v in tls1 tls1_1; do
+		echo | timeout 10 openssl s_client -connect "127.0.0.1:$TPORT" -"$v" \
+			-cipher 'DEFAULT:@SECLEVEL=0' >"$T/s_client.$v" 2>&1 &&
+			fail "the server accepted a $v session"
+	done
+	echo | timeout 10 openssl s_client -connect "127.0.0.1:$TPORT" -tls1_2 \
+		>"$T/s_client.tls1_2" 2>&1 || fail "TLS 1.2 refused: $(tail -3 "$T/s_client.tls1_2")"
 	set +e
 	"$K" cache serve --cache "$T/x" --listen 127.0.0.1:0 --tls-cert "$T/cert.pem" 2>"$T/err"
 	[ $? -eq 1 ] || fail "--tls-cert without --tls-key not exit 1"

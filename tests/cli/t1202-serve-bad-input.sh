@@ -79,6 +79,14 @@ S=$(printf 'abc' | sha256sum | cut -d' ' -f1)
 raw "PUT /cas/$S HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGARBAGE-GARBAGE\r\n\r\n" >/dev/null
 # truncated body of an existing object under its own key
 raw "PUT /cas/$H HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n$(head -c 500 /dev/zero | tr '\0' y)" >/dev/null
+# two Content-Length headers (request smuggling through a proxy that reads the other):
+# 400, nothing stored, the connection closed
+D=$(printf 'xyz' | sha256sum | cut -d' ' -f1)
+[ "$(raw "PUT /cas/$D HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nxyz$(printf 'z%.0s' $(seq 27))")" = 400 ] ||
+	fail "duplicate Content-Length not refused with 400"
+[ "$(raw "PUT /cas/$D HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nxyz")" = 400 ] ||
+	fail "duplicate Content-Length (same value) not refused with 400"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/cas/$D")" = 404 ] || fail "duplicate Content-Length stored a body"
 # path tricks and oversized keys
 is4xx "$(raw "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n")" "dotdot"
 is4xx "$(raw "GET /cas/..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n")" "%2f"
@@ -149,6 +157,28 @@ curl -sf "$URL/status" >/dev/null || fail "status after abuse"
 kill -TERM "$pid"; wait "$pid" || fail "server exit status"
 pid=
 "$K" cache verify --cache="$T/store" || fail "cache verify not clean"
+
+# the access log never carries raw control bytes: escapes decoded by MHD (%0a, %1b)
+# and raw bytes in the request target come out as \xNN
+"$K" cache serve --cache "$T/store3" --listen 127.0.0.1:0 --port-file "$T/port3" \
+	--duration 60 >/dev/null 2>"$T/log3" &
+pid=$!
+for _ in $(seq 50); do [ -s "$T/port3" ] && break; sleep 0.1; done
+PORT=$(cat "$T/port3")
+raw "GET /a%0akbisect-serve:%20GET%20/forged%20200%200.1ms%0a%1b[31m HTTP/1.1\r\nHost: x\r\n\r\n" >/dev/null
+raw "GET /b\x1b]0;title\x07/c HTTP/1.1\r\nHost: x\r\n\r\n" >/dev/null
+raw "GET /status HTTP/1.1\r\nHost: x\r\n\r\n" >/dev/null
+kill -TERM "$pid"; wait "$pid" || true
+pid=
+python3 - "$T/log3" <<'PY' || fail "access log: raw control bytes or a forged line"
+import sys
+log = open(sys.argv[1], "rb").read()
+bad = [c for c in log if (c < 0x20 and c != 0x0a) or c == 0x7f]
+lines = log.split(b"\n")[:-1]
+forged = [l for l in lines if b"/forged" in l and not l.startswith(b"kbisect-serve: GET /a\\x0a")]
+if bad or forged or len(lines) < 3:
+    sys.exit("bad bytes %r, forged %r, %d lines: %r" % (bad[:5], forged, len(lines), log[:300]))
+PY
 
 # --max-connections-per-ip: one address holding 3 stalled connections gets no 4th
 "$K" cache serve --cache "$T/store2" --listen 127.0.0.1:0 --port-file "$T/port2" \

@@ -474,6 +474,31 @@ static void test_server_http__tokens_guard_writes_and_reads(void **state)
 	assert_int_equal(req("PUT", url, data, sizeof(data), NULL, NULL, NULL), 401);
 	teardown((void **)&f);
 
+	/* read-only tokens ("ro:" lines): GET/HEAD yes, PUT 403; "rw:" is read-write */
+	o.anonymous_read = 0;
+	assert_int_equal(kb_test_write_file(tokfile, "ro:reader-token\nrw:ro:writer\n", 28), 0);
+	assert_int_equal(start((void **)&f, &o), 0);
+	url_of(url, sizeof(url), f, "/cas/", &id);
+	assert_int_equal(req("PUT", url, data, sizeof(data), "Authorization: Bearer reader-token", NULL, NULL), 403);
+	assert_int_equal(req("PUT", url, data, sizeof(data), "Authorization: Bearer ro:reader-token", NULL, NULL), 401);
+	assert_int_equal(req("GET", url, NULL, 0, "Authorization: Bearer reader-token", NULL, NULL), 404);
+	assert_int_equal(req("PUT", url, data, sizeof(data), "Authorization: Bearer ro:writer", NULL, NULL), 201);
+	assert_int_equal(req("GET", url, NULL, 0, "Authorization: Bearer reader-token", NULL, NULL), 200);
+	assert_int_equal(req("HEAD", url, NULL, 0, "Authorization: Bearer reader-token", NULL, NULL), 200);
+	teardown((void **)&f);
+	/* "ro:" alone is refused with the line number */
+	assert_int_equal(kb_test_write_file(tokfile, "good\nro:\n", 9), 0);
+	{
+		kb_cache *c;
+		kb_server *s;
+		char *d = kb_test_tmpdir("tok3");
+		assert_int_equal(kb_cache_open(&c, d, KB_CACHE_CREATE), 0);
+		assert_int_equal(kb_server_start(&s, c, &o), KB_EINVAL);
+		assert_non_null(strstr(kb_error_last()->message, "line 2"));
+		kb_cache_close(c);
+		kb_test_tmpdir_free(d);
+	}
+
 	/* a missing token file is a clear error */
 	o.token_file = "/nonexistent/tokens";
 	{

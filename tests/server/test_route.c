@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -221,9 +222,79 @@ static void test_server_wire__runs_round_trip_and_compare(void **state)
 	free(js);
 }
 
+static void test_server_route__log_escape_leaves_no_control_bytes(void **state)
+{
+	char out[64];
+	(void)state;
+	assert_string_equal(kb_server__log_escape(out, sizeof(out), "/cas/ab-c_d.e"), "/cas/ab-c_d.e");
+	assert_string_equal(kb_server__log_escape(out, sizeof(out), "/a\nb\x1b[31m"),
+			    "/a\\x0ab\\x1b[31m");
+	assert_string_equal(kb_server__log_escape(out, sizeof(out), "a b\"\\\x7f\xff"),
+			    "a\\x20b\\x22\\x5c\\x7f\\xff");
+	/* truncation never splits an escape */
+	assert_string_equal(kb_server__log_escape(out, 6, "ab\ncd"), "ab");
+	assert_string_equal(kb_server__log_escape(out, 7, "ab\ncd"), "ab\\x0a");
+	assert_string_equal(kb_server__log_escape(out, 1, "abc"), "");
+}
+
+static void test_server_route__token_lines(void **state)
+{
+	char l1[] = "  secret-1 \r\n", l2[] = "ro:reader\n", l3[] = "rw:ro:x", l4[] = "# c",
+	     l5[] = "   \n", l6[] = "ro:", l7[] = "rw:  ";
+	const char *t = NULL;
+	int acc = -1;
+	(void)state;
+	assert_int_equal(kb_server__token_line(l1, &t, &acc), 0);
+	assert_string_equal(t, "secret-1");
+	assert_int_equal(acc, KB_SRV_ACCESS_RW);
+	assert_int_equal(kb_server__token_line(l2, &t, &acc), 0);
+	assert_string_equal(t, "reader");
+	assert_int_equal(acc, KB_SRV_ACCESS_RO);
+	assert_int_equal(kb_server__token_line(l3, &t, &acc), 0);
+	assert_string_equal(t, "ro:x");
+	assert_int_equal(acc, KB_SRV_ACCESS_RW);
+	assert_int_equal(kb_server__token_line(l4, &t, &acc), 1);
+	assert_int_equal(kb_server__token_line(l5, &t, &acc), 1);
+	assert_int_equal(kb_server__token_line(l6, &t, &acc), -1);
+	assert_int_equal(kb_server__token_line(l7, &t, &acc), -1);
+}
+
+static void test_server_route__new_runs_dedup(void **state)
+{
+	kb_test_run in[6], have[2];
+	unsigned char keep[6];
+	(void)state;
+	memset(in, 0, sizeof(in));
+	memset(have, 0, sizeof(have));
+	for (int i = 0; i < 6; i++) {
+		in[i].klass = KB_RUN_CRASH;
+		in[i].time = 1700000000 + i;
+		in[i].duration_s = 10.5;
+		snprintf(in[i].title, sizeof(in[i].title), "KASAN: use-after-free in f%d", i);
+	}
+	in[2] = in[0];                 /* a repeat within the upload */
+	in[2].duration_s += 1e-7;      /* equal within the wire's tolerance */
+	have[0] = in[1];               /* stored already */
+	have[1] = in[3];
+	have[1].has_console = 1;       /* differs: console recorded */
+	in[5] = in[4];
+	in[5].klass = KB_RUN_OK;       /* differs: class */
+	assert_int_equal(kb_cache__wire_runs_new(keep, in, 6, have, 2), 0);
+	assert_int_equal(keep[0], 1);
+	assert_int_equal(keep[1], 0);
+	assert_int_equal(keep[2], 0);
+	assert_int_equal(keep[3], 1);
+	assert_int_equal(keep[4], 1);
+	assert_int_equal(keep[5], 1);
+	assert_int_equal(kb_cache__wire_runs_new(keep, in, 0, have, 2), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_server_route__log_escape_leaves_no_control_bytes),
+		cmocka_unit_test(test_server_route__token_lines),
+		cmocka_unit_test(test_server_route__new_runs_dedup),
 		cmocka_unit_test(test_server_route__cas_and_ac_with_and_without_prefix),
 		cmocka_unit_test(test_server_route__bad_keys_return_400),
 		cmocka_unit_test(test_server_route__path_tricks_are_rejected),
