@@ -23,6 +23,8 @@
 #include "cache_internal.h"
 
 #define KB_MAP_INITIAL (1ull << 30)
+
+void (*kb_cache__test_hook)(const char *point, kb_cache *c);
 #define KB_MAP_MAX (1ull << 42)
 
 static const char *const stat_names[KB_ST_MAX] = {

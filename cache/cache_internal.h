@@ -39,6 +39,14 @@
 /** Returned by write callbacks when LMDB says MDB_MAP_FULL: grow the map, retry. */
 #define KB__MAPFULL (-1000)
 
+/** Returned by the commit txn of a writer that skipped its last batch (the object was
+ * stored) when the object is gone or damaged by then: chunk the batch, commit again. */
+#define KB__NEEDTAIL (-1001)
+
+/** Tests only: when set, called at named points of the store ("commit": a writer has
+ * looked up its object and is about to commit) to inject a concurrent change. */
+extern void (*kb_cache__test_hook)(const char *point, kb_cache *c);
+
 #define KB_OBJ_MAGIC 0x314a424bu   /* "KBJ1" */
 #define KB_CHUNK_MAGIC 0x31434b4bu /* "KKC1" */
 

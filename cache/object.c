@@ -676,6 +676,8 @@ struct kb_cache_writer {
 		char msg[512];
 	} bg;
 	size_t flushed_upto;         /* pend[0, flushed_upto) went to a flush */
+	int tail_skipped;            /* the last batch (still in batch) was not chunked:
+				      * the object was stored when commit looked */
 };
 
 static void *big_alloc(size_t len);
@@ -1377,9 +1379,46 @@ struct commit_ctx {
 	kb_cache_writer *w;
 	kb_key id;
 	int existed;
+	int repaired;             /* a damaged copy of the object was replaced */
 	int keep_raw;             /* the base file will be renamed into place */
 	uint8_t raw_sum[24];      /* its XXH3-128 and size */
 };
+
+/* Is the stored header v of an object of size bytes whole: its parts cover size and
+ * every chunk it names is stored? (A put that finds such an object only touches it.) */
+static int obj_intact(kb_cache *c, MDB_txn *t, const MDB_val *v, uint64_t size)
+{
+	struct kb_obj_hdr h;
+	const uint8_t *parts;
+
+	if (v->mv_size < sizeof(h))
+		return 0;
+	memcpy(&h, v->mv_data, sizeof(h));
+	if (h.magic != KB_OBJ_MAGIC || v->mv_size != sizeof(h) + (size_t)h.nparts * 32 ||
+	    h.size != size || h.nparts != (size + KB_CHUNK_SIZE - 1) / KB_CHUNK_SIZE)
+		return 0;
+	parts = (const uint8_t *)v->mv_data + sizeof(h);
+	for (uint32_t i = 0; i < h.nparts; i++) {
+		MDB_val ck = { 32, (void *)(parts + 32 * (size_t)i) }, cv;
+		if (mdb_get(t, c->chunk, &ck, &cv) != 0 || mdb_get(t, c->cref, &ck, &cv) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* Record the checksum of the base file the commit will rename into place. */
+static int base_sum_put(kb_cache *c, MDB_txn *t, struct commit_ctx *cc)
+{
+	char name[80];
+	MDB_val mk, mv = { sizeof(cc->raw_sum), cc->raw_sum };
+
+	if (!cc->keep_raw)
+		return 0;
+	base_file_sum_key(name, sizeof(name), &cc->id);
+	mk.mv_size = strlen(name);
+	mk.mv_data = name;
+	return kb_cache__mdb(c, mdb_put(t, c->meta, &mk, &mv, 0), "cannot record a delta base");
+}
 
 static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 {
@@ -1393,22 +1432,26 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 	int rc;
 
 	cc->existed = 0;
-	if (cc->keep_raw) {
-		char name[80];
-		MDB_val mk, mv = { sizeof(cc->raw_sum), cc->raw_sum };
-		base_file_sum_key(name, sizeof(name), &cc->id);
-		mk.mv_size = strlen(name);
-		mk.mv_data = name;
-		if ((rc = kb_cache__mdb(c, mdb_put(t, c->meta, &mk, &mv, 0),
-					"cannot record a delta base")))
-			return rc;
-	}
+	cc->repaired = 0;
+	if ((rc = base_sum_put(c, t, cc)))
+		return rc;
 	if (mdb_get(t, c->obj, &k, &v) == 0) {
-		cc->existed = 1;
-		/* already stored: only its last use changes */
-		v.mv_size = sizeof(now_ns);
-		v.mv_data = &now_ns;
-		return kb_cache__mdb(c, mdb_put(t, c->atime, &k, &v, 0), "cannot record use");
+		if (obj_intact(c, t, &v, w->size)) {
+			cc->existed = 1;
+			/* already stored: only its last use changes */
+			v.mv_size = sizeof(now_ns);
+			v.mv_data = &now_ns;
+			return kb_cache__mdb(c, mdb_put(t, c->atime, &k, &v, 0),
+					     "cannot record use");
+		}
+		/* stored with parts missing (e.g. by kbisect <= 440f7c9, whose re-put
+		 * raced an eviction): this put replaces it */
+		if (w->tail_skipped)
+			return KB__NEEDTAIL;
+		cc->repaired = 1; /* evicted below, once our chunks hold references */
+	} else if (w->tail_skipped) {
+		/* evicted since commit looked: the last batch must be stored after all */
+		return KB__NEEDTAIL;
 	}
 	if (w->used_delta) {
 		/* the base must still be there (a concurrent gc may have taken it) */
@@ -1439,6 +1482,9 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 					"cannot update a chunk reference")))
 			return rc;
 	}
+	if (cc->repaired && ((rc = kb_cache__evict_txn(c, t, &cc->id)) ||
+			     (rc = base_sum_put(c, t, cc))))
+		return rc;
 	memset(&h, 0, sizeof(h));
 	h.magic = KB_OBJ_MAGIC;
 	h.kind = (uint8_t)w->opts.kind;
@@ -1489,7 +1535,7 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *expect)
 {
 	kb_cache *c = w->c;
-	struct commit_ctx cc = { w, { { 0 } }, 0, 0, { 0 } };
+	struct commit_ctx cc = { w, { { 0 } }, 0, 0, 0, { 0 } };
 	unsigned int n = 0;
 	uint64_t limit = 0;
 	int rc = 0;
@@ -1514,7 +1560,9 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 	}
 	if (w->batch_len) {
 		if (kb_cache_has(c, &cc.id)) {
-			w->batch_len = 0; /* stored already: the commit only touches it */
+			/* stored already: the commit only touches it, unless it is gone
+			 * by then (KB__NEEDTAIL below); the batch is kept for that */
+			w->tail_skipped = 1;
 		} else {
 			rc = add_parts(w, w->batch, w->batch_len, 0);
 			w->batch_len = 0;
@@ -1549,8 +1597,24 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 	}
 	if (!rc)
 		rc = bg_join(w);
+	if (!rc && kb_cache__test_hook)
+		kb_cache__test_hook("commit", c); /* tests: evict between check and commit */
 	if (!rc)
 		rc = kb_cache__write(c, commit_fn, &cc);
+	if (rc == KB__NEEDTAIL) {
+		/* the object vanished (or was damaged) since it was looked up: store the
+		 * last batch too and commit again */
+		w->tail_skipped = 0;
+		rc = add_parts(w, w->batch, w->batch_len, 0);
+		w->batch_len = 0;
+		if (!rc)
+			rc = bg_join(w);
+		if (!rc)
+			rc = kb_cache__write(c, commit_fn, &cc);
+		if (rc == KB__NEEDTAIL)
+			rc = kb_error_setc(KB_ERROR, KB_ERRCLASS_CACHE, "internal: the last "
+					   "batch of a put into '%s' was dropped twice", c->dir);
+	}
 	if (!rc && out_id)
 		*out_id = cc.id;
 	if (!rc && cc.keep_raw) {
