@@ -151,7 +151,18 @@ void kb_cache__txn_end(kb_cache *c, MDB_txn *t)
 	pthread_rwlock_unlock(&c->txn_lock);
 }
 
-static int grow_map(kb_cache *c)
+/* The map size this handle uses now. */
+static size_t map_size(kb_cache *c)
+{
+	MDB_envinfo info;
+	return mdb_env_info(c->env, &info) == 0 ? info.me_mapsize : 0;
+}
+
+/* Double the map after a txn begun with map size seen ran out of room. Threads whose
+ * txns failed together each call this: only the first doubles, the others find the
+ * map grown already (without the check, 20 uploads at once made it 2^20 times larger
+ * and reach KB_MAP_MAX on a cache with no limit). */
+static int grow_map(kb_cache *c, size_t seen)
 {
 	MDB_envinfo info;
 	size_t want;
@@ -159,7 +170,11 @@ static int grow_map(kb_cache *c)
 
 	pthread_rwlock_wrlock(&c->txn_lock);
 	mdb_env_info(c->env, &info);
-	want = info.me_mapsize * 2;
+	if (info.me_mapsize > seen) {
+		pthread_rwlock_unlock(&c->txn_lock);
+		return 0;
+	}
+	want = seen * 2;
 	if (want > KB_MAP_MAX) {
 		pthread_rwlock_unlock(&c->txn_lock);
 		return kb_error_setc(KB_EFULL, KB_ERRCLASS_CACHE,
@@ -320,6 +335,7 @@ int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), 
 	for (int attempt = 0; attempt < 40; attempt++) {
 		MDB_txn *t = NULL;
 		struct pend_take p;
+		size_t seen;
 		int rc;
 
 		pthread_rwlock_rdlock(&c->txn_lock);
@@ -335,6 +351,7 @@ int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), 
 			pthread_rwlock_unlock(&c->txn_lock);
 			return kb_cache__mdb(c, rc, "cannot start a write transaction");
 		}
+		seen = map_size(c);
 		pending_take(c, &p);
 		rc = fn ? fn(c, t, arg) : 0;
 		if (!rc)
@@ -345,7 +362,7 @@ int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), 
 			pending_put_back(c, &p);
 			if (rc != KB__MAPFULL)
 				return rc;
-			if ((rc = grow_map(c)))
+			if ((rc = grow_map(c, seen)))
 				return rc;
 			continue;
 		}
@@ -354,7 +371,7 @@ int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), 
 		if (rc) {
 			pending_put_back(c, &p);
 			if (rc == MDB_MAP_FULL) {
-				if ((rc = grow_map(c)))
+				if ((rc = grow_map(c, seen)))
 					return rc;
 				continue;
 			}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -163,12 +164,71 @@ static void test_cache_races__putting_again_repairs_an_object_with_missing_parts
 	free(buf);
 }
 
+struct putter {
+	kb_cache *c;
+	unsigned int seed;
+	int rc;
+};
+
+#define PUTTERS 8
+#define PUT_LEN (2u * 1024 * 1024)
+
+static void *putter_main(void *arg)
+{
+	struct putter *p = arg;
+	uint8_t *buf = malloc(PUT_LEN);
+	kb_key id;
+
+	kb_test_fill_random(buf, PUT_LEN, p->seed);
+	p->rc = kb_cache_put_buf(&id, p->c, buf, PUT_LEN, NULL);
+	free(buf);
+	return NULL;
+}
+
+static void test_cache_races__concurrent_puts_grow_the_map_once_per_need(void **state)
+{
+	pthread_t th[PUTTERS];
+	struct putter p[PUTTERS];
+
+	(void)state;
+	for (int round = 0; round < 4; round++) {
+		char *dir = kb_test_tmpdir("race");
+		kb_cache_stats st;
+		kb_cache *c;
+		/* a small first map: every putter runs out of room at about the same time */
+		setenv("KBISECT_CACHE_MAPSIZE", "1048576", 1);
+		assert_int_equal(kb_cache_open(&c, dir, KB_CACHE_CREATE), 0);
+		unsetenv("KBISECT_CACHE_MAPSIZE");
+		for (int i = 0; i < PUTTERS; i++) {
+			p[i].c = c;
+			p[i].seed = 1000u + (unsigned)(round * PUTTERS + i);
+			p[i].rc = -1;
+			assert_int_equal(pthread_create(&th[i], NULL, putter_main, &p[i]), 0);
+		}
+		for (int i = 0; i < PUTTERS; i++) {
+			pthread_join(th[i], NULL);
+			assert_int_equal(p[i].rc, 0);
+		}
+		assert_int_equal(kb_cache_stats_get(&st, c), 0);
+		/* 16 MiB of incompressible data: doubling from 1 MiB as needed ends at 16
+		 * or 32 MiB (LMDB's free pages); one doubling per waiting thread went to
+		 * hundreds of MiB (and, with 20 uploads of 80 MiB, to the 4 TiB cap) */
+		print_message("round %d: map %llu MiB for %llu MiB of data\n", round,
+			      (unsigned long long)(st.map_size >> 20),
+			      (unsigned long long)(st.file_size >> 20));
+		assert_true(st.map_size <= 4 * st.file_size + (8u << 20));
+		kb_cache_close(c);
+		kb_test_tmpdir_free(dir);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_races__reput_racing_eviction_stores_the_whole_object),
 		cmocka_unit_test(test_cache_races__streaming_reput_racing_eviction),
 		cmocka_unit_test(test_cache_races__putting_again_repairs_an_object_with_missing_parts),
+		cmocka_unit_test(test_cache_races__concurrent_puts_grow_the_map_once_per_need),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
