@@ -25,11 +25,13 @@
 static int evictions_left;
 
 /* The hook: evict everything (unpinned) once, from inside the put. */
+static const char *evict_at = "commit";
+
 static void evict_all(const char *point, kb_cache *c)
 {
 	uint64_t n = 0;
 
-	if (strcmp(point, "commit") != 0 || evictions_left <= 0)
+	if (strcmp(point, evict_at) != 0 || evictions_left <= 0)
 		return;
 	evictions_left--;
 	assert_int_equal(kb_cache_gc(c, 1, &n), 0);
@@ -164,6 +166,38 @@ static void test_cache_races__putting_again_repairs_an_object_with_missing_parts
 	free(buf);
 }
 
+static void report_bad(const char *what, const char *why, void *arg)
+{
+	(void)arg;
+	print_message("verify: %s: %s\n", what, why);
+}
+
+static void test_cache_races__verify_reports_no_damage_for_an_object_evicted_under_it(void **state)
+{
+	char *dir = kb_test_tmpdir("race");
+	uint8_t *buf = malloc(OBJ);
+	kb_cache *c;
+	kb_key id;
+	uint64_t bad = 99;
+
+	(void)state;
+	kb_test_fill_random(buf, OBJ, 80);
+	assert_int_equal(kb_cache_open(&c, dir, KB_CACHE_CREATE), 0);
+	assert_int_equal(kb_cache_put_buf(&id, c, buf, OBJ, NULL), 0);
+	evictions_left = 1;
+	evict_at = "verify";
+	kb_cache__test_hook = evict_all;
+	assert_int_equal(kb_cache_verify(c, &bad, report_bad, NULL), 0);
+	kb_cache__test_hook = NULL;
+	evict_at = "commit";
+	assert_int_equal(evictions_left, 0);
+	assert_int_equal(kb_cache_has(c, &id), 0);
+	assert_int_equal(bad, 0);
+	kb_cache_close(c);
+	kb_test_tmpdir_free(dir);
+	free(buf);
+}
+
 struct putter {
 	kb_cache *c;
 	unsigned int seed;
@@ -229,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_cache_races__streaming_reput_racing_eviction),
 		cmocka_unit_test(test_cache_races__putting_again_repairs_an_object_with_missing_parts),
 		cmocka_unit_test(test_cache_races__concurrent_puts_grow_the_map_once_per_need),
+		cmocka_unit_test(test_cache_races__verify_reports_no_damage_for_an_object_evicted_under_it),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
