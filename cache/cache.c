@@ -40,6 +40,7 @@ static const char *const stat_names[KB_ST_MAX] = {
 	[KB_ST_TEST_HITS] = "test_hits", [KB_ST_TEST_MISSES] = "test_misses",
 	[KB_ST_EVICTIONS] = "evictions", [KB_ST_SAVED_MS] = "build_saved_ms",
 	[KB_ST_CHUNKS] = "chunks", [KB_ST_CHUNK_BYTES] = "chunk_bytes",
+	[KB_ST_PEND_BYTES] = "pend_bytes",
 };
 
 const char *kb_object_kind_name(int kind)
@@ -405,10 +406,16 @@ static int open_dbis(kb_cache *c, MDB_txn *t, unsigned int flags)
 		{ "cref", offsetof(kb_cache, cref) },   { "dep", offsetof(kb_cache, dep) },
 		{ "build", offsetof(kb_cache, build) }, { "bysig", offsetof(kb_cache, bysig) },
 		{ "test", offsetof(kb_cache, test) },   { "ref", offsetof(kb_cache, ref) },
+		{ "pend", offsetof(kb_cache, pend) },
 	};
+	c->have_pend = 0;
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		MDB_dbi *d = (MDB_dbi *)((char *)c + dbs[i].off);
 		int rc = mdb_dbi_open(t, dbs[i].name, flags, d);
+		if (rc == MDB_NOTFOUND && !strcmp(dbs[i].name, "pend"))
+			continue; /* added after format 1: missing in a read-only old cache */
+		if (!rc && !strcmp(dbs[i].name, "pend"))
+			c->have_pend = 1;
 		if (rc == MDB_NOTFOUND)
 			return kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
 					     "cache '%s' has no '%s' table: it is not a kbisect cache "
@@ -681,7 +688,7 @@ int kb_cache_set_limit(kb_cache *c, uint64_t max_bytes)
 	if (rc)
 		return rc;
 	if (max_bytes)
-		return kb_cache__gc_to(c, max_bytes, NULL);
+		return kb_cache__gc_to(c, max_bytes, NULL, NULL);
 	return 0;
 }
 

@@ -16,6 +16,8 @@
  *   bysig  signature (32) + build key (32) -> ""
  *   test   test key (32) + be64 time_ns + be32 pid + be32 seq -> JSON run
  *   ref    ns (1) + key (32) -> object id (32)
+ *   pend   writer token (16) + chunk id (32) -> u64 stored size (chunks of puts not
+ *          committed yet; pending.c)
  * All integers on disk are little-endian (x86_64 hosts share a cache; the format
  * version guards changes).
  */
@@ -101,6 +103,7 @@ enum kb_stat {
 	KB_ST_SAVED_MS,                         /* build time saved, milliseconds */
 	KB_ST_CHUNKS,                           /* unique chunks stored */
 	KB_ST_CHUNK_BYTES,                      /* their stored bytes (header + payload) */
+	KB_ST_PEND_BYTES,                       /* of which: chunks of puts in flight */
 	KB_ST_MAX
 };
 
@@ -109,7 +112,8 @@ struct kb_cache {
 	MDB_env *env;
 	unsigned int flags;
 	int lockfd;
-	MDB_dbi meta, obj, atime, chunk, cref, dep, build, bysig, test, ref;
+	MDB_dbi meta, obj, atime, chunk, cref, dep, build, bysig, test, ref, pend;
+	int have_pend;                  /* "pend" exists (a read-only open of an old cache) */
 	/* Map resizes need every txn of this process closed: txns hold it shared. */
 	pthread_rwlock_t txn_lock;
 	/* Counters and last-use times gathered by readers, flushed by the next write. */
@@ -157,11 +161,48 @@ uint64_t kb_cache__meta_u64(kb_cache *c, MDB_txn *t, const char *name);
 /** Write a u64 to meta key name in write txn t. */
 int kb_cache__meta_put_u64(kb_cache *c, MDB_txn *t, const char *name, uint64_t v);
 
+/** Bytes of a writer token (pending.c). */
+#define KB_TOKEN_LEN 16
+
+/** A writer's registration as the owner of chunks written before its commit. */
+struct kb_pend_owner {
+	int registered;
+	int fd;                         /* holds the flock on dir/writers/<token> */
+	uint8_t token[KB_TOKEN_LEN];
+};
+
+/** Register o (once): 1 when registered, 0 when not possible (then its chunks are
+ * orphans only after an hour, as before). */
+int kb_cache__pend_register(kb_cache *c, struct kb_pend_owner *o);
+
+/** Drop the registration of o (after its entries are gone); not registered ok. */
+void kb_cache__pend_unregister(kb_cache *c, struct kb_pend_owner *o);
+
+/** Record in t that chunk (len stored bytes) was created by owner o (NULL: none). */
+int kb_cache__pend_add_txn(kb_cache *c, MDB_txn *t, const struct kb_pend_owner *o,
+			   const kb_key *chunk, uint64_t len);
+
+/** Remove the entries of token in t; drop = 1: and delete its chunks that no object
+ * references (an abort, or a dead writer). */
+int kb_cache__pend_done_txn(kb_cache *c, MDB_txn *t, const uint8_t token[KB_TOKEN_LEN],
+			    int drop);
+
+/** Drop the chunks of writers that died (their lock file is not locked), in t. */
+int kb_cache__pend_reap_txn(kb_cache *c, MDB_txn *t);
+
+/** Remove temporary files of dead processes (base files, writer files). Best effort. */
+void kb_cache__clean_stale_files(kb_cache *c);
+
+/** Release one reference of chunk cid (force_delete: delete it whatever its count),
+ * in write txn t (gc.c). */
+int kb_cache__release_chunk(kb_cache *c, MDB_txn *t, const uint8_t *cid, int force_delete);
+
 /** Evict object id and release its chunks, inside write txn t (gc.c). */
 int kb_cache__evict_txn(kb_cache *c, MDB_txn *t, const kb_key *id);
 
-/** Evict until stored chunk bytes <= target; *n gets the count (gc.c). */
-int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *n);
+/** Evict until stored chunk bytes of committed objects <= target; never keep (may
+ * be NULL: the object just put). *n gets the count (gc.c). */
+int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *n, const kb_key *keep);
 
 /** Load a whole object into memory, verifying it; not counted as a hit (object.c). */
 int kb_cache__load(void **out, size_t *len, kb_cache *c, const kb_key *id);

@@ -676,6 +676,7 @@ struct kb_cache_writer {
 		char msg[512];
 	} bg;
 	size_t flushed_upto;         /* pend[0, flushed_upto) went to a flush */
+	struct kb_pend_owner owner;  /* registered before the first early flush */
 	int tail_skipped;            /* the last batch (still in batch) was not chunked:
 				      * the object was stored when commit looked */
 };
@@ -728,7 +729,8 @@ static int pend_add(kb_cache_writer *w, const kb_key *id, void *val, size_t len)
 
 /* Store the chunk values of list (inside t). New chunks get a "cref" with 0
  * references; the final txn adds the references. */
-static int write_list_txn(kb_cache *c, MDB_txn *t, const struct pending_chunk *list, size_t n)
+static int write_list_txn(kb_cache *c, MDB_txn *t, const struct pending_chunk *list, size_t n,
+			  const struct kb_pend_owner *owner)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct pending_chunk *p = &list[i];
@@ -750,16 +752,17 @@ static int write_list_txn(kb_cache *c, MDB_txn *t, const struct pending_chunk *l
 				return rc;
 		}
 		if ((rc = kb_cache__stat_add_txn(c, t, KB_ST_CHUNKS, 1)) ||
-		    (rc = kb_cache__stat_add_txn(c, t, KB_ST_CHUNK_BYTES, (int64_t)p->len)))
+		    (rc = kb_cache__stat_add_txn(c, t, KB_ST_CHUNK_BYTES, (int64_t)p->len)) ||
+		    (rc = kb_cache__pend_add_txn(c, t, owner, &p->id, p->len)))
 			return rc;
 	}
 	return 0;
 }
 
 /* Store the chunk values still in memory (inside t). */
-static int write_chunks_txn(kb_cache *c, MDB_txn *t, kb_cache_writer *w)
+static int write_chunks_txn(kb_cache *c, MDB_txn *t, kb_cache_writer *w, int final)
 {
-	return write_list_txn(c, t, w->pend, w->n_pend);
+	return write_list_txn(c, t, w->pend, w->n_pend, final ? NULL : &w->owner);
 }
 
 /* Background flushes: while the next batches are compressed, a thread commits the
@@ -769,7 +772,7 @@ static int write_chunks_txn(kb_cache *c, MDB_txn *t, kb_cache_writer *w)
 static int bg_fn(kb_cache *c, MDB_txn *t, void *arg)
 {
 	struct bg_flush *f = arg;
-	return write_list_txn(c, t, f->items, f->n);
+	return write_list_txn(c, t, f->items, f->n, &f->w->owner);
 }
 
 static void *bg_main(void *arg)
@@ -846,6 +849,7 @@ static void bg_start(kb_cache_writer *w)
 	f->w = w;
 	f->rc = 0;
 	f->done = 0;
+	kb_cache__pend_register(w->c, &w->owner);
 	if (pthread_create(&f->th, NULL, bg_main, f) != 0) {
 		free(f->items);
 		f->items = NULL;
@@ -867,15 +871,17 @@ static void pend_release(kb_cache_writer *w)
 
 static int flush_fn(kb_cache *c, MDB_txn *t, void *arg)
 {
-	return write_chunks_txn(c, t, arg);
+	return write_chunks_txn(c, t, arg, 0);
 }
 
 static int flush_pending_chunks(kb_cache_writer *w)
 {
 	int rc = bg_join(w);
 
-	if (!rc)
+	if (!rc) {
+		kb_cache__pend_register(w->c, &w->owner);
 		rc = kb_cache__write(w->c, flush_fn, w);
+	}
 	if (!rc) {
 		pend_release(w);
 		w->flushed_upto = w->n_pend;
@@ -1274,7 +1280,7 @@ static void raw_open(kb_cache_writer *w)
 			free(tmp);
 		}
 	}
-	if (asprintf(&w->raw_tmp, "%s/.tmp.XXXXXX", dir) < 0) {
+	if (asprintf(&w->raw_tmp, "%s/.tmp.%ld.XXXXXX", dir, (long)getpid()) < 0) {
 		w->raw_tmp = NULL;
 	} else if ((w->raw_fd = mkstemp(w->raw_tmp)) < 0) {
 		free(w->raw_tmp);
@@ -1438,6 +1444,10 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 	if (mdb_get(t, c->obj, &k, &v) == 0) {
 		if (obj_intact(c, t, &v, w->size)) {
 			cc->existed = 1;
+			/* the chunks this put wrote early are not needed */
+			if (w->owner.registered &&
+			    (rc = kb_cache__pend_done_txn(c, t, w->owner.token, 1)))
+				return rc;
 			/* already stored: only its last use changes */
 			v.mv_size = sizeof(now_ns);
 			v.mv_data = &now_ns;
@@ -1462,7 +1472,10 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 					     "delta base %s vanished from cache '%s' during the put; "
 					     "put the object again", kb_cache__short(s, &w->base), c->dir);
 	}
-	if ((rc = write_chunks_txn(c, t, w)))
+	if ((rc = write_chunks_txn(c, t, w, 1)))
+		return rc;
+	if (w->owner.registered &&
+	    (rc = kb_cache__pend_done_txn(c, t, w->owner.token, 0)))
 		return rc;
 	for (size_t i = 0; i < w->n_pend; i++) {
 		MDB_val ck = { 32, w->pend[i].id.b }, cv;
@@ -1617,6 +1630,8 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 	}
 	if (!rc && out_id)
 		*out_id = cc.id;
+	if (!rc)
+		kb_cache__pend_unregister(c, &w->owner); /* its entries went with the commit */
 	if (!rc && cc.keep_raw) {
 		char path[4200];
 		base_file_path(path, sizeof(path), c, &cc.id);
@@ -1638,9 +1653,15 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 			kb_cache__txn_end(c, t);
 		}
 		if (used > limit)
-			rc = kb_cache__gc_to(c, limit - limit / 10, NULL);
+			rc = kb_cache__gc_to(c, limit - limit / 10, NULL, &cc.id);
 	}
 	return rc;
+}
+
+/* An abandoned put: delete the chunks it wrote early that nothing else uses. */
+static int drop_fn(kb_cache *c, MDB_txn *t, void *arg)
+{
+	return kb_cache__pend_done_txn(c, t, arg, 1);
 }
 
 void kb_cache_writer_abort(kb_cache_writer *w)
@@ -1649,6 +1670,21 @@ void kb_cache_writer_abort(kb_cache_writer *w)
 		return;
 	crew_stop(&w->crew);
 	bg_wait(w);
+	if (w->owner.registered) {
+		/* keep the error that made the caller abort */
+		const kb_error *e = kb_error_last();
+		int code = e->code, klass = e->klass;
+		char *msg = e->message ? strdup(e->message) : NULL;
+		if (kb_cache__write(w->c, drop_fn, w->owner.token) == 0)
+			kb_cache__pend_unregister(w->c, &w->owner);
+		else
+			close(w->owner.fd); /* the next gc drops them (the lock is gone) */
+		if (msg)
+			kb_error_setc(code, klass, "%s", msg);
+		else
+			kb_error_clear();
+		free(msg);
+	}
 	pend_release(w);
 	free(w->arena);
 	free(w->pend);
