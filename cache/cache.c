@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,9 +75,21 @@ const char *kb_cache__short(char buf[16], const kb_key *k)
 	return buf;
 }
 
+/* Is the file system of dir (nearly) full? LMDB reports a short write (what a full
+ * disk gives) as EIO; the write that fell short has used up what was left. */
+static int disk_full(const char *dir)
+{
+	struct statvfs sv;
+	return dir && statvfs(dir, &sv) == 0 &&
+	       (uint64_t)sv.f_bavail * sv.f_frsize < (uint64_t)KB_CHUNK_SIZE * 4;
+}
+
 int kb_cache__mdb(kb_cache *c, int rc, const char *what)
 {
 	const char *dir = c ? c->dir : "?";
+
+	if (rc == EIO && c && disk_full(c->dir))
+		rc = ENOSPC;
 
 	switch (rc) {
 	case MDB_SUCCESS:
@@ -109,8 +122,9 @@ int kb_cache__mdb(kb_cache *c, int rc, const char *what)
 				     "another --cache", what, dir, strerror(rc));
 	case ENOSPC:
 		return kb_error_setc(KB_EFULL, KB_ERRCLASS_CACHE,
-				     "%s: no space left for cache '%s'; free disk space or run "
-				     "'kbisect cache gc'", what, dir);
+				     "%s: no space left on the disk of cache '%s'; nothing was "
+				     "stored: free disk space, or set a limit with 'kbisect cache "
+				     "gc --limit'", what, dir);
 	}
 	return kb_error_set(KB_ERRCLASS_CACHE, "%s: cache '%s': %s", what, dir, mdb_strerror(rc));
 }
