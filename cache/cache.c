@@ -653,6 +653,16 @@ int kb_cache_open(kb_cache **out, const char *dir, unsigned int flags)
 		kb_cache_close(c);
 		return rc;
 	}
+	if (c->lockfd >= 0 && !(flags & KB_CACHE_RDONLY)) {
+		/* compact writes compact.tmp holding the lock exclusively: with our shared
+		 * lock, one found there is what a killed compact left (often as large as
+		 * the cache) */
+		char tmp[4200];
+		snprintf(path, sizeof(path), "%s/compact.tmp/data.mdb", dir);
+		snprintf(tmp, sizeof(tmp), "%s/compact.tmp", dir);
+		if (unlink(path) == 0 || errno != ENOENT || access(tmp, F_OK) == 0)
+			rmdir(tmp);
+	}
 	if ((rc = env_open(c))) {
 		kb_cache_close(c);
 		return rc;
