@@ -155,6 +155,7 @@ int kb_cache__rtxn(kb_cache *c, MDB_txn **out)
 		pthread_rwlock_unlock(&c->txn_lock);
 		return kb_cache__mdb(c, rc, "cannot start a read transaction");
 	}
+	kb_cache__guard_enter(c);
 	return 0;
 }
 
@@ -163,6 +164,7 @@ void kb_cache__txn_end(kb_cache *c, MDB_txn *t)
 	if (!t)
 		return;
 	mdb_txn_abort(t);
+	kb_cache__guard_leave();
 	pthread_rwlock_unlock(&c->txn_lock);
 }
 
@@ -368,11 +370,13 @@ int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), 
 		}
 		seen = map_size(c);
 		pending_take(c, &p);
+		kb_cache__guard_enter(c);
 		rc = fn ? fn(c, t, arg) : 0;
 		if (!rc)
 			rc = pending_write(c, t, &p);
 		if (rc) {
 			mdb_txn_abort(t);
+			kb_cache__guard_leave();
 			pthread_rwlock_unlock(&c->txn_lock);
 			pending_put_back(c, &p);
 			if (rc != KB__MAPFULL)
@@ -382,6 +386,7 @@ int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), 
 			continue;
 		}
 		rc = mdb_txn_commit(t);
+		kb_cache__guard_leave();
 		pthread_rwlock_unlock(&c->txn_lock);
 		if (rc) {
 			pending_put_back(c, &p);
@@ -510,6 +515,7 @@ static int env_open(kb_cache *c)
 	fresh = stat(fpath, &fst) != 0 || fst.st_size == 0;
 	if ((rc = mdb_env_create(&c->env)))
 		return kb_cache__mdb(c, rc, "cannot create the LMDB environment");
+	kb_cache__guard_install(c);
 	mdb_env_set_maxdbs(c->env, 16);
 	mdb_env_set_maxreaders(c->env, 256);
 	{
@@ -569,6 +575,7 @@ static int env_open(kb_cache *c)
 			rc = kb_cache__mdb(c, rc, "cannot open the cache tables");
 		else if (rc)
 			mdb_txn_abort(t);
+		kb_cache__guard_leave();
 		pthread_rwlock_unlock(&c->txn_lock);
 		if (rc)
 			return rc;
@@ -744,7 +751,9 @@ int kb_cache_compact(kb_cache *c, uint64_t *before, uint64_t *after)
 		rc = kb_error_os("cannot create '%s'", tmp);
 		goto out;
 	}
+	kb_cache__guard_enter(c); /* the copy reads every page */
 	rc = mdb_env_copy2(c->env, tmp, MDB_CP_COMPACT);
+	kb_cache__guard_leave();
 	if (rc) {
 		rc = kb_cache__mdb(c, rc, "cannot write the compacted copy");
 		unlink(src);

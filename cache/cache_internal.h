@@ -124,6 +124,23 @@ struct kb_cache {
 	int64_t last_flush;             /* unix time of the last flush of the above */
 };
 
+/** Exit code of a verify/recover child whose read of the store faulted (damage.c). */
+#define KB_GUARD_EXIT 86
+
+/** Install (once per process) the guard that turns a fault inside a store txn into
+ * "cache '<dir>' is damaged" and exit 1; set LMDB's assertion callback on c->env. */
+void kb_cache__guard_install(kb_cache *c);
+
+/** This thread enters a store txn of c (the guard blames c for a fault). */
+void kb_cache__guard_enter(kb_cache *c);
+
+/** This thread leaves the store txn it entered last. */
+void kb_cache__guard_leave(void);
+
+/** In a verify/recover child: a fault writes "FAULT\t<how>\n" to fd and exits
+ * KB_GUARD_EXIT, silently. */
+void kb_cache__guard_child(int fd);
+
 /** Translate an LMDB return code into a kb_error_code with a message about what;
  * MDB_MAP_FULL becomes KB__MAPFULL (no message). */
 int kb_cache__mdb(kb_cache *c, int rc, const char *what);
