@@ -248,6 +248,14 @@ int kb_cache__run_parse(kb_test_run *out, const void *data, size_t len);
 int kb_cache__chunk_check(const void *val, size_t len, const uint8_t *base, size_t base_len,
 			  void *out, size_t cap, size_t *n);
 
+/** Read object id back in full (buf: 4 MiB); 1 and why (cap bytes) when damaged, 0
+ * when whole or gone meanwhile (verify.c). */
+int kb_cache__verify_object(kb_cache *c, const kb_key *id, void *buf, char *why, size_t cap);
+
+/** The part of verify after the objects: reference counts and records (verify.c). */
+int kb_cache__verify_tables(kb_cache *c, uint64_t *bad,
+			    void (*fn)(const char *what, const char *why, void *arg), void *arg);
+
 /** Current unix time. */
 int64_t kb_cache__now(void);
 

@@ -176,8 +176,22 @@ static int check_build(const kb_build_record *rec, void *arg)
 	return 0; /* parse errors are counted below */
 }
 
-int kb_cache_verify(kb_cache *c, uint64_t *bad,
-		    void (*fn)(const char *what, const char *why, void *arg), void *arg)
+int kb_cache__verify_object(kb_cache *c, const kb_key *id, void *buf, char *why, size_t cap)
+{
+	struct vctx v = { c, 0, NULL, NULL, buf, 0 };
+
+	if (read_object(&v, id) == 0)
+		return 0;
+	snprintf(why, cap, "%s", kb_error_last()->message ? kb_error_last()->message : "unreadable");
+	if (!kb_cache_has(c, id) || read_object(&v, id) == 0 || !kb_cache_has(c, id)) {
+		kb_error_clear();
+		return 0;
+	}
+	return 1;
+}
+
+int kb_cache__verify_tables(kb_cache *c, uint64_t *bad,
+			    void (*fn)(const char *what, const char *why, void *arg), void *arg)
 {
 	struct vctx v = { c, 0, fn, arg, NULL, 0 };
 	uint64_t orphans = 0;
@@ -187,12 +201,6 @@ int kb_cache_verify(kb_cache *c, uint64_t *bad,
 	int rc;
 
 	*bad = 0;
-	if (!(v.buf = malloc(4u << 20)))
-		return kb_error_setc(KB_ERROR, KB_ERRCLASS_OS, "out of memory verifying '%s'", c->dir);
-	rc = kb_cache_object_foreach(c, check_object, &v);
-	free(v.buf);
-	if (rc)
-		return rc;
 	if ((rc = check_refs(&v, &orphans)))
 		return rc;
 	if ((rc = kb_cache_build_foreach(c, check_build, NULL)))
@@ -218,5 +226,25 @@ int kb_cache_verify(kb_cache *c, uint64_t *bad,
 	}
 	kb_cache__txn_end(c, t);
 	*bad = v.bad;
+	return 0;
+}
+
+int kb_cache_verify(kb_cache *c, uint64_t *bad,
+		    void (*fn)(const char *what, const char *why, void *arg), void *arg)
+{
+	struct vctx v = { c, 0, fn, arg, NULL, 0 };
+	uint64_t more = 0;
+	int rc;
+
+	*bad = 0;
+	if (!(v.buf = malloc(4u << 20)))
+		return kb_error_setc(KB_ERROR, KB_ERRCLASS_OS, "out of memory verifying '%s'", c->dir);
+	rc = kb_cache_object_foreach(c, check_object, &v);
+	free(v.buf);
+	if (rc)
+		return rc;
+	if ((rc = kb_cache__verify_tables(c, &more, fn, arg)))
+		return rc;
+	*bad = v.bad + more;
 	return 0;
 }

@@ -309,6 +309,30 @@ int kb_cache_gc(kb_cache *c, uint64_t max_bytes, uint64_t *evicted);
 int kb_cache_verify(kb_cache *c, uint64_t *bad,
 		    void (*fn)(const char *what, const char *why, void *arg), void *arg);
 
+/** kb_cache_verify() on the cache in dir, with the reads in child processes, so that
+ * it survives what it checks: a read that crashes (a damaged data.mdb page: LMDB keeps
+ * no page checksums) is reported as damage of the entry being read, and verify goes on
+ * after it. @return 0 (even when *bad > 0), KB_ERROR */
+int kb_cache_verify_isolated(const char *dir, uint64_t *bad,
+			     void (*fn)(const char *what, const char *why, void *arg), void *arg);
+
+/** What kb_cache_recover() did. */
+typedef struct {
+	uint64_t objects, objects_lost;  /**< objects copied whole / not readable */
+	uint64_t entries, entries_lost;  /**< records and references copied / lost */
+	uint64_t bad_after;              /**< damaged entries in the new store (0) */
+	char new_dir[4200];              /**< where the recovered cache is */
+	char damaged_path[4200];         /**< the old data.mdb, kept ("" with to) */
+} kb_recover_result;
+
+/** Copy what is readable of the cache in dir into a new store (reads in child
+ * processes, as kb_cache_verify_isolated), verify the copy, and: with to == NULL, swap
+ * it in (the old file stays as dir/damaged-<time>.mdb; needs no other process using
+ * the cache); else leave dir alone and create the new cache in to. fn is told about
+ * each entry lost. @return 0, KB_ELOCKED, KB_EEXISTS (to holds a cache), KB_ERROR */
+int kb_cache_recover(const char *dir, const char *to, kb_recover_result *res,
+		     void (*fn)(const char *what, const char *why, void *arg), void *arg);
+
 /** Rewrite the DB with LMDB's compacting copy (mdb_env_copy2 MDB_CP_COMPACT) and
  * swap it in; *before and *after get the file sizes. Needs no other writer. */
 int kb_cache_compact(kb_cache *c, uint64_t *before, uint64_t *after);
