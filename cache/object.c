@@ -410,6 +410,10 @@ int kb_cache_object_foreach(kb_cache *c, int (*fn)(const kb_object_info *info, v
 		kb_key id;
 		if (k.mv_size != 32 || v.mv_size < sizeof(h))
 			continue;
+		if (n && memcmp(k.mv_data, all[n - 1].id.b, 32) <= 0) {
+			rc = MDB_CORRUPTED; /* out of order: a damaged branch page (a loop) */
+			break;
+		}
 		memcpy(id.b, k.mv_data, 32);
 		memcpy(&h, v.mv_data, sizeof(h));
 		if (n == cap) {

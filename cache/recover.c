@@ -107,6 +107,13 @@ static void say_at(struct job *j, const char *phase, const uint8_t *k, size_t n)
 	say(j->fd, "AT", phase, hex);
 }
 
+/* memcmp order of byte strings, shorter first on a tie (LMDB's default). */
+static int key_cmp(const void *a, size_t na, const void *b, size_t nb)
+{
+	int d = memcmp(a, b, na < nb ? na : nb);
+	return d ? d : (na > nb) - (na < nb);
+}
+
 /* The next key of dbi after (after_len bytes; none: the first), into out. 0, or
  * MDB_NOTFOUND at the end. */
 static int next_key(kb_cache *c, MDB_dbi dbi, const uint8_t *after, size_t after_len,
@@ -129,6 +136,8 @@ static int next_key(kb_cache *c, MDB_dbi dbi, const uint8_t *after, size_t after
 		}
 		while (rc == 0 && k.mv_size > MAXKEY) /* not ours: skip */
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		if (rc == 0 && has_after && key_cmp(k.mv_data, k.mv_size, after, after_len) <= 0)
+			rc = MDB_CORRUPTED; /* out of order: a damaged branch page (a loop) */
 		if (rc == 0) {
 			memcpy(out, k.mv_data, k.mv_size);
 			*out_len = k.mv_size;
@@ -166,6 +175,8 @@ static int verify_child(struct job *j)
 		if (rc && kb_error_last()->message)
 			say(j->fd, "ERR", kb_error_last()->message, "");
 		free(buf);
+		if (rc == KB_ECORRUPT)
+			_exit(2); /* LMDB's own tables are damaged: nothing can be read */
 		return rc ? rc : KB_ERROR;
 	}
 	memcpy(key, j->after, klen);
@@ -327,8 +338,14 @@ static int recover_child(struct job *j)
 
 	if (!buf)
 		return KB_ERROR;
-	if ((rc = kb_cache_open(&src, j->dir, KB_CACHE_RDONLY)) ||
-	    (rc = kb_cache_open(&dst, j->dest, KB_CACHE_CREATE)))
+	if ((rc = kb_cache_open(&src, j->dir, KB_CACHE_RDONLY))) {
+		if (rc == KB_ECORRUPT) {
+			say(j->fd, "ERR", kb_error_last()->message ? kb_error_last()->message : "", "");
+			_exit(2); /* LMDB's own tables are damaged: nothing can be read */
+		}
+		goto out;
+	}
+	if ((rc = kb_cache_open(&dst, j->dest, KB_CACHE_CREATE)))
 		goto out;
 	memcpy(key, j->after, klen);
 	if (j->phase == 0 && !j->has_after) {
@@ -530,6 +547,16 @@ static int run_children(struct job *j, struct tally *t)
 			;
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 			return 0;
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 2) {
+			if (!j->recover) {
+				finding(j, t, "the cache", t->err, 0);
+				return 0;
+			}
+			return kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
+					     "cache '%s' is damaged beyond reading (%s); nothing "
+					     "can be copied: move it away and start afresh", j->dir,
+					     t->err);
+		}
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 1)
 			return kb_error_setc(KB_ERROR, KB_ERRCLASS_CACHE, "%s",
 					     t->err[0] ? t->err : "reading the cache failed");
