@@ -54,6 +54,22 @@ const char *kb_object_kind_name(int kind)
 	return names[kind];
 }
 
+mode_t kb_cache__file_mode(void)
+{
+	/* the umask, without changing it (umask(2) would race other threads) */
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	unsigned int m = 022;
+
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "Umask: %o", &m) == 1)
+				break;
+		fclose(f);
+	}
+	return (mode_t)(0666 & ~m);
+}
+
 int64_t kb_cache__now(void)
 {
 	return (int64_t)time(NULL);
@@ -526,7 +542,21 @@ static int env_open(kb_cache *c)
 	}
 	if (c->flags & KB_CACHE_RDONLY)
 		ef |= MDB_RDONLY;
-	rc = mdb_env_open(c->env, c->dir, ef, 0644);
+	/* 0666 less the umask: a group (umask 002) can share the cache */
+	rc = mdb_env_open(c->env, c->dir, ef, 0666);
+	if ((rc == EACCES || rc == EROFS) && (c->flags & KB_CACHE_RDONLY)) {
+		/* a reader that may not write lock.mdb (another user's cache, a read-only
+		 * mount): read without LMDB's reader table. The owner may then reuse pages
+		 * under a read; the checksums turn that into an error, never into bytes */
+		mdb_env_close(c->env);
+		if ((rc = mdb_env_create(&c->env)))
+			return kb_cache__mdb(c, rc, "cannot create the LMDB environment");
+		kb_cache__guard_install(c);
+		mdb_env_set_maxdbs(c->env, 16);
+		mdb_env_set_maxreaders(c->env, 256);
+		mdb_env_set_mapsize(c->env, KB_MAP_INITIAL);
+		rc = mdb_env_open(c->env, c->dir, ef | MDB_NOLOCK, 0666);
+	}
 	if (rc) {
 		char path[4200];
 		snprintf(path, sizeof(path), "%s/data.mdb", c->dir);
@@ -622,11 +652,11 @@ int kb_cache_open(kb_cache **out, const char *dir, unsigned int flags)
 			if (*p != '/')
 				continue;
 			*p = '\0';
-			if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			if (mkdir(path, 0777) != 0 && errno != EEXIST)
 				return kb_error_os("cannot create directory '%s'", path);
 			*p = '/';
 		}
-		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		if (mkdir(path, 0777) != 0 && errno != EEXIST)
 			return kb_error_os("cannot create cache directory '%s'", dir);
 	} else if (!S_ISDIR(st.st_mode)) {
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_CACHE,
@@ -652,7 +682,7 @@ int kb_cache_open(kb_cache **out, const char *dir, unsigned int flags)
 	pthread_mutex_init(&c->pend_lock, NULL);
 
 	snprintf(path, sizeof(path), "%s/kbisect.lock", dir);
-	c->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	c->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	if (c->lockfd < 0 && (flags & KB_CACHE_RDONLY))
 		c->lockfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (c->lockfd >= 0 && flock(c->lockfd, LOCK_SH) != 0) {
@@ -747,7 +777,7 @@ int kb_cache_compact(kb_cache *c, uint64_t *before, uint64_t *after)
 	snprintf(tmp, sizeof(tmp), "%s/compact.tmp", c->dir);
 	snprintf(src, sizeof(src), "%s/compact.tmp/data.mdb", c->dir);
 	unlink(src);
-	if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+	if (mkdir(tmp, 0777) != 0 && errno != EEXIST) {
 		rc = kb_error_os("cannot create '%s'", tmp);
 		goto out;
 	}

@@ -26,6 +26,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <lmdb.h>
 
@@ -210,6 +211,10 @@ int kb_cache__pend_reap_txn(kb_cache *c, MDB_txn *t);
 /** Remove temporary files of dead processes (base files, writer files). Best effort. */
 void kb_cache__clean_stale_files(kb_cache *c);
 
+/** Remove path.kbtmp.<pid>.* files that a killed get left (their process is gone and
+ * they are older than a minute). Best effort (pending.c). */
+void kb_cache__clean_stale_tmp(const char *path);
+
 /** Release one reference of chunk cid (force_delete: delete it whatever its count),
  * in write txn t (gc.c). */
 int kb_cache__release_chunk(kb_cache *c, MDB_txn *t, const uint8_t *cid, int force_delete);
@@ -255,6 +260,9 @@ int kb_cache__verify_object(kb_cache *c, const kb_key *id, void *buf, char *why,
 /** The part of verify after the objects: reference counts and records (verify.c). */
 int kb_cache__verify_tables(kb_cache *c, uint64_t *bad,
 			    void (*fn)(const char *what, const char *why, void *arg), void *arg);
+
+/** Mode of a file the cache creates: 0666 less the umask (as open(2) would). */
+mode_t kb_cache__file_mode(void);
 
 /** Current unix time. */
 int64_t kb_cache__now(void);

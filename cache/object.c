@@ -1261,7 +1261,7 @@ static void raw_open(kb_cache_writer *w)
 	if (!is_delta_kind(w->opts.kind) || w->opts.no_delta || w->raw_fd >= 0 || w->raw_tmp)
 		return;
 	base_file_path(dir, sizeof(dir), w->c, NULL);
-	mkdir(dir, 0755);
+	mkdir(dir, 0777);
 	if (w->src_path && w->opts.kind == KB_OBJ_VMLINUX) {
 		/* the input file itself, when the cache is on its file system: no copy
 		 * to write. Its XXH3-128 is that of the bytes read, so a later change
@@ -1640,7 +1640,7 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 		char path[4200];
 		base_file_path(path, sizeof(path), c, &cc.id);
 		if (w->raw_fd >= 0)
-			fchmod(w->raw_fd, 0644);
+			fchmod(w->raw_fd, kb_cache__file_mode());
 		if ((w->raw_fd < 0 || close(w->raw_fd) == 0) && rename(w->raw_tmp, path) == 0) {
 			free(w->raw_tmp);
 			w->raw_tmp = NULL;
@@ -2461,7 +2461,8 @@ static int get_file_ex(kb_cache *c, const kb_key *id, const char *path, int use_
 	*again = 0;
 	if ((rc = reader_open_ex(&r, NULL, c, id, use_file, use_file)))
 		return rc;
-	if (asprintf(&tmp, "%s.kbtmp.XXXXXX", path) < 0) {
+	kb_cache__clean_stale_tmp(path);
+	if (asprintf(&tmp, "%s.kbtmp.%ld.XXXXXX", path, (long)getpid()) < 0) {
 		kb_cache_reader_free(r);
 		return oom(c);
 	}
@@ -2472,7 +2473,7 @@ static int get_file_ex(kb_cache *c, const kb_key *id, const char *path, int use_
 	}
 	if ((rc = get_pipeline(r, fd, path)))
 		goto out;
-	if (fchmod(fd, 0644) != 0 || close(fd) != 0) {
+	if (fchmod(fd, kb_cache__file_mode()) != 0 || close(fd) != 0) {
 		fd = -1;
 		rc = kb_error_os("cannot write '%s'", path);
 		goto out;

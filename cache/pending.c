@@ -3,7 +3,7 @@
  * killed put is told from a live one.
  * Owns: the "pend" table, the writer lock files dir/writers/<token>, the stat
  * "pend_bytes", the clean-up of leftovers of killed processes (writer tokens, temporary
- * base files, compact.tmp).
+ * base files, get's <file>.kbtmp.<pid>.*; compact.tmp is cache.c's).
  * Not: the chunks themselves (object.c), eviction (gc.c).
  * DESIGN: a put of a large object writes its chunks in earlier txns than the one that
  * makes the object visible; until then they have no reference. Such a writer first
@@ -275,4 +275,37 @@ void kb_cache__clean_stale_files(kb_cache *c)
 		}
 		closedir(d);
 	}
+}
+
+void kb_cache__clean_stale_tmp(const char *path)
+{
+	char dir[4200], prefix[4200];
+	const char *slash = strrchr(path, '/');
+	DIR *d;
+	struct dirent *e;
+	int64_t now = kb_cache__now();
+
+	if (slash) {
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+		if (!dir[0])
+			snprintf(dir, sizeof(dir), "/");
+		snprintf(prefix, sizeof(prefix), "%s.kbtmp.", slash + 1);
+	} else {
+		snprintf(dir, sizeof(dir), ".");
+		snprintf(prefix, sizeof(prefix), "%s.kbtmp.", path);
+	}
+	if (!(d = opendir(dir)))
+		return;
+	while ((e = readdir(d)) != NULL) {
+		long pid = name_pid(e->d_name, prefix);
+		struct stat st;
+		char f[8500];
+		if (!pid || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(f, sizeof(f), "%s/%s", dir, e->d_name);
+		if (lstat(f, &st) == 0 && S_ISREG(st.st_mode) &&
+		    now - (int64_t)st.st_mtime > STALE_TMP_S)
+			unlink(f);
+	}
+	closedir(d);
 }
