@@ -41,7 +41,7 @@ static const char *const stat_names[KB_ST_MAX] = {
 	[KB_ST_TEST_HITS] = "test_hits", [KB_ST_TEST_MISSES] = "test_misses",
 	[KB_ST_EVICTIONS] = "evictions", [KB_ST_SAVED_MS] = "build_saved_ms",
 	[KB_ST_CHUNKS] = "chunks", [KB_ST_CHUNK_BYTES] = "chunk_bytes",
-	[KB_ST_PEND_BYTES] = "pend_bytes",
+	[KB_ST_PEND_BYTES] = "pend_bytes", [KB_ST_RECORD_BYTES] = "record_bytes",
 };
 
 const char *kb_object_kind_name(int kind)

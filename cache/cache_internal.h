@@ -105,6 +105,7 @@ enum kb_stat {
 	KB_ST_CHUNKS,                           /* unique chunks stored */
 	KB_ST_CHUNK_BYTES,                      /* their stored bytes (header + payload) */
 	KB_ST_PEND_BYTES,                       /* of which: chunks of puts in flight */
+	KB_ST_RECORD_BYTES,                     /* build records and test runs (key+value) */
 	KB_ST_MAX
 };
 
@@ -225,6 +226,12 @@ int kb_cache__evict_txn(kb_cache *c, MDB_txn *t, const kb_key *id);
 /** Evict until stored chunk bytes of committed objects <= target; never keep (may
  * be NULL: the object just put). *n gets the count (gc.c). */
 int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *n, const kb_key *keep);
+
+/** Bytes that count toward the limit: chunks of committed objects, records (gc.c). */
+uint64_t kb_cache__used_bytes(kb_cache *c);
+
+/** Past the limit (if any): evict down to 90% of it, never keep (may be NULL; gc.c). */
+int kb_cache__enforce_limit(kb_cache *c, const kb_key *keep);
 
 /** Load a whole object into memory, verifying it; not counted as a hit (object.c). */
 int kb_cache__load(void **out, size_t *len, kb_cache *c, const kb_key *id);

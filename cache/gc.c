@@ -231,17 +231,19 @@ static int orphans_fn(kb_cache *c, MDB_txn *t, void *arg)
 }
 
 /* Stored bytes that count toward the limit: chunks of committed objects (and old
- * orphans), not those of puts in flight. */
-static uint64_t used_bytes(kb_cache *c)
+ * orphans), not those of puts in flight; and build records and test runs (written
+ * since kbisect counts them), which gc does not evict: objects make room for them. */
+uint64_t kb_cache__used_bytes(kb_cache *c)
 {
 	MDB_txn *t;
-	uint64_t used = 0, pend = 0;
+	uint64_t used = 0, pend = 0, rec = 0;
 	if (kb_cache__rtxn(c, &t) == 0) {
 		used = kb_cache__stat_get(c, t, KB_ST_CHUNK_BYTES);
 		pend = kb_cache__stat_get(c, t, KB_ST_PEND_BYTES);
+		rec = kb_cache__stat_get(c, t, KB_ST_RECORD_BYTES);
 		kb_cache__txn_end(c, t);
 	}
-	return used > pend ? used - pend : 0;
+	return (used > pend ? used - pend : 0) + rec;
 }
 
 int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted, const kb_key *keep)
@@ -254,7 +256,7 @@ int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted, const kb_ke
 	kb_cache__clean_stale_files(c);
 	if ((rc = kb_cache__write(c, orphans_fn, NULL)))
 		return rc;
-	while (progress && used_bytes(c) > target) {
+	while (progress && kb_cache__used_bytes(c) > target) {
 		struct cand *cands = NULL;
 		size_t nc = 0, cap = 0;
 		MDB_txn *t;
@@ -295,7 +297,7 @@ int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted, const kb_ke
 		kb_cache__txn_end(c, t);
 		if (nc)
 			qsort(cands, nc, sizeof(*cands), cmp_cand);
-		for (size_t i = 0; i < nc && used_bytes(c) > target; i++) {
+		for (size_t i = 0; i < nc && kb_cache__used_bytes(c) > target; i++) {
 			struct evict_ctx e = { cands[i].id, 0 };
 			if ((rc = kb_cache__write(c, evict_fn, &e))) {
 				free(cands);
@@ -311,6 +313,20 @@ int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted, const kb_ke
 	if (evicted)
 		*evicted = n;
 	return 0;
+}
+
+int kb_cache__enforce_limit(kb_cache *c, const kb_key *keep)
+{
+	MDB_txn *t;
+	uint64_t limit = 0;
+
+	if (kb_cache__rtxn(c, &t) == 0) {
+		limit = kb_cache__meta_u64(c, t, "limit");
+		kb_cache__txn_end(c, t);
+	}
+	if (!limit || kb_cache__used_bytes(c) <= limit)
+		return 0;
+	return kb_cache__gc_to(c, limit - limit / 10, NULL, keep);
 }
 
 int kb_cache_gc(kb_cache *c, uint64_t max_bytes, uint64_t *evicted)

@@ -1649,16 +1649,8 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 		base_files_prune(c, &cc.id);
 	}
 	kb_cache_writer_abort(w);
-	if (!rc && limit) {
-		MDB_txn *t;
-		uint64_t used = 0;
-		if (kb_cache__rtxn(c, &t) == 0) {
-			used = kb_cache__stat_get(c, t, KB_ST_CHUNK_BYTES);
-			kb_cache__txn_end(c, t);
-		}
-		if (used > limit)
-			rc = kb_cache__gc_to(c, limit - limit / 10, NULL, &cc.id);
-	}
+	if (!rc && limit)
+		rc = kb_cache__enforce_limit(c, &cc.id);
 	return rc;
 }
 
