@@ -44,9 +44,9 @@ static unsigned int rnd(void)
  * blobs of 0-12 MiB, some sharing chunks. */
 static void make_files(const char *tmp)
 {
-	uint8_t *kernel = malloc(6u << 20);
+	uint8_t *kernel = malloc(4u << 20);
 
-	kb_test_fill_random(kernel, 6u << 20, 4242);
+	kb_test_fill_random(kernel, 4u << 20, 4242);
 	for (int i = 0; i < NFILES; i++) {
 		size_t len;
 		uint8_t *buf;
@@ -54,13 +54,13 @@ static void make_files(const char *tmp)
 			fail();
 		if (i % 4 == 0) {
 			/* a "vmlinux": the kernel with a few changed bytes */
-			len = 6u << 20;
+			len = 4u << 20;
 			buf = malloc(len);
 			memcpy(buf, kernel, len);
 			for (int k = 0; k < 100; k++)
 				buf[(size_t)(i * 7919 + k * 104729) % len] ^= (uint8_t)(i | 1);
 		} else {
-			len = (size_t)(i * 2654435761u) % (12u << 20);
+			len = (size_t)(i * 2654435761u) % (6u << 20);
 			buf = malloc(len + 1);
 			kb_test_fill_random(buf, len, 100u + (unsigned)i);
 			if (i % 3 == 0 && len > (3u << 20))
