@@ -111,6 +111,16 @@ for seed in $(seq 1 $seeds); do
   "$KBISECT" cache put --cache "$d" "$tmp/in01" >/dev/null || fail "seed $seed: put after recover"
   rm -rf "$d"
 done
+# --to: a new cache elsewhere, the old one left as it is; a sound cache loses nothing
+"$KBISECT" cache recover --cache "$src" --to "$tmp/new" > "$tmp/rec" || fail "recover --to"
+grep -q "^recovered $total objects .* lost 0 objects and 0 " "$tmp/rec" || fail "recover --to: $(cat "$tmp/rec")"
+ls "$src" | grep -q damaged- && fail "recover --to touched the source"
+"$KBISECT" cache get --cache "$tmp/new" "$(cat "$tmp/id05")" -o "$tmp/back" && cmp -s "$tmp/back" "$tmp/in05" \
+  || fail "recover --to: object differs"
+"$KBISECT" cache ls --cache "$tmp/new" | grep "$(cat "$tmp/id03")" | grep -q 'P' || fail "recover --to lost the pin"
+set +e; "$KBISECT" cache recover --cache "$src" --to "$tmp/new" >/dev/null 2>"$tmp/err"; rc=$?; set -e
+[ $rc = 1 ] && grep -q "holds a cache already" "$tmp/err" || fail "recover --to onto a cache: $rc $(cat "$tmp/err")"
+
 echo "$crashes of $seeds damaged copies made a command meet a bad page (each answered cleanly); $damaged lost objects"
 # the damage must have reached LMDB's page reads, or this test tested nothing
 [ $crashes -ge 3 ] || fail "only $crashes crashes provoked: the damage missed the B-tree"
