@@ -1390,6 +1390,7 @@ struct commit_ctx {
 	kb_key id;
 	int existed;
 	int repaired;             /* a damaged copy of the object was replaced */
+	int vanished;             /* failed: a chunk or base it reused was evicted meanwhile */
 	int keep_raw;             /* the base file will be renamed into place */
 	uint8_t raw_sum[24];      /* its XXH3-128 and size */
 };
@@ -1471,7 +1472,7 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 		/* the base must still be there (a concurrent gc may have taken it) */
 		MDB_val bk = { 32, w->base.b }, bv;
 		char s[16];
-		if (mdb_get(t, c->obj, &bk, &bv) != 0)
+		if (mdb_get(t, c->obj, &bk, &bv) != 0 && (cc->vanished = 1))
 			return kb_error_setc(KB_ERROR, KB_ERRCLASS_CACHE,
 					     "delta base %s vanished from cache '%s' during the put; "
 					     "put the object again", kb_cache__short(s, &w->base), c->dir);
@@ -1486,6 +1487,7 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 		struct kb_chunk_ref r;
 		if (mdb_get(t, c->cref, &ck, &cv) != 0 || cv.mv_size != sizeof(r)) {
 			char s[16];
+			cc->vanished = 1;
 			return kb_error_setc(KB_ERROR, KB_ERRCLASS_CACHE,
 					     "chunk %s vanished from cache '%s' during the put "
 					     "(a concurrent gc?); put the object again",
@@ -1549,10 +1551,13 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 	return 0;
 }
 
-int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *expect)
+/* kb_cache_writer_commit; *vanished (may be NULL) tells a failure because a chunk or
+ * delta base the put reused was evicted meanwhile: putting the bytes again works. */
+static int writer_commit_ex(kb_key *out_id, kb_cache_writer *w, const kb_key *expect,
+			    int *vanished)
 {
 	kb_cache *c = w->c;
-	struct commit_ctx cc = { w, { { 0 } }, 0, 0, 0, { 0 } };
+	struct commit_ctx cc = { w, { { 0 } }, 0, 0, 0, 0, { 0 } };
 	unsigned int n = 0;
 	uint64_t limit = 0;
 	int rc = 0;
@@ -1651,7 +1656,14 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 	kb_cache_writer_abort(w);
 	if (!rc && limit)
 		rc = kb_cache__enforce_limit(c, &cc.id);
+	if (vanished)
+		*vanished = rc && cc.vanished;
 	return rc;
+}
+
+int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *expect)
+{
+	return writer_commit_ex(out_id, w, expect, NULL);
 }
 
 /* An abandoned put: delete the chunks it wrote early that nothing else uses. */
@@ -1738,8 +1750,8 @@ static void readahead_fill(struct side_job *j)
 	}
 }
 
-static int put_fd_ex(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts,
-		     const char *src, const struct stat *st)
+static int put_fd_once(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts,
+		       const char *src, const struct stat *st, int *vanished)
 {
 	kb_cache_writer *w;
 	const size_t cap = (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE;
@@ -1788,7 +1800,24 @@ static int put_fd_ex(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opt
 		kb_cache_writer_abort(w);
 		return rc;
 	}
-	return kb_cache_writer_commit(out_id, w, NULL);
+	return writer_commit_ex(out_id, w, NULL, vanished);
+}
+
+/* A put whose reused chunks were evicted under it (a busy cache at its limit) is
+ * done again, when the input can be read again. */
+#define PUT_TRIES 3
+
+static int put_fd_ex(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts,
+		     const char *src, const struct stat *st)
+{
+	int rc = 0, vanished = 0;
+
+	for (int i = 0; i < PUT_TRIES; i++) {
+		rc = put_fd_once(out_id, c, fd, opts, src, st, &vanished);
+		if (!rc || !vanished || !st || lseek(fd, 0, SEEK_SET) != 0)
+			break;
+	}
+	return rc;
 }
 
 int kb_cache_put_fd(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts)
@@ -1820,16 +1849,21 @@ int kb_cache_put_file(kb_key *out_id, kb_cache *c, const char *path, const kb_pu
 int kb_cache_put_buf(kb_key *out_id, kb_cache *c, const void *data, size_t len,
 		     const kb_put_opts *opts)
 {
-	kb_cache_writer *w;
-	int rc;
+	int rc = 0, vanished = 0;
 
-	if ((rc = kb_cache_writer_open(&w, c, opts)))
-		return rc;
-	if ((rc = kb_cache_writer_write(w, data, len))) {
-		kb_cache_writer_abort(w);
-		return rc;
+	for (int i = 0; i < PUT_TRIES; i++) {
+		kb_cache_writer *w;
+		if ((rc = kb_cache_writer_open(&w, c, opts)))
+			return rc;
+		if ((rc = kb_cache_writer_write(w, data, len))) {
+			kb_cache_writer_abort(w);
+			return rc;
+		}
+		rc = writer_commit_ex(out_id, w, NULL, &vanished);
+		if (!rc || !vanished)
+			break;
 	}
-	return kb_cache_writer_commit(out_id, w, NULL);
+	return rc;
 }
 
 /* ---------------------------------------------------------------------------- */

@@ -2,7 +2,9 @@
  * tests/cache/test_races.c - races between a put and an eviction, made deterministic
  * with the store's test hook (kb_cache__test_hook: runs an eviction at the moment a
  * writer has looked its object up and is about to commit), and the repair of an object
- * stored with parts missing by an earlier kbisect.
+ * stored with parts missing by an earlier kbisect. A large re-put whose reused chunks
+ * vanish is done again (put_buf, put_file); the streaming writer (the server's) gets
+ * an error saying to put again, never a corrupt object.
  * kb-test-labels: unit
  */
 #include <stdarg.h>
@@ -102,6 +104,39 @@ static void test_cache_races__streaming_reput_racing_eviction(void **state)
 	kb_cache__test_hook = NULL;
 	assert_int_equal(evictions_left, 0);
 	check_bytes(c, &id, buf, OBJ);
+	kb_cache_close(c);
+	kb_test_tmpdir_free(dir);
+	free(buf);
+}
+
+static void test_cache_races__large_reput_racing_eviction_is_done_again(void **state)
+{
+	const size_t len = 20u * 1024 * 1024 + 777; /* batches before the last one reuse chunks */
+	char *dir = kb_test_tmpdir("race");
+	char path[4200];
+	uint8_t *buf = malloc(len);
+	kb_cache *c;
+	kb_key id, id2;
+
+	(void)state;
+	kb_test_fill_random(buf, len, 81);
+	snprintf(path, sizeof(path), "%s/input", dir);
+	assert_int_equal(kb_test_write_file(path, buf, len), 0);
+	assert_int_equal(kb_cache_open(&c, dir, KB_CACHE_CREATE), 0);
+	assert_int_equal(kb_cache_put_buf(&id, c, buf, len, NULL), 0);
+	/* every chunk the re-put found stored is gone by its commit: it puts again */
+	evictions_left = 1;
+	kb_cache__test_hook = evict_all;
+	assert_int_equal(kb_cache_put_buf(&id2, c, buf, len, NULL), 0);
+	assert_int_equal(evictions_left, 0);
+	check_bytes(c, &id, buf, len);
+	/* the same from a file (read again from its start) */
+	evictions_left = 1;
+	assert_int_equal(kb_cache_put_file(&id2, c, path, NULL), 0);
+	kb_cache__test_hook = NULL;
+	assert_int_equal(evictions_left, 0);
+	assert_true(kb_key_equal(&id, &id2));
+	check_bytes(c, &id, buf, len);
 	kb_cache_close(c);
 	kb_test_tmpdir_free(dir);
 	free(buf);
@@ -261,6 +296,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_races__reput_racing_eviction_stores_the_whole_object),
 		cmocka_unit_test(test_cache_races__streaming_reput_racing_eviction),
+		cmocka_unit_test(test_cache_races__large_reput_racing_eviction_is_done_again),
 		cmocka_unit_test(test_cache_races__putting_again_repairs_an_object_with_missing_parts),
 		cmocka_unit_test(test_cache_races__concurrent_puts_grow_the_map_once_per_need),
 		cmocka_unit_test(test_cache_races__verify_reports_no_damage_for_an_object_evicted_under_it),
