@@ -428,6 +428,9 @@ static json_t *stats_json(const kb_cache_stats *s, const char *dir)
 				      "dedup", JU(s->saved_dedup), "delta", JU(s->saved_delta)));
 	json_object_set_new(o, "evictions", JU(s->evictions));
 	json_object_set_new(o, "limit", JU(s->limit));
+	json_object_set_new(o, "limit_used", JU(s->limit_used));
+	json_object_set_new(o, "record_bytes", JU(s->record_bytes));
+	json_object_set_new(o, "pending_bytes", JU(s->pending_bytes));
 	json_object_set_new(o, "lmdb",
 			    json_pack("{s:o,s:o,s:o,s:o,s:i,s:i}", "file_size", JU(s->file_size),
 				      "live_bytes", JU(s->live_bytes), "free_bytes",
@@ -522,7 +525,11 @@ static void print_stats_human(const kb_cache_stats *s, const char *dir)
 	       "\n", s->tests, s->test_runs, s->test_hits, s->test_misses);
 	printf("references:        %" PRIu64 "\n", s->refs);
 	printf("evictions:         %" PRIu64 "\n", s->evictions);
-	printf("size limit:        %s\n", s->limit ? kb_cli_human_size(a, sizeof(a), s->limit) : "none");
+	printf("size limit:        %s", s->limit ? kb_cli_human_size(a, sizeof(a), s->limit) : "none");
+	printf(" (counted: %s, of which records %s;", kb_cli_human_size(a, sizeof(a), s->limit_used),
+	       kb_cli_human_size(b, sizeof(b), s->record_bytes));
+	printf(" puts in flight %s, not counted)\n",
+	       kb_cli_human_size(a, sizeof(a), s->pending_bytes));
 	printf("data.mdb:          %s on disk, %s live, %s free pages, map %s\n",
 	       kb_cli_human_size(a, sizeof(a), s->file_size),
 	       kb_cli_human_size(b, sizeof(b), s->live_bytes),

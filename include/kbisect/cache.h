@@ -293,6 +293,10 @@ typedef struct {
 	double build_seconds_saved;              /**< durations of builds not re-run */
 	uint64_t evictions;
 	uint64_t limit;                          /**< size limit, 0 = none */
+	uint64_t limit_used;                     /**< what counts toward it: chunks of
+						   committed objects + records */
+	uint64_t record_bytes;                   /**< build records and test runs */
+	uint64_t pending_bytes;                  /**< chunks of puts in flight (not counted) */
 	uint64_t file_size;                      /**< data.mdb size on disk */
 	uint64_t live_bytes;                     /**< pages in use */
 	uint64_t free_bytes;                     /**< pages on LMDB's free list */
