@@ -792,6 +792,7 @@ int kb_cache_compact(kb_cache *c, uint64_t *before, uint64_t *after)
 	}
 	mdb_env_close(c->env);
 	c->env = NULL;
+	c->map_addr = NULL;
 	if (rename(src, dst) != 0) {
 		rc = kb_error_os("cannot move '%s' over '%s'", src, dst);
 		unlink(src);

@@ -116,6 +116,7 @@ struct kb_cache {
 	int lockfd;
 	MDB_dbi meta, obj, atime, chunk, cref, dep, build, bysig, test, ref, pend;
 	int have_pend;                  /* "pend" exists (a read-only open of an old cache) */
+	void *_Atomic map_addr;         /* where LMDB maps data.mdb (damage.c) */
 	/* Map resizes need every txn of this process closed: txns hold it shared. */
 	pthread_rwlock_t txn_lock;
 	/* Counters and last-use times gathered by readers, flushed by the next write. */
