@@ -9,8 +9,10 @@
  * from inside the process. So every thread records the cache whose transaction it is
  * in (kb_cache__guard_enter/leave, called by the txn helpers of cache.c); a fault
  * while one is open prints one line naming the cache and what to run ('kbisect cache
- * recover'), and exits 1. A fault outside any store txn goes to the handler that was
- * there before (the default: a core dump; ASan's report under ASan). verify and
+ * recover'), and exits 1. A fault on another thread while a txn is open (a reader's
+ * second thread decodes chunks of its txn) counts only at an address in or past the
+ * map. Any other fault goes to the handler that was there before (the default: a
+ * core dump; ASan's report under ASan). verify and
  * recover run their reads in child processes (kb_cache__guard_child) and resume after
  * the entry that faulted.
  */
