@@ -148,6 +148,7 @@ static void test_fault_storm__killed_puts_gc_and_compact_lose_nothing(void **sta
 	const char *env = getenv("KB_STORM_PUTS");
 	int puts = env && atoi(env) > 0 ? atoi(env) : PUTS;
 	int finished = 0, killed = 0, maint_killed = 0, started = 0;
+	long total_ms = 0; /* time the finished puts took */
 	pid_t rd, slot[2] = { 0, 0 }, maint = 0;
 	int slot_file[2] = { 0, 0 };
 	struct timespec slot_t0[2], maint_t0;
@@ -187,7 +188,11 @@ static void test_fault_storm__killed_puts_gc_and_compact_lose_nothing(void **sta
 			if (!slot[s] && started < puts) {
 				static const char *const kinds[] = { "vmlinux", "blob", "buildlog" };
 				slot_file[s] = (int)(rnd() % NFILES);
-				slot_kill_ms[s] = (rnd() % 3 == 0) ? -1 : (int)(rnd() % 400);
+				/* a quarter run to the end; the others are killed at a random
+				 * moment of a typical put (the finished ones' mean time) */
+				slot_kill_ms[s] = (rnd() % 4 == 0) ? -1
+					: (int)(rnd() % (unsigned int)(finished ? 1 + total_ms / finished
+										   : 400));
 				slot[s] = spawn(out[s], "put", "--kind",
 						kinds[slot_file[s] % 4 == 0 ? 0 : 1 + slot_file[s] % 2],
 						files[slot_file[s]]);
@@ -205,6 +210,7 @@ static void test_fault_storm__killed_puts_gc_and_compact_lose_nothing(void **sta
 				continue;
 			if (WIFEXITED(wst)) {
 				char *id = kb_test_read_file(out[s], &len);
+				total_ms += ms;
 				int fd;
 				/* a put that was not killed must succeed */
 				assert_int_equal(WEXITSTATUS(wst), 0);
@@ -257,9 +263,13 @@ static void test_fault_storm__killed_puts_gc_and_compact_lose_nothing(void **sta
 	for (char *p = list; *p;) {
 		char id[65], path[4200];
 		assert_int_equal(sscanf(p, "%64s %4199s", id, path), 2);
-		assert_int_equal(kb_test_sh("'%s' cache get --cache '%s' %s -o '%s/back' && "
-					    "cmp -s '%s/back' '%s'", kb_test_kbisect(), dir, id,
-					    tmp, tmp, path), 0);
+		if (kb_test_sh("'%s' cache get --cache '%s' %s -o '%s/back' && "
+			       "cmp -s '%s/back' '%s'", kb_test_kbisect(), dir, id, tmp, tmp,
+			       path) != 0) {
+			kb_test_sh("'%s' cache show --cache '%s' %s; sha256sum '%s'",
+				   kb_test_kbisect(), dir, id, path);
+			fail_msg("finished put of '%s' (%s) is not stored whole", path, id);
+		}
 		p = strchr(p, '\n') + 1;
 	}
 	free(list);
