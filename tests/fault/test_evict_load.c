@@ -28,6 +28,21 @@
 #define SECONDS 20
 #define SEEDS 40 /* distinct contents: seed -> bytes */
 
+static pid_t pids[5]; /* killed by the teardown too, if the test fails half-way */
+
+static int kill_all(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 5; i++) {
+		if (pids[i] > 0) {
+			kill(pids[i], SIGKILL);
+			waitpid(pids[i], NULL, 0);
+		}
+		pids[i] = 0;
+	}
+	return 0;
+}
+
 static size_t seed_len(unsigned int seed)
 {
 	return 100000 + (size_t)(seed * 2654435761u) % (3u << 20);
@@ -133,7 +148,6 @@ static void test_fault_evict_load__verify_and_gets_stay_right_under_eviction(voi
 {
 	char *dir = kb_test_tmpdir("evload");
 	char errs[4200], runs[4200], *log;
-	pid_t pids[5];
 	kb_cache *c;
 	uint64_t bad = 99;
 	size_t len = 0, nruns = 0;
@@ -159,10 +173,7 @@ static void test_fault_evict_load__verify_and_gets_stay_right_under_eviction(voi
 		}
 	}
 	sleep(SECONDS);
-	for (int i = 0; i < 5; i++) {
-		kill(pids[i], SIGKILL);
-		waitpid(pids[i], NULL, 0);
-	}
+	kill_all(NULL);
 	log = kb_test_read_file(errs, &len);
 	if (log)
 		print_message("%s", log);
@@ -211,7 +222,8 @@ static void test_fault_evict_load__verify_and_gets_stay_right_under_eviction(voi
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fault_evict_load__verify_and_gets_stay_right_under_eviction),
+		cmocka_unit_test_teardown(test_fault_evict_load__verify_and_gets_stay_right_under_eviction,
+					  kill_all),
 	};
 	return cmocka_run_group_tests_name("fault/evict_load", tests, NULL, NULL);
 }

@@ -33,6 +33,21 @@
 
 static char *dir, *files[NFILES];
 static unsigned int rnd_state;
+/* children to kill if the test fails half-way (cmocka jumps out of it) */
+static pid_t kids[4];
+
+static int kill_kids(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		if (kids[i] > 0) {
+			kill(kids[i], SIGKILL);
+			waitpid(kids[i], NULL, 0);
+		}
+		kids[i] = 0;
+	}
+	return 0;
+}
 
 static unsigned int rnd(void)
 {
@@ -177,6 +192,7 @@ static void test_fault_storm__killed_puts_gc_and_compact_lose_nothing(void **sta
 		reader(done, bad, tmp);
 		_exit(0);
 	}
+	kids[0] = rd;
 	for (int s = 0; s < 2; s++)
 		snprintf(out[s], sizeof(out[s]), "%s/put%d.out", tmp, s);
 	while (started < puts || slot[0] || slot[1]) {
@@ -196,6 +212,7 @@ static void test_fault_storm__killed_puts_gc_and_compact_lose_nothing(void **sta
 				slot[s] = spawn(out[s], "put", "--kind",
 						kinds[slot_file[s] % 4 == 0 ? 0 : 1 + slot_file[s] % 2],
 						files[slot_file[s]]);
+				kids[1 + s] = slot[s];
 				slot_t0[s] = now;
 				started++;
 				continue;
@@ -208,6 +225,7 @@ static void test_fault_storm__killed_puts_gc_and_compact_lose_nothing(void **sta
 				kill(slot[s], SIGKILL);
 			if (waitpid(slot[s], &wst, WNOHANG) != slot[s])
 				continue;
+			kids[1 + s] = 0;
 			if (WIFEXITED(wst)) {
 				char *id = kb_test_read_file(out[s], &len);
 				total_ms += ms;
@@ -230,6 +248,7 @@ static void test_fault_storm__killed_puts_gc_and_compact_lose_nothing(void **sta
 		/* gc and compact now and then, killed at random too */
 		if (!maint && rnd() % 40 == 0) {
 			maint = spawn(NULL, rnd() % 2 ? "gc" : "compact", NULL, NULL, NULL);
+			kids[3] = maint;
 			maint_t0 = now;
 			maint_kill_ms = (int)(rnd() % 300);
 		} else if (maint) {
@@ -241,16 +260,12 @@ static void test_fault_storm__killed_puts_gc_and_compact_lose_nothing(void **sta
 			if (waitpid(maint, &wst, WNOHANG) == maint) {
 				maint_killed += WIFSIGNALED(wst);
 				maint = 0;
+				kids[3] = 0;
 			}
 		}
 		usleep(5000);
 	}
-	if (maint) {
-		kill(maint, SIGKILL);
-		waitpid(maint, NULL, 0);
-	}
-	kill(rd, SIGKILL);
-	waitpid(rd, NULL, 0);
+	kill_kids(NULL);
 	print_message("%d puts: %d finished, %d killed; %d gc/compact killed\n", started,
 		      finished, killed, maint_killed);
 	assert_true(finished >= puts / 5);
@@ -332,7 +347,8 @@ static void test_fault_storm__killed_puts_gc_and_compact_lose_nothing(void **sta
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fault_storm__killed_puts_gc_and_compact_lose_nothing),
+		cmocka_unit_test_teardown(test_fault_storm__killed_puts_gc_and_compact_lose_nothing,
+					  kill_kids),
 	};
 	return cmocka_run_group_tests_name("fault/storm", tests, NULL, NULL);
 }
