@@ -2,6 +2,8 @@
  * bisect/cli.c - helpers shared by the kbisect subcommands: usage and error printing,
  * cache directory resolution, sizes and durations for humans.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,8 +81,9 @@ int kb_cli_parse_size(const char *s, unsigned long long *out)
 
 	if (!s || !*s || *s == '-')
 		return -1;
+	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (end == s)
+	if (end == s || errno == ERANGE)
 		return -1;
 	switch (*end) {
 	case '\0': break;
@@ -96,6 +99,8 @@ int kb_cli_parse_size(const char *s, unsigned long long *out)
 		end++;
 	if (*end)
 		return -1;
+	if (v > ULLONG_MAX / mult)
+		return -1; /* 16777216T would wrap to 0 = "no limit" */
 	*out = v * mult;
 	return 0;
 }

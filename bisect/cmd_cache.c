@@ -1,6 +1,6 @@
 /*
  * bisect/cmd_cache.c - `kbisect cache`: put, get, ls, show, stats, gc, verify, compact,
- * pin and unpin on the content-addressed store (include/kbisect/cache.h).
+ * recover, pin and unpin on the content-addressed store (include/kbisect/cache.h).
  * Every subcommand takes --cache DIR (else $KBISECT_CACHE, else ~/.cache/kbisect) and
  * --help; ls, show, stats and verify take --json for scripts.
  */
@@ -28,6 +28,7 @@ static const char *const cache_usage[] = {
 	"kbisect cache gc [--cache=<dir>] [--max-size=<size>] [--limit=<size>]",
 	"kbisect cache verify [--cache=<dir>] [--json]",
 	"kbisect cache compact [--cache=<dir>]",
+	"kbisect cache recover [--cache=<dir>] [--to=<new dir>]",
 	"kbisect cache pin|unpin [--cache=<dir>] <id>",
 	"kbisect cache serve --listen <host:port> (see 'kbisect cache serve --help')",
 	NULL,
@@ -41,6 +42,7 @@ struct copts {
 	const char *max_size;
 	const char *limit;
 	const char *remote; /* --remote URL: the second tier (put, get, stats) */
+	const char *to;     /* recover --to DIR: write the recovered cache there */
 	int json, pin, no_delta;
 	int nargs;
 	char **args;
@@ -76,6 +78,7 @@ static int parse(struct copts *o, int argc, char **argv, const char *allowed)
 		OPTV("--max-size", 'm', max_size)
 		OPTV("--limit", 'l', limit)
 		OPTV("--remote", 'r', remote)
+		OPTV("--to", 't', to)
 #undef OPTV
 		if (strchr(allowed, 'j') && !strcmp(a, "--json")) {
 			o->json = 1;
@@ -425,6 +428,9 @@ static json_t *stats_json(const kb_cache_stats *s, const char *dir)
 				      "dedup", JU(s->saved_dedup), "delta", JU(s->saved_delta)));
 	json_object_set_new(o, "evictions", JU(s->evictions));
 	json_object_set_new(o, "limit", JU(s->limit));
+	json_object_set_new(o, "limit_used", JU(s->limit_used));
+	json_object_set_new(o, "record_bytes", JU(s->record_bytes));
+	json_object_set_new(o, "pending_bytes", JU(s->pending_bytes));
 	json_object_set_new(o, "lmdb",
 			    json_pack("{s:o,s:o,s:o,s:o,s:i,s:i}", "file_size", JU(s->file_size),
 				      "live_bytes", JU(s->live_bytes), "free_bytes",
@@ -519,7 +525,11 @@ static void print_stats_human(const kb_cache_stats *s, const char *dir)
 	       "\n", s->tests, s->test_runs, s->test_hits, s->test_misses);
 	printf("references:        %" PRIu64 "\n", s->refs);
 	printf("evictions:         %" PRIu64 "\n", s->evictions);
-	printf("size limit:        %s\n", s->limit ? kb_cli_human_size(a, sizeof(a), s->limit) : "none");
+	printf("size limit:        %s", s->limit ? kb_cli_human_size(a, sizeof(a), s->limit) : "none");
+	printf(" (counted: %s, of which records %s;", kb_cli_human_size(a, sizeof(a), s->limit_used),
+	       kb_cli_human_size(b, sizeof(b), s->record_bytes));
+	printf(" puts in flight %s, not counted)\n",
+	       kb_cli_human_size(a, sizeof(a), s->pending_bytes));
 	printf("data.mdb:          %s on disk, %s live, %s free pages, map %s\n",
 	       kb_cli_human_size(a, sizeof(a), s->file_size),
 	       kb_cli_human_size(b, sizeof(b), s->live_bytes),
@@ -628,17 +638,19 @@ static int cache_verify(int argc, char **argv)
 	struct copts o;
 	struct vreport v = { 0, 0 };
 	uint64_t bad = 0;
-	kb_cache *c;
+	const char *dir;
 	int rc = KB_EXIT_OK;
 
 	if ((rc = parse_noargs(&o, argc, argv, "cj")) != KB_EXIT_OK)
 		return rc;
-	if (open_cache(&c, &o, KB_CACHE_RDONLY))
-		return KB_EXIT_ERROR;
+	dir = kb_cli_cache_dir(o.cache);
 	v.json = o.json;
 	if (o.json)
 		printf("{\"problems\":[");
-	if (kb_cache_verify(c, &bad, verify_one, &v)) {
+	fflush(stdout);
+	/* the reads run in child processes: a damaged page that crashes them is one
+	 * more finding, not the end of verify */
+	if (kb_cache_verify_isolated(dir, &bad, verify_one, &v)) {
 		rc = kb_cli_die_error();
 	} else {
 		if (o.json)
@@ -648,12 +660,46 @@ static int cache_verify(int argc, char **argv)
 			       bad == 1 ? "y" : "ies");
 		if (bad) {
 			fprintf(stderr, "kbisect: cache '%s' has %" PRIu64 " damaged entries; put the "
-				"affected objects again, or move the cache away\n", kb_cache_dir(c), bad);
+				"affected objects again, or run 'kbisect cache recover'\n", dir, bad);
 			rc = KB_EXIT_ERROR;
 		}
 	}
-	kb_cache_close(c);
 	return rc;
+}
+
+static void recover_one(const char *what, const char *why, void *arg)
+{
+	(void)arg;
+	printf("lost: %s: %s\n", what, why);
+	fflush(stdout);
+}
+
+static int cache_recover(int argc, char **argv)
+{
+	struct copts o;
+	kb_recover_result res;
+	const char *dir;
+	int rc = KB_EXIT_OK;
+
+	if ((rc = parse_noargs(&o, argc, argv, "ct")) != KB_EXIT_OK)
+		return rc;
+	dir = kb_cli_cache_dir(o.cache);
+	fflush(stdout);
+	rc = kb_cache_recover(dir, o.to, &res, recover_one, NULL);
+	if (!rc || res.objects || res.objects_lost || res.entries || res.entries_lost)
+			printf("recovered %" PRIu64 " objects and %" PRIu64 " records/references; lost %"
+		       PRIu64 " objects and %" PRIu64 " records/references\n", res.objects,
+		       res.entries, res.objects_lost, res.entries_lost);
+	if (rc)
+		return kb_cli_die_error();
+	if (o.to)
+		printf("the recovered cache is in '%s' (verified: %" PRIu64 " damaged); '%s' was "
+		       "left as it is\n", res.new_dir, res.bad_after, dir);
+	else
+		printf("'%s' now holds the recovered cache (verified: %" PRIu64 " damaged); the "
+		       "damaged file is kept as '%s': delete it when done\n", dir, res.bad_after,
+		       res.damaged_path);
+	return KB_EXIT_OK;
 }
 
 static int cache_compact(int argc, char **argv)
@@ -720,7 +766,7 @@ static const struct {
 	{ "put", cache_put },       { "get", cache_get },         { "ls", cache_ls },
 	{ "show", cache_show },     { "stats", cache_stats },     { "gc", cache_gc },
 	{ "verify", cache_verify }, { "compact", cache_compact }, { "pin", cache_pin },
-	{ "unpin", cache_unpin },     { "serve", cache_serve },
+	{ "unpin", cache_unpin },     { "serve", cache_serve },     { "recover", cache_recover },
 };
 
 int cmd_cache(int argc, char **argv)

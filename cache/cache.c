@@ -17,12 +17,15 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cache_internal.h"
 
 #define KB_MAP_INITIAL (1ull << 30)
+
+void (*kb_cache__test_hook)(const char *point, kb_cache *c);
 #define KB_MAP_MAX (1ull << 42)
 
 static const char *const stat_names[KB_ST_MAX] = {
@@ -38,6 +41,7 @@ static const char *const stat_names[KB_ST_MAX] = {
 	[KB_ST_TEST_HITS] = "test_hits", [KB_ST_TEST_MISSES] = "test_misses",
 	[KB_ST_EVICTIONS] = "evictions", [KB_ST_SAVED_MS] = "build_saved_ms",
 	[KB_ST_CHUNKS] = "chunks", [KB_ST_CHUNK_BYTES] = "chunk_bytes",
+	[KB_ST_PEND_BYTES] = "pend_bytes", [KB_ST_RECORD_BYTES] = "record_bytes",
 };
 
 const char *kb_object_kind_name(int kind)
@@ -48,6 +52,22 @@ const char *kb_object_kind_name(int kind)
 	if (kind < 0 || kind >= KB_OBJ_KIND_MAX)
 		return "unknown";
 	return names[kind];
+}
+
+mode_t kb_cache__file_mode(void)
+{
+	/* the umask, without changing it (umask(2) would race other threads) */
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	unsigned int m = 022;
+
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "Umask: %o", &m) == 1)
+				break;
+		fclose(f);
+	}
+	return (mode_t)(0666 & ~m);
 }
 
 int64_t kb_cache__now(void)
@@ -71,9 +91,21 @@ const char *kb_cache__short(char buf[16], const kb_key *k)
 	return buf;
 }
 
+/* Is the file system of dir (nearly) full? LMDB reports a short write (what a full
+ * disk gives) as EIO; the write that fell short has used up what was left. */
+static int disk_full(const char *dir)
+{
+	struct statvfs sv;
+	return dir && statvfs(dir, &sv) == 0 &&
+	       (uint64_t)sv.f_bavail * sv.f_frsize < (uint64_t)KB_CHUNK_SIZE * 4;
+}
+
 int kb_cache__mdb(kb_cache *c, int rc, const char *what)
 {
 	const char *dir = c ? c->dir : "?";
+
+	if (rc == EIO && c && disk_full(c->dir))
+		rc = ENOSPC;
 
 	switch (rc) {
 	case MDB_SUCCESS:
@@ -106,8 +138,9 @@ int kb_cache__mdb(kb_cache *c, int rc, const char *what)
 				     "another --cache", what, dir, strerror(rc));
 	case ENOSPC:
 		return kb_error_setc(KB_EFULL, KB_ERRCLASS_CACHE,
-				     "%s: no space left for cache '%s'; free disk space or run "
-				     "'kbisect cache gc'", what, dir);
+				     "%s: no space left on the disk of cache '%s'; nothing was "
+				     "stored: free disk space, or set a limit with 'kbisect cache "
+				     "gc --limit'", what, dir);
 	}
 	return kb_error_set(KB_ERRCLASS_CACHE, "%s: cache '%s': %s", what, dir, mdb_strerror(rc));
 }
@@ -138,6 +171,7 @@ int kb_cache__rtxn(kb_cache *c, MDB_txn **out)
 		pthread_rwlock_unlock(&c->txn_lock);
 		return kb_cache__mdb(c, rc, "cannot start a read transaction");
 	}
+	kb_cache__guard_enter(c);
 	return 0;
 }
 
@@ -146,10 +180,22 @@ void kb_cache__txn_end(kb_cache *c, MDB_txn *t)
 	if (!t)
 		return;
 	mdb_txn_abort(t);
+	kb_cache__guard_leave();
 	pthread_rwlock_unlock(&c->txn_lock);
 }
 
-static int grow_map(kb_cache *c)
+/* The map size this handle uses now. */
+static size_t map_size(kb_cache *c)
+{
+	MDB_envinfo info;
+	return mdb_env_info(c->env, &info) == 0 ? info.me_mapsize : 0;
+}
+
+/* Double the map after a txn begun with map size seen ran out of room. Threads whose
+ * txns failed together each call this: only the first doubles, the others find the
+ * map grown already (without the check, 20 uploads at once made it 2^20 times larger
+ * and reach KB_MAP_MAX on a cache with no limit). */
+static int grow_map(kb_cache *c, size_t seen)
 {
 	MDB_envinfo info;
 	size_t want;
@@ -157,7 +203,11 @@ static int grow_map(kb_cache *c)
 
 	pthread_rwlock_wrlock(&c->txn_lock);
 	mdb_env_info(c->env, &info);
-	want = info.me_mapsize * 2;
+	if (info.me_mapsize > seen) {
+		pthread_rwlock_unlock(&c->txn_lock);
+		return 0;
+	}
+	want = seen * 2;
 	if (want > KB_MAP_MAX) {
 		pthread_rwlock_unlock(&c->txn_lock);
 		return kb_error_setc(KB_EFULL, KB_ERRCLASS_CACHE,
@@ -318,6 +368,7 @@ int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), 
 	for (int attempt = 0; attempt < 40; attempt++) {
 		MDB_txn *t = NULL;
 		struct pend_take p;
+		size_t seen;
 		int rc;
 
 		pthread_rwlock_rdlock(&c->txn_lock);
@@ -333,26 +384,30 @@ int kb_cache__write(kb_cache *c, int (*fn)(kb_cache *c, MDB_txn *t, void *arg), 
 			pthread_rwlock_unlock(&c->txn_lock);
 			return kb_cache__mdb(c, rc, "cannot start a write transaction");
 		}
+		seen = map_size(c);
 		pending_take(c, &p);
+		kb_cache__guard_enter(c);
 		rc = fn ? fn(c, t, arg) : 0;
 		if (!rc)
 			rc = pending_write(c, t, &p);
 		if (rc) {
 			mdb_txn_abort(t);
+			kb_cache__guard_leave();
 			pthread_rwlock_unlock(&c->txn_lock);
 			pending_put_back(c, &p);
 			if (rc != KB__MAPFULL)
 				return rc;
-			if ((rc = grow_map(c)))
+			if ((rc = grow_map(c, seen)))
 				return rc;
 			continue;
 		}
 		rc = mdb_txn_commit(t);
+		kb_cache__guard_leave();
 		pthread_rwlock_unlock(&c->txn_lock);
 		if (rc) {
 			pending_put_back(c, &p);
 			if (rc == MDB_MAP_FULL) {
-				if ((rc = grow_map(c)))
+				if ((rc = grow_map(c, seen)))
 					return rc;
 				continue;
 			}
@@ -386,10 +441,16 @@ static int open_dbis(kb_cache *c, MDB_txn *t, unsigned int flags)
 		{ "cref", offsetof(kb_cache, cref) },   { "dep", offsetof(kb_cache, dep) },
 		{ "build", offsetof(kb_cache, build) }, { "bysig", offsetof(kb_cache, bysig) },
 		{ "test", offsetof(kb_cache, test) },   { "ref", offsetof(kb_cache, ref) },
+		{ "pend", offsetof(kb_cache, pend) },
 	};
+	c->have_pend = 0;
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		MDB_dbi *d = (MDB_dbi *)((char *)c + dbs[i].off);
 		int rc = mdb_dbi_open(t, dbs[i].name, flags, d);
+		if (rc == MDB_NOTFOUND && !strcmp(dbs[i].name, "pend"))
+			continue; /* added after format 1: missing in a read-only old cache */
+		if (!rc && !strcmp(dbs[i].name, "pend"))
+			c->have_pend = 1;
 		if (rc == MDB_NOTFOUND)
 			return kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
 					     "cache '%s' has no '%s' table: it is not a kbisect cache "
@@ -470,6 +531,7 @@ static int env_open(kb_cache *c)
 	fresh = stat(fpath, &fst) != 0 || fst.st_size == 0;
 	if ((rc = mdb_env_create(&c->env)))
 		return kb_cache__mdb(c, rc, "cannot create the LMDB environment");
+	kb_cache__guard_install(c);
 	mdb_env_set_maxdbs(c->env, 16);
 	mdb_env_set_maxreaders(c->env, 256);
 	{
@@ -480,7 +542,21 @@ static int env_open(kb_cache *c)
 	}
 	if (c->flags & KB_CACHE_RDONLY)
 		ef |= MDB_RDONLY;
-	rc = mdb_env_open(c->env, c->dir, ef, 0644);
+	/* 0666 less the umask: a group (umask 002) can share the cache */
+	rc = mdb_env_open(c->env, c->dir, ef, 0666);
+	if ((rc == EACCES || rc == EROFS) && (c->flags & KB_CACHE_RDONLY)) {
+		/* a reader that may not write lock.mdb (another user's cache, a read-only
+		 * mount): read without LMDB's reader table. The owner may then reuse pages
+		 * under a read; the checksums turn that into an error, never into bytes */
+		mdb_env_close(c->env);
+		if ((rc = mdb_env_create(&c->env)))
+			return kb_cache__mdb(c, rc, "cannot create the LMDB environment");
+		kb_cache__guard_install(c);
+		mdb_env_set_maxdbs(c->env, 16);
+		mdb_env_set_maxreaders(c->env, 256);
+		mdb_env_set_mapsize(c->env, KB_MAP_INITIAL);
+		rc = mdb_env_open(c->env, c->dir, ef | MDB_NOLOCK, 0666);
+	}
 	if (rc) {
 		char path[4200];
 		snprintf(path, sizeof(path), "%s/data.mdb", c->dir);
@@ -529,6 +605,7 @@ static int env_open(kb_cache *c)
 			rc = kb_cache__mdb(c, rc, "cannot open the cache tables");
 		else if (rc)
 			mdb_txn_abort(t);
+		kb_cache__guard_leave();
 		pthread_rwlock_unlock(&c->txn_lock);
 		if (rc)
 			return rc;
@@ -575,11 +652,11 @@ int kb_cache_open(kb_cache **out, const char *dir, unsigned int flags)
 			if (*p != '/')
 				continue;
 			*p = '\0';
-			if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			if (mkdir(path, 0777) != 0 && errno != EEXIST)
 				return kb_error_os("cannot create directory '%s'", path);
 			*p = '/';
 		}
-		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		if (mkdir(path, 0777) != 0 && errno != EEXIST)
 			return kb_error_os("cannot create cache directory '%s'", dir);
 	} else if (!S_ISDIR(st.st_mode)) {
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_CACHE,
@@ -605,13 +682,23 @@ int kb_cache_open(kb_cache **out, const char *dir, unsigned int flags)
 	pthread_mutex_init(&c->pend_lock, NULL);
 
 	snprintf(path, sizeof(path), "%s/kbisect.lock", dir);
-	c->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	c->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	if (c->lockfd < 0 && (flags & KB_CACHE_RDONLY))
 		c->lockfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (c->lockfd >= 0 && flock(c->lockfd, LOCK_SH) != 0) {
 		rc = kb_error_os("cannot lock '%s'", path);
 		kb_cache_close(c);
 		return rc;
+	}
+	if (c->lockfd >= 0 && !(flags & KB_CACHE_RDONLY)) {
+		/* compact writes compact.tmp holding the lock exclusively: with our shared
+		 * lock, one found there is what a killed compact left (often as large as
+		 * the cache) */
+		char tmp[4200];
+		snprintf(path, sizeof(path), "%s/compact.tmp/data.mdb", dir);
+		snprintf(tmp, sizeof(tmp), "%s/compact.tmp", dir);
+		if (unlink(path) == 0 || errno != ENOENT || access(tmp, F_OK) == 0)
+			rmdir(tmp);
 	}
 	if ((rc = env_open(c))) {
 		kb_cache_close(c);
@@ -662,7 +749,7 @@ int kb_cache_set_limit(kb_cache *c, uint64_t max_bytes)
 	if (rc)
 		return rc;
 	if (max_bytes)
-		return kb_cache__gc_to(c, max_bytes, NULL);
+		return kb_cache__gc_to(c, max_bytes, NULL, NULL);
 	return 0;
 }
 
@@ -690,11 +777,13 @@ int kb_cache_compact(kb_cache *c, uint64_t *before, uint64_t *after)
 	snprintf(tmp, sizeof(tmp), "%s/compact.tmp", c->dir);
 	snprintf(src, sizeof(src), "%s/compact.tmp/data.mdb", c->dir);
 	unlink(src);
-	if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+	if (mkdir(tmp, 0777) != 0 && errno != EEXIST) {
 		rc = kb_error_os("cannot create '%s'", tmp);
 		goto out;
 	}
+	kb_cache__guard_enter(c); /* the copy reads every page */
 	rc = mdb_env_copy2(c->env, tmp, MDB_CP_COMPACT);
+	kb_cache__guard_leave();
 	if (rc) {
 		rc = kb_cache__mdb(c, rc, "cannot write the compacted copy");
 		unlink(src);
@@ -703,6 +792,7 @@ int kb_cache_compact(kb_cache *c, uint64_t *before, uint64_t *after)
 	}
 	mdb_env_close(c->env);
 	c->env = NULL;
+	c->map_addr = NULL;
 	if (rename(src, dst) != 0) {
 		rc = kb_error_os("cannot move '%s' over '%s'", src, dst);
 		unlink(src);

@@ -16,6 +16,8 @@
  *   bysig  signature (32) + build key (32) -> ""
  *   test   test key (32) + be64 time_ns + be32 pid + be32 seq -> JSON run
  *   ref    ns (1) + key (32) -> object id (32)
+ *   pend   writer token (16) + chunk id (32) -> u64 stored size (chunks of puts not
+ *          committed yet; pending.c)
  * All integers on disk are little-endian (x86_64 hosts share a cache; the format
  * version guards changes).
  */
@@ -24,6 +26,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <lmdb.h>
 
@@ -38,6 +41,14 @@
 
 /** Returned by write callbacks when LMDB says MDB_MAP_FULL: grow the map, retry. */
 #define KB__MAPFULL (-1000)
+
+/** Returned by the commit txn of a writer that skipped its last batch (the object was
+ * stored) when the object is gone or damaged by then: chunk the batch, commit again. */
+#define KB__NEEDTAIL (-1001)
+
+/** Tests only: when set, called at named points of the store ("commit": a writer has
+ * looked up its object and is about to commit) to inject a concurrent change. */
+extern void (*kb_cache__test_hook)(const char *point, kb_cache *c);
 
 #define KB_OBJ_MAGIC 0x314a424bu   /* "KBJ1" */
 #define KB_CHUNK_MAGIC 0x31434b4bu /* "KKC1" */
@@ -93,6 +104,8 @@ enum kb_stat {
 	KB_ST_SAVED_MS,                         /* build time saved, milliseconds */
 	KB_ST_CHUNKS,                           /* unique chunks stored */
 	KB_ST_CHUNK_BYTES,                      /* their stored bytes (header + payload) */
+	KB_ST_PEND_BYTES,                       /* of which: chunks of puts in flight */
+	KB_ST_RECORD_BYTES,                     /* build records and test runs (key+value) */
 	KB_ST_MAX
 };
 
@@ -101,7 +114,9 @@ struct kb_cache {
 	MDB_env *env;
 	unsigned int flags;
 	int lockfd;
-	MDB_dbi meta, obj, atime, chunk, cref, dep, build, bysig, test, ref;
+	MDB_dbi meta, obj, atime, chunk, cref, dep, build, bysig, test, ref, pend;
+	int have_pend;                  /* "pend" exists (a read-only open of an old cache) */
+	void *_Atomic map_addr;         /* where LMDB maps data.mdb (damage.c) */
 	/* Map resizes need every txn of this process closed: txns hold it shared. */
 	pthread_rwlock_t txn_lock;
 	/* Counters and last-use times gathered by readers, flushed by the next write. */
@@ -111,6 +126,23 @@ struct kb_cache {
 	size_t n_pend_atime, cap_pend_atime;
 	int64_t last_flush;             /* unix time of the last flush of the above */
 };
+
+/** Exit code of a verify/recover child whose read of the store faulted (damage.c). */
+#define KB_GUARD_EXIT 86
+
+/** Install (once per process) the guard that turns a fault inside a store txn into
+ * "cache '<dir>' is damaged" and exit 1; set LMDB's assertion callback on c->env. */
+void kb_cache__guard_install(kb_cache *c);
+
+/** This thread enters a store txn of c (the guard blames c for a fault). */
+void kb_cache__guard_enter(kb_cache *c);
+
+/** This thread leaves the store txn it entered last. */
+void kb_cache__guard_leave(void);
+
+/** In a verify/recover child: a fault writes "FAULT\t<how>\n" to fd and exits
+ * KB_GUARD_EXIT, silently. */
+void kb_cache__guard_child(int fd);
 
 /** Translate an LMDB return code into a kb_error_code with a message about what;
  * MDB_MAP_FULL becomes KB__MAPFULL (no message). */
@@ -149,11 +181,58 @@ uint64_t kb_cache__meta_u64(kb_cache *c, MDB_txn *t, const char *name);
 /** Write a u64 to meta key name in write txn t. */
 int kb_cache__meta_put_u64(kb_cache *c, MDB_txn *t, const char *name, uint64_t v);
 
+/** Bytes of a writer token (pending.c). */
+#define KB_TOKEN_LEN 16
+
+/** A writer's registration as the owner of chunks written before its commit. */
+struct kb_pend_owner {
+	int registered;
+	int fd;                         /* holds the flock on dir/writers/<token> */
+	uint8_t token[KB_TOKEN_LEN];
+};
+
+/** Register o (once): 1 when registered, 0 when not possible (then its chunks are
+ * orphans only after an hour, as before). */
+int kb_cache__pend_register(kb_cache *c, struct kb_pend_owner *o);
+
+/** Drop the registration of o (after its entries are gone); not registered ok. */
+void kb_cache__pend_unregister(kb_cache *c, struct kb_pend_owner *o);
+
+/** Record in t that chunk (len stored bytes) was created by owner o (NULL: none). */
+int kb_cache__pend_add_txn(kb_cache *c, MDB_txn *t, const struct kb_pend_owner *o,
+			   const kb_key *chunk, uint64_t len);
+
+/** Remove the entries of token in t; drop = 1: and delete its chunks that no object
+ * references (an abort, or a dead writer). */
+int kb_cache__pend_done_txn(kb_cache *c, MDB_txn *t, const uint8_t token[KB_TOKEN_LEN],
+			    int drop);
+
+/** Drop the chunks of writers that died (their lock file is not locked), in t. */
+int kb_cache__pend_reap_txn(kb_cache *c, MDB_txn *t);
+
+/** Remove temporary files of dead processes (base files, writer files). Best effort. */
+void kb_cache__clean_stale_files(kb_cache *c);
+
+/** Remove path.kbtmp.<pid>.* files that a killed get left (their process is gone and
+ * they are older than a minute). Best effort (pending.c). */
+void kb_cache__clean_stale_tmp(const char *path);
+
+/** Release one reference of chunk cid (force_delete: delete it whatever its count),
+ * in write txn t (gc.c). */
+int kb_cache__release_chunk(kb_cache *c, MDB_txn *t, const uint8_t *cid, int force_delete);
+
 /** Evict object id and release its chunks, inside write txn t (gc.c). */
 int kb_cache__evict_txn(kb_cache *c, MDB_txn *t, const kb_key *id);
 
-/** Evict until stored chunk bytes <= target; *n gets the count (gc.c). */
-int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *n);
+/** Evict until stored chunk bytes of committed objects <= target; never keep (may
+ * be NULL: the object just put). *n gets the count (gc.c). */
+int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *n, const kb_key *keep);
+
+/** Bytes that count toward the limit: chunks of committed objects, records (gc.c). */
+uint64_t kb_cache__used_bytes(kb_cache *c);
+
+/** Past the limit (if any): evict down to 90% of it, never keep (may be NULL; gc.c). */
+int kb_cache__enforce_limit(kb_cache *c, const kb_key *keep);
 
 /** Load a whole object into memory, verifying it; not counted as a hit (object.c). */
 int kb_cache__load(void **out, size_t *len, kb_cache *c, const kb_key *id);
@@ -181,6 +260,17 @@ int kb_cache__run_parse(kb_test_run *out, const void *data, size_t len);
  * length. 0 or KB_ECORRUPT (object.c; for fuzzing). */
 int kb_cache__chunk_check(const void *val, size_t len, const uint8_t *base, size_t base_len,
 			  void *out, size_t cap, size_t *n);
+
+/** Read object id back in full (buf: 4 MiB); 1 and why (cap bytes) when damaged, 0
+ * when whole or gone meanwhile (verify.c). */
+int kb_cache__verify_object(kb_cache *c, const kb_key *id, void *buf, char *why, size_t cap);
+
+/** The part of verify after the objects: reference counts and records (verify.c). */
+int kb_cache__verify_tables(kb_cache *c, uint64_t *bad,
+			    void (*fn)(const char *what, const char *why, void *arg), void *arg);
+
+/** Mode of a file the cache creates: 0666 less the umask (as open(2) would). */
+mode_t kb_cache__file_mode(void);
 
 /** Current unix time. */
 int64_t kb_cache__now(void);

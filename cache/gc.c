@@ -5,8 +5,10 @@
  * DESIGN: never evicts a pinned object, nor a delta base while a dependant exists (the
  * "dep" table); the dependant goes first, then its base becomes a candidate in the next
  * round. Each eviction is its own small write txn so readers and writers interleave.
- * Chunks with no reference (left by a killed writer, or written by a put not yet
- * committed) are removed only when older than an hour.
+ * Chunks with no reference left by a killed writer go at once (pending.c tells a
+ * killed writer from a live one); those of a writer that never registered, only when
+ * older than an hour. Chunks of puts in flight do not count toward the target. The
+ * object a put has just stored is never evicted by that put's own clean-up.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 
 #define ORPHAN_GRACE_S 3600
 
-static int release_chunk(kb_cache *c, MDB_txn *t, const uint8_t *cid, int force_delete)
+int kb_cache__release_chunk(kb_cache *c, MDB_txn *t, const uint8_t *cid, int force_delete)
 {
 	MDB_val k = { 32, (void *)cid }, v;
 	struct kb_chunk_ref r = { 0, 0 };
@@ -69,7 +71,7 @@ int kb_cache__evict_txn(kb_cache *c, MDB_txn *t, const kb_key *id)
 		return kb_error_setc(KB_ERROR, KB_ERRCLASS_OS, "out of memory during gc");
 	memcpy(parts, (uint8_t *)v.mv_data + sizeof(h), (size_t)h.nparts * 32);
 	for (uint32_t i = 0; i < h.nparts; i++) {
-		if ((rc = release_chunk(c, t, parts + 32 * i, 0))) {
+		if ((rc = kb_cache__release_chunk(c, t, parts + 32 * i, 0))) {
 			free(parts);
 			return rc;
 		}
@@ -150,25 +152,66 @@ static int evict_fn(kb_cache *c, MDB_txn *t, void *arg)
 	return kb_cache__evict_txn(c, t, &e->id);
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+/* The chunk ids of live writers (sorted, *n of them): not orphans, however old. */
+static kb_key *live_pending(kb_cache *c, MDB_txn *t, size_t *n)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	kb_key *ids = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	if (!c->have_pend || mdb_cursor_open(t, c->pend, &cur))
+		return NULL;
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != KB_TOKEN_LEN + 32)
+			continue;
+		if (*n == cap) {
+			void *p = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof(*ids));
+			if (!p)
+				break;
+			ids = p;
+		}
+		memcpy(ids[(*n)++].b, (uint8_t *)k.mv_data + KB_TOKEN_LEN, 32);
+	}
+	mdb_cursor_close(cur);
+	if (*n)
+		qsort(ids, *n, sizeof(*ids), cmp_key);
+	return ids;
+}
+
 static int orphans_fn(kb_cache *c, MDB_txn *t, void *arg)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int64_t cutoff = kb_cache__now() - ORPHAN_GRACE_S;
-	kb_key *dead = NULL;
-	size_t n = 0, cap = 0;
+	kb_key *dead = NULL, *live;
+	size_t n = 0, cap = 0, nlive;
 	int rc;
 
 	(void)arg;
-	if ((rc = mdb_cursor_open(t, c->cref, &cur)))
+	/* chunks of killed puts go at once (their writer's lock is gone) */
+	if ((rc = kb_cache__pend_reap_txn(c, t)))
+		return rc;
+	live = live_pending(c, t, &nlive);
+	if ((rc = mdb_cursor_open(t, c->cref, &cur))) {
+		free(live);
 		return kb_cache__mdb(c, rc, "cannot scan chunks");
+	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct kb_chunk_ref r;
 		if (k.mv_size != 32 || v.mv_size != sizeof(r))
 			continue;
 		memcpy(&r, v.mv_data, sizeof(r));
-		if (r.refs || r.created > cutoff)
+		if (r.refs || r.created > cutoff ||
+		    (nlive && bsearch(k.mv_data, live, nlive, sizeof(*live), cmp_key)))
 			continue;
 		if (n == cap) {
 			void *p = realloc(dead, (cap = cap ? cap * 2 : 64) * sizeof(*dead));
@@ -179,34 +222,41 @@ static int orphans_fn(kb_cache *c, MDB_txn *t, void *arg)
 		memcpy(dead[n++].b, k.mv_data, 32);
 	}
 	mdb_cursor_close(cur);
+	free(live);
 	rc = 0;
 	for (size_t i = 0; i < n && !rc; i++)
-		rc = release_chunk(c, t, dead[i].b, 1);
+		rc = kb_cache__release_chunk(c, t, dead[i].b, 1);
 	free(dead);
 	return rc;
 }
 
-static uint64_t used_bytes(kb_cache *c)
+/* Stored bytes that count toward the limit: chunks of committed objects (and old
+ * orphans), not those of puts in flight; and build records and test runs (written
+ * since kbisect counts them), which gc does not evict: objects make room for them. */
+uint64_t kb_cache__used_bytes(kb_cache *c)
 {
 	MDB_txn *t;
-	uint64_t used = 0;
+	uint64_t used = 0, pend = 0, rec = 0;
 	if (kb_cache__rtxn(c, &t) == 0) {
 		used = kb_cache__stat_get(c, t, KB_ST_CHUNK_BYTES);
+		pend = kb_cache__stat_get(c, t, KB_ST_PEND_BYTES);
+		rec = kb_cache__stat_get(c, t, KB_ST_RECORD_BYTES);
 		kb_cache__txn_end(c, t);
 	}
-	return used;
+	return (used > pend ? used - pend : 0) + rec;
 }
 
-int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted)
+int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted, const kb_key *keep)
 {
 	uint64_t n = 0;
 	int rc, progress = 1;
 
 	if (evicted)
 		*evicted = 0;
+	kb_cache__clean_stale_files(c);
 	if ((rc = kb_cache__write(c, orphans_fn, NULL)))
 		return rc;
-	while (progress && used_bytes(c) > target) {
+	while (progress && kb_cache__used_bytes(c) > target) {
 		struct cand *cands = NULL;
 		size_t nc = 0, cap = 0;
 		MDB_txn *t;
@@ -228,7 +278,7 @@ int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted)
 			if (k.mv_size != 32 || v.mv_size < sizeof(h))
 				continue;
 			memcpy(&h, v.mv_data, sizeof(h));
-			if (h.flags & KB_OBJF_PINNED)
+			if ((h.flags & KB_OBJF_PINNED) || (keep && !memcmp(k.mv_data, keep->b, 32)))
 				continue;
 			used = h.created * 1000000000;
 			if (mdb_get(t, c->atime, &k, &av) == 0 && av.mv_size == sizeof(used))
@@ -247,7 +297,7 @@ int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted)
 		kb_cache__txn_end(c, t);
 		if (nc)
 			qsort(cands, nc, sizeof(*cands), cmp_cand);
-		for (size_t i = 0; i < nc && used_bytes(c) > target; i++) {
+		for (size_t i = 0; i < nc && kb_cache__used_bytes(c) > target; i++) {
 			struct evict_ctx e = { cands[i].id, 0 };
 			if ((rc = kb_cache__write(c, evict_fn, &e))) {
 				free(cands);
@@ -263,6 +313,20 @@ int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted)
 	if (evicted)
 		*evicted = n;
 	return 0;
+}
+
+int kb_cache__enforce_limit(kb_cache *c, const kb_key *keep)
+{
+	MDB_txn *t;
+	uint64_t limit = 0;
+
+	if (kb_cache__rtxn(c, &t) == 0) {
+		limit = kb_cache__meta_u64(c, t, "limit");
+		kb_cache__txn_end(c, t);
+	}
+	if (!limit || kb_cache__used_bytes(c) <= limit)
+		return 0;
+	return kb_cache__gc_to(c, limit - limit / 10, NULL, keep);
 }
 
 int kb_cache_gc(kb_cache *c, uint64_t max_bytes, uint64_t *evicted)
@@ -282,5 +346,5 @@ int kb_cache_gc(kb_cache *c, uint64_t max_bytes, uint64_t *evicted)
 	}
 	if (!target)
 		target = UINT64_MAX; /* no limit: only orphans go */
-	return kb_cache__gc_to(c, target, evicted);
+	return kb_cache__gc_to(c, target, evicted, NULL);
 }

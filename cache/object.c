@@ -410,6 +410,10 @@ int kb_cache_object_foreach(kb_cache *c, int (*fn)(const kb_object_info *info, v
 		kb_key id;
 		if (k.mv_size != 32 || v.mv_size < sizeof(h))
 			continue;
+		if (n && memcmp(k.mv_data, all[n - 1].id.b, 32) <= 0) {
+			rc = MDB_CORRUPTED; /* out of order: a damaged branch page (a loop) */
+			break;
+		}
 		memcpy(id.b, k.mv_data, 32);
 		memcpy(&h, v.mv_data, sizeof(h));
 		if (n == cap) {
@@ -676,6 +680,9 @@ struct kb_cache_writer {
 		char msg[512];
 	} bg;
 	size_t flushed_upto;         /* pend[0, flushed_upto) went to a flush */
+	struct kb_pend_owner owner;  /* registered before the first early flush */
+	int tail_skipped;            /* the last batch (still in batch) was not chunked:
+				      * the object was stored when commit looked */
 };
 
 static void *big_alloc(size_t len);
@@ -726,7 +733,8 @@ static int pend_add(kb_cache_writer *w, const kb_key *id, void *val, size_t len)
 
 /* Store the chunk values of list (inside t). New chunks get a "cref" with 0
  * references; the final txn adds the references. */
-static int write_list_txn(kb_cache *c, MDB_txn *t, const struct pending_chunk *list, size_t n)
+static int write_list_txn(kb_cache *c, MDB_txn *t, const struct pending_chunk *list, size_t n,
+			  const struct kb_pend_owner *owner)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct pending_chunk *p = &list[i];
@@ -748,16 +756,17 @@ static int write_list_txn(kb_cache *c, MDB_txn *t, const struct pending_chunk *l
 				return rc;
 		}
 		if ((rc = kb_cache__stat_add_txn(c, t, KB_ST_CHUNKS, 1)) ||
-		    (rc = kb_cache__stat_add_txn(c, t, KB_ST_CHUNK_BYTES, (int64_t)p->len)))
+		    (rc = kb_cache__stat_add_txn(c, t, KB_ST_CHUNK_BYTES, (int64_t)p->len)) ||
+		    (rc = kb_cache__pend_add_txn(c, t, owner, &p->id, p->len)))
 			return rc;
 	}
 	return 0;
 }
 
 /* Store the chunk values still in memory (inside t). */
-static int write_chunks_txn(kb_cache *c, MDB_txn *t, kb_cache_writer *w)
+static int write_chunks_txn(kb_cache *c, MDB_txn *t, kb_cache_writer *w, int final)
 {
-	return write_list_txn(c, t, w->pend, w->n_pend);
+	return write_list_txn(c, t, w->pend, w->n_pend, final ? NULL : &w->owner);
 }
 
 /* Background flushes: while the next batches are compressed, a thread commits the
@@ -767,7 +776,7 @@ static int write_chunks_txn(kb_cache *c, MDB_txn *t, kb_cache_writer *w)
 static int bg_fn(kb_cache *c, MDB_txn *t, void *arg)
 {
 	struct bg_flush *f = arg;
-	return write_list_txn(c, t, f->items, f->n);
+	return write_list_txn(c, t, f->items, f->n, &f->w->owner);
 }
 
 static void *bg_main(void *arg)
@@ -844,6 +853,7 @@ static void bg_start(kb_cache_writer *w)
 	f->w = w;
 	f->rc = 0;
 	f->done = 0;
+	kb_cache__pend_register(w->c, &w->owner);
 	if (pthread_create(&f->th, NULL, bg_main, f) != 0) {
 		free(f->items);
 		f->items = NULL;
@@ -865,15 +875,17 @@ static void pend_release(kb_cache_writer *w)
 
 static int flush_fn(kb_cache *c, MDB_txn *t, void *arg)
 {
-	return write_chunks_txn(c, t, arg);
+	return write_chunks_txn(c, t, arg, 0);
 }
 
 static int flush_pending_chunks(kb_cache_writer *w)
 {
 	int rc = bg_join(w);
 
-	if (!rc)
+	if (!rc) {
+		kb_cache__pend_register(w->c, &w->owner);
 		rc = kb_cache__write(w->c, flush_fn, w);
+	}
 	if (!rc) {
 		pend_release(w);
 		w->flushed_upto = w->n_pend;
@@ -1249,7 +1261,7 @@ static void raw_open(kb_cache_writer *w)
 	if (!is_delta_kind(w->opts.kind) || w->opts.no_delta || w->raw_fd >= 0 || w->raw_tmp)
 		return;
 	base_file_path(dir, sizeof(dir), w->c, NULL);
-	mkdir(dir, 0755);
+	mkdir(dir, 0777);
 	if (w->src_path && w->opts.kind == KB_OBJ_VMLINUX) {
 		/* the input file itself, when the cache is on its file system: no copy
 		 * to write. Its XXH3-128 is that of the bytes read, so a later change
@@ -1272,7 +1284,7 @@ static void raw_open(kb_cache_writer *w)
 			free(tmp);
 		}
 	}
-	if (asprintf(&w->raw_tmp, "%s/.tmp.XXXXXX", dir) < 0) {
+	if (asprintf(&w->raw_tmp, "%s/.tmp.%ld.XXXXXX", dir, (long)getpid()) < 0) {
 		w->raw_tmp = NULL;
 	} else if ((w->raw_fd = mkstemp(w->raw_tmp)) < 0) {
 		free(w->raw_tmp);
@@ -1377,9 +1389,47 @@ struct commit_ctx {
 	kb_cache_writer *w;
 	kb_key id;
 	int existed;
+	int repaired;             /* a damaged copy of the object was replaced */
+	int vanished;             /* failed: a chunk or base it reused was evicted meanwhile */
 	int keep_raw;             /* the base file will be renamed into place */
 	uint8_t raw_sum[24];      /* its XXH3-128 and size */
 };
+
+/* Is the stored header v of an object of size bytes whole: its parts cover size and
+ * every chunk it names is stored? (A put that finds such an object only touches it.) */
+static int obj_intact(kb_cache *c, MDB_txn *t, const MDB_val *v, uint64_t size)
+{
+	struct kb_obj_hdr h;
+	const uint8_t *parts;
+
+	if (v->mv_size < sizeof(h))
+		return 0;
+	memcpy(&h, v->mv_data, sizeof(h));
+	if (h.magic != KB_OBJ_MAGIC || v->mv_size != sizeof(h) + (size_t)h.nparts * 32 ||
+	    h.size != size || h.nparts != (size + KB_CHUNK_SIZE - 1) / KB_CHUNK_SIZE)
+		return 0;
+	parts = (const uint8_t *)v->mv_data + sizeof(h);
+	for (uint32_t i = 0; i < h.nparts; i++) {
+		MDB_val ck = { 32, (void *)(parts + 32 * (size_t)i) }, cv;
+		if (mdb_get(t, c->chunk, &ck, &cv) != 0 || mdb_get(t, c->cref, &ck, &cv) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* Record the checksum of the base file the commit will rename into place. */
+static int base_sum_put(kb_cache *c, MDB_txn *t, struct commit_ctx *cc)
+{
+	char name[80];
+	MDB_val mk, mv = { sizeof(cc->raw_sum), cc->raw_sum };
+
+	if (!cc->keep_raw)
+		return 0;
+	base_file_sum_key(name, sizeof(name), &cc->id);
+	mk.mv_size = strlen(name);
+	mk.mv_data = name;
+	return kb_cache__mdb(c, mdb_put(t, c->meta, &mk, &mv, 0), "cannot record a delta base");
+}
 
 static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 {
@@ -1393,39 +1443,51 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 	int rc;
 
 	cc->existed = 0;
-	if (cc->keep_raw) {
-		char name[80];
-		MDB_val mk, mv = { sizeof(cc->raw_sum), cc->raw_sum };
-		base_file_sum_key(name, sizeof(name), &cc->id);
-		mk.mv_size = strlen(name);
-		mk.mv_data = name;
-		if ((rc = kb_cache__mdb(c, mdb_put(t, c->meta, &mk, &mv, 0),
-					"cannot record a delta base")))
-			return rc;
-	}
+	cc->repaired = 0;
+	if ((rc = base_sum_put(c, t, cc)))
+		return rc;
 	if (mdb_get(t, c->obj, &k, &v) == 0) {
-		cc->existed = 1;
-		/* already stored: only its last use changes */
-		v.mv_size = sizeof(now_ns);
-		v.mv_data = &now_ns;
-		return kb_cache__mdb(c, mdb_put(t, c->atime, &k, &v, 0), "cannot record use");
+		if (obj_intact(c, t, &v, w->size)) {
+			cc->existed = 1;
+			/* the chunks this put wrote early are not needed */
+			if (w->owner.registered &&
+			    (rc = kb_cache__pend_done_txn(c, t, w->owner.token, 1)))
+				return rc;
+			/* already stored: only its last use changes */
+			v.mv_size = sizeof(now_ns);
+			v.mv_data = &now_ns;
+			return kb_cache__mdb(c, mdb_put(t, c->atime, &k, &v, 0),
+					     "cannot record use");
+		}
+		/* stored with parts missing (e.g. by kbisect <= 440f7c9, whose re-put
+		 * raced an eviction): this put replaces it */
+		if (w->tail_skipped)
+			return KB__NEEDTAIL;
+		cc->repaired = 1; /* evicted below, once our chunks hold references */
+	} else if (w->tail_skipped) {
+		/* evicted since commit looked: the last batch must be stored after all */
+		return KB__NEEDTAIL;
 	}
 	if (w->used_delta) {
 		/* the base must still be there (a concurrent gc may have taken it) */
 		MDB_val bk = { 32, w->base.b }, bv;
 		char s[16];
-		if (mdb_get(t, c->obj, &bk, &bv) != 0)
+		if (mdb_get(t, c->obj, &bk, &bv) != 0 && (cc->vanished = 1))
 			return kb_error_setc(KB_ERROR, KB_ERRCLASS_CACHE,
 					     "delta base %s vanished from cache '%s' during the put; "
 					     "put the object again", kb_cache__short(s, &w->base), c->dir);
 	}
-	if ((rc = write_chunks_txn(c, t, w)))
+	if ((rc = write_chunks_txn(c, t, w, 1)))
+		return rc;
+	if (w->owner.registered &&
+	    (rc = kb_cache__pend_done_txn(c, t, w->owner.token, 0)))
 		return rc;
 	for (size_t i = 0; i < w->n_pend; i++) {
 		MDB_val ck = { 32, w->pend[i].id.b }, cv;
 		struct kb_chunk_ref r;
 		if (mdb_get(t, c->cref, &ck, &cv) != 0 || cv.mv_size != sizeof(r)) {
 			char s[16];
+			cc->vanished = 1;
 			return kb_error_setc(KB_ERROR, KB_ERRCLASS_CACHE,
 					     "chunk %s vanished from cache '%s' during the put "
 					     "(a concurrent gc?); put the object again",
@@ -1439,6 +1501,9 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 					"cannot update a chunk reference")))
 			return rc;
 	}
+	if (cc->repaired && ((rc = kb_cache__evict_txn(c, t, &cc->id)) ||
+			     (rc = base_sum_put(c, t, cc))))
+		return rc;
 	memset(&h, 0, sizeof(h));
 	h.magic = KB_OBJ_MAGIC;
 	h.kind = (uint8_t)w->opts.kind;
@@ -1486,10 +1551,13 @@ static int commit_fn(kb_cache *c, MDB_txn *t, void *arg)
 	return 0;
 }
 
-int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *expect)
+/* kb_cache_writer_commit; *vanished (may be NULL) tells a failure because a chunk or
+ * delta base the put reused was evicted meanwhile: putting the bytes again works. */
+static int writer_commit_ex(kb_key *out_id, kb_cache_writer *w, const kb_key *expect,
+			    int *vanished)
 {
 	kb_cache *c = w->c;
-	struct commit_ctx cc = { w, { { 0 } }, 0, 0, { 0 } };
+	struct commit_ctx cc = { w, { { 0 } }, 0, 0, 0, 0, { 0 } };
 	unsigned int n = 0;
 	uint64_t limit = 0;
 	int rc = 0;
@@ -1514,7 +1582,9 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 	}
 	if (w->batch_len) {
 		if (kb_cache_has(c, &cc.id)) {
-			w->batch_len = 0; /* stored already: the commit only touches it */
+			/* stored already: the commit only touches it, unless it is gone
+			 * by then (KB__NEEDTAIL below); the batch is kept for that */
+			w->tail_skipped = 1;
 		} else {
 			rc = add_parts(w, w->batch, w->batch_len, 0);
 			w->batch_len = 0;
@@ -1549,15 +1619,33 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 	}
 	if (!rc)
 		rc = bg_join(w);
+	if (!rc && kb_cache__test_hook)
+		kb_cache__test_hook("commit", c); /* tests: evict between check and commit */
 	if (!rc)
 		rc = kb_cache__write(c, commit_fn, &cc);
+	if (rc == KB__NEEDTAIL) {
+		/* the object vanished (or was damaged) since it was looked up: store the
+		 * last batch too and commit again */
+		w->tail_skipped = 0;
+		rc = add_parts(w, w->batch, w->batch_len, 0);
+		w->batch_len = 0;
+		if (!rc)
+			rc = bg_join(w);
+		if (!rc)
+			rc = kb_cache__write(c, commit_fn, &cc);
+		if (rc == KB__NEEDTAIL)
+			rc = kb_error_setc(KB_ERROR, KB_ERRCLASS_CACHE, "internal: the last "
+					   "batch of a put into '%s' was dropped twice", c->dir);
+	}
 	if (!rc && out_id)
 		*out_id = cc.id;
+	if (!rc)
+		kb_cache__pend_unregister(c, &w->owner); /* its entries went with the commit */
 	if (!rc && cc.keep_raw) {
 		char path[4200];
 		base_file_path(path, sizeof(path), c, &cc.id);
 		if (w->raw_fd >= 0)
-			fchmod(w->raw_fd, 0644);
+			fchmod(w->raw_fd, kb_cache__file_mode());
 		if ((w->raw_fd < 0 || close(w->raw_fd) == 0) && rename(w->raw_tmp, path) == 0) {
 			free(w->raw_tmp);
 			w->raw_tmp = NULL;
@@ -1566,17 +1654,22 @@ int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *exp
 		base_files_prune(c, &cc.id);
 	}
 	kb_cache_writer_abort(w);
-	if (!rc && limit) {
-		MDB_txn *t;
-		uint64_t used = 0;
-		if (kb_cache__rtxn(c, &t) == 0) {
-			used = kb_cache__stat_get(c, t, KB_ST_CHUNK_BYTES);
-			kb_cache__txn_end(c, t);
-		}
-		if (used > limit)
-			rc = kb_cache__gc_to(c, limit - limit / 10, NULL);
-	}
+	if (!rc && limit)
+		rc = kb_cache__enforce_limit(c, &cc.id);
+	if (vanished)
+		*vanished = rc && cc.vanished;
 	return rc;
+}
+
+int kb_cache_writer_commit(kb_key *out_id, kb_cache_writer *w, const kb_key *expect)
+{
+	return writer_commit_ex(out_id, w, expect, NULL);
+}
+
+/* An abandoned put: delete the chunks it wrote early that nothing else uses. */
+static int drop_fn(kb_cache *c, MDB_txn *t, void *arg)
+{
+	return kb_cache__pend_done_txn(c, t, arg, 1);
 }
 
 void kb_cache_writer_abort(kb_cache_writer *w)
@@ -1585,6 +1678,21 @@ void kb_cache_writer_abort(kb_cache_writer *w)
 		return;
 	crew_stop(&w->crew);
 	bg_wait(w);
+	if (w->owner.registered) {
+		/* keep the error that made the caller abort */
+		const kb_error *e = kb_error_last();
+		int code = e->code, klass = e->klass;
+		char *msg = e->message ? strdup(e->message) : NULL;
+		if (kb_cache__write(w->c, drop_fn, w->owner.token) == 0)
+			kb_cache__pend_unregister(w->c, &w->owner);
+		else
+			close(w->owner.fd); /* the next gc drops them (the lock is gone) */
+		if (msg)
+			kb_error_setc(code, klass, "%s", msg);
+		else
+			kb_error_clear();
+		free(msg);
+	}
 	pend_release(w);
 	free(w->arena);
 	free(w->pend);
@@ -1642,8 +1750,8 @@ static void readahead_fill(struct side_job *j)
 	}
 }
 
-static int put_fd_ex(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts,
-		     const char *src, const struct stat *st)
+static int put_fd_once(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts,
+		       const char *src, const struct stat *st, int *vanished)
 {
 	kb_cache_writer *w;
 	const size_t cap = (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE;
@@ -1692,7 +1800,24 @@ static int put_fd_ex(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opt
 		kb_cache_writer_abort(w);
 		return rc;
 	}
-	return kb_cache_writer_commit(out_id, w, NULL);
+	return writer_commit_ex(out_id, w, NULL, vanished);
+}
+
+/* A put whose reused chunks were evicted under it (a busy cache at its limit) is
+ * done again, when the input can be read again. */
+#define PUT_TRIES 3
+
+static int put_fd_ex(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts,
+		     const char *src, const struct stat *st)
+{
+	int rc = 0, vanished = 0;
+
+	for (int i = 0; i < PUT_TRIES; i++) {
+		rc = put_fd_once(out_id, c, fd, opts, src, st, &vanished);
+		if (!rc || !vanished || !st || lseek(fd, 0, SEEK_SET) != 0)
+			break;
+	}
+	return rc;
 }
 
 int kb_cache_put_fd(kb_key *out_id, kb_cache *c, int fd, const kb_put_opts *opts)
@@ -1724,16 +1849,21 @@ int kb_cache_put_file(kb_key *out_id, kb_cache *c, const char *path, const kb_pu
 int kb_cache_put_buf(kb_key *out_id, kb_cache *c, const void *data, size_t len,
 		     const kb_put_opts *opts)
 {
-	kb_cache_writer *w;
-	int rc;
+	int rc = 0, vanished = 0;
 
-	if ((rc = kb_cache_writer_open(&w, c, opts)))
-		return rc;
-	if ((rc = kb_cache_writer_write(w, data, len))) {
-		kb_cache_writer_abort(w);
-		return rc;
+	for (int i = 0; i < PUT_TRIES; i++) {
+		kb_cache_writer *w;
+		if ((rc = kb_cache_writer_open(&w, c, opts)))
+			return rc;
+		if ((rc = kb_cache_writer_write(w, data, len))) {
+			kb_cache_writer_abort(w);
+			return rc;
+		}
+		rc = writer_commit_ex(out_id, w, NULL, &vanished);
+		if (!rc || !vanished)
+			break;
 	}
-	return kb_cache_writer_commit(out_id, w, NULL);
+	return rc;
 }
 
 /* ---------------------------------------------------------------------------- */
@@ -2357,7 +2487,8 @@ static int get_file_ex(kb_cache *c, const kb_key *id, const char *path, int use_
 	*again = 0;
 	if ((rc = reader_open_ex(&r, NULL, c, id, use_file, use_file)))
 		return rc;
-	if (asprintf(&tmp, "%s.kbtmp.XXXXXX", path) < 0) {
+	kb_cache__clean_stale_tmp(path);
+	if (asprintf(&tmp, "%s.kbtmp.%ld.XXXXXX", path, (long)getpid()) < 0) {
 		kb_cache_reader_free(r);
 		return oom(c);
 	}
@@ -2368,7 +2499,7 @@ static int get_file_ex(kb_cache *c, const kb_key *id, const char *path, int use_
 	}
 	if ((rc = get_pipeline(r, fd, path)))
 		goto out;
-	if (fchmod(fd, 0644) != 0 || close(fd) != 0) {
+	if (fchmod(fd, kb_cache__file_mode()) != 0 || close(fd) != 0) {
 		fd = -1;
 		rc = kb_error_os("cannot write '%s'", path);
 		goto out;

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stdatomic.h>
+
 #include <jansson.h>
 
 #include "cache_internal.h"
@@ -156,6 +158,9 @@ static int build_put_fn(kb_cache *c, MDB_txn *t, void *arg)
 	/* drop the old signature index entry */
 	if (mdb_get(t, c->build, &k, &v) == 0) {
 		kb_build_record old;
+		if ((rc = kb_cache__stat_add_txn(c, t, KB_ST_RECORD_BYTES,
+						 -(int64_t)(v.mv_size + 32))))
+			return rc;
 		if (build_from_json(&old, v.mv_data, v.mv_size) == 0) {
 			if (old.has_signature) {
 				memcpy(sk, old.signature.b, 32);
@@ -167,7 +172,8 @@ static int build_put_fn(kb_cache *c, MDB_txn *t, void *arg)
 	}
 	v.mv_size = strlen(b->json);
 	v.mv_data = (void *)b->json;
-	if ((rc = kb_cache__mdb(c, mdb_put(t, c->build, &k, &v, 0), "cannot store a build record")))
+	if ((rc = kb_cache__mdb(c, mdb_put(t, c->build, &k, &v, 0), "cannot store a build record")) ||
+	    (rc = kb_cache__stat_add_txn(c, t, KB_ST_RECORD_BYTES, (int64_t)(v.mv_size + 32))))
 		return rc;
 	if (rec->has_signature) {
 		memcpy(sk, rec->signature.b, 32);
@@ -200,6 +206,8 @@ int kb_cache_build_put(kb_cache *c, const kb_build_record *rec)
 	b.json = json;
 	rc = kb_cache__write(c, build_put_fn, &b);
 	free(json);
+	if (!rc)
+		rc = kb_cache__enforce_limit(c, NULL); /* records count toward it */
 	return rc;
 }
 
@@ -334,44 +342,45 @@ static void put_be32(uint8_t *p, uint32_t x)
 }
 
 struct test_add_ctx {
-	uint8_t key[48];
-	const char *json;
+	const kb_key *test_key;
+	char **json;              /* n runs, as JSON */
+	size_t n;
+	uint64_t time_ns;
+	uint32_t seq0;
 };
 
 static int test_add_fn(kb_cache *c, MDB_txn *t, void *arg)
 {
 	struct test_add_ctx *a = arg;
-	MDB_val k = { 48, a->key }, v = { strlen(a->json), (void *)a->json };
-	int rc;
+	int rc = 0;
 
-	/* same ns, pid and counter from another handle: bump the sequence */
-	for (int i = 0; i < 1000; i++) {
-		rc = mdb_put(t, c->test, &k, &v, MDB_NOOVERWRITE);
-		if (rc != MDB_KEYEXIST)
+	for (size_t r = 0; r < a->n && !rc; r++) {
+		uint8_t key[48];
+		MDB_val k = { 48, key }, v = { strlen(a->json[r]), a->json[r] };
+		memcpy(key, a->test_key->b, 32);
+		/* runs of one call keep their order: same time, consecutive sequence */
+		put_be64(key + 32, a->time_ns);
+		put_be32(key + 40, (uint32_t)getpid());
+		put_be32(key + 44, (a->seq0 + (uint32_t)r) << 8);
+		/* same ns, pid and counter from another handle: bump the sequence */
+		for (int i = 0; i < 1000; i++) {
+			rc = mdb_put(t, c->test, &k, &v, MDB_NOOVERWRITE);
+			if (rc != MDB_KEYEXIST)
+				break;
+			key[47]++;
+		}
+		if ((rc = kb_cache__mdb(c, rc, "cannot store a test run")))
 			break;
-		a->key[47]++;
+		rc = kb_cache__stat_add_txn(c, t, KB_ST_RECORD_BYTES, (int64_t)(v.mv_size + 48));
 	}
-	return kb_cache__mdb(c, rc, "cannot store a test run");
+	return rc;
 }
 
-int kb_cache_test_add(kb_cache *c, const kb_key *test_key, const kb_test_run *run)
+static char *run_json(const kb_test_run *run)
 {
-	static _Atomic unsigned int seq;
-	struct test_add_ctx a;
-	struct timespec ts;
-	json_t *o;
+	json_t *o = json_object();
 	char *json;
-	int rc;
 
-	if (run->klass < KB_RUN_OK || run->klass > KB_RUN_BOOT_FAILURE)
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_CACHE,
-				     "bad run class %d; use a kb_run_class", run->klass);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	memcpy(a.key, test_key->b, 32);
-	put_be64(a.key + 32, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
-	put_be32(a.key + 40, (uint32_t)getpid());
-	put_be32(a.key + 44, seq++ << 8);
-	o = json_object();
 	json_object_set_new(o, "class", json_string(kb_run_class_name(run->klass)));
 	json_object_set_new(o, "title", json_string(run->title));
 	json_object_set_new(o, "duration_s", json_real(run->duration_s));
@@ -380,12 +389,52 @@ int kb_cache_test_add(kb_cache *c, const kb_key *test_key, const kb_test_run *ru
 	json_object_set_new(o, "time", json_integer(run->time));
 	json = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
-	if (!json)
+	return json;
+}
+
+int kb_cache_test_add_many(kb_cache *c, const kb_key *test_key, const kb_test_run *runs,
+			   size_t n)
+{
+	static _Atomic unsigned int seq;
+	struct test_add_ctx a;
+	struct timespec ts;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (runs[i].klass < KB_RUN_OK || runs[i].klass > KB_RUN_BOOT_FAILURE)
+			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_CACHE,
+					     "bad run class %d (run %zu of %zu); use a "
+					     "kb_run_class; nothing stored", runs[i].klass, i + 1, n);
+	if (!n)
+		return 0;
+	if (n > (1u << 23))
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_CACHE,
+				     "%zu runs in one call; add at most 8388608 at a time", n);
+	if (!(a.json = calloc(n, sizeof(*a.json))))
 		return oom(c);
-	a.json = json;
-	rc = kb_cache__write(c, test_add_fn, &a);
-	free(json);
+	for (size_t i = 0; i < n && !rc; i++)
+		if (!(a.json[i] = run_json(&runs[i])))
+			rc = oom(c);
+	if (!rc) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		a.test_key = test_key;
+		a.n = n;
+		a.time_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		a.seq0 = atomic_fetch_add(&seq, (unsigned int)n);
+		/* one txn, one fsync, for all of them */
+		rc = kb_cache__write(c, test_add_fn, &a);
+	}
+	if (!rc)
+		rc = kb_cache__enforce_limit(c, NULL); /* records count toward it */
+	for (size_t i = 0; i < n; i++)
+		free(a.json[i]);
+	free(a.json);
 	return rc;
+}
+
+int kb_cache_test_add(kb_cache *c, const kb_key *test_key, const kb_test_run *run)
+{
+	return kb_cache_test_add_many(c, test_key, run, 1);
 }
 
 static int run_from_json(kb_test_run *out, const void *data, size_t len)

@@ -235,6 +235,69 @@ static void test_cache_records__test_runs_accumulate_in_order(void **state)
 	assert_int_equal(s.test_misses, 1);
 }
 
+static void test_cache_records__many_runs_in_one_call_keep_their_order(void **state)
+{
+	struct kb_test_cache *f = *state;
+	const size_t n = 32000;
+	kb_test_run *in = calloc(n, sizeof(*in)), *out = NULL;
+	kb_key key;
+	size_t got = 0;
+
+	memset(&key, 0x51, 32);
+	for (size_t i = 0; i < n; i++) {
+		in[i].klass = i % 7 == 3 ? KB_RUN_CRASH : KB_RUN_OK;
+		if (in[i].klass == KB_RUN_CRASH)
+			snprintf(in[i].title, sizeof(in[i].title), "WARNING in run %zu", i);
+		in[i].duration_s = 1.5;
+		in[i].time = 1700000000 + (int64_t)i;
+	}
+	assert_int_equal(kb_cache_test_add_many(f->c, &key, in, n), 0);
+	assert_int_equal(kb_cache_test_list(&out, &got, f->c, &key), 0);
+	assert_int_equal(got, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(out[i].time, in[i].time);
+		assert_int_equal(out[i].klass, in[i].klass);
+	}
+	assert_string_equal(out[3].title, "WARNING in run 3");
+	free(out);
+	/* one bad run: nothing stored */
+	in[100].klass = 99;
+	assert_int_equal(kb_cache_test_add_many(f->c, &key, in, n), KB_EINVAL);
+	assert_int_equal(kb_cache_test_list(&out, &got, f->c, &key), 0);
+	assert_int_equal(got, n);
+	free(out);
+	free(in);
+}
+
+static void test_cache_records__records_count_toward_the_size_limit(void **state)
+{
+	struct kb_test_cache *f = *state;
+	const size_t n = 32000; /* ~4 MB of runs */
+	kb_test_run *in = calloc(n, sizeof(*in));
+	uint8_t *buf = malloc(1u << 20);
+	kb_key ids[3], key;
+	int left = 0;
+
+	assert_int_equal(kb_cache_set_limit(f->c, 6u << 20), 0);
+	for (int i = 0; i < 3; i++) {
+		kb_test_fill_random(buf, 1u << 20, 60u + (unsigned)i);
+		assert_int_equal(kb_cache_put_buf(&ids[i], f->c, buf, 1u << 20, NULL), 0);
+	}
+	memset(&key, 0x52, 32);
+	for (size_t i = 0; i < n; i++) {
+		in[i].klass = KB_RUN_OK;
+		in[i].time = 1700000000 + (int64_t)i;
+	}
+	assert_int_equal(kb_cache_test_add_many(f->c, &key, in, n), 0);
+	/* 3 MiB of objects + ~4 MB of runs > 6 MiB: the oldest objects made room */
+	for (int i = 0; i < 3; i++)
+		left += kb_cache_has(f->c, &ids[i]);
+	assert_true(left < 3);
+	assert_int_equal(kb_cache_has(f->c, &ids[2]), 1); /* the newest stays */
+	free(in);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +308,8 @@ int main(void)
 		T(test_cache_records__failed_builds_are_cached_with_their_error),
 		T(test_cache_records__bad_extra_json_is_einval),
 		T(test_cache_records__test_runs_accumulate_in_order),
+		T(test_cache_records__many_runs_in_one_call_keep_their_order),
+		T(test_cache_records__records_count_toward_the_size_limit),
 #undef T
 	};
 	return cmocka_run_group_tests_name("cache/records", tests, NULL, NULL);

@@ -59,6 +59,14 @@ grep -q "^bad: object $rid" "$tmp/v" || fail "verify did not name the object: $(
   || true
 "$KBISECT" cache get --cache "$c" "$id" -o "$tmp/back" && cmp -s "$tmp/good" "$tmp/back" || fail "damage spread"
 
+# sizes that do not fit 64 bits are bad sizes, not "no limit" (16777216T = 2^64 bytes)
+for size in 16777216T 18446744073709551616 99999999999999999999G 17179869184G; do
+  set +e; "$KBISECT" cache gc --cache "$c" --limit "$size" >/dev/null 2>"$tmp/err"; rc=$?; set -e
+  [ $rc = 129 ] || fail "gc --limit $size exited $rc ($(cat "$tmp/err"))"
+  grep -q "bad size" "$tmp/err" || fail "gc --limit $size said '$(cat "$tmp/err")'"
+done
+"$KBISECT" cache gc --cache "$c" --limit 16777215T >/dev/null || fail "the largest size that fits"
+
 # a file that is not LMDB where the cache should be
 mkdir "$tmp/junk" && head -c 65536 /dev/zero | tr '\0' 'x' > "$tmp/junk/data.mdb"
 expect_error "'$tmp/junk/data.mdb' is not a valid LMDB file" "$KBISECT" cache ls --cache "$tmp/junk"
