@@ -376,14 +376,11 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 	return ret;
 }
 
-/* Store the n new runs of a test-record PUT: one store call.
- * MERGE(issue 17, store branch h17s): kb_cache_test_add_many() stores them in one
- * transaction (one fsync, all or nothing); until it is merged, one call per run. */
+/* Store the n new runs of a test-record PUT in one store transaction (one fsync). */
 static int store_runs(kb_cache *c, const kb_key *test_key, const kb_test_run *runs, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (kb_cache_test_add(c, test_key, &runs[i]) != 0)
-			return kb_error_last()->code;
+	if (kb_cache_test_add_many(c, test_key, runs, n) != 0)
+		return kb_error_last()->code;
 	return 0;
 }
 
