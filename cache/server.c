@@ -276,6 +276,14 @@ static void free_cb(void *cls)
 	free(g);
 }
 
+/* 1 if id is the SHA-256 of no bytes. */
+static int is_empty_blob(const kb_key *id)
+{
+	kb_key e;
+	kb_sha256(&e, "", 0);
+	return kb_key_equal(&e, id);
+}
+
 static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, struct req *q,
 				    const kb_key *id)
 {
@@ -285,6 +293,11 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 	uint64_t size;
 	int rc;
 
+	if (is_empty_blob(id)) {
+		/* the empty blob is always there (as bazel-remote answers): clients probe it */
+		kb_srv__add(&s->hits, 1);
+		return answer(conn, q, 200, "application/octet-stream", "", 0);
+	}
 	if (q->rt.method == KB_SRV_HEAD) {
 		kb_object_info info;
 		if (kb_cache_object_info(&info, s->cache, id) != 0) {
@@ -441,6 +454,18 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 	}
 }
 
+/* DELETE of an /ac/ or ccache key: the reference goes, the object stays until evicted
+ * (another key may point at it). */
+static enum MHD_Result delete_ref(kb_server *s, struct MHD_Connection *conn, struct req *q)
+{
+	int rc = kb_cache_ref_del(s->cache, KB_REF_AC, &q->rt.key);
+	if (rc == KB_ENOTFOUND)
+		return answer_error(conn, q, 404, "not found");
+	if (rc != 0)
+		return answer_store_error(s, conn, q, 0);
+	return answer(conn, q, 200, "text/plain", "", 0);
+}
+
 /* ---- the request handler ---- */
 
 /* An upload averaging under 1 KiB/s once it has run for the idle timeout is a client
@@ -526,7 +551,7 @@ static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, str
 	}
 	if (rc != 0)
 		return answer_store_error(s, conn, q, q->clen);
-	if (q->rt.target == KB_SRV_AC) {
+	if (q->rt.target == KB_SRV_AC || q->rt.target == KB_SRV_CCACHE) {
 		kb_key old;
 		q->existed = kb_cache_ref_get(&old, s->cache, KB_REF_AC, &q->rt.key) == 0 &&
 			     kb_key_equal(&old, &id);
@@ -577,17 +602,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			q->rt.status = 400;
 			q->rt.why = "percent-encoded characters are not allowed in paths";
 		}
-		if (q->rt.status)
+		if (!q->rt.status) {
+			st = authorized(s, conn, q->rt.method == KB_SRV_PUT ||
+							 q->rt.method == KB_SRV_DELETE);
+			if (st == 0) {
+				q->rt.status = 401;
+				q->rt.why = "missing or invalid token; send 'Authorization: "
+					    "Bearer <token>'";
+			} else if (st < 0) {
+				q->rt.status = 403;
+				q->rt.why = "this token may only read (GET/HEAD); uploads and "
+					    "deletes need a read-write token";
+			}
+		}
+		/* Without a body (GET, HEAD, DELETE) the answer waits for MHD's next call:
+		 * one queued on this first call makes MHD close the connection. An
+		 * upload refused now is answered now (its body is not read). */
+		if (q->rt.status && q->rt.method == KB_SRV_PUT)
 			return answer_error(conn, q, q->rt.status, q->rt.why);
-		st = authorized(s, conn, q->rt.method == KB_SRV_PUT);
-		if (st == 0)
-			return answer_error(conn, q, 401,
-					    "missing or invalid token; send 'Authorization: "
-					    "Bearer <token>'");
-		if (st < 0)
-			return answer_error(conn, q, 403,
-					    "this token may only read (GET/HEAD); uploads need a "
-					    "read-write token");
+		if (q->rt.status)
+			return MHD_YES;
 		if (q->rt.method == KB_SRV_PUT) {
 			st = start_put(s, conn, q);
 			if (st)
@@ -637,16 +671,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		}
 		return finish_put(s, conn, q);
 	}
-	/* GET, HEAD: ignore any body */
+	/* GET, HEAD, DELETE: ignore any body */
 	if (*upload_data_size) {
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (q->rt.status)
+		return answer_error(conn, q, q->rt.status, q->rt.why);
 	switch (q->rt.target) {
 	case KB_SRV_CAS:
 		return serve_object(s, conn, q, &q->rt.key);
-	case KB_SRV_AC: {
+	case KB_SRV_AC:
+	case KB_SRV_CCACHE: {
 		kb_key id;
+		if (q->rt.method == KB_SRV_DELETE)
+			return delete_ref(s, conn, q);
 		if (kb_cache_ref_get(&id, s->cache, KB_REF_AC, &q->rt.key) != 0) {
 			kb_srv__add(&s->misses, 1);
 			return answer_error(conn, q, 404, "not found");
