@@ -15,6 +15,9 @@
  * content-reader callback; when the last byte has been read the reader is asked for
  * its end-of-object checksum verdict before that last block goes out, so a corrupt
  * object is cut short (connection closed) rather than served whole.
+ * Keep-alive: MHD (0.9.75) closes a connection whose answer is queued on the first
+ * call of a request, so GET/HEAD/DELETE are answered on the next call; only an
+ * upload refused before its body is answered (and closed) at once.
  * Slow clients: the per-address limit (a quarter of --max-connections by default)
  * and the header deadline (cache/server_guard.c) keep one address from taking the
  * connections every other client needs.
@@ -618,16 +621,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		/* Without a body (GET, HEAD, DELETE) the answer waits for MHD's next call:
 		 * one queued on this first call makes MHD close the connection. An
 		 * upload refused now is answered now (its body is not read). */
-		if (q->rt.status && q->rt.method == KB_SRV_PUT)
-			return answer_error(conn, q, q->rt.status, q->rt.why);
+		if (q->rt.method != KB_SRV_PUT)
+			return MHD_YES; /* answered on the next call */
 		if (q->rt.status)
-			return MHD_YES;
-		if (q->rt.method == KB_SRV_PUT) {
-			st = start_put(s, conn, q);
-			if (st)
-				return answer_error(conn, q, st, q->why);
-			return MHD_YES; /* wait for the body */
-		}
+			return answer_error(conn, q, q->rt.status, q->rt.why);
+		st = start_put(s, conn, q);
+		if (st)
+			return answer_error(conn, q, st, q->why);
+		return MHD_YES; /* wait for the body */
 	}
 	if (q->answered_status) {
 		*upload_data_size = 0; /* an early answer is queued; discard the rest */
