@@ -65,6 +65,10 @@ void kb_server__ccache_key(kb_key *out, const char *path, size_t len);
 /** 1 if s is exactly 64 lowercase hex digits followed by NUL or '/'... (len given). */
 int kb_server__is_key_hex(const char *s, size_t len);
 
+/** 1 if an Accept-Encoding header value accepts zstd ("zstd", "gzip, zstd", not
+ * "zstd;q=0"); 0 for NULL. */
+int kb_server__accepts_zstd(const char *h);
+
 /** Parse a Content-Length value strictly (digits only, no sign, <= 2^62); 0 or -1. */
 int kb_server__parse_length(const char *s, uint64_t *out);
 

@@ -136,6 +136,20 @@ static void test_server_route__ccache_layouts_are_keys(void **state)
 	assert_int_equal(route("GET", "/ccache/a/b/c", &r), 404);
 }
 
+static void test_server_route__accept_encoding_zstd(void **state)
+{
+	(void)state;
+	assert_true(kb_server__accepts_zstd("zstd"));
+	assert_true(kb_server__accepts_zstd("gzip, deflate, zstd"));
+	assert_true(kb_server__accepts_zstd("ZSTD;q=0.5"));
+	assert_true(kb_server__accepts_zstd("br,zstd ; q=1"));
+	assert_false(kb_server__accepts_zstd("zstd;q=0"));
+	assert_false(kb_server__accepts_zstd("gzip, br"));
+	assert_false(kb_server__accepts_zstd("zstdx, xzstd"));
+	assert_false(kb_server__accepts_zstd(""));
+	assert_false(kb_server__accepts_zstd(NULL));
+}
+
 static void test_server_route__content_length_is_strict(void **state)
 {
 	uint64_t v;
@@ -332,6 +346,7 @@ int main(void)
 		cmocka_unit_test(test_server_route__unknown_paths_404_and_methods_405),
 		cmocka_unit_test(test_server_route__content_length_is_strict),
 		cmocka_unit_test(test_server_route__ccache_layouts_are_keys),
+		cmocka_unit_test(test_server_route__accept_encoding_zstd),
 		cmocka_unit_test(test_server_route__auth_header_bearer_and_basic),
 		cmocka_unit_test(test_server_wire__build_record_round_trips),
 		cmocka_unit_test(test_server_wire__malformed_records_return_einval),
