@@ -384,7 +384,7 @@ int kb_builder_open(kb_builder **out, const char *repo_path, kb_cache *c,
 		goto fail;
 	b->cc = strdup(opts->cc && *opts->cc ? opts->cc : "gcc");
 	b->ccache = dup_or_null(opts->ccache);
-	b->ccache_remote = dup_or_null(opts->ccache_remote);
+	b->ccache_remote = kb_build__ccache_remote(opts->ccache_remote); /* never https */
 	if (b->ccache && !getenv("CCACHE_DIR") &&
 	    asprintf(&b->ccache_dir_env, "%s/ccache", kb_cache_dir(c)) < 0)
 		b->ccache_dir_env = NULL; /* then ccache's own default */

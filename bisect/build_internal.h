@@ -97,4 +97,11 @@ int kb_depset__serialize(char **out, size_t *len, kb_depset *d);
 /** Parse what kb_depset__serialize() wrote. @return 0, KB_ECORRUPT, KB_EVERSION */
 int kb_depset__parse(kb_depset **out, const char *text, size_t len);
 
+/* ---- build_ccache.c: ccache's remote storage ---- */
+
+/** The URLs of a ccache remote_storage list (space-separated) that ccache can use:
+ * https:// ones are dropped (ccache has no HTTPS client), with a note on stderr once
+ * per process. malloc'd; NULL when none is left (or urls is NULL, or out of memory). */
+char *kb_build__ccache_remote(const char *urls);
+
 #endif

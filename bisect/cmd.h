@@ -62,7 +62,8 @@ typedef struct kb_remote kb_remote;
 /** Open the remote of --remote url (NULL: $KBISECT_REMOTE, config); *out NULL if none.
  * Returns KB_EXIT_OK, or KB_EXIT_ERROR after printing why (bad URL, token file). */
 int kb_cli_remote_open(kb_remote **out, const char *url);
-/** ccache's remote storage on the server at url ("<url>/ccache|layout=bazel") in buf. */
+/** ccache's remote storage on the server at url ("<url>/ccache|layout=bazel") in buf
+ * (the builder drops it again for an https url: ccache has no HTTPS client). */
 const char *kb_cli_remote_ccache(char *buf, size_t len, const char *url);
 /** After a command: if the remote was given up, warn on stderr with its counters. */
 void kb_cli_remote_done(kb_remote *r);

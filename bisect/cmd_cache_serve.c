@@ -27,8 +27,10 @@ static void serve_help(void)
 	kb_cli_usage(stdout, serve_usage);
 	printf("\nServe the cache over HTTP/1.1 until SIGINT or SIGTERM (or --duration).\n"
 	       "Speaks the Bazel HTTP remote-cache protocol (GET/HEAD/PUT /cas/<sha256> and\n"
-	       "/ac/<sha256>, any path prefix), so ccache (remote_storage=http://host:port/x|\n"
-	       "layout=bazel), Bazel and kbisect (--remote) share it. GET /status (JSON) and\n"
+	       "/ac/<sha256>, any path prefix) and ccache's layouts under .../ccache/ (subdirs,\n"
+	       "flat, bazel; DELETE too), so ccache (remote_storage=http://host:port/ccache),\n"
+	       "Bazel and kbisect (--remote) share it; bodies may travel zstd-compressed\n"
+	       "(Content-Encoding / Accept-Encoding: zstd). GET /status (JSON) and\n"
 	       "GET /metrics (Prometheus). See docs/shared-cache.md.\n"
 	       "\n"
 	       "    --listen <host>:<port>   numeric address and port (default 127.0.0.1:8080;\n"

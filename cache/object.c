@@ -2588,6 +2588,37 @@ int kb_cache_ref_set(kb_cache *c, int ns, const kb_key *key, const kb_key *id)
 	return kb_cache__write(c, ref_fn, &r);
 }
 
+static int ref_del_fn(kb_cache *c, MDB_txn *t, void *arg)
+{
+	struct ref_ctx *r = arg;
+	uint8_t kb[33];
+	MDB_val k = { 33, kb };
+	int rc;
+
+	kb[0] = (uint8_t)r->ns;
+	memcpy(kb + 1, r->key->b, 32);
+	rc = mdb_del(t, c->ref, &k, NULL);
+	if (rc == MDB_NOTFOUND)
+		return KB_ENOTFOUND; /* nothing written: the transaction is aborted */
+	return kb_cache__mdb(c, rc, "cannot delete a reference");
+}
+
+int kb_cache_ref_del(kb_cache *c, int ns, const kb_key *key)
+{
+	struct ref_ctx r = { ns, key, NULL };
+	char s[16];
+	int rc;
+
+	if (ns < 0 || ns > 255)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_CACHE, "bad reference namespace %d", ns);
+	rc = kb_cache__write(c, ref_del_fn, &r);
+	if (rc == KB_ENOTFOUND)
+		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_CACHE,
+				     "no reference %s in namespace %d of cache '%s'",
+				     kb_cache__short(s, key), ns, c->dir);
+	return rc;
+}
+
 int kb_cache_ref_get(kb_key *out_id, kb_cache *c, int ns, const kb_key *key)
 {
 	uint8_t kb[33];

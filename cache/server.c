@@ -15,6 +15,9 @@
  * content-reader callback; when the last byte has been read the reader is asked for
  * its end-of-object checksum verdict before that last block goes out, so a corrupt
  * object is cut short (connection closed) rather than served whole.
+ * Keep-alive: MHD (0.9.75) closes a connection whose answer is queued on the first
+ * call of a request, so GET/HEAD/DELETE are answered on the next call; only an
+ * upload refused before its body is answered (and closed) at once.
  * Slow clients: the per-address limit (a quarter of --max-connections by default)
  * and the header deadline (cache/server_guard.c) keep one address from taking the
  * connections every other client needs.
@@ -46,6 +49,7 @@
 /* Per-request state (MHD's con_cls). */
 struct req {
 	struct kb_srv_route rt;
+	kb_server *srv;
 	int started;            /* the first call has been handled */
 	int status;             /* error to answer at the end of the body (0: none) */
 	const char *why;
@@ -58,17 +62,11 @@ struct req {
 	int raw_percent;        /* the raw request target had a '%' escape */
 	int close;              /* answer with "Connection: close" (framing in doubt) */
 	int gated;              /* holds a slot of the upload gate */
+	struct kb_srv_unz *unz; /* PUT sent with Content-Encoding: zstd */
+	uint64_t plain;         /* bytes after decoding (zstd PUT) */
 	struct timespec t0;
 	char path[96];
 	char errmsg[512];       /* the store's error, kept until the answer */
-};
-
-/* Body of a streamed GET (MHD_create_response_from_callback). */
-struct getctx {
-	kb_server *s;
-	kb_cache_reader *r;
-	kb_key id;
-	uint64_t size, pos;
 };
 
 static enum MHD_Result answer(struct MHD_Connection *conn, struct req *q, int status,
@@ -227,7 +225,7 @@ static int load_tokens(kb_server *s, const char *path)
 
 /* A GET cut short by the store: an object evicted while it was streamed (the reader
  * takes a read transaction per batch of chunks) is not damage; anything else is. */
-static ssize_t read_failed(struct getctx *g, ssize_t rc)
+ssize_t kb_server__read_failed(struct kb_srv_get *g, ssize_t rc)
 {
 	char hex[KB_KEY_HEXLEN + 1];
 
@@ -240,7 +238,7 @@ static ssize_t read_failed(struct getctx *g, ssize_t rc)
 
 static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	struct getctx *g = cls;
+	struct kb_srv_get *g = cls;
 	ssize_t n, end;
 	char tmp[1];
 
@@ -251,11 +249,11 @@ static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		max = (size_t)(g->size - g->pos);
 	n = kb_cache_reader_read(g->r, buf, max);
 	if (n <= 0)
-		return read_failed(g, n < 0 ? n : KB_ECORRUPT);
+		return kb_server__read_failed(g, n < 0 ? n : KB_ECORRUPT);
 	g->pos += (uint64_t)n;
 	if (g->pos >= g->size && (end = kb_cache_reader_read(g->r, tmp, sizeof(tmp))) != 0)
 		/* checksum of the whole object failed: never deliver the last block */
-		return read_failed(g, end < 0 ? end : KB_ECORRUPT);
+		return kb_server__read_failed(g, end < 0 ? end : KB_ECORRUPT);
 	kb_srv__add(&g->s->bytes_out, (uint64_t)n);
 	return n;
 }
@@ -271,9 +269,18 @@ static ssize_t no_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void free_cb(void *cls)
 {
-	struct getctx *g = cls;
+	struct kb_srv_get *g = cls;
 	kb_cache_reader_free(g->r);
+	kb_server__zstd_get_free(g);
 	free(g);
+}
+
+/* 1 if id is the SHA-256 of no bytes. */
+static int is_empty_blob(const kb_key *id)
+{
+	kb_key e;
+	kb_sha256(&e, "", 0);
+	return kb_key_equal(&e, id);
 }
 
 static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, struct req *q,
@@ -281,10 +288,15 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
-	struct getctx *g;
+	struct kb_srv_get *g;
 	uint64_t size;
 	int rc;
 
+	if (is_empty_blob(id)) {
+		/* the empty blob is always there (as bazel-remote answers): clients probe it */
+		kb_srv__add(&s->hits, 1);
+		return answer(conn, q, 200, "application/octet-stream", "", 0);
+	}
 	if (q->rt.method == KB_SRV_HEAD) {
 		kb_object_info info;
 		if (kb_cache_object_info(&info, s->cache, id) != 0) {
@@ -318,12 +330,26 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 	g->s = s;
 	g->id = *id;
 	g->size = size;
-	resp = MHD_create_response_from_callback(size, 256 * 1024, read_cb, g, free_cb);
+	if (kb_server__accepts_zstd(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							       MHD_HTTP_HEADER_ACCEPT_ENCODING))) {
+		/* compressed on the fly, sent chunked (the size is not known yet) */
+		if (kb_server__zstd_get_init(g) != 0) {
+			free_cb(g);
+			return answer_error(conn, q, 500, "out of memory");
+		}
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 256 * 1024,
+							 kb_server__zstd_read_cb, g, free_cb);
+	} else {
+		resp = MHD_create_response_from_callback(size, 256 * 1024, read_cb, g, free_cb);
+	}
 	if (!resp) {
 		free_cb(g);
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	if (g->z)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "zstd");
 	ret = MHD_queue_response(conn, 200, resp);
 	MHD_destroy_response(resp);
 	q->answered_status = 200;
@@ -438,6 +464,18 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 	}
 }
 
+/* DELETE of an /ac/ or ccache key: the reference goes, the object stays until evicted
+ * (another key may point at it). */
+static enum MHD_Result delete_ref(kb_server *s, struct MHD_Connection *conn, struct req *q)
+{
+	int rc = kb_cache_ref_del(s->cache, KB_REF_AC, &q->rt.key);
+	if (rc == KB_ENOTFOUND)
+		return answer_error(conn, q, 404, "not found");
+	if (rc != 0)
+		return answer_store_error(s, conn, q, 0);
+	return answer(conn, q, 200, "text/plain", "", 0);
+}
+
 /* ---- the request handler ---- */
 
 /* An upload averaging under 1 KiB/s once it has run for the idle timeout is a client
@@ -460,16 +498,29 @@ static int start_put(kb_server *s, struct MHD_Connection *conn, struct req *q)
 						     MHD_HTTP_HEADER_TRANSFER_ENCODING);
 	kb_put_opts po;
 
+	const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_ENCODING);
+
 	if (te || !cl || kb_server__parse_length(cl, &q->clen) != 0) {
 		q->why = "PUT needs a Content-Length header (no chunked encoding)";
 		return 400;
+	}
+	if (ce && strcasecmp(ce, "identity") != 0) {
+		if (strcasecmp(ce, "zstd") != 0) {
+			q->why = "unsupported Content-Encoding; send the body plain or as zstd";
+			return 415;
+		}
+		if (!(q->unz = kb_server__unz_new())) {
+			q->why = "out of memory";
+			return 500;
+		}
 	}
 	if (q->rt.target == KB_SRV_BUILD || q->rt.target == KB_SRV_TEST) {
 		if (q->clen > RECORD_MAX) {
 			q->why = "record body too large";
 			return 413;
 		}
-		q->cap = (size_t)q->clen + 1;
+		q->cap = (q->unz ? RECORD_MAX : (size_t)q->clen) + 1;
 		q->buf = malloc(q->cap);
 		if (!q->buf) {
 			q->why = "out of memory";
@@ -511,6 +562,8 @@ static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, str
 
 	if (q->received != q->clen)
 		return answer_error(conn, q, 400, "body shorter than Content-Length");
+	if (q->unz && !kb_server__unz_done(q->unz))
+		return answer_error(conn, q, 400, "the zstd body ends inside a frame; nothing stored");
 	if (q->buf)
 		return put_record(s, conn, q);
 	rc = kb_cache_writer_commit(&id, q->w, q->rt.target == KB_SRV_CAS ? &q->rt.key : NULL);
@@ -523,7 +576,7 @@ static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, str
 	}
 	if (rc != 0)
 		return answer_store_error(s, conn, q, q->clen);
-	if (q->rt.target == KB_SRV_AC) {
+	if (q->rt.target == KB_SRV_AC || q->rt.target == KB_SRV_CCACHE) {
 		kb_key old;
 		q->existed = kb_cache_ref_get(&old, s->cache, KB_REF_AC, &q->rt.key) == 0 &&
 			     kb_key_equal(&old, &id);
@@ -531,6 +584,40 @@ static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, str
 			return answer_store_error(s, conn, q, 0);
 	}
 	return answer(conn, q, q->existed ? 200 : 201, "text/plain", "", 0);
+}
+
+/* Sink of a PUT's (decoded) body: into the record buffer or the store writer. On an
+ * error q->status is set (and the rest of the body discarded); returns it. */
+static int put_bytes(void *arg, const void *data, size_t n)
+{
+	struct req *q = arg;
+
+	if (q->status)
+		return q->status;
+	q->plain += n;
+	if (q->buf) {
+		if (q->len + n >= q->cap) {
+			q->status = 413;
+			q->why = "record body too large";
+			return q->status;
+		}
+		memcpy(q->buf + q->len, data, n);
+		q->len += n;
+		q->buf[q->len] = '\0';
+		return 0;
+	}
+	if (q->plain > q->srv->opts.max_blob_size) {
+		q->status = 413;
+		q->why = "body larger than the server's --max-blob-size (after zstd decoding)";
+		return q->status;
+	}
+	if (kb_cache_writer_write(q->w, data, n) != 0) {
+		/* keep the store's words: answer_error tells disk from limit */
+		q->status = store_status(q->srv, q->clen > q->received ? q->clen - q->received : n);
+		snprintf(q->errmsg, sizeof(q->errmsg), "%s", kb_error_last()->message);
+		q->why = q->errmsg;
+	}
+	return q->status;
 }
 
 static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -574,23 +661,30 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			q->rt.status = 400;
 			q->rt.why = "percent-encoded characters are not allowed in paths";
 		}
+		if (!q->rt.status) {
+			st = authorized(s, conn, q->rt.method == KB_SRV_PUT ||
+							 q->rt.method == KB_SRV_DELETE);
+			if (st == 0) {
+				q->rt.status = 401;
+				q->rt.why = "missing or invalid token; send 'Authorization: "
+					    "Bearer <token>'";
+			} else if (st < 0) {
+				q->rt.status = 403;
+				q->rt.why = "this token may only read (GET/HEAD); uploads and "
+					    "deletes need a read-write token";
+			}
+		}
+		/* Without a body (GET, HEAD, DELETE) the answer waits for MHD's next call:
+		 * one queued on this first call makes MHD close the connection. An
+		 * upload refused now is answered now (its body is not read). */
+		if (q->rt.method != KB_SRV_PUT)
+			return MHD_YES; /* answered on the next call */
 		if (q->rt.status)
 			return answer_error(conn, q, q->rt.status, q->rt.why);
-		st = authorized(s, conn, q->rt.method == KB_SRV_PUT);
-		if (st == 0)
-			return answer_error(conn, q, 401,
-					    "missing or invalid token; send 'Authorization: "
-					    "Bearer <token>'");
-		if (st < 0)
-			return answer_error(conn, q, 403,
-					    "this token may only read (GET/HEAD); uploads need a "
-					    "read-write token");
-		if (q->rt.method == KB_SRV_PUT) {
-			st = start_put(s, conn, q);
-			if (st)
-				return answer_error(conn, q, st, q->why);
-			return MHD_YES; /* wait for the body */
-		}
+		st = start_put(s, conn, q);
+		if (st)
+			return answer_error(conn, q, st, q->why);
+		return MHD_YES; /* wait for the body */
 	}
 	if (q->answered_status) {
 		*upload_data_size = 0; /* an early answer is queued; discard the rest */
@@ -614,15 +708,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 				q->answered_status = 408;
 				return MHD_NO;
 			}
-			if (q->buf) {
-				memcpy(q->buf + q->len, upload_data, n);
-				q->len += n;
-				q->buf[q->len] = '\0';
-			} else if (kb_cache_writer_write(q->w, upload_data, n) != 0) {
-				/* keep the store's words: answer_error tells disk from limit */
-				q->status = store_status(s, q->clen - q->received);
-				snprintf(q->errmsg, sizeof(q->errmsg), "%s", kb_error_last()->message);
-				q->why = q->errmsg;
+			if (!q->unz) {
+				put_bytes(q, upload_data, n);
+			} else if (kb_server__unz_feed(q->unz, upload_data, n, put_bytes, q) < 0 &&
+				   !q->status) {
+				q->status = 400;
+				q->why = "the body is not valid zstd (Content-Encoding: zstd)";
 			}
 			return MHD_YES;
 		}
@@ -634,16 +725,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		}
 		return finish_put(s, conn, q);
 	}
-	/* GET, HEAD: ignore any body */
+	/* GET, HEAD, DELETE: ignore any body */
 	if (*upload_data_size) {
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (q->rt.status)
+		return answer_error(conn, q, q->rt.status, q->rt.why);
 	switch (q->rt.target) {
 	case KB_SRV_CAS:
 		return serve_object(s, conn, q, &q->rt.key);
-	case KB_SRV_AC: {
+	case KB_SRV_AC:
+	case KB_SRV_CCACHE: {
 		kb_key id;
+		if (q->rt.method == KB_SRV_DELETE)
+			return delete_ref(s, conn, q);
 		if (kb_cache_ref_get(&id, s->cache, KB_REF_AC, &q->rt.key) != 0) {
 			kb_srv__add(&s->misses, 1);
 			return answer_error(conn, q, 404, "not found");
@@ -685,6 +781,7 @@ static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
 	if (!q)
 		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &q->t0);
+	q->srv = cls;
 	q->raw_percent = uri && strchr(uri, '%') != NULL;
 	atomic_fetch_add(&((kb_server *)cls)->in_flight, 1);
 	return q;
@@ -721,6 +818,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			(double)(t1.tv_sec - q->t0.tv_sec) * 1e3 +
 				(double)(t1.tv_nsec - q->t0.tv_nsec) / 1e6);
 	}
+	kb_server__unz_free(q->unz);
 	free(q->buf);
 	free(q);
 	*con_cls = NULL;

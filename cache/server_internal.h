@@ -16,8 +16,9 @@ enum kb_srv_method {
 	KB_SRV_GET = 0,
 	KB_SRV_HEAD = 1,
 	KB_SRV_PUT = 2,
-	KB_SRV_OTHER = 3,
-	KB_SRV_METHOD_MAX = 4,
+	KB_SRV_DELETE = 3,
+	KB_SRV_OTHER = 4,
+	KB_SRV_METHOD_MAX = 5,
 };
 
 /** What a request addresses. */
@@ -30,6 +31,8 @@ enum kb_srv_target {
 	KB_SRV_BUILD,    /**< /kb/v1/build/<build key>: a build record (JSON) */
 	KB_SRV_TEST,     /**< /kb/v1/test/<test key>: the runs of a test (JSON array) */
 	KB_SRV_SIG,      /**< /kb/v1/sig/<signature>: build keys of a signature (GET) */
+	KB_SRV_CCACHE,   /**< .../ccache/<path>: ccache's subdirs/flat layouts; key =
+			  *   kb_server__ccache_key(<path>), stored like /ac/ */
 };
 
 /** Result of routing one request line. */
@@ -48,13 +51,23 @@ struct kb_srv_route {
  * Route a request: method (as sent) and path (the URL path, already percent-decoded
  * by the HTTP library; a '%' left in it is rejected). Any prefix of safe segments
  * ([A-Za-z0-9_.-], not "." or "..") may come before cas/, ac/, kb/v1/...; keys must
- * be 64 lowercase hex digits (else 400). Unknown paths get 404, unsupported methods
+ * be 64 lowercase hex digits (else 400). A path with a "ccache" segment followed by one
+ * or two safe segments that are not a keyed target is KB_SRV_CCACHE (ccache's subdirs
+ * and flat layouts). DELETE is allowed on /ac/ and ccache paths. Unknown paths get 404, unsupported methods
  * 405. Pure: no allocation, no I/O. Returns out->status.
  */
 int kb_server__route(struct kb_srv_route *out, const char *method, const char *path);
 
+/** Reference key of a ccache object: SHA-256 of "kbisect-ccache:" + its path after
+ * "ccache/" (len bytes), so it never meets a Bazel /ac/ key. */
+void kb_server__ccache_key(kb_key *out, const char *path, size_t len);
+
 /** 1 if s is exactly 64 lowercase hex digits followed by NUL or '/'... (len given). */
 int kb_server__is_key_hex(const char *s, size_t len);
+
+/** 1 if an Accept-Encoding header value accepts zstd ("zstd", "gzip, zstd", not
+ * "zstd;q=0"); 0 for NULL. */
+int kb_server__accepts_zstd(const char *h);
 
 /** Parse a Content-Length value strictly (digits only, no sign, <= 2^62); 0 or -1. */
 int kb_server__parse_length(const char *s, uint64_t *out);

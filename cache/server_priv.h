@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <microhttpd.h>
@@ -106,5 +107,51 @@ int kb_server__upload_enter(kb_server *s, int *gated);
 
 /** Give back the slot, if *gated. */
 void kb_server__upload_leave(kb_server *s, int *gated);
+
+/* ---- cache/server.c and cache/server_zstd.c: a streamed GET ---- */
+
+/** Body of a streamed GET (MHD_create_response_from_callback). */
+struct kb_srv_get {
+	kb_server *s;
+	kb_cache_reader *r;
+	kb_key id;
+	uint64_t size, pos;      /* object size, bytes read from the store */
+	void *z;                 /* ZSTD_CCtx when the body is sent zstd-compressed */
+	char *zin;               /* store bytes not yet compressed */
+	size_t zin_len, zin_pos;
+	int zdone;               /* the zstd frame is complete */
+};
+
+/** A GET cut short by the store (rc: KB_ENOTFOUND evicted, else damage): count, log,
+ * and end the response with an error (the client sees a truncated body). */
+ssize_t kb_server__read_failed(struct kb_srv_get *g, ssize_t rc);
+
+/* ---- cache/server_zstd.c ---- */
+
+/** Set up zstd compression of g's body. 0, or -1 out of memory. */
+int kb_server__zstd_get_init(struct kb_srv_get *g);
+
+/** Free what kb_server__zstd_get_init() set up. */
+void kb_server__zstd_get_free(struct kb_srv_get *g);
+
+/** MHD content reader of a zstd-compressed GET body (cls: struct kb_srv_get). */
+ssize_t kb_server__zstd_read_cb(void *cls, uint64_t pos, char *buf, size_t max);
+
+/** Streaming zstd decoder of a PUT body. */
+struct kb_srv_unz;
+
+/** A new decoder; NULL when out of memory. */
+struct kb_srv_unz *kb_server__unz_new(void);
+
+/** Decode n bytes, handing the output to sink (which returns 0 or a nonzero that is
+ * passed back). 0, -1 (not zstd / corrupt), or sink's value. */
+int kb_server__unz_feed(struct kb_srv_unz *u, const void *data, size_t n,
+			int (*sink)(void *arg, const void *p, size_t n), void *arg);
+
+/** 1 if the input so far ends at the end of a complete frame. */
+int kb_server__unz_done(const struct kb_srv_unz *u);
+
+/** Free; NULL ok. */
+void kb_server__unz_free(struct kb_srv_unz *u);
 
 #endif

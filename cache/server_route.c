@@ -1,6 +1,6 @@
 /*
  * cache/server_route.c - request routing and validation of the shared cache server.
- * Owns: which method + path is which target, key syntax, Content-Length syntax,
+ * Owns: which method + path is which target, key syntax, the keys of ccache's layouts, Content-Length syntax,
  * the token of an Authorization header, token-file lines, access-log escaping.
  * Not: HTTP parsing (libmicrohttpd does it), the store (include/kbisect/cache.h).
  * DESIGN: pure functions over strings, so they are unit-tested and fuzzed
@@ -24,6 +24,8 @@ static int method_of(const char *m)
 		return KB_SRV_HEAD;
 	if (!strcmp(m, "PUT"))
 		return KB_SRV_PUT;
+	if (!strcmp(m, "DELETE"))
+		return KB_SRV_DELETE;
 	return KB_SRV_OTHER;
 }
 
@@ -37,6 +39,18 @@ int kb_server__is_key_hex(const char *s, size_t len)
 			return 0;
 	}
 	return 1;
+}
+
+void kb_server__ccache_key(kb_key *out, const char *path, size_t len)
+{
+	static const char tag[] = "kbisect-ccache:";
+	char buf[sizeof(tag) + KB_SRV_PREFIX_MAX + 128];
+
+	if (len > sizeof(buf) - sizeof(tag))
+		len = sizeof(buf) - sizeof(tag); /* the router bounds paths well below this */
+	memcpy(buf, tag, sizeof(tag) - 1);
+	memcpy(buf + sizeof(tag) - 1, path, len);
+	kb_sha256(out, buf, sizeof(tag) - 1 + len);
 }
 
 static int safe_segment(const char *s, size_t len)
@@ -79,6 +93,18 @@ static const struct {
 static int seg_is(const char *s, size_t len, const char *word)
 {
 	return strlen(word) == len && !memcmp(s, word, len);
+}
+
+/* Index of the "ccache" segment when the one or two segments after it (the last
+ * not empty) are a key of ccache's subdirs or flat layout; else -1. */
+static int ccache_at(const char **seg, const size_t *seglen, int n)
+{
+	if (seglen[n - 1] == 0 || !safe_segment(seg[n - 1], seglen[n - 1]))
+		return -1;
+	for (int i = n - 2; i >= 0 && i >= n - 3; i--)
+		if (seg_is(seg[i], seglen[i], "ccache"))
+			return i;
+	return -1;
 }
 
 int kb_server__route(struct kb_srv_route *out, const char *method, const char *path)
@@ -133,17 +159,32 @@ int kb_server__route(struct kb_srv_route *out, const char *method, const char *p
 		if ((size_t)(seg[n - 1 - m] - path) > KB_SRV_PREFIX_MAX + 1)
 			return fail(out, 400, "path prefix too long");
 		out->target = keyed[k].target;
-		if (!kb_server__is_key_hex(seg[n - 1], seglen[n - 1]))
+		if (!kb_server__is_key_hex(seg[n - 1], seglen[n - 1])) {
+			if (ccache_at(seg, seglen, n) >= 0)
+				break; /* ccache's subdirs layout, directory "ac" */
 			return fail(out, 400, "key is not 64 lowercase hex digits");
+		}
 		if (kb_key_from_hex(&out->key, seg[n - 1]) != 0)
 			return fail(out, 400, "key is not 64 lowercase hex digits");
 		if (out->method == KB_SRV_OTHER ||
-		    (out->target == KB_SRV_SIG && out->method == KB_SRV_PUT))
+		    (out->target == KB_SRV_SIG && out->method == KB_SRV_PUT) ||
+		    (out->target != KB_SRV_AC && out->method == KB_SRV_DELETE))
 			return fail(out, 405, "method not allowed on this path");
 		return 0;
 	}
 	if (!safe_segment(seg[n - 1], seglen[n - 1]) && seglen[n - 1] != 0)
 		return fail(out, 400, "bad path segment");
+	/* ccache's subdirs (<prefix>/ccache/ab/cdef...) and flat (<prefix>/ccache/abcdef...)
+	 * layouts: the one or two segments after the last "ccache" are the key */
+	for (int i = ccache_at(seg, seglen, n); i >= 0; i = -1) {
+		if ((size_t)(seg[i] - path) > KB_SRV_PREFIX_MAX + 1)
+			return fail(out, 400, "path prefix too long");
+		out->target = KB_SRV_CCACHE;
+		kb_server__ccache_key(&out->key, seg[i + 1], plen - (size_t)(seg[i + 1] - path));
+		if (out->method == KB_SRV_OTHER)
+			return fail(out, 405, "method not allowed on this path");
+		return 0;
+	}
 	return fail(out, 404, "no such path; see docs/shared-cache.md");
 }
 

@@ -20,7 +20,8 @@
 const int kb_srv__codes[KB_SRV_N_CODES - 1] = { 200, 201, 400, 401, 403, 404, 405, 408,
 						413, 500, 503, 507 };
 
-const char *const kb_srv__method_names[KB_SRV_METHOD_MAX] = { "GET", "HEAD", "PUT", "OTHER" };
+const char *const kb_srv__method_names[KB_SRV_METHOD_MAX] = { "GET", "HEAD", "PUT", "DELETE",
+								 "OTHER" };
 
 static int code_index(int status)
 {

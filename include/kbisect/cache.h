@@ -162,6 +162,9 @@ typedef enum {
 /** Point key (in namespace ns) at object id; replaces an older reference. */
 int kb_cache_ref_set(kb_cache *c, int ns, const kb_key *key, const kb_key *id);
 
+/** Remove a reference (its object stays until evicted). @return 0, KB_ENOTFOUND */
+int kb_cache_ref_del(kb_cache *c, int ns, const kb_key *key);
+
 /** Look up a reference. @return 0, KB_ENOTFOUND */
 int kb_cache_ref_get(kb_key *out_id, kb_cache *c, int ns, const kb_key *key);
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # t1201-serve-ccache.sh - Debian's ccache (4.7.5) uses `kbisect cache serve` as its
-# remote storage with layout=bazel: a small C project compiled twice from two separate
-# local ccache directories; the second time every result is a remote hit.
+# remote storage with each of its layouts (bazel, subdirs - ccache's default - and flat):
+# a small C project compiled twice from two separate local ccache directories; the
+# second time every result is a remote hit. DELETE (ccache's remove) drops a key.
 # kb-test-labels: integration
-# kb-test-timeout: 120
+# kb-test-timeout: 180
 set -euo pipefail
 K=${KBISECT:?set KBISECT to the kbisect binary}
 command -v ccache >/dev/null || { echo "skip: ccache not installed (scripts/install-deps.sh)"; exit 0; }
@@ -15,7 +16,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 printf 'token-for-ccache\n' >"$T/tokens"
 "$K" cache serve --cache "$T/store" --listen 127.0.0.1:0 --port-file "$T/port" \
-	--auth-token-file "$T/tokens" --duration 100 --quiet >/dev/null 2>"$T/err" &
+	--auth-token-file "$T/tokens" --duration 100 >/dev/null 2>"$T/err" &
 pid=$!
 for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
 [ -s "$T/port" ] || { cat "$T/err"; fail "server did not start"; }
@@ -29,7 +30,6 @@ printf 'int f1(const char *);\nint main(void) { return f1("x") - 1; }\n' >"$T/sr
 
 export CCACHE_CONFIGPATH=/dev/null
 # the token travels as the password of HTTP basic auth
-export CCACHE_REMOTE_STORAGE="http://ccache:token-for-ccache@127.0.0.1:$PORT/ccache|layout=bazel"
 build() { # build DIR: compile everything with ccache dir DIR
 	export CCACHE_DIR=$1
 	ccache -z >/dev/null
@@ -38,17 +38,35 @@ build() { # build DIR: compile everything with ccache dir DIR
 }
 stat_of() { awk -v k="$2" '$1 == k { print $2 }' "$1.stats"; }
 
-build "$T/ccache-a"
-[ "$(stat_of "$T/ccache-a" remote_storage_hit)" = 0 ] || fail "first build had remote hits"
-[ "$(stat_of "$T/ccache-a" remote_storage_write)" -ge 5 ] || fail "first build wrote nothing remote"
-[ "$(stat_of "$T/ccache-a" remote_storage_error)" = 0 ] || fail "remote errors in first build"
-rm -f "$T"/src/*.o
-build "$T/ccache-b"
-[ "$(stat_of "$T/ccache-b" remote_storage_hit)" = 5 ] || { cat "$T/ccache-b.stats"; fail "second build: not 5 remote hits"; }
-[ "$(stat_of "$T/ccache-b" cache_miss)" = 0 ] || fail "second build compiled something"
-ccache -s >"$T/s.txt"
-grep -A3 -i "^remote storage" "$T/s.txt" | grep -Eq "Hits: +5 / +5" || { cat "$T/s.txt"; fail "ccache -s: not 5/5 remote hits"; }
-(cd "$T/src" && gcc -o prog ./*.o && ./prog) || fail "objects from the remote do not link/run"
+for layout in bazel subdirs flat; do
+	export CCACHE_REMOTE_STORAGE="http://ccache:token-for-ccache@127.0.0.1:$PORT/ccache|layout=$layout"
+	rm -f "$T"/src/*.o
+	build "$T/ccache-a-$layout"
+	[ "$(stat_of "$T/ccache-a-$layout" remote_storage_hit)" = 0 ] || fail "$layout: first build had remote hits"
+	[ "$(stat_of "$T/ccache-a-$layout" remote_storage_write)" -ge 5 ] || fail "$layout: first build wrote nothing remote"
+	[ "$(stat_of "$T/ccache-a-$layout" remote_storage_error)" = 0 ] || fail "$layout: remote errors in first build"
+	rm -f "$T"/src/*.o
+	build "$T/ccache-b-$layout"
+	[ "$(stat_of "$T/ccache-b-$layout" remote_storage_hit)" = 5 ] || { cat "$T/ccache-b-$layout.stats"; fail "$layout: second build: not 5 remote hits"; }
+	[ "$(stat_of "$T/ccache-b-$layout" remote_storage_error)" = 0 ] || fail "$layout: remote errors in second build"
+	[ "$(stat_of "$T/ccache-b-$layout" cache_miss)" = 0 ] || fail "$layout: second build compiled something"
+	ccache -s >"$T/s.txt"
+	grep -A3 -i "^remote storage" "$T/s.txt" | grep -Eq "Hits: +5 / +5" || { cat "$T/s.txt"; fail "$layout: ccache -s: not 5/5 remote hits"; }
+	(cd "$T/src" && gcc -o prog ./*.o && ./prog) || fail "$layout: objects from the remote do not link/run"
+done
+[ "$(grep -c ' /ccache/[0-9a-v][0-9a-v]/[0-9a-v]* 200' "$T/err")" -ge 5 ] || fail "subdirs layout not served"
+
+# DELETE of a ccache key (subdirs and flat paths are plain keys)
+U="http://127.0.0.1:$PORT/ccache"
+code() { curl -s -o /dev/null -w '%{http_code}' -u x:token-for-ccache "$@"; }
+[ "$(code -X PUT --data-binary hello "$U/ab/cdef0123")" = 201 ] || fail "PUT of a subdirs key"
+[ "$(curl -s -u x:token-for-ccache "$U/ab/cdef0123")" = hello ] || fail "GET of a subdirs key"
+[ "$(code "$U/abcdef0123")" = 404 ] || fail "the flat path of another key answered"
+[ "$(code -X DELETE -u x:wrong "$U/ab/cdef0123")" = 401 ] || fail "DELETE without a valid token"
+[ "$(code -X DELETE "$U/ab/cdef0123")" = 200 ] || fail "DELETE of a stored key"
+[ "$(code "$U/ab/cdef0123")" = 404 ] || fail "GET after DELETE"
+[ "$(code -X DELETE "$U/ab/cdef0123")" = 404 ] || fail "DELETE of a missing key"
+[ "$(code -X DELETE "http://127.0.0.1:$PORT/cas/$(printf x | sha256sum | cut -c1-64)")" = 405 ] || fail "DELETE on /cas/"
 
 # a wrong token: ccache counts errors but still compiles (the server says 401)
 export CCACHE_REMOTE_STORAGE="http://ccache:wrong@127.0.0.1:$PORT/ccache|layout=bazel"

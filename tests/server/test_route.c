@@ -105,6 +105,51 @@ static void test_server_route__unknown_paths_404_and_methods_405(void **state)
 	assert_int_equal(route("get", "/cas/" K64, &r), 405);
 }
 
+static void test_server_route__ccache_layouts_are_keys(void **state)
+{
+	struct kb_srv_route r, r2;
+	kb_key k;
+	(void)state;
+	/* subdirs (ccache's default) and flat: whatever ccache names, under .../ccache/ */
+	assert_int_equal(route("GET", "/ccache/b6/5dsitkfs51k01oerv8u2tirc8vfpu7k", &r), 0);
+	assert_int_equal(r.target, KB_SRV_CCACHE);
+	kb_server__ccache_key(&k, "b6/5dsitkfs51k01oerv8u2tirc8vfpu7k", 34);
+	assert_true(kb_key_equal(&k, &r.key));
+	assert_int_equal(route("PUT", "/team/ccache/b65dsitkfs51k01oerv8u2tirc8vfpu7k", &r2), 0);
+	assert_int_equal(r2.target, KB_SRV_CCACHE);
+	assert_false(kb_key_equal(&r.key, &r2.key));
+	/* a subdirs directory named "ac" is not Bazel's /ac/ */
+	assert_int_equal(route("GET", "/ccache/ac/5dsitkfs51k01oerv8u2tirc8vfpu7k", &r), 0);
+	assert_int_equal(r.target, KB_SRV_CCACHE);
+	assert_int_equal(route("GET", "/ccache/ac/" K64, &r), 0);
+	assert_int_equal(r.target, KB_SRV_AC);
+	/* DELETE on ccache keys and /ac/, not on /cas/ or records */
+	assert_int_equal(route("DELETE", "/ccache/ab/cd", &r), 0);
+	assert_int_equal(r.method, KB_SRV_DELETE);
+	assert_int_equal(route("DELETE", "/x/ac/" K64, &r), 0);
+	assert_int_equal(route("DELETE", "/kb/v1/build/" K64, &r), 405);
+	assert_int_equal(route("POST", "/ccache/ab/cd", &r), 405);
+	/* the key's segments are checked like any other */
+	assert_int_equal(route("GET", "/ccache/ab/..", &r), 400);
+	assert_int_equal(route("GET", "/ccache/a b", &r), 400);
+	assert_int_equal(route("GET", "/ccache/", &r), 404);
+	assert_int_equal(route("GET", "/ccache/a/b/c", &r), 404);
+}
+
+static void test_server_route__accept_encoding_zstd(void **state)
+{
+	(void)state;
+	assert_true(kb_server__accepts_zstd("zstd"));
+	assert_true(kb_server__accepts_zstd("gzip, deflate, zstd"));
+	assert_true(kb_server__accepts_zstd("ZSTD;q=0.5"));
+	assert_true(kb_server__accepts_zstd("br,zstd ; q=1"));
+	assert_false(kb_server__accepts_zstd("zstd;q=0"));
+	assert_false(kb_server__accepts_zstd("gzip, br"));
+	assert_false(kb_server__accepts_zstd("zstdx, xzstd"));
+	assert_false(kb_server__accepts_zstd(""));
+	assert_false(kb_server__accepts_zstd(NULL));
+}
+
 static void test_server_route__content_length_is_strict(void **state)
 {
 	uint64_t v;
@@ -300,6 +345,8 @@ int main(void)
 		cmocka_unit_test(test_server_route__path_tricks_are_rejected),
 		cmocka_unit_test(test_server_route__unknown_paths_404_and_methods_405),
 		cmocka_unit_test(test_server_route__content_length_is_strict),
+		cmocka_unit_test(test_server_route__ccache_layouts_are_keys),
+		cmocka_unit_test(test_server_route__accept_encoding_zstd),
 		cmocka_unit_test(test_server_route__auth_header_bearer_and_basic),
 		cmocka_unit_test(test_server_wire__build_record_round_trips),
 		cmocka_unit_test(test_server_wire__malformed_records_return_einval),
