@@ -258,24 +258,28 @@ static pid_t start_reaper(const char *dir)
 		return -1;
 	pid = fork();
 	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR);
+		int rd = fcntl(fds[0], F_DUPFD, 3), nul; /* above stdin..stderr */
 		char b;
 		ssize_t n;
 		signal(SIGINT, SIG_IGN); /* a Ctrl-C or kill of the group is for the parent */
 		signal(SIGTERM, SIG_IGN);
 		signal(SIGHUP, SIG_IGN);
 		signal(SIGQUIT, SIG_IGN);
-		if (nul >= 0) {
+		if (rd < 0)
+			_exit(1);
+		close(fds[0]);
+		close(fds[1]); /* else we would keep our own pipe open */
+		if ((nul = open("/dev/null", O_RDWR)) >= 0) {
 			dup2(nul, 0);
 			dup2(nul, 1);
 			dup2(nul, 2);
 		}
 		/* hold nothing of the parent's (sockets, the cache, owner.lock) */
-		if (fds[0] > 3)
-			close_range(3, (unsigned int)fds[0] - 1, 0);
-		close_range((unsigned int)fds[0] + 1, ~0u, 0);
+		if (rd > 3)
+			close_range(3, (unsigned int)rd - 1, 0);
+		close_range((unsigned int)rd + 1, ~0u, 0);
 		do
-			n = read(fds[0], &b, 1);
+			n = read(rd, &b, 1);
 		while (n < 0 && errno == EINTR);
 		/* the parent is gone: its QEMUs die with it; a second pass catches files a
 		 * dying helper (a state file being written) created meanwhile */
