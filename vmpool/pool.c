@@ -3,7 +3,8 @@
  * classification of every run, results streamed back.
  * Owns: kb_pool (public API of kbisect/vmpool.h), the pool's temporary directory,
  * compiling C reproducers, the run protocol with the agent, deadlines and kill rules.
- * Not: QEMU argv (qemu.c), save/restore (snapshot.c), crash titles (report.c, the
+ * Not: QEMU argv (qemu.c), save/restore (snapshot.c), fresh randomness for clones
+ * (entropy.c), its directory's lock and reaper (pooldir.c), crash titles (report.c, the
  * "report" module: kb_report_parse()).
  * DESIGN: one worker thread per VM slot; a worker takes a run, makes sure its kernel
  * has a template (booting it itself if nobody else is; others wait), starts a clone,
@@ -20,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -196,107 +196,6 @@ static uint64_t next_seq(kb_pool *p)
 	return s;
 }
 
-#define OWNER_LOCK "owner.lock"
-
-/* 1 if the pool directory path has no live owner: its owner.lock can be locked (its
- * owner holds it while it lives, whatever its pid is now), or, for a directory without
- * one, no process has the pid in its name. */
-static int pool_dir_stale(const char *path, int pid)
-{
-	char lock[1300];
-	int fd, stale;
-
-	snprintf(lock, sizeof(lock), "%s/" OWNER_LOCK, path);
-	fd = open(lock, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT && kill(pid, 0) < 0 && errno == ESRCH;
-	stale = flock(fd, LOCK_EX | LOCK_NB) == 0;
-	close(fd);
-	return stale;
-}
-
-/* Remove the directories of pools whose process is gone (killed with SIGKILL and its
- * reaper too, so nobody cleaned up; its QEMUs died with it through PR_SET_PDEATHSIG). */
-static void sweep_stale(const char *base)
-{
-	DIR *d = opendir(base);
-	struct dirent *e;
-
-	while (d && (e = readdir(d))) {
-		int pid;
-		char path[1200];
-		if (sscanf(e->d_name, "kbisect-pool-%d-", &pid) != 1 || pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
-		if (pool_dir_stale(path, pid))
-			rmrf(path);
-	}
-	if (d)
-		closedir(d);
-}
-
-/* Take the pool directory's owner.lock (held until the pool closes or we die). */
-static int lock_dir(kb_pool *p)
-{
-	char path[700];
-	snprintf(path, sizeof(path), "%s/" OWNER_LOCK, p->dir);
-	p->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (p->lock_fd < 0 || flock(p->lock_fd, LOCK_EX | LOCK_NB) < 0)
-		return kb_error_os("cannot lock '%s'", path);
-	return 0;
-}
-
-/* A process that removes the pool's directory when we die without kb_pool_close()
- * (kill -9 included: our end of its pipe closes with us). Up to ~1 GB of RAM files in
- * /dev/shm must not outlive a killed bisection. Best effort: -1 when it cannot start. */
-static pid_t start_reaper(const char *dir)
-{
-	int fds[2];
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		int rd = fcntl(fds[0], F_DUPFD, 3), nul; /* above stdin..stderr */
-		char b;
-		ssize_t n;
-		signal(SIGINT, SIG_IGN); /* a Ctrl-C or kill of the group is for the parent */
-		signal(SIGTERM, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		signal(SIGQUIT, SIG_IGN);
-		if (rd < 0)
-			_exit(1);
-		close(fds[0]);
-		close(fds[1]); /* else we would keep our own pipe open */
-		if ((nul = open("/dev/null", O_RDWR)) >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-			dup2(nul, 2);
-		}
-		/* hold nothing of the parent's (sockets, the cache, owner.lock) */
-		if (rd > 3)
-			close_range(3, (unsigned int)rd - 1, 0);
-		close_range((unsigned int)rd + 1, ~0u, 0);
-		do
-			n = read(rd, &b, 1);
-		while (n < 0 && errno == EINTR);
-		/* the parent is gone: its QEMUs die with it; a second pass catches files a
-		 * dying helper (a state file being written) created meanwhile */
-		kb_vm__rmrf(dir);
-		sleep(1);
-		kb_vm__rmrf(dir);
-		_exit(0);
-	}
-	close(fds[0]);
-	if (pid < 0) {
-		close(fds[1]);
-		return -1;
-	}
-	/* fds[1] stays open (close-on-exec) until this process ends */
-	return pid;
-}
-
 int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 {
 	kb_pool_opts def = { 0 };
@@ -358,7 +257,7 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 				     "quote, which qemu's exec: migration cannot take; use "
 				     "another TMPDIR", base);
 	}
-	sweep_stale(base);
+	kb_pooldir__sweep(base);
 	snprintf(p->dir, sizeof(p->dir), "%s/kbisect-pool-%d-XXXXXX", base, (int)getpid());
 	if (!mkdtemp(p->dir)) {
 		r = kb_error_os("cannot create the pool's directory under '%s'", base);
@@ -366,12 +265,12 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 		kb_pool_close(p);
 		return r;
 	}
-	if ((r = lock_dir(p)) < 0) {
+	if ((r = kb_pooldir__lock(p->dir, &p->lock_fd)) < 0) {
 		kb_pool_close(p);
 		return r;
 	}
 	if (!getenv("KBISECT_KEEP_VM"))
-		p->reaper = start_reaper(p->dir);
+		p->reaper = kb_pooldir__reaper(p->dir);
 	if (opts->accel && strcmp(opts->accel, "auto")) {
 		snprintf(p->accel, sizeof(p->accel), "%s", opts->accel);
 		snprintf(p->accel_reason, sizeof(p->accel_reason), "asked for with --accel");

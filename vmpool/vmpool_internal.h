@@ -1,7 +1,8 @@
 /*
  * vmpool/vmpool_internal.h - module-internal API of vmpool (never in include/):
  * QMP client (qmp.c), QEMU processes (qemu.c), KVM probe (accel.c), initramfs writer
- * (initramfs.c), templates and clones (snapshot.c). The pool itself is pool.c.
+ * (initramfs.c), templates and clones (snapshot.c), fresh randomness for clones
+ * (entropy.c), the pool directory's lock and reaper (pooldir.c). The pool itself is pool.c.
  */
 #ifndef KB_VMPOOL_INTERNAL_H
 #define KB_VMPOOL_INTERNAL_H
@@ -169,6 +170,20 @@ char *kb_vm__console(const kb_vm *vm, size_t *len);
 
 /** Size of the console log so far. */
 uint64_t kb_vm__console_size(const kb_vm *vm);
+
+/* ---- the pool's directory (pooldir.c) ---- */
+
+/** Remove the kbisect-pool-* directories under base whose owner is gone: their
+ * owner.lock can be locked (or, without one, no process has the pid in the name). */
+void kb_pooldir__sweep(const char *base);
+
+/** Create and flock() dir/owner.lock; *fd stays open (close-on-exec) while the pool
+ * lives. */
+int kb_pooldir__lock(const char *dir, int *fd);
+
+/** Fork the reaper that removes dir when this process is gone; its pid, or -1 (then
+ * only the next pool's sweep cleans up). Kill and reap it after removing dir. */
+pid_t kb_pooldir__reaper(const char *dir);
 
 /* ---- fresh randomness for clones (entropy.c) ---- */
 
