@@ -1183,7 +1183,7 @@ static void calib_summary(char *buf, size_t len, const kb_engine *e, const kb_en
 	size_t off = 0;
 	int w;
 
-	unsigned target = 0;
+	unsigned target = 0, listed = 0;
 
 	for (size_t i = 0; i < oc->n_runs; i++) {
 		if (oc->runs[i].klass >= 0 && oc->runs[i].klass < 4)
@@ -1207,7 +1207,7 @@ static void calib_summary(char *buf, size_t len, const kb_engine *e, const kb_en
 			}
 		if (seen)
 			continue;
-		w = snprintf(buf + off, len - off, "%s%.80s x%u", buf[off - 1] == 'a' ? " (" : ", ",
+		w = snprintf(buf + off, len - off, "%s%.80s x%u", listed++ ? ", " : " (",
 			     oc->runs[i].title[0] ? oc->runs[i].title : "no reason", same);
 		off = w > 0 && (size_t)w < len - off ? off + (size_t)w : len - 1;
 	}
