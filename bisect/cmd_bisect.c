@@ -39,7 +39,7 @@ static const char *const bisect_usage[] = {
 	"               [--title <crash title>] [--any-crash] [--max-rounds <n>] [--json]",
 	"               [--html <file>] [--log <file>] [--build-cmd <cmd>] [--image <path>]",
 	"               [--work-dir <dir>] [--jobs <n>] [--accel tcg|kvm|auto] [--vms <n>]",
-	"               [--run-timeout <s>] [--boot-timeout <s>] [--prebuild <n>]",
+	"               [--run-timeout <s>] [--boot-timeout <s>] [--prebuild <n>] [--cold]",
 	"               [--ccache <prog> | --no-ccache]",
 	"kbisect bisect --simulate [--commits <n>] [--shape linear|merges] [--q <rate>]",
 	"               [--seed <n>] [--workers <k>] [--runs-per-test <n>] [--confidence <p>]",
@@ -82,7 +82,8 @@ static void bisect_help(void)
 	       "                          is installed and no --build-cmd is given; its files go\n"
 	       "                          to <cache>/ccache unless $CCACHE_DIR is set)\n"
 	       "    --no-ccache           build without ccache\n"
-	       "    --accel, --vms, --run-timeout, --boot-timeout   as in 'kbisect pool run'\n"
+	       "    --accel, --vms, --run-timeout, --boot-timeout, --cold   as in 'kbisect pool "
+	       "run'\n"
 	       "    --prebuild <n>        build up to n of the likeliest next candidates while\n"
 	       "                          a round's tests run (default: <k> on machines with 8\n"
 	       "                          or more CPUs and in --simulate, else 0: on a few\n"
@@ -178,6 +179,7 @@ struct real_args {
 	double run_timeout;
 	unsigned prebuild; /* speculative builds per round */
 	double boot_timeout; /* kernel boot to agent ready (0: the pool's default) */
+	int cold;            /* boot a fresh VM for every run (no snapshot clones) */
 };
 
 
@@ -534,6 +536,10 @@ static int test_kernel(struct real *r, const kb_build_result *b, unsigned want,
 			kb_error_clear();
 		}
 		kb_pool_results_free(res, n);
+		/* clones on frozen randomness would make a flaky bug look always or never
+		 * there: stop with the pool's reason rather than bisect on it */
+		if (kb_pool_health(r->pool) != 0)
+			return oerr(KB_ERROR, "%s", kb_error_last()->message);
 	}
 	oc->test_end = now_s() - r->t0;
 	return 0;
@@ -878,6 +884,10 @@ static void print_text(const kb_engine *e, const kb_model *m, const kb_gitdag *d
 
 /* Print the result (text or JSON) and write the HTML report; preboots >= 0 (real
  * bisections: kernels pre-booted ahead of their test) is added to both. */
+/* What the "did not crash" error adds about how the runs were made (set for real
+ * bisections: snapshot clones, or --cold boots). */
+static const char *no_repro_hint = "";
+
 static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, const char *html,
 		  long preboots)
 {
@@ -908,9 +918,10 @@ static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, con
 	kb_engine_result(e, &r);
 	if (r.stop == KB_STOP_NO_REPRO)
 		return kb_cli_error("the reproducer did not crash bad commit %s in %u rounds of "
-				    "runs; check the reproducer, --kernel-cmdline and --config",
+				    "runs (see the calibration lines above); check the reproducer, "
+				    "--kernel-cmdline and --config%s",
 				    dag ? kb_gitdag_id(dag, kb_gitdag_size(dag) - 1) : "(simulated)",
-				    r.rounds);
+				    r.rounds, no_repro_hint);
 	return KB_EXIT_OK;
 }
 
@@ -1097,6 +1108,10 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	}
 	r.popts.vms = a->vms;
 	r.popts.boot_timeout_s = a->boot_timeout;
+	r.popts.cold = a->cold;
+	no_repro_hint = a->cold ? "" : "; the runs were clones of one saved boot per kernel "
+				       "(each with fresh randomness): if the bug needs a fresh "
+				       "boot, try --cold (each run boots, slower)";
 	r.popts.accel = a->accel;
 	r.popts.cache = r.cache;
 	if (kb_pool_open(&r.pool, &r.popts) != 0) {
@@ -1196,7 +1211,7 @@ int cmd_bisect(int argc, char **argv)
 	       O_CONF, O_CACHE, O_REMOTE, O_JSON, O_HTML, O_SIM, O_COMMITS, O_SHAPE, O_Q,
 	       O_SEED, O_TITLE, O_ANY, O_ROUNDS, O_LOG, O_BUILDCMD, O_IMAGE, O_WORKDIR,
 	       O_JOBS, O_ACCEL, O_VMS, O_RTIMEOUT, O_FINDGOOD, O_PREBUILD, O_BTIMEOUT,
-	       O_CCACHE, O_NOCCACHE };
+	       O_CCACHE, O_NOCCACHE, O_COLD };
 	static const struct option lo[] = {
 		{ "repo", required_argument, NULL, O_REPO },
 		{ "good", required_argument, NULL, O_GOOD },
@@ -1232,6 +1247,7 @@ int cmd_bisect(int argc, char **argv)
 		{ "boot-timeout", required_argument, NULL, O_BTIMEOUT },
 		{ "ccache", required_argument, NULL, O_CCACHE },
 		{ "no-ccache", no_argument, NULL, O_NOCCACHE },
+		{ "cold", no_argument, NULL, O_COLD },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1324,6 +1340,7 @@ int cmd_bisect(int argc, char **argv)
 				return kb_cli_usage_error(bisect_usage, "bad --jobs '%s'", optarg);
 			break;
 		case O_ACCEL: ra.accel = optarg; break;
+		case O_COLD: ra.cold = 1; break;
 		case O_VMS:
 			if (parse_uint(optarg, 1, 256, &ra.vms))
 				return kb_cli_usage_error(bisect_usage, "bad --vms '%s'", optarg);

@@ -104,6 +104,7 @@ static int pool_run(int argc, char **argv)
 	size_t n_rows = 0, done = 0;
 	char *end;
 	struct sigaction sa, old_int, old_term;
+	int unhealthy = 0;
 
 	optind = 1;
 	opterr = 0;
@@ -248,8 +249,17 @@ static int pool_run(int argc, char **argv)
 		if (jr && r.has_console)
 			json_object_set_new(jr, "console", json_string(hex));
 		if (jr)
+			json_object_set_new(jr, "entropy_token", json_string(r.entropy_token));
+		if (jr)
 			json_array_append_new(jruns, jr);
 		kb_pool_result_clear(&r);
+		if (!unhealthy && kb_pool_health(pool) < 0) {
+			/* clones on frozen randomness: stop, the rest would say nothing */
+			unhealthy = 1;
+			fprintf(stderr, "kbisect: %s\n", kb_error_last()->message);
+			kb_pool_cancel(pool);
+			rc = KB_EXIT_ERROR;
+		}
 	}
 	if (json) {
 		json_t *sum = json_pack("{s:i, s:i, s:i, s:i}", "crash", n_class[KB_RUN_CRASH],

@@ -1300,6 +1300,54 @@ static int start_prefetch(kb_engine *e, const size_t *pre, size_t n_pre)
 	return rc;
 }
 
+/* "20 runs on BAD: 0 target crashes, 18 ok, 2 infra (SYZFAIL: ... x2)": what the
+ * calibration runs of oc were, into buf. */
+static void calib_summary(char *buf, size_t len, const kb_engine *e, const kb_engine_outcome *oc)
+{
+	unsigned n[4] = { 0 };
+	size_t off = 0;
+	int w;
+
+	unsigned target = 0, listed = 0;
+
+	for (size_t i = 0; i < oc->n_runs; i++) {
+		if (oc->runs[i].klass >= 0 && oc->runs[i].klass < 4)
+			n[oc->runs[i].klass]++;
+		target += is_target(e, &oc->runs[i]);
+	}
+	w = snprintf(buf, len, "%zu runs on %s: %u target crashes, %u ok, %u infra", oc->n_runs,
+		     nname(e, e->opt.bad), target, n[KB_RUN_OK], n[KB_RUN_INFRA]);
+	off = w > 0 && (size_t)w < len ? (size_t)w : len - 1;
+	/* the infra titles, each once with its count */
+	for (size_t i = 0; i < oc->n_runs && off + 8 < len; i++) {
+		unsigned same = 0;
+		int seen = 0;
+		if (oc->runs[i].klass != KB_RUN_INFRA)
+			continue;
+		for (size_t j = 0; j < oc->n_runs; j++)
+			if (oc->runs[j].klass == KB_RUN_INFRA &&
+			    !strcmp(oc->runs[j].title, oc->runs[i].title)) {
+				seen |= j < i;
+				same++;
+			}
+		if (seen)
+			continue;
+		w = snprintf(buf + off, len - off, "%s%.80s x%u", listed++ ? ", " : " (",
+			     oc->runs[i].title[0] ? oc->runs[i].title : "no reason", same);
+		off = w > 0 && (size_t)w < len - off ? off + (size_t)w : len - 1;
+	}
+	if (n[KB_RUN_INFRA] && off + 2 < len)
+		snprintf(buf + off, len - off, ")");
+	if (n[KB_RUN_BOOT_FAILURE]) {
+		off = strlen(buf);
+		snprintf(buf + off, len - off, ", %u boot failures", n[KB_RUN_BOOT_FAILURE]);
+	}
+	if (n[KB_RUN_CRASH] > target) {
+		off = strlen(buf);
+		snprintf(buf + off, len - off, ", %u other crashes", n[KB_RUN_CRASH] - target);
+	}
+}
+
 static int calibrate(kb_engine *e)
 {
 	kb_engine_request rq[65];
@@ -1361,6 +1409,11 @@ static int calibrate(kb_engine *e)
 				     nname(e, e->opt.bad));
 	}
 	learn_titles(e, &oc[0]);
+	{
+		char sum[900];
+		calib_summary(sum, sizeof(sum), e, &oc[0]);
+		elog(e, "%s", sum);
+	}
 	for (size_t i = 0; i < n && !rc; i++)
 		rc = absorb(e, &rq[i], &oc[i]);
 	free(oc);

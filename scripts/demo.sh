@@ -15,6 +15,9 @@
 #   KB_DEMO_ACCEL=A      tcg, kvm or auto (default auto: a guarded KVM probe, else TCG)
 #   KB_DEMO_FRESH=1      start with an empty cache and fresh work trees (a cold run)
 #   KB_DEMO_BUILD=DIR    kbisect build directory (default build)
+#   KB_DEMO_COLD=1       boot a fresh VM for every run (bisect --cold) instead of clones
+#   KB_DEMO_SYZFAIL=P    percent of runs the reproducer fails on its own (default 8)
+#   KB_DEMO_NAME=NAME    scenario name (branch kbisect-NAME; default demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -22,6 +25,10 @@ state=${KB_DEMO_DIR:-$HOME/.cache/kbisect-demo}
 commits=${KB_DEMO_COMMITS:-30}
 accel=${KB_DEMO_ACCEL:-auto}
 bdir=${KB_DEMO_BUILD:-build}
+syzfail=${KB_DEMO_SYZFAIL:-8}
+name=${KB_DEMO_NAME:-demo}
+cold=()
+[ -n "${KB_DEMO_COLD:-}" ] && cold=(--cold)
 t_start=$(date +%s)
 
 step() { printf '\n== [%s +%ss] %s\n' "$(date +%H:%M:%S)" "$(( $(date +%s) - t_start ))" "$*"; }
@@ -56,7 +63,7 @@ git -C "$KB_KERNEL_REPO" log -1 --format='%h %s' import
 
 step "scenario: $commits commits, a flaky NULL dereference in one of them"
 scen=$(python3 scripts/demo-scenario/scenario.py --repo "$KB_KERNEL_REPO" \
-         --dir "$state/scenario" --name demo --commits "$commits")
+         --dir "$state/scenario" --name "$name" --commits "$commits" --syzfail "$syzfail")
 python3 - "$scen" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -93,7 +100,7 @@ trap 'kill $hb 2>/dev/null || true' EXIT
 set +e
 "$kb" bisect --repo "$KB_KERNEL_REPO" --good import --bad "$bad" --config "$config" \
   --repro "$repro" --cache "$state/cache" --work-dir "$state/work" --workers 1 --jobs "$(nproc)" \
-  --vms 2 --accel "$accel" --run-timeout 30 --json --html "$state/out/report.html" \
+  --vms 2 --accel "$accel" --run-timeout 30 "${cold[@]}" --json --html "$state/out/report.html" \
   >"$state/out/result.json" 2> >(tee "$state/out/bisect.log" >&2)
 rc=$?
 set -e

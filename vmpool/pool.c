@@ -3,7 +3,8 @@
  * classification of every run, results streamed back.
  * Owns: kb_pool (public API of kbisect/vmpool.h), the pool's temporary directory,
  * compiling C reproducers, the run protocol with the agent, deadlines and kill rules.
- * Not: QEMU argv (qemu.c), save/restore (snapshot.c), crash titles (report.c, the
+ * Not: QEMU argv (qemu.c), save/restore (snapshot.c), fresh randomness for clones
+ * (entropy.c), its directory's lock and reaper (pooldir.c), crash titles (report.c, the
  * "report" module: kb_report_parse()).
  * DESIGN: one worker thread per VM slot; a worker takes a run, makes sure its kernel
  * has a template (booting it itself if nobody else is; others wait), starts a clone,
@@ -54,6 +55,7 @@ typedef struct tmpl {
 	int clone_failures; /* restores that failed in a row */
 	int no_cache;      /* do not load this one from the cache (it failed) */
 	double last_used;
+	kb_tokens tokens;  /* entropy tokens of its clones so far (under mu) */
 	kb_snapshot snap;
 	char *console; /* boot failure console */
 	size_t console_len;
@@ -110,6 +112,9 @@ struct kb_pool {
 	unsigned int n_compiled_cap;
 	kb_pool_counters cnt;    /* under mu */
 	uint64_t seq;            /* requests so far (under mu): job.seq, tmpl.fail_seq */
+	int lock_fd;             /* dir/owner.lock, flock()ed while the pool lives */
+	pid_t reaper;            /* removes dir if this process dies without closing */
+	char entropy_why[400];   /* the first clone without fresh randomness (under mu) */
 };
 
 /* The kb_pool_kernel of job j (pointers into j). */
@@ -191,27 +196,6 @@ static uint64_t next_seq(kb_pool *p)
 	return s;
 }
 
-/* Remove the directories of pools whose process is gone (killed with SIGKILL, so it
- * could not clean up; its QEMUs died with it through PR_SET_PDEATHSIG). */
-static void sweep_stale(const char *base)
-{
-	DIR *d = opendir(base);
-	struct dirent *e;
-
-	while (d && (e = readdir(d))) {
-		int pid;
-		char path[1200];
-		if (sscanf(e->d_name, "kbisect-pool-%d-", &pid) != 1 || pid <= 0)
-			continue;
-		if (kill(pid, 0) == 0 || errno != ESRCH)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
-		rmrf(path);
-	}
-	if (d)
-		closedir(d);
-}
-
 int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 {
 	kb_pool_opts def = { 0 };
@@ -233,6 +217,7 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return kb_error_os("out of memory");
+	p->lock_fd = -1;
 	p->o = *opts;
 	if (!p->o.mem_mb)
 		p->o.mem_mb = 512;
@@ -272,7 +257,7 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 				     "quote, which qemu's exec: migration cannot take; use "
 				     "another TMPDIR", base);
 	}
-	sweep_stale(base);
+	kb_pooldir__sweep(base);
 	snprintf(p->dir, sizeof(p->dir), "%s/kbisect-pool-%d-XXXXXX", base, (int)getpid());
 	if (!mkdtemp(p->dir)) {
 		r = kb_error_os("cannot create the pool's directory under '%s'", base);
@@ -280,6 +265,12 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 		kb_pool_close(p);
 		return r;
 	}
+	if ((r = kb_pooldir__lock(p->dir, &p->lock_fd)) < 0) {
+		kb_pool_close(p);
+		return r;
+	}
+	if (!getenv("KBISECT_KEEP_VM"))
+		p->reaper = kb_pooldir__reaper(p->dir);
 	if (opts->accel && strcmp(opts->accel, "auto")) {
 		snprintf(p->accel, sizeof(p->accel), "%s", opts->accel);
 		snprintf(p->accel_reason, sizeof(p->accel_reason), "asked for with --accel");
@@ -349,6 +340,7 @@ void kb_pool_close(kb_pool *p)
 	while (p->tmpls) {
 		tmpl *t = p->tmpls;
 		p->tmpls = t->next;
+		kb_tokens__free(&t->tokens);
 		free(t->console);
 		free(t);
 	}
@@ -361,6 +353,13 @@ void kb_pool_close(kb_pool *p)
 		free(p->memo[i].path);
 	if (p->dir[0] && !getenv("KBISECT_KEEP_VM"))
 		rmrf(p->dir);
+	if (p->reaper > 0) { /* not needed any more (KBISECT_KEEP_VM: keep the dir) */
+		kill(p->reaper, SIGKILL);
+		while (waitpid(p->reaper, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (p->lock_fd >= 0)
+		close(p->lock_fd);
 	free(p->workers);
 	free(p->vm_pids);
 	free(p->qemu);
@@ -408,6 +407,24 @@ void kb_pool_counters_get(kb_pool *p, kb_pool_counters *out)
 	pthread_mutex_lock(&p->mu);
 	*out = p->cnt;
 	pthread_mutex_unlock(&p->mu);
+}
+
+int kb_pool_health(kb_pool *p)
+{
+	char why[400];
+	unsigned int n;
+
+	pthread_mutex_lock(&p->mu);
+	n = p->cnt.entropy_failures;
+	snprintf(why, sizeof(why), "%s", p->entropy_why);
+	pthread_mutex_unlock(&p->mu);
+	if (n < KB_POOL_ENTROPY_MAX_FAILURES)
+		return 0;
+	return kb_error_set(KB_ERRCLASS_VMPOOL, "%u runs were clones whose randomness was not "
+			    "refreshed (%s); their results would repeat one random draw, so "
+			    "stopping rather than testing on frozen randomness. Use --cold "
+			    "(every run boots), or a guest kernel and agent that accept "
+			    "RNDADDENTROPY and RNDRESEEDCRNG on /dev/urandom", n, why);
 }
 
 const char *kb_pool_accel(kb_pool *p)
@@ -517,7 +534,7 @@ static int tmpl_key(kb_pool *p, kb_key *out, const kb_pool_kernel *k)
 	in.cpus = p->o.cpus;
 	in.accel = p->accel;
 	in.cpu_model = kb_qemu__cpu_model(p->accel);
-	in.machine = "pc";
+	in.machine = "pc+vmgenid"; /* the device is in the saved state */
 	in.qemu_version = p->qemu_version;
 	in.cmdline = cmdline;
 	kb_vmstate__key(out, &in);
@@ -1261,6 +1278,58 @@ static void classify(runctx *c, kb_pool_result *res, int end, int exit_code,
 	}
 }
 
+/* The run of clone c did not get fresh randomness (why: the agent's answer, or a
+ * repeated token): res becomes infra KB_POOL_ENTROPY_TITLE, counted, said once. */
+static void entropy_failed(runctx *c, const job *j, kb_pool_result *res, const char *why)
+{
+	kb_pool *p = c->p;
+	int first;
+
+	classify(c, res, KB_REPORT_END_STOPPED, -1, KB_POOL_ENTROPY_TITLE);
+	res->klass = KB_RUN_INFRA;
+	snprintf(res->title, sizeof(res->title), "%s", KB_POOL_ENTROPY_TITLE);
+	pthread_mutex_lock(&p->mu);
+	first = p->cnt.entropy_failures++ == 0;
+	if (first)
+		snprintf(p->entropy_why, sizeof(p->entropy_why), "kernel '%.150s': %.200s",
+			 j->kernel, why);
+	pthread_mutex_unlock(&p->mu);
+	if (first)
+		fprintf(stderr, "kbisect: warning: a VM cloned from the saved boot of '%s' did "
+			"not get fresh randomness (%s). Every clone would then draw the same "
+			"random numbers, and a bug that shows up by chance would look like it "
+			"always or never happens. Such runs count as infra (\"%s\"); use --cold "
+			"to boot every run instead.\n", j->kernel, why, KB_POOL_ENTROPY_TITLE);
+}
+
+/* Give clone c (of template t) the host's clock and fresh random bytes before its
+ * program starts, and check its token against t's earlier clones. 0: go on;
+ * KB_ERROR: res is set (infra). */
+static int reseed_clone(runctx *c, tmpl *t, const job *j, kb_pool_result *res)
+{
+	char why[300] = "";
+	int r = kb_vm__seed(&c->vm, res->entropy_token, why, sizeof(why), kb_vm__now() + 30);
+
+	if (r == KB_EINVAL) {
+		entropy_failed(c, j, res, why);
+		return KB_ERROR;
+	}
+	if (r < 0) {
+		classify(c, res, KB_REPORT_END_LOST_CONN, -1, "lost connection to test machine");
+		return KB_ERROR;
+	}
+	pthread_mutex_lock(&c->p->mu);
+	r = kb_tokens__add(&t->tokens, res->entropy_token);
+	pthread_mutex_unlock(&c->p->mu);
+	if (r == 1) {
+		snprintf(why, sizeof(why), "its random token %s repeats an earlier clone's: the "
+			 "guest kernel did not reseed", res->entropy_token);
+		entropy_failed(c, j, res, why);
+		return KB_ERROR;
+	}
+	return 0;
+}
+
 static void do_run(runctx *c, job *j, kb_pool_result *res)
 {
 	kb_pool *p = c->p;
@@ -1273,6 +1342,7 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 	int r, end = -1, exit_code = -1, launched = 0;
 	const char *infra = NULL;
 	char infra_buf[300];
+	tmpl *t = NULL;
 
 	memset(res, 0, sizeof(*res));
 	res->tag = j->tag;
@@ -1336,7 +1406,6 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 			goto out;
 		}
 	} else {
-		tmpl *t;
 		tfail tf = { .klass = KB_RUN_INFRA };
 		kb_pool_kernel k = job_kernel(j);
 		r = get_template(p, &t, &k, prog, prog_len, j->xz, j->seq, &tf);
@@ -1386,6 +1455,13 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 		}
 	}
 
+	/* fresh randomness and the host's clock for a clone (its RAM is the template's,
+	 * RNG state included); a cold boot has its own: only its token is read */
+	if (res->cloned && reseed_clone(c, t, j, res) < 0)
+		goto out;
+	if (!res->cloned)
+		kb_vm__token(&c->vm, res->entropy_token, kb_vm__now() + 30);
+
 	/* send the program (a clone has it stored already: its template got it) */
 	if (res->cloned)
 		snprintf(line, sizeof(line), "EXEC %lu %08x\n", (unsigned long)(j->timeout_s * 1000),
@@ -1406,8 +1482,12 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 			break;
 	}
 	if (r < 0 || strncmp(line, "START", 5)) {
-		snprintf(infra_buf, sizeof(infra_buf), "kbisect: agent: %.200s",
-			 r < 0 ? "lost connection to test machine" : line);
+		if (r == 0 && !strncmp(line, "ERR cannot run the reproducer: ", 31))
+			snprintf(infra_buf, sizeof(infra_buf), "kbisect: the guest cannot run the "
+				 "reproducer: %.200s", line + 31);
+		else
+			snprintf(infra_buf, sizeof(infra_buf), "kbisect: agent: %.200s",
+				 r < 0 ? "lost connection to test machine" : line);
 		classify(c, res, r < 0 ? KB_REPORT_END_LOST_CONN : KB_REPORT_END_EXITED, -1,
 			 infra_buf);
 		goto out;
@@ -1516,8 +1596,17 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 	set_vm_pid(c, 0);
 	scan_console(c);
 	res->exit_code = exit_code;
+	if (end == KB_REPORT_END_EXITED && (exit_code == 126 || exit_code == 127)) {
+		/* the shell's "cannot execute" / "not found": what the reproducer needs is
+		 * not in the guest, so it did not test the kernel */
+		snprintf(infra_buf, sizeof(infra_buf), "kbisect: the reproducer exited with %d "
+			 "(a command, interpreter or library it needs is missing in the guest)",
+			 exit_code);
+		infra = infra_buf;
+	}
 	classify(c, res, end, exit_code,
-		 end == KB_REPORT_END_EXITED || end == KB_REPORT_END_TIMEOUT ? NULL : infra);
+		 end == KB_REPORT_END_TIMEOUT || (end == KB_REPORT_END_EXITED && infra != infra_buf) ?
+			 NULL : infra);
 out:
 	res->duration_s = kb_vm__now() - t0;
 	set_vm_pid(c, 0);

@@ -22,11 +22,13 @@
 
 /* What every guest kernel gets: the console on ttyS0, every oops and warning is a
  * panic, and a panic reboots at once (which -no-reboot turns into a QEMU exit with
- * SHUTDOWN reason guest-reset). */
+ * SHUTDOWN reason guest-reset). no_timer_check: under TCG on a loaded host the boot's
+ * IO-APIC timer check can fail ("IO-APIC + timer doesn't work!", a panic), which
+ * would read as a kernel that does not boot. */
 #define KB_CMDLINE_BASE                                                                  \
 	"console=ttyS0 earlyprintk=serial oops=panic panic_on_warn=1 panic=-1 "          \
 	"nmi_watchdog=panic softlockup_panic=1 hung_task_panic=1 printk.devkmsg=on "     \
-	"net.ifnames=0 mitigations=off"
+	"net.ifnames=0 mitigations=off no_timer_check"
 
 void kb_argv__add(kb_argv *a, const char *fmt, ...)
 {
@@ -142,6 +144,11 @@ int kb_qemu__argv(kb_argv *out, const kb_qemu_cfg *cfg)
 	kb_argv__add(out, "socket,id=agent0,path=%s/agent.sock,server=on,wait=off", cfg->dir);
 	kb_argv__add(out, "-serial");
 	kb_argv__add(out, "chardev:agent0");
+	/* the VM generation ID: QEMU writes this GUID into guest memory and notifies the
+	 * guest (ACPI) when a saved state is loaded, so a kernel with CONFIG_VMGENID
+	 * reseeds its RNG in every clone by itself (the agent's SEED does it too) */
+	kb_argv__add(out, "-device");
+	kb_argv__add(out, "vmgenid,guid=%s", cfg->vmgenid ? cfg->vmgenid : "auto");
 	kb_argv__add(out, "-qmp");
 	kb_argv__add(out, "unix:%s/qmp.sock,server=on,wait=off", cfg->dir);
 	if (cfg->incoming) {

@@ -621,9 +621,11 @@ static int restore(kb_vm *vm, const char *state, kb_qemu_cfg *cfg, double timeou
 int kb_snapshot__clone(kb_vm *vm, const kb_snapshot *snap, kb_qemu_cfg *cfg,
 		       double timeout_s)
 {
-	char disk[700];
+	char disk[700], guid[37];
 	int r;
 
+	if (kb_vm__uuid(guid) < 0)
+		return kb_error_os("cannot draw a VM generation ID for a clone");
 	cfg->ram_file = snap->ram;
 	cfg->ram_shared = 0;
 	if (snap->disk[0]) { /* the clone writes to its own overlay of the template's */
@@ -632,8 +634,10 @@ int kb_snapshot__clone(kb_vm *vm, const kb_snapshot *snap, kb_qemu_cfg *cfg,
 			return r;
 		cfg->disk = disk;
 	}
+	cfg->vmgenid = guid; /* new per clone: the guest sees a new generation */
 	r = restore(vm, snap->state, cfg, timeout_s);
 	cfg->disk = NULL; /* points into this frame */
+	cfg->vmgenid = NULL;
 	return r;
 }
 

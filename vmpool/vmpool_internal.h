@@ -1,7 +1,8 @@
 /*
  * vmpool/vmpool_internal.h - module-internal API of vmpool (never in include/):
  * QMP client (qmp.c), QEMU processes (qemu.c), KVM probe (accel.c), initramfs writer
- * (initramfs.c), templates and clones (snapshot.c). The pool itself is pool.c.
+ * (initramfs.c), templates and clones (snapshot.c), fresh randomness for clones
+ * (entropy.c), the pool directory's lock and reaper (pooldir.c). The pool itself is pool.c.
  */
 #ifndef KB_VMPOOL_INTERNAL_H
 #define KB_VMPOOL_INTERNAL_H
@@ -110,6 +111,9 @@ typedef struct {
 	const char *dir;         /**< the VM's dir: qmp.sock, agent.sock, console.log */
 	int *cancel;             /**< when *cancel becomes non-zero, waits on this VM end
 				      (read atomically); may be NULL */
+	const char *vmgenid;     /**< GUID of the VM generation ID device (a new one per
+				      clone: an ACPI+CONFIG_VMGENID kernel reseeds at
+				      restore); NULL: "auto" (QEMU draws one) */
 } kb_qemu_cfg;
 
 /** The disk format of image ("qcow2" by its magic, else "raw"). */
@@ -166,6 +170,46 @@ char *kb_vm__console(const kb_vm *vm, size_t *len);
 
 /** Size of the console log so far. */
 uint64_t kb_vm__console_size(const kb_vm *vm);
+
+/* ---- the pool's directory (pooldir.c) ---- */
+
+/** Remove the kbisect-pool-* directories under base whose owner is gone: their
+ * owner.lock can be locked (or, without one, no process has the pid in the name). */
+void kb_pooldir__sweep(const char *base);
+
+/** Create and flock() dir/owner.lock; *fd stays open (close-on-exec) while the pool
+ * lives. */
+int kb_pooldir__lock(const char *dir, int *fd);
+
+/** Fork the reaper that removes dir when this process is gone; its pid, or -1 (then
+ * only the next pool's sweep cleans up). Kill and reap it after removing dir. */
+pid_t kb_pooldir__reaper(const char *dir);
+
+/* ---- fresh randomness for clones (entropy.c) ---- */
+
+/** A random version-4 UUID (from getrandom()) into buf (37 bytes). 0 or -1. */
+int kb_vm__uuid(char buf[37]);
+
+/** Give vm the host's wall clock and 64 fresh random bytes (agent SEED: credited to the
+ * kernel's RNG, then a forced reseed); token gets the guest's 16-byte getrandom() token
+ * after it, in hex. @return 0, KB_EINVAL (the guest could not reseed: why says so),
+ * KB_ETIMEOUT / KB_ERROR (the VM or its channel failed) */
+int kb_vm__seed(kb_vm *vm, char token[33], char *why, size_t why_len, double deadline);
+
+/** The guest's token without reseeding (agent TOKEN); "" when the agent has none. */
+void kb_vm__token(kb_vm *vm, char token[33], double deadline);
+
+/** The tokens seen from one template's clones. */
+typedef struct {
+	unsigned char (*v)[16];
+	size_t n, cap;
+} kb_tokens;
+
+/** Remember token (32 hex digits): 0 new, 1 seen before, -1 malformed. */
+int kb_tokens__add(kb_tokens *set, const char *token);
+
+/** Free the set. */
+void kb_tokens__free(kb_tokens *set);
 
 /* ---- templates (snapshot.c) ---- */
 
@@ -293,6 +337,7 @@ int kb_initramfs__build(const char *path, const char *busybox, const char *agent
 const char *kb_initramfs__agent_path(void);
 
 /* ---- reproducers ---- */
+
 
 /** FNV-1a 32-bit hash (the agent checks transfers with it). */
 uint32_t kb_vm__fnv32(const void *data, size_t len);

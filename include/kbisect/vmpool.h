@@ -24,6 +24,14 @@ extern "C" {
 
 typedef struct kb_pool kb_pool; /* a pool of VMs; body in vmpool/vmpool_internal.h */
 
+/** The infra title of a run whose clone did not get fresh randomness: the agent could
+ * not reseed the guest kernel's RNG, or its token repeated an earlier clone's. */
+#define KB_POOL_ENTROPY_TITLE "kbisect: clone entropy not refreshed"
+
+/** After this many such runs kb_pool_health() fails: stop, do not bisect on frozen
+ * randomness. */
+#define KB_POOL_ENTROPY_MAX_FAILURES 3
+
 /** Options of kb_pool_open(); zero-initialise and set what you need. */
 typedef struct {
 	unsigned int vms;        /**< VMs at once; 0: number of online CPUs */
@@ -89,6 +97,11 @@ typedef struct {
 	kb_key console;          /**< KB_OBJ_CONSOLE object id */
 	char *console_log;       /**< the console text (malloc'd; kb_pool_result_clear()) */
 	size_t console_len;
+	char entropy_token[33];  /**< 16 bytes of the guest's getrandom() read before the
+				      reproducer started (after the reseed of a clone), in
+				      hex; "" when the agent gave none. Two clones of one
+				      template never share it (else the run is infra,
+				      KB_POOL_ENTROPY_TITLE) */
 } kb_pool_result;
 
 /** What a pool did so far (kb_pool_counters_get()). */
@@ -98,6 +111,7 @@ typedef struct {
 	unsigned int cache_loads; /**< templates restored from the cache */
 	unsigned int state_loads; /**< templates found in opts.state_dir */
 	unsigned int derived;     /**< templates made by storing a reproducer */
+	unsigned int entropy_failures; /**< runs ended as KB_POOL_ENTROPY_TITLE */
 } kb_pool_counters;
 
 /** Open a pool (no VM starts yet). On success *out is yours: kb_pool_close() it.
@@ -144,6 +158,12 @@ void kb_pool_cancel(kb_pool *pool);
  * *out gets n results (free with kb_pool_results_free()). For the bisect engine. */
 int kb_pool_run_n(kb_pool_result **out, kb_pool *pool, const kb_pool_kernel *kernel,
 		  const char *repro, unsigned int n, double timeout_s);
+
+/** 0 while the pool's runs can be trusted; KB_ERROR once KB_POOL_ENTROPY_MAX_FAILURES
+ * runs had a clone whose randomness was not refreshed (kb_error_last() says which
+ * kernel, why, and what to do). Callers stop on it rather than bisect on frozen
+ * randomness. Safe while runs go on. */
+int kb_pool_health(kb_pool *pool);
 
 /** Copy the pool's counters into *out (safe while runs go on). */
 void kb_pool_counters_get(kb_pool *pool, kb_pool_counters *out);

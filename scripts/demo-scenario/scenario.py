@@ -11,15 +11,19 @@ and in it two real, flaky kernel bugs, each added by one commit:
   bug B  kernel/sys.c uname() under personality(UNAME26): a NULL dereference in ~40%
 
 plus a tinyconfig-based config for the VM pool, and the reproducers repro-a.c and
-repro-b.c. Each reproducer also fails on its own in ~8% of runs with
+repro-b.c. Each reproducer also fails on its own in ~8% of runs (--syzfail) with
 `SYZFAIL: wrong response packet`, as syzkaller's executor does.
+
+Both bugs and the reproducers draw their randomness the ordinary way: the kernel's
+get_random_u32(), user space's getrandom(). (VMs cloned from one snapshot share the
+RNG state of the snapshot; the pool reseeds every clone, so this is what it tests.)
 
 Idempotent: the history is written with one `git fast-import` under
 refs/heads/kbisect-<name>; if <dir>/scenario.json exists for the same parameters,
 nothing is done. Prints the path of scenario.json.
 
 usage: scenario.py --repo DIR --dir OUT [--name demo] [--commits 30] [--merges 0]
-                   [--seed 1] [--bug-a-at 0.55] [--bug-b-at 0.3]
+                   [--seed 1] [--bug-a-at 0.55] [--bug-b-at 0.3] [--syzfail 8]
 """
 import argparse
 import json
@@ -56,7 +60,7 @@ BUG_A = ("\t\tif (arg2 <= 0)\n\t\t\tcurrent->timer_slack_ns =\n"
          "\t\tif (arg2 <= 0) {\n"
          "\t\t\t/* reset from the group leader, which may be going away */\n"
          "\t\t\tstruct task_struct *leader = current->group_leader;\n\n"
-         "\t\t\tif (((u32)get_cycles() * 2654435761u >> 24) % 10 < 4)\n"
+         "\t\t\tif (get_random_u32() % 10 < 4)\n"
          "\t\t\t\tleader = NULL; /* lost the race with exit */\n"
          "\t\t\tcurrent->timer_slack_ns = leader->default_timer_slack_ns;\n"
          "\t\t}\n")
@@ -65,7 +69,7 @@ BUG_B = ("\t\tcopy = clamp_t(size_t, len, 1, sizeof(buf));\n",
          "\t\t{\n"
          "\t\t\t/* the namespace's release string, when it has one */\n"
          "\t\t\tconst char *ns_rel = utsname()->release;\n\n"
-         "\t\t\tif (((u32)get_cycles() * 2246822519u >> 24) % 10 < 4)\n"
+         "\t\t\tif (get_random_u32() % 10 < 4)\n"
          "\t\t\t\tns_rel = NULL; /* not set up yet */\n"
          "\t\t\tif (ns_rel[0] == 0)\n"
          "\t\t\t\trest = \"\";\n"
@@ -76,21 +80,19 @@ REPRO = r'''// %(name)s: reproducer of kbisect demo bug %(bug)s (%(what)s).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/utsname.h>
 
 int main(void)
 {
-	struct timespec ts;
-	unsigned int x;
+	unsigned int x = 0;
 
-	/* VMs cloned from one snapshot start with the same clock: mix the TSC in */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	x = ((unsigned int)__builtin_ia32_rdtsc() ^ (unsigned int)ts.tv_nsec) * 2654435761u;
-	if ((x >> 24) %% 100 < 8) {
+	if (getrandom(&x, sizeof(x), 0) != (ssize_t)sizeof(x))
+		x = 0;
+	if (x %% 100 < %(syzfail)d) {
 		fprintf(stderr, "SYZFAIL: wrong response packet\n (errno 11: Resource temporarily unavailable)\n");
 		return 67;
 	}
@@ -202,9 +204,11 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--bug-a-at", type=float, default=0.55)
     ap.add_argument("--bug-b-at", type=float, default=0.3)
+    ap.add_argument("--syzfail", type=int, default=8,
+                    help="percent of runs a reproducer fails on its own (SYZFAIL)")
     a = ap.parse_args()
     params = {k: getattr(a, k) for k in ("name", "commits", "merges", "seed", "bug_a_at",
-                                          "bug_b_at")}
+                                          "bug_b_at", "syzfail")}
     a.dir = os.path.abspath(a.dir)
     os.makedirs(a.dir, exist_ok=True)
     out = os.path.join(a.dir, "scenario.json")
@@ -345,7 +349,7 @@ def main():
                             ("b", BODY_B, "uname() under UNAME26")):
         with open(os.path.join(a.dir, "repro-%s.c" % bug), "w") as fp:
             fp.write(REPRO % {"name": "repro-%s.c" % bug, "bug": bug.upper(), "what": what,
-                              "body": body})
+                              "body": body, "syzfail": a.syzfail})
     touched = {}
     for i, f in enumerate(files):
         if i in (ia, ib):

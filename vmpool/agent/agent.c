@@ -9,13 +9,22 @@
  *   (boot)                         -> "READY" every 0.5 s until the host says anything
  *   "PING <word>"                  -> "PONG <word>"
  *   "RUN <len> <timeout_ms> <fnv>" then <len> bytes of the program
- *                                  -> "START" (program running) or "ERR <why>"
+ *                                  -> "START" (program running) or "ERR <why>" (also
+ *                                     when the guest cannot execute it: a missing
+ *                                     interpreter or loader, a bad format)
  *                                  -> "ALIVE" every second while it runs
  *                                  -> "EXIT code <n> <ms>" | "EXIT signal <n> <ms>" |
  *                                     "EXIT timeout <ms>"
  *   "PUT <len> <fnv>" then the bytes -> "STORED <fnv>" (kept for EXEC; a template
  *                                     stores the program before it is saved)
  *   "EXEC <timeout_ms> <fnv>"       -> as RUN, with the stored program
+ *   "SEED <sec> <nsec> <hex>"       -> "SEEDED <token>" | "ERR seed: <why>": set the wall
+ *                                     clock, feed the bytes to the kernel's RNG (credited,
+ *                                     RNDADDENTROPY on /dev/urandom), force a reseed
+ *                                     (RNDRESEEDCRNG); <token> is 16 bytes of getrandom()
+ *                                     read after it, in hex (a clone restored from a
+ *                                     snapshot must not share its randomness with others)
+ *   "TOKEN"                         -> "TOKEN <token>" (the same read, nothing fed)
  * <fnv> is the FNV-1a 32-bit hash of the bytes in hex, so a damaged transfer is caught.
  * A trailing " xz" on RUN/PUT says the bytes are xz-compressed (unpacked with busybox).
  */
@@ -28,6 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/random.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -206,23 +218,59 @@ static void execute(unsigned long timeout_ms)
 	pid_t pid;
 	int st;
 
+	int ep[2], err = 0;
+	ssize_t got;
+
+	/* a close-on-exec pipe tells whether execve() worked: a program the guest cannot
+	 * run (no interpreter for its #!, no loader, a foreign format) is not a run */
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		say("ERR pipe: %s", strerror(errno));
+		return;
+	}
 	t0 = now();
 	pid = fork();
 	if (pid < 0) {
 		say("ERR fork: %s", strerror(errno));
+		close(ep[0]);
+		close(ep[1]);
 		return;
 	}
 	if (pid == 0) {
 		char *argv[] = { REPRO_PATH, NULL };
 		char *envp[] = { "PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/tmp", NULL };
+		close(ep[0]);
 		setsid();
 		close(chan);
 		if (chdir("/tmp") < 0)
 			_exit(126);
 		signal(SIGPIPE, SIG_DFL);
 		execve(REPRO_PATH, argv, envp);
-		fprintf(stderr, "kbisect-agent: cannot run reproducer: %s\n", strerror(errno));
+		err = errno;
+		if (write(ep[1], &err, sizeof(err)) != (ssize_t)sizeof(err))
+			_exit(127);
 		_exit(127);
+	}
+	close(ep[1]);
+	do
+		got = read(ep[0], &err, sizeof(err));
+	while (got < 0 && errno == EINTR);
+	close(ep[0]);
+	if (got == (ssize_t)sizeof(err)) {
+		char first[128] = "";
+		int fd = open(REPRO_PATH, O_RDONLY | O_CLOEXEC);
+		waitpid(pid, &st, 0);
+		if (fd >= 0) { /* name the interpreter of a script: what the guest lacks */
+			ssize_t n = read(fd, first, sizeof(first) - 1);
+			close(fd);
+			first[n > 0 ? n : 0] = '\0';
+			first[strcspn(first, "\r\n")] = '\0';
+		}
+		if (!strncmp(first, "#!", 2))
+			say("ERR cannot run the reproducer: %s (its interpreter '%.80s' is not in "
+			    "the guest)", strerror(err), first + 2);
+		else
+			say("ERR cannot run the reproducer: %s", strerror(err));
+		return;
 	}
 	say("START");
 	deadline = t0 + (double)timeout_ms / 1000.0;
@@ -253,6 +301,83 @@ static void execute(unsigned long timeout_ms)
 	}
 	kill(-pid, SIGKILL); /* leftovers of the program's session */
 	reap_orphans();
+}
+
+static int unhex(unsigned char *out, size_t cap, const char *hex, size_t *n)
+{
+	size_t i = 0;
+	while (hex[0] && hex[1] && hex[0] != ' ' && i < cap) {
+		unsigned int v;
+		if (sscanf(hex, "%2x", &v) != 1)
+			return -1;
+		out[i++] = (unsigned char)v;
+		hex += 2;
+	}
+	*n = i;
+	return hex[0] && hex[0] != ' ' ? -1 : 0;
+}
+
+/* 16 bytes of getrandom() in hex into tok (33 bytes); 0 or -1 (errno). */
+static int read_token(char *tok)
+{
+	unsigned char b[16];
+	ssize_t n;
+	do
+		n = getrandom(b, sizeof(b), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(b))
+		return -1;
+	for (size_t i = 0; i < sizeof(b); i++)
+		snprintf(tok + 2 * i, 3, "%02x", b[i]);
+	return 0;
+}
+
+/* SEED: the host's clock and fresh random bytes, before a clone's program runs. */
+static void seed(unsigned long long sec, unsigned long nsec, const char *hex)
+{
+	union {
+		struct rand_pool_info info;
+		unsigned char raw[sizeof(struct rand_pool_info) + 128];
+	} e;
+	unsigned char bytes[128];
+	struct timespec ts = { .tv_sec = (time_t)sec, .tv_nsec = (long)nsec };
+	size_t n = 0;
+	char tok[33];
+	int fd;
+
+	memset(&e, 0, sizeof(e));
+	if (unhex(bytes, sizeof(bytes), hex, &n) < 0 || n < 16) {
+		say("ERR seed: bad random bytes from the host");
+		return;
+	}
+	if (clock_settime(CLOCK_REALTIME, &ts) < 0) {
+		say("ERR seed: cannot set the clock: %s", strerror(errno));
+		return;
+	}
+	memcpy(e.raw + sizeof(struct rand_pool_info), bytes, n); /* = info.buf[] */
+	e.info.buf_size = (int)n;
+	e.info.entropy_count = (int)(n * 8);
+	fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		say("ERR seed: cannot open /dev/urandom: %s", strerror(errno));
+		return;
+	}
+	if (ioctl(fd, RNDADDENTROPY, &e.info) < 0) {
+		say("ERR seed: RNDADDENTROPY on /dev/urandom: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	if (ioctl(fd, RNDRESEEDCRNG) < 0) {
+		say("ERR seed: RNDRESEEDCRNG on /dev/urandom: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	close(fd);
+	if (read_token(tok) < 0) {
+		say("ERR seed: getrandom: %s", strerror(errno));
+		return;
+	}
+	say("SEEDED %s", tok);
 }
 
 int main(int argc, char **argv)
@@ -308,6 +433,19 @@ int main(int argc, char **argv)
 		} else if (sscanf(line, "PUT %lu %lx", &a, &c) == 2) {
 			if (receive(a, c, strstr(line, " xz") != NULL) == 0)
 				say("STORED %08lx", c);
+		} else if (!strncmp(line, "SEED ", 5)) {
+			unsigned long long sec;
+			int off = 0;
+			if (sscanf(line, "SEED %llu %lu %n", &sec, &a, &off) == 2 && off > 0)
+				seed(sec, a, line + off);
+			else
+				say("ERR seed: bad SEED line");
+		} else if (!strcmp(line, "TOKEN")) {
+			char tok[33];
+			if (read_token(tok) == 0)
+				say("TOKEN %s", tok);
+			else
+				say("ERR token: getrandom: %s", strerror(errno));
 		} else if (sscanf(line, "EXEC %lu %lx", &b, &c) == 2) {
 			if (have_stored && stored_hash == (uint32_t)c)
 				execute(b);
