@@ -5,22 +5,16 @@
 # second time every result is a remote hit. DELETE (ccache's remove) drops a key.
 # kb-test-labels: integration
 # kb-test-timeout: 180
-set -euo pipefail
-K=${KBISECT:?set KBISECT to the kbisect binary}
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
+# shellcheck source=lib/serve.sh
+. "$src/tests/cli/lib/serve.sh"
+T=$tmp
 command -v ccache >/dev/null || { echo "skip: ccache not installed (scripts/install-deps.sh)"; exit 0; }
-T=$(mktemp -d /tmp/kbtest-t1201-XXXXXX)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 printf 'token-for-ccache\n' >"$T/tokens"
-"$K" cache serve --cache "$T/store" --listen 127.0.0.1:0 --port-file "$T/port" \
-	--auth-token-file "$T/tokens" --duration 100 >/dev/null 2>"$T/err" &
-pid=$!
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || { cat "$T/err"; fail "server did not start"; }
-PORT=$(cat "$T/port")
+serve_start --cache "$T/store" --auth-token-file "$T/tokens" --duration 100
 
 mkdir "$T/src"
 for i in 1 2 3 4; do

@@ -5,24 +5,19 @@
 # (Build records and test results through the server: tests/server/test_remote.c.)
 # kb-test-labels: integration
 # kb-test-timeout: 120
-set -euo pipefail
-K=${KBISECT:?set KBISECT to the kbisect binary}
-T=$(mktemp -d /tmp/kbtest-t1203-XXXXXX)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
+# shellcheck source=lib/serve.sh
+. "$src/tests/cli/lib/serve.sh"
+K=$KBISECT T=$tmp
 export HOME=$T KBISECT_CONFIG=$T/none
 unset KBISECT_REMOTE KBISECT_CACHE KBISECT_REMOTE_TOKEN KBISECT_REMOTE_TOKEN_FILE
 
 printf 'team-token\n' >"$T/tokens"
 printf 'team-token\n' >"$T/my-token"
-"$K" cache serve --cache "$T/server" --listen 127.0.0.1:0 --port-file "$T/port" \
-	--auth-token-file "$T/tokens" --duration 100 --quiet >/dev/null 2>"$T/err" &
-pid=$!
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || { cat "$T/err"; fail "server did not start"; }
-URL="http://127.0.0.1:$(cat "$T/port")/team"
+serve_start --cache "$T/server" --auth-token-file "$T/tokens" --duration 100 --quiet
+URL="$URL/team"
 
 set +e
 "$K" remote status >/dev/null 2>&1; [ $? -eq 129 ] || fail "no remote configured: not 129"

@@ -8,26 +8,16 @@
 # Loopback only; bounded (~20 s), stops by itself.
 # kb-test-labels: fault integration
 # kb-test-timeout: 120
-set -euo pipefail
-K=${KBISECT:?set KBISECT to the kbisect binary}
-T=$(mktemp -d /tmp/kbtest-t1206-XXXXXX)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
+# shellcheck source=lib/serve.sh
+. "$src/tests/cli/lib/serve.sh"
+T=$tmp
 
 # 300 slow connections need 300 descriptors in the test and (at most) as many in the
 # server; default soft limits of 1024 are enough
-"$K" cache serve --cache "$T/store" --listen 127.0.0.1:0 --port-file "$T/port" \
-	--duration 90 --quiet >/dev/null 2>"$T/err" &
-pid=$!
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || { cat "$T/err"; fail "server did not start"; }
-PORT=$(cat "$T/port")
-URL="http://127.0.0.1:$PORT"
+serve_start --cache "$T/store" --duration 90 --quiet
 head -c 200000 /dev/urandom >"$T/obj"
 H=$(sha256sum "$T/obj" | cut -d' ' -f1)
 curl -sf -X PUT --data-binary @"$T/obj" "$URL/cas/$H" -o /dev/null || fail "setup put"

@@ -8,7 +8,7 @@
 # kb-test-labels: fault integration
 # kb-test-timeout: 120
 set -euo pipefail
-K=${KBISECT:?set KBISECT to the kbisect binary}
+: "${KBISECT:?set KBISECT to the kbisect binary}"
 if [ -z "${KB_T1207_NS:-}" ]; then
 	if ! unshare -m --propagation private sh -c \
 		'd=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs "$d" && umount "$d" && rmdir "$d"' \
@@ -18,24 +18,17 @@ if [ -z "${KB_T1207_NS:-}" ]; then
 	fi
 	KB_T1207_NS=1 exec unshare -m --propagation private bash "$0" "$@"
 fi
-T=$(mktemp -d /tmp/kbtest-t1207-XXXXXX)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	umount "$T/disk" 2>/dev/null || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
+# shellcheck source=lib/serve.sh
+. "$src/tests/cli/lib/serve.sh"
+T=$tmp serve_log=$tmp/log
+serve_exit_hook() { umount "$T/disk" 2>/dev/null || true; }
 
 mkdir "$T/disk"
 mount -t tmpfs -o size=24m tmpfs "$T/disk"
-"$K" cache serve --cache "$T/disk/store" --listen 127.0.0.1:0 --port-file "$T/port" \
-	--duration 100 >/dev/null 2>"$T/log" &
-pid=$!
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || { cat "$T/log"; fail "server did not start"; }
-URL="http://127.0.0.1:$(cat "$T/port")"
+serve_start --cache "$T/disk/store" --duration 100
 
 put() { curl -s -o "$T/answer" -w '%{http_code}' -X PUT --data-binary @"$1" "$URL/cas/$(sha256sum "$1" | cut -c1-64)"; }
 for i in 1 2 3; do
@@ -78,5 +71,5 @@ case $code in 200|201) ;; *) fail "upload after the disk grew: HTTP $code: $(cat
 curl -sf "$URL/cas/$H" -o "$T/back" && cmp -s "$T/back" "$T/big$full" || fail "object after the disk grew"
 kill -TERM "$pid"; wait "$pid" || fail "server exit status"
 pid=
-"$K" cache verify --cache "$T/disk/store" >"$T/verify" 2>&1 || fail "verify: $(cat "$T/verify")"
+"$KBISECT" cache verify --cache "$T/disk/store" >"$T/verify" 2>&1 || fail "verify: $(cat "$T/verify")"
 echo "ok t1207 (disk full at upload $full: 507 no space left)"

@@ -9,28 +9,20 @@
 # Loopback only; bounded (~30 s).
 # kb-test-labels: fault integration
 # kb-test-timeout: 180
-set -euo pipefail
-K=${KBISECT:?set KBISECT to the kbisect binary}
-if grep -q __asan_init "$K" 2>/dev/null; then
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
+# shellcheck source=lib/serve.sh
+. "$src/tests/cli/lib/serve.sh"
+T=$tmp
+if grep -q __asan_init "$KBISECT" 2>/dev/null; then
 	echo "SKIP t1208: sanitizer build (RSS is not the server's)"
 	exit 0
 fi
-T=$(mktemp -d /tmp/kbtest-t1208-XXXXXX)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$K" cache serve --cache "$T/store" --listen 127.0.0.1:0 --port-file "$T/port" \
-	--duration 150 --quiet >/dev/null 2>"$T/err" &
-pid=$!
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || { cat "$T/err"; fail "server did not start"; }
+serve_start --cache "$T/store" --duration 150 --quiet
 
-python3 - "$(cat "$T/port")" "$pid" <<'PY' || fail "memory"
+python3 - "$PORT" "$pid" <<'PY' || fail "memory"
 import hashlib, http.client, os, sys, threading, time
 port, pid = int(sys.argv[1]), int(sys.argv[2])
 N, SIZE = 12, 40 << 20

@@ -13,26 +13,18 @@
 # store race of issue 17 item 1). Loopback only; bounded (~1 min); stops by itself.
 # kb-test-labels: fault integration
 # kb-test-timeout: 240
-set -euo pipefail
-K=${KBISECT:?set KBISECT to the kbisect binary}
-T=$(mktemp -d /tmp/kbtest-t1209-XXXXXX)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
+# shellcheck source=lib/serve.sh
+. "$src/tests/cli/lib/serve.sh"
+T=$tmp
 
-"$K" cache serve --cache "$T/store" --listen 127.0.0.1:0 --port-file "$T/port" \
-	--max-size 40M --max-connections-per-ip 200 --max-uploads 64 --duration 200 --quiet \
-	>/dev/null 2>"$T/err" &
-pid=$!
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || { cat "$T/err"; fail "server did not start"; }
+serve_start --cache "$T/store" \
+	--max-size 40M --max-connections-per-ip 200 --max-uploads 64 --duration 200 --quiet
 
 load_ok=1
-python3 - "$(cat "$T/port")" "${KB_T1209_SECONDS:-40}" <<'PY' || load_ok=
+python3 - "$PORT" "${KB_T1209_SECONDS:-40}" <<'PY' || load_ok=
 
 import base64, hashlib, http.client, json, math, random, sys, threading, time
 port, seconds = int(sys.argv[1]), float(sys.argv[2])
@@ -208,11 +200,11 @@ if status["store"]["evictions"] == 0:
 if bad:
     sys.exit("; ".join(bad[:5]))
 PY
-curl -sf "http://127.0.0.1:$(cat "$T/port")/metrics" >"$T/metrics"
+curl -sf "$URL/metrics" >"$T/metrics"
 kill -TERM "$pid"; wait "$pid" || fail "server exit status"
 pid=
 verify_ok=1
-"$K" cache verify --cache "$T/store" >"$T/verify" 2>&1 || verify_ok=
+"$KBISECT" cache verify --cache "$T/store" >"$T/verify" 2>&1 || verify_ok=
 echo "cache verify: $(grep -c . "$T/verify") lines, last: $(tail -1 "$T/verify")"
 [ -n "$load_ok" ] || fail "mixed load (see above); server log: $(grep -v ' [0-9]*\.[0-9]ms$' "$T/err" | tail -5)"
 grep -E '^kbisect_requests_total\{method="[A-Z]+",code="500"\} [1-9]' "$T/metrics" && fail "some requests answered 500"

@@ -6,22 +6,17 @@
 # answers 200 with Content-Length 0 (as bazel-remote does) without it being stored.
 # kb-test-labels: integration
 # kb-test-timeout: 60
-set -euo pipefail
-K=${KBISECT:?set KBISECT to the kbisect binary}
-T=$(mktemp -d /tmp/kbtest-t1211-XXXXXX)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
+# shellcheck source=lib/serve.sh
+. "$src/tests/cli/lib/serve.sh"
+T=$tmp
 
 printf 'tok-keepalive\n' >"$T/tokens"
-"$K" cache serve --cache "$T/store" --listen 127.0.0.1:0 --port-file "$T/port" \
-	--auth-token-file "$T/tokens" --duration 50 --quiet >/dev/null 2>"$T/err" &
-pid=$!
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || { cat "$T/err"; fail "server did not start"; }
+serve_start --cache "$T/store" --auth-token-file "$T/tokens" --duration 50 --quiet
 
-python3 - "$(cat "$T/port")" <<'PY' || fail "keep-alive (see above)"
+python3 - "$PORT" <<'PY' || fail "keep-alive (see above)"
 import hashlib, http.client, os, sys
 port = int(sys.argv[1])
 auth = {"Authorization": "Bearer tok-keepalive"}

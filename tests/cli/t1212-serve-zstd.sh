@@ -7,21 +7,16 @@
 # of the decoded body, or another encoding store nothing.
 # kb-test-labels: integration
 # kb-test-timeout: 60
-set -euo pipefail
-K=${KBISECT:?set KBISECT to the kbisect binary}
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
+# shellcheck source=lib/serve.sh
+. "$src/tests/cli/lib/serve.sh"
+T=$tmp
 command -v zstd >/dev/null || { echo "skip: zstd tool not installed"; exit 0; }
-T=$(mktemp -d /tmp/kbtest-t1212-XXXXXX)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$K" cache serve --cache "$T/store" --listen 127.0.0.1:0 --port-file "$T/port" \
-	--duration 50 --quiet >/dev/null 2>"$T/err" &
-pid=$!
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || { cat "$T/err"; fail "server did not start"; }
-U="http://127.0.0.1:$(cat "$T/port")"
+serve_start --cache "$T/store" --duration 50 --quiet
+U=$URL
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
 # a kernel-log-like text (compressible) and random bytes

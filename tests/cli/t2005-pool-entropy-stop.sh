@@ -7,17 +7,10 @@
 # Real Debian cloud kernel under TCG.
 # kb-test-labels: vm
 # kb-test-timeout: 300
-set -euo pipefail
-: "${KBISECT:?set KBISECT to the kbisect binary}"
-: "${KB_SOURCE_DIR:?set KB_SOURCE_DIR}"
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-kernel=$(bash "$KB_SOURCE_DIR/scripts/fetch-kernels.sh" 2>/dev/null | awk 'NR==1{print $2}') || true
-if [ -z "$kernel" ] || [ ! -r "$kernel" ]; then
-  echo "no kernel from scripts/fetch-kernels.sh: skipping" >&2
-  exit 0
-fi
+src=${KB_SOURCE_DIR:?set KB_SOURCE_DIR}
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
+kernel_or_skip
 printf '#include <stdio.h>\nint main(void) { puts("ran"); return 0; }\n' > "$tmp/ok.c"
 # the pool's own initramfs (kept with KBISECT_KEEP_VM), then an archive whose /init
 # replaces it and binds /dev/null over /dev/urandom
