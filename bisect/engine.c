@@ -1173,11 +1173,16 @@ static size_t evidence_gap(const kb_engine *e, size_t top, size_t *need, const c
 {
 	unsigned t, c, tt;
 	size_t n = 0, np = kb_model_n_parents(e->m, top);
-	double eps_hi, q_lo;
+	double eps_hi, q_lo, q_frz;
 	const char *w = NULL;
 
 	kb_model_misfit(e->m, &eps_hi, NULL, NULL);
 	q_lo = kb_model_kernel_rate_quantile(e->m, 0.05);
+	/* no lower than the rate clean_needed()'s cap still covers: a buggy kernel rarer
+	 * than that passes its clean runs too */
+	q_frz = 1 - pow(PARENT_MISS, 1.0 / (6 * e->opt.runs_per_test));
+	if (q_lo > q_frz)
+		q_frz = q_lo;
 	kb_model_evidence(e->m, top, &t, NULL, NULL);
 	kb_model_tests(e->m, top, NULL, NULL, &tt);
 	if (t == 0)
@@ -1198,7 +1203,7 @@ static size_t evidence_gap(const kb_engine *e, size_t top, size_t *need, const c
 			     "with N/2 clean runs each";
 		else if (t && binom_tail(t, t + c, eps_hi) < EXPLAINED_TAIL)
 			pw = "a parent's target crashes are more than false crashes explain";
-		else if (kb_model_buggy_miss(e->m, par, q_lo, (e->opt.runs_per_test + 1) / 2) >
+		else if (kb_model_buggy_miss(e->m, par, q_frz, (e->opt.runs_per_test + 1) / 2) >
 			 FROZEN_MISS)
 			pw = "a parent's clean tests could each be one frozen outcome of a buggy "
 			     "kernel (all-or-nothing tests): one more boot is asked";

@@ -712,6 +712,18 @@ double kb_model_buggy_miss(const kb_model *m, size_t node, double q, unsigned mi
 	if (!m || !m->updated || node >= m->n || !(q > 0 && q < 1))
 		return 1;
 	g = &m->groups[m->group[node]];
+	double indep = 1;
+	size_t n = 0;
+	for (size_t i = 0; i < g->n_tests; i++) {
+		const kb_model__test *t = &g->tests[i];
+		if (t->clean < min_runs)
+			continue;
+		n++;
+		indep *= t->target ? binom_cdf(t->target, t->target + t->clean, q)
+				   : pow(1 - q, t->clean);
+	}
+	if (!n)
+		return 1; /* no test tells */
 	for (size_t r = 0; r < m->nr; r++) {
 		double rho = m->rgrid[r], p = 1;
 		for (size_t i = 0; i < g->n_tests; i++) {
@@ -726,5 +738,8 @@ double kb_model_buggy_miss(const kb_model *m, size_t node, double q, unsigned mi
 		miss += m->rpost[r] * p;
 		tot += m->rpost[r];
 	}
-	return tot > 0 ? miss / tot : 1;
+	if (!(tot > 0))
+		return 1;
+	miss = miss / tot - indep; /* what freezing adds to independent runs */
+	return miss > 0 ? miss : 0;
 }
