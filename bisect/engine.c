@@ -1160,8 +1160,9 @@ static unsigned clean_tests(const kb_engine *e, size_t node, double eps_hi)
  * counts if the false-crash rate explains its target crashes, if any), and no target
  * crashes over all its runs that the false-crash rate does not explain (P(>= its
  * crashes | its runs, eps at its 95% quantile) >= EXPLAINED_TAIL), and tests that a
- * buggy kernel at the low end of a kernel's own rate would have shown with probability
- * <= FROZEN_MISS, over the posterior share of all-or-nothing tests (each all-clean test
+ * buggy kernel at the low end of a kernel's own rate (no lower than clean_needed()'s
+ * cap covers) would have shown with probability at most FROZEN_MISS more than with
+ * independent runs, over the posterior share of all-or-nothing tests (each all-clean test
  * could be one frozen outcome: two suffice while tests look independent, a third or
  * fourth boot is asked once all-crash or clean-on-buggy tests say that tests freeze,
  * or while too few tests tell). The good end of the
