@@ -35,6 +35,7 @@
 #define MUST_EARLY 0.5 /* k > 1: settle the top commit's direct evidence from this mass on */
 #define PARENT_TESTS 2 /* separately booted clean tests asked of a culprit's parent */
 #define EXPLAINED_TAIL 0.01 /* see evidence_gap() */
+#define FROZEN_MISS 0.003 /* see evidence_gap(); below the 1% of a 0.99 answer */
 #define UNSETTLED_ROUNDS 8 /* rounds at >= confidence the stop rule may refuse before a set */
 #define MAX_GAPS 16
 #define CLARITY_FLOOR 0.02 /* see make_plan() */
@@ -1049,8 +1050,22 @@ static int choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre
 	}
 	*n_rq = pl->n;
 	top_up_parents(e, rq, pl->n);
-	/* idle workers: more runs on the most informative tests */
-	for (unsigned w = (unsigned)pl->n, i = 0; pl->n && w < e->opt.workers; w++, i++) {
+	/* idle workers: first a separate boot of each commit the stop rule asks about whose
+	 * kernel is at hand (one more test in this round, not in the next: all-clean tests
+	 * may be frozen ones), then more runs on the most informative tests */
+	unsigned w = (unsigned)pl->n;
+	for (size_t i = 0; i < n_must && w < e->opt.workers; i++) {
+		if (e->rec[must[i]].built != 1)
+			continue;
+		for (size_t j = 0; j < pl->n; j++)
+			if (rq[j].node == must[i]) {
+				rq[*n_rq] = rq[j];
+				rq[*n_rq].worker = w++;
+				++*n_rq;
+				break;
+			}
+	}
+	for (unsigned i = 0; pl->n && w < e->opt.workers; w++, i++) {
 		kb_engine_request *r = &rq[i % pl->n];
 		if (r->runs + runs <= KB_ENGINE_MAX_RUNS)
 			r->runs += runs;
@@ -1144,7 +1159,13 @@ static unsigned clean_tests(const kb_engine *e, size_t node, double eps_hi)
  * (clean_needed()), clean evidence from PARENT_TESTS separately booted tests (a test
  * counts if the false-crash rate explains its target crashes, if any), and no target
  * crashes over all its runs that the false-crash rate does not explain (P(>= its
- * crashes | its runs, eps at its 95% quantile) >= EXPLAINED_TAIL). The good end of the
+ * crashes | its runs, eps at its 95% quantile) >= EXPLAINED_TAIL), and tests that a
+ * buggy kernel at the low end of a kernel's own rate (no lower than clean_needed()'s
+ * cap covers) would have shown with probability at most FROZEN_MISS more than with
+ * independent runs, over the posterior share of all-or-nothing tests (each all-clean test
+ * could be one frozen outcome: two suffice while tests look independent, a third or
+ * fourth boot is asked once all-crash or clean-on-buggy tests say that tests freeze,
+ * or while too few tests tell). The good end of the
  * range is a parent too; it is not tested here, so a top with no parent in the range
  * must show the crash in two tests (one test's crash could be a false or a frozen one).
  * Fills need[] with the nodes to test (at most MAX_GAPS), returns their number; *why
@@ -1153,10 +1174,16 @@ static size_t evidence_gap(const kb_engine *e, size_t top, size_t *need, const c
 {
 	unsigned t, c, tt;
 	size_t n = 0, np = kb_model_n_parents(e->m, top);
-	double eps_hi;
+	double eps_hi, q_lo, q_frz;
 	const char *w = NULL;
 
 	kb_model_misfit(e->m, &eps_hi, NULL, NULL);
+	q_lo = kb_model_kernel_rate_quantile(e->m, 0.05);
+	/* no lower than the rate clean_needed()'s cap still covers: a buggy kernel rarer
+	 * than that passes its clean runs too */
+	q_frz = 1 - pow(PARENT_MISS, 1.0 / (6 * e->opt.runs_per_test));
+	if (q_lo > q_frz)
+		q_frz = q_lo;
 	kb_model_evidence(e->m, top, &t, NULL, NULL);
 	kb_model_tests(e->m, top, NULL, NULL, &tt);
 	if (t == 0)
@@ -1177,6 +1204,10 @@ static size_t evidence_gap(const kb_engine *e, size_t top, size_t *need, const c
 			     "with N/2 clean runs each";
 		else if (t && binom_tail(t, t + c, eps_hi) < EXPLAINED_TAIL)
 			pw = "a parent's target crashes are more than false crashes explain";
+		else if (kb_model_buggy_miss(e->m, par, q_frz, (e->opt.runs_per_test + 1) / 2) >
+			 FROZEN_MISS)
+			pw = "a parent's clean tests could each be one frozen outcome of a buggy "
+			     "kernel (all-or-nothing tests): one more boot is asked";
 		if (pw) {
 			need[n++] = par;
 			if (!w)

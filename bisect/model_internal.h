@@ -63,6 +63,7 @@ struct kb_model {
 	double *qpost;          /* marginal posterior over q grid */
 	double eps_mean, eps_hi;
 	double rho_mean;        /* posterior mean of rho */
+	double rpost[KB_MODEL__MAX_RHO]; /* posterior of each rho */
 	double spread;          /* posterior probability that kernels' rates differ */
 	size_t kmap;            /* kappa of highest posterior */
 	double kpost[KB_MODEL__MAX_KAPPA]; /* posterior of each kappa */

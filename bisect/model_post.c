@@ -365,6 +365,7 @@ int kb_model_update(kb_model *m)
 		double ztot = 0, esum = 0, rsum = 0, *ep = u.C; /* eps marginal, scratch */
 		memset(m->qpost, 0, m->nq * sizeof(*m->qpost));
 		memset(ep, 0, m->ne * sizeof(*ep));
+		memset(m->rpost, 0, sizeof(m->rpost));
 		for (size_t r = 0; r < m->nr; r++)
 			for (size_t mu = 0; mu < m->nq; mu++)
 				for (size_t e = 0; e < m->ne; e++) {
@@ -373,12 +374,15 @@ int kb_model_update(kb_model *m)
 					ep[e] += a;
 					esum += a * m->egrid[e];
 					rsum += a * m->rgrid[r];
+					m->rpost[r] += a;
 					ztot += a;
 				}
 		for (size_t i = 0; i < m->nq; i++)
 			m->qpost[i] = ztot > 0 ? m->qpost[i] / ztot : 1.0 / m->nq;
 		m->eps_mean = ztot > 0 ? esum / ztot : m->egrid[0];
 		m->rho_mean = ztot > 0 ? rsum / ztot : 0;
+		for (size_t r = 0; r < m->nr; r++)
+			m->rpost[r] = ztot > 0 ? m->rpost[r] / ztot : exp(m->rprior[r]);
 		{
 			double kt = 0, shared = 0, best = -1;
 			for (size_t k = 0; k < m->nk; k++) {
@@ -685,4 +689,57 @@ double kb_model_kernel_rate_quantile(const kb_model *m, double quantile)
 			return m->qgrid[i];
 	}
 	return m->qgrid[m->nq - 1];
+}
+
+/* P(X <= x) for X ~ Binomial(n, p) */
+static double binom_cdf(unsigned x, unsigned n, double p)
+{
+	double s = 0;
+
+	if (x >= n)
+		return 1;
+	for (unsigned k = 0; k <= x; k++)
+		s += exp(lgamma(n + 1.0) - lgamma(k + 1.0) - lgamma(n - k + 1.0) + k * log(p) +
+			 (n - k) * log1p(-p));
+	return s > 1 ? 1 : s;
+}
+
+double kb_model_buggy_miss(const kb_model *m, size_t node, double q, unsigned min_runs)
+{
+	const kb_model__group *g;
+	double miss = 0, tot = 0;
+
+	if (!m || !m->updated || node >= m->n || !(q > 0 && q < 1))
+		return 1;
+	g = &m->groups[m->group[node]];
+	double indep = 1;
+	size_t n = 0;
+	for (size_t i = 0; i < g->n_tests; i++) {
+		const kb_model__test *t = &g->tests[i];
+		if (t->clean < min_runs)
+			continue;
+		n++;
+		indep *= t->target ? binom_cdf(t->target, t->target + t->clean, q)
+				   : pow(1 - q, t->clean);
+	}
+	if (!n)
+		return 1; /* no test tells */
+	for (size_t r = 0; r < m->nr; r++) {
+		double rho = m->rgrid[r], p = 1;
+		for (size_t i = 0; i < g->n_tests; i++) {
+			const kb_model__test *t = &g->tests[i];
+			if (t->clean < min_runs)
+				continue;
+			if (!t->target)
+				p *= rho * (1 - q) + (1 - rho) * pow(1 - q, t->clean);
+			else
+				p *= (1 - rho) * binom_cdf(t->target, t->target + t->clean, q);
+		}
+		miss += m->rpost[r] * p;
+		tot += m->rpost[r];
+	}
+	if (!(tot > 0))
+		return 1;
+	miss = miss / tot - indep; /* what freezing adds to independent runs */
+	return miss > 0 ? miss : 0;
 }

@@ -182,6 +182,16 @@ double kb_model_test_clarity(const kb_model *m, size_t node, unsigned runs);
  * kb_model_update(); 0 before). With one rate for all it is kb_model_rates()' quantile. */
 double kb_model_kernel_rate_quantile(const kb_model *m, double quantile);
 
+/** What frozen tests add to the chance that a buggy kernel with rate q shows what
+ * node's kernel showed in its tests with at least min_runs clean runs (after
+ * kb_model_update()): test by test, each all-clean test is one frozen clean outcome
+ * (the posterior share rho of all-or-nothing tests, times 1 - q) or independent clean
+ * runs; a test with some target crashes is no more than that many crashes of its runs;
+ * averaged over the posterior of rho, minus the same with independent runs only (rho =
+ * 0: the clean-run count rules that part). 1 before kb_model_update() or without such
+ * tests. */
+double kb_model_buggy_miss(const kb_model *m, size_t node, double q, unsigned min_runs);
+
 /** Replace the grids of q and eps by explicit values (prior over the pairs with
  * q >= 5 eps, decaying by 0.6 per eps value in the given order), with one rate for
  * every buggy kernel and independent runs; for tests and for analyses with known

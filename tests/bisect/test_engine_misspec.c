@@ -204,6 +204,41 @@ static void test_bisect_model__learns_misfit_and_clarity(void **state)
 	kb_model_free(m);
 }
 
+/* How likely a buggy kernel would have shown two all-clean tests of ten runs: small
+ * when the other buggy kernel's tests were mixed (runs independent), several times
+ * larger once all-crash tests showed that tests freeze; one more all-clean test brings
+ * it down again; a test with crashes in it is no frozen clean one. */
+static void test_bisect_model__buggy_miss_follows_frozen_tests(void **state)
+{
+	kb_model *a = chain(6), *b = chain(6);
+	double ma, mb, mb3, mt;
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		kb_model_add_runs(a, 5, 5, 5, 0), kb_model_add_runs(a, 5, 4, 6, 0);
+		kb_model_add_runs(b, 5, 5, 5, 0), kb_model_add_runs(b, 5, 10, 0, 0);
+	}
+	for (int i = 0; i < 2; i++)
+		kb_model_add_runs(a, 2, 0, 10, 0), kb_model_add_runs(b, 2, 0, 10, 0);
+	assert_int_equal(kb_model_update(a), 0);
+	assert_int_equal(kb_model_update(b), 0);
+	ma = kb_model_buggy_miss(a, 2, 0.5, 5);
+	mb = kb_model_buggy_miss(b, 2, 0.5, 5);
+	kb_model_add_runs(b, 2, 0, 10, 0);
+	assert_int_equal(kb_model_update(b), 0);
+	mb3 = kb_model_buggy_miss(b, 2, 0.5, 5);
+	kb_model_add_runs(a, 1, 1, 9, 0);
+	assert_int_equal(kb_model_update(a), 0);
+	mt = kb_model_buggy_miss(a, 1, 0.5, 5);
+	print_message("miss: mixed %.4f, frozen %.4f, frozen + a third test %.4f, crash %.4f\n",
+		      ma, mb, mb3, mt);
+	assert_true(ma < 0.01);
+	assert_true(mb > 0.01 && mb > 3 * ma);
+	assert_true(mb3 < mb / 2);
+	assert_true(mt < 0.05);
+	assert_true(kb_model_buggy_miss(a, 4, 0.5, 5) == 1); /* untested: no evidence */
+	kb_model_free(a), kb_model_free(b);
+}
+
 /* ---- the engine ---- */
 
 struct cond {
@@ -258,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_bisect_sim__rates_per_kernel_false_crashes_bursts),
 		cmocka_unit_test(test_bisect_model__runs_of_one_test_are_not_independent),
 		cmocka_unit_test(test_bisect_model__learns_misfit_and_clarity),
+		cmocka_unit_test(test_bisect_model__buggy_miss_follows_frozen_tests),
 		cmocka_unit_test(test_bisect_engine__never_confidently_wrong_when_misspecified),
 	};
 	return cmocka_run_group_tests_name("bisect/engine_misspec", tests, NULL, NULL);
