@@ -179,6 +179,8 @@ int rpt_rx_match_line(const struct rx *rx, int step, const char *s, regmatch_t *
 static void take_groups(const struct rx *rx, int step, const char *s, const regmatch_t *m,
 			struct rx_match *out)
 {
+	if (step < 0 || step >= RX_MAX_STEPS)
+		return;
 	for (int g = 0; g < rx->ngroups[step] && out->ngroups < RX_MAX_GROUPS; g++) {
 		int sub = rx->map[step][g];
 		const regmatch_t *r = sub < RX_MAX_SUB ? &m[sub] : NULL;
@@ -201,7 +203,7 @@ static int match_steps(const struct rx *rx, int step, char *const *lines, size_t
 	regmatch_t m[RX_MAX_SUB];
 	int saved = out->ngroups;
 
-	if (step >= rx->nsteps)
+	if (step >= rx->nsteps || step >= RX_MAX_STEPS) /* the bound, for the optimiser */
 		return 1;
 	for (size_t i = after + 1; i < n; i++) {
 		if (rx->next_line[step] && i != after + 1)
