@@ -166,7 +166,7 @@ static void test_fault_storm__killed_puts_gc_and_compact_lose_nothing(void **sta
 	long total_ms = 0; /* time the finished puts took */
 	pid_t rd, slot[2] = { 0, 0 }, maint = 0;
 	int slot_file[2] = { 0, 0 };
-	struct timespec slot_t0[2], maint_t0;
+	struct timespec slot_t0[2], maint_t0 = { 0, 0 };
 	int slot_kill_ms[2] = { 0, 0 }, maint_kill_ms = 0;
 	kb_cache *c;
 	uint64_t nbad = 99;
