@@ -4,13 +4,17 @@
  * records). The server itself is cache/server.c (include/kbisect/server.h).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kbisect/cache.h"
 #include "kbisect/error.h"
@@ -21,6 +25,36 @@ static const char *const serve_usage[] = {
 	"kbisect cache serve [--listen <host>:<port>] [--cache <dir>] [<options>]",
 	NULL,
 };
+
+/* sd_notify(3) without libsystemd: one datagram to the unix socket named by
+ * $NOTIFY_SOCKET (a leading '@' is the abstract namespace). Quietly does nothing outside
+ * systemd; a failure is only worth a warning, the server still serves. */
+static void notify_systemd(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n;
+	int fd;
+
+	if (!path || !*path)
+		return;
+	n = strlen(path);
+	if ((path[0] != '/' && path[0] != '@') || n >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "kbisect: warning: ignoring NOTIFY_SOCKET '%.64s' (not a unix "
+				"socket path)\n", path);
+		return;
+	}
+	memcpy(sa.sun_path, path, n);
+	if (path[0] == '@')
+		sa.sun_path[0] = 0;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+			     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+		fprintf(stderr, "kbisect: warning: cannot notify systemd on '%.64s': %s\n", path,
+			strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
 
 static void serve_help(void)
 {
@@ -55,7 +89,8 @@ static void serve_help(void)
 	       "                             --max-connections; the rest stays for others)\n"
 	       "    --port-file <file>       write the port listened on (for port 0)\n"
 	       "    --duration <s>           stop by itself after s seconds\n"
-	       "    --quiet                  no access log on stderr\n");
+	       "    --quiet                  no access log on stderr\n"
+	       "\nUnder systemd (Type=notify) it sends READY=1 to $NOTIFY_SOCKET once it listens.\n");
 }
 
 /* Split "host:port", "[v6]:port" or ":port" / "port". 0 or -1. */
@@ -242,6 +277,12 @@ int cache_serve(int argc, char **argv)
 	       o.tls_cert ? "https" : "http", strchr(host, ':') ? "[" : "", host,
 	       strchr(host, ':') ? "]" : "", (unsigned)kb_server_port(srv));
 	fflush(stdout);
+	{
+		char ready[128];
+		snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on port %u\nMAINPID=%ld",
+			 (unsigned)kb_server_port(srv), (long)getpid());
+		notify_systemd(ready);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		struct timespec wait = { 1, 0 }, now;
@@ -253,6 +294,7 @@ int cache_serve(int argc, char **argv)
 						(double)(now.tv_nsec - t0.tv_nsec) / 1e9 >= duration)
 			break;
 	}
+	notify_systemd("STOPPING=1");
 	kb_server_stop(srv);
 	kb_cache_close(c);
 	return KB_EXIT_OK;

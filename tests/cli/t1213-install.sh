@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# t1213-install.sh - `cmake --install <build> --prefix <root>` lays kbisect out as FHS says
+# (bin/kbisect, bin/kbisect-ccwrap, libexec/kbisect/kbisect-agent, share/doc/kbisect,
+# lib/systemd/system/kbisect-cache-serve.service); the installed kbisect runs and finds
+# the agent relative to itself (`kbisect version --paths`), $KBISECT_AGENT still wins and
+# without the installed agent it falls back to the build's; the unit passes
+# `systemd-analyze verify` (skipped without systemd); `kbisect cache serve` sends READY=1
+# then STOPPING=1 to $NOTIFY_SOCKET (a python3 datagram socket playing systemd).
+# kb-test-labels: integration
+# kb-test-timeout: 60
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
+: "${KB_BUILD_DIR:?set KB_BUILD_DIR to the build folder}"
+command -v cmake >/dev/null || { echo "no cmake: skipping" >&2; exit 0; }
+
+root=$tmp/root
+cmake --install "$KB_BUILD_DIR" --prefix "$root" >"$tmp/install.log" 2>&1 ||
+	{ cat "$tmp/install.log"; fail "cmake --install"; }
+for f in bin/kbisect bin/kbisect-ccwrap libexec/kbisect/kbisect-agent; do
+	[ -x "$root/$f" ] || fail "cmake --install did not install an executable $f"
+done
+for f in share/doc/kbisect/README.md share/doc/kbisect/kbisect-cache-serve.md \
+	share/doc/kbisect/shared-cache.md lib/systemd/system/kbisect-cache-serve.service; do
+	[ -s "$root/$f" ] || fail "cmake --install did not install $f"
+done
+cmp -s "$root/libexec/kbisect/kbisect-agent" "$KB_BUILD_DIR/vmpool/kbisect-agent" ||
+	fail "the installed agent differs from the built one"
+
+# the installed binary runs and finds the installed agent
+"$root/bin/kbisect" --help >"$tmp/help" || fail "installed kbisect --help"
+grep -q '^   cache ' "$tmp/help" || fail "installed kbisect --help lists no commands"
+unset KBISECT_AGENT
+paths=$("$root/bin/kbisect" version --paths)
+agent=$(sed -n 's/^agent: //p' <<<"$paths")
+[ "$(realpath "$agent")" = "$(realpath "$root/libexec/kbisect/kbisect-agent")" ] ||
+	fail "installed kbisect uses agent '$agent', not $root/libexec/kbisect/kbisect-agent"
+# ... also when called through a symlink on PATH (/proc/self/exe is the real file)
+mkdir -p "$tmp/path"
+ln -s "$root/bin/kbisect" "$tmp/path/kbisect"
+agent=$(PATH="$tmp/path:$PATH" kbisect version --paths | sed -n 's/^agent: //p')
+[ "$(realpath "$agent")" = "$(realpath "$root/libexec/kbisect/kbisect-agent")" ] ||
+	fail "through a symlink kbisect uses agent '$agent'"
+# $KBISECT_AGENT wins
+agent=$(KBISECT_AGENT=/opt/agent "$root/bin/kbisect" version --paths | sed -n 's/^agent: //p')
+[ "${agent%% *}" = /opt/agent ] || fail "\$KBISECT_AGENT ignored: '$agent'"
+# the build tree's kbisect uses the build's agent; an install without libexec falls back to it
+agent=$("$KBISECT" version --paths | sed -n 's/^agent: //p')
+[ "$(realpath "$agent")" = "$(realpath "$KB_BUILD_DIR/vmpool/kbisect-agent")" ] ||
+	fail "build-tree kbisect uses agent '$agent'"
+mv "$root/libexec" "$tmp/libexec.away"
+agent=$("$root/bin/kbisect" version --paths | sed -n 's/^agent: //p')
+[ "$(realpath "$agent")" = "$(realpath "$KB_BUILD_DIR/vmpool/kbisect-agent")" ] ||
+	fail "without libexec/kbisect the installed kbisect uses '$agent', not the build's"
+mv "$tmp/libexec.away" "$root/libexec"
+
+# the unit: systemd-analyze verify (ExecStart pointed at this scratch install)
+unit=$root/lib/systemd/system/kbisect-cache-serve.service
+grep -q '^Type=notify$' "$unit" || fail "the unit is not Type=notify"
+for opt in NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes StateDirectory=kbisect \
+	DynamicUser=yes; do
+	grep -q "^$opt\$" "$unit" || fail "the unit lacks $opt"
+done
+exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+if command -v systemd-analyze >/dev/null; then
+	mkdir -p "$tmp/unit"
+	sed "s|^ExecStart=[^ ]*|ExecStart=$root/bin/kbisect|" "$unit" \
+		>"$tmp/unit/kbisect-cache-serve.service"
+	systemd-analyze verify "$tmp/unit/kbisect-cache-serve.service" >"$tmp/verify" 2>&1 ||
+		{ cat "$tmp/verify"; fail "systemd-analyze verify"; }
+	[ ! -s "$tmp/verify" ] || { cat "$tmp/verify"; fail "systemd-analyze verify warns"; }
+else
+	echo "no systemd-analyze: not verifying the unit (apt-get install systemd)" >&2
+fi
+
+# sd_notify: the unit's command line (with a scratch cache and port 0) sends READY=1
+python3 - "$tmp/notify.sock" "$tmp/notify.out" <<'PY' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(20)
+with open(sys.argv[2], "w") as out:
+    try:
+        for _ in range(2):
+            out.write(s.recv(4096).decode() + "\n--\n")
+            out.flush()
+    except socket.timeout:
+        pass
+PY
+py=$!
+for _ in $(seq 50); do [ -S "$tmp/notify.sock" ] && break; sleep 0.1; done
+[ -S "$tmp/notify.sock" ] || fail "python3 notify socket did not appear"
+args=${exec_start#* }
+args=${args//\/var\/lib\/kbisect\/cache/$tmp/cache}
+args=${args//127.0.0.1:8080/127.0.0.1:0}
+# shellcheck disable=SC2086
+NOTIFY_SOCKET=$tmp/notify.sock "$root/bin/kbisect" $args --port-file "$tmp/port" --quiet \
+	>/dev/null 2>"$tmp/serve.err" &
+srv=$!
+for _ in $(seq 100); do grep -q READY=1 "$tmp/notify.out" 2>/dev/null && break; sleep 0.1; done
+grep -q '^READY=1$' "$tmp/notify.out" || { cat "$tmp/serve.err"; fail "no READY=1 on NOTIFY_SOCKET"; }
+port=$(cat "$tmp/port")
+grep -q "^STATUS=serving on port $port\$" "$tmp/notify.out" || fail "no STATUS with port $port"
+grep -q "^MAINPID=$srv\$" "$tmp/notify.out" || fail "MAINPID is not the server's pid $srv"
+# READY means serving: a request answers now
+python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/status', timeout=5)" ||
+	fail "READY=1 sent but /status does not answer"
+kill -TERM "$srv"
+wait "$srv" || fail "server exited non-zero on SIGTERM"
+wait "$py"
+grep -q '^STOPPING=1$' "$tmp/notify.out" || fail "no STOPPING=1 on SIGTERM"
+echo "ok: install layout, agent lookup, unit verify, sd_notify"
