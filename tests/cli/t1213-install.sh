@@ -90,11 +90,14 @@ PY
 py=$!
 for _ in $(seq 50); do [ -S "$tmp/notify.sock" ] && break; sleep 0.1; done
 [ -S "$tmp/notify.sock" ] || fail "python3 notify socket did not appear"
+# the unit's settings are Environment= KBISECT_SERVE_* defaults; point cache and port elsewhere
+grep -q '^Environment=KBISECT_SERVE_CACHE=/var/lib/kbisect/cache ' "$unit" ||
+	fail "the unit does not keep the cache in /var/lib/kbisect"
+grep -q '^EnvironmentFile=-/etc/kbisect/cache-serve.env$' "$unit" || fail "no EnvironmentFile"
 args=${exec_start#* }
-args=${args//\/var\/lib\/kbisect\/cache/$tmp/cache}
-args=${args//127.0.0.1:8080/127.0.0.1:0}
 # shellcheck disable=SC2086
-NOTIFY_SOCKET=$tmp/notify.sock "$root/bin/kbisect" $args --port-file "$tmp/port" --quiet \
+NOTIFY_SOCKET=$tmp/notify.sock KBISECT_SERVE_CACHE=$tmp/cache KBISECT_SERVE_LISTEN=127.0.0.1:0 \
+	KBISECT_SERVE_PORT_FILE=$tmp/port KBISECT_SERVE_QUIET=1 "$root/bin/kbisect" $args \
 	>/dev/null 2>"$tmp/serve.err" &
 srv=$!
 for _ in $(seq 100); do grep -q READY=1 "$tmp/notify.out" 2>/dev/null && break; sleep 0.1; done
