@@ -4,7 +4,8 @@
 # lib/systemd/system/kbisect-cache-serve.service); the installed kbisect runs and finds
 # the agent relative to itself (`kbisect version --paths`), $KBISECT_AGENT still wins and
 # without the installed agent it falls back to the build's; the unit passes
-# `systemd-analyze verify` (skipped without systemd); `kbisect cache serve` sends READY=1
+# `systemd-analyze verify` (skipped without systemd) and allows, in SystemCallFilter, every
+# system call the server makes (strace); `kbisect cache serve` sends READY=1
 # then STOPPING=1 to $NOTIFY_SOCKET (a python3 datagram socket playing systemd).
 # kb-test-labels: integration
 # kb-test-timeout: 60
@@ -112,4 +113,61 @@ kill -TERM "$srv"
 wait "$srv" || fail "server exited non-zero on SIGTERM"
 wait "$py"
 grep -q '^STOPPING=1$' "$tmp/notify.out" || fail "no STOPPING=1 on SIGTERM"
+
+# the unit's SystemCallFilter allows every system call the server makes serving PUT, GET
+# (plain and zstd), /metrics and its stop (--duration; strace; skipped without strace or
+# systemd-analyze, and for sanitizer builds, whose runtime makes calls of its own)
+if command -v strace >/dev/null && command -v systemd-analyze >/dev/null &&
+	! grep -qa __asan_init "$root/bin/kbisect"; then
+	rm -f "$tmp/port"
+	KBISECT_SERVE_CACHE=$tmp/cache2 KBISECT_SERVE_LISTEN=127.0.0.1:0 \
+		KBISECT_SERVE_PORT_FILE=$tmp/port KBISECT_SERVE_QUIET=1 KBISECT_SERVE_DURATION=4 \
+		strace -f -qq -o "$tmp/trace" "$root/bin/kbisect" $args >/dev/null 2>&1 &
+	st=$!
+	for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+	[ -s "$tmp/port" ] || fail "server under strace did not start"
+	python3 - "$(cat "$tmp/port")" <<'PY' || fail "requests under strace"
+import hashlib, http.client, os, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
+body = os.urandom(300000)
+key = hashlib.sha256(body).hexdigest()
+for method, path, data, hdr in (("PUT", "/cas/" + key, body, {}), ("GET", "/cas/" + key, None, {}),
+                                ("GET", "/cas/" + key, None, {"Accept-Encoding": "zstd"}),
+                                ("GET", "/metrics", None, {})):
+    c.request(method, path, body=data, headers=hdr)
+    r = c.getresponse(); r.read()
+    assert r.status in (200, 201), (method, path, r.status)
+PY
+	wait "$st" || fail "server under strace exited non-zero"
+	systemd-analyze syscall-filter >"$tmp/groups"
+	filters=$(sed -n 's/^SystemCallFilter=//p' "$unit" | paste -sd'|')
+	python3 - "$tmp/groups" "$tmp/trace" "$filters" <<'PY' || fail "the unit's SystemCallFilter would kill the server"
+import re, sys
+groups, cur = {}, None
+for line in open(sys.argv[1]):
+    if line.startswith("@"):
+        cur = line.split()[0]; groups[cur] = []
+    elif cur and line.strip() and not line.strip().startswith("#"):
+        groups[cur].append(line.strip())
+def expand(names):
+    out = set()
+    for n in names:
+        out |= expand(groups.get(n, [])) if n.startswith("@") else {n}
+    return out
+allow, deny = set(), set()
+for line in sys.argv[3].split("|"):  # one SystemCallFilter= line each; '~' denies the line
+    (deny if line.startswith("~") else allow).update(expand(line.lstrip("~").split()))
+used = set()
+for line in open(sys.argv[2]):
+    m = re.match(r"\d+\s+([a-z0-9_]+)\(", line)
+    if m and m.group(1) != "execve":
+        used.add(m.group(1))
+bad = sorted(s for s in used if s not in allow or s in deny)
+print("server made %d distinct system calls" % len(used))
+if bad:
+    print("not allowed by the unit: " + " ".join(bad)); sys.exit(1)
+PY
+else
+	echo "no strace/systemd-analyze (or a sanitizer build): not checking SystemCallFilter" >&2
+fi
 echo "ok: install layout, agent lookup, unit verify, sd_notify"
