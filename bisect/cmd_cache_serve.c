@@ -2,6 +2,8 @@
  * bisect/cmd_cache_serve.c - `kbisect cache serve`: serve one cache over HTTP/1.1 to a
  * team of build servers (Bazel remote-cache protocol, ccache's bazel layout, kbisect
  * records). The server itself is cache/server.c (include/kbisect/server.h).
+ * Owns: the flags, the config file and KBISECT_SERVE_* variables (flag > env > file),
+ * the sd_notify datagrams (READY=1, STOPPING=1) for a Type=notify systemd unit.
  */
 #include <errno.h>
 #include <stddef.h>

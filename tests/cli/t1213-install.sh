@@ -113,6 +113,27 @@ kill -TERM "$srv"
 wait "$srv" || fail "server exited non-zero on SIGTERM"
 wait "$py"
 grep -q '^STOPPING=1$' "$tmp/notify.out" || fail "no STOPPING=1 on SIGTERM"
+# an abstract-namespace NOTIFY_SOCKET ("@name", as systemd may hand out) works too
+python3 - "kbisect-t1213-$$" "$tmp/notify2.out" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("\0" + sys.argv[1])
+s.settimeout(20)
+with open(sys.argv[2] + ".tmp", "w") as out:
+    pass
+import os; os.rename(sys.argv[2] + ".tmp", sys.argv[2] + ".bound")
+try:
+    open(sys.argv[2], "w").write(s.recv(4096).decode() + "\n")
+except socket.timeout:
+    pass
+PY
+py=$!
+for _ in $(seq 50); do [ -e "$tmp/notify2.out.bound" ] && break; sleep 0.1; done
+NOTIFY_SOCKET=@kbisect-t1213-$$ KBISECT_SERVE_CACHE=$tmp/cache KBISECT_SERVE_LISTEN=127.0.0.1:0 \
+	KBISECT_SERVE_DURATION=1 KBISECT_SERVE_QUIET=1 "$root/bin/kbisect" $args >/dev/null ||
+	fail "server with an abstract NOTIFY_SOCKET"
+wait "$py"
+grep -q '^READY=1$' "$tmp/notify2.out" || fail "no READY=1 on an abstract NOTIFY_SOCKET"
 
 # the unit's SystemCallFilter allows every system call the server makes serving PUT, GET
 # (plain and zstd), /metrics and its stop (--duration; strace; skipped without strace or
