@@ -22,7 +22,8 @@ for f in bin/kbisect bin/kbisect-ccwrap libexec/kbisect/kbisect-agent; do
 	[ -x "$root/$f" ] || fail "cmake --install did not install an executable $f"
 done
 for f in share/doc/kbisect/README.md share/doc/kbisect/kbisect-cache-serve.md \
-	share/doc/kbisect/shared-cache.md lib/systemd/system/kbisect-cache-serve.service; do
+	share/doc/kbisect/shared-cache.md lib/systemd/system/kbisect-cache-serve.service \
+	share/bash-completion/completions/kbisect; do
 	[ -s "$root/$f" ] || fail "cmake --install did not install $f"
 done
 cmp -s "$root/libexec/kbisect/kbisect-agent" "$KB_BUILD_DIR/vmpool/kbisect-agent" ||
