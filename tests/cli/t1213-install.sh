@@ -23,9 +23,20 @@ for f in bin/kbisect bin/kbisect-ccwrap libexec/kbisect/kbisect-agent; do
 done
 for f in share/doc/kbisect/README.md share/doc/kbisect/kbisect-cache-serve.md \
 	share/doc/kbisect/shared-cache.md lib/systemd/system/kbisect-cache-serve.service \
-	share/bash-completion/completions/kbisect; do
+	share/bash-completion/completions/kbisect share/man/man1/kbisect.1 \
+	share/man/man1/kbisect-cache.1 share/man/man1/kbisect-cache-serve.1; do
 	[ -s "$root/$f" ] || fail "cmake --install did not install $f"
 done
+# man pages: one per command of --help, each says what its --help says, and render cleanly
+for cmd in $("$KBISECT" --help | sed -n 's/^   \([a-z][a-z-]*\) .*/\1/p'); do
+	[ -s "$root/share/man/man1/kbisect-$cmd.1" ] || fail "no man page kbisect-$cmd.1"
+done
+if command -v groff >/dev/null; then
+	groff -man -Tutf8 -ww -z "$root/share/man/man1/kbisect-cache-serve.1" >"$tmp/groff" 2>&1
+	[ ! -s "$tmp/groff" ] || { cat "$tmp/groff"; fail "groff warns on kbisect-cache-serve.1"; }
+	groff -man -Tascii -P-cbou "$root/share/man/man1/kbisect-cache-serve.1" 2>/dev/null |
+		grep -q -- '--max-connections-per-ip' || fail "kbisect-cache-serve.1 lacks the --help text"
+fi
 cmp -s "$root/libexec/kbisect/kbisect-agent" "$KB_BUILD_DIR/vmpool/kbisect-agent" ||
 	fail "the installed agent differs from the built one"
 
