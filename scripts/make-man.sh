@@ -13,7 +13,7 @@ page() {
 	local name=$1 title=$2 summary=$3
 	shift 3
 	local help
-	help=$("$kb" "$@" --help 2>&1) || true
+	help=$(ASAN_OPTIONS=detect_leaks=0 "$kb" "$@" --help 2>/dev/null) || true
 	[ -n "$help" ] || { echo "make-man.sh: '$kb $* --help' printed nothing" >&2; exit 1; }
 	{
 		printf '.TH %s 1 "" "kbisect %s" "kbisect manual"\n' "${title^^}" "$version"
@@ -28,7 +28,7 @@ page() {
 }
 
 page kbisect kbisect "fast and right Linux kernel crash bisection"
-"$kb" --help | sed -n 's/^   \([a-z][a-z-]*\)  *\(.*\)/\1 \2/p' | while read -r cmd desc; do
+ASAN_OPTIONS=detect_leaks=0 "$kb" --help | sed -n 's/^   \([a-z][a-z-]*\)  *\(.*\)/\1 \2/p' | while read -r cmd desc; do
 	page "kbisect-$cmd" "kbisect-$cmd" "$desc" "$cmd"
 done
 page kbisect-cache-serve kbisect-cache-serve "serve the cache over HTTP to build servers" cache serve
