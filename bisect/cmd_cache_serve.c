@@ -2,15 +2,21 @@
  * bisect/cmd_cache_serve.c - `kbisect cache serve`: serve one cache over HTTP/1.1 to a
  * team of build servers (Bazel remote-cache protocol, ccache's bazel layout, kbisect
  * records). The server itself is cache/server.c (include/kbisect/server.h).
+ * Owns: the flags, the config file and KBISECT_SERVE_* variables (flag > env > file),
+ * the sd_notify datagrams (READY=1, STOPPING=1) for a Type=notify systemd unit.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kbisect/cache.h"
 #include "kbisect/error.h"
@@ -18,9 +24,39 @@
 #include "cmd.h"
 
 static const char *const serve_usage[] = {
-	"kbisect cache serve [--listen <host>:<port>] [--cache <dir>] [<options>]",
+	"kbisect cache serve [--config <file>] [--listen <host>:<port>] [--cache <dir>] [<options>]",
 	NULL,
 };
+
+/* sd_notify(3) without libsystemd: one datagram to the unix socket named by
+ * $NOTIFY_SOCKET (a leading '@' is the abstract namespace). Quietly does nothing outside
+ * systemd; a failure is only worth a warning, the server still serves. */
+static void notify_systemd(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n;
+	int fd;
+
+	if (!path || !*path)
+		return;
+	n = strlen(path);
+	if ((path[0] != '/' && path[0] != '@') || n >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "kbisect: warning: ignoring NOTIFY_SOCKET '%.64s' (not a unix "
+				"socket path)\n", path);
+		return;
+	}
+	memcpy(sa.sun_path, path, n);
+	if (path[0] == '@')
+		sa.sun_path[0] = 0;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+			     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+		fprintf(stderr, "kbisect: warning: cannot notify systemd on '%.64s': %s\n", path,
+			strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
 
 static void serve_help(void)
 {
@@ -55,7 +91,12 @@ static void serve_help(void)
 	       "                             --max-connections; the rest stays for others)\n"
 	       "    --port-file <file>       write the port listened on (for port 0)\n"
 	       "    --duration <s>           stop by itself after s seconds\n"
-	       "    --quiet                  no access log on stderr\n");
+	       "    --quiet                  no access log on stderr\n"
+	       "    --config <file>          'key = value' lines, keys the flags above without\n"
+	       "                             '--' (quiet = true); also $KBISECT_SERVE_CONFIG.\n"
+	       "                             $KBISECT_SERVE_<FLAG> (e.g. KBISECT_SERVE_MAX_SIZE)\n"
+	       "                             set any flag; flag > env > file > default\n"
+	       "\nUnder systemd (Type=notify) it sends READY=1 to $NOTIFY_SOCKET once it listens.\n");
 }
 
 /* Split "host:port", "[v6]:port" or ":port" / "port". 0 or -1. */
@@ -113,7 +154,7 @@ static int is_opt(const char *arg, const char *name)
 	return !strncmp(arg, name, n) && (arg[n] == '\0' || arg[n] == '=');
 }
 
-int cache_serve(int argc, char **argv)
+static int serve_main(int argc, char **argv)
 {
 	kb_server_opts o;
 	const char *listen = "127.0.0.1:8080", *dir = NULL, *port_file = NULL, *v;
@@ -138,6 +179,8 @@ int cache_serve(int argc, char **argv)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			serve_help();
 			return KB_EXIT_OK;
+		} else if (is_opt(a, "--config")) {
+			VAL("--config"); /* read before parsing (serve_args) */
 		} else if (is_opt(a, "--listen")) {
 			listen = VAL("--listen");
 		} else if (is_opt(a, "--cache")) {
@@ -242,6 +285,12 @@ int cache_serve(int argc, char **argv)
 	       o.tls_cert ? "https" : "http", strchr(host, ':') ? "[" : "", host,
 	       strchr(host, ':') ? "]" : "", (unsigned)kb_server_port(srv));
 	fflush(stdout);
+	{
+		char ready[128];
+		snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on port %u\nMAINPID=%ld",
+			 (unsigned)kb_server_port(srv), (long)getpid());
+		notify_systemd(ready);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		struct timespec wait = { 1, 0 }, now;
@@ -253,7 +302,175 @@ int cache_serve(int argc, char **argv)
 						(double)(now.tv_nsec - t0.tv_nsec) / 1e9 >= duration)
 			break;
 	}
+	notify_systemd("STOPPING=1");
 	kb_server_stop(srv);
 	kb_cache_close(c);
 	return KB_EXIT_OK;
+}
+
+/* ---- settings from a config file and KBISECT_SERVE_* (flag > env > file > default) ---- */
+
+/* The long flags a config file key or a KBISECT_SERVE_<FLAG> variable may name; flag 1
+ * takes no value (true/yes/1 sets it, false/no/0 leaves it unset). */
+static const struct serve_key {
+	const char *name;
+	int flag;
+} serve_keys[] = {
+	{ "listen", 0 },	{ "cache", 0 },		 { "max-size", 0 },
+	{ "max-blob-size", 0 }, { "auth-token-file", 0 }, { "allow-anonymous-read", 1 },
+	{ "tls-cert", 0 },	{ "tls-key", 0 },	 { "timeout", 0 },
+	{ "header-timeout", 0 }, { "max-connections", 0 }, { "max-uploads", 0 },
+	{ "max-connections-per-ip", 0 }, { "port-file", 0 }, { "duration", 0 },
+	{ "quiet", 1 },	{ NULL, 0 },
+};
+
+struct argvec {
+	char **v;
+	int n, cap;
+};
+
+static int argvec_push(struct argvec *a, const char *name, const char *value)
+{
+	char *s;
+	if (a->n + 2 > a->cap) {
+		int cap = a->cap ? a->cap * 2 : 32;
+		char **v = realloc(a->v, (size_t)cap * sizeof(*v));
+		if (!v)
+			return -1;
+		a->v = v;
+		a->cap = cap;
+	}
+	if (value ? asprintf(&s, "--%s=%s", name, value) < 0 : asprintf(&s, "--%s", name) < 0)
+		return -1;
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+/* Append the setting key=value (from `where`, for the message) as a flag; 0 or the exit
+ * code of the error printed. */
+static int add_setting(struct argvec *a, const char *key, const char *value, const char *where)
+{
+	for (const struct serve_key *k = serve_keys; k->name; k++) {
+		if (strcmp(k->name, key))
+			continue;
+		if (!k->flag)
+			return argvec_push(a, key, value) ? kb_cli_error("out of memory") : 0;
+		if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "1"))
+			return argvec_push(a, key, NULL) ? kb_cli_error("out of memory") : 0;
+		if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0"))
+			return 0;
+		return kb_cli_usage_error(serve_usage, "%s: '%.64s' takes true or false, not "
+					  "'%.64s'", where, key, value);
+	}
+	return kb_cli_usage_error(serve_usage, "%s: unknown setting '%.64s' (settings are the "
+				  "long flags of 'kbisect cache serve' without '--', e.g. "
+				  "'listen = 0.0.0.0:8080')", where, key);
+}
+
+/* Read `key = value` lines (# comments, blank lines) of the config file into a. */
+static int read_config(struct argvec *a, const char *path)
+{
+	char line[4096], where[512];
+	int ln = 0, r = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return kb_cli_error("cannot read config file '%s': %s; check the path given by "
+				    "--config or $KBISECT_SERVE_CONFIG", path, strerror(errno));
+	while (!r && fgets(line, sizeof(line), f)) {
+		char *s = trim(line), *eq;
+		ln++;
+		if (!*s || *s == '#')
+			continue;
+		snprintf(where, sizeof(where), "config file '%s' line %d", path, ln);
+		if (!(eq = strchr(s, '='))) {
+			r = kb_cli_usage_error(serve_usage, "%s: expected 'key = value', got '%.64s'",
+					       where, s);
+			break;
+		}
+		*eq = '\0';
+		r = add_setting(a, trim(s), trim(eq + 1), where);
+	}
+	fclose(f);
+	return r;
+}
+
+/* The argument vector serve_main parses: argv[0], the config file's settings, the
+ * KBISECT_SERVE_* variables, then the command line; the parser keeps the last value of
+ * each option, which gives flag > env > file > default. 0 or an exit code. */
+static int serve_args(int argc, char **argv, struct argvec *a)
+{
+	extern char **environ;
+	const char *config = getenv("KBISECT_SERVE_CONFIG");
+	char where[128];
+	int r, environ_skip = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config = argv[++i];
+		else if (!strncmp(argv[i], "--config=", 9))
+			config = argv[i] + 9;
+		else if (!strcmp(argv[i], "--config"))
+			return kb_cli_usage_error(serve_usage, "option '--config' needs a value");
+	}
+	if (argvec_push(a, "serve", NULL) != 0)
+		return kb_cli_error("out of memory");
+	if (kb_cli_wants_help(argc, argv))
+		config = NULL, environ_skip = 1;
+	if (config && *config && (r = read_config(a, config)) != 0)
+		return r;
+	for (char **e = environ; !environ_skip && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		char key[64];
+		size_t n;
+		if (strncmp(*e, "KBISECT_SERVE_", 14) || !eq || !strncmp(*e, "KBISECT_SERVE_CONFIG=", 21))
+			continue;
+		n = (size_t)(eq - *e) - 14;
+		if (n >= sizeof(key) || !eq[1])
+			continue;
+		for (size_t j = 0; j < n; j++)
+			key[j] = (*e)[14 + j] == '_' ? '-' : (char)((*e)[14 + j] | 0x20);
+		key[n] = '\0';
+		snprintf(where, sizeof(where), "environment variable %.*s", (int)(eq - *e), *e);
+		if ((r = add_setting(a, key, eq + 1, where)) != 0)
+			return r;
+	}
+	for (int i = 1; i < argc; i++) {
+		char **v;
+		if (a->n + 2 > a->cap) {
+			if (!(v = realloc(a->v, (size_t)(a->cap * 2) * sizeof(*v))))
+				return kb_cli_error("out of memory");
+			a->v = v;
+			a->cap *= 2;
+		}
+		if (!(a->v[a->n] = strdup(argv[i])))
+			return kb_cli_error("out of memory");
+		a->v[++a->n] = NULL;
+	}
+	return 0;
+}
+
+int cache_serve(int argc, char **argv)
+{
+	struct argvec a = { 0 };
+	int r = serve_args(argc, argv, &a);
+
+	if (r == 0)
+		r = serve_main(a.n, a.v);
+	for (int i = 0; i < a.n; i++)
+		free(a.v[i]);
+	free(a.v);
+	return r;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kbisect/common.h"
+#include "kbisect/vmpool.h"
 #include "cmd.h"
 
 static const struct kb_cmd kb_cmds[] = {
@@ -24,7 +25,7 @@ static const struct kb_cmd kb_cmds[] = {
 
 static void print_help(FILE *out)
 {
-	fprintf(out, "usage: kbisect [--version] [--help] <command> [<args>]\n\n"
+	fprintf(out, "usage: kbisect [--version [--paths]] [--help] <command> [<args>]\n\n"
 		     "kbisect makes Linux kernel crash bisection fast and right.\n\n"
 		     "commands:\n");
 	for (const struct kb_cmd *c = kb_cmds; c->name; c++)
@@ -62,6 +63,11 @@ int main(int argc, char **argv)
 	name = argv[1];
 	if (!strcmp(name, "--version") || !strcmp(name, "version")) {
 		printf("kbisect %s\n", kb_version());
+		if (argc > 2 && !strcmp(argv[2], "--paths")) {
+			const char *agent = kb_vmpool_agent_path();
+			printf("agent: %s%s\n", agent,
+			       access(agent, R_OK) == 0 ? "" : " (missing: set $KBISECT_AGENT)");
+		}
 		return KB_EXIT_OK;
 	}
 	if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,16 +155,42 @@ static int slurp(const char *path, void **out, size_t *len)
 	return 0;
 }
 
+#ifndef KB_AGENT_REL_LIBEXEC
+#define KB_AGENT_REL_LIBEXEC "../libexec/kbisect"
+#endif
+
 const char *kb_initramfs__agent_path(void)
 {
+	static char installed[PATH_MAX + 64];
+	char self[PATH_MAX];
 	const char *env = getenv("KBISECT_AGENT");
+	ssize_t n;
+
 	if (env && *env)
 		return env;
+	/* an installed kbisect: <prefix>/bin/kbisect -> <prefix>/libexec/kbisect/kbisect-agent */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = 0;
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = 0;
+			snprintf(installed, sizeof(installed), "%s/" KB_AGENT_REL_LIBEXEC "/kbisect-agent",
+				 self);
+			if (access(installed, R_OK) == 0)
+				return installed;
+		}
+	}
 #ifdef KB_AGENT_BUILD_PATH
 	return KB_AGENT_BUILD_PATH;
 #else
 	return "kbisect-agent";
 #endif
+}
+
+const char *kb_vmpool_agent_path(void)
+{
+	return kb_initramfs__agent_path();
 }
 
 int kb_initramfs__build(const char *path, const char *busybox, const char *agent)

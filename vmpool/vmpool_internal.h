@@ -333,7 +333,8 @@ void kb_cpio__abort(kb_cpio *c);
 /** Write the guest initramfs (busybox + agent + /init) to path. */
 int kb_initramfs__build(const char *path, const char *busybox, const char *agent);
 
-/** The default guest agent binary path ($KBISECT_AGENT or the built one). */
+/** The default guest agent binary path: $KBISECT_AGENT, ../libexec/kbisect/kbisect-agent
+ * from the running program (an installed kbisect), else the one this build made. */
 const char *kb_initramfs__agent_path(void);
 
 /* ---- reproducers ---- */

@@ -114,6 +114,10 @@ typedef struct {
 	unsigned int entropy_failures; /**< runs ended as KB_POOL_ENTROPY_TITLE */
 } kb_pool_counters;
 
+/** The guest agent the pool packs by default: $KBISECT_AGENT, else
+ * <dir of kbisect>/../libexec/kbisect/kbisect-agent when installed, else the build's. */
+const char *kb_vmpool_agent_path(void);
+
 /** Open a pool (no VM starts yet). On success *out is yours: kb_pool_close() it.
  * @return 0, KB_EINVAL (bad options), KB_ERROR (kb_error_last()) */
 int kb_pool_open(kb_pool **out, const kb_pool_opts *opts);

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# t1216-completion.sh - the bash completion (dist/bash-completion/kbisect) completes
+# commands, subcommands and flags from the binary's own --help: "ca" -> cache,
+# "cache se" -> serve, "cache serve --max-u" -> --max-uploads, "bisect --go" -> --good,
+# a file name after a flag; nothing for an unknown prefix.
+# kb-test-labels: cli
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
+# shellcheck source=../../dist/bash-completion/kbisect
+. "$src/dist/bash-completion/kbisect"
+complete_words() { # WORD...: complete the last word; prints COMPREPLY one per line
+	COMP_WORDS=("$KBISECT" "$@")
+	COMP_CWORD=$#
+	COMPREPLY=()
+	_kbisect
+	printf '%s\n' "${COMPREPLY[@]}"
+}
+[ "$(complete_words ca)" = cache ] || fail "'ca' -> '$(complete_words ca)', want cache"
+complete_words "" | grep -qx bisect || fail "no 'bisect' among the commands"
+complete_words "" | grep -qx -- --version || fail "no --version among the first words"
+[ "$(complete_words cache se)" = serve ] || fail "'cache se' -> '$(complete_words cache se)'"
+[ "$(complete_words cache serve --max-u)" = --max-uploads ] ||
+	fail "'cache serve --max-u' -> '$(complete_words cache serve --max-u)'"
+complete_words cache serve --co | grep -qx -- --config || fail "no --config for cache serve"
+complete_words cache put --ki | grep -qx -- --kind || fail "no --kind for cache put"
+complete_words bisect --go | grep -qx -- --good || fail "no --good for bisect"
+[ -z "$(complete_words zzz)" ] || fail "'zzz' completed to something"
+touch "$tmp/some-file"
+cd "$tmp"
+[ "$(complete_words cache put some-)" = some-file ] || fail "no file name completion"
+echo "ok: completion"
