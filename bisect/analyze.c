@@ -82,7 +82,7 @@ int kb_analyze__title_class(const kb_analysis *a, const char *title)
 		snprintf(buf, sizeof(buf), "%s", title);
 	/* targets first: an infra title is a target only when --title asked for it */
 	for (int i = 0; i < a->ntargets; i++) /* title or ALT title (syzkaller's rule) */
-		if (!strcmp(a->targets[i], buf) || kb_report_title_matches(a->targets[i], buf))
+		if (kb_report_title_matches(a->targets[i], buf))
 			return KB_ATITLE_TARGET;
 	if (kb_report_title_is_infra(title))
 		return KB_ATITLE_INFRA;
@@ -92,7 +92,7 @@ int kb_analyze__title_class(const kb_analysis *a, const char *title)
 	for (int i = 0; i < a->ncompanions; i++)
 		if (!strcmp(a->companions[i], buf))
 			return KB_ATITLE_TARGET;
-	return kb_report_title_is_infra(title) ? KB_ATITLE_INFRA : KB_ATITLE_OTHER;
+	return KB_ATITLE_OTHER;
 }
 
 static int add_target(kb_analysis *a, const char *title)
