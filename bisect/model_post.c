@@ -402,11 +402,9 @@ int kb_model_update(kb_model *m)
 				m->spread = 0;
 		}
 		m->eps_hi = m->egrid[m->ne - 1];
-		for (size_t e = 0, cum = 0; e < m->ne && ztot > 0; e++) {
-			double c = 0;
-			(void)cum;
-			for (size_t j = 0; j <= e; j++)
-				c += ep[j];
+		double c = 0;
+		for (size_t e = 0; e < m->ne && ztot > 0; e++) {
+			c += ep[e];
 			if (c >= 0.95 * ztot) {
 				m->eps_hi = m->egrid[e];
 				break;
