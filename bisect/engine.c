@@ -266,7 +266,7 @@ static int is_target(const kb_engine *e, const kb_repro_run *r)
 	if (e->opt.any_crash)
 		return 1;
 	for (size_t i = 0; i < e->n_titles; i++) /* title or ALT title (syzkaller's rule) */
-		if (!strcmp(e->titles[i], r->title) || kb_report_title_matches(e->titles[i], r->title))
+		if (kb_report_title_matches(e->titles[i], r->title))
 			return 1;
 	return 0;
 }

@@ -55,6 +55,14 @@ static void set_hyper(kb_model *m, const double *rho, const double *rp, size_t n
 	m->nr = nr, m->nk = nk;
 }
 
+/* one rate for every buggy kernel, independent runs */
+static void set_hyper_iid(kb_model *m)
+{
+	const double zero = 0, one = 1;
+
+	set_hyper(m, &zero, &one, 1, &zero, &one, 1);
+}
+
 /* log weights of a kernel's own rate q_i given mu and kappa (a Beta(mu kappa,
  * (1 - mu) kappa) on the q grid); NULL on out of memory */
 static double *make_logw(const kb_model *m, const double *q, size_t nq)
@@ -185,13 +193,11 @@ int kb_model_new(kb_model **out, size_t n, const kb_model_opts *opts)
 		m->weight[i] = 1.0;
 		m->group[i] = (uint32_t)i;
 	}
-	if (o.iid_runs) {
-		const double zero = 0, one = 1;
-		set_hyper(m, &zero, &one, 1, &zero, &one, 1);
-	} else {
+	if (o.iid_runs)
+		set_hyper_iid(m);
+	else
 		set_hyper(m, RHO_GRID, RHO_PRIOR, sizeof(RHO_GRID) / sizeof(RHO_GRID[0]),
 			  KAPPA_GRID, KAPPA_PRIOR, sizeof(KAPPA_GRID) / sizeof(KAPPA_GRID[0]));
-	}
 	for (int i = 0; i < o.q_steps; i++)
 		qv[i] = (i + 0.5) / o.q_steps;
 	for (int i = 0; i < o.eps_steps; i++)
@@ -500,10 +506,7 @@ int kb_model_set_grid(kb_model *m, const double *q, size_t nq, const double *eps
 		if (!(eps[i] > 0 && eps[i] < 1))
 			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
 					     "model grid value eps=%g is not in (0,1)", eps[i]);
-	{ /* known rates: one rate for every buggy kernel, independent runs */
-		const double zero = 0, one = 1;
-		set_hyper(m, &zero, &one, 1, &zero, &one, 1);
-	}
+	set_hyper_iid(m); /* known rates */
 	return build_grid(m, q, nq, eps, neps);
 }
 

@@ -75,17 +75,28 @@ fail:
 /* ---- likelihood of a kernel's tests ---- */
 
 /* log P(one test's runs | the kernel's rate r, a share rho of tests all-or-nothing):
- * rho * P(one outcome for all runs) + (1 - rho) * P(independent runs) */
-static double test_ll(const kb_model__test *t, double r, double rho)
+ * rho * P(one outcome for all runs) + (1 - rho) * P(independent runs); lr = log(r),
+ * l1r = log1p(-r) */
+static double test_ll(const kb_model__test *t, double lr, double l1r, double rho)
 {
-	double bin = t->target * log(r) + t->clean * log1p(-r), aon;
+	double bin = t->target * lr + t->clean * l1r, aon;
 
 	if (rho <= 0 || t->target + t->clean <= 1)
 		return bin;
 	if (t->target && t->clean)
 		return log1p(-rho) + bin;
-	aon = t->target ? log(r) : log1p(-r);
+	aon = t->target ? lr : l1r;
 	return aon + log(rho + (1 - rho) * exp(bin - aon)); /* bin <= aon */
+}
+
+/* sum of test_ll() over g's tests at rate r */
+static double tests_ll(const kb_model__group *g, double r, double rho)
+{
+	double lr = log(r), l1r = log1p(-r), s = 0;
+
+	for (size_t t = 0; t < g->n_tests; t++)
+		s += test_ll(&g->tests[t], lr, l1r, rho);
+	return s;
 }
 
 static double lse(const double *v, size_t n)
@@ -119,18 +130,10 @@ static int group_lik(const kb_model *m, kb_model__group *g)
 		}
 	}
 	for (size_t r = 0; r < m->nr; r++) {
-		for (size_t e = 0; e < m->ne; e++) {
-			double s = 0;
-			for (size_t t = 0; t < g->n_tests; t++)
-				s += test_ll(&g->tests[t], m->egrid[e], m->rgrid[r]);
-			g->lc[r * m->ne + e] = s;
-		}
-		for (size_t i = 0; i < m->nq; i++) {
-			double s = 0;
-			for (size_t t = 0; t < g->n_tests; t++)
-				s += test_ll(&g->tests[t], m->qgrid[i], m->rgrid[r]);
-			llq[i] = s;
-		}
+		for (size_t e = 0; e < m->ne; e++)
+			g->lc[r * m->ne + e] = tests_ll(g, m->egrid[e], m->rgrid[r]);
+		for (size_t i = 0; i < m->nq; i++)
+			llq[i] = tests_ll(g, m->qgrid[i], m->rgrid[r]);
 		for (size_t mu = 0; mu < m->nq; mu++)
 			for (size_t k = 0; k < m->nk; k++) {
 				double *out = &g->lb[(r * m->nq + mu) * m->nk + k];
@@ -399,11 +402,9 @@ int kb_model_update(kb_model *m)
 				m->spread = 0;
 		}
 		m->eps_hi = m->egrid[m->ne - 1];
-		for (size_t e = 0, cum = 0; e < m->ne && ztot > 0; e++) {
-			double c = 0;
-			(void)cum;
-			for (size_t j = 0; j <= e; j++)
-				c += ep[j];
+		double c = 0;
+		for (size_t e = 0; e < m->ne && ztot > 0; e++) {
+			c += ep[e];
 			if (c >= 0.95 * ztot) {
 				m->eps_hi = m->egrid[e];
 				break;
@@ -628,9 +629,7 @@ double kb_model_test_clarity(const kb_model *m, size_t node, unsigned runs)
 		if (m->qpost[i] > best)
 			best = m->qpost[i], mu = i;
 	for (size_t i = 0; i < m->nq; i++) {
-		ll[i] = 0;
-		for (size_t t = 0; t < g->n_tests; t++)
-			ll[i] += test_ll(&g->tests[t], m->qgrid[i], rho);
+		ll[i] = tests_ll(g, m->qgrid[i], rho);
 		miss[i] = rho * (1 - m->qgrid[i]) + (1 - rho) * pow(1 - m->qgrid[i], runs);
 	}
 	/* given that this kernel is buggy: each spread weighed by how well it explains the
