@@ -21,7 +21,8 @@
 #include "common/error_internal.h"
 #include "model_internal.h"
 
-/* Prior factor of a culprit that two identical kernels would disagree on (model.c). */
+/* Prior factor of a culprit that two identical kernels would disagree on: such a commit
+ * cannot change the kernel, so it is kept only as a 1e-4 possibility (b925f68). */
 #define KERNEL_SPLIT_PRIOR 1e-4
 
 /* Bitset of the hypotheses h under which two nodes of one signature group would differ
