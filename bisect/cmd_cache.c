@@ -687,7 +687,7 @@ static int cache_recover(int argc, char **argv)
 	fflush(stdout);
 	rc = kb_cache_recover(dir, o.to, &res, recover_one, NULL);
 	if (!rc || res.objects || res.objects_lost || res.entries || res.entries_lost)
-			printf("recovered %" PRIu64 " objects and %" PRIu64 " records/references; lost %"
+		printf("recovered %" PRIu64 " objects and %" PRIu64 " records/references; lost %"
 		       PRIu64 " objects and %" PRIu64 " records/references\n", res.objects,
 		       res.entries, res.objects_lost, res.entries_lost);
 	if (rc)

@@ -511,6 +511,20 @@ static int check_format(kb_cache *c)
 	return 0;
 }
 
+/* Create c->env with the guard, the table and reader counts, and mapsize. */
+static int env_create(kb_cache *c, size_t mapsize)
+{
+	int rc;
+
+	if ((rc = mdb_env_create(&c->env)))
+		return kb_cache__mdb(c, rc, "cannot create the LMDB environment");
+	kb_cache__guard_install(c);
+	mdb_env_set_maxdbs(c->env, 16);
+	mdb_env_set_maxreaders(c->env, 256);
+	mdb_env_set_mapsize(c->env, mapsize);
+	return 0;
+}
+
 /* Open the LMDB env and the tables of c (c->dir, c->flags set). */
 static int env_open(kb_cache *c)
 {
@@ -529,16 +543,12 @@ static int env_open(kb_cache *c)
 
 	snprintf(fpath, sizeof(fpath), "%s/data.mdb", c->dir);
 	fresh = stat(fpath, &fst) != 0 || fst.st_size == 0;
-	if ((rc = mdb_env_create(&c->env)))
-		return kb_cache__mdb(c, rc, "cannot create the LMDB environment");
-	kb_cache__guard_install(c);
-	mdb_env_set_maxdbs(c->env, 16);
-	mdb_env_set_maxreaders(c->env, 256);
 	{
 		/* KBISECT_CACHE_MAPSIZE: initial map size for tests of map growth */
 		const char *m = getenv("KBISECT_CACHE_MAPSIZE");
 		unsigned long long sz = m && *m ? strtoull(m, NULL, 10) : 0;
-		mdb_env_set_mapsize(c->env, sz >= 65536 ? (size_t)sz : KB_MAP_INITIAL);
+		if ((rc = env_create(c, sz >= 65536 ? (size_t)sz : KB_MAP_INITIAL)))
+			return rc;
 	}
 	if (c->flags & KB_CACHE_RDONLY)
 		ef |= MDB_RDONLY;
@@ -549,12 +559,8 @@ static int env_open(kb_cache *c)
 		 * mount): read without LMDB's reader table. The owner may then reuse pages
 		 * under a read; the checksums turn that into an error, never into bytes */
 		mdb_env_close(c->env);
-		if ((rc = mdb_env_create(&c->env)))
-			return kb_cache__mdb(c, rc, "cannot create the LMDB environment");
-		kb_cache__guard_install(c);
-		mdb_env_set_maxdbs(c->env, 16);
-		mdb_env_set_maxreaders(c->env, 256);
-		mdb_env_set_mapsize(c->env, KB_MAP_INITIAL);
+		if ((rc = env_create(c, KB_MAP_INITIAL)))
+			return rc;
 		rc = mdb_env_open(c->env, c->dir, ef | MDB_NOLOCK, 0666);
 	}
 	if (rc) {

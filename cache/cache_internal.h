@@ -231,6 +231,9 @@ int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *n, const kb_key *kee
 /** Bytes that count toward the limit: chunks of committed objects, records (gc.c). */
 uint64_t kb_cache__used_bytes(kb_cache *c);
 
+/** The same, in read or write txn t (gc.c). */
+uint64_t kb_cache__used_bytes_txn(kb_cache *c, MDB_txn *t);
+
 /** Past the limit (if any): evict down to 90% of it, never keep (may be NULL; gc.c). */
 int kb_cache__enforce_limit(kb_cache *c, const kb_key *keep);
 

@@ -233,17 +233,23 @@ static int orphans_fn(kb_cache *c, MDB_txn *t, void *arg)
 /* Stored bytes that count toward the limit: chunks of committed objects (and old
  * orphans), not those of puts in flight; and build records and test runs (written
  * since kbisect counts them), which gc does not evict: objects make room for them. */
+uint64_t kb_cache__used_bytes_txn(kb_cache *c, MDB_txn *t)
+{
+	uint64_t used = kb_cache__stat_get(c, t, KB_ST_CHUNK_BYTES);
+	uint64_t pend = kb_cache__stat_get(c, t, KB_ST_PEND_BYTES);
+
+	return (used > pend ? used - pend : 0) + kb_cache__stat_get(c, t, KB_ST_RECORD_BYTES);
+}
+
 uint64_t kb_cache__used_bytes(kb_cache *c)
 {
 	MDB_txn *t;
-	uint64_t used = 0, pend = 0, rec = 0;
+	uint64_t used = 0;
 	if (kb_cache__rtxn(c, &t) == 0) {
-		used = kb_cache__stat_get(c, t, KB_ST_CHUNK_BYTES);
-		pend = kb_cache__stat_get(c, t, KB_ST_PEND_BYTES);
-		rec = kb_cache__stat_get(c, t, KB_ST_RECORD_BYTES);
+		used = kb_cache__used_bytes_txn(c, t);
 		kb_cache__txn_end(c, t);
 	}
-	return (used > pend ? used - pend : 0) + rec;
+	return used;
 }
 
 int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted, const kb_key *keep)
@@ -318,13 +324,16 @@ int kb_cache__gc_to(kb_cache *c, uint64_t target, uint64_t *evicted, const kb_ke
 int kb_cache__enforce_limit(kb_cache *c, const kb_key *keep)
 {
 	MDB_txn *t;
-	uint64_t limit = 0;
+	uint64_t limit = 0, used = 0;
 
+	/* every put and record add comes here: one read txn for both */
 	if (kb_cache__rtxn(c, &t) == 0) {
 		limit = kb_cache__meta_u64(c, t, "limit");
+		if (limit)
+			used = kb_cache__used_bytes_txn(c, t);
 		kb_cache__txn_end(c, t);
 	}
-	if (!limit || kb_cache__used_bytes(c) <= limit)
+	if (!limit || used <= limit)
 		return 0;
 	return kb_cache__gc_to(c, limit - limit / 10, NULL, keep);
 }

@@ -111,11 +111,7 @@ int kb_cache_stats_get(kb_cache_stats *out, kb_cache *c)
 	out->limit = kb_cache__meta_u64(c, t, "limit");
 	out->record_bytes = kb_cache__stat_get(c, t, KB_ST_RECORD_BYTES);
 	out->pending_bytes = kb_cache__stat_get(c, t, KB_ST_PEND_BYTES);
-	{
-		uint64_t cb = kb_cache__stat_get(c, t, KB_ST_CHUNK_BYTES);
-		out->limit_used = (cb > out->pending_bytes ? cb - out->pending_bytes : 0) +
-				  out->record_bytes;
-	}
+	out->limit_used = kb_cache__used_bytes_txn(c, t);
 	/* LMDB pages: every table, the main DB and the free list */
 	dbis[0] = c->meta; dbis[1] = c->obj; dbis[2] = c->atime; dbis[3] = c->chunk;
 	dbis[4] = c->cref; dbis[5] = c->dep; dbis[6] = c->build; dbis[7] = c->bysig;

@@ -24,7 +24,6 @@ struct vctx {
 	void (*fn)(const char *what, const char *why, void *arg);
 	void *arg;
 	uint8_t *buf;
-	uint64_t skipped;        /* objects that changed while read (a concurrent gc) */
 };
 
 static void report(struct vctx *v, const char *what, const char *why)
@@ -56,18 +55,8 @@ static int check_object(const kb_object_info *info, void *arg)
 	struct vctx *v = arg;
 	char what[96], hex[KB_KEY_HEXLEN + 1], why[1024];
 
-	if (read_object(v, &info->id) == 0)
+	if (!kb_cache__verify_object(v->c, &info->id, v->buf, why, sizeof(why)))
 		return 0;
-	snprintf(why, sizeof(why), "%s", kb_error_last()->message ? kb_error_last()->message : "");
-	/* While the cache is in use, a concurrent gc may evict the object (or evict and
-	 * store it again) under the read: that is no damage. Damage is what still fails
-	 * when read again from the start. */
-	if (!kb_cache_has(v->c, &info->id) || read_object(v, &info->id) == 0 ||
-	    !kb_cache_has(v->c, &info->id)) {
-		kb_error_clear();
-		v->skipped++;
-		return 0;
-	}
 	kb_key_to_hex(hex, &info->id);
 	snprintf(what, sizeof(what), "object %s", hex);
 	report(v, what, why);
@@ -176,9 +165,12 @@ static int check_build(const kb_build_record *rec, void *arg)
 	return 0; /* parse errors are counted below */
 }
 
+/* 1 if object id is damaged (why says how), else 0. While the cache is in use, a
+ * concurrent gc may evict the object (or evict and store it again) under the read:
+ * that is no damage. Damage is what still fails when read again from the start. */
 int kb_cache__verify_object(kb_cache *c, const kb_key *id, void *buf, char *why, size_t cap)
 {
-	struct vctx v = { c, 0, NULL, NULL, buf, 0 };
+	struct vctx v = { c, 0, NULL, NULL, buf };
 
 	if (read_object(&v, id) == 0)
 		return 0;
@@ -193,7 +185,7 @@ int kb_cache__verify_object(kb_cache *c, const kb_key *id, void *buf, char *why,
 int kb_cache__verify_tables(kb_cache *c, uint64_t *bad,
 			    void (*fn)(const char *what, const char *why, void *arg), void *arg)
 {
-	struct vctx v = { c, 0, fn, arg, NULL, 0 };
+	struct vctx v = { c, 0, fn, arg, NULL };
 	uint64_t orphans = 0;
 	MDB_txn *t;
 	MDB_cursor *cur;
@@ -232,7 +224,7 @@ int kb_cache__verify_tables(kb_cache *c, uint64_t *bad,
 int kb_cache_verify(kb_cache *c, uint64_t *bad,
 		    void (*fn)(const char *what, const char *why, void *arg), void *arg)
 {
-	struct vctx v = { c, 0, fn, arg, NULL, 0 };
+	struct vctx v = { c, 0, fn, arg, NULL };
 	uint64_t more = 0;
 	int rc;
 
