@@ -404,14 +404,6 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 	return ret;
 }
 
-/* Store the n new runs of a test-record PUT in one store transaction (one fsync). */
-static int store_runs(kb_cache *c, const kb_key *test_key, const kb_test_run *runs, size_t n)
-{
-	if (kb_cache_test_add_many(c, test_key, runs, n) != 0)
-		return kb_error_last()->code;
-	return 0;
-}
-
 static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, struct req *q)
 {
 	if (q->rt.target == KB_SRV_BUILD) {
@@ -456,7 +448,8 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 			if (keep[i])
 				in[added++] = in[i];
 		free(keep);
-		if (store_runs(s->cache, &q->rt.key, in, added) != 0) {
+		/* the new runs in one store transaction (one fsync) */
+		if (kb_cache_test_add_many(s->cache, &q->rt.key, in, added) != 0) {
 			free(in);
 			return answer_store_error(s, conn, q, q->len);
 		}
