@@ -236,15 +236,11 @@ ssize_t kb_server__read_failed(struct kb_srv_get *g, ssize_t rc)
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
+ssize_t kb_server__get_read(struct kb_srv_get *g, char *buf, size_t max)
 {
-	struct kb_srv_get *g = cls;
 	ssize_t n, end;
 	char tmp[1];
 
-	(void)pos;
-	if (g->pos >= g->size)
-		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (max > g->size - g->pos)
 		max = (size_t)(g->size - g->pos);
 	n = kb_cache_reader_read(g->r, buf, max);
@@ -254,7 +250,20 @@ static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	if (g->pos >= g->size && (end = kb_cache_reader_read(g->r, tmp, sizeof(tmp))) != 0)
 		/* checksum of the whole object failed: never deliver the last block */
 		return kb_server__read_failed(g, end < 0 ? end : KB_ECORRUPT);
-	kb_srv__add(&g->s->bytes_out, (uint64_t)n);
+	return n;
+}
+
+static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct kb_srv_get *g = cls;
+	ssize_t n;
+
+	(void)pos;
+	if (g->pos >= g->size)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n = kb_server__get_read(g, buf, max);
+	if (n > 0)
+		kb_srv__add(&g->s->bytes_out, (uint64_t)n);
 	return n;
 }
 
