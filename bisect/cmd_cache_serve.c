@@ -329,22 +329,32 @@ struct argvec {
 	int n, cap;
 };
 
-static int argvec_push(struct argvec *a, const char *name, const char *value)
+/* Append s (malloc'd, owned from now on; NULL: out of memory). 0 or -1. */
+static int argvec_add(struct argvec *a, char *s)
 {
-	char *s;
+	if (!s)
+		return -1;
 	if (a->n + 2 > a->cap) {
 		int cap = a->cap ? a->cap * 2 : 32;
 		char **v = realloc(a->v, (size_t)cap * sizeof(*v));
-		if (!v)
+		if (!v) {
+			free(s);
 			return -1;
+		}
 		a->v = v;
 		a->cap = cap;
 	}
-	if (value ? asprintf(&s, "--%s=%s", name, value) < 0 : asprintf(&s, "--%s", name) < 0)
-		return -1;
 	a->v[a->n++] = s;
 	a->v[a->n] = NULL;
 	return 0;
+}
+
+static int argvec_push(struct argvec *a, const char *name, const char *value)
+{
+	char *s;
+	if (value ? asprintf(&s, "--%s=%s", name, value) < 0 : asprintf(&s, "--%s", name) < 0)
+		return -1;
+	return argvec_add(a, s);
 }
 
 static char *trim(char *s)
@@ -447,18 +457,9 @@ static int serve_args(int argc, char **argv, struct argvec *a)
 		if ((r = add_setting(a, key, eq + 1, where)) != 0)
 			return r;
 	}
-	for (int i = 1; i < argc; i++) {
-		char **v;
-		if (a->n + 2 > a->cap) {
-			if (!(v = realloc(a->v, (size_t)(a->cap * 2) * sizeof(*v))))
-				return kb_cli_error("out of memory");
-			a->v = v;
-			a->cap *= 2;
-		}
-		if (!(a->v[a->n] = strdup(argv[i])))
+	for (int i = 1; i < argc; i++)
+		if (argvec_add(a, strdup(argv[i])) != 0)
 			return kb_cli_error("out of memory");
-		a->v[++a->n] = NULL;
-	}
 	return 0;
 }
 

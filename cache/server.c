@@ -236,15 +236,11 @@ ssize_t kb_server__read_failed(struct kb_srv_get *g, ssize_t rc)
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
+ssize_t kb_server__get_read(struct kb_srv_get *g, char *buf, size_t max)
 {
-	struct kb_srv_get *g = cls;
 	ssize_t n, end;
 	char tmp[1];
 
-	(void)pos;
-	if (g->pos >= g->size)
-		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (max > g->size - g->pos)
 		max = (size_t)(g->size - g->pos);
 	n = kb_cache_reader_read(g->r, buf, max);
@@ -254,7 +250,20 @@ static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	if (g->pos >= g->size && (end = kb_cache_reader_read(g->r, tmp, sizeof(tmp))) != 0)
 		/* checksum of the whole object failed: never deliver the last block */
 		return kb_server__read_failed(g, end < 0 ? end : KB_ECORRUPT);
-	kb_srv__add(&g->s->bytes_out, (uint64_t)n);
+	return n;
+}
+
+static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct kb_srv_get *g = cls;
+	ssize_t n;
+
+	(void)pos;
+	if (g->pos >= g->size)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n = kb_server__get_read(g, buf, max);
+	if (n > 0)
+		kb_srv__add(&g->s->bytes_out, (uint64_t)n);
 	return n;
 }
 
@@ -275,12 +284,14 @@ static void free_cb(void *cls)
 	free(g);
 }
 
-/* 1 if id is the SHA-256 of no bytes. */
+/* 1 if id is the SHA-256 of no bytes (a constant: not hashed per request). */
 static int is_empty_blob(const kb_key *id)
 {
-	kb_key e;
-	kb_sha256(&e, "", 0);
-	return kb_key_equal(&e, id);
+	static const kb_key empty = { {
+		0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+		0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+		0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55 } };
+	return kb_key_equal(&empty, id);
 }
 
 static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, struct req *q,
@@ -402,14 +413,6 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 	return ret;
 }
 
-/* Store the n new runs of a test-record PUT in one store transaction (one fsync). */
-static int store_runs(kb_cache *c, const kb_key *test_key, const kb_test_run *runs, size_t n)
-{
-	if (kb_cache_test_add_many(c, test_key, runs, n) != 0)
-		return kb_error_last()->code;
-	return 0;
-}
-
 static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, struct req *q)
 {
 	if (q->rt.target == KB_SRV_BUILD) {
@@ -454,7 +457,8 @@ static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, str
 			if (keep[i])
 				in[added++] = in[i];
 		free(keep);
-		if (store_runs(s->cache, &q->rt.key, in, added) != 0) {
+		/* the new runs in one store transaction (one fsync) */
+		if (kb_cache_test_add_many(s->cache, &q->rt.key, in, added) != 0) {
 			free(in);
 			return answer_store_error(s, conn, q, q->len);
 		}

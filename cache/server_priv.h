@@ -126,6 +126,11 @@ struct kb_srv_get {
  * and end the response with an error (the client sees a truncated body). */
 ssize_t kb_server__read_failed(struct kb_srv_get *g, ssize_t rc);
 
+/** Read up to max bytes of g's object from the store (advancing g->pos); with the last
+ * byte, the reader's end-of-object checksum verdict. The byte count (> 0), or the end
+ * of the response with an error (kb_server__read_failed). Needs g->pos < g->size. */
+ssize_t kb_server__get_read(struct kb_srv_get *g, char *buf, size_t max);
+
 /* ---- cache/server_zstd.c ---- */
 
 /** Set up zstd compression of g's body. 0, or -1 out of memory. */

@@ -33,8 +33,7 @@ static int code_index(int status)
 
 void kb_server__count(kb_server *s, int method, int status)
 {
-	atomic_fetch_add_explicit(&s->requests[method][code_index(status)], 1,
-				  memory_order_relaxed);
+	kb_srv__add(&s->requests[method][code_index(status)], 1);
 }
 
 static json_t *status_doc(kb_server *s)

@@ -81,18 +81,9 @@ ssize_t kb_server__zstd_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		size_t left;
 		int last;
 		if (g->zin_pos == g->zin_len && g->pos < g->size) {
-			size_t want = ZIN_SIZE;
-			ssize_t n, end;
-			char tmp[1];
-			if (want > g->size - g->pos)
-				want = (size_t)(g->size - g->pos);
-			n = kb_cache_reader_read(g->r, g->zin, want);
-			if (n <= 0)
-				return kb_server__read_failed(g, n < 0 ? n : KB_ECORRUPT);
-			g->pos += (uint64_t)n;
-			if (g->pos >= g->size &&
-			    (end = kb_cache_reader_read(g->r, tmp, sizeof(tmp))) != 0)
-				return kb_server__read_failed(g, end < 0 ? end : KB_ECORRUPT);
+			ssize_t n = kb_server__get_read(g, g->zin, ZIN_SIZE);
+			if (n < 0)
+				return n;
 			g->zin_len = (size_t)n;
 			g->zin_pos = 0;
 		}
