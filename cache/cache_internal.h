@@ -285,7 +285,7 @@ int64_t kb_cache__now_ns(void);
 const char *kb_cache__short(char buf[16], const kb_key *k);
 
 /** A build record as a JSON object (jansson json_t, caller decrefs): the fields shared
- * by the stored form (cache/records.c) and the wire form (cache/wire.c). NULL on OOM. */
+ * by the stored form (cache/records.c) and the wire form (net/wire.c). NULL on OOM. */
 struct json_t *kb_cache__build_json(const kb_build_record *rec);
 
 #endif

@@ -18,7 +18,7 @@ fi
 
 step "build kbisect (scripts/build.sh build)"
 bash scripts/build.sh build
-kb=$root/build/bisect/kbisect
+kb=$root/build/cli/kbisect
 "$kb" --version
 
 step "fetch two real kernels (scripts/fetch-kernels.sh)"

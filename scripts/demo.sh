@@ -40,7 +40,7 @@ fi
 
 step "build kbisect (scripts/build.sh $bdir)"
 bash scripts/build.sh "$bdir" | grep -v '^\[' || true
-kb=$root/$bdir/bisect/kbisect
+kb=$root/$bdir/cli/kbisect
 [ -x "$kb" ] || { echo "demo: $kb was not built; see the messages above" >&2; exit 1; }
 "$kb" --version
 

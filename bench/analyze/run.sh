@@ -18,7 +18,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-kb=${1:-$src/build/bisect/kbisect}
+kb=${1:-$src/build/cli/kbisect}
 dir=${2:-}
 if [ -z "$dir" ]; then
   # ../shared next to the checkout (or next to its parent, for a worktree under wt/)

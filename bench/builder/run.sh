@@ -4,5 +4,5 @@
 # warm cache, builds avoided, dependency-skip precision). Takes tens of minutes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ -x build/bisect/kbisect ] || bash scripts/build.sh build
+[ -x build/cli/kbisect ] || bash scripts/build.sh build
 exec python3 bench/builder/bench.py "$@"

@@ -8,7 +8,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-kb=${1:-${KBISECT:-$src/build/bisect/kbisect}}
+kb=${1:-${KBISECT:-$src/build/cli/kbisect}}
 runs=${KB_BENCH_RUNS:-5}
 [ -x "$kb" ] || { echo "bench/cache: no kbisect binary at '$kb'; build first" >&2; exit 1; }
 command -v zstd >/dev/null || { echo "bench/cache: needs the zstd CLI (apt-get install zstd)" >&2; exit 1; }

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [[ " $* " != *" --kbisect "* ]]; then
   bash scripts/build.sh build >/dev/null
-  set -- --kbisect build/bisect/kbisect "$@"
+  set -- --kbisect build/cli/kbisect "$@"
 fi
 export KB_KERNEL_REPO=${KB_KERNEL_REPO:-$HOME/.cache/kbisect-demo/linux-6.1}
 bash scripts/kernel-repo.sh >/dev/null

@@ -8,7 +8,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-kbisect=${1:-$src/build/bisect/kbisect}
+kbisect=${1:-$src/build/cli/kbisect}
 shift || true
 sizes=${*:-64 1024}
 [ -x "$kbisect" ] || { echo "no kbisect at $kbisect; build first"; exit 0; }

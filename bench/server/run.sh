@@ -16,7 +16,7 @@
 #                               PUT_PCT=20, NBLOBS=24)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-K=${KBISECT:-$PWD/build/bisect/kbisect}
+K=${KBISECT:-$PWD/build/cli/kbisect}
 PHASE_S=${SECONDS_PER_PHASE:-8}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-32}

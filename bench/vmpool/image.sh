@@ -11,7 +11,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$here/build}
-kb=${KBISECT:-$build/bisect/kbisect}
+kb=${KBISECT:-$build/cli/kbisect}
 [ -x "$kb" ] || { echo "bench/vmpool: no kbisect at '$kb'; build first" >&2; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export TMPDIR=$tmp

@@ -11,7 +11,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$here/build}
-kb=${KBISECT:-$build/bisect/kbisect}
+kb=${KBISECT:-$build/cli/kbisect}
 runs=${RUNS:-100}
 cold_runs=${COLD_RUNS:-20}
 vms=${VMS:-$(nproc)}

@@ -15,7 +15,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$here/build}
-kb=${KBISECT:-$build/bisect/kbisect}
+kb=${KBISECT:-$build/cli/kbisect}
 runs=${RUNS:-20}
 vms=${VMS:-$(nproc)}
 rate_runs=${RATE_RUNS:-40}

@@ -6,7 +6,7 @@
  * The engine knows nothing about git, builds or VMs: it drives an "oracle" (callbacks)
  * that says what testing a node costs now and executes a batch of tests (build if
  * needed, then run the reproducer N times). The simulator (bisect/simulate.c) and the
- * real builder + VM pool (bisect/cmd_bisect.c) are both oracles.
+ * real builder + VM pool (cli/cmd_bisect.c) are both oracles.
  * The engine borrows a finalized kb_model (kbisect/model.h) of the candidate DAG and
  * adds the evidence to it.
  */

@@ -2,7 +2,7 @@
 # t1203-serve-remote.sh - two kbisect clients with separate local caches share objects
 # through one `kbisect cache serve` (`kbisect remote push/get/status`), configured by
 # --remote, $KBISECT_REMOTE or the config file; a dead remote never breaks a local hit.
-# (Build records and test results through the server: tests/server/test_remote.c.)
+# (Build records and test results through the server: tests/net/test_remote.c.)
 # kb-test-labels: integration
 # kb-test-timeout: 120
 src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}

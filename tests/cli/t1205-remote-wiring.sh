@@ -4,7 +4,7 @@
 # gets a cache_hit for the same commit without building (read-through of the record) and
 # fetches its artifacts; a dead remote never fails a command and is counted in stats;
 # `cache stats --remote` shows the server's store, and with --json puts it in one document.
-# (Test results through the server: tests/server/test_remote.c.)
+# (Test results through the server: tests/net/test_remote.c.)
 # kb-test-labels: integration
 # kb-test-timeout: 180
 set -euo pipefail
@@ -31,13 +31,13 @@ DEADURL="http://127.0.0.1:$DEAD"
 
 repo=$T/repo
 mkdir -p "$repo"
-cp -r "$src/tests/bisect/mini_kernel/." "$repo/"
+cp -r "$src/tests/builder/mini_kernel/." "$repo/"
 git -C "$repo" init -q
 git -C "$repo" add -A
 git -C "$repo" commit -q -m initial
 # host <name> ...: kbisect build with the host's own local cache and work trees
 host() { local h=$1; shift
-	"$K" build --repo "$repo" --config "$src/tests/bisect/mini_kernel.config" \
+	"$K" build --repo "$repo" --config "$src/tests/builder/mini_kernel.config" \
 		--build-cmd 'sh scripts/build.sh' --image bzImage --cache "$T/$h/cache" \
 		--work-dir "$T/$h/work" --jobs 1 --json "$@"; }
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }

@@ -21,13 +21,13 @@ DEAD=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 
 repo=$T/repo
 mkdir -p "$repo"
-cp -r "$src/tests/bisect/mini_kernel/." "$repo/"
+cp -r "$src/tests/builder/mini_kernel/." "$repo/"
 git -C "$repo" init -q
 git -C "$repo" add -A
 git -C "$repo" commit -q -m initial
 # run <name> ...: a build with its own cache; the build command notes ccache's remote
 run() { local h=$1; shift
-	"$K" build --repo "$repo" --config "$src/tests/bisect/mini_kernel.config" \
+	"$K" build --repo "$repo" --config "$src/tests/builder/mini_kernel.config" \
 		--build-cmd "echo \"\${CCACHE_REMOTE_STORAGE-unset}\" >$T/$h.ccenv; sh scripts/build.sh" \
 		--image bzImage --cache "$T/$h/cache" --work-dir "$T/$h/work" --jobs 1 \
 		--ccache ccache --json "$@"; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/cli/t3000-build-basic.sh - `kbisect build` on a small kernel-like git repository
-# (tests/bisect/mini_kernel, custom build command): built, cache_hit, dependency_skip,
+# (tests/builder/mini_kernel, custom build command): built, cache_hit, dependency_skip,
 # --predict, cached_failure, --json fields, bad input and usage.
 # kb-test-labels: integration
 # kb-test-timeout: 300
@@ -10,11 +10,11 @@ src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 
 repo=$tmp/repo
 mkdir -p "$repo"
-cp -r "$src/tests/bisect/mini_kernel/." "$repo/"
+cp -r "$src/tests/builder/mini_kernel/." "$repo/"
 git -C "$repo" init -q
 git -C "$repo" add -A
 git -C "$repo" commit -q -m initial
-kb() { "$KBISECT" build --repo "$repo" --config "$src/tests/bisect/mini_kernel.config" \
+kb() { "$KBISECT" build --repo "$repo" --config "$src/tests/builder/mini_kernel.config" \
          --build-cmd 'sh scripts/build.sh' --image bzImage --cache "$tmp/cache" \
          --work-dir "$tmp/work" --jobs 1 "$@"; }
 field() { python3 -c 'import json,sys; o=json.loads(sys.argv[1]); v=o
@@ -66,7 +66,7 @@ if command -v ccache >/dev/null; then
   # still gives ccache an absolute base directory (else ccache refuses to run)
   echo 'int lib_rel(void) { return 6; }' >> "$repo/lib/lib.c"
   git -C "$repo" commit -q -am "lib: rel"
-  out=$(cd "$tmp" && "$KBISECT" build --repo "$repo" --config "$src/tests/bisect/mini_kernel.config" --cache "$tmp/relcache" \
+  out=$(cd "$tmp" && "$KBISECT" build --repo "$repo" --config "$src/tests/builder/mini_kernel.config" --cache "$tmp/relcache" \
 	--work-dir relwork --build-cmd 'sh scripts/build.sh' --image bzImage --jobs 1 --rev HEAD \
 	--json --ccache ccache) || fail "relative --work-dir with ccache: $out"
   [ "$(field "$out" how)" = built ] || fail "relative --work-dir with ccache: $out"
@@ -117,9 +117,9 @@ expect_error() { # pattern, args...
   grep -q -- "$pat" "$tmp/err" || fail "no '$pat' in: $(cat "$tmp/err")"
 }
 expect_error "not a git repository" --repo "$tmp/work" --rev HEAD \
-  --config "$src/tests/bisect/mini_kernel.config" --cache "$tmp/cache"
+  --config "$src/tests/builder/mini_kernel.config" --cache "$tmp/cache"
 expect_error "unknown revision 'nosuchrev'" --repo "$repo" --rev nosuchrev \
-  --config "$src/tests/bisect/mini_kernel.config" --cache "$tmp/cache" --build-cmd true
+  --config "$src/tests/builder/mini_kernel.config" --cache "$tmp/cache" --build-cmd true
 expect_error "missing.config" --repo "$repo" --rev HEAD --config "$tmp/missing.config" \
   --cache "$tmp/cache"
 

@@ -1,6 +1,6 @@
 /*
  * tests/fuzz/fuzz_analyze_log.c - libFuzzer target for the bisection log parser and the
- * whole audit behind it (bisect/analyze_log.c, bisect/analyze.c, bisect/analyze_out.c):
+ * whole audit behind it (analyze/analyze_log.c, analyze/analyze.c, analyze/analyze_out.c):
  * any bytes must parse or fail cleanly, and any parsed log must evaluate or fail cleanly.
  */
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /*
  * tests/fuzz/fuzz_depset.c - fuzz the Kbuild .cmd parser and the stored dependency-set
- * parser (bisect/depset.c): no crash, no out-of-bounds read, and a parsed set always
+ * parser (builder/depset.c): no crash, no out-of-bounds read, and a parsed set always
  * survives a serialise/parse round trip.
  */
 #include <stdint.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "kbisect/error.h"
-#include "bisect/build_internal.h"
+#include "builder/build_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

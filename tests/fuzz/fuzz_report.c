@@ -1,5 +1,5 @@
 /*
- * tests/fuzz/fuzz_report.c - libFuzzer target for the console parser (vmpool/report.c):
+ * tests/fuzz/fuzz_report.c - libFuzzer target for the console parser (report/report.c):
  * kb_report_parse() under every run end, the streaming parser fed in uneven chunks (it
  * must agree with the whole parse), the streaming scanner, ALT titles and title matching
  * of what was found, and title normalisation of the input's first line. Checks

@@ -18,7 +18,7 @@
 
 #include "kbisect/cache.h"
 #include "kbisect/server.h"
-#include "cache/server_internal.h"
+#include "net/server_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

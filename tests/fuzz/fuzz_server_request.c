@@ -1,6 +1,6 @@
 /*
  * tests/fuzz/fuzz_server_request.c - fuzzes the request handling of the shared cache
- * server that is ours (cache/server_route.c, cache/wire.c): the input is split at
+ * server that is ours (net/server_route.c, net/wire.c): the input is split at
  * newlines into "METHOD PATH", an Authorization value, a Content-Length value and a
  * body, which goes through every record decoder. libmicrohttpd parses real HTTP.
  */
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "kbisect/cache.h"
-#include "cache/server_internal.h"
+#include "net/server_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

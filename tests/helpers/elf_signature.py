@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # tests/helpers/elf_signature.py [--legacy] FILE... - an independent computation of the
 # kernel signature (syzkaller's elfBinarySignature) with nothing but struct and hashlib,
-# used by the tests to check cache/signature.c. Default: today's algorithm (SHA-256 of
+# used by the tests to check builder/signature.c. Default: today's algorithm (SHA-256 of
 # the sections' SHA-256 digests); --legacy: before 2022-06-23 (one SHA-256 over the
 # sections' bytes). Prints "<hex>  <file>" per file; exit 1 on a malformed file.
 import hashlib

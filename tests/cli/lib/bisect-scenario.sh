@@ -19,7 +19,7 @@ read -r new_name new_bz new_vmlinux <<<"${kernels[1]}"
 
 repo=$tmp/repo
 mkdir -p "$repo/scripts"
-# scripts/ is an input of every build (see bisect/depset.c), so the builder rebuilds
+# scripts/ is an input of every build (see builder/depset.c), so the builder rebuilds
 # when scripts/kernel changes and reuses builds (dependency skip) for notes.txt changes
 cat > "$repo/scripts/build.sh" <<SH
 #!/bin/sh

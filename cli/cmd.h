@@ -1,0 +1,83 @@
+/*
+ * cli/cmd.h - the subcommands of the kbisect tool and the helpers they share.
+ *
+ * Recipe for a new command (git's builtin.h): write cmd_foo() in cli/cmd_foo.c,
+ * declare it here, add a row to kb_cmds[] in cli/main.c, add it to
+ * bisect/CMakeLists.txt, add tests/cli/tN..-foo.sh and docs/kbisect-foo.md.
+ * The cmd_ files call only the public headers (include/kbisect) and these helpers.
+ */
+#ifndef KB_BISECT_CMD_H
+#define KB_BISECT_CMD_H
+
+#include <stdio.h>
+
+/** Exit codes of the kbisect tool (documented in docs/exit-codes.md). */
+#define KB_EXIT_OK 0     /**< success */
+#define KB_EXIT_ERROR 1  /**< the command failed; the reason is on stderr */
+#define KB_EXIT_USAGE 129 /**< bad command line; usage is on stderr */
+
+/** Pre-check flags of a command table row. */
+#define KB_NEED_QEMU (1u << 0) /**< qemu-system-x86_64 must be on PATH */
+#define KB_NEED_REPO (1u << 1) /**< the command works on a git repository */
+
+/** One row of the command table. */
+struct kb_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	unsigned int flags;
+	const char *desc;
+};
+
+/** Print usage lines (NULL-terminated array) to out, each prefixed "usage: " or "   or: ". */
+void kb_cli_usage(FILE *out, const char *const *usage);
+
+/** Print "kbisect: <message of kb_error_last()>" to stderr; returns KB_EXIT_ERROR. */
+int kb_cli_die_error(void);
+
+/** Print "kbisect: <fmt>" to stderr; returns KB_EXIT_ERROR. */
+int kb_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** Print the usage-error message and usage lines to stderr; returns KB_EXIT_USAGE. */
+int kb_cli_usage_error(const char *const *usage, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/** Resolve the cache directory: opt if non-NULL, else $KBISECT_CACHE, else
+ * ~/.cache/kbisect. Returns a static buffer. */
+const char *kb_cli_cache_dir(const char *opt);
+
+/** 1 if argv[1] (the subcommand's first argument) asks for help (-h, --help). */
+int kb_cli_wants_help(int argc, char **argv);
+
+/** Parse a size such as "64G", "500M", "4096" (binary units); 0 or -1. */
+int kb_cli_parse_size(const char *s, unsigned long long *out);
+
+/** Format bytes as "1.5 GiB" into buf. */
+const char *kb_cli_human_size(char *buf, size_t len, unsigned long long bytes);
+
+/** Format seconds as "1h02m03s" / "4m05s" / "2.3s" into buf. */
+const char *kb_cli_human_duration(char *buf, size_t len, double seconds);
+
+/* --remote URL (cli/cmd_remote_wiring.c) */
+typedef struct kb_remote kb_remote;
+/** Open the remote of --remote url (NULL: $KBISECT_REMOTE, config); *out NULL if none.
+ * Returns KB_EXIT_OK, or KB_EXIT_ERROR after printing why (bad URL, token file). */
+int kb_cli_remote_open(kb_remote **out, const char *url);
+/** ccache's remote storage on the server at url ("<url>/ccache|layout=bazel") in buf
+ * (the builder drops it again for an https url: ccache has no HTTPS client). */
+const char *kb_cli_remote_ccache(char *buf, size_t len, const char *url);
+/** After a command: if the remote was given up, warn on stderr with its counters. */
+void kb_cli_remote_done(kb_remote *r);
+
+/* One declaration per subcommand (cli/cmd_<name>.c). */
+int cmd_signature(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
+int cmd_bisect(int argc, char **argv);
+/** `kbisect cache serve` (cli/cmd_cache_serve.c), dispatched by cmd_cache. */
+int cache_serve(int argc, char **argv);
+int cmd_remote(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+#endif

@@ -1,0 +1,265 @@
+/*
+ * cli/cmd_build.c - `kbisect build`: obtain the kernel of one or more revisions
+ * (cache hit, dependency skip, cached failure or a real build) and say how.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "kbisect/build.h"
+#include "kbisect/cache.h"
+#include "kbisect/error.h"
+#include "kbisect/remote.h"
+#include "cmd.h"
+
+static const char *const build_usage[] = {
+	"kbisect build --repo <dir> --rev <rev>... --config <file> [--jobs <n>] [--json]",
+	"              [--cache <dir>] [--cc <compiler>] [--ccache <prog>] [--ccache-remote <url>]",
+	"              [--remote <url>]",
+	"              [--build-cmd <shell command>] [--image <path>] [--worker <n>]",
+	"              [--work-dir <dir>] [--timeout <seconds>] [--no-dep-skip] [--predict]",
+	NULL,
+};
+
+static void build_help(void)
+{
+	kb_cli_usage(stdout, build_usage);
+	printf("\nBuild the kernel of each --rev (at most once across all bisects sharing the\n"
+	       "cache) and print its kernel signature, its artifacts and how it was obtained:\n"
+	       "built, cache_hit, dependency_skip (no input of a cached build changed) or\n"
+	       "cached_failure (the same inputs failed before).\n\n"
+	       "    --repo <dir>         git repository of the kernel\n"
+	       "    --rev <rev>          revision to build (repeat for several, built in order)\n"
+	       "    --config <file>      base kernel config (make olddefconfig completes it)\n"
+	       "    --jobs <n>           make -j (default: number of CPUs)\n"
+	       "    --json               one JSON object per revision\n"
+	       "    --cache <dir>        cache directory (default $KBISECT_CACHE, ~/.cache/kbisect)\n"
+	       "    --cc <compiler>      gcc (default), clang, or a path\n"
+	       "    --ccache <prog>      wrap the compiler with ccache\n"
+	       "    --ccache-remote <url> ccache remote storage (e.g. the kbisect cache server)\n"
+	       "    --remote <url>       shared cache server (default $KBISECT_REMOTE, config):\n"
+	       "                         build records read/written through, ccache on it too\n"
+	       "    --build-cmd <cmd>    custom build command run with sh in the work tree\n"
+	       "                         ($KBISECT_CONFIG, $KBISECT_JOBS, $CC); must leave vmlinux\n"
+	       "    --image <path>       boot image in the tree (default arch/x86/boot/bzImage;\n"
+	       "                         \"\" for none)\n"
+	       "    --worker <n>         worker index: its own work tree (parallel builds)\n"
+	       "    --work-dir <dir>     root of work trees (default $KBISECT_WORK,\n"
+	       "                         ~/.cache/kbisect/work)\n"
+	       "    --timeout <seconds>  time limit of one build (default 10800)\n"
+	       "    --no-dep-skip        never reuse a build by dependency skip\n"
+	       "    --predict            only say what building would cost; build nothing\n\n"
+	       "Exit 0 when every kernel exists, 1 when a build failed (or is a cached\n"
+	       "failure) or on error, 129 on usage errors.\n");
+}
+
+static void print_text(const kb_build_result *r, const char *rev, int predict)
+{
+	char sig[KB_KEY_HEXLEN + 1] = "-", t1[32], t2[32];
+
+	if (r->has_signature)
+		kb_key_to_hex(sig, &r->signature);
+	kb_cli_human_duration(t1, sizeof(t1), r->seconds);
+	kb_cli_human_duration(t2, sizeof(t2), r->saved_seconds);
+	printf("%s %s (commit %.12s, tree %.12s)\n", rev, kb_build_how_name(r->how), r->commit,
+	       r->tree);
+	if (r->ok || r->how == KB_BUILD_DEPENDENCY_SKIP)
+		printf("  signature  %s\n", sig);
+	if (predict)
+		printf("  expected build time avoided  %s\n", t2);
+	else if (r->how == KB_BUILD_BUILT)
+		printf("  took %s\n", t1);
+	else
+		printf("  took %s, saved %s\n", t1, t2);
+	if (r->reused_from[0])
+		printf("  reused build of tree %.12s\n", r->reused_from);
+	if (r->reason[0])
+		printf("  %s  %s\n", r->ok ? "why" : "error", r->reason);
+	for (size_t i = 0; i < r->n_artifacts; i++) {
+		char hex[KB_KEY_HEXLEN + 1];
+		kb_key_to_hex(hex, &r->artifacts[i].id);
+		printf("  %-9s  %s\n", r->artifacts[i].name, hex);
+	}
+}
+
+static int print_json(const kb_build_result *r, const char *rev)
+{
+	char hex[KB_KEY_HEXLEN + 1];
+	json_t *o = json_object(), *arts = json_object();
+	char *s;
+
+	if (!o || !arts) {
+		json_decref(o);
+		json_decref(arts);
+		return -1;
+	}
+	json_object_set_new(o, "rev", json_string(rev));
+	json_object_set_new(o, "commit", json_string(r->commit));
+	json_object_set_new(o, "tree", json_string(r->tree));
+	json_object_set_new(o, "how", json_string(kb_build_how_name(r->how)));
+	json_object_set_new(o, "ok", json_boolean(r->ok));
+	if (r->has_signature) {
+		kb_key_to_hex(hex, &r->signature);
+		json_object_set_new(o, "signature", json_string(hex));
+	} else {
+		json_object_set_new(o, "signature", json_null());
+	}
+	kb_key_to_hex(hex, &r->build_key);
+	json_object_set_new(o, "build_key", json_string(hex));
+	json_object_set_new(o, "seconds", json_real(r->seconds));
+	json_object_set_new(o, "saved_seconds", json_real(r->saved_seconds));
+	if (r->reused_from[0])
+		json_object_set_new(o, "reused_from_tree", json_string(r->reused_from));
+	if (r->reason[0])
+		json_object_set_new(o, r->ok ? "why" : "error", json_string(r->reason));
+	for (size_t i = 0; i < r->n_artifacts; i++) {
+		kb_key_to_hex(hex, &r->artifacts[i].id);
+		json_object_set_new(arts, r->artifacts[i].name, json_string(hex));
+	}
+	json_object_set_new(o, "artifacts", arts);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!s)
+		return -1;
+	printf("%s\n", s);
+	free(s);
+	fflush(stdout);
+	return 0;
+}
+
+static int parse_int(const char *s, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || v < 0 || v > 1000000)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+int cmd_build(int argc, char **argv)
+{
+	kb_build_opts o = { 0 };
+	const char *repo = NULL, *cache_dir = NULL, *remote_url = NULL;
+	const char **revs;
+	char ccache_url[4200];
+	kb_remote *remote = NULL;
+	int n_revs = 0, json = 0, predict = 0, rc = KB_EXIT_OK;
+	kb_cache *c = NULL;
+	kb_builder *b = NULL;
+
+	revs = calloc((size_t)argc + 1, sizeof(*revs));
+	if (!revs)
+		return kb_cli_error("out of memory");
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			free(revs);
+			build_help();
+			return KB_EXIT_OK;
+		} else if (!strcmp(a, "--json")) {
+			json = 1;
+		} else if (!strcmp(a, "--predict")) {
+			predict = 1;
+		} else if (!strcmp(a, "--no-dep-skip")) {
+			o.no_dep_skip = 1;
+		} else if (!strcmp(a, "--repo") || !strcmp(a, "--rev") || !strcmp(a, "--config") ||
+			   !strcmp(a, "--jobs") || !strcmp(a, "--cache") || !strcmp(a, "--cc") ||
+			   !strcmp(a, "--ccache") || !strcmp(a, "--ccache-remote") ||
+			   !strcmp(a, "--remote") ||
+			   !strcmp(a, "--build-cmd") || !strcmp(a, "--image") ||
+			   !strcmp(a, "--worker") || !strcmp(a, "--work-dir") ||
+			   !strcmp(a, "--timeout")) {
+			if (!v) {
+				free(revs);
+				return kb_cli_usage_error(build_usage, "option '%s' needs a value", a);
+			}
+			i++;
+			if (!strcmp(a, "--repo"))
+				repo = v;
+			else if (!strcmp(a, "--rev"))
+				revs[n_revs++] = v;
+			else if (!strcmp(a, "--config"))
+				o.config_path = v;
+			else if (!strcmp(a, "--cache"))
+				cache_dir = v;
+			else if (!strcmp(a, "--cc"))
+				o.cc = v;
+			else if (!strcmp(a, "--ccache"))
+				o.ccache = v;
+			else if (!strcmp(a, "--ccache-remote"))
+				o.ccache_remote = v;
+			else if (!strcmp(a, "--remote"))
+				remote_url = v;
+			else if (!strcmp(a, "--build-cmd"))
+				o.build_cmd = v;
+			else if (!strcmp(a, "--image"))
+				o.image_path = v;
+			else if (!strcmp(a, "--work-dir"))
+				o.work_dir = v;
+			else if ((!strcmp(a, "--jobs") && (parse_int(v, &o.jobs) || o.jobs == 0)) ||
+				 (!strcmp(a, "--worker") && parse_int(v, &o.worker))) {
+				free(revs);
+				return kb_cli_usage_error(build_usage, "bad number '%s' for %s", v, a);
+			} else if (!strcmp(a, "--timeout")) {
+				char *end;
+				o.timeout_s = strtod(v, &end);
+				if (!*v || *end || o.timeout_s <= 0) {
+					free(revs);
+					return kb_cli_usage_error(build_usage,
+								  "bad number '%s' for --timeout", v);
+				}
+			}
+		} else {
+			free(revs);
+			return kb_cli_usage_error(build_usage, "unknown option '%.128s'", a);
+		}
+	}
+	if (!repo || !n_revs || !o.config_path) {
+		free(revs);
+		return kb_cli_usage_error(build_usage, "--repo, --rev and --config are required");
+	}
+	if (remote_url) {
+		if ((rc = kb_cli_remote_open(&remote, remote_url)) != KB_EXIT_OK)
+			goto out;
+		o.remote = remote;
+		if (!o.ccache_remote)
+			o.ccache_remote = kb_cli_remote_ccache(ccache_url, sizeof(ccache_url),
+							       remote_url);
+	}
+	if (kb_cache_open(&c, kb_cli_cache_dir(cache_dir), KB_CACHE_CREATE) != KB_OK ||
+	    kb_builder_open(&b, repo, c, &o) != KB_OK) {
+		rc = kb_cli_die_error();
+		goto out;
+	}
+	for (int i = 0; i < n_revs; i++) {
+		kb_build_result r;
+		int e = predict ? kb_builder_predict(&r, b, revs[i]) : kb_builder_build(&r, b, revs[i]);
+		if (e != KB_OK) {
+			rc = kb_cli_die_error();
+			break;
+		}
+		if (json ? print_json(&r, revs[i]) : (print_text(&r, revs[i], predict), 0)) {
+			rc = kb_cli_error("cannot encode JSON for '%s'", revs[i]);
+			break;
+		}
+		if (!r.ok && !(predict && r.how == KB_BUILD_NEEDS_BUILD)) {
+			if (!json)
+				fprintf(stderr, "kbisect: the kernel of '%s' does not build: %s\n",
+					revs[i], r.reason);
+			rc = KB_EXIT_ERROR;
+		}
+	}
+out:
+	kb_cli_remote_done(remote ? remote : kb_remote_default());
+	kb_builder_free(b);
+	kb_cache_close(c);
+	kb_remote_close(remote);
+	free(revs);
+	if (fflush(stdout) != 0)
+		return kb_cli_error("cannot write to stdout");
+	return rc;
+}

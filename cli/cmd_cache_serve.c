@@ -1,0 +1,477 @@
+/*
+ * cli/cmd_cache_serve.c - `kbisect cache serve`: serve one cache over HTTP/1.1 to a
+ * team of build servers (Bazel remote-cache protocol, ccache's bazel layout, kbisect
+ * records). The server itself is net/server.c (include/kbisect/server.h).
+ * Owns: the flags, the config file and KBISECT_SERVE_* variables (flag > env > file),
+ * the sd_notify datagrams (READY=1, STOPPING=1) for a Type=notify systemd unit.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kbisect/cache.h"
+#include "kbisect/error.h"
+#include "kbisect/server.h"
+#include "cmd.h"
+
+static const char *const serve_usage[] = {
+	"kbisect cache serve [--config <file>] [--listen <host>:<port>] [--cache <dir>] [<options>]",
+	NULL,
+};
+
+/* sd_notify(3) without libsystemd: one datagram to the unix socket named by
+ * $NOTIFY_SOCKET (a leading '@' is the abstract namespace). Quietly does nothing outside
+ * systemd; a failure is only worth a warning, the server still serves. */
+static void notify_systemd(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n;
+	int fd;
+
+	if (!path || !*path)
+		return;
+	n = strlen(path);
+	if ((path[0] != '/' && path[0] != '@') || n >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "kbisect: warning: ignoring NOTIFY_SOCKET '%.64s' (not a unix "
+				"socket path)\n", path);
+		return;
+	}
+	memcpy(sa.sun_path, path, n);
+	if (path[0] == '@')
+		sa.sun_path[0] = 0;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+			     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+		fprintf(stderr, "kbisect: warning: cannot notify systemd on '%.64s': %s\n", path,
+			strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static void serve_help(void)
+{
+	kb_cli_usage(stdout, serve_usage);
+	printf("\nServe the cache over HTTP/1.1 until SIGINT or SIGTERM (or --duration).\n"
+	       "Speaks the Bazel HTTP remote-cache protocol (GET/HEAD/PUT /cas/<sha256> and\n"
+	       "/ac/<sha256>, any path prefix) and ccache's layouts under .../ccache/ (subdirs,\n"
+	       "flat, bazel; DELETE too), so ccache (remote_storage=http://host:port/ccache),\n"
+	       "Bazel and kbisect (--remote) share it; bodies may travel zstd-compressed\n"
+	       "(Content-Encoding / Accept-Encoding: zstd). GET /status (JSON) and\n"
+	       "GET /metrics (Prometheus). See docs/shared-cache.md.\n"
+	       "\n"
+	       "    --listen <host>:<port>   numeric address and port (default 127.0.0.1:8080;\n"
+	       "                             [::1]:8080 for IPv6; port 0 picks a free port)\n"
+	       "    --cache <dir>            the cache to serve (default $KBISECT_CACHE or\n"
+	       "                             ~/.cache/kbisect; created if missing)\n"
+	       "    --max-size <size>        set the cache size limit (LRU eviction), e.g. 200G\n"
+	       "    --max-blob-size <size>   largest accepted upload (default 1G); larger: 413\n"
+	       "    --auth-token-file <file> accepted bearer tokens, one per line; a line\n"
+	       "                             'ro:<token>' may only GET/HEAD; without a file\n"
+	       "                             anyone who can connect may read and write\n"
+	       "    --allow-anonymous-read   with tokens: GET/HEAD need none, PUT still does\n"
+	       "    --tls-cert, --tls-key    PEM files: serve HTTPS (GnuTLS inside MHD)\n"
+	       "    --timeout <s>            close idle connections after s seconds, and\n"
+	       "                             uploads under 1 KiB/s after that long (30)\n"
+	       "    --header-timeout <s>     a request's headers must be complete s seconds\n"
+	       "                             after the connection opened (10, at most --timeout)\n"
+	       "    --max-connections <n>    concurrent connections (256)\n"
+	       "    --max-uploads <n>        uploads written to the store at once (4); more\n"
+	       "                             wait up to 120 s, then get 503 (bounds memory)\n"
+	       "    --max-connections-per-ip <n>  from one address (default: a quarter of\n"
+	       "                             --max-connections; the rest stays for others)\n"
+	       "    --port-file <file>       write the port listened on (for port 0)\n"
+	       "    --duration <s>           stop by itself after s seconds\n"
+	       "    --quiet                  no access log on stderr\n"
+	       "    --config <file>          'key = value' lines, keys the flags above without\n"
+	       "                             '--' (quiet = true); also $KBISECT_SERVE_CONFIG.\n"
+	       "                             $KBISECT_SERVE_<FLAG> (e.g. KBISECT_SERVE_MAX_SIZE)\n"
+	       "                             set any flag; flag > env > file > default\n"
+	       "\nUnder systemd (Type=notify) it sends READY=1 to $NOTIFY_SOCKET once it listens.\n");
+}
+
+/* Split "host:port", "[v6]:port" or ":port" / "port". 0 or -1. */
+static int parse_listen(const char *s, char *host, size_t hlen, unsigned int *port)
+{
+	const char *colon;
+	char *end;
+	unsigned long p;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= hlen)
+			return -1;
+		memcpy(host, s + 1, (size_t)(rb - s - 1));
+		host[rb - s - 1] = '\0';
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon) {
+			snprintf(host, hlen, "127.0.0.1");
+			colon = s - 1;
+		} else {
+			if ((size_t)(colon - s) >= hlen)
+				return -1;
+			memcpy(host, s, (size_t)(colon - s));
+			host[colon - s] = '\0';
+			if (!host[0])
+				snprintf(host, hlen, "127.0.0.1");
+		}
+	}
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || p > 65535)
+		return -1;
+	*port = (unsigned int)p;
+	return 0;
+}
+
+static const char *optval(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+	if (!strncmp(argv[*i], name, n) && argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (!strcmp(argv[*i], name)) {
+		if (*i + 1 >= argc)
+			return NULL;
+		return argv[++*i];
+	}
+	return NULL;
+}
+
+static int is_opt(const char *arg, const char *name)
+{
+	size_t n = strlen(name);
+	return !strncmp(arg, name, n) && (arg[n] == '\0' || arg[n] == '=');
+}
+
+static int serve_main(int argc, char **argv)
+{
+	kb_server_opts o;
+	const char *listen = "127.0.0.1:8080", *dir = NULL, *port_file = NULL, *v;
+	unsigned long long max_size = 0, ull;
+	double duration = 0;
+	char host[128];
+	unsigned int port;
+	kb_cache *c = NULL;
+	kb_server *srv = NULL;
+	sigset_t set;
+	struct timespec t0;
+	int have_max = 0;
+
+	memset(&o, 0, sizeof(o));
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+#define VAL(name)                                                                              \
+	(v = optval(argc, argv, &i, name)) != NULL ? v                                          \
+		: (exit_usage = kb_cli_usage_error(serve_usage, "option '%s' needs a value", name), \
+		   (const char *)NULL)
+		int exit_usage = 0;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			serve_help();
+			return KB_EXIT_OK;
+		} else if (is_opt(a, "--config")) {
+			VAL("--config"); /* read before parsing (serve_args) */
+		} else if (is_opt(a, "--listen")) {
+			listen = VAL("--listen");
+		} else if (is_opt(a, "--cache")) {
+			dir = VAL("--cache");
+		} else if (is_opt(a, "--tls-cert")) {
+			o.tls_cert = VAL("--tls-cert");
+		} else if (is_opt(a, "--tls-key")) {
+			o.tls_key = VAL("--tls-key");
+		} else if (is_opt(a, "--auth-token-file")) {
+			o.token_file = VAL("--auth-token-file");
+		} else if (!strcmp(a, "--allow-anonymous-read")) {
+			o.anonymous_read = 1;
+		} else if (!strcmp(a, "--quiet")) {
+			o.quiet = 1;
+		} else if (is_opt(a, "--port-file")) {
+			port_file = VAL("--port-file");
+		} else if (is_opt(a, "--max-size")) {
+			if ((v = VAL("--max-size")) && kb_cli_parse_size(v, &max_size) != 0)
+				return kb_cli_usage_error(serve_usage, "bad size '%.64s'", v);
+			have_max = 1;
+		} else if (is_opt(a, "--max-blob-size")) {
+			if ((v = VAL("--max-blob-size")) && (kb_cli_parse_size(v, &ull) != 0 || !ull))
+				return kb_cli_usage_error(serve_usage, "bad size '%.64s'", v);
+			o.max_blob_size = ull;
+		} else if (is_opt(a, "--timeout") || is_opt(a, "--max-connections") ||
+			   is_opt(a, "--duration") || is_opt(a, "--max-connections-per-ip") ||
+			   is_opt(a, "--header-timeout") || is_opt(a, "--max-uploads")) {
+			const char *name = is_opt(a, "--timeout") ? "--timeout"
+					   : is_opt(a, "--header-timeout") ? "--header-timeout"
+					   : is_opt(a, "--max-uploads") ? "--max-uploads"
+					   : is_opt(a, "--duration") ? "--duration"
+					   : is_opt(a, "--max-connections") ? "--max-connections"
+									    : "--max-connections-per-ip";
+			char *end;
+			double d;
+			if (!(v = VAL(name)))
+				return exit_usage;
+			d = strtod(v, &end);
+			if (end == v || *end || d <= 0 || d > 1e7)
+				return kb_cli_usage_error(serve_usage, "bad value '%.64s' for %s", v,
+							  name);
+			if (!strcmp(name, "--timeout"))
+				o.timeout_s = (unsigned int)d;
+			else if (!strcmp(name, "--max-uploads"))
+				o.max_uploads = d < 1 ? 1 : (unsigned int)d;
+			else if (!strcmp(name, "--header-timeout"))
+				o.header_timeout_s = d < 1 ? 1 : (unsigned int)d;
+			else if (!strcmp(name, "--duration"))
+				duration = d;
+			else if (!strcmp(name, "--max-connections"))
+				o.max_connections = (unsigned int)d;
+			else
+				o.max_per_ip = (unsigned int)d;
+		} else {
+			return kb_cli_usage_error(serve_usage, "unknown option '%.128s'", a);
+		}
+		if (exit_usage)
+			return exit_usage;
+#undef VAL
+	}
+	if (parse_listen(listen, host, sizeof(host), &port) != 0)
+		return kb_cli_usage_error(serve_usage,
+					  "bad --listen '%.128s'; use <host>:<port>, e.g. "
+					  "127.0.0.1:8080", listen);
+	o.host = host;
+	o.port = (uint16_t)port;
+
+	if (kb_cache_open(&c, kb_cli_cache_dir(dir), KB_CACHE_CREATE) != 0)
+		return kb_cli_die_error();
+	if (have_max && kb_cache_set_limit(c, max_size) != 0) {
+		kb_cache_close(c);
+		return kb_cli_die_error();
+	}
+	/* Every GET and PUT allocates and frees MiB-sized buffers (chunks, MHD's response
+	 * block); keep them in the heap instead of mmap/munmap + page faults each time.
+	 * With one thread per connection glibc would give up to 8 x cores arenas, each
+	 * keeping its freed blocks: 4 arenas bound that, and the server gives the free
+	 * memory back (malloc_trim) once it is idle. */
+	mallopt(M_ARENA_MAX, 4);
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	/* Block the stop signals in every thread; the main thread waits for them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (kb_server_start(&srv, c, &o) != 0) {
+		kb_cache_close(c);
+		return kb_cli_die_error();
+	}
+	if (port_file) {
+		FILE *f = fopen(port_file, "w");
+		if (!f || fprintf(f, "%u\n", (unsigned)kb_server_port(srv)) < 0 || fclose(f) != 0) {
+			kb_server_stop(srv);
+			kb_cache_close(c);
+			return kb_cli_error("cannot write port file '%s'; check the directory",
+					    port_file);
+		}
+	}
+	printf("kbisect: serving '%s' on %s://%s%s%s:%u/\n", kb_cache_dir(c),
+	       o.tls_cert ? "https" : "http", strchr(host, ':') ? "[" : "", host,
+	       strchr(host, ':') ? "]" : "", (unsigned)kb_server_port(srv));
+	fflush(stdout);
+	{
+		char ready[128];
+		snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on port %u\nMAINPID=%ld",
+			 (unsigned)kb_server_port(srv), (long)getpid());
+		notify_systemd(ready);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct timespec wait = { 1, 0 }, now;
+		int sig = sigtimedwait(&set, NULL, &wait);
+		if (sig == SIGINT || sig == SIGTERM)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (duration > 0 && (double)(now.tv_sec - t0.tv_sec) +
+						(double)(now.tv_nsec - t0.tv_nsec) / 1e9 >= duration)
+			break;
+	}
+	notify_systemd("STOPPING=1");
+	kb_server_stop(srv);
+	kb_cache_close(c);
+	return KB_EXIT_OK;
+}
+
+/* ---- settings from a config file and KBISECT_SERVE_* (flag > env > file > default) ---- */
+
+/* The long flags a config file key or a KBISECT_SERVE_<FLAG> variable may name; flag 1
+ * takes no value (true/yes/1 sets it, false/no/0 leaves it unset). */
+static const struct serve_key {
+	const char *name;
+	int flag;
+} serve_keys[] = {
+	{ "listen", 0 },	{ "cache", 0 },		 { "max-size", 0 },
+	{ "max-blob-size", 0 }, { "auth-token-file", 0 }, { "allow-anonymous-read", 1 },
+	{ "tls-cert", 0 },	{ "tls-key", 0 },	 { "timeout", 0 },
+	{ "header-timeout", 0 }, { "max-connections", 0 }, { "max-uploads", 0 },
+	{ "max-connections-per-ip", 0 }, { "port-file", 0 }, { "duration", 0 },
+	{ "quiet", 1 },	{ NULL, 0 },
+};
+
+struct argvec {
+	char **v;
+	int n, cap;
+};
+
+/* Append s (malloc'd, owned from now on; NULL: out of memory). 0 or -1. */
+static int argvec_add(struct argvec *a, char *s)
+{
+	if (!s)
+		return -1;
+	if (a->n + 2 > a->cap) {
+		int cap = a->cap ? a->cap * 2 : 32;
+		char **v = realloc(a->v, (size_t)cap * sizeof(*v));
+		if (!v) {
+			free(s);
+			return -1;
+		}
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+	return 0;
+}
+
+static int argvec_push(struct argvec *a, const char *name, const char *value)
+{
+	char *s;
+	if (value ? asprintf(&s, "--%s=%s", name, value) < 0 : asprintf(&s, "--%s", name) < 0)
+		return -1;
+	return argvec_add(a, s);
+}
+
+static char *trim(char *s)
+{
+	char *e;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+/* Append the setting key=value (from `where`, for the message) as a flag; 0 or the exit
+ * code of the error printed. */
+static int add_setting(struct argvec *a, const char *key, const char *value, const char *where)
+{
+	for (const struct serve_key *k = serve_keys; k->name; k++) {
+		if (strcmp(k->name, key))
+			continue;
+		if (!k->flag)
+			return argvec_push(a, key, value) ? kb_cli_error("out of memory") : 0;
+		if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "1"))
+			return argvec_push(a, key, NULL) ? kb_cli_error("out of memory") : 0;
+		if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "0"))
+			return 0;
+		return kb_cli_usage_error(serve_usage, "%s: '%.64s' takes true or false, not "
+					  "'%.64s'", where, key, value);
+	}
+	return kb_cli_usage_error(serve_usage, "%s: unknown setting '%.64s' (settings are the "
+				  "long flags of 'kbisect cache serve' without '--', e.g. "
+				  "'listen = 0.0.0.0:8080')", where, key);
+}
+
+/* Read `key = value` lines (# comments, blank lines) of the config file into a. */
+static int read_config(struct argvec *a, const char *path)
+{
+	char line[4096], where[512];
+	int ln = 0, r = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return kb_cli_error("cannot read config file '%s': %s; check the path given by "
+				    "--config or $KBISECT_SERVE_CONFIG", path, strerror(errno));
+	while (!r && fgets(line, sizeof(line), f)) {
+		char *s = trim(line), *eq;
+		ln++;
+		if (!*s || *s == '#')
+			continue;
+		snprintf(where, sizeof(where), "config file '%s' line %d", path, ln);
+		if (!(eq = strchr(s, '='))) {
+			r = kb_cli_usage_error(serve_usage, "%s: expected 'key = value', got '%.64s'",
+					       where, s);
+			break;
+		}
+		*eq = '\0';
+		r = add_setting(a, trim(s), trim(eq + 1), where);
+	}
+	fclose(f);
+	return r;
+}
+
+/* The argument vector serve_main parses: argv[0], the config file's settings, the
+ * KBISECT_SERVE_* variables, then the command line; the parser keeps the last value of
+ * each option, which gives flag > env > file > default. 0 or an exit code. */
+static int serve_args(int argc, char **argv, struct argvec *a)
+{
+	extern char **environ;
+	const char *config = getenv("KBISECT_SERVE_CONFIG");
+	char where[128];
+	int r, environ_skip = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config = argv[++i];
+		else if (!strncmp(argv[i], "--config=", 9))
+			config = argv[i] + 9;
+		else if (!strcmp(argv[i], "--config"))
+			return kb_cli_usage_error(serve_usage, "option '--config' needs a value");
+	}
+	if (argvec_push(a, "serve", NULL) != 0)
+		return kb_cli_error("out of memory");
+	if (kb_cli_wants_help(argc, argv))
+		config = NULL, environ_skip = 1;
+	if (config && *config && (r = read_config(a, config)) != 0)
+		return r;
+	for (char **e = environ; !environ_skip && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		char key[64];
+		size_t n;
+		if (strncmp(*e, "KBISECT_SERVE_", 14) || !eq || !strncmp(*e, "KBISECT_SERVE_CONFIG=", 21))
+			continue;
+		n = (size_t)(eq - *e) - 14;
+		if (n >= sizeof(key) || !eq[1])
+			continue;
+		for (size_t j = 0; j < n; j++)
+			key[j] = (*e)[14 + j] == '_' ? '-' : (char)((*e)[14 + j] | 0x20);
+		key[n] = '\0';
+		snprintf(where, sizeof(where), "environment variable %.*s", (int)(eq - *e), *e);
+		if ((r = add_setting(a, key, eq + 1, where)) != 0)
+			return r;
+	}
+	for (int i = 1; i < argc; i++)
+		if (argvec_add(a, strdup(argv[i])) != 0)
+			return kb_cli_error("out of memory");
+	return 0;
+}
+
+int cache_serve(int argc, char **argv)
+{
+	struct argvec a = { 0 };
+	int r = serve_args(argc, argv, &a);
+
+	if (r == 0)
+		r = serve_main(a.n, a.v);
+	for (int i = 0; i < a.n; i++)
+		free(a.v[i]);
+	free(a.v);
+	return r;
+}

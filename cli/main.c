@@ -1,0 +1,96 @@
+/*
+ * cli/main.c - entry point of the kbisect tool: global options and the table of
+ * subcommands (dispatch is data, as in git.c and libgit2's src/cli/main.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kbisect/common.h"
+#include "kbisect/vmpool.h"
+#include "cmd.h"
+
+static const struct kb_cmd kb_cmds[] = {
+	{ "cache", cmd_cache, 0, "maintain the content-addressed image cache" },
+	{ "signature", cmd_signature, 0, "print the kernel signature of a vmlinux" },
+	{ "build", cmd_build, KB_NEED_REPO, "build the kernel of a revision, at most once" },
+	{ "pool", cmd_pool, KB_NEED_QEMU, "run reproducers in pre-booted VMs" },
+	{ "analyze", cmd_analyze, 0, "audit a syzbot bisection log" },
+	{ "bisect", cmd_bisect, KB_NEED_QEMU | KB_NEED_REPO, "find the first bad commit" },
+	{ "remote", cmd_remote, 0, "use a shared cache server (status, push, get)" },
+	{ "report", cmd_report, 0, "crash title and run class of a console log" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static void print_help(FILE *out)
+{
+	fprintf(out, "usage: kbisect [--version [--paths]] [--help] <command> [<args>]\n\n"
+		     "kbisect makes Linux kernel crash bisection fast and right.\n\n"
+		     "commands:\n");
+	for (const struct kb_cmd *c = kb_cmds; c->name; c++)
+		fprintf(out, "   %-10s %s\n", c->name, c->desc);
+	fprintf(out, "\nSee 'kbisect <command> --help' for the options of one command.\n"
+		     "Exit codes: 0 success, 1 error (reason on stderr), 129 usage error.\n");
+}
+
+static int has_program(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+
+	if (!path)
+		return 0;
+	while (*path) {
+		const char *colon = strchr(path, ':');
+		size_t n = colon ? (size_t)(colon - path) : strlen(path);
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name);
+		if (access(buf, X_OK) == 0)
+			return 1;
+		path += n + (colon ? 1 : 0);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *name;
+
+	if (argc < 2) {
+		print_help(stderr);
+		return KB_EXIT_USAGE;
+	}
+	name = argv[1];
+	if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+		printf("kbisect %s\n", kb_version());
+		if (argc > 2 && !strcmp(argv[2], "--paths")) {
+			const char *agent = kb_vmpool_agent_path();
+			printf("agent: %s%s\n", agent,
+			       access(agent, R_OK) == 0 ? "" : " (missing: set $KBISECT_AGENT)");
+		}
+		return KB_EXIT_OK;
+	}
+	if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+		if (argc > 2 && strcmp(name, "help") == 0) {
+			char *hargv[] = { argv[2], "--help", NULL };
+			for (const struct kb_cmd *c = kb_cmds; c->name; c++)
+				if (!strcmp(c->name, argv[2]))
+					return c->fn(2, hargv);
+			return kb_cli_usage_error(NULL, "unknown command '%.128s'; see 'kbisect help'",
+						  argv[2]);
+		}
+		print_help(stdout);
+		return KB_EXIT_OK;
+	}
+	for (const struct kb_cmd *c = kb_cmds; c->name; c++) {
+		if (strcmp(c->name, name))
+			continue;
+		if ((c->flags & KB_NEED_QEMU) && !kb_cli_wants_help(argc - 1, argv + 1) &&
+		    !has_program("qemu-system-x86_64"))
+			return kb_cli_error("'kbisect %s' needs qemu-system-x86_64 on PATH; "
+					    "install it with 'apt-get install qemu-system-x86'",
+					    c->name);
+		return c->fn(argc - 1, argv + 1);
+	}
+	return kb_cli_usage_error(NULL, "unknown command '%.128s'; see 'kbisect help'", name);
+}

@@ -1,0 +1,1015 @@
+/*
+ * net/server.c - the shared cache server: one kbisect cache over HTTP/1.1.
+ * Owns: the libmicrohttpd daemon and its options (idle timeout, connection and
+ * per-address limits, TLS versions), per-request state, streaming of bodies to and
+ * from the store, bearer-token auth (read-write and read-only tokens), mapping store
+ * errors to HTTP (507 for a full cache or disk), the access log.
+ * Not: routing rules (net/server_route.c), the record wire format (net/wire.c),
+ * the header deadline and upload gate (net/server_guard.c), /status and /metrics
+ * (net/server_status.c), the store itself (through include/kbisect/cache.h).
+ * DESIGN: MHD with one thread per connection, so a request's cache reader or writer
+ * is always used by the thread that opened it (LMDB read txns are per thread) and a
+ * slow store operation blocks only its own client. PUT bodies go straight into a
+ * kb_cache_writer; a /cas/ body is committed with its key as the expected SHA-256, so
+ * a mismatch stores nothing. GET bodies come from a kb_cache_reader through MHD's
+ * content-reader callback; when the last byte has been read the reader is asked for
+ * its end-of-object checksum verdict before that last block goes out, so a corrupt
+ * object is cut short (connection closed) rather than served whole.
+ * Keep-alive: MHD (0.9.75) closes a connection whose answer is queued on the first
+ * call of a request, so GET/HEAD/DELETE are answered on the next call; only an
+ * upload refused before its body is answered (and closed) at once.
+ * Slow clients: the per-address limit (a quarter of --max-connections by default)
+ * and the header deadline (net/server_guard.c) keep one address from taking the
+ * connections every other client needs.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+
+#include "common/error_internal.h"
+#include "kbisect/common.h"
+#include "kbisect/server.h"
+#include "server_priv.h"
+
+#define RECORD_MAX (4u << 20) /* largest record body (JSON) accepted */
+
+/* Per-request state (MHD's con_cls). */
+struct req {
+	struct kb_srv_route rt;
+	kb_server *srv;
+	int started;            /* the first call has been handled */
+	int status;             /* error to answer at the end of the body (0: none) */
+	const char *why;
+	kb_cache_writer *w;     /* PUT /cas/, /ac/ */
+	char *buf;              /* PUT of a record */
+	size_t len, cap;
+	uint64_t clen, received;
+	int existed;            /* the object was stored before this PUT */
+	int answered_status;    /* for the access log */
+	int raw_percent;        /* the raw request target had a '%' escape */
+	int close;              /* answer with "Connection: close" (framing in doubt) */
+	int gated;              /* holds a slot of the upload gate */
+	struct kb_srv_unz *unz; /* PUT sent with Content-Encoding: zstd */
+	uint64_t plain;         /* bytes after decoding (zstd PUT) */
+	struct timespec t0;
+	char path[96];
+	char errmsg[512];       /* the store's error, kept until the answer */
+};
+
+static enum MHD_Result answer(struct MHD_Connection *conn, struct req *q, int status,
+			      const char *ctype, const char *body, size_t len)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	if (ctype)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"kbisect\"");
+	if (status == 503)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+	if (q->close)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(conn, (unsigned int)status, resp);
+	MHD_destroy_response(resp);
+	q->answered_status = status;
+	return ret;
+}
+
+/* 1 if a store error message is about the disk (ENOSPC), not the cache's limit: the
+ * store reports both as KB_EFULL, the disk case with "no space left". */
+static int disk_full(const char *why)
+{
+	return why && strstr(why, "o space left") != NULL;
+}
+
+/* Room that must be left on the cache's file system for a failed write not to be
+ * blamed on the disk (LMDB reports a write cut short by ENOSPC as EIO). */
+#define DISK_SLACK (16u << 20)
+
+/* HTTP status of the calling thread's last store error, after a write of `need`
+ * bytes: 507 for KB_EFULL (limit or disk) and for any error while the cache's file
+ * system has less than need + 16 MiB free (the message then says so), else 500. */
+static int store_status(kb_server *s, uint64_t need)
+{
+	const kb_error *e = kb_error_last();
+	struct statvfs fs;
+	char was[512];
+
+	if (e->code == KB_EFULL || disk_full(e->message))
+		return 507;
+	if (statvfs(kb_cache_dir(s->cache), &fs) == 0 &&
+	    (uint64_t)fs.f_bavail * fs.f_frsize < need + DISK_SLACK) {
+		snprintf(was, sizeof(was), "%s", e->message);
+		kb_error_setc(KB_EFULL, KB_ERRCLASS_CACHE,
+			      "no space left for cache '%s' (%llu bytes free; the store said: %s); "
+			      "free disk space or run 'kbisect cache gc'", kb_cache_dir(s->cache),
+			      (unsigned long long)fs.f_bavail * fs.f_frsize, was);
+		return 507;
+	}
+	return 500;
+}
+
+static enum MHD_Result answer_error(struct MHD_Connection *conn, struct req *q, int status,
+				    const char *why)
+{
+	char msg[512];
+
+	if (status >= 500 && status != 503) {
+		char path[sizeof(q->path) * 4];
+		/* the store's message names server paths: log it, tell the client less */
+		fprintf(stderr, "kbisect-serve: %s: %s\n",
+			kb_server__log_escape(path, sizeof(path), q->path), why);
+		why = status != 507 ? "internal error; see the server's log"
+		      : disk_full(why) ? "no space left on the server's disk; nothing stored"
+				       : "cache full and nothing can be evicted; nothing stored";
+	}
+	int n = snprintf(msg, sizeof(msg), "kbisect: %s\n", why);
+	return answer(conn, q, status, "text/plain; charset=utf-8", msg,
+		      n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+}
+
+/* Answer the calling thread's last store error (after a write of need bytes). */
+static enum MHD_Result answer_store_error(kb_server *s, struct MHD_Connection *conn,
+					  struct req *q, uint64_t need)
+{
+	int st = store_status(s, need);
+	return answer_error(conn, q, st, kb_error_last()->message);
+}
+
+/* ---- auth ---- */
+
+/* 1: allowed; 0: no or unknown token (401); -1: a read-only token tried to write (403) */
+static int authorized(kb_server *s, struct MHD_Connection *conn, int write)
+{
+	const char *h;
+	char tok[512];
+	kb_key k;
+	int ok = 0, rw = 0;
+
+	if (s->n_tokens == 0)
+		return 1;
+	if (!write && s->opts.anonymous_read)
+		return 1;
+	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (kb_server__auth_token(tok, sizeof(tok), h) != 0)
+		return 0;
+	kb_sha256(&k, tok, strlen(tok));
+	OPENSSL_cleanse(tok, sizeof(tok));
+	/* Compare against every token, in constant time per token, without early exit. */
+	for (size_t i = 0; i < s->n_tokens; i++) {
+		int m = CRYPTO_memcmp(k.b, s->tokens[i].b, sizeof(k.b)) == 0;
+		ok |= m;
+		rw |= m & !s->token_ro[i];
+	}
+	if (!ok)
+		return 0;
+	return write && !rw ? -1 : 1;
+}
+
+static int load_tokens(kb_server *s, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+
+	if (!f)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+				     "cannot read token file '%s': %s; create it with one token "
+				     "per line", path, strerror(errno));
+	for (unsigned int lineno = 1; fgets(line, sizeof(line), f); lineno++) {
+		const char *p = NULL;
+		int acc = KB_SRV_ACCESS_RW, r = kb_server__token_line(line, &p, &acc);
+		if (r == 1)
+			continue;
+		if (r < 0) {
+			fclose(f);
+			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+					     "token file '%s' line %u: 'ro:' or 'rw:' without a "
+					     "token; write the token after the prefix", path, lineno);
+		}
+		if (s->n_tokens == MAX_TOKENS) {
+			fclose(f);
+			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+					     "token file '%s' has more than %d tokens; remove some",
+					     path, MAX_TOKENS);
+		}
+		s->token_ro[s->n_tokens] = acc == KB_SRV_ACCESS_RO;
+		kb_sha256(&s->tokens[s->n_tokens++], p, strlen(p));
+	}
+	OPENSSL_cleanse(line, sizeof(line));
+	fclose(f);
+	if (s->n_tokens == 0)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+				     "token file '%s' has no token; add one per line", path);
+	return 0;
+}
+
+/* ---- GET / HEAD of objects ---- */
+
+/* A GET cut short by the store: an object evicted while it was streamed (the reader
+ * takes a read transaction per batch of chunks) is not damage; anything else is. */
+ssize_t kb_server__read_failed(struct kb_srv_get *g, ssize_t rc)
+{
+	char hex[KB_KEY_HEXLEN + 1];
+
+	kb_key_to_hex(hex, &g->id);
+	kb_srv__add(rc == KB_ENOTFOUND ? &g->s->evicted_reads : &g->s->corrupt, 1);
+	fprintf(stderr, "kbisect-serve: GET %s cut short at byte %llu: %s\n", hex,
+		(unsigned long long)g->pos, kb_error_last()->message);
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+ssize_t kb_server__get_read(struct kb_srv_get *g, char *buf, size_t max)
+{
+	ssize_t n, end;
+	char tmp[1];
+
+	if (max > g->size - g->pos)
+		max = (size_t)(g->size - g->pos);
+	n = kb_cache_reader_read(g->r, buf, max);
+	if (n <= 0)
+		return kb_server__read_failed(g, n < 0 ? n : KB_ECORRUPT);
+	g->pos += (uint64_t)n;
+	if (g->pos >= g->size && (end = kb_cache_reader_read(g->r, tmp, sizeof(tmp))) != 0)
+		/* checksum of the whole object failed: never deliver the last block */
+		return kb_server__read_failed(g, end < 0 ? end : KB_ECORRUPT);
+	return n;
+}
+
+static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct kb_srv_get *g = cls;
+	ssize_t n;
+
+	(void)pos;
+	if (g->pos >= g->size)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n = kb_server__get_read(g, buf, max);
+	if (n > 0)
+		kb_srv__add(&g->s->bytes_out, (uint64_t)n);
+	return n;
+}
+
+static ssize_t no_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	(void)pos;
+	(void)buf;
+	(void)max;
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void free_cb(void *cls)
+{
+	struct kb_srv_get *g = cls;
+	kb_cache_reader_free(g->r);
+	kb_server__zstd_get_free(g);
+	free(g);
+}
+
+/* 1 if id is the SHA-256 of no bytes (a constant: not hashed per request). */
+static int is_empty_blob(const kb_key *id)
+{
+	static const kb_key empty = { {
+		0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+		0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+		0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55 } };
+	return kb_key_equal(&empty, id);
+}
+
+static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, struct req *q,
+				    const kb_key *id)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	struct kb_srv_get *g;
+	uint64_t size;
+	int rc;
+
+	if (is_empty_blob(id)) {
+		/* the empty blob is always there (as bazel-remote answers): clients probe it */
+		kb_srv__add(&s->hits, 1);
+		return answer(conn, q, 200, "application/octet-stream", "", 0);
+	}
+	if (q->rt.method == KB_SRV_HEAD) {
+		kb_object_info info;
+		if (kb_cache_object_info(&info, s->cache, id) != 0) {
+			kb_srv__add(&s->misses, 1);
+			return answer_error(conn, q, 404, "not found");
+		}
+		kb_srv__add(&s->hits, 1);
+		/* MHD never calls the body callback for HEAD but sends Content-Length. */
+		resp = MHD_create_response_from_callback(info.size, 4096, no_body_cb, NULL, NULL);
+		if (!resp)
+			return MHD_NO;
+		ret = MHD_queue_response(conn, 200, resp);
+		MHD_destroy_response(resp);
+		q->answered_status = 200;
+		return ret;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return answer_error(conn, q, 500, "out of memory");
+	rc = kb_cache_reader_open(&g->r, &size, s->cache, id);
+	if (rc == KB_ENOTFOUND) {
+		free(g);
+		kb_srv__add(&s->misses, 1);
+		return answer_error(conn, q, 404, "not found");
+	}
+	if (rc != 0) {
+		free(g);
+		return answer_error(conn, q, 500, kb_error_last()->message);
+	}
+	kb_srv__add(&s->hits, 1);
+	g->s = s;
+	g->id = *id;
+	g->size = size;
+	if (kb_server__accepts_zstd(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							       MHD_HTTP_HEADER_ACCEPT_ENCODING))) {
+		/* compressed on the fly, sent chunked (the size is not known yet) */
+		if (kb_server__zstd_get_init(g) != 0) {
+			free_cb(g);
+			return answer_error(conn, q, 500, "out of memory");
+		}
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 256 * 1024,
+							 kb_server__zstd_read_cb, g, free_cb);
+	} else {
+		resp = MHD_create_response_from_callback(size, 256 * 1024, read_cb, g, free_cb);
+	}
+	if (!resp) {
+		free_cb(g);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	if (g->z)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "zstd");
+	ret = MHD_queue_response(conn, 200, resp);
+	MHD_destroy_response(resp);
+	q->answered_status = 200;
+	return ret;
+}
+
+/* ---- records ---- */
+
+static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, struct req *q)
+{
+	char *json = NULL;
+	enum MHD_Result ret;
+
+	if (q->rt.target == KB_SRV_BUILD) {
+		kb_build_record rec;
+		if (kb_cache_build_get(&rec, s->cache, &q->rt.key) != 0) {
+			kb_srv__add(&s->misses, 1);
+			return answer_error(conn, q, 404, "no such build record");
+		}
+		json = kb_cache__wire_build_encode(&rec);
+		kb_build_record_clear(&rec);
+	} else if (q->rt.target == KB_SRV_TEST) {
+		kb_test_run *runs = NULL;
+		size_t n = 0;
+		if (kb_cache_test_list(&runs, &n, s->cache, &q->rt.key) != 0 || n == 0) {
+			free(runs);
+			kb_srv__add(&s->misses, 1);
+			return answer_error(conn, q, 404, "no runs for this test key");
+		}
+		json = kb_cache__wire_runs_encode(runs, n);
+		free(runs);
+	} else {
+		kb_key *keys = NULL;
+		size_t n = 0;
+		if (kb_cache_builds_by_signature(&keys, &n, s->cache, &q->rt.key) != 0 || n == 0) {
+			free(keys);
+			kb_srv__add(&s->misses, 1);
+			return answer_error(conn, q, 404, "no builds with this signature");
+		}
+		json = kb_cache__wire_keys_encode(keys, n);
+		free(keys);
+	}
+	if (!json)
+		return answer_error(conn, q, 500, "cannot encode record");
+	kb_srv__add(&s->hits, 1);
+	kb_srv__add(&s->bytes_out, strlen(json));
+	ret = answer(conn, q, 200, "application/json", q->rt.method == KB_SRV_HEAD ? "" : json,
+		     q->rt.method == KB_SRV_HEAD ? 0 : strlen(json));
+	free(json);
+	return ret;
+}
+
+static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, struct req *q)
+{
+	if (q->rt.target == KB_SRV_BUILD) {
+		kb_build_record rec, old;
+		int existed;
+		if (kb_cache__wire_build_decode(&rec, q->buf, q->len) != 0)
+			return answer_error(conn, q, 400, kb_error_last()->message);
+		if (!kb_key_equal(&rec.build_key, &q->rt.key)) {
+			kb_build_record_clear(&rec);
+			return answer_error(conn, q, 400, "build_key of the body differs from the path");
+		}
+		existed = kb_cache_build_get(&old, s->cache, &rec.build_key) == 0;
+		if (existed)
+			kb_build_record_clear(&old);
+		if (kb_cache_build_put(s->cache, &rec) != 0) {
+			kb_build_record_clear(&rec);
+			return answer_store_error(s, conn, q, q->len);
+		}
+		kb_build_record_clear(&rec);
+		return answer(conn, q, existed ? 200 : 201, "text/plain", "", 0);
+	} else {
+		kb_test_run *in = NULL, *have = NULL;
+		size_t n_in = 0, n_have = 0, added = 0;
+		unsigned char *keep;
+		char msg[64];
+		if (kb_cache__wire_runs_decode(&in, &n_in, q->buf, q->len) != 0)
+			return answer_error(conn, q, 400, kb_error_last()->message);
+		if (kb_cache_test_list(&have, &n_have, s->cache, &q->rt.key) != 0) {
+			have = NULL;
+			n_have = 0;
+		}
+		keep = malloc(n_in ? n_in : 1);
+		if (!keep || kb_cache__wire_runs_new(keep, in, n_in, have, n_have) != 0) {
+			free(keep);
+			free(in);
+			free(have);
+			return answer_error(conn, q, 500, "out of memory sorting test runs");
+		}
+		free(have);
+		/* the new runs, in the order sent, packed to the front of in */
+		for (size_t i = 0; i < n_in; i++)
+			if (keep[i])
+				in[added++] = in[i];
+		free(keep);
+		/* the new runs in one store transaction (one fsync) */
+		if (kb_cache_test_add_many(s->cache, &q->rt.key, in, added) != 0) {
+			free(in);
+			return answer_store_error(s, conn, q, q->len);
+		}
+		free(in);
+		snprintf(msg, sizeof(msg), "{\"added\":%zu}", added);
+		return answer(conn, q, added ? 201 : 200, "application/json", msg, strlen(msg));
+	}
+}
+
+/* DELETE of an /ac/ or ccache key: the reference goes, the object stays until evicted
+ * (another key may point at it). */
+static enum MHD_Result delete_ref(kb_server *s, struct MHD_Connection *conn, struct req *q)
+{
+	int rc = kb_cache_ref_del(s->cache, KB_REF_AC, &q->rt.key);
+	if (rc == KB_ENOTFOUND)
+		return answer_error(conn, q, 404, "not found");
+	if (rc != 0)
+		return answer_store_error(s, conn, q, 0);
+	return answer(conn, q, 200, "text/plain", "", 0);
+}
+
+/* ---- the request handler ---- */
+
+/* An upload averaging under 1 KiB/s once it has run for the idle timeout is a client
+ * holding a thread hostage (one byte just often enough to stay "active"). */
+static int too_slow(kb_server *s, struct req *q)
+{
+	struct timespec t;
+	double el;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	el = (double)(t.tv_sec - q->t0.tv_sec) + (double)(t.tv_nsec - q->t0.tv_nsec) / 1e9;
+	return el > (double)s->opts.timeout_s && (double)q->received < el * 1024.0;
+}
+
+static int start_put(kb_server *s, struct MHD_Connection *conn, struct req *q)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	kb_put_opts po;
+
+	const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_ENCODING);
+
+	if (te || !cl || kb_server__parse_length(cl, &q->clen) != 0) {
+		q->why = "PUT needs a Content-Length header (no chunked encoding)";
+		return 400;
+	}
+	if (ce && strcasecmp(ce, "identity") != 0) {
+		if (strcasecmp(ce, "zstd") != 0) {
+			q->why = "unsupported Content-Encoding; send the body plain or as zstd";
+			return 415;
+		}
+		if (!(q->unz = kb_server__unz_new())) {
+			q->why = "out of memory";
+			return 500;
+		}
+	}
+	if (q->rt.target == KB_SRV_BUILD || q->rt.target == KB_SRV_TEST) {
+		if (q->clen > RECORD_MAX) {
+			q->why = "record body too large";
+			return 413;
+		}
+		q->cap = (q->unz ? RECORD_MAX : (size_t)q->clen) + 1;
+		q->buf = malloc(q->cap);
+		if (!q->buf) {
+			q->why = "out of memory";
+			return 500;
+		}
+		return 0;
+	}
+	if (q->clen > s->opts.max_blob_size) {
+		q->why = "body larger than the server's --max-blob-size";
+		return 413;
+	}
+	if (kb_server__upload_enter(s, &q->gated) != 0) {
+		q->why = "too many uploads in progress; retry later";
+		return 503;
+	}
+	/* the wait counts neither against the upload's rate (too_slow) nor as the
+	 * connection being idle (MHD restarts its timer when a timeout is set on a
+	 * connection that has none) */
+	clock_gettime(CLOCK_MONOTONIC, &q->t0);
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->opts.timeout_s);
+	if (q->rt.target == KB_SRV_CAS)
+		q->existed = kb_cache_has(s->cache, &q->rt.key);
+	memset(&po, 0, sizeof(po));
+	po.kind = KB_OBJ_BLOB;
+	if (kb_cache_writer_open(&q->w, s->cache, &po) != 0) {
+		int st = store_status(s, q->clen);
+		snprintf(q->errmsg, sizeof(q->errmsg), "%s", kb_error_last()->message);
+		q->why = q->errmsg;
+		return st;
+	}
+	return 0;
+}
+
+static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, struct req *q)
+{
+	kb_key id;
+	int rc;
+
+	if (q->received != q->clen)
+		return answer_error(conn, q, 400, "body shorter than Content-Length");
+	if (q->unz && !kb_server__unz_done(q->unz))
+		return answer_error(conn, q, 400, "the zstd body ends inside a frame; nothing stored");
+	if (q->buf)
+		return put_record(s, conn, q);
+	rc = kb_cache_writer_commit(&id, q->w, q->rt.target == KB_SRV_CAS ? &q->rt.key : NULL);
+	q->w = NULL;
+	kb_server__upload_leave(s, &q->gated);
+	if (rc == KB_ECORRUPT) {
+		kb_srv__add(&s->rejected_hash, 1);
+		return answer_error(conn, q, 400,
+				    "SHA-256 of the body differs from the key; nothing stored");
+	}
+	if (rc != 0)
+		return answer_store_error(s, conn, q, q->clen);
+	if (q->rt.target == KB_SRV_AC || q->rt.target == KB_SRV_CCACHE) {
+		kb_key old;
+		q->existed = kb_cache_ref_get(&old, s->cache, KB_REF_AC, &q->rt.key) == 0 &&
+			     kb_key_equal(&old, &id);
+		if (!q->existed && kb_cache_ref_set(s->cache, KB_REF_AC, &q->rt.key, &id) != 0)
+			return answer_store_error(s, conn, q, 0);
+	}
+	return answer(conn, q, q->existed ? 200 : 201, "text/plain", "", 0);
+}
+
+/* Sink of a PUT's (decoded) body: into the record buffer or the store writer. On an
+ * error q->status is set (and the rest of the body discarded); returns it. */
+static int put_bytes(void *arg, const void *data, size_t n)
+{
+	struct req *q = arg;
+
+	if (q->status)
+		return q->status;
+	q->plain += n;
+	if (q->buf) {
+		if (q->len + n >= q->cap) {
+			q->status = 413;
+			q->why = "record body too large";
+			return q->status;
+		}
+		memcpy(q->buf + q->len, data, n);
+		q->len += n;
+		q->buf[q->len] = '\0';
+		return 0;
+	}
+	if (q->plain > q->srv->opts.max_blob_size) {
+		q->status = 413;
+		q->why = "body larger than the server's --max-blob-size (after zstd decoding)";
+		return q->status;
+	}
+	if (kb_cache_writer_write(q->w, data, n) != 0) {
+		/* keep the store's words: answer_error tells disk from limit */
+		q->status = store_status(q->srv, q->clen > q->received ? q->clen - q->received : n);
+		snprintf(q->errmsg, sizeof(q->errmsg), "%s", kb_error_last()->message);
+		q->why = q->errmsg;
+	}
+	return q->status;
+}
+
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	(void)kind;
+	(void)value;
+	if (key && !strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		++*(int *)cls;
+	return MHD_YES;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	kb_server *s = cls;
+	struct req *q = *con_cls;
+	int st;
+
+	(void)version;
+	if (!q) /* uri_seen() allocates it; only when out of memory is it missing */
+		return MHD_NO;
+	if (!q->started) {
+		int n_length = 0;
+		snprintf(q->path, sizeof(q->path), "%s", url ? url : "");
+		kb_server__route(&q->rt, method, url);
+		q->started = 1;
+		kb_server__headers_done(s, conn, 1);
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &n_length);
+		if (n_length > 1) {
+			/* which one frames the body? a proxy in front may have picked the
+			 * other: refuse, and close so no byte is read as a next request */
+			q->close = 1;
+			return answer_error(conn, q, 400,
+					    "more than one Content-Length header; send one");
+		}
+		if (!q->rt.status && q->raw_percent) {
+			/* MHD has decoded %XX (a %00 would even cut the path short): keys and
+			 * prefixes never need escapes, so refuse them outright */
+			q->rt.status = 400;
+			q->rt.why = "percent-encoded characters are not allowed in paths";
+		}
+		if (!q->rt.status) {
+			st = authorized(s, conn, q->rt.method == KB_SRV_PUT ||
+							 q->rt.method == KB_SRV_DELETE);
+			if (st == 0) {
+				q->rt.status = 401;
+				q->rt.why = "missing or invalid token; send 'Authorization: "
+					    "Bearer <token>'";
+			} else if (st < 0) {
+				q->rt.status = 403;
+				q->rt.why = "this token may only read (GET/HEAD); uploads and "
+					    "deletes need a read-write token";
+			}
+		}
+		/* Without a body (GET, HEAD, DELETE) the answer waits for MHD's next call:
+		 * one queued on this first call makes MHD close the connection. An
+		 * upload refused now is answered now (its body is not read). */
+		if (q->rt.method != KB_SRV_PUT)
+			return MHD_YES; /* answered on the next call */
+		if (q->rt.status)
+			return answer_error(conn, q, q->rt.status, q->rt.why);
+		st = start_put(s, conn, q);
+		if (st)
+			return answer_error(conn, q, st, q->why);
+		return MHD_YES; /* wait for the body */
+	}
+	if (q->answered_status) {
+		*upload_data_size = 0; /* an early answer is queued; discard the rest */
+		return MHD_YES;
+	}
+	if (q->rt.method == KB_SRV_PUT) {
+		if (*upload_data_size) {
+			size_t n = *upload_data_size;
+			*upload_data_size = 0;
+			kb_srv__add(&s->bytes_in, n);
+			if (q->status)
+				return MHD_YES;
+			if (q->received + n > q->clen) {
+				q->status = 400;
+				q->why = "body longer than Content-Length";
+				return MHD_YES;
+			}
+			q->received += n;
+			if (too_slow(s, q)) {
+				/* a trickle that dodges the idle timeout: drop the connection */
+				q->answered_status = 408;
+				return MHD_NO;
+			}
+			if (!q->unz) {
+				put_bytes(q, upload_data, n);
+			} else if (kb_server__unz_feed(q->unz, upload_data, n, put_bytes, q) < 0 &&
+				   !q->status) {
+				q->status = 400;
+				q->why = "the body is not valid zstd (Content-Encoding: zstd)";
+			}
+			return MHD_YES;
+		}
+		if (q->status) {
+			kb_cache_writer_abort(q->w);
+			q->w = NULL;
+			kb_server__upload_leave(s, &q->gated);
+			return answer_error(conn, q, q->status, q->why);
+		}
+		return finish_put(s, conn, q);
+	}
+	/* GET, HEAD, DELETE: ignore any body */
+	if (*upload_data_size) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (q->rt.status)
+		return answer_error(conn, q, q->rt.status, q->rt.why);
+	switch (q->rt.target) {
+	case KB_SRV_CAS:
+		return serve_object(s, conn, q, &q->rt.key);
+	case KB_SRV_AC:
+	case KB_SRV_CCACHE: {
+		kb_key id;
+		if (q->rt.method == KB_SRV_DELETE)
+			return delete_ref(s, conn, q);
+		if (kb_cache_ref_get(&id, s->cache, KB_REF_AC, &q->rt.key) != 0) {
+			kb_srv__add(&s->misses, 1);
+			return answer_error(conn, q, 404, "not found");
+		}
+		return serve_object(s, conn, q, &id);
+	}
+	case KB_SRV_STATUS: {
+		char *js = NULL;
+		enum MHD_Result r;
+		if (kb_server_status_json(&js, s) != 0)
+			return answer_error(conn, q, 500, "cannot encode status");
+		r = answer(conn, q, 200, "application/json", js,
+			   q->rt.method == KB_SRV_HEAD ? 0 : strlen(js));
+		free(js);
+		return r;
+	}
+	case KB_SRV_METRICS: {
+		char *t = kb_server__metrics_text(s);
+		enum MHD_Result r;
+		if (!t)
+			return answer_error(conn, q, 500, "cannot format metrics");
+		r = answer(conn, q, 200, "text/plain; version=0.0.4", t,
+			   q->rt.method == KB_SRV_HEAD ? 0 : strlen(t));
+		free(t);
+		return r;
+	}
+	default:
+		return get_record(s, conn, q);
+	}
+}
+
+/* Called by MHD with the raw request target, before decoding: the per-request state
+ * starts here so that the handler can see whether escapes were used. */
+static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct req *q = calloc(1, sizeof(*q));
+
+	(void)conn;
+	if (!q)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &q->t0);
+	q->srv = cls;
+	q->raw_percent = uri && strchr(uri, '%') != NULL;
+	atomic_fetch_add(&((kb_server *)cls)->in_flight, 1);
+	return q;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	kb_server *s = cls;
+	struct req *q = *con_cls;
+	struct timespec t1;
+	int status;
+
+	if (!q)
+		return;
+	kb_server__headers_done(s, conn, 0);
+	kb_cache_writer_abort(q->w); /* an unfinished upload stores nothing */
+	kb_server__upload_leave(s, &q->gated);
+	status = q->answered_status ? q->answered_status : 499;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status < 400)
+		status = 499; /* client went away or the body was cut short */
+	if (!q->started) {
+		/* refused by MHD's parser (malformed line or headers): MHD answered it */
+		q->rt.method = KB_SRV_OTHER;
+		status = 400;
+		snprintf(q->path, sizeof(q->path), "(malformed request)");
+	}
+	kb_server__count(s, q->rt.method, status);
+	if (!s->opts.quiet) {
+		char path[sizeof(q->path) * 4];
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		fprintf(stderr, "kbisect-serve: %s %s %d %.1fms\n", kb_srv__method_names[q->rt.method],
+			kb_server__log_escape(path, sizeof(path), q->path), status,
+			(double)(t1.tv_sec - q->t0.tv_sec) * 1e3 +
+				(double)(t1.tv_nsec - q->t0.tv_nsec) / 1e6);
+	}
+	kb_server__unz_free(q->unz);
+	free(q->buf);
+	free(q);
+	*con_cls = NULL;
+	atomic_fetch_sub(&s->in_flight, 1);
+	kb_srv__add(&s->finished, 1);
+}
+/* ---- start / stop ---- */
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (1 << 20) ||
+	    fseek(f, 0, SEEK_SET) != 0) {
+		fclose(f);
+		return NULL;
+	}
+	buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	if (buf)
+		buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void server_free(kb_server *s)
+{
+	if (!s)
+		return;
+	kb_server__guard_stop(s);
+	if (s->d)
+		MHD_stop_daemon(s->d); /* closes every connection: s->conns empties */
+	kb_server__guard_fini(s);
+	if (s->key_pem)
+		OPENSSL_cleanse(s->key_pem, strlen(s->key_pem));
+	free(s->cert_pem);
+	free(s->key_pem);
+	free(s);
+}
+
+int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
+{
+	kb_server *s;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			     MHD_USE_POLL;
+	const union MHD_DaemonInfo *info;
+	int rc;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return kb_error_os("cannot allocate the server");
+	s->cache = c;
+	if (opts)
+		s->opts = *opts;
+	if (!s->opts.max_blob_size)
+		s->opts.max_blob_size = UINT64_C(1) << 30;
+	if (!s->opts.timeout_s)
+		s->opts.timeout_s = 30;
+	if (!s->opts.max_connections)
+		s->opts.max_connections = 256;
+	if ((rc = kb_server__guard_init(s)) != 0) {
+		free(s);
+		return rc;
+	}
+	snprintf(s->host, sizeof(s->host), "%s", s->opts.host ? s->opts.host : "127.0.0.1");
+	s->opts.host = s->host;
+	s->started = time(NULL);
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(s->host, ':')) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(s->opts.port);
+		if (inet_pton(AF_INET6, s->host, &a6->sin6_addr) != 1)
+			goto badhost;
+		sl = sizeof(*a6);
+		flags |= MHD_USE_IPv6;
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(s->opts.port);
+		if (inet_pton(AF_INET, s->host, &a4->sin_addr) != 1)
+			goto badhost;
+		sl = sizeof(*a4);
+	}
+	(void)sl;
+	if (s->opts.token_file && (rc = load_tokens(s, s->opts.token_file)) != 0) {
+		server_free(s);
+		return rc;
+	}
+	if (s->opts.tls_cert || s->opts.tls_key) {
+		if (!s->opts.tls_cert || !s->opts.tls_key) {
+			server_free(s);
+			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+					     "TLS needs both --tls-cert and --tls-key");
+		}
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			server_free(s);
+			return kb_error_setc(KB_EUNSUPPORTED, KB_ERRCLASS_NET,
+					     "this libmicrohttpd has no TLS support; put a TLS proxy "
+					     "in front (see docs/shared-cache.md)");
+		}
+		s->cert_pem = slurp(s->opts.tls_cert);
+		s->key_pem = slurp(s->opts.tls_key);
+		if (!s->cert_pem || !s->key_pem) {
+			rc = kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+					   "cannot read TLS file '%s'; check the path and that it is "
+					   "PEM", !s->cert_pem ? s->opts.tls_cert : s->opts.tls_key);
+			server_free(s);
+			return rc;
+		}
+		s->tls = 1;
+		flags |= MHD_USE_TLS;
+	}
+	s->opts.tls_cert = s->opts.tls_key = s->opts.token_file = NULL; /* not kept */
+	if (s->tls)
+		s->d = MHD_start_daemon(flags, s->opts.port, NULL, NULL, handle, s,
+					MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+					MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
+					MHD_OPTION_CONNECTION_LIMIT, s->opts.max_connections,
+					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+					MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_per_ip,
+					MHD_OPTION_URI_LOG_CALLBACK, uri_seen, s,
+					MHD_OPTION_NOTIFY_CONNECTION, kb_server__conn_notify, s,
+					MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
+					MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
+					/* TLS 1.2 and 1.3 only */
+					MHD_OPTION_HTTPS_PRIORITIES,
+					"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+					MHD_OPTION_END);
+	else
+		s->d = MHD_start_daemon(flags, s->opts.port, NULL, NULL, handle, s,
+					MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+					MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
+					MHD_OPTION_CONNECTION_LIMIT, s->opts.max_connections,
+					MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+					MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_per_ip,
+					MHD_OPTION_URI_LOG_CALLBACK, uri_seen, s,
+					MHD_OPTION_NOTIFY_CONNECTION, kb_server__conn_notify, s,
+					MHD_OPTION_END);
+	if (!s->d) {
+		rc = kb_error_set(KB_ERRCLASS_NET,
+				  "cannot listen on %s:%u; is the port in use or the address "
+				  "not local? (%s)", s->host, (unsigned)s->opts.port,
+				  s->tls ? "check the TLS certificate and key" : "try another port");
+		server_free(s);
+		return rc;
+	}
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = info ? info->port : s->opts.port;
+	if ((rc = kb_server__guard_start(s)) != 0) {
+		server_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+badhost:
+	rc = kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
+			   "'%s' is not a numeric IPv4 or IPv6 address; use e.g. 127.0.0.1 or ::1",
+			   s->host);
+	server_free(s);
+	return rc;
+}
+
+struct MHD_Daemon *kb_server__daemon(kb_server *s)
+{
+	return s->d;
+}
+
+uint16_t kb_server_port(const kb_server *s)
+{
+	return s->port;
+}
+
+void kb_server_stop(kb_server *s)
+{
+	if (!s)
+		return;
+	server_free(s);
+}
