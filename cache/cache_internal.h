@@ -256,7 +256,8 @@ int kb_cache__load_base(uint8_t **out, size_t *len, kb_cache *c, const kb_key *i
 int kb_cache__reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id,
 			  int count);
 
-/** Parse a stored build record (JSON); 0 or KB_ECORRUPT (records.c; for fuzzing). */
+/** Parse a stored build record (JSON); 0 or KB_ECORRUPT (records.c; for fuzzing; the
+ * codec is record_codec.h). */
 int kb_cache__build_parse(kb_build_record *out, const void *data, size_t len);
 
 /** Parse a stored test run (JSON); 0 or KB_ECORRUPT (records.c; for fuzzing). */
@@ -286,9 +287,5 @@ int64_t kb_cache__now_ns(void);
 
 /** Short hex prefix of a key for messages ("3fa1b2c3d4e5"). */
 const char *kb_cache__short(char buf[16], const kb_key *k);
-
-/** A build record as a JSON object (jansson json_t, caller decrefs): the fields shared
- * by the stored form (cache/records.c) and the wire form (net/wire.c). NULL on OOM. */
-struct json_t *kb_cache__build_json(const kb_build_record *rec);
 
 #endif
