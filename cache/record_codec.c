@@ -61,6 +61,19 @@ static int get_key(kb_key *out, json_t *o, const char *field, enum kb_rec_form f
 			     "another wire format", field);
 }
 
+/* Optional hex key field of o: *has = 1 when present and valid; a bad one is skipped
+ * in the stored form, KB_EINVAL in the wire form. */
+static int opt_key(kb_key *out, int *has, json_t *o, const char *field, enum kb_rec_form form)
+{
+	if (!json_object_get(o, field))
+		return 0;
+	if (get_key(out, o, field, form) == 0)
+		*has = 1;
+	else if (form == KB_REC_WIRE)
+		return KB_EINVAL;
+	return 0;
+}
+
 /* String field of o into buf ("" when missing or not a string). */
 static void get_str(char *buf, size_t len, json_t *o, const char *field)
 {
@@ -151,13 +164,8 @@ static int build_from_json(kb_build_record *out, json_t *o, enum kb_rec_form for
 	if ((rc = get_key(&out->build_key, o, "build_key", form)))
 		return rc;
 	out->ok = json_is_true(json_object_get(o, "ok"));
-	if (json_object_get(o, "signature")) {
-		if (get_key(&out->signature, o, "signature", form) == 0)
-			out->has_signature = 1;
-		else if (form == KB_REC_WIRE)
-			return KB_EINVAL;
-	}
-	if ((rc = artifacts_from_json(out, json_object_get(o, "artifacts"), form)))
+	if ((rc = opt_key(&out->signature, &out->has_signature, o, "signature", form)) ||
+	    (rc = artifacts_from_json(out, json_object_get(o, "artifacts"), form)))
 		return rc;
 	out->duration_s = json_number_value(json_object_get(o, "duration_s"));
 	get_str(out->host, sizeof(out->host), o, "host");
@@ -222,12 +230,8 @@ static int run_from_json(kb_test_run *out, json_t *o, enum kb_rec_form form, siz
 	out->klass = k < 0 ? KB_RUN_INFRA : k;
 	get_str(out->title, sizeof(out->title), o, "title");
 	out->duration_s = json_number_value(json_object_get(o, "duration_s"));
-	if (json_object_get(o, "console")) {
-		if (get_key(&out->console, o, "console", form) == 0)
-			out->has_console = 1;
-		else if (form == KB_REC_WIRE)
-			return KB_EINVAL;
-	}
+	if (opt_key(&out->console, &out->has_console, o, "console", form))
+		return KB_EINVAL;
 	out->time = (int64_t)json_integer_value(json_object_get(o, "time"));
 	return 0;
 }
