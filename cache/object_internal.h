@@ -4,9 +4,14 @@
  * the two-thread crew (crew.c), the chunk codec (chunk.c), object headers
  * (object.c), base files (basefile.c) and the body of a writer (object_write.c,
  * object_put.c).
- * Layers, each calling only those above it in this list: cache.c (LMDB) ->
- * crew.c, chunk.c, basefile.c -> pending.c, object.c -> gc.c -> object_read.c,
- * object_write.c, object_put.c, records.c -> verify.c, recover.c, stats.c.
+ * The files of cache/ in layers, bottom first; a file calls only files of earlier
+ * layers (and, in layer 5, object_put.c -> object_write.c -> object_read.c):
+ *   1. cache.c (LMDB environment, txns, counters), damage.c
+ *   2. crew.c, chunk.c, basefile.c
+ *   3. pending.c, object.c (object tables; evicting one object)
+ *   4. gc.c (which objects to evict; the limit)
+ *   5. object_read.c, object_write.c, object_put.c, records.c (+ record_codec.c)
+ *   6. verify.c, recover.c, stats.c
  */
 #ifndef KB_CACHE_OBJECT_INTERNAL_H
 #define KB_CACHE_OBJECT_INTERNAL_H
