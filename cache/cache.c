@@ -3,7 +3,8 @@
  * Owns: opening/creating the cache directory, the format version, the named
  * databases, map growth on MDB_MAP_FULL, stale reader cleanup, the shared/exclusive
  * directory lock (kbisect.lock), persistent counters and their in-memory buffer.
- * Not: objects (object.c), records (records.c), eviction (gc.c), stats (stats.c).
+ * Not: objects (object*.c), records (records.c), eviction and the limit (gc.c), stats
+ * (stats.c). The bottom layer of cache/: it calls no other file of cache/ but damage.c.
  * DESIGN: every write goes through kb_cache__write(), which retries the whole txn
  * after growing the map, so callers never see MDB_MAP_FULL. Readers never write:
  * their hit/miss counts and last-use times are buffered and flushed with the next
@@ -89,6 +90,11 @@ const char *kb_cache__short(char buf[16], const kb_key *k)
 	memcpy(buf, hex, 12);
 	buf[12] = '\0';
 	return buf;
+}
+
+int kb_cache__oom(kb_cache *c)
+{
+	return kb_error_setc(KB_ERROR, KB_ERRCLASS_OS, "out of memory in cache '%s'", c->dir);
 }
 
 /* Is the file system of dir (nearly) full? LMDB reports a short write (what a full
@@ -742,21 +748,6 @@ void kb_cache_close(kb_cache *c)
 	free(c->pend_atime);
 	free(c->dir);
 	free(c);
-}
-
-static int set_limit(kb_cache *c, MDB_txn *t, void *arg)
-{
-	return kb_cache__meta_put_u64(c, t, "limit", *(uint64_t *)arg);
-}
-
-int kb_cache_set_limit(kb_cache *c, uint64_t max_bytes)
-{
-	int rc = kb_cache__write(c, set_limit, &max_bytes);
-	if (rc)
-		return rc;
-	if (max_bytes)
-		return kb_cache__gc_to(c, max_bytes, NULL, NULL);
-	return 0;
 }
 
 /* Swap in a compacted copy of data.mdb. Needs the exclusive directory lock. */

@@ -4,7 +4,7 @@
  *
  * On-disk layout: one LMDB environment (dir/data.mdb, dir/lock.mdb) plus
  * dir/kbisect.lock (flock: shared by every open handle, exclusive for compact), plus
- * dir/base/<id hex>: the raw bytes of the newest delta bases (derived data, object.c).
+ * dir/base/<id hex>: the raw bytes of the newest delta bases (derived data, basefile.c).
  * Named databases:
  *   meta   "format" -> u32, "limit" -> u64, "base:<kind>" -> id, "stat:<name>" -> u64
  *   obj    object id (32) -> struct kb_obj_hdr + nparts * 32-byte chunk ids
@@ -144,6 +144,9 @@ void kb_cache__guard_leave(void);
  * KB_GUARD_EXIT, silently. */
 void kb_cache__guard_child(int fd);
 
+/** Set "out of memory in cache '<dir>'" and return KB_ERROR. */
+int kb_cache__oom(kb_cache *c);
+
 /** Translate an LMDB return code into a kb_error_code with a message about what;
  * MDB_MAP_FULL becomes KB__MAPFULL (no message). */
 int kb_cache__mdb(kb_cache *c, int rc, const char *what);
@@ -218,10 +221,10 @@ void kb_cache__clean_stale_files(kb_cache *c);
 void kb_cache__clean_stale_tmp(const char *path);
 
 /** Release one reference of chunk cid (force_delete: delete it whatever its count),
- * in write txn t (gc.c). */
+ * in write txn t (chunk.c). */
 int kb_cache__release_chunk(kb_cache *c, MDB_txn *t, const uint8_t *cid, int force_delete);
 
-/** Evict object id and release its chunks, inside write txn t (gc.c). */
+/** Evict object id and release its chunks, inside write txn t (object.c). */
 int kb_cache__evict_txn(kb_cache *c, MDB_txn *t, const kb_key *id);
 
 /** Evict until stored chunk bytes of committed objects <= target; never keep (may
@@ -237,30 +240,31 @@ uint64_t kb_cache__used_bytes_txn(kb_cache *c, MDB_txn *t);
 /** Past the limit (if any): evict down to 90% of it, never keep (may be NULL; gc.c). */
 int kb_cache__enforce_limit(kb_cache *c, const kb_key *keep);
 
-/** Load a whole object into memory, verifying it; not counted as a hit (object.c). */
+/** Load a whole object into memory, verifying it; not counted as a hit (object_read.c). */
 int kb_cache__load(void **out, size_t *len, kb_cache *c, const kb_key *id);
 
-/** Drop the recorded checksum of the base file of id, inside write txn t. */
+/** Drop the recorded checksum of the base file of id, inside write txn t (basefile.c). */
 void kb_cache__base_file_forget(kb_cache *c, MDB_txn *t, const kb_key *id);
 
-/** Remove the decoded copy dir/base/<id hex> of a delta base, if any (object.c). */
+/** Remove the decoded copy dir/base/<id hex> of a delta base, if any (basefile.c). */
 void kb_cache__base_file_remove(kb_cache *c, const kb_key *id);
 
-/** Load a delta base (checks chunk checksums, not the SHA-256; object.c). */
+/** Load a delta base (checks chunk checksums, not the SHA-256; object_read.c). */
 int kb_cache__load_base(uint8_t **out, size_t *len, kb_cache *c, const kb_key *id);
 
 /** Open a reader; count = 0 for internal reads (no hit/miss, no last-use update). */
 int kb_cache__reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id,
 			  int count);
 
-/** Parse a stored build record (JSON); 0 or KB_ECORRUPT (records.c; for fuzzing). */
+/** Parse a stored build record (JSON); 0 or KB_ECORRUPT (records.c; for fuzzing; the
+ * codec is record_codec.h). */
 int kb_cache__build_parse(kb_build_record *out, const void *data, size_t len);
 
 /** Parse a stored test run (JSON); 0 or KB_ECORRUPT (records.c; for fuzzing). */
 int kb_cache__run_parse(kb_test_run *out, const void *data, size_t len);
 
 /** Check and decode a stored chunk value (header + payload) into out; *n gets its
- * length. 0 or KB_ECORRUPT (object.c; for fuzzing). */
+ * length. 0 or KB_ECORRUPT (chunk.c; for fuzzing). */
 int kb_cache__chunk_check(const void *val, size_t len, const uint8_t *base, size_t base_len,
 			  void *out, size_t cap, size_t *n);
 
@@ -283,9 +287,5 @@ int64_t kb_cache__now_ns(void);
 
 /** Short hex prefix of a key for messages ("3fa1b2c3d4e5"). */
 const char *kb_cache__short(char buf[16], const kb_key *k);
-
-/** A build record as a JSON object (jansson json_t, caller decrefs): the fields shared
- * by the stored form (cache/records.c) and the wire form (net/wire.c). NULL on OOM. */
-struct json_t *kb_cache__build_json(const kb_build_record *rec);
 
 #endif

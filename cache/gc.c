@@ -1,7 +1,11 @@
 /*
  * cache/gc.c - eviction: least-recently-used objects go first, until the stored
  * chunk bytes fit under a target.
- * Owns: kb_cache_gc(), kb_cache__gc_to(), kb_cache__evict_txn(), orphan chunk cleanup.
+ * Owns: kb_cache_gc(), kb_cache_set_limit(), kb_cache__gc_to(),
+ * kb_cache__enforce_limit(), the choice of victims, orphan chunk cleanup.
+ * Not: deleting one object (kb_cache__evict_txn, object.c) or one chunk
+ * (kb_cache__release_chunk, chunk.c): gc is a client of the object store, which never
+ * calls back into it; only the puts above it (object_put.c, records.c) call gc.
  * DESIGN: never evicts a pinned object, nor a delta base while a dependant exists (the
  * "dep" table); the dependant goes first, then its base becomes a candidate in the next
  * round. Each eviction is its own small write txn so readers and writers interleave.
@@ -17,90 +21,6 @@
 #include "cache_internal.h"
 
 #define ORPHAN_GRACE_S 3600
-
-int kb_cache__release_chunk(kb_cache *c, MDB_txn *t, const uint8_t *cid, int force_delete)
-{
-	MDB_val k = { 32, (void *)cid }, v;
-	struct kb_chunk_ref r = { 0, 0 };
-	int rc;
-
-	if (mdb_get(t, c->cref, &k, &v) == 0 && v.mv_size == sizeof(r))
-		memcpy(&r, v.mv_data, sizeof(r));
-	if (!force_delete && r.refs > 1) {
-		r.refs--;
-		v.mv_size = sizeof(r);
-		v.mv_data = &r;
-		return kb_cache__mdb(c, mdb_put(t, c->cref, &k, &v, 0), "cannot release a chunk");
-	}
-	if (mdb_get(t, c->chunk, &k, &v) == 0) {
-		size_t len = v.mv_size;
-		rc = mdb_del(t, c->chunk, &k, NULL);
-		if (rc)
-			return kb_cache__mdb(c, rc, "cannot delete a chunk");
-		if ((rc = kb_cache__stat_add_txn(c, t, KB_ST_CHUNKS, -1)) ||
-		    (rc = kb_cache__stat_add_txn(c, t, KB_ST_CHUNK_BYTES, -(int64_t)len)))
-			return rc;
-	}
-	rc = mdb_del(t, c->cref, &k, NULL);
-	if (rc && rc != MDB_NOTFOUND)
-		return kb_cache__mdb(c, rc, "cannot delete a chunk reference");
-	return 0;
-}
-
-int kb_cache__evict_txn(kb_cache *c, MDB_txn *t, const kb_key *id)
-{
-	MDB_val k = { 32, (void *)id->b }, v;
-	struct kb_obj_hdr h;
-	uint8_t *parts;
-	int rc;
-
-	rc = mdb_get(t, c->obj, &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return kb_cache__mdb(c, rc, "cannot read an object to evict");
-	if (v.mv_size < sizeof(h))
-		return kb_error_setc(KB_ECORRUPT, KB_ERRCLASS_CACHE,
-				     "malformed object header in cache '%s'; run 'kbisect cache "
-				     "verify'", c->dir);
-	memcpy(&h, v.mv_data, sizeof(h));
-	if (v.mv_size != sizeof(h) + (size_t)h.nparts * 32)
-		h.nparts = 0;
-	parts = malloc((size_t)h.nparts * 32 + 1);
-	if (!parts)
-		return kb_error_setc(KB_ERROR, KB_ERRCLASS_OS, "out of memory during gc");
-	memcpy(parts, (uint8_t *)v.mv_data + sizeof(h), (size_t)h.nparts * 32);
-	for (uint32_t i = 0; i < h.nparts; i++) {
-		if ((rc = kb_cache__release_chunk(c, t, parts + 32 * i, 0))) {
-			free(parts);
-			return rc;
-		}
-	}
-	free(parts);
-	if ((rc = mdb_del(t, c->obj, &k, NULL)))
-		return kb_cache__mdb(c, rc, "cannot delete an object");
-	mdb_del(t, c->atime, &k, NULL);
-	if (h.flags & KB_OBJF_DELTA) {
-		uint8_t dk[64];
-		MDB_val dkv = { 64, dk };
-		memcpy(dk, h.base, 32);
-		memcpy(dk + 32, id->b, 32);
-		mdb_del(t, c->dep, &dkv, NULL);
-	}
-	if (h.kind < KB_OBJ_KIND_MAX) {
-		char name[32];
-		MDB_val mk, mv;
-		snprintf(name, sizeof(name), "base:%s", kb_object_kind_name(h.kind));
-		mk.mv_size = strlen(name);
-		mk.mv_data = name;
-		if (mdb_get(t, c->meta, &mk, &mv) == 0 && mv.mv_size == 32 &&
-		    memcmp(mv.mv_data, id->b, 32) == 0)
-			mdb_del(t, c->meta, &mk, NULL);
-	}
-	kb_cache__base_file_forget(c, t, id);
-	kb_cache__base_file_remove(c, id); /* derived data: harmless if t aborts */
-	return kb_cache__stat_add_txn(c, t, KB_ST_EVICTIONS, 1);
-}
 
 static int has_dependants(kb_cache *c, MDB_txn *t, const kb_key *id)
 {
@@ -356,4 +276,19 @@ int kb_cache_gc(kb_cache *c, uint64_t max_bytes, uint64_t *evicted)
 	if (!target)
 		target = UINT64_MAX; /* no limit: only orphans go */
 	return kb_cache__gc_to(c, target, evicted, NULL);
+}
+
+static int set_limit(kb_cache *c, MDB_txn *t, void *arg)
+{
+	return kb_cache__meta_put_u64(c, t, "limit", *(uint64_t *)arg);
+}
+
+int kb_cache_set_limit(kb_cache *c, uint64_t max_bytes)
+{
+	int rc = kb_cache__write(c, set_limit, &max_bytes);
+	if (rc)
+		return rc;
+	if (max_bytes)
+		return kb_cache__gc_to(c, max_bytes, NULL, NULL);
+	return 0;
 }

@@ -4,7 +4,7 @@
  * Owns: the "pend" table, the writer lock files dir/writers/<token>, the stat
  * "pend_bytes", the clean-up of leftovers of killed processes (writer tokens, temporary
  * base files, get's <file>.kbtmp.<pid>.*; compact.tmp is cache.c's).
- * Not: the chunks themselves (object.c), eviction (gc.c).
+ * Not: the chunks themselves (chunk.c, object_write.c), eviction (gc.c).
  * DESIGN: a put of a large object writes its chunks in earlier txns than the one that
  * makes the object visible; until then they have no reference. Such a writer first
  * creates dir/writers/<16 random bytes hex> and holds an exclusive flock on it for its

@@ -2,6 +2,7 @@
  * cache/records.c - build records (by build key, indexed by kernel signature) and
  * test results (by test key, one entry per run).
  * Owns: the "build", "bysig" and "test" tables.
+ * Not: the JSON form of a record (record_codec.c, shared with the wire).
  * DESIGN: records are small JSON documents (jansson) so fields can be added without a
  * format change; keys are binary. A test key's runs are separate LMDB entries keyed
  * test key + time (ns) + pid + sequence, so concurrent processes append without
@@ -18,115 +19,36 @@
 #include <jansson.h>
 
 #include "cache_internal.h"
+#include "record_codec.h"
 
 static int oom(kb_cache *c)
 {
-	return kb_error_setc(KB_ERROR, KB_ERRCLASS_OS, "out of memory in cache '%s'", c->dir);
+	return kb_cache__oom(c);
 }
 
-static json_t *key_json(const kb_key *k)
-{
-	char hex[KB_KEY_HEXLEN + 1];
-	kb_key_to_hex(hex, k);
-	return json_string(hex);
-}
-
-static int json_key(kb_key *out, json_t *j)
-{
-	return json_is_string(j) ? kb_key_from_hex(out, json_string_value(j)) : KB_EINVAL;
-}
-
-static void copy_str(char *dst, size_t cap, json_t *j)
-{
-	const char *s = json_is_string(j) ? json_string_value(j) : "";
-	snprintf(dst, cap, "%s", s);
-}
-
-/* ---- build records ---- */
-
-json_t *kb_cache__build_json(const kb_build_record *rec)
-{
-	json_t *o = json_object(), *arts = json_array();
-
-	if (!o || !arts) {
-		json_decref(o);
-		json_decref(arts);
-		return NULL;
-	}
-	json_object_set_new(o, "build_key", key_json(&rec->build_key));
-	json_object_set_new(o, "ok", json_boolean(rec->ok));
-	if (rec->has_signature)
-		json_object_set_new(o, "signature", key_json(&rec->signature));
-	for (size_t i = 0; i < rec->n_artifacts && i < KB_BUILD_MAX_ARTIFACTS; i++) {
-		json_t *a = json_object();
-		json_object_set_new(a, "name", json_string(rec->artifacts[i].name));
-		json_object_set_new(a, "id", key_json(&rec->artifacts[i].id));
-		json_array_append_new(arts, a);
-	}
-	json_object_set_new(o, "artifacts", arts);
-	json_object_set_new(o, "duration_s", json_real(rec->duration_s));
-	json_object_set_new(o, "host", json_string(rec->host));
-	json_object_set_new(o, "time", json_integer(rec->time));
-	json_object_set_new(o, "git_tree", json_string(rec->git_tree));
-	json_object_set_new(o, "error", json_string(rec->error));
-	if (rec->extra_json) {
-		json_t *x = json_loads(rec->extra_json, 0, NULL);
-		if (x)
-			json_object_set_new(o, "extra", x);
-	}
-	return o;
-}
-
-/* The stored form of a build record: kb_cache__build_json() plus a format version. */
+/* The stored form of records (record_codec.c); the names are those the functions
+ * below have always called. */
 static char *build_to_json(const kb_build_record *rec)
 {
-	json_t *o = kb_cache__build_json(rec);
-	char *s;
-
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "v", json_integer(1));
-	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	return s;
+	return kb_cache__rec_build_encode(rec, KB_REC_STORED);
 }
 
 static int build_from_json(kb_build_record *out, const void *data, size_t len)
 {
-	json_t *o = json_loadb(data, len, 0, NULL), *arts, *a;
-	size_t i;
-
-	memset(out, 0, sizeof(*out));
-	if (!json_is_object(o)) {
-		json_decref(o);
-		return KB_ECORRUPT;
-	}
-	if (json_key(&out->build_key, json_object_get(o, "build_key"))) {
-		json_decref(o);
-		return KB_ECORRUPT;
-	}
-	out->ok = json_is_true(json_object_get(o, "ok"));
-	out->has_signature = json_key(&out->signature, json_object_get(o, "signature")) == 0;
-	arts = json_object_get(o, "artifacts");
-	json_array_foreach(arts, i, a) {
-		if (out->n_artifacts >= KB_BUILD_MAX_ARTIFACTS)
-			break;
-		copy_str(out->artifacts[out->n_artifacts].name,
-			 sizeof(out->artifacts[0].name), json_object_get(a, "name"));
-		if (json_key(&out->artifacts[out->n_artifacts].id, json_object_get(a, "id")) == 0)
-			out->n_artifacts++;
-	}
-	out->duration_s = json_number_value(json_object_get(o, "duration_s"));
-	copy_str(out->host, sizeof(out->host), json_object_get(o, "host"));
-	out->time = json_integer_value(json_object_get(o, "time"));
-	copy_str(out->git_tree, sizeof(out->git_tree), json_object_get(o, "git_tree"));
-	copy_str(out->error, sizeof(out->error), json_object_get(o, "error"));
-	if (json_object_get(o, "extra"))
-		out->extra_json = json_dumps(json_object_get(o, "extra"),
-					     JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	return 0;
+	return kb_cache__rec_build_decode(out, data, len, KB_REC_STORED);
 }
+
+static char *run_json(const kb_test_run *run)
+{
+	return kb_cache__rec_run_encode(run);
+}
+
+static int run_from_json(kb_test_run *out, const void *data, size_t len)
+{
+	return kb_cache__rec_run_decode(out, data, len);
+}
+
+/* ---- build records ---- */
 
 int kb_cache__build_parse(kb_build_record *out, const void *data, size_t len)
 {
@@ -376,22 +298,6 @@ static int test_add_fn(kb_cache *c, MDB_txn *t, void *arg)
 	return rc;
 }
 
-static char *run_json(const kb_test_run *run)
-{
-	json_t *o = json_object();
-	char *json;
-
-	json_object_set_new(o, "class", json_string(kb_run_class_name(run->klass)));
-	json_object_set_new(o, "title", json_string(run->title));
-	json_object_set_new(o, "duration_s", json_real(run->duration_s));
-	if (run->has_console)
-		json_object_set_new(o, "console", key_json(&run->console));
-	json_object_set_new(o, "time", json_integer(run->time));
-	json = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	return json;
-}
-
 int kb_cache_test_add_many(kb_cache *c, const kb_key *test_key, const kb_test_run *runs,
 			   size_t n)
 {
@@ -435,26 +341,6 @@ int kb_cache_test_add_many(kb_cache *c, const kb_key *test_key, const kb_test_ru
 int kb_cache_test_add(kb_cache *c, const kb_key *test_key, const kb_test_run *run)
 {
 	return kb_cache_test_add_many(c, test_key, run, 1);
-}
-
-static int run_from_json(kb_test_run *out, const void *data, size_t len)
-{
-	json_t *o = json_loadb(data, len, 0, NULL);
-	int k;
-
-	memset(out, 0, sizeof(*out));
-	if (!json_is_object(o)) {
-		json_decref(o);
-		return -1;
-	}
-	k = kb_run_class_parse(json_string_value(json_object_get(o, "class")));
-	out->klass = k < 0 ? KB_RUN_INFRA : k;
-	copy_str(out->title, sizeof(out->title), json_object_get(o, "title"));
-	out->duration_s = json_number_value(json_object_get(o, "duration_s"));
-	out->has_console = json_key(&out->console, json_object_get(o, "console")) == 0;
-	out->time = json_integer_value(json_object_get(o, "time"));
-	json_decref(o);
-	return 0;
 }
 
 int kb_cache__run_parse(kb_test_run *out, const void *data, size_t len)

@@ -21,7 +21,7 @@
 
 #include "common/error_internal.h"
 #include "kbisect/remote.h"
-#include "server_internal.h"
+#include "wire.h"
 
 #define SMALL_MAX (16u << 20) /* largest record body we accept */
 

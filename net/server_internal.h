@@ -1,7 +1,8 @@
 /*
- * net/server_internal.h - module-internal parts of the shared cache server and its
- * client: request routing/validation (a pure function, unit-tested and fuzzed) and the
- * JSON wire format of kbisect's records (shared by net/server.c and net/remote.c).
+ * net/server_internal.h - module-internal parts of the shared cache server: request
+ * routing/validation (a pure function, unit-tested and fuzzed), header parsing, tokens.
+ * The wire bodies the server shares with its client are in net/wire.h (included here
+ * for the server's files and its tests; the client includes only wire.h).
  */
 #ifndef KB_CACHE_SERVER_INTERNAL_H
 #define KB_CACHE_SERVER_INTERNAL_H
@@ -10,6 +11,7 @@
 #include <stdint.h>
 
 #include "kbisect/cache.h"
+#include "wire.h"
 
 /** HTTP methods the server knows. */
 enum kb_srv_method {
@@ -99,35 +101,5 @@ typedef struct kb_server kb_server;
 /** The libmicrohttpd daemon of a running server (for tests and fuzzing: hand it
  * connections with MHD_add_connection). Borrowed. */
 struct MHD_Daemon *kb_server__daemon(kb_server *s);
-
-/* ---- JSON wire format of records (net/wire.c) ---- */
-
-/** Encode a build record as a JSON object (malloc'd string). NULL on failure. */
-char *kb_cache__wire_build_encode(const kb_build_record *rec);
-
-/** Decode a build record; *out must be cleared with kb_build_record_clear().
- * @return 0, KB_EINVAL (malformed: kb_error_last() says which field) */
-int kb_cache__wire_build_decode(kb_build_record *out, const char *json, size_t len);
-
-/** Encode n test runs as a JSON array (malloc'd string). NULL on failure. */
-char *kb_cache__wire_runs_encode(const kb_test_run *runs, size_t n);
-
-/** Decode a JSON array of test runs (*out malloc'd, free() it). 0 or KB_EINVAL. */
-int kb_cache__wire_runs_decode(kb_test_run **out, size_t *n, const char *json, size_t len);
-
-/** Encode keys as a JSON array of hex strings (malloc'd). NULL on failure. */
-char *kb_cache__wire_keys_encode(const kb_key *keys, size_t n);
-
-/** Decode a JSON array of hex keys (*out malloc'd). 0 or KB_EINVAL. */
-int kb_cache__wire_keys_decode(kb_key **out, size_t *n, const char *json, size_t len);
-
-/** 1 if two runs are the same evidence (all fields equal), else 0. */
-int kb_cache__wire_run_equal(const kb_test_run *a, const kb_test_run *b);
-
-/** Which of n_in uploaded runs are new: keep[i] = 1 for the first of each group of
- * equal runs (kb_cache__wire_run_equal) that has no equal among the n_have stored
- * ones, else 0. O(n log n). 0, or KB_ERROR (out of memory). */
-int kb_cache__wire_runs_new(unsigned char *keep, const kb_test_run *in, size_t n_in,
-			    const kb_test_run *have, size_t n_have);
 
 #endif

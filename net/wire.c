@@ -1,8 +1,10 @@
 /*
- * net/wire.c - JSON wire format of kbisect's records between the shared cache server
+ * net/wire.c - the bodies of the shared cache's kbisect routes between the server
  * (net/server.c) and its client (net/remote.c).
- * Owns: the field names of build records, test runs and key lists on the wire.
- * Not: the on-disk format of records (cache/records.c).
+ * Owns: key lists on the wire, which uploaded test runs are new (dedup on the server).
+ * Not: the fields of build records and test runs, in either direction: the cache's one
+ * codec (cache/record_codec.c, wire form) encodes and decodes them; the functions below
+ * only name it for net/.
  * DESIGN: jansson; keys are lowercase hex; unknown fields are ignored so newer peers
  * can add some; a missing required field or a bad key is KB_EINVAL naming the field.
  */
@@ -11,10 +13,10 @@
 
 #include <jansson.h>
 
+#include "cache/record_codec.h"
 #include "common/error_internal.h"
 #include "kbisect/common.h"
-#include "cache/cache_internal.h"
-#include "server_internal.h"
+#include "wire.h"
 
 static json_t *hexkey(const kb_key *k)
 {
@@ -23,162 +25,38 @@ static json_t *hexkey(const kb_key *k)
 	return json_string(hex);
 }
 
-static int get_key(kb_key *out, json_t *o, const char *field)
-{
-	const char *s = json_string_value(json_object_get(o, field));
-	if (!s || kb_key_from_hex(out, s) != 0)
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
-				     "record field '%s' is not a 64-digit hex key; "
-				     "the peer speaks another wire format", field);
-	return 0;
-}
-
-static void get_str(char *buf, size_t len, json_t *o, const char *field)
-{
-	const char *s = json_string_value(json_object_get(o, field));
-	snprintf(buf, len, "%s", s ? s : "");
-}
-
-static char *dump(json_t *j)
-{
-	char *s;
-	if (!j)
-		return NULL;
-	s = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	return s;
-}
-
 char *kb_cache__wire_build_encode(const kb_build_record *rec)
 {
-	return dump(kb_cache__build_json(rec)); /* the stored fields, without "v" */
+	return kb_cache__rec_build_encode(rec, KB_REC_WIRE);
 }
 
 int kb_cache__wire_build_decode(kb_build_record *out, const char *json, size_t len)
 {
-	json_error_t jerr;
-	json_t *o = json_loadb(json, len, 0, &jerr), *arts, *x;
-	int rc = KB_EINVAL;
-
-	memset(out, 0, sizeof(*out));
-	if (!json_is_object(o)) {
-		json_decref(o);
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
-				     "build record is not a JSON object (%s, line %d); "
-				     "the peer speaks another wire format", jerr.text, jerr.line);
-	}
-	if (get_key(&out->build_key, o, "build_key") != 0)
-		goto out;
-	out->ok = json_is_true(json_object_get(o, "ok"));
-	if (json_object_get(o, "signature")) {
-		if (get_key(&out->signature, o, "signature") != 0)
-			goto out;
-		out->has_signature = 1;
-	}
-	arts = json_object_get(o, "artifacts");
-	if (arts && !json_is_array(arts)) {
-		kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET, "record field 'artifacts' is not an array");
-		goto out;
-	}
-	for (size_t i = 0; arts && i < json_array_size(arts); i++) {
-		json_t *a = json_array_get(arts, i);
-		if (i >= KB_BUILD_MAX_ARTIFACTS) {
-			kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
-				      "build record has more than %d artifacts", KB_BUILD_MAX_ARTIFACTS);
-			goto out;
-		}
-		get_str(out->artifacts[i].name, sizeof(out->artifacts[i].name), a, "name");
-		if (get_key(&out->artifacts[i].id, a, "id") != 0)
-			goto out;
-		out->n_artifacts = i + 1;
-	}
-	out->duration_s = json_number_value(json_object_get(o, "duration_s"));
-	get_str(out->host, sizeof(out->host), o, "host");
-	out->time = (int64_t)json_integer_value(json_object_get(o, "time"));
-	get_str(out->git_tree, sizeof(out->git_tree), o, "git_tree");
-	get_str(out->error, sizeof(out->error), o, "error");
-	x = json_object_get(o, "extra");
-	if (x)
-		out->extra_json = json_dumps(x, JSON_COMPACT);
-	rc = 0;
-out:
-	json_decref(o);
-	return rc;
+	return kb_cache__rec_build_decode(out, json, len, KB_REC_WIRE);
 }
 
 char *kb_cache__wire_runs_encode(const kb_test_run *runs, size_t n)
 {
-	json_t *a = json_array();
-
-	for (size_t i = 0; a && i < n; i++) {
-		json_t *o = json_object();
-		json_object_set_new(o, "class", json_string(kb_run_class_name(runs[i].klass)));
-		json_object_set_new(o, "title", json_string(runs[i].title));
-		json_object_set_new(o, "duration_s", json_real(runs[i].duration_s));
-		if (runs[i].has_console)
-			json_object_set_new(o, "console", hexkey(&runs[i].console));
-		json_object_set_new(o, "time", json_integer(runs[i].time));
-		json_array_append_new(a, o);
-	}
-	return dump(a);
+	return kb_cache__rec_runs_encode(runs, n);
 }
 
 int kb_cache__wire_runs_decode(kb_test_run **out, size_t *n, const char *json, size_t len)
 {
-	json_error_t jerr;
-	json_t *a = json_loadb(json, len, 0, &jerr);
-	kb_test_run *runs = NULL;
-	size_t cnt;
-
-	*out = NULL;
-	*n = 0;
-	if (!json_is_array(a)) {
-		json_decref(a);
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
-				     "test runs are not a JSON array; the peer speaks another "
-				     "wire format");
-	}
-	cnt = json_array_size(a);
-	runs = calloc(cnt ? cnt : 1, sizeof(*runs));
-	if (!runs) {
-		json_decref(a);
-		return kb_error_os("cannot allocate %zu test runs", cnt);
-	}
-	for (size_t i = 0; i < cnt; i++) {
-		json_t *o = json_array_get(a, i);
-		const char *cls = json_string_value(json_object_get(o, "class"));
-		int k = cls ? kb_run_class_parse(cls) : -1;
-		if (!json_is_object(o) || k < 0) {
-			free(runs);
-			json_decref(a);
-			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
-					     "test run %zu has no valid 'class'", i);
-		}
-		runs[i].klass = k;
-		get_str(runs[i].title, sizeof(runs[i].title), o, "title");
-		runs[i].duration_s = json_number_value(json_object_get(o, "duration_s"));
-		if (json_object_get(o, "console")) {
-			if (get_key(&runs[i].console, o, "console") != 0) {
-				free(runs);
-				json_decref(a);
-				return KB_EINVAL;
-			}
-			runs[i].has_console = 1;
-		}
-		runs[i].time = (int64_t)json_integer_value(json_object_get(o, "time"));
-	}
-	json_decref(a);
-	*out = runs;
-	*n = cnt;
-	return 0;
+	return kb_cache__rec_runs_decode(out, n, json, len);
 }
 
 char *kb_cache__wire_keys_encode(const kb_key *keys, size_t n)
 {
 	json_t *a = json_array();
+	char *s;
+
 	for (size_t i = 0; a && i < n; i++)
 		json_array_append_new(a, hexkey(&keys[i]));
-	return dump(a);
+	if (!a)
+		return NULL;
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
 }
 
 int kb_cache__wire_keys_decode(kb_key **out, size_t *n, const char *json, size_t len)
