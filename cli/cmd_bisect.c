@@ -135,6 +135,7 @@ static void log_line(void *ctx, const char *line)
 	fprintf(l->f, "%s\n", line);
 	fflush(l->f);
 }
+
 /* ---- the real bisection: options of the oracle (kbisect/oracle.h) ---- */
 
 struct real_args {
@@ -150,7 +151,6 @@ struct real_args {
 	double boot_timeout; /* kernel boot to agent ready (0: the pool's default) */
 	int cold;            /* boot a fresh VM for every run (no snapshot clones) */
 };
-
 
 /* ---- output ---- */
 
@@ -373,6 +373,29 @@ out:
 	return rc;
 }
 
+/* the defaults that depend on the host: speculative builds and ccache (prebuild -2:
+ * --prebuild not given) */
+static void set_defaults(struct real_args *ra, kb_engine_opts *eo, int simulate, int prebuild,
+			 int ccache_set)
+{
+	/* speculative builds: on by default where builds and VMs do not share a few cores
+	 * (and always in the simulation, whose builds run on build servers) */
+	if (simulate) { /* the simulator builds what the engine hands it */
+		eo->prefetch = prebuild == -2 ? 0 : prebuild == 0 ? -1 : prebuild;
+	} else {
+		unsigned k = eo->workers ? eo->workers : 1;
+		ra->prebuild = prebuild != -2 ? (unsigned)prebuild :
+			      sysconf(_SC_NPROCESSORS_ONLN) >= PREBUILD_MIN_CPUS ? k : 0;
+		/* next candidates handed over each round: pre-booted when their kernel is at
+		 * hand, built (up to --prebuild) when not */
+		eo->prefetch = (int)(ra->prebuild > k ? ra->prebuild : k);
+	}
+	/* ccache on kernel builds when it is installed: going back across a header that
+	 * most files include then costs cache hits, not a full rebuild */
+	if (!ccache_set && !ra->build_cmd && on_path("ccache"))
+		ra->ccache = "ccache";
+}
+
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
 {
 	char *end;
@@ -563,22 +586,7 @@ int cmd_bisect(int argc, char **argv)
 		if (!lg.f)
 			return kb_cli_error("cannot open log '%s': %s", logpath, strerror(errno));
 	}
-	/* speculative builds: on by default where builds and VMs do not share a few cores
-	 * (and always in the simulation, whose builds run on build servers) */
-	if (simulate) { /* the simulator builds what the engine hands it */
-		eo.prefetch = prebuild == -2 ? 0 : prebuild == 0 ? -1 : prebuild;
-	} else {
-		unsigned k = eo.workers ? eo.workers : 1;
-		ra.prebuild = prebuild != -2 ? (unsigned)prebuild :
-			      sysconf(_SC_NPROCESSORS_ONLN) >= PREBUILD_MIN_CPUS ? k : 0;
-		/* next candidates handed over each round: pre-booted when their kernel is at
-		 * hand, built (up to --prebuild) when not */
-		eo.prefetch = (int)(ra.prebuild > k ? ra.prebuild : k);
-	}
-	/* ccache on kernel builds when it is installed: going back across a header that
-	 * most files include then costs cache hits, not a full rebuild */
-	if (!ccache_set && !ra.build_cmd && on_path("ccache"))
-		ra.ccache = "ccache";
+	set_defaults(&ra, &eo, simulate, prebuild, ccache_set);
 	if (simulate)
 		rc = run_simulated(&eo, commits, shape, q, seed, json, html, &lg);
 	else if (!ra.repo || !ra.bad || !ra.config || !ra.repro || (!ra.n_goods && !ra.find_good))
