@@ -336,6 +336,9 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 			      .boot_timeout = a->boot_timeout, .cold = a->cold,
 			      .log = log_line, .log_ctx = lg };
 
+	if (access(a->repro, R_OK) != 0) /* before the cache is made: bad input, no trace */
+		return kb_cli_error("cannot read reproducer: cannot open '%s': %s; give an existing "
+				    "file with --repro", a->repro, strerror(errno));
 	if (kb_cache_open(&cache, cache_dir, KB_CACHE_CREATE) != 0)
 		return kb_cli_die_error();
 	if (kb_cli_remote_open(&remote, a->remote) != KB_EXIT_OK)
