@@ -1,0 +1,85 @@
+/*
+ * bisect/engine_internal.h - the state of the bisection engine, shared by engine.c
+ * (calibration, rounds, choice of tests, stopping rule) and engine_report.c (result,
+ * JSON and HTML reports). Module-internal; never in include/.
+ */
+#ifndef KB_BISECT_ENGINE_INTERNAL_H
+#define KB_BISECT_ENGINE_INTERNAL_H
+
+#include <stdint.h>
+
+#include "kbisect/engine.h"
+#include "kbisect/model.h"
+
+#define MAX_TITLES 16 /* crash titles learned on the bad commit */
+
+/* what is known of one commit */
+struct node_rec {
+	unsigned target, clean, other, infra, boot; /* runs on this very commit */
+	unsigned tests;
+	int built;      /* 0 unknown, 1 built, -1 failed to build */
+	int same_as_parent; /* 1: same signature as a parent, 2: touches no build input */
+	int sig_asked;  /* the oracle was asked for its signature before testing */
+	int ready;      /* handed to the oracle's prefetch: built (or building) ahead */
+};
+
+/* one test of a round, on the timeline */
+struct span {
+	unsigned round, worker;
+	size_t node;
+	int how, buildable;
+	double build_start, build_end, test_start, test_end;
+	unsigned target, clean, other;
+};
+
+#define ROUND_TOP 8
+struct round_rec {
+	unsigned round;
+	double seconds;
+	size_t n_set;
+	double none;
+	size_t top[ROUND_TOP];
+	double p[ROUND_TOP];
+	size_t n_top;
+};
+
+struct kb_engine {
+	kb_model *m;
+	kb_engine_oracle o;
+	kb_engine_opts opt;
+	size_t n;
+	char **names;
+	uint8_t *is_merge;
+	struct node_rec *rec;
+	char titles[MAX_TITLES][KB_ENGINE_TITLE_MAX];
+	size_t n_titles;
+	unsigned round;
+	int stop;
+	unsigned unsettled;     /* rounds at >= confidence that evidence_gap() refused */
+	char why[256];          /* why the engine stopped without a single culprit */
+	int calibrated;
+	unsigned builds, tests, runs, builds_avoided, prefetched, prefetch_used;
+	unsigned runs_asked, runs_told; /* runs requested; of them, target crashes or clean */
+	unsigned sig_learned; /* signatures learned before testing, not yet in the posterior */
+	double t0, tmax, saved;
+	int have_t0;
+	/* times seen so far (oracle seconds), for planning: per test, per real build, and
+	 * between rounds (choosing, the oracle's own bookkeeping) */
+	double sum_test, sum_build, sum_gap;
+	unsigned n_test, n_build, n_gap;
+	struct span *spans;
+	size_t n_spans, cap_spans;
+	struct round_rec *rounds;
+	size_t n_rounds, cap_rounds;
+	size_t *set;
+	size_t n_set;
+	double set_mass;
+	/* scratch */
+	double *buggy, *cellmass, *in;
+	double *clar;           /* per node: kb_model_test_clarity() of a test now (pool only) */
+	uint32_t *cell, *remap;
+	uint32_t *gcount;       /* nodes per signature group, during choose() */
+	uint64_t *urow;         /* scratch closure row */
+};
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * bisect/oracle_internal.h - the state of the real oracle, shared by its files
+ * (oracle.c: builds, predictions, rounds; oracle_test.c: tests in the VM pool;
+ * journal.c; releases.c). Module-internal; never in include/.
+ */
+#ifndef KB_BISECT_ORACLE_INTERNAL_H
+#define KB_BISECT_ORACLE_INTERNAL_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "kbisect/oracle.h"
+#include "kbisect/vmpool.h"
+
+#define ORACLE_MAX_PRE 64 /* speculative builds of a round at most */
+#define ORACLE_MAX_BUILDERS 256 /* worker trees */
+
+/* test results of one test key already handed to the engine in this bisection */
+struct consumed {
+	kb_key test_key;
+	size_t used;
+};
+
+struct prediction {
+	int valid;
+	unsigned gen;        /* o->gen when made */
+	kb_build_result res; /* what kb_builder_predict() said */
+};
+
+struct kb_oracle {
+	kb_oracle_opts a;
+	kb_gitdag *dag;
+	kb_model *m;            /* the candidate DAG (parents) */
+	kb_cache *cache;
+	kb_remote *remote;      /* second tier, or NULL */
+	kb_builder *builders[ORACLE_MAX_BUILDERS]; /* per worker tree, opened when first used */
+	unsigned n_builders;    /* opened: 0..n_builders-1 */
+	unsigned k;             /* workers of a round: trees 0..k-1 (speculative: after) */
+	kb_pool *pool;
+	kb_pool_opts popts;
+	kb_key repro_key;
+	char kdir[4096];
+	double t0;
+	struct consumed *cons;
+	size_t n_cons, cap_cons;
+	size_t pre[ORACLE_MAX_PRE], n_pre; /* speculative builds asked for the running round */
+	kb_build_job pre_jobs[ORACLE_MAX_PRE]; /* and their builds while they run */
+	kb_build_batch *pre_batch;
+	uint8_t *prebuilt;      /* per node: its kernel came from a speculative build */
+	unsigned preboots;      /* kernels pre-booted ahead of their test */
+	struct prediction *pred; /* per node: the builder's last prediction */
+	unsigned gen;           /* builds landed so far (predictions of builds expire) */
+	char journal[4300];     /* <cache>/journals/<key>.jsonl: this bisection's rounds */
+	kb_key journal_key;     /* its key, also its /ac/ key on the shared cache server */
+	json_t *replay;         /* rounds recorded by an identical earlier bisection */
+};
+
+/* one line to the bisection log (printf-style) */
+void kb_oracle__log(kb_oracle *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* seconds on the monotonic clock */
+double kb_oracle__now(void);
+
+/* The bzImage of a build as a file under <cache>/kernels (extracted once). */
+int kb_oracle__kernel_file(kb_oracle *o, const kb_build_result *b, char *path, size_t len);
+
+/* Test the kernel of b with want runs of the reproducer: cached runs of its test key
+ * first, the rest in the pool (stored in the cache); into oc. */
+int kb_oracle__test_kernel(kb_oracle *o, const kb_build_result *b, unsigned want,
+			   kb_engine_outcome *oc);
+
+/* the journal (journal.c): its path and key for this bisection, loading it, and the
+ * engine's replay/record callbacks */
+void kb_oracle__journal_path(kb_oracle *o, const kb_engine_opts *eo);
+void kb_oracle__journal_load(kb_oracle *o);
+int kb_oracle__journal_replay(void *ctx, unsigned round, kb_engine_request *rq, size_t *n);
+void kb_oracle__journal_record(void *ctx, unsigned round, const kb_engine_request *rq,
+			       size_t n);
+
+#endif
