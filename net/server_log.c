@@ -82,6 +82,35 @@ void kb_server__log_close(kb_server *s)
 	pthread_mutex_destroy(&s->log_lock);
 }
 
+/* kb_server__log_escape for a quoted field (user agent, referer): spaces stay. */
+static void escape_quoted(char *out, size_t cap, const char *s)
+{
+	char part[512];
+	size_t n = 0;
+
+	out[0] = '\0';
+	while (s && *s && n + 1 < cap) {
+		size_t k = strcspn(s, " "), m;
+		char seg[256];
+		if (k >= sizeof(seg))
+			k = sizeof(seg) - 1;
+		memcpy(seg, s, k);
+		seg[k] = '\0';
+		kb_server__log_escape(part, sizeof(part), seg);
+		m = strlen(part);
+		if (n + m + 1 >= cap)
+			break;
+		memcpy(out + n, part, m);
+		n += m;
+		s += k;
+		while (*s == ' ' && n + 1 < cap) {
+			out[n++] = ' ';
+			s++;
+		}
+		out[n] = '\0';
+	}
+}
+
 /* The client's address as text ("-" when unknown). */
 static void addr_text(char *out, size_t cap, const struct sockaddr *a)
 {
@@ -107,8 +136,8 @@ size_t kb_server__log_format(char *buf, size_t cap, int format, const struct kb_
 	kb_server__log_escape(method, sizeof(method), r->method ? r->method : "-");
 	kb_server__log_escape(path, sizeof(path), r->path ? r->path : "-");
 	kb_server__log_escape(version, sizeof(version), r->version ? r->version : "-");
-	kb_server__log_escape(ua, sizeof(ua), r->user_agent ? r->user_agent : "-");
-	kb_server__log_escape(ref, sizeof(ref), r->referer ? r->referer : "-");
+	escape_quoted(ua, sizeof(ua), r->user_agent ? r->user_agent : "-");
+	escape_quoted(ref, sizeof(ref), r->referer ? r->referer : "-");
 	gmtime_r(&r->when.tv_sec, &tm);
 	if (format == KB_SRV_LOG_JSON) {
 		char *js;
