@@ -28,6 +28,13 @@
  *  - Readers re-check each chunk's XXH3 and the object's SHA-256 at the end; a
  *    mismatch is KB_ECORRUPT, never data. (A delta base is decoded with chunk checks
  *    only: a wrong base cannot pass the SHA-256 of the object built from it.)
+ *    The streaming reader (kb_cache_reader_open) skips the SHA-256 of a plain object
+ *    that a reader of this process has already checked whole, as long as the object's
+ *    record (header with its creation time, and chunk list) is byte for byte the
+ *    same: its chunks' XXH3 are still checked and decoding them is deterministic, so
+ *    a flipped stored byte is still caught; a re-put or changed record is checked
+ *    again. Delta objects are always checked (their base file lives outside LMDB).
+ *    `cache verify` and recover never skip it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -1872,6 +1879,7 @@ int kb_cache_put_buf(kb_key *out_id, kb_cache *c, const void *data, size_t len,
 struct kb_cache_reader {
 	kb_cache *c;
 	kb_key id;
+	uint64_t stamp;         /* XXH3 of the object's record (verified_*) */
 	struct kb_obj_hdr h;
 	kb_key *parts;
 	uint32_t next;          /* next part to decode */
@@ -1889,6 +1897,60 @@ struct kb_cache_reader {
 	int state;              /* 0 reading, 1 verified end, < 0 error code */
 	struct crew crew;
 };
+
+/* Plain objects whose SHA-256 a reader of this process checked whole: a direct-mapped
+ * table of (cache, id, stamp of the record read). */
+#define VERIFIED_SLOTS 4096
+static struct verified_ent {
+	const kb_cache *c;
+	kb_key id;
+	uint64_t stamp;
+} verified[VERIFIED_SLOTS];
+static pthread_mutex_t verified_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct verified_ent *verified_slot(const kb_key *id)
+{
+	uint32_t h;
+	memcpy(&h, id->b, sizeof(h));
+	return &verified[h % VERIFIED_SLOTS];
+}
+
+/* The stamp of r's object record: header (with its creation time) and chunk list. */
+static uint64_t verified_stamp(const kb_cache_reader *r)
+{
+	return XXH3_64bits_withSeed(r->parts, (size_t)r->h.nparts * 32,
+				    XXH3_64bits(&r->h, sizeof(r->h)));
+}
+
+/* r's object read whole with a matching SHA-256: remember it (plain objects only). */
+static void verified_add(const kb_cache_reader *r)
+{
+	struct verified_ent *e = verified_slot(&r->id);
+	if (r->h.flags & KB_OBJF_DELTA)
+		return;
+	pthread_mutex_lock(&verified_lock);
+	e->c = r->c;
+	e->id = r->id;
+	e->stamp = r->stamp;
+	pthread_mutex_unlock(&verified_lock);
+}
+
+/* A streaming reader of a plain object checked before with the same record: drop its
+ * SHA-256 (chunk XXH3s are still checked). */
+static void verified_trust(kb_cache_reader *r)
+{
+	struct verified_ent *e = verified_slot(&r->id);
+	int hit;
+	if (r->h.flags & KB_OBJF_DELTA)
+		return;
+	pthread_mutex_lock(&verified_lock);
+	hit = e->c == r->c && kb_key_equal(&e->id, &r->id) && e->stamp == r->stamp;
+	pthread_mutex_unlock(&verified_lock);
+	if (hit) {
+		EVP_MD_CTX_free(r->sha);
+		r->sha = NULL;
+	}
+}
 
 /* Fetch and decode part number part into dst (room for KB_CHUNK_SIZE) with the
  * decompression context of thread slot; *len gets its length. 0 or an error code
@@ -2025,6 +2087,7 @@ static int reader_open_ex(kb_cache_reader **out, uint64_t *size, kb_cache *c, co
 		kb_cache_reader_free(r);
 		return oom(c);
 	}
+	r->stamp = verified_stamp(r);
 	if (r->h.flags & KB_OBJF_DELTA) {
 		kb_key base;
 		char s[16];
@@ -2088,7 +2151,10 @@ static int base_file_suspect(kb_cache_reader *r, int rc)
 
 int kb_cache_reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id)
 {
-	return reader_open_ex(out, size, c, id, 1, 2);
+	int rc = reader_open_ex(out, size, c, id, 1, 2);
+	if (rc == 0)
+		verified_trust(*out);
+	return rc;
 }
 
 static ssize_t reader_finish(kb_cache_reader *r)
@@ -2103,6 +2169,7 @@ static ssize_t reader_finish(kb_cache_reader *r)
 		EVP_DigestFinal_ex(r->sha, got.b, &n);
 		if (!kb_key_equal(&got, &r->id))
 			goto bad;
+		verified_add(r);
 	}
 	r->state = 1;
 	return 0;
