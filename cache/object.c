@@ -2196,11 +2196,17 @@ ssize_t kb_cache_reader_read(kb_cache_reader *r, void *buf_, size_t len)
 		if (r->cur == r->nslots) {
 			if (r->next >= r->h.nparts)
 				break;
-			if (len - got >= (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE) {
-				/* decode straight into the caller's buffer; every chunk but
-				 * the object's last is full, so the slots are contiguous */
-				size_t n;
-				if ((rc = fill_batch(r, buf + got)))
+			if (len - got >= KB_CHUNK_SIZE) {
+				/* decode straight into the caller's buffer (as many whole
+				 * chunks as fit, up to a batch: a caller reading 2 MiB at a
+				 * time saves a copy); every chunk but the object's last is
+				 * full, so the slots are contiguous */
+				size_t n, max = (len - got) / KB_CHUNK_SIZE;
+				if (max > BATCH_CHUNKS)
+					max = BATCH_CHUNKS;
+				rc = fill_batch_n(r, buf + got, max, max > 1);
+				base_file_suspect(r, rc);
+				if (rc)
 					return r->state = rc;
 				n = 0;
 				for (size_t i = 0; i < r->nslots; i++)
