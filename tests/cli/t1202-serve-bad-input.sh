@@ -148,10 +148,10 @@ PY
 # (counted when MHD reports the request over, which may come just after the client
 # saw the connection close: give it a moment on a loaded machine)
 for _ in $(seq 20); do
-	curl -sf "$URL/metrics" | grep -q '^kbisect_requests_total{method="PUT",code="408"} 1$' && break
+	grep -q '^kbisect_requests_total{method="PUT",code="408"} 1$' <<<"$(curl -sf "$URL/metrics")" && break
 	sleep 0.1
 done
-curl -sf "$URL/metrics" | grep -q '^kbisect_requests_total{method="PUT",code="408"} 1$' || fail "408 not counted"
+grep -q '^kbisect_requests_total{method="PUT",code="408"} 1$' <<<"$(curl -sf "$URL/metrics")" || fail "408 not counted"
 
 # still up, nothing lost or corrupted
 kill -0 "$pid" || fail "server died"
