@@ -11,8 +11,9 @@
  * handshake. So a reload parses the new files into a fresh credential set and makes it
  * current; handshakes from then on get it, connections already open keep their
  * session. GnuTLS keeps pointers to the set a session selected, so a replaced set is
- * freed only once every connection opened before the switch has closed (each
- * connection records the generation it started under, net/server_guard.c). The
+ * freed only by a later reload that finds every connection opened before the switch
+ * closed (each connection records the generation it started under,
+ * net/server_guard.c), or when the server stops. The
  * callback has no closure argument: it finds its server by the session's socket among
  * the open connections of the servers registered here. Tokens are one pointer swapped
  * under a rwlock; a request checks its token once, when its headers arrive, so
