@@ -8,6 +8,13 @@
  * mismatch is KB_ECORRUPT, never data. (A delta base is decoded with chunk checks
  * only: a wrong base cannot pass the SHA-256 of the object built from it.) A read that
  * fails after using a base file removes the file and reads again without it.
+ * The streaming reader (kb_cache_reader_open) skips the SHA-256 of a plain object
+ * that a reader of this process has already checked whole, as long as the object's
+ * record (header with its creation time, and chunk list) is byte for byte the
+ * same: its chunks' XXH3 are still checked and decoding them is deterministic, so
+ * a flipped stored byte is still caught; a re-put or changed record is checked
+ * again. Delta objects are always checked (their base file lives outside LMDB).
+ * `cache verify` and recover never skip it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +30,7 @@
 struct kb_cache_reader {
 	kb_cache *c;
 	kb_key id;
+	uint64_t stamp;         /* XXH3 of the object's record (verified_*) */
 	struct kb_obj_hdr h;
 	kb_key *parts;
 	uint32_t next;          /* next part to decode */
@@ -125,6 +133,60 @@ static int fill_batch_n(kb_cache_reader *r, uint8_t *dst, size_t max, int thread
 	return 0;
 }
 
+/* Plain objects whose SHA-256 a reader of this process checked whole: a direct-mapped
+ * table of (cache, id, stamp of the record read). */
+#define VERIFIED_SLOTS 4096
+static struct verified_ent {
+	const kb_cache *c;
+	kb_key id;
+	uint64_t stamp;
+} verified[VERIFIED_SLOTS];
+static pthread_mutex_t verified_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct verified_ent *verified_slot(const kb_key *id)
+{
+	uint32_t h;
+	memcpy(&h, id->b, sizeof(h));
+	return &verified[h % VERIFIED_SLOTS];
+}
+
+/* The stamp of r's object record: header (with its creation time) and chunk list. */
+static uint64_t verified_stamp(const kb_cache_reader *r)
+{
+	return XXH3_64bits_withSeed(r->parts, (size_t)r->h.nparts * 32,
+				    XXH3_64bits(&r->h, sizeof(r->h)));
+}
+
+/* r's object read whole with a matching SHA-256: remember it (plain objects only). */
+static void verified_add(const kb_cache_reader *r)
+{
+	struct verified_ent *e = verified_slot(&r->id);
+	if (r->h.flags & KB_OBJF_DELTA)
+		return;
+	pthread_mutex_lock(&verified_lock);
+	e->c = r->c;
+	e->id = r->id;
+	e->stamp = r->stamp;
+	pthread_mutex_unlock(&verified_lock);
+}
+
+/* A streaming reader of a plain object checked before with the same record: drop its
+ * SHA-256 (chunk XXH3s are still checked). */
+static void verified_trust(kb_cache_reader *r)
+{
+	struct verified_ent *e = verified_slot(&r->id);
+	int hit;
+	if (r->h.flags & KB_OBJF_DELTA)
+		return;
+	pthread_mutex_lock(&verified_lock);
+	hit = e->c == r->c && kb_key_equal(&e->id, &r->id) && e->stamp == r->stamp;
+	pthread_mutex_unlock(&verified_lock);
+	if (hit) {
+		EVP_MD_CTX_free(r->sha);
+		r->sha = NULL;
+	}
+}
+
 static int base_file_suspect(kb_cache_reader *r, int rc);
 
 static int fill_batch(kb_cache_reader *r, uint8_t *dst)
@@ -176,6 +238,7 @@ static int reader_open_ex(kb_cache_reader **out, uint64_t *size, kb_cache *c, co
 		kb_cache_reader_free(r);
 		return kb_cache__oom(c);
 	}
+	r->stamp = verified_stamp(r);
 	if (r->h.flags & KB_OBJF_DELTA) {
 		kb_key base;
 		char s[16];
@@ -239,7 +302,10 @@ static int base_file_suspect(kb_cache_reader *r, int rc)
 
 int kb_cache_reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id)
 {
-	return reader_open_ex(out, size, c, id, 1, 2);
+	int rc = reader_open_ex(out, size, c, id, 1, 2);
+	if (rc == 0)
+		verified_trust(*out);
+	return rc;
 }
 
 static ssize_t reader_finish(kb_cache_reader *r)
@@ -254,6 +320,7 @@ static ssize_t reader_finish(kb_cache_reader *r)
 		EVP_DigestFinal_ex(r->sha, got.b, &n);
 		if (!kb_key_equal(&got, &r->id))
 			goto bad;
+		verified_add(r);
 	}
 	r->state = 1;
 	return 0;
@@ -280,11 +347,17 @@ ssize_t kb_cache_reader_read(kb_cache_reader *r, void *buf_, size_t len)
 		if (r->cur == r->nslots) {
 			if (r->next >= r->h.nparts)
 				break;
-			if (len - got >= (size_t)BATCH_CHUNKS * KB_CHUNK_SIZE) {
-				/* decode straight into the caller's buffer; every chunk but
-				 * the object's last is full, so the slots are contiguous */
-				size_t n;
-				if ((rc = fill_batch(r, buf + got)))
+			if (len - got >= KB_CHUNK_SIZE) {
+				/* decode straight into the caller's buffer (as many whole
+				 * chunks as fit, up to a batch: a caller reading 2 MiB at a
+				 * time saves a copy); every chunk but the object's last is
+				 * full, so the slots are contiguous */
+				size_t n, max = (len - got) / KB_CHUNK_SIZE;
+				if (max > BATCH_CHUNKS)
+					max = BATCH_CHUNKS;
+				rc = fill_batch_n(r, buf + got, max, max > 1);
+				base_file_suspect(r, rc);
+				if (rc)
 					return r->state = rc;
 				n = 0;
 				for (size_t i = 0; i < r->nslots; i++)

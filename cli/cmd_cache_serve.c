@@ -92,11 +92,18 @@ static void serve_help(void)
 	       "    --port-file <file>       write the port listened on (for port 0)\n"
 	       "    --duration <s>           stop by itself after s seconds\n"
 	       "    --quiet                  no access log on stderr\n"
+	       "    --access-log <file>|-    write the access log to file (appended; reopened\n"
+	       "                             on SIGHUP) or stdout, not stderr\n"
+	       "    --access-log-format combined|json   Apache/nginx combined + duration (s),\n"
+	       "                             or one JSON object per line (default combined)\n"
 	       "    --config <file>          'key = value' lines, keys the flags above without\n"
 	       "                             '--' (quiet = true); also $KBISECT_SERVE_CONFIG.\n"
 	       "                             $KBISECT_SERVE_<FLAG> (e.g. KBISECT_SERVE_MAX_SIZE)\n"
 	       "                             set any flag; flag > env > file > default\n"
-	       "\nUnder systemd (Type=notify) it sends READY=1 to $NOTIFY_SOCKET once it listens.\n");
+	       "\nSIGHUP reloads the token file and the TLS certificate and key and reopens the\n"
+	       "access log file, keeping open connections; a reload that fails keeps the old\n"
+	       "ones and logs why. Under systemd (Type=notify) it sends READY=1 to\n"
+	       "$NOTIFY_SOCKET once it listens (RELOADING=1 / READY=1 around a reload).\n");
 }
 
 /* Split "host:port", "[v6]:port" or ":port" / "port". 0 or -1. */
@@ -195,6 +202,13 @@ static int serve_main(int argc, char **argv)
 			o.anonymous_read = 1;
 		} else if (!strcmp(a, "--quiet")) {
 			o.quiet = 1;
+		} else if (is_opt(a, "--access-log")) {
+			o.access_log = VAL("--access-log");
+		} else if (is_opt(a, "--access-log-format")) {
+			if ((v = VAL("--access-log-format")) && strcmp(v, "combined") && strcmp(v, "json"))
+				return kb_cli_usage_error(serve_usage, "bad --access-log-format "
+							  "'%.64s'; use combined or json", v);
+			o.access_log_format = v && !strcmp(v, "json");
 		} else if (is_opt(a, "--port-file")) {
 			port_file = VAL("--port-file");
 		} else if (is_opt(a, "--max-size")) {
@@ -266,6 +280,7 @@ static int serve_main(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (kb_server_start(&srv, c, &o) != 0) {
@@ -297,6 +312,16 @@ static int serve_main(int argc, char **argv)
 		int sig = sigtimedwait(&set, NULL, &wait);
 		if (sig == SIGINT || sig == SIGTERM)
 			break;
+		if (sig == SIGHUP) {
+			notify_systemd("RELOADING=1");
+			if (kb_server_reload(srv) == 0)
+				fprintf(stderr, "kbisect-serve: reloaded tokens and TLS files (SIGHUP)\n");
+			else
+				fprintf(stderr, "kbisect-serve: error: reload (SIGHUP) failed, keeping "
+						"the old tokens and certificate: %s\n",
+					kb_error_last()->message);
+			notify_systemd("READY=1");
+		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (duration > 0 && (double)(now.tv_sec - t0.tv_sec) +
 						(double)(now.tv_nsec - t0.tv_nsec) / 1e9 >= duration)
@@ -321,7 +346,8 @@ static const struct serve_key {
 	{ "tls-cert", 0 },	{ "tls-key", 0 },	 { "timeout", 0 },
 	{ "header-timeout", 0 }, { "max-connections", 0 }, { "max-uploads", 0 },
 	{ "max-connections-per-ip", 0 }, { "port-file", 0 }, { "duration", 0 },
-	{ "quiet", 1 },	{ NULL, 0 },
+	{ "quiet", 1 },	{ "access-log", 0 }, { "access-log-format", 0 },
+	{ NULL, 0 },
 };
 
 struct argvec {

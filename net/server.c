@@ -2,11 +2,13 @@
  * net/server.c - the shared cache server: one kbisect cache over HTTP/1.1.
  * Owns: the libmicrohttpd daemon and its options (idle timeout, connection and
  * per-address limits, TLS versions), per-request state, streaming of bodies to and
- * from the store, bearer-token auth (read-write and read-only tokens), mapping store
- * errors to HTTP (507 for a full cache or disk), the access log.
+ * from the store, mapping store errors to HTTP (507 for a full cache or disk), what
+ * each finished request hands to the access log and /metrics.
  * Not: routing rules (net/server_route.c), the record wire format (net/wire.c),
  * the header deadline and upload gate (net/server_guard.c), /status and /metrics
- * (net/server_status.c), the store itself (through include/kbisect/cache.h).
+ * (net/server_status.c), tokens, TLS credentials and reloads (net/server_auth.c), the
+ * access log's format and file (net/server_log.c), the store itself (through
+ * include/kbisect/cache.h).
  * DESIGN: MHD with one thread per connection, so a request's cache reader or writer
  * is always used by the thread that opened it (LMDB read txns are per thread) and a
  * slow store operation blocks only its own client. PUT bodies go straight into a
@@ -37,7 +39,6 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 
 #include "common/error_internal.h"
 #include "kbisect/common.h"
@@ -45,6 +46,7 @@
 #include "server_priv.h"
 
 #define RECORD_MAX (4u << 20) /* largest record body (JSON) accepted */
+#define GET_BLOCK (2u << 20)  /* MHD's buffer of a plain GET body: 2 chunks */
 
 /* Per-request state (MHD's con_cls). */
 struct req {
@@ -65,7 +67,13 @@ struct req {
 	struct kb_srv_unz *unz; /* PUT sent with Content-Encoding: zstd */
 	uint64_t plain;         /* bytes after decoding (zstd PUT) */
 	struct timespec t0;
-	char path[96];
+	struct timespec when;   /* CLOCK_REALTIME of arrival, for the access log */
+	uint64_t sent;          /* body bytes sent (the access log) */
+	struct kb_srv_get *g;   /* the streamed GET body, while both exist */
+	char ident[64];         /* the token's name, or "-" */
+	char method[16];        /* as sent (the access log) */
+	char version[16];
+	char path[512];
 	char errmsg[512];       /* the store's error, kept until the answer */
 };
 
@@ -90,6 +98,8 @@ static enum MHD_Result answer(struct MHD_Connection *conn, struct req *q, int st
 	ret = MHD_queue_response(conn, (unsigned int)status, resp);
 	MHD_destroy_response(resp);
 	q->answered_status = status;
+	if (q->rt.method != KB_SRV_HEAD)
+		q->sent = len;
 	return ret;
 }
 
@@ -154,73 +164,6 @@ static enum MHD_Result answer_store_error(kb_server *s, struct MHD_Connection *c
 	return answer_error(conn, q, st, kb_error_last()->message);
 }
 
-/* ---- auth ---- */
-
-/* 1: allowed; 0: no or unknown token (401); -1: a read-only token tried to write (403) */
-static int authorized(kb_server *s, struct MHD_Connection *conn, int write)
-{
-	const char *h;
-	char tok[512];
-	kb_key k;
-	int ok = 0, rw = 0;
-
-	if (s->n_tokens == 0)
-		return 1;
-	if (!write && s->opts.anonymous_read)
-		return 1;
-	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	if (kb_server__auth_token(tok, sizeof(tok), h) != 0)
-		return 0;
-	kb_sha256(&k, tok, strlen(tok));
-	OPENSSL_cleanse(tok, sizeof(tok));
-	/* Compare against every token, in constant time per token, without early exit. */
-	for (size_t i = 0; i < s->n_tokens; i++) {
-		int m = CRYPTO_memcmp(k.b, s->tokens[i].b, sizeof(k.b)) == 0;
-		ok |= m;
-		rw |= m & !s->token_ro[i];
-	}
-	if (!ok)
-		return 0;
-	return write && !rw ? -1 : 1;
-}
-
-static int load_tokens(kb_server *s, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char line[1024];
-
-	if (!f)
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
-				     "cannot read token file '%s': %s; create it with one token "
-				     "per line", path, strerror(errno));
-	for (unsigned int lineno = 1; fgets(line, sizeof(line), f); lineno++) {
-		const char *p = NULL;
-		int acc = KB_SRV_ACCESS_RW, r = kb_server__token_line(line, &p, &acc);
-		if (r == 1)
-			continue;
-		if (r < 0) {
-			fclose(f);
-			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
-					     "token file '%s' line %u: 'ro:' or 'rw:' without a "
-					     "token; write the token after the prefix", path, lineno);
-		}
-		if (s->n_tokens == MAX_TOKENS) {
-			fclose(f);
-			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
-					     "token file '%s' has more than %d tokens; remove some",
-					     path, MAX_TOKENS);
-		}
-		s->token_ro[s->n_tokens] = acc == KB_SRV_ACCESS_RO;
-		kb_sha256(&s->tokens[s->n_tokens++], p, strlen(p));
-	}
-	OPENSSL_cleanse(line, sizeof(line));
-	fclose(f);
-	if (s->n_tokens == 0)
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
-				     "token file '%s' has no token; add one per line", path);
-	return 0;
-}
-
 /* ---- GET / HEAD of objects ---- */
 
 /* A GET cut short by the store: an object evicted while it was streamed (the reader
@@ -262,8 +205,11 @@ static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	if (g->pos >= g->size)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	n = kb_server__get_read(g, buf, max);
-	if (n > 0)
+	if (n > 0) {
 		kb_srv__add(&g->s->bytes_out, (uint64_t)n);
+		if (g->sent)
+			*g->sent += (uint64_t)n;
+	}
 	return n;
 }
 
@@ -276,9 +222,13 @@ static ssize_t no_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+/* The response of a streamed GET is done with. MHD frees it in the connection's thread,
+ * or after joining that thread: never at the same time as completed(). */
 static void free_cb(void *cls)
 {
 	struct kb_srv_get *g = cls;
+	if (g->req)
+		((struct req *)g->req)->g = NULL;
 	kb_cache_reader_free(g->r);
 	kb_server__zstd_get_free(g);
 	free(g);
@@ -341,6 +291,9 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 	g->s = s;
 	g->id = *id;
 	g->size = size;
+	g->sent = &q->sent;
+	g->req = q;
+	q->g = g;
 	if (kb_server__accepts_zstd(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							       MHD_HTTP_HEADER_ACCEPT_ENCODING))) {
 		/* compressed on the fly, sent chunked (the size is not known yet) */
@@ -351,7 +304,11 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 256 * 1024,
 							 kb_server__zstd_read_cb, g, free_cb);
 	} else {
-		resp = MHD_create_response_from_callback(size, 256 * 1024, read_cb, g, free_cb);
+		/* 2 MiB blocks: the store's reader decodes whole chunks (1 MiB) straight
+		 * into MHD's buffer, two at a time on two threads, instead of into its own
+		 * batch buffer and then copying (-1 copy of every byte sent) */
+		resp = MHD_create_response_from_callback(
+			size, size < GET_BLOCK ? (size_t)size + 1 : GET_BLOCK, read_cb, g, free_cb);
 	}
 	if (!resp) {
 		free_cb(g);
@@ -642,12 +599,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	struct req *q = *con_cls;
 	int st;
 
-	(void)version;
 	if (!q) /* uri_seen() allocates it; only when out of memory is it missing */
 		return MHD_NO;
 	if (!q->started) {
 		int n_length = 0;
 		snprintf(q->path, sizeof(q->path), "%s", url ? url : "");
+		snprintf(q->method, sizeof(q->method), "%s", method ? method : "");
+		snprintf(q->version, sizeof(q->version), "%s", version ? version : "");
 		kb_server__route(&q->rt, method, url);
 		q->started = 1;
 		kb_server__headers_done(s, conn, 1);
@@ -666,8 +624,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			q->rt.why = "percent-encoded characters are not allowed in paths";
 		}
 		if (!q->rt.status) {
-			st = authorized(s, conn, q->rt.method == KB_SRV_PUT ||
-							 q->rt.method == KB_SRV_DELETE);
+			st = kb_server__authorized(s, conn, q->rt.method == KB_SRV_PUT ||
+								    q->rt.method == KB_SRV_DELETE,
+						   q->ident, sizeof(q->ident));
 			if (st == 0) {
 				q->rt.status = 401;
 				q->rt.why = "missing or invalid token; send 'Authorization: "
@@ -785,22 +744,33 @@ static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
 	if (!q)
 		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &q->t0);
+	clock_gettime(CLOCK_REALTIME, &q->when);
+	snprintf(q->ident, sizeof(q->ident), "-");
 	q->srv = cls;
 	q->raw_percent = uri && strchr(uri, '%') != NULL;
 	atomic_fetch_add(&((kb_server *)cls)->in_flight, 1);
 	return q;
 }
 
+/* MHD: a request is over (answered, failed or the client went away): count it in
+ * /metrics, write its access log line, free its state. */
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
 	kb_server *s = cls;
 	struct req *q = *con_cls;
 	struct timespec t1;
+	struct kb_srv_logrec lr;
+	const union MHD_ConnectionInfo *ci;
 	int status;
 
 	if (!q)
 		return;
+	if (q->g) { /* the response outlives the request: it must not count into q */
+		q->g->sent = NULL;
+		q->g->req = NULL;
+		q->g = NULL;
+	}
 	kb_server__headers_done(s, conn, 0);
 	kb_cache_writer_abort(q->w); /* an unfinished upload stores nothing */
 	kb_server__upload_leave(s, &q->gated);
@@ -810,18 +780,29 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!q->started) {
 		/* refused by MHD's parser (malformed line or headers): MHD answered it */
 		q->rt.method = KB_SRV_OTHER;
+		q->rt.target = KB_SRV_NONE;
 		status = 400;
 		snprintf(q->path, sizeof(q->path), "(malformed request)");
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	memset(&lr, 0, sizeof(lr));
+	lr.seconds = (double)(t1.tv_sec - q->t0.tv_sec) + (double)(t1.tv_nsec - q->t0.tv_nsec) / 1e9;
 	kb_server__count(s, q->rt.method, status);
-	if (!s->opts.quiet) {
-		char path[sizeof(q->path) * 4];
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		fprintf(stderr, "kbisect-serve: %s %s %d %.1fms\n", kb_srv__method_names[q->rt.method],
-			kb_server__log_escape(path, sizeof(path), q->path), status,
-			(double)(t1.tv_sec - q->t0.tv_sec) * 1e3 +
-				(double)(t1.tv_nsec - q->t0.tv_nsec) / 1e6);
-	}
+	kb_server__observe(s, q->rt.target, q->rt.method, status, lr.seconds);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	lr.when = q->when;
+	lr.addr = ci ? ci->client_addr : NULL;
+	lr.ident = q->ident;
+	lr.method = q->started ? q->method : "-";
+	lr.path = q->path;
+	lr.version = q->started ? q->version : "-";
+	lr.user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_USER_AGENT);
+	lr.referer = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_REFERER);
+	lr.status = status;
+	lr.bytes_sent = q->sent;
+	lr.bytes_received = q->received;
+	kb_server__log_request(s, &lr);
 	kb_server__unz_free(q->unz);
 	free(q->buf);
 	free(q);
@@ -831,30 +812,6 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 /* ---- start / stop ---- */
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (1 << 20) ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		fclose(f);
-		return NULL;
-	}
-	buf = malloc((size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	if (buf)
-		buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 static void server_free(kb_server *s)
 {
 	if (!s)
@@ -862,11 +819,10 @@ static void server_free(kb_server *s)
 	kb_server__guard_stop(s);
 	if (s->d)
 		MHD_stop_daemon(s->d); /* closes every connection: s->conns empties */
+	kb_server__auth_fini(s); /* unregistered before its locks go */
 	kb_server__guard_fini(s);
-	if (s->key_pem)
-		OPENSSL_cleanse(s->key_pem, strlen(s->key_pem));
-	free(s->cert_pem);
-	free(s->key_pem);
+	if (s->log_ready)
+		kb_server__log_close(s);
 	free(s);
 }
 
@@ -919,35 +875,19 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 		sl = sizeof(*a4);
 	}
 	(void)sl;
-	if (s->opts.token_file && (rc = load_tokens(s, s->opts.token_file)) != 0) {
+	if ((rc = kb_server__auth_init(s)) != 0) {
 		server_free(s);
 		return rc;
 	}
-	if (s->opts.tls_cert || s->opts.tls_key) {
-		if (!s->opts.tls_cert || !s->opts.tls_key) {
-			server_free(s);
-			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
-					     "TLS needs both --tls-cert and --tls-key");
-		}
-		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-			server_free(s);
-			return kb_error_setc(KB_EUNSUPPORTED, KB_ERRCLASS_NET,
-					     "this libmicrohttpd has no TLS support; put a TLS proxy "
-					     "in front (see docs/shared-cache.md)");
-		}
-		s->cert_pem = slurp(s->opts.tls_cert);
-		s->key_pem = slurp(s->opts.tls_key);
-		if (!s->cert_pem || !s->key_pem) {
-			rc = kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
-					   "cannot read TLS file '%s'; check the path and that it is "
-					   "PEM", !s->cert_pem ? s->opts.tls_cert : s->opts.tls_key);
-			server_free(s);
-			return rc;
-		}
-		s->tls = 1;
+	if (s->tls)
 		flags |= MHD_USE_TLS;
+	rc = kb_server__log_open(s);
+	s->log_ready = 1;
+	if (rc != 0) {
+		server_free(s);
+		return rc;
 	}
-	s->opts.tls_cert = s->opts.tls_key = s->opts.token_file = NULL; /* not kept */
+	s->opts.tls_cert = s->opts.tls_key = s->opts.token_file = NULL; /* copied */
 	if (s->tls)
 		s->d = MHD_start_daemon(flags, s->opts.port, NULL, NULL, handle, s,
 					MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -957,8 +897,9 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 					MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_per_ip,
 					MHD_OPTION_URI_LOG_CALLBACK, uri_seen, s,
 					MHD_OPTION_NOTIFY_CONNECTION, kb_server__conn_notify, s,
-					MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
-					MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
+					/* asked in every handshake: a reload takes effect
+					 * without a restart (net/server_auth.c) */
+					MHD_OPTION_HTTPS_CERT_CALLBACK, &kb_server__cert_cb,
 					/* TLS 1.2 and 1.3 only */
 					MHD_OPTION_HTTPS_PRIORITIES,
 					"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
@@ -981,6 +922,8 @@ int kb_server_start(kb_server **out, kb_cache *c, const kb_server_opts *opts)
 		server_free(s);
 		return rc;
 	}
+	if (s->tls)
+		kb_server__auth_register(s);
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : s->opts.port;
 	if ((rc = kb_server__guard_start(s)) != 0) {

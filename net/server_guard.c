@@ -24,6 +24,7 @@ struct conn_ent {
 	int fd;
 	int in_request;            /* headers complete, a request is being handled */
 	int shut;                  /* the watchdog has shut it */
+	uint64_t gen;              /* TLS certificate generation when it opened */
 	struct timespec deadline;  /* headers complete by then, unless in_request */
 };
 
@@ -67,6 +68,7 @@ void kb_server__conn_notify(void *cls, struct MHD_Connection *conn, void **socke
 			return; /* out of memory: MHD's idle timeout still applies */
 		}
 		e->fd = ci->connect_fd;
+		e->gen = kb_srv__get(&s->cred_gen);
 		clock_gettime(CLOCK_MONOTONIC, &e->deadline);
 		e->deadline.tv_sec += (time_t)s->opts.header_timeout_s;
 		pthread_mutex_lock(&s->conns_lock);
@@ -198,6 +200,31 @@ void kb_server__headers_done(kb_server *s, struct MHD_Connection *conn, int in_r
 		e->deadline.tv_sec += (time_t)s->opts.timeout_s + (time_t)s->opts.header_timeout_s;
 	}
 	pthread_mutex_unlock(&s->conns_lock);
+}
+
+/* 1 if one of s's open connections has socket fd. */
+int kb_server__has_conn_fd(kb_server *s, int fd)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&s->conns_lock);
+	for (struct conn_ent *e = s->conns; e && !found; e = e->next)
+		found = e->fd == fd;
+	pthread_mutex_unlock(&s->conns_lock);
+	return found;
+}
+
+/* The smallest certificate generation of the open connections (UINT64_MAX: none). */
+uint64_t kb_server__conns_min_gen(kb_server *s)
+{
+	uint64_t min = UINT64_MAX;
+
+	pthread_mutex_lock(&s->conns_lock);
+	for (struct conn_ent *e = s->conns; e; e = e->next)
+		if (e->gen < min)
+			min = e->gen;
+	pthread_mutex_unlock(&s->conns_lock);
+	return min;
 }
 
 /* Longest wait for a slot of the upload gate before answering 503. Waiting uploads

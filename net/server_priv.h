@@ -1,8 +1,9 @@
 /*
  * net/server_priv.h - the state of a running shared cache server, shared by the
  * files that make it: net/server.c (requests), net/server_guard.c (connection
- * defences, the upload gate, the idle trim) and net/server_status.c (/status and
- * /metrics). Only net/server*.c include it.
+ * defences, the upload gate, the idle trim), net/server_status.c (/status and
+ * /metrics), net/server_auth.c (tokens, TLS credentials, SIGHUP reload) and
+ * net/server_log.c (the access log). Only net/server*.c include it.
  */
 #ifndef KB_CACHE_SERVER_PRIV_H
 #define KB_CACHE_SERVER_PRIV_H
@@ -10,9 +11,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
 
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "kbisect/server.h"
@@ -27,6 +31,18 @@ extern const int kb_srv__codes[KB_SRV_N_CODES - 1];
 extern const char *const kb_srv__method_names[KB_SRV_METHOD_MAX];
 
 struct conn_ent;
+struct kb_srv_tokens;
+struct kb_srv_creds;
+
+/** Latency histogram buckets (seconds) of /metrics; +Inf is implied. */
+#define KB_SRV_N_BUCKETS 14
+extern const double kb_srv__buckets[KB_SRV_N_BUCKETS];
+/** Routes of /metrics: enum kb_srv_target values (KB_SRV_NONE is "other"). */
+#define KB_SRV_N_ROUTES 9
+extern const char *const kb_srv__route_names[KB_SRV_N_ROUTES];
+
+/** Access log formats (--access-log-format). */
+enum kb_srv_log_format { KB_SRV_LOG_COMBINED = 0, KB_SRV_LOG_JSON = 1 };
 
 struct kb_server {
 	struct MHD_Daemon *d;
@@ -35,10 +51,26 @@ struct kb_server {
 	char host[128];
 	uint16_t port;
 	int tls;
-	char *cert_pem, *key_pem;
-	kb_key tokens[MAX_TOKENS]; /* SHA-256 of each accepted token */
-	int token_ro[MAX_TOKENS];  /* 1: that token may only read */
-	size_t n_tokens;
+	/* what SIGHUP reloads (net/server_auth.c): the paths are kept (malloc'd) */
+	char *token_path, *cert_path, *key_path;
+	pthread_rwlock_t tok_lock;     /* guards toks (readers: every request) */
+	struct kb_srv_tokens *toks;    /* NULL: no auth */
+	pthread_mutex_t cred_lock;     /* guards creds, retired, cred_gen */
+	struct kb_srv_creds *creds;    /* the certificate handshakes get now */
+	struct kb_srv_creds *retired;  /* older ones, until no connection may hold them */
+	atomic_uint_fast64_t cred_gen; /* +1 per certificate reload */
+	int auth_ready, registered;
+	atomic_uint_fast64_t reloads, reload_failures;
+	/* the access log (net/server_log.c) */
+	pthread_mutex_t log_lock;
+	int log_fd;                    /* -1: none */
+	int log_owned;                 /* log_fd is a file we opened (reopened on reload) */
+	int log_ready;                 /* kb_server__log_open has run */
+	char *log_path;
+	/* /metrics: latency per route, hits and misses per route */
+	atomic_uint_fast64_t lat_bucket[KB_SRV_N_ROUTES][KB_SRV_N_BUCKETS];
+	atomic_uint_fast64_t lat_count[KB_SRV_N_ROUTES], lat_sum_us[KB_SRV_N_ROUTES];
+	atomic_uint_fast64_t route_hits[KB_SRV_N_ROUTES], route_misses[KB_SRV_N_ROUTES];
 	time_t started;
 	atomic_uint_fast64_t requests[KB_SRV_METHOD_MAX][KB_SRV_N_CODES];
 	atomic_uint_fast64_t bytes_in, bytes_out, hits, misses, corrupt, rejected_hash;
@@ -77,8 +109,66 @@ static inline uint64_t kb_srv__get(atomic_uint_fast64_t *v)
 /** Count one answered request in /metrics. */
 void kb_server__count(kb_server *s, int method, int status);
 
+/** Count one finished request of route (enum kb_srv_target) in the latency histogram,
+ * and as a hit (200) or miss (404) when it was a GET/HEAD of a cache entry. */
+void kb_server__observe(kb_server *s, int route, int method, int status, double seconds);
+
 /** The Prometheus text of /metrics (malloc'd; NULL when out of memory). */
 char *kb_server__metrics_text(kb_server *s);
+
+/* ---- net/server_auth.c ---- */
+
+/** Set up the locks and load the token file and TLS files named by s->opts (kept for
+ * reloads). 0, or KB_EINVAL naming the file. */
+int kb_server__auth_init(kb_server *s);
+
+/** After MHD_stop_daemon: free tokens, credentials and locks. */
+void kb_server__auth_fini(kb_server *s);
+
+/** MHD_OPTION_HTTPS_CERT_CALLBACK (a gnutls_certificate_retrieve_function2): the
+ * current certificate chain and key of the session's server. */
+int kb_server__cert_cb(gnutls_session_t sess, const gnutls_datum_t *req_ca_dn, int nreqs,
+		       const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+		       gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *pkey);
+
+/** Register s so that the certificate callback finds it (after MHD_start_daemon). */
+void kb_server__auth_register(kb_server *s);
+
+/** May the request write (write 1) or read? 1 allowed, 0 no/unknown token (401), -1 a
+ * read-only token tried to write (403). The token's name (or "-") goes to ident. */
+int kb_server__authorized(kb_server *s, struct MHD_Connection *conn, int write,
+			  char *ident, size_t ident_len);
+
+/** 1 if the server checks tokens. */
+int kb_server__has_tokens(kb_server *s);
+
+/* ---- net/server_log.c ---- */
+
+/** One finished request, as the access log writes it. */
+struct kb_srv_logrec {
+	struct timespec when;      /* CLOCK_REALTIME when the request arrived */
+	const struct sockaddr *addr; /* client; NULL: unknown */
+	const char *ident;         /* token name or "-" */
+	const char *method, *path, *version, *user_agent, *referer;
+	int status;
+	uint64_t bytes_sent, bytes_received;
+	double seconds;
+};
+
+/** Open the access log of s->opts (access_log; NULL: stderr unless quiet). 0 or KB_EINVAL. */
+int kb_server__log_open(kb_server *s);
+
+/** Reopen a file access log (log rotation): 0, or KB_EINVAL and the old one stays. */
+int kb_server__log_reopen(kb_server *s);
+
+/** Write one request's line (one write(2): lines never interleave). */
+void kb_server__log_request(kb_server *s, const struct kb_srv_logrec *r);
+
+/** Close the access log. */
+void kb_server__log_close(kb_server *s);
+
+/** Format one access log line (with its newline) into buf; its length (< cap). */
+size_t kb_server__log_format(char *buf, size_t cap, int format, const struct kb_srv_logrec *r);
 
 /* ---- net/server_guard.c ---- */
 
@@ -108,11 +198,20 @@ int kb_server__upload_enter(kb_server *s, int *gated);
 /** Give back the slot, if *gated. */
 void kb_server__upload_leave(kb_server *s, int *gated);
 
+/** 1 if one of s's open connections has socket fd. */
+int kb_server__has_conn_fd(kb_server *s, int fd);
+
+/** Smallest certificate generation of s's open connections (UINT64_MAX: none). */
+uint64_t kb_server__conns_min_gen(kb_server *s);
+
 /* ---- net/server.c and net/server_zstd.c: a streamed GET ---- */
 
 /** Body of a streamed GET (MHD_create_response_from_callback). */
 struct kb_srv_get {
 	kb_server *s;
+	uint64_t *sent;          /* the request's byte count for the access log (NULL:
+				  * the request is gone), see net/server.c */
+	void *req;               /* that request (net/server.c's struct req) or NULL */
 	kb_cache_reader *r;
 	kb_key id;
 	uint64_t size, pos;      /* object size, bytes read from the store */

@@ -101,6 +101,8 @@ ssize_t kb_server__zstd_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		}
 	}
 	kb_srv__add(&g->s->bytes_out, out.pos);
+	if (g->sent)
+		*g->sent += out.pos;
 	return out.pos ? (ssize_t)out.pos : MHD_CONTENT_READER_END_OF_STREAM;
 }
 

@@ -3,23 +3,28 @@
 #
 # In one run, on this machine, with the same blobs (1 KB - 50 MB, log-uniform sizes,
 # half random bytes, half base64 text) and the same load generator (loadgen.c: libcurl
-# multi, keep-alive, every GET body checked against its SHA-256 name):
-#   1. $ROUNDS rounds of: kbisect GET only ($CONNS connections, $SECONDS_PER_PHASE s),
-#      then nginx (nginx-light, sendfile, static files) with the same GET load;
-#      alternating spreads the noise of a shared machine over both sides
-#   2. kbisect: GET + PUT mix ($PUT_PCT % PUTs of new blobs), then every stored blob is
-#      read back and checked, then `kbisect cache verify`
-# and prints the GET throughput ratio kbisect/nginx (target >= 0.5).
+# multi, keep-alive, every GET body checked against its SHA-256 name, p50/p99 latency):
+#   1. kbisect: GET + PUT mix ($PUT_PCT % PUTs of new blobs, $MIX_CONNS connections),
+#      then every stored blob is read back and checked
+#   2. for each client count in $CLIENTS (1 and 64): $ROUNDS rounds of GET-only then
+#      PUT-only (the put/ blobs again and again) load on kbisect and on nginx
+#      (nginx-light: sendfile for GET, WebDAV PUT into files), the side that goes first
+#      alternating from round to round so the noise of a shared machine hits both
+#   3. `kbisect cache verify` of the store after all that
+# and prints GET/PUT throughput, p50/p99 latency and the ratios kbisect/nginx, with the
+# targets: GET throughput >= 0.8x nginx at 64 clients, GET p99 <= 2x nginx's.
+# bazel-remote is not compared: it is not packaged for Debian 12 (nginx only).
 # Everything listens on 127.0.0.1 and stops by itself.
 #
-# usage: bench/server/run.sh   (env: KBISECT, SECONDS_PER_PHASE=8, ROUNDS=3, CONNS=32,
-#                               PUT_PCT=20, NBLOBS=24)
+# usage: bench/server/run.sh   (env: KBISECT, SECONDS_PER_PHASE=6, ROUNDS=3,
+#                               CLIENTS="1 64", MIX_CONNS=32, PUT_PCT=20, NBLOBS=24)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 K=${KBISECT:-$PWD/build/cli/kbisect}
-PHASE_S=${SECONDS_PER_PHASE:-8}
+PHASE_S=${SECONDS_PER_PHASE:-6}
 ROUNDS=${ROUNDS:-3}
-CONNS=${CONNS:-32}
+CLIENTS=${CLIENTS:-1 64}
+MIX_CONNS=${MIX_CONNS:-32}
 PUT_PCT=${PUT_PCT:-20}
 NBLOBS=${NBLOBS:-24}
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -56,7 +61,8 @@ echo "blobs: $(ls "$T/blobs/get" | wc -l) for GET ($(du -sm "$T/blobs/get" | cut
 
 # kbisect server
 "$K" cache serve --cache "$T/store" --listen 127.0.0.1:0 --port-file "$T/kb.port" \
-	--max-blob-size 64M --max-connections 512 --duration $((PHASE_S * (2 * ROUNDS + 2) + 300)) --quiet \
+	--max-blob-size 64M --max-connections 512 --max-connections-per-ip 512 \
+	--duration $((PHASE_S * (8 * ROUNDS + 2) + 600)) --quiet \
 	>/dev/null 2>"$T/kb.err" &
 pids+=($!)
 KPID=$!
@@ -66,9 +72,10 @@ KURL="http://127.0.0.1:$(cat "$T/kb.port")"
 
 # nginx serving the same files as static files under /cas/
 mkdir -p "$T/www/cas" "$T/ngx"
-ln "$T"/blobs/get/* "$T/www/cas/"
-chmod 755 "$T" "$T/blobs" "$T/blobs/get" "$T/www" "$T/www/cas"  # nginx workers run as nobody
-chmod 644 "$T"/blobs/get/*
+cp "$T"/blobs/get/* "$T/www/cas/"
+chmod 755 "$T" "$T/blobs" "$T/blobs/get" "$T/www"  # nginx workers run as nobody
+chmod 777 "$T/www/cas" "$T/ngx"                    # ... and write the PUTs there
+chmod 644 "$T"/www/cas/*
 NPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$T/ngx/nginx.conf" <<EOF
 worker_processes auto;
@@ -81,13 +88,15 @@ http {
   sendfile on;
   tcp_nopush on;
   keepalive_requests 1000000;
+  client_max_body_size 64m;
   default_type application/octet-stream;
   client_body_temp_path $T/ngx/body;
   proxy_temp_path $T/ngx/proxy;
   fastcgi_temp_path $T/ngx/fastcgi;
   uwsgi_temp_path $T/ngx/uwsgi;
   scgi_temp_path $T/ngx/scgi;
-  server { listen 127.0.0.1:$NPORT; root $T/www; }
+  server { listen 127.0.0.1:$NPORT; root $T/www;
+    location / { dav_methods PUT; dav_access user:rw group:r all:r; } }
 }
 EOF
 "$NGINX" -p "$T/ngx" -c "$T/ngx/nginx.conf" 2>"$T/ngx/stderr" &
@@ -97,33 +106,72 @@ NURL="http://127.0.0.1:$NPORT"
 
 echo "== upload the GET set to kbisect"
 "$T/loadgen" "$KURL" "$T/blobs" upload | tee "$T/upload.txt"
-for r in $(seq "$ROUNDS"); do
-	echo "== round $r: kbisect GET only, $CONNS connections, ${PHASE_S}s"
-	"$T/loadgen" "$KURL" "$T/blobs" "$CONNS" "$PHASE_S" 0 2 | tee -a "$T/kb-get.txt"
-	echo "== round $r: nginx GET only, $CONNS connections, ${PHASE_S}s"
-	"$T/loadgen" "$NURL" "$T/blobs" "$CONNS" "$PHASE_S" 0 2 | tee -a "$T/ngx-get.txt"
-done
-echo "== kbisect: GET + ${PUT_PCT}% PUT, $CONNS connections, ${PHASE_S}s, then read everything back"
 rc=0
-"$T/loadgen" "$KURL" "$T/blobs" "$CONNS" "$PHASE_S" "$PUT_PCT" 2 | tee "$T/kb-mix.txt" || rc=1
-curl -s "$KURL/metrics" | grep -E '^kbisect_(requests_total|sent|received|cache_)' | sed 's/^/   /'
+echo "== kbisect: GET + ${PUT_PCT}% PUT of new blobs, $MIX_CONNS connections, ${PHASE_S}s, then read everything back"
+"$T/loadgen" "$KURL" "$T/blobs" "$MIX_CONNS" "$PHASE_S" "$PUT_PCT" 2 | tee "$T/kb-mix.txt" || rc=1
+
+# one timed phase: side (kb|ngx), op (get|put), clients -> $T/<side>-<op>-<clients>.txt
+phase() {
+	local url=$KURL th=2 pct=0
+	[ "$1" = ngx ] && url=$NURL
+	[ "$2" = put ] && pct=100
+	[ "$3" -lt 2 ] && th=1
+	echo "   $1 $2, $3 clients: $(LOADGEN_NO_CHECK=1 "$T/loadgen" "$url" "$T/blobs" "$3" "$PHASE_S" "$pct" "$th" |
+		tee -a "$T/$1-$2-$3.txt" | sed 's/.*\(get_MBps=[0-9.]*\).*\(put_MBps=[0-9.]*\).*errors=\([0-9]*\).*\(get_p50.*\)/\1 \2 errors=\3 \4/')" ||
+		rc=1
+}
+for c in $CLIENTS; do
+	for r in $(seq "$ROUNDS"); do
+		echo "== $c clients, round $r"
+		if [ $((r % 2)) = 1 ]; then sides="kb ngx"; else sides="ngx kb"; fi
+		for op in get put; do for side in $sides; do phase "$side" "$op" "$c"; done; done
+	done
+done
+curl -s "$KURL/metrics" | grep -E '^kbisect_(requests_total|sent|received|cache_|request_duration_seconds_(sum|count))|^process_' | sed 's/^/   /'
 kill -TERM "$KPID"; wait "$KPID" || rc=1
 echo "== kbisect cache verify"
 "$K" cache verify --cache="$T/store" || rc=1
 
-# GET MB/s of a side: all bytes of its load phases over all their seconds
-rate() { awk '/phase=load/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "seconds") s += kv[2]; if (kv[1] == "get_bytes") b += kv[2] } } END { printf "%.1f", b / s / 1e6 }' "$1"; }
-kb=$(rate "$T/kb-get.txt")
-ng=$(rate "$T/ngx-get.txt")
-rounds=$(paste <(grep phase=load "$T/kb-get.txt" | sed 's/.*get_MBps=\([0-9.]*\).*/\1/') \
-	<(grep phase=load "$T/ngx-get.txt" | sed 's/.*get_MBps=\([0-9.]*\).*/\1/') |
-	awk '{ printf "%.2fx ", $1 / $2 }')
-errs=$(cat "$T"/kb-*.txt "$T/upload.txt" | sed -n 's/.*errors=\([0-9]*\) corrupt=\([0-9]*\).*lost=\([0-9]*\).*/\1 \2 \3/p' | awk '{e+=$1; c+=$2; l+=$3} END {print e, c, l}')
-echo
-echo "results (same machine, same run, ${CONNS} connections, $ROUNDS x ${PHASE_S}s per side):"
-echo "  kbisect GET: $kb MB/s   nginx GET: $ng MB/s   (per round: $rounds)"
-python3 -c "import sys; r=$kb/$ng; print('  GET throughput ratio kbisect/nginx = %.2fx (target >= 0.5x): %s' % (r, 'ok' if r >= 0.5 else 'BELOW TARGET'))"
+# the summary: MB/s over all rounds (bytes / seconds); latency percentiles: median of
+# the rounds' own p50/p99
+python3 - "$T" "$CLIENTS" "$ROUNDS" "$PHASE_S" <<'PY' || rc=1
+import statistics, sys
+T, clients, rounds, secs = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4]
+def load(side, op, c):
+    rows = []
+    for line in open(f"{T}/{side}-{op}-{c}.txt"):
+        if "phase=load" in line:
+            rows.append(dict(kv.split("=", 1) for kv in line.split()))
+    return rows
+def summary(rows, op):
+    secs = sum(float(r["seconds"]) for r in rows)
+    mb = sum(float(r[f"{op}_bytes"]) for r in rows) / secs / 1e6
+    p50 = statistics.median(float(r[f"{op}_p50_ms"]) for r in rows)
+    p99 = statistics.median(float(r[f"{op}_p99_ms"]) for r in rows)
+    n = sum(int(r[f"{op}s"]) for r in rows)
+    per = [float(r[f"{op}_bytes"]) / float(r["seconds"]) / 1e6 for r in rows]
+    return mb, p50, p99, n, per
+bad = 0
+print(f"\nresults (same machine, same run, {rounds} rounds x {secs}s per side and load, keep-alive):")
+for c in clients:
+    for op in ("get", "put"):
+        kb, ng = summary(load("kb", op, c), op), summary(load("ngx", op, c), op)
+        ratio = kb[0] / ng[0] if ng[0] else 0
+        per = " ".join("%.2fx" % (a / b) for a, b in zip(kb[4], ng[4]) if b)
+        print(f"  {op.upper()} {c:>2} clients: kbisect {kb[0]:7.1f} MB/s p50 {kb[1]:8.2f} ms p99 {kb[2]:8.2f} ms ({kb[3]} reqs)"
+              f" | nginx {ng[0]:7.1f} MB/s p50 {ng[1]:8.2f} ms p99 {ng[2]:8.2f} ms ({ng[3]} reqs)")
+        p99r = kb[2] / ng[2] if ng[2] else 0
+        line = f"      throughput ratio kbisect/nginx = {ratio:.2f}x (rounds: {per}); p99 ratio = {p99r:.2f}x"
+        if op == "get" and c == "64":
+            ok = ratio >= 0.8
+            okp = p99r <= 2.0
+            line += (f"\n      GET throughput ratio at 64 clients = {ratio:.2f}x (target >= 0.8x): {'ok' if ok else 'BELOW TARGET'}"
+                     f"\n      GET p99 ratio at 64 clients = {p99r:.2f}x (target <= 2x): {'ok' if okp else 'ABOVE TARGET'}")
+        print(line)
+PY
 echo "  mixed phase: $(sed -n 's/.*phase=load .*get_MBps=\([0-9.]*\) puts=\([0-9]*\) .*put_MBps=\([0-9.]*\).*/GET \1 MB\/s, \2 PUTs at \3 MB\/s/p' "$T/kb-mix.txt")"
+errs=$(cat "$T"/kb-*.txt "$T/upload.txt" | sed -n 's/.*errors=\([0-9]*\) corrupt=\([0-9]*\).*lost=\([0-9]*\).*/\1 \2 \3/p' | awk '{e+=$1; c+=$2; l+=$3} END {print e, c, l}')
 echo "  errors / corrupt / lost over all kbisect phases: $errs"
+echo "  load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$errs" = "0 0 0" ] || rc=1
 exit $rc

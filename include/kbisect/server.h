@@ -41,7 +41,11 @@ typedef struct {
 				       request + timeout_s when kept alive); 0: min(10, timeout_s) */
 	unsigned int max_uploads;  /**< store writers at once (each up to ~150 MiB of
 				       buffers); more uploads wait up to 120 s, then 503; 0: 4 */
-	int quiet;                 /**< 1: no access log on stderr */
+	int quiet;                 /**< 1: no access log on stderr (an access_log file
+				       is still written) */
+	const char *access_log;    /**< access log file (appended to; reopened by
+				       kb_server_reload), "-" for stdout; NULL: stderr */
+	int access_log_format;     /**< 0: combined (Apache/nginx) + duration, 1: JSON lines */
 } kb_server_opts;
 
 /** Start serving cache c in background threads. On success *out is yours:
@@ -54,6 +58,12 @@ uint16_t kb_server_port(const kb_server *s);
 
 /** Write the /status JSON document into a malloc'd string (*out; free() it). */
 int kb_server_status_json(char **out, kb_server *s);
+
+/** Reload the token file and the TLS certificate and key named at start, and reopen
+ * a file access log, without touching open connections or requests in flight. All or
+ * nothing: on failure the server keeps what it had. @return 0, or KB_EINVAL
+ * (kb_error_last() names the file and what is wrong with it) */
+int kb_server_reload(kb_server *s);
 
 /** Stop accepting, finish or drop open connections, free s; NULL ok. */
 void kb_server_stop(kb_server *s);

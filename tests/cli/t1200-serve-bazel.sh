@@ -98,7 +98,9 @@ for i in 1 2 3 4 5 6; do
 	head -c 300000 /dev/urandom >"$T/small$i"
 	[ "$(code -X PUT --data-binary @"$T/small$i" "$URL/cas/$(sha256sum "$T/small$i" | cut -c1-64)")" = 201 ] || fail "PUT $i under limit"
 done
-curl -sf "$URL/metrics" | grep -q '^kbisect_evictions_total [1-9]' || fail "no evictions counted"
+# (the text is read whole first: grep -q quitting early would fail curl's write)
+m=$(curl -sf "$URL/metrics") || fail "metrics"
+grep -q '^kbisect_evictions_total [1-9]' <<<"$m" || fail "no evictions counted"
 [ "$(code "$URL/cas/$(sha256sum "$T/small6" | cut -c1-64)")" = 200 ] || fail "newest entry evicted"
 
 # IPv6 loopback, when the host has it

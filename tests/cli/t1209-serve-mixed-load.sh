@@ -206,7 +206,7 @@ pid=
 verify_ok=1
 "$KBISECT" cache verify --cache "$T/store" >"$T/verify" 2>&1 || verify_ok=
 echo "cache verify: $(grep -c . "$T/verify") lines, last: $(tail -1 "$T/verify")"
-[ -n "$load_ok" ] || fail "mixed load (see above); server log: $(grep -v ' [0-9]*\.[0-9]ms$' "$T/err" | tail -5)"
+[ -n "$load_ok" ] || fail "mixed load (see above); server log: $(grep -v '^[0-9a-f.:]* - ' "$T/err" | tail -5)"
 grep -E '^kbisect_requests_total\{method="[A-Z]+",code="500"\} [1-9]' "$T/metrics" && fail "some requests answered 500"
 grep -E '^kbisect_corrupt_reads_total [1-9]' "$T/metrics" && fail "the server read damaged objects"
 [ -n "$verify_ok" ] || fail "cache verify: $(tail -5 "$T/verify")"

@@ -551,6 +551,40 @@ static void *conc_worker(void *arg)
 	return NULL;
 }
 
+/* kb_server_reload: a new token file replaces the old one; a failed reload (missing or
+ * empty file) keeps the tokens the server had. */
+static void test_server_http__reload_swaps_tokens_or_keeps_them(void **state)
+{
+	struct fixture *f;
+	kb_server_opts o;
+	char *tdir = kb_test_tmpdir("reload"), tokfile[512], url[256];
+	(void)state;
+
+	snprintf(tokfile, sizeof(tokfile), "%s/tokens", tdir);
+	assert_int_equal(kb_test_write_file(tokfile, "old-token first\n", 16), 0);
+	memset(&o, 0, sizeof(o));
+	o.token_file = tokfile;
+	o.quiet = 1;
+	assert_int_equal(start((void **)&f, &o), 0);
+	snprintf(url, sizeof(url), "%s/status", f->base);
+	assert_int_equal(req("GET", url, NULL, 0, "Authorization: Bearer old-token", NULL, NULL), 200);
+	assert_int_equal(kb_test_write_file(tokfile, "new-token second\n", 17), 0);
+	assert_int_equal(kb_server_reload(f->s), 0);
+	assert_int_equal(req("GET", url, NULL, 0, "Authorization: Bearer old-token", NULL, NULL), 401);
+	assert_int_equal(req("GET", url, NULL, 0, "Authorization: Bearer new-token", NULL, NULL), 200);
+	/* an empty file, then no file: refused, the new token stays */
+	assert_int_equal(kb_test_write_file(tokfile, "# nothing\n", 10), 0);
+	assert_int_equal(kb_server_reload(f->s), KB_EINVAL);
+	assert_non_null(strstr(kb_error_last()->message, tokfile));
+	assert_int_equal(unlink(tokfile), 0);
+	assert_int_equal(kb_server_reload(f->s), KB_EINVAL);
+	assert_non_null(strstr(kb_error_last()->message, tokfile));
+	assert_int_equal(req("GET", url, NULL, 0, "Authorization: Bearer new-token", NULL, NULL), 200);
+	assert_int_equal(req("GET", url, NULL, 0, "Authorization: Bearer old-token", NULL, NULL), 401);
+	teardown((void **)&f);
+	kb_test_tmpdir_free(tdir);
+}
+
 static void test_server_http__concurrent_put_get_lose_nothing(void **state)
 {
 	struct fixture *f = *state;
@@ -583,6 +617,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_http__records_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_http__hostile_requests_leave_the_store_intact, setup, teardown),
 		cmocka_unit_test(test_server_http__tokens_guard_writes_and_reads),
+		cmocka_unit_test(test_server_http__reload_swaps_tokens_or_keeps_them),
 		cmocka_unit_test_setup_teardown(test_server_http__concurrent_put_get_lose_nothing, setup, teardown),
 	};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
