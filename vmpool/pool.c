@@ -356,6 +356,8 @@ void kb_pool__fill_cfg(kb_pool *p, kb_qemu_cfg *cfg, const char *kernel, const c
 	cfg->cancel = &p->cancelled;
 }
 
+/* ---- templates ahead of runs (made by template.c) ---- */
+
 int kb_pool_warm(kb_pool *p, const kb_pool_kernel *k, int wait)
 {
 	tmpl *t;

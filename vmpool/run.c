@@ -509,6 +509,9 @@ out:
 	free(prog);
 }
 
+/* ---- the workers ---- */
+
+/* A worker thread: takes jobs until the pool stops, runs them, queues the results. */
 void *kb_pool__worker_main(void *arg)
 {
 	worker_arg *wa = arg;
