@@ -5,7 +5,7 @@
  * the same printk caller, up to the next unrelated report), the run classification
  * (crash > infra > boot failure > ok), kb_report_parse() and the streaming crash
  * detector the pool uses to stop a VM early (kb_report_scan_chunk()).
- * Not: running VMs or reading the console (vmpool/pool.c), the oops table
+ * Not: running VMs or reading the console (vmpool/run.c), the oops table
  * (report_linux.c), titles (report_titles.c), frames (report_frames.c), line cleaning
  * (report_lines.c), deciding whether a crash is the target (kb_report_title_matches()).
  * DESIGN: the console is read line by line once. Before the first oops header only the

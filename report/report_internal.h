@@ -7,7 +7,8 @@
  * Files: report.c (classification, parser object, scanner), report_lines.c (console
  * lines: cleaning, printk prefix and caller context), report_linux.c (the Linux oops
  * table), report_frames.c (patterns, stack frames, skip rules, corruption checks),
- * report_titles.c (title and ALT titles, normalisation, title matching),
+ * report_titles.c (title and ALT titles, normalisation), report_same.c (whether two
+ * titles name one bug),
  * report_demangle.c (Rust and C++ frame names).
  */
 #ifndef KB_VMPOOL_REPORT_INTERNAL_H
@@ -130,5 +131,9 @@ const char *rpt_infra_marker(const char *s);
 /* report_titles.c */
 int rpt_title(const struct oops *o, char *const *lines, size_t n, size_t nfull, char *title,
 	      size_t tsz, char alts[][KB_REPORT_TITLE_MAX], int *nalt, int *corrupted);
+
+/** The ALT titles of a title already normalised by kb_report_normalize_title(): at most
+ * max into out; the count (report_titles.c). */
+int rpt_alts_of(const char *norm, char out[][KB_REPORT_TITLE_MAX], int max);
 
 #endif

@@ -1,13 +1,13 @@
 /*
- * report/report_titles.c - the title and ALT titles of a crash report, title
- * normalisation, and the one rule for "these two titles are the same crash".
+ * report/report_titles.c - the title and ALT titles of a crash report, and title
+ * normalisation.
  * Owns: choosing the format of a report (the one whose title pattern matches earliest;
  * ties: table order), filling its title and ALT templates from the pattern groups and the
  * guilty frames, the ALT titles of partly stripped frames, syzkaller's dynamic title
  * replacements (addresses, numbers, line numbers, executor ids) and sanitising, deriving
- * the ALT titles of a bare title (for titles read back from records and logs), and
- * kb_report_title_matches().
- * Not: finding the frames (report_frames.c), the oops table (report_linux.c).
+ * the ALT titles of a bare title (for titles read back from records and logs).
+ * Not: finding the frames (report_frames.c), the oops table (report_linux.c), whether
+ * two titles name one bug (report_same.c).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -329,9 +329,9 @@ static int unfill(const char *f, const char *t, char args[][RPT_ARG_LEN], int de
 	return 0;
 }
 
-/* The ALT titles of an already normalised title (templates hold no numbers or
+/** The ALT titles of an already normalised title (templates hold no numbers or
  * addresses, so what they make of normalised parts is normalised too). */
-static int alts_of(const char *norm, char out[][KB_REPORT_TITLE_MAX], int max)
+int rpt_alts_of(const char *norm, char out[][KB_REPORT_TITLE_MAX], int max)
 {
 	char (*args)[RPT_ARG_LEN];
 	int n = 0;
@@ -376,34 +376,5 @@ int kb_report_alt_titles(const char *title, char out[][KB_REPORT_TITLE_MAX], int
 
 	if (!title || !out || max <= 0 || normalize(norm, sizeof(norm), title, 1) != 0)
 		return 0;
-	return alts_of(norm, out, max);
-}
-
-int kb_report_title_matches(const char *a, const char *b)
-{
-	char na[KB_REPORT_TITLE_MAX], nb[KB_REPORT_TITLE_MAX];
-	char alta[KB_REPORT_ALT_MAX][KB_REPORT_TITLE_MAX], altb[KB_REPORT_ALT_MAX][KB_REPORT_TITLE_MAX];
-	int ka, kb;
-
-	if (!a || !b)
-		return 0;
-	if (!strcmp(a, b))
-		return 1;
-	if (normalize(na, sizeof(na), a, 1) != 0 || normalize(nb, sizeof(nb), b, 1) != 0)
-		return 0;
-	if (!strcmp(na, nb))
-		return 1;
-	ka = alts_of(na, alta, KB_REPORT_ALT_MAX);
-	kb = alts_of(nb, altb, KB_REPORT_ALT_MAX);
-	for (int i = 0; i < ka; i++) {
-		if (!strcmp(alta[i], nb))
-			return 1;
-		for (int j = 0; j < kb; j++)
-			if (!strcmp(alta[i], altb[j]))
-				return 1;
-	}
-	for (int j = 0; j < kb; j++)
-		if (!strcmp(altb[j], na))
-			return 1;
-	return 0;
+	return rpt_alts_of(norm, out, max);
 }

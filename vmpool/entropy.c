@@ -3,7 +3,7 @@
  * Owns: the host side of the agent's SEED and TOKEN commands (host random bytes and
  * wall clock in, the guest's 16-byte getrandom() token out), the set of tokens seen per
  * template (a repeat means the guest did not reseed), VM generation ID GUIDs.
- * Not: what a failed reseed means for a run (pool.c), the guest side (agent/agent.c).
+ * Not: what a failed reseed means for a run (run.c), the guest side (agent/agent.c).
  * DESIGN: every clone maps the template's RAM, so its kernel CRNG, per-CPU batches and
  * everything user space derives from them start equal in every clone. Before a clone's
  * program runs, the host draws 64 bytes (getrandom()) and the agent credits them to the

@@ -3,7 +3,7 @@
  * Owns: owner.lock (flock()ed by the live pool), sweeping kbisect-pool-* directories
  * whose owner is gone, and the reaper process that removes a pool's directory as soon
  * as its process dies without kb_pool_close() (kill -9 included).
- * Not: what is in the directory (pool.c, snapshot.c).
+ * Not: what is in the directory (template.c, run.c, snapshot.c).
  * DESIGN: the templates' RAM files (up to ~1 GB) live in /dev/shm; a process killed
  * with SIGKILL cannot clean up, so a child forked at kb_pool_open() waits on a pipe
  * whose write end only the pool's process holds (close-on-exec, so QEMU and other

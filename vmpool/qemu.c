@@ -2,7 +2,7 @@
  * vmpool/qemu.c - QEMU command lines and processes.
  * Owns: the argv of a guest (devices, serial ports, RAM backend, kernel command line),
  * starting QEMU in its own process group with PR_SET_PDEATHSIG, and killing it.
- * Not: talking to QEMU (qmp.c), what the VM is for (snapshot.c, pool.c).
+ * Not: talking to QEMU (qmp.c), what the VM is for (snapshot.c, template.c, run.c).
  * DESIGN: ttyS0 is the kernel console (a file), ttyS1 the agent channel (a unix socket
  * QEMU listens on), QMP a unix socket; all inside the VM's own directory.
  */

@@ -2,7 +2,7 @@
  * vmpool/qmp.c - a small QMP client: JSON lines over a unix socket (jansson).
  * Owns: the socket, the greeting/capabilities handshake, command/return matching and
  * the queue of events received while waiting for something else.
- * Not: which commands to send (snapshot.c, pool.c).
+ * Not: which commands to send (snapshot.c, template.c, run.c).
  * DESIGN: synchronous; one command at a time; every wait has a deadline; events are
  * kept (up to a bound) so that a caller may ask for an event after it arrived.
  */

@@ -2,7 +2,8 @@
  * vmpool/snapshot.c - one VM (QEMU + QMP + agent channel), templates and clones.
  * Owns: launching a VM in its directory, the agent line protocol on the host side,
  * booting a template and saving it, restoring clones from it.
- * Not: the queue and the classification of runs (pool.c), argv details (qemu.c).
+ * Not: the queue (pool.c), templates (template.c), the classification of runs
+ * (run.c), argv details (qemu.c).
  * DESIGN (the recipe that works with QEMU 7.2 under TCG): the template's RAM is a
  * memory-backend-file with share=on; after the agent is ready we stop the guest, set
  * the x-ignore-shared capability and migrate to a state file, so the state file holds

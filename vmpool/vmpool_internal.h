@@ -2,7 +2,8 @@
  * vmpool/vmpool_internal.h - module-internal API of vmpool (never in include/):
  * QMP client (qmp.c), QEMU processes (qemu.c), KVM probe (accel.c), initramfs writer
  * (initramfs.c), templates and clones (snapshot.c), fresh randomness for clones
- * (entropy.c), the pool directory's lock and reaper (pooldir.c). The pool itself is pool.c.
+ * (entropy.c), the pool directory's lock and reaper (pooldir.c). The pool itself is
+ * pool.c, template.c and run.c (their shared types: pool_internal.h).
  */
 #ifndef KB_VMPOOL_INTERNAL_H
 #define KB_VMPOOL_INTERNAL_H

@@ -5,11 +5,13 @@
  * ("general protection fault in vmx_vcpu_run", "WARNING in foo", "SYZFAIL: ..."), title
  * normalisation (addresses, numbers, ".isra.0" suffixes) and the one place where a run
  * is classified: crash (with title) > infra error > boot failure > ok.
- * Also: ALT titles (syzkaller's alternative titles of one bug, "bad-access in F") and the
- * one rule for "same crash" (kb_report_title_matches()), and a streaming parser whose
- * memory does not grow with the console.
- * Not: running VMs (vmpool/pool.c feeds the console), which titles are the target (the
- * bisect engine and analyze keep them and ask kb_report_title_matches()).
+ * Also: ALT titles (syzkaller's alternative titles of one bug, "bad-access in F"), the
+ * one rule for "same bug" in two strengths (kb_report_title_relation(),
+ * kb_report_title_matches()), and a streaming parser whose memory does not grow with the
+ * console.
+ * Not: running VMs (vmpool/run.c feeds the console), which titles are the target (the
+ * bisect engine and analyze keep them and ask kb_report_title_matches() or
+ * kb_report_title_relation()).
  * Titles follow syzkaller's pkg/report so they compare equal to syzbot's titles.
  */
 #ifndef KBISECT_REPORT_H
@@ -92,9 +94,27 @@ int kb_report_parser_finish(kb_report_parser *p, const kb_report_ctx *ctx, kb_re
 /** Free a parser (NULL ok). */
 void kb_report_parser_free(kb_report_parser *p);
 
-/** 1 if two crash titles name the same crash the way syzkaller deduplicates: equal after
- * normalisation, or one's title or implied ALT titles (kb_report_alt_titles()) equal to
- * the other's; else 0 (NULL gives 0). Both the bisect engine and analyze use this. */
+/** How closely two crash titles name one bug (kb_report_title_relation()); the one rule
+ * for "same bug", in two strengths (report/report_same.c). */
+enum {
+	KB_TITLE_OTHER = 0,    /**< different bugs (or a NULL title) */
+	KB_TITLE_SAME_BUG = 1, /**< not SAME, but one bug seen across kernels: one frame (or
+				    one renamed by a prefix or a middle word) with kinds that
+				    are equal or share syzkaller's alternative-title class
+				    ("KASAN: use-after-free Read in f", "general protection
+				    fault in f") */
+	KB_TITLE_SAME = 2,     /**< the same crash the way syzkaller deduplicates: equal after
+				    normalisation, or one's title or implied ALT titles
+				    (kb_report_alt_titles()) equal to the other's */
+};
+
+/** The relation of crash titles a and b: KB_TITLE_SAME, KB_TITLE_SAME_BUG or
+ * KB_TITLE_OTHER. `kbisect analyze` counts both SAME and SAME_BUG as its target bug. */
+int kb_report_title_relation(const char *a, const char *b);
+
+/** 1 if kb_report_title_relation(a, b) is KB_TITLE_SAME (the same crash the way
+ * syzkaller deduplicates), else 0 (NULL gives 0); cheaper, it never looks for
+ * SAME_BUG. The bisect engine uses this. */
 int kb_report_title_matches(const char *a, const char *b);
 
 /** The ALT titles a bare title implies by its format ("KASAN: use-after-free Read in f"

@@ -1,8 +1,8 @@
 /*
  * tests/report/test_report_formats.c - the report kinds and rules syzkaller titles (one
  * hand-written console per rule, in the kernel's own formats), ALT titles, title
- * matching (kb_report_title_matches), and the streaming parser (chunking, bounded
- * window, equal to kb_report_parse).
+ * matching (kb_report_title_matches, kb_report_title_relation), and the streaming
+ * parser (chunking, bounded window, equal to kb_report_parse).
  * kb-test-labels: unit
  */
 #include <stdarg.h>
@@ -464,6 +464,57 @@ static void test_report_formats__title_matching_follows_alt_titles(void **state)
 	assert_false(kb_report_title_matches("WARNING in f", NULL));
 }
 
+/* One rule in two strengths: SAME is syzkaller's deduplication (kb_report_title_matches()),
+ * SAME_BUG adds one frame with related kinds, or a renamed frame; the rest is OTHER. */
+static void test_report_formats__title_relation_has_two_strengths(void **state)
+{
+	static const char *titles[] = {
+		"KASAN: use-after-free Read in request_end",
+		"KASAN: use-after-free Read in fuse_request_end",
+		"general protection fault in request_end",
+		"BUG: unable to handle kernel paging request in request_end",
+		"WARNING in request_end",
+		"INFO: task hung in request_end",
+		"INFO: task can't die in request_end",
+		"UBSAN: shift-out-of-bounds in f_x",
+		"UBSAN: undefined-behaviour in f_x",
+		"KASAN: slab-out-of-bounds Read in corrupted",
+		"WARNING in f_inline_data_end",
+		"WARNING in f_inline_data",
+	};
+	size_t n = sizeof(titles) / sizeof(titles[0]);
+
+	(void)state;
+	assert_int_equal(kb_report_title_relation("KASAN: use-after-free Read in nfc_llcp_sock_link",
+						  "BUG: unable to handle kernel paging request in "
+						  "nfc_llcp_sock_link"), KB_TITLE_SAME);
+	assert_int_equal(kb_report_title_relation("WARNING in foo.isra.0", "WARNING in foo"),
+			 KB_TITLE_SAME);
+	/* a function renamed by a prefix, a leading underscore, UBSAN's renamed header */
+	assert_int_equal(kb_report_title_relation(titles[0], titles[1]), KB_TITLE_SAME_BUG);
+	assert_int_equal(kb_report_title_relation("general protection fault in __f_x",
+						  "general protection fault in f_x"),
+			 KB_TITLE_SAME_BUG);
+	assert_int_equal(kb_report_title_relation(titles[7], titles[8]), KB_TITLE_SAME_BUG);
+	assert_false(kb_report_title_matches(titles[0], titles[1]));
+	/* other kinds, a word added at the end, a corrupted frame of another kind */
+	assert_int_equal(kb_report_title_relation(titles[4], titles[0]), KB_TITLE_OTHER);
+	assert_int_equal(kb_report_title_relation(titles[5], titles[2]), KB_TITLE_OTHER);
+	assert_int_equal(kb_report_title_relation(titles[10], titles[11]), KB_TITLE_OTHER);
+	assert_int_equal(kb_report_title_relation("KASAN: use-after-free Read in f_x", titles[9]),
+			 KB_TITLE_OTHER);
+	assert_int_equal(kb_report_title_relation(NULL, titles[0]), KB_TITLE_OTHER);
+	assert_int_equal(kb_report_title_relation(titles[0], NULL), KB_TITLE_OTHER);
+	/* the stricter strength is kb_report_title_matches(), both ways round */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			int rel = kb_report_title_relation(titles[i], titles[j]);
+			assert_int_equal(kb_report_title_matches(titles[i], titles[j]),
+					 rel == KB_TITLE_SAME);
+			assert_int_equal(rel, kb_report_title_relation(titles[j], titles[i]));
+		}
+}
+
 /* The streaming parser gives what kb_report_parse gives, whatever the chunking, and its
  * report window does not grow with the console. */
 static void test_report_formats__streaming_equals_whole_and_stays_bounded(void **state)
@@ -542,6 +593,7 @@ int main(void)
 		cmocka_unit_test(test_report_formats__each_rule_gives_syzkallers_title),
 		cmocka_unit_test(test_report_formats__alt_titles_of_bare_titles),
 		cmocka_unit_test(test_report_formats__title_matching_follows_alt_titles),
+		cmocka_unit_test(test_report_formats__title_relation_has_two_strengths),
 		cmocka_unit_test(test_report_formats__streaming_equals_whole_and_stays_bounded),
 	};
 	return cmocka_run_group_tests_name("report/report_formats", tests, NULL, NULL);
