@@ -28,7 +28,8 @@ struct kb_cmd {
 	const char *desc;
 };
 
-/** Print usage lines (NULL-terminated array) to out, each prefixed "usage: " or "   or: ". */
+/** Print usage lines (NULL-terminated array) to out, each prefixed "usage: " or "   or: "
+ * (a line starting with a space continues the one before: indented only). */
 void kb_cli_usage(FILE *out, const char *const *usage);
 
 /** Print "kbisect: <message of kb_error_last()>" to stderr; returns KB_EXIT_ERROR. */
