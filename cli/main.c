@@ -10,6 +10,7 @@
 #include "kbisect/common.h"
 #include "kbisect/vmpool.h"
 #include "cmd.h"
+#include "options.h"
 
 static const struct kb_cmd kb_cmds[] = {
 	{ "cache", cmd_cache, 0, "maintain the content-addressed image cache" },
@@ -52,6 +53,34 @@ static int has_program(const char *name)
 	return 0;
 }
 
+static const char *const version_usage[] = { "kbisect version [--paths]",
+					     "kbisect --version [--paths]", NULL };
+
+/* `kbisect version` / `kbisect --version`: the version, --paths the files it uses. */
+static int cmd_version(int argc, char **argv)
+{
+	static const struct kb_cmd_doc doc = {
+		version_usage, "Print the version of kbisect.", NULL };
+	int paths = 0, n;
+	const struct kb_option options[] = {
+		KB_OPT_BOOL(0, "paths", &paths, "also the guest agent it boots VMs with (and "
+			    "whether it is there)"),
+		KB_OPT_TABLE_END,
+	};
+
+	if ((n = kb_options_parse(argc, argv, options, &doc, 0)) < 0)
+		return kb_options_exit(n);
+	if (n > 0)
+		return kb_cli_usage_error(version_usage, "unexpected argument '%.128s'", argv[0]);
+	printf("kbisect %s\n", kb_version());
+	if (paths) {
+		const char *agent = kb_vmpool_agent_path();
+		printf("agent: %s%s\n", agent,
+		       access(agent, R_OK) == 0 ? "" : " (missing: set $KBISECT_AGENT)");
+	}
+	return KB_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	const char *name;
@@ -61,15 +90,8 @@ int main(int argc, char **argv)
 		return KB_EXIT_USAGE;
 	}
 	name = argv[1];
-	if (!strcmp(name, "--version") || !strcmp(name, "version")) {
-		printf("kbisect %s\n", kb_version());
-		if (argc > 2 && !strcmp(argv[2], "--paths")) {
-			const char *agent = kb_vmpool_agent_path();
-			printf("agent: %s%s\n", agent,
-			       access(agent, R_OK) == 0 ? "" : " (missing: set $KBISECT_AGENT)");
-		}
-		return KB_EXIT_OK;
-	}
+	if (!strcmp(name, "--version") || !strcmp(name, "version"))
+		return cmd_version(argc - 1, argv + 1);
 	if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
 		if (argc > 2 && strcmp(name, "help") == 0) {
 			char *hargv[] = { argv[2], "--help", NULL };
