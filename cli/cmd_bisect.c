@@ -28,6 +28,7 @@
 #include "kbisect/gitdag.h"
 #include "kbisect/model.h"
 #include "kbisect/simulate.h"
+#include "kbisect/util.h"
 #include "kbisect/vmpool.h"
 #include "cmd.h"
 #include "options.h"
@@ -127,23 +128,6 @@ static const char *set_seed(const struct kb_option *opt, const char *arg)
 #define PREBUILD_MIN_CPUS 8
 
 static volatile sig_atomic_t interrupted;
-
-/* 1 when prog is an executable in $PATH */
-static int on_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	char buf[PATH_MAX];
-
-	while (path && *path) {
-		const char *colon = strchr(path, ':');
-		size_t n = colon ? (size_t)(colon - path) : strlen(path);
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, prog);
-		if (n && access(buf, X_OK) == 0)
-			return 1;
-		path += n + (colon ? 1 : 0);
-	}
-	return 0;
-}
 
 /* errors raised here (the cmd_ files use only public headers, so not kb_error_set) */
 static char oracle_err[512];
@@ -1230,6 +1214,7 @@ int cmd_bisect(int argc, char **argv)
 	struct good_list gl = { goods, 0 };
 	struct ccache_choice cc = { NULL, 0 };
 	const char *image = NULL;
+	char ccache[PATH_MAX];
 	const struct kb_option options[] = {
 		KB_OPT_STR(0, "repo", &ra.repo, "dir", "git repository of the kernel"),
 		KB_OPT_STR(0, "bad", &ra.bad, "rev", "a commit that crashes"),
@@ -1325,8 +1310,9 @@ int cmd_bisect(int argc, char **argv)
 	}
 	/* ccache on kernel builds when it is installed: going back across a header that
 	 * most files include then costs cache hits, not a full rebuild */
-	if (!ccache_set && !ra.build_cmd && on_path("ccache"))
+	if (!ccache_set && !ra.build_cmd && kb_path_find(ccache, sizeof(ccache), "ccache") == KB_OK)
 		ra.ccache = "ccache";
+	kb_error_clear(); /* no ccache is no error */
 	if (simulate)
 		rc = run_simulated(&eo, commits, shape, q, seed, json, html, &lg);
 	else if (!ra.repo || !ra.bad || !ra.config || !ra.repro || (!ra.n_goods && !ra.find_good))

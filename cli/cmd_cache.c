@@ -135,7 +135,7 @@ static int parse(struct copts *o, int argc, char **argv, const char *allowed)
 		help_shown = n == KB_OPTIONS_HELP;
 		free(o->args);
 		o->args = NULL;
-		return kb_options_exit(n) == KB_EXIT_OK ? KB_EXIT_USAGE : kb_options_exit(n);
+		return KB_EXIT_USAGE; /* after the help too: the subcommand stops */
 	}
 	o->nargs = n;
 	return 0;
@@ -316,18 +316,49 @@ static void fmt_time(char *buf, size_t len, int64_t t)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void print_info_json(const kb_object_info *i, int comma)
+/* A JSON string of s; bytes that are not UTF-8 become '?' (jansson takes UTF-8 only). */
+static json_t *jstr(const char *s)
 {
-	char hex[KB_KEY_HEXLEN + 1], base[KB_KEY_HEXLEN + 1] = "";
+	json_t *j = json_string(s);
+	char *copy;
+
+	if (j || !s || !(copy = strdup(s)))
+		return j;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+/* Print one JSON value compactly (keys in insertion order), after a comma if asked;
+ * takes the reference. -1 when it cannot be encoded. */
+static int print_json_value(json_t *j, int comma)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(j);
+	if (!s)
+		return -1;
+	printf("%s%s", comma ? "," : "", s);
+	free(s);
+	return 0;
+}
+
+/* The fields of one object for ls --json and show --json (docs/kbisect-cache.md). */
+static json_t *info_json(const kb_object_info *i)
+{
+	char hex[KB_KEY_HEXLEN + 1], base[KB_KEY_HEXLEN + 1];
+
 	kb_key_to_hex(hex, &i->id);
 	if (i->is_delta)
 		kb_key_to_hex(base, &i->delta_base);
-	printf("%s{\"id\":\"%s\",\"kind\":\"%s\",\"size\":%" PRIu64 ",\"stored\":%" PRIu64
-	       ",\"delta\":%s,\"delta_base\":%s%s%s,\"pinned\":%s,\"created\":%" PRId64
-	       ",\"last_used\":%" PRId64 "}",
-	       comma ? "," : "", hex, kb_object_kind_name(i->kind), i->size, i->stored,
-	       i->is_delta ? "true" : "false", i->is_delta ? "\"" : "", i->is_delta ? base : "null",
-	       i->is_delta ? "\"" : "", i->pinned ? "true" : "false", i->created, i->last_used);
+	return json_pack("{s:s, s:s, s:I, s:I, s:b, s:o, s:b, s:I, s:I}", "id", hex, "kind",
+			 kb_object_kind_name(i->kind), "size", (json_int_t)i->size, "stored",
+			 (json_int_t)i->stored, "delta", i->is_delta, "delta_base",
+			 i->is_delta ? json_string(base) : json_null(), "pinned", i->pinned,
+			 "created", (json_int_t)i->created, "last_used", (json_int_t)i->last_used);
 }
 
 struct ls_ctx {
@@ -339,10 +370,9 @@ static int ls_one(const kb_object_info *i, void *arg)
 	struct ls_ctx *l = arg;
 	char hex[KB_KEY_HEXLEN + 1], sz[32], st[32], tm[32];
 
-	if (l->json) {
-		print_info_json(i, l->n++ > 0);
-		return 0;
-	}
+	if (l->json) /* streamed: one object at a time, whatever the size of the cache */
+		return print_json_value(info_json(i), l->n++ > 0) ? kb_cli_error("cannot encode "
+			"object %s as JSON", kb_object_kind_name(i->kind)) : 0;
 	kb_key_to_hex(hex, &i->id);
 	fmt_time(tm, sizeof(tm), i->last_used);
 	printf("%s  %-8s  %10s  %10s  %s%s  %s\n", hex, kb_object_kind_name(i->kind),
@@ -401,7 +431,8 @@ static int cache_show(int argc, char **argv)
 	if (kb_cache_object_info(&i, c, &id)) {
 		rc = kb_cli_die_error();
 	} else if (o.json) {
-		print_info_json(&i, 0);
+		if (print_json_value(info_json(&i), 0))
+			rc = kb_cli_error("cannot encode the object as JSON");
 		printf("\n");
 	} else {
 		char hex[KB_KEY_HEXLEN + 1], sz[32], tm[32];
@@ -650,17 +681,18 @@ static int cache_gc(int argc, char **argv)
 }
 
 struct vreport {
-	int json, n;
+	int json;
+	json_t *problems; /* --json: [{"what", "why"}], printed at the end */
 };
 
 static void verify_one(const char *what, const char *why, void *arg)
 {
 	struct vreport *v = arg;
 	if (v->json) {
-		printf("%s{\"what\":\"%s\",\"why\":\"", v->n++ ? "," : "", what);
-		for (const char *p = why; *p; p++)
-			printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-		printf("\"}");
+		json_t *p = json_object();
+		json_object_set_new(p, "what", jstr(what));
+		json_object_set_new(p, "why", jstr(why));
+		json_array_append_new(v->problems, p);
 	} else {
 		printf("bad: %s: %s\n", what, why);
 	}
@@ -669,7 +701,7 @@ static void verify_one(const char *what, const char *why, void *arg)
 static int cache_verify(int argc, char **argv)
 {
 	struct copts o;
-	struct vreport v = { 0, 0 };
+	struct vreport v = { 0, NULL };
 	uint64_t bad = 0;
 	const char *dir;
 	int rc = KB_EXIT_OK;
@@ -678,17 +710,20 @@ static int cache_verify(int argc, char **argv)
 		return rc;
 	dir = kb_cli_cache_dir(o.cache);
 	v.json = o.json;
-	if (o.json)
-		printf("{\"problems\":[");
+	if (o.json && !(v.problems = json_array()))
+		return kb_cli_error("out of memory");
 	fflush(stdout);
 	/* the reads run in child processes: a damaged page that crashes them is one
 	 * more finding, not the end of verify */
 	if (kb_cache_verify_isolated(dir, &bad, verify_one, &v)) {
 		rc = kb_cli_die_error();
 	} else {
-		if (o.json)
-			printf("],\"bad\":%" PRIu64 "}\n", bad);
-		else
+		if (o.json) {
+			if (print_json_value(json_pack("{s:O, s:I}", "problems", v.problems, "bad",
+						       (json_int_t)bad), 0))
+				rc = kb_cli_error("cannot encode the verify report as JSON");
+			printf("\n");
+		} else
 			printf("%s: %" PRIu64 " damaged entr%s\n", bad ? "damaged" : "ok", bad,
 			       bad == 1 ? "y" : "ies");
 		if (bad) {
@@ -697,6 +732,7 @@ static int cache_verify(int argc, char **argv)
 			rc = KB_EXIT_ERROR;
 		}
 	}
+	json_decref(v.problems);
 	return rc;
 }
 

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "kbisect/common.h"
+#include "kbisect/error.h"
+#include "kbisect/util.h"
 #include "kbisect/vmpool.h"
 #include "cmd.h"
 #include "options.h"
@@ -33,24 +35,6 @@ static void print_help(FILE *out)
 		fprintf(out, "   %-10s %s\n", c->name, c->desc);
 	fprintf(out, "\nSee 'kbisect <command> --help' for the options of one command.\n"
 		     "Exit codes: 0 success, 1 error (reason on stderr), 129 usage error.\n");
-}
-
-static int has_program(const char *name)
-{
-	const char *path = getenv("PATH");
-	char buf[4096];
-
-	if (!path)
-		return 0;
-	while (*path) {
-		const char *colon = strchr(path, ':');
-		size_t n = colon ? (size_t)(colon - path) : strlen(path);
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name);
-		if (access(buf, X_OK) == 0)
-			return 1;
-		path += n + (colon ? 1 : 0);
-	}
-	return 0;
 }
 
 static const char *const version_usage[] = { "kbisect version [--paths]",
@@ -84,6 +68,7 @@ static int cmd_version(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const char *name;
+	char qemu[4096];
 
 	if (argc < 2) {
 		print_help(stderr);
@@ -108,7 +93,7 @@ int main(int argc, char **argv)
 		if (strcmp(c->name, name))
 			continue;
 		if ((c->flags & KB_NEED_QEMU) && !kb_cli_wants_help(argc - 1, argv + 1) &&
-		    !has_program("qemu-system-x86_64"))
+		    kb_path_find(qemu, sizeof(qemu), "qemu-system-x86_64") != KB_OK)
 			return kb_cli_error("'kbisect %s' needs qemu-system-x86_64 on PATH; "
 					    "install it with 'apt-get install qemu-system-x86'",
 					    c->name);

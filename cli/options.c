@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "options.h"
@@ -319,7 +320,8 @@ static void print_block(FILE *out, const char *text)
 	}
 }
 
-void kb_options_help(FILE *out, const struct kb_option *opts, const struct kb_cmd_doc *doc)
+/* The help page into out. */
+static void write_help(FILE *out, const struct kb_option *opts, const struct kb_cmd_doc *doc)
 {
 	kb_cli_usage(out, doc->usage);
 	if (doc->intro)
@@ -330,4 +332,31 @@ void kb_options_help(FILE *out, const struct kb_option *opts, const struct kb_cm
 	}
 	if (doc->outro)
 		print_block(out, doc->outro);
+}
+
+void kb_options_help(FILE *out, const struct kb_option *opts, const struct kb_cmd_doc *doc)
+{
+	char *page = NULL;
+	size_t len = 0, off = 0;
+	FILE *m = open_memstream(&page, &len);
+	int fd = fileno(out);
+
+	if (!m) {
+		write_help(out, opts, doc);
+		return;
+	}
+	write_help(m, opts, doc);
+	fclose(m);
+	/* one write(2): `kbisect cmd --help | grep -q x` must not die of SIGPIPE when grep
+	 * leaves after the first pipe-buffer-sized piece (pipes buffer 4 KiB in stdio) */
+	fflush(out);
+	while (fd >= 0 && off < len) {
+		ssize_t w = write(fd, page + off, len - off);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	if (off < len)
+		fwrite(page + off, 1, len - off, out);
+	free(page);
 }
