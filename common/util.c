@@ -129,9 +129,10 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The child: own process group, stdin /dev/null, output to out_fd (if >= 0), exec;
- * on failure errno goes to err_fd (close-on-exec, so EOF tells the parent it worked). */
-static void child(const char *const *argv, int out_fd, int err_fd)
+/* The child: own process group, stdin /dev/null, output to out_fd (if > 0), cwd and
+ * environment of o, exec; on failure errno goes to err_fd (close-on-exec, so EOF tells
+ * the parent it worked). */
+static void child(const char *const *argv, const kb_spawn_opts *o, int out_fd, int err_fd)
 {
 	int e, nul = open("/dev/null", O_RDONLY);
 
@@ -140,13 +141,27 @@ static void child(const char *const *argv, int out_fd, int err_fd)
 		dup2(nul, 0);
 		close(nul);
 	}
-	if (out_fd >= 0) {
+	if (out_fd > 0) {
 		dup2(out_fd, 1);
 		dup2(out_fd, 2);
-		close(out_fd);
+	}
+	if (o->cwd && chdir(o->cwd) != 0)
+		goto fail;
+	for (size_t i = 0; o->env_unset && o->env_unset[i]; i++)
+		unsetenv(o->env_unset[i]);
+	for (size_t i = 0; o->env_set && o->env_set[i]; i++) {
+		const char *eq = strchr(o->env_set[i], '=');
+		char name[256];
+		size_t n;
+		if (!eq || (n = (size_t)(eq - o->env_set[i])) >= sizeof(name))
+			continue;
+		memcpy(name, o->env_set[i], n);
+		name[n] = '\0';
+		setenv(name, eq + 1, 1);
 	}
 	signal(SIGPIPE, SIG_DFL);
 	execvp(argv[0], (char *const *)argv);
+fail:
 	e = errno;
 	if (write(err_fd, &e, sizeof(e)) < 0)
 		_exit(127);
@@ -190,7 +205,7 @@ int kb_spawn(const char *const *argv, kb_spawn_opts *o)
 	deadline = o->timeout_s > 0 ? now_s() + o->timeout_s : 0;
 	pid = fork();
 	if (pid == 0)
-		child(argv, outp[1], errp[1]);
+		child(argv, o, o->capture_max ? outp[1] : o->out_fd, errp[1]);
 	close(errp[1]);
 	if (outp[1] >= 0)
 		close(outp[1]);
@@ -213,6 +228,9 @@ int kb_spawn(const char *const *argv, kb_spawn_opts *o)
 			close(outp[0]);
 		free(o->output), o->output = NULL;
 		errno = e;
+		if (o->cwd && e == ENOENT && access(o->cwd, X_OK) != 0)
+			return kb_error_setc(KB_ERROR, KB_ERRCLASS_OS, "cannot run '%s' in '%s': "
+					     "no such directory", argv[0], o->cwd);
 		return kb_error_os("cannot run '%s'", argv[0]);
 	}
 	while (!done) {
@@ -245,7 +263,8 @@ int kb_spawn(const char *const *argv, kb_spawn_opts *o)
 			done = 1;
 		}
 	}
-	if (outp[0] >= 0) { /* what is left in the pipe; grandchildren may keep it open */
+	kill(-pid, SIGKILL); /* what the group left behind (make's children) goes too */
+	if (outp[0] >= 0) { /* what is left in the pipe */
 		int fl = fcntl(outp[0], F_GETFL);
 		char b[4096];
 		fcntl(outp[0], F_SETFL, fl | O_NONBLOCK);

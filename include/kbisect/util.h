@@ -32,7 +32,12 @@ typedef struct {
 	double timeout_s;   /**< in: kill the program (its process group) after this
 			         many seconds; 0: no limit */
 	size_t capture_max; /**< in: > 0: collect its stdout and stderr, keeping the first
-			         capture_max bytes; 0: they are the caller's */
+			         capture_max bytes; 0: they go to out_fd */
+	int out_fd;         /**< in: > 0 (and no capture): stdout and stderr go to this fd
+			         (a log file); 0: they are the caller's */
+	const char *cwd;    /**< in: directory to run in, or NULL */
+	const char *const *env_set;   /**< in: "NAME=value" to set, NULL-terminated, or NULL */
+	const char *const *env_unset; /**< in: names to remove from the environment, or NULL */
 	char *output;       /**< out: what was collected, NUL-terminated, or NULL (free it) */
 	size_t output_len;  /**< out: bytes in output */
 	int status;         /**< out: its exit code, or 128 + the signal that ended it */
@@ -40,10 +45,11 @@ typedef struct {
 } kb_spawn_opts;
 
 /** Run argv[0] (searched on $PATH) with the arguments argv (NULL-terminated) in a
- * process group of its own, stdin from /dev/null, and wait for it. KB_OK when it ran to
- * its end, whatever its exit code (o->status); KB_ETIMEOUT when it was killed at
- * o->timeout_s; KB_ENOTFOUND when the program does not exist; KB_ERROR when it could
- * not be started. */
+ * process group of its own, stdin from /dev/null, and wait for it; what is left of its
+ * group when it ends (background children) is killed too. KB_OK when it ran to its end,
+ * whatever its exit code (o->status); KB_ETIMEOUT when it was killed at o->timeout_s;
+ * KB_ENOTFOUND when the program does not exist; KB_ERROR when it could not be started
+ * (or o->cwd cannot be entered). */
 int kb_spawn(const char *const *argv, kb_spawn_opts *o);
 
 #ifdef __cplusplus

@@ -1,7 +1,7 @@
 /*
  * tests/common/test_util.c - the host helpers of kbisect/util.h: whole-file reads
  * (limit, missing file), $PATH search (hit, miss), kb_spawn (exit status, output,
- * kill at the timeout, a program that does not exist).
+ * kill at the timeout, cwd/environment/log fd, a program that does not exist).
  * kb-test-labels: unit
  */
 #include <stdarg.h>
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,12 +118,17 @@ static void test_common_util__spawn_output_is_capped(void **state)
 
 static void test_common_util__spawn_kills_at_the_timeout(void **state)
 {
-	/* the child and its own child (the sleep) both go: the whole process group */
-	const char *argv[] = { "sh", "-c", "sleep 30 & sleep 30; echo never", NULL };
-	kb_spawn_opts o = { .timeout_s = 0.3, .capture_max = 64 };
+	/* the child and its own child (the background sleep) both go: the process group */
+	char *dir = kb_test_tmpdir("spawn-kill"), cmd[4200], *pidtext;
+	const char *argv[] = { "sh", "-c", cmd, NULL };
+	kb_spawn_opts o = { .timeout_s = 0.5, .capture_max = 64 };
 	double t0 = mono();
+	size_t len;
+	pid_t bg;
+	int gone = 0;
 
 	(void)state;
+	snprintf(cmd, sizeof(cmd), "sleep 30 & echo $! >%s/bg; sleep 30; echo never", dir);
 	assert_int_equal(kb_spawn(argv, &o), KB_ETIMEOUT);
 	assert_true(mono() - t0 < 10);
 	assert_int_equal(o.timed_out, 1);
@@ -130,6 +136,53 @@ static void test_common_util__spawn_kills_at_the_timeout(void **state)
 	assert_null(strstr(o.output, "never"));
 	assert_non_null(strstr(kb_error_last()->message, "time limit"));
 	free(o.output);
+	snprintf(cmd, sizeof(cmd), "%s/bg", dir);
+	assert_int_equal(kb_file_read(&pidtext, &len, cmd, 0, "pid file"), KB_OK);
+	bg = (pid_t)atoi(pidtext);
+	free(pidtext);
+	assert_true(bg > 0);
+	for (int i = 0; i < 100 && !gone; i++) { /* killed, then reaped by init */
+		struct timespec ts = { 0, 20000000 };
+		gone = kill(bg, 0) != 0;
+		nanosleep(&ts, NULL);
+	}
+	if (!gone)
+		kill(bg, SIGKILL);
+	assert_true(gone);
+	kb_test_rmrf(dir);
+	kb_test_tmpdir_free(dir);
+}
+
+static void test_common_util__spawn_cwd_environment_and_log_fd(void **state)
+{
+	char *dir = kb_test_tmpdir("spawn"), log[4096], *text;
+	const char *argv[] = { "sh", "-c", "pwd; echo \"$KB_T_SET/${KB_T_GONE-unset}\"", NULL };
+	const char *set[] = { "KB_T_SET=yes", NULL }, *unset[] = { "KB_T_GONE", NULL };
+	kb_spawn_opts o = { .cwd = dir, .env_set = set, .env_unset = unset };
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	setenv("KB_T_GONE", "still here", 1);
+	snprintf(log, sizeof(log), "%s/log", dir);
+	f = fopen(log, "w");
+	assert_non_null(f);
+	o.out_fd = fileno(f);
+	assert_int_equal(kb_spawn(argv, &o), KB_OK);
+	fclose(f);
+	assert_int_equal(o.status, 0);
+	assert_null(o.output);
+	assert_int_equal(kb_file_read(&text, &len, log, 0, "log"), KB_OK);
+	assert_non_null(strstr(text, "spawn"));
+	assert_non_null(strstr(text, "yes/unset\n"));
+	free(text);
+	unsetenv("KB_T_GONE");
+	o.cwd = "/nonexistent/kb-spawn-dir";
+	o.out_fd = 0;
+	assert_int_equal(kb_spawn(argv, &o), KB_ERROR);
+	assert_non_null(strstr(kb_error_last()->message, "/nonexistent/kb-spawn-dir"));
+	kb_test_rmrf(dir);
+	kb_test_tmpdir_free(dir);
 }
 
 static void test_common_util__spawn_missing_program(void **state)
@@ -152,6 +205,7 @@ int main(void)
 		cmocka_unit_test(test_common_util__spawn_exit_status_and_output),
 		cmocka_unit_test(test_common_util__spawn_output_is_capped),
 		cmocka_unit_test(test_common_util__spawn_kills_at_the_timeout),
+		cmocka_unit_test(test_common_util__spawn_cwd_environment_and_log_fd),
 		cmocka_unit_test(test_common_util__spawn_missing_program),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
