@@ -61,21 +61,6 @@ static const struct kb_cmd_doc bisect_doc = {
 	"usage errors.",
 };
 
-/* --good <rev> (repeatable): the list at opt->value. */
-struct good_list {
-	const char **v;
-	unsigned n;
-};
-
-static const char *add_good(const struct kb_option *opt, const char *arg)
-{
-	struct good_list *g = opt->value;
-	if (g->n == 16)
-		return "at most 16 --good commits";
-	g->v[g->n++] = arg;
-	return NULL;
-}
-
 /* --ccache <prog> and --no-ccache (arg NULL): the last one wins. */
 struct ccache_choice {
 	const char *prog;
@@ -1211,15 +1196,15 @@ int cmd_bisect(int argc, char **argv)
 	double q = 0.5;
 	unsigned long long seed = 1;
 	struct logger lg = { stderr };
-	struct good_list gl = { goods, 0 };
+	struct kb_opt_list gl = { goods, 0, 16 };
 	struct ccache_choice cc = { NULL, 0 };
 	const char *image = NULL;
 	char ccache[PATH_MAX];
 	const struct kb_option options[] = {
 		KB_OPT_STR(0, "repo", &ra.repo, "dir", "git repository of the kernel"),
 		KB_OPT_STR(0, "bad", &ra.bad, "rev", "a commit that crashes"),
-		KB_OPT_CALL(0, "good", &gl, "rev", "a commit without the crash (repeatable)",
-			    add_good),
+		KB_OPT_STRS(0, "good", &gl, "rev", "a commit without the crash (repeatable, up to "
+			    "16)"),
 		KB_OPT_BOOL(0, "find-good", &ra.find_good,
 			    "walk back release tags below --bad to find a good one"),
 		KB_OPT_STR(0, "config", &ra.config, "file", "base kernel config"),

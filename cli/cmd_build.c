@@ -34,19 +34,6 @@ static const struct kb_cmd_doc build_doc = {
 	"failure) or on error, 129 on usage errors.",
 };
 
-/* The --rev values, in order (room for all of argv). */
-struct rev_list {
-	const char **v;
-	int n;
-};
-
-static const char *add_rev(const struct kb_option *opt, const char *arg)
-{
-	struct rev_list *l = opt->value;
-	l->v[l->n++] = arg;
-	return NULL;
-}
-
 static void print_text(const kb_build_result *r, const char *rev, int predict)
 {
 	char sig[KB_KEY_HEXLEN + 1] = "-", t1[32], t2[32];
@@ -132,11 +119,11 @@ int cmd_build(int argc, char **argv)
 	kb_cache *c = NULL;
 	kb_builder *b = NULL;
 
-	struct rev_list rl = { NULL, 0 };
+	struct kb_opt_list rl = { NULL, 0, 0 };
 	const struct kb_option options[] = {
 		KB_OPT_STR(0, "repo", &repo, "dir", "git repository of the kernel"),
-		KB_OPT_CALL(0, "rev", &rl, "rev", "revision to build (repeat for several, built "
-			    "in order)", add_rev),
+		KB_OPT_STRS(0, "rev", &rl, "rev", "revision to build (repeat for several, built "
+			    "in order)"),
 		KB_OPT_STR(0, "config", &o.config_path, "file",
 			   "base kernel config (make olddefconfig completes it)"),
 		KB_OPT_INTEGER(0, "jobs", &o.jobs, 1, 1000000, "n",
@@ -171,9 +158,9 @@ int cmd_build(int argc, char **argv)
 	revs = calloc((size_t)argc + 1, sizeof(*revs));
 	if (!revs)
 		return kb_cli_error("out of memory");
-	rl.v = revs;
+	rl.v = revs, rl.max = (unsigned int)argc;
 	n = kb_options_parse(argc, argv, options, &build_doc, 0);
-	n_revs = rl.n;
+	n_revs = (int)rl.n;
 	if (n != 0) {
 		free(revs);
 		return n < 0 ? kb_options_exit(n)

@@ -78,6 +78,15 @@ static const char *store(const struct kb_option *o, const char *arg, char *hint,
 	case KB_OPT_STRING:
 		*(const char **)o->value = arg;
 		return NULL;
+	case KB_OPT_LIST: {
+		struct kb_opt_list *l = o->value;
+		if (l->n >= l->max) {
+			snprintf(hint, hlen, "at most %u of them", l->max);
+			return hint;
+		}
+		l->v[l->n++] = arg;
+		return NULL;
+	}
 	case KB_OPT_CALLBACK:
 		return o->cb(o, arg);
 	case KB_OPT_INT:

@@ -25,6 +25,7 @@ enum kb_opt_type {
 	KB_OPT_UINT,     /**< an unsigned int in [min, max] */
 	KB_OPT_DOUBLE,   /**< a double in (min, max] */
 	KB_OPT_STRING,   /**< a const char * (the argv string itself) */
+	KB_OPT_LIST,     /**< repeatable: each value appended to a struct kb_opt_list */
 	KB_OPT_CALLBACK, /**< cb(opt, value) checks and stores the value (NULL for a flag) */
 	KB_OPT_GROUP,    /**< not an option: a heading in --help (help is the text) */
 };
@@ -34,6 +35,12 @@ enum kb_opt_type {
 #define KB_OPTF_LAST (1u << 1)   /**< the arguments after this option are all positional */
 
 struct kb_option;
+
+/** The values of a repeatable (KB_OPT_LIST) option, in order; v has room for max. */
+struct kb_opt_list {
+	const char **v;
+	unsigned int n, max;
+};
 
 /** Check and store arg (NULL for a callback without argh). NULL when fine, else a hint
  * for the usage error "bad --<name> '<arg>'; <hint>". */
@@ -71,6 +78,9 @@ struct kb_option {
 	  .help = (h), .min = (lo), .max = (hi) }
 #define KB_OPT_STR(s, l, v, a, h) \
 	{ .type = KB_OPT_STRING, .short_name = (s), .long_name = (l), .value = (v), .argh = (a), \
+	  .help = (h) }
+#define KB_OPT_STRS(s, l, v, a, h) \
+	{ .type = KB_OPT_LIST, .short_name = (s), .long_name = (l), .value = (v), .argh = (a), \
 	  .help = (h) }
 #define KB_OPT_CALL(s, l, v, a, h, f) \
 	{ .type = KB_OPT_CALLBACK, .short_name = (s), .long_name = (l), .value = (v), \

@@ -1,6 +1,6 @@
 /*
  * tests/cli/test_options.c - the option parser of the kbisect commands (cli/options.c):
- * both value forms, short options, "--" and "-", last value wins, unique prefixes,
+ * both value forms, short options, repeatable lists, "--" and "-", last value wins, unique prefixes,
  * range checks, callbacks, usage errors with their messages and exit codes, and a
  * --help list made from the same table.
  * kb-test-labels: unit
@@ -27,6 +27,8 @@ static double timeout;
 static const char *cache, *out;
 static const char *seen[8];
 static int nseen;
+static const char *tag_v[2];
+static struct kb_opt_list tags = { tag_v, 0, 2 };
 
 static const char *collect(const struct kb_option *opt, const char *arg)
 {
@@ -48,6 +50,7 @@ static const struct kb_option table[] = {
 	KB_OPT_STR('o', "output", &out, "file", "where the output goes; a long help text that "
 		   "wraps onto a second line of the option list"),
 	KB_OPT_CALL(0, "rev", NULL, "rev", "a revision (repeatable)", collect),
+	KB_OPT_STRS('t', "tag", &tags, "tag", "a tag (up to two)"),
 	{ .type = KB_OPT_STRING, .long_name = "cached", .value = &cache, .argh = "dir",
 	  .flags = KB_OPTF_HIDDEN, .help = "an alias, not listed" },
 	KB_OPT_TABLE_END,
@@ -61,6 +64,7 @@ static int setup(void **state)
 	timeout = 0;
 	cache = out = NULL;
 	nseen = 0;
+	tags.n = 0;
 	return 0;
 }
 
@@ -200,6 +204,19 @@ static void test_cli_options__callback_repeats_and_refuses_with_a_hint(void **st
 	assert_non_null(strstr(err, "bad --rev 'bad'; give anything but bad"));
 }
 
+static void test_cli_options__list_collects_up_to_its_room(void **state)
+{
+	char err[1024];
+	(void)state;
+	assert_int_equal(PARSE(err, 0, "--tag", "a", "-tb"), 0);
+	assert_int_equal(tags.n, 2);
+	assert_string_equal(tag_v[0], "a");
+	assert_string_equal(tag_v[1], "b");
+	tags.n = 0;
+	assert_int_equal(PARSE(err, 0, "--tag=a", "--tag=b", "--tag=c"), KB_OPTIONS_USAGE);
+	assert_non_null(strstr(err, "bad --tag 'c'; at most 2 of them"));
+}
+
 static void test_cli_options__stop_at_first_argument(void **state)
 {
 	char err[1024];
@@ -275,6 +292,7 @@ int main(void)
 		cmocka_unit_test_setup(test_cli_options__usage_errors_name_the_option, setup),
 		cmocka_unit_test_setup(test_cli_options__numbers_are_checked_against_their_range, setup),
 		cmocka_unit_test_setup(test_cli_options__callback_repeats_and_refuses_with_a_hint, setup),
+		cmocka_unit_test_setup(test_cli_options__list_collects_up_to_its_room, setup),
 		cmocka_unit_test_setup(test_cli_options__stop_at_first_argument, setup),
 		cmocka_unit_test_setup(test_cli_options__help_lists_every_option_from_the_table, setup),
 		cmocka_unit_test_setup(test_cli_options__help_option_prints_help_and_stops, setup),
