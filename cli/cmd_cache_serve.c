@@ -420,8 +420,14 @@ int cache_serve(int argc, char **argv)
 	struct argvec a = { 0 };
 	int r = serve_args(argc, argv, &a);
 
-	if (r == 0)
-		r = serve_main(a.n, a.v);
+	if (r == 0) { /* the parser reorders its argv: give it a copy of a.v */
+		char **v = calloc((size_t)a.n + 1, sizeof(*v));
+		if (!v)
+			r = kb_cli_error("out of memory");
+		else
+			memcpy(v, a.v, (size_t)a.n * sizeof(*v)), r = serve_main(a.n, v);
+		free(v);
+	}
 	for (int i = 0; i < a.n; i++)
 		free(a.v[i]);
 	free(a.v);

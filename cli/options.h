@@ -106,7 +106,8 @@ struct kb_cmd_doc {
 
 /** Parse argv[1..argc) (argv[0] names the command) against opts. Values go to the rows'
  * targets (the last one wins), the arguments that are not options are moved to
- * argv[0..n) in order and n is returned. -h/--help prints kb_options_help() to stdout
+ * argv[0..n) in order and n is returned (argv is reordered and argv[n] set to NULL:
+ * pass a copy of an array whose strings you free). -h/--help prints kb_options_help() to stdout
  * and returns KB_OPTIONS_HELP; an unknown option, a missing, extra or bad value prints
  * "kbisect: <why>" and the usage lines to stderr and returns KB_OPTIONS_USAGE. */
 int kb_options_parse(int argc, char **argv, const struct kb_option *opts,
