@@ -16,6 +16,7 @@
 
 #include "kbisect/analyze.h"
 #include "kbisect/error.h"
+#include "kbisect/util.h"
 #include "common/error_internal.h"
 #include "analyze_internal.h"
 
@@ -733,9 +734,8 @@ int kb_analyze_log_parse(kb_analyze_log **out, const char *text, size_t len, con
 
 int kb_analyze_log_load(kb_analyze_log **out, const char *path)
 {
-	FILE *f;
 	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	int rc, is_stdin;
 
 	if (!out || !path)
@@ -743,47 +743,13 @@ int kb_analyze_log_load(kb_analyze_log **out, const char *path)
 				     "kb_analyze_log_load: NULL argument; pass a file name");
 	*out = NULL;
 	is_stdin = !strcmp(path, "-");
-	f = is_stdin ? stdin : fopen(path, "rb");
-	if (!f)
-		return kb_error_os("cannot open bisection log '%s'", path);
-	for (;;) {
-		size_t got;
-		if (len == cap) {
-			char *b;
-			if (cap >= MAX_LOG_BYTES) {
-				if (!is_stdin)
-					fclose(f);
-				free(buf);
-				return kb_error_setc(KB_EINVAL, KB_ERRCLASS_ANALYZE,
-						     "'%s' is larger than %u MiB: not a bisection "
-						     "log; pass one syzbot bisection log",
-						     path, MAX_LOG_BYTES >> 20);
-			}
-			cap = cap ? cap * 2 : 65536;
-			if (!(b = realloc(buf, cap))) {
-				if (!is_stdin)
-					fclose(f);
-				free(buf);
-				return kb_error_setc(KB_ERROR, KB_ERRCLASS_OS,
-						     "out of memory reading '%s'", path);
-			}
-			buf = b;
-		}
-		got = fread(buf + len, 1, cap - len, f);
-		len += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f)) {
-		int e = errno;
-		if (!is_stdin)
-			fclose(f);
-		free(buf);
-		errno = e ? e : EIO;
-		return kb_error_os("cannot read bisection log '%s'", path);
-	}
-	if (!is_stdin)
-		fclose(f);
+	rc = kb_file_read(&buf, &len, path, MAX_LOG_BYTES, "bisection log");
+	if (rc == KB_EINVAL) /* larger than any bisection log */
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_ANALYZE,
+				     "'%s' is larger than %u MiB: not a bisection log; pass one "
+				     "syzbot bisection log", path, MAX_LOG_BYTES >> 20);
+	if (rc != KB_OK)
+		return rc;
 	rc = kb_analyze_log_parse(out, buf, len, is_stdin ? "<stdin>" : path);
 	free(buf);
 	return rc;

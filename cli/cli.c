@@ -14,8 +14,9 @@
 
 void kb_cli_usage(FILE *out, const char *const *usage)
 {
-	for (int i = 0; usage[i]; i++)
-		fprintf(out, "%s%s\n", i == 0 ? "usage: " : "   or: ", usage[i]);
+	for (int i = 0; usage[i]; i++) /* a line starting with a space continues the last */
+		fprintf(out, "%s%s\n", i == 0 ? "usage: " : usage[i][0] == ' ' ? "       " : "   or: ",
+			usage[i]);
 }
 
 int kb_cli_die_error(void)

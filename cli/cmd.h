@@ -1,9 +1,11 @@
 /*
  * cli/cmd.h - the subcommands of the kbisect tool and the helpers they share.
  *
- * Recipe for a new command (git's builtin.h): write cmd_foo() in cli/cmd_foo.c,
- * declare it here, add a row to kb_cmds[] in cli/main.c, add it to
- * bisect/CMakeLists.txt, add tests/cli/tN..-foo.sh and docs/kbisect-foo.md.
+ * Recipe for a new command (git's builtin.h): write cmd_foo() in cli/cmd_foo.c with a
+ * struct kb_option table and a struct kb_cmd_doc (cli/options.h; kb_options_parse()
+ * parses argv and answers --help from them), declare it here, add a row to kb_cmds[] in
+ * cli/main.c (cli/CMakeLists.txt picks the file up), add tests/cli/tN..-foo.sh and
+ * docs/kbisect-foo.md.
  * The cmd_ files call only the public headers (include/kbisect) and these helpers.
  */
 #ifndef KB_BISECT_CMD_H
@@ -28,7 +30,8 @@ struct kb_cmd {
 	const char *desc;
 };
 
-/** Print usage lines (NULL-terminated array) to out, each prefixed "usage: " or "   or: ". */
+/** Print usage lines (NULL-terminated array) to out, each prefixed "usage: " or "   or: "
+ * (a line starting with a space continues the one before: indented only). */
 void kb_cli_usage(FILE *out, const char *const *usage);
 
 /** Print "kbisect: <message of kb_error_last()>" to stderr; returns KB_EXIT_ERROR. */

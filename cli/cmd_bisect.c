@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,7 +26,9 @@
 #include "kbisect/model.h"
 #include "kbisect/oracle.h"
 #include "kbisect/simulate.h"
+#include "kbisect/util.h"
 #include "cmd.h"
+#include "options.h"
 
 static const char *const bisect_usage[] = {
 	"kbisect bisect --repo <dir> --bad <rev> (--good <rev>... | --find-good) --config <file>",
@@ -44,56 +45,64 @@ static const char *const bisect_usage[] = {
 	NULL,
 };
 
-static void bisect_help(void)
+static const struct kb_cmd_doc bisect_doc = {
+	bisect_usage,
+	"Find the commit that introduced a crash, say how sure that is, and spend as\n"
+	"little build and test time as possible. Each round tests up to <k> commits\n"
+	"chosen for what they tell about the culprit per unit of time; one run of the\n"
+	"reproducer is a target crash, a clean run, or something that says nothing\n"
+	"(infra error such as SYZFAIL, other crash, boot failure).",
+	"Ctrl-C stops after the current round; the same command resumes from the\n"
+	"cached builds and test results. Exit 0 when a culprit or a credible set was\n"
+	"found, 1 on error (including a reproducer that does not crash --bad), 129 on\n"
+	"usage errors.",
+};
+
+/* --ccache <prog> and --no-ccache (arg NULL): the last one wins. */
+struct ccache_choice {
+	const char *prog;
+	int set;
+};
+
+static const char *set_ccache(const struct kb_option *opt, const char *arg)
 {
-	kb_cli_usage(stdout, bisect_usage);
-	printf("\nFind the commit that introduced a crash, say how sure that is, and spend as\n"
-	       "little build and test time as possible. Each round tests up to <k> commits\n"
-	       "chosen for what they tell about the culprit per unit of time; one run of the\n"
-	       "reproducer is a target crash, a clean run, or something that says nothing\n"
-	       "(infra error such as SYZFAIL, other crash, boot failure).\n\n"
-	       "    --repo <dir>          git repository of the kernel\n"
-	       "    --bad <rev>           a commit that crashes\n"
-	       "    --good <rev>          a commit without the crash (repeatable)\n"
-	       "    --find-good           walk back release tags below --bad to find a good one\n"
-	       "    --config <file>       base kernel config\n"
-	       "    --repro <file>        reproducer (static binary or C file)\n"
-	       "    --kernel-cmdline <s>  extra kernel command line\n"
-	       "    --workers <k>         commits built and tested per round (default 1)\n"
-	       "    --runs-per-test <n>   runs of the reproducer per test (default 10; more\n"
-	       "                          when the reproducer is flaky)\n"
-	       "    --confidence <p>      stop when one commit holds p (default 0.99)\n"
-	       "    --cache <dir>         cache directory (default $KBISECT_CACHE, ~/.cache/kbisect)\n"
-	       "    --remote <url>        shared cache server (default $KBISECT_REMOTE, config):\n"
-	       "                          builds and test results of every host; ccache too\n"
-	       "    --title <title>       title of the original crash (else learned on --bad)\n"
-	       "    --any-crash           any crash counts as the target (syzkaller's old rule)\n"
-	       "    --max-rounds <n>      budget in rounds (default 60)\n"
-	       "    --json                print the result as JSON (culprit, probability,\n"
-	       "                          candidates, flags, tested, seconds, ...)\n"
-	       "    --html <file>         write a report with the timeline per worker and the\n"
-	       "                          probability mass per round\n"
-	       "    --log <file>          write the bisection log there (default: stderr)\n"
-	       "    --build-cmd, --image, --work-dir, --jobs   as in 'kbisect build'\n"
-	       "    --ccache <prog>       wrap the compiler with ccache (default: ccache when it\n"
-	       "                          is installed and no --build-cmd is given; its files go\n"
-	       "                          to <cache>/ccache unless $CCACHE_DIR is set)\n"
-	       "    --no-ccache           build without ccache\n"
-	       "    --accel, --vms, --run-timeout, --boot-timeout, --cold   as in 'kbisect pool "
-	       "run'\n"
-	       "    --prebuild <n>        build up to n of the likeliest next candidates while\n"
-	       "                          a round's tests run (default: <k> on machines with 8\n"
-	       "                          or more CPUs and in --simulate, else 0: on a few\n"
-	       "                          cores the builds only slow the VMs down); next\n"
-	       "                          candidates whose kernel is at hand are pre-booted\n"
-	       "                          in any case\n"
-	       "    --simulate            bisect a synthetic history (--commits, default 1000;\n"
-	       "                          --shape; --q, default 0.5; --seed) with simulated\n"
-	       "                          builds (7 min) and test rounds (9 min)\n\n"
-	       "Ctrl-C stops after the current round; the same command resumes from the\n"
-	       "cached builds and test results. Exit 0 when a culprit or a credible set was\n"
-	       "found, 1 on error (including a reproducer that does not crash --bad), 129 on\n"
-	       "usage errors.\n");
+	struct ccache_choice *c = opt->value;
+	c->prog = arg;
+	c->set = 1;
+	return NULL;
+}
+
+static const char *set_confidence(const struct kb_option *opt, const char *arg)
+{
+	char *end;
+	double p = strtod(arg, &end);
+	if (*end || !*arg || !(p > 0 && p < 1))
+		return "give a probability such as 0.99";
+	*(double *)opt->value = p;
+	return NULL;
+}
+
+static const char *set_shape(const struct kb_option *opt, const char *arg)
+{
+	if (!strcmp(arg, "linear"))
+		*(int *)opt->value = KB_SIM_LINEAR;
+	else if (!strcmp(arg, "merges"))
+		*(int *)opt->value = KB_SIM_MERGES;
+	else
+		return "give linear or merges";
+	return NULL;
+}
+
+static const char *set_seed(const struct kb_option *opt, const char *arg)
+{
+	char *end;
+	unsigned long long v;
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (*end || !*arg || *arg == '-' || errno)
+		return "give a whole number";
+	*(unsigned long long *)opt->value = v;
+	return NULL;
 }
 
 /* below this many CPUs, builds and TCG VMs share the cores: a speculative build only
@@ -101,23 +110,6 @@ static void bisect_help(void)
 #define PREBUILD_MIN_CPUS 8
 
 static volatile sig_atomic_t interrupted;
-
-/* 1 when prog is an executable in $PATH */
-static int on_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	char buf[PATH_MAX];
-
-	while (path && *path) {
-		const char *colon = strchr(path, ':');
-		size_t n = colon ? (size_t)(colon - path) : strlen(path);
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, prog);
-		if (n && access(buf, X_OK) == 0)
-			return 1;
-		path += n + (colon ? 1 : 0);
-	}
-	return 0;
-}
 
 static void on_sigint(int sig)
 {
@@ -381,6 +373,7 @@ out:
 static void set_defaults(struct real_args *ra, kb_engine_opts *eo, int simulate, int prebuild,
 			 int ccache_set)
 {
+	char ccache[PATH_MAX];
 	/* speculative builds: on by default where builds and VMs do not share a few cores
 	 * (and always in the simulation, whose builds run on build servers) */
 	if (simulate) { /* the simulator builds what the engine hands it */
@@ -395,195 +388,104 @@ static void set_defaults(struct real_args *ra, kb_engine_opts *eo, int simulate,
 	}
 	/* ccache on kernel builds when it is installed: going back across a header that
 	 * most files include then costs cache hits, not a full rebuild */
-	if (!ccache_set && !ra->build_cmd && on_path("ccache"))
+	if (!ccache_set && !ra->build_cmd &&
+	    kb_path_find(ccache, sizeof(ccache), "ccache") == KB_OK)
 		ra->ccache = "ccache";
-}
-
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-	if (!s || !*s || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return -1;
-	*out = (unsigned)v;
-	return 0;
+	kb_error_clear(); /* no ccache is no error */
 }
 
 int cmd_bisect(int argc, char **argv)
 {
-	enum { O_REPO = 256, O_GOOD, O_BAD, O_CONFIG, O_REPRO, O_CMDLINE, O_WORKERS, O_RUNS,
-	       O_CONF, O_CACHE, O_REMOTE, O_JSON, O_HTML, O_SIM, O_COMMITS, O_SHAPE, O_Q,
-	       O_SEED, O_TITLE, O_ANY, O_ROUNDS, O_LOG, O_BUILDCMD, O_IMAGE, O_WORKDIR,
-	       O_JOBS, O_ACCEL, O_VMS, O_RTIMEOUT, O_FINDGOOD, O_PREBUILD, O_BTIMEOUT,
-	       O_CCACHE, O_NOCCACHE, O_COLD };
-	static const struct option lo[] = {
-		{ "repo", required_argument, NULL, O_REPO },
-		{ "good", required_argument, NULL, O_GOOD },
-		{ "bad", required_argument, NULL, O_BAD },
-		{ "find-good", no_argument, NULL, O_FINDGOOD },
-		{ "config", required_argument, NULL, O_CONFIG },
-		{ "repro", required_argument, NULL, O_REPRO },
-		{ "kernel-cmdline", required_argument, NULL, O_CMDLINE },
-		{ "workers", required_argument, NULL, O_WORKERS },
-		{ "runs-per-test", required_argument, NULL, O_RUNS },
-		{ "confidence", required_argument, NULL, O_CONF },
-		{ "cache", required_argument, NULL, O_CACHE },
-		{ "remote", required_argument, NULL, O_REMOTE },
-		{ "json", no_argument, NULL, O_JSON },
-		{ "html", required_argument, NULL, O_HTML },
-		{ "simulate", no_argument, NULL, O_SIM },
-		{ "commits", required_argument, NULL, O_COMMITS },
-		{ "shape", required_argument, NULL, O_SHAPE },
-		{ "q", required_argument, NULL, O_Q },
-		{ "seed", required_argument, NULL, O_SEED },
-		{ "title", required_argument, NULL, O_TITLE },
-		{ "any-crash", no_argument, NULL, O_ANY },
-		{ "max-rounds", required_argument, NULL, O_ROUNDS },
-		{ "log", required_argument, NULL, O_LOG },
-		{ "build-cmd", required_argument, NULL, O_BUILDCMD },
-		{ "image", required_argument, NULL, O_IMAGE },
-		{ "work-dir", required_argument, NULL, O_WORKDIR },
-		{ "jobs", required_argument, NULL, O_JOBS },
-		{ "accel", required_argument, NULL, O_ACCEL },
-		{ "vms", required_argument, NULL, O_VMS },
-		{ "run-timeout", required_argument, NULL, O_RTIMEOUT },
-		{ "prebuild", required_argument, NULL, O_PREBUILD },
-		{ "boot-timeout", required_argument, NULL, O_BTIMEOUT },
-		{ "ccache", required_argument, NULL, O_CCACHE },
-		{ "no-ccache", no_argument, NULL, O_NOCCACHE },
-		{ "cold", no_argument, NULL, O_COLD },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct real_args ra = { .run_timeout = 60 };
 	int prebuild = -2; /* -2: not given */
 	int ccache_set = 0;
 	kb_engine_opts eo = { 0 };
 	const char *html = NULL, *logpath = NULL;
 	const char *goods[16];
-	int json = 0, simulate = 0, shape = KB_SIM_LINEAR, c, rc;
+	int json = 0, simulate = 0, shape = KB_SIM_LINEAR, rc, n;
 	unsigned commits = 1000;
 	double q = 0.5;
 	unsigned long long seed = 1;
 	struct logger lg = { stderr };
-	char *end;
+	struct kb_opt_list gl = { goods, 0, 16 };
+	struct ccache_choice cc = { NULL, 0 };
+	const char *image = NULL;
+	const struct kb_option options[] = {
+		KB_OPT_STR(0, "repo", &ra.repo, "dir", "git repository of the kernel"),
+		KB_OPT_STR(0, "bad", &ra.bad, "rev", "a commit that crashes"),
+		KB_OPT_STRS(0, "good", &gl, "rev", "a commit without the crash (repeatable, up to "
+			    "16)"),
+		KB_OPT_BOOL(0, "find-good", &ra.find_good,
+			    "walk back release tags below --bad to find a good one"),
+		KB_OPT_STR(0, "config", &ra.config, "file", "base kernel config"),
+		KB_OPT_STR(0, "repro", &ra.repro, "file", "reproducer (static binary or C file)"),
+		KB_OPT_STR(0, "kernel-cmdline", &ra.cmdline, "str", "extra kernel command line"),
+		KB_OPT_UNSIGNED(0, "workers", &eo.workers, 1, 64, "k",
+				"commits built and tested per round (default 1)"),
+		KB_OPT_UNSIGNED(0, "runs-per-test", &eo.runs_per_test, 1, KB_ENGINE_MAX_RUNS / 2,
+				"n", "runs of the reproducer per test (default 10; more when the "
+				"reproducer is flaky)"),
+		KB_OPT_CALL(0, "confidence", &eo.confidence, "p",
+			    "stop when one commit holds p (default 0.99)", set_confidence),
+		KB_OPT_STR(0, "cache", &ra.cache_dir, "dir",
+			   "cache directory (default $KBISECT_CACHE, ~/.cache/kbisect)"),
+		KB_OPT_STR(0, "remote", &ra.remote, "url", "shared cache server (default "
+			   "$KBISECT_REMOTE, config): builds and test results of every host; "
+			   "ccache too"),
+		KB_OPT_STR(0, "title", &eo.target_title, "title",
+			   "title of the original crash (else learned on --bad)"),
+		KB_OPT_BOOL(0, "any-crash", &eo.any_crash,
+			    "any crash counts as the target (syzkaller's old rule)"),
+		KB_OPT_UNSIGNED(0, "max-rounds", &eo.max_rounds, 1, 10000, "n",
+				"budget in rounds (default 60)"),
+		KB_OPT_BOOL(0, "json", &json, "print the result as JSON (culprit, probability, "
+			    "candidates, flags, tested, seconds, ...)"),
+		KB_OPT_STR(0, "html", &html, "file", "write a report with the timeline per worker "
+			   "and the probability mass per round"),
+		KB_OPT_STR(0, "log", &logpath, "file",
+			   "write the bisection log there (default: stderr)"),
+		KB_OPT_STR(0, "build-cmd", &ra.build_cmd, "cmd", "as in 'kbisect build'"),
+		KB_OPT_STR(0, "image", &image, "path", "as in 'kbisect build'"),
+		KB_OPT_STR(0, "work-dir", &ra.work_dir, "dir", "as in 'kbisect build'"),
+		KB_OPT_UNSIGNED(0, "jobs", &ra.jobs, 1, 1024, "n", "as in 'kbisect build'"),
+		KB_OPT_CALL(0, "ccache", &cc, "prog", "wrap the compiler with ccache (default: "
+			    "ccache when it is installed and no --build-cmd is given; its files go "
+			    "to <cache>/ccache unless $CCACHE_DIR is set)", set_ccache),
+		KB_OPT_CALL(0, "no-ccache", &cc, NULL, "build without ccache", set_ccache),
+		KB_OPT_STR(0, "accel", &ra.accel, "tcg|kvm|auto", "as in 'kbisect pool run'"),
+		KB_OPT_UNSIGNED(0, "vms", &ra.vms, 1, 256, "n", "as in 'kbisect pool run'"),
+		KB_OPT_NUMBER(0, "run-timeout", &ra.run_timeout, 0, 1e9, "s",
+			      "as --timeout in 'kbisect pool run'"),
+		KB_OPT_NUMBER(0, "boot-timeout", &ra.boot_timeout, 0, 86400, "s",
+			      "as in 'kbisect pool run'"),
+		KB_OPT_BOOL(0, "cold", &ra.cold, "as in 'kbisect pool run'"),
+		KB_OPT_INTEGER(0, "prebuild", &prebuild, 0, 64, "n", "build up to n of the "
+			       "likeliest next candidates while a round's tests run (default: <k> "
+			       "on machines with 8 or more CPUs and in --simulate, else 0: on a few "
+			       "cores the builds only slow the VMs down); next candidates whose "
+			       "kernel is at hand are pre-booted in any case"),
+		KB_OPT_BOOL(0, "simulate", &simulate, "bisect a synthetic history with simulated "
+			    "builds (7 min) and test rounds (9 min)"),
+		KB_OPT_UNSIGNED(0, "commits", &commits, 2, KB_MODEL_MAX_NODES, "n",
+				"--simulate: commits in the history (default 1000)"),
+		KB_OPT_CALL(0, "shape", &shape, "linear|merges",
+			    "--simulate: the shape of the history (default linear)", set_shape),
+		KB_OPT_NUMBER(0, "q", &q, 0, 1, "rate",
+			      "--simulate: rate of the crash on bad commits (default 0.5)"),
+		KB_OPT_CALL(0, "seed", &seed, "n", "--simulate: random seed (default 1)", set_seed),
+		KB_OPT_TABLE_END,
+	};
 
 	ra.goods = goods;
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		switch (c) {
-		case O_REPO: ra.repo = optarg; break;
-		case O_GOOD:
-			if (ra.n_goods == 16)
-				return kb_cli_usage_error(bisect_usage, "at most 16 --good commits");
-			goods[ra.n_goods++] = optarg;
-			break;
-		case O_BAD: ra.bad = optarg; break;
-		case O_FINDGOOD: ra.find_good = 1; break;
-		case O_CONFIG: ra.config = optarg; break;
-		case O_REPRO: ra.repro = optarg; break;
-		case O_CMDLINE: ra.cmdline = optarg; break;
-		case O_WORKERS:
-			if (parse_uint(optarg, 1, 64, &eo.workers))
-				return kb_cli_usage_error(bisect_usage, "bad --workers '%s'; give 1..64", optarg);
-			break;
-		case O_RUNS:
-			if (parse_uint(optarg, 1, KB_ENGINE_MAX_RUNS / 2, &eo.runs_per_test))
-				return kb_cli_usage_error(bisect_usage, "bad --runs-per-test '%s'; give 1..%d",
-							  optarg, KB_ENGINE_MAX_RUNS / 2);
-			break;
-		case O_CONF:
-			eo.confidence = strtod(optarg, &end);
-			if (*end || !*optarg || !(eo.confidence > 0 && eo.confidence < 1))
-				return kb_cli_usage_error(bisect_usage, "bad --confidence '%s'; give a "
-							  "probability such as 0.99", optarg);
-			break;
-		case O_CACHE: ra.cache_dir = optarg; break;
-		case O_REMOTE: ra.remote = optarg; break;
-		case O_JSON: json = 1; break;
-		case O_HTML: html = optarg; break;
-		case O_SIM: simulate = 1; break;
-		case O_COMMITS:
-			if (parse_uint(optarg, 2, KB_MODEL_MAX_NODES, &commits))
-				return kb_cli_usage_error(bisect_usage, "bad --commits '%s'; give 2..%d",
-							  optarg, KB_MODEL_MAX_NODES);
-			break;
-		case O_SHAPE:
-			if (!strcmp(optarg, "linear"))
-				shape = KB_SIM_LINEAR;
-			else if (!strcmp(optarg, "merges"))
-				shape = KB_SIM_MERGES;
-			else
-				return kb_cli_usage_error(bisect_usage, "bad --shape '%s'; give linear "
-							  "or merges", optarg);
-			break;
-		case O_Q:
-			q = strtod(optarg, &end);
-			if (*end || !*optarg || !(q > 0 && q <= 1))
-				return kb_cli_usage_error(bisect_usage, "bad --q '%s'; give a rate in "
-							  "(0,1]", optarg);
-			break;
-		case O_SEED:
-			seed = strtoull(optarg, &end, 10);
-			if (*end || !*optarg)
-				return kb_cli_usage_error(bisect_usage, "bad --seed '%s'", optarg);
-			break;
-		case O_TITLE: eo.target_title = optarg; break;
-		case O_ANY: eo.any_crash = 1; break;
-		case O_ROUNDS:
-			if (parse_uint(optarg, 1, 10000, &eo.max_rounds))
-				return kb_cli_usage_error(bisect_usage, "bad --max-rounds '%s'", optarg);
-			break;
-		case O_LOG: logpath = optarg; break;
-		case O_BUILDCMD: ra.build_cmd = optarg; break;
-		case O_IMAGE: ra.image = optarg, ra.image_set = 1; break;
-		case O_WORKDIR: ra.work_dir = optarg; break;
-		case O_JOBS:
-			if (parse_uint(optarg, 1, 1024, &ra.jobs))
-				return kb_cli_usage_error(bisect_usage, "bad --jobs '%s'", optarg);
-			break;
-		case O_ACCEL: ra.accel = optarg; break;
-		case O_COLD: ra.cold = 1; break;
-		case O_VMS:
-			if (parse_uint(optarg, 1, 256, &ra.vms))
-				return kb_cli_usage_error(bisect_usage, "bad --vms '%s'", optarg);
-			break;
-		case O_RTIMEOUT:
-			ra.run_timeout = strtod(optarg, &end);
-			if (*end || !*optarg || !(ra.run_timeout > 0))
-				return kb_cli_usage_error(bisect_usage, "bad --run-timeout '%s'", optarg);
-			break;
-		case O_BTIMEOUT:
-			ra.boot_timeout = strtod(optarg, &end);
-			if (*end || !*optarg || !(ra.boot_timeout > 0) || ra.boot_timeout > 86400)
-				return kb_cli_usage_error(bisect_usage, "bad --boot-timeout '%s'; give "
-							  "seconds in (0, 86400]", optarg);
-			break;
-		case O_PREBUILD: {
-			unsigned v;
-			if (parse_uint(optarg, 0, 64, &v))
-				return kb_cli_usage_error(bisect_usage, "bad --prebuild '%s'; give 0..64",
-							  optarg);
-			prebuild = (int)v;
-			break;
-		}
-		case O_CCACHE: ra.ccache = optarg, ccache_set = 1; break;
-		case O_NOCCACHE: ra.ccache = NULL, ccache_set = 1; break;
-		case 'h':
-			bisect_help();
-			return KB_EXIT_OK;
-		default:
-			return kb_cli_usage_error(bisect_usage, "unknown option '%s'; see 'kbisect "
-						  "bisect --help'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return kb_cli_usage_error(bisect_usage, "unexpected argument '%s'", argv[optind]);
+	if ((n = kb_options_parse(argc, argv, options, &bisect_doc, 0)) < 0)
+		return kb_options_exit(n);
+	if (n > 0)
+		return kb_cli_usage_error(bisect_usage, "unexpected argument '%s'", argv[0]);
+	ra.n_goods = gl.n;
+	if (image)
+		ra.image = image, ra.image_set = 1;
+	if (cc.set)
+		ra.ccache = cc.prog, ccache_set = 1;
 	if (logpath) {
 		lg.f = fopen(logpath, "a");
 		if (!lg.f)

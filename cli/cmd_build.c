@@ -13,6 +13,7 @@
 #include "kbisect/error.h"
 #include "kbisect/remote.h"
 #include "cmd.h"
+#include "options.h"
 
 static const char *const build_usage[] = {
 	"kbisect build --repo <dir> --rev <rev>... --config <file> [--jobs <n>] [--json]",
@@ -23,37 +24,15 @@ static const char *const build_usage[] = {
 	NULL,
 };
 
-static void build_help(void)
-{
-	kb_cli_usage(stdout, build_usage);
-	printf("\nBuild the kernel of each --rev (at most once across all bisects sharing the\n"
-	       "cache) and print its kernel signature, its artifacts and how it was obtained:\n"
-	       "built, cache_hit, dependency_skip (no input of a cached build changed) or\n"
-	       "cached_failure (the same inputs failed before).\n\n"
-	       "    --repo <dir>         git repository of the kernel\n"
-	       "    --rev <rev>          revision to build (repeat for several, built in order)\n"
-	       "    --config <file>      base kernel config (make olddefconfig completes it)\n"
-	       "    --jobs <n>           make -j (default: number of CPUs)\n"
-	       "    --json               one JSON object per revision\n"
-	       "    --cache <dir>        cache directory (default $KBISECT_CACHE, ~/.cache/kbisect)\n"
-	       "    --cc <compiler>      gcc (default), clang, or a path\n"
-	       "    --ccache <prog>      wrap the compiler with ccache\n"
-	       "    --ccache-remote <url> ccache remote storage (e.g. the kbisect cache server)\n"
-	       "    --remote <url>       shared cache server (default $KBISECT_REMOTE, config):\n"
-	       "                         build records read/written through, ccache on it too\n"
-	       "    --build-cmd <cmd>    custom build command run with sh in the work tree\n"
-	       "                         ($KBISECT_CONFIG, $KBISECT_JOBS, $CC); must leave vmlinux\n"
-	       "    --image <path>       boot image in the tree (default arch/x86/boot/bzImage;\n"
-	       "                         \"\" for none)\n"
-	       "    --worker <n>         worker index: its own work tree (parallel builds)\n"
-	       "    --work-dir <dir>     root of work trees (default $KBISECT_WORK,\n"
-	       "                         ~/.cache/kbisect/work)\n"
-	       "    --timeout <seconds>  time limit of one build (default 10800)\n"
-	       "    --no-dep-skip        never reuse a build by dependency skip\n"
-	       "    --predict            only say what building would cost; build nothing\n\n"
-	       "Exit 0 when every kernel exists, 1 when a build failed (or is a cached\n"
-	       "failure) or on error, 129 on usage errors.\n");
-}
+static const struct kb_cmd_doc build_doc = {
+	build_usage,
+	"Build the kernel of each --rev (at most once across all bisects sharing the\n"
+	"cache) and print its kernel signature, its artifacts and how it was obtained:\n"
+	"built, cache_hit, dependency_skip (no input of a cached build changed) or\n"
+	"cached_failure (the same inputs failed before).",
+	"Exit 0 when every kernel exists, 1 when a build failed (or is a cached\n"
+	"failure) or on error, 129 on usage errors.",
+};
 
 static void print_text(const kb_build_result *r, const char *rev, int predict)
 {
@@ -129,16 +108,6 @@ static int print_json(const kb_build_result *r, const char *rev)
 	return 0;
 }
 
-static int parse_int(const char *s, int *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || v < 0 || v > 1000000)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 int cmd_build(int argc, char **argv)
 {
 	kb_build_opts o = { 0 };
@@ -150,73 +119,53 @@ int cmd_build(int argc, char **argv)
 	kb_cache *c = NULL;
 	kb_builder *b = NULL;
 
+	struct kb_opt_list rl = { NULL, 0, 0 };
+	const struct kb_option options[] = {
+		KB_OPT_STR(0, "repo", &repo, "dir", "git repository of the kernel"),
+		KB_OPT_STRS(0, "rev", &rl, "rev", "revision to build (repeat for several, built "
+			    "in order)"),
+		KB_OPT_STR(0, "config", &o.config_path, "file",
+			   "base kernel config (make olddefconfig completes it)"),
+		KB_OPT_INTEGER(0, "jobs", &o.jobs, 1, 1000000, "n",
+			       "make -j (default: number of CPUs)"),
+		KB_OPT_BOOL(0, "json", &json, "one JSON object per revision"),
+		KB_OPT_STR(0, "cache", &cache_dir, "dir",
+			   "cache directory (default $KBISECT_CACHE, ~/.cache/kbisect)"),
+		KB_OPT_STR(0, "cc", &o.cc, "compiler", "gcc (default), clang, or a path"),
+		KB_OPT_STR(0, "ccache", &o.ccache, "prog", "wrap the compiler with ccache"),
+		KB_OPT_STR(0, "ccache-remote", &o.ccache_remote, "url",
+			   "ccache remote storage (e.g. the kbisect cache server)"),
+		KB_OPT_STR(0, "remote", &remote_url, "url",
+			   "shared cache server (default $KBISECT_REMOTE, config): build records "
+			   "read/written through, ccache on it too"),
+		KB_OPT_STR(0, "build-cmd", &o.build_cmd, "cmd",
+			   "custom build command run with sh in the work tree ($KBISECT_CONFIG, "
+			   "$KBISECT_JOBS, $CC); must leave vmlinux"),
+		KB_OPT_STR(0, "image", &o.image_path, "path",
+			   "boot image in the tree (default arch/x86/boot/bzImage; \"\" for none)"),
+		KB_OPT_INTEGER(0, "worker", &o.worker, 0, 1000000, "n",
+			       "worker index: its own work tree (parallel builds)"),
+		KB_OPT_STR(0, "work-dir", &o.work_dir, "dir",
+			   "root of work trees (default $KBISECT_WORK, ~/.cache/kbisect/work)"),
+		KB_OPT_NUMBER(0, "timeout", &o.timeout_s, 0, 1e9, "seconds",
+			      "time limit of one build (default 10800)"),
+		KB_OPT_BOOL(0, "no-dep-skip", &o.no_dep_skip, "never reuse a build by dependency skip"),
+		KB_OPT_BOOL(0, "predict", &predict, "only say what building would cost; build nothing"),
+		KB_OPT_TABLE_END,
+	};
+	int n;
+
 	revs = calloc((size_t)argc + 1, sizeof(*revs));
 	if (!revs)
 		return kb_cli_error("out of memory");
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			free(revs);
-			build_help();
-			return KB_EXIT_OK;
-		} else if (!strcmp(a, "--json")) {
-			json = 1;
-		} else if (!strcmp(a, "--predict")) {
-			predict = 1;
-		} else if (!strcmp(a, "--no-dep-skip")) {
-			o.no_dep_skip = 1;
-		} else if (!strcmp(a, "--repo") || !strcmp(a, "--rev") || !strcmp(a, "--config") ||
-			   !strcmp(a, "--jobs") || !strcmp(a, "--cache") || !strcmp(a, "--cc") ||
-			   !strcmp(a, "--ccache") || !strcmp(a, "--ccache-remote") ||
-			   !strcmp(a, "--remote") ||
-			   !strcmp(a, "--build-cmd") || !strcmp(a, "--image") ||
-			   !strcmp(a, "--worker") || !strcmp(a, "--work-dir") ||
-			   !strcmp(a, "--timeout")) {
-			if (!v) {
-				free(revs);
-				return kb_cli_usage_error(build_usage, "option '%s' needs a value", a);
-			}
-			i++;
-			if (!strcmp(a, "--repo"))
-				repo = v;
-			else if (!strcmp(a, "--rev"))
-				revs[n_revs++] = v;
-			else if (!strcmp(a, "--config"))
-				o.config_path = v;
-			else if (!strcmp(a, "--cache"))
-				cache_dir = v;
-			else if (!strcmp(a, "--cc"))
-				o.cc = v;
-			else if (!strcmp(a, "--ccache"))
-				o.ccache = v;
-			else if (!strcmp(a, "--ccache-remote"))
-				o.ccache_remote = v;
-			else if (!strcmp(a, "--remote"))
-				remote_url = v;
-			else if (!strcmp(a, "--build-cmd"))
-				o.build_cmd = v;
-			else if (!strcmp(a, "--image"))
-				o.image_path = v;
-			else if (!strcmp(a, "--work-dir"))
-				o.work_dir = v;
-			else if ((!strcmp(a, "--jobs") && (parse_int(v, &o.jobs) || o.jobs == 0)) ||
-				 (!strcmp(a, "--worker") && parse_int(v, &o.worker))) {
-				free(revs);
-				return kb_cli_usage_error(build_usage, "bad number '%s' for %s", v, a);
-			} else if (!strcmp(a, "--timeout")) {
-				char *end;
-				o.timeout_s = strtod(v, &end);
-				if (!*v || *end || o.timeout_s <= 0) {
-					free(revs);
-					return kb_cli_usage_error(build_usage,
-								  "bad number '%s' for --timeout", v);
-				}
-			}
-		} else {
-			free(revs);
-			return kb_cli_usage_error(build_usage, "unknown option '%.128s'", a);
-		}
+	rl.v = revs, rl.max = (unsigned int)argc;
+	n = kb_options_parse(argc, argv, options, &build_doc, 0);
+	n_revs = (int)rl.n;
+	if (n != 0) {
+		free(revs);
+		return n < 0 ? kb_options_exit(n)
+			     : kb_cli_usage_error(build_usage, "unexpected argument '%.128s'",
+						  argv[0]);
 	}
 	if (!repo || !n_revs || !o.config_path) {
 		free(revs);

@@ -18,6 +18,7 @@
 #include "kbisect/error.h"
 #include "kbisect/remote.h"
 #include "cmd.h"
+#include "options.h"
 
 static const char *const cache_usage[] = {
 	"kbisect cache put [--cache=<dir>] [--remote=<url>] [--kind=<kind>] [--pin] [--no-delta] <file>...",
@@ -48,63 +49,95 @@ struct copts {
 	char **args;
 };
 
-/* Parse argv (argv[0] is the subcommand). allowed: letters of the options accepted. */
+/* What each subcommand does, for its --help. */
+static const struct {
+	const char *name, *what;
+} cache_what[] = {
+	{ "put", "Store each file ('-' is standard input) and print its object id, the SHA-256\n"
+		 "of its bytes ('<id>  <file>' lines when several files are given)." },
+	{ "get", "Write object <id> to <file>, whole or not at all, its bytes checked against "
+		 "the id." },
+	{ "ls", "List the objects: id, kind, size, stored size, flags (D delta, P pinned), "
+		"last use." },
+	{ "show", "Describe one object." },
+	{ "stats", "Objects, bytes, hits and misses per kind, savings, build records, test "
+		   "runs, evictions, the size limit and the LMDB file." },
+	{ "gc", "Evict least-recently-used objects until the stored data is at most "
+		"--max-size, and remove what killed processes left." },
+	{ "verify", "Read every object back and check every record; one 'bad: <what>: <why>' "
+		    "line per damaged entry (exit 1)." },
+	{ "compact", "Rewrite the LMDB file without its free pages." },
+	{ "recover", "Copy whatever can still be read out of a damaged cache." },
+	{ "pin", "Protect an object from eviction." },
+	{ "unpin", "Let an object be evicted again." },
+};
+
+/* Set by parse() when it printed a subcommand's --help (cmd_cache then exits 0). */
+static int help_shown;
+
+/* Parse argv (argv[0] is the subcommand). allowed: letters of the options accepted.
+ * 0, or non-zero after printing the help or a usage error (o->args is then freed). */
 static int parse(struct copts *o, int argc, char **argv, const char *allowed)
 {
+	const struct {
+		char letter;
+		struct kb_option opt;
+	} all[] = {
+		{ 'c', KB_OPT_STR(0, "cache", &o->cache, "dir", "cache directory (default "
+				  "$KBISECT_CACHE, else ~/.cache/kbisect)") },
+		{ 'r', KB_OPT_STR(0, "remote", &o->remote, "url", "shared cache server as a "
+				  "second tier (default $KBISECT_REMOTE, config; see 'kbisect "
+				  "remote --help')") },
+		{ 'k', KB_OPT_STR(0, "kind", &o->kind, "kind", "blob, vmlinux, bzimage, config, "
+				  "buildlog, console, vmstate or repro (default: guessed from the "
+				  "file name)") },
+		{ 'p', KB_OPT_BOOL(0, "pin", &o->pin, "protect the objects from eviction") },
+		{ 'd', KB_OPT_BOOL(0, "no-delta", &o->no_delta, "store plain, never as a delta") },
+		{ 'o', KB_OPT_STR('o', "output", &o->out, "file", "where to write the object ('-': "
+				  "standard output)") },
+		{ 'j', KB_OPT_BOOL(0, "json", &o->json, "print JSON for scripts") },
+		{ 'm', KB_OPT_STR(0, "max-size", &o->max_size, "size", "evict down to this size "
+				  "(e.g. 500M, 20G; default: the configured limit)") },
+		{ 'l', KB_OPT_STR(0, "limit", &o->limit, "size", "set the limit persistently: past "
+				  "it, every put evicts down to 90 % of it") },
+		{ 't', KB_OPT_STR(0, "to", &o->to, "new dir", "write the recovered cache there") },
+	};
+	struct kb_option opts[sizeof(all) / sizeof(all[0]) + 1];
+	const char *usage[2] = { NULL, NULL }, *name = argv[0];
+	char line[64];
+	struct kb_cmd_doc doc = { usage, NULL, NULL };
+	size_t k = 0;
+	int n;
+
 	memset(o, 0, sizeof(*o));
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strchr(allowed, all[i].letter))
+			opts[k++] = all[i].opt;
+	opts[k] = (struct kb_option)KB_OPT_TABLE_END;
+	/* the usage line of this subcommand, its sentence */
+	snprintf(line, sizeof(line), "kbisect cache %s ", name);
+	for (int i = 0; cache_usage[i] && !usage[0]; i++)
+		if (!strncmp(cache_usage[i], line, strlen(line)) ||
+		    (!strncmp(cache_usage[i], "kbisect cache pin|unpin ", 24) &&
+		     (!strcmp(name, "pin") || !strcmp(name, "unpin"))))
+			usage[0] = cache_usage[i];
+	if (!usage[0])
+		doc.usage = cache_usage;
+	for (size_t i = 0; i < sizeof(cache_what) / sizeof(cache_what[0]); i++)
+		if (!strcmp(cache_what[i].name, name))
+			doc.intro = cache_what[i].what;
 	o->args = calloc((size_t)argc + 1, sizeof(char *));
 	if (!o->args)
 		return kb_cli_error("out of memory");
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *val = NULL;
-#define OPTV(name, letter, field)                                                       \
-	if (strchr(allowed, letter) && (!strncmp(a, name "=", strlen(name) + 1) ||      \
-					!strcmp(a, name))) {                             \
-		if (a[strlen(name)] == '=')                                             \
-			val = a + strlen(name) + 1;                                     \
-		else if (i + 1 < argc)                                                  \
-			val = argv[++i];                                                \
-		else                                                                    \
-			return kb_cli_usage_error(cache_usage, "option '%s' needs a value", \
-						  name);                                \
-		o->field = val;                                                         \
-		continue;                                                               \
+	memcpy(o->args, argv, (size_t)argc * sizeof(char *));
+	n = kb_options_parse(argc, o->args, opts, &doc, 0);
+	if (n < 0) {
+		help_shown = n == KB_OPTIONS_HELP;
+		free(o->args);
+		o->args = NULL;
+		return KB_EXIT_USAGE; /* after the help too: the subcommand stops */
 	}
-		OPTV("--cache", 'c', cache)
-		OPTV("-o", 'o', out)
-		OPTV("--output", 'o', out)
-		OPTV("--kind", 'k', kind)
-		OPTV("--max-size", 'm', max_size)
-		OPTV("--limit", 'l', limit)
-		OPTV("--remote", 'r', remote)
-		OPTV("--to", 't', to)
-#undef OPTV
-		if (strchr(allowed, 'j') && !strcmp(a, "--json")) {
-			o->json = 1;
-			continue;
-		}
-		if (strchr(allowed, 'p') && !strcmp(a, "--pin")) {
-			o->pin = 1;
-			continue;
-		}
-		if (strchr(allowed, 'd') && !strcmp(a, "--no-delta")) {
-			o->no_delta = 1;
-			continue;
-		}
-		if (!strcmp(a, "--")) {
-			while (++i < argc)
-				o->args[o->nargs++] = argv[i];
-			break;
-		}
-		if (a[0] == '-' && a[1]) {
-			free(o->args);
-			o->args = NULL;
-			return kb_cli_usage_error(cache_usage, "unknown option '%s' for 'kbisect "
-						  "cache %s'", a, argv[0]);
-		}
-		o->args[o->nargs++] = argv[i];
-	}
+	o->nargs = n;
 	return 0;
 }
 
@@ -283,18 +316,49 @@ static void fmt_time(char *buf, size_t len, int64_t t)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void print_info_json(const kb_object_info *i, int comma)
+/* A JSON string of s; bytes that are not UTF-8 become '?' (jansson takes UTF-8 only). */
+static json_t *jstr(const char *s)
 {
-	char hex[KB_KEY_HEXLEN + 1], base[KB_KEY_HEXLEN + 1] = "";
+	json_t *j = json_string(s);
+	char *copy;
+
+	if (j || !s || !(copy = strdup(s)))
+		return j;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+/* Print one JSON value compactly (keys in insertion order), after a comma if asked;
+ * takes the reference. -1 when it cannot be encoded. */
+static int print_json_value(json_t *j, int comma)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(j);
+	if (!s)
+		return -1;
+	printf("%s%s", comma ? "," : "", s);
+	free(s);
+	return 0;
+}
+
+/* The fields of one object for ls --json and show --json (docs/kbisect-cache.md). */
+static json_t *info_json(const kb_object_info *i)
+{
+	char hex[KB_KEY_HEXLEN + 1], base[KB_KEY_HEXLEN + 1];
+
 	kb_key_to_hex(hex, &i->id);
 	if (i->is_delta)
 		kb_key_to_hex(base, &i->delta_base);
-	printf("%s{\"id\":\"%s\",\"kind\":\"%s\",\"size\":%" PRIu64 ",\"stored\":%" PRIu64
-	       ",\"delta\":%s,\"delta_base\":%s%s%s,\"pinned\":%s,\"created\":%" PRId64
-	       ",\"last_used\":%" PRId64 "}",
-	       comma ? "," : "", hex, kb_object_kind_name(i->kind), i->size, i->stored,
-	       i->is_delta ? "true" : "false", i->is_delta ? "\"" : "", i->is_delta ? base : "null",
-	       i->is_delta ? "\"" : "", i->pinned ? "true" : "false", i->created, i->last_used);
+	return json_pack("{s:s, s:s, s:I, s:I, s:b, s:o, s:b, s:I, s:I}", "id", hex, "kind",
+			 kb_object_kind_name(i->kind), "size", (json_int_t)i->size, "stored",
+			 (json_int_t)i->stored, "delta", i->is_delta, "delta_base",
+			 i->is_delta ? json_string(base) : json_null(), "pinned", i->pinned,
+			 "created", (json_int_t)i->created, "last_used", (json_int_t)i->last_used);
 }
 
 struct ls_ctx {
@@ -306,10 +370,9 @@ static int ls_one(const kb_object_info *i, void *arg)
 	struct ls_ctx *l = arg;
 	char hex[KB_KEY_HEXLEN + 1], sz[32], st[32], tm[32];
 
-	if (l->json) {
-		print_info_json(i, l->n++ > 0);
-		return 0;
-	}
+	if (l->json) /* streamed: one object at a time, whatever the size of the cache */
+		return print_json_value(info_json(i), l->n++ > 0) ? kb_cli_error("cannot encode "
+			"object %s as JSON", kb_object_kind_name(i->kind)) : 0;
 	kb_key_to_hex(hex, &i->id);
 	fmt_time(tm, sizeof(tm), i->last_used);
 	printf("%s  %-8s  %10s  %10s  %s%s  %s\n", hex, kb_object_kind_name(i->kind),
@@ -368,7 +431,8 @@ static int cache_show(int argc, char **argv)
 	if (kb_cache_object_info(&i, c, &id)) {
 		rc = kb_cli_die_error();
 	} else if (o.json) {
-		print_info_json(&i, 0);
+		if (print_json_value(info_json(&i), 0))
+			rc = kb_cli_error("cannot encode the object as JSON");
 		printf("\n");
 	} else {
 		char hex[KB_KEY_HEXLEN + 1], sz[32], tm[32];
@@ -617,17 +681,18 @@ static int cache_gc(int argc, char **argv)
 }
 
 struct vreport {
-	int json, n;
+	int json;
+	json_t *problems; /* --json: [{"what", "why"}], printed at the end */
 };
 
 static void verify_one(const char *what, const char *why, void *arg)
 {
 	struct vreport *v = arg;
 	if (v->json) {
-		printf("%s{\"what\":\"%s\",\"why\":\"", v->n++ ? "," : "", what);
-		for (const char *p = why; *p; p++)
-			printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-		printf("\"}");
+		json_t *p = json_object();
+		json_object_set_new(p, "what", jstr(what));
+		json_object_set_new(p, "why", jstr(why));
+		json_array_append_new(v->problems, p);
 	} else {
 		printf("bad: %s: %s\n", what, why);
 	}
@@ -636,7 +701,7 @@ static void verify_one(const char *what, const char *why, void *arg)
 static int cache_verify(int argc, char **argv)
 {
 	struct copts o;
-	struct vreport v = { 0, 0 };
+	struct vreport v = { 0, NULL };
 	uint64_t bad = 0;
 	const char *dir;
 	int rc = KB_EXIT_OK;
@@ -645,17 +710,20 @@ static int cache_verify(int argc, char **argv)
 		return rc;
 	dir = kb_cli_cache_dir(o.cache);
 	v.json = o.json;
-	if (o.json)
-		printf("{\"problems\":[");
+	if (o.json && !(v.problems = json_array()))
+		return kb_cli_error("out of memory");
 	fflush(stdout);
 	/* the reads run in child processes: a damaged page that crashes them is one
 	 * more finding, not the end of verify */
 	if (kb_cache_verify_isolated(dir, &bad, verify_one, &v)) {
 		rc = kb_cli_die_error();
 	} else {
-		if (o.json)
-			printf("],\"bad\":%" PRIu64 "}\n", bad);
-		else
+		if (o.json) {
+			if (print_json_value(json_pack("{s:O, s:I}", "problems", v.problems, "bad",
+						       (json_int_t)bad), 0))
+				rc = kb_cli_error("cannot encode the verify report as JSON");
+			printf("\n");
+		} else
 			printf("%s: %" PRIu64 " damaged entr%s\n", bad ? "damaged" : "ok", bad,
 			       bad == 1 ? "y" : "ies");
 		if (bad) {
@@ -664,6 +732,7 @@ static int cache_verify(int argc, char **argv)
 			rc = KB_EXIT_ERROR;
 		}
 	}
+	json_decref(v.problems);
 	return rc;
 }
 
@@ -775,16 +844,16 @@ int cmd_cache(int argc, char **argv)
 		return kb_cli_usage_error(cache_usage, "'kbisect cache' needs a subcommand");
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		kb_cli_usage(stdout, cache_usage);
+		printf("\nSee 'kbisect cache <subcommand> --help' for the options of one.\n");
 		return KB_EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(cache_cmds) / sizeof(cache_cmds[0]); i++) {
+		int rc;
 		if (strcmp(argv[1], cache_cmds[i].name))
 			continue;
-		if (cache_cmds[i].fn != cache_serve && kb_cli_wants_help(argc - 1, argv + 1)) {
-			kb_cli_usage(stdout, cache_usage);
-			return KB_EXIT_OK;
-		}
-		return cache_cmds[i].fn(argc - 1, argv + 1);
+		/* a subcommand's parse() answers its --help */
+		rc = cache_cmds[i].fn(argc - 1, argv + 1);
+		return help_shown ? KB_EXIT_OK : rc;
 	}
 	return kb_cli_usage_error(cache_usage, "unknown subcommand '%.64s' of 'kbisect cache'",
 				  argv[1]);

@@ -22,6 +22,7 @@
 #include "kbisect/error.h"
 #include "kbisect/server.h"
 #include "cmd.h"
+#include "options.h"
 
 static const char *const serve_usage[] = {
 	"kbisect cache serve [--config <file>] [--listen <host>:<port>] [--cache <dir>] [<options>]",
@@ -58,52 +59,43 @@ static void notify_systemd(const char *msg)
 		close(fd);
 }
 
-static void serve_help(void)
+static const struct kb_cmd_doc serve_doc = {
+	serve_usage,
+	"Serve the cache over HTTP/1.1 until SIGINT or SIGTERM (or --duration).\n"
+	"Speaks the Bazel HTTP remote-cache protocol (GET/HEAD/PUT /cas/<sha256> and\n"
+	"/ac/<sha256>, any path prefix) and ccache's layouts under .../ccache/ (subdirs,\n"
+	"flat, bazel; DELETE too), so ccache (remote_storage=http://host:port/ccache),\n"
+	"Bazel and kbisect (--remote) share it; bodies may travel zstd-compressed\n"
+	"(Content-Encoding / Accept-Encoding: zstd). GET /status (JSON) and\n"
+	"GET /metrics (Prometheus). See docs/shared-cache.md.",
+	"SIGHUP reloads the token file and the TLS certificate and key and reopens the\n"
+	"access log file, keeping open connections; a reload that fails keeps the old\n"
+	"ones and logs why. Under systemd (Type=notify) it sends READY=1 to\n"
+	"$NOTIFY_SOCKET once it listens (RELOADING=1 / READY=1 around a reload).",
+};
+
+/* A size option (--max-size, --max-blob-size): the value and whether it was given. */
+struct size_opt {
+	unsigned long long v;
+	int set;
+};
+
+/* --access-log-format combined|json -> kb_server_opts.access_log_format (0, 1) */
+static const char *set_log_format(const struct kb_option *opt, const char *arg)
 {
-	kb_cli_usage(stdout, serve_usage);
-	printf("\nServe the cache over HTTP/1.1 until SIGINT or SIGTERM (or --duration).\n"
-	       "Speaks the Bazel HTTP remote-cache protocol (GET/HEAD/PUT /cas/<sha256> and\n"
-	       "/ac/<sha256>, any path prefix) and ccache's layouts under .../ccache/ (subdirs,\n"
-	       "flat, bazel; DELETE too), so ccache (remote_storage=http://host:port/ccache),\n"
-	       "Bazel and kbisect (--remote) share it; bodies may travel zstd-compressed\n"
-	       "(Content-Encoding / Accept-Encoding: zstd). GET /status (JSON) and\n"
-	       "GET /metrics (Prometheus). See docs/shared-cache.md.\n"
-	       "\n"
-	       "    --listen <host>:<port>   numeric address and port (default 127.0.0.1:8080;\n"
-	       "                             [::1]:8080 for IPv6; port 0 picks a free port)\n"
-	       "    --cache <dir>            the cache to serve (default $KBISECT_CACHE or\n"
-	       "                             ~/.cache/kbisect; created if missing)\n"
-	       "    --max-size <size>        set the cache size limit (LRU eviction), e.g. 200G\n"
-	       "    --max-blob-size <size>   largest accepted upload (default 1G); larger: 413\n"
-	       "    --auth-token-file <file> accepted bearer tokens, one per line; a line\n"
-	       "                             'ro:<token>' may only GET/HEAD; without a file\n"
-	       "                             anyone who can connect may read and write\n"
-	       "    --allow-anonymous-read   with tokens: GET/HEAD need none, PUT still does\n"
-	       "    --tls-cert, --tls-key    PEM files: serve HTTPS (GnuTLS inside MHD)\n"
-	       "    --timeout <s>            close idle connections after s seconds, and\n"
-	       "                             uploads under 1 KiB/s after that long (30)\n"
-	       "    --header-timeout <s>     a request's headers must be complete s seconds\n"
-	       "                             after the connection opened (10, at most --timeout)\n"
-	       "    --max-connections <n>    concurrent connections (256)\n"
-	       "    --max-uploads <n>        uploads written to the store at once (4); more\n"
-	       "                             wait up to 120 s, then get 503 (bounds memory)\n"
-	       "    --max-connections-per-ip <n>  from one address (default: a quarter of\n"
-	       "                             --max-connections; the rest stays for others)\n"
-	       "    --port-file <file>       write the port listened on (for port 0)\n"
-	       "    --duration <s>           stop by itself after s seconds\n"
-	       "    --quiet                  no access log on stderr\n"
-	       "    --access-log <file>|-    write the access log to file (appended; reopened\n"
-	       "                             on SIGHUP) or stdout, not stderr\n"
-	       "    --access-log-format combined|json   Apache/nginx combined + duration (s),\n"
-	       "                             or one JSON object per line (default combined)\n"
-	       "    --config <file>          'key = value' lines, keys the flags above without\n"
-	       "                             '--' (quiet = true); also $KBISECT_SERVE_CONFIG.\n"
-	       "                             $KBISECT_SERVE_<FLAG> (e.g. KBISECT_SERVE_MAX_SIZE)\n"
-	       "                             set any flag; flag > env > file > default\n"
-	       "\nSIGHUP reloads the token file and the TLS certificate and key and reopens the\n"
-	       "access log file, keeping open connections; a reload that fails keeps the old\n"
-	       "ones and logs why. Under systemd (Type=notify) it sends READY=1 to\n"
-	       "$NOTIFY_SOCKET once it listens (RELOADING=1 / READY=1 around a reload).\n");
+	if (strcmp(arg, "combined") && strcmp(arg, "json"))
+		return "use combined or json";
+	*(int *)opt->value = !strcmp(arg, "json");
+	return NULL;
+}
+
+static const char *set_size(const struct kb_option *opt, const char *arg)
+{
+	struct size_opt *z = opt->value;
+	if (kb_cli_parse_size(arg, &z->v) != 0)
+		return "bad size; use e.g. 500M or 20G";
+	z->set = 1;
+	return NULL;
 }
 
 /* Split "host:port", "[v6]:port" or ":port" / "port". 0 or -1. */
@@ -142,119 +134,82 @@ static int parse_listen(const char *s, char *host, size_t hlen, unsigned int *po
 	return 0;
 }
 
-static const char *optval(int argc, char **argv, int *i, const char *name)
-{
-	size_t n = strlen(name);
-	if (!strncmp(argv[*i], name, n) && argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (!strcmp(argv[*i], name)) {
-		if (*i + 1 >= argc)
-			return NULL;
-		return argv[++*i];
-	}
-	return NULL;
-}
-
-static int is_opt(const char *arg, const char *name)
-{
-	size_t n = strlen(name);
-	return !strncmp(arg, name, n) && (arg[n] == '\0' || arg[n] == '=');
-}
-
 static int serve_main(int argc, char **argv)
 {
 	kb_server_opts o;
-	const char *listen = "127.0.0.1:8080", *dir = NULL, *port_file = NULL, *v;
-	unsigned long long max_size = 0, ull;
-	double duration = 0;
+	const char *listen = "127.0.0.1:8080", *dir = NULL, *port_file = NULL, *config = NULL;
+	unsigned long long max_size = 0;
+	struct size_opt max_opt = { 0, 0 }, blob_opt = { 0, 0 };
+	double duration = 0, timeout = 0, header_timeout = 0, max_conn = 0, max_per_ip = 0;
+	double max_uploads = 0;
 	char host[128];
 	unsigned int port;
 	kb_cache *c = NULL;
 	kb_server *srv = NULL;
 	sigset_t set;
 	struct timespec t0;
-	int have_max = 0;
+	int have_max = 0, n;
+	const struct kb_option options[] = {
+		KB_OPT_STR(0, "listen", &listen, "<host>:<port>", "numeric address and port "
+			   "(default 127.0.0.1:8080; [::1]:8080 for IPv6; port 0 picks a free port)"),
+		KB_OPT_STR(0, "cache", &dir, "dir", "the cache to serve (default $KBISECT_CACHE or "
+			   "~/.cache/kbisect; created if missing)"),
+		KB_OPT_CALL(0, "max-size", &max_opt, "size",
+			    "set the cache size limit (LRU eviction), e.g. 200G", set_size),
+		KB_OPT_CALL(0, "max-blob-size", &blob_opt, "size",
+			    "largest accepted upload (default 1G); larger: 413", set_size),
+		KB_OPT_STR(0, "auth-token-file", &o.token_file, "file", "accepted bearer tokens, "
+			   "one per line; a line 'ro:<token>' may only GET/HEAD; without a file "
+			   "anyone who can connect may read and write"),
+		KB_OPT_BOOL(0, "allow-anonymous-read", &o.anonymous_read,
+			    "with tokens: GET/HEAD need none, PUT still does"),
+		KB_OPT_STR(0, "tls-cert", &o.tls_cert, "file",
+			   "PEM certificate: serve HTTPS (GnuTLS inside MHD)"),
+		KB_OPT_STR(0, "tls-key", &o.tls_key, "file", "PEM key of --tls-cert"),
+		KB_OPT_NUMBER(0, "timeout", &timeout, 0, 1e7, "s", "close idle connections after s "
+			      "seconds, and uploads under 1 KiB/s after that long (30)"),
+		KB_OPT_NUMBER(0, "header-timeout", &header_timeout, 0, 1e7, "s", "a request's "
+			      "headers must be complete s seconds after the connection opened (10, "
+			      "at most --timeout)"),
+		KB_OPT_NUMBER(0, "max-connections", &max_conn, 0, 1e7, "n",
+			      "concurrent connections (256)"),
+		KB_OPT_NUMBER(0, "max-uploads", &max_uploads, 0, 1e7, "n", "uploads written to the "
+			      "store at once (4); more wait up to 120 s, then get 503 (bounds memory)"),
+		KB_OPT_NUMBER(0, "max-connections-per-ip", &max_per_ip, 0, 1e7, "n", "from one "
+			      "address (default: a quarter of --max-connections; the rest stays for "
+			      "others)"),
+		KB_OPT_STR(0, "port-file", &port_file, "file", "write the port listened on (for port 0)"),
+		KB_OPT_NUMBER(0, "duration", &duration, 0, 1e7, "s", "stop by itself after s seconds"),
+		KB_OPT_BOOL(0, "quiet", &o.quiet, "no access log on stderr"),
+		KB_OPT_STR(0, "access-log", &o.access_log, "file|-", "write the access log to file "
+			   "(appended; reopened on SIGHUP) or stdout, not stderr"),
+		KB_OPT_CALL(0, "access-log-format", &o.access_log_format, "combined|json",
+			    "Apache/nginx combined + duration (s), or one JSON object per line "
+			    "(default combined)", set_log_format),
+		KB_OPT_STR(0, "config", &config, "file", "'key = value' lines, keys the flags above "
+			   "without '--' (quiet = true); also $KBISECT_SERVE_CONFIG. "
+			   "$KBISECT_SERVE_<FLAG> (e.g. KBISECT_SERVE_MAX_SIZE) set any flag; flag > "
+			   "env > file > default"),
+		KB_OPT_TABLE_END,
+	};
 
 	memset(&o, 0, sizeof(o));
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-#define VAL(name)                                                                              \
-	(v = optval(argc, argv, &i, name)) != NULL ? v                                          \
-		: (exit_usage = kb_cli_usage_error(serve_usage, "option '%s' needs a value", name), \
-		   (const char *)NULL)
-		int exit_usage = 0;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			serve_help();
-			return KB_EXIT_OK;
-		} else if (is_opt(a, "--config")) {
-			VAL("--config"); /* read before parsing (serve_args) */
-		} else if (is_opt(a, "--listen")) {
-			listen = VAL("--listen");
-		} else if (is_opt(a, "--cache")) {
-			dir = VAL("--cache");
-		} else if (is_opt(a, "--tls-cert")) {
-			o.tls_cert = VAL("--tls-cert");
-		} else if (is_opt(a, "--tls-key")) {
-			o.tls_key = VAL("--tls-key");
-		} else if (is_opt(a, "--auth-token-file")) {
-			o.token_file = VAL("--auth-token-file");
-		} else if (!strcmp(a, "--allow-anonymous-read")) {
-			o.anonymous_read = 1;
-		} else if (!strcmp(a, "--quiet")) {
-			o.quiet = 1;
-		} else if (is_opt(a, "--access-log")) {
-			o.access_log = VAL("--access-log");
-		} else if (is_opt(a, "--access-log-format")) {
-			if ((v = VAL("--access-log-format")) && strcmp(v, "combined") && strcmp(v, "json"))
-				return kb_cli_usage_error(serve_usage, "bad --access-log-format "
-							  "'%.64s'; use combined or json", v);
-			o.access_log_format = v && !strcmp(v, "json");
-		} else if (is_opt(a, "--port-file")) {
-			port_file = VAL("--port-file");
-		} else if (is_opt(a, "--max-size")) {
-			if ((v = VAL("--max-size")) && kb_cli_parse_size(v, &max_size) != 0)
-				return kb_cli_usage_error(serve_usage, "bad size '%.64s'", v);
-			have_max = 1;
-		} else if (is_opt(a, "--max-blob-size")) {
-			if ((v = VAL("--max-blob-size")) && (kb_cli_parse_size(v, &ull) != 0 || !ull))
-				return kb_cli_usage_error(serve_usage, "bad size '%.64s'", v);
-			o.max_blob_size = ull;
-		} else if (is_opt(a, "--timeout") || is_opt(a, "--max-connections") ||
-			   is_opt(a, "--duration") || is_opt(a, "--max-connections-per-ip") ||
-			   is_opt(a, "--header-timeout") || is_opt(a, "--max-uploads")) {
-			const char *name = is_opt(a, "--timeout") ? "--timeout"
-					   : is_opt(a, "--header-timeout") ? "--header-timeout"
-					   : is_opt(a, "--max-uploads") ? "--max-uploads"
-					   : is_opt(a, "--duration") ? "--duration"
-					   : is_opt(a, "--max-connections") ? "--max-connections"
-									    : "--max-connections-per-ip";
-			char *end;
-			double d;
-			if (!(v = VAL(name)))
-				return exit_usage;
-			d = strtod(v, &end);
-			if (end == v || *end || d <= 0 || d > 1e7)
-				return kb_cli_usage_error(serve_usage, "bad value '%.64s' for %s", v,
-							  name);
-			if (!strcmp(name, "--timeout"))
-				o.timeout_s = (unsigned int)d;
-			else if (!strcmp(name, "--max-uploads"))
-				o.max_uploads = d < 1 ? 1 : (unsigned int)d;
-			else if (!strcmp(name, "--header-timeout"))
-				o.header_timeout_s = d < 1 ? 1 : (unsigned int)d;
-			else if (!strcmp(name, "--duration"))
-				duration = d;
-			else if (!strcmp(name, "--max-connections"))
-				o.max_connections = (unsigned int)d;
-			else
-				o.max_per_ip = (unsigned int)d;
-		} else {
-			return kb_cli_usage_error(serve_usage, "unknown option '%.128s'", a);
-		}
-		if (exit_usage)
-			return exit_usage;
-#undef VAL
-	}
+	/* the config file was read before (serve_args): its settings are in argv */
+	if ((n = kb_options_parse(argc, argv, options, &serve_doc, 0)) < 0)
+		return kb_options_exit(n);
+	if (n > 0)
+		return kb_cli_usage_error(serve_usage, "unexpected argument '%.128s'", argv[0]);
+	if (blob_opt.set && !blob_opt.v)
+		return kb_cli_usage_error(serve_usage, "bad --max-blob-size '0'; give a size "
+					  "above 0");
+	max_size = max_opt.v, have_max = max_opt.set;
+	o.max_blob_size = blob_opt.v;
+	o.timeout_s = (unsigned int)timeout;
+	o.max_uploads = max_uploads == 0 ? 0 : max_uploads < 1 ? 1 : (unsigned int)max_uploads;
+	o.header_timeout_s = header_timeout == 0 ? 0 : header_timeout < 1 ? 1
+							 : (unsigned int)header_timeout;
+	o.max_connections = (unsigned int)max_conn;
+	o.max_per_ip = (unsigned int)max_per_ip;
 	if (parse_listen(listen, host, sizeof(host), &port) != 0)
 		return kb_cli_usage_error(serve_usage,
 					  "bad --listen '%.128s'; use <host>:<port>, e.g. "
@@ -494,8 +449,14 @@ int cache_serve(int argc, char **argv)
 	struct argvec a = { 0 };
 	int r = serve_args(argc, argv, &a);
 
-	if (r == 0)
-		r = serve_main(a.n, a.v);
+	if (r == 0) { /* the parser reorders its argv: give it a copy of a.v */
+		char **v = calloc((size_t)a.n + 1, sizeof(*v));
+		if (!v)
+			r = kb_cli_error("out of memory");
+		else
+			memcpy(v, a.v, (size_t)a.n * sizeof(*v)), r = serve_main(a.n, v);
+		free(v);
+	}
 	for (int i = 0; i < a.n; i++)
 		free(a.v[i]);
 	free(a.v);

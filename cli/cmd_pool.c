@@ -3,7 +3,6 @@
  * Owns: option parsing, live lines and the summary (text or --json), Ctrl-C handling.
  * Not: the pool itself (vmpool/, kbisect/vmpool.h).
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include "kbisect/signature.h"
 #include "kbisect/vmpool.h"
 #include "cmd.h"
+#include "options.h"
 
 static const char *const pool_usage[] = {
 	"kbisect pool run --kernel <bzImage> [--initrd <file> | --image <disk>] --repro <file>\n"
@@ -27,6 +27,26 @@ static const char *const pool_usage[] = {
 	"                 [--cache <dir> | --no-cache] [--json] [-v]",
 	NULL,
 };
+
+static const struct kb_cmd_doc pool_doc = {
+	pool_usage,
+	"Boot the kernel in pre-booted VMs (snapshots restored for each run) and run the\n"
+	"reproducer --runs times, --vms at once; print a live line per run, then the\n"
+	"runs per class (crash, infra, boot_failure, ok) and crash title.\n"
+	"See docs/kbisect-pool.md.",
+	"Exit 0 when the runs were made (whatever they found), 1 on error, 129 on usage\n"
+	"errors.",
+};
+
+/* --signature <hex>: checked, then kept in the const char * at opt->value. */
+static const char *set_signature(const struct kb_option *opt, const char *arg)
+{
+	kb_key k;
+	if (kb_key_from_hex(&k, arg) < 0)
+		return "give the 64 hex digits of 'kbisect signature'";
+	*(const char **)opt->value = arg;
+	return NULL;
+}
 
 static volatile sig_atomic_t interrupted;
 
@@ -61,32 +81,6 @@ static void count_title(struct summary_row **rows, size_t *n, int klass, const c
 
 static int pool_run(int argc, char **argv)
 {
-	enum { O_KERNEL = 256, O_INITRD, O_IMAGE, O_REPRO, O_RUNS, O_VMS, O_TIMEOUT, O_ACCEL,
-	       O_MEM, O_CMDLINE, O_COLD, O_STATE, O_CACHE, O_NOCACHE, O_JSON, O_VMLINUX,
-	       O_SIGNATURE, O_BOOT_TIMEOUT };
-	static const struct option lo[] = {
-		{ "kernel", required_argument, NULL, O_KERNEL },
-		{ "initrd", required_argument, NULL, O_INITRD },
-		{ "image", required_argument, NULL, O_IMAGE },
-		{ "repro", required_argument, NULL, O_REPRO },
-		{ "runs", required_argument, NULL, O_RUNS },
-		{ "vms", required_argument, NULL, O_VMS },
-		{ "timeout", required_argument, NULL, O_TIMEOUT },
-		{ "accel", required_argument, NULL, O_ACCEL },
-		{ "mem", required_argument, NULL, O_MEM },
-		{ "cmdline", required_argument, NULL, O_CMDLINE },
-		{ "cold", no_argument, NULL, O_COLD },
-		{ "state-dir", required_argument, NULL, O_STATE },
-		{ "cache", required_argument, NULL, O_CACHE },
-		{ "no-cache", no_argument, NULL, O_NOCACHE },
-		{ "json", no_argument, NULL, O_JSON },
-		{ "vmlinux", required_argument, NULL, O_VMLINUX },
-		{ "signature", required_argument, NULL, O_SIGNATURE },
-		{ "boot-timeout", required_argument, NULL, O_BOOT_TIMEOUT },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	kb_pool_opts o = { 0 };
 	kb_pool_kernel k = { 0 };
 	const char *repro = NULL, *cache_opt = NULL, *vmlinux = NULL, *sig_hex = NULL;
@@ -95,77 +89,61 @@ static int pool_run(int argc, char **argv)
 	kb_pool_counters cnt;
 	unsigned long runs = 1, vms = 0, mem = 0;
 	double timeout = 60;
-	int json = 0, no_cache = 0, c, rc = KB_EXIT_OK;
+	int json = 0, no_cache = 0, rc = KB_EXIT_OK, n;
+	unsigned int runs_opt = 1, vms_opt = 0, mem_opt = 0;
 	kb_cache *cache = NULL;
 	kb_pool *pool = NULL;
 	json_t *jruns = NULL;
 	unsigned int n_class[4] = { 0 };
 	struct summary_row *rows = NULL;
 	size_t n_rows = 0, done = 0;
-	char *end;
 	struct sigaction sa, old_int, old_term;
 	int unhealthy = 0;
+	const struct kb_option options[] = {
+		KB_OPT_STR(0, "kernel", &k.kernel, "bzImage", "the bzImage to boot (required)"),
+		KB_OPT_STR(0, "initrd", &k.initrd, "file", "your own initramfs whose /init starts "
+			   "kbisect-agent on /dev/ttyS1 (default: one generated from busybox and "
+			   "the agent)"),
+		KB_OPT_STR(0, "image", &k.image, "disk", "a disk image (qcow2 or raw, never "
+			   "written) booted with root=/dev/sda, whose init starts the agent"),
+		KB_OPT_STR(0, "repro", &repro, "file", "the reproducer: a static binary, a script "
+			   "or a .c file (compiled with gcc -static) (required)"),
+		KB_OPT_UNSIGNED(0, "runs", &runs_opt, 1, 100000, "n", "how many runs (default 1)"),
+		KB_OPT_UNSIGNED(0, "vms", &vms_opt, 1, 100000, "p",
+				"VMs at once (default: number of cores)"),
+		KB_OPT_NUMBER(0, "timeout", &timeout, 0, 86400, "s", "seconds the reproducer may "
+			      "run (default 60); the wall limit of a run is this plus 30 s"),
+		KB_OPT_STR(0, "accel", &o.accel, "tcg|kvm|auto", "auto (default) probes KVM with a "
+			   "real boot, tcg or kvm force one"),
+		KB_OPT_UNSIGNED(0, "mem", &mem_opt, 1, 100000, "MiB",
+				"guest RAM in MiB (default 512)"),
+		KB_OPT_STR(0, "cmdline", &k.cmdline, "args", "extra kernel command line"),
+		KB_OPT_BOOL(0, "cold", &o.cold, "boot a fresh VM for every run (no snapshot)"),
+		KB_OPT_STR(0, "state-dir", &o.state_dir, "dir", "keep booted snapshots there, so the "
+			   "next run on the same kernel does not boot"),
+		KB_OPT_NUMBER(0, "boot-timeout", &o.boot_timeout_s, 0, 86400, "s", "seconds a boot "
+			      "may take to get the guest agent ready (default 300); running into it "
+			      "is infra, not a boot failure"),
+		KB_OPT_STR(0, "vmlinux", &vmlinux, "file", "key saved states by the kernel "
+			   "signature of this vmlinux instead of the bzImage's hash"),
+		KB_OPT_CALL(0, "signature", &sig_hex, "hex", "the same, given as the 64 hex digits of "
+			    "'kbisect signature' (trusted, not checked)", set_signature),
+		KB_OPT_STR(0, "cache", &cache_opt, "dir", "where consoles are stored (default "
+			   "$KBISECT_CACHE or ~/.cache/kbisect)"),
+		KB_OPT_BOOL(0, "no-cache", &no_cache, "do not store consoles"),
+		KB_OPT_BOOL(0, "json", &json, "one JSON object on stdout (live lines then go to "
+			    "stderr only with -v)"),
+		KB_OPT_BOOL('v', "verbose", &o.verbose, "progress lines on stderr"),
+		KB_OPT_TABLE_END,
+	};
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
-		switch (c) {
-		case O_KERNEL: k.kernel = optarg; break;
-		case O_INITRD: k.initrd = optarg; break;
-		case O_IMAGE: k.image = optarg; break;
-		case O_REPRO: repro = optarg; break;
-		case O_RUNS:
-		case O_VMS:
-		case O_MEM: {
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (*optarg == '-' || *end || !*optarg || v == 0 || v > 100000)
-				return kb_cli_usage_error(pool_usage, "bad number '%s' for --%s",
-							  optarg, c == O_RUNS ? "runs" :
-							  c == O_VMS ? "vms" : "mem");
-			if (c == O_RUNS) runs = v;
-			else if (c == O_VMS) vms = v;
-			else mem = v;
-			break;
-		}
-		case O_TIMEOUT:
-			timeout = strtod(optarg, &end);
-			if (*end || !*optarg || timeout <= 0 || timeout > 86400)
-				return kb_cli_usage_error(pool_usage, "bad --timeout '%s'; give "
-							  "seconds, e.g. 60", optarg);
-			break;
-		case O_BOOT_TIMEOUT:
-			o.boot_timeout_s = strtod(optarg, &end);
-			if (*end || !*optarg || !(o.boot_timeout_s > 0) ||
-			    o.boot_timeout_s > 86400)
-				return kb_cli_usage_error(pool_usage, "bad --boot-timeout '%s'; "
-							  "give seconds, e.g. 300", optarg);
-			break;
-		case O_ACCEL: o.accel = optarg; break;
-		case O_CMDLINE: k.cmdline = optarg; break;
-		case O_COLD: o.cold = 1; break;
-		case O_STATE: o.state_dir = optarg; break;
-		case O_CACHE: cache_opt = optarg; break;
-		case O_NOCACHE: no_cache = 1; break;
-		case O_JSON: json = 1; break;
-		case O_VMLINUX: vmlinux = optarg; break;
-		case O_SIGNATURE:
-			sig_hex = optarg;
-			if (kb_key_from_hex(&sig, optarg) < 0)
-				return kb_cli_usage_error(pool_usage, "bad --signature '%s'; give "
-							  "the 64 hex digits of 'kbisect "
-							  "signature'", optarg);
-			break;
-		case 'v': o.verbose = 1; break;
-		case 'h':
-			kb_cli_usage(stdout, pool_usage);
-			return KB_EXIT_OK;
-		default:
-			return kb_cli_usage_error(pool_usage, "unknown option or missing value in "
-						  "'%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return kb_cli_usage_error(pool_usage, "unexpected argument '%s'", argv[optind]);
+	if ((n = kb_options_parse(argc, argv, options, &pool_doc, 0)) < 0)
+		return kb_options_exit(n);
+	if (n > 0)
+		return kb_cli_usage_error(pool_usage, "unexpected argument '%s'", argv[0]);
+	runs = runs_opt, vms = vms_opt, mem = mem_opt;
+	if (sig_hex)
+		kb_key_from_hex(&sig, sig_hex); /* checked by set_signature */
 	if (!k.kernel || !repro)
 		return kb_cli_usage_error(pool_usage, "'pool run' needs --kernel and --repro");
 	if (k.initrd && k.image)
@@ -329,10 +307,8 @@ int cmd_pool(int argc, char **argv)
 {
 	if (argc < 2)
 		return kb_cli_usage_error(pool_usage, "'kbisect pool' needs a subcommand");
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		kb_cli_usage(stdout, pool_usage);
-		return KB_EXIT_OK;
-	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		return pool_run(2, (char *[]){ "run", "--help", NULL });
 	if (!strcmp(argv[1], "run"))
 		return pool_run(argc - 1, argv + 1);
 	return kb_cli_usage_error(pool_usage, "unknown subcommand 'pool %.128s'; see "

@@ -14,6 +14,7 @@
 #include "kbisect/error.h"
 #include "kbisect/remote.h"
 #include "cmd.h"
+#include "options.h"
 
 static const char *const remote_usage[] = {
 	"kbisect remote status [--remote=<url>] [--json]",
@@ -23,21 +24,20 @@ static const char *const remote_usage[] = {
 	NULL,
 };
 
-static void remote_help(void)
-{
-	kb_cli_usage(stdout, remote_usage);
-	printf("\nUse a shared cache server ('kbisect cache serve') as the second tier of the\n"
-	       "local cache. The server is --remote, else $KBISECT_REMOTE, else 'remote =' in\n"
-	       "$KBISECT_CONFIG or ~/.config/kbisect/config (see docs/shared-cache.md).\n"
-	       "\n"
-	       "    status   show the server's /status (exit 1 if it cannot be reached)\n"
-	       "    push     send objects (by id) to the server; --all sends every build\n"
-	       "             record of the local cache with its artifacts\n"
-	       "    get      write object <id> to <file>: local cache, else the server\n"
-	       "    build    print a build record (JSON): local cache, else the server;\n"
-	       "             --fetch also brings its artifacts into the local cache\n"
-	       "The remote's counters (requests, hits, errors, timeouts) go to stderr.\n");
-}
+static const struct kb_cmd_doc remote_doc = {
+	remote_usage,
+	"Use a shared cache server ('kbisect cache serve') as the second tier of the\n"
+	"local cache. The server is --remote, else $KBISECT_REMOTE, else 'remote =' in\n"
+	"$KBISECT_CONFIG or ~/.config/kbisect/config (see docs/shared-cache.md).\n"
+	"\n"
+	"    status   show the server's /status (exit 1 if it cannot be reached)\n"
+	"    push     send objects (by id) to the server; --all sends every build\n"
+	"             record of the local cache with its artifacts\n"
+	"    get      write object <id> to <file>: local cache, else the server\n"
+	"    build    print a build record (JSON): local cache, else the server;\n"
+	"             --fetch also brings its artifacts into the local cache",
+	"The remote's counters (requests, hits, errors, timeouts) go to stderr.",
+};
 
 struct ropts {
 	const char *cache, *remote, *out;
@@ -46,46 +46,34 @@ struct ropts {
 	char **args;
 };
 
+/* Parse argv (argv[0]: the subcommand) into o; 0, or the exit code (help: 0 with
+ * o->args NULL). */
 static int parse(struct ropts *o, int argc, char **argv)
 {
+	const struct kb_option options[] = {
+		KB_OPT_STR(0, "remote", &o->remote, "url",
+			   "the server (default $KBISECT_REMOTE, then the config file)"),
+		KB_OPT_STR(0, "cache", &o->cache, "dir",
+			   "local cache directory (default $KBISECT_CACHE, ~/.cache/kbisect)"),
+		KB_OPT_STR('o', NULL, &o->out, "file", "get: where to write the object"),
+		KB_OPT_BOOL(0, "json", &o->json, "status: print the server's JSON as it is"),
+		KB_OPT_BOOL(0, "all", &o->all, "push: every build record with its artifacts"),
+		KB_OPT_BOOL(0, "fetch", &o->fetch, "build: also fetch its artifacts"),
+		KB_OPT_TABLE_END,
+	};
+	int n;
+
 	memset(o, 0, sizeof(*o));
 	o->args = calloc((size_t)argc + 1, sizeof(char *));
 	if (!o->args)
 		return kb_cli_error("out of memory");
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char **dst = NULL;
-		size_t n = 0;
-		if (!strncmp(a, "--cache", 7) && (a[7] == '=' || !a[7])) {
-			dst = &o->cache;
-			n = 7;
-		} else if (!strncmp(a, "--remote", 8) && (a[8] == '=' || !a[8])) {
-			dst = &o->remote;
-			n = 8;
-		} else if (!strcmp(a, "-o")) {
-			dst = &o->out;
-			n = 2;
-		}
-		if (dst) {
-			if (a[n] == '=') {
-				*dst = a + n + 1;
-			} else if (i + 1 < argc) {
-				*dst = argv[++i];
-			} else {
-				return kb_cli_usage_error(remote_usage, "option '%s' needs a value", a);
-			}
-		} else if (!strcmp(a, "--json")) {
-			o->json = 1;
-		} else if (!strcmp(a, "--all")) {
-			o->all = 1;
-		} else if (!strcmp(a, "--fetch")) {
-			o->fetch = 1;
-		} else if (a[0] == '-' && a[1]) {
-			return kb_cli_usage_error(remote_usage, "unknown option '%.128s'", a);
-		} else {
-			o->args[o->nargs++] = argv[i];
-		}
+	memcpy(o->args, argv, (size_t)argc * sizeof(char *));
+	if ((n = kb_options_parse(argc, o->args, options, &remote_doc, 0)) < 0) {
+		free(o->args);
+		o->args = NULL;
+		return n == KB_OPTIONS_HELP ? -1 : kb_options_exit(n);
 	}
+	o->nargs = n;
 	return 0;
 }
 
@@ -295,21 +283,18 @@ static int remote_build(const struct ropts *o)
 
 int cmd_remote(int argc, char **argv)
 {
+	static char *help_argv[] = { "remote", "remote", "--help", NULL };
 	struct ropts o;
 	const char *sub;
 	int rc;
 
-	if (argc < 2 || kb_cli_wants_help(argc, argv)) {
-		if (argc < 2)
-			return kb_cli_usage_error(remote_usage, "which subcommand?");
-		remote_help();
-		return KB_EXIT_OK;
-	}
+	if (argc < 2)
+		return kb_cli_usage_error(remote_usage, "which subcommand?");
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
+		argc = 3, argv = help_argv;
 	sub = argv[1];
-	if ((rc = parse(&o, argc - 1, argv + 1)) != 0) {
-		free(o.args);
-		return rc;
-	}
+	if ((rc = parse(&o, argc - 1, argv + 1)) != 0)
+		return rc < 0 ? KB_EXIT_OK : rc;
 	if (!strcmp(sub, "status"))
 		rc = remote_status(&o);
 	else if (!strcmp(sub, "push"))

@@ -14,6 +14,7 @@
 #include "kbisect/error.h"
 #include "kbisect/report.h"
 #include "cmd.h"
+#include "options.h"
 
 static const char *const report_usage[] = {
 	"kbisect report [--json] [--text] [--end=<how>] <console-file | ->",
@@ -24,19 +25,24 @@ static const char *const report_usage[] = {
 static const char *const end_names[] = { "exited", "timeout", "stopped", "no_boot",
 					 "qemu_died", "no_output", "lost_conn", NULL };
 
-static void report_help(void)
+static const struct kb_cmd_doc report_doc = {
+	report_usage,
+	"Find the first kernel crash report in a console log and print its\n"
+	"syzkaller-style title and the class of the run: crash, infra, boot_failure\n"
+	"or ok (see docs/crash-titles.md). Prints '<class>\\t<title>'.",
+	NULL,
+};
+
+/* --end=<how>: the index of how in end_names into the int at opt->value. */
+static const char *set_end(const struct kb_option *opt, const char *arg)
 {
-	kb_cli_usage(stdout, report_usage);
-	printf("\nFind the first kernel crash report in a console log and print its\n"
-	       "syzkaller-style title and the class of the run: crash, infra, boot_failure\n"
-	       "or ok (see docs/crash-titles.md). Prints '<class>\\t<title>'.\n"
-	       "\n"
-	       "    --json         print {\"class\", \"title\", \"alt\", \"corrupted\", \"start\",\n"
-	       "                   \"end\"} (alt: syzkaller's ALT titles of the crash)\n"
-	       "    --text         also print the report text\n"
-	       "    --end=<how>    how the run ended: exited (default), timeout, stopped,\n"
-	       "                   no_boot, qemu_died, no_output, lost_conn\n"
-	       "    --title        normalise the given titles instead (one per line)\n");
+	for (int k = 0; end_names[k]; k++)
+		if (!strcmp(end_names[k], arg)) {
+			*(int *)opt->value = k;
+			return NULL;
+		}
+	return "unknown run end; give exited, timeout, stopped, no_boot, qemu_died, "
+	       "no_output or lost_conn";
 }
 
 /* Stream the console log through a parser: memory stays bounded whatever its size. */
@@ -84,44 +90,37 @@ static int report_titles(int argc, char **argv, int first)
 
 int cmd_report(int argc, char **argv)
 {
-	int json = 0, text = 0, i, rc;
+	int json = 0, text = 0, titles = 0, end = 0, n, rc;
 	const char *file = NULL;
 	kb_report_ctx ctx = { 0 };
 	kb_report r;
+	const struct kb_option options[] = {
+		KB_OPT_BOOL(0, "json", &json, "print {\"class\", \"title\", \"alt\", "
+			    "\"corrupted\", \"start\", \"end\"} (alt: syzkaller's ALT titles "
+			    "of the crash)"),
+		KB_OPT_BOOL(0, "text", &text, "also print the report text"),
+		KB_OPT_CALL(0, "end", &end, "how", "how the run ended: exited (default), timeout, "
+			    "stopped, no_boot, qemu_died, no_output, lost_conn", set_end),
+		{ .type = KB_OPT_FLAG, .long_name = "title", .value = &titles, .defval = 1,
+		  .flags = KB_OPTF_LAST,
+		  .help = "normalise the given titles instead (one per line); the arguments "
+			  "after it are all titles" },
+		KB_OPT_TABLE_END,
+	};
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			report_help();
-			return KB_EXIT_OK;
-		} else if (!strcmp(argv[i], "--title")) {
-			if (i + 1 >= argc)
-				return kb_cli_usage_error(report_usage, "--title needs a title");
-			return report_titles(argc, argv, i + 1);
-		} else if (!strcmp(argv[i], "--json")) {
-			json = 1;
-		} else if (!strcmp(argv[i], "--text")) {
-			text = 1;
-		} else if (!strncmp(argv[i], "--end=", 6)) {
-			int k;
-			for (k = 0; end_names[k] && strcmp(end_names[k], argv[i] + 6); k++)
-				;
-			if (!end_names[k])
-				return kb_cli_usage_error(report_usage,
-							  "unknown run end '%.64s'; see "
-							  "'kbisect report --help'",
-							  argv[i] + 6);
-			ctx.end = k;
-		} else if (argv[i][0] == '-' && strcmp(argv[i], "-")) {
-			return kb_cli_usage_error(report_usage, "unknown option '%.128s'",
-						  argv[i]);
-		} else if (file) {
-			return kb_cli_usage_error(report_usage, "more than one console log given");
-		} else {
-			file = argv[i];
-		}
+	if ((n = kb_options_parse(argc, argv, options, &report_doc, 0)) < 0)
+		return kb_options_exit(n);
+	if (titles) {
+		if (n == 0)
+			return kb_cli_usage_error(report_usage, "--title needs a title");
+		return report_titles(n, argv, 0);
 	}
-	if (!file)
+	ctx.end = end;
+	if (n > 1)
+		return kb_cli_usage_error(report_usage, "more than one console log given");
+	if (n == 0)
 		return kb_cli_usage_error(report_usage, "no console log given");
+	file = argv[0];
 	if ((rc = parse_file(file, &ctx, &r)) != KB_EXIT_OK)
 		return rc;
 	if (json) {

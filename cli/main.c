@@ -8,8 +8,11 @@
 #include <unistd.h>
 
 #include "kbisect/common.h"
+#include "kbisect/error.h"
+#include "kbisect/util.h"
 #include "kbisect/vmpool.h"
 #include "cmd.h"
+#include "options.h"
 
 static const struct kb_cmd kb_cmds[] = {
 	{ "cache", cmd_cache, 0, "maintain the content-addressed image cache" },
@@ -34,42 +37,46 @@ static void print_help(FILE *out)
 		     "Exit codes: 0 success, 1 error (reason on stderr), 129 usage error.\n");
 }
 
-static int has_program(const char *name)
-{
-	const char *path = getenv("PATH");
-	char buf[4096];
+static const char *const version_usage[] = { "kbisect version [--paths]",
+					     "kbisect --version [--paths]", NULL };
 
-	if (!path)
-		return 0;
-	while (*path) {
-		const char *colon = strchr(path, ':');
-		size_t n = colon ? (size_t)(colon - path) : strlen(path);
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name);
-		if (access(buf, X_OK) == 0)
-			return 1;
-		path += n + (colon ? 1 : 0);
+/* `kbisect version` / `kbisect --version`: the version, --paths the files it uses. */
+static int cmd_version(int argc, char **argv)
+{
+	static const struct kb_cmd_doc doc = {
+		version_usage, "Print the version of kbisect.", NULL };
+	int paths = 0, n;
+	const struct kb_option options[] = {
+		KB_OPT_BOOL(0, "paths", &paths, "also the guest agent it boots VMs with (and "
+			    "whether it is there)"),
+		KB_OPT_TABLE_END,
+	};
+
+	if ((n = kb_options_parse(argc, argv, options, &doc, 0)) < 0)
+		return kb_options_exit(n);
+	if (n > 0)
+		return kb_cli_usage_error(version_usage, "unexpected argument '%.128s'", argv[0]);
+	printf("kbisect %s\n", kb_version());
+	if (paths) {
+		const char *agent = kb_vmpool_agent_path();
+		printf("agent: %s%s\n", agent,
+		       access(agent, R_OK) == 0 ? "" : " (missing: set $KBISECT_AGENT)");
 	}
-	return 0;
+	return KB_EXIT_OK;
 }
 
 int main(int argc, char **argv)
 {
 	const char *name;
+	char qemu[4096];
 
 	if (argc < 2) {
 		print_help(stderr);
 		return KB_EXIT_USAGE;
 	}
 	name = argv[1];
-	if (!strcmp(name, "--version") || !strcmp(name, "version")) {
-		printf("kbisect %s\n", kb_version());
-		if (argc > 2 && !strcmp(argv[2], "--paths")) {
-			const char *agent = kb_vmpool_agent_path();
-			printf("agent: %s%s\n", agent,
-			       access(agent, R_OK) == 0 ? "" : " (missing: set $KBISECT_AGENT)");
-		}
-		return KB_EXIT_OK;
-	}
+	if (!strcmp(name, "--version") || !strcmp(name, "version"))
+		return cmd_version(argc - 1, argv + 1);
 	if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
 		if (argc > 2 && strcmp(name, "help") == 0) {
 			char *hargv[] = { argv[2], "--help", NULL };
@@ -86,7 +93,7 @@ int main(int argc, char **argv)
 		if (strcmp(c->name, name))
 			continue;
 		if ((c->flags & KB_NEED_QEMU) && !kb_cli_wants_help(argc - 1, argv + 1) &&
-		    !has_program("qemu-system-x86_64"))
+		    kb_path_find(qemu, sizeof(qemu), "qemu-system-x86_64") != KB_OK)
 			return kb_cli_error("'kbisect %s' needs qemu-system-x86_64 on PATH; "
 					    "install it with 'apt-get install qemu-system-x86'",
 					    c->name);

@@ -9,6 +9,7 @@ src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$src/tests/cli/lib/preamble.sh"
 # shellcheck source=../../dist/bash-completion/kbisect
 . "$src/dist/bash-completion/kbisect"
+# (grep reads all of it, not -q: under pipefail an early exit would kill printf by SIGPIPE)
 complete_words() { # WORD...: complete the last word; prints COMPREPLY one per line
 	COMP_WORDS=("$KBISECT" "$@")
 	COMP_CWORD=$#
@@ -17,14 +18,14 @@ complete_words() { # WORD...: complete the last word; prints COMPREPLY one per l
 	printf '%s\n' "${COMPREPLY[@]}"
 }
 [ "$(complete_words ca)" = cache ] || fail "'ca' -> '$(complete_words ca)', want cache"
-complete_words "" | grep -qx bisect || fail "no 'bisect' among the commands"
-complete_words "" | grep -qx -- --version || fail "no --version among the first words"
+complete_words "" | grep -x bisect >/dev/null || fail "no 'bisect' among the commands"
+complete_words "" | grep -x -- --version >/dev/null || fail "no --version among the first words"
 [ "$(complete_words cache se)" = serve ] || fail "'cache se' -> '$(complete_words cache se)'"
 [ "$(complete_words cache serve --max-u)" = --max-uploads ] ||
 	fail "'cache serve --max-u' -> '$(complete_words cache serve --max-u)'"
-complete_words cache serve --co | grep -qx -- --config || fail "no --config for cache serve"
-complete_words cache put --ki | grep -qx -- --kind || fail "no --kind for cache put"
-complete_words bisect --go | grep -qx -- --good || fail "no --good for bisect"
+complete_words cache serve --co | grep -x -- --config >/dev/null || fail "no --config for cache serve"
+complete_words cache put --ki | grep -x -- --kind >/dev/null || fail "no --kind for cache put"
+complete_words bisect --go | grep -x -- --good >/dev/null || fail "no --good for bisect"
 [ -z "$(complete_words zzz)" ] || fail "'zzz' completed to something"
 touch "$tmp/some-file"
 cd "$tmp"
