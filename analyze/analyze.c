@@ -75,20 +75,25 @@ static char *norm_title(const char *t)
 int kb_analyze__title_class(const kb_analysis *a, const char *title)
 {
 	char buf[KB_REPORT_TITLE_MAX];
+	int same_bug = 0;
 
 	if (!title)
 		return KB_ATITLE_OTHER;
 	if (kb_report_normalize_title(buf, sizeof(buf), title) != 0)
 		snprintf(buf, sizeof(buf), "%s", title);
-	/* targets first: an infra title is a target only when --title asked for it */
-	for (int i = 0; i < a->ntargets; i++) /* title or ALT title (syzkaller's rule) */
-		if (kb_report_title_matches(a->targets[i], buf))
+	/* one relation per target (report/report_same.c). SAME (title or ALT title,
+	 * syzkaller's rule) comes first: an infra title is a target only when --title asked
+	 * for it; SAME_BUG (one bug across kernels) only for a title that is not infra */
+	for (int i = 0; i < a->ntargets; i++) {
+		int rel = kb_report_title_relation(a->targets[i], buf);
+		if (rel == KB_TITLE_SAME)
 			return KB_ATITLE_TARGET;
+		same_bug |= rel == KB_TITLE_SAME_BUG;
+	}
 	if (kb_report_title_is_infra(title))
 		return KB_ATITLE_INFRA;
-	for (int i = 0; i < a->ntargets; i++)
-		if (kb_analyze__same_bug(a->targets[i], buf))
-			return KB_ATITLE_TARGET;
+	if (same_bug)
+		return KB_ATITLE_TARGET;
 	for (int i = 0; i < a->ncompanions; i++)
 		if (!strcmp(a->companions[i], buf))
 			return KB_ATITLE_TARGET;
