@@ -75,20 +75,25 @@ static char *norm_title(const char *t)
 int kb_analyze__title_class(const kb_analysis *a, const char *title)
 {
 	char buf[KB_REPORT_TITLE_MAX];
+	int same_bug = 0;
 
 	if (!title)
 		return KB_ATITLE_OTHER;
 	if (kb_report_normalize_title(buf, sizeof(buf), title) != 0)
 		snprintf(buf, sizeof(buf), "%s", title);
-	/* targets first: an infra title is a target only when --title asked for it */
-	for (int i = 0; i < a->ntargets; i++) /* title or ALT title (syzkaller's rule) */
-		if (kb_report_title_matches(a->targets[i], buf))
+	/* one relation per target (report/report_same.c). SAME (title or ALT title,
+	 * syzkaller's rule) comes first: an infra title is a target only when --title asked
+	 * for it; SAME_BUG (one bug across kernels) only for a title that is not infra */
+	for (int i = 0; i < a->ntargets; i++) {
+		int rel = kb_report_title_relation(a->targets[i], buf);
+		if (rel == KB_TITLE_SAME)
 			return KB_ATITLE_TARGET;
+		same_bug |= rel == KB_TITLE_SAME_BUG;
+	}
 	if (kb_report_title_is_infra(title))
 		return KB_ATITLE_INFRA;
-	for (int i = 0; i < a->ntargets; i++)
-		if (kb_analyze__same_bug(a->targets[i], buf))
-			return KB_ATITLE_TARGET;
+	if (same_bug)
+		return KB_ATITLE_TARGET;
 	for (int i = 0; i < a->ncompanions; i++)
 		if (!strcmp(a->companions[i], buf))
 			return KB_ATITLE_TARGET;
@@ -250,13 +255,60 @@ static int by_pos(const void *x, const void *y)
 	return a->step - b->step;
 }
 
+/* Place git's picks (the "bisect" steps) after the n placed so far, each by the count of
+ * revisions git had left; a retest joins its first test. Lowest position in *lowest,
+ * first pick's step in *first_pick. Returns the new count. */
+static int place_picks(const kb_analyze_log *log, struct placed *pl, int n, int *placed_at,
+		       double *lowest, int *first_pick)
+{
+	double b = 0, g = -INFINITY;
+
+	for (int i = 0; i < log->nsteps; i++) {
+		const kb_alog_step *st = &log->steps[i];
+		long left = st->left_before;
+		double p;
+		int j;
+		if (st->phase != KB_ALOG_PHASE_BISECT)
+			continue;
+		if (*first_pick < 0)
+			*first_pick = i;
+		for (j = 0; j < i; j++)
+			if (placed_at[j] && !strcmp(log->steps[j].hash, st->hash))
+				break;
+		if (j < i) {
+			placed_at[i] = 2; /* a retest: merged into the first test's node */
+			continue;
+		}
+		if (left >= 0)
+			p = b - (double)left - 1;
+		else if (isfinite(g))
+			p = floor((b + g) / 2);
+		else
+			p = b - 1 - (DEFAULT_RANGE / 2);
+		if (isfinite(g) && p <= g)
+			p = (b + g) / 2; /* inconsistent counts: keep the order anyway */
+		if (p >= b)
+			p = b - 0.5;
+		pl[n].pos = p;
+		pl[n++].step = i;
+		placed_at[i] = 1;
+		if (p < *lowest)
+			*lowest = p;
+		if (st->git_verdict == KB_ALOG_V_BAD)
+			b = p;
+		else if (st->git_verdict == KB_ALOG_V_GOOD)
+			g = p;
+	}
+	return n;
+}
+
 /* Place the steps that belong in the model; returns how many, bottom boundary in *bottom
  * (exclusive for a cause bisection, the original commit's position for a fix). */
 static int place_steps(kb_analysis *a, struct placed *pl, double *bottom, int *good_step)
 {
 	const kb_analyze_log *log = a->log;
 	int fix = log->kind == KB_ALOG_FIX, n = 0, bad_step, first_pick = -1;
-	double b = 0, g = -INFINITY, lowest = 0, delta;
+	double lowest = 0, delta;
 	int *placed_at = calloc((size_t)log->nsteps, sizeof(int));
 
 	if (!placed_at)
@@ -282,43 +334,7 @@ static int place_steps(kb_analysis *a, struct placed *pl, double *bottom, int *g
 		pl[n++].step = bad_step;
 		placed_at[bad_step] = 1;
 	}
-	/* git's picks */
-	for (int i = 0; i < log->nsteps; i++) {
-		const kb_alog_step *st = &log->steps[i];
-		long left = st->left_before;
-		double p;
-		int j;
-		if (st->phase != KB_ALOG_PHASE_BISECT)
-			continue;
-		if (first_pick < 0)
-			first_pick = i;
-		for (j = 0; j < i; j++)
-			if (placed_at[j] && !strcmp(log->steps[j].hash, st->hash))
-				break;
-		if (j < i) {
-			placed_at[i] = 2; /* a retest: merged into the first test's node */
-			continue;
-		}
-		if (left >= 0)
-			p = b - (double)left - 1;
-		else if (isfinite(g))
-			p = floor((b + g) / 2);
-		else
-			p = b - 1 - (DEFAULT_RANGE / 2);
-		if (isfinite(g) && p <= g)
-			p = (b + g) / 2; /* inconsistent counts: keep the order anyway */
-		if (p >= b)
-			p = b - 0.5;
-		pl[n].pos = p;
-		pl[n++].step = i;
-		placed_at[i] = 1;
-		if (p < lowest)
-			lowest = p;
-		if (st->git_verdict == KB_ALOG_V_BAD)
-			b = p;
-		else if (st->git_verdict == KB_ALOG_V_GOOD)
-			g = p;
-	}
+	n = place_picks(log, pl, n, placed_at, &lowest, &first_pick); /* git's picks */
 	/* the bottom of git's range: balanced first split, below every pick */
 	if (log->left_start >= 0)
 		delta = 2.0 * ((double)log->left_start + 1);
@@ -499,6 +515,93 @@ static size_t midx_of(const kb_analysis *a, int k)
 	return a->log->kind == KB_ALOG_FIX ? (size_t)(a->nnodes - 1 - k) : (size_t)k;
 }
 
+/* The supported range of the updated model m: its credible set as chain nodes
+ * (a->cred_nodes), and as positions between tested commits (a->range_after,
+ * a->range_through, a->range_commits). 0 or KB_E*. */
+static int credible_range(kb_analysis *a, kb_model *m)
+{
+	const kb_analyze_log *log = a->log;
+	size_t *set = NULL, nset = 0;
+	double lo = INFINITY, hi = -INFINITY, shift = log->kind == KB_ALOG_FIX ? 1 : 0;
+	int rc;
+
+	if ((rc = kb_model_credible_set(m, KB_ANALYZE_CONF, &set, &nset, &a->cred_mass)))
+		return rc;
+	a->cred_none = 0;
+	if (!(a->cred_nodes = calloc(nset + 1, sizeof(int)))) {
+		free(set);
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory");
+	}
+	for (int k = 0; k < a->nnodes; k++)
+		for (size_t j = 0; j < nset; j++)
+			if (set[j] == a->nodes[k].midx)
+				a->cred_nodes[a->ncred++] = k;
+	for (size_t j = 0; j < nset; j++) {
+		if (set[j] == KB_MODEL_NONE) {
+			a->cred_none = 1;
+			continue;
+		}
+		for (int k = 0; k < a->nnodes; k++)
+			if (a->nodes[k].midx == set[j]) {
+				if (a->nodes[k].lo + shift < lo)
+					lo = a->nodes[k].lo + shift;
+				if (a->nodes[k].hi + shift > hi)
+					hi = a->nodes[k].hi + shift;
+			}
+	}
+	free(set);
+	a->range_after = a->range_through = -1;
+	a->range_commits = 0;
+	if (isfinite(lo)) {
+		double after = -INFINITY, through = INFINITY;
+		for (int k = 0; k < a->nnodes; k++) {
+			const kb_anode *nd = &a->nodes[k];
+			if (nd->step < 0)
+				continue;
+			if (nd->hi < lo && nd->hi > after) {
+				after = nd->hi;
+				a->range_after = nd->step;
+			}
+			if (nd->lo >= hi && nd->lo < through) {
+				through = nd->lo;
+				a->range_through = nd->step;
+			}
+		}
+		for (int k = 0; k < a->nnodes; k++)
+			if (a->nodes[k].lo > after && a->nodes[k].hi <= through)
+				a->range_commits += a->nodes[k].weight;
+		if (!isfinite(through))
+			a->range_commits += 1; /* fix: past the newest tested commit */
+	}
+	return 0;
+}
+
+/* The reported culprit's probability under the updated model (a->culprit_step,
+ * a->culprit_prob) and whether it is supported (a->supported). */
+static void culprit_support(kb_analysis *a)
+{
+	const kb_analyze_log *log = a->log;
+
+	a->culprit_step = log->culprit[0] ? kb_analyze__find_step(log, log->culprit) : -1;
+	a->culprit_prob = 0;
+	if (a->culprit_step >= 0 && a->st[a->culprit_step].node >= 0) {
+		int k = a->st[a->culprit_step].node;
+		if (log->kind == KB_ALOG_CAUSE) {
+			a->culprit_prob = a->nodes[k].post;
+		} else if (k > 0) {
+			/* fix F: the last crashing commit is the one just older than F */
+			a->culprit_prob = a->nodes[k - 1].post / a->nodes[k - 1].weight;
+		}
+	}
+	/* a merge or release culprit that still holds the mass means the verdicts point at a
+	 * commit that cannot be the cause alone: the log is inconsistent, not support */
+	a->supported = a->culprit_prob >= KB_ANALYZE_SUPPORT && !kb_analyze__culprit_inert_reason(a) &&
+		       !a->no_original_crash;
+}
+
+/* The model of the chain a->nodes fed with the runs of every step (good_step: the
+ * good end of a cause bisection, outside the chain), and what it says: rates, posteriors,
+ * the supported range, the culprit's probability. 0 or KB_E*. */
 static int run_model(kb_analysis *a, int good_step)
 {
 	const kb_analyze_log *log = a->log;
@@ -590,75 +693,9 @@ static int run_model(kb_analysis *a, int good_step)
 				a->top_node = k;
 	}
 	/* the supported range: the credible set, as positions, between tested commits */
-	{
-		size_t *set = NULL, nset = 0;
-		double lo = INFINITY, hi = -INFINITY, shift = log->kind == KB_ALOG_FIX ? 1 : 0;
-		if ((rc = kb_model_credible_set(m, KB_ANALYZE_CONF, &set, &nset, &a->cred_mass)))
-			goto out;
-		a->cred_none = 0;
-		if (!(a->cred_nodes = calloc(nset + 1, sizeof(int)))) {
-			free(set);
-			rc = kb_error_set(KB_ERRCLASS_OS, "out of memory");
-			goto out;
-		}
-		for (int k = 0; k < a->nnodes; k++)
-			for (size_t j = 0; j < nset; j++)
-				if (set[j] == a->nodes[k].midx)
-					a->cred_nodes[a->ncred++] = k;
-		for (size_t j = 0; j < nset; j++) {
-			if (set[j] == KB_MODEL_NONE) {
-				a->cred_none = 1;
-				continue;
-			}
-			for (int k = 0; k < a->nnodes; k++)
-				if (a->nodes[k].midx == set[j]) {
-					if (a->nodes[k].lo + shift < lo)
-						lo = a->nodes[k].lo + shift;
-					if (a->nodes[k].hi + shift > hi)
-						hi = a->nodes[k].hi + shift;
-				}
-		}
-		free(set);
-		a->range_after = a->range_through = -1;
-		a->range_commits = 0;
-		if (isfinite(lo)) {
-			double after = -INFINITY, through = INFINITY;
-			for (int k = 0; k < a->nnodes; k++) {
-				const kb_anode *nd = &a->nodes[k];
-				if (nd->step < 0)
-					continue;
-				if (nd->hi < lo && nd->hi > after) {
-					after = nd->hi;
-					a->range_after = nd->step;
-				}
-				if (nd->lo >= hi && nd->lo < through) {
-					through = nd->lo;
-					a->range_through = nd->step;
-				}
-			}
-			for (int k = 0; k < a->nnodes; k++)
-				if (a->nodes[k].lo > after && a->nodes[k].hi <= through)
-					a->range_commits += a->nodes[k].weight;
-			if (!isfinite(through))
-				a->range_commits += 1; /* fix: past the newest tested commit */
-		}
-	}
-	/* the reported culprit */
-	a->culprit_step = log->culprit[0] ? kb_analyze__find_step(log, log->culprit) : -1;
-	a->culprit_prob = 0;
-	if (a->culprit_step >= 0 && a->st[a->culprit_step].node >= 0) {
-		int k = a->st[a->culprit_step].node;
-		if (log->kind == KB_ALOG_CAUSE) {
-			a->culprit_prob = a->nodes[k].post;
-		} else if (k > 0) {
-			/* fix F: the last crashing commit is the one just older than F */
-			a->culprit_prob = a->nodes[k - 1].post / a->nodes[k - 1].weight;
-		}
-	}
-	/* a merge or release culprit that still holds the mass means the verdicts point at a
-	 * commit that cannot be the cause alone: the log is inconsistent, not support */
-	a->supported = a->culprit_prob >= KB_ANALYZE_SUPPORT && !kb_analyze__culprit_inert_reason(a) &&
-		       !a->no_original_crash;
+	if ((rc = credible_range(a, m)))
+		goto out;
+	culprit_support(a); /* the reported culprit */
 out:
 	free(buggy);
 	kb_model_free(m);

@@ -2,7 +2,7 @@
  * analyze/analyze_companion.c - companion titles: other kernel crash titles that the log
  * itself shows to come from the target bug.
  * Owns: kb_analysis.companions, kb_analyze__learn_companions().
- * Not: the title relation of syzkaller's alternative titles (analyze/analyze_title.c) or
+ * Not: the title relation of syzkaller's alternative titles (report/report_same.c) or
  * how runs become evidence (analyze/analyze.c).
  * DESIGN: a reproducer whose bug shows under several titles (an rcu stall next to task
  * hangs, a use-after-free next to the bad usercopy it causes) leaves the evidence in the

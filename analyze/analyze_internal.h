@@ -12,7 +12,6 @@
 #include <stddef.h>
 
 #include "kbisect/analyze.h"
-#include "kbisect/report.h"
 
 /** Longest commit hash we keep (sha-1 = 40, sha-256 = 64), plus NUL. */
 #define KB_ALOG_HASH_MAX 65
@@ -251,14 +250,6 @@ const char *kb_analyze__verdict_word(const kb_analyze_log *log, int av);
 
 /** Name of a step's phase ("original", "release", "head", "bisect", "parent", "other"). */
 const char *kb_analyze__phase_name(int phase);
-
-/** 1 when crash titles a and b name one bug: report's one rule at its looser strength
- * (kb_report_title_relation() is KB_TITLE_SAME or KB_TITLE_SAME_BUG; report/report_same.c).
- * Nothing of it is specific to logs. */
-static inline int kb_analyze__same_bug(const char *a, const char *b)
-{
-	return kb_report_title_relation(a, b) != KB_TITLE_OTHER;
-}
 
 /** Why the reported culprit of a cause bisection cannot have introduced the bug by
  * itself: "merge" (git's "Merge:" line), "release" ("Linux X.Y"), or NULL. */

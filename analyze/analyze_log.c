@@ -284,17 +284,15 @@ static void set_result(kb_analyze_log *log, int result)
 		log->result = result;
 }
 
-/* One line (NUL-terminated, no newline). Returns 1 when it was understood. */
-static int parse_line(struct parser *p, const char *s, int lineno)
+/* The two blocks a result opens: git's commit header after "X is the first bad commit"
+ * and the hashes of an inconclusive result. Returns 1 or 0 for a line of an open block
+ * (understood or not), -1 when no block is open or the line ends it. */
+static int parse_block_line(struct parser *p, const char *s)
 {
 	kb_analyze_log *log = p->log;
-	kb_alog_step *st = cur_step(p);
 	char hash[KB_ALOG_HASH_MAX];
-	const char *r;
 	size_t n;
 
-	if (p->tail)
-		return 0;
 	if (p->in_culprit_block) {
 		/* "commit X", "Merge: A B", "Author: ...", "Date: ...", then the message */
 		if (starts(s, "Merge: ")) {
@@ -326,6 +324,14 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 		}
 		p->in_candidates = 0;
 	}
+	return -1;
+}
+
+/* The lines that announce the phase of the next "testing commit" (and the kind of
+ * bisection). Returns 1, or -1 when s is none of them. */
+static int parse_phase_line(struct parser *p, const char *s)
+{
+	kb_analyze_log *log = p->log;
 
 	if (starts(s, "bisecting cause commit starting from ")) {
 		log->kind = KB_ALOG_CAUSE;
@@ -363,6 +369,19 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 		p->pending_phase = KB_ALOG_PHASE_OTHER;
 		return 1;
 	}
+	return -1;
+}
+
+/* "testing commit X [with compiler]": a new step. Returns 1 or 0 (understood or not),
+ * or -1 when s is not such a line. */
+static int parse_testing_commit(struct parser *p, const char *s, int lineno)
+{
+	kb_analyze_log *log = p->log;
+	kb_alog_step *st;
+	char hash[KB_ALOG_HASH_MAX];
+	const char *r;
+	size_t n;
+
 	if (starts(s, "testing commit ")) {
 		const char *h = s + strlen("testing commit ");
 		if (!(n = read_hash(hash, h)))
@@ -398,6 +417,17 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 		p->pending_hash[0] = '\0';
 		return 1;
 	}
+	return -1;
+}
+
+/* The lines about the step being read: compiler, signature, runs, build failure.
+ * Returns 1 or 0 (understood or not), or -1 when s is none of them. */
+static int parse_step_line(struct parser *p, const char *s)
+{
+	kb_analyze_log *log = p->log;
+	kb_alog_step *st = cur_step(p);
+	const char *r;
+
 	if (starts(s, "compiler: ")) {
 		if (st) {
 			free(st->compiler);
@@ -446,6 +476,19 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 		st->build_error = dup_text(p, r ? r + 2 : s);
 		return 1;
 	}
+	return -1;
+}
+
+/* git bisect's own lines: "# git bisect ...", "Bisecting: N revisions", "[H] subject",
+ * "H is the first bad commit". Returns 1 or 0 (understood or not), or -1 when s is
+ * none of them. */
+static int parse_git_line(struct parser *p, const char *s)
+{
+	kb_analyze_log *log = p->log;
+	char hash[KB_ALOG_HASH_MAX];
+	const char *r;
+	size_t n;
+
 	if (starts(s, "# git bisect start ")) {
 		r = s + strlen("# git bisect start ");
 		if ((n = read_hash(log->bisect_bad, r))) {
@@ -509,6 +552,19 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 		set_result(log, KB_ALOG_RES_CULPRIT);
 		return 1;
 	}
+	return -1;
+}
+
+/* The result lines at the end of a log (culprit, inconclusive, error, signatures,
+ * times, the final crash) and the known lines that carry nothing we use. Returns 1
+ * when s was understood, else 0. */
+static int parse_result_line(struct parser *p, const char *s)
+{
+	kb_analyze_log *log = p->log;
+	char hash[KB_ALOG_HASH_MAX];
+	const char *r;
+	size_t n;
+
 	if (starts(s, "first bad commit: ") || starts(s, "first good commit: ")) {
 		r = s + (s[6] == 'b' ? strlen("first bad commit: ") : strlen("first good commit: "));
 		if (!(n = read_hash(hash, r)))
@@ -590,6 +646,20 @@ static int parse_line(struct parser *p, const char *s, int lineno)
 	    starts(s, "We cannot bisect more!") || starts(s, "determine whether the revision"))
 		return 1;
 	return 0;
+}
+
+/* One line (NUL-terminated, no newline). Returns 1 when it was understood. */
+static int parse_line(struct parser *p, const char *s, int lineno)
+{
+	int rc;
+
+	if (p->tail)
+		return 0;
+	if ((rc = parse_block_line(p, s)) >= 0 || (rc = parse_phase_line(p, s)) >= 0 ||
+	    (rc = parse_testing_commit(p, s, lineno)) >= 0 || (rc = parse_step_line(p, s)) >= 0 ||
+	    (rc = parse_git_line(p, s)) >= 0)
+		return rc;
+	return parse_result_line(p, s);
 }
 
 /* Fill in run counts that "all runs: X" left out: the count of the nearest earlier step

@@ -318,6 +318,105 @@ static json_t *step_json(const kb_analysis *a, int i)
 	return o;
 }
 
+/* The supported range, the nodes of its credible set and the most likely culprit, as
+ * the keys "supported_range", "supported_set" and "most_likely" of o. */
+static void range_json(json_t *o, const kb_analysis *a)
+{
+	const kb_analyze_log *log = a->log;
+	json_t *x, *arr;
+
+	x = json_object();
+	json_object_set_new(x, "after", jhash(log, a->range_after));
+	json_object_set_new(x, "through", jhash(log, a->range_through));
+	json_object_set_new(x, "commits", jnum(a->range_commits));
+	json_object_set_new(x, "probability", jnum(a->cred_mass));
+	json_object_set_new(x, "includes_no_culprit", json_boolean(a->cred_none));
+	json_object_set_new(o, "supported_range", x);
+	arr = json_array();
+	for (int j = 0; j < a->ncred; j++) {
+		const kb_anode *nd = &a->nodes[a->cred_nodes[j]];
+		json_t *e = json_object();
+		int older, newer;
+		node_neighbours(a, a->cred_nodes[j], &older, &newer);
+		json_object_set_new(e, "commit", jhash(log, nd->step));
+		json_object_set_new(e, "after", nd->step >= 0 ? json_null() : jhash(log, older));
+		json_object_set_new(e, "before", nd->step >= 0 ? json_null() : jhash(log, newer));
+		json_object_set_new(e, "commits", jnum(nd->weight));
+		json_object_set_new(e, "probability", jnum(nd->post));
+		json_array_append_new(arr, e);
+	}
+	json_object_set_new(o, "supported_set", arr);
+	x = json_object();
+	if (a->top_node >= 0) {
+		const kb_anode *nd = &a->nodes[a->top_node];
+		int below, above;
+		node_neighbours(a, a->top_node, &below, &above);
+		json_object_set_new(x, "commit", jhash(log, nd->step));
+		json_object_set_new(x, "commits", jnum(nd->weight));
+		json_object_set_new(x, "after", jhash(log, below));
+		json_object_set_new(x, "before", jhash(log, above));
+	} else {
+		json_object_set_new(x, "commit", json_null());
+		json_object_set_new(x, "commits", json_integer(0));
+	}
+	json_object_set_new(x, "probability", jnum(a->top_prob));
+	json_object_set_new(o, "most_likely", x);
+}
+
+/* The groups of steps with one kernel signature: [{"signature", "commits"}]. */
+static json_t *signatures_json(const kb_analysis *a)
+{
+	const kb_analyze_log *log = a->log;
+	json_t *arr;
+
+	arr = json_array();
+	for (int g = 0; g < a->ngroups; g++) {
+		json_t *grp = json_object(), *cs = json_array();
+		for (int j = 0; j < a->groups[g].nsteps; j++) {
+			const char *h = log->steps[a->groups[g].steps[j]].hash;
+			int dup = 0;
+			for (size_t k = 0; k < json_array_size(cs); k++)
+				dup |= !strcmp(json_string_value(json_array_get(cs, k)), h);
+			if (!dup)
+				json_array_append_new(cs, json_string(h));
+		}
+		json_object_set_new(grp, "signature", json_string(a->groups[g].sig));
+		json_object_set_new(grp, "commits", cs);
+		json_array_append_new(arr, grp);
+	}
+	return arr;
+}
+
+/* What the bisection cost and what kbisect would have saved: the "cost" object. */
+static json_t *cost_json(const kb_analysis *a)
+{
+	const kb_analyze_log *log = a->log;
+	json_t *x;
+
+	x = json_object();
+	json_object_set_new(x, "total_seconds", log->total_time >= 0 ? jnum(log->total_time) :
+			    json_null());
+	json_object_set_new(x, "build_seconds", log->build_time >= 0 ? jnum(log->build_time) :
+			    json_null());
+	json_object_set_new(x, "test_seconds", log->test_time >= 0 ? jnum(log->test_time) :
+			    json_null());
+	json_object_set_new(x, "builds", json_integer(a->n_builds));
+	json_object_set_new(x, "tests", json_integer(a->n_tests));
+	json_object_set_new(x, "avg_build_seconds", a->avg_build >= 0 ? jnum(a->avg_build) :
+			    json_null());
+	json_object_set_new(x, "avg_test_seconds", a->avg_test >= 0 ? jnum(a->avg_test) :
+			    json_null());
+	json_object_set_new(x, "builds_avoided", json_integer(a->builds_avoided));
+	json_object_set_new(x, "tests_avoided", json_integer(a->tests_avoided));
+	json_object_set_new(x, "seconds_saved_by_signatures", jnum(a->saved_time));
+	json_object_set_new(x, "workers", json_integer(a->workers));
+	json_object_set_new(x, "syzbot_test_rounds", json_integer(a->syz_rounds));
+	json_object_set_new(x, "kbisect_test_rounds", json_integer(a->kb_rounds));
+	json_object_set_new(x, "kbisect_seconds", a->kb_time >= 0 ? jnum(a->kb_time) :
+			    json_null());
+	return x;
+}
+
 static json_t *analysis_json(const kb_analysis *a)
 {
 	const kb_analyze_log *log = a->log;
@@ -358,42 +457,7 @@ static json_t *analysis_json(const kb_analysis *a)
 		json_object_set_new(o, "release_false_negative", json_null());
 	}
 	json_object_set_new(o, "supported", json_boolean(a->supported));
-	x = json_object();
-	json_object_set_new(x, "after", jhash(log, a->range_after));
-	json_object_set_new(x, "through", jhash(log, a->range_through));
-	json_object_set_new(x, "commits", jnum(a->range_commits));
-	json_object_set_new(x, "probability", jnum(a->cred_mass));
-	json_object_set_new(x, "includes_no_culprit", json_boolean(a->cred_none));
-	json_object_set_new(o, "supported_range", x);
-	arr = json_array();
-	for (int j = 0; j < a->ncred; j++) {
-		const kb_anode *nd = &a->nodes[a->cred_nodes[j]];
-		json_t *e = json_object();
-		int older, newer;
-		node_neighbours(a, a->cred_nodes[j], &older, &newer);
-		json_object_set_new(e, "commit", jhash(log, nd->step));
-		json_object_set_new(e, "after", nd->step >= 0 ? json_null() : jhash(log, older));
-		json_object_set_new(e, "before", nd->step >= 0 ? json_null() : jhash(log, newer));
-		json_object_set_new(e, "commits", jnum(nd->weight));
-		json_object_set_new(e, "probability", jnum(nd->post));
-		json_array_append_new(arr, e);
-	}
-	json_object_set_new(o, "supported_set", arr);
-	x = json_object();
-	if (a->top_node >= 0) {
-		const kb_anode *nd = &a->nodes[a->top_node];
-		int below, above;
-		node_neighbours(a, a->top_node, &below, &above);
-		json_object_set_new(x, "commit", jhash(log, nd->step));
-		json_object_set_new(x, "commits", jnum(nd->weight));
-		json_object_set_new(x, "after", jhash(log, below));
-		json_object_set_new(x, "before", jhash(log, above));
-	} else {
-		json_object_set_new(x, "commit", json_null());
-		json_object_set_new(x, "commits", json_integer(0));
-	}
-	json_object_set_new(x, "probability", jnum(a->top_prob));
-	json_object_set_new(o, "most_likely", x);
+	range_json(o, a);
 	json_object_set_new(o, "no_culprit_probability", jnum(a->none_prob));
 	x = json_object();
 	json_object_set_new(x, "q_mean", jnum(a->q_mean));
@@ -406,21 +470,7 @@ static json_t *analysis_json(const kb_analysis *a)
 	for (int i = 0; i < log->nsteps; i++)
 		json_array_append_new(arr, step_json(a, i));
 	json_object_set_new(o, "verdicts", arr);
-	arr = json_array();
-	for (int g = 0; g < a->ngroups; g++) {
-		json_t *grp = json_object(), *cs = json_array();
-		for (int j = 0; j < a->groups[g].nsteps; j++) {
-			const char *h = log->steps[a->groups[g].steps[j]].hash;
-			int dup = 0;
-			for (size_t k = 0; k < json_array_size(cs); k++)
-				dup |= !strcmp(json_string_value(json_array_get(cs, k)), h);
-			if (!dup)
-				json_array_append_new(cs, json_string(h));
-		}
-		json_object_set_new(grp, "signature", json_string(a->groups[g].sig));
-		json_object_set_new(grp, "commits", cs);
-		json_array_append_new(arr, grp);
-	}
+	arr = signatures_json(a);
 	json_object_set_new(o, "identical_signatures", arr);
 	json_object_set_new(o, "culprit_signature", log->culprit_sig[0] ?
 			    json_string(log->culprit_sig) : json_null());
@@ -429,27 +479,7 @@ static json_t *analysis_json(const kb_analysis *a)
 	json_object_set_new(o, "culprit_changes_kernel",
 			    log->culprit_sig[0] && log->parent_sig[0] ?
 			    json_boolean(strcmp(log->culprit_sig, log->parent_sig) != 0) : json_null());
-	x = json_object();
-	json_object_set_new(x, "total_seconds", log->total_time >= 0 ? jnum(log->total_time) :
-			    json_null());
-	json_object_set_new(x, "build_seconds", log->build_time >= 0 ? jnum(log->build_time) :
-			    json_null());
-	json_object_set_new(x, "test_seconds", log->test_time >= 0 ? jnum(log->test_time) :
-			    json_null());
-	json_object_set_new(x, "builds", json_integer(a->n_builds));
-	json_object_set_new(x, "tests", json_integer(a->n_tests));
-	json_object_set_new(x, "avg_build_seconds", a->avg_build >= 0 ? jnum(a->avg_build) :
-			    json_null());
-	json_object_set_new(x, "avg_test_seconds", a->avg_test >= 0 ? jnum(a->avg_test) :
-			    json_null());
-	json_object_set_new(x, "builds_avoided", json_integer(a->builds_avoided));
-	json_object_set_new(x, "tests_avoided", json_integer(a->tests_avoided));
-	json_object_set_new(x, "seconds_saved_by_signatures", jnum(a->saved_time));
-	json_object_set_new(x, "workers", json_integer(a->workers));
-	json_object_set_new(x, "syzbot_test_rounds", json_integer(a->syz_rounds));
-	json_object_set_new(x, "kbisect_test_rounds", json_integer(a->kb_rounds));
-	json_object_set_new(x, "kbisect_seconds", a->kb_time >= 0 ? jnum(a->kb_time) :
-			    json_null());
+	x = cost_json(a);
 	json_object_set_new(o, "cost", x);
 	arr = json_array();
 	for (int i = 0; i < a->nfindings; i++)
@@ -522,12 +552,9 @@ static void html_runs_bar(FILE *f, const kb_analysis *a, int i)
 	fputs("</div>", f);
 }
 
-static void html_body(FILE *f, const kb_analysis *a)
+/* The HTML document's head (title and style sheet) and the opening <body>. */
+static void html_head(FILE *f, const kb_analyze_log *log)
 {
-	const kb_analyze_log *log = a->log;
-	char buf[2048], b1[32], b2[32];
-	double maxp = 0;
-
 	fputs("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>kbisect analyze: ", f);
 	html_esc(f, log->name);
 	fputs("</title>\n<style>\n"
@@ -560,6 +587,80 @@ static void html_body(FILE *f, const kb_analysis *a)
 	      "vertical-align:middle}\n"
 	      "</style></head><body>\n",
 	      f);
+}
+
+/* The posterior over the linearised range: one bar per chain node, old to new. */
+static void html_chain(FILE *f, const kb_analysis *a)
+{
+	const kb_analyze_log *log = a->log;
+	double maxp = 0;
+
+	fputs("<h2>Posterior over the linearised range (old &rarr; new)</h2>\n<div class=chain>",
+	      f);
+	for (int k = 0; k < a->nnodes; k++)
+		if (a->nodes[k].post > maxp)
+			maxp = a->nodes[k].post;
+	for (int k = 0; k < a->nnodes; k++) {
+		const kb_anode *nd = &a->nodes[k];
+		int is_culprit = nd->step >= 0 && nd->step == a->culprit_step;
+		double h = maxp > 0 ? 130.0 * nd->post / maxp : 0;
+		fprintf(f, "<div class=col><div class=area><div class='node%s%s' "
+			   "style='height:%.1fpx' title='",
+			nd->step < 0 ? " block" : "", is_culprit ? " culprit" : "", h < 1 ? 1 : h);
+		if (nd->step >= 0)
+			fprintf(f, "%.12s", log->steps[nd->step].hash);
+		else
+			fprintf(f, "%.0f untested commits", nd->weight);
+		fprintf(f, ": P=%.4f'></div></div><div class='lab%s'>", nd->post,
+			is_culprit ? " culprit" : "");
+		if (nd->step >= 0)
+			fprintf(f, "%.7s%s", log->steps[nd->step].hash, is_culprit ? " culprit" : "");
+		else
+			fprintf(f, "%.0f", nd->weight);
+		fputs("</div></div>", f);
+	}
+	fputs("</div>\n<p>Dark bars: tested commits; light bars: blocks of untested commits "
+	      "(hover for details; the label is their count); red: the reported culprit. Positions come from git's "
+	      "&quot;Bisecting: N revisions left&quot; lines.</p>\n",
+	      f);
+}
+
+/* The identical kernel signatures and the cost table. */
+static void html_cost(FILE *f, const kb_analysis *a)
+{
+	const kb_analyze_log *log = a->log;
+	char b1[32], b2[32];
+
+	fputs("<h2>Identical kernel signatures</h2>\n", f);
+	if (!a->ngroups)
+		fputs("<p>none</p>\n", f);
+	for (int g = 0; g < a->ngroups; g++) {
+		fprintf(f, "<p class=mono>%.16s&hellip;:", a->groups[g].sig);
+		for (int j = 0; j < a->groups[g].nsteps; j++) {
+			const kb_alog_step *st = &log->steps[a->groups[g].steps[j]];
+			fprintf(f, " %.12s (%s)", st->hash, kb_analyze__phase_name(st->phase));
+		}
+		fputs("</p>\n", f);
+	}
+	fputs("<h2>Cost</h2>\n<table>\n", f);
+	fprintf(f, "<tr><td>syzbot</td><td>%s total for %d builds and %d tests</td></tr>\n",
+		dur(b1, sizeof(b1), log->total_time), a->n_builds, a->n_tests);
+	fprintf(f, "<tr><td>averages</td><td>%s per build, %s per test</td></tr>\n",
+		dur(b1, sizeof(b1), a->avg_build), dur(b2, sizeof(b2), a->avg_test));
+	fprintf(f, "<tr><td>identical signatures</td><td>%d builds, %d tests avoided (%s)"
+		   "</td></tr>\n",
+		a->builds_avoided, a->tests_avoided, dur(b1, sizeof(b1), a->saved_time));
+	fprintf(f, "<tr><td>%u parallel workers</td><td>%d test rounds instead of %d, about %s"
+		   "</td></tr>\n</table>\n",
+		a->workers, a->kb_rounds, a->syz_rounds, dur(b1, sizeof(b1), a->kb_time));
+}
+
+static void html_body(FILE *f, const kb_analysis *a)
+{
+	const kb_analyze_log *log = a->log;
+	char buf[2048];
+
+	html_head(f, log);
 	fputs("<h1>kbisect analyze: <span class=mono>", f);
 	html_esc(f, log->name);
 	fprintf(f, "</span></h1>\n<p>%s bisection, %d tested commits. Original crash: <b>",
@@ -639,57 +740,9 @@ static void html_body(FILE *f, const kb_analysis *a)
 	fputs("</table>\n<p>* no 'git bisect' line: the verdict is derived from the runs.</p>\n",
 	      f);
 
-	fputs("<h2>Posterior over the linearised range (old &rarr; new)</h2>\n<div class=chain>",
-	      f);
-	for (int k = 0; k < a->nnodes; k++)
-		if (a->nodes[k].post > maxp)
-			maxp = a->nodes[k].post;
-	for (int k = 0; k < a->nnodes; k++) {
-		const kb_anode *nd = &a->nodes[k];
-		int is_culprit = nd->step >= 0 && nd->step == a->culprit_step;
-		double h = maxp > 0 ? 130.0 * nd->post / maxp : 0;
-		fprintf(f, "<div class=col><div class=area><div class='node%s%s' "
-			   "style='height:%.1fpx' title='",
-			nd->step < 0 ? " block" : "", is_culprit ? " culprit" : "", h < 1 ? 1 : h);
-		if (nd->step >= 0)
-			fprintf(f, "%.12s", log->steps[nd->step].hash);
-		else
-			fprintf(f, "%.0f untested commits", nd->weight);
-		fprintf(f, ": P=%.4f'></div></div><div class='lab%s'>", nd->post,
-			is_culprit ? " culprit" : "");
-		if (nd->step >= 0)
-			fprintf(f, "%.7s%s", log->steps[nd->step].hash, is_culprit ? " culprit" : "");
-		else
-			fprintf(f, "%.0f", nd->weight);
-		fputs("</div></div>", f);
-	}
-	fputs("</div>\n<p>Dark bars: tested commits; light bars: blocks of untested commits "
-	      "(hover for details; the label is their count); red: the reported culprit. Positions come from git's "
-	      "&quot;Bisecting: N revisions left&quot; lines.</p>\n",
-	      f);
+	html_chain(f, a);
 
-	fputs("<h2>Identical kernel signatures</h2>\n", f);
-	if (!a->ngroups)
-		fputs("<p>none</p>\n", f);
-	for (int g = 0; g < a->ngroups; g++) {
-		fprintf(f, "<p class=mono>%.16s&hellip;:", a->groups[g].sig);
-		for (int j = 0; j < a->groups[g].nsteps; j++) {
-			const kb_alog_step *st = &log->steps[a->groups[g].steps[j]];
-			fprintf(f, " %.12s (%s)", st->hash, kb_analyze__phase_name(st->phase));
-		}
-		fputs("</p>\n", f);
-	}
-	fputs("<h2>Cost</h2>\n<table>\n", f);
-	fprintf(f, "<tr><td>syzbot</td><td>%s total for %d builds and %d tests</td></tr>\n",
-		dur(b1, sizeof(b1), log->total_time), a->n_builds, a->n_tests);
-	fprintf(f, "<tr><td>averages</td><td>%s per build, %s per test</td></tr>\n",
-		dur(b1, sizeof(b1), a->avg_build), dur(b2, sizeof(b2), a->avg_test));
-	fprintf(f, "<tr><td>identical signatures</td><td>%d builds, %d tests avoided (%s)"
-		   "</td></tr>\n",
-		a->builds_avoided, a->tests_avoided, dur(b1, sizeof(b1), a->saved_time));
-	fprintf(f, "<tr><td>%u parallel workers</td><td>%d test rounds instead of %d, about %s"
-		   "</td></tr>\n</table>\n",
-		a->workers, a->kb_rounds, a->syz_rounds, dur(b1, sizeof(b1), a->kb_time));
+	html_cost(f, a);
 	fputs("<p>Generated by kbisect analyze.</p></body></html>\n", f);
 }
 
