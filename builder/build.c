@@ -29,7 +29,6 @@
 #include "kbisect/build.h"
 #include "kbisect/cache.h"
 #include "kbisect/error.h"
-#include "kbisect/remote.h"
 #include "kbisect/signature.h"
 #include "common/error_internal.h"
 #include "build_internal.h"
@@ -43,7 +42,6 @@
 struct kb_builder {
 	kb_repo *repo;
 	kb_cache *cache;
-	kb_remote *remote;  /* second tier or NULL (borrowed) */
 	char *config;
 	size_t config_len;
 	char *config_path;   /* absolute */
@@ -371,7 +369,6 @@ int kb_builder_open(kb_builder **out, const char *repo_path, kb_cache *c,
 	if (!b)
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory");
 	b->cache = c;
-	b->remote = opts->remote ? opts->remote : kb_remote_default();
 	if (!realpath(opts->config_path, real)) {
 		rc = kb_error_os("kernel config '%s' not found; pass an existing file with --config",
 				 opts->config_path);
@@ -572,8 +569,7 @@ static kb_depset *depset_of(kb_builder *b, const kb_key *id)
 	for (size_t i = 0; i < b->n_memo; i++)
 		if (kb_key_equal(&b->memo[i].id, id))
 			return b->memo[i].d;
-	kb_remote_object_ensure(b->remote, b->cache, id); /* read-through */
-	kb_error_clear();
+	/* reads through the cache's remote: a build made on another host */
 	if (kb_cache_get_buf(&text, &len, b->cache, id) != KB_OK) {
 		kb_error_clear();
 		return NULL;
@@ -665,7 +661,7 @@ static int record_dep_skip(kb_builder *b, kb_build_result *out, const struct can
 	if (!j)
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory");
 	set_extra(&rec, j);
-	rc = kb_remote_build_put(b->remote, b->cache, &rec);
+	rc = kb_cache_build_put(b->cache, &rec);
 	free(rec.extra_json);
 	if (rc < 0)
 		return rc;
@@ -1220,7 +1216,7 @@ static int real_build(kb_builder *b, kb_build_result *out, const kb_key *key, co
 		j = json_pack("{s:s, s:s, s:s, s:i}", "how", "built", "dep_class",
 			      b->dep_class_hex, "commit", commit, "exit", status);
 		set_extra(&rec, j);
-		rc = kb_remote_build_put(b->remote, b->cache, &rec);
+		rc = kb_cache_build_put(b->cache, &rec);
 		free(rec.extra_json);
 		out->n_artifacts = rec.n_artifacts;
 		memcpy(out->artifacts, rec.artifacts, sizeof(rec.artifacts));
@@ -1255,7 +1251,7 @@ static int real_build(kb_builder *b, kb_build_result *out, const kb_key *key, co
 		if ((rc = kb_cache_put_buf(&ds_id, b->cache, ds_text, ds_len, &po)) < 0)
 			goto out;
 	}
-	kb_remote_object_push(b->remote, b->cache, &ds_id); /* for dependency skip elsewhere */
+	kb_cache_push(b->cache, &ds_id); /* to the remote: for dependency skip elsewhere */
 	kb_key_to_hex(ds_hex, &ds_id);
 	rec.duration_s = kb_run__now() - t0;
 	j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:I}", "how", "built", "dep_class",
@@ -1263,7 +1259,7 @@ static int real_build(kb_builder *b, kb_build_result *out, const kb_key *key, co
 		      "commit", commit, "depset_paths", (json_int_t)kb_depset__count(ds),
 		      "cmd_files", (json_int_t)n_cmd);
 	set_extra(&rec, j);
-	rc = kb_remote_build_put(b->remote, b->cache, &rec);
+	rc = kb_cache_build_put(b->cache, &rec);
 	free(rec.extra_json);
 	if (rc < 0)
 		goto out;
@@ -1288,6 +1284,11 @@ out:
 
 /* ---- public entry points ---- */
 
+/* The record of the build of rev, or the candidates for a dependency skip. Building
+ * (predict 0): one kb_cache_build_get() (counts the hit or the miss; reads through the
+ * cache's remote), and only on a miss the scan of all records. Predicting: the scan
+ * (which counts nothing) and, when it did not find the key, kb_cache_build_get() for
+ * the remote. 1 found (out filled), 0 not found, or a kb_error_code. */
 static int lookup(kb_builder *b, kb_build_result *out, const char *rev, struct collect *s,
 		  int predict)
 {
@@ -1303,14 +1304,12 @@ static int lookup(kb_builder *b, kb_build_result *out, const char *rev, struct c
 	kb_build_key_compute(&key, &in);
 	out->build_key = key;
 	s->b = b;
-	s->want = &key;
-	if ((rc = kb_cache_build_foreach(b->cache, collect_fn, s)) < 0)
+	s->want = predict ? &key : NULL;
+	if (predict && (rc = kb_cache_build_foreach(b->cache, collect_fn, s)) < 0)
 		return rc;
-	if (!s->found && b->remote) {
-		/* second tier: a record built on another host (copied into the local cache;
-		 * its artifacts are fetched when used, with kb_remote_get_file) */
+	if (!s->found) {
 		kb_build_record rec;
-		if (kb_remote_build_get(&rec, b->remote, b->cache, &key) == KB_OK) {
+		if (kb_cache_build_get(&rec, b->cache, &key) == KB_OK) {
 			s->found = 1;
 			s->found_rec = rec;
 			s->found_rec.extra_json = NULL;
@@ -1322,15 +1321,12 @@ static int lookup(kb_builder *b, kb_build_result *out, const char *rev, struct c
 		result_from_record(out, &s->found_rec);
 		out->how = s->found_rec.ok ? KB_BUILD_CACHE_HIT : KB_BUILD_CACHED_FAILURE;
 		out->saved_seconds = s->found_rec.duration_s;
-		if (!predict) {
-			/* Count the hit in the stats the way every other lookup does. */
-			kb_build_record rec;
-			if (kb_cache_build_get(&rec, b->cache, &key) == KB_OK)
-				kb_build_record_clear(&rec);
+		if (!predict)
 			kb_cache_note_build_saved(b->cache, out->saved_seconds);
-		}
 		return 1;
 	}
+	if (!predict && (rc = kb_cache_build_foreach(b->cache, collect_fn, s)) < 0)
+		return rc; /* candidates for a dependency skip */
 	return 0;
 }
 

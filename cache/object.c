@@ -2088,6 +2088,8 @@ static int base_file_suspect(kb_cache_reader *r, int rc)
 
 int kb_cache_reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id)
 {
+	if (kb_cache__tier_on(c)) /* read-through (tier.c) */
+		kb_cache__tier_object(c, id);
 	return reader_open_ex(out, size, c, id, 1, 2);
 }
 
@@ -2276,6 +2278,8 @@ int kb_cache__load(void **out, size_t *len, kb_cache *c, const kb_key *id)
 
 int kb_cache_get_buf(void **out, size_t *len, kb_cache *c, const kb_key *id)
 {
+	if (kb_cache__tier_on(c)) /* read-through (tier.c) */
+		kb_cache__tier_object(c, id);
 	return load_whole_ex(out, len, c, id, 1, 1, 1);
 }
 
@@ -2520,7 +2524,11 @@ out:
 
 int kb_cache_get_file(kb_cache *c, const kb_key *id, const char *path)
 {
-	int again, rc = get_file_ex(c, id, path, 1, &again);
+	int again, rc;
+
+	if (kb_cache__tier_on(c)) /* read-through (tier.c) */
+		kb_cache__tier_object(c, id);
+	rc = get_file_ex(c, id, path, 1, &again);
 
 	if (rc && again) /* the base file was bad (now removed): decode the base */
 		rc = get_file_ex(c, id, path, 0, &again);
@@ -2583,6 +2591,8 @@ static int ref_fn(kb_cache *c, MDB_txn *t, void *arg)
 int kb_cache_ref_set(kb_cache *c, int ns, const kb_key *key, const kb_key *id)
 {
 	struct ref_ctx r = { ns, key, id };
+	if (ns == KB_REF_AC && kb_cache__tier_on(c)) /* write-through (tier.c) */
+		return kb_cache__tier_ac_set(c, key, id);
 	if (ns < 0 || ns > 255)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_CACHE, "bad reference namespace %d", ns);
 	return kb_cache__write(c, ref_fn, &r);
@@ -2627,6 +2637,8 @@ int kb_cache_ref_get(kb_key *out_id, kb_cache *c, int ns, const kb_key *key)
 	char s[16];
 	int rc;
 
+	if (ns == KB_REF_AC && kb_cache__tier_on(c)) /* read-through (tier.c) */
+		return kb_cache__tier_ac_get(out_id, c, key);
 	if (ns < 0 || ns > 255)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_CACHE, "bad reference namespace %d", ns);
 	kb[0] = (uint8_t)ns;

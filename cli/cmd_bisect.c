@@ -459,11 +459,7 @@ static int kernel_file(struct real *r, const kb_build_result *b, char *path, siz
 	snprintf(path, len, "%s/%s.bzImage", r->kdir, hex);
 	if (stat(path, &st) == 0)
 		return 0;
-	if (r->remote) { /* read-through: built on another host */
-		kb_remote_object_ensure(r->remote, r->cache, img);
-		kb_error_clear();
-	}
-	return kb_cache_get_file(r->cache, img, path);
+	return kb_cache_get_file(r->cache, img, path); /* reads through the remote */
 }
 
 static int test_kernel(struct real *r, const kb_build_result *b, unsigned want,
@@ -486,7 +482,7 @@ static int test_kernel(struct real *r, const kb_build_result *b, unsigned want,
 	ti.cmdline = r->cmdline ? r->cmdline : "";
 	ti.vm_settings = "kbisect-bisect";
 	kb_test_key_compute(&tk, &ti);
-	if (kb_remote_test_list(&cached, &n_cached, r->remote, r->cache, &tk) != 0) {
+	if (kb_cache_test_list(&cached, &n_cached, r->cache, &tk) != 0) {
 		kb_error_clear();
 		n_cached = 0;
 	}
@@ -531,7 +527,7 @@ static int test_kernel(struct real *r, const kb_build_result *b, unsigned want,
 			int pool_failure = res[i].klass == KB_RUN_INFRA &&
 					   strncmp(res[i].title, "SYZFAIL", 7) != 0 &&
 					   strncmp(res[i].title, "SYZFATAL", 8) != 0;
-			if (!pool_failure && kb_remote_test_add(r->remote, r->cache, &tk, &tr) == 0)
+			if (!pool_failure && kb_cache_test_add(r->cache, &tk, &tr) == 0)
 				(*used)++;
 			kb_error_clear();
 		}
@@ -684,8 +680,8 @@ static void journal_load(struct real *r)
 		/* the same bisection on another build server: its journal, from the shared
 		 * cache (/ac/<journal key>), so this one makes the same choices */
 		kb_key id;
-		if (kb_remote_ac_get(&id, r->remote, r->cache, &r->journal_key) == 0 &&
-		    kb_remote_get_file(r->remote, r->cache, &id, r->journal) == 0) {
+		if (kb_cache_ref_get(&id, r->cache, KB_REF_AC, &r->journal_key) == 0 &&
+		    kb_cache_get_file(r->cache, &id, r->journal) == 0) {
 			char msg[4400];
 			snprintf(msg, sizeof(msg), "journal of this bisection from the shared cache "
 				 "server: %s", r->journal);
@@ -774,8 +770,8 @@ static void journal_record(void *ctx, unsigned round, const kb_engine_request *r
 		if (ok && r->remote) { /* for the same bisection on other build servers */
 			kb_put_opts po = { .kind = KB_OBJ_BLOB };
 			kb_key id;
-			if (kb_remote_put_file(&id, r->remote, r->cache, r->journal, &po) == 0)
-				kb_remote_ac_set(r->remote, r->cache, &r->journal_key, &id);
+			if (kb_cache_put_file(&id, r->cache, r->journal, &po) == 0)
+				kb_cache_ref_set(r->cache, KB_REF_AC, &r->journal_key, &id);
 			kb_error_clear();
 		}
 	}
@@ -1088,6 +1084,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 		return kb_cli_die_error();
 	if (kb_cli_remote_open(&r.remote, a->remote) != KB_EXIT_OK)
 		goto out;
+	kb_cache_set_remote(r.cache, r.remote); /* the second tier (NULL: local only) */
 	snprintf(r.kdir, sizeof(r.kdir), "%s/kernels", cache_dir);
 	mkdir(r.kdir, 0755);
 	r.builders = calloc(k, sizeof(*r.builders));
@@ -1098,7 +1095,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 				     .worker = (int)i, .jobs = (int)a->jobs, .ccache = a->ccache,
 				     .ccache_remote = a->remote ? kb_cli_remote_ccache(ccache_url,
 						sizeof(ccache_url), a->remote) : NULL,
-				     .remote = r.remote, .build_cmd = a->build_cmd,
+				     .build_cmd = a->build_cmd,
 				     .image_path = a->image_set ? a->image : NULL, .quiet = 1 };
 		if (kb_builder_open(&r.builders[i], a->repo, r.cache, &bo) != 0) {
 			rc = kb_cli_die_error();
@@ -1186,8 +1183,8 @@ out:
 	json_decref(r.replay);
 	free(found_good);
 	kb_cli_remote_done(r.remote);
-	kb_remote_close(r.remote);
 	kb_cache_close(r.cache);
+	kb_remote_close(r.remote);
 	return rc;
 }
 
