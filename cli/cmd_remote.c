@@ -232,7 +232,7 @@ static int remote_get(const struct ropts *o)
 		return kb_cli_die_error();
 	}
 	kb_cache_set_remote(c, r);
-	if (kb_cache_get_file(c, &id, o->out) != 0)
+	if (kb_cache_fetch(c, &id) != 0 || kb_cache_get_file(c, &id, o->out) != 0)
 		rc = kb_cli_die_error();
 	kb_cache_close(c);
 	return finish(r, rc);
