@@ -1,15 +1,20 @@
 /*
  * net/remote.c - client of the shared cache server (libcurl): the second tier behind
- * the local cache (read-through, write-through).
+ * a local cache (kb_cache_set_remote() fills in the cache's kb_cache_tier).
  * Owns: the CURL handle of one server, its URL and token, the failed flag and the
- * counters, streaming between the server and kb_cache readers/writers.
- * Not: the server (net/server.c), the wire format of records (net/wire.c).
+ * counters, streaming between the server and kb_cache readers/writers, the tier
+ * functions (fetch and push of objects, /ac/ entries, build records, the signature
+ * index, test runs).
+ * Not: when to ask the server (cache/tier.c: a local miss, a write), which server
+ * (the CLI: cli/cmd_remote_wiring.c), the server (net/server.c), the wire format of
+ * records (net/wire.c).
  * DESIGN: one easy handle (keeps its connection alive) behind a mutex. Every transfer
  * has a short connect timeout and a stall limit; the first transport error, timeout,
  * 5xx or refused token marks the handle failed, after which every call is local only,
  * so a slow or dead server costs at most one timeout per run. Downloads stream into a
  * kb_cache_writer committed with the expected id, so a wrong body is never stored;
- * uploads stream from a kb_cache_reader.
+ * uploads stream from a kb_cache_reader. The tier functions are called with the cache
+ * in local mode, so the kb_cache_* calls they make never come back here.
  */
 #include <errno.h>
 #include <pthread.h>
