@@ -207,8 +207,8 @@ static int cache_put(int argc, char **argv)
 			printf("%s\n", hex);
 	}
 	kb_cli_remote_done(rem);
-	kb_remote_close(rem);
 	kb_cache_close(c);
+	kb_remote_close(rem);
 	free(o.args);
 	return rc;
 }
@@ -267,8 +267,8 @@ static int cache_get(int argc, char **argv)
 		rc = kb_cli_die_error();
 	}
 	kb_cli_remote_done(rem);
-	kb_remote_close(rem);
 	kb_cache_close(c);
+	kb_remote_close(rem);
 	free(o.args);
 	return rc;
 }
