@@ -344,13 +344,22 @@ static int file_exists(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Store the work tree's .config (when there is one) as the record's "config". */
+static int put_config(kb_build_record *rec, kb_builder *b)
+{
+	char path[PATH_MAX];
+
+	kb_build__bprintf(path, sizeof(path), "%s/.config", b->work_tree);
+	return file_exists(path) ? put_artifact(rec, b->cache, "config", path, KB_OBJ_CONFIG)
+				 : KB_OK;
+}
+
 /* A failed build: keep its log (and config) so it is never rebuilt, unless
  * no_cache_failures. status: the command's exit status, or -1 (no vmlinux/image). */
 static int record_failure(kb_builder *b, kb_build_result *out, kb_build_record *rec,
 			  const char *commit, const char *log_path, const char *log,
 			  size_t log_len, int status)
 {
-	char path[PATH_MAX];
 	json_t *j;
 	int rc;
 
@@ -365,9 +374,7 @@ static int record_failure(kb_builder *b, kb_build_result *out, kb_build_record *
 	rec->ok = 0;
 	if ((rc = put_artifact(rec, b->cache, "log", log_path, KB_OBJ_BUILDLOG)) < 0)
 		return rc;
-	kb_build__bprintf(path, sizeof(path), "%s/.config", b->work_tree);
-	if (file_exists(path) &&
-	    (rc = put_artifact(rec, b->cache, "config", path, KB_OBJ_CONFIG)) < 0)
+	if ((rc = put_config(rec, b)) < 0)
 		return rc;
 	j = json_pack("{s:s, s:s, s:s, s:i}", "how", "built", "dep_class",
 		      b->dep_class_hex, "commit", commit, "exit", status);
@@ -407,9 +414,7 @@ static int record_success(kb_builder *b, kb_build_result *out, kb_build_record *
 		if ((rc = put_artifact(rec, b->cache, "bzImage", path, KB_OBJ_BZIMAGE)) < 0)
 			return rc;
 	}
-	kb_build__bprintf(path, sizeof(path), "%s/.config", b->work_tree);
-	if (file_exists(path) &&
-	    (rc = put_artifact(rec, b->cache, "config", path, KB_OBJ_CONFIG)) < 0)
+	if ((rc = put_config(rec, b)) < 0)
 		return rc;
 	if ((rc = put_artifact(rec, b->cache, "log", log_path, KB_OBJ_BUILDLOG)) < 0)
 		return rc;

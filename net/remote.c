@@ -364,7 +364,7 @@ static int get_small(kb_remote *r, const char *path, int entry, char **out, size
 		return KB_ENOTFOUND;
 	}
 	if (code > 0) {
-		char why[128];
+		char why[256];
 		r->st.errors++;
 		snprintf(why, sizeof(why), "GET %s: unexpected HTTP %ld", path, code);
 		mark_failed(r, why);
@@ -393,7 +393,7 @@ static int put_small(kb_remote *r, const char *path, const char *body)
 		return -1;
 	}
 	if (code > 0) {
-		char why[128];
+		char why[256];
 		r->st.errors++;
 		snprintf(why, sizeof(why), "PUT %s: HTTP %ld", path, code);
 		mark_failed(r, why);
@@ -507,75 +507,97 @@ static int upload(kb_remote *r, kb_cache *local, const char *path, const kb_key 
 	return 0;
 }
 
-/* ---- the tier behind a kb_cache (kb_cache_tier; called by cache/tier.c with the
- * cache in local mode) ---- */
-
-static int t_object_fetch(void *ctx, kb_cache *c, const kb_key *id)
+/* GET the record at /<what>/<key> into *body (malloc'd): 0, KB_ENOTFOUND, KB_ERROR
+ * (remote problem, counted). */
+static int get_record(kb_remote *r, const char *what, const kb_key *k, char **body,
+		      size_t *len)
 {
-	kb_remote *r = ctx;
 	char path[128];
 	int rc;
 
-	key_path(path, sizeof(path), "cas", id);
+	key_path(path, sizeof(path), what, k);
 	pthread_mutex_lock(&r->lock);
-	rc = download(r, c, path, id, NULL);
+	rc = get_small(r, path, 1, body, len);
 	pthread_mutex_unlock(&r->lock);
 	return rc == -1 ? KB_ERROR : rc;
+}
+
+/* PUT body (freed) at /<what>/<key>; a refusal is counted, never returned. */
+static void put_record(kb_remote *r, const char *what, const kb_key *k, char *body)
+{
+	char path[128];
+
+	if (!body)
+		return;
+	key_path(path, sizeof(path), what, k);
+	pthread_mutex_lock(&r->lock);
+	put_small(r, path, body);
+	pthread_mutex_unlock(&r->lock);
+	free(body);
+}
+
+/* ---- the tier behind a kb_cache (kb_cache_tier; called by cache/tier.c with the
+ * cache in local mode) ---- */
+
+/* Download /<what>/<key> into c (checked against expect when not NULL; *got gets the
+ * id): 0, KB_ENOTFOUND, KB_ERROR (remote problem, counted) or a local error. */
+static int fetch_object(kb_remote *r, kb_cache *c, const char *what, const kb_key *key,
+			const kb_key *expect, kb_key *got)
+{
+	char path[128];
+	int rc;
+
+	key_path(path, sizeof(path), what, key);
+	pthread_mutex_lock(&r->lock);
+	rc = download(r, c, path, expect, got);
+	pthread_mutex_unlock(&r->lock);
+	return rc == -1 ? KB_ERROR : rc;
+}
+
+/* Upload object id of c under /<what>/<key> (after a HEAD when skip_if_present). */
+static int push_object(kb_remote *r, kb_cache *c, const char *what, const kb_key *key,
+		       const kb_key *id, int skip_if_present)
+{
+	char path[128];
+	int rc;
+
+	key_path(path, sizeof(path), what, key);
+	pthread_mutex_lock(&r->lock);
+	rc = upload(r, c, path, id, skip_if_present);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+static int t_object_fetch(void *ctx, kb_cache *c, const kb_key *id)
+{
+	return fetch_object(ctx, c, "cas", id, id, NULL);
 }
 
 static int t_object_push(void *ctx, kb_cache *c, const kb_key *id)
 {
-	kb_remote *r = ctx;
-	char path[128];
-	int rc;
-
-	key_path(path, sizeof(path), "cas", id);
-	pthread_mutex_lock(&r->lock);
-	rc = upload(r, c, path, id, 1);
-	pthread_mutex_unlock(&r->lock);
-	return rc;
+	return push_object(ctx, c, "cas", id, id, 1);
 }
 
 static int t_ac_fetch(void *ctx, kb_cache *c, const kb_key *key, kb_key *out_id)
 {
-	kb_remote *r = ctx;
-	char path[128];
-	int rc;
-
-	key_path(path, sizeof(path), "ac", key);
-	pthread_mutex_lock(&r->lock);
-	rc = download(r, c, path, NULL, out_id);
-	pthread_mutex_unlock(&r->lock);
-	return rc == -1 ? KB_ERROR : rc;
+	return fetch_object(ctx, c, "ac", key, NULL, out_id);
 }
 
 static int t_ac_push(void *ctx, kb_cache *c, const kb_key *key, const kb_key *id)
 {
-	kb_remote *r = ctx;
-	char path[128];
-	int rc;
-
-	key_path(path, sizeof(path), "ac", key);
-	pthread_mutex_lock(&r->lock);
-	rc = upload(r, c, path, id, 0);
-	pthread_mutex_unlock(&r->lock);
-	return rc;
+	return push_object(ctx, c, "ac", key, id, 0);
 }
 
 static int t_build_fetch(void *ctx, kb_build_record *out, const kb_key *build_key)
 {
 	kb_remote *r = ctx;
-	char path[128], *body = NULL;
+	char *body = NULL;
 	size_t len = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	key_path(path, sizeof(path), "kb/v1/build", build_key);
-	pthread_mutex_lock(&r->lock);
-	rc = get_small(r, path, 1, &body, &len);
-	pthread_mutex_unlock(&r->lock);
-	if (rc != 0)
-		return rc == -1 ? KB_ERROR : rc;
+	if ((rc = get_record(r, "kb/v1/build", build_key, &body, &len)) != 0)
+		return rc;
 	rc = kb_cache__wire_build_decode(out, body, len);
 	free(body);
 	if (rc != 0 || !kb_key_equal(&out->build_key, build_key)) {
@@ -593,21 +615,12 @@ static int t_build_fetch(void *ctx, kb_build_record *out, const kb_key *build_ke
 
 int kb_remote_build_push(kb_remote *r, kb_cache *local, const kb_build_record *rec)
 {
-	char path[128], *body;
-
 	if (!r)
 		return 0;
 	for (size_t i = 0; i < rec->n_artifacts && i < KB_BUILD_MAX_ARTIFACTS; i++)
 		if (kb_cache_has(local, &rec->artifacts[i].id))
 			t_object_push(r, local, &rec->artifacts[i].id);
-	body = kb_cache__wire_build_encode(rec);
-	if (!body)
-		return 0;
-	key_path(path, sizeof(path), "kb/v1/build", &rec->build_key);
-	pthread_mutex_lock(&r->lock);
-	put_small(r, path, body);
-	pthread_mutex_unlock(&r->lock);
-	free(body);
+	put_record(r, "kb/v1/build", &rec->build_key, kb_cache__wire_build_encode(rec));
 	return 0;
 }
 
@@ -618,28 +631,23 @@ static int t_build_push(void *ctx, kb_cache *c, const kb_build_record *rec)
 
 static int t_sig_fetch(void *ctx, kb_key **out, size_t *n, const kb_key *sig)
 {
-	kb_remote *r = ctx;
-	char path[128], *body = NULL;
+	char *body = NULL;
 	size_t len = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	key_path(path, sizeof(path), "kb/v1/sig", sig);
-	pthread_mutex_lock(&r->lock);
-	rc = get_small(r, path, 1, &body, &len);
-	pthread_mutex_unlock(&r->lock);
+	rc = get_record(ctx, "kb/v1/sig", sig, &body, &len);
 	if (rc == 0 && kb_cache__wire_keys_decode(out, n, body, len) != 0)
 		rc = KB_ECORRUPT;
 	free(body);
-	return rc == -1 ? KB_ERROR : rc;
+	return rc;
 }
 
 static int t_test_fetch(void *ctx, kb_test_run **out, size_t *n, const kb_key *test_key,
 			const kb_test_run *have, size_t n_have)
 {
-	kb_remote *r = ctx;
-	char path[128], *body = NULL;
+	char *body = NULL;
 	kb_test_run *rem = NULL;
 	unsigned char *keep = NULL;
 	size_t len = 0, nrem = 0, k = 0;
@@ -647,12 +655,8 @@ static int t_test_fetch(void *ctx, kb_test_run **out, size_t *n, const kb_key *t
 
 	*out = NULL;
 	*n = 0;
-	key_path(path, sizeof(path), "kb/v1/test", test_key);
-	pthread_mutex_lock(&r->lock);
-	rc = get_small(r, path, 1, &body, &len);
-	pthread_mutex_unlock(&r->lock);
-	if (rc != 0)
-		return rc == -1 ? KB_ERROR : rc;
+	if ((rc = get_record(ctx, "kb/v1/test", test_key, &body, &len)) != 0)
+		return rc;
 	rc = kb_cache__wire_runs_decode(&rem, &nrem, body, len);
 	free(body);
 	if (rc != 0)
@@ -676,19 +680,11 @@ static int t_test_push(void *ctx, kb_cache *c, const kb_key *test_key, const kb_
 		       size_t n)
 {
 	kb_remote *r = ctx;
-	char path[128], *body;
 
 	for (size_t i = 0; i < n; i++)
 		if (runs[i].has_console && kb_cache_has(c, &runs[i].console))
 			t_object_push(r, c, &runs[i].console);
-	body = kb_cache__wire_runs_encode(runs, n);
-	if (!body)
-		return 0;
-	key_path(path, sizeof(path), "kb/v1/test", test_key);
-	pthread_mutex_lock(&r->lock);
-	put_small(r, path, body);
-	pthread_mutex_unlock(&r->lock);
-	free(body);
+	put_record(r, "kb/v1/test", test_key, kb_cache__wire_runs_encode(runs, n));
 	return 0;
 }
 
