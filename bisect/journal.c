@@ -57,8 +57,8 @@ static FILE *journal_from_remote(kb_oracle *o)
 	FILE *f = NULL;
 	kb_key id;
 
-	if (kb_remote_ac_get(&id, o->remote, o->cache, &o->journal_key) == 0 &&
-	    kb_remote_get_file(o->remote, o->cache, &id, o->journal) == 0) {
+	if (kb_cache_ref_get(&id, o->cache, KB_REF_AC, &o->journal_key) == 0 &&
+	    kb_cache_get_file(o->cache, &id, o->journal) == 0) {
 		kb_oracle__log(o, "journal of this bisection from the shared cache server: %s",
 			       o->journal);
 		f = fopen(o->journal, "r");
@@ -137,8 +137,8 @@ static void journal_to_remote(kb_oracle *o)
 	kb_put_opts po = { .kind = KB_OBJ_BLOB };
 	kb_key id;
 
-	if (kb_remote_put_file(&id, o->remote, o->cache, o->journal, &po) == 0)
-		kb_remote_ac_set(o->remote, o->cache, &o->journal_key, &id);
+	if (kb_cache_put_file(&id, o->cache, o->journal, &po) == 0)
+		kb_cache_ref_set(o->cache, KB_REF_AC, &o->journal_key, &id);
 	kb_error_clear();
 }
 

@@ -45,11 +45,7 @@ int kb_oracle__kernel_file(kb_oracle *o, const kb_build_result *b, char *path, s
 	snprintf(path, len, "%s/%s.bzImage", o->kdir, hex);
 	if (stat(path, &st) == 0)
 		return 0;
-	if (o->remote) { /* read-through: built on another host */
-		kb_remote_object_ensure(o->remote, o->cache, img);
-		kb_error_clear();
-	}
-	return kb_cache_get_file(o->cache, img, path);
+	return kb_cache_get_file(o->cache, img, path); /* reads through the remote */
 }
 
 /* the cached runs of test key tk not used yet in this bisection, into oc (up to want) */
@@ -60,7 +56,7 @@ static int from_cache(kb_oracle *o, const kb_key *tk, unsigned want, kb_engine_o
 	size_t n_cached = 0, *used;
 	unsigned taken = 0;
 
-	if (kb_remote_test_list(&cached, &n_cached, o->remote, o->cache, tk) != 0) {
+	if (kb_cache_test_list(&cached, &n_cached, o->cache, tk) != 0) {
 		kb_error_clear();
 		n_cached = 0;
 	}
@@ -107,7 +103,7 @@ static int in_pool(kb_oracle *o, const kb_build_result *b, const char *path, con
 		int pool_failure = res[i].klass == KB_RUN_INFRA &&
 				   strncmp(res[i].title, "SYZFAIL", 7) != 0 &&
 				   strncmp(res[i].title, "SYZFATAL", 8) != 0;
-		if (!pool_failure && kb_remote_test_add(o->remote, o->cache, tk, &tr) == 0)
+		if (!pool_failure && kb_cache_test_add(o->cache, tk, &tr) == 0)
 			(*used)++;
 		kb_error_clear();
 	}

@@ -1,11 +1,21 @@
 /*
  * builder/build_internal.h - module-internal parts of the builder: the libgit2 wrapper
- * (repo.c) and the dependency input sets (depset.c). Never in include/.
+ * (repo.c), the dependency input sets (depset.c), and the builder handle shared by
+ * build.c (key, lookup, entry points), build_reuse.c (recorded builds: dependency
+ * skip, estimates) and build_make.c (real builds). Never in include/.
  */
 #ifndef KB_BISECT_BUILD_INTERNAL_H
 #define KB_BISECT_BUILD_INTERNAL_H
 
+#include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "kbisect/build.h"
+#include "kbisect/cache.h"
 
 /* ---- repo.c: a git repository read through libgit2 ---- */
 
@@ -103,5 +113,130 @@ int kb_depset__parse(kb_depset **out, const char *text, size_t len);
  * https:// ones are dropped (ccache has no HTTPS client), with a note on stderr once
  * per process. malloc'd; NULL when none is left (or urls is NULL, or out of memory). */
 char *kb_build__ccache_remote(const char *urls);
+
+/* ---- the builder handle (build.c, build_reuse.c, build_make.c) ---- */
+
+#define DEPSET_MEMO 32
+
+struct kb_builder {
+	kb_repo *repo;
+	kb_cache *cache;
+	char *config;
+	size_t config_len;
+	char *config_path;   /* absolute */
+	char *cc;            /* as given: "gcc", "clang", a path */
+	char *cc_version;    /* first line of cc --version */
+	kb_key cc_hash;
+	char *ccache, *ccache_remote, *build_cmd, *image_path;
+	char *ccwrap;         /* kbisect-ccwrap, for ccache's depend mode (NULL: not found) */
+	char *ccache_dir_env; /* CCACHE_DIR given to ccache: <cache dir>/ccache, unless the
+			       * environment sets it */
+	char *targets;       /* make targets or the custom command, for the key */
+	char *make_args;     /* reproducibility arguments, for the key and for make */
+	char *kbuild_env;    /* "K=V\n" sorted, for the key */
+	int jobs;
+	double timeout_s;
+	int no_dep_skip, no_cache_failures;
+	char worker_dir[PATH_MAX];
+	char work_tree[PATH_MAX];
+	kb_key dep_class;
+	char dep_class_hex[KB_KEY_HEXLEN + 1];
+	/* parsed depsets of cached builds, by object id: every prediction checks the same
+	 * few builds' depsets (reused round robin) */
+	struct { kb_key id; kb_depset *d; } memo[DEPSET_MEMO];
+	size_t n_memo, next_memo;
+	/* the work tree's state, for estimates of incremental builds: the tree id it was
+	 * last built at (<worker_dir>/built-tree, also written by builds in other
+	 * processes) and the inputs read then, with how many objects read each path */
+	char wt_tree[41];
+	kb_depset *wt_deps;
+	size_t wt_cmds;
+	struct timespec wt_mtime; /* of built-tree when wt_deps was scanned */
+};
+
+/* A cached build that may be reused by dependency skip. */
+struct candidate {
+	kb_build_record rec;  /* extra_json not kept */
+	kb_key depset;
+	int64_t time;
+};
+
+struct collect {
+	const kb_builder *b;
+	struct candidate *c;
+	size_t n, cap;
+	double built_sum, built_min, built_max;
+	size_t built_n;
+	const kb_key *want;   /* predict: look for this build key */
+	int found;
+	kb_build_record found_rec;
+};
+
+/* ---- build.c: helpers shared by the builder's files ---- */
+
+/** snprintf that truncates silently (paths are checked against PATH_MAX on open);
+ * returns what vsnprintf() returns. */
+int kb_build__bprintf(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/** Read the whole file at path (what names it in errors) into *out (malloc'd, NUL
+ * terminated). @return 0, or a kb_error_code */
+int kb_build__read_file(char **out, size_t *len, const char *path, const char *what);
+
+/** mkdir -p. @return 0, or a kb_error_code */
+int kb_build__mkdir_p(const char *path);
+
+/** make's reproducibility arguments and the KBUILD_* settings (NULL-terminated): in
+ * the build key and given to every make. */
+extern const char *const kb_build__make_args[];
+extern const char *const kb_build__kbuild_env[];
+
+/* ---- build_reuse.c: recorded builds ---- */
+
+/** Read the first line of <worker_dir>/name into buf: 1, or 0 (none). */
+int kb_build__read_worker_line(const kb_builder *b, const char *name, char *buf, size_t len);
+
+/** 1 if path is a Kconfig file or under scripts/ (changes there may change any object). */
+int kb_build__kconfig_or_script(const char *path);
+
+/** Fill out from a build record (artifacts, signature, reason of a failure). */
+void kb_build__result_from_record(kb_build_result *out, const kb_build_record *rec);
+
+/** kb_cache_build_foreach() callback: collect the dependency-skip candidates, the
+ * durations of real builds and (s->want) the record of one build key into s. */
+int kb_build__collect_fn(const kb_build_record *rec, void *arg);
+
+/** The newest candidate in s whose input set no path changed between its tree and tree
+ * touches: 1 (*hit its index, *n_changed the changed paths), 0 none, or an error. */
+int kb_build__find_dep_skip(kb_builder *b, struct collect *s, const char *tree, size_t *hit,
+			    size_t *n_changed);
+
+/** Record a dependency skip of src for key (commit, tree) and fill out. */
+int kb_build__record_dep_skip(kb_builder *b, kb_build_result *out, const struct candidate *src,
+			      const kb_key *key, const char *commit, const char *tree,
+			      size_t n_changed);
+
+/** Set rec->extra_json to the JSON text of j (taken over; NULL ok). */
+void kb_build__set_extra(kb_build_record *rec, json_t *j);
+
+/** rec->host and rec->time of this host, now. */
+void kb_build__fill_host(kb_build_record *rec);
+
+/** Record the work tree's state: built at tree with inputs deps (taken over), or
+ * unknown (tree NULL). */
+void kb_build__set_work_state(kb_builder *b, const char *tree, kb_depset *deps, size_t n_cmd);
+
+/** Load the work tree's state written by the last build (in any process). */
+int kb_build__load_work_state(kb_builder *b);
+
+/** Expected seconds of a build of tree now (see kb_build_result.est_seconds). */
+double kb_build__estimate(kb_builder *b, const char *tree, const struct collect *s);
+
+/* ---- build_make.c: real builds ---- */
+
+/** Check out commit in the worker's tree, build it, and record the result under key
+ * (failures too, unless no_cache_failures; never timeouts, a full disk, kills). */
+int kb_build__real_build(kb_builder *b, kb_build_result *out, const kb_key *key,
+			 const char *commit, const char *tree);
 
 #endif

@@ -125,7 +125,32 @@ struct kb_cache {
 	struct kb_atime_pend { kb_key id; int64_t t; } *pend_atime;
 	size_t n_pend_atime, cap_pend_atime;
 	int64_t last_flush;             /* unix time of the last flush of the above */
+	kb_cache_tier tier;             /* second tier (tier.c); all NULL: none */
 };
+
+/* ---- tier.c: read-through and write-through to a second tier ---- */
+
+/** 1 if c has a tier and this thread is not inside a tier call (local mode). */
+int kb_cache__tier_on(const kb_cache *c);
+
+/** Make object id present locally (asks the tier on a miss); errors are left to the
+ * local read that follows. */
+void kb_cache__tier_object(kb_cache *c, const kb_key *id);
+
+/** kb_cache_ref_get / _ref_set in KB_REF_AC through the tier. */
+int kb_cache__tier_ac_get(kb_key *out_id, kb_cache *c, const kb_key *key);
+int kb_cache__tier_ac_set(kb_cache *c, const kb_key *key, const kb_key *id);
+
+/** kb_cache_build_get / _build_put / _builds_by_signature through the tier. */
+int kb_cache__tier_build_get(kb_build_record *out, kb_cache *c, const kb_key *build_key);
+int kb_cache__tier_build_put(kb_cache *c, const kb_build_record *rec);
+int kb_cache__tier_by_sig(kb_key **out, size_t *n, kb_cache *c, const kb_key *sig);
+
+/** kb_cache_test_add_many / _test_list through the tier. */
+int kb_cache__tier_test_add(kb_cache *c, const kb_key *test_key, const kb_test_run *runs,
+			    size_t n);
+int kb_cache__tier_test_list(kb_test_run **out, size_t *n, kb_cache *c,
+			     const kb_key *test_key);
 
 /** Exit code of a verify/recover child whose read of the store faulted (damage.c). */
 #define KB_GUARD_EXIT 86

@@ -261,6 +261,8 @@ static int ref_fn(kb_cache *c, MDB_txn *t, void *arg)
 int kb_cache_ref_set(kb_cache *c, int ns, const kb_key *key, const kb_key *id)
 {
 	struct ref_ctx r = { ns, key, id };
+	if (ns == KB_REF_AC && kb_cache__tier_on(c)) /* write-through (tier.c) */
+		return kb_cache__tier_ac_set(c, key, id);
 	if (ns < 0 || ns > 255)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_CACHE, "bad reference namespace %d", ns);
 	return kb_cache__write(c, ref_fn, &r);
@@ -305,6 +307,8 @@ int kb_cache_ref_get(kb_key *out_id, kb_cache *c, int ns, const kb_key *key)
 	char s[16];
 	int rc;
 
+	if (ns == KB_REF_AC && kb_cache__tier_on(c)) /* read-through (tier.c) */
+		return kb_cache__tier_ac_get(out_id, c, key);
 	if (ns < 0 || ns > 255)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_CACHE, "bad reference namespace %d", ns);
 	kb[0] = (uint8_t)ns;

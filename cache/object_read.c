@@ -302,7 +302,11 @@ static int base_file_suspect(kb_cache_reader *r, int rc)
 
 int kb_cache_reader_open(kb_cache_reader **out, uint64_t *size, kb_cache *c, const kb_key *id)
 {
-	int rc = reader_open_ex(out, size, c, id, 1, 2);
+	int rc;
+
+	if (kb_cache__tier_on(c)) /* read-through (tier.c) */
+		kb_cache__tier_object(c, id);
+	rc = reader_open_ex(out, size, c, id, 1, 2);
 	if (rc == 0)
 		verified_trust(*out);
 	return rc;
@@ -482,6 +486,8 @@ int kb_cache__load(void **out, size_t *len, kb_cache *c, const kb_key *id)
 
 int kb_cache_get_buf(void **out, size_t *len, kb_cache *c, const kb_key *id)
 {
+	if (kb_cache__tier_on(c)) /* read-through (tier.c) */
+		kb_cache__tier_object(c, id);
 	return load_whole_ex(out, len, c, id, 1, 1, 1);
 }
 
@@ -726,7 +732,11 @@ out:
 
 int kb_cache_get_file(kb_cache *c, const kb_key *id, const char *path)
 {
-	int again, rc = get_file_ex(c, id, path, 1, &again);
+	int again, rc;
+
+	if (kb_cache__tier_on(c)) /* read-through (tier.c) */
+		kb_cache__tier_object(c, id);
+	rc = get_file_ex(c, id, path, 1, &again);
 
 	if (rc && again) /* the base file was bad (now removed): decode the base */
 		rc = get_file_ex(c, id, path, 0, &again);

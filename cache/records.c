@@ -113,6 +113,8 @@ int kb_cache_build_put(kb_cache *c, const kb_build_record *rec)
 	char *json;
 	int rc;
 
+	if (kb_cache__tier_on(c)) /* write-through (tier.c) */
+		return kb_cache__tier_build_put(c, rec);
 	if (rec->extra_json) {
 		json_t *x = json_loads(rec->extra_json, 0, NULL);
 		if (!json_is_object(x)) {
@@ -140,6 +142,8 @@ int kb_cache_build_get(kb_build_record *out, kb_cache *c, const kb_key *build_ke
 	char s[16];
 	int rc;
 
+	if (kb_cache__tier_on(c)) /* read-through (tier.c) */
+		return kb_cache__tier_build_get(out, c, build_key);
 	memset(out, 0, sizeof(*out));
 	if ((rc = kb_cache__rtxn(c, &t)))
 		return rc;
@@ -172,6 +176,8 @@ int kb_cache_builds_by_signature(kb_key **out, size_t *n, kb_cache *c, const kb_
 	size_t cnt = 0, cap = 0;
 	int rc;
 
+	if (kb_cache__tier_on(c)) /* read-through (tier.c) */
+		return kb_cache__tier_by_sig(out, n, c, sig);
 	*out = NULL;
 	*n = 0;
 	if ((rc = kb_cache__rtxn(c, &t)))
@@ -306,6 +312,8 @@ int kb_cache_test_add_many(kb_cache *c, const kb_key *test_key, const kb_test_ru
 	struct timespec ts;
 	int rc = 0;
 
+	if (kb_cache__tier_on(c)) /* write-through (tier.c) */
+		return kb_cache__tier_test_add(c, test_key, runs, n);
 	for (size_t i = 0; i < n; i++)
 		if (runs[i].klass < KB_RUN_OK || runs[i].klass > KB_RUN_BOOT_FAILURE)
 			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_CACHE,
@@ -357,6 +365,8 @@ int kb_cache_test_list(kb_test_run **out, size_t *n, kb_cache *c, const kb_key *
 	size_t cnt = 0, cap = 0;
 	int rc;
 
+	if (kb_cache__tier_on(c)) /* read-through (tier.c) */
+		return kb_cache__tier_test_list(out, n, c, test_key);
 	*out = NULL;
 	*n = 0;
 	if ((rc = kb_cache__rtxn(c, &t)))

@@ -62,8 +62,12 @@ const char *kb_cli_human_duration(char *buf, size_t len, double seconds);
 
 /* --remote URL (cli/cmd_remote_wiring.c) */
 typedef struct kb_remote kb_remote;
-/** Open the remote of --remote url (NULL: $KBISECT_REMOTE, config); *out NULL if none.
- * Returns KB_EXIT_OK, or KB_EXIT_ERROR after printing why (bad URL, token file). */
+/** Open the remote of --remote url (NULL: $KBISECT_REMOTE, else "remote = URL" in
+ * $KBISECT_CONFIG or ~/.config/kbisect/config, which may also set "remote-token-file"
+ * and "remote-ca"); *out NULL if none. Returns KB_OK or a kb_error_code (bad URL, token
+ * file: kb_error_last() says why); prints nothing. */
+int kb_cli_remote_resolve(kb_remote **out, const char *url);
+/** kb_cli_remote_resolve(); returns KB_EXIT_OK, or KB_EXIT_ERROR after printing why. */
 int kb_cli_remote_open(kb_remote **out, const char *url);
 /** ccache's remote storage on the server at url ("<url>/ccache|layout=bazel") in buf
  * (the builder drops it again for an https url: ccache has no HTTPS client). */

@@ -335,6 +335,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 		return kb_cli_die_error();
 	if (kb_cli_remote_open(&remote, a->remote) != KB_EXIT_OK)
 		goto out;
+	kb_cache_set_remote(cache, remote); /* the second tier (NULL: local only) */
 	if (a->remote)
 		oo.ccache_remote = kb_cli_remote_ccache(ccache_url, sizeof(ccache_url), a->remote);
 	no_repro_hint = a->cold ? "" : "; the runs were clones of one saved boot per kernel "
@@ -363,8 +364,8 @@ out:
 	kb_oracle_free(o);
 	free(found_good);
 	kb_cli_remote_done(remote);
-	kb_remote_close(remote);
 	kb_cache_close(cache);
+	kb_remote_close(remote);
 	return rc;
 }
 

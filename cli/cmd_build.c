@@ -174,13 +174,21 @@ int cmd_build(int argc, char **argv)
 	if (remote_url) {
 		if ((rc = kb_cli_remote_open(&remote, remote_url)) != KB_EXIT_OK)
 			goto out;
-		o.remote = remote;
 		if (!o.ccache_remote)
 			o.ccache_remote = kb_cli_remote_ccache(ccache_url, sizeof(ccache_url),
 							       remote_url);
+	} else if (kb_cli_remote_resolve(&remote, NULL) != KB_OK) {
+		/* $KBISECT_REMOTE or the config file: a bad one is not fatal here */
+		fprintf(stderr, "kbisect: warning: remote not used: %s\n",
+			kb_error_last()->message);
+		remote = NULL;
 	}
-	if (kb_cache_open(&c, kb_cli_cache_dir(cache_dir), KB_CACHE_CREATE) != KB_OK ||
-	    kb_builder_open(&b, repo, c, &o) != KB_OK) {
+	if (kb_cache_open(&c, kb_cli_cache_dir(cache_dir), KB_CACHE_CREATE) != KB_OK) {
+		rc = kb_cli_die_error();
+		goto out;
+	}
+	kb_cache_set_remote(c, remote); /* the second tier (NULL: local only) */
+	if (kb_builder_open(&b, repo, c, &o) != KB_OK) {
 		rc = kb_cli_die_error();
 		goto out;
 	}
@@ -203,7 +211,7 @@ int cmd_build(int argc, char **argv)
 		}
 	}
 out:
-	kb_cli_remote_done(remote ? remote : kb_remote_default());
+	kb_cli_remote_done(remote);
 	kb_builder_free(b);
 	kb_cache_close(c);
 	kb_remote_close(remote);

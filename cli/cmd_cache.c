@@ -218,6 +218,7 @@ static int cache_put(int argc, char **argv)
 		free(o.args);
 		return KB_EXIT_ERROR;
 	}
+	kb_cache_set_remote(c, rem); /* NULL: local only */
 	for (int i = 0; i < o.nargs; i++) {
 		kb_put_opts po = { o.kind ? kind : guess_kind(o.args[i]), NULL, o.no_delta, o.pin };
 		char hex[KB_KEY_HEXLEN + 1];
@@ -225,7 +226,7 @@ static int cache_put(int argc, char **argv)
 		int e = !strcmp(o.args[i], "-") ? kb_cache_put_fd(&id, c, 0, &po)
 						: kb_cache_put_file(&id, c, o.args[i], &po);
 		if (!e && rem) { /* write-through; never fails the put */
-			kb_remote_object_push(rem, c, &id);
+			kb_cache_push(c, &id);
 			kb_error_clear();
 		}
 		if (e) {
@@ -239,8 +240,8 @@ static int cache_put(int argc, char **argv)
 			printf("%s\n", hex);
 	}
 	kb_cli_remote_done(rem);
-	kb_remote_close(rem);
 	kb_cache_close(c);
+	kb_remote_close(rem);
 	free(o.args);
 	return rc;
 }
@@ -279,10 +280,7 @@ static int cache_get(int argc, char **argv)
 		free(o.args);
 		return kb_cli_die_error();
 	}
-	if (rem) { /* read-through: a local miss is fetched from the server first */
-		kb_remote_object_ensure(rem, c, &id);
-		kb_error_clear();
-	}
+	kb_cache_set_remote(c, rem); /* read-through: a local miss is fetched first */
 	if (!strcmp(o.out, "-")) {
 		kb_cache_reader *r;
 		static char buf[1 << 20];
@@ -302,8 +300,8 @@ static int cache_get(int argc, char **argv)
 		rc = kb_cli_die_error();
 	}
 	kb_cli_remote_done(rem);
-	kb_remote_close(rem);
 	kb_cache_close(c);
+	kb_remote_close(rem);
 	free(o.args);
 	return rc;
 }

@@ -2,7 +2,8 @@
  * cli/cmd_cache_serve.c - `kbisect cache serve`: serve one cache over HTTP/1.1 to a
  * team of build servers (Bazel remote-cache protocol, ccache's bazel layout, kbisect
  * records). The server itself is net/server.c (include/kbisect/server.h).
- * Owns: the flags, the config file and KBISECT_SERVE_* variables (flag > env > file),
+ * Owns: the flags, the config file's settings (read by common/conf.c) and
+ * KBISECT_SERVE_* variables (flag > env > file),
  * the sd_notify datagrams (READY=1, STOPPING=1) for a Type=notify systemd unit.
  */
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "kbisect/cache.h"
+#include "kbisect/conf.h"
 #include "kbisect/error.h"
 #include "kbisect/server.h"
 #include "cmd.h"
@@ -338,17 +340,6 @@ static int argvec_push(struct argvec *a, const char *name, const char *value)
 	return argvec_add(a, s);
 }
 
-static char *trim(char *s)
-{
-	char *e;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
-}
-
 /* Append the setting key=value (from `where`, for the message) as a flag; 0 or the exit
  * code of the error printed. */
 static int add_setting(struct argvec *a, const char *key, const char *value, const char *where)
@@ -370,31 +361,34 @@ static int add_setting(struct argvec *a, const char *key, const char *value, con
 				  "'listen = 0.0.0.0:8080')", where, key);
 }
 
-/* Read `key = value` lines (# comments, blank lines) of the config file into a. */
+struct conf_ctx {
+	struct argvec *a;
+	const char *path;
+};
+
+/* One line of the config file (kb_conf_foreach): a setting, or a line without '='. */
+static int conf_line(const char *key, const char *value, unsigned int line, void *arg)
+{
+	struct conf_ctx *x = arg;
+	char where[512];
+
+	snprintf(where, sizeof(where), "config file '%s' line %u", x->path, line);
+	if (!key)
+		return kb_cli_usage_error(serve_usage, "%s: expected 'key = value', got '%.64s'",
+					  where, value);
+	return add_setting(x->a, key, value, where);
+}
+
+/* Read `key = value` lines (# comments, blank lines) of the config file into a
+ * (common/conf.c reads them). */
 static int read_config(struct argvec *a, const char *path)
 {
-	char line[4096], where[512];
-	int ln = 0, r = 0;
-	FILE *f = fopen(path, "r");
+	struct conf_ctx x = { a, path };
+	int r = kb_conf_foreach(path, conf_line, &x);
 
-	if (!f)
-		return kb_cli_error("cannot read config file '%s': %s; check the path given by "
-				    "--config or $KBISECT_SERVE_CONFIG", path, strerror(errno));
-	while (!r && fgets(line, sizeof(line), f)) {
-		char *s = trim(line), *eq;
-		ln++;
-		if (!*s || *s == '#')
-			continue;
-		snprintf(where, sizeof(where), "config file '%s' line %d", path, ln);
-		if (!(eq = strchr(s, '='))) {
-			r = kb_cli_usage_error(serve_usage, "%s: expected 'key = value', got '%.64s'",
-					       where, s);
-			break;
-		}
-		*eq = '\0';
-		r = add_setting(a, trim(s), trim(eq + 1), where);
-	}
-	fclose(f);
+	if (r < 0) /* the file itself: kb_conf_foreach's message names it */
+		return kb_cli_error("%s; check the path given by --config or "
+				    "$KBISECT_SERVE_CONFIG", kb_error_last()->message);
 	return r;
 }
 

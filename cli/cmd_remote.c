@@ -80,7 +80,7 @@ static int parse(struct ropts *o, int argc, char **argv)
 /* Open the configured remote; a missing configuration is a usage error. */
 static int open_remote(kb_remote **r, const struct ropts *o)
 {
-	if (kb_remote_open_default(r, o->remote) != 0)
+	if (kb_cli_remote_resolve(r, o->remote) != 0)
 		return kb_cli_die_error();
 	if (!*r)
 		return kb_cli_usage_error(remote_usage,
@@ -181,13 +181,14 @@ static int remote_push(const struct ropts *o)
 		kb_remote_close(r);
 		return kb_cli_die_error();
 	}
+	kb_cache_set_remote(c, r);
 	for (int i = 0; i < o->nargs; i++) {
 		kb_key id;
 		if (kb_key_from_hex(&id, o->args[i]) != 0) {
 			rc = kb_cli_error("'%.100s' is not a 64-digit hex object id", o->args[i]);
 			continue;
 		}
-		if (kb_remote_object_push(r, c, &id) != 0)
+		if (kb_cache_push(c, &id) != 0)
 			rc = kb_cli_die_error();
 	}
 	if (o->all) {
@@ -218,7 +219,8 @@ static int remote_get(const struct ropts *o)
 		kb_remote_close(r);
 		return kb_cli_die_error();
 	}
-	if (kb_remote_get_file(r, c, &id, o->out) != 0)
+	kb_cache_set_remote(c, r);
+	if (kb_cache_fetch(c, &id) != 0 || kb_cache_get_file(c, &id, o->out) != 0)
 		rc = kb_cli_die_error();
 	kb_cache_close(c);
 	return finish(r, rc);
@@ -243,7 +245,8 @@ static int remote_build(const struct ropts *o)
 		kb_remote_close(r);
 		return kb_cli_die_error();
 	}
-	if (kb_remote_build_get(&rec, r, c, &key) != 0) {
+	kb_cache_set_remote(c, r);
+	if (kb_cache_build_get(&rec, c, &key) != 0) {
 		rc = kb_error_last()->code == KB_ENOTFOUND
 			     ? kb_cli_error("no build record '%s' in the local cache or on the "
 					    "remote", o->args[0])
@@ -264,7 +267,7 @@ static int remote_build(const struct ropts *o)
 			json_object_set_new(a, "name", json_string(rec.artifacts[i].name));
 			json_object_set_new(a, "id", json_string(hex));
 			json_array_append_new(arts, a);
-			if (o->fetch && kb_remote_object_ensure(r, c, &rec.artifacts[i].id) != 0)
+			if (o->fetch && kb_cache_fetch(c, &rec.artifacts[i].id) != 0)
 				rc = kb_cli_die_error();
 		}
 		json_object_set_new(j, "artifacts", arts);

@@ -1,15 +1,20 @@
 /*
  * net/remote.c - client of the shared cache server (libcurl): the second tier behind
- * the local cache (read-through, write-through).
+ * a local cache (kb_cache_set_remote() fills in the cache's kb_cache_tier).
  * Owns: the CURL handle of one server, its URL and token, the failed flag and the
- * counters, streaming between the server and kb_cache readers/writers.
- * Not: the server (net/server.c), the wire format of records (net/wire.c).
+ * counters, streaming between the server and kb_cache readers/writers, the tier
+ * functions (fetch and push of objects, /ac/ entries, build records, the signature
+ * index, test runs).
+ * Not: when to ask the server (cache/tier.c: a local miss, a write), which server
+ * (the CLI: cli/cmd_remote_wiring.c), the server (net/server.c), the wire format of
+ * records (net/wire.c).
  * DESIGN: one easy handle (keeps its connection alive) behind a mutex. Every transfer
  * has a short connect timeout and a stall limit; the first transport error, timeout,
  * 5xx or refused token marks the handle failed, after which every call is local only,
  * so a slow or dead server costs at most one timeout per run. Downloads stream into a
  * kb_cache_writer committed with the expected id, so a wrong body is never stored;
- * uploads stream from a kb_cache_reader.
+ * uploads stream from a kb_cache_reader. The tier functions are called with the cache
+ * in local mode, so the kb_cache_* calls they make never come back here.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -120,100 +125,6 @@ int kb_remote_open(kb_remote **out, const char *url, const kb_remote_opts *opts)
 	pthread_mutex_init(&r->lock, NULL);
 	*out = r;
 	return 0;
-}
-
-/* Value of "key = value" in the config file, malloc'd, or NULL. */
-static char *config_get(const char *key)
-{
-	const char *cfg = getenv("KBISECT_CONFIG"), *home = getenv("HOME");
-	char path[4096], line[4096];
-	char *val = NULL;
-	FILE *f;
-
-	if (cfg && *cfg)
-		snprintf(path, sizeof(path), "%s", cfg);
-	else
-		snprintf(path, sizeof(path), "%s/.config/kbisect/config", home ? home : ".");
-	f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	while (!val && fgets(line, sizeof(line), f)) {
-		char *p = line, *eq, *e, *k_end;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '#' || !(eq = strchr(p, '=')))
-			continue;
-		k_end = eq;
-		while (k_end > p && (k_end[-1] == ' ' || k_end[-1] == '\t'))
-			k_end--;
-		if ((size_t)(k_end - p) != strlen(key) || strncmp(p, key, strlen(key)))
-			continue;
-		for (p = eq + 1; *p == ' ' || *p == '\t'; p++)
-			;
-		e = p + strlen(p);
-		while (e > p && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' '))
-			*--e = '\0';
-		if (*p)
-			val = strdup(p);
-	}
-	fclose(f);
-	return val;
-}
-
-int kb_remote_open_default(kb_remote **out, const char *url_opt)
-{
-	kb_remote_opts o;
-	char *cfg_url = NULL, *tokfile = NULL, *ca = NULL;
-	const char *url = url_opt, *env = getenv("KBISECT_REMOTE");
-	int rc;
-
-	*out = NULL;
-	memset(&o, 0, sizeof(o));
-	if (!url && env && *env)
-		url = env;
-	if (!url)
-		url = cfg_url = config_get("remote");
-	if (!url || !*url) {
-		free(cfg_url);
-		return 0;
-	}
-	tokfile = getenv("KBISECT_REMOTE_TOKEN_FILE") ? strdup(getenv("KBISECT_REMOTE_TOKEN_FILE"))
-						       : config_get("remote-token-file");
-	ca = config_get("remote-ca");
-	o.token_file = getenv("KBISECT_REMOTE_TOKEN") ? NULL : tokfile;
-	o.ca_file = ca;
-	rc = kb_remote_open(out, url, &o);
-	free(cfg_url);
-	free(tokfile);
-	free(ca);
-	return rc;
-}
-
-static kb_remote *default_remote;
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-
-static void default_close(void)
-{
-	kb_remote_close(default_remote);
-	default_remote = NULL;
-}
-
-static void default_open(void)
-{
-	if (kb_remote_open_default(&default_remote, NULL) != 0) {
-		fprintf(stderr, "kbisect: warning: remote not used: %s\n",
-			kb_error_last()->message);
-		default_remote = NULL;
-		return;
-	}
-	if (default_remote)
-		atexit(default_close);
-}
-
-kb_remote *kb_remote_default(void)
-{
-	pthread_once(&default_once, default_open);
-	return default_remote;
 }
 
 void kb_remote_close(kb_remote *r)
@@ -453,7 +364,7 @@ static int get_small(kb_remote *r, const char *path, int entry, char **out, size
 		return KB_ENOTFOUND;
 	}
 	if (code > 0) {
-		char why[128];
+		char why[256];
 		r->st.errors++;
 		snprintf(why, sizeof(why), "GET %s: unexpected HTTP %ld", path, code);
 		mark_failed(r, why);
@@ -482,7 +393,7 @@ static int put_small(kb_remote *r, const char *path, const char *body)
 		return -1;
 	}
 	if (code > 0) {
-		char why[128];
+		char why[256];
 		r->st.errors++;
 		snprintf(why, sizeof(why), "PUT %s: HTTP %ld", path, code);
 		mark_failed(r, why);
@@ -557,34 +468,6 @@ static int download(kb_remote *r, kb_cache *local, const char *path, const kb_ke
 	return 0;
 }
 
-int kb_remote_object_ensure(kb_remote *r, kb_cache *local, const kb_key *id)
-{
-	char path[128];
-	int rc;
-
-	if (kb_cache_has(local, id))
-		return 0;
-	if (!r) {
-		char hex[KB_KEY_HEXLEN + 1];
-		kb_key_to_hex(hex, id);
-		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_CACHE,
-				     "object '%s' is not in the local cache (no remote configured)",
-				     hex);
-	}
-	key_path(path, sizeof(path), "cas", id);
-	pthread_mutex_lock(&r->lock);
-	rc = download(r, local, path, id, NULL);
-	pthread_mutex_unlock(&r->lock);
-	if (rc == -1 || rc == KB_ENOTFOUND) {
-		char hex[KB_KEY_HEXLEN + 1];
-		kb_key_to_hex(hex, id);
-		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_CACHE,
-				     "object '%s' is neither in the local cache nor on the remote",
-				     hex);
-	}
-	return rc;
-}
-
 /* Upload object id under path (HEAD first when skip_if_present). Lock held. */
 static int upload(kb_remote *r, kb_cache *local, const char *path, const kb_key *id,
 		  int skip_if_present)
@@ -624,223 +507,201 @@ static int upload(kb_remote *r, kb_cache *local, const char *path, const kb_key 
 	return 0;
 }
 
-int kb_remote_object_push(kb_remote *r, kb_cache *local, const kb_key *id)
+/* GET the record at /<what>/<key> into *body (malloc'd): 0, KB_ENOTFOUND, KB_ERROR
+ * (remote problem, counted). */
+static int get_record(kb_remote *r, const char *what, const kb_key *k, char **body,
+		      size_t *len)
 {
 	char path[128];
 	int rc;
 
-	if (!kb_cache_has(local, id)) {
-		char hex[KB_KEY_HEXLEN + 1];
-		kb_key_to_hex(hex, id);
-		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_CACHE,
-				     "object '%s' is not in the local cache; nothing to push", hex);
-	}
-	if (!r)
-		return 0;
-	key_path(path, sizeof(path), "cas", id);
+	key_path(path, sizeof(path), what, k);
 	pthread_mutex_lock(&r->lock);
-	rc = upload(r, local, path, id, 1);
+	rc = get_small(r, path, 1, body, len);
+	pthread_mutex_unlock(&r->lock);
+	return rc == -1 ? KB_ERROR : rc;
+}
+
+/* PUT body (freed) at /<what>/<key>; a refusal is counted, never returned. */
+static void put_record(kb_remote *r, const char *what, const kb_key *k, char *body)
+{
+	char path[128];
+
+	if (!body)
+		return;
+	key_path(path, sizeof(path), what, k);
+	pthread_mutex_lock(&r->lock);
+	put_small(r, path, body);
+	pthread_mutex_unlock(&r->lock);
+	free(body);
+}
+
+/* ---- the tier behind a kb_cache (kb_cache_tier; called by cache/tier.c with the
+ * cache in local mode) ---- */
+
+/* Download /<what>/<key> into c (checked against expect when not NULL; *got gets the
+ * id): 0, KB_ENOTFOUND, KB_ERROR (remote problem, counted) or a local error. */
+static int fetch_object(kb_remote *r, kb_cache *c, const char *what, const kb_key *key,
+			const kb_key *expect, kb_key *got)
+{
+	char path[128];
+	int rc;
+
+	key_path(path, sizeof(path), what, key);
+	pthread_mutex_lock(&r->lock);
+	rc = download(r, c, path, expect, got);
+	pthread_mutex_unlock(&r->lock);
+	return rc == -1 ? KB_ERROR : rc;
+}
+
+/* Upload object id of c under /<what>/<key> (after a HEAD when skip_if_present). */
+static int push_object(kb_remote *r, kb_cache *c, const char *what, const kb_key *key,
+		       const kb_key *id, int skip_if_present)
+{
+	char path[128];
+	int rc;
+
+	key_path(path, sizeof(path), what, key);
+	pthread_mutex_lock(&r->lock);
+	rc = upload(r, c, path, id, skip_if_present);
 	pthread_mutex_unlock(&r->lock);
 	return rc;
 }
 
-int kb_remote_get_file(kb_remote *r, kb_cache *local, const kb_key *id, const char *path)
+static int t_object_fetch(void *ctx, kb_cache *c, const kb_key *id)
 {
-	int rc;
-
-	if (!r) /* one tier: the local cache says what is wrong itself */
-		return kb_cache_get_file(local, id, path);
-	rc = kb_remote_object_ensure(r, local, id);
-	if (rc != 0)
-		return rc;
-	return kb_cache_get_file(local, id, path);
+	return fetch_object(ctx, c, "cas", id, id, NULL);
 }
 
-int kb_remote_put_file(kb_key *out_id, kb_remote *r, kb_cache *local, const char *path,
-		       const kb_put_opts *opts)
+static int t_object_push(void *ctx, kb_cache *c, const kb_key *id)
 {
-	kb_key id;
-	int rc = kb_cache_put_file(&id, local, path, opts);
-	if (rc != 0)
-		return rc;
-	if (out_id)
-		*out_id = id;
-	return kb_remote_object_push(r, local, &id);
+	return push_object(ctx, c, "cas", id, id, 1);
 }
 
-/* ---- /ac/ ---- */
-
-int kb_remote_ac_get(kb_key *out_id, kb_remote *r, kb_cache *local, const kb_key *key)
+static int t_ac_fetch(void *ctx, kb_cache *c, const kb_key *key, kb_key *out_id)
 {
-	char path[128];
-	int rc;
-
-	if (kb_cache_ref_get(out_id, local, KB_REF_AC, key) == 0 && kb_cache_has(local, out_id))
-		return 0;
-	if (!r)
-		return KB_ENOTFOUND;
-	key_path(path, sizeof(path), "ac", key);
-	pthread_mutex_lock(&r->lock);
-	rc = download(r, local, path, NULL, out_id);
-	pthread_mutex_unlock(&r->lock);
-	if (rc != 0)
-		return rc == -1 ? KB_ENOTFOUND : rc;
-	return kb_cache_ref_set(local, KB_REF_AC, key, out_id);
+	return fetch_object(ctx, c, "ac", key, NULL, out_id);
 }
 
-int kb_remote_ac_set(kb_remote *r, kb_cache *local, const kb_key *key, const kb_key *id)
+static int t_ac_push(void *ctx, kb_cache *c, const kb_key *key, const kb_key *id)
 {
-	char path[128];
-	int rc = kb_cache_ref_set(local, KB_REF_AC, key, id);
-
-	if (rc != 0 || !r)
-		return rc;
-	key_path(path, sizeof(path), "ac", key);
-	pthread_mutex_lock(&r->lock);
-	rc = upload(r, local, path, id, 0);
-	pthread_mutex_unlock(&r->lock);
-	return rc;
+	return push_object(ctx, c, "ac", key, id, 0);
 }
 
-/* ---- records ---- */
-
-int kb_remote_build_get(kb_build_record *out, kb_remote *r, kb_cache *local,
-			const kb_key *build_key)
+static int t_build_fetch(void *ctx, kb_build_record *out, const kb_key *build_key)
 {
-	char path[128], *body = NULL;
+	kb_remote *r = ctx;
+	char *body = NULL;
 	size_t len = 0;
-	int rc = kb_cache_build_get(out, local, build_key);
+	int rc;
 
-	if (rc != KB_ENOTFOUND || !r)
+	memset(out, 0, sizeof(*out));
+	if ((rc = get_record(r, "kb/v1/build", build_key, &body, &len)) != 0)
 		return rc;
-	key_path(path, sizeof(path), "kb/v1/build", build_key);
-	pthread_mutex_lock(&r->lock);
-	rc = get_small(r, path, 1, &body, &len);
-	pthread_mutex_unlock(&r->lock);
-	if (rc != 0)
-		return kb_cache_build_get(out, local, build_key); /* the local verdict */
 	rc = kb_cache__wire_build_decode(out, body, len);
 	free(body);
 	if (rc != 0 || !kb_key_equal(&out->build_key, build_key)) {
 		if (rc == 0)
 			kb_build_record_clear(out);
+		memset(out, 0, sizeof(*out));
 		pthread_mutex_lock(&r->lock);
 		r->st.errors++;
 		mark_failed(r, "the server sent a malformed build record");
 		pthread_mutex_unlock(&r->lock);
-		return kb_cache_build_get(out, local, build_key);
+		return KB_ERROR;
 	}
-	/* keep a local copy; a failure to store it does not lose the answer */
-	kb_cache_build_put(local, out);
 	return 0;
 }
 
 int kb_remote_build_push(kb_remote *r, kb_cache *local, const kb_build_record *rec)
 {
-	char path[128], *body;
-
 	if (!r)
 		return 0;
 	for (size_t i = 0; i < rec->n_artifacts && i < KB_BUILD_MAX_ARTIFACTS; i++)
 		if (kb_cache_has(local, &rec->artifacts[i].id))
-			kb_remote_object_push(r, local, &rec->artifacts[i].id);
-	body = kb_cache__wire_build_encode(rec);
-	if (!body)
-		return 0;
-	key_path(path, sizeof(path), "kb/v1/build", &rec->build_key);
-	pthread_mutex_lock(&r->lock);
-	put_small(r, path, body);
-	pthread_mutex_unlock(&r->lock);
-	free(body);
+			t_object_push(r, local, &rec->artifacts[i].id);
+	put_record(r, "kb/v1/build", &rec->build_key, kb_cache__wire_build_encode(rec));
 	return 0;
 }
 
-int kb_remote_build_put(kb_remote *r, kb_cache *local, const kb_build_record *rec)
+static int t_build_push(void *ctx, kb_cache *c, const kb_build_record *rec)
 {
-	int rc = kb_cache_build_put(local, rec);
-
-	if (rc != 0)
-		return rc;
-	return kb_remote_build_push(r, local, rec);
+	return kb_remote_build_push(ctx, c, rec);
 }
 
-int kb_remote_builds_by_signature(kb_key **out, size_t *n, kb_remote *r, kb_cache *local,
-				  const kb_key *sig)
+static int t_sig_fetch(void *ctx, kb_key **out, size_t *n, const kb_key *sig)
 {
-	char path[128], *body = NULL;
-	size_t len = 0, nr = 0;
-	kb_key *rk = NULL;
-	int rc;
-
-	if (r) {
-		key_path(path, sizeof(path), "kb/v1/sig", sig);
-		pthread_mutex_lock(&r->lock);
-		rc = get_small(r, path, 1, &body, &len);
-		pthread_mutex_unlock(&r->lock);
-		if (rc == 0 && kb_cache__wire_keys_decode(&rk, &nr, body, len) == 0) {
-			for (size_t i = 0; i < nr; i++) {
-				kb_build_record rec;
-				/* copies records we do not have (read-through) */
-				if (kb_remote_build_get(&rec, r, local, &rk[i]) == 0)
-					kb_build_record_clear(&rec);
-			}
-		}
-		free(body);
-		free(rk);
-	}
-	return kb_cache_builds_by_signature(out, n, local, sig);
-}
-
-int kb_remote_test_add(kb_remote *r, kb_cache *local, const kb_key *test_key,
-		       const kb_test_run *run)
-{
-	char path[128], *body;
-	int rc = kb_cache_test_add(local, test_key, run);
-
-	if (rc != 0 || !r)
-		return rc;
-	if (run->has_console && kb_cache_has(local, &run->console))
-		kb_remote_object_push(r, local, &run->console);
-	body = kb_cache__wire_runs_encode(run, 1);
-	if (!body)
-		return 0;
-	key_path(path, sizeof(path), "kb/v1/test", test_key);
-	pthread_mutex_lock(&r->lock);
-	put_small(r, path, body);
-	pthread_mutex_unlock(&r->lock);
-	free(body);
-	return 0;
-}
-
-int kb_remote_test_list(kb_test_run **out, size_t *n, kb_remote *r, kb_cache *local,
-			const kb_key *test_key)
-{
-	char path[128], *body = NULL;
+	char *body = NULL;
 	size_t len = 0;
 	int rc;
 
-	if (r) {
-		key_path(path, sizeof(path), "kb/v1/test", test_key);
-		pthread_mutex_lock(&r->lock);
-		rc = get_small(r, path, 1, &body, &len);
-		pthread_mutex_unlock(&r->lock);
-		if (rc == 0) {
-			kb_test_run *rem = NULL, *have = NULL;
-			size_t nrem = 0, nhave = 0;
-			if (kb_cache__wire_runs_decode(&rem, &nrem, body, len) == 0 &&
-			    kb_cache_test_list(&have, &nhave, local, test_key) == 0) {
-				for (size_t i = 0; i < nrem; i++) {
-					int dup = 0;
-					for (size_t j = 0; j < nhave && !dup; j++)
-						dup = kb_cache__wire_run_equal(&rem[i], &have[j]);
-					if (!dup)
-						kb_cache_test_add(local, test_key, &rem[i]);
-				}
-			}
-			free(rem);
-			free(have);
-		}
-		free(body);
+	*out = NULL;
+	*n = 0;
+	rc = get_record(ctx, "kb/v1/sig", sig, &body, &len);
+	if (rc == 0 && kb_cache__wire_keys_decode(out, n, body, len) != 0)
+		rc = KB_ECORRUPT;
+	free(body);
+	return rc;
+}
+
+static int t_test_fetch(void *ctx, kb_test_run **out, size_t *n, const kb_key *test_key,
+			const kb_test_run *have, size_t n_have)
+{
+	char *body = NULL;
+	kb_test_run *rem = NULL;
+	unsigned char *keep = NULL;
+	size_t len = 0, nrem = 0, k = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = get_record(ctx, "kb/v1/test", test_key, &body, &len)) != 0)
+		return rc;
+	rc = kb_cache__wire_runs_decode(&rem, &nrem, body, len);
+	free(body);
+	if (rc != 0)
+		return KB_ECORRUPT;
+	if (nrem && (!(keep = calloc(nrem, 1)) ||
+		     kb_cache__wire_runs_new(keep, rem, nrem, have, n_have) != 0)) {
+		free(keep);
+		free(rem);
+		return KB_ERROR;
 	}
-	return kb_cache_test_list(out, n, local, test_key);
+	for (size_t i = 0; i < nrem; i++) /* only runs not stored already */
+		if (keep[i])
+			rem[k++] = rem[i];
+	free(keep);
+	*out = rem;
+	*n = k;
+	return 0;
+}
+
+static int t_test_push(void *ctx, kb_cache *c, const kb_key *test_key, const kb_test_run *runs,
+		       size_t n)
+{
+	kb_remote *r = ctx;
+
+	for (size_t i = 0; i < n; i++)
+		if (runs[i].has_console && kb_cache_has(c, &runs[i].console))
+			t_object_push(r, c, &runs[i].console);
+	put_record(r, "kb/v1/test", test_key, kb_cache__wire_runs_encode(runs, n));
+	return 0;
+}
+
+void kb_cache_set_remote(kb_cache *c, kb_remote *r)
+{
+	kb_cache_tier t = {
+		.ctx = r,
+		.object_fetch = t_object_fetch,
+		.object_push = t_object_push,
+		.ac_fetch = t_ac_fetch,
+		.ac_push = t_ac_push,
+		.build_fetch = t_build_fetch,
+		.build_push = t_build_push,
+		.sig_fetch = t_sig_fetch,
+		.test_fetch = t_test_fetch,
+		.test_push = t_test_push,
+	};
+
+	kb_cache_set_tier(c, r ? &t : NULL);
 }

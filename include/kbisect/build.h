@@ -22,7 +22,6 @@
 
 #include "kbisect/cache.h"
 #include "kbisect/common.h"
-#include "kbisect/remote.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,9 +61,6 @@ typedef struct {
 	int no_dep_skip;          /**< 1: never reuse a build by dependency skip */
 	int no_cache_failures;    /**< 1: do not record (nor reuse) failed builds */
 	int quiet;                /**< 1: do not echo build output to stderr */
-	kb_remote *remote;        /**< second tier (a cache server): build records read
-				       through, new records and artifacts written through;
-				       NULL: kb_remote_default() ($KBISECT_REMOTE, config) */
 } kb_build_opts;
 
 /** What kb_builder_build() did. */

@@ -351,6 +351,59 @@ int kb_cache_recover(const char *dir, const char *to, kb_recover_result *res,
  * swap it in; *before and *after get the file sizes. Needs no other writer. */
 int kb_cache_compact(kb_cache *c, uint64_t *before, uint64_t *after);
 
+
+/* ---- a second tier behind the store (a shared cache server) ---- */
+
+/**
+ * What a second tier (net/'s client of `kbisect cache serve`: kb_cache_set_remote() in
+ * kbisect/remote.h) provides. The store calls these with c in local mode: whatever they
+ * call on c touches the local store only. A tier never fails a caller: every function
+ * returns 0, KB_ENOTFOUND, or another negative code when the tier could not answer
+ * (a host failure, which the tier counts; the store then answers from the local store).
+ */
+typedef struct {
+	void *ctx; /**< passed to every function (the remote handle) */
+	/** Download object id into c (checked against id). */
+	int (*object_fetch)(void *ctx, kb_cache *c, const kb_key *id);
+	/** Send object id (stored in c) to the tier unless it has it. */
+	int (*object_push)(void *ctx, kb_cache *c, const kb_key *id);
+	/** Download the object of action-cache key into c; *out_id gets its id. */
+	int (*ac_fetch)(void *ctx, kb_cache *c, const kb_key *key, kb_key *out_id);
+	/** Send object id (stored in c) to the tier under action-cache key. */
+	int (*ac_push)(void *ctx, kb_cache *c, const kb_key *key, const kb_key *id);
+	/** The tier's build record of build_key into *out (kb_build_record_clear() it). */
+	int (*build_fetch)(void *ctx, kb_build_record *out, const kb_key *build_key);
+	/** Send a build record and its artifacts found in c. */
+	int (*build_push)(void *ctx, kb_cache *c, const kb_build_record *rec);
+	/** The tier's build keys of kernel signature sig (*out malloc'd). */
+	int (*sig_fetch)(void *ctx, kb_key **out, size_t *n, const kb_key *sig);
+	/** The tier's runs of test_key that are not among the n_have local ones (*out
+	 * malloc'd). */
+	int (*test_fetch)(void *ctx, kb_test_run **out, size_t *n, const kb_key *test_key,
+			  const kb_test_run *have, size_t n_have);
+	/** Send n runs of test_key and their console objects found in c. */
+	int (*test_push)(void *ctx, kb_cache *c, const kb_key *test_key, const kb_test_run *runs,
+			 size_t n);
+} kb_cache_tier;
+
+/**
+ * Put tier t (copied; NULL detaches) behind c: from then on object reads
+ * (kb_cache_get_file/_get_buf/_reader_open, kb_cache_fetch), kb_cache_ref_get/_set in
+ * KB_REF_AC, kb_cache_build_get/_put, kb_cache_builds_by_signature and
+ * kb_cache_test_add/_add_many/_list read through (a local miss asks the tier and stores
+ * what it gets locally) and write through (local first, then the tier). Object puts
+ * stay local (VM state never leaves the host): objects travel with the records and
+ * references that name them, or with kb_cache_push(). t->ctx must outlive its use.
+ */
+void kb_cache_set_tier(kb_cache *c, const kb_cache_tier *t);
+
+/** Make object id present locally, asking the tier on a miss. @return 0, KB_ENOTFOUND */
+int kb_cache_fetch(kb_cache *c, const kb_key *id);
+
+/** Write object id (stored locally) through to the tier, for an object no record
+ * names; 0 also without a tier or when the tier failed. @return 0, KB_ENOTFOUND */
+int kb_cache_push(kb_cache *c, const kb_key *id);
+
 #ifdef __cplusplus
 }
 #endif

@@ -206,8 +206,17 @@ static void test_bisect_build_mini__outcomes_and_zero_false_skips(void **state)
 		assert_true(kb_key_equal(&s, &sig0));
 	}
 
-	/* Same commit again: a cache hit that runs nothing. */
-	assert_int_equal(kb_builder_build(&r, b, "HEAD"), KB_OK);
+	/* Same commit again: a cache hit that runs nothing; each lookup is counted once
+	 * (the first one as a miss, this one as a hit). */
+	{
+		kb_cache_stats st0, st1;
+		assert_int_equal(kb_cache_stats_get(&st0, f->cache), KB_OK);
+		assert_int_equal(st0.build_misses, 1);
+		assert_int_equal(kb_builder_build(&r, b, "HEAD"), KB_OK);
+		assert_int_equal(kb_cache_stats_get(&st1, f->cache), KB_OK);
+		assert_int_equal(st1.build_hits, st0.build_hits + 1);
+		assert_int_equal(st1.build_misses, st0.build_misses);
+	}
 	assert_int_equal(r.how, KB_BUILD_CACHE_HIT);
 	assert_true(kb_key_equal(&r.signature, &sig0));
 	assert_true(r.saved_seconds > 0);

@@ -1,8 +1,9 @@
 /*
  * tests/net/test_remote.c - two kbisect clients with separate local caches share
- * builds, test results and objects through one shared cache server (kb_remote over
- * libcurl, kb_server over MHD, all on 127.0.0.1); a dead or silent server never fails
- * a caller and is counted.
+ * builds, test results and objects through one shared cache server attached to each
+ * cache as its second tier (kb_cache_set_remote: kb_remote over libcurl, kb_server over
+ * MHD, all on 127.0.0.1): the plain kb_cache_* calls read through and write through;
+ * a dead or silent server never fails a caller, loses nothing locally and is counted.
  * kb-test-labels: integration
  * kb-test-timeout: 120
  */
@@ -51,6 +52,8 @@ static int setup(void **state)
 	snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%u/kbisect/", kb_server_port(f->s));
 	if (kb_remote_open(&f->ra, f->url, NULL) || kb_remote_open(&f->rb, f->url, NULL))
 		return -1;
+	kb_cache_set_remote(f->a, f->ra);
+	kb_cache_set_remote(f->b, f->rb);
 	*state = f;
 	return 0;
 }
@@ -58,12 +61,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
+	kb_cache_close(f->a);
+	kb_cache_close(f->b);
 	kb_remote_close(f->ra);
 	kb_remote_close(f->rb);
 	kb_server_stop(f->s);
 	kb_cache_close(f->srv_cache);
-	kb_cache_close(f->a);
-	kb_cache_close(f->b);
 	for (int i = 0; i < 3; i++)
 		kb_test_tmpdir_free(f->dir[i]);
 	free(f);
@@ -85,9 +88,9 @@ static void test_server_remote__two_clients_share_builds_and_tests(void **state)
 	kb_test_fill_random(data, n, 11);
 	snprintf(path, sizeof(path), "%s/vmlinux", f->dir[1]);
 	assert_int_equal(kb_test_write_file(path, data, n), 0);
-	/* client A stores an artifact and a build record (write-through) */
-	assert_int_equal(kb_remote_put_file(&id, f->ra, f->a, path, NULL), 0);
-	assert_int_equal(kb_cache_has(f->srv_cache, &id), 1);
+	/* client A stores an artifact (local only: objects travel with their records) */
+	assert_int_equal(kb_cache_put_file(&id, f->a, path, NULL), 0);
+	assert_int_equal(kb_cache_has(f->srv_cache, &id), 0);
 	memset(&rec, 0, sizeof(rec));
 	memset(bk.b, 0x31, 32);
 	memset(sig.b, 0x32, 32);
@@ -100,23 +103,30 @@ static void test_server_remote__two_clients_share_builds_and_tests(void **state)
 	rec.artifacts[0].id = id;
 	rec.duration_s = 300;
 	strcpy(rec.host, "builder-a");
-	assert_int_equal(kb_remote_build_put(f->ra, f->a, &rec), 0);
+	/* the record is written through, and its artifact with it */
+	assert_int_equal(kb_cache_build_put(f->a, &rec), 0);
+	assert_int_equal(kb_cache_has(f->srv_cache, &id), 1);
+	assert_int_equal(kb_cache_build_get(&got, f->srv_cache, &bk), 0);
+	kb_build_record_clear(&got);
 
 	/* client B has nothing locally, finds the build through the server */
-	assert_int_equal(kb_cache_build_get(&got, f->b, &bk), KB_ENOTFOUND);
-	assert_int_equal(kb_remote_build_get(&got, f->rb, f->b, &bk), 0);
+	assert_int_equal(kb_cache_build_get(&got, f->b, &bk), 0);
 	assert_string_equal(got.host, "builder-a");
 	assert_memory_equal(got.artifacts[0].id.b, id.b, 32);
 	kb_build_record_clear(&got);
-	assert_int_equal(kb_cache_build_get(&got, f->b, &bk), 0); /* now local */
+	kb_cache_set_remote(f->b, NULL);
+	assert_int_equal(kb_cache_build_get(&got, f->b, &bk), 0); /* stored locally */
 	kb_build_record_clear(&got);
+	assert_int_equal(kb_cache_has(f->b, &id), 0); /* artifacts: when read */
+	kb_cache_set_remote(f->b, f->rb);
 	snprintf(out, sizeof(out), "%s/vmlinux.out", f->dir[2]);
-	assert_int_equal(kb_remote_get_file(f->rb, f->b, &id, out), 0);
+	assert_int_equal(kb_cache_get_file(f->b, &id, out), 0);
+	assert_int_equal(kb_cache_has(f->b, &id), 1);
 	back = kb_test_read_file(out, &len);
 	assert_int_equal(len, n);
 	assert_memory_equal(back, data, n);
 	free(back);
-	assert_int_equal(kb_remote_builds_by_signature(&keys, &nkeys, f->rb, f->b, &sig), 0);
+	assert_int_equal(kb_cache_builds_by_signature(&keys, &nkeys, f->b, &sig), 0);
 	assert_int_equal(nkeys, 1);
 	assert_memory_equal(keys[0].b, bk.b, 32);
 	free(keys);
@@ -131,23 +141,33 @@ static void test_server_remote__two_clients_share_builds_and_tests(void **state)
 	run.has_console = 1;
 	run.console = con;
 	run.time = 1700000000;
-	assert_int_equal(kb_remote_test_add(f->ra, f->a, &tk, &run), 0);
-	assert_int_equal(kb_remote_test_list(&runs, &nruns, f->rb, f->b, &tk), 0);
+	assert_int_equal(kb_cache_test_add(f->a, &tk, &run), 0);
+	assert_int_equal(kb_cache_has(f->srv_cache, &con), 1); /* the console went along */
+	assert_int_equal(kb_cache_test_list(&runs, &nruns, f->b, &tk), 0);
 	assert_int_equal(nruns, 1);
 	assert_string_equal(runs[0].title, run.title);
 	free(runs);
-	assert_int_equal(kb_remote_test_list(&runs, &nruns, f->rb, f->b, &tk), 0);
+	assert_int_equal(kb_cache_test_list(&runs, &nruns, f->b, &tk), 0);
 	assert_int_equal(nruns, 1); /* merged once, not twice */
 	free(runs);
-	assert_int_equal(kb_remote_object_ensure(f->rb, f->b, &con), 0);
+	kb_cache_set_remote(f->b, NULL);
+	assert_int_equal(kb_cache_test_list(&runs, &nruns, f->b, &tk), 0);
+	assert_int_equal(nruns, 1); /* stored locally */
+	free(runs);
+	kb_cache_set_remote(f->b, f->rb);
+	assert_int_equal(kb_cache_fetch(f->b, &con), 0);
 
 	/* /ac/ references */
 	{
 		kb_key ak, out_id;
 		memset(ak.b, 0x34, 32);
-		assert_int_equal(kb_remote_ac_set(f->ra, f->a, &ak, &con), 0);
-		assert_int_equal(kb_remote_ac_get(&out_id, f->rb, f->b, &ak), 0);
+		assert_int_equal(kb_cache_ref_set(f->a, KB_REF_AC, &ak, &con), 0);
+		assert_int_equal(kb_cache_ref_get(&out_id, f->b, KB_REF_AC, &ak), 0);
 		assert_memory_equal(out_id.b, con.b, 32);
+		/* other namespaces stay local */
+		assert_int_equal(kb_cache_ref_set(f->a, KB_REF_VMSTATE, &ak, &con), 0);
+		assert_int_equal(kb_cache_ref_get(&out_id, f->b, KB_REF_VMSTATE, &ak),
+				 KB_ENOTFOUND);
 	}
 	kb_remote_stats_get(&st, f->rb);
 	assert_int_equal(st.failed, 0);
@@ -164,11 +184,13 @@ static void test_server_remote__missing_everywhere_is_enotfound(void **state)
 	kb_key k;
 
 	memset(k.b, 0x99, 32);
-	assert_int_equal(kb_remote_build_get(&got, f->rb, f->b, &k), KB_ENOTFOUND);
-	assert_int_equal(kb_remote_object_ensure(f->rb, f->b, &k), KB_ENOTFOUND);
+	assert_int_equal(kb_cache_build_get(&got, f->b, &k), KB_ENOTFOUND);
+	assert_non_null(strstr(kb_error_last()->message, "nor on the remote"));
+	assert_int_equal(kb_cache_fetch(f->b, &k), KB_ENOTFOUND);
 	kb_remote_stats_get(&st, f->rb);
 	assert_int_equal(st.failed, 0);
 	assert_int_equal(st.misses, 2);
+	assert_int_equal(st.requests, 2); /* one question each */
 }
 
 static double now(void)
@@ -208,13 +230,15 @@ static void test_server_remote__dead_or_silent_server_never_fails_a_caller(void 
 	o.timeout_s = 1;
 	o.stall_s = 1;
 	assert_int_equal(kb_remote_open(&r, url, &o), 0);
+	kb_cache_set_remote(c, r);
 	t0 = now();
-	assert_int_equal(kb_remote_build_get(&got, r, c, &k), KB_ENOTFOUND);
+	assert_int_equal(kb_cache_build_get(&got, c, &k), KB_ENOTFOUND);
 	assert_true(now() - t0 < 5);
 	/* later calls skip the remote: no more waiting, writes still land locally */
 	t0 = now();
-	assert_int_equal(kb_remote_object_ensure(r, c, &k), KB_ENOTFOUND);
-	assert_int_equal(kb_remote_put_file(&id, r, c, "/proc/self/cmdline", NULL), 0);
+	assert_int_equal(kb_cache_fetch(c, &k), KB_ENOTFOUND);
+	assert_int_equal(kb_cache_put_file(&id, c, "/proc/self/cmdline", NULL), 0);
+	assert_int_equal(kb_cache_push(c, &id), 0);
 	assert_int_equal(kb_cache_has(c, &id), 1);
 	assert_true(now() - t0 < 3); /* no second 1 s timeout (slack for a loaded CI host) */
 	kb_remote_stats_get(&st, r);
@@ -222,63 +246,55 @@ static void test_server_remote__dead_or_silent_server_never_fails_a_caller(void 
 	assert_int_equal(st.timeouts, 1);
 	assert_int_equal(st.requests, 1);
 	assert_true(strlen(st.last_error) > 0);
+	kb_cache_set_remote(c, NULL);
 	kb_remote_close(r);
 	close(lfd);
 
-	/* dead: nothing listens on the port any more */
+	/* dead: nothing listens on the port any more; a put of a record while it fails
+	 * lands locally, the failure is counted as the remote's (never as the record's) */
 	assert_int_equal(kb_remote_open(&r, url, &o), 0);
-	assert_int_equal(kb_remote_build_get(&got, r, c, &k), KB_ENOTFOUND);
-	kb_remote_stats_get(&st, r);
-	assert_int_equal(st.failed, 1);
-	assert_int_equal(st.errors, 1);
+	kb_cache_set_remote(c, r);
+	{
+		kb_build_record rec;
+		kb_test_run run;
+		kb_test_run *runs = NULL;
+		size_t n = 0;
+		memset(&rec, 0, sizeof(rec));
+		rec.build_key = k;
+		rec.ok = 1;
+		rec.n_artifacts = 1;
+		strcpy(rec.artifacts[0].name, "log");
+		rec.artifacts[0].id = id;
+		assert_int_equal(kb_cache_build_put(c, &rec), 0);
+		memset(&run, 0, sizeof(run));
+		run.klass = KB_RUN_OK;
+		run.time = 1700000001;
+		assert_int_equal(kb_cache_test_add(c, &k, &run), 0);
+		kb_remote_stats_get(&st, r);
+		assert_int_equal(st.failed, 1);
+		assert_int_equal(st.errors, 1);
+		assert_int_equal(st.uploads, 0);
+		kb_cache_set_remote(c, NULL);
+		assert_int_equal(kb_cache_build_get(&got, c, &k), 0); /* not lost */
+		assert_int_equal(got.ok, 1);
+		kb_build_record_clear(&got);
+		assert_int_equal(kb_cache_test_list(&runs, &n, c, &k), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(runs[0].klass, KB_RUN_OK);
+		free(runs);
+	}
 	kb_remote_close(r);
 	kb_cache_close(c);
 	kb_test_tmpdir_free(dir);
 }
 
-static void test_server_remote__configuration_sources(void **state)
+static void test_server_remote__bad_url_is_refused(void **state)
 {
-	char *dir = kb_test_tmpdir("cfg"), cfg[512], tok[512];
 	kb_remote *r;
 	(void)state;
 
 	assert_int_equal(kb_remote_open(&r, "ftp://x", NULL), KB_EINVAL);
 	assert_null(r);
-	setenv("KBISECT_CONFIG", "/nonexistent/config", 1);
-	unsetenv("KBISECT_REMOTE");
-	assert_int_equal(kb_remote_open_default(&r, NULL), 0);
-	assert_null(r); /* nothing configured */
-	setenv("KBISECT_REMOTE", "http://127.0.0.1:1/x/", 1);
-	assert_int_equal(kb_remote_open_default(&r, NULL), 0);
-	assert_string_equal(kb_remote_url(r), "http://127.0.0.1:1/x");
-	kb_remote_close(r);
-	assert_int_equal(kb_remote_open_default(&r, "http://127.0.0.1:2"), 0);
-	assert_string_equal(kb_remote_url(r), "http://127.0.0.1:2"); /* --remote wins */
-	kb_remote_close(r);
-	unsetenv("KBISECT_REMOTE");
-	snprintf(cfg, sizeof(cfg), "%s/config", dir);
-	snprintf(tok, sizeof(tok), "%s/token", dir);
-	assert_int_equal(kb_test_write_file(tok, "s3cret\n", 7), 0);
-	{
-		char body[1200];
-		int len = snprintf(body, sizeof(body), "# kbisect\nremote = http://127.0.0.1:3\n"
-					"remote-token-file = %s\n", tok);
-		assert_int_equal(kb_test_write_file(cfg, body, (size_t)len), 0);
-	}
-	setenv("KBISECT_CONFIG", cfg, 1);
-	assert_int_equal(kb_remote_open_default(&r, NULL), 0);
-	assert_string_equal(kb_remote_url(r), "http://127.0.0.1:3");
-	kb_remote_close(r);
-	/* the process-wide handle follows the same settings, once */
-	setenv("KBISECT_REMOTE", "http://127.0.0.1:4/d", 1);
-	r = kb_remote_default();
-	assert_non_null(r);
-	assert_string_equal(kb_remote_url(r), "http://127.0.0.1:4/d");
-	setenv("KBISECT_REMOTE", "http://127.0.0.1:5", 1);
-	assert_ptr_equal(kb_remote_default(), r);
-	unsetenv("KBISECT_REMOTE");
-	unsetenv("KBISECT_CONFIG");
-	kb_test_tmpdir_free(dir);
 }
 
 static void test_server_remote__https_with_a_private_ca(void **state)
@@ -314,8 +330,9 @@ static void test_server_remote__https_with_a_private_ca(void **state)
 		memset(&ro, 0, sizeof(ro));
 		ro.ca_file = cert;
 		assert_int_equal(kb_remote_open(&r, url, &ro), 0);
+		kb_cache_set_remote(c, r);
 		assert_int_equal(kb_cache_put_buf(&id, c, "over tls", 8, NULL), 0);
-		assert_int_equal(kb_remote_object_push(r, c, &id), 0);
+		assert_int_equal(kb_cache_push(c, &id), 0);
 		assert_int_equal(kb_cache_has(sc, &id), 1);
 		kb_remote_stats_get(&st, r);
 		assert_int_equal(st.failed, 0);
@@ -323,12 +340,13 @@ static void test_server_remote__https_with_a_private_ca(void **state)
 		kb_remote_close(r);
 		/* without the CA the certificate is refused: the remote fails, the caller not */
 		assert_int_equal(kb_remote_open(&r, url, NULL), 0);
-		assert_int_equal(kb_remote_object_push(r, c, &id), 0);
+		kb_cache_set_remote(c, r);
+		assert_int_equal(kb_cache_push(c, &id), 0);
 		kb_remote_stats_get(&st, r);
 		assert_int_equal(st.failed, 1);
 		assert_int_equal(st.errors, 1);
-		kb_remote_close(r);
 		kb_cache_close(c);
+		kb_remote_close(r);
 		kb_test_tmpdir_free(d2);
 	}
 	kb_server_stop(s);
@@ -342,7 +360,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_remote__two_clients_share_builds_and_tests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_remote__missing_everywhere_is_enotfound, setup, teardown),
 		cmocka_unit_test(test_server_remote__dead_or_silent_server_never_fails_a_caller),
-		cmocka_unit_test(test_server_remote__configuration_sources),
+		cmocka_unit_test(test_server_remote__bad_url_is_refused),
 		cmocka_unit_test(test_server_remote__https_with_a_private_ca),
 	};
 	return cmocka_run_group_tests_name("net/remote", tests, NULL, NULL);
