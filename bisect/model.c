@@ -25,8 +25,22 @@
  * without such a margin a flaky reproducer (q = 0.1) and a noisy clean kernel
  * (eps = 0.05) cannot be told apart. */
 #define Q_OVER_EPS 5.0
-/* prior weight of eps grid point j (ascending): smaller false-positive rates likelier */
-#define EPS_PRIOR_DECAY 0.6
+/* prior weight of eps grid point j (ascending): smaller false-positive rates likelier.
+ * 0.8 per step of the 0.0005..0.1 grid (~1.8x): 3% false crashes are 5x less likely a
+ * priori than 0.05%. At 0.6 they were ~35x less likely, and a few false crashes on clean
+ * kernels early in a bisection were read as a bug with a low rate of its own rather than
+ * as false crashes (issue 19: 3% false crashes at q = 0.2 left the posterior spread over
+ * most of the range for dozens of rounds). */
+#define EPS_PRIOR_DECAY 0.8
+/* Least first shape parameter of the Beta over a buggy kernel's own rate: where mu kappa
+ * is below it, kappa is raised to MIN_RATE_SHAPE / mu (same mean, less spread). With a
+ * shape below 1 the density grows without bound toward a rate of 0: a "buggy" kernel
+ * whose bug almost never fires is as likely as one near the mean, and such a kernel
+ * explains any number of clean tests (or a few false crashes) as well as a clean one
+ * does, so no test can tell buggy from clean (at mu 0.15, kappa 5: Beta(0.75, 4.25)).
+ * At 2 the density falls linearly to 0 at a rate of 0: a low rate of its own stays
+ * possible (at mu 0.2: Beta(2, 8), 7% of kernels below mu / 4), a vanishing one does not. */
+#define MIN_RATE_SHAPE 2.0
 
 /* Default hyper-grids (issue 19). rho: share of tests whose runs share one outcome (a
  * snapshot's frozen randomness, one boot's state); most reproducers have none. kappa:
@@ -64,7 +78,8 @@ static void set_hyper_iid(kb_model *m)
 }
 
 /* log weights of a kernel's own rate q_i given mu and kappa (a Beta(mu kappa,
- * (1 - mu) kappa) on the q grid); NULL on out of memory */
+ * (1 - mu) kappa) on the q grid, kappa no lower than MIN_RATE_SHAPE / mu); NULL on out
+ * of memory */
 static double *make_logw(const kb_model *m, const double *q, size_t nq)
 {
 	double *w = malloc(m->nk * nq * nq * sizeof(*w));
@@ -79,6 +94,8 @@ static double *make_logw(const kb_model *m, const double *q, size_t nq)
 					row[i] = i == mu ? 0 : -INFINITY;
 				continue;
 			}
+			if (q[mu] * kap < MIN_RATE_SHAPE)
+				kap = MIN_RATE_SHAPE / q[mu];
 			double a = q[mu] * kap, b = (1 - q[mu]) * kap, mx = -INFINITY, s = 0;
 			for (size_t i = 0; i < nq; i++) {
 				row[i] = (a - 1) * log(q[i]) + (b - 1) * log1p(-q[i]);

@@ -606,6 +606,13 @@ done:
 	return rc;
 }
 
+/* one line of the engine's log on stderr (KB_SIM_DEBUG_LOG set: kb-accuracy --replay) */
+static void log_stderr(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "%s\n", line);
+}
+
 int kb_sim_run(kb_sim *s, int strategy, unsigned k, const kb_engine_opts *eopts,
 	       kb_sim_outcome *out)
 {
@@ -636,6 +643,8 @@ int kb_sim_run(kb_sim *s, int strategy, unsigned k, const kb_engine_opts *eopts,
 		if (rc)
 			return rc;
 		kb_sim_oracle(s, 17 + k, &o);
+		if (getenv("KB_SIM_DEBUG_LOG")) /* the engine's log of a bench trial */
+			o.log = log_stderr;
 		s->workers = k; /* build slots for the speculative builds */
 		rc = kb_engine_new(&e, m, &o, &eo);
 		if (!rc)

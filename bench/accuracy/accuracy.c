@@ -20,6 +20,8 @@
  *                    [--k 1,4,8] [--nmin 500] [--nmax 5000] [--seed S] [--engine-only]
  *                    [--cond control,eps1,eps3,drift,aon,burst,all]
  *                    [--no-prebuild] [--verbose]   (misses on stderr)
+ *                    [--replay SEED:N]  (one trial on the history of a miss line's
+ *                                        seed= and n=; KB_SIM_DEBUG_LOG=1: engine log)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +85,8 @@ int main(int argc, char **argv)
 	unsigned long long seed = 1;
 	double qs[8] = { 0.9, 0.5, 0.2, 0.1 }, ks[8] = { 1, 4, 8 };
 	int nq = 4, nk = 3, shapes[2] = { KB_SIM_LINEAR, KB_SIM_MERGES }, nshapes = 2;
+	unsigned long long replay_seed = 0;
+	size_t replay_n = 0; /* --replay SEED:N: one trial on the history of a miss line */
 	int engine_only = 0, verbose = 0, cl[N_CONDS] = { 0 }, ncl = 1;
 	kb_engine_opts eo = { 0 }; /* the engine's defaults, or speculative builds off */
 
@@ -90,7 +94,7 @@ int main(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			printf("usage: kb-accuracy [--trials N] [--shape linear|merges|both] "
-			       "[--q LIST] [--k LIST] [--nmin N] [--nmax N] [--seed S] [--engine-only] [--cond LIST] [--no-prebuild] [--verbose]\n");
+			       "[--q LIST] [--k LIST] [--nmin N] [--nmax N] [--seed S] [--engine-only] [--cond LIST] [--no-prebuild] [--verbose] [--replay SEED:N]\n");
 			return 0;
 		} else if (!strcmp(a, "--verbose")) {
 			verbose = 1;
@@ -110,6 +114,15 @@ int main(int argc, char **argv)
 			nmin = (unsigned)atoi(v);
 		} else if (!strcmp(a, "--nmax")) {
 			nmax = (unsigned)atoi(v);
+		} else if (!strcmp(a, "--replay")) {
+			char *colon = NULL;
+			replay_seed = strtoull(v, &colon, 10);
+			if (!colon || *colon != ':' || !(replay_n = strtoul(colon + 1, NULL, 10))) {
+				fprintf(stderr, "kb-accuracy: --replay needs SEED:N (the seed= and n= "
+					"of a miss line)\n");
+				return 129;
+			}
+			trials = 1;
 		} else if (!strcmp(a, "--seed")) {
 			seed = strtoull(v, NULL, 10);
 		} else if (!strcmp(a, "--q")) {
@@ -170,6 +183,8 @@ int main(int argc, char **argv)
 					o.q = qs[qi];
 					o.n = nmin + (size_t)((x * 2654435761ull >> 7) % (nmax - nmin + 1));
 					o.seed = x;
+					if (replay_n)
+						o.n = replay_n, o.seed = replay_seed;
 					apply_cond(&o, cl[ci]);
 					if (kb_sim_new(&s, &o)) {
 						fprintf(stderr, "kb-accuracy: %s\n", kb_error_last()->message);

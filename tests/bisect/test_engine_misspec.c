@@ -204,6 +204,46 @@ static void test_bisect_model__learns_misfit_and_clarity(void **state)
 	kb_model_free(m);
 }
 
+/* A low crash rate (q = 0.2) with false crashes on clean kernels: the clean parent (5)
+ * of the culprit (6) shows a few target crashes over many runs, a kernel below it one.
+ * A buggy kernel whose bug almost never fires must not explain those as well as a clean
+ * kernel with false crashes does (bisect/model.c: EPS_PRIOR_DECAY 0.8, MIN_RATE_SHAPE 2;
+ * with the old 0.6 and no least shape: P(culprit 6) 0.69, P(5 buggy) 0.30, P(2 buggy)
+ * 0.073; the least shape alone: P(2 buggy) 0.025 -> 0.018). Then q = 0.1 with no false
+ * crashes: three all-clean tests of 30 runs make a kernel buggy with P 0.024 without the
+ * least shape, 0.018 with it. */
+static void test_bisect_model__low_rate_is_no_clean_kernel(void **state)
+{
+	kb_model *m = chain(10);
+	double p6, b5, b2;
+	(void)state;
+	kb_model_add_runs(m, 9, 4, 16, 0), kb_model_add_runs(m, 9, 5, 15, 0);
+	kb_model_add_runs(m, 9, 3, 15, 0);
+	kb_model_add_runs(m, 7, 6, 22, 0), kb_model_add_runs(m, 6, 5, 20, 0);
+	kb_model_add_runs(m, 5, 2, 28, 0), kb_model_add_runs(m, 5, 1, 29, 0);
+	kb_model_add_runs(m, 5, 1, 29, 0), kb_model_add_runs(m, 5, 0, 30, 0);
+	kb_model_add_runs(m, 2, 0, 30, 0), kb_model_add_runs(m, 2, 1, 29, 0);
+	kb_model_add_runs(m, 2, 0, 30, 0);
+	assert_int_equal(kb_model_update(m), 0);
+	p6 = kb_model_posterior(m, 6), b5 = kb_model_buggy(m, 5), b2 = kb_model_buggy(m, 2);
+	print_message("P(culprit 6) %.4f, P(5 buggy) %.4f, P(2 buggy) %.5f\n", p6, b5, b2);
+	assert_true(p6 > 0.8);
+	assert_true(b5 < 0.2);
+	assert_true(b2 < 0.021);
+	kb_model_free(m);
+	/* q = 0.1 and no false crashes: three all-clean tests of 30 runs on node 4 */
+	m = chain(10);
+	for (int i = 0; i < 4; i++)
+		kb_model_add_runs(m, 9, 2, 18, 0);
+	for (int i = 0; i < 3; i++)
+		kb_model_add_runs(m, 4, 0, 30, 0);
+	assert_int_equal(kb_model_update(m), 0);
+	b2 = kb_model_buggy(m, 4);
+	print_message("q = 0.1: P(4 buggy) %.5f\n", b2);
+	assert_true(b2 < 0.02);
+	kb_model_free(m);
+}
+
 /* How likely a buggy kernel would have shown two all-clean tests of ten runs: small
  * when the other buggy kernel's tests were mixed (runs independent), several times
  * larger once all-crash tests showed that tests freeze; one more all-clean test brings
@@ -294,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_bisect_model__runs_of_one_test_are_not_independent),
 		cmocka_unit_test(test_bisect_model__learns_misfit_and_clarity),
 		cmocka_unit_test(test_bisect_model__buggy_miss_follows_frozen_tests),
+		cmocka_unit_test(test_bisect_model__low_rate_is_no_clean_kernel),
 		cmocka_unit_test(test_bisect_engine__never_confidently_wrong_when_misspecified),
 	};
 	return cmocka_run_group_tests_name("bisect/engine_misspec", tests, NULL, NULL);
