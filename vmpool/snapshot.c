@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "common/error_internal.h"
+#include "kbisect/util.h"
 #include "vmpool_internal.h"
 
 uint32_t kb_vm__fnv32(const void *data, size_t len)
@@ -447,34 +448,22 @@ void kb_vm__destroy(kb_vm *vm)
 
 char *kb_vm__console(const kb_vm *vm, size_t *len)
 {
-	char path[700];
-	FILE *f;
-	char *buf = NULL;
-	size_t cap = 0, n = 0, got;
+	char path[700], *buf = NULL, msg[1024];
+	const kb_error *e = kb_error_last();
+	int code = e->code, klass = e->klass;
 
+	/* callers read the console after an error of their own: keep that one */
+	snprintf(msg, sizeof(msg), "%s", e->message);
 	*len = 0;
 	snprintf(path, sizeof(path), "%s/console.log", vm->dir);
-	f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (cap - n < 65536) {
-			char *nb = realloc(buf, cap ? cap * 2 : 131072);
-			if (!nb)
-				break;
-			buf = nb;
-			cap = cap ? cap * 2 : 131072;
-		}
-		got = fread(buf + n, 1, cap - n - 1, f);
-		if (!got)
-			break;
-		n += got;
-	}
-	fclose(f);
-	if (buf)
-		buf[n] = '\0';
-	*len = n;
-	return buf;
+	/* no real limit (the flood limit stops a run long before) */
+	if (kb_file_read(&buf, len, path, KB_FILE_READ_MAX << 4, "console log") == KB_OK)
+		return buf;
+	if (code == KB_OK)
+		kb_error_clear();
+	else
+		kb_error_setc(code, klass, "%s", msg);
+	return NULL;
 }
 
 uint64_t kb_vm__console_size(const kb_vm *vm)

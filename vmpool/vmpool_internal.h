@@ -166,7 +166,7 @@ int kb_vm__agent_send(kb_vm *vm, const void *data, size_t len, double deadline);
 /** Kill QEMU, close sockets, remove the VM dir. */
 void kb_vm__destroy(kb_vm *vm);
 
-/** Read the VM's console.log (malloc'd, *len; NULL if none). */
+/** Read the VM's console.log (malloc'd, *len; NULL if none); the last error is kept. */
 char *kb_vm__console(const kb_vm *vm, size_t *len);
 
 /** Size of the console log so far. */
