@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cache_internal.h"
+#include "kbisect/util.h"
 
 #define MAXKEY 64
 #define LINE_MAX_LEN 2048
@@ -629,10 +630,26 @@ int kb_cache_verify_isolated(const char *dir, uint64_t *bad,
 	return rc;
 }
 
+/* Remove a and b (NULL: only a) with everything below them: `rm -rf`. */
+static int rm_rf(const char *a, const char *b)
+{
+	const char *argv[] = { "rm", "-rf", "--", a, b, NULL };
+	kb_spawn_opts o = { 0 };
+	int r = kb_spawn(argv, &o);
+
+	if (r == KB_OK && o.status != 0)
+		r = kb_error_setc(KB_ERROR, KB_ERRCLASS_CACHE, "cannot remove '%s'%s%s%s: rm "
+				  "exited with %d; remove it by hand", a, b ? " and '" : "",
+				  b ? b : "", b ? "'" : "", o.status);
+	else if (r != KB_OK)
+		kb_error_prefix("cannot remove '%s'", a);
+	return r;
+}
+
 /* Swap the recovered data.mdb (in tmpdir) in for the damaged one in dir. */
 static int swap_in(const char *dir, const char *tmpdir, kb_recover_result *res)
 {
-	char lock[4300], src[4300], dst[4300], base[8700];
+	char lock[4300], src[4300], dst[4300], base[4300];
 	int fd, rc = 0;
 
 	snprintf(lock, sizeof(lock), "%s/kbisect.lock", dir);
@@ -660,11 +677,11 @@ static int swap_in(const char *dir, const char *tmpdir, kb_recover_result *res)
 		rename(res->damaged_path, dst);
 		goto out;
 	}
-	/* the decoded delta bases belonged to the old file's records */
-	snprintf(base, sizeof(base), "rm -rf '%s/base' '%s'", dir, tmpdir);
-	if (!strchr(dir, '\'') && !strchr(tmpdir, '\'') && system(base) != 0) {
-		/* derived data: harmless if it stays */
-	}
+	/* the decoded delta bases belonged to the old file's records; derived data:
+	 * harmless if it stays */
+	snprintf(base, sizeof(base), "%s/base", dir);
+	if (rm_rf(base, tmpdir) != KB_OK)
+		kb_error_clear();
 out:
 	flock(fd, LOCK_UN);
 	close(fd);
@@ -693,10 +710,8 @@ int kb_cache_recover(const char *dir, const char *to, kb_recover_result *res,
 	snprintf(res->new_dir, sizeof(res->new_dir), "%s", to ? to : dir);
 	if (!to) {
 		/* a recovery killed earlier: start over */
-		char cmd[8500];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-		if (!strchr(tmpdir, '\'') && system(cmd) != 0)
-			return kb_error_os("cannot remove '%s'", tmpdir);
+		if ((rc = rm_rf(tmpdir, NULL)) != KB_OK)
+			return rc;
 	} else if (stat(tmpdir, &st) == 0) {
 		char p[4300];
 		snprintf(p, sizeof(p), "%s/data.mdb", tmpdir);

@@ -136,92 +136,55 @@ static int parse_listen(const char *s, char *host, size_t hlen, unsigned int *po
 	return 0;
 }
 
-static int serve_main(int argc, char **argv)
-{
+/* What `cache serve` was asked to do: its options, then what follows from them. */
+struct serve_args {
 	kb_server_opts o;
-	const char *listen = "127.0.0.1:8080", *dir = NULL, *port_file = NULL, *config = NULL;
-	unsigned long long max_size = 0;
-	struct size_opt max_opt = { 0, 0 }, blob_opt = { 0, 0 };
-	double duration = 0, timeout = 0, header_timeout = 0, max_conn = 0, max_per_ip = 0;
-	double max_uploads = 0;
-	char host[128];
+	const char *listen, *dir, *port_file, *config;
+	struct size_opt max_opt, blob_opt;
+	double duration, timeout, header_timeout, max_conn, max_per_ip, max_uploads;
+	char host[128]; /* of --listen */
 	unsigned int port;
-	kb_cache *c = NULL;
-	kb_server *srv = NULL;
-	sigset_t set;
-	struct timespec t0;
-	int have_max = 0, n;
-	const struct kb_option options[] = {
-		KB_OPT_STR(0, "listen", &listen, "<host>:<port>", "numeric address and port "
-			   "(default 127.0.0.1:8080; [::1]:8080 for IPv6; port 0 picks a free port)"),
-		KB_OPT_STR(0, "cache", &dir, "dir", "the cache to serve (default $KBISECT_CACHE or "
-			   "~/.cache/kbisect; created if missing)"),
-		KB_OPT_CALL(0, "max-size", &max_opt, "size",
-			    "set the cache size limit (LRU eviction), e.g. 200G", set_size),
-		KB_OPT_CALL(0, "max-blob-size", &blob_opt, "size",
-			    "largest accepted upload (default 1G); larger: 413", set_size),
-		KB_OPT_STR(0, "auth-token-file", &o.token_file, "file", "accepted bearer tokens, "
-			   "one per line; a line 'ro:<token>' may only GET/HEAD; without a file "
-			   "anyone who can connect may read and write"),
-		KB_OPT_BOOL(0, "allow-anonymous-read", &o.anonymous_read,
-			    "with tokens: GET/HEAD need none, PUT still does"),
-		KB_OPT_STR(0, "tls-cert", &o.tls_cert, "file",
-			   "PEM certificate: serve HTTPS (GnuTLS inside MHD)"),
-		KB_OPT_STR(0, "tls-key", &o.tls_key, "file", "PEM key of --tls-cert"),
-		KB_OPT_NUMBER(0, "timeout", &timeout, 0, 1e7, "s", "close idle connections after s "
-			      "seconds, and uploads under 1 KiB/s after that long (30)"),
-		KB_OPT_NUMBER(0, "header-timeout", &header_timeout, 0, 1e7, "s", "a request's "
-			      "headers must be complete s seconds after the connection opened (10, "
-			      "at most --timeout)"),
-		KB_OPT_NUMBER(0, "max-connections", &max_conn, 0, 1e7, "n",
-			      "concurrent connections (256)"),
-		KB_OPT_NUMBER(0, "max-uploads", &max_uploads, 0, 1e7, "n", "uploads written to the "
-			      "store at once (4); more wait up to 120 s, then get 503 (bounds memory)"),
-		KB_OPT_NUMBER(0, "max-connections-per-ip", &max_per_ip, 0, 1e7, "n", "from one "
-			      "address (default: a quarter of --max-connections; the rest stays for "
-			      "others)"),
-		KB_OPT_STR(0, "port-file", &port_file, "file", "write the port listened on (for port 0)"),
-		KB_OPT_NUMBER(0, "duration", &duration, 0, 1e7, "s", "stop by itself after s seconds"),
-		KB_OPT_BOOL(0, "quiet", &o.quiet, "no access log on stderr"),
-		KB_OPT_STR(0, "access-log", &o.access_log, "file|-", "write the access log to file "
-			   "(appended; reopened on SIGHUP) or stdout, not stderr"),
-		KB_OPT_CALL(0, "access-log-format", &o.access_log_format, "combined|json",
-			    "Apache/nginx combined + duration (s), or one JSON object per line "
-			    "(default combined)", set_log_format),
-		KB_OPT_STR(0, "config", &config, "file", "'key = value' lines, keys the flags above "
-			   "without '--' (quiet = true); also $KBISECT_SERVE_CONFIG. "
-			   "$KBISECT_SERVE_<FLAG> (e.g. KBISECT_SERVE_MAX_SIZE) set any flag; flag > "
-			   "env > file > default"),
-		KB_OPT_TABLE_END,
-	};
+};
 
-	memset(&o, 0, sizeof(o));
-	/* the config file was read before (serve_args): its settings are in argv */
-	if ((n = kb_options_parse(argc, argv, options, &serve_doc, 0)) < 0)
-		return kb_options_exit(n);
-	if (n > 0)
-		return kb_cli_usage_error(serve_usage, "unexpected argument '%.128s'", argv[0]);
-	if (blob_opt.set && !blob_opt.v)
+/* The checks and conclusions after parsing (server options from the flags): 0 to go
+ * on, else the exit code. */
+static int serve_check(struct serve_args *a)
+{
+	kb_server_opts *o = &a->o;
+
+	if (a->blob_opt.set && !a->blob_opt.v)
 		return kb_cli_usage_error(serve_usage, "bad --max-blob-size '0'; give a size "
 					  "above 0");
-	max_size = max_opt.v, have_max = max_opt.set;
-	o.max_blob_size = blob_opt.v;
-	o.timeout_s = (unsigned int)timeout;
-	o.max_uploads = max_uploads == 0 ? 0 : max_uploads < 1 ? 1 : (unsigned int)max_uploads;
-	o.header_timeout_s = header_timeout == 0 ? 0 : header_timeout < 1 ? 1
-							 : (unsigned int)header_timeout;
-	o.max_connections = (unsigned int)max_conn;
-	o.max_per_ip = (unsigned int)max_per_ip;
-	if (parse_listen(listen, host, sizeof(host), &port) != 0)
+	o->max_blob_size = a->blob_opt.v;
+	o->timeout_s = (unsigned int)a->timeout;
+	o->max_uploads = a->max_uploads == 0 ? 0 : a->max_uploads < 1 ? 1
+					       : (unsigned int)a->max_uploads;
+	o->header_timeout_s = a->header_timeout == 0 ? 0 : a->header_timeout < 1 ? 1
+							   : (unsigned int)a->header_timeout;
+	o->max_connections = (unsigned int)a->max_conn;
+	o->max_per_ip = (unsigned int)a->max_per_ip;
+	if (parse_listen(a->listen, a->host, sizeof(a->host), &a->port) != 0)
 		return kb_cli_usage_error(serve_usage,
 					  "bad --listen '%.128s'; use <host>:<port>, e.g. "
-					  "127.0.0.1:8080", listen);
-	o.host = host;
-	o.port = (uint16_t)port;
+					  "127.0.0.1:8080", a->listen);
+	o->host = a->host;
+	o->port = (uint16_t)a->port;
+	return 0;
+}
 
-	if (kb_cache_open(&c, kb_cli_cache_dir(dir), KB_CACHE_CREATE) != 0)
+/* Open the cache, block the stop signals (set) in every thread and start the server;
+ * write the port file, say where it serves (stdout, systemd). 0, or the exit code
+ * with nothing left open. */
+static int serve_start(struct serve_args *a, kb_cache **cp, kb_server **sp, sigset_t *set)
+{
+	kb_cache *c = NULL;
+	kb_server *srv = NULL;
+	char ready[128];
+	const char *host = a->host;
+
+	if (kb_cache_open(&c, kb_cli_cache_dir(a->dir), KB_CACHE_CREATE) != 0)
 		return kb_cli_die_error();
-	if (have_max && kb_cache_set_limit(c, max_size) != 0) {
+	if (a->max_opt.set && kb_cache_set_limit(c, a->max_opt.v) != 0) {
 		kb_cache_close(c);
 		return kb_cli_die_error();
 	}
@@ -234,39 +197,46 @@ static int serve_main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	/* Block the stop signals in every thread; the main thread waits for them. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (kb_server_start(&srv, c, &o) != 0) {
+	if (kb_server_start(&srv, c, &a->o) != 0) {
 		kb_cache_close(c);
 		return kb_cli_die_error();
 	}
-	if (port_file) {
-		FILE *f = fopen(port_file, "w");
+	if (a->port_file) {
+		FILE *f = fopen(a->port_file, "w");
 		if (!f || fprintf(f, "%u\n", (unsigned)kb_server_port(srv)) < 0 || fclose(f) != 0) {
 			kb_server_stop(srv);
 			kb_cache_close(c);
 			return kb_cli_error("cannot write port file '%s'; check the directory",
-					    port_file);
+					    a->port_file);
 		}
 	}
 	printf("kbisect: serving '%s' on %s://%s%s%s:%u/\n", kb_cache_dir(c),
-	       o.tls_cert ? "https" : "http", strchr(host, ':') ? "[" : "", host,
+	       a->o.tls_cert ? "https" : "http", strchr(host, ':') ? "[" : "", host,
 	       strchr(host, ':') ? "]" : "", (unsigned)kb_server_port(srv));
 	fflush(stdout);
-	{
-		char ready[128];
-		snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on port %u\nMAINPID=%ld",
-			 (unsigned)kb_server_port(srv), (long)getpid());
-		notify_systemd(ready);
-	}
+	snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on port %u\nMAINPID=%ld",
+		 (unsigned)kb_server_port(srv), (long)getpid());
+	notify_systemd(ready);
+	*cp = c;
+	*sp = srv;
+	return 0;
+}
+
+/* Serve until SIGINT or SIGTERM (or duration seconds, if > 0); SIGHUP reloads. */
+static void serve_wait(kb_server *srv, const sigset_t *set, double duration)
+{
+	struct timespec t0;
+
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		struct timespec wait = { 1, 0 }, now;
-		int sig = sigtimedwait(&set, NULL, &wait);
+		int sig = sigtimedwait(set, NULL, &wait);
 		if (sig == SIGINT || sig == SIGTERM)
 			break;
 		if (sig == SIGHUP) {
@@ -284,6 +254,70 @@ static int serve_main(int argc, char **argv)
 						(double)(now.tv_nsec - t0.tv_nsec) / 1e9 >= duration)
 			break;
 	}
+}
+
+/* `kbisect cache serve` once its config file and environment are in argv: parse,
+ * check, serve, stop. */
+static int serve_main(int argc, char **argv)
+{
+	struct serve_args a = { .listen = "127.0.0.1:8080" };
+	kb_server_opts *o = &a.o;
+	kb_cache *c = NULL;
+	kb_server *srv = NULL;
+	sigset_t set;
+	int n;
+	const struct kb_option options[] = {
+		KB_OPT_STR(0, "listen", &a.listen, "<host>:<port>", "numeric address and port "
+			   "(default 127.0.0.1:8080; [::1]:8080 for IPv6; port 0 picks a free port)"),
+		KB_OPT_STR(0, "cache", &a.dir, "dir", "the cache to serve (default $KBISECT_CACHE or "
+			   "~/.cache/kbisect; created if missing)"),
+		KB_OPT_CALL(0, "max-size", &a.max_opt, "size",
+			    "set the cache size limit (LRU eviction), e.g. 200G", set_size),
+		KB_OPT_CALL(0, "max-blob-size", &a.blob_opt, "size",
+			    "largest accepted upload (default 1G); larger: 413", set_size),
+		KB_OPT_STR(0, "auth-token-file", &o->token_file, "file", "accepted bearer tokens, "
+			   "one per line; a line 'ro:<token>' may only GET/HEAD; without a file "
+			   "anyone who can connect may read and write"),
+		KB_OPT_BOOL(0, "allow-anonymous-read", &o->anonymous_read,
+			    "with tokens: GET/HEAD need none, PUT still does"),
+		KB_OPT_STR(0, "tls-cert", &o->tls_cert, "file",
+			   "PEM certificate: serve HTTPS (GnuTLS inside MHD)"),
+		KB_OPT_STR(0, "tls-key", &o->tls_key, "file", "PEM key of --tls-cert"),
+		KB_OPT_NUMBER(0, "timeout", &a.timeout, 0, 1e7, "s", "close idle connections after s "
+			      "seconds, and uploads under 1 KiB/s after that long (30)"),
+		KB_OPT_NUMBER(0, "header-timeout", &a.header_timeout, 0, 1e7, "s", "a request's "
+			      "headers must be complete s seconds after the connection opened (10, "
+			      "at most --timeout)"),
+		KB_OPT_NUMBER(0, "max-connections", &a.max_conn, 0, 1e7, "n",
+			      "concurrent connections (256)"),
+		KB_OPT_NUMBER(0, "max-uploads", &a.max_uploads, 0, 1e7, "n", "uploads written to the "
+			      "store at once (4); more wait up to 120 s, then get 503 (bounds memory)"),
+		KB_OPT_NUMBER(0, "max-connections-per-ip", &a.max_per_ip, 0, 1e7, "n", "from one "
+			      "address (default: a quarter of --max-connections; the rest stays for "
+			      "others)"),
+		KB_OPT_STR(0, "port-file", &a.port_file, "file", "write the port listened on (for port 0)"),
+		KB_OPT_NUMBER(0, "duration", &a.duration, 0, 1e7, "s", "stop by itself after s seconds"),
+		KB_OPT_BOOL(0, "quiet", &o->quiet, "no access log on stderr"),
+		KB_OPT_STR(0, "access-log", &o->access_log, "file|-", "write the access log to file "
+			   "(appended; reopened on SIGHUP) or stdout, not stderr"),
+		KB_OPT_CALL(0, "access-log-format", &o->access_log_format, "combined|json",
+			    "Apache/nginx combined + duration (s), or one JSON object per line "
+			    "(default combined)", set_log_format),
+		KB_OPT_STR(0, "config", &a.config, "file", "'key = value' lines, keys the flags above "
+			   "without '--' (quiet = true); also $KBISECT_SERVE_CONFIG. "
+			   "$KBISECT_SERVE_<FLAG> (e.g. KBISECT_SERVE_MAX_SIZE) set any flag; flag > "
+			   "env > file > default"),
+		KB_OPT_TABLE_END,
+	};
+
+	/* the config file was read before (serve_args): its settings are in argv */
+	if ((n = kb_options_parse(argc, argv, options, &serve_doc, 0)) < 0)
+		return kb_options_exit(n);
+	if (n > 0)
+		return kb_cli_usage_error(serve_usage, "unexpected argument '%.128s'", argv[0]);
+	if ((n = serve_check(&a)) != 0 || (n = serve_start(&a, &c, &srv, &set)) != 0)
+		return n;
+	serve_wait(srv, &set, a.duration);
 	notify_systemd("STOPPING=1");
 	kb_server_stop(srv);
 	kb_cache_close(c);

@@ -32,6 +32,7 @@
 
 #include "common/error_internal.h"
 #include "kbisect/common.h"
+#include "kbisect/util.h"
 #include "server_priv.h"
 
 #define MAX_CHAIN 16      /* certificates in one PEM chain */
@@ -58,37 +59,22 @@ struct kb_srv_creds {
 /* ---- files ---- */
 
 /* The whole of a small file (malloc'd, NUL-terminated, *len bytes), or NULL with the
- * error set (naming path and what) */
+ * error set (KB_EINVAL, naming path and what) */
 static char *read_small(const char *path, const char *what, size_t *len)
 {
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
+	char *buf = NULL, msg[1024];
+	int r = kb_file_read(&buf, len, path, FILE_MAX, what);
 
-	if (!f) {
-		kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET, "cannot read %s '%s': %s; check the path "
-			      "and that the server's user may read it", what, path, strerror(errno));
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > FILE_MAX ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		fclose(f);
-		kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET, "cannot read %s '%s': not a regular file "
-			      "of at most 1 MiB", what, path);
-		return NULL;
-	}
-	buf = malloc((size_t)n + 1);
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		fclose(f);
-		kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET, "cannot read %s '%s': %s", what, path,
-			      errno ? strerror(errno) : "short read");
-		return NULL;
-	}
-	buf[n] = '\0';
-	*len = (size_t)n;
-	fclose(f);
-	return buf;
+	if (r == KB_OK)
+		return buf;
+	snprintf(msg, sizeof(msg), "%s", kb_error_last()->message);
+	if (r == KB_EINVAL) /* too large */
+		kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET, "cannot read %s '%s': not a regular "
+			      "file of at most 1 MiB", what, path);
+	else
+		kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET, "%s; check the path and that the "
+			      "server's user may read it", msg);
+	return NULL;
 }
 
 /* ---- tokens ---- */

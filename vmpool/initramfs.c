@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/error_internal.h"
+#include "kbisect/util.h"
 #include "vmpool_internal.h"
 
 struct kb_cpio {
@@ -131,30 +132,6 @@ void kb_cpio__abort(kb_cpio *c)
 	free(c);
 }
 
-static int slurp(const char *path, void **out, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (!f)
-		return kb_error_os("cannot open '%s'", path);
-	if (fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0) {
-		fclose(f);
-		return kb_error_os("cannot read '%s'", path);
-	}
-	buf = malloc((size_t)n + 1);
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		fclose(f);
-		return kb_error_os("cannot read '%s'", path);
-	}
-	fclose(f);
-	*out = buf;
-	*len = (size_t)n;
-	return 0;
-}
-
 #ifndef KB_AGENT_REL_LIBEXEC
 #define KB_AGENT_REL_LIBEXEC "../libexec/kbisect"
 #endif
@@ -197,7 +174,7 @@ int kb_initramfs__build(const char *path, const char *busybox, const char *agent
 {
 	static const char *dirs[] = { "bin", "sbin", "dev", "proc", "sys", "tmp", "etc",
 				      "root", "usr", "usr/bin", "usr/sbin", NULL };
-	void *bb = NULL, *ag = NULL;
+	char *bb = NULL, *ag = NULL;
 	size_t bblen = 0, aglen = 0;
 	char tmp[4096];
 	kb_cpio *c = NULL;
@@ -207,12 +184,12 @@ int kb_initramfs__build(const char *path, const char *busybox, const char *agent
 		busybox = "/bin/busybox";
 	if (!agent)
 		agent = kb_initramfs__agent_path();
-	if ((r = slurp(busybox, &bb, &bblen)) < 0) {
+	if ((r = kb_file_read(&bb, &bblen, busybox, 0, "busybox")) < 0) {
 		kb_error_prefix("cannot pack busybox into the initramfs "
 				"(install it with 'apt-get install busybox-static')");
 		goto out;
 	}
-	if ((r = slurp(agent, &ag, &aglen)) < 0) {
+	if ((r = kb_file_read(&ag, &aglen, agent, 0, "guest agent")) < 0) {
 		kb_error_prefix("cannot pack the guest agent (set $KBISECT_AGENT or rebuild)");
 		goto out;
 	}

@@ -28,6 +28,7 @@
 
 #include "common/error_internal.h"
 #include "kbisect/cache.h"
+#include "kbisect/util.h"
 #include "pool_internal.h"
 
 #define CONSOLE_FLOOD_BYTES (32u << 20) /* more console output than this: stop the VM */
@@ -379,8 +380,7 @@ int kb_pool_warm(kb_pool *p, const kb_pool_kernel *k, int wait)
 int kb_pool_prepare(kb_pool *p, const kb_pool_kernel *k, const char *repro, int wait)
 {
 	kb_pool_run run = { .kernel = k, .repro = repro, .tag = KB_WARM_TAG };
-	char *bin = NULL;
-	void *prog = NULL;
+	char *bin = NULL, *prog = NULL;
 	size_t plen = 0;
 	tmpl *t;
 	int r, xz = 0;
@@ -396,7 +396,7 @@ int kb_pool_prepare(kb_pool *p, const kb_pool_kernel *k, const char *repro, int 
 	r = prepare_repro(p, repro, &bin, &xz);
 	pthread_mutex_unlock(&p->mu);
 	if (r == 0)
-		r = kb_pool__read_repro(bin, &prog, &plen);
+		r = kb_file_read(&prog, &plen, bin, 0, "reproducer");
 	if (r == 0) {
 		r = kb_pool__get_template(p, &t, k, prog, plen, xz, next_seq(p), NULL);
 		if (r == 0)
@@ -475,36 +475,6 @@ static int prepare_repro(kb_pool *p, const char *src, char **bin, int *xz)
 	p->compiled[p->n_compiled].xz = *xz;
 	p->n_compiled++;
 	*bin = strdup(out);
-	return 0;
-}
-
-/* The whole payload file path into *out (malloc'd). */
-int kb_pool__read_repro(const char *path, void **out, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char *b;
-	size_t got = 0;
-
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return kb_error_os("cannot read reproducer '%s'", path);
-	}
-	b = malloc((size_t)st.st_size + 1);
-	while (b && got < (size_t)st.st_size) {
-		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	if (!b || got != (size_t)st.st_size) {
-		free(b);
-		return kb_error_os("cannot read reproducer '%s'", path);
-	}
-	*out = b;
-	*len = got;
 	return 0;
 }
 

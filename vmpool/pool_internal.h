@@ -128,10 +128,6 @@ void kb_pool__ensure_accel(kb_pool *p, const char *kernel);
 void kb_pool__fill_cfg(kb_pool *p, kb_qemu_cfg *cfg, const char *kernel, const char *initrd,
 		       const char *image, const char *cmdline, const char *dir);
 
-/** Read the whole payload file path (a prepared reproducer) into *out (malloc'd) and
- * *len; 0 or a negative error naming the file. */
-int kb_pool__read_repro(const char *path, void **out, size_t *len);
-
 /* ---- template.c ---- */
 
 /** Find or make the template of kernel k (prog NULL) or of k with program prog stored

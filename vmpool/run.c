@@ -18,6 +18,7 @@
 #include "common/error_internal.h"
 #include "kbisect/cache.h"
 #include "kbisect/report.h"
+#include "kbisect/util.h"
 #include "pool_internal.h"
 
 #define GRACE_S 30.0                    /* wall limit = repro timeout + this */
@@ -456,8 +457,7 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 {
 	kb_pool *p = c->p;
 	double t0 = kb_vm__now();
-	char vmdir[700];
-	void *prog = NULL;
+	char vmdir[700], *prog = NULL;
 	size_t prog_len = 0;
 	run_end e = { .end = -1, .exit_code = -1, .infra = NULL };
 	tmpl *t = NULL;
@@ -472,7 +472,7 @@ static void do_run(runctx *c, job *j, kb_pool_result *res)
 	c->flooded = 0;
 	kb_report_scanner_new(&c->scan);
 
-	if (kb_pool__read_repro(j->repro, &prog, &prog_len) < 0) {
+	if (kb_file_read(&prog, &prog_len, j->repro, 0, "reproducer") < 0) {
 		res->klass = KB_RUN_INFRA;
 		snprintf(res->title, sizeof(res->title), "kbisect: %s", kb_error_last()->message);
 		goto out;
@@ -540,10 +540,10 @@ void *kb_pool__worker_main(void *arg)
 		pthread_mutex_unlock(&p->mu);
 		if (j->warm_only) { /* a background warm-up */
 			tmpl *t;
-			void *prog = NULL;
+			char *prog = NULL;
 			size_t plen = 0;
 			kb_pool_kernel k = kb_pool__job_kernel(j);
-			if (!cancelled && (!j->repro || kb_pool__read_repro(j->repro, &prog, &plen) == 0) &&
+			if (!cancelled && (!j->repro || kb_file_read(&prog, &plen, j->repro, 0, "reproducer") == 0) &&
 			    kb_pool__get_template(p, &t, &k, prog, plen, j->xz, j->seq, NULL) == 0)
 				kb_pool__put_template(p, t);
 			free(prog);

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "common/error_internal.h"
+#include "kbisect/util.h"
 #include "vmpool_internal.h"
 
 uint32_t kb_vm__fnv32(const void *data, size_t len)
@@ -66,28 +67,46 @@ static int rmrf(const char *path)
 	return kb_vm__rmrf(path);
 }
 
+/* The calling thread's last error, kept across a helper whose failure is not one. */
+typedef struct {
+	char msg[1024];
+	int code, klass;
+} saved_error;
+
+static void error_save(saved_error *s)
+{
+	const kb_error *e = kb_error_last();
+	s->code = e->code;
+	s->klass = e->klass;
+	snprintf(s->msg, sizeof(s->msg), "%s", e->message);
+}
+
+static void error_restore(const saved_error *s)
+{
+	if (s->code == KB_OK)
+		kb_error_clear();
+	else
+		kb_error_setc(s->code, s->klass, "%s", s->msg);
+}
+
 int kb_vm__run(char *const argv[], const char *out_path, const char *log_path)
 {
-	pid_t pid = fork();
-	int st;
+	const char *path = out_path ? out_path : log_path ? log_path : "/dev/null";
+	kb_spawn_opts o = { 0 };
+	saved_error se;
+	int r;
 
-	if (pid < 0)
+	/* its output goes to a file (or nowhere), never to the caller's terminal */
+	o.out_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (o.out_fd < 0)
 		return -1;
-	if (pid == 0) {
-		int out = out_path ? open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
-		int log = log_path ? open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644)
-				   : open("/dev/null", O_WRONLY);
-		if (log >= 0) {
-			dup2(log, 2);
-			dup2(out >= 0 ? out : log, 1);
-		}
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	error_save(&se); /* callers say what failed themselves */
+	r = kb_spawn((const char *const *)argv, &o);
+	error_restore(&se);
+	close(o.out_fd);
+	if (r == KB_ENOTFOUND)
+		return 127;
+	return r == KB_OK ? o.status : -1;
 }
 
 /* Run qemu-img with args; on failure an error naming what and the first line of its
@@ -447,34 +466,18 @@ void kb_vm__destroy(kb_vm *vm)
 
 char *kb_vm__console(const kb_vm *vm, size_t *len)
 {
-	char path[700];
-	FILE *f;
-	char *buf = NULL;
-	size_t cap = 0, n = 0, got;
+	char path[700], *buf = NULL;
+	saved_error se;
 
 	*len = 0;
 	snprintf(path, sizeof(path), "%s/console.log", vm->dir);
-	f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (cap - n < 65536) {
-			char *nb = realloc(buf, cap ? cap * 2 : 131072);
-			if (!nb)
-				break;
-			buf = nb;
-			cap = cap ? cap * 2 : 131072;
-		}
-		got = fread(buf + n, 1, cap - n - 1, f);
-		if (!got)
-			break;
-		n += got;
-	}
-	fclose(f);
-	if (buf)
-		buf[n] = '\0';
-	*len = n;
-	return buf;
+	/* callers read the console after an error of their own: keep that one */
+	error_save(&se);
+	/* no real limit (the flood limit stops a run long before) */
+	if (kb_file_read(&buf, len, path, KB_FILE_READ_MAX << 4, "console log") == KB_OK)
+		return buf;
+	error_restore(&se);
+	return NULL;
 }
 
 uint64_t kb_vm__console_size(const kb_vm *vm)

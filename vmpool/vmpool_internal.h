@@ -24,8 +24,9 @@ double kb_vm__now(void);
 /** rm -rf path (nftw, no shell); 0 or -1. */
 int kb_vm__rmrf(const char *path);
 
-/** Run argv (no shell), stdout to out_path (NULL: to log_path), stderr to log_path
- * (NULL: /dev/null); its exit status, or -1. */
+/** Run argv (no shell, kb_spawn: own process group, stdin /dev/null), its stdout and
+ * stderr to out_path, else log_path, else /dev/null; its exit status (128 + signal),
+ * 127 when argv[0] is not found, or -1. Leaves the last error as it was. */
 int kb_vm__run(char *const argv[], const char *out_path, const char *log_path);
 
 /* ---- QMP (qmp.c) ---- */
@@ -166,7 +167,7 @@ int kb_vm__agent_send(kb_vm *vm, const void *data, size_t len, double deadline);
 /** Kill QEMU, close sockets, remove the VM dir. */
 void kb_vm__destroy(kb_vm *vm);
 
-/** Read the VM's console.log (malloc'd, *len; NULL if none). */
+/** Read the VM's console.log (malloc'd, *len; NULL if none); the last error is kept. */
 char *kb_vm__console(const kb_vm *vm, size_t *len);
 
 /** Size of the console log so far. */
