@@ -181,7 +181,8 @@ int kb_build__bprintf(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /** Read the whole file at path (what names it in errors) into *out (malloc'd, NUL
- * terminated). @return 0, or a kb_error_code */
+ * terminated): kb_file_read() without a practical size limit. @return 0, or a
+ * kb_error_code */
 int kb_build__read_file(char **out, size_t *len, const char *path, const char *what);
 
 /** mkdir -p. @return 0, or a kb_error_code */
