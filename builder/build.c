@@ -120,20 +120,11 @@ int kb_build__mkdir_p(const char *path)
 /* Find prog on PATH (or take it as a path); realpath into out. */
 static int find_program(char out[PATH_MAX], const char *prog)
 {
-	const char *path = getenv("PATH");
 	char buf[PATH_MAX];
 
-	if (strchr(prog, '/'))
-		return realpath(prog, out) && access(out, X_OK) == 0 ? 0 : -1;
-	while (path && *path) {
-		const char *colon = strchr(path, ':');
-		size_t n = colon ? (size_t)(colon - path) : strlen(path);
-		kb_build__bprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, prog);
-		if (access(buf, X_OK) == 0 && realpath(buf, out))
-			return 0;
-		path += n + (colon ? 1 : 0);
-	}
-	return -1;
+	if (kb_path_find(buf, sizeof(buf), prog) != KB_OK)
+		return -1;
+	return realpath(buf, out) ? 0 : -1;
 }
 
 /* First line of `cc --version`, and the SHA-256 of the compiler driver. */
