@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include "kbisect/cache.h"
 #include "kbisect/error.h"
 #include "kbisect/signature.h"
+#include "kbisect/util.h"
 #include "common/error_internal.h"
 #include "build_internal.h"
 
@@ -90,38 +92,8 @@ int kb_build__bprintf(char *buf, size_t len, const char *fmt, ...)
 
 int kb_build__read_file(char **out, size_t *len, const char *path, const char *what)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-
-	if (!f)
-		return kb_error_os("cannot read %s '%s'", what, path);
-	for (;;) {
-		size_t got;
-		if (n + 65536 + 1 > cap) {
-			char *nb = realloc(buf, cap = (n + 65536 + 1) * 2);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return kb_error_set(KB_ERRCLASS_OS, "out of memory reading '%s'", path);
-			}
-			buf = nb;
-		}
-		got = fread(buf + n, 1, cap - n - 1, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f)) {
-		free(buf);
-		fclose(f);
-		return kb_error_os("cannot read %s '%s'", what, path);
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return KB_OK;
+	/* no practical limit: a compiler driver or a build log may be large */
+	return kb_file_read(out, len, path, SIZE_MAX / 4, what);
 }
 
 int kb_build__mkdir_p(const char *path)
@@ -148,20 +120,11 @@ int kb_build__mkdir_p(const char *path)
 /* Find prog on PATH (or take it as a path); realpath into out. */
 static int find_program(char out[PATH_MAX], const char *prog)
 {
-	const char *path = getenv("PATH");
 	char buf[PATH_MAX];
 
-	if (strchr(prog, '/'))
-		return realpath(prog, out) && access(out, X_OK) == 0 ? 0 : -1;
-	while (path && *path) {
-		const char *colon = strchr(path, ':');
-		size_t n = colon ? (size_t)(colon - path) : strlen(path);
-		kb_build__bprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, prog);
-		if (access(buf, X_OK) == 0 && realpath(buf, out))
-			return 0;
-		path += n + (colon ? 1 : 0);
-	}
-	return -1;
+	if (kb_path_find(buf, sizeof(buf), prog) != KB_OK)
+		return -1;
+	return realpath(buf, out) ? 0 : -1;
 }
 
 /* First line of `cc --version`, and the SHA-256 of the compiler driver. */

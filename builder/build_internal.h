@@ -54,8 +54,9 @@ int kb_repo__checkout(kb_repo *r, const char *dir, const char *commit, double ti
  * named in env_unset (NULL-terminated, may be NULL); stdout and stderr go to out_fd
  * (-1: /dev/null), stdin is /dev/null. The child leads its own process group, which
  * is killed when timeout_s (> 0) passes. *exit_status gets the exit code (128+signal
- * when killed by a signal).
- * @return 0 (whatever the exit code), KB_ETIMEOUT, KB_ERROR (could not start) */
+ * when killed by a signal). A thin wrapper over kb_spawn() (kbisect/util.h).
+ * @return 0 (whatever the exit code), KB_ETIMEOUT, KB_ENOTFOUND (no such program),
+ * KB_ERROR (could not start, or cwd cannot be entered) */
 int kb_run__cmd(const char *const *argv, const char *cwd, const char *const *env_set,
 		const char *const *env_unset, int out_fd, double timeout_s, int *exit_status);
 
@@ -180,7 +181,8 @@ int kb_build__bprintf(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /** Read the whole file at path (what names it in errors) into *out (malloc'd, NUL
- * terminated). @return 0, or a kb_error_code */
+ * terminated): kb_file_read() without a practical size limit. @return 0, or a
+ * kb_error_code */
 int kb_build__read_file(char **out, size_t *len, const char *path, const char *what);
 
 /** mkdir -p. @return 0, or a kb_error_code */

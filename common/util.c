@@ -129,22 +129,24 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The child: own process group, stdin /dev/null, output to out_fd (if > 0), cwd and
- * environment of o, exec; on failure errno goes to err_fd (close-on-exec, so EOF tells
+/* The child: own process group, stdin /dev/null, output to out_fd (> 0; < 0: /dev/null),
+ * cwd and environment of o, exec; on failure errno goes to err_fd (close-on-exec, so EOF tells
  * the parent it worked). */
 static void child(const char *const *argv, const kb_spawn_opts *o, int out_fd, int err_fd)
 {
-	int e, nul = open("/dev/null", O_RDONLY);
+	int e, nul = open("/dev/null", O_RDWR);
 
 	setpgid(0, 0);
-	if (nul >= 0) {
+	if (out_fd < 0) /* discarded */
+		out_fd = nul;
+	if (nul >= 0)
 		dup2(nul, 0);
-		close(nul);
-	}
 	if (out_fd > 0) {
 		dup2(out_fd, 1);
 		dup2(out_fd, 2);
 	}
+	if (nul > 2)
+		close(nul);
 	if (o->cwd && chdir(o->cwd) != 0)
 		goto fail;
 	for (size_t i = 0; o->env_unset && o->env_unset[i]; i++)

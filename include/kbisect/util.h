@@ -34,7 +34,7 @@ typedef struct {
 	size_t capture_max; /**< in: > 0: collect its stdout and stderr, keeping the first
 			         capture_max bytes; 0: they go to out_fd */
 	int out_fd;         /**< in: > 0 (and no capture): stdout and stderr go to this fd
-			         (a log file); 0: they are the caller's */
+			         (a log file); < 0: to /dev/null; 0: they are the caller's */
 	const char *cwd;    /**< in: directory to run in, or NULL */
 	const char *const *env_set;   /**< in: "NAME=value" to set, NULL-terminated, or NULL */
 	const char *const *env_unset; /**< in: names to remove from the environment, or NULL */

@@ -1,7 +1,8 @@
 /*
  * tests/common/test_util.c - the host helpers of kbisect/util.h: whole-file reads
  * (limit, missing file), $PATH search (hit, miss), kb_spawn (exit status, output,
- * kill at the timeout, cwd/environment/log fd, a program that does not exist).
+ * kill at the timeout, cwd/environment/log fd, output discarded, a program that does not
+ * exist).
  * kb-test-labels: unit
  */
 #include <stdarg.h>
@@ -185,6 +186,21 @@ static void test_common_util__spawn_cwd_environment_and_log_fd(void **state)
 	kb_test_tmpdir_free(dir);
 }
 
+static void test_common_util__spawn_negative_out_fd_discards_output(void **state)
+{
+	/* the shell's own fd 1 and 2 are /dev/null, not the caller's */
+	const char *argv[] = { "sh", "-c",
+			       "echo lost; [ /proc/self/fd/1 -ef /dev/null ] && "
+			       "[ /proc/self/fd/2 -ef /dev/null ] && [ /proc/self/fd/0 -ef /dev/null ]",
+			       NULL };
+	kb_spawn_opts o = { .out_fd = -1 };
+
+	(void)state;
+	assert_int_equal(kb_spawn(argv, &o), KB_OK);
+	assert_int_equal(o.status, 0);
+	assert_null(o.output);
+}
+
 static void test_common_util__spawn_missing_program(void **state)
 {
 	const char *argv[] = { "kb-no-such-program-here", NULL };
@@ -206,6 +222,7 @@ int main(void)
 		cmocka_unit_test(test_common_util__spawn_output_is_capped),
 		cmocka_unit_test(test_common_util__spawn_kills_at_the_timeout),
 		cmocka_unit_test(test_common_util__spawn_cwd_environment_and_log_fd),
+		cmocka_unit_test(test_common_util__spawn_negative_out_fd_discards_output),
 		cmocka_unit_test(test_common_util__spawn_missing_program),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
