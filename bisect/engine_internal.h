@@ -1,7 +1,7 @@
 /*
  * bisect/engine_internal.h - the state of the bisection engine, shared by engine.c
- * (calibration, rounds, choice of tests, stopping rule) and engine_report.c (result,
- * JSON and HTML reports). Module-internal; never in include/.
+ * (calibration, evidence, rounds, stopping rule), engine_choose.c (choice of tests) and
+ * engine_report.c (result, JSON and HTML reports). Module-internal; never in include/.
  */
 #ifndef KB_BISECT_ENGINE_INTERNAL_H
 #define KB_BISECT_ENGINE_INTERNAL_H
@@ -12,6 +12,8 @@
 #include "kbisect/model.h"
 
 #define MAX_TITLES 16 /* crash titles learned on the bad commit */
+#define PARENT_MISS 0.01 /* see kb_engine__clean_needed() */
+#define MAX_GAPS 16      /* nodes kb_engine__evidence_gap() asks for at most */
 
 /* what is known of one commit */
 struct node_rec {
@@ -81,5 +83,25 @@ struct kb_engine {
 	uint32_t *gcount;       /* nodes per signature group, during choose() */
 	uint64_t *urow;         /* scratch closure row */
 };
+
+/* engine.c: planning times (oracle seconds) per test, per real build, between rounds */
+double kb_engine__plan_test_s(const kb_engine *e);
+/* engine.c: planning time of one real build */
+double kb_engine__plan_build_s(const kb_engine *e);
+/* engine.c: planning time between rounds */
+double kb_engine__plan_gap_s(const kb_engine *e);
+/* engine.c: record which nodes have the same kernel as a parent */
+void kb_engine__note_same_kernels(kb_engine *e);
+/* engine.c: nodes whose direct evidence must still be settled before stopping on top */
+size_t kb_engine__evidence_gap(const kb_engine *e, size_t top, size_t *need, const char **why);
+/* engine.c: set e->stop when the stopping rule is met */
+void kb_engine__check_stop(kb_engine *e);
+/* engine_choose.c: clean runs asked of a culprit's parent */
+unsigned kb_engine__clean_needed(const kb_engine *e);
+/* engine_choose.c: speculative builds wanted per round (0: none) */
+size_t kb_engine__prefetch_n(const kb_engine *e);
+/* engine_choose.c: choose the round's tests into rq[] and commits to prefetch into pre[] */
+int kb_engine__choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre,
+		      size_t *n_pre);
 
 #endif

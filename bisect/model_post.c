@@ -224,6 +224,206 @@ static double pat_joint(const kb_model *m, struct upd *u, const struct pat *p)
 	return lse(u->J, m->nr * m->nq * m->ne);
 }
 
+/* kb_model_update() step 1: the likelihood of each kernel's tests, buggy or clean;
+ * the kernels with tests into u->ev, and per (rho, eps) every kernel clean into
+ * u->ctot. */
+static int upd_evidence(kb_model *m, struct upd *u, size_t nc)
+{
+	int rc;
+
+	for (size_t g = 0; g < m->n_groups; g++) {
+		kb_model__group *gr = &m->groups[g];
+		if (!gr->n_tests)
+			continue;
+		if ((gr->dirty || !gr->lb) && (rc = group_lik(m, gr)) != 0)
+			return rc;
+		u->ev[u->n_ev++] = gr;
+	}
+	memset(u->ctot, 0, nc * sizeof(*u->ctot));
+	if (m->out.n_tests) {
+		if ((m->out.dirty || !m->out.lb) && (rc = group_lik(m, &m->out)) != 0)
+			return rc;
+		memcpy(u->ctot, m->out.lc, nc * sizeof(*u->ctot));
+	}
+	for (size_t e = 0; e < u->n_ev; e++)
+		for (size_t i = 0; i < nc; i++)
+			u->ctot[i] += u->ev[e]->lc[i];
+	return 0;
+}
+
+/* kb_model_update() step 2: union of the closure rows of each pooled kernel with
+ * evidence (into *uni, set as u->uni), and per hypothesis the key of the set of
+ * kernels buggy under it (into Z). */
+static int upd_keys(kb_model *m, struct upd *u, uint64_t *Z, uint64_t **uni_out)
+{
+	uint64_t *uni;
+
+	if (!u->n_ev)
+		return 0;
+	size_t *ev_of = malloc(m->n_groups * sizeof(*ev_of));
+	uni = *uni_out = calloc(u->n_ev * m->words, sizeof(*uni));
+	if (!uni || !ev_of) {
+		free(ev_of);
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
+	}
+	for (size_t g = 0; g < m->n_groups; g++)
+		ev_of[g] = SIZE_MAX;
+	for (size_t e = 0; e < u->n_ev; e++)
+		ev_of[u->ev[e] - m->groups] = e;
+	for (size_t c = 0; c < m->n; c++) {
+		size_t e = ev_of[m->group[c]];
+		if (e == SIZE_MAX)
+			continue;
+		const uint64_t *row = kb_model__row(m, c);
+		uint64_t *x = uni + e * m->words;
+		for (size_t w = 0; w <= c / 64; w++)
+			x[w] |= row[w];
+	}
+	free(ev_of);
+	for (size_t e = 0; e < u->n_ev; e++) {
+		uint64_t key = mix64((uint64_t)e + 1);
+		const uint64_t *x = uni + e * m->words;
+		for (size_t w = 0; w < m->words; w++)
+			for (uint64_t b = x[w]; b; b &= b - 1)
+				Z[w * 64 + (size_t)__builtin_ctzll(b)] ^= key;
+	}
+	return 0;
+}
+
+/* kb_model_update() step 3: the hypotheses' prior weights into pw[] (their sum into
+ * *wtot), and the distinct patterns into tab (cap slots, mask = cap - 1), each
+ * hypothesis' slot into slot_of[]; the empty pattern also holds NONE. */
+static void upd_patterns(kb_model *m, const uint64_t *Z, const uint64_t *split,
+			 struct pat *tab, size_t mask, double *pw, uint32_t *slot_of,
+			 double *wtot)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		pw[i] = m->weight[i];
+		if (split[i / 64] >> (i % 64) & 1)
+			pw[i] *= KERNEL_SPLIT_PRIOR;
+		*wtot += pw[i];
+	}
+	for (size_t h = 0; h <= m->n; h++) {
+		uint64_t key = h < m->n ? Z[h] : 0;
+		size_t s = pat_slot(tab, mask, key);
+		double w;
+		if (!tab[s].used)
+			tab[s].used = 1, tab[s].key = key, tab[s].rep = h < m->n ? h : KB_MODEL_NONE;
+		if (h < m->n) {
+			w = *wtot > 0 ? (1 - m->none_prior) * pw[h] / *wtot : 0;
+			slot_of[h] = (uint32_t)s;
+		} else {
+			w = *wtot > 0 ? m->none_prior : 1.0;
+		}
+		tab[s].wsum += w;
+	}
+}
+
+/* kb_model_update() step 4: the hyper-parameters' posterior, from the patterns that
+ * matter (log weight above maxl - 40): unnormalized mass per (rho, mu, eps) into
+ * acc[], per kappa into kacc[]. */
+static void upd_hyper(const kb_model *m, struct upd *u, struct pat *tab, size_t cap,
+		      double maxl, double *acc, double *kacc)
+{
+	size_t nj = m->nr * m->nq * m->ne;
+
+	for (size_t s = 0; s < cap; s++) {
+		if (!tab[s].used || tab[s].wsum <= 0)
+			continue;
+		double lw = log(tab[s].wsum) - maxl;
+		if (tab[s].lml + lw < -40)
+			continue;
+		pat_joint(m, u, &tab[s]);
+		for (size_t i = 0; i < nj; i++)
+			acc[i] += exp(u->J[i] + lw);
+		for (size_t r = 0; r < m->nr; r++)
+			for (size_t mu = 0; mu < m->nq; mu++) {
+				double a = u->LA[r * m->nq + mu], se = 0;
+				const double *A = u->A + (r * m->nq + mu) * m->nk;
+				for (size_t e = 0; e < m->ne; e++)
+					se += exp(u->J[(r * m->nq + mu) * m->ne + e] + lw);
+				for (size_t k = 0; k < m->nk && se > 0; k++)
+					kacc[k] += se * exp(m->kprior[k] + A[k] - a);
+			}
+	}
+}
+
+/* kb_model_update() step 5: the marginals of the hyper-parameters from acc[] and
+ * kacc[] (qpost, rpost, kpost, eps_mean, rho_mean, eps_hi, spread, kmap); ep is
+ * scratch for the eps marginal (m->ne doubles). */
+static void upd_marginals(kb_model *m, const double *acc, const double *kacc, double *ep)
+{
+	double ztot = 0, esum = 0, rsum = 0;
+	memset(m->qpost, 0, m->nq * sizeof(*m->qpost));
+	memset(ep, 0, m->ne * sizeof(*ep));
+	memset(m->rpost, 0, sizeof(m->rpost));
+	for (size_t r = 0; r < m->nr; r++)
+		for (size_t mu = 0; mu < m->nq; mu++)
+			for (size_t e = 0; e < m->ne; e++) {
+				double a = acc[(r * m->nq + mu) * m->ne + e];
+				m->qpost[mu] += a;
+				ep[e] += a;
+				esum += a * m->egrid[e];
+				rsum += a * m->rgrid[r];
+				m->rpost[r] += a;
+				ztot += a;
+			}
+	for (size_t i = 0; i < m->nq; i++)
+		m->qpost[i] = ztot > 0 ? m->qpost[i] / ztot : 1.0 / m->nq;
+	m->eps_mean = ztot > 0 ? esum / ztot : m->egrid[0];
+	m->rho_mean = ztot > 0 ? rsum / ztot : 0;
+	for (size_t r = 0; r < m->nr; r++)
+		m->rpost[r] = ztot > 0 ? m->rpost[r] / ztot : exp(m->rprior[r]);
+	{
+		double kt = 0, shared = 0, best = -1;
+		for (size_t k = 0; k < m->nk; k++) {
+			kt += kacc[k];
+			if (m->kgrid[k] <= 0)
+				shared += kacc[k];
+			if (kacc[k] > best)
+				best = kacc[k], m->kmap = k;
+		}
+		m->spread = kt > 0 ? 1 - shared / kt : 0;
+		for (size_t k = 0; k < m->nk; k++)
+			m->kpost[k] = kt > 0 ? kacc[k] / kt : 1.0 / m->nk;
+		if (m->spread < 0)
+			m->spread = 0;
+	}
+	m->eps_hi = m->egrid[m->ne - 1];
+	double c = 0;
+	for (size_t e = 0; e < m->ne && ztot > 0; e++) {
+		c += ep[e];
+		if (c >= 0.95 * ztot) {
+			m->eps_hi = m->egrid[e];
+			break;
+		}
+	}
+}
+
+/* kb_model_update() step 6: the culprit's posterior per hypothesis and NONE, from
+ * each one's prior weight and its pattern's marginal likelihood. */
+static void upd_posterior(kb_model *m, struct pat *tab, size_t mask, const double *pw,
+			  const uint32_t *slot_of, double wtot, double maxl)
+{
+	double tot = 0;
+
+	for (size_t h = 0; h < m->n; h++) {
+		struct pat *p = &tab[slot_of[h]];
+		double w = wtot > 0 ? (1 - m->none_prior) * pw[h] / wtot : 0;
+		m->post[h] = w > 0 ? exp(log(w) + p->lml - maxl) : 0;
+		tot += m->post[h];
+	}
+	{
+		struct pat *p = &tab[pat_slot(tab, mask, 0)];
+		double w = wtot > 0 ? m->none_prior : 1.0;
+		m->post_none = w > 0 ? exp(log(w) + p->lml - maxl) : 0;
+		tot += m->post_none;
+	}
+	for (size_t h = 0; h < m->n; h++)
+		m->post[h] /= tot;
+	m->post_none /= tot;
+}
+
 int kb_model_update(kb_model *m)
 {
 	uint64_t *Z = NULL, *uni = NULL, *split = NULL;
@@ -233,7 +433,7 @@ int kb_model_update(kb_model *m)
 	struct upd u = { 0 };
 	size_t cap, mask, nb = m ? m->nr * m->nq * m->nk : 0, nc = m ? m->nr * m->ne : 0;
 	size_t nj = m ? m->nr * m->nq * m->ne : 0;
-	double wtot = 0, maxl = -INFINITY, tot = 0;
+	double wtot = 0, maxl = -INFINITY;
 	int rc = 0;
 
 	if (!m || !m->finalized)
@@ -257,56 +457,8 @@ int kb_model_update(kb_model *m)
 		goto out;
 	}
 	u.J = u.LA + m->nr * m->nq;
-	/* the likelihood of each kernel's tests, buggy or clean */
-	for (size_t g = 0; g < m->n_groups; g++) {
-		kb_model__group *gr = &m->groups[g];
-		if (!gr->n_tests)
-			continue;
-		if ((gr->dirty || !gr->lb) && (rc = group_lik(m, gr)) != 0)
-			goto out;
-		u.ev[u.n_ev++] = gr;
-	}
-	memset(u.ctot, 0, nc * sizeof(*u.ctot));
-	if (m->out.n_tests) {
-		if ((m->out.dirty || !m->out.lb) && (rc = group_lik(m, &m->out)) != 0)
-			goto out;
-		memcpy(u.ctot, m->out.lc, nc * sizeof(*u.ctot));
-	}
-	for (size_t e = 0; e < u.n_ev; e++)
-		for (size_t i = 0; i < nc; i++)
-			u.ctot[i] += u.ev[e]->lc[i];
-	/* union of the closure rows of each pooled kernel with evidence, and per
-	 * hypothesis the key of the set of kernels buggy under it */
-	if (u.n_ev) {
-		size_t *ev_of = malloc(m->n_groups * sizeof(*ev_of));
-		uni = calloc(u.n_ev * m->words, sizeof(*uni));
-		if (!uni || !ev_of) {
-			free(ev_of);
-			rc = kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
-			goto out;
-		}
-		for (size_t g = 0; g < m->n_groups; g++)
-			ev_of[g] = SIZE_MAX;
-		for (size_t e = 0; e < u.n_ev; e++)
-			ev_of[u.ev[e] - m->groups] = e;
-		for (size_t c = 0; c < m->n; c++) {
-			size_t e = ev_of[m->group[c]];
-			if (e == SIZE_MAX)
-				continue;
-			const uint64_t *row = kb_model__row(m, c);
-			uint64_t *x = uni + e * m->words;
-			for (size_t w = 0; w <= c / 64; w++)
-				x[w] |= row[w];
-		}
-		free(ev_of);
-		for (size_t e = 0; e < u.n_ev; e++) {
-			uint64_t key = mix64((uint64_t)e + 1);
-			const uint64_t *x = uni + e * m->words;
-			for (size_t w = 0; w < m->words; w++)
-				for (uint64_t b = x[w]; b; b &= b - 1)
-					Z[w * 64 + (size_t)__builtin_ctzll(b)] ^= key;
-		}
-	}
+	if ((rc = upd_evidence(m, &u, nc)) != 0 || (rc = upd_keys(m, &u, Z, &uni)) != 0)
+		goto out;
 	u.uni = uni;
 	/* distinct patterns; the empty one also holds NONE */
 	for (cap = 64; cap < 2 * (m->n + 1); cap *= 2)
@@ -317,26 +469,7 @@ int kb_model_update(kb_model *m)
 		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
 		goto out;
 	}
-	for (size_t i = 0; i < m->n; i++) {
-		pw[i] = m->weight[i];
-		if (split[i / 64] >> (i % 64) & 1)
-			pw[i] *= KERNEL_SPLIT_PRIOR;
-		wtot += pw[i];
-	}
-	for (size_t h = 0; h <= m->n; h++) {
-		uint64_t key = h < m->n ? Z[h] : 0;
-		size_t s = pat_slot(tab, mask, key);
-		double w;
-		if (!tab[s].used)
-			tab[s].used = 1, tab[s].key = key, tab[s].rep = h < m->n ? h : KB_MODEL_NONE;
-		if (h < m->n) {
-			w = wtot > 0 ? (1 - m->none_prior) * pw[h] / wtot : 0;
-			slot_of[h] = (uint32_t)s;
-		} else {
-			w = wtot > 0 ? m->none_prior : 1.0;
-		}
-		tab[s].wsum += w;
-	}
+	upd_patterns(m, Z, split, tab, mask, pw, slot_of, &wtot);
 	/* log marginal likelihood per pattern */
 	for (size_t s = 0; s < cap; s++) {
 		if (!tab[s].used)
@@ -345,88 +478,9 @@ int kb_model_update(kb_model *m)
 		if (tab[s].wsum > 0 && tab[s].lml + log(tab[s].wsum) > maxl)
 			maxl = tab[s].lml + log(tab[s].wsum);
 	}
-	/* the hyper-parameters' posterior, from the patterns that matter */
-	for (size_t s = 0; s < cap; s++) {
-		if (!tab[s].used || tab[s].wsum <= 0)
-			continue;
-		double lw = log(tab[s].wsum) - maxl;
-		if (tab[s].lml + lw < -40)
-			continue;
-		pat_joint(m, &u, &tab[s]);
-		for (size_t i = 0; i < nj; i++)
-			acc[i] += exp(u.J[i] + lw);
-		for (size_t r = 0; r < m->nr; r++)
-			for (size_t mu = 0; mu < m->nq; mu++) {
-				double a = u.LA[r * m->nq + mu], se = 0;
-				const double *A = u.A + (r * m->nq + mu) * m->nk;
-				for (size_t e = 0; e < m->ne; e++)
-					se += exp(u.J[(r * m->nq + mu) * m->ne + e] + lw);
-				for (size_t k = 0; k < m->nk && se > 0; k++)
-					kacc[k] += se * exp(m->kprior[k] + A[k] - a);
-			}
-	}
-	{
-		double ztot = 0, esum = 0, rsum = 0, *ep = u.C; /* eps marginal, scratch */
-		memset(m->qpost, 0, m->nq * sizeof(*m->qpost));
-		memset(ep, 0, m->ne * sizeof(*ep));
-		memset(m->rpost, 0, sizeof(m->rpost));
-		for (size_t r = 0; r < m->nr; r++)
-			for (size_t mu = 0; mu < m->nq; mu++)
-				for (size_t e = 0; e < m->ne; e++) {
-					double a = acc[(r * m->nq + mu) * m->ne + e];
-					m->qpost[mu] += a;
-					ep[e] += a;
-					esum += a * m->egrid[e];
-					rsum += a * m->rgrid[r];
-					m->rpost[r] += a;
-					ztot += a;
-				}
-		for (size_t i = 0; i < m->nq; i++)
-			m->qpost[i] = ztot > 0 ? m->qpost[i] / ztot : 1.0 / m->nq;
-		m->eps_mean = ztot > 0 ? esum / ztot : m->egrid[0];
-		m->rho_mean = ztot > 0 ? rsum / ztot : 0;
-		for (size_t r = 0; r < m->nr; r++)
-			m->rpost[r] = ztot > 0 ? m->rpost[r] / ztot : exp(m->rprior[r]);
-		{
-			double kt = 0, shared = 0, best = -1;
-			for (size_t k = 0; k < m->nk; k++) {
-				kt += kacc[k];
-				if (m->kgrid[k] <= 0)
-					shared += kacc[k];
-				if (kacc[k] > best)
-					best = kacc[k], m->kmap = k;
-			}
-			m->spread = kt > 0 ? 1 - shared / kt : 0;
-			for (size_t k = 0; k < m->nk; k++)
-				m->kpost[k] = kt > 0 ? kacc[k] / kt : 1.0 / m->nk;
-			if (m->spread < 0)
-				m->spread = 0;
-		}
-		m->eps_hi = m->egrid[m->ne - 1];
-		double c = 0;
-		for (size_t e = 0; e < m->ne && ztot > 0; e++) {
-			c += ep[e];
-			if (c >= 0.95 * ztot) {
-				m->eps_hi = m->egrid[e];
-				break;
-			}
-		}
-	}
-	for (size_t h = 0; h < m->n; h++) {
-		struct pat *p = &tab[slot_of[h]];
-		double w = wtot > 0 ? (1 - m->none_prior) * pw[h] / wtot : 0;
-		m->post[h] = w > 0 ? exp(log(w) + p->lml - maxl) : 0;
-		tot += m->post[h];
-	}
-	{
-		struct pat *p = &tab[pat_slot(tab, mask, 0)];
-		double w = wtot > 0 ? m->none_prior : 1.0;
-		m->post_none = w > 0 ? exp(log(w) + p->lml - maxl) : 0;
-		tot += m->post_none;
-	}
-	for (size_t h = 0; h < m->n; h++)
-		m->post[h] /= tot;
-	m->post_none /= tot;
+	upd_hyper(m, &u, tab, cap, maxl, acc, kacc);
+	upd_marginals(m, acc, kacc, u.C /* eps marginal, scratch */);
+	upd_posterior(m, tab, mask, pw, slot_of, wtot, maxl);
 	m->updated = 1;
 out:
 	free(Z), free(slot_of), free(u.ev), free(uni), free(tab), free(pw), free(split);
