@@ -339,9 +339,8 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 
 	if (q->rt.target == KB_SRV_BUILD) {
 		kb_build_record rec;
-		if (kb_cache_build_get(&rec, s->cache, &q->rt.key) != 0) {
+		if (kb_cache_build_get(&rec, s->cache, &q->rt.key) != 0)
 			return answer_miss(s, conn, q, "no such build record");
-		}
 		json = kb_cache__wire_build_encode(&rec);
 		kb_build_record_clear(&rec);
 	} else if (q->rt.target == KB_SRV_TEST) {
