@@ -258,6 +258,12 @@ static json_t *jnum(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* A quantity that is negative when unknown: null then, else the number. */
+static json_t *jknown(double v)
+{
+	return v >= 0 ? jnum(v) : json_null();
+}
+
 static json_t *jstr(const char *s)
 {
 	return s ? json_string(s) : json_null();
@@ -311,8 +317,8 @@ static json_t *step_json(const kb_analysis *a, int i)
 	json_object_set_new(o, "build_failed", json_boolean(st->build_failed));
 	json_object_set_new(o, "build_error", jstr(st->build_error));
 	json_object_set_new(o, "log_likelihood_ratio", jnum(s->llr));
-	json_object_set_new(o, "p_bug", s->p_bug < 0 ? json_null() : jnum(s->p_bug));
-	json_object_set_new(o, "p_false_negative", s->p_fn < 0 ? json_null() : jnum(s->p_fn));
+	json_object_set_new(o, "p_bug", jknown(s->p_bug));
+	json_object_set_new(o, "p_false_negative", jknown(s->p_fn));
 	json_object_set_new(o, "in_model", json_boolean(s->node >= 0));
 	json_object_set_new(o, "same_signature_as", jhash(log, s->sig_dup_of));
 	return o;
@@ -394,26 +400,20 @@ static json_t *cost_json(const kb_analysis *a)
 	json_t *x;
 
 	x = json_object();
-	json_object_set_new(x, "total_seconds", log->total_time >= 0 ? jnum(log->total_time) :
-			    json_null());
-	json_object_set_new(x, "build_seconds", log->build_time >= 0 ? jnum(log->build_time) :
-			    json_null());
-	json_object_set_new(x, "test_seconds", log->test_time >= 0 ? jnum(log->test_time) :
-			    json_null());
+	json_object_set_new(x, "total_seconds", jknown(log->total_time));
+	json_object_set_new(x, "build_seconds", jknown(log->build_time));
+	json_object_set_new(x, "test_seconds", jknown(log->test_time));
 	json_object_set_new(x, "builds", json_integer(a->n_builds));
 	json_object_set_new(x, "tests", json_integer(a->n_tests));
-	json_object_set_new(x, "avg_build_seconds", a->avg_build >= 0 ? jnum(a->avg_build) :
-			    json_null());
-	json_object_set_new(x, "avg_test_seconds", a->avg_test >= 0 ? jnum(a->avg_test) :
-			    json_null());
+	json_object_set_new(x, "avg_build_seconds", jknown(a->avg_build));
+	json_object_set_new(x, "avg_test_seconds", jknown(a->avg_test));
 	json_object_set_new(x, "builds_avoided", json_integer(a->builds_avoided));
 	json_object_set_new(x, "tests_avoided", json_integer(a->tests_avoided));
 	json_object_set_new(x, "seconds_saved_by_signatures", jnum(a->saved_time));
 	json_object_set_new(x, "workers", json_integer(a->workers));
 	json_object_set_new(x, "syzbot_test_rounds", json_integer(a->syz_rounds));
 	json_object_set_new(x, "kbisect_test_rounds", json_integer(a->kb_rounds));
-	json_object_set_new(x, "kbisect_seconds", a->kb_time >= 0 ? jnum(a->kb_time) :
-			    json_null());
+	json_object_set_new(x, "kbisect_seconds", jknown(a->kb_time));
 	return x;
 }
 

@@ -259,26 +259,45 @@ char *kb_cache__rec_runs_encode(const kb_test_run *runs, size_t n)
 	return dump(a, KB_REC_WIRE);
 }
 
-int kb_cache__rec_runs_decode(kb_test_run **out, size_t *n, const void *data, size_t len)
+int kb_cache__rec_array_load(json_t **arr, void **items, size_t *cnt, size_t size,
+			     const void *data, size_t len, const char *not_array,
+			     const char *what)
 {
 	json_t *a = json_loadb(data, len, 0, NULL);
+
+	*arr = NULL;
+	*items = NULL;
+	*cnt = 0;
+	if (!json_is_array(a)) {
+		json_decref(a);
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET, "%s", not_array);
+	}
+	*cnt = json_array_size(a);
+	*items = calloc(*cnt ? *cnt : 1, size);
+	if (!*items) {
+		json_decref(a);
+		return kb_error_os("cannot allocate %zu %s", *cnt, what);
+	}
+	*arr = a;
+	return 0;
+}
+
+int kb_cache__rec_runs_decode(kb_test_run **out, size_t *n, const void *data, size_t len)
+{
+	json_t *a;
+	void *items;
 	kb_test_run *runs;
 	size_t cnt;
+	int lrc;
 
 	*out = NULL;
 	*n = 0;
-	if (!json_is_array(a)) {
-		json_decref(a);
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET,
-				     "test runs are not a JSON array; the peer speaks another "
-				     "wire format");
-	}
-	cnt = json_array_size(a);
-	runs = calloc(cnt ? cnt : 1, sizeof(*runs));
-	if (!runs) {
-		json_decref(a);
-		return kb_error_os("cannot allocate %zu test runs", cnt);
-	}
+	lrc = kb_cache__rec_array_load(&a, &items, &cnt, sizeof(*runs), data, len,
+				       "test runs are not a JSON array; the peer speaks "
+				       "another wire format", "test runs");
+	if (lrc)
+		return lrc;
+	runs = items;
 	for (size_t i = 0; i < cnt; i++) {
 		int rc = run_from_json(&runs[i], json_array_get(a, i), KB_REC_WIRE, i);
 		if (rc) {

@@ -10,6 +10,7 @@
 #define KB_CACHE_RECORD_CODEC_H
 
 #include <stddef.h>
+#include <jansson.h>
 
 #include "kbisect/cache.h"
 
@@ -47,5 +48,12 @@ char *kb_cache__rec_runs_encode(const kb_test_run *runs, size_t n);
 /** Decode the wire form of test runs (*out malloc'd, free() it). 0, KB_EINVAL (a run
  * without a valid class, a bad console key, not an array) or KB_ERROR (OOM). */
 int kb_cache__rec_runs_decode(kb_test_run **out, size_t *n, const void *data, size_t len);
+
+/** Parse a wire body that must be a JSON array and allocate one zeroed element of size
+ * bytes per item (at least one). 0 with *arr (json_decref() it) and *items (free() it);
+ * KB_EINVAL with the message not_array, or KB_ERROR "cannot allocate <n> <what>". */
+int kb_cache__rec_array_load(json_t **arr, void **items, size_t *cnt, size_t size,
+			     const void *data, size_t len, const char *not_array,
+			     const char *what);
 
 #endif

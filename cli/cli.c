@@ -26,25 +26,29 @@ int kb_cli_die_error(void)
 	return KB_EXIT_ERROR;
 }
 
+/* Print "kbisect: <message>" and a newline to stderr. */
+static void vsay(const char *fmt, va_list ap)
+{
+	fputs("kbisect: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 int kb_cli_error(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("kbisect: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return KB_EXIT_ERROR;
 }
 
 int kb_cli_usage_error(const char *const *usage, const char *fmt, ...)
 {
 	va_list ap;
-	fputs("kbisect: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	if (usage)
 		kb_cli_usage(stderr, usage);
 	return KB_EXIT_USAGE;

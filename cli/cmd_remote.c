@@ -89,6 +89,24 @@ static int open_remote(kb_remote **r, const struct ropts *o)
 	return 0;
 }
 
+/* Open the configured remote and the local cache (open_flags as kb_cache_open), with the
+ * remote attached to the cache; on failure both are closed and the exit code returned. */
+static int open_remote_cache(kb_remote **r, kb_cache **c, const struct ropts *o,
+			     unsigned open_flags)
+{
+	int rc;
+
+	if ((rc = open_remote(r, o)))
+		return rc;
+	if (kb_cache_open(c, kb_cli_cache_dir(o->cache), open_flags) != 0) {
+		kb_remote_close(*r);
+		*r = NULL;
+		return kb_cli_die_error();
+	}
+	kb_cache_set_remote(*c, *r);
+	return 0;
+}
+
 static int remote_status(const struct ropts *o)
 {
 	kb_remote *r = NULL;
@@ -175,13 +193,8 @@ static int remote_push(const struct ropts *o)
 
 	if (!o->all && o->nargs == 0)
 		return kb_cli_usage_error(remote_usage, "push needs --all or object ids");
-	if ((rc = open_remote(&r, o)))
+	if ((rc = open_remote_cache(&r, &c, o, 0)))
 		return rc;
-	if (kb_cache_open(&c, kb_cli_cache_dir(o->cache), 0) != 0) {
-		kb_remote_close(r);
-		return kb_cli_die_error();
-	}
-	kb_cache_set_remote(c, r);
 	for (int i = 0; i < o->nargs; i++) {
 		kb_key id;
 		if (kb_key_from_hex(&id, o->args[i]) != 0) {
@@ -213,13 +226,8 @@ static int remote_get(const struct ropts *o)
 	if (kb_key_from_hex(&id, o->args[0]) != 0)
 		return kb_cli_usage_error(remote_usage, "'%.100s' is not a 64-digit hex object id",
 					  o->args[0]);
-	if ((rc = open_remote(&r, o)))
+	if ((rc = open_remote_cache(&r, &c, o, KB_CACHE_CREATE)))
 		return rc;
-	if (kb_cache_open(&c, kb_cli_cache_dir(o->cache), KB_CACHE_CREATE) != 0) {
-		kb_remote_close(r);
-		return kb_cli_die_error();
-	}
-	kb_cache_set_remote(c, r);
 	if (kb_cache_fetch(c, &id) != 0 || kb_cache_get_file(c, &id, o->out) != 0)
 		rc = kb_cli_die_error();
 	kb_cache_close(c);
@@ -239,13 +247,8 @@ static int remote_build(const struct ropts *o)
 	if (kb_key_from_hex(&key, o->args[0]) != 0)
 		return kb_cli_usage_error(remote_usage, "'%.100s' is not a 64-digit hex build key",
 					  o->args[0]);
-	if ((rc = open_remote(&r, o)))
+	if ((rc = open_remote_cache(&r, &c, o, KB_CACHE_CREATE)))
 		return rc;
-	if (kb_cache_open(&c, kb_cli_cache_dir(o->cache), KB_CACHE_CREATE) != 0) {
-		kb_remote_close(r);
-		return kb_cli_die_error();
-	}
-	kb_cache_set_remote(c, r);
 	if (kb_cache_build_get(&rec, c, &key) != 0) {
 		rc = kb_error_last()->code == KB_ENOTFOUND
 			     ? kb_cli_error("no build record '%s' in the local cache or on the "

@@ -156,6 +156,14 @@ static enum MHD_Result answer_error(struct MHD_Connection *conn, struct req *q, 
 		      n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
 }
 
+/* Count a lookup miss and answer 404 with why. */
+static enum MHD_Result answer_miss(kb_server *s, struct MHD_Connection *conn, struct req *q,
+				   const char *why)
+{
+	kb_srv__add(&s->misses, 1);
+	return answer_error(conn, q, 404, why);
+}
+
 /* Answer the calling thread's last store error (after a write of need bytes). */
 static enum MHD_Result answer_store_error(kb_server *s, struct MHD_Connection *conn,
 					  struct req *q, uint64_t need)
@@ -261,8 +269,7 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 	if (q->rt.method == KB_SRV_HEAD) {
 		kb_object_info info;
 		if (kb_cache_object_info(&info, s->cache, id) != 0) {
-			kb_srv__add(&s->misses, 1);
-			return answer_error(conn, q, 404, "not found");
+			return answer_miss(s, conn, q, "not found");
 		}
 		kb_srv__add(&s->hits, 1);
 		/* MHD never calls the body callback for HEAD but sends Content-Length. */
@@ -280,8 +287,7 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 	rc = kb_cache_reader_open(&g->r, &size, s->cache, id);
 	if (rc == KB_ENOTFOUND) {
 		free(g);
-		kb_srv__add(&s->misses, 1);
-		return answer_error(conn, q, 404, "not found");
+		return answer_miss(s, conn, q, "not found");
 	}
 	if (rc != 0) {
 		free(g);
@@ -333,10 +339,8 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 
 	if (q->rt.target == KB_SRV_BUILD) {
 		kb_build_record rec;
-		if (kb_cache_build_get(&rec, s->cache, &q->rt.key) != 0) {
-			kb_srv__add(&s->misses, 1);
-			return answer_error(conn, q, 404, "no such build record");
-		}
+		if (kb_cache_build_get(&rec, s->cache, &q->rt.key) != 0)
+			return answer_miss(s, conn, q, "no such build record");
 		json = kb_cache__wire_build_encode(&rec);
 		kb_build_record_clear(&rec);
 	} else if (q->rt.target == KB_SRV_TEST) {
@@ -344,8 +348,7 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 		size_t n = 0;
 		if (kb_cache_test_list(&runs, &n, s->cache, &q->rt.key) != 0 || n == 0) {
 			free(runs);
-			kb_srv__add(&s->misses, 1);
-			return answer_error(conn, q, 404, "no runs for this test key");
+			return answer_miss(s, conn, q, "no runs for this test key");
 		}
 		json = kb_cache__wire_runs_encode(runs, n);
 		free(runs);
@@ -354,8 +357,7 @@ static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, str
 		size_t n = 0;
 		if (kb_cache_builds_by_signature(&keys, &n, s->cache, &q->rt.key) != 0 || n == 0) {
 			free(keys);
-			kb_srv__add(&s->misses, 1);
-			return answer_error(conn, q, 404, "no builds with this signature");
+			return answer_miss(s, conn, q, "no builds with this signature");
 		}
 		json = kb_cache__wire_keys_encode(keys, n);
 		free(keys);
@@ -704,8 +706,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		if (q->rt.method == KB_SRV_DELETE)
 			return delete_ref(s, conn, q);
 		if (kb_cache_ref_get(&id, s->cache, KB_REF_AC, &q->rt.key) != 0) {
-			kb_srv__add(&s->misses, 1);
-			return answer_error(conn, q, 404, "not found");
+			return answer_miss(s, conn, q, "not found");
 		}
 		return serve_object(s, conn, q, &id);
 	}

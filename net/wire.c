@@ -61,22 +61,19 @@ char *kb_cache__wire_keys_encode(const kb_key *keys, size_t n)
 
 int kb_cache__wire_keys_decode(kb_key **out, size_t *n, const char *json, size_t len)
 {
-	json_t *a = json_loadb(json, len, 0, NULL);
+	json_t *a;
+	void *items;
 	kb_key *keys;
 	size_t cnt;
+	int lrc;
 
 	*out = NULL;
 	*n = 0;
-	if (!json_is_array(a)) {
-		json_decref(a);
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_NET, "key list is not a JSON array");
-	}
-	cnt = json_array_size(a);
-	keys = calloc(cnt ? cnt : 1, sizeof(*keys));
-	if (!keys) {
-		json_decref(a);
-		return kb_error_os("cannot allocate %zu keys", cnt);
-	}
+	lrc = kb_cache__rec_array_load(&a, &items, &cnt, sizeof(*keys), json, len,
+				       "key list is not a JSON array", "keys");
+	if (lrc)
+		return lrc;
+	keys = items;
 	for (size_t i = 0; i < cnt; i++) {
 		const char *s = json_string_value(json_array_get(a, i));
 		if (!s || kb_key_from_hex(&keys[i], s) != 0) {

@@ -169,6 +169,19 @@ static void queue_event(kb_qmp *q, kb_qmp_msg *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* Take every complete line already read: queue the events, drop the other messages. */
+static void drain_lines(kb_qmp *q)
+{
+	kb_qmp_msg m;
+
+	while (take_line(q, &m)) {
+		if (m.kind == KB_QMP_EVENT)
+			queue_event(q, &m);
+		else
+			kb_qmp__msg_clear(&m);
+	}
+}
+
 /* Next non-event message (events are queued) before deadline. */
 static int next_reply(kb_qmp *q, kb_qmp_msg *m, double deadline)
 {
@@ -188,16 +201,10 @@ static int next_reply(kb_qmp *q, kb_qmp_msg *m, double deadline)
 
 int kb_qmp__pump(kb_qmp *q)
 {
-	kb_qmp_msg m;
 	int r;
 
 	for (;;) {
-		while (take_line(q, &m)) {
-			if (m.kind == KB_QMP_EVENT)
-				queue_event(q, &m);
-			else
-				kb_qmp__msg_clear(&m);
-		}
+		drain_lines(q);
 		r = read_more(q, -1);
 		if (r == KB_ETIMEOUT)
 			return 0;
@@ -332,18 +339,12 @@ int kb_qmp__has_event(kb_qmp *q, const char *name, const kb_qmp_msg **msg)
 int kb_qmp__wait_event(kb_qmp *q, const char *name, json_t **data, double timeout_s)
 {
 	double deadline = kb_vm__now() + timeout_s;
-	kb_qmp_msg m;
 	int i, r;
 
 	if (data)
 		*data = NULL;
 	for (;;) {
-		while (take_line(q, &m)) {
-			if (m.kind == KB_QMP_EVENT)
-				queue_event(q, &m);
-			else
-				kb_qmp__msg_clear(&m);
-		}
+		drain_lines(q);
 		if ((i = find_event(q, name)) >= 0) {
 			if (data)
 				*data = json_incref(json_object_get(q->events[i].json, "data"));

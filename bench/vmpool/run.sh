@@ -39,13 +39,20 @@ print("%.4f %.4f %d %d" % (statistics.median(x["start_s"] for x in r),
 PY
 }
 
+# cold_vs_clone REPRO RUNS TAG: RUNS cold boots then RUNS clones, one VM each (kept in
+# $tmp/coldTAG.json, $tmp/cloneTAG.json); sets cold_start/clone_start (median start_s),
+# cold_ok/clone_ok (runs classed ok) and cold_n/clone_n (runs).
+cold_vs_clone() {
+  "$kb" pool run "${common[@]}" --repro "$1" --runs "$2" --vms 1 --cold > "$tmp/cold$3.json"
+  "$kb" pool run "${common[@]}" --repro "$1" --runs "$2" --vms 1 > "$tmp/clone$3.json"
+  read -r cold_start _ cold_ok cold_n < <(stats "$tmp/cold$3.json")
+  read -r clone_start _ clone_ok clone_n < <(stats "$tmp/clone$3.json")
+}
+
 echo "== kernel $kernel, $(nproc) cores, $vms VMs, TCG"
 if want 1; then
 echo "== 1. start of a run -> reproducer running (median of 5)"
-"$kb" pool run "${common[@]}" --repro "$tmp/short.sh" --runs 5 --vms 1 --cold > "$tmp/cold1.json"
-"$kb" pool run "${common[@]}" --repro "$tmp/short.sh" --runs 5 --vms 1 > "$tmp/clone1.json"
-read -r cold_start _ cold_ok cold_n < <(stats "$tmp/cold1.json")
-read -r clone_start _ clone_ok clone_n < <(stats "$tmp/clone1.json")
+cold_vs_clone "$tmp/short.sh" 5 1
 echo "cold boot:      ${cold_start}s   (ok $cold_ok/$cold_n)"
 echo "snapshot clone: ${clone_start}s   (ok $clone_ok/$clone_n)"
 python3 -c "print('ratio cold/clone: %.1fx (target >= 20x)' % ($cold_start / $clone_start))"
@@ -53,13 +60,10 @@ python3 -c "print('ratio cold/clone: %.1fx (target >= 20x)' % ($cold_start / $cl
 echo "== 1b. the same with a static C reproducer (gcc -static, ~680 KB: a cold boot must"
 echo "       also send it over the serial agent channel; a clone's template holds it)"
 printf '#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n' > "$tmp/short.c"
-"$kb" pool run "${common[@]}" --repro "$tmp/short.c" --runs 3 --vms 1 --cold > "$tmp/cold1c.json"
-"$kb" pool run "${common[@]}" --repro "$tmp/short.c" --runs 3 --vms 1 > "$tmp/clone1c.json"
-read -r coldc_start _ _ _ < <(stats "$tmp/cold1c.json")
-read -r clonec_start _ _ _ < <(stats "$tmp/clone1c.json")
-echo "cold boot:      ${coldc_start}s"
-echo "snapshot clone: ${clonec_start}s"
-python3 -c "print('ratio cold/clone: %.1fx' % ($coldc_start / $clonec_start))"
+cold_vs_clone "$tmp/short.c" 3 1c
+echo "cold boot:      ${cold_start}s"
+echo "snapshot clone: ${clone_start}s"
+python3 -c "print('ratio cold/clone: %.1fx' % ($cold_start / $clone_start))"
 
 fi
 if want 2; then
