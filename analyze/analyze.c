@@ -525,7 +525,7 @@ static int credible_range(kb_analysis *a, kb_model *m)
 	double lo = INFINITY, hi = -INFINITY, shift = log->kind == KB_ALOG_FIX ? 1 : 0;
 	int rc;
 
-	if ((rc = kb_model_credible_set(m, KB_ANALYZE_CONF, &set, &nset, &a->cred_mass)))
+	if ((rc = kb_model_credible_set(&set, &nset, &a->cred_mass, m, KB_ANALYZE_CONF)))
 		return rc;
 	a->cred_none = 0;
 	if (!(a->cred_nodes = calloc(nset + 1, sizeof(int)))) {
@@ -670,7 +670,7 @@ static int run_model(kb_analysis *a, int good_step)
 		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory");
 		goto out;
 	}
-	if ((rc = kb_model_buggy_all(m, buggy)))
+	if ((rc = kb_model_buggy_all(buggy, m)))
 		goto out;
 	for (int k = 0; k < a->nnodes; k++)
 		a->nodes[k].post = kb_model_posterior(m, a->nodes[k].midx);

@@ -246,9 +246,9 @@ void kb_engine__note_same_kernels(kb_engine *e)
 		struct node_rec *nr = &e->rec[c];
 		if (nr->built < 0 || nr->same_as_parent)
 			continue; /* untested nodes count once their signature is known */
-		if (kb_model_signature(e->m, c, &ks))
+		if (kb_model_signature(&ks, e->m, c))
 			for (size_t i = 0; i < kb_model_n_parents(e->m, c); i++)
-				if (kb_model_signature(e->m, kb_model_parent(e->m, c, i), &ps) &&
+				if (kb_model_signature(&ps, e->m, kb_model_parent(e->m, c, i)) &&
 				    kb_key_equal(&ps, &ks))
 					nr->same_as_parent = 1;
 	}
@@ -367,7 +367,7 @@ static int push_round(kb_engine *e)
 			r.top[k] = r.top[k - 1], r.p[k] = r.p[k - 1], k--;
 		r.top[k] = h, r.p[k] = p;
 	}
-	if (kb_model_credible_set(e->m, e->opt.confidence, &set, &n, &mass) == 0) {
+	if (kb_model_credible_set(&set, &n, &mass, e->m, e->opt.confidence) == 0) {
 		free(e->set);
 		e->set = set, e->n_set = n, e->set_mass = mass;
 		r.n_set = n;

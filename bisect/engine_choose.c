@@ -394,7 +394,7 @@ static size_t build_pool(kb_engine *e, size_t *pool, int *kind)
 			kb_key sig, have;
 			e->rec[pool[i]].sig_asked = 1;
 			if (e->o.signature(e->o.ctx, pool[i], &sig) == 1 &&
-			    !kb_model_signature(e->m, pool[i], &have) &&
+			    !kb_model_signature(&have, e->m, pool[i]) &&
 			    kb_model_set_signature(e->m, pool[i], &sig) == 0)
 				e->sig_learned++;
 			kb_error_clear();
@@ -531,7 +531,7 @@ static int focus_prefetch(kb_engine *e, const struct plan *pl, const struct cpoo
 	for (size_t h = 0; h < e->n; h++)
 		e->m->post[h] = e->cell[h] == heavy ? post[h] / e->cellmass[heavy] : 0;
 	e->m->post_none = e->cell[e->n] == heavy ? none / e->cellmass[heavy] : 0;
-	if (kb_model_buggy_all(e->m, e->buggy) == 0 && cpool_make(e, &fp) == 0) {
+	if (kb_model_buggy_all(e->buggy, e->m) == 0 && cpool_make(e, &fp) == 0) {
 		struct plan y;
 		size_t lim = 2 * want > 64 ? 64 : 2 * want;
 		cpool_rows(e, &fp);
@@ -565,14 +565,14 @@ int kb_engine__choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t 
 	*n_rq = 0;
 	if (n_pre)
 		*n_pre = 0;
-	int rc = kb_model_buggy_all(e->m, e->buggy);
+	int rc = kb_model_buggy_all(e->buggy, e->m);
 	if (rc || (rc = cpool_make(e, &cp)) != 0)
 		return rc;
 	if (e->sig_learned) { /* kernels at hand told their signatures: pool them first */
 		e->sig_learned = 0;
 		kb_engine__note_same_kernels(e);
 		if ((rc = kb_model_update(e->m)) != 0 ||
-		    (rc = kb_model_buggy_all(e->m, e->buggy)) != 0) {
+		    (rc = kb_model_buggy_all(e->buggy, e->m)) != 0) {
 			cpool_free(&cp);
 			return rc;
 		}

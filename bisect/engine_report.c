@@ -48,7 +48,7 @@ const char *kb_engine_why(const kb_engine *e)
 	return e ? e->why : "";
 }
 
-void kb_engine_result(const kb_engine *e, kb_bisect_result *out)
+void kb_engine_result(kb_bisect_result *out, const kb_engine *e)
 {
 	double p;
 	size_t top;
@@ -76,9 +76,9 @@ void kb_engine_result(const kb_engine *e, kb_bisect_result *out)
 			out->flags |= KB_FLAG_SAME_KERNEL_AS_PARENT;
 		if (e->rec[top].same_as_parent == 2)
 			out->flags |= KB_FLAG_OUTSIDE_BUILD;
-		if (kb_model_signature(e->m, top, &ks))
+		if (kb_model_signature(&ks, e->m, top))
 			for (size_t i = 0; i < kb_model_n_parents(e->m, top); i++)
-				if (kb_model_signature(e->m, kb_model_parent(e->m, top, i), &kp) &&
+				if (kb_model_signature(&kp, e->m, kb_model_parent(e->m, top, i)) &&
 				    kb_key_equal(&ks, &kp))
 					out->flags |= KB_FLAG_SAME_KERNEL_AS_PARENT;
 	}
@@ -114,14 +114,14 @@ static json_t *flags_json(unsigned f)
 	return a;
 }
 
-int kb_engine_json(const kb_engine *e, char **out)
+int kb_engine_json(char **out, const kb_engine *e)
 {
 	kb_bisect_result r;
 	json_t *o, *cand, *tested, *rounds, *tl, *titles;
 
 	if (!e || !out)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "kb_engine_json: no engine");
-	kb_engine_result(e, &r);
+	kb_engine_result(&r, e);
 	o = json_object();
 	json_object_set_new(o, "culprit", r.culprit == KB_MODEL_NONE ? json_null()
 								   : json_string(nname(e, r.culprit)));
@@ -163,7 +163,7 @@ int kb_engine_json(const kb_engine *e, char **out)
 		json_t *t = json_object();
 		json_object_set_new(t, "commit", json_string(nname(e, c)));
 		json_object_set_new(t, "buildable", json_boolean(nr->built > 0));
-		if (kb_model_signature(e->m, c, &sig)) {
+		if (kb_model_signature(&sig, e->m, c)) {
 			kb_key_to_hex(hex, &sig);
 			json_object_set_new(t, "signature", json_string(hex));
 		}
@@ -250,7 +250,7 @@ int kb_engine_html(const kb_engine *e, const char *path)
 	f = fopen(path, "w");
 	if (!f)
 		return kb_error_os("cannot write html report '%s'", path);
-	kb_engine_result(e, &r);
+	kb_engine_result(&r, e);
 	T = e->tmax - e->t0 > 0 ? e->tmax - e->t0 : 1;
 	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kbisect report</title>\n"
 	      "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"

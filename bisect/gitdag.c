@@ -228,7 +228,7 @@ int kb_gitdag_is_merge(const kb_gitdag *d, size_t i)
 	return d && i < d->n ? d->nodes[i].merge : 0;
 }
 
-int kb_gitdag_model(const kb_gitdag *d, kb_model **out, const kb_model_opts *opts)
+int kb_gitdag_model(kb_model **out, const kb_gitdag *d, const kb_model_opts *opts)
 {
 	kb_model *m = NULL;
 	int rc = kb_model_new(&m, d->n, opts);

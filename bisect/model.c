@@ -413,7 +413,7 @@ int kb_model_set_signature(kb_model *m, size_t node, const kb_key *sig)
 	return 0;
 }
 
-int kb_model_signature(const kb_model *m, size_t node, kb_key *out)
+int kb_model_signature(kb_key *out, const kb_model *m, size_t node)
 {
 	const kb_model__group *g;
 

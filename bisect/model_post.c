@@ -527,7 +527,7 @@ double kb_model_buggy(const kb_model *m, size_t node)
 	return s;
 }
 
-int kb_model_buggy_all(const kb_model *m, double *out)
+int kb_model_buggy_all(double *out, const kb_model *m)
 {
 	size_t nb;
 	double *tab;
@@ -579,8 +579,8 @@ static int by_index(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int kb_model_credible_set(const kb_model *m, double conf, size_t **out, size_t *n,
-			  double *mass)
+int kb_model_credible_set(size_t **out, size_t *n, double *mass, const kb_model *m,
+			  double conf)
 {
 	struct ranked *r;
 	size_t k = 0, *set;

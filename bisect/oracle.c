@@ -347,7 +347,7 @@ int kb_oracle_range(kb_oracle *o, const char *const *goods, size_t n_goods)
 	size_t n;
 
 	if (kb_gitdag_open(&o->dag, o->a.repo, o->a.bad, goods, n_goods) != 0 ||
-	    kb_gitdag_model(o->dag, &o->m, NULL) != 0)
+	    kb_gitdag_model(&o->m, o->dag, NULL) != 0)
 		return kb_error_last()->code ? kb_error_last()->code : KB_ERROR;
 	n = kb_gitdag_size(o->dag);
 	kb_oracle__log(o, "bisecting %zu commits between good and %s", n,
@@ -359,7 +359,7 @@ int kb_oracle_range(kb_oracle *o, const char *const *goods, size_t n_goods)
 	return 0;
 }
 
-int kb_oracle_engine(kb_oracle *o, kb_engine_opts *eo, kb_engine **out)
+int kb_oracle_engine(kb_engine **out, kb_oracle *o, kb_engine_opts *eo)
 {
 	kb_engine_oracle eor = { 0 };
 	int rc;
@@ -413,7 +413,7 @@ void kb_oracle_free(kb_oracle *o)
 	kb_build_batch_wait(o->pre_batch);
 	kb_model_free(o->m);
 	kb_gitdag_free(o->dag);
-	kb_pool_close(o->pool);
+	kb_pool_free(o->pool);
 	for (unsigned i = 0; i < o->n_builders; i++)
 		kb_builder_free(o->builders[i]);
 	free(o->cons);

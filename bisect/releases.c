@@ -55,7 +55,7 @@ static int try_release(kb_oracle *o, const kb_engine_opts *eo, const char *tag,
 	return 0;
 }
 
-int kb_oracle_find_good(kb_oracle *o, const kb_engine_opts *eo, char **good_out)
+int kb_oracle_find_good(char **good_out, kb_oracle *o, const kb_engine_opts *eo)
 {
 	char **tags = NULL;
 	size_t n = 0;

@@ -248,7 +248,7 @@ int kb_sim_is_merge(const kb_sim *s, size_t node)
 	return s && node < s->n && s->p1[node] != NOPAR;
 }
 
-int kb_sim_model(const kb_sim *s, kb_model **out, const kb_model_opts *opts)
+int kb_sim_model(kb_model **out, const kb_sim *s, const kb_model_opts *opts)
 {
 	kb_model *m = NULL;
 	int rc = kb_model_new(&m, s->n, opts);
@@ -416,7 +416,7 @@ static int sim_prefetch(void *ctx, const size_t *nodes, size_t n, unsigned *n_bu
 	return 0;
 }
 
-void kb_sim_oracle(kb_sim *s, uint64_t stream, kb_engine_oracle *out)
+void kb_sim_oracle(kb_engine_oracle *out, kb_sim *s, uint64_t stream)
 {
 	s->rng = s->o.seed * 0x632BE59BD9B4E019ull + stream * 0x8CB92BA72F3D8DD7ull + 7;
 	s->clock = 0;
@@ -537,7 +537,7 @@ static int run_baseline(kb_sim *s, int strategy, unsigned k, kb_sim_outcome *out
 	kb_engine_oracle o;
 	uint64_t *cand;
 	uint8_t *skip;
-	int rc = kb_sim_model(s, &m, NULL), flaky = 0;
+	int rc = kb_sim_model(&m, s, NULL), flaky = 0;
 	size_t W;
 
 	if (rc)
@@ -551,7 +551,7 @@ static int run_baseline(kb_sim *s, int strategy, unsigned k, kb_sim_outcome *out
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory for a baseline");
 	}
 	memcpy(cand, kb_model__row(m, s->n - 1), W * sizeof(uint64_t));
-	kb_sim_oracle(s, (uint64_t)strategy * 1000 + k, &o);
+	kb_sim_oracle(&o, s, (uint64_t)strategy * 1000 + k);
 	out->culprit = KB_MODEL_NONE;
 	if (strategy == KB_SIM_SYZKALLER) { /* syzkaller first checks the bad commit */
 		kb_engine_request rq = { .node = s->n - 1, .runs = 20 };
@@ -639,10 +639,10 @@ int kb_sim_run(kb_sim *s, int strategy, unsigned k, const kb_engine_opts *eopts,
 		eo.test_seconds = s->o.test_seconds;
 		if (!eo.target_title)
 			eo.target_title = TITLE_A;
-		rc = kb_sim_model(s, &m, NULL);
+		rc = kb_sim_model(&m, s, NULL);
 		if (rc)
 			return rc;
-		kb_sim_oracle(s, 17 + k, &o);
+		kb_sim_oracle(&o, s, 17 + k);
 		if (getenv("KB_SIM_DEBUG_LOG")) /* the engine's log of a bench trial */
 			o.log = log_stderr;
 		s->workers = k; /* build slots for the speculative builds */
@@ -650,7 +650,7 @@ int kb_sim_run(kb_sim *s, int strategy, unsigned k, const kb_engine_opts *eopts,
 		if (!rc)
 			rc = kb_engine_run(e);
 		if (!rc) {
-			kb_engine_result(e, &r);
+			kb_engine_result(&r, e);
 			out->culprit = r.culprit;
 			out->probability = r.probability;
 			out->stop = r.stop;

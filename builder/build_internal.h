@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "kbisect/build.h"
+#include "kbisect/builder.h"
 #include "kbisect/cache.h"
 
 /* ---- repo.c: a git repository read through libgit2 ---- */

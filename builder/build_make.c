@@ -21,7 +21,7 @@
 
 #include <jansson.h>
 
-#include "kbisect/build.h"
+#include "kbisect/builder.h"
 #include "kbisect/cache.h"
 #include "kbisect/error.h"
 #include "kbisect/signature.h"

@@ -699,7 +699,7 @@ int kb_cache_open(kb_cache **out, const char *dir, unsigned int flags)
 		c->lockfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (c->lockfd >= 0 && flock(c->lockfd, LOCK_SH) != 0) {
 		rc = kb_error_os("cannot lock '%s'", path);
-		kb_cache_close(c);
+		kb_cache_free(c);
 		return rc;
 	}
 	if (c->lockfd >= 0 && !(flags & KB_CACHE_RDONLY)) {
@@ -713,7 +713,7 @@ int kb_cache_open(kb_cache **out, const char *dir, unsigned int flags)
 			rmdir(tmp);
 	}
 	if ((rc = env_open(c))) {
-		kb_cache_close(c);
+		kb_cache_free(c);
 		return rc;
 	}
 	*out = c;
@@ -725,7 +725,7 @@ const char *kb_cache_dir(const kb_cache *c)
 	return c->dir;
 }
 
-void kb_cache_close(kb_cache *c)
+void kb_cache_free(kb_cache *c)
 {
 	if (!c)
 		return;

@@ -217,7 +217,7 @@ static int verify_child(struct job *j)
 			rc = 0;
 		}
 	}
-	kb_cache_close(c);
+	kb_cache_free(c);
 	free(buf);
 	if (rc && rc != MDB_NOTFOUND && kb_error_last()->message)
 		say(j->fd, "ERR", kb_error_last()->message, "");
@@ -404,8 +404,8 @@ static int recover_child(struct job *j)
 out:
 	if (rc && kb_error_last()->message)
 		say(j->fd, "ERR", kb_error_last()->message, "");
-	kb_cache_close(dst);
-	kb_cache_close(src);
+	kb_cache_free(dst);
+	kb_cache_free(src);
 	free(buf);
 	return rc;
 }
@@ -746,7 +746,7 @@ int kb_cache_recover(const char *dir, const char *to, kb_recover_result *res,
 	rc = kb_cache_verify(c, &res->bad_after, NULL, NULL);
 	if (!rc)
 		mdb_env_sync(c->env, 1);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	if (rc)
 		return rc;
 	if (res->bad_after)

@@ -151,7 +151,7 @@ static void print_text(const kb_engine *e, const kb_model *m, const kb_gitdag *d
 	kb_bisect_result r;
 	char t1[32], t2[32], pt[16];
 
-	kb_engine_result(e, &r);
+	kb_engine_result(&r, e);
 	if (r.culprit != KB_MODEL_NONE) {
 		fprintf(f, "culprit: %s (probability %s)\n", kb_engine_node_name(e, r.culprit),
 			kb_engine_prob_text(r.probability, pt, sizeof(pt)));
@@ -204,7 +204,7 @@ static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, con
 		return kb_cli_die_error();
 	if (json) {
 		char *s = NULL;
-		if (kb_engine_json(e, &s) != 0)
+		if (kb_engine_json(&s, e) != 0)
 			return kb_cli_die_error();
 		json_t *o = preboots >= 0 ? json_loads(s, 0, NULL) : NULL;
 		if (o && json_object_set_new(o, "preboots", json_integer(preboots)) == 0) {
@@ -222,7 +222,7 @@ static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, con
 		if (preboots > 0)
 			printf("%ld kernels pre-booted ahead of their tests\n", preboots);
 	}
-	kb_engine_result(e, &r);
+	kb_engine_result(&r, e);
 	if (r.stop == KB_STOP_NO_REPRO)
 		return kb_cli_error("the reproducer did not crash bad commit %s in %u rounds of "
 				    "runs (see the calibration lines above); check the reproducer, "
@@ -268,11 +268,11 @@ static int run_simulated(const kb_engine_opts *eo, size_t commits, int shape, do
 	kb_engine_opts opt = *eo;
 	int rc;
 
-	if (kb_sim_new(&s, &so) || kb_sim_model(s, &m, NULL)) {
+	if (kb_sim_new(&s, &so) || kb_sim_model(&m, s, NULL)) {
 		kb_sim_free(s);
 		return kb_cli_die_error();
 	}
-	kb_sim_oracle(s, 1, &o);
+	kb_sim_oracle(&o, s, 1);
 	o.log = log_line;
 	o.log_ctx = lg;
 	opt.bad = kb_sim_size(s) - 1;
@@ -295,7 +295,7 @@ static int run_simulated(const kb_engine_opts *eo, size_t commits, int shape, do
 		rc = finish(e, m, NULL, json, html, -1);
 		if (!json) {
 			kb_bisect_result r;
-			kb_engine_result(e, &r);
+			kb_engine_result(&r, e);
 			printf("simulated culprit: c%05zu (%s)\n", kb_sim_culprit(s),
 			       r.culprit == kb_sim_culprit(s) ? "found" : "not found");
 		}
@@ -342,7 +342,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 				       "(each with fresh randomness): if the bug needs a fresh "
 				       "boot, try --cold (each run boots, slower)";
 	if (kb_oracle_open(&o, cache, remote, &oo) != 0 ||
-	    (a->find_good && kb_oracle_find_good(o, eo, &found_good) != 0)) {
+	    (a->find_good && kb_oracle_find_good(&found_good, o, eo) != 0)) {
 		rc = kb_cli_die_error();
 		goto out;
 	}
@@ -350,7 +350,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 		const char *goods1[1] = { found_good };
 		if (kb_oracle_range(o, found_good ? goods1 : a->goods,
 				    found_good ? 1 : a->n_goods) != 0 ||
-		    kb_oracle_engine(o, eo, &e) != 0) {
+		    kb_oracle_engine(&e, o, eo) != 0) {
 			rc = kb_cli_die_error();
 			goto out;
 		}
@@ -364,8 +364,8 @@ out:
 	kb_oracle_free(o);
 	free(found_good);
 	kb_cli_remote_done(remote);
-	kb_cache_close(cache);
-	kb_remote_close(remote);
+	kb_cache_free(cache);
+	kb_remote_free(remote);
 	return rc;
 }
 

@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "kbisect/build.h"
+#include "kbisect/builder.h"
 #include "kbisect/cache.h"
 #include "kbisect/error.h"
 #include "kbisect/remote.h"
@@ -213,8 +213,8 @@ int cmd_build(int argc, char **argv)
 out:
 	kb_cli_remote_done(remote);
 	kb_builder_free(b);
-	kb_cache_close(c);
-	kb_remote_close(remote);
+	kb_cache_free(c);
+	kb_remote_free(remote);
 	free(revs);
 	if (fflush(stdout) != 0)
 		return kb_cli_error("cannot write to stdout");

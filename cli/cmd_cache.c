@@ -214,7 +214,7 @@ static int cache_put(int argc, char **argv)
 					  o.kind);
 	}
 	if (kb_cli_remote_open(&rem, o.remote) != KB_EXIT_OK || open_cache(&c, &o, KB_CACHE_CREATE)) {
-		kb_remote_close(rem);
+		kb_remote_free(rem);
 		free(o.args);
 		return KB_EXIT_ERROR;
 	}
@@ -240,8 +240,8 @@ static int cache_put(int argc, char **argv)
 			printf("%s\n", hex);
 	}
 	kb_cli_remote_done(rem);
-	kb_cache_close(c);
-	kb_remote_close(rem);
+	kb_cache_free(c);
+	kb_remote_free(rem);
 	free(o.args);
 	return rc;
 }
@@ -276,7 +276,7 @@ static int cache_get(int argc, char **argv)
 	    kb_cache_open(&c, kb_cli_cache_dir(o.cache), KB_CACHE_RDONLY) == 0)
 		;
 	else if (!c) {
-		kb_remote_close(rem);
+		kb_remote_free(rem);
 		free(o.args);
 		return kb_cli_die_error();
 	}
@@ -300,8 +300,8 @@ static int cache_get(int argc, char **argv)
 		rc = kb_cli_die_error();
 	}
 	kb_cli_remote_done(rem);
-	kb_cache_close(c);
-	kb_remote_close(rem);
+	kb_cache_free(c);
+	kb_remote_free(rem);
 	free(o.args);
 	return rc;
 }
@@ -401,7 +401,7 @@ static int cache_ls(int argc, char **argv)
 		rc = kb_cli_die_error();
 	if (o.json)
 		printf("]\n");
-	kb_cache_close(c);
+	kb_cache_free(c);
 	return rc;
 }
 
@@ -449,7 +449,7 @@ static int cache_show(int argc, char **argv)
 		fmt_time(tm, sizeof(tm), i.last_used);
 		printf("last used: %s\n", tm);
 	}
-	kb_cache_close(c);
+	kb_cache_free(c);
 	return rc;
 }
 
@@ -613,7 +613,7 @@ static int cache_stats(int argc, char **argv)
 	if (kb_cli_remote_open(&rem, o.remote) != KB_EXIT_OK)
 		return KB_EXIT_ERROR;
 	if (open_cache(&c, &o, KB_CACHE_RDONLY)) {
-		kb_remote_close(rem);
+		kb_remote_free(rem);
 		return KB_EXIT_ERROR;
 	}
 	if (kb_cache_stats_get(&s, c)) {
@@ -646,8 +646,8 @@ static int cache_stats(int argc, char **argv)
 		}
 		json_decref(server);
 	}
-	kb_remote_close(rem);
-	kb_cache_close(c);
+	kb_remote_free(rem);
+	kb_cache_free(c);
 	return rc;
 }
 
@@ -674,7 +674,7 @@ static int cache_gc(int argc, char **argv)
 		rc = kb_cli_die_error();
 	else
 		printf("evicted %" PRIu64 " object%s\n", n, n == 1 ? "" : "s");
-	kb_cache_close(c);
+	kb_cache_free(c);
 	return rc;
 }
 
@@ -786,7 +786,7 @@ static int cache_compact(int argc, char **argv)
 	else
 		printf("data.mdb: %s -> %s\n", kb_cli_human_size(a, sizeof(a), before),
 		       kb_cli_human_size(b, sizeof(b), after));
-	kb_cache_close(c);
+	kb_cache_free(c);
 	return rc;
 }
 
@@ -812,7 +812,7 @@ static int cache_pin_common(int argc, char **argv, int pinned)
 		return KB_EXIT_ERROR;
 	if (kb_cache_pin(c, &id, pinned))
 		rc = kb_cli_die_error();
-	kb_cache_close(c);
+	kb_cache_free(c);
 	return rc;
 }
 

@@ -185,7 +185,7 @@ static int serve_start(struct serve_args *a, kb_cache **cp, kb_server **sp, sigs
 	if (kb_cache_open(&c, kb_cli_cache_dir(a->dir), KB_CACHE_CREATE) != 0)
 		return kb_cli_die_error();
 	if (a->max_opt.set && kb_cache_set_limit(c, a->max_opt.v) != 0) {
-		kb_cache_close(c);
+		kb_cache_free(c);
 		return kb_cli_die_error();
 	}
 	/* Every GET and PUT allocates and frees MiB-sized buffers (chunks, MHD's response
@@ -204,14 +204,14 @@ static int serve_start(struct serve_args *a, kb_cache **cp, kb_server **sp, sigs
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (kb_server_start(&srv, c, &a->o) != 0) {
-		kb_cache_close(c);
+		kb_cache_free(c);
 		return kb_cli_die_error();
 	}
 	if (a->port_file) {
 		FILE *f = fopen(a->port_file, "w");
 		if (!f || fprintf(f, "%u\n", (unsigned)kb_server_port(srv)) < 0 || fclose(f) != 0) {
 			kb_server_stop(srv);
-			kb_cache_close(c);
+			kb_cache_free(c);
 			return kb_cli_error("cannot write port file '%s'; check the directory",
 					    a->port_file);
 		}
@@ -320,7 +320,7 @@ static int serve_main(int argc, char **argv)
 	serve_wait(srv, &set, a.duration);
 	notify_systemd("STOPPING=1");
 	kb_server_stop(srv);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	return KB_EXIT_OK;
 }
 

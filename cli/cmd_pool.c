@@ -188,7 +188,7 @@ static int pool_collect(kb_pool *pool, const struct pool_args *a, struct pool_ta
 			fprintf(stderr, "kbisect: interrupted; stopping the vms\n");
 			rc = 130;
 		}
-		e = kb_pool_next(pool, &r, 0.2);
+		e = kb_pool_next(&r, pool, 0.2);
 		if (e == KB_ETIMEOUT)
 			continue;
 		if (e < 0)
@@ -226,7 +226,7 @@ static void summary_json(kb_pool *pool, const struct pool_args *a, struct pool_t
 				kb_pool_accel_reason(pool), "runs", t->jruns, "summary", sum,
 				"titles", titles);
 	t->jruns = NULL;
-	kb_pool_counters_get(pool, &cnt);
+	kb_pool_counters_get(&cnt, pool);
 	if (top) {
 		json_object_set_new(top, "signature", sig_text[0] ? json_string(sig_text) :
 							      json_null());
@@ -251,7 +251,7 @@ static void summary_text(kb_pool *pool, const struct pool_args *a, const struct 
 	kb_pool_counters cnt;
 
 	printf("accelerator: %s (%s)\n", kb_pool_accel(pool), kb_pool_accel_reason(pool));
-	kb_pool_counters_get(pool, &cnt);
+	kb_pool_counters_get(&cnt, pool);
 	printf("vm states: %u booted, %u from the cache, %u from the state dir (keyed by "
 	       "%s)\n", cnt.boots, cnt.cache_loads, cnt.state_loads,
 	       a->sig_text[0] ? "kernel signature" : "bzImage hash");
@@ -309,8 +309,8 @@ static int pool_go(struct pool_args *a)
 out:
 	json_decref(t.jruns);
 	free(t.rows);
-	kb_pool_close(pool);
-	kb_cache_close(cache);
+	kb_pool_free(pool);
+	kb_cache_free(cache);
 	return rc;
 }
 

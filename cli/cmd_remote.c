@@ -99,7 +99,7 @@ static int open_remote_cache(kb_remote **r, kb_cache **c, const struct ropts *o,
 	if ((rc = open_remote(r, o)))
 		return rc;
 	if (kb_cache_open(c, kb_cli_cache_dir(o->cache), open_flags) != 0) {
-		kb_remote_close(*r);
+		kb_remote_free(*r);
 		*r = NULL;
 		return kb_cli_die_error();
 	}
@@ -117,7 +117,7 @@ static int remote_status(const struct ropts *o)
 		return rc;
 	if (kb_remote_status_json(&buf, r) != 0) {
 		rc = kb_cli_die_error();
-		kb_remote_close(r);
+		kb_remote_free(r);
 		return rc;
 	}
 	if (o->json) {
@@ -154,7 +154,7 @@ static int remote_status(const struct ropts *o)
 		json_decref(j);
 	}
 	free(buf);
-	kb_remote_close(r);
+	kb_remote_free(r);
 	return KB_EXIT_OK;
 }
 
@@ -165,7 +165,7 @@ static int finish(kb_remote *r, int rc)
 
 	kb_remote_stats_get(&st, r);
 	kb_remote_stats_print(stderr, r);
-	kb_remote_close(r);
+	kb_remote_free(r);
 	if (rc == KB_EXIT_OK && st.failed)
 		return kb_cli_error("the remote failed: %s", st.last_error);
 	return rc;
@@ -210,7 +210,7 @@ static int remote_push(const struct ropts *o)
 			rc = kb_cli_die_error();
 		printf("pushed %lu build records\n", p.pushed);
 	}
-	kb_cache_close(c);
+	kb_cache_free(c);
 	return finish(r, rc);
 }
 
@@ -230,7 +230,7 @@ static int remote_get(const struct ropts *o)
 		return rc;
 	if (kb_cache_fetch(c, &id) != 0 || kb_cache_get_file(c, &id, o->out) != 0)
 		rc = kb_cli_die_error();
-	kb_cache_close(c);
+	kb_cache_free(c);
 	return finish(r, rc);
 }
 
@@ -283,7 +283,7 @@ static int remote_build(const struct ropts *o)
 		json_decref(j);
 		kb_build_record_clear(&rec);
 	}
-	kb_cache_close(c);
+	kb_cache_free(c);
 	return finish(r, rc);
 }
 

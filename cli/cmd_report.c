@@ -72,7 +72,7 @@ static int parse_file(const char *path, const kb_report_ctx *ctx, kb_report *r)
 	}
 	if (f != stdin)
 		fclose(f);
-	rc = kb_report_parser_finish(p, ctx, r);
+	rc = kb_report_parser_finish(r, p, ctx);
 	kb_report_parser_free(p);
 	return rc != 0 ? kb_cli_die_error() : KB_EXIT_OK;
 }

@@ -127,7 +127,7 @@ int kb_remote_open(kb_remote **out, const char *url, const kb_remote_opts *opts)
 	return 0;
 }
 
-void kb_remote_close(kb_remote *r)
+void kb_remote_free(kb_remote *r)
 {
 	if (!r)
 		return;

@@ -277,7 +277,7 @@ static int report_crash(kb_report_parser *p, kb_report *out)
 	return 0;
 }
 
-int kb_report_parser_finish(kb_report_parser *p, const kb_report_ctx *ctx, kb_report *out)
+int kb_report_parser_finish(kb_report *out, kb_report_parser *p, const kb_report_ctx *ctx)
 {
 	static const kb_report_ctx clean_exit = { 0 };
 	char title[KB_REPORT_TITLE_MAX];
@@ -371,7 +371,7 @@ int kb_report_parse(kb_report *out, const char *console, size_t len, const kb_re
 		return rc;
 	rc = kb_report_parser_feed(p, console ? console : "", len);
 	if (rc == 0)
-		rc = kb_report_parser_finish(p, ctx, out);
+		rc = kb_report_parser_finish(out, p, ctx);
 	kb_report_parser_free(p);
 	return rc;
 }

@@ -153,7 +153,7 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 				       "/dev/shm" : "/tmp";
 	}
 	if (strchr(base, '\'')) {
-		kb_pool_close(p);
+		kb_pool_free(p);
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_VMPOOL, "work dir '%s' contains a "
 				     "quote, which qemu's exec: migration cannot take; use "
 				     "another TMPDIR", base);
@@ -163,11 +163,11 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 	if (!mkdtemp(p->dir)) {
 		r = kb_error_os("cannot create the pool's directory under '%s'", base);
 		p->dir[0] = '\0';
-		kb_pool_close(p);
+		kb_pool_free(p);
 		return r;
 	}
 	if ((r = kb_pooldir__lock(p->dir, &p->lock_fd)) < 0) {
-		kb_pool_close(p);
+		kb_pool_free(p);
 		return r;
 	}
 	if (!getenv("KBISECT_KEEP_VM"))
@@ -183,7 +183,7 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 	p->workers = calloc(p->n_workers, sizeof(*p->workers));
 	p->vm_pids = calloc(p->n_workers, sizeof(*p->vm_pids));
 	if (!p->workers || !p->vm_pids) {
-		kb_pool_close(p);
+		kb_pool_free(p);
 		return kb_error_os("out of memory");
 	}
 	for (unsigned int i = 0; i < p->n_workers; i++) {
@@ -195,7 +195,7 @@ int kb_pool_open(kb_pool **out, const kb_pool_opts *opts)
 		if (!wa || pthread_create(&p->workers[i], NULL, kb_pool__worker_main, wa)) {
 			free(wa);
 			p->n_workers = i;
-			kb_pool_close(p);
+			kb_pool_free(p);
 			return kb_error_os("cannot start pool threads");
 		}
 	}
@@ -216,7 +216,7 @@ void kb_pool_cancel(kb_pool *p)
 	pthread_mutex_unlock(&p->mu);
 }
 
-void kb_pool_close(kb_pool *p)
+void kb_pool_free(kb_pool *p)
 {
 	if (!p)
 		return;
@@ -305,7 +305,7 @@ void kb_pool__ensure_accel(kb_pool *p, const char *kernel)
 		fprintf(stderr, "kbisect: accelerator %s (%s)\n", p->accel, p->accel_reason);
 }
 
-void kb_pool_counters_get(kb_pool *p, kb_pool_counters *out)
+void kb_pool_counters_get(kb_pool_counters *out, kb_pool *p)
 {
 	pthread_mutex_lock(&p->mu);
 	*out = p->cnt;
@@ -527,7 +527,7 @@ static int submit(kb_pool *p, const kb_pool_run *run, int warm_only)
 	return 0;
 }
 
-int kb_pool_next(kb_pool *p, kb_pool_result *out, double timeout_s)
+int kb_pool_next(kb_pool_result *out, kb_pool *p, double timeout_s)
 {
 	struct timespec ts;
 	int r = 0;
@@ -586,7 +586,7 @@ int kb_pool_run_n(kb_pool_result **out, kb_pool *p, const kb_pool_kernel *kernel
 	}
 	while (got < n) {
 		kb_pool_result one;
-		if ((r = kb_pool_next(p, &one, -1)) < 0)
+		if ((r = kb_pool_next(&one, p, -1)) < 0)
 			break;
 		if (one.tag < n)
 			res[one.tag] = one;

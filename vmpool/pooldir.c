@@ -2,7 +2,7 @@
  * vmpool/pooldir.c - the pool's temporary directory outliving nothing.
  * Owns: owner.lock (flock()ed by the live pool), sweeping kbisect-pool-* directories
  * whose owner is gone, and the reaper process that removes a pool's directory as soon
- * as its process dies without kb_pool_close() (kill -9 included).
+ * as its process dies without kb_pool_free() (kill -9 included).
  * Not: what is in the directory (template.c, run.c, snapshot.c).
  * DESIGN: the templates' RAM files (up to ~1 GB) live in /dev/shm; a process killed
  * with SIGKILL cannot clean up, so a child forked at kb_pool_open() waits on a pipe

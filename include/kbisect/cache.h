@@ -63,7 +63,7 @@ typedef struct {
 
 /**
  * Open (or with KB_CACHE_CREATE create) the cache in dir. On success *out is yours:
- * kb_cache_close() it. Several processes may open the same dir at once.
+ * kb_cache_free() it. Several processes may open the same dir at once.
  * @return 0, KB_ENOTFOUND (no cache there and no CREATE), KB_EVERSION (format newer
  *         than this binary), KB_ECORRUPT (not an LMDB file: see `kbisect cache verify`),
  *         KB_ERROR (kb_error_last())
@@ -71,7 +71,7 @@ typedef struct {
 int kb_cache_open(kb_cache **out, const char *dir, unsigned int flags);
 
 /** Close the cache; NULL ok. */
-void kb_cache_close(kb_cache *c);
+void kb_cache_free(kb_cache *c);
 
 /** The directory of the cache (borrowed until close). */
 const char *kb_cache_dir(const kb_cache *c);

@@ -194,7 +194,7 @@ int kb_engine_run(kb_engine *e);
 const char *kb_engine_why(const kb_engine *e);
 
 /** Fill *out (borrowed pointers valid until the next step or free). */
-void kb_engine_result(const kb_engine *e, kb_bisect_result *out);
+void kb_engine_result(kb_bisect_result *out, const kb_engine *e);
 
 /** A one-line progress summary (round, candidates left, top commit and probability,
  * elapsed, estimate left) into buf. */
@@ -203,7 +203,7 @@ void kb_engine_progress(const kb_engine *e, char *buf, size_t len);
 /** The result, the evidence per tested commit, the per-round mass and the timeline as
  * a JSON object (fields culprit, probability, candidates, flags, tested, seconds, ...).
  * *out is malloc'd: free() it. @return 0, KB_ERROR (memory) */
-int kb_engine_json(const kb_engine *e, char **out);
+int kb_engine_json(char **out, const kb_engine *e);
 
 /** Write an HTML report (timeline of builds and tests per worker, probability mass per
  * round, evidence table) to path. @return 0, KB_ERROR (file) */

@@ -42,7 +42,7 @@ const char *kb_gitdag_summary(const kb_gitdag *d, size_t i);
 int kb_gitdag_is_merge(const kb_gitdag *d, size_t i);
 
 /** Make a finalized model of the candidates and their in-range edges (*out is yours). */
-int kb_gitdag_model(const kb_gitdag *d, kb_model **out, const kb_model_opts *opts);
+int kb_gitdag_model(kb_model **out, const kb_gitdag *d, const kb_model_opts *opts);
 
 /** Release tags (vN.M or vN.M.P, no -rc) that are ancestors of bad, newest first, as a
  * malloc'd array of malloc'd strings (*n entries); free with kb_gitdag_tags_free().

@@ -93,7 +93,7 @@ size_t kb_model_parent(const kb_model *m, size_t node, size_t i);
 int kb_model_set_signature(kb_model *m, size_t node, const kb_key *sig);
 
 /** 1 and *out set if node has a signature, else 0. */
-int kb_model_signature(const kb_model *m, size_t node, kb_key *out);
+int kb_model_signature(kb_key *out, const kb_model *m, size_t node);
 
 /** Add one test of node's kernel (one boot, its runs): `target` runs showed the target
  * crash, `clean` ran without crash, `censored` ended otherwise (infra error, other
@@ -149,14 +149,14 @@ double kb_model_buggy(const kb_model *m, size_t node);
 
 /** kb_model_buggy() for every node at once into out[0..n-1] (fast: four-Russians tables
  * over the closure). @return 0, KB_ERROR (memory) */
-int kb_model_buggy_all(const kb_model *m, double *out);
+int kb_model_buggy_all(double *out, const kb_model *m);
 
 /** The smallest set of hypotheses whose posterior sums to >= conf (0 < conf <= 1),
  * most likely first chosen, returned in topological order (KB_MODEL_NONE last if in it).
  * *out is malloc'd (free() it), *n its length; *mass gets the set's total (may be NULL).
  * @return 0, KB_EINVAL, KB_ERROR (memory) */
-int kb_model_credible_set(const kb_model *m, double conf, size_t **out, size_t *n,
-			  double *mass);
+int kb_model_credible_set(size_t **out, size_t *n, double *mass, const kb_model *m,
+			  double conf);
 
 /** Posterior summary of the rates: mean of q, its 5% and 95% quantiles, mean of eps;
  * any pointer may be NULL. */

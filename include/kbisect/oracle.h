@@ -1,6 +1,6 @@
 /*
  * kbisect/oracle.h - the real oracle of a bisection: the engine's callbacks
- * (kbisect/engine.h) answered with kernels from the builder (kbisect/build.h, cache
+ * (kbisect/engine.h) answered with kernels from the builder (kbisect/builder.h, cache
  * hits, dependency skips, real builds in parallel worker trees) and runs of the
  * reproducer in the VM pool (kbisect/vmpool.h), test results stored in the cache so
  * that an interrupted bisection resumes without repeating work; the journal that lets
@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "kbisect/build.h"
+#include "kbisect/builder.h"
 #include "kbisect/cache.h"
 #include "kbisect/engine.h"
 #include "kbisect/gitdag.h"
@@ -95,7 +95,7 @@ int kb_oracle_open(kb_oracle **out, kb_cache *cache, kb_remote *remote,
 /** syzbot's way to a good commit: test release tags below bad, newest first (at most
  * 8), until one does not crash (eo: runs per test, target title). *good_out is a
  * malloc'd tag name. Returns 0, KB_ENOTFOUND (none ran clean), or the failure. */
-int kb_oracle_find_good(kb_oracle *o, const kb_engine_opts *eo, char **good_out);
+int kb_oracle_find_good(char **good_out, kb_oracle *o, const kb_engine_opts *eo);
 
 /** Load the commits between goods[0..n_goods) and bad: the DAG and its model. */
 int kb_oracle_range(kb_oracle *o, const char *const *goods, size_t n_goods);
@@ -103,7 +103,7 @@ int kb_oracle_range(kb_oracle *o, const char *const *goods, size_t n_goods);
 /** Create an engine (eo->bad is set here) on the range's model, wired to the oracle,
  * with the journal of an identical earlier bisection to replay. *out is yours:
  * kb_engine_free() it before kb_oracle_free(). */
-int kb_oracle_engine(kb_oracle *o, kb_engine_opts *eo, kb_engine **out);
+int kb_oracle_engine(kb_engine **out, kb_oracle *o, kb_engine_opts *eo);
 
 /** The commit DAG of the range (after kb_oracle_range()), or NULL. */
 const kb_gitdag *kb_oracle_dag(const kb_oracle *o);

@@ -10,7 +10,7 @@
  * errors and timeouts are counted in kb_remote_stats. A handle is safe to use from
  * several threads (calls are serialized). Nothing here is picked up implicitly: the
  * command line decides which server to use (--remote, $KBISECT_REMOTE, its config).
- * Ownership: kb_remote_open() gives you the handle; kb_remote_close() it, after the
+ * Ownership: kb_remote_open() gives you the handle; kb_remote_free() it, after the
  * caches it is attached to are closed or detached.
  */
 #ifndef KBISECT_REMOTE_H
@@ -61,7 +61,7 @@ typedef struct {
 int kb_remote_open(kb_remote **out, const char *url, const kb_remote_opts *opts);
 
 /** Close the handle; NULL ok. */
-void kb_remote_close(kb_remote *r);
+void kb_remote_free(kb_remote *r);
 
 /** The base URL (borrowed), without a trailing '/'. */
 const char *kb_remote_url(const kb_remote *r);

@@ -89,7 +89,7 @@ int kb_report_parser_feed(kb_report_parser *p, const char *buf, size_t len);
 /** Classify what was fed, like kb_report_parse() (ctx NULL: a clean exit); out is filled
  * as there and must be kb_report_free()d. The parser can only be freed afterwards.
  * @return 0, KB_EINVAL (NULL p or out), KB_ERROR (out of memory) */
-int kb_report_parser_finish(kb_report_parser *p, const kb_report_ctx *ctx, kb_report *out);
+int kb_report_parser_finish(kb_report *out, kb_report_parser *p, const kb_report_ctx *ctx);
 
 /** Free a parser (NULL ok). */
 void kb_report_parser_free(kb_report_parser *p);

@@ -78,11 +78,11 @@ double kb_sim_bound_seconds(const kb_sim *s, unsigned k);
 int kb_sim_is_merge(const kb_sim *s, size_t node);
 
 /** A finalized model of the history (nodes and edges only). *out is yours. */
-int kb_sim_model(const kb_sim *s, kb_model **out, const kb_model_opts *opts);
+int kb_sim_model(kb_model **out, const kb_sim *s, const kb_model_opts *opts);
 
 /** Reset the simulated clock, build cache and run randomness (stream `stream`), and
  * fill *out with an oracle over s (valid while s lives). */
-void kb_sim_oracle(kb_sim *s, uint64_t stream, kb_engine_oracle *out);
+void kb_sim_oracle(kb_engine_oracle *out, kb_sim *s, uint64_t stream);
 
 /** Work done by one strategy on one history. */
 typedef struct {

@@ -7,7 +7,7 @@
  * kb_pool_submit() and results streamed back with kb_pool_next(). Every run has a
  * wall-clock limit and ends classified as a kb_run_class (kbisect/common.h).
  * Ownership: the pool owns its QEMU processes, sockets and temporary files; all are
- * gone after kb_pool_close() (and QEMU dies with the process that started it).
+ * gone after kb_pool_free() (and QEMU dies with the process that started it).
  */
 #ifndef KBISECT_VMPOOL_H
 #define KBISECT_VMPOOL_H
@@ -118,12 +118,12 @@ typedef struct {
  * <dir of kbisect>/../libexec/kbisect/kbisect-agent when installed, else the build's. */
 const char *kb_vmpool_agent_path(void);
 
-/** Open a pool (no VM starts yet). On success *out is yours: kb_pool_close() it.
+/** Open a pool (no VM starts yet). On success *out is yours: kb_pool_free() it.
  * @return 0, KB_EINVAL (bad options), KB_ERROR (kb_error_last()) */
 int kb_pool_open(kb_pool **out, const kb_pool_opts *opts);
 
 /** Kill every VM, remove every temporary file and free the pool; NULL ok. */
-void kb_pool_close(kb_pool *pool);
+void kb_pool_free(kb_pool *pool);
 
 /** The accelerator the pool uses ("tcg" or "kvm"); the probe runs on the first call. */
 const char *kb_pool_accel(kb_pool *pool);
@@ -152,7 +152,7 @@ int kb_pool_submit(kb_pool *pool, const kb_pool_run *run);
 /** Take the next finished run into *out (kb_pool_result_clear() it), waiting up to
  * timeout_s (< 0: forever). @return 0, KB_ETIMEOUT (none yet), KB_ENOTFOUND (nothing
  * queued or running) */
-int kb_pool_next(kb_pool *pool, kb_pool_result *out, double timeout_s);
+int kb_pool_next(kb_pool_result *out, kb_pool *pool, double timeout_s);
 
 /** Cancel queued runs and kill running ones and boots (their results say infra
  * "kbisect: cancelled"). Final: later runs are cancelled too. Safe from any thread. */
@@ -170,7 +170,7 @@ int kb_pool_run_n(kb_pool_result **out, kb_pool *pool, const kb_pool_kernel *ker
 int kb_pool_health(kb_pool *pool);
 
 /** Copy the pool's counters into *out (safe while runs go on). */
-void kb_pool_counters_get(kb_pool *pool, kb_pool_counters *out);
+void kb_pool_counters_get(kb_pool_counters *out, kb_pool *pool);
 
 /** Free what a result owns (console_log); NULL ok. */
 void kb_pool_result_clear(kb_pool_result *r);

@@ -41,7 +41,7 @@ static void sim_tests(kb_sim *s, size_t node, unsigned tests, unsigned runs,
 		      unsigned *infra)
 {
 	kb_engine_oracle o;
-	kb_sim_oracle(s, 1, &o);
+	kb_sim_oracle(&o, s, 1);
 	for (unsigned t = 0; t < tests; t++) {
 		kb_engine_request rq = { .node = node, .runs = runs };
 		kb_engine_outcome oc;

@@ -166,7 +166,7 @@ static void run_script(struct script *sc, size_t n, kb_bisect_result *r, kb_engi
 		assert_int_equal(kb_engine_set_node(e, i, name, 0), 0);
 	}
 	assert_int_equal(kb_engine_run(e), 0);
-	kb_engine_result(e, r);
+	kb_engine_result(r, e);
 	*eo = e, *mo = m;
 }
 
@@ -234,7 +234,7 @@ static void test_bisect_engine__unsettled_parent_leaves_a_set_and_says_why(void 
 	assert_true(has5 && has4);
 	assert_true(strstr(kb_engine_why(e), "two separately booted tests") != NULL);
 	assert_true(sc.parent_tests >= 8);
-	assert_int_equal(kb_engine_json(e, &js), 0);
+	assert_int_equal(kb_engine_json(&js, e), 0);
 	assert_non_null(strstr(js, "\"why\""));
 	assert_non_null(strstr(js, "\"unsettled\""));
 	assert_non_null(strstr(js, "\"misfit\""));
@@ -289,7 +289,7 @@ static void test_bisect_engine__json_and_html_have_the_fields(void **state)
 	size_t len;
 	(void)state;
 	run_script(&sc, 6, &r, &e, &m);
-	assert_int_equal(kb_engine_json(e, &js), 0);
+	assert_int_equal(kb_engine_json(&js, e), 0);
 	o = json_loads(js, 0, &jerr);
 	assert_non_null(o);
 	assert_string_equal(json_string_value(json_object_get(o, "culprit")), "c2");
@@ -377,7 +377,7 @@ static void test_bisect_engine__k2_prefetch_focuses_on_one_interval(void **state
 	(void)state;
 	assert_int_equal(kb_engine_new(&e, m, &o, &opt), 0);
 	assert_int_equal(kb_engine_run(e), 0);
-	kb_engine_result(e, &r);
+	kb_engine_result(&r, e);
 	assert_int_equal(r.culprit, 150);
 	print_message("prefetch in one interval in %u rounds, spread in %u\n", sc.focused,
 		      sc.spread);
@@ -442,7 +442,7 @@ static void test_bisect_engine__build_costs_steer_the_choice(void **state)
 	kb_engine_opts opt = { .target_title = "general protection fault in vmx_vcpu_run" };
 	assert_int_equal(kb_engine_new(&e, m2, &o, &opt), 0);
 	assert_int_equal(kb_engine_run(e), 0);
-	kb_engine_result(e, &r);
+	kb_engine_result(&r, e);
 	assert_int_equal(r.culprit, 50);
 	t_blind = r.seconds;
 	print_message("told: first pick %ld, %.0f s; blind: first pick %ld, %.0f s\n",

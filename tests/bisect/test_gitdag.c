@@ -68,7 +68,7 @@ static void test_bisect_gitdag__range_with_merge_in_topological_order(void **sta
 	assert_true(a1 < a2 && a1 < b1 && b1 < b2 && b2 < M && a2 < M && M < c1);
 	assert_true(kb_gitdag_is_merge(d, M));
 	assert_false(kb_gitdag_is_merge(d, b1));
-	assert_int_equal(kb_gitdag_model(d, &m, NULL), 0);
+	assert_int_equal(kb_gitdag_model(&m, d, NULL), 0);
 	assert_true(kb_model_is_ancestor(m, b1, M));
 	assert_true(kb_model_is_ancestor(m, a1, c1));
 	assert_false(kb_model_is_ancestor(m, b1, a2));

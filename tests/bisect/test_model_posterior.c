@@ -108,7 +108,7 @@ static void test_bisect_model__merge_closure_and_buggy_all(void **state)
 	kb_model_add_runs(m, 4, 5, 5, 0);
 	kb_model_add_runs(m, 1, 0, 10, 0); /* branch 1 clean: culprit on branch 2 or later */
 	assert_int_equal(kb_model_update(m), 0);
-	assert_int_equal(kb_model_buggy_all(m, all), 0);
+	assert_int_equal(kb_model_buggy_all(all, m), 0);
 	for (size_t i = 0; i < 5; i++)
 		assert_float_equal(all[i], kb_model_buggy(m, i), 1e-12);
 	assert_true(kb_model_posterior(m, 0) < kb_model_posterior(m, 2));
@@ -134,8 +134,8 @@ static void test_bisect_model__pooled_signature_shares_evidence(void **state)
 	kb_model_evidence(m, 2, &t, &c, &x);
 	assert_int_equal(c, 10);
 	assert_int_equal(kb_model_set_signature(m, 2, &s2), KB_EINVAL);
-	assert_int_equal(kb_model_signature(m, 2, NULL), 1);
-	assert_int_equal(kb_model_signature(m, 0, NULL), 0);
+	assert_int_equal(kb_model_signature(NULL, m, 2), 1);
+	assert_int_equal(kb_model_signature(NULL, m, 0), 0);
 	kb_model_free(m);
 }
 
@@ -150,13 +150,13 @@ static void test_bisect_model__credible_set_in_topological_order(void **state)
 	kb_model_add_runs(m, 3, 5, 5, 0);
 	kb_model_add_runs(m, 1, 0, 40, 0);
 	assert_int_equal(kb_model_update(m), 0);
-	assert_int_equal(kb_model_credible_set(m, 0.99, &set, &n, &mass), 0);
+	assert_int_equal(kb_model_credible_set(&set, &n, &mass, m, 0.99), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(set[0], 2);
 	assert_int_equal(set[1], 3);
 	assert_true(mass >= 0.99);
 	free(set);
-	assert_int_equal(kb_model_credible_set(m, 1.5, &set, &n, NULL), KB_EINVAL);
+	assert_int_equal(kb_model_credible_set(&set, &n, NULL, m, 1.5), KB_EINVAL);
 	kb_model_free(m);
 }
 

@@ -19,7 +19,7 @@
 
 #include <git2.h>
 
-#include "kbisect/build.h"
+#include "kbisect/builder.h"
 #include "kbisect/cache.h"
 #include "kbisect/error.h"
 #include "kbisect/oracle.h"
@@ -102,7 +102,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	for (int w = 0; w < 3; w++)
 		kb_builder_free(f->b[w]);
-	kb_cache_close(f->cache);
+	kb_cache_free(f->cache);
 	git_repository_free(f->git);
 	kb_test_tmpdir_free(f->dir);
 	free(f);
@@ -199,7 +199,7 @@ static void test_bisect_oracle_builds__a_failing_build_leaves_the_other_whole(vo
 		assert_kernel(&alone, f->c0);
 		assert_true(kb_key_equal(&alone.res.signature, &jobs[1].res.signature));
 		kb_builder_free(b);
-		kb_cache_close(c2);
+		kb_cache_free(c2);
 	}
 }
 

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kbisect/build.h"
+#include "kbisect/builder.h"
 #include "kbisect/cache.h"
 #include "kbisect/error.h"
 #include "kb_test.h"
@@ -77,7 +77,7 @@ static void build_one(kb_build_result *r, const char *repo, const char *cache_di
 	if (!r->ok)
 		fail_msg("build of %s failed: %s", rev, r->reason);
 	kb_builder_free(b);
-	kb_cache_close(c);
+	kb_cache_free(c);
 }
 
 static void test_bisect_build_kernel__docs_arch_skip_code_rebuilds(void **state)

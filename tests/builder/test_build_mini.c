@@ -20,7 +20,7 @@
 
 #include <git2.h>
 
-#include "kbisect/build.h"
+#include "kbisect/builder.h"
 #include "kbisect/cache.h"
 #include "kbisect/error.h"
 #include "kbisect/signature.h"
@@ -99,7 +99,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	kb_cache_close(f->cache);
+	kb_cache_free(f->cache);
 	git_repository_free(f->git);
 	kb_test_tmpdir_free(f->dir);
 	free(f);
@@ -145,7 +145,7 @@ static void reference_signature(struct fx *f, const char *rev, kb_key *out, int 
 	if (r.ok)
 		*out = r.signature;
 	kb_builder_free(b);
-	kb_cache_close(c);
+	kb_cache_free(c);
 }
 
 static void test_bisect_build_mini__outcomes_and_zero_false_skips(void **state)

@@ -75,7 +75,7 @@ static void writer(const char *dir, const char *log, unsigned int w)
 		if (kb_cache_build_put(c, &rec))
 			_exit(6);
 	}
-	kb_cache_close(c);
+	kb_cache_free(c);
 	_exit(0);
 }
 
@@ -130,7 +130,7 @@ static void reader(const char *dir, const char *const *logs, const char *done, u
 			_exit(12);
 		usleep(2000);
 	}
-	kb_cache_close(c);
+	kb_cache_free(c);
 	_exit(reads ? 0 : 13);
 }
 
@@ -199,7 +199,7 @@ static void test_cache_concurrency__four_writers_and_four_readers_lose_nothing(v
 		builds = (int)s.builds;
 	}
 	assert_int_equal(builds, WRITERS * PUTS);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 }
 
@@ -266,7 +266,7 @@ static void test_cache_concurrency__threads_share_one_handle(void **state)
 		hits += s.hits[k];
 	assert_int_equal(hits, 40); /* every get counted once */
 	assert_int_equal(s.test_runs, 40);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 }
 

@@ -39,7 +39,7 @@ static int setup(void **state)
 	kb_test_fill_random(f->data, LEN, 31); /* incompressible: stored raw */
 	assert_int_equal(kb_cache_open(&c, f->dir, KB_CACHE_CREATE), 0);
 	assert_int_equal(kb_cache_put_buf(&f->id, c, f->data, LEN, NULL), 0);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	*state = f;
 	return 0;
 }
@@ -102,7 +102,7 @@ static void test_cache_corrupt__flipped_byte_in_chunk_is_ecorrupt_not_data(void 
 	assert_int_equal(kb_cache_verify(c, &bad, record, &objects), 0);
 	assert_int_equal(bad, 1);
 	assert_int_equal(objects, 1);
-	kb_cache_close(c);
+	kb_cache_free(c);
 }
 
 static void test_cache_corrupt__lost_chunk_is_ecorrupt(void **state)
@@ -133,7 +133,7 @@ static void test_cache_corrupt__lost_chunk_is_ecorrupt(void **state)
 	assert_int_equal(kb_cache_open(&c, f->dir, 0), 0);
 	assert_int_equal(kb_cache_get_buf(&got, &n, c, &f->id), KB_ECORRUPT);
 	assert_non_null(strstr(kb_error_last()->message, "chunk"));
-	kb_cache_close(c);
+	kb_cache_free(c);
 }
 
 static void test_cache_corrupt__non_lmdb_file_is_a_clear_error(void **state)
@@ -221,7 +221,7 @@ static char *put_big(struct fx *f, uint8_t **data, kb_key *id)
 	kb_test_fill_random(*data, BIG, 77);
 	assert_int_equal(kb_cache_open(&c, dir, KB_CACHE_CREATE), 0);
 	assert_int_equal(kb_cache_put_buf(id, c, *data, BIG, NULL), 0);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	return dir;
 }
 
@@ -264,7 +264,7 @@ static void test_cache_corrupt__get_file_of_many_chunks_with_a_bad_middle_chunk(
 		free(old);
 		assert_int_equal(kb_test_sh("ls '%s' | grep -q kbtmp", dir), 1);
 	}
-	kb_cache_close(c);
+	kb_cache_free(c);
 	free(data);
 	free(dir);
 }
@@ -313,7 +313,7 @@ static void test_cache_corrupt__get_file_with_swapped_chunks_fails_the_sha256(vo
 	assert_non_null(strstr(kb_error_last()->message, "SHA-256"));
 	assert_int_not_equal(access(out, F_OK), 0);
 	assert_int_equal(kb_test_sh("ls '%s' | grep -q kbtmp", dir), 1);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	free(data);
 	free(dir);
 }

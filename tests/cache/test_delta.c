@@ -49,7 +49,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	kb_cache_close(f->c);
+	kb_cache_free(f->c);
 	kb_test_tmpdir_free(f->dir);
 	free(f->base);
 	free(f->next);

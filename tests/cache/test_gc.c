@@ -43,7 +43,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	kb_cache_close(f->c);
+	kb_cache_free(f->c);
 	kb_test_tmpdir_free(f->dir);
 	free(f);
 	return 0;
@@ -164,7 +164,7 @@ static void test_cache_gc__compact_refuses_while_another_handle_is_open(void **s
 	assert_int_equal(kb_cache_open(&other, f->dir, 0), 0);
 	assert_int_equal(kb_cache_compact(f->c, NULL, NULL), KB_ELOCKED);
 	assert_non_null(strstr(kb_error_last()->message, "in use"));
-	kb_cache_close(other);
+	kb_cache_free(other);
 	assert_int_equal(kb_cache_compact(f->c, NULL, NULL), 0);
 }
 

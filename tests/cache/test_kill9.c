@@ -115,7 +115,7 @@ static void test_cache_kill9__killed_writers_leave_a_consistent_store(void **sta
 	snprintf(log, sizeof(log), "%s/committed.log", dir);
 	/* create the store first so that writers race only on puts */
 	assert_int_equal(kb_cache_open(&c, dir, KB_CACHE_CREATE), 0);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	for (int r = 0; r < rounds; r++) {
 		pid_t pids[2];
 		int nw = 1 + (r % 2); /* every other round two writers race */
@@ -175,7 +175,7 @@ static void test_cache_kill9__killed_writers_leave_a_consistent_store(void **sta
 		kb_key id;
 		assert_int_equal(kb_cache_put_buf(&id, c, "after", 5, NULL), 0);
 	}
-	kb_cache_close(c);
+	kb_cache_free(c);
 	free(logged);
 	kb_test_tmpdir_free(dir);
 }

@@ -62,7 +62,7 @@ static void abandoned_put(const char *dir, int kill)
 		raise(SIGKILL);
 	}
 	kb_cache_writer_abort(w);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	free(buf);
 }
 
@@ -85,7 +85,7 @@ static void test_cache_orphans__a_killed_put_holds_no_space_and_evicts_nothing(v
 	(void)state;
 	c = live_cache(dir, ids);
 	before = chunk_bytes(c);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -108,7 +108,7 @@ static void test_cache_orphans__a_killed_put_holds_no_space_and_evicts_nothing(v
 	assert_int_equal(ev, 0);
 	check_live(c, ids);
 	assert_true(chunk_bytes(c) < before + 4096);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 }
 
@@ -122,12 +122,12 @@ static void test_cache_orphans__an_aborted_put_leaves_nothing(void **state)
 	(void)state;
 	c = live_cache(dir, ids);
 	before = chunk_bytes(c);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	abandoned_put(dir, 0);
 	assert_int_equal(kb_cache_open(&c, dir, 0), 0);
 	assert_int_equal(chunk_bytes(c), before);
 	check_live(c, ids);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 }
 
@@ -145,7 +145,7 @@ static void test_cache_orphans__a_put_of_nearly_the_limit_stays(void **state)
 	assert_int_equal(kb_cache_put_buf(&id, c, buf, len, NULL), 0);
 	assert_int_equal(kb_cache_has(c, &id), 1);
 	assert_true(chunk_bytes(c) <= (16u << 20));
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 	free(buf);
 }

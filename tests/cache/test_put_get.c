@@ -256,7 +256,7 @@ static void test_cache_put_get__readonly_handle_refuses_put(void **state)
 	assert_int_equal(kb_cache_open(&ro, f->dir, KB_CACHE_RDONLY), 0);
 	assert_int_equal(kb_cache_put_buf(&id, ro, "y", 1, NULL), KB_EREADONLY);
 	assert_int_equal(kb_cache_has(ro, &id), 1);
-	kb_cache_close(ro);
+	kb_cache_free(ro);
 }
 
 static void test_cache_put_get__open_without_create_on_missing_dir_returns_enotfound(void **state)
@@ -355,7 +355,7 @@ static void test_cache_put_get__hits_and_misses_are_counted_per_kind(void **stat
 	assert_int_equal(s.misses[KB_OBJ_BLOB], 1);
 	assert_int_equal(s.objects[KB_OBJ_BUILDLOG], 1);
 	/* counters survive close and reopen */
-	kb_cache_close(f->c);
+	kb_cache_free(f->c);
 	assert_int_equal(kb_cache_open(&f->c, f->dir, 0), 0);
 	assert_int_equal(kb_cache_stats_get(&s, f->c), 0);
 	assert_int_equal(s.hits[KB_OBJ_BUILDLOG], 1);
@@ -390,8 +390,8 @@ static void test_cache_put_get__map_grows_when_full(void **state)
 	free(got);
 	kb_test_fill_random(data, len, 99);
 	assert_int_equal(kb_cache_put_buf(&ids[0], other, data, len, NULL), 0);
-	kb_cache_close(other);
-	kb_cache_close(c);
+	kb_cache_free(other);
+	kb_cache_free(c);
 	free(data);
 	kb_test_tmpdir_free(dir);
 }

@@ -76,7 +76,7 @@ static void test_cache_races__reput_racing_eviction_stores_the_whole_object(void
 	assert_int_equal(kb_cache_object_info(&info, c, &id), 0);
 	assert_int_equal(info.size, OBJ);
 	check_bytes(c, &id, buf, OBJ);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 	free(buf);
 }
@@ -104,7 +104,7 @@ static void test_cache_races__streaming_reput_racing_eviction(void **state)
 	kb_cache__test_hook = NULL;
 	assert_int_equal(evictions_left, 0);
 	check_bytes(c, &id, buf, OBJ);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 	free(buf);
 }
@@ -137,7 +137,7 @@ static void test_cache_races__large_reput_racing_eviction_is_done_again(void **s
 	assert_int_equal(evictions_left, 0);
 	assert_true(kb_key_equal(&id, &id2));
 	check_bytes(c, &id, buf, len);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 	free(buf);
 }
@@ -196,7 +196,7 @@ static void test_cache_races__putting_again_repairs_an_object_with_missing_parts
 	/* what the error message says to do */
 	assert_int_equal(kb_cache_put_buf(&id, c, buf, OBJ, NULL), 0);
 	check_bytes(c, &id, buf, OBJ);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 	free(buf);
 }
@@ -228,7 +228,7 @@ static void test_cache_races__verify_reports_no_damage_for_an_object_evicted_und
 	assert_int_equal(evictions_left, 0);
 	assert_int_equal(kb_cache_has(c, &id), 0);
 	assert_int_equal(bad, 0);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 	free(buf);
 }
@@ -286,7 +286,7 @@ static void test_cache_races__concurrent_puts_grow_the_map_once_per_need(void **
 			      (unsigned long long)(st.map_size >> 20),
 			      (unsigned long long)(st.file_size >> 20));
 		assert_true(st.map_size <= 4 * st.file_size + (8u << 20));
-		kb_cache_close(c);
+		kb_cache_free(c);
 		kb_test_tmpdir_free(dir);
 	}
 }

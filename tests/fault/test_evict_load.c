@@ -158,7 +158,7 @@ static void test_fault_evict_load__verify_and_gets_stay_right_under_eviction(voi
 	snprintf(runs, sizeof(runs), "%s/runs", dir);
 	assert_int_equal(kb_cache_open(&c, dir, KB_CACHE_CREATE), 0);
 	assert_int_equal(kb_cache_set_limit(c, 12u << 20), 0); /* ~8 of the 40 objects */
-	kb_cache_close(c);
+	kb_cache_free(c);
 	for (int i = 0; i < 5; i++) {
 		pids[i] = fork();
 		assert_true(pids[i] >= 0);
@@ -215,7 +215,7 @@ static void test_fault_evict_load__verify_and_gets_stay_right_under_eviction(voi
 		}
 		free(want);
 	}
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 }
 

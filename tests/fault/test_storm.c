@@ -337,7 +337,7 @@ static void test_fault_storm__killed_puts_gc_and_compact_lose_nothing(void **sta
 		assert_int_equal(orphans, 0);
 		assert_int_equal(pending, 0);
 	}
-	kb_cache_close(c);
+	kb_cache_free(c);
 	for (int i = 0; i < NFILES; i++)
 		free(files[i]);
 	free(dir);

@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					kb_report_parser_feed(p, con + i, k);
 					i += k;
 				}
-				if (kb_report_parser_finish(p, &ctx, &r2) == 0) {
+				if (kb_report_parser_finish(&r2, p, &ctx) == 0) {
 					if (r2.klass != r.klass || strcmp(r2.title, r.title) ||
 					    r2.corrupted != r.corrupted || r2.start != r.start ||
 					    r2.end != r.end)

@@ -32,7 +32,7 @@ static void cleanup(void)
 {
 	char cmd[128];
 	kb_server_stop(srv);
-	kb_cache_close(cache);
+	kb_cache_free(cache);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);

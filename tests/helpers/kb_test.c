@@ -142,7 +142,7 @@ int kb_test_cache_teardown(void **state)
 {
 	struct kb_test_cache *f = *state;
 
-	kb_cache_close(f->c);
+	kb_cache_free(f->c);
 	kb_test_tmpdir_free(f->dir);
 	free(f);
 	return 0;

@@ -135,7 +135,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	kb_server_stop(f->s);
-	kb_cache_close(f->c);
+	kb_cache_free(f->c);
 	kb_test_tmpdir_free(f->dir);
 	free(f);
 	return 0;
@@ -495,7 +495,7 @@ static void test_server_http__tokens_guard_writes_and_reads(void **state)
 		assert_int_equal(kb_cache_open(&c, d, KB_CACHE_CREATE), 0);
 		assert_int_equal(kb_server_start(&s, c, &o), KB_EINVAL);
 		assert_non_null(strstr(kb_error_last()->message, "line 2"));
-		kb_cache_close(c);
+		kb_cache_free(c);
 		kb_test_tmpdir_free(d);
 	}
 
@@ -508,7 +508,7 @@ static void test_server_http__tokens_guard_writes_and_reads(void **state)
 		assert_int_equal(kb_cache_open(&c, d, KB_CACHE_CREATE), 0);
 		assert_int_equal(kb_server_start(&s, c, &o), KB_EINVAL);
 		assert_non_null(strstr(kb_error_last()->message, "/nonexistent/tokens"));
-		kb_cache_close(c);
+		kb_cache_free(c);
 		kb_test_tmpdir_free(d);
 	}
 	kb_test_tmpdir_free(tdir);

@@ -61,12 +61,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	kb_cache_close(f->a);
-	kb_cache_close(f->b);
-	kb_remote_close(f->ra);
-	kb_remote_close(f->rb);
+	kb_cache_free(f->a);
+	kb_cache_free(f->b);
+	kb_remote_free(f->ra);
+	kb_remote_free(f->rb);
 	kb_server_stop(f->s);
-	kb_cache_close(f->srv_cache);
+	kb_cache_free(f->srv_cache);
 	for (int i = 0; i < 3; i++)
 		kb_test_tmpdir_free(f->dir[i]);
 	free(f);
@@ -247,7 +247,7 @@ static void test_server_remote__dead_or_silent_server_never_fails_a_caller(void 
 	assert_int_equal(st.requests, 1);
 	assert_true(strlen(st.last_error) > 0);
 	kb_cache_set_remote(c, NULL);
-	kb_remote_close(r);
+	kb_remote_free(r);
 	close(lfd);
 
 	/* dead: nothing listens on the port any more; a put of a record while it fails
@@ -283,8 +283,8 @@ static void test_server_remote__dead_or_silent_server_never_fails_a_caller(void 
 		assert_int_equal(runs[0].klass, KB_RUN_OK);
 		free(runs);
 	}
-	kb_remote_close(r);
-	kb_cache_close(c);
+	kb_remote_free(r);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 }
 
@@ -337,7 +337,7 @@ static void test_server_remote__https_with_a_private_ca(void **state)
 		kb_remote_stats_get(&st, r);
 		assert_int_equal(st.failed, 0);
 		assert_int_equal(st.uploads, 1);
-		kb_remote_close(r);
+		kb_remote_free(r);
 		/* without the CA the certificate is refused: the remote fails, the caller not */
 		assert_int_equal(kb_remote_open(&r, url, NULL), 0);
 		kb_cache_set_remote(c, r);
@@ -345,12 +345,12 @@ static void test_server_remote__https_with_a_private_ca(void **state)
 		kb_remote_stats_get(&st, r);
 		assert_int_equal(st.failed, 1);
 		assert_int_equal(st.errors, 1);
-		kb_cache_close(c);
-		kb_remote_close(r);
+		kb_cache_free(c);
+		kb_remote_free(r);
 		kb_test_tmpdir_free(d2);
 	}
 	kb_server_stop(s);
-	kb_cache_close(sc);
+	kb_cache_free(sc);
 	kb_test_tmpdir_free(dir);
 }
 

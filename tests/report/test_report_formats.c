@@ -539,7 +539,7 @@ static void test_report_formats__streaming_equals_whole_and_stays_bounded(void *
 			assert_int_equal(kb_report_parser_feed(p, con + pos, n), 0);
 			pos += n;
 		}
-		assert_int_equal(kb_report_parser_finish(p, NULL, &part), 0);
+		assert_int_equal(kb_report_parser_finish(&part, p, NULL), 0);
 		kb_report_parser_free(p);
 		assert_int_equal(part.klass, whole.klass);
 		assert_string_equal(part.title, whole.title);
@@ -563,7 +563,7 @@ static void test_report_formats__streaming_equals_whole_and_stays_bounded(void *
 		assert_int_equal(kb_report_parser_feed(p, head, strlen(head)), 0);
 		for (size_t sent = 0; sent < ((size_t)64 << 20); sent += strlen(line))
 			assert_int_equal(kb_report_parser_feed(p, line, strlen(line)), 0);
-		assert_int_equal(kb_report_parser_finish(p, NULL, &r), 0);
+		assert_int_equal(kb_report_parser_finish(&r, p, NULL), 0);
 		kb_report_parser_free(p);
 		assert_int_equal(r.klass, KB_RUN_CRASH);
 		assert_string_equal(r.title, "WARNING in dev_queue_xmit");

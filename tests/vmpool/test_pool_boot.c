@@ -125,7 +125,7 @@ static void test_vmpool_pool_boot__four_reproducers_classified_in_parallel(void 
 	for (int got = 0; got < 2 * RP_N; got++) {
 		kb_pool_result r;
 		int which;
-		assert_int_equal(kb_pool_next(pool, &r, 300), 0);
+		assert_int_equal(kb_pool_next(&r, pool, 300), 0);
 		which = (int)(r.tag / 10);
 		fprintf(stderr, "run %d: %s \"%s\" %.2fs start %.2fs vm%u%s\n", (int)r.tag,
 			kb_run_class_name(r.klass), r.title, r.duration_s, r.start_s, r.vm,
@@ -166,9 +166,9 @@ static void test_vmpool_pool_boot__four_reproducers_classified_in_parallel(void 
 	assert_int_equal(max_vm, 1); /* both VM slots were used */
 	{
 		kb_pool_result r;
-		assert_int_equal(kb_pool_next(pool, &r, 0), KB_ENOTFOUND);
+		assert_int_equal(kb_pool_next(&r, pool, 0), KB_ENOTFOUND);
 	}
-	kb_pool_close(pool);
+	kb_pool_free(pool);
 	/* nothing survives: no QEMU mentioning the work dir, the work dir is empty */
 	assert_int_equal(procs_mentioning(work), 0);
 	assert_int_equal(kb_test_sh("test -z \"$(ls -A '%s')\"", work), 0);
@@ -198,13 +198,13 @@ static void test_vmpool_pool_boot__bad_kernel_is_a_boot_failure(void **state)
 	assert_int_equal(kb_pool_open(&pool, &o), 0);
 	kb_pool_run run = { .kernel = &k, .repro = repro, .timeout_s = 5, .tag = 7 };
 	assert_int_equal(kb_pool_submit(pool, &run), 0);
-	assert_int_equal(kb_pool_next(pool, &r, 120), 0);
+	assert_int_equal(kb_pool_next(&r, pool, 120), 0);
 	fprintf(stderr, "bad kernel: %s \"%s\"\n", kb_run_class_name(r.klass), r.title);
 	assert_int_equal(r.tag, 7);
 	assert_int_equal(r.klass, KB_RUN_BOOT_FAILURE);
 	assert_true(strlen(r.title) > 0);
 	kb_pool_result_clear(&r);
-	kb_pool_close(pool);
+	kb_pool_free(pool);
 	assert_int_equal(procs_mentioning(dir), 0);
 	kb_test_tmpdir_free(dir);
 }
@@ -226,7 +226,7 @@ static void test_vmpool_pool_boot__bad_arguments_fail_cleanly(void **state)
 	assert_true(kb_pool_submit(pool, &run) < 0);
 	assert_non_null(strstr(kb_error_last()->message, "/nonexistent/bzImage"));
 	assert_int_equal(kb_pool_submit(pool, NULL), KB_EINVAL);
-	kb_pool_close(pool);
+	kb_pool_free(pool);
 }
 
 static void test_vmpool_pool_boot__flood_poweroff_freeze_are_stopped_as_infra(void **state)
@@ -268,7 +268,7 @@ static void test_vmpool_pool_boot__flood_poweroff_freeze_are_stopped_as_infra(vo
 	}
 	for (int got = 0; got < 3; got++) {
 		kb_pool_result r;
-		assert_int_equal(kb_pool_next(pool, &r, 300), 0);
+		assert_int_equal(kb_pool_next(&r, pool, 300), 0);
 		fprintf(stderr, "%s: %s \"%s\" %.2fs\n", names[r.tag], kb_run_class_name(r.klass),
 			r.title, r.duration_s);
 		assert_int_equal(r.klass, KB_RUN_INFRA);
@@ -278,7 +278,7 @@ static void test_vmpool_pool_boot__flood_poweroff_freeze_are_stopped_as_infra(vo
 		assert_true(r.duration_s < 50); /* stopped, not run into the wall limit */
 		kb_pool_result_clear(&r);
 	}
-	kb_pool_close(pool);
+	kb_pool_free(pool);
 	assert_int_equal(procs_mentioning(work), 0);
 	assert_int_equal(kb_test_sh("test -z \"$(ls -A '%s')\"", work), 0);
 	kb_test_tmpdir_free(work);
@@ -341,7 +341,7 @@ static void test_vmpool_pool_boot__warm_in_background_then_run_n_with_eviction(v
 	}
 	kb_pool_results_free(res, 2);
 	assert_int_equal(kb_pool_prepare(pool, &k, repro2, 1), 0);
-	kb_pool_close(pool);
+	kb_pool_free(pool);
 	assert_int_equal(procs_mentioning(work), 0);
 	kb_test_tmpdir_free(work);
 	kb_test_tmpdir_free(dir);
@@ -378,13 +378,13 @@ static void test_vmpool_pool_boot__cancel_during_boot_ends_runs_quickly(void **s
 	kb_pool_cancel(pool);
 	for (int i = 0; i < 3; i++) {
 		kb_pool_result r;
-		assert_int_equal(kb_pool_next(pool, &r, 30), 0);
+		assert_int_equal(kb_pool_next(&r, pool, 30), 0);
 		assert_int_equal(r.klass, KB_RUN_INFRA);
 		assert_string_equal(r.title, "kbisect: cancelled");
 		kb_pool_result_clear(&r);
 	}
 	assert_true(kb_test_now() - t0 < 5.0);
-	kb_pool_close(pool);
+	kb_pool_free(pool);
 	assert_int_equal(procs_mentioning(work), 0);
 	assert_int_equal(kb_test_sh("test -z \"$(ls -A '%s')\"", work), 0);
 	kb_test_tmpdir_free(work);

@@ -150,7 +150,7 @@ static int crash_count(const char *work, const char *repro, int n, int cold, int
 	assert_true(*valid >= n - 2);
 	kb_pool_results_free(res, (size_t)n);
 	assert_int_equal(kb_pool_health(pool), 0);
-	kb_pool_close(pool);
+	kb_pool_free(pool);
 	return crashes;
 }
 
@@ -206,7 +206,7 @@ static void test_vmpool_pool_entropy__clones_are_as_random_as_cold_boots(void **
 		}
 		free(half); /* the results (and their consoles) moved into res */
 	}
-	kb_pool_counters_get(pool, &cnt);
+	kb_pool_counters_get(&cnt, pool);
 	assert_int_equal(cnt.boots, 1); /* one template */
 	for (int i = 0; i < N_TOKENS; i++) {
 		char line[200];
@@ -228,9 +228,9 @@ static void test_vmpool_pool_entropy__clones_are_as_random_as_cold_boots(void **
 		}
 	kb_pool_results_free(res, N_TOKENS);
 	assert_int_equal(kb_pool_health(pool), 0);
-	kb_pool_counters_get(pool, &cnt);
+	kb_pool_counters_get(&cnt, pool);
 	assert_int_equal(cnt.entropy_failures, 0);
-	kb_pool_close(pool);
+	kb_pool_free(pool);
 
 	/* the crash rate of clones lies in the 99% range of the cold-boot rate: the
 	 * Clopper-Pearson 99% interval [lo, hi] of the cold rate, widened by the 99%
@@ -315,13 +315,13 @@ static void test_vmpool_pool_entropy__guest_that_cannot_reseed_is_infra_and_stop
 		assert_null(res[i].console_log ? strstr(res[i].console_log, "RNG ") : NULL);
 	}
 	kb_pool_results_free(res, 4);
-	kb_pool_counters_get(pool, &cnt);
+	kb_pool_counters_get(&cnt, pool);
 	assert_int_equal(cnt.entropy_failures, 4);
 	assert_int_equal(kb_pool_health(pool), KB_ERROR);
 	fprintf(stderr, "health: %s\n", kb_error_last()->message);
 	assert_non_null(strstr(kb_error_last()->message, "RNDADDENTROPY"));
 	assert_non_null(strstr(kb_error_last()->message, "--cold"));
-	kb_pool_close(pool);
+	kb_pool_free(pool);
 
 	/* a cold boot needs no reseed: the same guest runs normally */
 	o.cold = 1;
@@ -331,7 +331,7 @@ static void test_vmpool_pool_entropy__guest_that_cannot_reseed_is_infra_and_stop
 	assert_int_equal(strlen(res[0].entropy_token), 32);
 	kb_pool_results_free(res, 1);
 	assert_int_equal(kb_pool_health(pool), 0);
-	kb_pool_close(pool);
+	kb_pool_free(pool);
 	kb_test_tmpdir_free(work);
 	kb_test_tmpdir_free(dir);
 }

@@ -91,7 +91,7 @@ static void expect_n(kb_pool *pool, unsigned int n, int klass, const char *in_ti
 {
 	for (unsigned int i = 0; i < n; i++) {
 		kb_pool_result r;
-		assert_int_equal(kb_pool_next(pool, &r, 600), 0);
+		assert_int_equal(kb_pool_next(&r, pool, 600), 0);
 		fprintf(stderr, "  run %u: %s \"%s\" %.2fs%s\n", (unsigned int)r.tag,
 			kb_run_class_name(r.klass), r.title, r.duration_s,
 			r.cloned ? " clone" : "");
@@ -117,7 +117,7 @@ static void submit_n(kb_pool *pool, const kb_pool_kernel *k, const char *repro, 
 static unsigned int boots(kb_pool *pool)
 {
 	kb_pool_counters c;
-	kb_pool_counters_get(pool, &c);
+	kb_pool_counters_get(&c, pool);
 	return c.boots;
 }
 
@@ -148,7 +148,7 @@ static void fix_open(fix *f, double boot_timeout_s, int cold)
 
 static void fix_close(fix *f)
 {
-	kb_pool_close(f->pool);
+	kb_pool_free(f->pool);
 	/* no QEMU left (a stopped one was killed too), nothing left in the work dir */
 	assert_int_equal(booting_qemu(f->work), 0);
 	assert_int_equal(kb_test_sh("test -z \"$(ls -A '%s')\"", f->work), 0);
@@ -313,7 +313,7 @@ static void test_vmpool_pool_infra__qemu_that_cannot_start_is_infra_then_retried
 
 	/* a QEMU that fails at start for the host (no memory): needs no real kernel */
 	fix_open(&f, 20, 0);
-	kb_pool_close(f.pool);
+	kb_pool_free(f.pool);
 	snprintf(qemu, sizeof(qemu), "%s/qemu", f.dir);
 	assert_int_equal(kb_test_write_file(qemu, fake, strlen(fake)), 0);
 	assert_int_equal(kb_test_sh("chmod +x '%s'", qemu), 0);

@@ -33,7 +33,7 @@ static int find_kernel(void)
 static void expect(kb_pool *pool, unsigned int boots, unsigned int cache_loads)
 {
 	kb_pool_counters c;
-	kb_pool_counters_get(pool, &c);
+	kb_pool_counters_get(&c, pool);
 	assert_int_equal(c.boots, boots);
 	assert_int_equal(c.cache_loads, cache_loads);
 }
@@ -90,15 +90,15 @@ static void test_vmpool_pool_key__same_signature_shares_a_template_other_setting
 	kb.signature = NULL; /* no signature: b's bzImage hash is not a's */
 	assert_int_equal(kb_pool_warm(pool, &kb, 1), 0);
 	expect(pool, 3, 0);
-	kb_pool_close(pool);
+	kb_pool_free(pool);
 
 	/* a new pool (a repeated bisection): b with the signature comes from the cache */
 	kb.signature = &sig;
 	assert_int_equal(kb_pool_open(&pool, &o), 0);
 	assert_int_equal(kb_pool_warm(pool, &kb, 1), 0);
 	expect(pool, 0, 1);
-	kb_pool_close(pool);
-	kb_cache_close(cache);
+	kb_pool_free(pool);
+	kb_cache_free(cache);
 	kb_test_tmpdir_free(dir);
 }
 

@@ -110,8 +110,8 @@ static void test_vmpool_pool_stale__dead_owner_swept_even_if_pid_is_reused(void 
 	assert_int_equal(kb_pool_open(&b, &o), 0);
 	assert_true(stat(stale, &sb) < 0);  /* swept: nobody holds its lock */
 	assert_int_equal(stat(live, &sb), 0); /* kept: its owner is alive */
-	kb_pool_close(b);
-	kb_pool_close(a);
+	kb_pool_free(b);
+	kb_pool_free(a);
 	assert_true(stat(live, &sb) < 0); /* a closed pool removes its own */
 	kb_test_tmpdir_free(work);
 }

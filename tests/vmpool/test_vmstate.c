@@ -63,7 +63,7 @@ static void test_vmpool_vmstate__store_then_load_gives_same_files(void **state)
 	assert_int_equal(stat(b.ram, &st), 0);
 	assert_int_equal(st.st_size, 64 << 20);
 	assert_true((long long)st.st_blocks * 512 < (8 << 20)); /* restored sparse */
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 }
 
@@ -85,7 +85,7 @@ static void test_vmpool_vmstate__bad_manifest_is_ecorrupt(void **state)
 	assert_int_equal(kb_cache_ref_set(c, KB_REF_VMSTATE, &key, &id), 0);
 	assert_int_equal(kb_vmstate__load(c, &key, &b), KB_ECORRUPT);
 	assert_non_null(strstr(kb_error_last()->message, "manifest"));
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 }
 

@@ -150,7 +150,7 @@ static void test_vmpool_vmstate_key__disk_overlay_round_trips_through_the_cache(
 	assert_int_equal(kb_vmstate__load(c, &nkey, &n), 0);
 	assert_string_equal(n.disk, "");
 	assert_int_not_equal(access(b.dir, F_OK), -1);
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 }
 
@@ -178,7 +178,7 @@ static void test_vmpool_vmstate_key__bad_disk_line_is_ecorrupt(void **state)
 	assert_int_equal(kb_cache_ref_set(c, KB_REF_VMSTATE, &key, &id), 0);
 	assert_int_equal(kb_vmstate__load(c, &key, &b), KB_ECORRUPT);
 	assert_non_null(strstr(kb_error_last()->message, "disk line"));
-	kb_cache_close(c);
+	kb_cache_free(c);
 	kb_test_tmpdir_free(dir);
 }
 

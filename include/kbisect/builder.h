@@ -1,5 +1,5 @@
 /*
- * kbisect/build.h - the kernel builder: commit -> kernel, built at most once.
+ * kbisect/builder.h - the kernel builder: commit -> kernel, built at most once.
  *
  * A kb_builder works on one git repository (read with libgit2, never checked out for
  * lookups), one cache, one base config and one compiler. Building a revision:
@@ -15,8 +15,8 @@
  * Several builders (workers) may run at once on one host, each with its own worker
  * index and work tree.
  */
-#ifndef KBISECT_BUILD_H
-#define KBISECT_BUILD_H
+#ifndef KBISECT_BUILDER_H
+#define KBISECT_BUILDER_H
 
 #include <stddef.h>
 
