@@ -593,103 +593,104 @@ static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const ch
 	return MHD_YES;
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-			      const char *method, const char *version, const char *upload_data,
-			      size_t *upload_data_size, void **con_cls)
+/* The first call for a request: note it, route it, check its headers and token. A PUT
+ * is answered (refused) or started now; anything else waits for the next call. */
+static enum MHD_Result request_start(kb_server *s, struct MHD_Connection *conn,
+				     struct req *q, const char *url, const char *method,
+				     const char *version)
 {
-	kb_server *s = cls;
-	struct req *q = *con_cls;
-	int st;
+	int st, n_length = 0;
 
-	if (!q) /* uri_seen() allocates it; only when out of memory is it missing */
-		return MHD_NO;
-	if (!q->started) {
-		int n_length = 0;
-		snprintf(q->path, sizeof(q->path), "%s", url ? url : "");
-		snprintf(q->method, sizeof(q->method), "%s", method ? method : "");
-		snprintf(q->version, sizeof(q->version), "%s", version ? version : "");
-		kb_server__route(&q->rt, method, url);
-		q->started = 1;
-		kb_server__headers_done(s, conn, 1);
-		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &n_length);
-		if (n_length > 1) {
-			/* which one frames the body? a proxy in front may have picked the
-			 * other: refuse, and close so no byte is read as a next request */
-			q->close = 1;
-			return answer_error(conn, q, 400,
-					    "more than one Content-Length header; send one");
-		}
-		if (!q->rt.status && q->raw_percent) {
-			/* MHD has decoded %XX (a %00 would even cut the path short): keys and
-			 * prefixes never need escapes, so refuse them outright */
-			q->rt.status = 400;
-			q->rt.why = "percent-encoded characters are not allowed in paths";
-		}
-		if (!q->rt.status) {
-			st = kb_server__authorized(s, conn, q->rt.method == KB_SRV_PUT ||
-								    q->rt.method == KB_SRV_DELETE,
-						   q->ident, sizeof(q->ident));
-			if (st == 0) {
-				q->rt.status = 401;
-				q->rt.why = "missing or invalid token; send 'Authorization: "
-					    "Bearer <token>'";
-			} else if (st < 0) {
-				q->rt.status = 403;
-				q->rt.why = "this token may only read (GET/HEAD); uploads and "
-					    "deletes need a read-write token";
-			}
-		}
-		/* Without a body (GET, HEAD, DELETE) the answer waits for MHD's next call:
-		 * one queued on this first call makes MHD close the connection. An
-		 * upload refused now is answered now (its body is not read). */
-		if (q->rt.method != KB_SRV_PUT)
-			return MHD_YES; /* answered on the next call */
-		if (q->rt.status)
-			return answer_error(conn, q, q->rt.status, q->rt.why);
-		st = start_put(s, conn, q);
-		if (st)
-			return answer_error(conn, q, st, q->why);
-		return MHD_YES; /* wait for the body */
+	snprintf(q->path, sizeof(q->path), "%s", url ? url : "");
+	snprintf(q->method, sizeof(q->method), "%s", method ? method : "");
+	snprintf(q->version, sizeof(q->version), "%s", version ? version : "");
+	kb_server__route(&q->rt, method, url);
+	q->started = 1;
+	kb_server__headers_done(s, conn, 1);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &n_length);
+	if (n_length > 1) {
+		/* which one frames the body? a proxy in front may have picked the
+		 * other: refuse, and close so no byte is read as a next request */
+		q->close = 1;
+		return answer_error(conn, q, 400,
+				    "more than one Content-Length header; send one");
 	}
-	if (q->answered_status) {
-		*upload_data_size = 0; /* an early answer is queued; discard the rest */
-		return MHD_YES;
+	if (!q->rt.status && q->raw_percent) {
+		/* MHD has decoded %XX (a %00 would even cut the path short): keys and
+		 * prefixes never need escapes, so refuse them outright */
+		q->rt.status = 400;
+		q->rt.why = "percent-encoded characters are not allowed in paths";
 	}
-	if (q->rt.method == KB_SRV_PUT) {
-		if (*upload_data_size) {
-			size_t n = *upload_data_size;
-			*upload_data_size = 0;
-			kb_srv__add(&s->bytes_in, n);
-			if (q->status)
-				return MHD_YES;
-			if (q->received + n > q->clen) {
-				q->status = 400;
-				q->why = "body longer than Content-Length";
-				return MHD_YES;
-			}
-			q->received += n;
-			if (too_slow(s, q)) {
-				/* a trickle that dodges the idle timeout: drop the connection */
-				q->answered_status = 408;
-				return MHD_NO;
-			}
-			if (!q->unz) {
-				put_bytes(q, upload_data, n);
-			} else if (kb_server__unz_feed(q->unz, upload_data, n, put_bytes, q) < 0 &&
-				   !q->status) {
-				q->status = 400;
-				q->why = "the body is not valid zstd (Content-Encoding: zstd)";
-			}
+	if (!q->rt.status) {
+		st = kb_server__authorized(s, conn, q->rt.method == KB_SRV_PUT ||
+							    q->rt.method == KB_SRV_DELETE,
+					   q->ident, sizeof(q->ident));
+		if (st == 0) {
+			q->rt.status = 401;
+			q->rt.why = "missing or invalid token; send 'Authorization: "
+				    "Bearer <token>'";
+		} else if (st < 0) {
+			q->rt.status = 403;
+			q->rt.why = "this token may only read (GET/HEAD); uploads and "
+				    "deletes need a read-write token";
+		}
+	}
+	/* Without a body (GET, HEAD, DELETE) the answer waits for MHD's next call:
+	 * one queued on this first call makes MHD close the connection. An
+	 * upload refused now is answered now (its body is not read). */
+	if (q->rt.method != KB_SRV_PUT)
+		return MHD_YES; /* answered on the next call */
+	if (q->rt.status)
+		return answer_error(conn, q, q->rt.status, q->rt.why);
+	st = start_put(s, conn, q);
+	if (st)
+		return answer_error(conn, q, st, q->why);
+	return MHD_YES; /* wait for the body */
+}
+
+/* The next calls of a PUT: a piece of its body, or (none left) its end. */
+static enum MHD_Result put_body(kb_server *s, struct MHD_Connection *conn, struct req *q,
+				const char *upload_data, size_t *upload_data_size)
+{
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		kb_srv__add(&s->bytes_in, n);
+		if (q->status)
+			return MHD_YES;
+		if (q->received + n > q->clen) {
+			q->status = 400;
+			q->why = "body longer than Content-Length";
 			return MHD_YES;
 		}
-		if (q->status) {
-			kb_cache_writer_abort(q->w);
-			q->w = NULL;
-			kb_server__upload_leave(s, &q->gated);
-			return answer_error(conn, q, q->status, q->why);
+		q->received += n;
+		if (too_slow(s, q)) {
+			/* a trickle that dodges the idle timeout: drop the connection */
+			q->answered_status = 408;
+			return MHD_NO;
 		}
-		return finish_put(s, conn, q);
+		if (!q->unz) {
+			put_bytes(q, upload_data, n);
+		} else if (kb_server__unz_feed(q->unz, upload_data, n, put_bytes, q) < 0 &&
+			   !q->status) {
+			q->status = 400;
+			q->why = "the body is not valid zstd (Content-Encoding: zstd)";
+		}
+		return MHD_YES;
 	}
+	if (q->status) {
+		kb_cache_writer_abort(q->w);
+		q->w = NULL;
+		kb_server__upload_leave(s, &q->gated);
+		return answer_error(conn, q, q->status, q->why);
+	}
+	return finish_put(s, conn, q);
+}
+
+/* GET, HEAD and DELETE, on the call after their headers. */
+static enum MHD_Result request_answer(kb_server *s, struct MHD_Connection *conn,
+				      struct req *q, size_t *upload_data_size)
+{
 	/* GET, HEAD, DELETE: ignore any body */
 	if (*upload_data_size) {
 		*upload_data_size = 0;
@@ -733,6 +734,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	default:
 		return get_record(s, conn, q);
 	}
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	kb_server *s = cls;
+	struct req *q = *con_cls;
+
+	if (!q) /* uri_seen() allocates it; only when out of memory is it missing */
+		return MHD_NO;
+	if (!q->started)
+		return request_start(s, conn, q, url, method, version);
+	if (q->answered_status) {
+		*upload_data_size = 0; /* an early answer is queued; discard the rest */
+		return MHD_YES;
+	}
+	if (q->rt.method == KB_SRV_PUT)
+		return put_body(s, conn, q, upload_data, upload_data_size);
+	return request_answer(s, conn, q, upload_data_size);
 }
 
 /* Called by MHD with the raw request target, before decoding: the per-request state
