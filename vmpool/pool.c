@@ -78,11 +78,6 @@ void kb_pool_results_free(kb_pool_result *r, size_t n)
 	free(r);
 }
 
-static int rmrf(const char *path)
-{
-	return kb_vm__rmrf(path);
-}
-
 static int prepare_repro(kb_pool *p, const char *src, char **bin, int *xz);
 static int submit(kb_pool *p, const kb_pool_run *run, int warm_only);
 
@@ -253,7 +248,7 @@ void kb_pool_free(kb_pool *p)
 	for (unsigned int i = 0; i < p->n_memo; i++)
 		free(p->memo[i].path);
 	if (p->dir[0] && !getenv("KBISECT_KEEP_VM"))
-		rmrf(p->dir);
+		kb_vm__rmrf(p->dir);
 	if (p->reaper > 0) { /* not needed any more (KBISECT_KEEP_VM: keep the dir) */
 		kill(p->reaper, SIGKILL);
 		while (waitpid(p->reaper, NULL, 0) < 0 && errno == EINTR)

@@ -62,11 +62,6 @@ int kb_vm__rmrf(const char *path)
 	return 0;
 }
 
-static int rmrf(const char *path)
-{
-	return kb_vm__rmrf(path);
-}
-
 /* The calling thread's last error, kept across a helper whose failure is not one. */
 typedef struct {
 	char msg[1024];
@@ -460,7 +455,7 @@ void kb_vm__destroy(kb_vm *vm)
 		close(vm->agent_fd);
 	vm->agent_fd = -1;
 	if (vm->dir[0] && !getenv("KBISECT_KEEP_VM"))
-		rmrf(vm->dir);
+		kb_vm__rmrf(vm->dir);
 	vm->dir[0] = '\0';
 }
 
