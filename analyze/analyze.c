@@ -702,11 +702,6 @@ out:
 	return rc;
 }
 
-static double lbeta(double x, double y)
-{
-	return lgamma(x) + lgamma(y) - lgamma(x + y);
-}
-
 /* kbisect's verdict on one step from its pooled runs: the likelihood ratio of "this kernel
  * has the bug" (q ~ a Beta fitted to the model's posterior of q: mean and 90% interval)
  * against "it has not" (false positives at the model's eps). */
@@ -732,7 +727,8 @@ static void judge(kb_analysis *a)
 	for (int i = 0; i < a->log->nsteps; i++) {
 		kb_astep *s = &a->st[i];
 		double t = s->ptarget, c = s->pclean;
-		s->llr = lbeta(qa + t, qb + c) - lbeta(qa, qb) - (t * log(e) + c * log1p(-e));
+		s->llr = kb_analyze__lbeta(qa + t, qb + c) - kb_analyze__lbeta(qa, qb) -
+		         (t * log(e) + c * log1p(-e));
 		if (t + c == 0)
 			s->kb_v = KB_AV_NONE;
 		else if (s->llr >= VERDICT_LLR)

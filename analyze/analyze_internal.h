@@ -128,6 +128,9 @@ int kb_analyze__parse_duration(const char *s, double *out);
 /** Index of the step testing hash (prefix match either way), last one first; -1. */
 int kb_analyze__find_step(const kb_analyze_log *log, const char *hash);
 
+/** log B(x, y), the Beta function, via lgamma (analyze/analyze_walk.c). */
+double kb_analyze__lbeta(double x, double y);
+
 /* ---- evaluation (analyze/analyze.c), read by the writers (analyze/analyze_out.c) ---- */
 
 /** A verdict in the sense of the crash, whatever the kind of bisection. */

@@ -23,7 +23,8 @@
 /* Prior probability that a kernel given a "good" verdict has the bug, before its runs. */
 #define FN_PRIOR 0.5
 
-static double lbeta(double x, double y)
+/* log B(x, y); shared with analyze.c's step likelihood ratio. */
+double kb_analyze__lbeta(double x, double y)
 {
 	return lgamma(x) + lgamma(y) - lgamma(x + y);
 }
@@ -35,7 +36,7 @@ static double false_negative(const kb_analysis *a, unsigned t, unsigned c)
 
 	if (!(qa > 0 && qb > 0 && e > 0 && e < 1))
 		return -1;
-	lb = lbeta(qa + t, qb + c) - lbeta(qa, qb);
+	lb = kb_analyze__lbeta(qa + t, qb + c) - kb_analyze__lbeta(qa, qb);
 	lc = t * log(e) + c * log1p(-e);
 	/* FN_PRIOR = 1/2: the odds are the likelihood ratio */
 	x = lb - lc + log(FN_PRIOR / (1 - FN_PRIOR));
