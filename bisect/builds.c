@@ -31,9 +31,9 @@ static void *build_thread(void *arg)
 {
 	kb_build_job *j = arg;
 
-	j->start = kb_oracle__now();
+	j->start = kb_now_s();
 	j->rc = kb_builder_build(&j->res, j->builder, j->rev);
-	j->end = kb_oracle__now();
+	j->end = kb_now_s();
 	if (j->rc) {
 		const kb_error *e = kb_error_last();
 		snprintf(j->err, sizeof(j->err), "%s", e->message);
