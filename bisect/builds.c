@@ -15,10 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/error_internal.h"
 #include "kbisect/oracle.h"
+#include "oracle_internal.h"
 
 struct kb_build_batch {
 	kb_build_job *jobs;
@@ -27,20 +27,13 @@ struct kb_build_batch {
 	unsigned char *started;
 };
 
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void *build_thread(void *arg)
 {
 	kb_build_job *j = arg;
 
-	j->start = mono_now();
+	j->start = kb_now_s();
 	j->rc = kb_builder_build(&j->res, j->builder, j->rev);
-	j->end = mono_now();
+	j->end = kb_now_s();
 	if (j->rc) {
 		const kb_error *e = kb_error_last();
 		snprintf(j->err, sizeof(j->err), "%s", e->message);

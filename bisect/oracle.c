@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "common/error_internal.h"
 #include "oracle_internal.h"
@@ -32,13 +31,6 @@ void kb_oracle__log(kb_oracle *o, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	o->a.log(o->a.log_ctx, line);
-}
-
-double kb_oracle__now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* the builder of worker tree w, opened on first use; NULL with the error set */
@@ -313,7 +305,7 @@ int kb_oracle_open(kb_oracle **out, kb_cache *cache, kb_remote *remote,
 	o->a = *opts;
 	o->cache = cache;
 	o->remote = remote;
-	o->t0 = kb_oracle__now();
+	o->t0 = kb_now_s();
 	o->k = opts->workers ? opts->workers : 1;
 	if (kb_sha256_file(&o->repro_key, opts->repro) != 0) {
 		char why[1024];

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "kbisect/oracle.h"
+#include "kbisect/util.h"
 #include "kbisect/vmpool.h"
 
 #define ORACLE_MAX_PRE 64 /* speculative builds of a round at most */
@@ -58,9 +59,6 @@ struct kb_oracle {
 
 /* one line to the bisection log (printf-style) */
 void kb_oracle__log(kb_oracle *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* seconds on the monotonic clock */
-double kb_oracle__now(void);
 
 /* The bzImage of a build as a file under <cache>/kernels (extracted once). */
 int kb_oracle__kernel_file(kb_oracle *o, const kb_build_result *b, char *path, size_t len);

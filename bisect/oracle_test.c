@@ -135,13 +135,13 @@ int kb_oracle__test_kernel(kb_oracle *o, const kb_build_result *b, unsigned want
 	kb_test_key_compute(&tk, &ti);
 	if ((rc = from_cache(o, &tk, want, oc, &used)) != 0)
 		return rc;
-	oc->test_start = oc->test_end = kb_oracle__now() - o->t0;
+	oc->test_start = oc->test_end = kb_now_s() - o->t0;
 	if (oc->n_runs >= want)
 		return 0;
 	if ((rc = kb_oracle__kernel_file(o, b, path, sizeof(path))) != 0)
 		return rc;
 	if ((rc = in_pool(o, b, path, &tk, want - (unsigned)oc->n_runs, used, oc)) != 0)
 		return rc;
-	oc->test_end = kb_oracle__now() - o->t0;
+	oc->test_end = kb_now_s() - o->t0;
 	return 0;
 }

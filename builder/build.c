@@ -448,7 +448,7 @@ int kb_builder_predict(kb_build_result *out, kb_builder *b, const char *rev)
 
 int kb_builder_build(kb_build_result *out, kb_builder *b, const char *rev)
 {
-	double t0 = kb_run__now();
+	double t0 = kb_now_s();
 	struct collect s;
 	size_t hit = 0, n_changed = 0;
 	kb_key key;
@@ -457,7 +457,7 @@ int kb_builder_build(kb_build_result *out, kb_builder *b, const char *rev)
 	rc = lookup(b, out, rev, &s, 0);
 	if (rc != 0) {
 		free(s.c);
-		out->seconds = kb_run__now() - t0;
+		out->seconds = kb_now_s() - t0;
 		return rc < 0 ? rc : KB_OK;
 	}
 	key = out->build_key;
@@ -468,12 +468,12 @@ int kb_builder_build(kb_build_result *out, kb_builder *b, const char *rev)
 					     n_changed);
 		if (rc != 0 || out->how == KB_BUILD_DEPENDENCY_SKIP) {
 			free(s.c);
-			out->seconds = kb_run__now() - t0;
+			out->seconds = kb_now_s() - t0;
 			return rc < 0 ? rc : KB_OK;
 		}
 	}
 	free(s.c);
 	rc = kb_build__real_build(b, out, &key, out->commit, out->tree);
-	out->seconds = kb_run__now() - t0;
+	out->seconds = kb_now_s() - t0;
 	return rc;
 }

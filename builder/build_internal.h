@@ -60,9 +60,6 @@ int kb_repo__checkout(kb_repo *r, const char *dir, const char *commit, double ti
 int kb_run__cmd(const char *const *argv, const char *cwd, const char *const *env_set,
 		const char *const *env_unset, int out_fd, double timeout_s, int *exit_status);
 
-/** Monotonic clock in seconds. */
-double kb_run__now(void);
-
 /* ---- depset.c: the set of source paths one build read ---- */
 
 #define KB_DEPSET_VERSION 1 /* bump when the rules of kb_depset__affects change */

@@ -25,6 +25,7 @@
 #include "kbisect/cache.h"
 #include "kbisect/error.h"
 #include "kbisect/signature.h"
+#include "kbisect/util.h"
 #include "common/error_internal.h"
 #include "build_internal.h"
 
@@ -226,7 +227,7 @@ static int run_build(kb_builder *b, const char *tree, int log_fd, int *status)
 {
 	struct env e = { { NULL }, 0 };
 	char cc_arg[PATH_MAX + 64], jobs[32], jobs_arg[40];
-	double deadline = kb_run__now() + b->timeout_s;
+	double deadline = kb_now_s() + b->timeout_s;
 	int rc;
 
 	for (size_t i = 0; kb_build__kbuild_env[i]; i++)
@@ -309,7 +310,7 @@ static int run_build(kb_builder *b, const char *tree, int log_fd, int *status)
 		if (rc == KB_OK && *status == 0)
 			config_record(b, tree, current ? cfg_hex : NULL);
 		if (rc == KB_OK && *status == 0) {
-			double left = deadline - kb_run__now();
+			double left = deadline - kb_now_s();
 			rc = kb_run__cmd(img, b->work_tree, (const char *const *)e.v, build_unset,
 					 log_fd, left > 1 ? left : 1, status);
 		}
@@ -425,7 +426,7 @@ static int record_success(kb_builder *b, kb_build_result *out, kb_build_record *
 		goto out;
 	kb_cache_push(b->cache, &ds_id); /* to the remote: for dependency skip elsewhere */
 	kb_key_to_hex(ds_hex, &ds_id);
-	rec->duration_s = kb_run__now() - t0;
+	rec->duration_s = kb_now_s() - t0;
 	j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:I}", "how", "built", "dep_class",
 		      b->dep_class_hex, "depset", ds_hex, "depset_version", KB_DEPSET_VERSION,
 		      "commit", commit, "depset_paths", (json_int_t)kb_depset__count(ds),
@@ -494,7 +495,7 @@ int kb_build__real_build(kb_builder *b, kb_build_result *out, const kb_key *key,
 	char *log = NULL;
 	size_t log_len = 0;
 	int lock_fd = -1, status = 0, rc;
-	double t0 = kb_run__now();
+	double t0 = kb_now_s();
 
 	if ((rc = lock_worker(b, &lock_fd)) < 0)
 		return rc;
@@ -520,7 +521,7 @@ int kb_build__real_build(kb_builder *b, kb_build_result *out, const kb_key *key,
 					  b->image_path);
 		}
 	}
-	rec.duration_s = kb_run__now() - t0;
+	rec.duration_s = kb_now_s() - t0;
 	if (status != 0)
 		rc = record_failure(b, out, &rec, commit, log_path, log, log_len, status);
 	else

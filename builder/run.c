@@ -2,22 +2,13 @@
  * builder/run.c - child processes of the builder (make, git, custom build commands):
  * the builder's face of kb_spawn() (kbisect/util.h, which does the fork/exec,
  * environment edits, log fd and the time limit on the whole process group), with the
- * builder's timeout error; the monotonic clock of build deadlines.
+ * builder's timeout error.
  * Not: what to run (build.c, repo.c); the spawning itself (common/util.c).
  */
-#include <time.h>
-
 #include "kbisect/error.h"
 #include "kbisect/util.h"
 #include "common/error_internal.h"
 #include "build_internal.h"
-
-double kb_run__now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int kb_run__cmd(const char *const *argv, const char *cwd, const char *const *env_set,
 		const char *const *env_unset, int out_fd, double timeout_s, int *exit_status)

@@ -122,7 +122,7 @@ int kb_path_find(char *buf, size_t len, const char *prog)
 			     "'%s' is not on PATH; install it or add its directory to PATH", prog);
 }
 
-static double now_s(void)
+double kb_now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -204,7 +204,7 @@ int kb_spawn(const char *const *argv, kb_spawn_opts *o)
 		free(o->output), o->output = NULL;
 		return e;
 	}
-	deadline = o->timeout_s > 0 ? now_s() + o->timeout_s : 0;
+	deadline = o->timeout_s > 0 ? kb_now_s() + o->timeout_s : 0;
 	pid = fork();
 	if (pid == 0)
 		child(argv, o, o->capture_max ? outp[1] : o->out_fd, errp[1]);
@@ -236,7 +236,7 @@ int kb_spawn(const char *const *argv, kb_spawn_opts *o)
 		return kb_error_os("cannot run '%s'", argv[0]);
 	}
 	while (!done) {
-		double left = deadline ? deadline - now_s() : 1;
+		double left = deadline ? deadline - kb_now_s() : 1;
 		int ms = left <= 0 ? 0 : left > 0.05 ? 50 : (int)(left * 1000) + 1;
 		pid_t w;
 		if (outp[0] >= 0) {
@@ -256,7 +256,7 @@ int kb_spawn(const char *const *argv, kb_spawn_opts *o)
 		w = waitpid(pid, &st, WNOHANG);
 		if (w == pid) {
 			done = 1;
-		} else if (deadline && now_s() >= deadline) {
+		} else if (deadline && kb_now_s() >= deadline) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)

@@ -1,6 +1,6 @@
 /*
  * kbisect/util.h - host helpers every component shares: read a whole file, find a
- * program on $PATH, run a program with a time limit.
+ * program on $PATH, run a program with a time limit, the monotonic clock.
  * Owns: the one copy of each (common/util.c), their errors (kbisect/error.h).
  * Not: streaming readers (console logs, hashing: they never hold a whole file),
  *      long-lived children such as QEMU (vmpool/), the HTTP client (net/).
@@ -51,6 +51,9 @@ typedef struct {
  * KB_ENOTFOUND when the program does not exist; KB_ERROR when it could not be started
  * (or o->cwd cannot be entered). */
 int kb_spawn(const char *const *argv, kb_spawn_opts *o);
+
+/** Seconds on the monotonic clock (for durations and deadlines). */
+double kb_now_s(void);
 
 #ifdef __cplusplus
 }

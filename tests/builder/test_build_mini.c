@@ -45,33 +45,7 @@ static void write_text(struct fx *f, const char *rel, const char *text)
 /* Commit everything in the work directory; out gets the commit id. */
 static void commit_all(struct fx *f, const char *msg, char out[41])
 {
-	git_index *idx;
-	git_oid tree_oid, commit_oid, head_oid;
-	git_tree *tree;
-	git_signature *sig;
-	git_commit *parent = NULL;
-	int has_parent = git_reference_name_to_id(&head_oid, f->git, "HEAD") == 0;
-
-	assert_int_equal(git_repository_index(&idx, f->git), 0);
-	assert_int_equal(git_index_add_all(idx, NULL, GIT_INDEX_ADD_FORCE, NULL, NULL), 0);
-	assert_int_equal(git_index_update_all(idx, NULL, NULL, NULL), 0);
-	assert_int_equal(git_index_write(idx), 0);
-	assert_int_equal(git_index_write_tree(&tree_oid, idx), 0);
-	git_index_free(idx);
-	assert_int_equal(git_tree_lookup(&tree, f->git, &tree_oid), 0);
-	assert_int_equal(git_signature_new(&sig, "kbisect test", "test@kbisect",
-					   1700000000 + f->n_commits++, 0),
-			 0);
-	if (has_parent)
-		assert_int_equal(git_commit_lookup(&parent, f->git, &head_oid), 0);
-	assert_int_equal(git_commit_create(&commit_oid, f->git, "HEAD", sig, sig, NULL, msg, tree,
-					   has_parent ? 1 : 0,
-					   (const git_commit **)(has_parent ? &parent : NULL)),
-			 0);
-	git_oid_tostr(out, 41, &commit_oid);
-	git_commit_free(parent);
-	git_tree_free(tree);
-	git_signature_free(sig);
+	kb_test_git_commit_all(f->git, f->n_commits++, msg, out);
 }
 
 static int setup(void **state)

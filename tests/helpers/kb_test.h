@@ -1,6 +1,7 @@
 /*
  * tests/helpers/kb_test.h - sandboxes for tests: temporary directories that are
- * removed afterwards, paths of the source and build trees, small file helpers.
+ * removed afterwards, paths of the source and build trees, small file helpers, a
+ * libgit2 commit of a test repository.
  * Include after <stdarg.h>, <stddef.h>, <setjmp.h> and <cmocka.h>.
  */
 #ifndef KB_TEST_H
@@ -33,6 +34,11 @@ void *kb_test_read_file(const char *path, size_t *len);
 void kb_test_fill_random(void *buf, size_t len, unsigned int seed);
 
 struct kb_cache;
+struct git_repository;
+
+/** Commit every file of git's work directory (added, changed or removed) on HEAD, by
+ * "kbisect test" at time 1700000000 + seq; out gets the commit id (cmocka asserts). */
+void kb_test_git_commit_all(struct git_repository *git, int seq, const char *msg, char out[41]);
 
 /** A cache sandbox: a fresh directory with an open cache in it (cmocka fixture state). */
 struct kb_test_cache {
