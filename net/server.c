@@ -441,15 +441,21 @@ static enum MHD_Result delete_ref(kb_server *s, struct MHD_Connection *conn, str
 
 /* ---- the request handler ---- */
 
+/* Seconds since the request arrived (q->t0, CLOCK_MONOTONIC). */
+static double elapsed_s(const struct req *q)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - q->t0.tv_sec) + (double)(t.tv_nsec - q->t0.tv_nsec) / 1e9;
+}
+
 /* An upload averaging under 1 KiB/s once it has run for the idle timeout is a client
  * holding a thread hostage (one byte just often enough to stay "active"). */
 static int too_slow(kb_server *s, struct req *q)
 {
-	struct timespec t;
-	double el;
+	double el = elapsed_s(q);
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	el = (double)(t.tv_sec - q->t0.tv_sec) + (double)(t.tv_nsec - q->t0.tv_nsec) / 1e9;
 	return el > (double)s->opts.timeout_s && (double)q->received < el * 1024.0;
 }
 
@@ -781,7 +787,6 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	kb_server *s = cls;
 	struct req *q = *con_cls;
-	struct timespec t1;
 	struct kb_srv_logrec lr;
 	const union MHD_ConnectionInfo *ci;
 	int status;
@@ -806,9 +811,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		status = 400;
 		snprintf(q->path, sizeof(q->path), "(malformed request)");
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	memset(&lr, 0, sizeof(lr));
-	lr.seconds = (double)(t1.tv_sec - q->t0.tv_sec) + (double)(t1.tv_nsec - q->t0.tv_nsec) / 1e9;
+	lr.seconds = elapsed_s(q);
 	kb_server__count(s, q->rt.method, status);
 	kb_server__observe(s, q->rt.target, q->rt.method, status, lr.seconds);
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
