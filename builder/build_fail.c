@@ -31,7 +31,6 @@ static const struct {
 	{ "] Error 137", "a build step was killed (out of memory?)" },
 	{ "ccache: error:", "ccache error" },
 	{ "kbisect-ccwrap: ", "kbisect-ccwrap error" },
-	{ "command not found", "a tool is missing" },
 	{ NULL, NULL },
 };
 
@@ -49,36 +48,52 @@ static int tree_program(const char *line, const char *end)
 	return memchr(start, '/', (size_t)(end - start)) != NULL;
 }
 
-/* A host cause in one log line: its meaning, or NULL. *tree_missing is set when the
- * line says a program of the tree itself is missing (then "Error 127" is the tree's). */
-static const char *host_line(const char *line, int *tree_missing)
+/* A host cause in one log line that decides alone (resources, ccache, the wrapper):
+ * its meaning, or NULL. *tool is set to 1 when the line says a program looked up in
+ * PATH is missing (that decides only with make's "Error 127", exit 127, or no error of
+ * the tree: a configure-style probe may print it harmlessly), *tree_missing when it
+ * says a program of the tree itself is missing (then "Error 127" is the tree's). */
+static const char *host_line(const char *line, int *tool, int *tree_missing)
 {
 	const char *p;
 
 	for (int i = 0; host_patterns[i].pat; i++)
 		if (strstr(line, host_patterns[i].pat))
 			return host_patterns[i].what;
+	/* bash: "bash: line 1: bison: command not found" */
+	if (strstr(line, "command not found"))
+		*tool = 1;
 	/* dash: "/bin/sh: 1: flex: not found"; the tree's own scripts are the tree's */
 	if ((p = strstr(line, ": not found")) && !p[11]) {
 		if (!tree_program(line, p))
-			return "a tool is missing";
-		*tree_missing = 1;
+			*tool = 1;
+		else
+			*tree_missing = 1;
 	}
 	/* make running a program itself: "make[2]: flex: No such file or directory"
 	 * (not the compiler's "fatal error: x.h: No such file or directory") */
 	if (!strncmp(line, "make", 4) && !strstr(line, "error") &&
 	    (p = strstr(line, ": No such file or directory")) && strchr(line, ':') < p) {
 		if (!tree_program(line, p))
-			return "a tool is missing";
-		*tree_missing = 1;
+			*tool = 1;
+		else
+			*tree_missing = 1;
 	}
 	return NULL;
 }
 
+/* 1 if line is an error of the compiler or the linker about the tree's files */
+static int tree_error_line(const char *line)
+{
+	return strstr(line, ": error: ") || strstr(line, "fatal error: ") ||
+	       strstr(line, "undefined reference to") || strstr(line, "multiple definition of");
+}
+
 int kb_build__host_failure(int status, const char *log, size_t len, char *why, size_t whylen)
 {
-	const char *p = log, *end = log + (log ? len : 0), *e127 = NULL;
-	int tree_missing = 0;
+	const char *p = log, *end = log + (log ? len : 0);
+	char tool_line[512] = "", e127_line[512] = "";
+	int tree_missing = 0, tree_error = 0;
 
 	why[0] = '\0';
 	while (p < end) {
@@ -86,6 +101,7 @@ int kb_build__host_failure(int status, const char *log, size_t len, char *why, s
 		const char *eol = nl ? nl : end, *what;
 		size_t n = (size_t)(eol - p);
 		char line[1024];
+		int tool = 0;
 
 		if (n >= sizeof(line))
 			n = sizeof(line) - 1;
@@ -93,12 +109,15 @@ int kb_build__host_failure(int status, const char *log, size_t len, char *why, s
 		line[n] = '\0';
 		if (n && line[n - 1] == '\r')
 			line[n - 1] = '\0';
-		if ((what = host_line(line, &tree_missing))) {
+		if ((what = host_line(line, &tool, &tree_missing))) {
 			kb_build__bprintf(why, whylen, "%s: %s", what, line);
 			return 1;
 		}
-		if (!e127 && strstr(line, "] Error 127"))
-			e127 = p;
+		if (tool && !tool_line[0])
+			kb_build__bprintf(tool_line, sizeof(tool_line), "%s", line);
+		if (!e127_line[0] && strstr(line, "] Error 127"))
+			kb_build__bprintf(e127_line, sizeof(e127_line), "%s", line);
+		tree_error |= tree_error_line(line);
 		p = nl ? nl + 1 : end;
 	}
 	if (status > 128) {
@@ -106,12 +125,14 @@ int kb_build__host_failure(int status, const char *log, size_t len, char *why, s
 				  "memory? stopped by hand?)", status - 128);
 		return 1;
 	}
+	if (tool_line[0] && (e127_line[0] || status == 127 || !tree_error)) {
+		kb_build__bprintf(why, whylen, "a tool is missing: %s", tool_line);
+		return 1;
+	}
 	if (tree_missing) /* "scripts/x.sh: not found": the tree lacks its own script */
 		return 0;
-	if (e127) {
-		const char *nl = memchr(e127, '\n', (size_t)(end - e127));
-		kb_build__bprintf(why, whylen, "a tool is missing (exit 127): %.*s",
-				  (int)((nl ? nl : end) - e127), e127);
+	if (e127_line[0]) {
+		kb_build__bprintf(why, whylen, "a tool is missing (exit 127): %s", e127_line);
 		return 1;
 	}
 	if (status == 127) {

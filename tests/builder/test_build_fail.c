@@ -50,6 +50,13 @@ static void test_build_fail__tree_errors_are_the_trees(void **state)
 	assert_int_equal(host(2,
 		"/bin/sh: 1: ./scripts/gen.sh: not found\n"
 		"make[1]: *** [Makefile:12: include/generated/x.h] Error 127\n", why, sizeof(why)), 0);
+	/* a probe that found no tool, harmlessly, then an error of the tree */
+	assert_int_equal(host(2,
+		"/bin/sh: 1: pahole: not found\n"
+		"  CC      kernel/fork.o\n"
+		"kernel/fork.c:12:1: error: unknown type name 'nope'\n"
+		"make[3]: *** [scripts/Makefile.build:250: kernel/fork.o] Error 1\n", why,
+			      sizeof(why)), 0);
 	/* no message at all, a plain failure */
 	assert_int_equal(host(1, "", why, sizeof(why)), 0);
 	assert_int_equal(host(-1, "built\n", why, sizeof(why)), 0);
@@ -74,6 +81,13 @@ static void test_build_fail__missing_tools_are_the_hosts(void **state)
 	assert_int_equal(host(2, "make[1]: *** [Kbuild:24: include/generated/timeconst.h] Error 127\n",
 			      why, sizeof(why)), 1);
 	assert_int_equal(host(127, "", why, sizeof(why)), 1);
+	/* a missing tool that make ran (Error 127) wins over a tree error next to it */
+	assert_int_equal(host(2,
+		"kernel/fork.c:12:1: error: unknown type name 'nope'\n"
+		"/bin/sh: 1: flex: not found\n"
+		"make[2]: *** [scripts/Makefile.host:9: scripts/kconfig/lexer.lex.c] Error 127\n",
+		why, sizeof(why)), 1);
+	assert_non_null(strstr(why, "flex: not found"));
 }
 
 static void test_build_fail__resources_and_wrappers_are_the_hosts(void **state)
