@@ -51,7 +51,6 @@ set +e; out=$(kb a --rev HEAD --build-cmd "$build" --remote "$URL" --json 2>"$tm
 [ $rc -eq 1 ] || fail "broken tree: exit $rc"
 [ "$(field "$out" infra)" = False ] || fail "tree failure called infra: $out"
 [[ "$(field "$out" error)" == *"lib/lib.c"*"nope"* ]] || fail "first error: $out"
-key_tree=$(field "$out" build_key)
 set +e; out=$(kb b --rev HEAD --build-cmd "$build" --remote "$URL" --json 2>/dev/null); set -e
 [ "$(field "$out" how)" = cached_failure ] || fail "tree failure not shared through the server: $out"
 # --retry-failed builds again (and fails again: the same record)
