@@ -263,6 +263,28 @@ static int build_outcome(kb_oracle *o, const kb_engine_request *rq, const kb_bui
 	return 1;
 }
 
+/* A build that failed because of the host (a missing tool, out of memory, killed, disk
+ * full, ccache, timeout): infra, not evidence that the commit does not build. The
+ * engine gets one infra run (censored) and no verdict; nothing was recorded, so the
+ * next test of the commit builds again. 0, or the build's error once
+ * ORACLE_MAX_HOST_FAILS builds in a row failed so (the host needs fixing). */
+static int host_build_failure(kb_oracle *o, const kb_build_job *j, kb_engine_outcome *oc)
+{
+	if (++o->host_fails >= ORACLE_MAX_HOST_FAILS)
+		return kb_build_job_raise(j);
+	kb_oracle__log(o, "build of %s failed because of the host (infra, not recorded, "
+		       "will be tried again): %s", j->rev, j->res.reason);
+	oc->build_start = j->start - o->t0;
+	oc->build_end = oc->test_start = oc->test_end = j->end - o->t0;
+	oc->how = KB_COST_BUILD;
+	oc->buildable = 1;
+	oc->n_runs = 1;
+	oc->runs[0].klass = KB_RUN_INFRA;
+	snprintf(oc->runs[0].title, sizeof(oc->runs[0].title), "build failed on the host: %s",
+		 j->res.reason);
+	return 0;
+}
+
 static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_outcome *out)
 {
 	kb_oracle *o = ctx;
@@ -280,6 +302,12 @@ static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_eng
 	o->gen++; /* this round's builds landed: "needs a build" predictions expire */
 	prefetch_start(o, next_tree);
 	for (size_t i = 0; i < n && !rc; i++) {
+		if (jobs[i].rc && jobs[i].res.infra) {
+			rc = host_build_failure(o, &jobs[i], &out[i]);
+			continue;
+		}
+		if (!jobs[i].rc)
+			o->host_fails = 0;
 		if (jobs[i].rc) {
 			rc = kb_build_job_raise(&jobs[i]);
 			break;

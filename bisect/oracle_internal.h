@@ -55,7 +55,12 @@ struct kb_oracle {
 	char journal[4300];     /* <cache>/journals/<key>.jsonl: this bisection's rounds */
 	kb_key journal_key;     /* its key, also its /ac/ key on the shared cache server */
 	json_t *replay;         /* rounds recorded by an identical earlier bisection */
+	unsigned host_fails;    /* builds in a row that failed because of the host (infra);
+				 * the bisection stops at ORACLE_MAX_HOST_FAILS */
 };
+
+/* host build failures in a row that stop a bisection (the host needs fixing) */
+#define ORACLE_MAX_HOST_FAILS 3
 
 /* one line to the bisection log (printf-style) */
 void kb_oracle__log(kb_oracle *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -10,7 +10,7 @@
  * object id of the input-path set). A dependency skip reuses a record of the same
  * dep_class whose input set no changed path touches, and stores a record for the new
  * tree that points at the same artifacts and the same input set, so the next lookup
- * is a plain cache hit. Timeouts, a full disk and killed builds are never recorded.
+ * is a plain cache hit. Failures of the host (build_fail.c) are never recorded.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -311,6 +311,7 @@ int kb_builder_open(kb_builder **out, const char *repo_path, kb_cache *c,
 	b->timeout_s = opts->timeout_s > 0 ? opts->timeout_s : DEFAULT_TIMEOUT_S;
 	b->no_dep_skip = opts->no_dep_skip;
 	b->no_cache_failures = opts->no_cache_failures;
+	b->retry_failed = opts->retry_failed;
 	b->make_args = join(kb_build__make_args, " ");
 	b->kbuild_env = join(kb_build__kbuild_env, "\n");
 	if (b->build_cmd) {
@@ -408,7 +409,7 @@ static int lookup(kb_builder *b, kb_build_result *out, const char *rev, struct c
 		}
 		kb_error_clear();
 	}
-	if (s->found && !(b->no_cache_failures && !s->found_rec.ok)) {
+	if (s->found && !((b->no_cache_failures || b->retry_failed) && !s->found_rec.ok)) {
 		kb_build__result_from_record(out, &s->found_rec);
 		out->how = s->found_rec.ok ? KB_BUILD_CACHE_HIT : KB_BUILD_CACHED_FAILURE;
 		out->saved_seconds = s->found_rec.duration_s;

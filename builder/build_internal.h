@@ -112,6 +112,16 @@ int kb_depset__parse(kb_depset **out, const char *text, size_t len);
  * per process. malloc'd; NULL when none is left (or urls is NULL, or out of memory). */
 char *kb_build__ccache_remote(const char *urls);
 
+/* ---- build_fail.c: whose fault a failed build is ---- */
+
+/** 1 when a failed build failed because of the host, not the tree: a host message in
+ * the log (disk full, out of memory, a killed step, a missing tool, ccache or
+ * kbisect-ccwrap errors), or status 127 or > 128 (128 + signal); why gets
+ * "<what>: <log line>". 0 when it is the tree's (compiler or linker errors, a script
+ * of the tree missing, anything without a host cause). status: the command's exit
+ * status, or -1 (it succeeded but left no kernel). Rules: docs/kbisect-build.md. */
+int kb_build__host_failure(int status, const char *log, size_t len, char *why, size_t whylen);
+
 /* ---- the builder handle (build.c, build_reuse.c, build_make.c) ---- */
 
 #define DEPSET_MEMO 32
@@ -134,7 +144,7 @@ struct kb_builder {
 	char *kbuild_env;    /* "K=V\n" sorted, for the key */
 	int jobs;
 	double timeout_s;
-	int no_dep_skip, no_cache_failures;
+	int no_dep_skip, no_cache_failures, retry_failed;
 	char worker_dir[PATH_MAX];
 	char work_tree[PATH_MAX];
 	kb_key dep_class;
@@ -234,7 +244,8 @@ double kb_build__estimate(kb_builder *b, const char *tree, const struct collect 
 /* ---- build_make.c: real builds ---- */
 
 /** Check out commit in the worker's tree, build it, and record the result under key
- * (failures too, unless no_cache_failures; never timeouts, a full disk, kills). */
+ * (failures of the tree too, unless no_cache_failures; never host failures: those
+ * return an error with out->infra = 1, see kb_build__host_failure()). */
 int kb_build__real_build(kb_builder *b, kb_build_result *out, const kb_key *key,
 			 const char *commit, const char *tree);
 

@@ -3,8 +3,9 @@
  * the custom build command) in the worker's tree under a lock and a time limit, and
  * record what it produced (artifacts, input set) or how it failed (first error).
  * Owns: the make invocation's environment and reproducibility settings, the config
- * step, the first error of a log, which failures are recorded and which never are
- * (timeouts, a full disk, killed builds).
+ * step, the first error of a log, recording failures of the tree; host failures
+ * (kb_build__host_failure(), build_fail.c: a missing tool, out of memory, killed, a
+ * full disk, ccache, timeouts) are returned as infra and never recorded.
  * Not: the build key (build.c), reuse of recorded builds (build_reuse.c).
  */
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,7 +45,7 @@ static const char *const build_unset[] = {
 static const char *const strong_patterns[] = {
 	": error: ", ": fatal error: ", "undefined reference to", "multiple definition of",
 	"No rule to make target", "ERROR: ", ": Permission denied", "FAILED unresolved symbol",
-	NULL,
+	": not found", NULL,
 };
 
 /* Copy the first compiler error line of log into out (or the last make error line). */
@@ -119,7 +121,7 @@ static int copy_config(kb_builder *b)
 }
 
 /* Environment of build commands: kbuild settings, ccache, and for custom commands
- * KBISECT_CONFIG / KBISECT_JOBS / CC. */
+ * KBISECT_KCONFIG (and KBISECT_CONFIG, its old name) / KBISECT_JOBS / CC. */
 struct env {
 	char *v[16];
 	size_t n;
@@ -274,6 +276,10 @@ static int run_build(kb_builder *b, const char *tree, int log_fd, int *status)
 
 	if (b->build_cmd) {
 		const char *argv[] = { "/bin/sh", "-c", b->build_cmd, NULL };
+		/* the kernel config; KBISECT_CONFIG is also kbisect's own config file
+		 * (common/conf.c), so the build command's name for it is KBISECT_KCONFIG,
+		 * and KBISECT_CONFIG keeps its old meaning here for existing scripts */
+		env_add(&e, "KBISECT_KCONFIG=%s", b->config_path);
 		env_add(&e, "KBISECT_CONFIG=%s", b->config_path);
 		env_add(&e, "KBISECT_JOBS=%s", jobs);
 		env_add(&e, "CC=%s", cc_arg);
@@ -454,9 +460,10 @@ out:
 }
 
 /* Run the build of commit in the worker's tree (locked); its log in *log. 0, or an
- * error that is never recorded (timeout, full disk, killed). */
+ * error (*timed_out: the time limit passed, an infra failure). */
 static int run_locked(kb_builder *b, const char *commit, const char *tree,
-		      const char *log_path, char **log, size_t *log_len, int *status)
+		      const char *log_path, char **log, size_t *log_len, int *status,
+		      int *timed_out)
 {
 	int log_fd, rc;
 
@@ -469,22 +476,50 @@ static int run_locked(kb_builder *b, const char *commit, const char *tree,
 	rc = run_build(b, tree, log_fd, status);
 	close(log_fd);
 	if (rc == KB_ETIMEOUT) {
-		kb_error_prefix("build of %.12s in '%s' (log '%s')", commit, b->work_tree, log_path);
+		*timed_out = 1;
+		kb_error_prefix("build of %.12s in '%s' (log '%s'; infra: nothing was recorded)",
+				commit, b->work_tree, log_path);
 		return rc;
 	}
 	if (rc < 0)
 		return rc;
-	if ((rc = kb_build__read_file(log, log_len, log_path, "build log")) < 0)
-		return rc;
-	if (strstr(*log, "No space left on device"))
-		return kb_error_setc(KB_EFULL, KB_ERRCLASS_BUILD,
-				     "build of %.12s ran out of disk space in '%s'; free space and "
-				     "retry (nothing was recorded)", commit, b->work_tree);
-	if (*status > 128)
-		return kb_error_set(KB_ERRCLASS_BUILD,
-				    "build of %.12s was killed by signal %d (out of memory?); see "
-				    "'%s' (nothing was recorded)", commit, *status - 128, log_path);
-	return 0;
+	return kb_build__read_file(log, log_len, log_path, "build log");
+}
+
+/* 1 (why filled) when the file system of dir is full: a build that ran out of space
+ * may not even be able to say so in its log, which lives there too */
+static int disk_full(const char *dir, char *why, size_t whylen)
+{
+	struct statvfs st;
+	unsigned long long avail, size;
+
+	if (statvfs(dir, &st) != 0)
+		return 0;
+	avail = (unsigned long long)st.f_bavail * st.f_frsize;
+	size = (unsigned long long)st.f_blocks * st.f_frsize;
+	if (avail >= (1ull << 20) && avail * 200 >= size)
+		return 0;
+	kb_build__bprintf(why, whylen, "disk full: %llu KiB left on the file system of '%s'",
+			  avail >> 10, dir);
+	return 1;
+}
+
+/* A build that failed because of the host: out says so (infra), nothing is recorded,
+ * the error says what to fix. */
+static int host_failure(kb_build_result *out, const kb_key *key, const char *commit,
+			const char *log_path, const char *why)
+{
+	out->ok = 0;
+	out->infra = 1;
+	out->how = KB_BUILD_BUILT;
+	out->build_key = *key;
+	kb_build__bprintf(out->reason, sizeof(out->reason), "%s", why);
+	return kb_error_setc(strstr(why, "disk full") || strstr(why, "disk quota") ? KB_EFULL
+										      : KB_ERROR,
+			     KB_ERRCLASS_BUILD,
+			     "build of %.12s failed because of the host, not the tree: %s; fix "
+			     "the host and build again (nothing was recorded; log '%s')",
+			     commit, why, log_path);
 }
 
 int kb_build__real_build(kb_builder *b, kb_build_result *out, const kb_key *key,
@@ -494,14 +529,30 @@ int kb_build__real_build(kb_builder *b, kb_build_result *out, const kb_key *key,
 	kb_build_record rec;
 	char *log = NULL;
 	size_t log_len = 0;
-	int lock_fd = -1, status = 0, rc;
+	char why[sizeof(out->reason)];
+	int lock_fd = -1, status = 0, timed_out = 0, rc;
 	double t0 = kb_now_s();
 
 	if ((rc = lock_worker(b, &lock_fd)) < 0)
 		return rc;
 	kb_build__bprintf(log_path, sizeof(log_path), "%s/build.log", b->worker_dir);
-	if ((rc = run_locked(b, commit, tree, log_path, &log, &log_len, &status)) < 0)
+	if ((rc = run_locked(b, commit, tree, log_path, &log, &log_len, &status, &timed_out)) < 0) {
+		if (timed_out) { /* infra: the error is set */
+			out->ok = 0, out->infra = 1, out->how = KB_BUILD_BUILT;
+			out->build_key = *key;
+			kb_build__bprintf(out->reason, sizeof(out->reason),
+					  "timeout: the build ran past %.0f s", b->timeout_s);
+		}
 		goto out;
+	}
+	/* a full disk may not even fail the command (a truncated file); any other host
+	 * cause only matters when it did fail */
+	if ((status != 0 || memmem(log, log_len, "No space left on device", 23)) &&
+	    (kb_build__host_failure(status ? status : 1, log, log_len, why, sizeof(why)) ||
+	     disk_full(b->work_tree, why, sizeof(why)))) {
+		rc = host_failure(out, key, commit, log_path, why);
+		goto out;
+	}
 	memset(&rec, 0, sizeof(rec));
 	rec.build_key = *key;
 	kb_build__bprintf(rec.git_tree, sizeof(rec.git_tree), "%s", tree);

@@ -135,6 +135,44 @@ int kb_cache_build_put(kb_cache *c, const kb_build_record *rec)
 	return rc;
 }
 
+/* drop one build record and its signature index entry; MDB_NOTFOUND when none */
+static int build_del_fn(kb_cache *c, MDB_txn *t, void *arg)
+{
+	const kb_key *key = arg;
+	MDB_val k = { 32, (void *)key->b }, v;
+	kb_build_record old;
+	uint8_t sk[64];
+	MDB_val skv = { 64, sk };
+	int rc;
+
+	if ((rc = mdb_get(t, c->build, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? MDB_NOTFOUND
+					  : kb_cache__mdb(c, rc, "cannot read a build record");
+	if (build_from_json(&old, v.mv_data, v.mv_size) == 0) {
+		if (old.has_signature) {
+			memcpy(sk, old.signature.b, 32);
+			memcpy(sk + 32, key->b, 32);
+			mdb_del(t, c->bysig, &skv, NULL);
+		}
+		kb_build_record_clear(&old);
+	}
+	if ((rc = kb_cache__stat_add_txn(c, t, KB_ST_RECORD_BYTES, -(int64_t)(v.mv_size + 32))))
+		return rc;
+	return kb_cache__mdb(c, mdb_del(t, c->build, &k, NULL), "cannot drop a build record");
+}
+
+int kb_cache_build_del(kb_cache *c, const kb_key *build_key)
+{
+	char s[16];
+	int rc = kb_cache__write(c, build_del_fn, (void *)build_key);
+
+	if (rc == MDB_NOTFOUND)
+		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_CACHE,
+				     "no build record %s in cache '%s'", kb_cache__short(s, build_key),
+				     c->dir);
+	return rc;
+}
+
 int kb_cache_build_get(kb_build_record *out, kb_cache *c, const kb_key *build_key)
 {
 	MDB_val k = { 32, (void *)build_key->b }, v;

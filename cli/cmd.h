@@ -84,6 +84,8 @@ int cmd_analyze(int argc, char **argv);
 int cmd_bisect(int argc, char **argv);
 /** `kbisect cache serve` (cli/cmd_cache_serve.c), dispatched by cmd_cache. */
 int cache_serve(int argc, char **argv);
+/** `kbisect cache forget` (cmd_cache_forget.c). */
+int cache_forget(int argc, char **argv);
 int cmd_remote(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 

@@ -21,6 +21,7 @@ static const char *const build_usage[] = {
 	"              [--remote <url>]",
 	"              [--build-cmd <shell command>] [--image <path>] [--worker <n>]",
 	"              [--work-dir <dir>] [--timeout <seconds>] [--no-dep-skip] [--predict]",
+	"              [--retry-failed]",
 	NULL,
 };
 
@@ -29,9 +30,13 @@ static const struct kb_cmd_doc build_doc = {
 	"Build the kernel of each --rev (at most once across all bisects sharing the\n"
 	"cache) and print its kernel signature, its artifacts and how it was obtained:\n"
 	"built, cache_hit, dependency_skip (no input of a cached build changed) or\n"
-	"cached_failure (the same inputs failed before).",
+	"cached_failure (the same inputs failed before).\n"
+	"A build that fails because of the tree (compiler or linker errors in its files)\n"
+	"is recorded and shared; one that fails because of the host (a tool missing, out\n"
+	"of memory, killed, disk full, ccache, timeout) is infra: nothing is recorded and\n"
+	"the next build tries again (docs/kbisect-build.md, \"Failed builds\").",
 	"Exit 0 when every kernel exists, 1 when a build failed (or is a cached\n"
-	"failure) or on error, 129 on usage errors.",
+	"failure, or failed because of the host) or on error, 129 on usage errors.",
 };
 
 static void print_text(const kb_build_result *r, const char *rev, int predict)
@@ -93,6 +98,8 @@ static int print_json(const kb_build_result *r, const char *rev)
 		json_object_set_new(o, "reused_from_tree", json_string(r->reused_from));
 	if (r->reason[0])
 		json_object_set_new(o, r->ok ? "why" : "error", json_string(r->reason));
+	if (!r->ok && r->how != KB_BUILD_NEEDS_BUILD)
+		json_object_set_new(o, "infra", json_boolean(r->infra));
 	for (size_t i = 0; i < r->n_artifacts; i++) {
 		kb_key_to_hex(hex, &r->artifacts[i].id);
 		json_object_set_new(arts, r->artifacts[i].name, json_string(hex));
@@ -139,8 +146,8 @@ int cmd_build(int argc, char **argv)
 			   "shared cache server (default $KBISECT_REMOTE, config): build records "
 			   "read/written through, ccache on it too"),
 		KB_OPT_STR(0, "build-cmd", &o.build_cmd, "cmd",
-			   "custom build command run with sh in the work tree ($KBISECT_CONFIG, "
-			   "$KBISECT_JOBS, $CC); must leave vmlinux"),
+			   "custom build command run with sh in the work tree ($KBISECT_KCONFIG: "
+			   "the kernel config, $KBISECT_JOBS, $CC); must leave vmlinux"),
 		KB_OPT_STR(0, "image", &o.image_path, "path",
 			   "boot image in the tree (default arch/x86/boot/bzImage; \"\" for none)"),
 		KB_OPT_INTEGER(0, "worker", &o.worker, 0, 1000000, "n",
@@ -151,6 +158,9 @@ int cmd_build(int argc, char **argv)
 			      "time limit of one build (default 10800)"),
 		KB_OPT_BOOL(0, "no-dep-skip", &o.no_dep_skip, "never reuse a build by dependency skip"),
 		KB_OPT_BOOL(0, "predict", &predict, "only say what building would cost; build nothing"),
+		KB_OPT_BOOL(0, "retry-failed", &o.retry_failed,
+			    "build again even if a failure of the same inputs is recorded (the "
+			    "new result replaces it, on the --remote too)"),
 		KB_OPT_TABLE_END,
 	};
 	int n;
@@ -195,6 +205,13 @@ int cmd_build(int argc, char **argv)
 	for (int i = 0; i < n_revs; i++) {
 		kb_build_result r;
 		int e = predict ? kb_builder_predict(&r, b, revs[i]) : kb_builder_build(&r, b, revs[i]);
+		if (e != KB_OK && r.infra) {
+			/* the host's fault: say so, go on with the next revision */
+			if (json)
+				print_json(&r, revs[i]);
+			rc = kb_cli_die_error();
+			continue;
+		}
 		if (e != KB_OK) {
 			rc = kb_cli_die_error();
 			break;

@@ -1,6 +1,7 @@
 /*
  * cli/cmd_cache.c - `kbisect cache`: put, get, ls, show, stats, gc, verify, compact,
- * recover, pin and unpin on the content-addressed store (include/kbisect/cache.h).
+ * recover, pin and unpin on the content-addressed store (include/kbisect/cache.h);
+ * serve (cmd_cache_serve.c) and forget (cmd_cache_forget.c) have files of their own.
  * Every subcommand takes --cache DIR (else $KBISECT_CACHE, else ~/.cache/kbisect) and
  * --help; ls, show, stats and verify take --json for scripts.
  */
@@ -31,6 +32,7 @@ static const char *const cache_usage[] = {
 	"kbisect cache compact [--cache=<dir>]",
 	"kbisect cache recover [--cache=<dir>] [--to=<new dir>]",
 	"kbisect cache pin|unpin [--cache=<dir>] <id>",
+	"kbisect cache forget [--cache=<dir>] [--remote=<url>] --build-key=<key> | --rev=<rev>",
 	"kbisect cache serve --listen <host:port> (see 'kbisect cache serve --help')",
 	NULL,
 };
@@ -834,6 +836,7 @@ static const struct {
 	{ "show", cache_show },     { "stats", cache_stats },     { "gc", cache_gc },
 	{ "verify", cache_verify }, { "compact", cache_compact }, { "pin", cache_pin },
 	{ "unpin", cache_unpin },     { "serve", cache_serve },     { "recover", cache_recover },
+	{ "forget", cache_forget },
 };
 
 int cmd_cache(int argc, char **argv)

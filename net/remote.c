@@ -297,6 +297,8 @@ static long perform(kb_remote *r, const char *method, const char *path, struct x
 	curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, x);
 	if (!strcmp(method, "HEAD")) {
 		curl_easy_setopt(r->curl, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(method, "DELETE")) {
+		curl_easy_setopt(r->curl, CURLOPT_CUSTOMREQUEST, "DELETE");
 	} else if (!strcmp(method, "PUT")) {
 		curl_easy_setopt(r->curl, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(r->curl, CURLOPT_READFUNCTION, on_read);
@@ -622,6 +624,39 @@ int kb_remote_build_push(kb_remote *r, kb_cache *local, const kb_build_record *r
 			t_object_push(r, local, &rec->artifacts[i].id);
 	put_record(r, "kb/v1/build", &rec->build_key, kb_cache__wire_build_encode(rec));
 	return 0;
+}
+
+int kb_remote_build_forget(kb_remote *r, const kb_key *build_key)
+{
+	struct xfer x;
+	char path[128];
+	long code;
+
+	memset(&x, 0, sizeof(x));
+	x.r = r;
+	x.down = BODY_MEM;
+	key_path(path, sizeof(path), "kb/v1/build", build_key);
+	pthread_mutex_lock(&r->lock);
+	code = perform(r, "DELETE", path, &x, 0, 0);
+	pthread_mutex_unlock(&r->lock);
+	free(x.mem);
+	if (code == 200 || code == 204)
+		return 0;
+	if (code == 404)
+		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_NET,
+				     "the server '%s' has no build record %.12s", r->url, path + 13);
+	if (code == 405 || code == 400)
+		return kb_error_setc(KB_EUNSUPPORTED, KB_ERRCLASS_NET,
+				     "the server '%s' cannot drop build records (HTTP %ld: an older "
+				     "kbisect or a plain Bazel cache); rebuild with 'kbisect build "
+				     "--retry-failed --remote' to replace it", r->url, code);
+	{
+		kb_remote_stats st;
+		kb_remote_stats_get(&st, r);
+		return kb_error_set(KB_ERRCLASS_NET, "cannot drop build record %.12s on '%s': %s",
+				    path + 13, r->url,
+				    st.last_error[0] ? st.last_error : "unexpected answer");
+	}
 }
 
 static int t_build_push(void *ctx, kb_cache *c, const kb_build_record *rec)

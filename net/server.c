@@ -439,6 +439,17 @@ static enum MHD_Result delete_ref(kb_server *s, struct MHD_Connection *conn, str
 	return answer(conn, q, 200, "text/plain", "", 0);
 }
 
+/* DELETE /kb/v1/build/<key>: `kbisect cache forget --remote` (a read-write token). */
+static enum MHD_Result delete_build(kb_server *s, struct MHD_Connection *conn, struct req *q)
+{
+	int rc = kb_cache_build_del(s->cache, &q->rt.key);
+	if (rc == KB_ENOTFOUND)
+		return answer_error(conn, q, 404, "not found");
+	if (rc != 0)
+		return answer_store_error(s, conn, q, 0);
+	return answer(conn, q, 200, "text/plain", "", 0);
+}
+
 /* ---- the request handler ---- */
 
 /* Seconds since the request arrived (q->t0, CLOCK_MONOTONIC). */
@@ -704,6 +715,8 @@ static enum MHD_Result request_answer(kb_server *s, struct MHD_Connection *conn,
 	}
 	if (q->rt.status)
 		return answer_error(conn, q, q->rt.status, q->rt.why);
+	if (q->rt.target == KB_SRV_BUILD && q->rt.method == KB_SRV_DELETE)
+		return delete_build(s, conn, q);
 	switch (q->rt.target) {
 	case KB_SRV_CAS:
 		return serve_object(s, conn, q, &q->rt.key);

@@ -168,7 +168,8 @@ int kb_server__route(struct kb_srv_route *out, const char *method, const char *p
 			return fail(out, 400, "key is not 64 lowercase hex digits");
 		if (out->method == KB_SRV_OTHER ||
 		    (out->target == KB_SRV_SIG && out->method == KB_SRV_PUT) ||
-		    (out->target != KB_SRV_AC && out->method == KB_SRV_DELETE))
+		    (out->target != KB_SRV_AC && out->target != KB_SRV_BUILD &&
+		     out->method == KB_SRV_DELETE))
 			return fail(out, 405, "method not allowed on this path");
 		return 0;
 	}

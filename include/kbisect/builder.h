@@ -54,12 +54,15 @@ typedef struct {
 	const char *ccache_remote; /**< CCACHE_REMOTE_STORAGE URL (the cache server), or NULL */
 	const char *build_cmd;    /**< custom shell command run in the work tree instead of
 				       make olddefconfig + make bzImage (other trees, tests);
-				       gets $KBISECT_CONFIG, $KBISECT_JOBS, $CC */
+				       gets $KBISECT_KCONFIG (the kernel config; also as
+				       $KBISECT_CONFIG, deprecated), $KBISECT_JOBS, $CC */
 	const char *image_path;   /**< boot image relative to the tree (default
 				       arch/x86/boot/bzImage; "" for none) */
 	double timeout_s;         /**< time limit of one build (0: 3 hours) */
 	int no_dep_skip;          /**< 1: never reuse a build by dependency skip */
 	int no_cache_failures;    /**< 1: do not record (nor reuse) failed builds */
+	int retry_failed;         /**< 1: build again even when a failure of the same
+				       inputs is recorded (the new result replaces it) */
 	int quiet;                /**< 1: do not echo build output to stderr */
 } kb_build_opts;
 
@@ -77,7 +80,12 @@ typedef struct {
 	double seconds;           /**< wall time spent now */
 	double saved_seconds;     /**< build time avoided (hit, skip, cached failure) */
 	char reused_from[41];     /**< dependency skip: tree id of the build reused */
-	char reason[256];         /**< why it was reused / the first compiler error */
+	char reason[256];         /**< why it was reused / the first compiler error / the
+				       host's fault (infra) */
+	int infra;                /**< 1: the build failed because of the host (tool
+				       missing, out of memory, killed, disk full, ccache,
+				       timeout): kb_builder_build() returned an error and
+				       recorded nothing; not evidence about the commit */
 	double est_seconds;       /**< (prediction, needs_build) expected time of the build
 				       now: incremental in the worker's tree when the state
 				       it was last built at is known (objects that read a
@@ -101,11 +109,14 @@ void kb_builder_free(kb_builder *b);
 
 /**
  * Obtain the kernel of rev (any revision git understands: id, branch, tag, HEAD~3).
- * A failed build returns 0 with out->ok = 0 and out->reason = the first compiler
- * error (failures are recorded, so the same inputs are never rebuilt).
+ * A build that failed because of the tree returns 0 with out->ok = 0 and out->reason
+ * = the first compiler error (recorded, so the same inputs are not rebuilt unless
+ * retry_failed). One that failed because of the host returns an error with
+ * out->infra = 1 and out->reason = the host's message; nothing is recorded.
  * @return 0, KB_ENOTFOUND (unknown revision), KB_ETIMEOUT (build ran past the time
- *         limit; nothing recorded), KB_EFULL (disk full; nothing recorded),
- *         KB_ELOCKED (the worker's tree is in use by another process), KB_ERROR
+ *         limit; infra), KB_EFULL (disk full; infra), KB_ERROR (another host failure
+ *         when out->infra, e.g. a missing tool, a killed build, ccache; else an error),
+ *         KB_ELOCKED (the worker's tree is in use by another process)
  */
 int kb_builder_build(kb_build_result *out, kb_builder *b, const char *rev);
 
@@ -121,6 +132,15 @@ int kb_builder_predict(kb_build_result *out, kb_builder *b, const char *rev);
 
 /** The artifact id called name ("vmlinux", "bzImage", "config", "log") of r, or NULL. */
 const kb_key *kb_build_result_artifact(const kb_build_result *r, const char *name);
+
+/** Resolve rev in the git repository at repo_path (or a directory inside it) to its
+ * commit and tree ids, without a builder. @return 0, KB_ENOTFOUND, KB_ERROR */
+int kb_build_resolve(const char *repo_path, const char *rev, char commit[41], char tree[41]);
+
+/** The build records of c (this cache only) built from git tree `tree` (40 hex), with
+ * any config, compiler or build command: *out malloc'd (extra_json not kept), *n of
+ * them. For `kbisect cache forget --rev`. @return 0, or an error */
+int kb_build_records_of_tree(kb_build_record **out, size_t *n, kb_cache *c, const char *tree);
 
 /** The directory of this builder's work tree (borrowed until free). */
 const char *kb_builder_work_tree(const kb_builder *b);

@@ -226,6 +226,11 @@ int kb_cache_build_put(kb_cache *c, const kb_build_record *rec);
  * record was written: check them with kb_cache_has(). @return 0, KB_ENOTFOUND */
 int kb_cache_build_get(kb_build_record *out, kb_cache *c, const kb_key *build_key);
 
+/** Drop the record of build_key (and its signature index entry) from this cache only,
+ * never from a remote tier; its artifacts stay as objects until evicted. The next
+ * build of those inputs builds again. @return 0, KB_ENOTFOUND, or an error */
+int kb_cache_build_del(kb_cache *c, const kb_key *build_key);
+
 /** The build keys of all records whose kernel has signature sig (*out malloc'd). */
 int kb_cache_builds_by_signature(kb_key **out, size_t *n, kb_cache *c, const kb_key *sig);
 

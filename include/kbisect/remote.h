@@ -86,6 +86,12 @@ void kb_cache_set_remote(kb_cache *c, kb_remote *r);
  * also when r is NULL or failed (counted in its stats). */
 int kb_remote_build_push(kb_remote *r, kb_cache *local, const kb_build_record *rec);
 
+/** DELETE the server's build record of build_key (`kbisect cache forget --remote`);
+ * needs a read-write token. @return 0 (dropped), KB_ENOTFOUND (the server had none),
+ * KB_EUNSUPPORTED (no such route there: an older server, a plain Bazel cache),
+ * KB_ERROR (unreachable or refused; kb_error_last() says why) */
+int kb_remote_build_forget(kb_remote *r, const kb_key *build_key);
+
 #ifdef __cplusplus
 }
 #endif

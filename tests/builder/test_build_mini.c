@@ -301,15 +301,18 @@ static void test_bisect_build_mini__bad_input_leaves_cache_untouched(void **stat
 	assert_int_equal(kb_builder_open(&b, f->repo, f->cache, &o), KB_OK);
 	assert_int_equal(kb_builder_build(&r, b, "HEAD"), KB_ETIMEOUT);
 	assert_non_null(strstr(kb_error_last()->message, "time limit"));
+	assert_int_equal(r.infra, 1);
 	kb_builder_free(b);
 	assert_int_equal(n_builds(f->cache), 0);
 
-	/* A full disk (as the build reports it): an error, nothing recorded. */
+	/* A full disk (as the build reports it): the host's fault, nothing recorded. */
 	opts_for(f, &o, 0);
 	o.build_cmd = "echo 'cc1: error: No space left on device' >&2; exit 1";
 	assert_int_equal(kb_builder_open(&b, f->repo, f->cache, &o), KB_OK);
 	assert_int_equal(kb_builder_build(&r, b, "HEAD"), KB_EFULL);
-	assert_non_null(strstr(kb_error_last()->message, "disk space"));
+	assert_non_null(strstr(kb_error_last()->message, "disk full"));
+	assert_non_null(strstr(kb_error_last()->message, "because of the host"));
+	assert_int_equal(r.infra, 1);
 	kb_builder_free(b);
 	assert_int_equal(n_builds(f->cache), 0);
 }

@@ -123,11 +123,14 @@ static void test_server_route__ccache_layouts_are_keys(void **state)
 	assert_int_equal(r.target, KB_SRV_CCACHE);
 	assert_int_equal(route("GET", "/ccache/ac/" K64, &r), 0);
 	assert_int_equal(r.target, KB_SRV_AC);
-	/* DELETE on ccache keys and /ac/, not on /cas/ or records */
+	/* DELETE on ccache keys, /ac/ and build records (kbisect cache forget), not on
+	 * /cas/ or the other records */
 	assert_int_equal(route("DELETE", "/ccache/ab/cd", &r), 0);
 	assert_int_equal(r.method, KB_SRV_DELETE);
 	assert_int_equal(route("DELETE", "/x/ac/" K64, &r), 0);
-	assert_int_equal(route("DELETE", "/kb/v1/build/" K64, &r), 405);
+	assert_int_equal(route("DELETE", "/kb/v1/build/" K64, &r), 0);
+	assert_int_equal(r.target, KB_SRV_BUILD);
+	assert_int_equal(route("DELETE", "/kb/v1/sig/" K64, &r), 405);
 	assert_int_equal(route("POST", "/ccache/ab/cd", &r), 405);
 	/* the key's segments are checked like any other */
 	assert_int_equal(route("GET", "/ccache/ab/..", &r), 400);

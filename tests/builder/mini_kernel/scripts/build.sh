@@ -2,10 +2,10 @@
 # scripts/build.sh - build of the mini kernel used by the builder tests: compiles each
 # source listed in Kbuild with gcc -MD and writes Kbuild-style .<obj>.cmd files
 # (savedcmd_, source_, deps_), links vmlinux, copies it to bzImage. Run by
-# `kbisect build --build-cmd 'sh scripts/build.sh'` ($KBISECT_CONFIG, $CC).
+# `kbisect build --build-cmd 'sh scripts/build.sh'` ($KBISECT_KCONFIG, $CC).
 set -e
 CC=${CC:-gcc}
-cp "$KBISECT_CONFIG" .config
+cp "$KBISECT_KCONFIG" .config
 mkdir -p include/generated
 sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=\(.*\)$/#define \1 \2/p' .config > include/generated/autoconf.h
 objs=""
