@@ -245,6 +245,8 @@ void kb_oracle__evidence_times(kb_oracle *o, const kb_engine_request *rq, size_t
 			t[0] = oc->build_start + o->ev_shift, t[1] = oc->build_end + o->ev_shift;
 			t[2] = oc->test_start + o->ev_shift, t[3] = oc->test_end + o->ev_shift;
 		}
+		for (int k = 0; k < 4; k++) /* as the journal keeps them: a replay draws the same */
+			t[k] = cents(t[k] > 0 ? t[k] : 0);
 		oc->has_evidence_times = 1;
 		oc->ev_build_start = t[0], oc->ev_build_end = t[1];
 		oc->ev_test_start = t[2], oc->ev_test_end = t[3];
