@@ -151,15 +151,17 @@ void kb_html_begin(FILE *f, const char *title)
 	      "table{border-collapse:collapse;width:100%}td,th{padding:3px 6px;"
 	      "border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\n"
 	      "tr.culprit td{background:#fdecea}\n"
+	      "#evidence{font-size:13px}#evidence td.subj{max-width:260px}"
+	      "#evidence td.note{min-width:170px}\n"
 	      ".b{display:inline-block;min-width:64px;text-align:center;border-radius:4px;"
 	      "padding:0 4px;color:#fff}\n"
 	      ".b.crash{background:#c62828}.b.clean{background:#2e7d32}.b.skip{background:#757575}"
 	      ".b.none{background:#bdbdbd;color:#222}\n"
 	      ".test{display:flex;flex-wrap:wrap;align-items:center;gap:2px 6px;margin:1px 0}"
 	      ".test .tlab{font-size:11px;color:#666;min-width:56px}\n"
-	      ".bar{display:flex;flex:none;width:220px;height:14px;border:1px solid #999;background:#eee}\n"
+	      ".bar{display:flex;flex:none;width:180px;height:14px;border:1px solid #999;background:#eee}\n"
 	      ".seg{height:100%;display:block;box-sizing:border-box;border-right:1px solid #fff}\n"
-	      ".cons{font-size:11px;max-width:300px}\n", f);
+	      ".cons{font-size:11px;max-width:240px}\n", f);
 	for (int c = 0; c < KB_HTML_RUN_N; c++)
 		fprintf(f, ".seg.%s{background:%s}", run_style[c].cls, run_style[c].colour);
 	fputs("\n.legend{margin:4px 0;font-size:13px}.legend span.sw{display:inline-block;"
@@ -351,7 +353,7 @@ void kb_html_evidence_row(FILE *f, const kb_html_row *r)
 
 	fprintf(f, "<tr%s><td>", r->highlight ? " class=culprit" : "");
 	kb_html_commit(f, r->commit, r->commit_url, 12);
-	fputs("</td><td>", f);
+	fputs("</td><td class=subj>", f);
 	kb_html_text(f, r->subject);
 	fputs("</td><td class=mono>", f);
 	if (r->signature && *r->signature) {
@@ -373,9 +375,9 @@ void kb_html_evidence_row(FILE *f, const kb_html_row *r)
 	for (size_t t = 0; t < r->n_tests; t++)
 		test_bar(f, &r->tests[t]);
 	if (r->p >= 0)
-		fprintf(f, "</td><td>%.4f</td><td>", r->p);
+		fprintf(f, "</td><td>%.4f</td><td class=note>", r->p);
 	else
-		fputs("</td><td>-</td><td>", f);
+		fputs("</td><td>-</td><td class=note>", f);
 	kb_html_text(f, r->note);
 	fputs("</td></tr>\n", f);
 }
