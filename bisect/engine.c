@@ -131,7 +131,7 @@ void kb_engine_free(kb_engine *e)
 	free(e->names), free(e->is_merge), free(e->rec), free(e->buggy), free(e->clar);
 	free(e->cellmass), free(e->in), free(e->cell), free(e->remap);
 	free(e->gcount), free(e->urow);
-	kb_engine__free_info(e); /* before the spans: it walks them */
+	kb_engine__free_info(e); /* the reports' runs and commit info */
 	free(e->spans), free(e->rounds), free(e->set);
 	free(e);
 }
