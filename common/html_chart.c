@@ -26,6 +26,7 @@ static const char *mass_palette[MASS_COLOURS] = {
 	"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
 };
 #define MASS_REST "#c7c7c7"
+#define MASS_MIN 0.01 /* a commit that never held this much gets no colour of its own */
 
 /* smallest whole number >= x (x >= 0; no libm in kb_common) */
 static double up(double x)
@@ -148,7 +149,8 @@ void kb_html_timeline(FILE *f, const kb_html_bar *bars, size_t n, unsigned worke
 	}
 }
 
-/* the commits that get a colour: the likeliest of any round, at most MASS_COLOURS */
+/* the commits that get a colour: the likeliest of any round (at least MASS_MIN in one),
+ * at most MASS_COLOURS */
 static size_t mass_commits(const kb_html_round *rounds, size_t n, const char **ids,
 			   double *best)
 {
@@ -164,6 +166,8 @@ static size_t mass_commits(const kb_html_round *rounds, size_t n, const char **i
 			if (j < m) {
 				if (p > best[j])
 					best[j] = p;
+			} else if (p < MASS_MIN) {
+				continue; /* never a likely one: drawn with the rest */
 			} else if (m < MASS_COLOURS) {
 				ids[m] = id, best[m++] = p;
 			} else {
