@@ -177,7 +177,7 @@ void kb_oracle__journal_record(void *ctx, unsigned round, const kb_engine_reques
 		json_array_append_new(tests, t);
 	}
 	j = json_pack("{s:i, s:o}", "round", (int)round, "tests", tests);
-	line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	line = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
 	f = line && o->journal[0] ? fopen(o->journal, "a") : NULL;
 	if (f) {
 		int ok = fprintf(f, "%s\n", line) > 0;
