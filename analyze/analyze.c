@@ -876,6 +876,7 @@ int kb_analyze_run(kb_analysis **out, const kb_analyze_log *log, const kb_analyz
 	a->log = log;
 	a->workers = o.workers ? o.workers : DEFAULT_WORKERS;
 	a->other_crash_bad = o.other_crash_bad;
+	a->commit_url = o.commit_url;
 	a->top_node = -1;
 	a->culprit_step = -1;
 	a->range_after = a->range_through = -1;

@@ -234,7 +234,23 @@ struct kb_analysis {
 	double avg_build, avg_test, saved_time;
 	int syz_rounds, kb_rounds;
 	double kb_time;
+	const char *commit_url;   /**< kb_analyze_opts.commit_url (borrowed), or NULL */
 };
+
+/* ---- words shared by the writers (analyze/analyze_out.c) with the HTML page ---- */
+
+/** "4h21m40s", "6m52s", "40.5s" ("?" when unknown) into buf; returns buf. */
+const char *kb_analyze__dur(char *buf, size_t len, double s);
+/** Chain node k in words ("772bc52a2c9e", "17 untested commits between ..."). */
+void kb_analyze__node_words(char *buf, size_t len, const kb_analysis *a, int k);
+/** The supported range in words. */
+void kb_analyze__range_words(char *buf, size_t len, const kb_analysis *a);
+/** The runs of step i in words ("1 x SYZFAIL: ... (infra), 19 x OK"). */
+void kb_analyze__evidence_words(char *buf, size_t len, const kb_analysis *a, int i);
+/** Stable name of a kb_alog_result. */
+const char *kb_analyze__result_name(int r);
+/** "yes", "NO" or "-" for kb_astep.agree. */
+const char *kb_analyze__agree_word(int agree);
 
 /** Confidence of the supported range (credible set). */
 #define KB_ANALYZE_CONF 0.9

@@ -1,9 +1,10 @@
 /*
- * analyze/analyze_out.c - the audit of a bisection log as text, JSON (jansson) and a
- * self-contained HTML page.
+ * analyze/analyze_out.c - the audit of a bisection log as text and JSON (jansson), and
+ * the words the HTML page shares with them.
  * Owns: the wording and layout of `kbisect analyze` output and the JSON field names
  * (documented in docs/kbisect-analyze.md).
- * Not: any judgement (analyze/analyze.c computes everything printed here).
+ * Not: any judgement (analyze/analyze.c computes everything printed here), the HTML
+ * page (analyze/analyze_html.c).
  */
 #include <errno.h>
 #include <math.h>
@@ -501,283 +502,34 @@ int kb_analyze_json(char **out, const kb_analysis *a)
 	return *out ? 0 : kb_error_set(KB_ERRCLASS_OS, "out of memory building the JSON report");
 }
 
-/* ---- HTML ---- */
+/* ---- for the HTML page (analyze/analyze_html.c) ---- */
 
-static void html_esc(FILE *f, const char *s)
+const char *kb_analyze__dur(char *buf, size_t len, double s)
 {
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		default:
-			fputc(*s, f);
-		}
-	}
+	return dur(buf, len, s);
 }
 
-static const char *verdict_class(int av)
+void kb_analyze__node_words(char *buf, size_t len, const kb_analysis *a, int k)
 {
-	return av == KB_AV_CRASH ? "crash" : av == KB_AV_NOCRASH ? "clean" :
-	       av == KB_AV_SKIP ? "skip" : "none";
+	node_words(buf, len, a, k);
 }
 
-static void html_runs_bar(FILE *f, const kb_analysis *a, int i)
+void kb_analyze__range_words(char *buf, size_t len, const kb_analysis *a)
 {
-	const kb_alog_step *st = &a->log->steps[i];
-	int total = st->nruns > 0 ? st->nruns : 1;
-
-	fputs("<div class=bar>", f);
-	for (int k = 0; k < st->noutcomes; k++) {
-		const kb_alog_outcome *oc = &st->outcomes[k];
-		const char *cls = "fail";
-		if (oc->kind == KB_ALOG_RUN_OK)
-			cls = "ok";
-		else if (oc->kind == KB_ALOG_RUN_CRASHED)
-			cls = title_class_name(kb_analyze__title_class(a, oc->title));
-		fprintf(f, "<span class='seg %s' style='width:%.1f%%' title='%d x ", cls,
-			100.0 * oc->count / total, oc->count);
-		html_esc(f, oc->kind == KB_ALOG_RUN_OK ? "OK" : oc->title ? oc->title : "");
-		fputs("'></span>", f);
-	}
-	fputs("</div>", f);
+	range_words(buf, len, a);
 }
 
-/* The HTML document's head (title and style sheet) and the opening <body>. */
-static void html_head(FILE *f, const kb_analyze_log *log)
+void kb_analyze__evidence_words(char *buf, size_t len, const kb_analysis *a, int i)
 {
-	fputs("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>kbisect analyze: ", f);
-	html_esc(f, log->name);
-	fputs("</title>\n<style>\n"
-	      "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}\n"
-	      "h1{font-size:20px}h2{font-size:16px;margin-top:28px}\n"
-	      "code,.mono{font-family:ui-monospace,monospace}\n"
-	      ".verdict{display:inline-block;padding:6px 12px;border-radius:6px;color:#fff;"
-	      "font-weight:bold}\n"
-	      ".yes{background:#2e7d32}.no{background:#c62828}\n"
-	      "table{border-collapse:collapse;width:100%}td,th{padding:3px 6px;"
-	      "border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\n"
-	      ".b{display:inline-block;min-width:64px;text-align:center;border-radius:4px;"
-	      "padding:0 4px;color:#fff}\n"
-	      ".b.crash{background:#c62828}.b.clean{background:#2e7d32}.b.skip{background:#757575}"
-	      ".b.none{background:#bdbdbd;color:#222}\n"
-	      ".agree-1{color:#2e7d32;font-weight:bold}.agree-0{color:#c62828;font-weight:bold}\n"
-	      ".bar{display:flex;width:200px;height:14px;border:1px solid #999;background:#eee}\n"
-	      ".seg{height:100%}.seg.ok{background:#81c784}.seg.target{background:#e53935}"
-	      ".seg.infra{background:#ffb300}.seg.other{background:#8e24aa}"
-	      ".seg.fail{background:#9e9e9e}\n"
-	      ".chain{display:flex;align-items:flex-start;gap:2px;overflow-x:auto}\n"
-	      ".col{display:flex;flex-direction:column;align-items:center;width:22px}\n"
-	      ".area{height:130px;width:100%;display:flex;align-items:flex-end;"
-	      "border-bottom:1px solid #999}\n"
-	      ".node{width:100%;background:#1565c0;min-height:1px}\n"
-	      ".node.block{background:#90caf9}.node.culprit{background:#c62828}\n"
-	      ".lab{writing-mode:vertical-rl;font:10px ui-monospace,monospace;margin-top:3px;"
-	      "white-space:nowrap}.lab.culprit{color:#c62828;font-weight:bold}\n"
-	      ".legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;"
-	      "vertical-align:middle}\n"
-	      "</style></head><body>\n",
-	      f);
+	evidence_words(buf, len, a, i);
 }
 
-/* The posterior over the linearised range: one bar per chain node, old to new. */
-static void html_chain(FILE *f, const kb_analysis *a)
+const char *kb_analyze__result_name(int r)
 {
-	const kb_analyze_log *log = a->log;
-	double maxp = 0;
-
-	fputs("<h2>Posterior over the linearised range (old &rarr; new)</h2>\n<div class=chain>",
-	      f);
-	for (int k = 0; k < a->nnodes; k++)
-		if (a->nodes[k].post > maxp)
-			maxp = a->nodes[k].post;
-	for (int k = 0; k < a->nnodes; k++) {
-		const kb_anode *nd = &a->nodes[k];
-		int is_culprit = nd->step >= 0 && nd->step == a->culprit_step;
-		double h = maxp > 0 ? 130.0 * nd->post / maxp : 0;
-		fprintf(f, "<div class=col><div class=area><div class='node%s%s' "
-			   "style='height:%.1fpx' title='",
-			nd->step < 0 ? " block" : "", is_culprit ? " culprit" : "", h < 1 ? 1 : h);
-		if (nd->step >= 0)
-			fprintf(f, "%.12s", log->steps[nd->step].hash);
-		else
-			fprintf(f, "%.0f untested commits", nd->weight);
-		fprintf(f, ": P=%.4f'></div></div><div class='lab%s'>", nd->post,
-			is_culprit ? " culprit" : "");
-		if (nd->step >= 0)
-			fprintf(f, "%.7s%s", log->steps[nd->step].hash, is_culprit ? " culprit" : "");
-		else
-			fprintf(f, "%.0f", nd->weight);
-		fputs("</div></div>", f);
-	}
-	fputs("</div>\n<p>Dark bars: tested commits; light bars: blocks of untested commits "
-	      "(hover for details; the label is their count); red: the reported culprit. Positions come from git's "
-	      "&quot;Bisecting: N revisions left&quot; lines.</p>\n",
-	      f);
+	return result_name(r);
 }
 
-/* The identical kernel signatures and the cost table. */
-static void html_cost(FILE *f, const kb_analysis *a)
+const char *kb_analyze__agree_word(int agree)
 {
-	const kb_analyze_log *log = a->log;
-	char b1[32], b2[32];
-
-	fputs("<h2>Identical kernel signatures</h2>\n", f);
-	if (!a->ngroups)
-		fputs("<p>none</p>\n", f);
-	for (int g = 0; g < a->ngroups; g++) {
-		fprintf(f, "<p class=mono>%.16s&hellip;:", a->groups[g].sig);
-		for (int j = 0; j < a->groups[g].nsteps; j++) {
-			const kb_alog_step *st = &log->steps[a->groups[g].steps[j]];
-			fprintf(f, " %.12s (%s)", st->hash, kb_analyze__phase_name(st->phase));
-		}
-		fputs("</p>\n", f);
-	}
-	fputs("<h2>Cost</h2>\n<table>\n", f);
-	fprintf(f, "<tr><td>syzbot</td><td>%s total for %d builds and %d tests</td></tr>\n",
-		dur(b1, sizeof(b1), log->total_time), a->n_builds, a->n_tests);
-	fprintf(f, "<tr><td>averages</td><td>%s per build, %s per test</td></tr>\n",
-		dur(b1, sizeof(b1), a->avg_build), dur(b2, sizeof(b2), a->avg_test));
-	fprintf(f, "<tr><td>identical signatures</td><td>%d builds, %d tests avoided (%s)"
-		   "</td></tr>\n",
-		a->builds_avoided, a->tests_avoided, dur(b1, sizeof(b1), a->saved_time));
-	fprintf(f, "<tr><td>%u parallel workers</td><td>%d test rounds instead of %d, about %s"
-		   "</td></tr>\n</table>\n",
-		a->workers, a->kb_rounds, a->syz_rounds, dur(b1, sizeof(b1), a->kb_time));
-}
-
-static void html_body(FILE *f, const kb_analysis *a)
-{
-	const kb_analyze_log *log = a->log;
-	char buf[2048];
-
-	html_head(f, log);
-	fputs("<h1>kbisect analyze: <span class=mono>", f);
-	html_esc(f, log->name);
-	fprintf(f, "</span></h1>\n<p>%s bisection, %d tested commits. Original crash: <b>",
-		log->kind == KB_ALOG_FIX ? "Fix" : "Cause", log->nsteps);
-	html_esc(f, a->original_title ? a->original_title : "none (never reproduced in this log)");
-	fputs("</b></p>\n", f);
-	if (log->culprit[0]) {
-		fprintf(f, "<p>Reported %s: <code>%.12s</code> ",
-			log->kind == KB_ALOG_FIX ? "fix" : "culprit", log->culprit);
-		html_esc(f, log->culprit_subject);
-		fprintf(f, "<br><span class='verdict %s'>%s</span> probability under the "
-			   "model %.4f</p>\n",
-			a->supported ? "yes" : "no", a->supported ? "SUPPORTED" : "NOT SUPPORTED",
-			a->culprit_prob);
-	} else {
-		fprintf(f, "<p>Reported result: %s</p>\n", result_name(log->result));
-	}
-	range_words(buf, sizeof(buf), a);
-	fputs("<p>The evidence supports: ", f);
-	html_esc(f, buf);
-	fputs(".", f);
-	if (a->ncred > 1) {
-		fputs(" Made of:<ul>", f);
-		for (int j = 0; j < a->ncred; j++) {
-			node_words(buf, sizeof(buf), a, a->cred_nodes[j]);
-			fprintf(f, "<li>%.4f &nbsp;", a->nodes[a->cred_nodes[j]].post);
-			html_esc(f, buf);
-			fputs("</li>", f);
-		}
-		fputs("</ul>", f);
-	}
-	fprintf(f, "<br>Model: reproduction rate q = %.2f (90%%: %.2f&ndash;%.2f), false "
-		   "positives eps = %.4f.</p>\n",
-		a->q_mean, a->q_lo, a->q_hi, a->eps_mean);
-
-	fputs("<h2>Findings</h2><ul>\n", f);
-	for (int i = 0; i < a->nfindings; i++) {
-		fputs("<li>", f);
-		html_esc(f, a->findings[i]);
-		fputs("</li>\n", f);
-	}
-	fputs("</ul>\n<h2>Timeline of tested commits</h2>\n<div class=legend>runs:"
-	      "<span style='background:#e53935'></span>original crash"
-	      "<span style='background:#ffb300'></span>infrastructure failure"
-	      "<span style='background:#8e24aa'></span>other crash"
-	      "<span style='background:#81c784'></span>OK"
-	      "<span style='background:#9e9e9e'></span>boot/test failure</div>\n"
-	      "<table><tr><th>#</th><th>commit</th><th>phase</th><th>runs</th><th>log</th>"
-	      "<th>kbisect</th><th>agree</th><th>P(bug)</th><th>evidence</th></tr>\n",
-	      f);
-	for (int i = 0; i < log->nsteps; i++) {
-		const kb_alog_step *st = &log->steps[i];
-		const kb_astep *s = &a->st[i];
-		fprintf(f, "<tr><td>%d</td><td class=mono title='", i + 1);
-		html_esc(f, st->subject ? st->subject : st->hash);
-		fprintf(f, "'>%.12s</td><td>%s", st->hash, kb_analyze__phase_name(st->phase));
-		if (st->release) {
-			fputs(" ", f);
-			html_esc(f, st->release);
-		}
-		fputs("</td><td>", f);
-		html_runs_bar(f, a, i);
-		fprintf(f, "</td><td><span class='b %s'>%s%s</span></td>"
-			   "<td><span class='b %s'>%s</span></td><td class='agree%d'>%s</td>",
-			verdict_class(s->log_v), s->log_v == KB_AV_NONE ? "-" :
-			kb_analyze__verdict_word(log, s->log_v), s->log_implied ? "*" : "",
-			verdict_class(s->kb_v), kb_analyze__verdict_word(log, s->kb_v),
-			s->agree, agree_word(s->agree));
-		if (s->p_bug >= 0)
-			fprintf(f, "<td>%.3f</td><td>", s->p_bug);
-		else
-			fputs("<td>-</td><td>", f);
-		evidence_words(buf, sizeof(buf), a, i);
-		html_esc(f, buf);
-		fputs("</td></tr>\n", f);
-	}
-	fputs("</table>\n<p>* no 'git bisect' line: the verdict is derived from the runs.</p>\n",
-	      f);
-
-	html_chain(f, a);
-
-	html_cost(f, a);
-	fputs("<p>Generated by kbisect analyze.</p></body></html>\n", f);
-}
-
-int kb_analyze_write_html(const kb_analysis *a, const char *path)
-{
-	char tmp[4096];
-	FILE *f;
-	int fd;
-
-	if (!a || !path)
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_ANALYZE,
-				     "kb_analyze_write_html: NULL argument");
-	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_ANALYZE,
-				     "html file name '%.64s...' is too long", path);
-	if ((fd = mkstemp(tmp)) < 0)
-		return kb_error_os("cannot create '%s'; check that its directory exists and is "
-				   "writable", path);
-	if (!(f = fdopen(fd, "w"))) {
-		int e = errno;
-		close(fd);
-		unlink(tmp);
-		errno = e;
-		return kb_error_os("cannot write '%s'", path);
-	}
-	html_body(f, a);
-	if (ferror(f) | fclose(f)) {
-		unlink(tmp);
-		return kb_error_os("cannot write '%s'", path);
-	}
-	if (chmod(tmp, 0644) != 0 || rename(tmp, path) != 0) {
-		int e = errno;
-		unlink(tmp);
-		errno = e;
-		return kb_error_os("cannot replace '%s'", path);
-	}
-	return 0;
+	return agree_word(agree);
 }

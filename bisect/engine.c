@@ -131,6 +131,7 @@ void kb_engine_free(kb_engine *e)
 	free(e->names), free(e->is_merge), free(e->rec), free(e->buggy), free(e->clar);
 	free(e->cellmass), free(e->in), free(e->cell), free(e->remap);
 	free(e->gcount), free(e->urow);
+	kb_engine__free_info(e); /* the reports' runs and commit info */
 	free(e->spans), free(e->rounds), free(e->set);
 	free(e);
 }
@@ -284,7 +285,8 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 		nr->built = -1;
 		kb_model_set_untestable(e->m, rq->node, 1);
 		elog(e, "commit %s failed to build: untestable", nname(e, rq->node));
-		return push_span(e, &s);
+		int prc = push_span(e, &s);
+		return prc ? prc : kb_engine__span_evidence(e, oc);
 	}
 	nr->built = 1;
 	if (oc->has_signature) {
@@ -335,7 +337,8 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 	e->runs_asked += rq->runs, e->runs_told += t + c;
 	s.target = t, s.clean = c, s.other = x;
 	int rc = kb_model_add_runs(e->m, rq->node, t, c, x);
-	return rc ? rc : push_span(e, &s);
+	rc = rc ? rc : push_span(e, &s);
+	return rc ? rc : kb_engine__span_evidence(e, oc);
 }
 
 /* ---- rounds ---- */

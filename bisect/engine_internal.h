@@ -1,7 +1,8 @@
 /*
  * bisect/engine_internal.h - the state of the bisection engine, shared by engine.c
- * (calibration, evidence, rounds, stopping rule), engine_choose.c (choice of tests) and
- * engine_report.c (result, JSON and HTML reports). Module-internal; never in include/.
+ * (calibration, evidence, rounds, stopping rule), engine_choose.c (choice of tests),
+ * engine_report.c (result, JSON), engine_info.c (what the reports keep: runs, commit
+ * info) and engine_html.c (the HTML report). Module-internal; never in include/.
  */
 #ifndef KB_BISECT_ENGINE_INTERNAL_H
 #define KB_BISECT_ENGINE_INTERNAL_H
@@ -32,6 +33,14 @@ struct span {
 	int how, buildable;
 	double build_start, build_end, test_start, test_end;
 	unsigned target, clean, other;
+};
+
+/* what the report keeps of the test behind e->spans[i] (bisect/engine_info.c) */
+struct span_ev {
+	kb_repro_run *runs;     /* its runs, as the oracle told them */
+	size_t n_runs;
+	int has_times;          /* the times the evidence was produced at (outcome ev_*) */
+	double build_start, build_end, test_start, test_end;
 };
 
 #define ROUND_TOP 8
@@ -82,6 +91,11 @@ struct kb_engine {
 	uint32_t *cell, *remap;
 	uint32_t *gcount;       /* nodes per signature group, during choose() */
 	uint64_t *urow;         /* scratch closure row */
+	/* for the reports (bisect/engine_info.c, engine_html.c) */
+	struct span_ev *ev;     /* per span: its runs and evidence times */
+	size_t cap_ev;
+	char **subject, **author, **date; /* per node, NULL until set */
+	char *commit_url;
 };
 
 /* engine.c: planning times (oracle seconds) per test, per real build, between rounds */
@@ -96,6 +110,10 @@ void kb_engine__note_same_kernels(kb_engine *e);
 size_t kb_engine__evidence_gap(const kb_engine *e, size_t top, size_t *need, const char **why);
 /* engine.c: set e->stop when the stopping rule is met */
 void kb_engine__check_stop(kb_engine *e);
+/* engine_info.c: keep the runs and evidence times of the span just pushed */
+int kb_engine__span_evidence(kb_engine *e, const kb_engine_outcome *oc);
+/* engine_info.c: free what the reports keep (spans' runs, commit info, commit URL) */
+void kb_engine__free_info(kb_engine *e);
 /* engine_choose.c: clean runs asked of a culprit's parent */
 unsigned kb_engine__clean_needed(const kb_engine *e);
 /* engine_choose.c: speculative builds wanted per round (0: none) */

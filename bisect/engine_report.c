@@ -1,10 +1,10 @@
 /*
  * bisect/engine_report.c - what the bisection engine tells when asked: its result
  * (culprit or credible set, flags, counters), the names of its stops, probabilities as
- * text, and its reports as JSON and as an HTML page (timeline per worker, probability
- * mass per round, evidence per commit).
- * Owns: the JSON field names and the HTML layout of a bisection's report.
- * Not: deciding anything (bisect/engine.c), printing the CLI's text (cli/cmd_bisect.c).
+ * text, and its report as JSON.
+ * Owns: the JSON field names of a bisection's report.
+ * Not: deciding anything (bisect/engine.c), printing the CLI's text (cli/cmd_bisect.c),
+ * the HTML report (bisect/engine_html.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -219,122 +219,5 @@ int kb_engine_json(char **out, const kb_engine *e)
 	json_decref(o);
 	if (!*out)
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory writing the result as JSON");
-	return 0;
-}
-
-static void html_escape(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '<')
-			fputs("&lt;", f);
-		else if (*s == '>')
-			fputs("&gt;", f);
-		else if (*s == '&')
-			fputs("&amp;", f);
-		else if (*s == '"')
-			fputs("&quot;", f);
-		else
-			fputc(*s, f);
-	}
-}
-
-int kb_engine_html(const kb_engine *e, const char *path)
-{
-	kb_bisect_result r;
-	FILE *f;
-	double T, W = 900, rowh = 22;
-	unsigned workers = e ? e->opt.workers : 1;
-
-	if (!e || !path)
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "kb_engine_html: no engine or path");
-	f = fopen(path, "w");
-	if (!f)
-		return kb_error_os("cannot write html report '%s'", path);
-	kb_engine_result(&r, e);
-	T = e->tmax - e->t0 > 0 ? e->tmax - e->t0 : 1;
-	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kbisect report</title>\n"
-	      "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-	      "td,th{border:1px solid #ccc;padding:2px 6px}.b{fill:#6a8fd8}.t{fill:#5cb85c}"
-	      ".x{fill:#d9534f}.u{fill:#999}</style></head><body>\n", f);
-	fputs("<h1>kbisect result</h1>\n<p id=\"culprit\">", f);
-	if (r.culprit != KB_MODEL_NONE) {
-		fputs("culprit: <b>", f);
-		html_escape(f, nname(e, r.culprit));
-		char pt[16];
-		fprintf(f, "</b> with probability %s", kb_engine_prob_text(r.probability, pt, sizeof(pt)));
-	} else {
-		fprintf(f, "no single culprit (%s); the set below holds %.4f",
-			kb_engine_stop_name(r.stop), r.probability);
-	}
-	fprintf(f, "</p>\n<p>q = %.2f [%.2f, %.2f], eps = %.4f; %u rounds, %u builds (%u avoided), "
-		   "%u tests, %u runs, %.0f s</p>\n",
-		r.q, r.q_lo, r.q_hi, r.eps, r.rounds, r.builds, r.builds_avoided, r.tests, r.runs,
-		r.seconds);
-	fputs("<h2>Candidates</h2>\n<table id=\"candidates\"><tr><th>commit</th><th>probability</th></tr>\n", f);
-	for (size_t i = 0; i < r.n_set; i++) {
-		fputs("<tr><td>", f);
-		html_escape(f, nname(e, r.set[i]));
-		fprintf(f, "</td><td>%.4f</td></tr>\n", kb_model_posterior(e->m, r.set[i]));
-	}
-	fputs("</table>\n<h2>Timeline</h2>\n", f);
-	fprintf(f, "<svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
-		   "height=\"%.0f\">\n", W + 80, rowh * workers + 30);
-	for (unsigned w = 0; w < workers; w++)
-		fprintf(f, "<text x=\"0\" y=\"%.0f\" font-size=\"12\">worker %u</text>\n",
-			rowh * w + 15, w);
-	for (size_t i = 0; i < e->n_spans; i++) {
-		const struct span *s = &e->spans[i];
-		double y = rowh * s->worker + 2;
-		if (s->build_end > s->build_start) {
-			fprintf(f, "<rect class=\"b\" x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\">"
-				   "<title>build ", 80 + W * (s->build_start - e->t0) / T, y,
-				W * (s->build_end - s->build_start) / T, rowh - 4);
-			html_escape(f, nname(e, s->node));
-			fputs("</title></rect>\n", f);
-		}
-		if (s->buildable && s->test_end > s->test_start) {
-			fprintf(f, "<rect class=\"%s\" x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\">"
-				   "<title>test ", s->target ? "x" : "t",
-				80 + W * (s->test_start - e->t0) / T, y,
-				W * (s->test_end - s->test_start) / T, rowh - 4);
-			html_escape(f, nname(e, s->node));
-			fprintf(f, ": %u target crashes, %u clean</title></rect>\n", s->target, s->clean);
-		}
-	}
-	fprintf(f, "<text x=\"80\" y=\"%.0f\" font-size=\"11\">0</text><text x=\"%.0f\" y=\"%.0f\" "
-		   "font-size=\"11\">%.0f s</text>\n</svg>\n", rowh * workers + 25, W + 30,
-		rowh * workers + 25, T);
-	fputs("<h2>Probability mass per round</h2>\n", f);
-	fprintf(f, "<svg id=\"mass\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%zu\">\n",
-		W + 80, 24 * e->n_rounds + 10);
-	for (size_t i = 0; i < e->n_rounds; i++) {
-		const struct round_rec *rr = &e->rounds[i];
-		double x = 80, y = 24.0 * i + 4;
-		fprintf(f, "<text x=\"0\" y=\"%.0f\" font-size=\"12\">round %u</text>\n", y + 13, rr->round);
-		for (size_t k = 0; k < rr->n_top; k++) {
-			double w = W * rr->p[k];
-			fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"18\" "
-				   "fill=\"hsl(%zu,60%%,55%%)\"><title>", x, y, w, (rr->top[k] * 47) % 360);
-			html_escape(f, nname(e, rr->top[k]));
-			fprintf(f, " %.4f</title></rect>\n", rr->p[k]);
-			x += w;
-		}
-	}
-	fputs("</svg>\n<h2>Evidence</h2>\n<table id=\"evidence\"><tr><th>commit</th><th>built</th>"
-	      "<th>target crashes</th><th>clean</th><th>other crash</th><th>infra</th>"
-	      "<th>P(culprit)</th></tr>\n", f);
-	for (size_t c = 0; c < e->n; c++) {
-		const struct node_rec *nr = &e->rec[c];
-		if (!nr->built)
-			continue;
-		fputs("<tr><td>", f);
-		html_escape(f, nname(e, c));
-		fprintf(f, "</td><td>%s</td><td>%u</td><td>%u</td><td>%u</td><td>%u</td><td>%.4f</td></tr>\n",
-			nr->built > 0 ? "yes" : "failed", nr->target, nr->clean, nr->other, nr->infra,
-			kb_model_posterior(e->m, c));
-	}
-	fputs("</table>\n</body></html>\n", f);
-	if (fclose(f) != 0)
-		return kb_error_os("cannot write html report '%s'", path);
 	return 0;
 }

@@ -4,7 +4,8 @@
  * server, stored there under /ac/<key>, so that an identical bisection (same range,
  * config, reproducer, command line, engine options) replays them.
  * Owns: the journal's key and path, reading it (cutting a damaged tail), the engine's
- * replay and record callbacks.
+ * replay and record callbacks; the times each test's evidence was produced at, recorded
+ * with its round and handed back to the engine when a replay takes it from the cache.
  * Not: what a replayed round does (bisect/engine.c), the builds and tests (oracle.c).
  */
 #include <stdint.h>
@@ -16,6 +17,17 @@
 
 #include "common/error_internal.h"
 #include "oracle_internal.h"
+
+/* the times a test's evidence was produced at, in a journal line (seconds on the clock
+ * of the bisection that produced them) */
+static const char *const time_keys[4] = { "build_start", "build_end", "test_start",
+					  "test_end" };
+
+/* x rounded to 0.01 (x >= 0) */
+static double cents(double x)
+{
+	return (double)(long long)(x * 100 + 0.5) / 100;
+}
 
 /* Key of a bisection: everything its choices depend on (range, config, reproducer,
  * command line, engine options). */
@@ -108,6 +120,7 @@ int kb_oracle__journal_replay(void *ctx, unsigned round, kb_engine_request *rq, 
 	json_t *j = json_array_get(o->replay, round - 1), *t;
 	size_t i, k = 0;
 
+	o->cur_round = round; /* called once per round: the round the next execute() runs */
 	if (!j)
 		return 0;
 	json_array_foreach(json_object_get(j, "tests"), i, t) {
@@ -154,12 +167,17 @@ void kb_oracle__journal_record(void *ctx, unsigned round, const kb_engine_reques
 	if (round != json_array_size(o->replay) + 1)
 		return; /* a gap (an earlier round was not recorded): keep the journal as is */
 	tests = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(tests, json_pack("{s:s, s:i, s:i}", "commit",
-						       kb_gitdag_id(o->dag, rq[i].node), "runs",
-						       (int)rq[i].runs, "worker", (int)rq[i].worker));
+	for (size_t i = 0; i < n; i++) {
+		json_t *t = json_pack("{s:s, s:i, s:i}", "commit", kb_gitdag_id(o->dag, rq[i].node),
+				      "runs", (int)rq[i].runs, "worker", (int)rq[i].worker);
+		if (t && o->rec_times && o->rec_n == n) /* when its evidence was produced */
+			for (int k = 0; k < 4; k++)
+				json_object_set_new(t, time_keys[k],
+						    json_real(cents(o->rec_times[i][k])));
+		json_array_append_new(tests, t);
+	}
 	j = json_pack("{s:i, s:o}", "round", (int)round, "tests", tests);
-	line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	line = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
 	f = line && o->journal[0] ? fopen(o->journal, "a") : NULL;
 	if (f) {
 		int ok = fprintf(f, "%s\n", line) > 0;
@@ -170,4 +188,72 @@ void kb_oracle__journal_record(void *ctx, unsigned round, const kb_engine_reques
 	}
 	free(line);
 	json_decref(j);
+}
+
+/* ---- the times the evidence was produced at (the report's timeline) ---- */
+
+void kb_oracle__evidence_clock(kb_oracle *o)
+{
+	double now = kb_now_s() - o->t0;
+
+	/* replayed rounds handed out the times of the bisection that recorded them: new
+	 * work follows them on the timeline, as if this run had gone on from there */
+	if (now + o->ev_shift < o->ev_seen)
+		o->ev_shift = o->ev_seen - now;
+}
+
+/* the times recorded in the journal for the test of commit on worker in the round
+ * running now: 1 and t[] filled, else 0 */
+static int recorded_times(kb_oracle *o, const kb_engine_request *rq, double t[4])
+{
+	json_t *j = o->cur_round ? json_array_get(o->replay, o->cur_round - 1) : NULL, *x;
+	const char *id = kb_gitdag_id(o->dag, rq->node);
+	size_t i;
+
+	json_array_foreach(json_object_get(j, "tests"), i, x) {
+		const char *c = json_string_value(json_object_get(x, "commit"));
+		if (!c || strcmp(c, id) ||
+		    json_integer_value(json_object_get(x, "worker")) != (json_int_t)rq->worker)
+			continue;
+		for (int k = 0; k < 4; k++) {
+			json_t *v = json_object_get(x, time_keys[k]);
+			if (!json_is_number(v))
+				return 0; /* a journal of before times were recorded */
+			t[k] = json_number_value(v);
+		}
+		return 1;
+	}
+	return 0;
+}
+
+void kb_oracle__evidence_times(kb_oracle *o, const kb_engine_request *rq, size_t n,
+			       kb_engine_outcome *out)
+{
+	double (*rt)[4] = realloc(o->rec_times, (n ? n : 1) * sizeof(*rt));
+
+	if (rt)
+		o->rec_times = rt, o->rec_n = n;
+	else
+		o->rec_n = 0;
+	for (size_t i = 0; i < n; i++) {
+		kb_engine_outcome *oc = &out[i];
+		double t[4];
+		/* nothing built and no run made now: the evidence is the cache's, and the
+		 * journal of the bisection that made it knows when */
+		int cached = oc->how != KB_COST_BUILD && oc->test_end == oc->test_start;
+		if (!(cached && recorded_times(o, &rq[i], t))) {
+			t[0] = oc->build_start + o->ev_shift, t[1] = oc->build_end + o->ev_shift;
+			t[2] = oc->test_start + o->ev_shift, t[3] = oc->test_end + o->ev_shift;
+		}
+		for (int k = 0; k < 4; k++) /* as the journal keeps them: a replay draws the same */
+			t[k] = cents(t[k] > 0 ? t[k] : 0);
+		oc->has_evidence_times = 1;
+		oc->ev_build_start = t[0], oc->ev_build_end = t[1];
+		oc->ev_test_start = t[2], oc->ev_test_end = t[3];
+		for (int k = 0; k < 4; k++)
+			if (t[k] > o->ev_seen)
+				o->ev_seen = t[k];
+		if (rt)
+			memcpy(rt[i], t, sizeof(t));
+	}
 }

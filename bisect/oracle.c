@@ -294,6 +294,7 @@ static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_eng
 
 	if (!jobs)
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory");
+	kb_oracle__evidence_clock(o);
 	rc = build_round(o, rq, n, jobs, &next_tree);
 	if (rc) {
 		free(jobs);
@@ -315,6 +316,8 @@ static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_eng
 		if (build_outcome(o, &rq[i], &jobs[i], &out[i]))
 			rc = kb_oracle__test_kernel(o, &jobs[i].res, rq[i].runs, &out[i]);
 	}
+	if (!rc)
+		kb_oracle__evidence_times(o, rq, n, out);
 	prefetch_wait(o);
 	free(jobs);
 	return rc;
@@ -379,6 +382,14 @@ int kb_oracle_range(kb_oracle *o, const char *const *goods, size_t n_goods)
 	return 0;
 }
 
+/* kb_gitdag_each_info() callback: the commit info of node i to the engine */
+static void set_info(void *ctx, size_t i, const char *subject, const char *author,
+		     const char *date)
+{
+	if (kb_engine_set_node_info(ctx, i, subject, author, date) != 0)
+		kb_error_clear();
+}
+
 int kb_oracle_engine(kb_engine **out, kb_oracle *o, kb_engine_opts *eo)
 {
 	kb_engine_oracle eor = { 0 };
@@ -403,11 +414,15 @@ int kb_oracle_engine(kb_engine **out, kb_oracle *o, kb_engine_opts *eo)
 			       json_array_size(o->replay), o->journal);
 	eor.log = o->a.log;
 	eor.log_ctx = o->a.log_ctx;
+	eor.console = kb_oracle__console;
 	eo->bad = kb_gitdag_size(o->dag) - 1;
 	if ((rc = kb_engine_new(out, o->m, &eor, eo)) != 0)
 		return rc;
 	for (size_t i = 0; i < kb_gitdag_size(o->dag); i++)
 		kb_engine_set_node(*out, i, kb_gitdag_id(o->dag, i), kb_gitdag_is_merge(o->dag, i));
+	/* subject, author, date for the report: not having them is no error */
+	if (kb_gitdag_each_info(o->dag, o->a.repo, set_info, *out) != 0)
+		kb_error_clear();
 	return 0;
 }
 
@@ -437,6 +452,7 @@ void kb_oracle_free(kb_oracle *o)
 	for (unsigned i = 0; i < o->n_builders; i++)
 		kb_builder_free(o->builders[i]);
 	free(o->cons);
+	free(o->rec_times);
 	free(o->prebuilt);
 	free(o->pred);
 	json_decref(o->replay);

@@ -57,6 +57,13 @@ struct kb_oracle {
 	json_t *replay;         /* rounds recorded by an identical earlier bisection */
 	unsigned host_fails;    /* builds in a row that failed because of the host (infra);
 				 * the bisection stops at ORACLE_MAX_HOST_FAILS */
+	/* the times the evidence was produced at (journal.c, for the report's timeline) */
+	unsigned cur_round;     /* the engine's round (its last replay() call) */
+	double ev_shift;        /* added to this process's times: new work follows the
+				   recorded times of replayed rounds */
+	double ev_seen;         /* latest evidence time handed to the engine */
+	double (*rec_times)[4]; /* the last round's evidence times, for its journal line */
+	size_t rec_n;
 };
 
 /* host build failures in a row that stop a bisection (the host needs fixing) */
@@ -80,5 +87,13 @@ void kb_oracle__journal_load(kb_oracle *o);
 int kb_oracle__journal_replay(void *ctx, unsigned round, kb_engine_request *rq, size_t *n);
 void kb_oracle__journal_record(void *ctx, unsigned round, const kb_engine_request *rq,
 			       size_t n);
+/* journal.c: before a round's work, keep the evidence clock after the times handed out */
+void kb_oracle__evidence_clock(kb_oracle *o);
+/* journal.c: after a round's work, the times its evidence was produced at into out[]
+ * (ev_*): as recorded in the journal for work taken whole from the cache, else now */
+void kb_oracle__evidence_times(kb_oracle *o, const kb_engine_request *rq, size_t n,
+			       kb_engine_outcome *out);
+/* oracle_test.c: the console log object id written to path (engine's console()) */
+int kb_oracle__console(void *ctx, const kb_key *id, const char *path);
 
 #endif

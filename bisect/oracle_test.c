@@ -3,7 +3,8 @@
  * kernel, from the cache's test records first, the rest in the VM pool.
  * Owns: the kernel file of a build (<cache>/kernels/<id>.bzImage), the test key of a
  * kernel + reproducer + command line, which cached runs this bisection has used, and
- * what of a pool run is stored as evidence (never a host failure).
+ * what of a pool run is stored as evidence (never a host failure); run consoles for
+ * the report.
  * Not: builds (oracle.c), the pool itself (vmpool/).
  */
 #include <stdio.h>
@@ -69,6 +70,8 @@ static int from_cache(kb_oracle *o, const kb_key *tk, unsigned want, kb_engine_o
 		kb_repro_run *run = &oc->runs[oc->n_runs++];
 		run->klass = cached[*used].klass;
 		snprintf(run->title, sizeof(run->title), "%.159s", cached[*used].title);
+		run->has_console = cached[*used].has_console;
+		run->console = cached[*used].console;
 		(*used)++, taken++;
 	}
 	free(cached);
@@ -96,6 +99,8 @@ static int in_pool(kb_oracle *o, const kb_build_result *b, const char *path, con
 		snprintf(tr.title, sizeof(tr.title), "%s", res[i].title);
 		run->klass = res[i].klass;
 		snprintf(run->title, sizeof(run->title), "%.159s", res[i].title);
+		run->has_console = res[i].has_console;
+		run->console = res[i].console;
 		/* an infra failure of the pool (VM, host) is not stored: a resumed bisection
 		 * should run it again. The reproducer's own failures (SYZFAIL/SYZFATAL) are
 		 * outcomes like any other: stored, so that a repeated bisection replays them
@@ -144,4 +149,11 @@ int kb_oracle__test_kernel(kb_oracle *o, const kb_build_result *b, unsigned want
 		return rc;
 	oc->test_end = kb_now_s() - o->t0;
 	return 0;
+}
+
+int kb_oracle__console(void *ctx, const kb_key *id, const char *path)
+{
+	kb_oracle *o = ctx;
+
+	return kb_cache_get_file(o->cache, id, path);
 }

@@ -75,6 +75,11 @@ const char *kb_cli_remote_ccache(char *buf, size_t len, const char *url);
 /** After a command: if the remote was given up, warn on stderr with its counters. */
 void kb_cli_remote_done(kb_remote *r);
 
+/* --commit-url of the HTML reports (cli/report_url.c) */
+/** *out = opt, else "commit-url = <pattern>" of the user's config file, else NULL;
+ * KB_EXIT_OK, or KB_EXIT_ERROR after printing why the pattern is not valid. */
+int kb_cli_commit_url(const char **out, const char *opt);
+
 /* One declaration per subcommand (cli/cmd_<name>.c). */
 int cmd_signature(int argc, char **argv);
 int cmd_build(int argc, char **argv);

@@ -12,8 +12,8 @@
 #include "options.h"
 
 static const char *const analyze_usage[] = {
-	"kbisect analyze [--json] [--html <file>] [--title <crash title>] [--workers <k>]\n"
-	"                       [--other-crashes-bad] <log>",
+	"kbisect analyze [--json] [--html <file> [--commit-url <pattern>]] [--title <crash title>]\n"
+	"                       [--workers <k>] [--other-crashes-bad] <log>",
 	NULL,
 };
 
@@ -40,6 +40,10 @@ int cmd_analyze(int argc, char **argv)
 	const struct kb_option options[] = {
 		KB_OPT_BOOL(0, "json", &json, "print the audit as one JSON document"),
 		KB_OPT_STR(0, "html", &html, "file", "also write a self-contained HTML report to <file>"),
+		KB_OPT_STR(0, "commit-url", &opts.commit_url, "pattern",
+			   "--html: link commits to pattern with %s for the commit id (e.g. "
+			   "https://git.kernel.org/torvalds/c/%s; default: commit-url in the "
+			   "config file)"),
 		KB_OPT_STR(0, "title", &opts.title, "title", "the target crash title (default: the "
 			   "crash titles seen on the original commit)"),
 		KB_OPT_UNSIGNED(0, "workers", &opts.workers, 1, 1024, "k",
@@ -58,6 +62,8 @@ int cmd_analyze(int argc, char **argv)
 	path = n ? argv[0] : NULL;
 	if (!path)
 		return kb_cli_usage_error(analyze_usage, "no bisection log given");
+	if (html && (rc = kb_cli_commit_url(&opts.commit_url, opts.commit_url)) != KB_EXIT_OK)
+		return rc;
 
 	if (kb_analyze_log_load(&log, path) || kb_analyze_run(&a, log, &opts)) {
 		rc = kb_cli_die_error();

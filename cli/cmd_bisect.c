@@ -194,13 +194,15 @@ static void print_text(const kb_engine *e, const kb_model *m, const kb_gitdag *d
 /* What the "did not crash" error adds about how the runs were made (set for real
  * bisections: snapshot clones, or --cold boots). */
 static const char *no_repro_hint = "";
+/* --commit-url (or commit-url in the config file): commit links of the HTML report */
+static const char *commit_url;
 
 static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, const char *html,
 		  long preboots)
 {
 	kb_bisect_result r;
 
-	if (html && kb_engine_html(e, html) != 0)
+	if (html && (kb_engine_set_commit_url(e, commit_url) != 0 || kb_engine_html(e, html) != 0))
 		return kb_cli_die_error();
 	if (json) {
 		char *s = NULL;
@@ -443,6 +445,10 @@ int cmd_bisect(int argc, char **argv)
 			    "candidates, flags, tested, seconds, ...)"),
 		KB_OPT_STR(0, "html", &html, "file", "write a report with the timeline per worker "
 			   "and the probability mass per round"),
+		KB_OPT_STR(0, "commit-url", &commit_url, "pattern",
+			   "--html: link commits to pattern with %s for the commit id (e.g. "
+			   "https://git.kernel.org/torvalds/c/%s; default: commit-url in the "
+			   "config file)"),
 		KB_OPT_STR(0, "log", &logpath, "file",
 			   "write the bisection log there (default: stderr)"),
 		KB_OPT_STR(0, "build-cmd", &ra.build_cmd, "cmd", "as in 'kbisect build'"),
@@ -487,6 +493,8 @@ int cmd_bisect(int argc, char **argv)
 		ra.image = image, ra.image_set = 1;
 	if (cc.set)
 		ra.ccache = cc.prog, ccache_set = 1;
+	if (html && (rc = kb_cli_commit_url(&commit_url, commit_url)) != KB_EXIT_OK)
+		return rc;
 	if (logpath) {
 		lg.f = fopen(logpath, "a");
 		if (!lg.f)

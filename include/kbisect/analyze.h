@@ -45,6 +45,9 @@ typedef struct {
 	unsigned workers;    /**< parallel test workers for the cost estimate (0: 4) */
 	int other_crash_bad; /**< 1: crashes with other (non-infra) titles count as the
 				  target crash; 0 (default): they are censored */
+	const char *commit_url; /**< the HTML page links commits through this pattern with
+				     one %s (e.g. https://git.kernel.org/torvalds/c/%s);
+				     NULL: no links. Borrowed until kb_analyze_free(). */
 } kb_analyze_opts;
 
 /** Re-evaluate the evidence of log with kbisect's model. opts NULL gives the defaults.
@@ -68,7 +71,8 @@ int kb_analyze_json(char **out, const kb_analysis *a);
 /** Write the audit for humans to f. @return 0, KB_ERROR (write error) */
 int kb_analyze_write_text(FILE *f, const kb_analysis *a);
 
-/** Write the audit as a self-contained HTML page to path (replaced atomically).
+/** Write the audit as a self-contained HTML page to path (replaced atomically), with
+ * the template of `kbisect bisect --html` (kbisect/html.h).
  * @return 0, KB_ERROR (cannot write the file; the message names it) */
 int kb_analyze_write_html(const kb_analysis *a, const char *path);
 

@@ -42,6 +42,10 @@ typedef enum {
 typedef struct {
 	int klass;                        /**< a kb_run_class */
 	char title[KB_ENGINE_TITLE_MAX];  /**< crash title (KB_RUN_CRASH), or infra reason */
+	int has_console;                  /**< 1: console is the run's console log object
+					       (the HTML report writes it next to itself
+					       through the oracle's console()) */
+	kb_key console;
 } kb_repro_run;
 
 /** One test the engine asks for. */
@@ -63,6 +67,12 @@ typedef struct {
 	double test_start, test_end;
 	size_t n_runs;                  /**< runs that came back (some may be lost) */
 	kb_repro_run runs[KB_ENGINE_MAX_RUNS];
+	/** 1: ev_* are the times at which this evidence was produced (for the report's
+	 * timeline), on the clock of the bisection that produced it: a kernel and runs
+	 * taken from the cache keep the times recorded when they were built and run
+	 * (replayed journal), new work continues after them. 0: the times above. */
+	int has_evidence_times;
+	double ev_build_start, ev_build_end, ev_test_start, ev_test_end;
 } kb_engine_outcome;
 
 /** The callbacks the engine drives. */
@@ -102,6 +112,10 @@ typedef struct {
 	/** Optional: one line of the bisection log (no newline); gets log_ctx. */
 	void (*log)(void *log_ctx, const char *line);
 	void *log_ctx;  /**< context of log (NULL: ctx) */
+	/** Optional: write the console log object id of a run (kb_repro_run.console) to
+	 * the file path, for the HTML report. 0, or a kb_error_code (the report then
+	 * links no console for that run). */
+	int (*console)(void *ctx, const kb_key *id, const char *path);
 } kb_engine_oracle;
 
 /** Options of kb_engine_new(); zero-initialise, 0 fields take the defaults. */
@@ -176,6 +190,20 @@ void kb_engine_free(kb_engine *e);
  * is_merge: the commit has more than one parent. @return 0, KB_EINVAL */
 int kb_engine_set_node(kb_engine *e, size_t node, const char *name, int is_merge);
 
+/** What the report tells of node's commit (copies the strings; NULL leaves one as it
+ * is): its subject (first line of the message), author ("Name <mail>") and date.
+ * The engine knows no git: the oracle hands this over. @return 0, KB_EINVAL, KB_ERROR */
+int kb_engine_set_node_info(kb_engine *e, size_t node, const char *subject,
+			    const char *author, const char *date);
+
+/** The commit info given with kb_engine_set_node_info(), or NULL (borrowed). */
+const char *kb_engine_node_subject(const kb_engine *e, size_t node);
+
+/** Link commits of the HTML report through url: a pattern with one %s for the commit
+ * id (e.g. "https://git.kernel.org/torvalds/c/%s"); NULL: no links.
+ * @return 0, KB_EINVAL (not such a pattern: the message says why) */
+int kb_engine_set_commit_url(kb_engine *e, const char *url);
+
 /** The name given to node with kb_engine_set_node() ("#<index>" if none; borrowed). */
 const char *kb_engine_node_name(const kb_engine *e, size_t node);
 
@@ -205,8 +233,13 @@ void kb_engine_progress(const kb_engine *e, char *buf, size_t len);
  * *out is malloc'd: free() it. @return 0, KB_ERROR (memory) */
 int kb_engine_json(char **out, const kb_engine *e);
 
-/** Write an HTML report (timeline of builds and tests per worker, probability mass per
- * round, evidence table) to path. @return 0, KB_ERROR (file) */
+/** Write the HTML report to path (replaced atomically; the shared template of
+ * kbisect/html.h): the crash title, the result (culprit with subject, author, date
+ * and link, q, flags), the candidates, the evidence per tested commit (subject,
+ * signature, per-run classes and titles, links to the consoles written to
+ * <path>.consoles/ through the oracle's console()), the timeline per worker with the
+ * times the evidence was produced, the probability mass per round.
+ * @return 0, KB_ERROR (file) */
 int kb_engine_html(const kb_engine *e, const char *path);
 
 #ifdef __cplusplus

@@ -38,6 +38,15 @@ const char *kb_gitdag_id(const kb_gitdag *d, size_t i);
 /** First line of the commit message of candidate i (borrowed). */
 const char *kb_gitdag_summary(const kb_gitdag *d, size_t i);
 
+/** For each candidate i, fn(ctx, i, subject, author, date) with its subject, author
+ * ("Name <mail>") and author date ("2021-02-17 10:20:30 +0100"), read from the
+ * repository at repo (author and date NULL when a commit cannot be read).
+ * @return 0, KB_ENOTFOUND (no repository there), KB_EINVAL */
+int kb_gitdag_each_info(const kb_gitdag *d, const char *repo,
+			void (*fn)(void *ctx, size_t i, const char *subject, const char *author,
+				   const char *date),
+			void *ctx);
+
 /** 1 if candidate i has more than one parent (in range or not). */
 int kb_gitdag_is_merge(const kb_gitdag *d, size_t i);
 

@@ -306,7 +306,7 @@ static void test_bisect_engine__json_and_html_have_the_fields(void **state)
 	assert_non_null(html);
 	assert_non_null(strstr(html, "id=\"timeline\""));
 	assert_non_null(strstr(html, "id=\"mass\""));
-	assert_non_null(strstr(html, "<b>c2</b>"));
+	assert_non_null(strstr(html, "first bad commit: <code title=\"c2\">c2</code>"));
 	free(html);
 	snprintf(path, sizeof(path), "%s/no/such/dir/r.html", dir);
 	assert_int_not_equal(kb_engine_html(e, path), 0);

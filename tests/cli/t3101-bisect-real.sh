@@ -56,7 +56,7 @@ grep -q 'id="timeline"' "$tmp/r.html" || fail "html"
 
 # the same command again: everything comes from the cache
 start=$(date +%s)
-kb --json --log "$tmp/log2" >"$tmp/out2" 2>"$tmp/err" ||
+kb --json --html "$tmp/r2.html" --log "$tmp/log2" >"$tmp/out2" 2>"$tmp/err" ||
 	fail "second bisect: $(tail -20 "$tmp/log2"; cat "$tmp/err")"
 echo "second bisection: $(( $(date +%s) - start ))s"
 python3 - "$tmp/out2" "$culprit" "$tmp/out" <<'PY' || fail "resume: $(cat "$tmp/out2")"
@@ -74,6 +74,24 @@ assert all(t["test_end"] - t["test_start"] < 1 for t in o["timeline"]), o["timel
 PY
 grep -q "^replaying [0-9]* rounds of an identical earlier bisection" "$tmp/log2" ||
 	fail "no journal replay: $(head -5 "$tmp/log2")"
+# the replay's HTML report: the culprit's subject, the consoles of the runs next to it,
+# and the timeline of the runs that produced the evidence (recorded in the journal),
+# drawn the same as in the resumed run's report, not an empty "0 s" one
+grep -q "switch to the new kernel (culprit)" "$tmp/r2.html" || fail "no culprit subject in the report"
+ls "$tmp"/r2.html.consoles/*-r1-0.txt >/dev/null 2>&1 || fail "no consoles next to the report"
+grep -q 'href="r2.html.consoles/' "$tmp/r2.html" || fail "no console links in the report"
+python3 - "$tmp/r.html" "$tmp/r2.html" <<'PY' || fail "replayed timeline"
+import re, sys
+t = [float(re.search(r'id="timeline"[^>]*data-seconds="([0-9.]+)"', open(p).read()).group(1))
+     for p in sys.argv[1:]]
+assert t[0] == t[1] and t[1] >= 10, t
+PY
+if browser=$(command -v chromium); then
+	python3 "$src/tests/cli/lib/html-check.py" "$browser" "$tmp/r.html" "$tmp/shots" \
+		--save timeline="$tmp/timeline.json" || fail "screenshot of the resumed run's report"
+	python3 "$src/tests/cli/lib/html-check.py" "$browser" "$tmp/r2.html" "$tmp/shots" \
+		--compare timeline="$tmp/timeline.json" || fail "screenshot of the replay's report"
+fi
 
 # a damaged journal (second line garbage) replays up to the damage, then chooses again
 j=$(ls "$tmp"/cache/journals/*.jsonl)
