@@ -128,6 +128,10 @@ void kb_engine_free(kb_engine *e)
 	if (e->names)
 		for (size_t i = 0; i < e->n; i++)
 			free(e->names[i]);
+	if (e->info)
+		for (size_t i = 0; i < e->n; i++)
+			free(e->info[i].subject), free(e->info[i].author), free(e->info[i].date);
+	free(e->info);
 	free(e->names), free(e->is_merge), free(e->rec), free(e->buggy), free(e->clar);
 	free(e->cellmass), free(e->in), free(e->cell), free(e->remap);
 	free(e->gcount), free(e->urow);
@@ -154,6 +158,63 @@ int kb_engine_set_node(kb_engine *e, size_t node, const char *name, int is_merge
 const char *kb_engine_node_name(const kb_engine *e, size_t node)
 {
 	return e ? nname(e, node) : "";
+}
+
+/* a copy of s into *dst (NULL stays NULL); 0 or -1 (memory) */
+static int set_text(char **dst, const char *s)
+{
+	char *d = s ? strdup(s) : NULL;
+	if (s && !d)
+		return -1;
+	free(*dst);
+	*dst = d;
+	return 0;
+}
+
+int kb_engine_set_node_info(kb_engine *e, size_t node, const char *subject, const char *author,
+			    const char *date)
+{
+	if (!e || node >= e->n)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "engine node %zu out of range", node);
+	if (!e->info && !(e->info = calloc(e->n, sizeof(*e->info))))
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory for commit details");
+	if (set_text(&e->info[node].subject, subject) || set_text(&e->info[node].author, author) ||
+	    set_text(&e->info[node].date, date))
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory for commit details");
+	return 0;
+}
+
+void kb_engine_node_info(const kb_engine *e, size_t node, const char **subject,
+			 const char **author, const char **date)
+{
+	const struct node_info *in = e && e->info && node < e->n ? &e->info[node] : NULL;
+
+	if (subject)
+		*subject = in ? in->subject : NULL;
+	if (author)
+		*author = in ? in->author : NULL;
+	if (date)
+		*date = in ? in->date : NULL;
+}
+
+int kb_engine_skip_node(kb_engine *e, size_t node)
+{
+	if (!e || node >= e->n)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "engine node %zu out of range", node);
+	if (node == e->opt.bad)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "cannot skip the bad commit "
+				     "%s: the bisection starts by testing it; give another --bad",
+				     nname(e, node));
+	e->rec[node].built = -1; /* never chosen, as a commit that does not build */
+	e->rec[node].skipped = 1;
+	return kb_model_set_untestable(e->m, node, 1);
+}
+
+int kb_engine_is_skipped(const kb_engine *e, size_t node)
+{
+	return e && node < e->n && e->rec[node].skipped;
 }
 
 /* ---- evidence ---- */
@@ -316,10 +377,12 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 				elog(e, "run #%zu: crashed: %s (other crash, ignored)", i, r->title);
 			} else if (r->klass == KB_RUN_BOOT_FAILURE) {
 				nr->boot++;
-				elog(e, "run #%zu: boot failure (ignored)", i);
+				elog(e, "run #%zu: boot failed: %s", i,
+				     r->title[0] ? r->title : "no boot");
 			} else {
 				nr->infra++;
-				elog(e, "run #%zu: infra error: %s (ignored)", i, r->title);
+				elog(e, "run #%zu: infra problem: %s", i,
+				     r->title[0] ? r->title : "no reason");
 			}
 		}
 	}
@@ -691,6 +754,8 @@ static int calibrate(kb_engine *e)
 		n = jn;
 		n_pre = 0;
 	}
+	if (e->round == 1)
+		elog(e, "bisecting cause commit starting from %s", nname(e, e->opt.bad));
 	elog(e, "calibrating: %u runs on bad commit %s", rq[0].runs, nname(e, e->opt.bad));
 	if ((rc = start_prefetch(e, pre, n_pre)) != 0)
 		return rc;
@@ -803,12 +868,15 @@ int kb_engine_step(kb_engine *e, int *done)
 		return rc;
 	if (e->stop == KB_STOP_RUNNING)
 		kb_engine__check_stop(e);
+	kb_engine__log_verdicts(e);
 	if (e->o.log) {
 		char buf[256];
 		kb_engine_progress(e, buf, sizeof(buf));
 		elog(e, "%s", buf);
 	}
 finished:
+	if (e->stop != KB_STOP_RUNNING)
+		kb_engine__log_result(e);
 	if (done)
 		*done = e->stop != KB_STOP_RUNNING;
 	return 0;

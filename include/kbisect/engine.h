@@ -176,6 +176,25 @@ void kb_engine_free(kb_engine *e);
  * is_merge: the commit has more than one parent. @return 0, KB_EINVAL */
 int kb_engine_set_node(kb_engine *e, size_t node, const char *name, int is_merge);
 
+/** What the repository says of node, for the log ("X is the first bad commit" and its
+ * commit header), the text result, the JSON (`commit_info`) and the HTML report:
+ * subject (first line of the message), author ("Name <mail>") and date (as git log
+ * prints it); any may be NULL. Copies them. @return 0, KB_EINVAL, KB_ERROR (memory) */
+int kb_engine_set_node_info(kb_engine *e, size_t node, const char *subject,
+			    const char *author, const char *date);
+
+/** The details given with kb_engine_set_node_info() (each NULL when unknown; borrowed). */
+void kb_engine_node_info(const kb_engine *e, size_t node, const char **subject,
+			 const char **author, const char **date);
+
+/** Never test node (`git bisect skip`, or a commit outside the pathspec): it is neither
+ * good nor bad, as a commit that fails to build. Before the first step.
+ * @return 0, KB_EINVAL (out of range, or the bad commit) */
+int kb_engine_skip_node(kb_engine *e, size_t node);
+
+/** 1 if node was given to kb_engine_skip_node(). */
+int kb_engine_is_skipped(const kb_engine *e, size_t node);
+
 /** The name given to node with kb_engine_set_node() ("#<index>" if none; borrowed). */
 const char *kb_engine_node_name(const kb_engine *e, size_t node);
 
