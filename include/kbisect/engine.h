@@ -219,6 +219,10 @@ void kb_engine_result(kb_bisect_result *out, const kb_engine *e);
  * elapsed, estimate left) into buf. */
 void kb_engine_progress(const kb_engine *e, char *buf, size_t len);
 
+/** Version of kb_engine_json()'s layout (its "schema" field); raised when a field
+ * changes meaning or goes away (new fields do not raise it). */
+#define KB_ENGINE_JSON_SCHEMA 1
+
 /** The result, the evidence per tested commit, the per-round mass and the timeline as
  * a JSON object (fields culprit, probability, candidates, flags, tested, seconds, ...).
  * *out is malloc'd: free() it. @return 0, KB_ERROR (memory) */
