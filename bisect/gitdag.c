@@ -277,6 +277,35 @@ size_t kb_gitdag_index(const kb_gitdag *d, const char *hex)
 	return find(d, &id);
 }
 
+int kb_gitdag_discover(char *out, size_t len, const char *dir)
+{
+	git_buf gd = { 0 };
+	git_repository *r = NULL;
+	const char *wd;
+	int rc = 0;
+
+	git_libgit2_init();
+	if (git_repository_discover(&gd, dir, 0, NULL) < 0 ||
+	    git_repository_open(&r, gd.ptr) < 0) {
+		rc = kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_GIT,
+				   "'%s' is not inside a git repository (%s); run kbisect bisect "
+				   "in a kernel checkout or give --repo <dir>", dir, gmsg());
+	} else if (!(wd = git_repository_workdir(r))) {
+		rc = kb_error_setc(KB_EINVAL, KB_ERRCLASS_GIT, "the repository of '%s' is bare; "
+				   "give a kernel checkout with --repo <dir>", dir);
+	} else if ((size_t)snprintf(out, len, "%s", wd) >= len) {
+		rc = kb_error_setc(KB_EINVAL, KB_ERRCLASS_GIT, "repository path too long: %s", wd);
+	} else {
+		size_t n = strlen(out);
+		if (n > 1 && out[n - 1] == '/')
+			out[n - 1] = '\0';
+	}
+	git_repository_free(r);
+	git_buf_dispose(&gd);
+	git_libgit2_shutdown();
+	return rc;
+}
+
 int kb_gitdag_resolve(const char *repo, const char *rev, char hex[41])
 {
 	git_repository *r = NULL;

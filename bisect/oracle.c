@@ -170,6 +170,7 @@ static void prefetch_start(kb_oracle *o, unsigned first_worker)
 		kb_build_job *j = &o->pre_jobs[n];
 		memset(j, 0, sizeof(*j));
 		j->rev = kb_gitdag_id(o->dag, o->pre[i]);
+		j->log = o->a.log, j->log_ctx = o->a.log_ctx, j->what = " (speculative)";
 		j->builder = builder_for(o, first_worker + (unsigned)i);
 		if (!j->builder) {
 			kb_error_clear();
@@ -229,6 +230,7 @@ static int build_round(kb_oracle *o, const kb_engine_request *rq, size_t n, kb_b
 				break;
 			}
 		jobs[i].rev = kb_gitdag_id(o->dag, rq[i].node);
+		jobs[i].log = o->a.log, jobs[i].log_ctx = o->a.log_ctx;
 		jobs[i].builder = builder_for(o, w);
 		if (!jobs[i].builder)
 			return kb_error_last()->code ? kb_error_last()->code : KB_ERROR;

@@ -49,6 +49,11 @@ const char *kb_gitdag_date(const kb_gitdag *d, size_t i);
 /** Index of the candidate with 40-digit id hex, or SIZE_MAX when not in the range. */
 size_t kb_gitdag_index(const kb_gitdag *d, const char *hex);
 
+/** The top directory of the work tree of the git repository that dir is in (git's
+ * discovery, as `git rev-parse --show-toplevel`) into out.
+ * @return 0, KB_ENOTFOUND (not in a repository), KB_EINVAL (bare, or too long) */
+int kb_gitdag_discover(char *out, size_t len, const char *dir);
+
 /** Resolve rev (anything git understands) in repo to its commit's 40-digit id.
  * @return 0, KB_ENOTFOUND (no repository, unknown revision) */
 int kb_gitdag_resolve(const char *repo, const char *rev, char hex[41]);
