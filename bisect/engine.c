@@ -341,6 +341,10 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 	if (oc->has_signature)
 		kb_key_to_hex(hex, &oc->signature);
 	elog(e, "testing commit %s", nname(e, rq->node));
+	/* its place in the range, for `kbisect analyze` (which has no DAG): commits after
+	 * it in topological order up to the bad commit */
+	if (rq->node <= e->opt.bad)
+		elog(e, "commits after it up to the bad commit: %zu", e->opt.bad - rq->node);
 	if (!oc->buildable) {
 		nr->built = -1;
 		kb_model_set_untestable(e->m, rq->node, 1);
@@ -775,8 +779,11 @@ static int calibrate(kb_engine *e)
 		calib_summary(sum, sizeof(sum), e, &oc[0]);
 		elog(e, "%s", sum);
 	}
-	for (size_t i = 0; i < n && !rc; i++)
+	for (size_t i = 0; i < n && !rc; i++) {
 		rc = absorb(e, &rq[i], &oc[i]);
+		if (i == 0 && e->round == 1) /* syzbot's words: the bisection proper starts */
+			elog(e, "# git bisect start %s", nname(e, e->opt.bad));
+	}
 	free(oc);
 	if (rc)
 		return rc;

@@ -238,7 +238,10 @@ static void build_done(struct kb_progress *p, const char *line)
 			p->b[i].used = 0;
 			break;
 		}
-	snprintf(p->phase, sizeof(p->phase), "testing");
+	if (!strstr(line, "(speculative)")) { /* the round's builds are followed by its tests */
+		snprintf(p->phase, sizeof(p->phase), "testing");
+		snprintf(p->commit, sizeof(p->commit), "%s", rev);
+	}
 }
 
 /* learn the progress from a log line (under the lock) */
@@ -287,7 +290,7 @@ void kb_progress_log(void *ctx, const char *line)
 	pthread_mutex_unlock(&p->mu);
 }
 
-void kb_progress_stop(struct kb_progress *p)
+void kb_progress_finish(struct kb_progress *p)
 {
 	if (!p)
 		return;
@@ -298,6 +301,14 @@ void kb_progress_stop(struct kb_progress *p)
 	pthread_mutex_unlock(&p->mu);
 	if (p->thread)
 		pthread_join(p->tid, NULL);
+	p->thread = 0;
+}
+
+void kb_progress_stop(struct kb_progress *p)
+{
+	if (!p)
+		return;
+	kb_progress_finish(p);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }

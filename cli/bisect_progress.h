@@ -18,7 +18,11 @@ struct kb_progress *kb_progress_start(FILE *log, double every_s);
  * learns from it (phase, builds running, runs, the round's summary). Thread-safe. */
 void kb_progress_log(void *ctx, const char *line);
 
-/** Stop the thread, clear the progress line; NULL ok. */
+/** Stop the progress line (thread joined, line cleared) before the result is printed;
+ * log lines still go to the log. NULL ok. */
+void kb_progress_finish(struct kb_progress *p);
+
+/** kb_progress_finish() and free; NULL ok. */
 void kb_progress_stop(struct kb_progress *p);
 
 #endif

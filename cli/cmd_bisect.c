@@ -307,6 +307,7 @@ static int drive(kb_engine *e, struct logger *lg)
 			break;
 	}
 	sigaction(SIGINT, &old, NULL);
+	kb_progress_finish(lg->p); /* the result comes next, on a clean line */
 	if (rc)
 		return kb_cli_die_error();
 	if (interrupted && !done) {
