@@ -462,8 +462,8 @@ static int prepare_engine(kb_engine *e, kb_oracle *o, const struct real_args *a,
 				out++;
 			}
 		free(touch);
-		snprintf(line, sizeof(line), "pathspec: %zu of %zu commits touch none of its paths: "
-			 "left out", out, n);
+		snprintf(line, sizeof(line), "pathspec: %zu of %zu commits left out: they touch "
+			 "none of its paths", out, n);
 		log_line(lg, line);
 	}
 	return 0;
