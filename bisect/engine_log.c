@@ -103,11 +103,37 @@ static void log_signatures(kb_engine *e, size_t culprit)
 		}
 }
 
+/* A commit the result rests on but that was never tested itself (its kernel is one
+ * that was: learned from a cached build or a dependency skip): a step of its own in
+ * the log, with no runs, so that readers of the log (kbisect analyze) pool it with the
+ * tested kernel of the same signature. */
+static void log_untested(kb_engine *e, size_t node)
+{
+	const struct node_rec *nr = &e->rec[node];
+	char hex[KB_KEY_HEXLEN + 1];
+	kb_key k;
+
+	if (nr->tests || nr->skipped || nr->built < 0 || !kb_model_signature(&k, e->m, node))
+		return;
+	kb_key_to_hex(hex, &k);
+	kb_engine__log(e, "testing commit %s (kernel identical to a tested one: no runs of its "
+		       "own)", kb_engine_node_name(e, node));
+	if (node <= e->opt.bad)
+		kb_engine__log(e, "commits after it up to the bad commit: %zu", e->opt.bad - node);
+	kb_engine__log(e, "kernel signature: %s", hex);
+}
+
 /* "X is the first bad commit" and git's commit header */
 static void log_culprit(kb_engine *e, size_t c)
 {
 	const char *subject, *author, *date, *name = kb_engine_node_name(e, c);
 
+	for (size_t i = 0; i < kb_model_n_parents(e->m, c); i++)
+		log_untested(e, kb_model_parent(e->m, c, i));
+	if (!e->rec[c].tests) {
+		log_untested(e, c);
+		e->rec[c].verdict = V_NONE; /* its verdict line goes after its step */
+	}
 	kb_engine_node_info(e, c, &subject, &author, &date);
 	if (e->rec[c].verdict != V_BAD) { /* the verdict that names it, as git bisect has it */
 		e->rec[c].verdict = V_BAD;
