@@ -102,7 +102,7 @@ ci = o["culprit_info"]
 assert ci["commit"] == sys.argv[2] and ci["subject"] == "switch to the new kernel (culprit)", ci
 assert ci["author"] == "t <t@t>" and ci["date"], ci
 assert o["schema"] == 1 and o["stop"] == "confident"
-PY"
+PY
 
 # the same command again: everything comes from the cache
 start=$(date +%s)
