@@ -259,6 +259,10 @@ static void learn(struct kb_progress *p, const char *line)
 	} else if (starts(line, "build of ") && (strstr(line, " done in ") ||
 						 strstr(line, " stopped after "))) {
 		build_done(p, line);
+	} else if (starts(line, "test of ") && strstr(line, " started: ")) {
+		snprintf(p->phase, sizeof(p->phase), "testing");
+		snprintf(p->commit, sizeof(p->commit), "%.47s", line + strlen("test of "));
+		p->commit[strcspn(p->commit, " ")] = '\0';
 	} else if (starts(line, "testing commit ")) {
 		snprintf(p->commit, sizeof(p->commit), "%.47s", line + strlen("testing commit "));
 		p->commit[strcspn(p->commit, " ")] = '\0';
