@@ -48,6 +48,15 @@ assert {t["commit"] for t in o["tested"]} <= {culprit, head}, o["tested"]
 assert {t["commit"] for t in o["timeline"]} <= {culprit, head}, o["timeline"]
 PY
 
+# the same again as text (replayed from the journal and the cache): the culprit with its
+# subject, author and date
+(cd "$repo" && "$KBISECT" bisect v1.0..HEAD "${opts[@]}" --log "$tmp/log1b" -- scripts/ \
+	>"$tmp/text1" 2>"$tmp/err1") || fail "text: $(cat "$tmp/err1")"
+grep -q "^culprit: $culprit (probability " "$tmp/text1" || fail "text: $(cat "$tmp/text1")"
+grep -q "^    switch to the new kernel (culprit)\$" "$tmp/text1" || fail "text subject: $(cat "$tmp/text1")"
+grep -q "^    Author: t <t@t>\$" "$tmp/text1" || fail "text author: $(cat "$tmp/text1")"
+grep -Eq "^    Date:   [A-Z][a-z]{2} [A-Z][a-z]{2} [0-9]+ [0-9:]{8} [0-9]{4} [+-][0-9]{4}\$" "$tmp/text1" ||
+	fail "text date: $(cat "$tmp/text1")"
 # B ^G with --skip: the commit after the culprit is never tested
 after=$(git -C "$repo" rev-parse "$culprit^{commit}" >/dev/null && git -C "$repo" rev-list --reverse "$culprit..HEAD" | head -1)
 (cd "$repo/scripts" && "$KBISECT" bisect HEAD "^$culprit~2" --skip "$after" "${opts[@]}" --json \
