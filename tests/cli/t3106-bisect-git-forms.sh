@@ -57,6 +57,7 @@ grep -q "^    switch to the new kernel (culprit)\$" "$tmp/text1" || fail "text s
 grep -q "^    Author: t <t@t>\$" "$tmp/text1" || fail "text author: $(cat "$tmp/text1")"
 grep -Eq "^    Date:   [A-Z][a-z]{2} [A-Z][a-z]{2} [0-9]+ [0-9:]{8} [0-9]{4} [+-][0-9]{4}\$" "$tmp/text1" ||
 	fail "text date: $(cat "$tmp/text1")"
+
 # B ^G with --skip: the commit after the culprit is never tested
 after=$(git -C "$repo" rev-parse "$culprit^{commit}" >/dev/null && git -C "$repo" rev-list --reverse "$culprit..HEAD" | head -1)
 (cd "$repo/scripts" && "$KBISECT" bisect HEAD "^$culprit~2" --skip "$after" "${opts[@]}" --json \
