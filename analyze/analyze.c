@@ -279,6 +279,18 @@ static int place_picks(const kb_analyze_log *log, struct placed *pl, int n, int 
 			placed_at[i] = 2; /* a retest: merged into the first test's node */
 			continue;
 		}
+		if (st->to_bad >= 0) { /* kbisect's log: the exact place, no interval logic */
+			if (st->to_bad == 0) { /* the bad commit again: its node (bad_step) */
+				placed_at[i] = placed_at[i] ? placed_at[i] : 2;
+				continue;
+			}
+			pl[n].pos = -(double)st->to_bad;
+			pl[n++].step = i;
+			placed_at[i] = 1;
+			if (pl[n - 1].pos < *lowest)
+				*lowest = pl[n - 1].pos;
+			continue;
+		}
 		if (left >= 0)
 			p = b - (double)left - 1;
 		else if (isfinite(g))

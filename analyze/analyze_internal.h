@@ -79,6 +79,8 @@ typedef struct {
 					  before this step (git picked it then); -1 when none */
 	long left_after;             /**< N of the "Bisecting: N revisions left" line printed
 					  after this step's verdict; -1 when none */
+	long to_bad;                 /**< kbisect's logs: N of "commits after it up to the
+					  bad commit: N" (its exact place); -1 when none */
 } kb_alog_step;
 
 /** Result that the log reports. */

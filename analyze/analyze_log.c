@@ -195,6 +195,7 @@ static kb_alog_step *new_step(struct parser *p, const char *hash, int line)
 	snprintf(st->hash, sizeof(st->hash), "%s", hash);
 	st->line = line;
 	st->left_after = -1;
+	st->to_bad = -1;
 	st->left_before = p->last_left;
 	p->last_left = -1;
 	p->cur = log->nsteps++;
@@ -444,6 +445,16 @@ static int parse_step_line(struct parser *p, const char *s)
 		else if (st)
 			read_sig(st->sig, s + strlen("kernel signature: "));
 		return st != NULL;
+	}
+	if (starts(s, "commits after it up to the bad commit: ")) { /* kbisect's logs */
+		char *end;
+		long v;
+		errno = 0;
+		v = strtol(s + strlen("commits after it up to the bad commit: "), &end, 10);
+		if (!st || errno || v < 0 || *end)
+			return 0;
+		st->to_bad = v;
+		return 1;
 	}
 	if (starts(s, "previous signature: ")) {
 		read_sig(log->parent_sig, s + strlen("previous signature: "));

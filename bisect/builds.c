@@ -27,11 +27,37 @@ struct kb_build_batch {
 	unsigned char *started;
 };
 
+/* "build of X started (work tree W)" (end 0), "build of X done in T: how" (end 1) */
+static void job_log(const kb_build_job *j, int end)
+{
+	char line[600];
+	const char *what = j->what ? j->what : "";
+	double s = j->end - j->start;
+
+	if (!j->log)
+		return;
+	if (!end)
+		snprintf(line, sizeof(line), "build of %s%s started (work tree %s)", j->rev, what,
+			 kb_builder_work_tree(j->builder));
+	else if (j->rc)
+		snprintf(line, sizeof(line), "build of %s%s stopped after %.0fs: error", j->rev,
+			 what, s);
+	else
+		snprintf(line, sizeof(line), "build of %s%s done in %.0fs: %s", j->rev, what, s,
+			 !j->res.ok ? "failed"
+			 : j->res.how == KB_BUILD_BUILT ? "built"
+			 : j->res.how == KB_BUILD_CACHE_HIT ? "cache hit"
+			 : j->res.how == KB_BUILD_DEPENDENCY_SKIP ? "dependency skip (kernel reused)"
+			 : "at hand");
+	j->log(j->log_ctx, line);
+}
+
 static void *build_thread(void *arg)
 {
 	kb_build_job *j = arg;
 
 	j->start = kb_now_s();
+	job_log(j, 0);
 	j->rc = kb_builder_build(&j->res, j->builder, j->rev);
 	j->end = kb_now_s();
 	if (j->rc) {
@@ -39,6 +65,7 @@ static void *build_thread(void *arg)
 		snprintf(j->err, sizeof(j->err), "%s", e->message);
 		j->err_class = e->klass;
 	}
+	job_log(j, 1);
 	return NULL;
 }
 

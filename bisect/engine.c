@@ -128,6 +128,10 @@ void kb_engine_free(kb_engine *e)
 	if (e->names)
 		for (size_t i = 0; i < e->n; i++)
 			free(e->names[i]);
+	if (e->info)
+		for (size_t i = 0; i < e->n; i++)
+			free(e->info[i].subject), free(e->info[i].author), free(e->info[i].date);
+	free(e->info);
 	free(e->names), free(e->is_merge), free(e->rec), free(e->buggy), free(e->clar);
 	free(e->cellmass), free(e->in), free(e->cell), free(e->remap);
 	free(e->gcount), free(e->urow);
@@ -281,6 +285,10 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 	if (oc->has_signature)
 		kb_key_to_hex(hex, &oc->signature);
 	elog(e, "testing commit %s", nname(e, rq->node));
+	/* its place in the range, for `kbisect analyze` (which has no DAG): commits after
+	 * it in topological order up to the bad commit */
+	if (rq->node <= e->opt.bad)
+		elog(e, "commits after it up to the bad commit: %zu", e->opt.bad - rq->node);
 	if (!oc->buildable) {
 		nr->built = -1;
 		kb_model_set_untestable(e->m, rq->node, 1);
@@ -318,10 +326,12 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 				elog(e, "run #%zu: crashed: %s (other crash, ignored)", i, r->title);
 			} else if (r->klass == KB_RUN_BOOT_FAILURE) {
 				nr->boot++;
-				elog(e, "run #%zu: boot failure (ignored)", i);
+				elog(e, "run #%zu: boot failed: %s", i,
+				     r->title[0] ? r->title : "no boot");
 			} else {
 				nr->infra++;
-				elog(e, "run #%zu: infra error: %s (ignored)", i, r->title);
+				elog(e, "run #%zu: infra problem: %s", i,
+				     r->title[0] ? r->title : "no reason");
 			}
 		}
 	}
@@ -694,6 +704,8 @@ static int calibrate(kb_engine *e)
 		n = jn;
 		n_pre = 0;
 	}
+	if (e->round == 1)
+		elog(e, "bisecting cause commit starting from %s", nname(e, e->opt.bad));
 	elog(e, "calibrating: %u runs on bad commit %s", rq[0].runs, nname(e, e->opt.bad));
 	if ((rc = start_prefetch(e, pre, n_pre)) != 0)
 		return rc;
@@ -713,8 +725,11 @@ static int calibrate(kb_engine *e)
 		calib_summary(sum, sizeof(sum), e, &oc[0]);
 		elog(e, "%s", sum);
 	}
-	for (size_t i = 0; i < n && !rc; i++)
+	for (size_t i = 0; i < n && !rc; i++) {
 		rc = absorb(e, &rq[i], &oc[i]);
+		if (i == 0 && e->round == 1) /* syzbot's words: the bisection proper starts */
+			elog(e, "# git bisect start %s", nname(e, e->opt.bad));
+	}
 	free(oc);
 	if (rc)
 		return rc;
@@ -806,12 +821,15 @@ int kb_engine_step(kb_engine *e, int *done)
 		return rc;
 	if (e->stop == KB_STOP_RUNNING)
 		kb_engine__check_stop(e);
+	kb_engine__log_verdicts(e);
 	if (e->o.log) {
 		char buf[256];
 		kb_engine_progress(e, buf, sizeof(buf));
 		elog(e, "%s", buf);
 	}
 finished:
+	if (e->stop != KB_STOP_RUNNING)
+		kb_engine__log_result(e);
 	if (done)
 		*done = e->stop != KB_STOP_RUNNING;
 	return 0;

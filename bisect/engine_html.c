@@ -27,9 +27,13 @@ struct page {
 	int cons_ok;             /* the directory exists */
 };
 
-static const char *info(char **arr, size_t node)
+/* which: 0 subject, 1 author, 2 date of node (kb_engine_node_info()), or NULL */
+static const char *info(const kb_engine *e, int which, size_t node)
 {
-	return arr && arr[node] ? arr[node] : NULL;
+	const char *v[3];
+
+	kb_engine_node_info(e, node, &v[0], &v[1], &v[2]);
+	return v[which];
 }
 
 static void dur(char *buf, size_t len, double s)
@@ -90,9 +94,9 @@ static void result_block(FILE *f, const kb_engine *e, const kb_bisect_result *r,
 		h.heading = "kbisect bisect: first bad commit found";
 		h.what = "first bad commit";
 		h.commit = kb_engine_node_name(e, r->culprit);
-		h.subject = info(e->subject, r->culprit);
-		h.author = info(e->author, r->culprit);
-		h.date = info(e->date, r->culprit);
+		h.subject = info(e, 0, r->culprit);
+		h.author = info(e, 1, r->culprit);
+		h.date = info(e, 2, r->culprit);
 		h.badge = "FOUND", h.badge_good = 1;
 		h.probability = r->probability;
 	} else {
@@ -143,7 +147,7 @@ static void candidates(FILE *f, const kb_engine *e, const kb_bisect_result *r)
 		else {
 			kb_html_commit(f, kb_engine_node_name(e, c), e->commit_url, 12);
 			fputs("</td><td>", f);
-			kb_html_text(f, info(e->subject, c));
+			kb_html_text(f, info(e, 0, c));
 		}
 		fprintf(f, "</td><td>%.4f</td></tr>\n", kb_model_posterior(e->m, c));
 	}
@@ -219,7 +223,7 @@ static int evidence_row(FILE *f, struct page *pg, size_t c, size_t culprit)
 		nt++;
 	}
 	row.commit = kb_engine_node_name(e, c);
-	row.subject = info(e->subject, c);
+	row.subject = info(e, 0, c);
 	row.commit_url = e->commit_url;
 	if (kb_model_signature(&k, e->m, c)) {
 		kb_key_to_hex(sig, &k);
@@ -309,7 +313,7 @@ static int timeline(FILE *f, const kb_engine *e)
 	}
 	for (size_t i = 0; i < e->n_spans; i++) {
 		const struct span *s = &e->spans[i];
-		const char *sub = info(e->subject, s->node);
+		const char *sub = info(e, 0, s->node);
 		double t[4];
 		span_times(e, i, t);
 		bars[i].worker = s->worker;
@@ -337,9 +341,9 @@ static const char *subject_by_name(void *ctx, const char *id)
 {
 	const kb_engine *e = ctx;
 
-	for (size_t i = 0; e->subject && i < e->n; i++)
+	for (size_t i = 0; i < e->n; i++)
 		if (e->names[i] && !strcmp(e->names[i], id))
-			return e->subject[i];
+			return info(e, 0, i);
 	return NULL;
 }
 

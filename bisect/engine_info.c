@@ -1,8 +1,8 @@
 /*
  * bisect/engine_info.c - what the bisection engine keeps for its reports only: the runs
  * of every test (class, title, console) and the times its evidence was produced, the
- * commit info the oracle hands over (subject, author, date), the commit URL pattern.
- * Owns: that storage and its setters (kb_engine_set_node_info, kb_engine_set_commit_url).
+ * commit URL pattern (commit info is in bisect/engine_nodes.c).
+ * Owns: that storage and kb_engine_set_commit_url().
  * Not: the evidence itself (bisect/engine.c), the HTML (bisect/engine_html.c).
  */
 #include <stdlib.h>
@@ -52,51 +52,8 @@ void kb_engine__free_info(kb_engine *e)
 		free(e->ev[i].runs);
 	free(e->ev);
 	e->ev = NULL, e->cap_ev = 0;
-	for (size_t i = 0; i < e->n; i++) {
-		if (e->subject)
-			free(e->subject[i]);
-		if (e->author)
-			free(e->author[i]);
-		if (e->date)
-			free(e->date[i]);
-	}
-	free(e->subject), free(e->author), free(e->date), free(e->commit_url);
-	e->subject = e->author = e->date = NULL, e->commit_url = NULL;
-}
-
-/* (*arr)[node] = a copy of s (arr allocated on first use); 0 or an error */
-static int set_str(char ***arr, size_t n, size_t node, const char *s)
-{
-	char *d;
-
-	if (!s)
-		return 0;
-	if (!*arr && !(*arr = calloc(n, sizeof(**arr))))
-		return kb_error_set(KB_ERRCLASS_OS, "out of memory for commit info");
-	if (!(d = strdup(s)))
-		return kb_error_set(KB_ERRCLASS_OS, "out of memory for commit info");
-	free((*arr)[node]);
-	(*arr)[node] = d;
-	return 0;
-}
-
-int kb_engine_set_node_info(kb_engine *e, size_t node, const char *subject,
-			    const char *author, const char *date)
-{
-	int rc;
-
-	if (!e || node >= e->n)
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
-				     "engine node %zu out of range", node);
-	if ((rc = set_str(&e->subject, e->n, node, subject)) != 0 ||
-	    (rc = set_str(&e->author, e->n, node, author)) != 0)
-		return rc;
-	return set_str(&e->date, e->n, node, date);
-}
-
-const char *kb_engine_node_subject(const kb_engine *e, size_t node)
-{
-	return e && e->subject && node < e->n ? e->subject[node] : NULL;
+	free(e->commit_url);
+	e->commit_url = NULL;
 }
 
 int kb_engine_set_commit_url(kb_engine *e, const char *url)

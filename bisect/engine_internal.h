@@ -24,6 +24,13 @@ struct node_rec {
 	int same_as_parent; /* 1: same signature as a parent, 2: touches no build input */
 	int sig_asked;  /* the oracle was asked for its signature before testing */
 	int ready;      /* handed to the oracle's prefetch: built (or building) ahead */
+	int skipped;    /* never tested: kb_engine_skip_node() (--skip, outside a pathspec) */
+	int verdict;    /* the last "# git bisect" verdict logged (enum in engine_log.c) */
+};
+
+/* what the repository says of one commit (kb_engine_set_node_info()); NULL: unknown */
+struct node_info {
+	char *subject, *author, *date;
 };
 
 /* one test of a round, on the timeline */
@@ -60,6 +67,7 @@ struct kb_engine {
 	kb_engine_opts opt;
 	size_t n;
 	char **names;
+	struct node_info *info; /* per node, or NULL when never set */
 	uint8_t *is_merge;
 	struct node_rec *rec;
 	char titles[MAX_TITLES][KB_ENGINE_TITLE_MAX];
@@ -69,6 +77,7 @@ struct kb_engine {
 	unsigned unsettled;     /* rounds at >= confidence that evidence_gap() refused */
 	char why[256];          /* why the engine stopped without a single culprit */
 	int calibrated;
+	int result_logged;      /* the end of the bisection.txt-shaped log was written */
 	unsigned builds, tests, runs, builds_avoided, prefetched, prefetch_used;
 	unsigned runs_asked, runs_told; /* runs requested; of them, target crashes or clean */
 	unsigned sig_learned; /* signatures learned before testing, not yet in the posterior */
@@ -94,9 +103,17 @@ struct kb_engine {
 	/* for the reports (bisect/engine_info.c, engine_html.c) */
 	struct span_ev *ev;     /* per span: its runs and evidence times */
 	size_t cap_ev;
-	char **subject, **author, **date; /* per node, NULL until set */
 	char *commit_url;
 };
+
+/* engine_log.c: one line of the bisection log (printf-style) */
+void kb_engine__log(kb_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* engine_log.c: "# git bisect good|bad|skip X" for each verdict settled since the last
+ * call (after the posterior of a round) */
+void kb_engine__log_verdicts(kb_engine *e);
+/* engine_log.c: the end of the log once stopped: the culprit and its commit header (or
+ * the set), the signatures, "revisions tested: N, total time: ..." */
+void kb_engine__log_result(kb_engine *e);
 
 /* engine.c: planning times (oracle seconds) per test, per real build, between rounds */
 double kb_engine__plan_test_s(const kb_engine *e);

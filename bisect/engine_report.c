@@ -114,6 +114,20 @@ static json_t *flags_json(unsigned f)
 	return a;
 }
 
+/* "subject", "author", "date" of node into o, those that are known */
+static void info_json(json_t *o, const kb_engine *e, size_t node)
+{
+	const char *subject, *author, *date;
+
+	kb_engine_node_info(e, node, &subject, &author, &date);
+	if (subject)
+		json_object_set_new(o, "subject", json_string(subject));
+	if (author)
+		json_object_set_new(o, "author", json_string(author));
+	if (date)
+		json_object_set_new(o, "date", json_string(date));
+}
+
 int kb_engine_json(char **out, const kb_engine *e)
 {
 	kb_bisect_result r;
@@ -123,8 +137,17 @@ int kb_engine_json(char **out, const kb_engine *e)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "kb_engine_json: no engine");
 	kb_engine_result(&r, e);
 	o = json_object();
+	json_object_set_new(o, "schema", json_integer(KB_ENGINE_JSON_SCHEMA));
 	json_object_set_new(o, "culprit", r.culprit == KB_MODEL_NONE ? json_null()
 								   : json_string(nname(e, r.culprit)));
+	if (r.culprit != KB_MODEL_NONE) {
+		json_t *ci = json_object();
+		json_object_set_new(ci, "commit", json_string(nname(e, r.culprit)));
+		info_json(ci, e, r.culprit);
+		json_object_set_new(o, "culprit_info", ci);
+	} else {
+		json_object_set_new(o, "culprit_info", json_null());
+	}
 	json_object_set_new(o, "probability", json_real(r.probability));
 	json_object_set_new(o, "stop", json_string(kb_engine_stop_name(r.stop)));
 	cand = json_array();
@@ -133,6 +156,8 @@ int kb_engine_json(char **out, const kb_engine *e)
 		json_object_set_new(c, "commit", r.set[i] == KB_MODEL_NONE ? json_null()
 									 : json_string(nname(e, r.set[i])));
 		json_object_set_new(c, "probability", json_real(kb_model_posterior(e->m, r.set[i])));
+		if (r.set[i] != KB_MODEL_NONE)
+			info_json(c, e, r.set[i]);
 		json_array_append_new(cand, c);
 	}
 	json_object_set_new(o, "candidates", cand);
@@ -158,10 +183,11 @@ int kb_engine_json(char **out, const kb_engine *e)
 		const struct node_rec *nr = &e->rec[c];
 		kb_key sig;
 		char hex[KB_KEY_HEXLEN + 1];
-		if (!nr->built)
+		if (!nr->built || nr->skipped)
 			continue;
 		json_t *t = json_object();
 		json_object_set_new(t, "commit", json_string(nname(e, c)));
+		info_json(t, e, c);
 		json_object_set_new(t, "buildable", json_boolean(nr->built > 0));
 		if (kb_model_signature(&sig, e->m, c)) {
 			kb_key_to_hex(hex, &sig);
@@ -180,6 +206,13 @@ int kb_engine_json(char **out, const kb_engine *e)
 		json_array_append_new(tested, t);
 	}
 	json_object_set_new(o, "tested", tested);
+	{
+		json_t *sk = json_array();
+		for (size_t c = 0; c < e->n; c++)
+			if (e->rec[c].skipped)
+				json_array_append_new(sk, json_string(nname(e, c)));
+		json_object_set_new(o, "skipped", sk);
+	}
 	json_object_set_new(o, "seconds", json_real(r.seconds));
 	json_object_set_new(o, "seconds_saved", json_real(r.seconds_saved));
 	json_object_set_new(o, "rounds", json_integer(r.rounds));

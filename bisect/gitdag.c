@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <git2.h>
 
@@ -16,6 +17,8 @@ struct node {
 	git_oid id;
 	char hex[41];
 	char *summary;
+	char *author;     /* "Name <mail>" */
+	char *date;       /* the author date as git log prints it */
 	size_t np;        /* in-range parents */
 	size_t par[8];
 	int merge;
@@ -90,12 +93,43 @@ static int open_repo(git_repository **r, const char *repo)
 	return 0;
 }
 
+/* nd->author ("Name <mail>") and nd->date ("Tue Dec 15 20:56:41 2020 +0000", git log's
+ * default format, in the author's time zone); NULL on a lack of memory */
+static void author_date(struct node *nd, const git_signature *a)
+{
+	static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const mo[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	char buf[600];
+	time_t t;
+	struct tm tm;
+	int off;
+
+	if (!a) {
+		nd->author = strdup("");
+		nd->date = strdup("");
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%s <%s>", a->name ? a->name : "", a->email ? a->email : "");
+	nd->author = strdup(buf);
+	off = a->when.offset; /* minutes east of UTC */
+	t = (time_t)a->when.time + (time_t)off * 60;
+	if (!gmtime_r(&t, &tm)) {
+		nd->date = strdup("");
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%s %s %d %02d:%02d:%02d %d %c%02d%02d", wd[tm.tm_wday % 7],
+		 mo[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 tm.tm_year + 1900, off < 0 ? '-' : '+', abs(off) / 60, abs(off) % 60);
+	nd->date = strdup(buf);
+}
+
 void kb_gitdag_free(kb_gitdag *d)
 {
 	if (!d)
 		return;
 	for (size_t i = 0; i < d->n; i++)
-		free(d->nodes[i].summary);
+		free(d->nodes[i].summary), free(d->nodes[i].author), free(d->nodes[i].date);
 	free(d->nodes), free(d->by_id);
 	free(d);
 }
@@ -179,6 +213,7 @@ int kb_gitdag_open(kb_gitdag **out, const char *repo, const char *bad,
 		}
 		const char *sum = git_commit_summary(c);
 		nd->summary = strdup(sum ? sum : "");
+		author_date(nd, git_commit_author(c));
 		unsigned pc = git_commit_parentcount(c);
 		nd->merge = pc > 1;
 		for (unsigned p = 0; p < pc && nd->np < 8; p++) {
@@ -187,7 +222,7 @@ int kb_gitdag_open(kb_gitdag **out, const char *repo, const char *bad,
 				nd->par[nd->np++] = j;
 		}
 		git_commit_free(c);
-		if (!nd->summary) {
+		if (!nd->summary || !nd->author || !nd->date) {
 			rc = kb_error_set(KB_ERRCLASS_OS, "out of memory reading '%s'", repo);
 			goto out;
 		}
@@ -221,6 +256,131 @@ const char *kb_gitdag_id(const kb_gitdag *d, size_t i)
 const char *kb_gitdag_summary(const kb_gitdag *d, size_t i)
 {
 	return d && i < d->n ? d->nodes[i].summary : "";
+}
+
+const char *kb_gitdag_author(const kb_gitdag *d, size_t i)
+{
+	return d && i < d->n ? d->nodes[i].author : "";
+}
+
+const char *kb_gitdag_date(const kb_gitdag *d, size_t i)
+{
+	return d && i < d->n ? d->nodes[i].date : "";
+}
+
+size_t kb_gitdag_index(const kb_gitdag *d, const char *hex)
+{
+	git_oid id;
+
+	if (!d || !hex || git_oid_fromstr(&id, hex) < 0)
+		return SIZE_MAX;
+	return find(d, &id);
+}
+
+int kb_gitdag_discover(char *out, size_t len, const char *dir)
+{
+	git_buf gd = { 0 };
+	git_repository *r = NULL;
+	const char *wd;
+	int rc = 0;
+
+	git_libgit2_init();
+	if (git_repository_discover(&gd, dir, 0, NULL) < 0 ||
+	    git_repository_open(&r, gd.ptr) < 0) {
+		rc = kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_GIT,
+				   "'%s' is not inside a git repository (%s); run kbisect bisect "
+				   "in a kernel checkout or give --repo <dir>", dir, gmsg());
+	} else if (!(wd = git_repository_workdir(r))) {
+		rc = kb_error_setc(KB_EINVAL, KB_ERRCLASS_GIT, "the repository of '%s' is bare; "
+				   "give a kernel checkout with --repo <dir>", dir);
+	} else if ((size_t)snprintf(out, len, "%s", wd) >= len) {
+		rc = kb_error_setc(KB_EINVAL, KB_ERRCLASS_GIT, "repository path too long: %s", wd);
+	} else {
+		size_t n = strlen(out);
+		if (n > 1 && out[n - 1] == '/')
+			out[n - 1] = '\0';
+	}
+	git_repository_free(r);
+	git_buf_dispose(&gd);
+	git_libgit2_shutdown();
+	return rc;
+}
+
+int kb_gitdag_resolve(const char *repo, const char *rev, char hex[41])
+{
+	git_repository *r = NULL;
+	git_oid id;
+	int rc;
+
+	if ((rc = open_repo(&r, repo)))
+		return rc;
+	if ((rc = resolve(&id, r, rev)) == 0)
+		git_oid_tostr(hex, 41, &id);
+	git_repository_free(r);
+	git_libgit2_shutdown();
+	return rc;
+}
+
+/* 1 when commit c changes a path of the pathspec against parent tree pt (NULL: the
+ * empty tree), 0 when not, -1 on a libgit2 error */
+static int changes_paths(git_repository *r, git_tree *pt, git_tree *t, git_diff_options *o)
+{
+	git_diff *diff = NULL;
+	int n;
+
+	if (git_diff_tree_to_tree(&diff, r, pt, t, o) < 0)
+		return -1;
+	n = git_diff_num_deltas(diff) > 0;
+	git_diff_free(diff);
+	return n;
+}
+
+int kb_gitdag_touches(uint8_t *out, const kb_gitdag *d, const char *repo,
+		      const char *const *paths, size_t n_paths)
+{
+	git_repository *r = NULL;
+	git_diff_options o;
+	int rc = 0;
+
+	if ((rc = open_repo(&r, repo)))
+		return rc;
+	git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
+	o.pathspec.strings = (char **)paths;
+	o.pathspec.count = n_paths;
+	for (size_t i = 0; i < d->n && !rc; i++) {
+		git_commit *c = NULL;
+		git_tree *t = NULL;
+		unsigned pc;
+		int touch = 1; /* git's rule: a commit TREESAME to a parent does not touch */
+		if (git_commit_lookup(&c, r, &d->nodes[i].id) < 0 || git_commit_tree(&t, c) < 0) {
+			rc = kb_error_set(KB_ERRCLASS_GIT, "cannot read commit %s: %s",
+					  d->nodes[i].hex, gmsg());
+			git_commit_free(c);
+			break;
+		}
+		pc = git_commit_parentcount(c);
+		if (pc == 0)
+			touch = changes_paths(r, NULL, t, &o);
+		for (unsigned p = 0; p < pc && touch == 1; p++) {
+			git_commit *pcm = NULL;
+			git_tree *ptr = NULL;
+			if (git_commit_parent(&pcm, c, p) < 0 || git_commit_tree(&ptr, pcm) < 0)
+				touch = -1;
+			else
+				touch = changes_paths(r, ptr, t, &o);
+			git_tree_free(ptr);
+			git_commit_free(pcm);
+		}
+		if (touch < 0)
+			rc = kb_error_set(KB_ERRCLASS_GIT, "cannot diff commit %s against its "
+					  "parents: %s", d->nodes[i].hex, gmsg());
+		out[i] = touch == 1;
+		git_tree_free(t);
+		git_commit_free(c);
+	}
+	git_repository_free(r);
+	git_libgit2_shutdown();
+	return rc;
 }
 
 int kb_gitdag_is_merge(const kb_gitdag *d, size_t i)

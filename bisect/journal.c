@@ -51,6 +51,11 @@ void kb_oracle__journal_path(kb_oracle *o, const kb_engine_opts *eo)
 				a->build_cmd ? a->build_cmd : "", a->image ? a->image : "",
 				eo->workers, eo->runs_per_test, eo->calib_runs, eo->confidence,
 				eo->any_crash, eo->target_title ? eo->target_title : "");
+	if (a->journal_extra && len < sizeof(text) - 64) /* --skip, pathspec */
+		len += (size_t)snprintf(text + len, sizeof(text) - 64 - len, "%s\n",
+					a->journal_extra);
+	if (len > sizeof(text) - 64)
+		len = sizeof(text) - 64;
 	for (size_t i = 0; i < n && len < sizeof(text) - 64; i += n > 64 ? n / 64 : 1)
 		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\n",
 					kb_gitdag_id(o->dag, i)); /* a sample of the range */

@@ -170,6 +170,7 @@ static void prefetch_start(kb_oracle *o, unsigned first_worker)
 		kb_build_job *j = &o->pre_jobs[n];
 		memset(j, 0, sizeof(*j));
 		j->rev = kb_gitdag_id(o->dag, o->pre[i]);
+		j->log = o->a.log, j->log_ctx = o->a.log_ctx, j->what = " (speculative)";
 		j->builder = builder_for(o, first_worker + (unsigned)i);
 		if (!j->builder) {
 			kb_error_clear();
@@ -229,6 +230,7 @@ static int build_round(kb_oracle *o, const kb_engine_request *rq, size_t n, kb_b
 				break;
 			}
 		jobs[i].rev = kb_gitdag_id(o->dag, rq[i].node);
+		jobs[i].log = o->a.log, jobs[i].log_ctx = o->a.log_ctx;
 		jobs[i].builder = builder_for(o, w);
 		if (!jobs[i].builder)
 			return kb_error_last()->code ? kb_error_last()->code : KB_ERROR;
@@ -382,14 +384,6 @@ int kb_oracle_range(kb_oracle *o, const char *const *goods, size_t n_goods)
 	return 0;
 }
 
-/* kb_gitdag_each_info() callback: the commit info of node i to the engine */
-static void set_info(void *ctx, size_t i, const char *subject, const char *author,
-		     const char *date)
-{
-	if (kb_engine_set_node_info(ctx, i, subject, author, date) != 0)
-		kb_error_clear();
-}
-
 int kb_oracle_engine(kb_engine **out, kb_oracle *o, kb_engine_opts *eo)
 {
 	kb_engine_oracle eor = { 0 };
@@ -420,9 +414,6 @@ int kb_oracle_engine(kb_engine **out, kb_oracle *o, kb_engine_opts *eo)
 		return rc;
 	for (size_t i = 0; i < kb_gitdag_size(o->dag); i++)
 		kb_engine_set_node(*out, i, kb_gitdag_id(o->dag, i), kb_gitdag_is_merge(o->dag, i));
-	/* subject, author, date for the report: not having them is no error */
-	if (kb_gitdag_each_info(o->dag, o->a.repo, set_info, *out) != 0)
-		kb_error_clear();
 	return 0;
 }
 

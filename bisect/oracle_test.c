@@ -145,9 +145,12 @@ int kb_oracle__test_kernel(kb_oracle *o, const kb_build_result *b, unsigned want
 		return 0;
 	if ((rc = kb_oracle__kernel_file(o, b, path, sizeof(path))) != 0)
 		return rc;
+	kb_oracle__log(o, "test of %s started: %u runs in the pool", b->commit,
+		       want - (unsigned)oc->n_runs);
 	if ((rc = in_pool(o, b, path, &tk, want - (unsigned)oc->n_runs, used, oc)) != 0)
 		return rc;
 	oc->test_end = kb_now_s() - o->t0;
+	kb_oracle__log(o, "test of %s done in %.0fs", b->commit, oc->test_end - oc->test_start);
 	return 0;
 }
 

@@ -4,8 +4,11 @@
  * tests through the VM pool, results in the cache, so an interrupted bisection re-run
  * with the same command resumes without repeating work). `--simulate` runs the engine
  * on a synthetic history instead (no repository, no VMs).
- * Owns: the command's options, the log file, Ctrl-C, the text/JSON output and exit
- * codes. Not: the oracle (bisect/oracle*.c), the engine's reports (bisect/engine_*.c).
+ * Owns: the command's options, git's forms of a range (`G..B`, `B ^G`, `B G...`, `--skip`,
+ * `-- <pathspec>`, the repository of the current directory), Ctrl-C (the first stops
+ * after the running builds and tests, the second aborts at once), the text/JSON output
+ * and exit codes. Not: the oracle (bisect/oracle*.c), the engine's reports
+ * (bisect/engine_*.c), the log's sink and progress line (cli/bisect_progress.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -27,18 +30,30 @@
 #include "kbisect/oracle.h"
 #include "kbisect/simulate.h"
 #include "kbisect/util.h"
+#include "bisect_progress.h"
 #include "cmd.h"
 #include "options.h"
 
+/* exit code: no single culprit, only a credible set (or evidence of none in the range) */
+#define BISECT_EXIT_SET 2
+/* exit code: interrupted (Ctrl-C), as a shell reports SIGINT */
+#define BISECT_EXIT_INTERRUPTED 130
+/* most --good, --skip and pathspec entries */
+#define MAX_GOODS 64
+#define MAX_SKIPS 256
+
 static const char *const bisect_usage[] = {
-	"kbisect bisect --repo <dir> --bad <rev> (--good <rev>... | --find-good) --config <file>",
-	"               --repro <file> [--kernel-cmdline <str>] [--workers <k>]",
+	"kbisect bisect [--repo <dir>] --bad <rev> (--good <rev>... | --find-good)",
+	"               --config <file> --repro <file> [--skip <rev|range>]...",
+	"               [--kernel-cmdline <str>] [--workers <k>]",
 	"               [--runs-per-test <n>] [--confidence <p>] [--cache <dir>] [--remote <url>]",
 	"               [--title <crash title>] [--any-crash] [--max-rounds <n>] [--json]",
 	"               [--html <file>] [--log <file>] [--build-cmd <cmd>] [--image <path>]",
 	"               [--work-dir <dir>] [--jobs <n>] [--accel tcg|kvm|auto] [--vms <n>]",
 	"               [--run-timeout <s>] [--boot-timeout <s>] [--prebuild <n>] [--cold]",
-	"               [--ccache <prog> | --no-ccache]",
+	"               [--ccache <prog> | --no-ccache] [--progress <s>] [-- <pathspec>...]",
+	"kbisect bisect [options] <good>..<bad> | <bad> ^<good>... | <bad> <good>...",
+	"               [-- <pathspec>...]",
 	"kbisect bisect --simulate [--commits <n>] [--shape linear|merges] [--q <rate>]",
 	"               [--seed <n>] [--workers <k>] [--runs-per-test <n>] [--confidence <p>]",
 	"               [--json] [--html <file>] [--log <file>]",
@@ -51,11 +66,17 @@ static const struct kb_cmd_doc bisect_doc = {
 	"little build and test time as possible. Each round tests up to <k> commits\n"
 	"chosen for what they tell about the culprit per unit of time; one run of the\n"
 	"reproducer is a target crash, a clean run, or something that says nothing\n"
-	"(infra error such as SYZFAIL, other crash, boot failure).",
-	"Ctrl-C stops after the current round; the same command resumes from the\n"
-	"cached builds and test results. Exit 0 when a culprit or a credible set was\n"
-	"found, 1 on error (including a reproducer that does not crash --bad), 129 on\n"
-	"usage errors.",
+	"(infra error such as SYZFAIL, other crash, boot failure).\n"
+	"The range is given as git bisect takes it: --bad B --good G (repeatable), or\n"
+	"G..B, B ^G or B G as arguments; --repo defaults to the repository of the\n"
+	"current directory. After --, a pathspec: commits that touch none of its paths\n"
+	"are left out, as git bisect does. --skip leaves out a commit or a range.",
+	"Ctrl-C stops after the running builds and tests; a second Ctrl-C aborts at\n"
+	"once (builds and VMs killed). Either way the same command resumes from the\n"
+	"cached builds and test results.\n"
+	"Exit codes: 0 a culprit was named; 2 no single culprit: only a credible set (or\n"
+	"evidence of no culprit in the range); 1 error (including a reproducer that does\n"
+	"not crash --bad); 129 usage error; 130 interrupted (Ctrl-C).",
 };
 
 /* --ccache <prog> and --no-ccache (arg NULL): the last one wins. */
@@ -111,19 +132,42 @@ static const char *set_seed(const struct kb_option *opt, const char *arg)
 
 static volatile sig_atomic_t interrupted;
 
+/* The first Ctrl-C: said at once, the bisection stops after the running round. The
+ * second: the builds' process groups get SIGTERM (make removes what it was writing),
+ * the VMs die with this process (their parent-death signal), exit at once. The cache
+ * is LMDB (a write not committed is not there) and files enter it by rename, the
+ * journal by whole lines: a resumed run finds nothing half written. */
 static void on_sigint(int sig)
 {
+	static const char first[] = "\nkbisect: stopping after the running builds and tests; "
+				    "Ctrl-C again to abort now\n";
+	static const char again[] = "\nkbisect: aborted; builds and VMs killed; run the same "
+				    "command again to resume\n";
 	(void)sig;
-	interrupted = 1;
+	if (!interrupted) {
+		interrupted = 1;
+		if (write(STDERR_FILENO, first, sizeof(first) - 1) < 0)
+			return;
+		return;
+	}
+	kb_spawn_signal_all(SIGTERM);
+	if (write(STDERR_FILENO, again, sizeof(again) - 1) < 0)
+		_exit(BISECT_EXIT_INTERRUPTED);
+	_exit(BISECT_EXIT_INTERRUPTED);
 }
 
 struct logger {
 	FILE *f;
+	struct kb_progress *p;
 };
 
 static void log_line(void *ctx, const char *line)
 {
 	struct logger *l = ctx;
+	if (l->p) {
+		kb_progress_log(l->p, line);
+		return;
+	}
 	fprintf(l->f, "%s\n", line);
 	fflush(l->f);
 }
@@ -136,6 +180,10 @@ struct real_args {
 	const char *ccache; /* program wrapping the compiler, or NULL */
 	const char **goods;
 	size_t n_goods;
+	const char **skips;    /* --skip: revisions and ranges */
+	size_t n_skips;
+	const char **paths;    /* the pathspec after -- */
+	size_t n_paths;
 	int find_good, image_set;
 	unsigned jobs, vms;
 	double run_timeout;
@@ -152,21 +200,33 @@ static void print_text(const kb_engine *e, const kb_model *m, const kb_gitdag *d
 	char t1[32], t2[32], pt[16];
 
 	kb_engine_result(&r, e);
+	(void)dag;
 	if (r.culprit != KB_MODEL_NONE) {
+		const char *subject, *author, *date;
+		kb_engine_node_info(e, r.culprit, &subject, &author, &date);
 		fprintf(f, "culprit: %s (probability %s)\n", kb_engine_node_name(e, r.culprit),
 			kb_engine_prob_text(r.probability, pt, sizeof(pt)));
-		if (dag)
-			fprintf(f, "    %s\n", kb_gitdag_summary(dag, r.culprit));
+		if (subject)
+			fprintf(f, "    %s\n", subject);
+		if (author)
+			fprintf(f, "    Author: %s\n", author);
+		if (date)
+			fprintf(f, "    Date:   %s\n", date);
 	} else if (r.stop == KB_STOP_NO_REPRO) {
 		fprintf(f, "the reproducer did not crash the bad commit\n");
 	} else {
 		fprintf(f, "no single culprit (%s); these %zu commits hold %.4f:\n",
 			kb_engine_stop_name(r.stop), r.n_set, r.probability);
-		for (size_t i = 0; i < r.n_set && i < 50; i++)
-			fprintf(f, "    %s %.4f\n",
+		for (size_t i = 0; i < r.n_set && i < 50; i++) {
+			const char *subject = NULL;
+			if (r.set[i] != KB_MODEL_NONE)
+				kb_engine_node_info(e, r.set[i], &subject, NULL, NULL);
+			fprintf(f, "    %s %.4f%s%.60s\n",
 				r.set[i] == KB_MODEL_NONE ? "(no culprit in range)"
 				: kb_engine_node_name(e, r.set[i]),
-				kb_model_posterior(m, r.set[i]));
+				kb_model_posterior(m, r.set[i]), subject ? "  " : "",
+				subject ? subject : "");
+		}
 	}
 	if (r.flags) {
 		fprintf(f, "flags:");
@@ -231,10 +291,10 @@ static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, con
 				    "--kernel-cmdline and --config%s",
 				    dag ? kb_gitdag_id(dag, kb_gitdag_size(dag) - 1) : "(simulated)",
 				    r.rounds, no_repro_hint);
-	return KB_EXIT_OK;
+	return r.culprit != KB_MODEL_NONE ? KB_EXIT_OK : BISECT_EXIT_SET;
 }
 
-static int drive(kb_engine *e)
+static int drive(kb_engine *e, struct logger *lg)
 {
 	struct sigaction sa = { 0 }, old;
 	int done = 0, rc = 0;
@@ -249,11 +309,15 @@ static int drive(kb_engine *e)
 			break;
 	}
 	sigaction(SIGINT, &old, NULL);
+	kb_progress_finish(lg->p); /* the result comes next, on a clean line */
 	if (rc)
 		return kb_cli_die_error();
-	if (interrupted)
-		return kb_cli_error("interrupted; run the same command again to resume from the "
-				    "cached builds and test results");
+	if (interrupted && !done) {
+		log_line(lg, "interrupted (Ctrl-C): stopped after the running builds and tests");
+		kb_cli_error("interrupted; run the same command again to resume from the "
+			     "cached builds and test results");
+		return BISECT_EXIT_INTERRUPTED;
+	}
 	return KB_EXIT_OK;
 }
 
@@ -291,11 +355,13 @@ static int run_simulated(const kb_engine_opts *eo, size_t commits, int shape, do
 		snprintf(name, sizeof(name), "c%05zu", i);
 		kb_engine_set_node(e, i, name, kb_sim_is_merge(s, i));
 	}
-	rc = drive(e);
+	rc = drive(e, lg);
 	if (rc == KB_EXIT_OK) {
-		fprintf(lg->f, "simulated culprit: c%05zu\n", kb_sim_culprit(s));
+		char line[64];
+		snprintf(line, sizeof(line), "simulated culprit: c%05zu", kb_sim_culprit(s));
+		log_line(lg, line);
 		rc = finish(e, m, NULL, json, html, -1);
-		if (!json) {
+		if (!json && rc != KB_EXIT_ERROR) {
 			kb_bisect_result r;
 			kb_engine_result(&r, e);
 			printf("simulated culprit: c%05zu (%s)\n", kb_sim_culprit(s),
@@ -309,6 +375,102 @@ static int run_simulated(const kb_engine_opts *eo, size_t commits, int shape, do
 }
 
 
+/* --skip and the pathspec, as text for the journal's key ("" when neither) */
+static void journal_extra(char *buf, size_t len, const struct real_args *a)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < a->n_skips && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "skip %s\n", a->skips[i]);
+	for (size_t i = 0; i < a->n_paths && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "path %s\n", a->paths[i]);
+}
+
+/* one --skip: a revision or a range G..B of the repository; its commits in the range
+ * are never tested. Returns how many were, or -1 with the error set. */
+static long skip_spec(kb_engine *e, const kb_gitdag *dag, const char *repo, const char *spec)
+{
+	const char *dots = strstr(spec, "..");
+	long n = 0;
+
+	if (dots) {
+		char good[512];
+		const char *goods[1] = { good };
+		kb_gitdag *sd = NULL;
+		snprintf(good, sizeof(good), "%.*s", (int)(dots - spec), spec);
+		if (kb_gitdag_open(&sd, repo, dots[2] ? dots + 2 : "HEAD", goods, 1) != 0)
+			return -1;
+		for (size_t i = 0; i < kb_gitdag_size(sd); i++) {
+			size_t k = kb_gitdag_index(dag, kb_gitdag_id(sd, i));
+			if (k != SIZE_MAX && !kb_engine_is_skipped(e, k)) {
+				if (kb_engine_skip_node(e, k) != 0)
+					break;
+				n++;
+			}
+		}
+		kb_gitdag_free(sd);
+		return kb_error_last()->code ? -1 : n;
+	} else {
+		char hex[41];
+		size_t k;
+		if (kb_gitdag_resolve(repo, spec, hex) != 0)
+			return -1;
+		k = kb_gitdag_index(dag, hex);
+		if (k == SIZE_MAX || kb_engine_is_skipped(e, k))
+			return 0;
+		return kb_engine_skip_node(e, k) == 0 ? 1 : -1;
+	}
+}
+
+/* the repository's words for each commit, --skip and the pathspec, into the engine */
+static int prepare_engine(kb_engine *e, kb_oracle *o, const struct real_args *a,
+			  struct logger *lg)
+{
+	const kb_gitdag *dag = kb_oracle_dag(o);
+	size_t n = kb_gitdag_size(dag);
+	char line[600];
+
+	for (size_t i = 0; i < n; i++)
+		if (kb_engine_set_node_info(e, i, kb_gitdag_summary(dag, i), kb_gitdag_author(dag, i),
+					    kb_gitdag_date(dag, i)) != 0)
+			return -1;
+	kb_error_clear();
+	for (size_t i = 0; i < a->n_skips; i++) {
+		long k = skip_spec(e, dag, a->repo, a->skips[i]);
+		if (k < 0)
+			return -1;
+		snprintf(line, sizeof(line), "--skip %.200s: %ld commit%s of the range left out", a->skips[i],
+			 k, k == 1 ? "" : "s");
+		log_line(lg, line);
+	}
+	if (a->n_paths) {
+		uint8_t *touch = calloc(n, 1);
+		size_t out = 0;
+		if (!touch)
+			return -1;
+		if (kb_gitdag_touches(touch, dag, a->repo, a->paths, a->n_paths) != 0) {
+			free(touch);
+			return -1;
+		}
+		/* as git bisect -- <paths>: the others are not candidates, and not tested */
+		for (size_t i = 0; i + 1 < n; i++)
+			if (!touch[i] && !kb_engine_is_skipped(e, i)) {
+				if (kb_model_set_weight(kb_oracle_model(o), i, 0) != 0 ||
+				    kb_engine_skip_node(e, i) != 0) {
+					free(touch);
+					return -1;
+				}
+				out++;
+			}
+		free(touch);
+		snprintf(line, sizeof(line), "pathspec: %zu of %zu commits left out: they touch "
+			 "none of its paths", out, n);
+		log_line(lg, line);
+	}
+	return 0;
+}
+
 /* the real bisection: the oracle on the builder and the pool, the engine driven here */
 static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, const char *html,
 		    struct logger *lg)
@@ -319,7 +481,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	kb_engine *e = NULL;
 	char *found_good = NULL;
 	const char *cache_dir = kb_cli_cache_dir(a->cache_dir);
-	char ccache_url[4200];
+	char ccache_url[4200], extra[8192];
 	int rc = KB_EXIT_ERROR;
 	kb_oracle_opts oo = { .repo = a->repo, .bad = a->bad, .config = a->config,
 			      .repro = a->repro, .cmdline = a->cmdline, .cache_dir = cache_dir,
@@ -328,8 +490,9 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 			      .workers = eo->workers, .jobs = a->jobs, .vms = a->vms,
 			      .prebuild = a->prebuild, .run_timeout = a->run_timeout,
 			      .boot_timeout = a->boot_timeout, .cold = a->cold,
-			      .log = log_line, .log_ctx = lg };
+			      .journal_extra = extra, .log = log_line, .log_ctx = lg };
 
+	journal_extra(extra, sizeof(extra), a);
 	if (access(a->repro, R_OK) != 0) /* before the cache is made: bad input, no trace */
 		return kb_cli_error("cannot read reproducer: cannot open '%s': %s; give an existing "
 				    "file with --repro", a->repro, strerror(errno));
@@ -352,12 +515,12 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 		const char *goods1[1] = { found_good };
 		if (kb_oracle_range(o, found_good ? goods1 : a->goods,
 				    found_good ? 1 : a->n_goods) != 0 ||
-		    kb_oracle_engine(&e, o, eo) != 0) {
+		    kb_oracle_engine(&e, o, eo) != 0 || prepare_engine(e, o, a, lg) != 0) {
 			rc = kb_cli_die_error();
 			goto out;
 		}
 	}
-	rc = drive(e);
+	rc = drive(e, lg);
 	if (rc == KB_EXIT_OK)
 		rc = finish(e, kb_oracle_model(o), kb_oracle_dag(o), json, html,
 			    (long)kb_oracle_preboots(o));
@@ -397,6 +560,45 @@ static void set_defaults(struct real_args *ra, kb_engine_opts *eo, int simulate,
 	kb_error_clear(); /* no ccache is no error */
 }
 
+/* git's forms of a range among the arguments args[0..n-1]: "G..B" (B empty: HEAD),
+ * "^G", and plain revisions (the first is bad unless --bad was given, the others good).
+ * KB_EXIT_OK or a usage error. */
+static int range_args(struct real_args *ra, struct kb_opt_list *gl, char **args, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const char *a = args[i], *dots = strstr(a, "..");
+		const char *good = NULL;
+		if (dots && dots[2] == '.')
+			return kb_cli_usage_error(bisect_usage, "'%s': a symmetric difference (A...B) "
+						  "is no range to bisect; give G..B", a);
+		if (dots) {
+			static char goodbuf[MAX_GOODS][256];
+			if (ra->bad)
+				return kb_cli_usage_error(bisect_usage, "'%s': the bad commit was already "
+							  "given (%s)", a, ra->bad);
+			ra->bad = dots[2] ? dots + 2 : "HEAD";
+			if (gl->n < MAX_GOODS)
+				snprintf(goodbuf[gl->n], sizeof(goodbuf[0]), "%.*s", (int)(dots - a), a);
+			good = goodbuf[gl->n < MAX_GOODS ? gl->n : 0];
+			if (!*good)
+				return kb_cli_usage_error(bisect_usage, "'%s': give the good commit "
+							  "before '..'", a);
+		} else if (a[0] == '^' && a[1]) {
+			good = a + 1;
+		} else if (!ra->bad) {
+			ra->bad = a;
+		} else {
+			good = a;
+		}
+		if (good) {
+			if (gl->n >= gl->max)
+				return kb_cli_usage_error(bisect_usage, "at most %u good commits", gl->max);
+			gl->v[gl->n++] = good;
+		}
+	}
+	return KB_EXIT_OK;
+}
+
 int cmd_bisect(int argc, char **argv)
 {
 	struct real_args ra = { .run_timeout = 60 };
@@ -404,20 +606,24 @@ int cmd_bisect(int argc, char **argv)
 	int ccache_set = 0;
 	kb_engine_opts eo = { 0 };
 	const char *html = NULL, *logpath = NULL;
-	const char *goods[16];
+	const char *goods[MAX_GOODS], *skips[MAX_SKIPS];
+	char repo_buf[4096];
+	unsigned progress_every = 60;
+	int dashdash;
 	int json = 0, simulate = 0, shape = KB_SIM_LINEAR, rc, n;
 	unsigned commits = 1000;
 	double q = 0.5;
 	unsigned long long seed = 1;
-	struct logger lg = { stderr };
-	struct kb_opt_list gl = { goods, 0, 16 };
+	struct logger lg = { stderr, NULL };
+	struct kb_opt_list gl = { goods, 0, MAX_GOODS }, sl = { skips, 0, MAX_SKIPS };
 	struct ccache_choice cc = { NULL, 0 };
 	const char *image = NULL;
 	const struct kb_option options[] = {
-		KB_OPT_STR(0, "repo", &ra.repo, "dir", "git repository of the kernel"),
+		KB_OPT_STR(0, "repo", &ra.repo, "dir", "git repository of the kernel (default: the "
+			   "one of the current directory)"),
 		KB_OPT_STR(0, "bad", &ra.bad, "rev", "a commit that crashes"),
 		KB_OPT_STRS(0, "good", &gl, "rev", "a commit without the crash (repeatable, up to "
-			    "16)"),
+			    "64)"),
 		KB_OPT_BOOL(0, "find-good", &ra.find_good,
 			    "walk back release tags below --bad to find a good one"),
 		KB_OPT_STR(0, "config", &ra.config, "file", "base kernel config"),
@@ -471,6 +677,11 @@ int cmd_bisect(int argc, char **argv)
 			       "on machines with 8 or more CPUs and in --simulate, else 0: on a few "
 			       "cores the builds only slow the VMs down); next candidates whose "
 			       "kernel is at hand are pre-booted in any case"),
+		KB_OPT_STRS(0, "skip", &sl, "rev|range", "never test this commit, or the commits of "
+			    "range G..B, as git bisect skip (repeatable)"),
+		KB_OPT_UNSIGNED(0, "progress", &progress_every, 0, 86400, "s", "seconds between "
+				"plain progress lines when stderr is not a terminal (default 60; 0: "
+				"none); on a terminal the progress line is redrawn in place"),
 		KB_OPT_BOOL(0, "simulate", &simulate, "bisect a synthetic history with simulated "
 			    "builds (7 min) and test rounds (9 min)"),
 		KB_OPT_UNSIGNED(0, "commits", &commits, 2, KB_MODEL_MAX_NODES, "n",
@@ -484,30 +695,49 @@ int cmd_bisect(int argc, char **argv)
 	};
 
 	ra.goods = goods;
-	if ((n = kb_options_parse(argc, argv, options, &bisect_doc, 0)) < 0)
+	ra.skips = skips;
+	/* "-- <pathspec>": the rest are paths, as in git */
+	for (dashdash = 1; dashdash < argc && strcmp(argv[dashdash], "--"); dashdash++)
+		;
+	if (dashdash < argc) {
+		ra.paths = (const char **)argv + dashdash + 1;
+		ra.n_paths = (size_t)(argc - dashdash - 1);
+	}
+	if ((n = kb_options_parse(dashdash, argv, options, &bisect_doc, 0)) < 0)
 		return kb_options_exit(n);
-	if (n > 0)
-		return kb_cli_usage_error(bisect_usage, "unexpected argument '%s'", argv[0]);
+	if ((rc = range_args(&ra, &gl, argv, n)) != KB_EXIT_OK)
+		return rc;
 	ra.n_goods = gl.n;
+	ra.n_skips = sl.n;
 	if (image)
 		ra.image = image, ra.image_set = 1;
 	if (cc.set)
 		ra.ccache = cc.prog, ccache_set = 1;
 	if (html && (rc = kb_cli_commit_url(&commit_url, commit_url)) != KB_EXIT_OK)
 		return rc;
+	if (!simulate && (!ra.bad || !ra.config || !ra.repro || (!ra.n_goods && !ra.find_good)))
+		return kb_cli_usage_error(bisect_usage, "need --bad, --good (or --find-good; or a "
+					  "range G..B), --config and --repro (or --simulate)");
+	if (!simulate && (ra.n_paths || ra.n_skips) && ra.find_good)
+		return kb_cli_usage_error(bisect_usage, "--skip and a pathspec need --good (not "
+					  "--find-good)");
+	if (!simulate && !ra.repo) { /* git's habit: the repository we are in */
+		if (kb_gitdag_discover(repo_buf, sizeof(repo_buf), ".") != 0)
+			return kb_cli_die_error();
+		ra.repo = repo_buf;
+	}
 	if (logpath) {
 		lg.f = fopen(logpath, "a");
 		if (!lg.f)
 			return kb_cli_error("cannot open log '%s': %s", logpath, strerror(errno));
 	}
+	lg.p = kb_progress_start(lg.f, simulate ? 0 : progress_every);
 	set_defaults(&ra, &eo, simulate, prebuild, ccache_set);
 	if (simulate)
 		rc = run_simulated(&eo, commits, shape, q, seed, json, html, &lg);
-	else if (!ra.repo || !ra.bad || !ra.config || !ra.repro || (!ra.n_goods && !ra.find_good))
-		rc = kb_cli_usage_error(bisect_usage, "need --repo, --bad, --good (or --find-good), "
-					"--config and --repro (or --simulate)");
 	else
 		rc = run_real(&ra, &eo, json, html, &lg);
+	kb_progress_stop(lg.p);
 	if (logpath)
 		fclose(lg.f);
 	return rc;

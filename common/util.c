@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,38 @@ fail:
 	_exit(127);
 }
 
+/* The process groups of the children kb_spawn() is running now (0: free slot), for
+ * kb_spawn_signal_all() from a signal handler: lock-free atomics only. */
+#define LIVE_MAX 256
+static _Atomic int live[LIVE_MAX];
+
+static void live_add(pid_t pid)
+{
+	for (int i = 0; i < LIVE_MAX; i++) {
+		int free_slot = 0;
+		if (atomic_compare_exchange_strong(&live[i], &free_slot, (int)pid))
+			return;
+	}
+}
+
+static void live_remove(pid_t pid)
+{
+	for (int i = 0; i < LIVE_MAX; i++) {
+		int was = (int)pid;
+		if (atomic_compare_exchange_strong(&live[i], &was, 0))
+			return;
+	}
+}
+
+void kb_spawn_signal_all(int sig)
+{
+	for (int i = 0; i < LIVE_MAX; i++) {
+		int p = atomic_load(&live[i]);
+		if (p > 0)
+			kill(-p, sig);
+	}
+}
+
 /* Keep what fits of the bytes read (the rest is dropped, so the child never blocks). */
 static void keep(kb_spawn_opts *o, const char *b, size_t n)
 {
@@ -220,10 +253,12 @@ int kb_spawn(const char *const *argv, kb_spawn_opts *o)
 		return e;
 	}
 	setpgid(pid, pid); /* also here: no race with a kill before the child ran */
+	live_add(pid);
 	while ((got = read(errp[0], &e, sizeof(e))) < 0 && errno == EINTR)
 		;
 	close(errp[0]);
 	if (got == (ssize_t)sizeof(e)) { /* exec failed */
+		live_remove(pid);
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
 		if (outp[0] >= 0)
@@ -265,6 +300,7 @@ int kb_spawn(const char *const *argv, kb_spawn_opts *o)
 			done = 1;
 		}
 	}
+	live_remove(pid);
 	kill(-pid, SIGKILL); /* what the group left behind (make's children) goes too */
 	if (outp[0] >= 0) { /* what is left in the pipe */
 		int fl = fcntl(outp[0], F_GETFL);

@@ -190,14 +190,24 @@ void kb_engine_free(kb_engine *e);
  * is_merge: the commit has more than one parent. @return 0, KB_EINVAL */
 int kb_engine_set_node(kb_engine *e, size_t node, const char *name, int is_merge);
 
-/** What the report tells of node's commit (copies the strings; NULL leaves one as it
- * is): its subject (first line of the message), author ("Name <mail>") and date.
- * The engine knows no git: the oracle hands this over. @return 0, KB_EINVAL, KB_ERROR */
+/** What the repository says of node, for the log ("X is the first bad commit" and its
+ * commit header), the text result, the JSON (`commit_info`) and the HTML report:
+ * subject (first line of the message), author ("Name <mail>") and date (as git log
+ * prints it); any may be NULL. Copies them. @return 0, KB_EINVAL, KB_ERROR (memory) */
 int kb_engine_set_node_info(kb_engine *e, size_t node, const char *subject,
 			    const char *author, const char *date);
 
-/** The commit info given with kb_engine_set_node_info(), or NULL (borrowed). */
-const char *kb_engine_node_subject(const kb_engine *e, size_t node);
+/** The details given with kb_engine_set_node_info() (each NULL when unknown; borrowed). */
+void kb_engine_node_info(const kb_engine *e, size_t node, const char **subject,
+			 const char **author, const char **date);
+
+/** Never test node (`git bisect skip`, or a commit outside the pathspec): it is neither
+ * good nor bad, as a commit that fails to build. Before the first step.
+ * @return 0, KB_EINVAL (out of range, or the bad commit) */
+int kb_engine_skip_node(kb_engine *e, size_t node);
+
+/** 1 if node was given to kb_engine_skip_node(). */
+int kb_engine_is_skipped(const kb_engine *e, size_t node);
 
 /** Link commits of the HTML report through url: a pattern with one %s for the commit
  * id (e.g. "https://git.kernel.org/torvalds/c/%s"); NULL: no links.
@@ -227,6 +237,10 @@ void kb_engine_result(kb_bisect_result *out, const kb_engine *e);
 /** A one-line progress summary (round, candidates left, top commit and probability,
  * elapsed, estimate left) into buf. */
 void kb_engine_progress(const kb_engine *e, char *buf, size_t len);
+
+/** Version of kb_engine_json()'s layout (its "schema" field); raised when a field
+ * changes meaning or goes away (new fields do not raise it). */
+#define KB_ENGINE_JSON_SCHEMA 1
 
 /** The result, the evidence per tested commit, the per-round mass and the timeline as
  * a JSON object (fields culprit, probability, candidates, flags, tested, seconds, ...).

@@ -8,6 +8,7 @@
 #define KBISECT_GITDAG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kbisect/error.h"
 #include "kbisect/model.h"
@@ -38,14 +39,30 @@ const char *kb_gitdag_id(const kb_gitdag *d, size_t i);
 /** First line of the commit message of candidate i (borrowed). */
 const char *kb_gitdag_summary(const kb_gitdag *d, size_t i);
 
-/** For each candidate i, fn(ctx, i, subject, author, date) with its subject, author
- * ("Name <mail>") and author date ("2021-02-17 10:20:30 +0100"), read from the
- * repository at repo (author and date NULL when a commit cannot be read).
- * @return 0, KB_ENOTFOUND (no repository there), KB_EINVAL */
-int kb_gitdag_each_info(const kb_gitdag *d, const char *repo,
-			void (*fn)(void *ctx, size_t i, const char *subject, const char *author,
-				   const char *date),
-			void *ctx);
+/** Author of candidate i as "Name <mail>" (borrowed). */
+const char *kb_gitdag_author(const kb_gitdag *d, size_t i);
+
+/** Author date of candidate i as git log prints it ("Tue Dec 15 20:56:41 2020 +0000",
+ * in the author's time zone; borrowed). */
+const char *kb_gitdag_date(const kb_gitdag *d, size_t i);
+
+/** Index of the candidate with 40-digit id hex, or SIZE_MAX when not in the range. */
+size_t kb_gitdag_index(const kb_gitdag *d, const char *hex);
+
+/** The top directory of the work tree of the git repository that dir is in (git's
+ * discovery, as `git rev-parse --show-toplevel`) into out.
+ * @return 0, KB_ENOTFOUND (not in a repository), KB_EINVAL (bare, or too long) */
+int kb_gitdag_discover(char *out, size_t len, const char *dir);
+
+/** Resolve rev (anything git understands) in repo to its commit's 40-digit id.
+ * @return 0, KB_ENOTFOUND (no repository, unknown revision) */
+int kb_gitdag_resolve(const char *repo, const char *rev, char hex[41]);
+
+/** out[i] = 1 when candidate i changes a path of the pathspec paths[0..n_paths-1]
+ * (git's pathspec syntax), 0 when it is TREESAME to one of its parents there (as git
+ * log and git bisect have it: such commits are left out). @return 0, KB_ERROR */
+int kb_gitdag_touches(uint8_t *out, const kb_gitdag *d, const char *repo,
+		      const char *const *paths, size_t n_paths);
 
 /** 1 if candidate i has more than one parent (in range or not). */
 int kb_gitdag_is_merge(const kb_gitdag *d, size_t i);

@@ -39,6 +39,11 @@ typedef struct {
 	int err_class;            /**< out: kb_error_class of the failure (rc != 0) */
 	char err[1024];           /**< out: kb_error_last()->message of the failure */
 	double start, end;        /**< out: CLOCK_MONOTONIC seconds around the build */
+	/** in, optional: the bisection log, told from the build's thread as it starts
+	 * ("build of X started (work tree W)") and ends ("build of X done in T: built"). */
+	void (*log)(void *ctx, const char *line);
+	void *log_ctx;
+	const char *what;         /**< in, optional: "" or " (speculative)" for those lines */
 } kb_build_job;
 
 typedef struct kb_build_batch kb_build_batch; /* builds running on their own threads */
@@ -82,6 +87,8 @@ typedef struct {
 	double run_timeout;       /**< seconds a run of the reproducer may take */
 	double boot_timeout;      /**< kernel boot to agent ready (0: the pool's default) */
 	int cold;                 /**< 1: boot a fresh VM for every run */
+	const char *journal_extra; /**< more that changes the engine's choices (--skip, a
+				       pathspec) as text for the journal's key, or NULL */
 	void (*log)(void *ctx, const char *line); /**< the bisection log (required) */
 	void *log_ctx;            /**< its context */
 } kb_oracle_opts;

@@ -52,6 +52,11 @@ typedef struct {
  * (or o->cwd cannot be entered). */
 int kb_spawn(const char *const *argv, kb_spawn_opts *o);
 
+/** Send sig to the process group of every child that kb_spawn() runs now, in any
+ * thread (builds: make and the compilers under it). Async-signal-safe: for the handler
+ * of a second Ctrl-C. */
+void kb_spawn_signal_all(int sig);
+
 /** Seconds on the monotonic clock (for durations and deadlines). */
 double kb_now_s(void);
 

@@ -19,9 +19,35 @@ args=(--repo "$repo" --bad HEAD --good v1.0 --config "$tmp/config" --repro "$tmp
 	--build-cmd 'sh scripts/build.sh' --image bzImage --cache "$tmp/cache" --work-dir "$tmp/wt"
 	--accel tcg --vms 2 --runs-per-test 2 --workers 2 --run-timeout 120)
 kb() { "$KBISECT" bisect "${args[@]}" "$@"; }
-# Ctrl-C once the first round is logged: the current round ends, exit 1 with
-# a hint to re-run
-"$KBISECT" bisect "${args[@]}" --json --log "$tmp/log0" >"$tmp/out0" 2>"$tmp/err0" &
+# Ctrl-C twice while the first round's VMs run: acknowledged at once, then aborted at
+# once (exit 130), no build or VM left behind
+"$KBISECT" bisect "${args[@]}" --json --log "$tmp/logA" >"$tmp/outA" 2>"$tmp/errA" &
+pid=$!
+for _ in $(seq 1 6000); do
+	grep -q "^build of .* done in" "$tmp/logA" 2>/dev/null && break
+	kill -0 $pid 2>/dev/null || break
+	sleep 0.05
+done
+grep -q "^build of .* started (work tree " "$tmp/logA" || fail "no build start in the log: $(cat "$tmp/logA")"
+sleep 2
+kill -INT $pid 2>/dev/null || true
+sleep 0.5
+grep -q "stopping after the running builds and tests; Ctrl-C again to abort now" "$tmp/errA" ||
+	fail "first Ctrl-C not acknowledged at once: $(cat "$tmp/errA")"
+t_abort=$(date +%s)
+kill -INT $pid 2>/dev/null || true
+set +e
+wait $pid; rc=$?
+set -e
+[ $rc -eq 130 ] || fail "aborted bisect: exit $rc, want 130; $(cat "$tmp/errA")"
+[ $(( $(date +%s) - t_abort )) -le 5 ] || fail "the second Ctrl-C took $(( $(date +%s) - t_abort ))s"
+grep -q "aborted; builds and VMs killed" "$tmp/errA" || fail "abort message: $(cat "$tmp/errA")"
+for _ in $(seq 1 100); do pgrep -f -- "$tmp/" >/dev/null || break; sleep 0.05; done
+pgrep -af -- "$tmp/" && fail "processes left after the abort"
+
+# Ctrl-C once the first round is logged: the current round ends, exit 130 with
+# a hint to re-run; plain progress lines every second (stderr is no terminal)
+"$KBISECT" bisect "${args[@]}" --json --progress 1 --log "$tmp/log0" >"$tmp/out0" 2>"$tmp/err0" &
 pid=$!
 for _ in $(seq 1 6000); do
 	grep -q "^testing commit" "$tmp/log0" 2>/dev/null && break
@@ -32,9 +58,13 @@ kill -INT $pid 2>/dev/null || true
 set +e
 wait $pid; rc=$?
 set -e
-[ $rc -eq 1 ] || fail "interrupted bisect: exit $rc, want 1; $(cat "$tmp/err0")"
+[ $rc -eq 130 ] || fail "interrupted bisect: exit $rc, want 130; $(cat "$tmp/err0")"
+grep -q "stopping after the running builds and tests" "$tmp/err0" || fail "no acknowledgement: $(cat "$tmp/err0")"
 grep -q "interrupted; run the same command again" "$tmp/err0" || fail "interrupt message: $(cat "$tmp/err0")"
 grep -q "^round 3:" "$tmp/log0" && fail "the interrupt did not stop after the round"
+grep -q "^interrupted (Ctrl-C)" "$tmp/log0" || fail "the log does not say it was interrupted"
+grep -Eq "^progress: \[[0-9hm]+s?\] round 1: (calibrating|building|testing)" "$tmp/err0" ||
+	fail "no plain progress lines: $(cat "$tmp/err0")"
 
 # the same command resumes: the first rounds come from the cache
 start=$(date +%s)
@@ -53,6 +83,26 @@ assert all(t["kernel"] != "built" for t in o["timeline"] if t["round"] == 1), o[
 PY
 grep -q "^run #.*: crashed: .*sysrq" "$tmp/log" || fail "no sysrq crash in the log"
 grep -q 'id="timeline"' "$tmp/r.html" || fail "html"
+# the log in syzbot's shape: kbisect analyze reads it and supports the same culprit
+grep -q "^$culprit is the first bad commit\$" "$tmp/log" || fail "log: no first bad commit"
+grep -q "^Author: t <t@t>\$" "$tmp/log" || fail "log: no commit header"
+grep -q "^    switch to the new kernel (culprit)\$" "$tmp/log" || fail "log: no subject"
+grep -q "^# git bisect bad $culprit\$" "$tmp/log" || fail "log: no bad verdict"
+grep -q "^revisions tested: [0-9]*, total time: " "$tmp/log" || fail "log: no totals"
+"$KBISECT" analyze --json "$tmp/log" >"$tmp/an.json" || fail "analyze: $(cat "$tmp/an.json")"
+python3 - "$tmp/an.json" "$culprit" "$tmp/out" <<'PY' || fail "analyze of kbisect's log: $(head -c 1500 "$tmp/an.json")"
+import json, sys
+a = json.load(open(sys.argv[1]))
+o = json.load(open(sys.argv[3]))
+assert a["supported"] is True, a.get("findings")
+assert a["reported_culprit"] == sys.argv[2], a["reported_culprit"]
+assert a["reported_culprit_subject"] == "switch to the new kernel (culprit)"
+# the result names the culprit with subject, author and date
+ci = o["culprit_info"]
+assert ci["commit"] == sys.argv[2] and ci["subject"] == "switch to the new kernel (culprit)", ci
+assert ci["author"] == "t <t@t>" and ci["date"], ci
+assert o["schema"] == 1 and o["stop"] == "confident"
+PY
 
 # the same command again: everything comes from the cache
 start=$(date +%s)
