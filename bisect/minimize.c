@@ -92,8 +92,9 @@ static int resolved(struct mz *m, const kb_build_result *res, const char *what, 
 
 	if (!id)
 		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_BISECT, "the build of %s at %s "
-				     "kept no .config: config minimization needs a Kbuild tree "
-				     "(make olddefconfig); do not use --build-cmd", what, m->a->rev);
+				     "kept no .config: config minimization needs the resolved "
+				     "config (make olddefconfig) in .config; a --build-cmd must "
+				     "leave it there", what, m->a->rev);
 	if (kb_cache_get_buf(&buf, len, m->cache, id) != 0)
 		return kb_error_last()->code ? kb_error_last()->code : KB_ERROR;
 	t = realloc(buf, *len + 1);

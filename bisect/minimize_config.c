@@ -80,7 +80,7 @@ int kb_kconfig_parse(kb_kconfig *out, const char *text, size_t len)
 
 const char *kb_kconfig_value(const kb_kconfig *c, const char *name)
 {
-	for (size_t i = 0; i < c->n; i++)
+	for (size_t i = c->n; i-- > 0;) /* the last line of an option wins, as in Kconfig */
 		if (!strcmp(c->v[i].name, name))
 			return c->v[i].value;
 	return "n";
@@ -104,8 +104,10 @@ int kb_kconfig_diff(kb_kconfig *out, const kb_kconfig *big, const kb_kconfig *sm
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < big->n; i++) {
 		const kb_kconfig_opt *o = &big->v[i];
-		if (!strcmp(kb_kconfig_value(small, o->name), o->value) ||
-		    strcmp(kb_kconfig_value(big, o->name), o->value)) /* a repeated line */
+		int last = 1;
+		for (size_t k = i + 1; k < big->n && last; k++) /* a later line overrides it */
+			last = strcmp(big->v[k].name, o->name) != 0;
+		if (!last || !strcmp(kb_kconfig_value(small, o->name), o->value))
 			continue;
 		if (add_opt(out, &cap, o->name, strlen(o->name), o->value, strlen(o->value)))
 			goto oom;

@@ -29,6 +29,7 @@ static const char *const config_usage[] = {
 	"               [--any-crash] [--kernel-cmdline <str>] [--work-dir <dir>] [--jobs <n>]",
 	"               [--accel tcg|kvm|auto] [--vms <n>] [--run-timeout <s>]",
 	"               [--boot-timeout <s>] [--cold] [--ccache <prog> | --no-ccache]",
+	"               [--build-cmd <cmd>] [--image <path>]",
 	NULL,
 };
 
@@ -242,6 +243,10 @@ static int minimize(int argc, char **argv)
 			   "title of the crash to keep (else the first crash on BIG)"),
 		KB_OPT_BOOL(0, "any-crash", &any_crash, "any crash counts as the target"),
 		KB_OPT_STR(0, "kernel-cmdline", &oo.cmdline, "str", "extra kernel command line"),
+		KB_OPT_STR(0, "build-cmd", &oo.build_cmd, "cmd", "as in 'kbisect build'; it must "
+			   "leave the resolved config in .config ($KBISECT_CONFIG is the one to "
+			   "build)"),
+		KB_OPT_STR(0, "image", &oo.image, "path", "as in 'kbisect build'"),
 		KB_OPT_STR(0, "work-dir", &oo.work_dir, "dir", "as in 'kbisect build'"),
 		KB_OPT_UNSIGNED(0, "jobs", &oo.jobs, 1, 1024, "n", "as in 'kbisect build'"),
 		KB_OPT_CALL(0, "ccache", &cc, "prog", "wrap the compiler with ccache (default: "
@@ -281,7 +286,7 @@ static int minimize(int argc, char **argv)
 				    "--baseline", baseline, strerror(errno));
 	if (cc.set)
 		oo.ccache = cc.prog;
-	else if (kb_path_find(ccache, sizeof(ccache), "ccache") == KB_OK)
+	else if (!oo.build_cmd && kb_path_find(ccache, sizeof(ccache), "ccache") == KB_OK)
 		oo.ccache = "ccache";
 	kb_error_clear();
 	if (logpath) {

@@ -103,7 +103,7 @@ typedef struct {
 /** Parse the CONFIG_ lines of a config text (other lines are ignored). 0 or KB_ERROR. */
 int kb_kconfig_parse(kb_kconfig *out, const char *text, size_t len);
 
-/** The value of option name in c ("n" when it is not there). */
+/** The value of option name in c (its last line; "n" when it is not there). */
 const char *kb_kconfig_value(const kb_kconfig *c, const char *name);
 
 /** Free c's contents; NULL ok. */

@@ -238,8 +238,8 @@ static void test_minimize__judge_needs_more_runs_for_rarer_crashes(void **state)
 
 static const char SMALL[] = "#\n# comment\n#\nCONFIG_64BIT=y\n# CONFIG_A is not set\n"
 			    "CONFIG_B=y\nCONFIG_S=\"x\"\n";
-static const char BIG[] = "CONFIG_64BIT=y\nCONFIG_A=y\nCONFIG_C=m\nCONFIG_S=\"yy\"\n"
-			  "# CONFIG_D is not set\nCONFIG_N=12\n";
+static const char BIG[] = "CONFIG_64BIT=y\n# CONFIG_A is not set\nCONFIG_A=y\nCONFIG_C=m\n"
+			  "CONFIG_S=\"yy\"\n# CONFIG_D is not set\nCONFIG_N=12\n";
 
 static void test_minimize__kconfig_diff_and_apply(void **state)
 {
@@ -253,7 +253,8 @@ static void test_minimize__kconfig_diff_and_apply(void **state)
 	assert_string_equal(kb_kconfig_value(&small, "A"), "n");
 	assert_string_equal(kb_kconfig_value(&small, "NOPE"), "n");
 	assert_int_equal(kb_kconfig_diff(&diff, &big, &small), 0);
-	/* A, C, S, N differ (D: "n" in both); B is set in SMALL only: "n" in BIG */
+	/* A (its last line wins), C, S, N differ (D: "n" in both); B is set in SMALL
+	 * only: "n" in BIG */
 	assert_int_equal(diff.n, 5);
 	assert_string_equal(diff.v[0].name, "A");
 	assert_string_equal(diff.v[1].name, "C");
