@@ -7,9 +7,11 @@
 # BIG = SMALL + 24 options: the search must find exactly the two, in about 2 log2(24)
 # tests; the same command again must answer from the cache (no build, no VM run); and
 # bad input: a BIG that does not crash, a SMALL that does not build, a missing file:
-# exit 1, a clear message, no --out written, nothing half-written in the cache.
+# exit 1, a clear message, no --out written, nothing half-written in the cache; and
+# `kbisect bisect --minimize-config` (the third of five commits adds the driver)
+# minimizes on --bad, then blames the right commit with the minimized config.
 # kb-test-labels: vm
-# kb-test-timeout: 600
+# kb-test-timeout: 900
 src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=lib/preamble.sh
 . "$src/tests/cli/lib/preamble.sh"
@@ -34,7 +36,8 @@ if grep -q '^CONFIG_BROKEN=y' .config; then
 	echo "drivers/broken.c:1:1: error: expected ';' before '}' token" >&2
 	exit 2
 fi
-if grep -q '^CONFIG_BUGGY_DRIVER=y' .config && grep -q '^CONFIG_BUGGY_BUS=y' .config; then
+if [ -f scripts/buggy-driver ] && grep -q '^CONFIG_BUGGY_DRIVER=y' .config &&
+   grep -q '^CONFIG_BUGGY_BUS=y' .config; then
 	cp "$new_bz" bzImage; cp "$new_vmlinux" vmlinux
 else
 	cp "$old_bz" bzImage; cp "$old_vmlinux" vmlinux
@@ -43,6 +46,20 @@ SH
 git -C "$repo" init -q
 git -C "$repo" add -A
 git -C "$repo" commit -q -m base
+git -C "$repo" tag v1.0
+# scripts/ is an input of every build (builder/depset.c): the builder sees the change
+for i in 1 2 3 4 5; do
+	if [ "$i" = 3 ]; then
+		echo "buggy" > "$repo/scripts/buggy-driver"
+		msg="drivers: add the buggy driver (culprit)"
+	else
+		echo "change $i" >> "$repo/notes.txt"
+		msg="change $i"
+	fi
+	git -C "$repo" add -A
+	git -C "$repo" commit -q -m "$msg"
+done
+culprit=$(git -C "$repo" log --format=%H -1 --grep=culprit)
 cat > "$tmp/repro.c" <<C
 #include <fcntl.h>
 #include <string.h>
@@ -149,6 +166,28 @@ grep -q "cannot read SMALL '.*nope'" "$tmp/e3" || fail "message: $(cat "$tmp/e3"
 # nothing half-written: no temporary files, the store verifies
 if ls "$tmp/cache/minimize" | grep -q '\.tmp'; then fail "temporary files left"; fi
 "$KBISECT" cache verify --cache "$tmp/cache" >/dev/null || fail "cache verify"
+# ---- bisect --minimize-config: minimize on --bad, then bisect with the result ----
+"$KBISECT" bisect --repo "$repo" --bad HEAD --good v1.0 --config "$tmp/big" \
+	--minimize-config --baseline "$tmp/small" --repro "$tmp/repro.c" \
+	--build-cmd 'sh scripts/build.sh' --image bzImage --cache "$tmp/cache" \
+	--work-dir "$tmp/wt" --accel tcg --vms 2 --run-timeout 120 --runs-per-test 2 --json \
+	--log "$tmp/blog" >"$tmp/bout" 2>"$tmp/berr" || fail "bisect: $(tail -20 "$tmp/blog"; cat "$tmp/berr")"
+grep -q "option that matters: CONFIG_BUGGY_DRIVER=y" "$tmp/blog" || fail "bisect log: $(cat "$tmp/blog")"
+grep -q "minimized config: 2 of 24 options kept" "$tmp/blog" || fail "bisect log: $(cat "$tmp/blog")"
+python3 - "$tmp/bout" "$culprit" <<'PY' || fail "bisect result: $(cat "$tmp/bout")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["culprit"] == sys.argv[2], (o["culprit"], sys.argv[2])
+PY
+mincfg=$(sed -n 's/.*bisecting with \(.*minimized-.*\.config\)$/\1/p' "$tmp/blog")
+[ -f "$mincfg" ] || fail "no minimized config file: $mincfg"
+if grep -q '^CONFIG_OPT_' "$mincfg"; then fail "the bisection's config keeps options"; fi
+set +e
+"$KBISECT" bisect --repo "$repo" --bad HEAD --good v1.0 --config "$tmp/big" \
+	--repro "$tmp/repro.c" --minimize-config >/dev/null 2>"$tmp/e4"
+[ $? = 129 ] || fail "--minimize-config without --baseline: not a usage error"
+grep -q "needs --baseline" "$tmp/e4" || fail "message: $(cat "$tmp/e4")"
+set -e
 # usage
 set +e
 "$KBISECT" config minimize --repo "$repo" >/dev/null 2>&1
