@@ -24,12 +24,13 @@
 
 static const char *const config_usage[] = {
 	"kbisect config minimize --repo <dir> --rev <rev> --config <BIG> --baseline <SMALL>",
-	"               --repro <file> [--json] [--out <file>] [--log <file>] [--cache <dir>]",
-	"               [--remote <url>] [--runs-per-test <n>] [--confidence <p>] [--title <t>]",
-	"               [--any-crash] [--kernel-cmdline <str>] [--work-dir <dir>] [--jobs <n>]",
-	"               [--accel tcg|kvm|auto] [--vms <n>] [--run-timeout <s>]",
-	"               [--boot-timeout <s>] [--cold] [--ccache <prog> | --no-ccache]",
-	"               [--build-cmd <cmd>] [--image <path>]",
+	"                        --repro <file> [--json] [--out <file>] [--log <file>]",
+	"                        [--cache <dir>] [--remote <url>] [--runs-per-test <n>]",
+	"                        [--confidence <p>] [--title <t>] [--any-crash]",
+	"                        [--kernel-cmdline <str>] [--work-dir <dir>] [--jobs <n>]",
+	"                        [--accel tcg|kvm|auto] [--vms <n>] [--run-timeout <s>]",
+	"                        [--boot-timeout <s>] [--cold] [--ccache <prog> | --no-ccache]",
+	"                        [--build-cmd <cmd>] [--image <path>]",
 	NULL,
 };
 
