@@ -21,6 +21,7 @@ usage: minimize_scenario.py --repo DIR --dir OUT [--name minimize] [--extra 100]
                             [--seed 1]
 """
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -40,10 +41,12 @@ OLD = ("static int children_seq_show(struct seq_file *seq, void *v)\n{\n"
 NEW = ("static int children_seq_show(struct seq_file *seq, void *v)\n{\n"
        "\tstruct inode *inode = file_inode(seq->file);\n"
        "\t/* the reader's namespace, which may be going away */\n"
-       "\tstruct pid_namespace *ns = proc_pid_ns(inode->i_sb);\n\n"
+       "\tstruct pid_namespace *ns = proc_pid_ns(inode->i_sb);\n"
+       "\tstruct upid *upid;\n\n"
        "\tif (get_random_u32() % 10 < 5)\n"
        "\t\tns = NULL; /* lost the race with the namespace's exit */\n"
-       "\tseq_printf(seq, \"%d \", pid_nr_ns(v, ns));\n")
+       "\tupid = &((struct pid *)v)->numbers[ns->level];\n"
+       "\tseq_printf(seq, \"%d \", upid->ns == ns ? upid->nr : 0);\n")
 
 REPRO = r'''// repro.c: reads /proc/<pid>/task/<pid>/children with one child alive
 // (the kbisect config-minimization scenario; the file exists with CONFIG_PROC_CHILDREN).
@@ -154,7 +157,8 @@ def main():
     ap.add_argument("--extra", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
-    params = {"name": a.name, "extra": a.extra, "seed": a.seed}
+    params = {"name": a.name, "extra": a.extra, "seed": a.seed,
+              "patch": hashlib.sha256((OLD + NEW + REPRO).encode()).hexdigest()[:16]}
     a.dir = os.path.abspath(a.dir)
     a.repo = os.path.abspath(a.repo)
     os.makedirs(a.dir, exist_ok=True)
