@@ -4,7 +4,7 @@
  * as few of BIG's extra options as possible that still reproduces it
  * (`kbisect config minimize`, `kbisect bisect --minimize-config`).
  *
- * Three layers:
+ * Four layers:
  *  - the flaky predicate (kb_judge): a subset "crashes" on one target crash; it "does
  *    not crash" only when its clean runs make P(it still crashes) < 1 - confidence,
  *    given the crash rate q learned on BIG as a Beta posterior; else run more;
