@@ -36,6 +36,7 @@ struct mz {
 	char *small_text;        /* resolved SMALL */
 	size_t small_len;
 	char dir[4200];          /* <cache>/minimize */
+	kb_build_result small_res; /* the build of SMALL: the empty subset's kernel */
 	kb_engine_outcome *oc;   /* scratch */
 };
 
@@ -209,12 +210,18 @@ static int test_subset(void *ctx, const size_t *set, size_t n, int *crashes)
 
 	*crashes = 0;
 	m->r->tests++;
-	if (n == 1)
+	if (n == 0)
+		snprintf(what, sizeof(what), "SMALL alone");
+	else if (n == 1)
 		snprintf(what, sizeof(what), "SMALL + %s",
 			 kb_kconfig_line(line, sizeof(line), &m->diff.v[set[0]]));
 	else
-		snprintf(what, sizeof(what), "SMALL + %zu option%s", n, n == 1 ? "" : "s");
+		snprintf(what, sizeof(what), "SMALL + %zu options", n);
 	LOG(m, "test %u: %s", m->r->tests, what);
+	if (n == 0) { /* SMALL itself: its resolved text would only be a second build of it */
+		res = m->small_res;
+		goto test;
+	}
 	if ((rc = kb_kconfig_apply(&text, &len, m->small_text, m->small_len, &m->diff, set, n)) ||
 	    (rc = write_config(m, text, len, path, sizeof(path))) ||
 	    (rc = build(m, path, what, &res))) {
@@ -227,6 +234,7 @@ static int test_subset(void *ctx, const size_t *set, size_t n, int *crashes)
 		    res.reason[0] ? res.reason : "build failed");
 		return 0;
 	}
+test:
 	for (;;) {
 		int v = kb_judge_verdict(&m->judge, t.crashes, t.clean);
 		if (v == KB_JUDGE_CRASHES) {
@@ -329,6 +337,7 @@ static int prepare(struct mz *m, double *small_s, double *big_s)
 				     m->a->baseline, m->a->rev,
 				     res.reason[0] ? res.reason : "build failed");
 	*small_s = build_seconds(&res);
+	m->small_res = res;
 	if ((rc = resolved(m, &res, "SMALL", &m->small_text, &m->small_len)) != 0)
 		return rc;
 	if ((rc = build(m, m->a->oracle.config, "BIG", &res)) != 0)
@@ -359,7 +368,7 @@ static int finish(struct mz *m, const kb_minimize_found *f)
 {
 	kb_kconfig small = { 0 }, got = { 0 }, d = { 0 };
 	kb_build_result res;
-	char *text = NULL, path[4400];
+	char *text = NULL, path[4400] = "(SMALL)";
 	size_t len = 0;
 	int rc;
 
@@ -375,10 +384,12 @@ static int finish(struct mz *m, const kb_minimize_found *f)
 		if (!p->name || !p->value)
 			return kb_error_set(KB_ERRCLASS_OS, "out of memory");
 	}
-	if ((rc = kb_kconfig_apply(&text, &len, m->small_text, m->small_len, &m->diff,
-				   f->needed, f->n_needed)) ||
-	    (rc = write_config(m, text, len, path, sizeof(path))) ||
-	    (rc = build(m, path, "the minimized config", &res))) {
+	if (f->n_needed == 0) { /* SMALL crashes by itself */
+		res = m->small_res;
+	} else if ((rc = kb_kconfig_apply(&text, &len, m->small_text, m->small_len, &m->diff,
+					  f->needed, f->n_needed)) ||
+		   (rc = write_config(m, text, len, path, sizeof(path))) ||
+		   (rc = build(m, path, "the minimized config", &res))) {
 		free(text);
 		return rc;
 	}
