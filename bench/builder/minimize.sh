@@ -4,7 +4,8 @@
 # minimize_scenario.py: BIG = a tinyconfig + 100 real options, the crash needs
 # CONFIG_PROC_CHILDREN), minimized with kbisect (tests, builds, runs, wall time), then
 # one clean build of BIG and one of the minimized config from scratch, each in an empty
-# O= directory of the same source tree, same machine, same go: the ratio is what every
+# O= directory of the same source tree, both at once (half the CPUs each), same
+# machine: the ratio is what every
 # build of a bisection with --minimize-config saves. Takes tens of minutes on 2 cores.
 # A WORK_DIR holding out.json and min.config of an earlier run reuses them.
 set -euo pipefail
@@ -41,7 +42,9 @@ fi
 rm -rf "$work/src"
 mkdir -p "$work/src"
 git -C "$repo" archive "$rev" | tar -x -C "$work/src"
-clean_build() { # config name -> seconds
+# both at once, half the CPUs each: the two see the same load on a shared machine
+jobs=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))
+clean_build() { # config name: seconds into $work/<name>.seconds
 	local o=$work/o-$2
 	rm -rf "$o"
 	mkdir -p "$o"
@@ -49,12 +52,15 @@ clean_build() { # config name -> seconds
 	make -s -C "$work/src" O="$o" olddefconfig >/dev/null 2>&1
 	local t0
 	t0=$(date +%s.%N)
-	make -s -C "$work/src" O="$o" -j"$(nproc)" bzImage >/dev/null 2>&1
+	make -s -C "$work/src" O="$o" -j"$jobs" bzImage >/dev/null 2>&1
 	python3 -c "import sys; print('%.1f' % (float(sys.argv[1]) - float(sys.argv[2])))" \
-		"$(date +%s.%N)" "$t0"
+		"$(date +%s.%N)" "$t0" > "$work/$2.seconds"
 }
-big_s=$(clean_build "$(field big)" big)
-min_s=$(clean_build "$work/min.config" min)
+clean_build "$(field big)" big &
+clean_build "$work/min.config" min &
+wait
+big_s=$(cat "$work/big.seconds")
+min_s=$(cat "$work/min.seconds")
 python3 - "$work/out.json" "$big_s" "$min_s" <<'PY'
 import json, math, sys
 o = json.load(open(sys.argv[1]))
