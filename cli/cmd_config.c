@@ -121,8 +121,9 @@ static void print_text(const kb_minimize_result *r, const char *out, FILE *f)
 		fprintf(f, "    %s\n", kb_kconfig_line(line, sizeof(line), &r->needed.v[i]));
 	fprintf(f, "crash: %s (on BIG in %u of %u runs; q = %.2f [%.2f, %.2f])\n", r->title,
 		r->big_crashes, r->big_crashes + r->big_clean, r->q, r->q_lo, r->q_hi);
-	fprintf(f, "minimized config: %zu options differ from SMALL after olddefconfig%s%s\n",
-		r->n_config_diff, out ? "; written to " : "", out ? out : "");
+	fprintf(f, "minimized config: %zu option%s from SMALL after olddefconfig%s%s\n",
+		r->n_config_diff, r->n_config_diff == 1 ? " differs" : "s differ",
+		out ? "; written to " : "", out ? out : "");
 	kb_cli_human_duration(t, sizeof(t), r->seconds);
 	fprintf(f, "%u tests, %u builds (%u kernels from the cache), %u runs, %s\n", r->tests,
 		r->builds, r->build_hits, r->runs, t);

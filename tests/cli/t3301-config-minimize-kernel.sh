@@ -10,7 +10,7 @@
 # must name CONFIG_PROC_CHILDREN and nothing else, in about log2(105) + 3 tests, and
 # write a config that has it and none of the other extra options.
 # kb-test-labels: vm slow
-# kb-test-timeout: 2400
+# kb-test-timeout: 3600
 set -euo pipefail
 : "${KBISECT:?set KBISECT to the kbisect binary}"
 src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
