@@ -1,6 +1,7 @@
 /*
  * tests/bisect/test_minimize.c - config minimization's logic on a simulated predicate:
- * the subset search (one needed option, two needed together, none), the Bayesian judge
+ * the subset search (one needed option, two needed together, none; flaky or not), the
+ * Bayesian judge
  * (hand-computed posteriors, monotonicity, its error rate on flaky subsets), and
  * configs as option sets (parse, diff, apply).
  * kb-test-labels: unit
@@ -168,6 +169,28 @@ static void test_minimize__flaky_predicate_finds_the_option(void **state)
 	assert_true((double)tests / seeds < 2 * (2 + ceil_log2(100)));
 }
 
+/* two options needed together, flaky (q = 0.4) */
+static void test_minimize__flaky_two_options_needed_together(void **state)
+{
+	unsigned right = 0, tests = 0;
+	const unsigned seeds = 100;
+	(void)state;
+	for (unsigned seed = 1; seed <= seeds; seed++) {
+		size_t need[2] = { (seed * 13) % 50, 50 + (seed * 29) % 50 };
+		struct sim s = { .need = need, .n_need = 2, .q = 0.4, .rng = 0x2545f4914f6cdd1dull * seed };
+		kb_minimize_found f;
+		learn(&s, 0.99);
+		assert_int_equal(kb_minimize_search(&f, 100, sim_test, &s), 0);
+		right += f.n_needed == 2 && f.needed[0] == need[0] && f.needed[1] == need[1];
+		tests += f.tests;
+		kb_minimize_found_free(&f);
+	}
+	print_message("flaky q = 0.4, two of 100 options needed together: %u of %u searches "
+		      "right, %.1f tests per search\n", right, seeds, (double)tests / seeds);
+	assert_true(right >= seeds * 85 / 100);
+	assert_true((double)tests / seeds < 2 * (3 + 2 * ceil_log2(100)));
+}
+
 /* a wrong clean verdict on the needed set itself leaves it unconfirmed, not looping */
 static int always_clean(void *ctx, const size_t *set, size_t n, int *crashes)
 {
@@ -295,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_minimize__two_options_needed_together),
 		cmocka_unit_test(test_minimize__small_alone_crashes),
 		cmocka_unit_test(test_minimize__flaky_predicate_finds_the_option),
+		cmocka_unit_test(test_minimize__flaky_two_options_needed_together),
 		cmocka_unit_test(test_minimize__inconsistent_answers_end),
 		cmocka_unit_test(test_minimize__test_error_stops_the_search),
 		cmocka_unit_test(test_minimize__judge_hand_computed),
