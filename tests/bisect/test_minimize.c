@@ -1,9 +1,8 @@
 /*
  * tests/bisect/test_minimize.c - config minimization's logic on a simulated predicate:
  * the subset search (one needed option, two needed together, none; flaky or not), the
- * Bayesian judge
- * (hand-computed posteriors, monotonicity, its error rate on flaky subsets), and
- * configs as option sets (parse, diff, apply).
+ * Bayesian judge (hand-computed posteriors, monotonicity, its error rate on flaky
+ * subsets), and configs as option sets (parse, diff, apply).
  * kb-test-labels: unit
  */
 #include <math.h>
