@@ -93,5 +93,24 @@ int cache_serve(int argc, char **argv);
 int cache_forget(int argc, char **argv);
 int cmd_remote(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+/** `kbisect config minimize` (cli/cmd_config.c). */
+int cmd_config(int argc, char **argv);
+
+/* config minimization before a bisection (cli/cmd_config.c) */
+typedef struct kb_cache kb_cache;
+struct kb_minimize_cli_args {
+	const char *rev;        /**< the revision to minimize on (--bad) */
+	const char *baseline;   /**< SMALL */
+	unsigned runs;          /**< runs on BIG (0: 10) */
+	double confidence;      /**< of a clean verdict (0: 0.99) */
+	const char *title;      /**< target title, or NULL */
+	int any_crash;
+};
+/** Minimize the config of *oracle_opts (a kb_oracle_opts *, kbisect/oracle.h: BIG in
+ * its .config) on a->rev, log the options that matter to its log and write the
+ * minimized config to <cache>/minimize/minimized-<rev>.config, its path into path.
+ * Returns KB_EXIT_OK, or KB_EXIT_ERROR after printing why. */
+int kb_cli_minimize_config(char *path, size_t len, kb_cache *cache, kb_remote *remote,
+			   const void *oracle_opts, const struct kb_minimize_cli_args *a);
 
 #endif

@@ -51,7 +51,8 @@ static const char *const bisect_usage[] = {
 	"               [--html <file>] [--log <file>] [--build-cmd <cmd>] [--image <path>]",
 	"               [--work-dir <dir>] [--jobs <n>] [--accel tcg|kvm|auto] [--vms <n>]",
 	"               [--run-timeout <s>] [--boot-timeout <s>] [--prebuild <n>] [--cold]",
-	"               [--ccache <prog> | --no-ccache] [--progress <s>] [-- <pathspec>...]",
+	"               [--ccache <prog> | --no-ccache] [--progress <s>]",
+	"               [--minimize-config --baseline <file>] [-- <pathspec>...]",
 	"kbisect bisect [options] <good>..<bad> | <bad> ^<good>... | <bad> <good>...",
 	"               [-- <pathspec>...]",
 	"kbisect bisect --simulate [--commits <n>] [--shape linear|merges] [--q <rate>]",
@@ -190,6 +191,8 @@ struct real_args {
 	unsigned prebuild; /* speculative builds per round */
 	double boot_timeout; /* kernel boot to agent ready (0: the pool's default) */
 	int cold;            /* boot a fresh VM for every run (no snapshot clones) */
+	int minimize_config; /* --minimize-config: minimize --config on --bad first */
+	const char *baseline; /* its SMALL (--baseline) */
 };
 
 /* ---- output ---- */
@@ -503,6 +506,16 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	kb_cache_set_remote(cache, remote); /* the second tier (NULL: local only) */
 	if (a->remote)
 		oo.ccache_remote = kb_cli_remote_ccache(ccache_url, sizeof(ccache_url), a->remote);
+	char minimized[4400];
+	if (a->minimize_config) { /* then bisect with the minimized config */
+		struct kb_minimize_cli_args ma = { .rev = a->bad, .baseline = a->baseline,
+						   .title = eo->target_title,
+						   .any_crash = eo->any_crash };
+		if (kb_cli_minimize_config(minimized, sizeof(minimized), cache, remote, &oo,
+					   &ma) != KB_EXIT_OK)
+			goto out;
+		oo.config = minimized;
+	}
 	no_repro_hint = a->cold ? "" : "; the runs were clones of one saved boot per kernel "
 				       "(each with fresh randomness): if the bug needs a fresh "
 				       "boot, try --cold (each run boots, slower)";
@@ -682,6 +695,11 @@ int cmd_bisect(int argc, char **argv)
 		KB_OPT_UNSIGNED(0, "progress", &progress_every, 0, 86400, "s", "seconds between "
 				"plain progress lines when stderr is not a terminal (default 60; 0: "
 				"none); on a terminal the progress line is redrawn in place"),
+		KB_OPT_BOOL(0, "minimize-config", &ra.minimize_config, "first minimize --config "
+			    "on --bad as 'kbisect config minimize' does (with --baseline), then "
+			    "bisect with the minimized config"),
+		KB_OPT_STR(0, "baseline", &ra.baseline, "file", "--minimize-config: SMALL, a "
+			   "config that builds (make tinyconfig or defconfig output)"),
 		KB_OPT_BOOL(0, "simulate", &simulate, "bisect a synthetic history with simulated "
 			    "builds (7 min) and test rounds (9 min)"),
 		KB_OPT_UNSIGNED(0, "commits", &commits, 2, KB_MODEL_MAX_NODES, "n",
@@ -735,6 +753,8 @@ int cmd_bisect(int argc, char **argv)
 	set_defaults(&ra, &eo, simulate, prebuild, ccache_set);
 	if (simulate)
 		rc = run_simulated(&eo, commits, shape, q, seed, json, html, &lg);
+	else if (ra.minimize_config && !ra.baseline)
+		rc = kb_cli_usage_error(bisect_usage, "--minimize-config needs --baseline <file>");
 	else
 		rc = run_real(&ra, &eo, json, html, &lg);
 	kb_progress_stop(lg.p);

@@ -21,6 +21,8 @@ static const struct kb_cmd kb_cmds[] = {
 	{ "pool", cmd_pool, KB_NEED_QEMU, "run reproducers in pre-booted VMs" },
 	{ "analyze", cmd_analyze, 0, "audit a syzbot bisection log" },
 	{ "bisect", cmd_bisect, KB_NEED_QEMU | KB_NEED_REPO, "find the first bad commit" },
+	{ "config", cmd_config, KB_NEED_QEMU | KB_NEED_REPO,
+	  "minimize a config: the fewest options that still crash" },
 	{ "remote", cmd_remote, 0, "use a shared cache server (status, push, get)" },
 	{ "report", cmd_report, 0, "crash title and run class of a console log" },
 	{ NULL, NULL, 0, NULL },
