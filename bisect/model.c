@@ -194,6 +194,7 @@ int kb_model_new(kb_model **out, size_t n, const kb_model_opts *opts)
 	m->n = n;
 	m->words = (n + 63) / 64;
 	m->none_prior = o.none_prior;
+	m->fix = o.fix ? 1 : 0;
 	m->weight = malloc(n * sizeof(*m->weight));
 	m->group = malloc(n * sizeof(*m->group));
 	m->groups = calloc(n, sizeof(*m->groups));

@@ -37,6 +37,7 @@ struct kb_model {
 	uint64_t *anc;          /* row c: bit h set iff h is an ancestor of c or c itself */
 	double *weight;         /* prior weight per node */
 	double none_prior;
+	int fix;                /* kb_model_opts.fix: buggy iff the hypothesis is NOT an ancestor */
 	size_t *par_off;        /* CSR of parents, built at finalize */
 	size_t *par;
 	size_t *edge_from, *edge_to, n_edges, cap_edges; /* before finalize */
