@@ -254,11 +254,16 @@ def main():
         ib = ia - 1
     # fix bisection: the partial fix and the fix of bug A come after it
     fixes = {}
+
+    def free_index(at):  # the first index from n * at not taken by a bug or a fix
+        i = max(1, min(n - 1, int(n * at)))
+        while i < n - 1 and (i in (ia, ib) or i in fixes):
+            i += 1
+        return i
     if a.fix_a_at is not None:
-        ifx = max(1, min(n - 1, int(n * a.fix_a_at)))
-        fixes[ifx] = "fix"
         if a.partial_fix_a_at is not None:
-            fixes[max(1, min(n - 1, int(n * a.partial_fix_a_at)))] = "partial"
+            fixes[free_index(a.partial_fix_a_at)] = "partial"
+        fixes[free_index(a.fix_a_at)] = "fix"
         if (len(fixes) != (2 if a.partial_fix_a_at is not None else 1) or
                 any(i in (ia, ib) for i in fixes) or
                 not all(ia < i for i in fixes) or
