@@ -473,6 +473,22 @@ static int run_real_fix(const struct real_args *a, const struct fix_args *fx,
 	    kb_gitdag_release_at(&out_release, a->repo,
 				 kb_gitdag_id(kb_oracle_dag(o), r.culprit)) != 0)
 		kb_error_clear(); /* no tag is no error */
+	if (r.culprit != KB_MODEL_NONE) { /* what a user asks next, in the log too */
+		char what[512] = "";
+		if (r.flags & KB_FLAG_MERGE)
+			strcat(what, " a merge;");
+		if (out_release)
+			snprintf(what + strlen(what), sizeof(what) - strlen(what), " release %.64s;",
+				 out_release);
+		if (r.flags & KB_FLAG_OUTSIDE_BUILD)
+			strcat(what, " touches no build input (its kernel is its parent's: suspect "
+				     "flaky evidence);");
+		if (r.flags & KB_FLAG_UNTESTABLE_AFTER)
+			strcat(what, " nothing from it on could be tested;");
+		fprintf(lg->f, "fix %s:%s\n", kb_gitdag_id(kb_oracle_dag(o), r.culprit),
+			what[0] ? what : " an ordinary commit (no merge, no release, changes the "
+					 "kernel)");
+	}
 	out_fix = 1;
 	rc = finish(e, kb_oracle_model(o), kb_oracle_dag(o), json, html,
 		    (long)kb_oracle_preboots(o));
