@@ -27,6 +27,10 @@ typedef struct {
 	int dirty;              /* tests changed since lb/lc were computed */
 } kb_model__group;
 
+/* fix mode's default largest false-crash rate (issue 22): a partial fix that lowers q
+ * must not pass for a fixed kernel with false crashes */
+#define KB_MODEL__FIX_EPS_MAX 0.01
+
 /* hyper-grid sizes of the over-dispersion and spread of per-kernel rates */
 #define KB_MODEL__MAX_RHO 8
 #define KB_MODEL__MAX_KAPPA 8
