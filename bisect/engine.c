@@ -737,9 +737,11 @@ static int calibrate(kb_engine *e)
 }
 
 /* Fix mode (issue 22): the round after calibration tests the fixed commit (the last
- * node) alone, with the calibration's runs. A target crash there means it is not fixed:
- * bad input, an error that says what was seen (the test stays in the cache: it is true
- * evidence about that commit). */
+ * node) alone, with the calibration's runs. Target crashes there beyond what false
+ * crashes at the model's largest rate explain (P < EXPLAINED_TAIL) mean it is not
+ * fixed: bad input, an error that says what was seen (the test stays in the cache: it
+ * is true evidence about that commit). Fewer stay evidence for the model (a fixed
+ * commit with a crash cannot be named the fix by the stop rule). */
 static int check_fixed(kb_engine *e)
 {
 	kb_engine_request rq = { .node = e->n - 1, .runs = e->opt.calib_runs, .worker = 0 };
@@ -767,7 +769,7 @@ static int check_fixed(kb_engine *e)
 	kb_model_evidence(e->m, rq.node, &t, &c, &x);
 	elog(e, "fixed commit %s: %u target crashes, %u clean, %u other runs", nname(e, rq.node),
 	     t, c, x);
-	if (t > 0) {
+	if (t > 0 && binom_tail(t, t + c, e->m->egrid[e->m->ne - 1]) < EXPLAINED_TAIL) {
 		e->stop = KB_STOP_NONE;
 		snprintf(e->why, sizeof(e->why), "the fixed commit still crashes");
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
