@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 		}
 		for (int st = 0; st < 3; st++) {
 			kb_sim_outcome r;
-			if (kb_sim_run(s, st, st == KB_SIM_ENGINE ? k : 1, NULL, &r) != 0) {
+			if (kb_sim_run(s, st, k, NULL, &r) != 0) {
 				/* the engine refused its input (a fixed commit that crashed
 				 * beyond false crashes): no answer, counted */
 				if (st != KB_SIM_ENGINE || kb_error_last()->code != KB_EINVAL) {
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 		kb_sim_free(s);
 	}
 	printf("fix bisection, %u trials, %u commits, %s, q %.2f, partial q %.2f, false "
-	       "crashes %.3f, kbisect k=%u\n",
+	       "crashes %.3f, k=%u (every strategy)\n",
 	       trials, commits, shape == KB_SIM_MERGES ? "merges" : "linear", q, pq, eps, k);
 	printf("%-14s %7s %7s %9s %10s\n", "strategy", "right", "wrong", "partial", "mean wall");
 	for (int st = 0; st < 3; st++)

@@ -124,8 +124,8 @@ typedef struct {
 	int fix;                  /**< 1: fix bisection (issue 22; needs a model made with
 				       kb_model_opts.fix): bad is then the crashing commit (calibrated
 				       on, never the answer; 0 is a valid node), the last node the
-				       fixed one (checked clean after calibration: a target crash
-				       there is an error), and the result is the first commit whose
+				       fixed one (checked after calibration: target crashes there
+				       beyond false ones are an error), and the result is the first commit whose
 				       kernel no longer crashes. Stop rule: the fix's own kernel clean
 				       as a cause's parent must be, a target crash on its parents */
 } kb_engine_opts;

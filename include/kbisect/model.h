@@ -59,7 +59,9 @@ typedef struct {
 			    *  KB_MODEL_NONE ("no fix in range") every kernel does, and outside
 			    *  runs (kb_model_add_outside_runs()) are on kernels with the bug
 			    *  (the crashing end), informing q instead of eps. kb_model_buggy()
-			    *  and kb_model_buggy_all() answer in that sense (default 0: cause) */
+			    *  and kb_model_buggy_all() answer in that sense; eps_max defaults
+			    *  to 0.01 (a crash shows the bug unless rare false crashes explain
+			    *  it) (default 0: cause) */
 } kb_model_opts;
 
 /** Create a model of n nodes (1..KB_MODEL_MAX_NODES), each of prior weight 1, no edges.

@@ -8,7 +8,7 @@
 # (incremental in the worker trees) and real QEMU runs (TCG), must name the fix, not the
 # partial fix. Its wall time is printed.
 # kb-test-labels: vm slow
-# kb-test-timeout: 1500
+# kb-test-timeout: 2400
 set -euo pipefail
 : "${KBISECT:?set KBISECT to the kbisect binary}"
 src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
