@@ -66,7 +66,7 @@ int kb_engine_new(kb_engine **out, kb_model *m, const kb_engine_oracle *oracle,
 	*out = NULL;
 	if (opts)
 		o = *opts;
-	if (!opts || (o.bad == 0 && m->n > 1 && !opts->bad))
+	if (!opts || (o.bad == 0 && m->n > 1 && !opts->bad && !o.fix))
 		o.bad = m->n - 1;
 	if (o.bad >= m->n)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
@@ -85,6 +85,10 @@ int kb_engine_new(kb_engine **out, kb_model *m, const kb_engine_oracle *oracle,
 		o.build_seconds = 420;
 	if (o.test_seconds == 0)
 		o.test_seconds = 540;
+	if (o.fix && (!m->fix || o.bad == m->n - 1)) /* fix mode: issue 22 */
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "fix bisection needs a model made in fix mode and a crashing "
+				     "node other than the fixed (last) one");
 	if (o.workers > 64 || o.runs_per_test > KB_ENGINE_MAX_RUNS ||
 	    o.calib_runs > KB_ENGINE_MAX_RUNS || !(o.confidence > 0 && o.confidence < 1))
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
@@ -113,6 +117,8 @@ int kb_engine_new(kb_engine **out, kb_model *m, const kb_engine_oracle *oracle,
 		kb_engine_free(e);
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory for the engine");
 	}
+	if (o.fix) /* the crashing commit cannot be the fix */
+		kb_model_set_weight(m, o.bad, 0);
 	if (o.target_title && *o.target_title) {
 		snprintf(e->titles[0], KB_ENGINE_TITLE_MAX, "%s", o.target_title);
 		e->n_titles = 1;
@@ -455,6 +461,8 @@ size_t kb_engine__evidence_gap(const kb_engine *e, size_t top, size_t *need, con
 	double eps_hi, q_lo, q_frz;
 	const char *w = NULL;
 
+	if (e->opt.fix)
+		return kb_engine__evidence_gap_fix(e, top, need, why);
 	kb_model_misfit(e->m, &eps_hi, NULL, NULL);
 	q_lo = kb_model_kernel_rate_quantile(e->m, 0.05);
 	/* no lower than the rate kb_engine__clean_needed()'s cap still covers: a buggy kernel rarer
@@ -746,6 +754,51 @@ static int calibrate(kb_engine *e)
 	return 0;
 }
 
+/* Fix mode (issue 22): the round after calibration tests the fixed commit (the last
+ * node) alone, with the calibration's runs. Target crashes there beyond what false
+ * crashes at the model's largest rate explain (P < EXPLAINED_TAIL) mean it is not
+ * fixed: bad input, an error that says what was seen (the test stays in the cache: it
+ * is true evidence about that commit). Fewer stay evidence for the model (a fixed
+ * commit with a crash cannot be named the fix by the stop rule). */
+static int check_fixed(kb_engine *e)
+{
+	kb_engine_request rq = { .node = e->n - 1, .runs = e->opt.calib_runs, .worker = 0 };
+	kb_engine_outcome *oc;
+	unsigned t, c, x;
+	int rc;
+
+	elog(e, "checking the fixed commit %s: %u runs", nname(e, rq.node), rq.runs);
+	if ((rc = execute(e, &rq, 1, &oc)) != 0)
+		return rc;
+	if (!oc[0].buildable) {
+		free(oc);
+		e->stop = KB_STOP_NO_REPRO;
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "fixed commit %s does not build; give a --fixed that builds",
+				     nname(e, rq.node));
+	}
+	rc = absorb(e, &rq, &oc[0]);
+	free(oc);
+	if (rc)
+		return rc;
+	if (e->o.record)
+		e->o.record(e->o.ctx, e->round, &rq, 1);
+	e->fix_checked = 1;
+	kb_model_evidence(e->m, rq.node, &t, &c, &x);
+	elog(e, "fixed commit %s: %u target crashes, %u clean, %u other runs", nname(e, rq.node),
+	     t, c, x);
+	if (t > 0 && binom_tail(t, t + c, e->m->egrid[e->m->ne - 1]) < EXPLAINED_TAIL) {
+		e->stop = KB_STOP_NONE;
+		snprintf(e->why, sizeof(e->why), "the fixed commit still crashes");
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "the fixed commit %s still crashes: %u of its %u runs showed "
+				     "the target crash (%s); give a later --fixed (or --find-fixed), "
+				     "or check --title",
+				     nname(e, rq.node), t, t + c + x, e->n_titles ? e->titles[0] : "?");
+	}
+	return 0;
+}
+
 int kb_engine_step(kb_engine *e, int *done)
 {
 	kb_engine_request rq[64];
@@ -766,6 +819,9 @@ int kb_engine_step(kb_engine *e, int *done)
 		kb_model_evidence(e->m, e->opt.bad, &t, NULL, NULL);
 		e->calibrated = t > 0;
 		if (rc)
+			return rc;
+	} else if (e->opt.fix && !e->fix_checked) {
+		if ((rc = check_fixed(e)) != 0)
 			return rc;
 	} else {
 		kb_engine_request jr[64];
@@ -879,4 +935,20 @@ void kb_engine_progress(const kb_engine *e, char *buf, size_t len)
 			       kb_engine__plan_test_s(e)));
 	snprintf(buf, len, "round %u: %zu candidates left, top %s %.3f, elapsed %s, ~%s left",
 		 e->round, e->n_set, nname(e, top), p, el, left);
+}
+
+int kb_engine__clean_short(const kb_engine *e, size_t node, double eps_hi, double q_frz)
+{
+	unsigned t, c;
+
+	kb_model_evidence(e->m, node, &t, &c, NULL);
+	if (c < kb_engine__clean_needed(e))
+		return 1;
+	if (clean_tests(e, node, eps_hi) < PARENT_TESTS)
+		return 2;
+	if (t && binom_tail(t, t + c, eps_hi) < EXPLAINED_TAIL)
+		return 3;
+	if (kb_model_buggy_miss(e->m, node, q_frz, (e->opt.runs_per_test + 1) / 2) > FROZEN_MISS)
+		return 4;
+	return 0;
 }

@@ -83,6 +83,10 @@ static void top_up_parents(kb_engine *e, kb_engine_request *rq, size_t n)
 	unsigned cap = runs_cap(e), need_clean = kb_engine__clean_needed(e);
 	double useful = e->runs_asked ? (double)e->runs_told / e->runs_asked : 0.9;
 
+	if (e->opt.fix) { /* fix mode: the likely fixes need the clean runs */
+		kb_engine__fix_top_up(e, rq, n);
+		return;
+	}
 	if (e->opt.fixed_runs)
 		return;
 	if (useful < 0.5)

@@ -104,6 +104,7 @@ struct kb_engine {
 	struct span_ev *ev;     /* per span: its runs and evidence times */
 	size_t cap_ev;
 	char *commit_url;
+	int fix_checked;        /* fix mode: the fixed commit was tested after calibration */
 };
 
 /* engine_log.c: one line of the bisection log (printf-style) */
@@ -138,5 +139,19 @@ size_t kb_engine__prefetch_n(const kb_engine *e);
 /* engine_choose.c: choose the round's tests into rq[] and commits to prefetch into pre[] */
 int kb_engine__choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre,
 		      size_t *n_pre);
+
+/* engine.c: why node's clean evidence is short of what the stop rule asks of a kernel
+ * said to be clean (a cause's parent, a fix): 0 enough, 1 too few clean runs, 2 not
+ * from two separately booted tests, 3 target crashes beyond false ones, 4 could be
+ * frozen tests; eps_hi and q_frz as in kb_engine__evidence_gap() */
+int kb_engine__clean_short(const kb_engine *e, size_t node, double eps_hi, double q_frz);
+/* engine_fix.c: kb_engine__evidence_gap() of fix mode */
+size_t kb_engine__evidence_gap_fix(const kb_engine *e, size_t top, size_t *need,
+				   const char **why);
+/* engine_fix.c: top_up_parents() of fix mode: the likely fixes get their clean runs */
+void kb_engine__fix_top_up(kb_engine *e, kb_engine_request *rq, size_t n);
+/* engine_fix.c: 1 if, in fix mode, top's kernel or every tested one from it on is
+ * untestable */
+int kb_engine__fix_untestable_after(const kb_engine *e, size_t top);
 
 #endif

@@ -3,7 +3,8 @@
  * syzbot's bisect.txt (so that `kbisect analyze` and existing tooling read it): the
  * "# git bisect good|bad|skip X" verdicts as the engine settles them, and the end of
  * the log ("X is the first bad commit" with the commit header, or the set of an
- * inconclusive result; "culprit signature:", "parent  signature:", "revisions tested:
+ * inconclusive result; in fix mode git's words for --term-old crashing --term-new
+ * fixed: "# git bisect crashing|fixed X", "X is the first fixed commit"; "culprit signature:", "parent  signature:", "revisions tested:
  * N, total time: ... (build: ..., test: ...)", "first bad commit: X subject").
  * Owns: those lines and their words.
  * Not: the per-test lines ("testing commit", "kernel signature:", "run #i:"), which
@@ -54,6 +55,13 @@ static int settled(const kb_engine *e, size_t node)
 }
 
 static const char *const verdict_word[] = { "", "good", "bad", "skip" };
+/* fix mode: git bisect's words with --term-old crashing --term-new fixed */
+static const char *const verdict_word_fix[] = { "", "fixed", "crashing", "skip" };
+
+static const char *word(const kb_engine *e, int v)
+{
+	return e->opt.fix ? verdict_word_fix[v] : verdict_word[v];
+}
 
 void kb_engine__log_verdicts(kb_engine *e)
 {
@@ -62,7 +70,7 @@ void kb_engine__log_verdicts(kb_engine *e)
 		if (v == V_NONE || v == e->rec[c].verdict)
 			continue;
 		e->rec[c].verdict = v;
-		kb_engine__log(e, "# git bisect %s %s", verdict_word[v], kb_engine_node_name(e, c));
+		kb_engine__log(e, "# git bisect %s %s", word(e, v), kb_engine_node_name(e, c));
 	}
 }
 
@@ -135,11 +143,12 @@ static void log_culprit(kb_engine *e, size_t c)
 		e->rec[c].verdict = V_NONE; /* its verdict line goes after its step */
 	}
 	kb_engine_node_info(e, c, &subject, &author, &date);
-	if (e->rec[c].verdict != V_BAD) { /* the verdict that names it, as git bisect has it */
-		e->rec[c].verdict = V_BAD;
-		kb_engine__log(e, "# git bisect bad %s", name);
+	/* the verdict that names it, as git bisect has it (a fix: its kernel is clean) */
+	if (e->rec[c].verdict != (e->opt.fix ? V_GOOD : V_BAD)) {
+		e->rec[c].verdict = e->opt.fix ? V_GOOD : V_BAD;
+		kb_engine__log(e, "# git bisect %s %s", word(e, e->rec[c].verdict), name);
 	}
-	kb_engine__log(e, "%s is the first bad commit", name);
+	kb_engine__log(e, "%s is the first %s commit", name, e->opt.fix ? "fixed" : "bad");
 	kb_engine__log(e, "commit %s", name);
 	if (author)
 		kb_engine__log(e, "Author: %s", author);
@@ -196,8 +205,10 @@ void kb_engine__log_result(kb_engine *e)
 	if (r.culprit != KB_MODEL_NONE) {
 		const char *subject;
 		kb_engine_node_info(e, r.culprit, &subject, NULL, NULL);
-		kb_engine__log(e, "culprit probability: %.4f", r.probability);
-		kb_engine__log(e, "first bad commit: %s%s%s", kb_engine_node_name(e, r.culprit),
+		kb_engine__log(e, "%s probability: %.4f", e->opt.fix ? "fix" : "culprit",
+			       r.probability);
+		kb_engine__log(e, "first %s commit: %s%s%s", e->opt.fix ? "fixed" : "bad",
+			       kb_engine_node_name(e, r.culprit),
 			       subject ? " " : "", subject ? subject : "");
 	}
 }

@@ -84,6 +84,8 @@ void kb_engine_result(kb_bisect_result *out, const kb_engine *e)
 	}
 	if (e->round > 0 && out->q < 0.9)
 		out->flags |= KB_FLAG_FLAKY;
+	if (kb_engine__fix_untestable_after(e, top))
+		out->flags |= KB_FLAG_UNTESTABLE_AFTER;
 	out->rounds = e->round;
 	out->builds = e->builds;
 	out->tests = e->tests;
@@ -111,6 +113,8 @@ static json_t *flags_json(unsigned f)
 		json_array_append_new(a, json_string("outside_build_inputs"));
 	if (f & KB_FLAG_FLAKY)
 		json_array_append_new(a, json_string("flaky"));
+	if (f & KB_FLAG_UNTESTABLE_AFTER)
+		json_array_append_new(a, json_string("untestable_after"));
 	return a;
 }
 
@@ -150,6 +154,7 @@ int kb_engine_json(char **out, const kb_engine *e)
 	}
 	json_object_set_new(o, "probability", json_real(r.probability));
 	json_object_set_new(o, "stop", json_string(kb_engine_stop_name(r.stop)));
+	json_object_set_new(o, "mode", json_string(e->opt.fix ? "fix" : "cause"));
 	cand = json_array();
 	for (size_t i = 0; i < r.n_set; i++) {
 		json_t *c = json_object();

@@ -51,6 +51,9 @@ void kb_oracle__journal_path(kb_oracle *o, const kb_engine_opts *eo)
 				a->build_cmd ? a->build_cmd : "", a->image ? a->image : "",
 				eo->workers, eo->runs_per_test, eo->calib_runs, eo->confidence,
 				eo->any_crash, eo->target_title ? eo->target_title : "");
+	if (eo->fix) /* fix bisection (issue 22): its own journal; cause keys unchanged */
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "mode fix crashing %s\n",
+					kb_gitdag_id(o->dag, eo->bad));
 	if (a->journal_extra && len < sizeof(text) - 64) /* --skip, pathspec */
 		len += (size_t)snprintf(text + len, sizeof(text) - 64 - len, "%s\n",
 					a->journal_extra);

@@ -177,8 +177,8 @@ int kb_model_new(kb_model **out, size_t n, const kb_model_opts *opts)
 		o.none_prior = 0;
 	if (o.eps_min == 0)
 		o.eps_min = 0.0005;
-	if (o.eps_max == 0)
-		o.eps_max = o.iid_runs ? 0.02 : 0.1;
+	if (o.eps_max == 0) /* fix mode: a crash shows the bug is still there (see model.h) */
+		o.eps_max = o.iid_runs ? 0.02 : o.fix ? KB_MODEL__FIX_EPS_MAX : 0.1;
 	if (o.eps_steps == 0)
 		o.eps_steps = o.iid_runs ? 8 : 10;
 	if (o.q_steps == 0)
@@ -194,6 +194,7 @@ int kb_model_new(kb_model **out, size_t n, const kb_model_opts *opts)
 	m->n = n;
 	m->words = (n + 63) / 64;
 	m->none_prior = o.none_prior;
+	m->fix = o.fix ? 1 : 0;
 	m->weight = malloc(n * sizeof(*m->weight));
 	m->group = malloc(n * sizeof(*m->group));
 	m->groups = calloc(n, sizeof(*m->groups));

@@ -27,6 +27,10 @@ typedef struct {
 	int dirty;              /* tests changed since lb/lc were computed */
 } kb_model__group;
 
+/* fix mode's default largest false-crash rate (issue 22): a partial fix that lowers q
+ * must not pass for a fixed kernel with false crashes */
+#define KB_MODEL__FIX_EPS_MAX 0.01
+
 /* hyper-grid sizes of the over-dispersion and spread of per-kernel rates */
 #define KB_MODEL__MAX_RHO 8
 #define KB_MODEL__MAX_KAPPA 8
@@ -37,6 +41,7 @@ struct kb_model {
 	uint64_t *anc;          /* row c: bit h set iff h is an ancestor of c or c itself */
 	double *weight;         /* prior weight per node */
 	double none_prior;
+	int fix;                /* kb_model_opts.fix: buggy iff the hypothesis is NOT an ancestor */
 	size_t *par_off;        /* CSR of parents, built at finalize */
 	size_t *par;
 	size_t *edge_from, *edge_to, n_edges, cap_edges; /* before finalize */

@@ -195,11 +195,15 @@ static double pat_joint(const kb_model *m, struct upd *u, const struct pat *p)
 	size_t nb = m->nr * m->nq * m->nk, nc = m->nr * m->ne;
 
 	memset(u->A, 0, nb * sizeof(*u->A));
+	if (m->fix && m->out.n_tests) /* fix mode: the kernels outside have the bug */
+		memcpy(u->A, m->out.lb, nb * sizeof(*u->A));
 	memcpy(u->C, u->ctot, nc * sizeof(*u->C));
-	if (p->key && p->rep != KB_MODEL_NONE)
+	if ((p->key && p->rep != KB_MODEL_NONE) || m->fix)
 		for (size_t e = 0; e < u->n_ev; e++) {
 			const uint64_t *row = u->uni + e * m->words;
-			if (!((row[p->rep / 64] >> (p->rep % 64)) & 1))
+			int in = p->key && p->rep != KB_MODEL_NONE &&
+				 ((row[p->rep / 64] >> (p->rep % 64)) & 1);
+			if (in == m->fix) /* cause: buggy iff in; fix: buggy iff not in */
 				continue;
 			const kb_model__group *g = u->ev[e];
 			for (size_t i = 0; i < nb; i++)
@@ -243,7 +247,8 @@ static int upd_evidence(kb_model *m, struct upd *u, size_t nc)
 	if (m->out.n_tests) {
 		if ((m->out.dirty || !m->out.lb) && (rc = group_lik(m, &m->out)) != 0)
 			return rc;
-		memcpy(u->ctot, m->out.lc, nc * sizeof(*u->ctot));
+		if (!m->fix) /* cause mode: the kernels outside are clean */
+			memcpy(u->ctot, m->out.lc, nc * sizeof(*u->ctot));
 	}
 	for (size_t e = 0; e < u->n_ev; e++)
 		for (size_t i = 0; i < nc; i++)
@@ -524,7 +529,7 @@ double kb_model_buggy(const kb_model *m, size_t node)
 	for (size_t w = 0; w <= node / 64; w++)
 		for (uint64_t b = row[w]; b; b &= b - 1)
 			s += m->post[w * 64 + (size_t)__builtin_ctzll(b)];
-	return s;
+	return m->fix ? (s < 1 ? 1 - s : 0) : s;
 }
 
 int kb_model_buggy_all(double *out, const kb_model *m)
@@ -554,7 +559,7 @@ int kb_model_buggy_all(double *out, const kb_model *m)
 			uint8_t v = (uint8_t)(row[b / 8] >> (8 * (b % 8)));
 			s += tab[b * 256 + v];
 		}
-		out[c] = s;
+		out[c] = m->fix ? (s < 1 ? 1 - s : 0) : s;
 	}
 	free(tab);
 	return 0;

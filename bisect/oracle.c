@@ -409,7 +409,8 @@ int kb_oracle_engine(kb_engine **out, kb_oracle *o, kb_engine_opts *eo)
 	eor.log = o->a.log;
 	eor.log_ctx = o->a.log_ctx;
 	eor.console = kb_oracle__console;
-	eo->bad = kb_gitdag_size(o->dag) - 1;
+	if (!eo->fix) /* fix mode: bad is the crashing node (kb_oracle_fix_range()) */
+		eo->bad = kb_gitdag_size(o->dag) - 1;
 	if ((rc = kb_engine_new(out, o->m, &eor, eo)) != 0)
 		return rc;
 	for (size_t i = 0; i < kb_gitdag_size(o->dag); i++)

@@ -29,6 +29,8 @@ struct kb_sim {
 	uint8_t *unbuild, *nonkernel, *buggy;
 	size_t *ident;         /* kernel identity: node whose kernel this node builds */
 	size_t culprit;
+	size_t partial;        /* fix mode: the partial fix (NOPAR: none) */
+	uint8_t *part;         /* fix mode: the partial fix is an ancestor-or-self */
 	size_t n_cand;         /* commits the culprit is drawn from (uniformly) */
 	/* oracle state */
 	uint64_t rng;
@@ -73,6 +75,7 @@ void kb_sim_free(kb_sim *s)
 	if (!s)
 		return;
 	free(s->p0), free(s->p1), free(s->unbuild), free(s->nonkernel), free(s->buggy);
+	free(s->part);
 	free(s->ident), free(s->state), free(s->prebuilt);
 	free(s);
 }
@@ -87,6 +90,44 @@ static int identifiable(const kb_sim *s, size_t i)
 	return !s->unbuild[i] && !s->nonkernel[i] &&
 	       (s->p0[i] == NOPAR || !s->unbuild[s->p0[i]]) &&
 	       (s->p1[i] == NOPAR || !s->unbuild[s->p1[i]]);
+}
+
+/* Fix mode: buggy[] so far says "the fix is an ancestor-or-self"; invert it, and draw
+ * the partial fix (partial_q > 0) among the fix's identifiable proper ancestors other
+ * than the crashing commit. 0, or -1 on out of memory. */
+static int sim_fix_setup(kb_sim *s, uint64_t *r)
+{
+	uint8_t *anc = calloc(s->n, 1);
+	size_t n_anc = 0;
+
+	if (!anc)
+		return -1;
+	anc[s->culprit] = 1;
+	for (size_t i = s->n; i-- > 0;) /* parents have smaller indices */
+		if (anc[i]) {
+			if (s->p0[i] != NOPAR)
+				anc[s->p0[i]] = 1;
+			if (s->p1[i] != NOPAR)
+				anc[s->p1[i]] = 1;
+		}
+	for (size_t i = 1; i < s->n; i++)
+		n_anc += anc[i] && i != s->culprit && identifiable(s, i);
+	if (s->o.partial_q > 0 && n_anc) {
+		size_t pick = irand(r, n_anc);
+		for (size_t i = 1; i < s->n; i++)
+			if (anc[i] && i != s->culprit && identifiable(s, i) && pick-- == 0) {
+				s->partial = i;
+				break;
+			}
+		for (size_t i = 0; i < s->n; i++)
+			s->part[i] = i == s->partial ||
+				     (s->p0[i] != NOPAR && s->part[s->p0[i]]) ||
+				     (s->p1[i] != NOPAR && s->part[s->p1[i]]);
+	}
+	for (size_t i = 0; i < s->n; i++)
+		s->buggy[i] = !s->buggy[i];
+	free(anc);
+	return 0;
 }
 
 int kb_sim_new(kb_sim **out, const kb_sim_opts *opts)
@@ -137,11 +178,12 @@ int kb_sim_new(kb_sim **out, const kb_sim_opts *opts)
 	s->unbuild = calloc(o.n, 1);
 	s->nonkernel = calloc(o.n, 1);
 	s->buggy = calloc(o.n, 1);
+	s->part = calloc(o.n, 1);
 	s->ident = malloc(o.n * sizeof(size_t));
 	s->state = calloc(o.n, 1);
 	s->prebuilt = calloc(o.n, 1);
 	mainline = malloc(o.n * sizeof(size_t));
-	if (!s->p0 || !s->p1 || !s->unbuild || !s->nonkernel || !s->buggy || !s->ident ||
+	if (!s->p0 || !s->p1 || !s->unbuild || !s->nonkernel || !s->buggy || !s->part || !s->ident ||
 	    !s->state || !s->prebuilt || !mainline) {
 		free(mainline);
 		kb_sim_free(s);
@@ -176,7 +218,7 @@ int kb_sim_new(kb_sim **out, const kb_sim_opts *opts)
 			s->nonkernel[i] = 1;
 			s->ident[i] = s->ident[s->p0[i]];
 			s->unbuild[i] = s->unbuild[s->p0[i]];
-		} else if (i != o.n - 1 && urand(&r) < o.unbuildable) {
+		} else if (i != o.n - 1 && !(o.fix && i == 0) && urand(&r) < o.unbuildable) {
 			s->unbuild[i] = 1;
 			if (i + 1 < o.n - 1 && urand(&r) < 0.5)
 				s->unbuild[i + 1] = 2; /* marked for the next node */
@@ -186,12 +228,12 @@ int kb_sim_new(kb_sim **out, const kb_sim_opts *opts)
 	}
 	/* the culprit changes the kernel, builds, and so do its parents (otherwise no
 	 * bisection can tell it from them) */
-	for (size_t i = 0; i < o.n; i++)
+	for (size_t i = o.fix ? 1 : 0; i < o.n; i++)
 		n_cand += identifiable(s, i);
 	{
 		size_t pick = irand(&r, n_cand);
 		s->n_cand = n_cand;
-		for (size_t i = 0; i < o.n; i++)
+		for (size_t i = o.fix ? 1 : 0; i < o.n; i++)
 			if (identifiable(s, i) && pick-- == 0) {
 				s->culprit = i;
 				break;
@@ -200,6 +242,11 @@ int kb_sim_new(kb_sim **out, const kb_sim_opts *opts)
 	for (size_t i = 0; i < o.n; i++)
 		s->buggy[i] = i == s->culprit || (s->p0[i] != NOPAR && s->buggy[s->p0[i]]) ||
 			      (s->p1[i] != NOPAR && s->buggy[s->p1[i]]);
+	s->partial = NOPAR;
+	if (o.fix && sim_fix_setup(s, &r) != 0) {
+		kb_sim_free(s);
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory for a simulation");
+	}
 	*out = s;
 	return 0;
 }
@@ -212,6 +259,11 @@ size_t kb_sim_size(const kb_sim *s)
 size_t kb_sim_culprit(const kb_sim *s)
 {
 	return s ? s->culprit : KB_MODEL_NONE;
+}
+
+size_t kb_sim_partial(const kb_sim *s)
+{
+	return s && s->partial != NOPAR ? s->partial : KB_MODEL_NONE;
 }
 
 size_t kb_sim_candidates(const kb_sim *s)
@@ -251,8 +303,13 @@ int kb_sim_is_merge(const kb_sim *s, size_t node)
 int kb_sim_model(kb_model **out, const kb_sim *s, const kb_model_opts *opts)
 {
 	kb_model *m = NULL;
-	int rc = kb_model_new(&m, s->n, opts);
+	kb_model_opts mo = { 0 };
+	int rc;
 
+	if (opts)
+		mo = *opts;
+	mo.fix = s->o.fix; /* the history's direction */
+	rc = kb_model_new(&m, s->n, &mo);
 	for (size_t i = 0; !rc && i < s->n; i++) {
 		if (s->p0[i] != NOPAR)
 			rc = kb_model_add_parent(m, i, s->p0[i]);
@@ -286,6 +343,8 @@ static double kernel_rate(const kb_sim *s, size_t node)
 
 	if (!s->buggy[node])
 		return s->o.eps;
+	if (s->o.fix && s->part[node])
+		return s->o.partial_q; /* after the partial fix, before the fix */
 	if (!(s->o.q_max > 0))
 		return s->o.q;
 	h = s->o.seed * 0xD6E8FEB86659FD93ull ^ (s->ident[node] + 1) * 0x9E3779B97F4A7C15ull;
@@ -551,10 +610,12 @@ static int run_baseline(kb_sim *s, int strategy, unsigned k, kb_sim_outcome *out
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory for a baseline");
 	}
 	memcpy(cand, kb_model__row(m, s->n - 1), W * sizeof(uint64_t));
+	if (s->o.fix)
+		cand[0] &= ~1ull; /* the crashing commit is not the fix */
 	kb_sim_oracle(&o, s, (uint64_t)strategy * 1000 + k);
 	out->culprit = KB_MODEL_NONE;
 	if (strategy == KB_SIM_SYZKALLER) { /* syzkaller first checks the bad commit */
-		kb_engine_request rq = { .node = s->n - 1, .runs = 20 };
+		kb_engine_request rq = { .node = s->o.fix ? 0 : s->n - 1, .runs = 20 };
 		kb_engine_outcome oc;
 		memset(&oc, 0, sizeof(oc));
 		sim_execute(s, &rq, 1, &oc);
@@ -593,7 +654,8 @@ static int run_baseline(kb_sim *s, int strategy, unsigned k, kb_sim_outcome *out
 			if (v == V_SKIP)
 				skip[pick[i]] = 1;
 			for (size_t w = 0; w < W && v != V_SKIP; w++)
-				cand[w] = v == V_BAD ? cand[w] & row[w] : cand[w] & ~row[w];
+				cand[w] = (v == V_BAD) != (s->o.fix != 0) ? cand[w] & row[w]
+									  : cand[w] & ~row[w];
 		}
 		free(oc);
 	}
@@ -634,7 +696,8 @@ int kb_sim_run(kb_sim *s, int strategy, unsigned k, const kb_engine_opts *eopts,
 		if (eopts)
 			eo = *eopts;
 		eo.workers = k;
-		eo.bad = s->n - 1;
+		eo.bad = s->o.fix ? 0 : s->n - 1;
+		eo.fix = s->o.fix;
 		eo.build_seconds = s->o.build_seconds;
 		eo.test_seconds = s->o.test_seconds;
 		if (!eo.target_title)

@@ -55,7 +55,10 @@ static const char *const bisect_usage[] = {
 	"               [--minimize-config --baseline <file>] [-- <pathspec>...]",
 	"kbisect bisect [options] <good>..<bad> | <bad> ^<good>... | <bad> <good>...",
 	"               [-- <pathspec>...]",
-	"kbisect bisect --simulate [--commits <n>] [--shape linear|merges] [--q <rate>]",
+	"kbisect bisect --fix --repo <dir> --crashing <rev> (--fixed <rev> | --find-fixed)",
+	"               --config <file> --repro <file> [the options above]",
+	"kbisect bisect --simulate [--fix [--partial-q <rate>]] [--commits <n>]",
+	"               [--shape linear|merges] [--q <rate>]",
 	"               [--seed <n>] [--workers <k>] [--runs-per-test <n>] [--confidence <p>]",
 	"               [--json] [--html <file>] [--log <file>]",
 	NULL,
@@ -77,7 +80,10 @@ static const struct kb_cmd_doc bisect_doc = {
 	"cached builds and test results.\n"
 	"Exit codes: 0 a culprit was named; 2 no single culprit: only a credible set (or\n"
 	"evidence of no culprit in the range); 1 error (including a reproducer that does\n"
-	"not crash --bad); 129 usage error; 130 interrupted (Ctrl-C).",
+	"not crash --bad); 129 usage error; 130 interrupted (Ctrl-C).\n"
+	"With --fix: the first commit on the way from --crashing to --fixed whose\n"
+	"kernel no longer crashes (the fix); a --crashing that does not crash or a\n"
+	"--fixed that still does is an error (exit 1).",
 };
 
 /* --ccache <prog> and --no-ccache (arg NULL): the last one wins. */
@@ -197,6 +203,10 @@ struct real_args {
 
 /* ---- output ---- */
 
+/* fix bisection (issue 22): the result is a fix; the release tag naming it, if any */
+static int out_fix;
+static char *out_release;
+
 static void print_text(const kb_engine *e, const kb_model *m, const kb_gitdag *dag, FILE *f)
 {
 	kb_bisect_result r;
@@ -207,7 +217,8 @@ static void print_text(const kb_engine *e, const kb_model *m, const kb_gitdag *d
 	if (r.culprit != KB_MODEL_NONE) {
 		const char *subject, *author, *date;
 		kb_engine_node_info(e, r.culprit, &subject, &author, &date);
-		fprintf(f, "culprit: %s (probability %s)\n", kb_engine_node_name(e, r.culprit),
+		fprintf(f, "%s: %s (probability %s)\n", out_fix ? "fix" : "culprit",
+			kb_engine_node_name(e, r.culprit),
 			kb_engine_prob_text(r.probability, pt, sizeof(pt)));
 		if (subject)
 			fprintf(f, "    %s\n", subject);
@@ -216,23 +227,30 @@ static void print_text(const kb_engine *e, const kb_model *m, const kb_gitdag *d
 		if (date)
 			fprintf(f, "    Date:   %s\n", date);
 	} else if (r.stop == KB_STOP_NO_REPRO) {
-		fprintf(f, "the reproducer did not crash the bad commit\n");
+		fprintf(f, "the reproducer did not crash the %s commit\n",
+			out_fix ? "crashing" : "bad");
 	} else {
-		fprintf(f, "no single culprit (%s); these %zu commits hold %.4f:\n",
-			kb_engine_stop_name(r.stop), r.n_set, r.probability);
+		fprintf(f, "no single %s (%s); these %zu commits hold %.4f:\n",
+			out_fix ? "fix" : "culprit", kb_engine_stop_name(r.stop), r.n_set,
+			r.probability);
 		for (size_t i = 0; i < r.n_set && i < 50; i++) {
 			const char *subject = NULL;
 			if (r.set[i] != KB_MODEL_NONE)
 				kb_engine_node_info(e, r.set[i], &subject, NULL, NULL);
 			fprintf(f, "    %s %.4f%s%.60s\n",
-				r.set[i] == KB_MODEL_NONE ? "(no culprit in range)"
+				r.set[i] == KB_MODEL_NONE ? (out_fix ? "(no fix in range)" :
+							     "(no culprit in range)")
 				: kb_engine_node_name(e, r.set[i]),
 				kb_model_posterior(m, r.set[i]), subject ? "  " : "",
 				subject ? subject : "");
 		}
 	}
-	if (r.flags) {
+	if (r.flags || out_release) {
 		fprintf(f, "flags:");
+		if (out_release)
+			fprintf(f, " release (%s)", out_release);
+		if (r.flags & KB_FLAG_UNTESTABLE_AFTER)
+			fprintf(f, " untestable_after");
 		if (r.flags & KB_FLAG_SAME_KERNEL_AS_PARENT)
 			fprintf(f, " same_kernel_as_parent");
 		if (r.flags & KB_FLAG_MERGE)
@@ -272,6 +290,10 @@ static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, con
 		if (kb_engine_json(&s, e) != 0)
 			return kb_cli_die_error();
 		json_t *o = preboots >= 0 ? json_loads(s, 0, NULL) : NULL;
+		if (o && out_release) { /* fix mode: the fix is a release */
+			json_array_append_new(json_object_get(o, "flags"), json_string("release"));
+			json_object_set_new(o, "release", json_string(out_release));
+		}
 		if (o && json_object_set_new(o, "preboots", json_integer(preboots)) == 0) {
 			char *t = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
 			if (t) {
@@ -326,11 +348,15 @@ static int drive(kb_engine *e, struct logger *lg)
 
 /* ---- modes ---- */
 
+/* --simulate --fix (issue 22): fix mode of the simulator; --partial-q its partial fix */
+static double sim_partial_q;
+
 static int run_simulated(const kb_engine_opts *eo, size_t commits, int shape, double q,
 			 unsigned long long seed, int json, const char *html, struct logger *lg)
 {
 	kb_sim *s = NULL;
-	kb_sim_opts so = { .n = commits, .shape = shape, .q = q, .seed = seed };
+	kb_sim_opts so = { .n = commits, .shape = shape, .q = q, .seed = seed, .fix = eo->fix,
+			   .partial_q = eo->fix ? sim_partial_q : 0 };
 	kb_model *m = NULL;
 	kb_engine *e = NULL;
 	kb_engine_oracle o;
@@ -344,7 +370,7 @@ static int run_simulated(const kb_engine_opts *eo, size_t commits, int shape, do
 	kb_sim_oracle(&o, s, 1);
 	o.log = log_line;
 	o.log_ctx = lg;
-	opt.bad = kb_sim_size(s) - 1;
+	opt.bad = eo->fix ? 0 : kb_sim_size(s) - 1;
 	opt.build_seconds = 420, opt.test_seconds = 540;
 	if (!opt.target_title)
 		opt.target_title = "general protection fault in vmx_vcpu_run";
@@ -361,13 +387,20 @@ static int run_simulated(const kb_engine_opts *eo, size_t commits, int shape, do
 	rc = drive(e, lg);
 	if (rc == KB_EXIT_OK) {
 		char line[64];
-		snprintf(line, sizeof(line), "simulated culprit: c%05zu", kb_sim_culprit(s));
+		snprintf(line, sizeof(line), "simulated %s: c%05zu", eo->fix ? "fix" : "culprit",
+			 kb_sim_culprit(s));
 		log_line(lg, line);
+		if (kb_sim_partial(s) != KB_MODEL_NONE) {
+			snprintf(line, sizeof(line), "simulated partial fix: c%05zu",
+				 kb_sim_partial(s));
+			log_line(lg, line);
+		}
 		rc = finish(e, m, NULL, json, html, -1);
 		if (!json && rc != KB_EXIT_ERROR) {
 			kb_bisect_result r;
 			kb_engine_result(&r, e);
-			printf("simulated culprit: c%05zu (%s)\n", kb_sim_culprit(s),
+			printf("simulated %s: c%05zu (%s)\n", eo->fix ? "fix" : "culprit",
+			       kb_sim_culprit(s),
 			       r.culprit == kb_sim_culprit(s) ? "found" : "not found");
 		}
 	}
@@ -547,6 +580,116 @@ out:
 	return rc;
 }
 
+/* ---- fix bisection (issue 22) ---- */
+
+struct fix_args {
+	const char *crashing, *fixed;
+	int find_fixed;
+};
+
+/* the real fix bisection: range from --crashing (a node, calibrated on) to --fixed
+ * (checked clean by the engine), the same oracle and engine in fix mode; bad input
+ * (a --crashing that does not crash, a --fixed that still does) exits 1 and drops the
+ * stopped bisection's journal */
+static int run_real_fix(const struct real_args *a, const struct fix_args *fx,
+			kb_engine_opts *eo, int json, const char *html, struct logger *lg)
+{
+	kb_cache *cache = NULL;
+	kb_remote *remote = NULL;
+	kb_oracle *o = NULL;
+	kb_engine *e = NULL;
+	char *found = NULL;
+	const char *cache_dir = kb_cli_cache_dir(a->cache_dir);
+	char ccache_url[4200];
+	size_t crash_node = 0;
+	int rc = KB_EXIT_ERROR;
+	kb_bisect_result r;
+	kb_oracle_opts oo = { .repo = a->repo, .bad = fx->fixed ? fx->fixed : fx->crashing,
+			      .config = a->config, .repro = a->repro, .cmdline = a->cmdline,
+			      .cache_dir = cache_dir, .build_cmd = a->build_cmd,
+			      .image = a->image_set ? a->image : NULL, .work_dir = a->work_dir,
+			      .ccache = a->ccache, .accel = a->accel, .workers = eo->workers,
+			      .jobs = a->jobs, .vms = a->vms, .prebuild = a->prebuild,
+			      .run_timeout = a->run_timeout, .boot_timeout = a->boot_timeout,
+			      .cold = a->cold, .log = log_line, .log_ctx = lg };
+
+	if (access(a->repro, R_OK) != 0) /* before the cache is made: bad input, no trace */
+		return kb_cli_error("cannot read reproducer: cannot open '%s': %s; give an existing "
+				    "file with --repro", a->repro, strerror(errno));
+	if (kb_cache_open(&cache, cache_dir, KB_CACHE_CREATE) != 0)
+		return kb_cli_die_error();
+	if (kb_cli_remote_open(&remote, a->remote) != KB_EXIT_OK)
+		goto out;
+	kb_cache_set_remote(cache, remote);
+	if (a->remote)
+		oo.ccache_remote = kb_cli_remote_ccache(ccache_url, sizeof(ccache_url), a->remote);
+	if (kb_oracle_open(&o, cache, remote, &oo) != 0 ||
+	    (fx->find_fixed && kb_oracle_find_fixed(&found, o, eo, fx->crashing) != 0) ||
+	    kb_oracle_fix_range(o, fx->crashing, &crash_node) != 0) {
+		rc = kb_cli_die_error();
+		goto out;
+	}
+	eo->fix = 1;
+	eo->bad = crash_node;
+	if (kb_oracle_engine(&e, o, eo) != 0) {
+		rc = kb_cli_die_error();
+		goto out;
+	}
+	if (prepare_engine(e, o, a, lg) != 0) {
+		rc = kb_cli_die_error();
+		goto out;
+	}
+	rc = drive(e, lg);
+	kb_engine_result(&r, e);
+	if (rc != KB_EXIT_OK) { /* a --fixed that still crashes or does not build */
+		if (r.stop == KB_STOP_NONE || r.stop == KB_STOP_NO_REPRO)
+			kb_oracle_forget_journal(o);
+		goto out;
+	}
+	if (r.stop == KB_STOP_NO_REPRO) {
+		kb_oracle_forget_journal(o);
+		rc = kb_cli_error("the crashing commit %s did not crash: the reproducer showed no "
+				  "target crash in %u rounds of runs (see the calibration lines of the "
+				  "log); give a --crashing that crashes, or check the reproducer, "
+				  "--kernel-cmdline, --config and --title",
+				  kb_gitdag_id(kb_oracle_dag(o), crash_node), r.rounds);
+		goto out;
+	}
+	if (r.culprit != KB_MODEL_NONE &&
+	    kb_gitdag_release_at(&out_release, a->repo,
+				 kb_gitdag_id(kb_oracle_dag(o), r.culprit)) != 0)
+		kb_error_clear(); /* no tag is no error */
+	if (r.culprit != KB_MODEL_NONE) { /* what a user asks next, in the log too */
+		char what[512] = "";
+		if (r.flags & KB_FLAG_MERGE)
+			strcat(what, " a merge;");
+		if (out_release)
+			snprintf(what + strlen(what), sizeof(what) - strlen(what), " release %.64s;",
+				 out_release);
+		if (r.flags & KB_FLAG_OUTSIDE_BUILD)
+			strcat(what, " touches no build input (its kernel is its parent's: suspect "
+				     "flaky evidence);");
+		if (r.flags & KB_FLAG_UNTESTABLE_AFTER)
+			strcat(what, " nothing from it on could be tested;");
+		fprintf(lg->f, "fix %s:%s\n", kb_gitdag_id(kb_oracle_dag(o), r.culprit),
+			what[0] ? what : " an ordinary commit (no merge, no release, changes the "
+					 "kernel)");
+	}
+	out_fix = 1;
+	rc = finish(e, kb_oracle_model(o), kb_oracle_dag(o), json, html,
+		    (long)kb_oracle_preboots(o));
+out:
+	kb_engine_free(e);
+	kb_oracle_free(o);
+	free(found);
+	free(out_release);
+	out_release = NULL;
+	kb_cli_remote_done(remote);
+	kb_cache_free(cache);
+	kb_remote_free(remote);
+	return rc;
+}
+
 /* the defaults that depend on the host: speculative builds and ccache (prebuild -2:
  * --prebuild not given) */
 static void set_defaults(struct real_args *ra, kb_engine_opts *eo, int simulate, int prebuild,
@@ -630,6 +773,7 @@ int cmd_bisect(int argc, char **argv)
 	struct logger lg = { stderr, NULL };
 	struct kb_opt_list gl = { goods, 0, MAX_GOODS }, sl = { skips, 0, MAX_SKIPS };
 	struct ccache_choice cc = { NULL, 0 };
+	struct fix_args fx = { 0 };
 	const char *image = NULL;
 	const struct kb_option options[] = {
 		KB_OPT_STR(0, "repo", &ra.repo, "dir", "git repository of the kernel (default: the "
@@ -709,6 +853,14 @@ int cmd_bisect(int argc, char **argv)
 		KB_OPT_NUMBER(0, "q", &q, 0, 1, "rate",
 			      "--simulate: rate of the crash on bad commits (default 0.5)"),
 		KB_OPT_CALL(0, "seed", &seed, "n", "--simulate: random seed (default 1)", set_seed),
+		KB_OPT_BOOL(0, "fix", &eo.fix, "fix bisection: find the first commit from "
+			    "--crashing to --fixed whose kernel no longer crashes"),
+		KB_OPT_STR(0, "crashing", &fx.crashing, "rev", "--fix: a commit that crashes"),
+		KB_OPT_STR(0, "fixed", &fx.fixed, "rev", "--fix: a later commit that does not"),
+		KB_OPT_BOOL(0, "find-fixed", &fx.find_fixed, "--fix: walk forward over release "
+			    "tags above --crashing to find a fixed one"),
+		KB_OPT_NUMBER(0, "partial-q", &sim_partial_q, 0, 1, "rate", "--simulate --fix: a "
+			      "partial fix before the fix lowers the rate to this (default: none)"),
 		KB_OPT_TABLE_END,
 	};
 
@@ -733,7 +885,18 @@ int cmd_bisect(int argc, char **argv)
 		ra.ccache = cc.prog, ccache_set = 1;
 	if (html && (rc = kb_cli_commit_url(&commit_url, commit_url)) != KB_EXIT_OK)
 		return rc;
-	if (!simulate && (!ra.bad || !ra.config || !ra.repro || (!ra.n_goods && !ra.find_good)))
+	if (!eo.fix && (fx.crashing || fx.fixed || fx.find_fixed))
+		return kb_cli_usage_error(bisect_usage, "--crashing, --fixed and --find-fixed "
+					  "need --fix");
+	if (eo.fix && !simulate && (ra.bad || ra.n_goods || ra.find_good))
+		return kb_cli_usage_error(bisect_usage, "--fix takes --crashing and --fixed (or "
+					  "--find-fixed), not --bad, --good or --find-good");
+	if (eo.fix && !simulate &&
+	    (!fx.crashing || !ra.config || !ra.repro || !fx.fixed == !fx.find_fixed))
+		return kb_cli_usage_error(bisect_usage, "--fix needs --crashing, --fixed or "
+					  "--find-fixed (one of them), --config and --repro");
+	if (!simulate && !eo.fix &&
+	    (!ra.bad || !ra.config || !ra.repro || (!ra.n_goods && !ra.find_good)))
 		return kb_cli_usage_error(bisect_usage, "need --bad, --good (or --find-good; or a "
 					  "range G..B), --config and --repro (or --simulate)");
 	if (!simulate && (ra.n_paths || ra.n_skips) && ra.find_good)
@@ -751,7 +914,10 @@ int cmd_bisect(int argc, char **argv)
 	}
 	lg.p = kb_progress_start(lg.f, simulate ? 0 : progress_every);
 	set_defaults(&ra, &eo, simulate, prebuild, ccache_set);
-	if (simulate)
+	out_fix = eo.fix;
+	if (eo.fix && !simulate)
+		rc = run_real_fix(&ra, &fx, &eo, json, html, &lg);
+	else if (simulate)
 		rc = run_simulated(&eo, commits, shape, q, seed, json, html, &lg);
 	else if (ra.minimize_config && !ra.baseline)
 		rc = kb_cli_usage_error(bisect_usage, "--minimize-config needs --baseline <file>");

@@ -10,6 +10,8 @@ Run by `git bisect run` in a plain kernel work tree (the commit is checked out):
             syzkaller's verdict: bad if at least max(N/6, 2) runs crashed, good if none
             crashed and at least N/2 ran clean, else skip
 Exit 0 good, 1 bad, 125 skip (unbuildable / undecided), as git bisect run wants.
+--fix (fix bisection, `git bisect start --term-old crashing --term-new fixed`): exit 0
+when the verdict is bad (still crashing: the old term), 1 when good (fixed: the new).
 Appends one JSON line per step to --stats (build and test seconds, runs, verdict).
 """
 import argparse
@@ -37,6 +39,8 @@ def main():
     ap.add_argument("--vms", type=int, default=2)
     ap.add_argument("--accel", default="tcg")
     ap.add_argument("--first", action="store_true", help="the first step (b: 2N runs)")
+    ap.add_argument("--fix", action="store_true",
+                    help="fix bisection: crashing is the old term (exit 0), fixed the new")
     a = ap.parse_args()
     env = dict(os.environ)
     for k in ("ARCH", "CROSS_COMPILE", "KCFLAGS", "O", "MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
@@ -97,6 +101,8 @@ def main():
                 open(flaky_file, "w").close()
     st["verdict"] = verdict
     write(a.stats, st)
+    if a.fix:
+        return {"bad": 0, "good": 1, "skip": 125}[verdict]
     return {"good": 0, "bad": 1, "skip": 125}[verdict]
 
 

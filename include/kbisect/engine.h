@@ -135,6 +135,13 @@ typedef struct {
 	int prefetch;             /**< next candidates handed to oracle prefetch() per round
 				       (built and pre-booted ahead): 0 default (= workers),
 				       < 0 none */
+	int fix;                  /**< 1: fix bisection (issue 22; needs a model made with
+				       kb_model_opts.fix): bad is then the crashing commit (calibrated
+				       on, never the answer; 0 is a valid node), the last node the
+				       fixed one (checked after calibration: target crashes there
+				       beyond false ones are an error), and the result is the first commit whose
+				       kernel no longer crashes. Stop rule: the fix's own kernel clean
+				       as a cause's parent must be, a target crash on its parents */
 } kb_engine_opts;
 
 /** Why the engine stopped. */
@@ -159,6 +166,10 @@ const char *kb_engine_stop_name(int stop);
 #define KB_FLAG_MERGE (1u << 1)                 /**< culprit is a merge commit */
 #define KB_FLAG_OUTSIDE_BUILD (1u << 2)         /**< culprit touches no build input */
 #define KB_FLAG_FLAKY (1u << 3)                 /**< reproducer is flaky (q < 0.9) */
+#define KB_FLAG_UNTESTABLE_AFTER (1u << 8)      /**< fix mode: the fix's kernel, or every
+						     tested kernel from it on, cannot be tested
+						     (failed build or boot): the crash may only
+						     have stopped showing */
 
 /** The result of a bisection (kb_engine_result()). */
 typedef struct {

@@ -78,6 +78,23 @@ int kb_gitdag_release_tags(char ***out, size_t *n, const char *repo, const char 
 /** Free what kb_gitdag_release_tags() returned. */
 void kb_gitdag_tags_free(char **tags, size_t n);
 
+/** Fix bisection's ends (bisect/gitdag_fix.c): check that fixed (may be NULL) descends
+ * from crashing, put crashing's full id into crash_hex and its parents' ids into
+ * *parents (free with kb_gitdag_tags_free()): hidden in the walk, they leave the
+ * crashing commit in the range. @return 0, KB_ENOTFOUND, KB_EINVAL (not a descendant,
+ * crashing is a root), KB_ERROR */
+int kb_gitdag_fix_ends(char ***parents, size_t *n_par, char crash_hex[41], const char *repo,
+		       const char *crashing, const char *fixed);
+
+/** Release tags (as kb_gitdag_release_tags()) that descend from crashing, oldest first
+ * (--find-fixed). Free with kb_gitdag_tags_free(). @return 0, or an error */
+int kb_gitdag_release_tags_after(char ***out, size_t *n, const char *repo,
+				 const char *crashing);
+
+/** The release tag naming commit hex (malloc'd into *tag_out), or NULL if none.
+ * @return 0, or an error */
+int kb_gitdag_release_at(char **tag_out, const char *repo, const char *hex);
+
 #ifdef __cplusplus
 }
 #endif

@@ -54,6 +54,14 @@ typedef struct {
 			    *  every run independent, eps up to 0.02 (default 0: each buggy
 			    *  kernel has its own rate around a learned mean, tests may be
 			    *  all-or-nothing, eps up to 0.1, all learned) */
+	int fix;           /**< 1: fix bisection (issue 22): under "h is the fix" node c
+			    *  carries the bug iff h is NOT an ancestor-or-self of c; under
+			    *  KB_MODEL_NONE ("no fix in range") every kernel does, and outside
+			    *  runs (kb_model_add_outside_runs()) are on kernels with the bug
+			    *  (the crashing end), informing q instead of eps. kb_model_buggy()
+			    *  and kb_model_buggy_all() answer in that sense; eps_max defaults
+			    *  to 0.01 (a crash shows the bug unless rare false crashes explain
+			    *  it) (default 0: cause) */
 } kb_model_opts;
 
 /** Create a model of n nodes (1..KB_MODEL_MAX_NODES), each of prior weight 1, no edges.
@@ -103,7 +111,8 @@ int kb_model_add_runs(kb_model *m, size_t node, unsigned target, unsigned clean,
 		      unsigned censored);
 
 /** Add one test on kernels known to be outside the range and without the bug (e.g.
- * the good commits); they only inform eps. @return 0 */
+ * the good commits); they only inform eps. In fix mode (kb_model_opts.fix) the
+ * kernels outside are the crashing end, with the bug: they inform q. @return 0 */
 int kb_model_add_outside_runs(kb_model *m, unsigned target, unsigned clean);
 
 /** Pooled evidence of node's kernel (same signature): counts of target crashes, clean
@@ -144,7 +153,8 @@ double kb_model_posterior_none(const kb_model *m);
 size_t kb_model_top(const kb_model *m, double *p);
 
 /** Posterior probability that node's kernel carries the bug, i.e. that the culprit is an
- * ancestor of node or node itself. */
+ * ancestor of node or node itself (fix mode: that the fix is not, or that there is
+ * no fix in range). */
 double kb_model_buggy(const kb_model *m, size_t node);
 
 /** kb_model_buggy() for every node at once into out[0..n-1] (fast: four-Russians tables

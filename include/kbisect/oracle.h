@@ -121,6 +121,23 @@ kb_model *kb_oracle_model(const kb_oracle *o);
 /** Kernels pre-booted ahead of their test so far. */
 unsigned kb_oracle_preboots(const kb_oracle *o);
 
+/** Fix bisection (bisect/oracle_fix.c): load the commits from crashing (a node itself,
+ * its parents hidden) to the oracle's bad (the fixed commit) on a model in fix mode;
+ * *crash_node gets crashing's node (set it as kb_engine_opts.bad with .fix = 1).
+ * @return 0, or an error (unknown revision, fixed not a descendant of crashing) */
+int kb_oracle_fix_range(kb_oracle *o, const char *crashing, size_t *crash_node);
+
+/** --find-fixed: test release tags above crashing, oldest first (at most 8); the first
+ * that builds and shows no target crash in the calibration's runs becomes the oracle's
+ * fixed end (*fixed_out, malloc'd; keep it until kb_oracle_free()).
+ * @return 0, KB_ENOTFOUND (none ran clean), or an error */
+int kb_oracle_find_fixed(char **fixed_out, kb_oracle *o, const kb_engine_opts *eo,
+			 const char *crashing);
+
+/** Remove this bisection's journal (local file and shared-cache ref): after bad input,
+ * nothing of the stopped bisection is replayed. */
+void kb_oracle_forget_journal(kb_oracle *o);
+
 /** Wait for speculative builds, close the pool and builders and free o; NULL ok. */
 void kb_oracle_free(kb_oracle *o);
 

@@ -50,6 +50,13 @@ typedef struct {
 	double build_seconds;  /**< simulated build time [420] */
 	double test_seconds;   /**< simulated test round time [540] */
 	uint64_t seed;         /**< history, culprit and runs derive from it */
+	int fix;               /**< 1: fix bisection (issue 22): the culprit is a fix, node 0
+				    *  the crashing commit (builds, never the fix), the last node
+				    *  the fixed one; a kernel has the bug iff the fix is not an
+				    *  ancestor-or-self of it [0: cause] */
+	double partial_q;      /**< fix mode, > 0: a partial fix, drawn among the fix's
+				    *  ancestors, after which kernels without the fix crash at
+				    *  this rate instead of q [0: none] */
 } kb_sim_opts;
 
 /** Make a synthetic history. *out is yours: kb_sim_free() it. @return 0, KB_EINVAL */
@@ -61,8 +68,11 @@ void kb_sim_free(kb_sim *s);
 /** Number of commits (nodes) of the history; the bad commit is the last one. */
 size_t kb_sim_size(const kb_sim *s);
 
-/** The hidden culprit. */
+/** The hidden culprit (fix mode: the hidden fix). */
 size_t kb_sim_culprit(const kb_sim *s);
+
+/** Fix mode with kb_sim_opts.partial_q: the hidden partial fix, else KB_MODEL_NONE. */
+size_t kb_sim_partial(const kb_sim *s);
 
 /** Number of commits the hidden culprit was drawn from, uniformly (the identifiable
  * ones: they build, change the kernel and have buildable parents). */

@@ -11,7 +11,10 @@ and in it two real, flaky kernel bugs, each added by one commit:
   bug B  kernel/sys.c uname() under personality(UNAME26): a NULL dereference in ~40%
 
 plus a tinyconfig-based config for the VM pool, and the reproducers repro-a.c and
-repro-b.c. Each reproducer also fails on its own in ~8% of runs (--syzfail) with
+repro-b.c. For fix bisection (issue 22), --fix-a-at adds a later commit that fixes bug A
+(the prctl reset no longer goes through the group leader), and --partial-fix-a-at one
+before it that only narrows the race (the NULL dereference taken in ~10% of calls);
+scenario.json then names them fix_a and partial_fix_a. Each reproducer also fails on its own in ~8% of runs (--syzfail) with
 `SYZFAIL: wrong response packet`, as syzkaller's executor does.
 
 Both bugs and the reproducers draw their randomness the ordinary way: the kernel's
@@ -24,6 +27,7 @@ nothing is done. Prints the path of scenario.json.
 
 usage: scenario.py --repo DIR --dir OUT [--name demo] [--commits 30] [--merges 0]
                    [--seed 1] [--bug-a-at 0.55] [--bug-b-at 0.3] [--syzfail 8]
+                   [--fix-a-at F [--partial-fix-a-at P]]
 """
 import argparse
 import json
@@ -74,6 +78,15 @@ BUG_B = ("\t\tcopy = clamp_t(size_t, len, 1, sizeof(buf));\n",
          "\t\t\tif (ns_rel[0] == 0)\n"
          "\t\t\t\trest = \"\";\n"
          "\t\t}\n")
+
+# the fix of bug A: reset from the task's own default, as before bug A; the partial fix
+# only narrows the race (a smaller window: ~10% of calls instead of ~40%)
+FIX_A = (BUG_A[1], "\t\tif (arg2 <= 0) {\n"
+         "\t\t\t/* the group leader may be going away: use our own default */\n"
+         "\t\t\tcurrent->timer_slack_ns = current->default_timer_slack_ns;\n"
+         "\t\t}\n")
+PARTIAL_A = ("\t\t\tif (get_random_u32() % 10 < 4)\n\t\t\t\tleader = NULL; /* lost the race with exit */\n",
+             "\t\t\tif (get_random_u32() % 10 < 1)\n\t\t\t\tleader = NULL; /* lost the race with exit */\n")
 
 REPRO = r'''// %(name)s: reproducer of kbisect demo bug %(bug)s (%(what)s).
 // Like syzkaller's executor it sometimes fails on its own: SYZFAIL, not a kernel bug.
@@ -206,9 +219,18 @@ def main():
     ap.add_argument("--bug-b-at", type=float, default=0.3)
     ap.add_argument("--syzfail", type=int, default=8,
                     help="percent of runs a reproducer fails on its own (SYZFAIL)")
+    ap.add_argument("--fix-a-at", type=float, default=None,
+                    help="a later commit fixes bug A (fix bisection)")
+    ap.add_argument("--partial-fix-a-at", type=float, default=None,
+                    help="with --fix-a-at: an earlier commit only narrows bug A's race")
     a = ap.parse_args()
     params = {k: getattr(a, k) for k in ("name", "commits", "merges", "seed", "bug_a_at",
                                           "bug_b_at", "syzfail")}
+    for k in ("fix_a_at", "partial_fix_a_at"):  # only when given: old scenarios stay valid
+        if getattr(a, k) is not None:
+            params[k] = getattr(a, k)
+    if a.partial_fix_a_at is not None and a.fix_a_at is None:
+        ap.error("--partial-fix-a-at needs --fix-a-at")
     a.dir = os.path.abspath(a.dir)
     os.makedirs(a.dir, exist_ok=True)
     out = os.path.join(a.dir, "scenario.json")
@@ -230,6 +252,23 @@ def main():
     ib = max(1, min(n - 2, int(n * a.bug_b_at)))
     if ib == ia:
         ib = ia - 1
+    # fix bisection: the partial fix and the fix of bug A come after it
+    fixes = {}
+
+    def free_index(at):  # the first index from n * at not taken by a bug or a fix
+        i = max(1, min(n - 1, int(n * at)))
+        while i < n - 1 and (i in (ia, ib) or i in fixes):
+            i += 1
+        return i
+    if a.fix_a_at is not None:
+        if a.partial_fix_a_at is not None:
+            fixes[free_index(a.partial_fix_a_at)] = "partial"
+        fixes[free_index(a.fix_a_at)] = "fix"
+        if (len(fixes) != (2 if a.partial_fix_a_at is not None else 1) or
+                any(i in (ia, ib) for i in fixes) or
+                not all(ia < i for i in fixes) or
+                (len(fixes) == 2 and min(fixes) != [i for i in fixes if fixes[i] == "partial"][0])):
+            ap.error("need bug A < partial fix < fix, each at its own commit")
     # layout: a mainline of commits; `merges` topic branches, each forked from an
     # earlier mainline commit and merged back (their commits are part of the n)
     topic_of = {}
@@ -240,7 +279,7 @@ def main():
             for _ in range(100):
                 start = rng.randint(2, max(2, n - 3 - 3 * per))
                 win = [i for i in range(start, min(n - 2, start + 3 * per))
-                       if i not in (ia, ib) and i not in topic_of]
+                       if i not in (ia, ib) and i not in fixes and i not in topic_of]
                 if len(win) >= per:
                     break
             for i in sorted(rng.sample(win, min(per, len(win)))):
@@ -285,6 +324,20 @@ def main():
             main_head = w.commit(ref, msg, [main_head], [("kernel/sys.c",
                                                           main_state["kernel/sys.c"])])
             culprit[bug] = main_head
+            index_to_mark[i] = main_head
+        elif i in fixes:
+            old, new = FIX_A if fixes[i] == "fix" else PARTIAL_A
+            c = content("kernel/sys.c", main_state).decode()
+            if fixes[i] == "fix" and old not in c:  # after the partial fix
+                old = old.replace(PARTIAL_A[0], PARTIAL_A[1])
+            assert old in c, "kernel/sys.c: anchor of the %s of bug a not found" % fixes[i]
+            main_state["kernel/sys.c"] = c.replace(old, new, 1).encode()
+            msg = ("prctl: PR_SET_TIMERSLACK: do not reset from the group leader\n"
+                   if fixes[i] == "fix" else
+                   "prctl: PR_SET_TIMERSLACK: narrow the group leader race\n")
+            main_head = w.commit(ref, msg, [main_head], [("kernel/sys.c",
+                                                          main_state["kernel/sys.c"])])
+            culprit[fixes[i]] = main_head
             index_to_mark[i] = main_head
         elif i in topic_of:
             tp = topics[topic_of[i]]
@@ -352,7 +405,7 @@ def main():
                               "body": body, "syzfail": a.syzfail})
     touched = {}
     for i, f in enumerate(files):
-        if i in (ia, ib):
+        if i in (ia, ib) or i in fixes:
             continue
         k = "built" if f in BUILT else f.split("/")[0] + "/"
         touched[k] = touched.get(k, 0) + 1
@@ -363,6 +416,10 @@ def main():
            "config": cfg, "repro_a": os.path.join(a.dir, "repro-a.c"),
            "repro_b": os.path.join(a.dir, "repro-b.c"), "commits": total,
            "merges": nmerges, "touched": touched}
+    if "fix" in culprit:
+        res["fix_a"] = sha(culprit["fix"])
+    if "partial" in culprit:
+        res["partial_fix_a"] = sha(culprit["partial"])
     with open(out + ".tmp", "w") as fp:
         json.dump(res, fp, indent=1)
     os.rename(out + ".tmp", out)

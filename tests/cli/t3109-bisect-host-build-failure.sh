@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/cli/t3106-bisect-host-build-failure.sh - a build that fails because of the host
+# tests/cli/t3109-bisect-host-build-failure.sh - a build that fails because of the host
 # during a real bisection (the first build runs a tool that is not installed, as a
 # kernel build without flex does) is infra: the log says so, the commit is not made
 # untestable, nothing is recorded, the build is tried again and the right commit is
@@ -31,4 +31,4 @@ o = json.load(open(sys.argv[1]))
 assert o["culprit"] == sys.argv[2], (o["culprit"], sys.argv[2])
 assert all(t["buildable"] for t in o["tested"]), o["tested"]
 PY
-echo "t3106-bisect-host-build-failure: ok"
+echo "t3109-bisect-host-build-failure: ok"

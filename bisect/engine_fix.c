@@ -1,0 +1,121 @@
+/*
+ * bisect/engine_fix.c - what fix bisection (issue 22, kb_engine_opts.fix) changes in the
+ * engine: the stop rule's direct evidence, the runs given to likely fixes, the
+ * "nothing testable after it" flag.
+ * Owns: kb_engine__evidence_gap_fix(), kb_engine__fix_top_up(),
+ * kb_engine__fix_untestable_after().
+ * Not: the model's inverted direction (bisect/model_post.c, kb_model_opts.fix), the
+ * check of the fixed commit after calibration (bisect/engine.c check_fixed()), the
+ * cause rule (bisect/engine.c kb_engine__evidence_gap()).
+ * DESIGN: the evidence is asymmetric. One target crash shows that a kernel still has
+ * the bug (up to the false-crash rate); clean runs only make it less likely, the less so
+ * the lower q is. So the roles of the cause rule swap: the fix's own kernel must be
+ * clean as a cause's parent must be (clean runs enough for the low end of a buggy
+ * kernel's rate learned on the crashing commit, from two separately booted tests, no
+ * more target crashes than false crashes explain, not explainable as frozen tests),
+ * and each parent
+ * of the fix that builds must show the target crash once (the crashing commit did at
+ * calibration; a parent outside the range is an ancestor of the crashing commit and
+ * taken to have the bug, as git bisect does). What makes a target crash on the fix
+ * count is the model's false-crash rate, at most 1% in fix mode (KB_MODEL__FIX_EPS_MAX,
+ * where cause mode allows 10%): a partial fix that only lowers q (to 0.15, say) must
+ * not pass for a fixed kernel with false crashes.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "kbisect/engine.h"
+#include "model_internal.h"
+#include "engine_internal.h"
+
+#define FIX_LIKELY 0.05 /* posterior from which a candidate fix gets its clean runs */
+#define FIX_TOPUP_MARGIN 1.25 /* as TOPUP_MARGIN in engine_choose.c */
+
+size_t kb_engine__evidence_gap_fix(const kb_engine *e, size_t top, size_t *need,
+				   const char **why)
+{
+	size_t n = 0, np = kb_model_n_parents(e->m, top);
+	double eps_hi, q_lo, q_frz;
+	const char *w = NULL;
+	static const char *const short_why[] = {
+		NULL,
+		"the fix has too few clean runs for the rate learned on the crashing commit",
+		"the fix's clean evidence does not come from two separately booted tests with "
+		"N/2 clean runs each",
+		"the fix's target crashes are more than false crashes explain",
+		"the fix's clean tests could each be one frozen outcome of a buggy kernel "
+		"(all-or-nothing tests): one more boot is asked",
+	};
+	int sh;
+
+	kb_model_misfit(e->m, &eps_hi, NULL, NULL);
+	q_lo = kb_model_kernel_rate_quantile(e->m, 0.05);
+	q_frz = 1 - pow(PARENT_MISS, 1.0 / (6 * e->opt.runs_per_test));
+	if (q_lo > q_frz)
+		q_frz = q_lo;
+	if (e->rec[top].built < 0)
+		w = "the fix's own kernel cannot be tested (build or boot failed)", need[n++] = top;
+	else if ((sh = kb_engine__clean_short(e, top, eps_hi, q_frz)) != 0)
+		w = short_why[sh], need[n++] = top;
+	for (size_t i = 0; i < np && n < MAX_GAPS; i++) {
+		size_t par = kb_model_parent(e->m, top, i);
+		unsigned t;
+		if (e->rec[par].built < 0)
+			continue;
+		kb_model_evidence(e->m, par, &t, NULL, NULL);
+		if (t == 0) {
+			need[n++] = par;
+			if (!w)
+				w = "no target crash on a parent of the fix yet";
+		}
+	}
+	if (why)
+		*why = w;
+	return n;
+}
+
+void kb_engine__fix_top_up(kb_engine *e, kb_engine_request *rq, size_t n)
+{
+	unsigned cap = 4 * e->opt.runs_per_test, need_clean = kb_engine__clean_needed(e);
+	double useful = e->runs_asked ? (double)e->runs_told / e->runs_asked : 0.9;
+
+	if (cap > KB_ENGINE_MAX_RUNS)
+		cap = KB_ENGINE_MAX_RUNS;
+	if (e->opt.fixed_runs)
+		return;
+	if (useful < 0.5)
+		useful = 0.5;
+	for (size_t j = 0; j < n; j++) {
+		size_t h = rq[j].node;
+		unsigned clean;
+		if (e->m->post[h] < FIX_LIKELY)
+			continue;
+		kb_model_evidence(e->m, h, NULL, &clean, NULL);
+		if (clean >= need_clean)
+			continue;
+		double left = FIX_TOPUP_MARGIN * need_clean - clean;
+		unsigned want = (unsigned)ceil(left / useful);
+		if (want > cap)
+			want = cap;
+		if (rq[j].runs < want)
+			rq[j].runs = want;
+	}
+}
+
+int kb_engine__fix_untestable_after(const kb_engine *e, size_t top)
+{
+	int any = 0;
+
+	if (!e->opt.fix || top >= e->n)
+		return 0;
+	if (e->rec[top].built < 0)
+		return 1;
+	for (size_t c = top; c < e->n; c++) {
+		if (!kb_model_is_ancestor(e->m, top, c) || !e->rec[c].tests)
+			continue;
+		any = 1;
+		if (e->rec[c].built >= 0 && e->rec[c].target + e->rec[c].clean > 0)
+			return 0;
+	}
+	return any;
+}

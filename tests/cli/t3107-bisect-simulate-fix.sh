@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# tests/cli/t3107-bisect-simulate-fix.sh - `kbisect bisect --simulate --fix` (issue 22):
+# the engine's fix mode on synthetic histories, without kernels: the JSON says
+# "mode": "fix" and names the simulated fix, also with a partial fix that lowers q
+# first (--partial-q); cause mode's JSON says "mode": "cause".
+# kb-test-labels: unit
+src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=lib/preamble.sh
+. "$src/tests/cli/lib/preamble.sh"
+
+check() { # args: want-mode log out
+	python3 - "$1" "$2" "$3" <<'PY'
+import json, re, sys
+o = json.load(open(sys.argv[3]))
+assert o["mode"] == sys.argv[1], o["mode"]
+what = "fix" if sys.argv[1] == "fix" else "culprit"
+m = re.search(r"simulated %s: (c\d+)" % what, open(sys.argv[2]).read())
+assert m and o["culprit"] == m.group(1), (o["culprit"], m and m.group(1))
+assert o["probability"] >= 0.99, o["probability"]
+PY
+}
+"$KBISECT" bisect --simulate --fix --commits 200 --seed 3 --q 0.4 --json --log "$tmp/l1" \
+	>"$tmp/o1" || fail "simulate --fix: $(tail "$tmp/l1")"
+check fix "$tmp/l1" "$tmp/o1" || fail "simulate --fix: $(cat "$tmp/o1")"
+"$KBISECT" bisect --simulate --fix --commits 200 --seed 2 --q 0.6 --partial-q 0.15 --json \
+	--log "$tmp/l2" >"$tmp/o2" || fail "simulate --fix --partial-q: $(tail "$tmp/l2")"
+grep -q "^simulated partial fix: c" "$tmp/l2" || fail "no partial fix in the history"
+check fix "$tmp/l2" "$tmp/o2" || fail "simulate --fix --partial-q: $(cat "$tmp/o2")"
+"$KBISECT" bisect --simulate --commits 200 --seed 3 --json --log "$tmp/l3" >"$tmp/o3" ||
+	fail "simulate: $(tail "$tmp/l3")"
+check cause "$tmp/l3" "$tmp/o3" || fail "simulate (cause): $(cat "$tmp/o3")"
+"$KBISECT" bisect --simulate --fix --commits 200 --seed 3 --log /dev/null >"$tmp/t" ||
+	fail "simulate --fix (text)"
+grep -q "^fix: c" "$tmp/t" || fail "text: $(cat "$tmp/t")"
+echo ok
