@@ -39,6 +39,7 @@ static const char *const bisect_usage[] = {
 	"               [--work-dir <dir>] [--jobs <n>] [--accel tcg|kvm|auto] [--vms <n>]",
 	"               [--run-timeout <s>] [--boot-timeout <s>] [--prebuild <n>] [--cold]",
 	"               [--ccache <prog> | --no-ccache]",
+	"               [--executor local|slurm] [--slurm-partition <p>] [--slurm-args <opts>]",
 	"kbisect bisect --simulate [--commits <n>] [--shape linear|merges] [--q <rate>]",
 	"               [--seed <n>] [--workers <k>] [--runs-per-test <n>] [--confidence <p>]",
 	"               [--json] [--html <file>] [--log <file>]",
@@ -105,6 +106,14 @@ static const char *set_seed(const struct kb_option *opt, const char *arg)
 	return NULL;
 }
 
+static const char *set_executor(const struct kb_option *opt, const char *arg)
+{
+	if (strcmp(arg, "local") && strcmp(arg, "slurm"))
+		return "give local or slurm";
+	*(const char **)opt->value = arg;
+	return NULL;
+}
+
 /* below this many CPUs, builds and TCG VMs share the cores: a speculative build only
  * slows the tests down, so --prebuild is off unless asked for */
 #define PREBUILD_MIN_CPUS 8
@@ -142,6 +151,8 @@ struct real_args {
 	unsigned prebuild; /* speculative builds per round */
 	double boot_timeout; /* kernel boot to agent ready (0: the pool's default) */
 	int cold;            /* boot a fresh VM for every run (no snapshot clones) */
+	const char *executor; /* --executor local|slurm */
+	const char *slurm_partition, *slurm_args;
 };
 
 /* ---- output ---- */
@@ -326,6 +337,8 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 			      .workers = eo->workers, .jobs = a->jobs, .vms = a->vms,
 			      .prebuild = a->prebuild, .run_timeout = a->run_timeout,
 			      .boot_timeout = a->boot_timeout, .cold = a->cold,
+			      .executor = a->executor, .slurm_partition = a->slurm_partition,
+			      .slurm_args = a->slurm_args,
 			      .log = log_line, .log_ctx = lg };
 
 	if (access(a->repro, R_OK) != 0) /* before the cache is made: bad input, no trace */
@@ -336,6 +349,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	if (kb_cli_remote_open(&remote, a->remote) != KB_EXIT_OK)
 		goto out;
 	kb_cache_set_remote(cache, remote); /* the second tier (NULL: local only) */
+	oo.remote_url = remote ? kb_remote_url(remote) : NULL; /* --executor slurm's data plane */
 	if (a->remote)
 		oo.ccache_remote = kb_cli_remote_ccache(ccache_url, sizeof(ccache_url), a->remote);
 	no_repro_hint = a->cold ? "" : "; the runs were clones of one saved boot per kernel "
@@ -381,8 +395,9 @@ static void set_defaults(struct real_args *ra, kb_engine_opts *eo, int simulate,
 		eo->prefetch = prebuild == -2 ? 0 : prebuild == 0 ? -1 : prebuild;
 	} else {
 		unsigned k = eo->workers ? eo->workers : 1;
+		int cluster = ra->executor && !strcmp(ra->executor, "slurm"); /* not our cores */
 		ra->prebuild = prebuild != -2 ? (unsigned)prebuild :
-			      sysconf(_SC_NPROCESSORS_ONLN) >= PREBUILD_MIN_CPUS ? k : 0;
+			      cluster || sysconf(_SC_NPROCESSORS_ONLN) >= PREBUILD_MIN_CPUS ? k : 0;
 		/* next candidates handed over each round: pre-booted when their kernel is at
 		 * hand, built (up to --prebuild) when not */
 		eo->prefetch = (int)(ra->prebuild > k ? ra->prebuild : k);
@@ -465,6 +480,13 @@ int cmd_bisect(int argc, char **argv)
 			       "on machines with 8 or more CPUs and in --simulate, else 0: on a few "
 			       "cores the builds only slow the VMs down); next candidates whose "
 			       "kernel is at hand are pre-booted in any case"),
+		KB_OPT_CALL(0, "executor", &ra.executor, "local|slurm", "where builds and tests "
+			    "run: local (default: this host) or slurm (each build and test a Slurm "
+			    "job; needs --remote; see docs/scale-out.md)", set_executor),
+		KB_OPT_STR(0, "slurm-partition", &ra.slurm_partition, "p",
+			   "--executor slurm: the partition of the jobs (default: the cluster's)"),
+		KB_OPT_STR(0, "slurm-args", &ra.slurm_args, "opts", "--executor slurm: more sbatch "
+			   "options for every job, e.g. \"--cpus-per-task=8 --mem=8G\""),
 		KB_OPT_BOOL(0, "simulate", &simulate, "bisect a synthetic history with simulated "
 			    "builds (7 min) and test rounds (9 min)"),
 		KB_OPT_UNSIGNED(0, "commits", &commits, 2, KB_MODEL_MAX_NODES, "n",
@@ -487,6 +509,10 @@ int cmd_bisect(int argc, char **argv)
 		ra.image = image, ra.image_set = 1;
 	if (cc.set)
 		ra.ccache = cc.prog, ccache_set = 1;
+	if ((ra.slurm_partition || ra.slurm_args) &&
+	    !(ra.executor && !strcmp(ra.executor, "slurm")))
+		return kb_cli_usage_error(bisect_usage, "--slurm-partition and --slurm-args need "
+					  "--executor slurm");
 	if (logpath) {
 		lg.f = fopen(logpath, "a");
 		if (!lg.f)

@@ -82,6 +82,10 @@ typedef struct {
 	double run_timeout;       /**< seconds a run of the reproducer may take */
 	double boot_timeout;      /**< kernel boot to agent ready (0: the pool's default) */
 	int cold;                 /**< 1: boot a fresh VM for every run */
+	const char *executor;     /**< "local" (NULL: the same) or "slurm" (jobs on a cluster) */
+	const char *remote_url;   /**< the cache server's URL (--remote): slurm jobs use it */
+	const char *slurm_partition; /**< --slurm-partition, or NULL */
+	const char *slurm_args;   /**< --slurm-args: more sbatch options, or NULL */
 	void (*log)(void *ctx, const char *line); /**< the bisection log (required) */
 	void *log_ctx;            /**< its context */
 } kb_oracle_opts;
