@@ -49,6 +49,9 @@ typedef struct {
 	double nonkernel;      /**< fraction of commits touching no build input [0.1]; <0: 0 */
 	double build_seconds;  /**< simulated build time [420] */
 	double test_seconds;   /**< simulated test round time [540] */
+	double job_latency;    /**< seconds from submitting a build or a test as a job to its
+				    *  start (a batch scheduler such as Slurm), paid by every
+				    *  build and every test [0] */
 	uint64_t seed;         /**< history, culprit and runs derive from it */
 } kb_sim_opts;
 
