@@ -88,7 +88,8 @@ static void opt(char *buf, size_t cap, size_t *n, const char *name, const char *
 	sq(buf, cap, n, value);
 }
 
-/* the start of every job: a private directory on the node, removed at the end */
+/* the start of every job: a private directory on the node, removed at the end, and
+ * the job's output file (sbatch --output) removed when the job succeeded */
 static void prologue(kb_oracle *o, char *buf, size_t cap, size_t *n)
 {
 	struct oracle_slurm *sl = o->slurm;
@@ -102,7 +103,8 @@ static void prologue(kb_oracle *o, char *buf, size_t cap, size_t *n)
 	sq(buf, cap, n, o->a.remote_url);
 	/* the job's scratch directory: short (QEMU's sockets live under it) and local */
 	ap(buf, cap, n, "\nmkdir -p \"$N\"\nd=$(mktemp -d /tmp/kbj.XXXXXX)\n"
-	   "trap 'rm -rf \"$d\"' EXIT\nexport TMPDIR=\"$d\"\n");
+	   "trap 'rc=$?; rm -rf \"$d\"; [ $rc -ne 0 ] || "
+	   "rm -f \"/tmp/kbisect-slurm-$SLURM_JOB_ID.log\"' EXIT\nexport TMPDIR=\"$d\"\n");
 }
 
 /* get object hex from the cache server into "$d/name" */
