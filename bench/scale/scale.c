@@ -57,7 +57,7 @@ int main(int argc, char **argv)
 	size_t nk = 5, nq = 2, commits = 5000;
 	unsigned trials = 10;
 
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v) {
 			fprintf(stderr, "kb-scale: '%s' needs a value; see the header of "
@@ -78,7 +78,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "kb-scale: unknown option '%s'\n", a);
 			return 129;
 		}
-		i++;
 	}
 	if (!trials || !nk || !nq || latency < 0) {
 		fprintf(stderr, "kb-scale: bad --trials, --k, --q or --latency\n");
