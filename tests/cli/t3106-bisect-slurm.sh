@@ -8,7 +8,8 @@
 # host B (its own cache, work trees and node directory) runs the same command with the
 # same --remote and finishes: the culprit of t3101 (what --executor local finds), the
 # lost runs counted as infra, every job of both hosts in sacct, and no path of the
-# coordinator in any job's script. A bad partition is an error before the first round.
+# coordinator in any job's script. A bad partition, or no --remote, is an error before
+# the first round; --slurm-partition without --executor slurm a usage error.
 # kb-test-labels: vm slurm
 # kb-test-timeout: 900
 src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -34,6 +35,9 @@ cleanup() {
 	# slurmd must be up again whatever happened (a shared cluster)
 	[ -f "$KB_SLURM_DIR/slurmd.pid" ] && kill -0 "$(cat "$KB_SLURM_DIR/slurmd.pid")" 2>/dev/null ||
 		bash "$src/scripts/slurm-local.sh" start-slurmd "$KB_SLURM_DIR" 2>/dev/null || true
+	# the output files jobs that failed left on the node (this host)
+	cat "$tmp"/log* 2>/dev/null | grep -o "as job [0-9]*" | while read -r _ _ id; do
+		rm -f "/tmp/kbisect-slurm-$id.log"; done
 	if [ -n "$own" ]; then bash "$src/scripts/slurm-local.sh" stop "$KB_SLURM_DIR"; fi
 	[ -n "${KB_KEEP:-}" ] || rm -rf "$tmp"
 }
@@ -67,6 +71,20 @@ set -e
 grep -q "Slurm rejects the jobs of this bisection.*Invalid partition" "$tmp/errbad" ||
 	fail "bad partition message: $(cat "$tmp/errbad")"
 grep -q "^round" "$tmp/logbad" && fail "rounds ran with a bad partition"
+
+# no cache server: an error at once; Slurm options without the executor: a usage error
+set +e
+"$KBISECT" bisect --executor slurm --repo "$repo" --bad HEAD --good v1.0 --config "$tmp/config" \
+	--repro "$tmp/repro.c" --cache "$tmp/c0" >/dev/null 2>"$tmp/err0"
+rc0=$?
+"$KBISECT" bisect --slurm-partition debug --repo "$repo" --bad HEAD --good v1.0 \
+	--config "$tmp/config" --repro "$tmp/repro.c" >/dev/null 2>"$tmp/err1"
+rc1=$?
+set -e
+[ $rc0 -eq 1 ] && grep -q "needs a cache server (--remote URL" "$tmp/err0" ||
+	fail "slurm without --remote: exit $rc0: $(cat "$tmp/err0")"
+[ $rc1 -eq 129 ] && grep -q "need --executor slurm" "$tmp/err1" ||
+	fail "--slurm-partition alone: exit $rc1: $(cat "$tmp/err1")"
 
 # faults. The program the jobs run: the first job fails at start (as on a node without
 # kbisect); builds take 4 s longer, so a build job is seen running
