@@ -238,6 +238,12 @@ int kb_slurm_open(kb_slurm **out, const kb_slurm_opts *opts)
 	free(bufs);
 	if (rc != 0) {
 		const char *why = last_line(line, sizeof(line), e[0] ? e : o);
+		const char *munge = strstr(e, "Munge encode failed");
+		if (munge && !strstr(why, "Munge")) { /* the cause, before Slurm's summary */
+			size_t l = strlen(line);
+			snprintf(line + l, sizeof(line) - l, " (%.*s)", (int)strcspn(munge, "\n"),
+				 munge);
+		}
 		kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "--executor slurm: Slurm rejects the "
 			      "jobs of this bisection (sbatch --test-only%s%s%s%s: %s); check "
 			      "--slurm-partition and --slurm-args against 'sinfo', and that munged "

@@ -72,6 +72,16 @@ grep -q "Slurm rejects the jobs of this bisection.*Invalid partition" "$tmp/errb
 	fail "bad partition message: $(cat "$tmp/errbad")"
 grep -q "^round" "$tmp/logbad" && fail "rounds ran with a bad partition"
 
+# no munge (the socket of the cluster's munged not there): the same, Slurm's reason given
+sed "s|^AuthInfo=.*|AuthInfo=socket=$tmp/no-munge.sock|" "$SLURM_CONF" > "$tmp/nomunge.conf"
+set +e
+(SLURM_CONF=$tmp/nomunge.conf host a --log "$tmp/lognm" >/dev/null 2>"$tmp/errnm")
+rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "Slurm rejects the jobs of this bisection" "$tmp/errnm" ||
+	fail "no munge: exit $rc: $(cat "$tmp/errnm")"
+echo "no munge: $(cat "$tmp/errnm")"
+
 # no cache server: an error at once; Slurm options without the executor: a usage error
 set +e
 "$KBISECT" bisect --executor slurm --repo "$repo" --bad HEAD --good v1.0 --config "$tmp/config" \
