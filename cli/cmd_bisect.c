@@ -477,7 +477,8 @@ int cmd_bisect(int argc, char **argv)
 		KB_OPT_BOOL(0, "cold", &ra.cold, "as in 'kbisect pool run'"),
 		KB_OPT_INTEGER(0, "prebuild", &prebuild, 0, 64, "n", "build up to n of the "
 			       "likeliest next candidates while a round's tests run (default: <k> "
-			       "on machines with 8 or more CPUs and in --simulate, else 0: on a few "
+			       "on machines with 8 or more CPUs, in --simulate and with --executor "
+			       "slurm, else 0: on a few "
 			       "cores the builds only slow the VMs down); next candidates whose "
 			       "kernel is at hand are pre-booted in any case"),
 		KB_OPT_CALL(0, "executor", &ra.executor, "local|slurm", "where builds and tests "
