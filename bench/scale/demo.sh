@@ -5,8 +5,8 @@
 # with --executor slurm on the local cluster (scripts/slurm-local.sh, or $KB_SLURM_DIR),
 # data through a fresh cache server; KB_SCALE_DEMO="local slurm" runs --executor local
 # first in the same go and prints the ratio (default "slurm"; "local" alone for a
-# baseline run of its own). Prints wall seconds, builds, runs, jobs and
-# whether the culprit is right. Minutes on two idle cores (the kernel builds dominate);
+# baseline run of its own); KB_SCALE_DEMO_ARGS adds options (e.g. --prebuild 0).
+# Prints wall seconds, builds, runs, jobs and whether the culprit is right. Minutes on two idle cores (the kernel builds dominate);
 # skips (exit 0) without linux-source-6.1 or Slurm.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -50,6 +50,7 @@ run() { local ex=$1 url t0; url=$(serve "$ex"); t0=$(date +%s.%N)
 		--good import --bad "$bad" --config "$(field config)" --repro "$(field repro_a)" \
 		--cache "$tmp/$ex/cache" --work-dir "$tmp/$ex/work" --workers 1 --vms 2 \
 		--accel tcg --run-timeout 30 --remote "$url" --json --log "$tmp/$ex.log" \
+		${KB_SCALE_DEMO_ARGS:-} \
 		>"$tmp/$ex.json" 2>"$tmp/$ex.err" || { tail -20 "$tmp/$ex.log"; cat "$tmp/$ex.err"; }
 	python3 -c "import time; print(round(time.time() - $t0, 1))" > "$tmp/$ex.s"; }
 for ex in ${KB_SCALE_DEMO:-slurm}; do run "$ex"; done
