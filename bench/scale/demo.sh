@@ -6,8 +6,9 @@
 # data through a fresh cache server; KB_SCALE_DEMO="local slurm" runs --executor local
 # first in the same go and prints the ratio (default "slurm"; "local" alone for a
 # baseline run of its own); KB_SCALE_DEMO_ARGS adds options (e.g. --prebuild 0).
-# Prints wall seconds, builds, runs, jobs and whether the culprit is right. Minutes on two idle cores (the kernel builds dominate);
-# skips (exit 0) without linux-source-6.1 or Slurm.
+# Prints wall seconds, builds, runs, jobs and whether the culprit is right. Minutes on
+# two idle cores (the kernel builds dominate); skips (exit 0) without linux-source-6.1
+# or Slurm.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 KBISECT=$(realpath "${1:-$src/build/cli/kbisect}")
