@@ -20,7 +20,7 @@ tmp=$(mktemp -d)
 own=
 pids=()
 cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}" $(cat "$tmp"/*.pid 2>/dev/null); do kill "$p" 2>/dev/null || true; done
 	[ -n "$own" ] && bash "$src/scripts/slurm-local.sh" stop "$KB_SLURM_DIR"
 	rm -rf "$tmp"
 }
@@ -71,7 +71,7 @@ unset KBISECT_REMOTE KBISECT_CACHE
 make_bisect_scenario "$tmp" >/dev/null 2>&1 || { echo "real run: skipped (no kernels)"; exit 0; }
 serve() { "$KBISECT" cache serve --cache "$tmp/$1/server" --listen 127.0.0.1:0 \
 		--port-file "$tmp/$1.port" --duration 1200 --quiet >/dev/null 2>&1 &
-	pids+=($!)
+	echo $! > "$tmp/$1.pid" # (in $(...): a subshell; cleanup reads the file)
 	for _ in $(seq 50); do [ -s "$tmp/$1.port" ] && break; sleep 0.1; done
 	echo "http://127.0.0.1:$(cat "$tmp/$1.port")"; }
 run() { local ex=$1 url; url=$(serve "$ex")
