@@ -104,7 +104,8 @@ static void prologue(kb_oracle *o, char *buf, size_t cap, size_t *n)
 	/* the job's scratch directory: short (QEMU's sockets live under it) and local */
 	ap(buf, cap, n, "\nmkdir -p \"$N\"\nd=$(mktemp -d /tmp/kbj.XXXXXX)\n"
 	   "trap 'rc=$?; rm -rf \"$d\"; [ $rc -ne 0 ] || "
-	   "rm -f \"/tmp/kbisect-slurm-$SLURM_JOB_ID.log\"' EXIT\nexport TMPDIR=\"$d\"\n");
+	   "rm -f \"/tmp/kbisect-slurm-$SLURM_JOB_ID.log\"' EXIT\n"
+	   "trap 'exit 143' TERM INT\nexport TMPDIR=\"$d\"\n"); /* scancel: clean up too */
 }
 
 /* get object hex from the cache server into "$d/name" */
