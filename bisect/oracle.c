@@ -121,7 +121,7 @@ static void preboot(kb_oracle *o, size_t node, const kb_build_result *b)
 {
 	char path[4200];
 
-	if (!b->ok || o->popts.cold || kb_oracle__kernel_file(o, b, path, sizeof(path)) != 0) {
+	if (!o->pool || !b->ok || o->popts.cold || kb_oracle__kernel_file(o, b, path, sizeof(path)) != 0) {
 		kb_error_clear();
 		return;
 	}
@@ -212,6 +212,11 @@ static int outside_build_inputs(kb_oracle *o, size_t node, const kb_build_result
 	return 0;
 }
 
+int kb_oracle__outside_build(kb_oracle *o, size_t node, const kb_build_result *b)
+{
+	return outside_build_inputs(o, node, b);
+}
+
 /* the round's builds, all at once: jobs[i] on the tree of rq[i].worker (a tree asked
  * twice in one round gets a fresh one); *next_tree: the first tree not used */
 static int build_round(kb_oracle *o, const kb_engine_request *rq, size_t n, kb_build_job *jobs,
@@ -297,6 +302,10 @@ static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_eng
 	if (!jobs)
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory");
 	kb_oracle__evidence_clock(o);
+	if (o->slurm) { /* --executor slurm: the round is jobs on the cluster */
+		free(jobs);
+		return kb_oracle__slurm_execute(o, rq, n, out);
+	}
 	rc = build_round(o, rq, n, jobs, &next_tree);
 	if (rc) {
 		free(jobs);
@@ -352,6 +361,12 @@ int kb_oracle_open(kb_oracle **out, kb_cache *cache, kb_remote *remote,
 	for (unsigned i = 0; i < o->k; i++)
 		if (!builder_for(o, i))
 			goto fail;
+	if (opts->executor && !strcmp(opts->executor, "slurm")) { /* no VMs on this host */
+		if (kb_oracle__slurm_open(o) != 0)
+			goto fail;
+		*out = o;
+		return 0;
+	}
 	o->popts.vms = opts->vms;
 	o->popts.boot_timeout_s = opts->boot_timeout;
 	o->popts.cold = opts->cold;
@@ -438,6 +453,7 @@ void kb_oracle_free(kb_oracle *o)
 	if (!o)
 		return;
 	kb_build_batch_wait(o->pre_batch);
+	kb_oracle__slurm_free(o);
 	kb_model_free(o->m);
 	kb_gitdag_free(o->dag);
 	kb_pool_free(o->pool);

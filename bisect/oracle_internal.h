@@ -64,6 +64,7 @@ struct kb_oracle {
 	double ev_seen;         /* latest evidence time handed to the engine */
 	double (*rec_times)[4]; /* the last round's evidence times, for its journal line */
 	size_t rec_n;
+	struct oracle_slurm *slurm; /* --executor slurm: jobs on the cluster (oracle_slurm.c) */
 };
 
 /* host build failures in a row that stop a bisection (the host needs fixing) */
@@ -79,6 +80,27 @@ int kb_oracle__kernel_file(kb_oracle *o, const kb_build_result *b, char *path, s
  * first, the rest in the pool (stored in the cache); into oc. */
 int kb_oracle__test_kernel(kb_oracle *o, const kb_build_result *b, unsigned want,
 			   kb_engine_outcome *oc);
+
+/* 1 when the kernel of node was reused (dependency skip) from the build of one of its
+ * parents' trees: the commit touches no input of the build (oracle.c) */
+int kb_oracle__outside_build(kb_oracle *o, size_t node, const kb_build_result *b);
+
+/* The test key of the kernel of b with this bisection's reproducer and command line. */
+void kb_oracle__test_key(kb_oracle *o, const kb_build_result *b, kb_key *tk);
+
+/* The cached runs of test key tk not used yet in this bisection, into oc (up to want). */
+int kb_oracle__runs_cached(kb_oracle *o, const kb_key *tk, unsigned want,
+			   kb_engine_outcome *oc);
+
+/* --executor slurm (oracle_slurm.c): open (check the cluster, put the config and the
+ * reproducer on the cache server), a round as Slurm jobs, one test as a job, close
+ * (cancel speculative builds still queued). */
+int kb_oracle__slurm_open(kb_oracle *o);
+int kb_oracle__slurm_execute(kb_oracle *o, const kb_engine_request *rq, size_t n,
+			     kb_engine_outcome *out);
+int kb_oracle__slurm_test(kb_oracle *o, const kb_build_result *b, unsigned want,
+			  kb_engine_outcome *oc);
+void kb_oracle__slurm_free(kb_oracle *o);
 
 /* the journal (journal.c): its path and key for this bisection, loading it, and the
  * engine's replay/record callbacks */

@@ -120,12 +120,29 @@ static int in_pool(kb_oracle *o, const kb_build_result *b, const char *path, con
 	return 0;
 }
 
+void kb_oracle__test_key(kb_oracle *o, const kb_build_result *b, kb_key *tk)
+{
+	kb_test_inputs ti = { 0 };
+
+	ti.signature = &b->signature;
+	ti.repro = &o->repro_key;
+	ti.cmdline = o->a.cmdline ? o->a.cmdline : "";
+	ti.vm_settings = "kbisect-bisect";
+	kb_test_key_compute(tk, &ti);
+}
+
+int kb_oracle__runs_cached(kb_oracle *o, const kb_key *tk, unsigned want, kb_engine_outcome *oc)
+{
+	size_t *used = NULL;
+
+	return from_cache(o, tk, want, oc, &used);
+}
+
 int kb_oracle__test_kernel(kb_oracle *o, const kb_build_result *b, unsigned want,
 			   kb_engine_outcome *oc)
 {
 	const kb_key *img = kb_build_result_artifact(b, "bzImage");
 	char path[4200];
-	kb_test_inputs ti = { 0 };
 	kb_key tk;
 	size_t *used = NULL;
 	int rc;
@@ -133,11 +150,9 @@ int kb_oracle__test_kernel(kb_oracle *o, const kb_build_result *b, unsigned want
 	if (!img)
 		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_BISECT, "build of %s has no bzImage "
 				     "artifact; check --image", b->commit);
-	ti.signature = &b->signature;
-	ti.repro = &o->repro_key;
-	ti.cmdline = o->a.cmdline ? o->a.cmdline : "";
-	ti.vm_settings = "kbisect-bisect";
-	kb_test_key_compute(&tk, &ti);
+	if (o->slurm) /* --executor slurm: the runs are a job on the cluster */
+		return kb_oracle__slurm_test(o, b, want, oc);
+	kb_oracle__test_key(o, b, &tk);
 	if ((rc = from_cache(o, &tk, want, oc, &used)) != 0)
 		return rc;
 	oc->test_start = oc->test_end = kb_now_s() - o->t0;

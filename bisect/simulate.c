@@ -158,6 +158,9 @@ int kb_sim_new(kb_sim **out, const kb_sim_opts *opts)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
 				     "bad simulation options: per-kernel rates need "
 				     "0 < q_min <= q_max <= 1");
+	if (o.job_latency < 0)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "bad simulation options: "
+				     "job_latency is seconds >= 0");
 	if (o.aon_share < 0 || o.aon_share > 1 || o.burst_share < 0 || o.burst_share > 1 ||
 	    o.burst_infra > 1)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
@@ -400,7 +403,7 @@ static int sim_execute(void *ctx, const kb_engine_request *req, size_t n, kb_eng
 		if (!s->state[id]) {
 			s->builds++;
 			oc->how = KB_COST_BUILD;
-			t = oc->build_end = T + s->o.build_seconds;
+			t = oc->build_end = T + s->o.job_latency + s->o.build_seconds;
 			s->state[id] = s->unbuild[node] ? -1 : 1;
 		} else {
 			oc->how = KB_COST_TEST;
@@ -421,7 +424,7 @@ static int sim_execute(void *ctx, const kb_engine_request *req, size_t n, kb_eng
 			memcpy(oc->signature.b + 8 * k, &v, 8);
 		}
 		oc->same_as_parent = s->nonkernel[node];
-		oc->test_end = t + s->o.test_seconds;
+		oc->test_end = t + s->o.job_latency + s->o.test_seconds;
 		if (oc->test_end > end)
 			end = oc->test_end;
 		s->tests++;
@@ -433,7 +436,7 @@ static int sim_execute(void *ctx, const kb_engine_request *req, size_t n, kb_eng
 		int built = 0;
 		for (size_t i = 0; i < n; i++)
 			built |= out[i].how == KB_COST_BUILD;
-		double b0 = T + (built ? s->o.build_seconds : 0);
+		double b0 = T + (built ? s->o.job_latency + s->o.build_seconds : 0);
 		unsigned k = s->workers ? s->workers : (unsigned)s->n_pend, slot = 0;
 		for (size_t i = 0; i < s->n_pend; i++) {
 			size_t id = s->ident[s->pend[i]];
@@ -442,7 +445,8 @@ static int sim_execute(void *ctx, const kb_engine_request *req, size_t n, kb_eng
 			s->builds++;
 			s->state[id] = s->unbuild[s->pend[i]] ? -1 : 1;
 			s->prebuilt[id] = 1;
-			double e1 = b0 + (double)(slot / k + 1) * s->o.build_seconds;
+			double e1 = b0 + (double)(slot / k + 1) *
+				    (s->o.job_latency + s->o.build_seconds);
 			if (e1 > end)
 				end = e1;
 			slot++;

@@ -53,6 +53,7 @@ static const char *const bisect_usage[] = {
 	"               [--run-timeout <s>] [--boot-timeout <s>] [--prebuild <n>] [--cold]",
 	"               [--ccache <prog> | --no-ccache] [--progress <s>]",
 	"               [--minimize-config --baseline <file>] [-- <pathspec>...]",
+	"               [--executor local|slurm] [--slurm-partition <p>] [--slurm-args <opts>]",
 	"kbisect bisect [options] <good>..<bad> | <bad> ^<good>... | <bad> <good>...",
 	"               [-- <pathspec>...]",
 	"kbisect bisect --fix --repo <dir> --crashing <rev> (--fixed <rev> | --find-fixed)",
@@ -133,6 +134,14 @@ static const char *set_seed(const struct kb_option *opt, const char *arg)
 	return NULL;
 }
 
+static const char *set_executor(const struct kb_option *opt, const char *arg)
+{
+	if (strcmp(arg, "local") && strcmp(arg, "slurm"))
+		return "give local or slurm";
+	*(const char **)opt->value = arg;
+	return NULL;
+}
+
 /* below this many CPUs, builds and TCG VMs share the cores: a speculative build only
  * slows the tests down, so --prebuild is off unless asked for */
 #define PREBUILD_MIN_CPUS 8
@@ -199,6 +208,8 @@ struct real_args {
 	int cold;            /* boot a fresh VM for every run (no snapshot clones) */
 	int minimize_config; /* --minimize-config: minimize --config on --bad first */
 	const char *baseline; /* its SMALL (--baseline) */
+	const char *executor; /* --executor local|slurm */
+	const char *slurm_partition, *slurm_args;
 };
 
 /* ---- output ---- */
@@ -526,7 +537,10 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 			      .workers = eo->workers, .jobs = a->jobs, .vms = a->vms,
 			      .prebuild = a->prebuild, .run_timeout = a->run_timeout,
 			      .boot_timeout = a->boot_timeout, .cold = a->cold,
-			      .journal_extra = extra, .log = log_line, .log_ctx = lg };
+			      .journal_extra = extra,
+			      .executor = a->executor, .slurm_partition = a->slurm_partition,
+			      .slurm_args = a->slurm_args,
+			      .log = log_line, .log_ctx = lg };
 
 	journal_extra(extra, sizeof(extra), a);
 	if (access(a->repro, R_OK) != 0) /* before the cache is made: bad input, no trace */
@@ -537,6 +551,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 	if (kb_cli_remote_open(&remote, a->remote) != KB_EXIT_OK)
 		goto out;
 	kb_cache_set_remote(cache, remote); /* the second tier (NULL: local only) */
+	oo.remote_url = remote ? kb_remote_url(remote) : NULL; /* --executor slurm's data plane */
 	if (a->remote)
 		oo.ccache_remote = kb_cli_remote_ccache(ccache_url, sizeof(ccache_url), a->remote);
 	char minimized[4400];
@@ -702,8 +717,9 @@ static void set_defaults(struct real_args *ra, kb_engine_opts *eo, int simulate,
 		eo->prefetch = prebuild == -2 ? 0 : prebuild == 0 ? -1 : prebuild;
 	} else {
 		unsigned k = eo->workers ? eo->workers : 1;
+		int cluster = ra->executor && !strcmp(ra->executor, "slurm"); /* not our cores */
 		ra->prebuild = prebuild != -2 ? (unsigned)prebuild :
-			      sysconf(_SC_NPROCESSORS_ONLN) >= PREBUILD_MIN_CPUS ? k : 0;
+			      cluster || sysconf(_SC_NPROCESSORS_ONLN) >= PREBUILD_MIN_CPUS ? k : 0;
 		/* next candidates handed over each round: pre-booted when their kernel is at
 		 * hand, built (up to --prebuild) when not */
 		eo->prefetch = (int)(ra->prebuild > k ? ra->prebuild : k);
@@ -831,7 +847,8 @@ int cmd_bisect(int argc, char **argv)
 		KB_OPT_BOOL(0, "cold", &ra.cold, "as in 'kbisect pool run'"),
 		KB_OPT_INTEGER(0, "prebuild", &prebuild, 0, 64, "n", "build up to n of the "
 			       "likeliest next candidates while a round's tests run (default: <k> "
-			       "on machines with 8 or more CPUs and in --simulate, else 0: on a few "
+			       "on machines with 8 or more CPUs, in --simulate and with --executor "
+			       "slurm, else 0: on a few "
 			       "cores the builds only slow the VMs down); next candidates whose "
 			       "kernel is at hand are pre-booted in any case"),
 		KB_OPT_STRS(0, "skip", &sl, "rev|range", "never test this commit, or the commits of "
@@ -844,6 +861,13 @@ int cmd_bisect(int argc, char **argv)
 			    "bisect with the minimized config"),
 		KB_OPT_STR(0, "baseline", &ra.baseline, "file", "--minimize-config: SMALL, a "
 			   "config that builds (make tinyconfig or defconfig output)"),
+		KB_OPT_CALL(0, "executor", &ra.executor, "local|slurm", "where builds and tests "
+			    "run: local (default: this host) or slurm (each build and test a Slurm "
+			    "job; needs --remote; see docs/scale-out.md)", set_executor),
+		KB_OPT_STR(0, "slurm-partition", &ra.slurm_partition, "p",
+			   "--executor slurm: the partition of the jobs (default: the cluster's)"),
+		KB_OPT_STR(0, "slurm-args", &ra.slurm_args, "opts", "--executor slurm: more sbatch "
+			   "options for every job, e.g. \"--cpus-per-task=8 --mem=8G\""),
 		KB_OPT_BOOL(0, "simulate", &simulate, "bisect a synthetic history with simulated "
 			    "builds (7 min) and test rounds (9 min)"),
 		KB_OPT_UNSIGNED(0, "commits", &commits, 2, KB_MODEL_MAX_NODES, "n",
@@ -883,6 +907,10 @@ int cmd_bisect(int argc, char **argv)
 		ra.image = image, ra.image_set = 1;
 	if (cc.set)
 		ra.ccache = cc.prog, ccache_set = 1;
+	if ((ra.slurm_partition || ra.slurm_args) &&
+	    !(ra.executor && !strcmp(ra.executor, "slurm")))
+		return kb_cli_usage_error(bisect_usage, "--slurm-partition and --slurm-args need "
+					  "--executor slurm");
 	if (html && (rc = kb_cli_commit_url(&commit_url, commit_url)) != KB_EXIT_OK)
 		return rc;
 	if (!eo.fix && (fx.crashing || fx.fixed || fx.find_fixed))

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "kbisect/cache.h"
 #include "kbisect/common.h"
 #include "kbisect/error.h"
+#include "kbisect/remote.h"
 #include "kbisect/signature.h"
 #include "kbisect/vmpool.h"
 #include "cmd.h"
@@ -24,7 +26,8 @@ static const char *const pool_usage[] = {
 	"                 [--mem <MiB>] [--cmdline <args>] [--cold] [--state-dir <dir>]\n"
 	"                 [--boot-timeout <s>]\n"
 	"                 [--vmlinux <file> | --signature <hex>]\n"
-	"                 [--cache <dir> | --no-cache] [--json] [-v]",
+	"                 [--cache <dir> | --no-cache] [--json] [-v]\n"
+	"                 [--remote <url>] [--test-key <hex>]",
 	NULL,
 };
 
@@ -84,6 +87,9 @@ struct pool_args {
 	kb_pool_opts o;
 	kb_pool_kernel k;
 	const char *repro, *cache_opt, *vmlinux, *sig_hex;
+	const char *remote_url, *test_key_hex; /* --remote, --test-key */
+	kb_key test_key;
+	kb_cache *store; /* --test-key: where the runs are stored (with --remote behind) */
 	kb_key sig;
 	char sig_text[KB_KEY_HEXLEN + 1]; /* "" unless keyed by a signature */
 	double timeout;
@@ -105,6 +111,11 @@ static int pool_check(struct pool_args *a)
 {
 	if (a->sig_hex)
 		kb_key_from_hex(&a->sig, a->sig_hex); /* checked by set_signature */
+	if (a->test_key_hex && kb_key_from_hex(&a->test_key, a->test_key_hex) < 0)
+		return kb_cli_usage_error(pool_usage, "--test-key: give 64 hex digits");
+	if (a->test_key_hex && a->no_cache)
+		return kb_cli_usage_error(pool_usage, "--test-key stores runs in the cache: drop "
+					  "--no-cache");
 	if (!a->k.kernel || !a->repro)
 		return kb_cli_usage_error(pool_usage, "'pool run' needs --kernel and --repro");
 	if (a->k.initrd && a->k.image)
@@ -163,6 +174,29 @@ static void tally_result(struct pool_tally *t, const struct pool_args *a,
 		json_array_append_new(t->jruns, jr);
 }
 
+/* --test-key: store the run as a test result (pushed to --remote), as `kbisect bisect`
+ * does; a failure of the pool (VM, host) is not evidence and is not stored, the
+ * reproducer's own SYZFAIL/SYZFATAL are */
+static void store_run(const struct pool_args *a, const kb_pool_result *r)
+{
+	kb_test_run tr = { .klass = r->klass, .duration_s = r->duration_s,
+			   .has_console = r->has_console, .console = r->console,
+			   .time = (int64_t)time(NULL) };
+
+	if (!a->test_key_hex || !a->store)
+		return;
+	if (r->klass == KB_RUN_INFRA && strncmp(r->title, "SYZFAIL", 7) != 0 &&
+	    strncmp(r->title, "SYZFATAL", 8) != 0)
+		return;
+	snprintf(tr.title, sizeof(tr.title), "%s", r->title);
+	if (r->has_console && kb_cache_push(a->store, &r->console) != 0)
+		kb_error_clear(); /* the console stays on this host; the run still counts */
+	if (kb_cache_test_add(a->store, &a->test_key, &tr) != 0) {
+		fprintf(stderr, "kbisect: warning: run not stored: %s\n", kb_error_last()->message);
+		kb_error_clear();
+	}
+}
+
 /* Submit the runs and collect their results until all came back (or the pool stopped:
  * Ctrl-C, an unhealthy pool). KB_EXIT_OK, 130 or an exit code of an error. */
 static int pool_collect(kb_pool *pool, const struct pool_args *a, struct pool_tally *t)
@@ -194,6 +228,7 @@ static int pool_collect(kb_pool *pool, const struct pool_args *a, struct pool_ta
 		if (e < 0)
 			break;
 		tally_result(t, a, &r);
+		store_run(a, &r);
 		kb_pool_result_clear(&r);
 		if (!unhealthy && kb_pool_health(pool) < 0) {
 			/* clones on frozen randomness: stop, the rest would say nothing */
@@ -279,6 +314,7 @@ static int pool_go(struct pool_args *a)
 	struct pool_tally t = { { 0 }, NULL, 0, 0, NULL, 0 };
 	struct sigaction sa, old_int, old_term;
 	kb_cache *cache = NULL;
+	kb_remote *remote = NULL;
 	kb_pool *pool = NULL;
 	int rc;
 
@@ -290,6 +326,19 @@ static int pool_go(struct pool_args *a)
 			cache = NULL;
 		}
 	}
+	if (a->remote_url) { /* the second tier: consoles and --test-key runs go there too */
+		if (kb_cli_remote_open(&remote, a->remote_url) != KB_EXIT_OK) {
+			rc = KB_EXIT_ERROR;
+			goto out;
+		}
+		if (cache)
+			kb_cache_set_remote(cache, remote);
+	}
+	if (a->test_key_hex && !cache) {
+		rc = kb_cli_error("--test-key: no cache to store the runs in");
+		goto out;
+	}
+	a->store = cache;
 	a->o.cache = cache;
 	if (kb_pool_open(&pool, &a->o) < 0) {
 		rc = kb_cli_die_error();
@@ -310,7 +359,9 @@ out:
 	json_decref(t.jruns);
 	free(t.rows);
 	kb_pool_free(pool);
+	kb_cli_remote_done(remote);
 	kb_cache_free(cache);
+	kb_remote_free(remote);
 	return rc;
 }
 
@@ -354,6 +405,11 @@ static int pool_run(int argc, char **argv)
 		KB_OPT_STR(0, "cache", &a.cache_opt, "dir", "where consoles are stored (default "
 			   "$KBISECT_CACHE or ~/.cache/kbisect)"),
 		KB_OPT_BOOL(0, "no-cache", &a.no_cache, "do not store consoles"),
+		KB_OPT_STR(0, "remote", &a.remote_url, "url", "shared cache server: consoles and "
+			   "--test-key runs are pushed there (Slurm jobs of 'kbisect bisect')"),
+		KB_OPT_STR(0, "test-key", &a.test_key_hex, "hex", "store each run (but a failure "
+			   "of the pool) as a test result under this key, as 'kbisect bisect' "
+			   "does"),
 		KB_OPT_BOOL(0, "json", &a.json, "one JSON object on stdout (live lines then go to "
 			    "stderr only with -v)"),
 		KB_OPT_BOOL('v', "verbose", &o->verbose, "progress lines on stderr"),

@@ -9,7 +9,7 @@ PKGS=(
   libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libelf-dev
   qemu-system-x86 qemu-utils busybox-static cpio ccache nginx-light curl
   bc bison flex libncurses-dev dwarves kmod xz-utils python3 linux-source-6.1 openssl
-  chromium strace systemd groff-base dpkg-dev
+  chromium strace systemd groff-base dpkg-dev slurm-wlm munge libslurm-dev
 )
 
 missing=()

@@ -11,6 +11,15 @@ CC=gcc bash scripts/build.sh build
 echo "== build (clang, ASan+UBSan)"
 CC=clang bash scripts/build.sh build-asan -DKB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 
+# a one-host Slurm cluster (munged, slurmctld, slurmd; state in a temporary directory)
+# for the --executor slurm tests (label slurm), stopped whatever happens
+KB_SLURM_DIR=$(mktemp -d /tmp/kb-slurm.XXXXXX)
+export KB_SLURM_DIR
+trap 'bash scripts/slurm-local.sh stop "$KB_SLURM_DIR"; rm -rf "$KB_SLURM_DIR"' EXIT
+echo "== Slurm (scripts/slurm-local.sh start $KB_SLURM_DIR)"
+bash scripts/slurm-local.sh start "$KB_SLURM_DIR" ||
+	echo "== Slurm did not start: the slurm tests will say why and skip"
+
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 rc=0

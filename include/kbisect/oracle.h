@@ -89,6 +89,10 @@ typedef struct {
 	int cold;                 /**< 1: boot a fresh VM for every run */
 	const char *journal_extra; /**< more that changes the engine's choices (--skip, a
 				       pathspec) as text for the journal's key, or NULL */
+	const char *executor;     /**< "local" (NULL: the same) or "slurm" (jobs on a cluster) */
+	const char *remote_url;   /**< the cache server's URL (--remote): slurm jobs use it */
+	const char *slurm_partition; /**< --slurm-partition, or NULL */
+	const char *slurm_args;   /**< --slurm-args: more sbatch options, or NULL */
 	void (*log)(void *ctx, const char *line); /**< the bisection log (required) */
 	void *log_ctx;            /**< its context */
 } kb_oracle_opts;

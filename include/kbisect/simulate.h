@@ -49,6 +49,9 @@ typedef struct {
 	double nonkernel;      /**< fraction of commits touching no build input [0.1]; <0: 0 */
 	double build_seconds;  /**< simulated build time [420] */
 	double test_seconds;   /**< simulated test round time [540] */
+	double job_latency;    /**< seconds from submitting a build or a test as a job to its
+				    *  start (a batch scheduler such as Slurm), paid by every
+				    *  build and every test [0] */
 	uint64_t seed;         /**< history, culprit and runs derive from it */
 	int fix;               /**< 1: fix bisection (issue 22): the culprit is a fix, node 0
 				    *  the crashing commit (builds, never the fix), the last node
