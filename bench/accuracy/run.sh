@@ -10,7 +10,8 @@
 # With "misspec" (issue 19): the engine alone at q in {0.5, 0.2}, k in {1, 4}, under each
 # condition of a reproducer that does not behave like the model (control, eps1, eps3,
 # drift, aon, burst, all; see kb-accuracy --help and README.md); wrong% is the share of
-# trials naming a single wrong culprit at the engine's confidence.
+# trials naming a single wrong culprit at the engine's confidence (KB_ACC_CONDS=LIST: only
+# those conditions).
 # With "misspec BASE_BUILD" also the control rows of another build's kb-accuracy (e.g. the
 # engine before issue 19: same histories and noise, its own defaults) and, per row, the
 # wall-time ratio of this build's control row to that one (issue 19: <= 1.15).
@@ -26,7 +27,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 args=()
 if [ "$mode" = misspec ]; then
-	args=(--engine-only --q 0.5,0.2 --k 1,4 --cond control,eps1,eps3,drift,aon,burst,all)
+	args=(--engine-only --q 0.5,0.2 --k 1,4 --cond "${KB_ACC_CONDS:-control,eps1,eps3,drift,aon,burst,all}")
 fi
 "$bin" --trials "$trials" --shape linear --verbose "${args[@]}" >"$out/linear" 2>"$out/linear.miss" &
 "$bin" --trials "$trials" --shape merges --verbose "${args[@]}" >"$out/merges" 2>"$out/merges.miss" &
