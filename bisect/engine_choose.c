@@ -27,25 +27,8 @@
 #define PARENT_OF 0.05 /* see top_up_parents() */
 #define TOPUP_MARGIN 1.25 /* see top_up_parents() */
 #define FOCUS_MIN_Q 0.15 /* see focus_prefetch() */
-#define MUST_EARLY 0.5 /* settle the top commit's direct evidence from this mass on (k > 1,
-			 * or k = 1 while model_fits()) */
-#define FIT_SPREAD 0.6 /* see model_fits(): posterior that kernels' rates differ */
-#define FIT_RHO 0.1 /* ... posterior mean share of all-or-nothing tests */
-#define FIT_EPS 0.01 /* ... 95% quantile of the false-crash rate */
+#define MUST_EARLY 0.5 /* k > 1: settle the top commit's direct evidence from this mass on */
 #define CLARITY_FLOOR 0.02 /* see make_plan() */
-
-/* The data fit the simple model (rates alike between kernels, tests that look
- * independent, few false crashes): the stop rule's direct evidence may then be settled
- * from MUST_EARLY on at k = 1 too. When they do not, k = 1 keeps testing where the
- * posterior is most uncertain until the top commit holds the confidence (the stop rule's
- * parent tests asked early leave other kernels near the culprit untested). */
-static int model_fits(const kb_engine *e)
-{
-	double eps_hi, rho, spread;
-
-	kb_model_misfit(e->m, &eps_hi, &rho, &spread);
-	return spread < FIT_SPREAD && rho < FIT_RHO && eps_hi < FIT_EPS;
-}
 
 static double xlogx(double x)
 {
@@ -602,7 +585,7 @@ int kb_engine__choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t 
 		}
 	}
 	top = kb_model_top(e->m, &p);
-	if (top != KB_MODEL_NONE && p >= (e->opt.workers > 1 || model_fits(e) ? MUST_EARLY * e->opt.confidence : e->opt.confidence)) {
+	if (top != KB_MODEL_NONE && p >= (e->opt.workers > 1 ? MUST_EARLY * e->opt.confidence : e->opt.confidence)) {
 		size_t need[MAX_GAPS], nn = kb_engine__evidence_gap(e, top, need, NULL);
 		for (size_t i = 0; i < nn && n_must < 16; i++)
 			if (e->rec[need[i]].built >= 0)
