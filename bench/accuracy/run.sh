@@ -10,19 +10,24 @@
 # With "misspec" (issue 19): the engine alone at q in {0.5, 0.2}, k in {1, 4}, under each
 # condition of a reproducer that does not behave like the model (control, eps1, eps3,
 # drift, aon, burst, all; see kb-accuracy --help and README.md); wrong% is the share of
-# trials naming a single wrong culprit at the engine's confidence.
+# trials naming a single wrong culprit at the engine's confidence (KB_ACC_CONDS=LIST: only
+# those conditions).
+# With "misspec BASE_BUILD" also the control rows of another build's kb-accuracy (e.g. the
+# engine before issue 19: same histories and noise, its own defaults) and, per row, the
+# wall-time ratio of this build's control row to that one (issue 19: <= 1.15).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 trials=${2:-300}
 mode=${3:-}
+base=${4:-}
 bin="$build/bench/kb-accuracy"
 [ -x "$bin" ] || { echo "run.sh: no '$bin'; build first: bash scripts/build.sh $build" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 args=()
 if [ "$mode" = misspec ]; then
-	args=(--engine-only --q 0.5,0.2 --k 1,4 --cond control,eps1,eps3,drift,aon,burst,all)
+	args=(--engine-only --q 0.5,0.2 --k 1,4 --cond "${KB_ACC_CONDS:-control,eps1,eps3,drift,aon,burst,all}")
 fi
 "$bin" --trials "$trials" --shape linear --verbose "${args[@]}" >"$out/linear" 2>"$out/linear.miss" &
 "$bin" --trials "$trials" --shape merges --verbose "${args[@]}" >"$out/merges" 2>"$out/merges.miss" &
@@ -32,3 +37,22 @@ tail -n +2 "$out/merges"
 echo
 echo "misses of kbisect (history seed, culprit, what was reported; -1 = only a set):"
 grep -h "kbisect" "$out/linear.miss" "$out/merges.miss" || echo "none"
+if [ "$mode" = misspec ] && [ -n "$base" ]; then
+	bbin="$base/bench/kb-accuracy"
+	[ -x "$bbin" ] || { echo "run.sh: no '$bbin'; build the baseline first" >&2; exit 1; }
+	for s in linear merges; do
+		"$bbin" --trials "$trials" --shape $s --engine-only --q 0.5,0.2 --k 1,4 \
+			>"$out/base.$s" 2>/dev/null &
+	done
+	wait
+	echo
+	echo "control wall time against $base (same histories and noise):"
+	echo "shape      q  k  wall_h base  wall_h now  now/base"
+	# base rows: shape q k strategy trials ... wall_h (field 11); ours: cond first (12)
+	awk 'FNR == 1 { next } NR == FNR { b[$1 " " $2 " " $3] = $11; next }
+	     $1 == "control" && ($2 " " $3 " " $4) in b {
+		k = $2 " " $3 " " $4
+		printf "%-7s %5s %2s  %11.2f  %10.2f  %8.3f\n", $2, $3, $4, b[k], $12, $12 / b[k] }' \
+		<(cat "$out/base.linear"; tail -n +2 "$out/base.merges") \
+		<(cat "$out/linear"; tail -n +2 "$out/merges")
+fi
