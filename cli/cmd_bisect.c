@@ -615,7 +615,7 @@ static int run_real_fix(const struct real_args *a, const struct fix_args *fx,
 	kb_engine *e = NULL;
 	char *found = NULL;
 	const char *cache_dir = kb_cli_cache_dir(a->cache_dir);
-	char ccache_url[4200];
+	char ccache_url[4200], extra[8192];
 	size_t crash_node = 0;
 	int rc = KB_EXIT_ERROR;
 	kb_bisect_result r;
@@ -626,8 +626,12 @@ static int run_real_fix(const struct real_args *a, const struct fix_args *fx,
 			      .ccache = a->ccache, .accel = a->accel, .workers = eo->workers,
 			      .jobs = a->jobs, .vms = a->vms, .prebuild = a->prebuild,
 			      .run_timeout = a->run_timeout, .boot_timeout = a->boot_timeout,
-			      .cold = a->cold, .log = log_line, .log_ctx = lg };
+			      .cold = a->cold, .journal_extra = extra,
+			      .executor = a->executor, .slurm_partition = a->slurm_partition,
+			      .slurm_args = a->slurm_args,
+			      .log = log_line, .log_ctx = lg };
 
+	journal_extra(extra, sizeof(extra), a);
 	if (access(a->repro, R_OK) != 0) /* before the cache is made: bad input, no trace */
 		return kb_cli_error("cannot read reproducer: cannot open '%s': %s; give an existing "
 				    "file with --repro", a->repro, strerror(errno));
@@ -636,6 +640,7 @@ static int run_real_fix(const struct real_args *a, const struct fix_args *fx,
 	if (kb_cli_remote_open(&remote, a->remote) != KB_EXIT_OK)
 		goto out;
 	kb_cache_set_remote(cache, remote);
+	oo.remote_url = remote ? kb_remote_url(remote) : NULL; /* --executor slurm's data plane */
 	if (a->remote)
 		oo.ccache_remote = kb_cli_remote_ccache(ccache_url, sizeof(ccache_url), a->remote);
 	if (kb_oracle_open(&o, cache, remote, &oo) != 0 ||
