@@ -643,6 +643,16 @@ static int run_real_fix(const struct real_args *a, const struct fix_args *fx,
 	oo.remote_url = remote ? kb_remote_url(remote) : NULL; /* --executor slurm's data plane */
 	if (a->remote)
 		oo.ccache_remote = kb_cli_remote_ccache(ccache_url, sizeof(ccache_url), a->remote);
+	char minimized[4400];
+	if (a->minimize_config) { /* on the crashing commit, as cause mode does on --bad */
+		struct kb_minimize_cli_args ma = { .rev = fx->crashing, .baseline = a->baseline,
+						   .title = eo->target_title,
+						   .any_crash = eo->any_crash };
+		if (kb_cli_minimize_config(minimized, sizeof(minimized), cache, remote, &oo,
+					   &ma) != KB_EXIT_OK)
+			goto out;
+		oo.config = minimized;
+	}
 	if (kb_oracle_open(&o, cache, remote, &oo) != 0 ||
 	    (fx->find_fixed && kb_oracle_find_fixed(&found, o, eo, fx->crashing) != 0) ||
 	    kb_oracle_fix_range(o, fx->crashing, &crash_node) != 0) {
@@ -932,6 +942,14 @@ int cmd_bisect(int argc, char **argv)
 	    (!ra.bad || !ra.config || !ra.repro || (!ra.n_goods && !ra.find_good)))
 		return kb_cli_usage_error(bisect_usage, "need --bad, --good (or --find-good; or a "
 					  "range G..B), --config and --repro (or --simulate)");
+	if (simulate && (ra.n_paths || sl.n || ra.executor || ra.minimize_config))
+		return kb_cli_usage_error(bisect_usage, "--simulate bisects a synthetic history: it "
+					  "takes no --skip, pathspec, --executor or "
+					  "--minimize-config");
+	if (sim_partial_q > 0 && !(simulate && eo.fix))
+		return kb_cli_usage_error(bisect_usage, "--partial-q needs --simulate --fix");
+	if (ra.minimize_config && !ra.baseline)
+		return kb_cli_usage_error(bisect_usage, "--minimize-config needs --baseline <file>");
 	if (!simulate && (ra.n_paths || ra.n_skips) && ra.find_good)
 		return kb_cli_usage_error(bisect_usage, "--skip and a pathspec need --good (not "
 					  "--find-good)");
@@ -952,8 +970,6 @@ int cmd_bisect(int argc, char **argv)
 		rc = run_real_fix(&ra, &fx, &eo, json, html, &lg);
 	else if (simulate)
 		rc = run_simulated(&eo, commits, shape, q, seed, json, html, &lg);
-	else if (ra.minimize_config && !ra.baseline)
-		rc = kb_cli_usage_error(bisect_usage, "--minimize-config needs --baseline <file>");
 	else
 		rc = run_real(&ra, &eo, json, html, &lg);
 	kb_progress_stop(lg.p);
