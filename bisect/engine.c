@@ -714,7 +714,8 @@ static int calibrate(kb_engine *e)
 	}
 	if (e->round == 1)
 		elog(e, "bisecting cause commit starting from %s", nname(e, e->opt.bad));
-	elog(e, "calibrating: %u runs on bad commit %s", rq[0].runs, nname(e, e->opt.bad));
+	elog(e, "calibrating: %u runs on %s commit %s", rq[0].runs, e->opt.fix ? "crashing" : "bad",
+	     nname(e, e->opt.bad));
 	if ((rc = start_prefetch(e, pre, n_pre)) != 0)
 		return rc;
 	rc = execute(e, rq, n, &oc);
@@ -746,7 +747,8 @@ static int calibrate(kb_engine *e)
 	kb_model_evidence(e->m, e->opt.bad, &t, NULL, NULL);
 	if (t == 0 && e->round >= CALIB_ROUNDS) {
 		e->stop = KB_STOP_NO_REPRO;
-		elog(e, "the reproducer did not crash bad commit %s in %u runs", nname(e, e->opt.bad),
+		elog(e, "the reproducer did not crash %s commit %s in %u runs",
+		     e->opt.fix ? "crashing" : "bad", nname(e, e->opt.bad),
 		     e->opt.calib_runs * e->round);
 	}
 	for (size_t i = 0; i < e->n_titles; i++)

@@ -39,4 +39,14 @@ grep -q "^fix: c" "$tmp/t" || fail "text: $(cat "$tmp/t")"
 grep -q "<title>kbisect bisect --fix: c" "$tmp/fix.html" || fail "html title in fix mode"
 grep -q "fix found" "$tmp/fix.html" || fail "html heading in fix mode"
 ! grep -q "first bad commit" "$tmp/fix.html" || fail "html of a fix says first bad commit"
+# the log of a fix bisection: calibration on the crashing commit; a set of first fixed
+# commits when the budget runs out (exit 2)
+grep -q "^calibrating: [0-9]* runs on crashing commit c" "$tmp/l1" || fail "log: calibration"
+set +e
+"$KBISECT" bisect --simulate --fix --commits 200 --seed 3 --max-rounds 4 --log "$tmp/l4" \
+	>/dev/null; rc=$?
+set -e
+[ $rc -eq 2 ] || fail "simulate --fix --max-rounds 4: exit $rc, want 2"
+grep -q "^bisection is inconclusive, the first fixed commit could be any of" "$tmp/l4" ||
+	fail "log of a set in fix mode: $(tail -5 "$tmp/l4")"
 echo ok
