@@ -470,9 +470,11 @@ static long skip_spec(kb_engine *e, const kb_gitdag *dag, const char *repo, cons
 	}
 }
 
-/* the repository's words for each commit, --skip and the pathspec, into the engine */
+/* the repository's words for each commit, --skip and the pathspec, into the engine;
+ * bad (the commit calibrated on: --bad, or --crashing with --fix) and the last node
+ * stay in whatever paths they touch */
 static int prepare_engine(kb_engine *e, kb_oracle *o, const struct real_args *a,
-			  struct logger *lg)
+			  struct logger *lg, size_t bad)
 {
 	const kb_gitdag *dag = kb_oracle_dag(o);
 	size_t n = kb_gitdag_size(dag);
@@ -502,7 +504,7 @@ static int prepare_engine(kb_engine *e, kb_oracle *o, const struct real_args *a,
 		}
 		/* as git bisect -- <paths>: the others are not candidates, and not tested */
 		for (size_t i = 0; i + 1 < n; i++)
-			if (!touch[i] && !kb_engine_is_skipped(e, i)) {
+			if (!touch[i] && i != bad && !kb_engine_is_skipped(e, i)) {
 				if (kb_model_set_weight(kb_oracle_model(o), i, 0) != 0 ||
 				    kb_engine_skip_node(e, i) != 0) {
 					free(touch);
@@ -576,7 +578,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 		const char *goods1[1] = { found_good };
 		if (kb_oracle_range(o, found_good ? goods1 : a->goods,
 				    found_good ? 1 : a->n_goods) != 0 ||
-		    kb_oracle_engine(&e, o, eo) != 0 || prepare_engine(e, o, a, lg) != 0) {
+		    kb_oracle_engine(&e, o, eo) != 0 || prepare_engine(e, o, a, lg, eo->bad) != 0) {
 			rc = kb_cli_die_error();
 			goto out;
 		}
@@ -665,7 +667,7 @@ static int run_real_fix(const struct real_args *a, const struct fix_args *fx,
 		rc = kb_cli_die_error();
 		goto out;
 	}
-	if (prepare_engine(e, o, a, lg) != 0) {
+	if (prepare_engine(e, o, a, lg, crash_node) != 0) {
 		rc = kb_cli_die_error();
 		goto out;
 	}

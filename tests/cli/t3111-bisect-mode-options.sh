@@ -40,6 +40,33 @@ set -e
 grep -q "cannot read SMALL" "$tmp/err" ||
 	fail "--fix --minimize-config did not minimize: $(cat "$tmp/err")"
 
+# --fix with a pathspec the crashing commit does not touch: it stays (it is calibrated
+# on), the bisection starts; builds fail at once here (--build-cmd false): the crashing
+# commit does not build, said as such
+echo 1 >"$tmp/r/b"
+git -C "$tmp/r" add b
+git -C "$tmp/r" commit -qm "touches b only"
+echo 4 >"$tmp/r/f"
+git -C "$tmp/r" commit -qam "touches f"
+fixopts=(--fix --repo "$tmp/r" --crashing HEAD~1 --fixed HEAD --config "$tmp/config"
+	--repro "$tmp/repro.c" --cache "$tmp/cache" --build-cmd false --image bzImage
+	--work-dir "$tmp/wt" --prebuild 0)
+set +e
+"$KBISECT" bisect "${fixopts[@]}" --log "$tmp/log2" -- f >/dev/null 2>"$tmp/err"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "--fix -- f: exit $rc: $(cat "$tmp/err")"
+grep -q "^pathspec: 0 of 2 commits left out" "$tmp/log2" ||
+	fail "--fix -- f: $(cat "$tmp/err"; cat "$tmp/log2")"
+grep -q "crashing commit [0-9a-f]* does not build; give a --crashing" "$tmp/err" ||
+	fail "--fix -- f: $(cat "$tmp/err")"
+grep -q "^bisecting fixing commit since " "$tmp/log2" || fail "--fix log: $(head -5 "$tmp/log2")"
+# the fixed commit cannot be skipped: fix bisection checks it
+set +e
+"$KBISECT" bisect "${fixopts[@]}" --log "$tmp/log3" --skip HEAD >/dev/null 2>"$tmp/err"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "--fix --skip HEAD: exit $rc: $(cat "$tmp/err")"
+grep -q "cannot skip the fixed commit" "$tmp/err" || fail "--fix --skip HEAD: $(cat "$tmp/err")"
+
 # options that mean nothing in a mode are usage errors (129), found before the log is
 # opened
 usage() { # args: what, then the arguments
