@@ -148,6 +148,9 @@ static const char *set_executor(const struct kb_option *opt, const char *arg)
 #define PREBUILD_MIN_CPUS 8
 
 static volatile sig_atomic_t interrupted;
+/* outside the engine's rounds (--minimize-config, --find-good, --find-fixed, the range):
+ * nothing checks `interrupted` there, so the first Ctrl-C aborts at once */
+static volatile sig_atomic_t abort_at_once;
 
 /* The first Ctrl-C: said at once, the bisection stops after the running round. The
  * second: the builds' process groups get SIGTERM (make removes what it was writing),
@@ -161,7 +164,7 @@ static void on_sigint(int sig)
 	static const char again[] = "\nkbisect: aborted; builds and VMs killed; run the same "
 				    "command again to resume\n";
 	(void)sig;
-	if (!interrupted) {
+	if (!interrupted && !abort_at_once) {
 		interrupted = 1;
 		if (write(STDERR_FILENO, first, sizeof(first) - 1) < 0)
 			return;
@@ -340,11 +343,13 @@ static int drive(kb_engine *e, struct logger *lg)
 	sa.sa_flags = SA_RESTART; /* builds and runs of the current round go on */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old);
+	abort_at_once = 0;
 	while (!done && !interrupted) {
 		rc = kb_engine_step(e, &done);
 		if (rc)
 			break;
 	}
+	abort_at_once = 1;
 	sigaction(SIGINT, &old, NULL);
 	kb_progress_finish(lg->p); /* the result comes next, on a clean line */
 	if (rc)
@@ -969,12 +974,22 @@ int cmd_bisect(int argc, char **argv)
 	lg.p = kb_progress_start(lg.f, simulate ? 0 : progress_every);
 	set_defaults(&ra, &eo, simulate, prebuild, ccache_set);
 	out_fix = eo.fix;
+	struct sigaction sa = { 0 }, old;
+	if (!simulate) { /* a Ctrl-C before the rounds kills the builds it leaves behind */
+		sa.sa_handler = on_sigint;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		abort_at_once = 1;
+		sigaction(SIGINT, &sa, &old);
+	}
 	if (eo.fix && !simulate)
 		rc = run_real_fix(&ra, &fx, &eo, json, html, &lg);
 	else if (simulate)
 		rc = run_simulated(&eo, commits, shape, q, seed, json, html, &lg);
 	else
 		rc = run_real(&ra, &eo, json, html, &lg);
+	if (!simulate)
+		sigaction(SIGINT, &old, NULL);
 	kb_progress_stop(lg.p);
 	if (logpath)
 		fclose(lg.f);

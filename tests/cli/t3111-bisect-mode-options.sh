@@ -67,6 +67,29 @@ set -e
 [ $rc -eq 1 ] || fail "--fix --skip HEAD: exit $rc: $(cat "$tmp/err")"
 grep -q "cannot skip the fixed commit" "$tmp/err" || fail "--fix --skip HEAD: $(cat "$tmp/err")"
 
+# Ctrl-C before the rounds (here in --minimize-config's first build): aborts at once,
+# exit 130, the build it was running killed (not left behind, still building)
+mark="t3111-build-$$"
+cp "$tmp/config" "$tmp/small"
+"$KBISECT" bisect --repo "$tmp/r" HEAD~2..HEAD --config "$tmp/config" --repro "$tmp/repro.c" \
+	--cache "$tmp/cache" --build-cmd "sleep 60; : $mark" --image bzImage \
+	--work-dir "$tmp/wt" --prebuild 0 --minimize-config --baseline "$tmp/small" \
+	--log "$tmp/log4" >/dev/null 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 100); do # the build has started
+	pgrep -f "sh -c sleep 60; : $mark" >/dev/null && break
+	sleep 0.2
+done
+pgrep -f "sh -c sleep 60; : $mark" >/dev/null || { kill $pid; fail "the build did not start"; }
+kill -INT $pid
+set +e
+wait $pid; rc=$?
+set -e
+[ $rc -eq 130 ] || fail "Ctrl-C in --minimize-config: exit $rc: $(cat "$tmp/err")"
+sleep 0.5 # (the pool's reaper, also a kbisect with $mark in its arguments, lives on 1 s)
+! pgrep -f "sh -c sleep 60; : $mark" >/dev/null ||
+	{ kill -- -"$(pgrep -f "sh -c sleep 60; : $mark")"; fail "Ctrl-C left the build running"; }
+
 # options that mean nothing in a mode are usage errors (129), found before the log is
 # opened
 usage() { # args: what, then the arguments
