@@ -441,8 +441,11 @@ static void journal_extra(char *buf, size_t len, const struct real_args *a)
 }
 
 /* one --skip: a revision or a range G..B of the repository; its commits in the range
- * are never tested. Returns how many were, or -1 with the error set. */
-static long skip_spec(kb_engine *e, const kb_gitdag *dag, const char *repo, const char *spec)
+ * are never tested, but for the ends the bisection must test (bad: --bad or --crashing;
+ * with --fix the fixed commit too), which a range leaves in. Returns how many were, or
+ * -1 with the error set. */
+static long skip_spec(kb_engine *e, const kb_gitdag *dag, const char *repo, const char *spec,
+		      size_t bad)
 {
 	const char *dots = strstr(spec, "..");
 	long n = 0;
@@ -456,6 +459,8 @@ static long skip_spec(kb_engine *e, const kb_gitdag *dag, const char *repo, cons
 			return -1;
 		for (size_t i = 0; i < kb_gitdag_size(sd); i++) {
 			size_t k = kb_gitdag_index(dag, kb_gitdag_id(sd, i));
+			if (k == bad || (out_fix && k + 1 == kb_gitdag_size(dag)))
+				continue;
 			if (k != SIZE_MAX && !kb_engine_is_skipped(e, k)) {
 				if (kb_engine_skip_node(e, k) != 0)
 					break;
@@ -492,7 +497,7 @@ static int prepare_engine(kb_engine *e, kb_oracle *o, const struct real_args *a,
 			return -1;
 	kb_error_clear();
 	for (size_t i = 0; i < a->n_skips; i++) {
-		long k = skip_spec(e, dag, a->repo, a->skips[i]);
+		long k = skip_spec(e, dag, a->repo, a->skips[i], bad);
 		if (k < 0)
 			return -1;
 		snprintf(line, sizeof(line), "--skip %.200s: %ld commit%s of the range left out", a->skips[i],

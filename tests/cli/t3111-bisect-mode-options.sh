@@ -60,7 +60,13 @@ grep -q "^pathspec: 0 of 2 commits left out" "$tmp/log2" ||
 grep -q "crashing commit [0-9a-f]* does not build; give a --crashing" "$tmp/err" ||
 	fail "--fix -- f: $(cat "$tmp/err")"
 grep -q "^bisecting fixing commit since " "$tmp/log2" || fail "--fix log: $(head -5 "$tmp/log2")"
-# the fixed commit cannot be skipped: fix bisection checks it
+# a --skip range leaves in the ends the bisection tests (the crashing, the fixed commit)
+set +e
+"$KBISECT" bisect "${fixopts[@]}" --log "$tmp/log5" --skip HEAD~2..HEAD >/dev/null 2>"$tmp/err"
+set -e
+grep -q "^--skip HEAD~2..HEAD: 0 commits of the range left out" "$tmp/log5" ||
+	fail "--fix --skip HEAD~2..HEAD: $(cat "$tmp/err")"
+# the fixed commit cannot be skipped by name: fix bisection checks it
 set +e
 "$KBISECT" bisect "${fixopts[@]}" --log "$tmp/log3" --skip HEAD >/dev/null 2>"$tmp/err"; rc=$?
 set -e
