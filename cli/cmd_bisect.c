@@ -955,10 +955,11 @@ int cmd_bisect(int argc, char **argv)
 	    (!ra.bad || !ra.config || !ra.repro || (!ra.n_goods && !ra.find_good)))
 		return kb_cli_usage_error(bisect_usage, "need --bad, --good (or --find-good; or a "
 					  "range G..B), --config and --repro (or --simulate)");
-	if (simulate && (ra.n_paths || sl.n || ra.executor || ra.minimize_config))
+	if (simulate && (ra.n_paths || sl.n || ra.executor || ra.minimize_config || fx.crashing ||
+			 fx.fixed || fx.find_fixed))
 		return kb_cli_usage_error(bisect_usage, "--simulate bisects a synthetic history: it "
-					  "takes no --skip, pathspec, --executor or "
-					  "--minimize-config");
+					  "takes no --skip, pathspec, --executor, "
+					  "--minimize-config, --crashing, --fixed or --find-fixed");
 	if (sim_partial_q > 0 && !(simulate && eo.fix))
 		return kb_cli_usage_error(bisect_usage, "--partial-q needs --simulate --fix");
 	if (ra.minimize_config && !ra.baseline)

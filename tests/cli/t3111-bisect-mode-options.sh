@@ -111,6 +111,7 @@ usage "--simulate --skip" --simulate --skip c00010
 usage "--simulate --executor" --simulate --executor slurm
 usage "--simulate --minimize-config" --simulate --minimize-config --baseline "$tmp/config"
 usage "--simulate -- path" --simulate -- kernel/
+usage "--simulate --fix --crashing" --simulate --fix --crashing c00001
 usage "--partial-q without --fix" --simulate --partial-q 0.2
 usage "--minimize-config without --baseline" --repo "$tmp/r" HEAD~1..HEAD \
 	--config "$tmp/config" --repro "$tmp/repro.c" --minimize-config
