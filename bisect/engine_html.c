@@ -81,7 +81,7 @@ static void result_block(FILE *f, const kb_engine *e, const kb_bisect_result *r,
 			 double ev_seconds)
 {
 	kb_html_result h = { 0 };
-	const char *titles[MAX_TITLES], *flags[4];
+	const char *titles[MAX_TITLES], *flags[5];
 	char summary[700], facts[400], t1[32], t2[32], t3[32], badge[40];
 	size_t nf = 0;
 
@@ -127,6 +127,8 @@ static void result_block(FILE *f, const kb_engine *e, const kb_bisect_result *r,
 		flags[nf++] = "touches no build input";
 	if (r->flags & KB_FLAG_FLAKY)
 		flags[nf++] = "flaky reproducer";
+	if (r->flags & KB_FLAG_UNTESTABLE_AFTER) /* fix mode, as the text and JSON say */
+		flags[nf++] = "nothing from it on could be tested";
 	h.flags = flags, h.n_flags = nf;
 	dur(t1, sizeof(t1), ev_seconds);
 	dur(t2, sizeof(t2), r->seconds);
