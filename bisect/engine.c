@@ -712,9 +712,11 @@ static int calibrate(kb_engine *e)
 		n = jn;
 		n_pre = 0;
 	}
-	if (e->round == 1)
-		elog(e, "bisecting cause commit starting from %s", nname(e, e->opt.bad));
-	elog(e, "calibrating: %u runs on bad commit %s", rq[0].runs, nname(e, e->opt.bad));
+	if (e->round == 1) /* syzbot's words for the two kinds */
+		elog(e, e->opt.fix ? "bisecting fixing commit since %s" :
+		     "bisecting cause commit starting from %s", nname(e, e->opt.bad));
+	elog(e, "calibrating: %u runs on %s commit %s", rq[0].runs, e->opt.fix ? "crashing" : "bad",
+	     nname(e, e->opt.bad));
 	if ((rc = start_prefetch(e, pre, n_pre)) != 0)
 		return rc;
 	rc = execute(e, rq, n, &oc);
@@ -724,8 +726,9 @@ static int calibrate(kb_engine *e)
 		free(oc);
 		e->stop = KB_STOP_NO_REPRO;
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
-				     "bad commit %s does not build; give a bad commit that builds",
-				     nname(e, e->opt.bad));
+				     "%s commit %s does not build; give a %s commit that builds",
+				     e->opt.fix ? "crashing" : "bad", nname(e, e->opt.bad),
+				     e->opt.fix ? "--crashing" : "bad");
 	}
 	learn_titles(e, &oc[0]);
 	{
@@ -746,7 +749,8 @@ static int calibrate(kb_engine *e)
 	kb_model_evidence(e->m, e->opt.bad, &t, NULL, NULL);
 	if (t == 0 && e->round >= CALIB_ROUNDS) {
 		e->stop = KB_STOP_NO_REPRO;
-		elog(e, "the reproducer did not crash bad commit %s in %u runs", nname(e, e->opt.bad),
+		elog(e, "the reproducer did not crash %s commit %s in %u runs",
+		     e->opt.fix ? "crashing" : "bad", nname(e, e->opt.bad),
 		     e->opt.calib_runs * e->round);
 	}
 	for (size_t i = 0; i < e->n_titles; i++)

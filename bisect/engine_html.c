@@ -81,7 +81,7 @@ static void result_block(FILE *f, const kb_engine *e, const kb_bisect_result *r,
 			 double ev_seconds)
 {
 	kb_html_result h = { 0 };
-	const char *titles[MAX_TITLES], *flags[4];
+	const char *titles[MAX_TITLES], *flags[5];
 	char summary[700], facts[400], t1[32], t2[32], t3[32], badge[40];
 	size_t nf = 0;
 
@@ -91,8 +91,10 @@ static void result_block(FILE *f, const kb_engine *e, const kb_bisect_result *r,
 	h.commit_url = e->commit_url;
 	h.probability = -1;
 	if (r->culprit != KB_MODEL_NONE) {
-		h.heading = "kbisect bisect: first bad commit found";
-		h.what = "first bad commit";
+		h.heading = e->opt.fix ? "kbisect bisect --fix: fix found" :
+			    "kbisect bisect: first bad commit found";
+		h.what = e->opt.fix ? "fix (first commit that no longer crashes)" :
+			 "first bad commit";
 		h.commit = kb_engine_node_name(e, r->culprit);
 		h.subject = info(e, 0, r->culprit);
 		h.author = info(e, 1, r->culprit);
@@ -100,14 +102,16 @@ static void result_block(FILE *f, const kb_engine *e, const kb_bisect_result *r,
 		h.badge = "FOUND", h.badge_good = 1;
 		h.probability = r->probability;
 	} else {
-		h.heading = "kbisect bisect: no single culprit";
+		h.heading = e->opt.fix ? "kbisect bisect --fix: no single fix" :
+			    "kbisect bisect: no single culprit";
 		snprintf(badge, sizeof(badge), "%s", kb_engine_stop_name(r->stop));
 		for (char *p = badge; *p; p++)
 			*p = *p == '_' ? ' ' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
 		h.badge = badge, h.badge_good = 0;
 		if (r->stop == KB_STOP_NO_REPRO)
-			snprintf(summary, sizeof(summary), "The reproducer did not crash the bad "
-				 "commit %s.", kb_engine_node_name(e, e->opt.bad));
+			snprintf(summary, sizeof(summary), "The reproducer did not crash the %s "
+				 "commit %s.", e->opt.fix ? "crashing" : "bad",
+				 kb_engine_node_name(e, e->opt.bad));
 		else
 			snprintf(summary, sizeof(summary), "Stopped (%s) with %zu candidate commits "
 				 "holding %.4f (below).%s%s", kb_engine_stop_name(r->stop), r->n_set,
@@ -123,6 +127,8 @@ static void result_block(FILE *f, const kb_engine *e, const kb_bisect_result *r,
 		flags[nf++] = "touches no build input";
 	if (r->flags & KB_FLAG_FLAKY)
 		flags[nf++] = "flaky reproducer";
+	if (r->flags & KB_FLAG_UNTESTABLE_AFTER) /* fix mode, as the text and JSON say */
+		flags[nf++] = "nothing from it on could be tested";
 	h.flags = flags, h.n_flags = nf;
 	dur(t1, sizeof(t1), ev_seconds);
 	dur(t2, sizeof(t2), r->seconds);
@@ -143,7 +149,8 @@ static void candidates(FILE *f, const kb_engine *e, const kb_bisect_result *r)
 		size_t c = r->set[i];
 		fputs("<tr><td>", f);
 		if (c == KB_MODEL_NONE)
-			fputs("(no culprit in the range)</td><td>", f);
+			fputs(e->opt.fix ? "(no fix in the range)</td><td>" :
+			      "(no culprit in the range)</td><td>", f);
 		else {
 			kb_html_commit(f, kb_engine_node_name(e, c), e->commit_url, 12);
 			fputs("</td><td>", f);
@@ -245,7 +252,8 @@ static int evidence_row(FILE *f, struct page *pg, size_t c, size_t culprit)
 	row.note = nr->built < 0 ? (nr->boot ? "kernel does not boot" : "failed to build") :
 		   nr->same_as_parent == 2 ? "touches no build input (parent's kernel)" :
 		   nr->same_as_parent ? "same kernel as a parent" :
-		   c == e->opt.bad ? "the bad commit (calibration)" : NULL;
+		   c == e->opt.bad ? (e->opt.fix ? "the crashing commit (calibration)" :
+				      "the bad commit (calibration)") : NULL;
 	row.highlight = c == culprit;
 	kb_html_evidence_row(f, &row);
 	free(runs), free(hrefs);
@@ -263,7 +271,7 @@ static int evidence(FILE *f, struct page *pg, size_t culprit)
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory writing the html report");
 	kb_html_section(f, "evidence", "Evidence per tested commit");
 	kb_html_run_legend(f);
-	kb_html_evidence_begin(f, cols, 1, "P(culprit)");
+	kb_html_evidence_begin(f, cols, 1, e->opt.fix ? "P(fix)" : "P(culprit)");
 	for (size_t i = 0; i < e->n_spans && !rc; i++) { /* in the order they were tested */
 		size_t c = e->spans[i].node;
 		if (shown[c])
@@ -382,8 +390,8 @@ static int page_body(FILE *f, void *ctx)
 	int rc;
 
 	kb_engine_result(&r, e);
-	snprintf(title, sizeof(title), "kbisect bisect: %s%.60s",
-		 r.culprit != KB_MODEL_NONE ? "" : "no single culprit",
+	snprintf(title, sizeof(title), "kbisect bisect%s: %s%.60s", e->opt.fix ? " --fix" : "",
+		 r.culprit != KB_MODEL_NONE ? "" : e->opt.fix ? "no single fix" : "no single culprit",
 		 r.culprit != KB_MODEL_NONE ? kb_engine_node_name(e, r.culprit) : "");
 	kb_html_begin(f, title);
 	{

@@ -179,14 +179,18 @@ void kb_engine__log_result(kb_engine *e)
 	if (r.culprit != KB_MODEL_NONE) {
 		log_culprit(e, r.culprit);
 	} else if (r.stop == KB_STOP_NO_REPRO) {
-		kb_engine__log(e, "error: the reproducer did not crash bad commit %s",
-			       kb_engine_node_name(e, e->opt.bad));
+		kb_engine__log(e, "error: the reproducer did not crash %s commit %s",
+			       e->opt.fix ? "crashing" : "bad", kb_engine_node_name(e, e->opt.bad));
+	} else if (r.stop == KB_STOP_NONE && e->opt.fix) {
+		kb_engine__log(e, "the crash is still there on the fixed commit: no fix in this "
+			       "range (probability %.4f)", p);
 	} else if (r.stop == KB_STOP_NONE) {
 		kb_engine__log(e, "the crash already happened on the good commit: no culprit in "
 			       "this range (probability %.4f)", p);
 	} else {
-		kb_engine__log(e, "bisection is inconclusive, the first bad commit could be any "
-			       "of (%s, together %.4f):", kb_engine_stop_name(r.stop), r.probability);
+		kb_engine__log(e, "bisection is inconclusive, the first %s commit could be any "
+			       "of (%s, together %.4f):", e->opt.fix ? "fixed" : "bad",
+			       kb_engine_stop_name(r.stop), r.probability);
 		for (size_t i = 0; i < r.n_set; i++)
 			if (r.set[i] != KB_MODEL_NONE)
 				kb_engine__log(e, "%s", kb_engine_node_name(e, r.set[i]));

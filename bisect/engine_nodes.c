@@ -57,8 +57,13 @@ int kb_engine_skip_node(kb_engine *e, size_t node)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
 				     "engine node %zu out of range", node);
 	if (node == e->opt.bad)
-		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "cannot skip the bad commit "
-				     "%s: the bisection starts by testing it; give another --bad",
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "cannot skip the %s commit "
+				     "%s: the bisection starts by testing it; give another %s",
+				     e->opt.fix ? "crashing" : "bad", kb_engine_node_name(e, node),
+				     e->opt.fix ? "--crashing" : "--bad");
+	if (e->opt.fix && node == e->n - 1)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "cannot skip the fixed commit "
+				     "%s: fix bisection checks it first; give another --fixed",
 				     kb_engine_node_name(e, node));
 	e->rec[node].built = -1; /* never chosen, as a commit that does not build */
 	e->rec[node].skipped = 1;

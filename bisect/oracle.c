@@ -304,7 +304,10 @@ static int real_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_eng
 	kb_oracle__evidence_clock(o);
 	if (o->slurm) { /* --executor slurm: the round is jobs on the cluster */
 		free(jobs);
-		return kb_oracle__slurm_execute(o, rq, n, out);
+		rc = kb_oracle__slurm_execute(o, rq, n, out);
+		if (!rc) /* the HTML timeline and the journal, as for local rounds */
+			kb_oracle__evidence_times(o, rq, n, out);
+		return rc;
 	}
 	rc = build_round(o, rq, n, jobs, &next_tree);
 	if (rc) {

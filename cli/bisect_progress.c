@@ -263,6 +263,19 @@ static void learn(struct kb_progress *p, const char *line)
 		snprintf(p->phase, sizeof(p->phase), "testing");
 		snprintf(p->commit, sizeof(p->commit), "%.47s", line + strlen("test of "));
 		p->commit[strcspn(p->commit, " ")] = '\0';
+	} else if (starts(line, "slurm: building ") || starts(line, "slurm: testing ")) {
+		/* --executor slurm: "slurm: building[ again] R as job J", "slurm: testing R (N
+		 * runs) as job J" (no build log here to count objects in) */
+		const char *r = line + strlen("slurm: ");
+		int test = starts(r, "testing ");
+		r += strlen(test ? "testing " : "building ");
+		if (starts(r, "again "))
+			r += strlen("again ");
+		if (starts(r, "meanwhile ")) /* a speculative build: not the round's */
+			return;
+		snprintf(p->phase, sizeof(p->phase), "%s", test ? "testing" : "building (slurm)");
+		snprintf(p->commit, sizeof(p->commit), "%.47s", r);
+		p->commit[strcspn(p->commit, " ")] = '\0';
 	} else if (starts(line, "testing commit ")) {
 		snprintf(p->commit, sizeof(p->commit), "%.47s", line + strlen("testing commit "));
 		p->commit[strcspn(p->commit, " ")] = '\0';

@@ -48,7 +48,8 @@ static const char *const bisect_usage[] = {
 	"               [--kernel-cmdline <str>] [--workers <k>]",
 	"               [--runs-per-test <n>] [--confidence <p>] [--cache <dir>] [--remote <url>]",
 	"               [--title <crash title>] [--any-crash] [--max-rounds <n>] [--json]",
-	"               [--html <file>] [--log <file>] [--build-cmd <cmd>] [--image <path>]",
+	"               [--html <file> [--commit-url <pattern>]] [--log <file>]",
+	"               [--build-cmd <cmd>] [--image <path>]",
 	"               [--work-dir <dir>] [--jobs <n>] [--accel tcg|kvm|auto] [--vms <n>]",
 	"               [--run-timeout <s>] [--boot-timeout <s>] [--prebuild <n>] [--cold]",
 	"               [--ccache <prog> | --no-ccache] [--progress <s>]",
@@ -147,6 +148,9 @@ static const char *set_executor(const struct kb_option *opt, const char *arg)
 #define PREBUILD_MIN_CPUS 8
 
 static volatile sig_atomic_t interrupted;
+/* outside the engine's rounds (--minimize-config, --find-good, --find-fixed, the range):
+ * nothing checks `interrupted` there, so the first Ctrl-C aborts at once */
+static volatile sig_atomic_t abort_at_once;
 
 /* The first Ctrl-C: said at once, the bisection stops after the running round. The
  * second: the builds' process groups get SIGTERM (make removes what it was writing),
@@ -160,7 +164,7 @@ static void on_sigint(int sig)
 	static const char again[] = "\nkbisect: aborted; builds and VMs killed; run the same "
 				    "command again to resume\n";
 	(void)sig;
-	if (!interrupted) {
+	if (!interrupted && !abort_at_once) {
 		interrupted = 1;
 		if (write(STDERR_FILENO, first, sizeof(first) - 1) < 0)
 			return;
@@ -339,11 +343,13 @@ static int drive(kb_engine *e, struct logger *lg)
 	sa.sa_flags = SA_RESTART; /* builds and runs of the current round go on */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old);
+	abort_at_once = 0;
 	while (!done && !interrupted) {
 		rc = kb_engine_step(e, &done);
 		if (rc)
 			break;
 	}
+	abort_at_once = 1;
 	sigaction(SIGINT, &old, NULL);
 	kb_progress_finish(lg->p); /* the result comes next, on a clean line */
 	if (rc)
@@ -435,8 +441,11 @@ static void journal_extra(char *buf, size_t len, const struct real_args *a)
 }
 
 /* one --skip: a revision or a range G..B of the repository; its commits in the range
- * are never tested. Returns how many were, or -1 with the error set. */
-static long skip_spec(kb_engine *e, const kb_gitdag *dag, const char *repo, const char *spec)
+ * are never tested, but for the ends the bisection must test (bad: --bad or --crashing;
+ * with --fix the fixed commit too), which a range leaves in. Returns how many were, or
+ * -1 with the error set. */
+static long skip_spec(kb_engine *e, const kb_gitdag *dag, const char *repo, const char *spec,
+		      size_t bad)
 {
 	const char *dots = strstr(spec, "..");
 	long n = 0;
@@ -450,6 +459,8 @@ static long skip_spec(kb_engine *e, const kb_gitdag *dag, const char *repo, cons
 			return -1;
 		for (size_t i = 0; i < kb_gitdag_size(sd); i++) {
 			size_t k = kb_gitdag_index(dag, kb_gitdag_id(sd, i));
+			if (k == bad || (out_fix && k + 1 == kb_gitdag_size(dag)))
+				continue;
 			if (k != SIZE_MAX && !kb_engine_is_skipped(e, k)) {
 				if (kb_engine_skip_node(e, k) != 0)
 					break;
@@ -470,9 +481,11 @@ static long skip_spec(kb_engine *e, const kb_gitdag *dag, const char *repo, cons
 	}
 }
 
-/* the repository's words for each commit, --skip and the pathspec, into the engine */
+/* the repository's words for each commit, --skip and the pathspec, into the engine;
+ * bad (the commit calibrated on: --bad, or --crashing with --fix) and the last node
+ * stay in whatever paths they touch */
 static int prepare_engine(kb_engine *e, kb_oracle *o, const struct real_args *a,
-			  struct logger *lg)
+			  struct logger *lg, size_t bad)
 {
 	const kb_gitdag *dag = kb_oracle_dag(o);
 	size_t n = kb_gitdag_size(dag);
@@ -484,7 +497,7 @@ static int prepare_engine(kb_engine *e, kb_oracle *o, const struct real_args *a,
 			return -1;
 	kb_error_clear();
 	for (size_t i = 0; i < a->n_skips; i++) {
-		long k = skip_spec(e, dag, a->repo, a->skips[i]);
+		long k = skip_spec(e, dag, a->repo, a->skips[i], bad);
 		if (k < 0)
 			return -1;
 		snprintf(line, sizeof(line), "--skip %.200s: %ld commit%s of the range left out", a->skips[i],
@@ -502,7 +515,7 @@ static int prepare_engine(kb_engine *e, kb_oracle *o, const struct real_args *a,
 		}
 		/* as git bisect -- <paths>: the others are not candidates, and not tested */
 		for (size_t i = 0; i + 1 < n; i++)
-			if (!touch[i] && !kb_engine_is_skipped(e, i)) {
+			if (!touch[i] && i != bad && !kb_engine_is_skipped(e, i)) {
 				if (kb_model_set_weight(kb_oracle_model(o), i, 0) != 0 ||
 				    kb_engine_skip_node(e, i) != 0) {
 					free(touch);
@@ -576,7 +589,7 @@ static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, con
 		const char *goods1[1] = { found_good };
 		if (kb_oracle_range(o, found_good ? goods1 : a->goods,
 				    found_good ? 1 : a->n_goods) != 0 ||
-		    kb_oracle_engine(&e, o, eo) != 0 || prepare_engine(e, o, a, lg) != 0) {
+		    kb_oracle_engine(&e, o, eo) != 0 || prepare_engine(e, o, a, lg, eo->bad) != 0) {
 			rc = kb_cli_die_error();
 			goto out;
 		}
@@ -615,7 +628,7 @@ static int run_real_fix(const struct real_args *a, const struct fix_args *fx,
 	kb_engine *e = NULL;
 	char *found = NULL;
 	const char *cache_dir = kb_cli_cache_dir(a->cache_dir);
-	char ccache_url[4200];
+	char ccache_url[4200], extra[8192];
 	size_t crash_node = 0;
 	int rc = KB_EXIT_ERROR;
 	kb_bisect_result r;
@@ -626,8 +639,12 @@ static int run_real_fix(const struct real_args *a, const struct fix_args *fx,
 			      .ccache = a->ccache, .accel = a->accel, .workers = eo->workers,
 			      .jobs = a->jobs, .vms = a->vms, .prebuild = a->prebuild,
 			      .run_timeout = a->run_timeout, .boot_timeout = a->boot_timeout,
-			      .cold = a->cold, .log = log_line, .log_ctx = lg };
+			      .cold = a->cold, .journal_extra = extra,
+			      .executor = a->executor, .slurm_partition = a->slurm_partition,
+			      .slurm_args = a->slurm_args,
+			      .log = log_line, .log_ctx = lg };
 
+	journal_extra(extra, sizeof(extra), a);
 	if (access(a->repro, R_OK) != 0) /* before the cache is made: bad input, no trace */
 		return kb_cli_error("cannot read reproducer: cannot open '%s': %s; give an existing "
 				    "file with --repro", a->repro, strerror(errno));
@@ -636,8 +653,19 @@ static int run_real_fix(const struct real_args *a, const struct fix_args *fx,
 	if (kb_cli_remote_open(&remote, a->remote) != KB_EXIT_OK)
 		goto out;
 	kb_cache_set_remote(cache, remote);
+	oo.remote_url = remote ? kb_remote_url(remote) : NULL; /* --executor slurm's data plane */
 	if (a->remote)
 		oo.ccache_remote = kb_cli_remote_ccache(ccache_url, sizeof(ccache_url), a->remote);
+	char minimized[4400];
+	if (a->minimize_config) { /* on the crashing commit, as cause mode does on --bad */
+		struct kb_minimize_cli_args ma = { .rev = fx->crashing, .baseline = a->baseline,
+						   .title = eo->target_title,
+						   .any_crash = eo->any_crash };
+		if (kb_cli_minimize_config(minimized, sizeof(minimized), cache, remote, &oo,
+					   &ma) != KB_EXIT_OK)
+			goto out;
+		oo.config = minimized;
+	}
 	if (kb_oracle_open(&o, cache, remote, &oo) != 0 ||
 	    (fx->find_fixed && kb_oracle_find_fixed(&found, o, eo, fx->crashing) != 0) ||
 	    kb_oracle_fix_range(o, fx->crashing, &crash_node) != 0) {
@@ -650,7 +678,7 @@ static int run_real_fix(const struct real_args *a, const struct fix_args *fx,
 		rc = kb_cli_die_error();
 		goto out;
 	}
-	if (prepare_engine(e, o, a, lg) != 0) {
+	if (prepare_engine(e, o, a, lg, crash_node) != 0) {
 		rc = kb_cli_die_error();
 		goto out;
 	}
@@ -927,6 +955,15 @@ int cmd_bisect(int argc, char **argv)
 	    (!ra.bad || !ra.config || !ra.repro || (!ra.n_goods && !ra.find_good)))
 		return kb_cli_usage_error(bisect_usage, "need --bad, --good (or --find-good; or a "
 					  "range G..B), --config and --repro (or --simulate)");
+	if (simulate && (ra.n_paths || sl.n || ra.executor || ra.minimize_config || fx.crashing ||
+			 fx.fixed || fx.find_fixed))
+		return kb_cli_usage_error(bisect_usage, "--simulate bisects a synthetic history: it "
+					  "takes no --skip, pathspec, --executor, "
+					  "--minimize-config, --crashing, --fixed or --find-fixed");
+	if (sim_partial_q > 0 && !(simulate && eo.fix))
+		return kb_cli_usage_error(bisect_usage, "--partial-q needs --simulate --fix");
+	if (ra.minimize_config && !ra.baseline)
+		return kb_cli_usage_error(bisect_usage, "--minimize-config needs --baseline <file>");
 	if (!simulate && (ra.n_paths || ra.n_skips) && ra.find_good)
 		return kb_cli_usage_error(bisect_usage, "--skip and a pathspec need --good (not "
 					  "--find-good)");
@@ -943,14 +980,22 @@ int cmd_bisect(int argc, char **argv)
 	lg.p = kb_progress_start(lg.f, simulate ? 0 : progress_every);
 	set_defaults(&ra, &eo, simulate, prebuild, ccache_set);
 	out_fix = eo.fix;
+	struct sigaction sa = { 0 }, old;
+	if (!simulate) { /* a Ctrl-C before the rounds kills the builds it leaves behind */
+		sa.sa_handler = on_sigint;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		abort_at_once = 1;
+		sigaction(SIGINT, &sa, &old);
+	}
 	if (eo.fix && !simulate)
 		rc = run_real_fix(&ra, &fx, &eo, json, html, &lg);
 	else if (simulate)
 		rc = run_simulated(&eo, commits, shape, q, seed, json, html, &lg);
-	else if (ra.minimize_config && !ra.baseline)
-		rc = kb_cli_usage_error(bisect_usage, "--minimize-config needs --baseline <file>");
 	else
 		rc = run_real(&ra, &eo, json, html, &lg);
+	if (!simulate)
+		sigaction(SIGINT, &old, NULL);
 	kb_progress_stop(lg.p);
 	if (logpath)
 		fclose(lg.f);
