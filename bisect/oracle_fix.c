@@ -50,23 +50,6 @@ int kb_oracle_fix_range(kb_oracle *o, const char *crashing, size_t *crash_node)
 	return 0;
 }
 
-/* target crashes among oc's runs (any crash without a title to match), each logged */
-static unsigned crashes_of(kb_oracle *o, const kb_engine_opts *eo, const kb_engine_outcome *oc)
-{
-	unsigned crashes = 0;
-
-	for (size_t k = 0; k < oc->n_runs; k++) {
-		const char *t = oc->runs[k].title;
-		if (oc->runs[k].klass == KB_RUN_CRASH &&
-		    (eo->any_crash || !eo->target_title || !strcmp(t, eo->target_title)))
-			crashes++;
-		kb_oracle__log(o, "run #%zu: %s%s", k,
-			       oc->runs[k].klass == KB_RUN_CRASH ? "crashed: " :
-			       oc->runs[k].klass == KB_RUN_OK ? "OK" : "infra: ", t);
-	}
-	return crashes;
-}
-
 int kb_oracle_find_fixed(char **fixed_out, kb_oracle *o, const kb_engine_opts *eo,
 			 const char *crashing)
 {
@@ -98,7 +81,7 @@ int kb_oracle_find_fixed(char **fixed_out, kb_oracle *o, const kb_engine_opts *e
 		memset(oc, 0, sizeof(*oc));
 		if ((rc = kb_oracle__test_kernel(o, &j.res, runs, oc)) != 0)
 			break;
-		if (crashes_of(o, eo, oc) == 0 && oc->n_runs > 0)
+		if (kb_oracle__target_crashes(o, eo, oc) == 0 && oc->n_runs > 0)
 			*fixed_out = strdup(tags[i]);
 		else
 			kb_oracle__log(o, "release %s still crashes; trying a newer one", tags[i]);

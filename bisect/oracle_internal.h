@@ -71,6 +71,10 @@ struct kb_oracle {
 #define ORACLE_MAX_HOST_FAILS 3
 
 /* one line to the bisection log (printf-style) */
+/* releases.c: target crashes among oc's runs (any crash when no title is set or with
+ * --any-crash), each run logged ("run #k: ...") */
+unsigned kb_oracle__target_crashes(kb_oracle *o, const kb_engine_opts *eo,
+				   const kb_engine_outcome *oc);
 void kb_oracle__log(kb_oracle *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The bzImage of a build as a file under <cache>/kernels (extracted once). */

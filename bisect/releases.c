@@ -14,9 +14,8 @@
 
 #define RELEASES_TRIED 8
 
-/* crashes with the target title among the runs of oc, each logged */
-static unsigned target_crashes(kb_oracle *o, const kb_engine_opts *eo,
-			       const kb_engine_outcome *oc)
+unsigned kb_oracle__target_crashes(kb_oracle *o, const kb_engine_opts *eo,
+				   const kb_engine_outcome *oc)
 {
 	unsigned crashes = 0;
 
@@ -51,7 +50,7 @@ static int try_release(kb_oracle *o, const kb_engine_opts *eo, const char *tag,
 	rc = kb_oracle__test_kernel(o, &j.res, eo->runs_per_test ? eo->runs_per_test : 10, oc);
 	if (rc)
 		return rc;
-	*clean = target_crashes(o, eo, oc) == 0;
+	*clean = kb_oracle__target_crashes(o, eo, oc) == 0;
 	return 0;
 }
 

@@ -88,30 +88,6 @@ static const struct kb_cmd_doc bisect_doc = {
 	"--fixed that still does is an error (exit 1).",
 };
 
-/* --ccache <prog> and --no-ccache (arg NULL): the last one wins. */
-struct ccache_choice {
-	const char *prog;
-	int set;
-};
-
-static const char *set_ccache(const struct kb_option *opt, const char *arg)
-{
-	struct ccache_choice *c = opt->value;
-	c->prog = arg;
-	c->set = 1;
-	return NULL;
-}
-
-static const char *set_confidence(const struct kb_option *opt, const char *arg)
-{
-	char *end;
-	double p = strtod(arg, &end);
-	if (*end || !*arg || !(p > 0 && p < 1))
-		return "give a probability such as 0.99";
-	*(double *)opt->value = p;
-	return NULL;
-}
-
 static const char *set_shape(const struct kb_option *opt, const char *arg)
 {
 	if (!strcmp(arg, "linear"))
@@ -816,7 +792,7 @@ int cmd_bisect(int argc, char **argv)
 	unsigned long long seed = 1;
 	struct logger lg = { stderr, NULL };
 	struct kb_opt_list gl = { goods, 0, MAX_GOODS }, sl = { skips, 0, MAX_SKIPS };
-	struct ccache_choice cc = { NULL, 0 };
+	struct kb_ccache_choice cc = { NULL, 0 };
 	struct fix_args fx = { 0 };
 	const char *image = NULL;
 	const struct kb_option options[] = {
@@ -836,7 +812,7 @@ int cmd_bisect(int argc, char **argv)
 				"n", "runs of the reproducer per test (default 10; more when the "
 				"reproducer is flaky)"),
 		KB_OPT_CALL(0, "confidence", &eo.confidence, "p",
-			    "stop when one commit holds p (default 0.99)", set_confidence),
+			    "stop when one commit holds p (default 0.99)", kb_opt_probability),
 		KB_OPT_STR(0, "cache", &ra.cache_dir, "dir",
 			   "cache directory (default $KBISECT_CACHE, ~/.cache/kbisect)"),
 		KB_OPT_STR(0, "remote", &ra.remote, "url", "shared cache server (default "
@@ -864,8 +840,8 @@ int cmd_bisect(int argc, char **argv)
 		KB_OPT_UNSIGNED(0, "jobs", &ra.jobs, 1, 1024, "n", "as in 'kbisect build'"),
 		KB_OPT_CALL(0, "ccache", &cc, "prog", "wrap the compiler with ccache (default: "
 			    "ccache when it is installed and no --build-cmd is given; its files go "
-			    "to <cache>/ccache unless $CCACHE_DIR is set)", set_ccache),
-		KB_OPT_CALL(0, "no-ccache", &cc, NULL, "build without ccache", set_ccache),
+			    "to <cache>/ccache unless $CCACHE_DIR is set)", kb_opt_ccache),
+		KB_OPT_CALL(0, "no-ccache", &cc, NULL, "build without ccache", kb_opt_ccache),
 		KB_OPT_STR(0, "accel", &ra.accel, "tcg|kvm|auto", "as in 'kbisect pool run'"),
 		KB_OPT_UNSIGNED(0, "vms", &ra.vms, 1, 256, "n", "as in 'kbisect pool run'"),
 		KB_OPT_NUMBER(0, "run-timeout", &ra.run_timeout, 0, 1e9, "s",

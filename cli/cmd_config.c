@@ -49,29 +49,6 @@ static const struct kb_cmd_doc config_doc = {
 	"is written to --out), 129 on usage errors.",
 };
 
-struct ccache_choice {
-	const char *prog;
-	int set;
-};
-
-static const char *set_ccache(const struct kb_option *opt, const char *arg)
-{
-	struct ccache_choice *c = opt->value;
-	c->prog = arg;
-	c->set = 1;
-	return NULL;
-}
-
-static const char *set_confidence(const struct kb_option *opt, const char *arg)
-{
-	char *end;
-	double p = strtod(arg, &end);
-	if (*end || !*arg || !(p > 0 && p < 1))
-		return "give a probability such as 0.99";
-	*(double *)opt->value = p;
-	return NULL;
-}
-
 struct logger {
 	FILE *f;
 };
@@ -218,7 +195,7 @@ static int minimize(int argc, char **argv)
 	unsigned runs = 0;
 	double confidence = 0;
 	int json = 0, any_crash = 0, n, rc;
-	struct ccache_choice cc = { NULL, 0 };
+	struct kb_ccache_choice cc = { NULL, 0 };
 	struct logger lg = { stderr };
 	const struct kb_option options[] = {
 		KB_OPT_STR(0, "repo", &oo.repo, "dir", "git repository of the kernel"),
@@ -240,7 +217,7 @@ static int minimize(int argc, char **argv)
 		KB_OPT_UNSIGNED(0, "runs-per-test", &runs, 1, KB_ENGINE_MAX_RUNS, "n",
 				"runs on BIG to learn the crash rate q (default 10)"),
 		KB_OPT_CALL(0, "confidence", &confidence, "p", "a subset does not crash when "
-			    "P(still crashes) < 1 - p (default 0.99)", set_confidence),
+			    "P(still crashes) < 1 - p (default 0.99)", kb_opt_probability),
 		KB_OPT_STR(0, "title", &title, "title",
 			   "title of the crash to keep (else the first crash on BIG)"),
 		KB_OPT_BOOL(0, "any-crash", &any_crash, "any crash counts as the target"),
@@ -252,8 +229,8 @@ static int minimize(int argc, char **argv)
 		KB_OPT_STR(0, "work-dir", &oo.work_dir, "dir", "as in 'kbisect build'"),
 		KB_OPT_UNSIGNED(0, "jobs", &oo.jobs, 1, 1024, "n", "as in 'kbisect build'"),
 		KB_OPT_CALL(0, "ccache", &cc, "prog", "wrap the compiler with ccache (default: "
-			    "ccache when it is installed)", set_ccache),
-		KB_OPT_CALL(0, "no-ccache", &cc, NULL, "build without ccache", set_ccache),
+			    "ccache when it is installed)", kb_opt_ccache),
+		KB_OPT_CALL(0, "no-ccache", &cc, NULL, "build without ccache", kb_opt_ccache),
 		KB_OPT_STR(0, "accel", &oo.accel, "tcg|kvm|auto", "as in 'kbisect pool run'"),
 		KB_OPT_UNSIGNED(0, "vms", &oo.vms, 1, 256, "n", "as in 'kbisect pool run'; runs "
 				"of a subset go in batches of n"),

@@ -369,3 +369,21 @@ void kb_options_help(FILE *out, const struct kb_option *opts, const struct kb_cm
 		fwrite(page + off, 1, len - off, out);
 	free(page);
 }
+
+const char *kb_opt_ccache(const struct kb_option *opt, const char *arg)
+{
+	struct kb_ccache_choice *c = opt->value;
+	c->prog = arg;
+	c->set = 1;
+	return NULL;
+}
+
+const char *kb_opt_probability(const struct kb_option *opt, const char *arg)
+{
+	char *end;
+	double p = strtod(arg, &end);
+	if (*end || !*arg || !(p > 0 && p < 1))
+		return "give a probability such as 0.99";
+	*(double *)opt->value = p;
+	return NULL;
+}

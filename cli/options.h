@@ -123,4 +123,16 @@ void kb_options_print(FILE *out, const struct kb_option *opts);
 /** Print the whole help page: usage lines, intro, option list, outro. */
 void kb_options_help(FILE *out, const struct kb_option *opts, const struct kb_cmd_doc *doc);
 
+/* --ccache <prog> and --no-ccache (no argument): the last one wins; opt->value is one */
+struct kb_ccache_choice {
+	const char *prog; /**< the program, NULL for --no-ccache */
+	int set;          /**< 1 once either option was given */
+};
+
+/** KB_OPT_CALL callback of --ccache/--no-ccache into a struct kb_ccache_choice. */
+const char *kb_opt_ccache(const struct kb_option *opt, const char *arg);
+
+/** KB_OPT_CALL callback of a probability in (0, 1) (e.g. --confidence) into a double. */
+const char *kb_opt_probability(const struct kb_option *opt, const char *arg);
+
 #endif
