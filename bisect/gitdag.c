@@ -1,6 +1,7 @@
 /*
  * bisect/gitdag.c - candidate commits of a bisection from a git repository (libgit2).
- * Owns: the revision walk good..bad, the id -> index map, release tag lookup.
+ * Owns: the revision walk good..bad, the id -> index map, the release-tag walk below
+ * bad (--find-good) and above --crashing (--find-fixed, for gitdag_fix.c).
  * Not: building or testing (build.c, the pool), the model itself (model.c).
  */
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "common/error_internal.h"
 #include "kbisect/gitdag.h"
+#include "gitdag_internal.h"
 
 struct node {
 	git_oid id;
@@ -30,7 +32,7 @@ struct kb_gitdag {
 	size_t *by_id;    /* indices sorted by oid */
 };
 
-static const char *gmsg(void)
+const char *kb_gitdag__gmsg(void)
 {
 	const git_error *e = git_error_last();
 	return e && e->message ? e->message : "unknown libgit2 error";
@@ -60,19 +62,22 @@ static size_t find(const kb_gitdag *d, const git_oid *id)
 	return SIZE_MAX;
 }
 
-static int resolve(git_oid *out, git_repository *r, const char *rev)
+int kb_gitdag__resolve(git_oid *out, git_repository *r, const char *rev, const char *what)
 {
-	git_object *obj = NULL;
+	git_object *obj = NULL, *commit = NULL;
+	const char *to = what ? " given to " : "";
+
+	if (!what)
+		what = "";
 	if (git_revparse_single(&obj, r, rev) < 0)
 		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_GIT,
-				     "unknown revision '%s' (%s); give a commit id, tag or branch",
-				     rev, gmsg());
-	git_object *commit = NULL;
+				     "unknown revision '%s'%s%s (%s); give a commit id, tag or branch",
+				     rev, to, what, kb_gitdag__gmsg());
 	if (git_object_peel(&commit, obj, GIT_OBJECT_COMMIT) < 0) {
 		git_object_free(obj);
 		return kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_GIT,
-				     "revision '%s' is not a commit; give a commit id, tag or branch",
-				     rev);
+				     "revision '%s'%s%s is not a commit; give a commit id, tag or "
+				     "branch", rev, to, what);
 	}
 	git_oid_cpy(out, git_object_id(commit));
 	git_object_free(commit);
@@ -80,17 +85,23 @@ static int resolve(git_oid *out, git_repository *r, const char *rev)
 	return 0;
 }
 
-static int open_repo(git_repository **r, const char *repo)
+int kb_gitdag__open_repo(git_repository **r, const char *repo)
 {
 	git_libgit2_init();
 	if (git_repository_open_ext(r, repo, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0) {
 		int rc = kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_GIT,
 				       "'%s' is not a git repository (%s); pass the top directory of "
-				       "a kernel checkout with --repo", repo, gmsg());
+				       "a kernel checkout with --repo", repo, kb_gitdag__gmsg());
 		git_libgit2_shutdown();
 		return rc;
 	}
 	return 0;
+}
+
+void kb_gitdag__close_repo(git_repository *r)
+{
+	git_repository_free(r);
+	git_libgit2_shutdown();
 }
 
 /* nd->author ("Name <mail>") and nd->date ("Tue Dec 15 20:56:41 2020 +0000", git log's
@@ -145,25 +156,25 @@ int kb_gitdag_open(kb_gitdag **out, const char *repo, const char *bad,
 	int rc;
 
 	*out = NULL;
-	if ((rc = open_repo(&r, repo)))
+	if ((rc = kb_gitdag__open_repo(&r, repo)))
 		return rc;
 	d = calloc(1, sizeof(*d));
 	if (!d) {
 		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory reading '%s'", repo);
 		goto out;
 	}
-	if ((rc = resolve(&bad_id, r, bad)))
+	if ((rc = kb_gitdag__resolve(&bad_id, r, bad, NULL)))
 		goto out;
 	if (git_revwalk_new(&w, r) < 0 || git_revwalk_push(w, &bad_id) < 0) {
-		rc = kb_error_set(KB_ERRCLASS_GIT, "cannot walk '%s' in '%s': %s", bad, repo, gmsg());
+		rc = kb_error_set(KB_ERRCLASS_GIT, "cannot walk '%s' in '%s': %s", bad, repo, kb_gitdag__gmsg());
 		goto out;
 	}
 	for (size_t i = 0; i < n_goods; i++) {
 		git_oid g;
-		if ((rc = resolve(&g, r, goods[i])))
+		if ((rc = kb_gitdag__resolve(&g, r, goods[i], NULL)))
 			goto out;
 		if (git_revwalk_hide(w, &g) < 0) {
-			rc = kb_error_set(KB_ERRCLASS_GIT, "cannot hide '%s': %s", goods[i], gmsg());
+			rc = kb_error_set(KB_ERRCLASS_GIT, "cannot hide '%s': %s", goods[i], kb_gitdag__gmsg());
 			goto out;
 		}
 	}
@@ -208,7 +219,7 @@ int kb_gitdag_open(kb_gitdag **out, const char *repo, const char *bad,
 		git_commit *c = NULL;
 		struct node *nd = &d->nodes[i];
 		if (git_commit_lookup(&c, r, &nd->id) < 0) {
-			rc = kb_error_set(KB_ERRCLASS_GIT, "cannot read commit %s: %s", nd->hex, gmsg());
+			rc = kb_error_set(KB_ERRCLASS_GIT, "cannot read commit %s: %s", nd->hex, kb_gitdag__gmsg());
 			goto out;
 		}
 		const char *sum = git_commit_summary(c);
@@ -289,7 +300,7 @@ int kb_gitdag_discover(char *out, size_t len, const char *dir)
 	    git_repository_open(&r, gd.ptr) < 0) {
 		rc = kb_error_setc(KB_ENOTFOUND, KB_ERRCLASS_GIT,
 				   "'%s' is not inside a git repository (%s); run kbisect bisect "
-				   "in a kernel checkout or give --repo <dir>", dir, gmsg());
+				   "in a kernel checkout or give --repo <dir>", dir, kb_gitdag__gmsg());
 	} else if (!(wd = git_repository_workdir(r))) {
 		rc = kb_error_setc(KB_EINVAL, KB_ERRCLASS_GIT, "the repository of '%s' is bare; "
 				   "give a kernel checkout with --repo <dir>", dir);
@@ -312,9 +323,9 @@ int kb_gitdag_resolve(const char *repo, const char *rev, char hex[41])
 	git_oid id;
 	int rc;
 
-	if ((rc = open_repo(&r, repo)))
+	if ((rc = kb_gitdag__open_repo(&r, repo)))
 		return rc;
-	if ((rc = resolve(&id, r, rev)) == 0)
+	if ((rc = kb_gitdag__resolve(&id, r, rev, NULL)) == 0)
 		git_oid_tostr(hex, 41, &id);
 	git_repository_free(r);
 	git_libgit2_shutdown();
@@ -342,7 +353,7 @@ int kb_gitdag_touches(uint8_t *out, const kb_gitdag *d, const char *repo,
 	git_diff_options o;
 	int rc = 0;
 
-	if ((rc = open_repo(&r, repo)))
+	if ((rc = kb_gitdag__open_repo(&r, repo)))
 		return rc;
 	git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
 	o.pathspec.strings = (char **)paths;
@@ -354,7 +365,7 @@ int kb_gitdag_touches(uint8_t *out, const kb_gitdag *d, const char *repo,
 		int touch = 1; /* git's rule: a commit TREESAME to a parent does not touch */
 		if (git_commit_lookup(&c, r, &d->nodes[i].id) < 0 || git_commit_tree(&t, c) < 0) {
 			rc = kb_error_set(KB_ERRCLASS_GIT, "cannot read commit %s: %s",
-					  d->nodes[i].hex, gmsg());
+					  d->nodes[i].hex, kb_gitdag__gmsg());
 			git_commit_free(c);
 			break;
 		}
@@ -373,7 +384,7 @@ int kb_gitdag_touches(uint8_t *out, const kb_gitdag *d, const char *repo,
 		}
 		if (touch < 0)
 			rc = kb_error_set(KB_ERRCLASS_GIT, "cannot diff commit %s against its "
-					  "parents: %s", d->nodes[i].hex, gmsg());
+					  "parents: %s", d->nodes[i].hex, kb_gitdag__gmsg());
 		out[i] = touch == 1;
 		git_tree_free(t);
 		git_commit_free(c);
@@ -424,7 +435,13 @@ static int by_time_desc(const void *a, const void *b)
 	return x->when < y->when ? 1 : x->when > y->when ? -1 : strcmp(x->name, y->name);
 }
 
-static int release_name(const char *s)
+static int by_time_asc(const void *a, const void *b)
+{
+	const struct tagc *x = a, *y = b;
+	return x->when < y->when ? -1 : x->when > y->when ? 1 : strcmp(x->name, y->name);
+}
+
+int kb_gitdag__release_name(const char *s)
 {
 	int dots = 0;
 	if (s[0] != 'v' || !(s[1] >= '0' && s[1] <= '9'))
@@ -438,22 +455,24 @@ static int release_name(const char *s)
 	return dots >= 1 && dots <= 2;
 }
 
-int kb_gitdag_release_tags(char ***out, size_t *n, const char *repo, const char *bad)
+int kb_gitdag__release_walk(char ***out, size_t *n, const char *repo, const char *rev,
+			    const char *what, int after)
 {
 	git_repository *r = NULL;
 	git_strarray names = { 0 };
-	git_oid bad_id;
+	git_oid base;
 	struct tagc *v = NULL;
 	size_t nv = 0;
 	int rc;
 
 	*out = NULL, *n = 0;
-	if ((rc = open_repo(&r, repo)))
+	if ((rc = kb_gitdag__open_repo(&r, repo)))
 		return rc;
-	if ((rc = resolve(&bad_id, r, bad)))
+	if ((rc = kb_gitdag__resolve(&base, r, rev, what)))
 		goto out;
 	if (git_tag_list(&names, r) < 0) {
-		rc = kb_error_set(KB_ERRCLASS_GIT, "cannot list tags of '%s': %s", repo, gmsg());
+		rc = kb_error_set(KB_ERRCLASS_GIT, "cannot list tags of '%s': %s", repo,
+				  kb_gitdag__gmsg());
 		goto out;
 	}
 	v = calloc(names.count ? names.count : 1, sizeof(*v));
@@ -464,10 +483,12 @@ int kb_gitdag_release_tags(char ***out, size_t *n, const char *repo, const char 
 	for (size_t i = 0; i < names.count; i++) {
 		git_oid id;
 		git_commit *c = NULL;
-		if (!release_name(names.strings[i]) || resolve(&id, r, names.strings[i]))
+		if (!kb_gitdag__release_name(names.strings[i]) ||
+		    kb_gitdag__resolve(&id, r, names.strings[i], NULL))
 			continue;
-		if (git_oid_equal(&id, &bad_id) ||
-		    git_graph_descendant_of(r, &bad_id, &id) != 1)
+		if (git_oid_equal(&id, &base) ||
+		    (after ? git_graph_descendant_of(r, &id, &base)
+			   : git_graph_descendant_of(r, &base, &id)) != 1)
 			continue;
 		if (git_commit_lookup(&c, r, &id) < 0)
 			continue;
@@ -478,7 +499,7 @@ int kb_gitdag_release_tags(char ***out, size_t *n, const char *repo, const char 
 			nv++;
 	}
 	kb_error_clear();
-	qsort(v, nv, sizeof(*v), by_time_desc);
+	qsort(v, nv, sizeof(*v), after ? by_time_asc : by_time_desc);
 	*out = calloc(nv ? nv : 1, sizeof(char *));
 	if (!*out) {
 		rc = kb_error_set(KB_ERRCLASS_OS, "out of memory listing tags");
@@ -493,7 +514,11 @@ int kb_gitdag_release_tags(char ***out, size_t *n, const char *repo, const char 
 out:
 	free(v);
 	git_strarray_dispose(&names);
-	git_repository_free(r);
-	git_libgit2_shutdown();
+	kb_gitdag__close_repo(r);
 	return rc;
+}
+
+int kb_gitdag_release_tags(char ***out, size_t *n, const char *repo, const char *bad)
+{
+	return kb_gitdag__release_walk(out, n, repo, bad, NULL, 0);
 }
