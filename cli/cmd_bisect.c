@@ -507,56 +507,85 @@ static int prepare_engine(kb_engine *e, kb_oracle *o, const struct real_args *a,
 	return 0;
 }
 
-/* the real bisection: the oracle on the builder and the pool, the engine driven here */
-static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, const char *html,
-		    struct logger *lg)
+/* what a real bisection and a real fix bisection open before the oracle: the cache and
+ * its remote tier, the oracle's options from the arguments (bad: the oracle's end of
+ * the walk), and with --minimize-config the minimized config (on min_rev) */
+struct real_setup {
+	kb_cache *cache;
+	kb_remote *remote;
+	kb_oracle_opts oo;
+	char ccache_url[4200], extra[8192], minimized[4400];
+};
+
+/* fill *s (zeroed by the caller); KB_EXIT_OK, or an exit code with the error printed
+ * (real_teardown() still frees what was opened) */
+static int real_setup(struct real_setup *s, const struct real_args *a, const kb_engine_opts *eo,
+		      const char *bad, const char *min_rev, struct logger *lg)
 {
-	kb_cache *cache = NULL;
-	kb_remote *remote = NULL;
-	kb_oracle *o = NULL;
-	kb_engine *e = NULL;
-	char *found_good = NULL;
 	const char *cache_dir = kb_cli_cache_dir(a->cache_dir);
-	char ccache_url[4200], extra[8192];
-	int rc = KB_EXIT_ERROR;
-	kb_oracle_opts oo = { .repo = a->repo, .bad = a->bad, .config = a->config,
+	kb_oracle_opts oo = { .repo = a->repo, .bad = bad, .config = a->config,
 			      .repro = a->repro, .cmdline = a->cmdline, .cache_dir = cache_dir,
 			      .build_cmd = a->build_cmd, .image = a->image_set ? a->image : NULL,
 			      .work_dir = a->work_dir, .ccache = a->ccache, .accel = a->accel,
 			      .workers = eo->workers, .jobs = a->jobs, .vms = a->vms,
 			      .prebuild = a->prebuild, .run_timeout = a->run_timeout,
 			      .boot_timeout = a->boot_timeout, .cold = a->cold,
-			      .journal_extra = extra,
+			      .journal_extra = s->extra,
 			      .executor = a->executor, .slurm_partition = a->slurm_partition,
 			      .slurm_args = a->slurm_args,
 			      .log = log_line, .log_ctx = lg };
 
-	journal_extra(extra, sizeof(extra), a);
+	s->oo = oo;
+	journal_extra(s->extra, sizeof(s->extra), a);
 	if (access(a->repro, R_OK) != 0) /* before the cache is made: bad input, no trace */
 		return kb_cli_error("cannot read reproducer: cannot open '%s': %s; give an existing "
 				    "file with --repro", a->repro, strerror(errno));
-	if (kb_cache_open(&cache, cache_dir, KB_CACHE_CREATE) != 0)
+	if (kb_cache_open(&s->cache, cache_dir, KB_CACHE_CREATE) != 0)
 		return kb_cli_die_error();
-	if (kb_cli_remote_open(&remote, a->remote) != KB_EXIT_OK)
-		goto out;
-	kb_cache_set_remote(cache, remote); /* the second tier (NULL: local only) */
-	oo.remote_url = remote ? kb_remote_url(remote) : NULL; /* --executor slurm's data plane */
+	if (kb_cli_remote_open(&s->remote, a->remote) != KB_EXIT_OK)
+		return KB_EXIT_ERROR;
+	kb_cache_set_remote(s->cache, s->remote); /* the second tier (NULL: local only) */
+	s->oo.remote_url = s->remote ? kb_remote_url(s->remote) : NULL; /* slurm's data plane */
 	if (a->remote)
-		oo.ccache_remote = kb_cli_remote_ccache(ccache_url, sizeof(ccache_url), a->remote);
-	char minimized[4400];
+		s->oo.ccache_remote = kb_cli_remote_ccache(s->ccache_url, sizeof(s->ccache_url),
+							   a->remote);
 	if (a->minimize_config) { /* then bisect with the minimized config */
-		struct kb_minimize_cli_args ma = { .rev = a->bad, .baseline = a->baseline,
+		struct kb_minimize_cli_args ma = { .rev = min_rev, .baseline = a->baseline,
 						   .title = eo->target_title,
 						   .any_crash = eo->any_crash };
-		if (kb_cli_minimize_config(minimized, sizeof(minimized), cache, remote, &oo,
-					   &ma) != KB_EXIT_OK)
-			goto out;
-		oo.config = minimized;
+		if (kb_cli_minimize_config(s->minimized, sizeof(s->minimized), s->cache, s->remote,
+					   &s->oo, &ma) != KB_EXIT_OK)
+			return KB_EXIT_ERROR;
+		s->oo.config = s->minimized;
 	}
+	return KB_EXIT_OK;
+}
+
+/* close what real_setup() opened */
+static void real_teardown(struct real_setup *s)
+{
+	kb_cli_remote_done(s->remote);
+	kb_cache_free(s->cache);
+	kb_remote_free(s->remote);
+}
+
+/* the real bisection: the oracle on the builder and the pool, the engine driven here */
+static int run_real(const struct real_args *a, kb_engine_opts *eo, int json, const char *html,
+		    struct logger *lg)
+{
+	struct real_setup st = { 0 };
+	kb_oracle *o = NULL;
+	kb_engine *e = NULL;
+	char *found_good = NULL;
+	int rc = real_setup(&st, a, eo, a->bad, a->bad, lg);
+
+	if (rc != KB_EXIT_OK)
+		goto out;
+	rc = KB_EXIT_ERROR;
 	no_repro_hint = a->cold ? "" : "; the runs were clones of one saved boot per kernel "
 				       "(each with fresh randomness): if the bug needs a fresh "
 				       "boot, try --cold (each run boots, slower)";
-	if (kb_oracle_open(&o, cache, remote, &oo) != 0 ||
+	if (kb_oracle_open(&o, st.cache, st.remote, &st.oo) != 0 ||
 	    (a->find_good && kb_oracle_find_good(&found_good, o, eo) != 0)) {
 		rc = kb_cli_die_error();
 		goto out;
@@ -578,9 +607,7 @@ out:
 	kb_engine_free(e);
 	kb_oracle_free(o);
 	free(found_good);
-	kb_cli_remote_done(remote);
-	kb_cache_free(cache);
-	kb_remote_free(remote);
+	real_teardown(&st);
 	return rc;
 }
 
@@ -598,51 +625,18 @@ struct fix_args {
 static int run_real_fix(const struct real_args *a, const struct fix_args *fx,
 			kb_engine_opts *eo, int json, const char *html, struct logger *lg)
 {
-	kb_cache *cache = NULL;
-	kb_remote *remote = NULL;
+	struct real_setup st = { 0 };
 	kb_oracle *o = NULL;
 	kb_engine *e = NULL;
 	char *found = NULL;
-	const char *cache_dir = kb_cli_cache_dir(a->cache_dir);
-	char ccache_url[4200], extra[8192];
 	size_t crash_node = 0;
-	int rc = KB_EXIT_ERROR;
 	kb_bisect_result r;
-	kb_oracle_opts oo = { .repo = a->repo, .bad = fx->fixed ? fx->fixed : fx->crashing,
-			      .config = a->config, .repro = a->repro, .cmdline = a->cmdline,
-			      .cache_dir = cache_dir, .build_cmd = a->build_cmd,
-			      .image = a->image_set ? a->image : NULL, .work_dir = a->work_dir,
-			      .ccache = a->ccache, .accel = a->accel, .workers = eo->workers,
-			      .jobs = a->jobs, .vms = a->vms, .prebuild = a->prebuild,
-			      .run_timeout = a->run_timeout, .boot_timeout = a->boot_timeout,
-			      .cold = a->cold, .journal_extra = extra,
-			      .executor = a->executor, .slurm_partition = a->slurm_partition,
-			      .slurm_args = a->slurm_args,
-			      .log = log_line, .log_ctx = lg };
+	int rc = real_setup(&st, a, eo, fx->fixed ? fx->fixed : fx->crashing, fx->crashing, lg);
 
-	journal_extra(extra, sizeof(extra), a);
-	if (access(a->repro, R_OK) != 0) /* before the cache is made: bad input, no trace */
-		return kb_cli_error("cannot read reproducer: cannot open '%s': %s; give an existing "
-				    "file with --repro", a->repro, strerror(errno));
-	if (kb_cache_open(&cache, cache_dir, KB_CACHE_CREATE) != 0)
-		return kb_cli_die_error();
-	if (kb_cli_remote_open(&remote, a->remote) != KB_EXIT_OK)
+	if (rc != KB_EXIT_OK)
 		goto out;
-	kb_cache_set_remote(cache, remote);
-	oo.remote_url = remote ? kb_remote_url(remote) : NULL; /* --executor slurm's data plane */
-	if (a->remote)
-		oo.ccache_remote = kb_cli_remote_ccache(ccache_url, sizeof(ccache_url), a->remote);
-	char minimized[4400];
-	if (a->minimize_config) { /* on the crashing commit, as cause mode does on --bad */
-		struct kb_minimize_cli_args ma = { .rev = fx->crashing, .baseline = a->baseline,
-						   .title = eo->target_title,
-						   .any_crash = eo->any_crash };
-		if (kb_cli_minimize_config(minimized, sizeof(minimized), cache, remote, &oo,
-					   &ma) != KB_EXIT_OK)
-			goto out;
-		oo.config = minimized;
-	}
-	if (kb_oracle_open(&o, cache, remote, &oo) != 0 ||
+	rc = KB_EXIT_ERROR;
+	if (kb_oracle_open(&o, st.cache, st.remote, &st.oo) != 0 ||
 	    (fx->find_fixed && kb_oracle_find_fixed(&found, o, eo, fx->crashing) != 0) ||
 	    kb_oracle_fix_range(o, fx->crashing, &crash_node) != 0) {
 		rc = kb_cli_die_error();
@@ -703,9 +697,7 @@ out:
 	free(found);
 	free(out_release);
 	out_release = NULL;
-	kb_cli_remote_done(remote);
-	kb_cache_free(cache);
-	kb_remote_free(remote);
+	real_teardown(&st);
 	return rc;
 }
 
