@@ -29,19 +29,6 @@
 #define UNSETTLED_ROUNDS 8 /* rounds at >= confidence the stop rule may refuse before a set */
 
 
-static void elog(kb_engine *e, const char *fmt, ...) KB_PRINTF(2, 3);
-static void elog(kb_engine *e, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-
-	if (!e->o.log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	e->o.log(e->o.log_ctx ? e->o.log_ctx : e->o.ctx, buf);
-}
 
 static const char *nname(const kb_engine *e, size_t node)
 {
@@ -290,21 +277,21 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 	}
 	if (oc->has_signature)
 		kb_key_to_hex(hex, &oc->signature);
-	elog(e, "testing commit %s", nname(e, rq->node));
+	kb_engine__log(e, "testing commit %s", nname(e, rq->node));
 	/* its place in the range, for `kbisect analyze` (which has no DAG): commits after
 	 * it in topological order up to the bad commit */
 	if (rq->node <= e->opt.bad)
-		elog(e, "commits after it up to the bad commit: %zu", e->opt.bad - rq->node);
+		kb_engine__log(e, "commits after it up to the bad commit: %zu", e->opt.bad - rq->node);
 	if (!oc->buildable) {
 		nr->built = -1;
 		kb_model_set_untestable(e->m, rq->node, 1);
-		elog(e, "commit %s failed to build: untestable", nname(e, rq->node));
+		kb_engine__log(e, "commit %s failed to build: untestable", nname(e, rq->node));
 		int prc = push_span(e, &s);
 		return prc ? prc : kb_engine__span_evidence(e, oc);
 	}
 	nr->built = 1;
 	if (oc->has_signature) {
-		elog(e, "kernel signature: %s", hex);
+		kb_engine__log(e, "kernel signature: %s", hex);
 		int rc = kb_model_set_signature(e->m, rq->node, &oc->signature);
 		if (rc)
 			return rc;
@@ -321,34 +308,34 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 		e->runs++;
 		if (is_target(e, r)) {
 			t++, nr->target++;
-			elog(e, "run #%zu: crashed: %s", i, r->title);
+			kb_engine__log(e, "run #%zu: crashed: %s", i, r->title);
 		} else if (r->klass == KB_RUN_OK) {
 			c++, nr->clean++;
-			elog(e, "run #%zu: OK", i);
+			kb_engine__log(e, "run #%zu: OK", i);
 		} else {
 			x++;
 			if (r->klass == KB_RUN_CRASH) {
 				nr->other++;
-				elog(e, "run #%zu: crashed: %s (other crash, ignored)", i, r->title);
+				kb_engine__log(e, "run #%zu: crashed: %s (other crash, ignored)", i, r->title);
 			} else if (r->klass == KB_RUN_BOOT_FAILURE) {
 				nr->boot++;
-				elog(e, "run #%zu: boot failed: %s", i,
+				kb_engine__log(e, "run #%zu: boot failed: %s", i,
 				     r->title[0] ? r->title : "no boot");
 			} else {
 				nr->infra++;
-				elog(e, "run #%zu: infra problem: %s", i,
+				kb_engine__log(e, "run #%zu: infra problem: %s", i,
 				     r->title[0] ? r->title : "no reason");
 			}
 		}
 	}
 	if (oc->n_runs < rq->runs)
-		elog(e, "%u runs of %u lost", rq->runs - (unsigned)oc->n_runs, rq->runs);
+		kb_engine__log(e, "%u runs of %u lost", rq->runs - (unsigned)oc->n_runs, rq->runs);
 	/* a kernel that never boots cannot be tested: like a failed build */
 	if (oc->n_runs > 0 && nr->boot == nr->target + nr->clean + nr->other + nr->infra + nr->boot &&
 	    t + c == 0) {
 		nr->built = -1;
 		kb_model_set_untestable(e->m, rq->node, 1);
-		elog(e, "commit %s: kernel does not boot: untestable", nname(e, rq->node));
+		kb_engine__log(e, "commit %s: kernel does not boot: untestable", nname(e, rq->node));
 	}
 	e->runs_asked += rq->runs, e->runs_told += t + c;
 	s.target = t, s.clean = c, s.other = x;
@@ -401,7 +388,7 @@ static int push_round(kb_engine *e)
 		if (off < (int)sizeof(line))
 			snprintf(line + off, sizeof(line) - (size_t)off, " (none %.3f, %zu hold %.0f%%)",
 				 r.none, r.n_set, e->opt.confidence * 100);
-		elog(e, "%s", line);
+		kb_engine__log(e, "%s", line);
 	}
 	return 0;
 }
@@ -535,7 +522,7 @@ static void stop_unsettled(kb_engine *e, const size_t *need, size_t n_need, cons
 		 "rates differ between kernels %.2f, false crashes up to %.4f)", why,
 		 e->unsettled, rho, spread, eps_hi);
 	e->stop = KB_STOP_UNSETTLED;
-	elog(e, "unsettled: the top commit holds the confidence but %s", e->why);
+	kb_engine__log(e, "unsettled: the top commit holds the confidence but %s", e->why);
 }
 
 void kb_engine__check_stop(kb_engine *e)
@@ -592,7 +579,7 @@ static int replayed(kb_engine *e, kb_engine_request *rq, size_t *n)
 		if (rq[i].node >= e->n || rq[i].runs == 0 || rq[i].runs > KB_ENGINE_MAX_RUNS)
 			return 0; /* not this DAG's journal after all */
 	*n = m;
-	elog(e, "round %u as recorded earlier (%zu test%s)", e->round, m, m == 1 ? "" : "s");
+	kb_engine__log(e, "round %u as recorded earlier (%zu test%s)", e->round, m, m == 1 ? "" : "s");
 	return 1;
 }
 
@@ -607,7 +594,7 @@ static int start_prefetch(kb_engine *e, const size_t *pre, size_t n_pre)
 		return 0;
 	for (size_t i = 0; i < n_pre && len < sizeof(buf) - 48; i++)
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %s", nname(e, pre[i]));
-	elog(e, "preparing meanwhile:%s", buf);
+	kb_engine__log(e, "preparing meanwhile:%s", buf);
 	unsigned built = 0;
 	rc = e->o.prefetch(e->o.ctx, pre, n_pre, &built);
 	if (rc == 0)
@@ -713,9 +700,9 @@ static int calibrate(kb_engine *e)
 		n_pre = 0;
 	}
 	if (e->round == 1) /* syzbot's words for the two kinds */
-		elog(e, e->opt.fix ? "bisecting fixing commit since %s" :
+		kb_engine__log(e, e->opt.fix ? "bisecting fixing commit since %s" :
 		     "bisecting cause commit starting from %s", nname(e, e->opt.bad));
-	elog(e, "calibrating: %u runs on %s commit %s", rq[0].runs, e->opt.fix ? "crashing" : "bad",
+	kb_engine__log(e, "calibrating: %u runs on %s commit %s", rq[0].runs, e->opt.fix ? "crashing" : "bad",
 	     nname(e, e->opt.bad));
 	if ((rc = start_prefetch(e, pre, n_pre)) != 0)
 		return rc;
@@ -734,12 +721,12 @@ static int calibrate(kb_engine *e)
 	{
 		char sum[900];
 		calib_summary(sum, sizeof(sum), e, &oc[0]);
-		elog(e, "%s", sum);
+		kb_engine__log(e, "%s", sum);
 	}
 	for (size_t i = 0; i < n && !rc; i++) {
 		rc = absorb(e, &rq[i], &oc[i]);
 		if (i == 0 && e->round == 1) /* syzbot's words: the bisection proper starts */
-			elog(e, "# git bisect start %s", nname(e, e->opt.bad));
+			kb_engine__log(e, "# git bisect start %s", nname(e, e->opt.bad));
 	}
 	free(oc);
 	if (rc)
@@ -749,12 +736,12 @@ static int calibrate(kb_engine *e)
 	kb_model_evidence(e->m, e->opt.bad, &t, NULL, NULL);
 	if (t == 0 && e->round >= CALIB_ROUNDS) {
 		e->stop = KB_STOP_NO_REPRO;
-		elog(e, "the reproducer did not crash %s commit %s in %u runs",
+		kb_engine__log(e, "the reproducer did not crash %s commit %s in %u runs",
 		     e->opt.fix ? "crashing" : "bad", nname(e, e->opt.bad),
 		     e->opt.calib_runs * e->round);
 	}
 	for (size_t i = 0; i < e->n_titles; i++)
-		elog(e, "target crash title: %s", e->titles[i]);
+		kb_engine__log(e, "target crash title: %s", e->titles[i]);
 	return 0;
 }
 
@@ -771,7 +758,7 @@ static int check_fixed(kb_engine *e)
 	unsigned t, c, x;
 	int rc;
 
-	elog(e, "checking the fixed commit %s: %u runs", nname(e, rq.node), rq.runs);
+	kb_engine__log(e, "checking the fixed commit %s: %u runs", nname(e, rq.node), rq.runs);
 	if ((rc = execute(e, &rq, 1, &oc)) != 0)
 		return rc;
 	if (!oc[0].buildable) {
@@ -789,7 +776,7 @@ static int check_fixed(kb_engine *e)
 		e->o.record(e->o.ctx, e->round, &rq, 1);
 	e->fix_checked = 1;
 	kb_model_evidence(e->m, rq.node, &t, &c, &x);
-	elog(e, "fixed commit %s: %u target crashes, %u clean, %u other runs", nname(e, rq.node),
+	kb_engine__log(e, "fixed commit %s: %u target crashes, %u clean, %u other runs", nname(e, rq.node),
 	     t, c, x);
 	if (t > 0 && binom_tail(t, t + c, e->m->egrid[e->m->ne - 1]) < EXPLAINED_TAIL) {
 		e->stop = KB_STOP_NONE;
@@ -846,7 +833,7 @@ int kb_engine_step(kb_engine *e, int *done)
 			kb_engine__check_stop(e);
 			if (e->stop == KB_STOP_RUNNING) {
 				e->stop = KB_STOP_UNTESTABLE;
-				elog(e, "nothing left worth testing");
+				kb_engine__log(e, "nothing left worth testing");
 			}
 			goto finished;
 		}
@@ -885,7 +872,7 @@ int kb_engine_step(kb_engine *e, int *done)
 	if (e->o.log) {
 		char buf[256];
 		kb_engine_progress(e, buf, sizeof(buf));
-		elog(e, "%s", buf);
+		kb_engine__log(e, "%s", buf);
 	}
 finished:
 	if (e->stop != KB_STOP_RUNNING)
@@ -909,7 +896,7 @@ int kb_engine_run(kb_engine *e)
 
 /* ---- progress ---- */
 
-static void fmt_dur(char *buf, size_t len, double s)
+void kb_engine__dur(char *buf, size_t len, double s)
 {
 	long t = (long)(s + 0.5);
 	if (t >= 3600)
@@ -930,11 +917,11 @@ void kb_engine_progress(const kb_engine *e, char *buf, size_t len)
 	if (!e || !len)
 		return;
 	top = kb_model_top(e->m, &p);
-	fmt_dur(el, sizeof(el), e->tmax - e->t0);
+	kb_engine__dur(el, sizeof(el), e->tmax - e->t0);
 	rounds_left = e->n_set > 1 ? ceil(log((double)e->n_set) / log(e->opt.workers + 1.0)) + 1 : 1;
 	if (e->stop != KB_STOP_RUNNING)
 		rounds_left = 0;
-	fmt_dur(left, sizeof(left),
+	kb_engine__dur(left, sizeof(left),
 		rounds_left * (kb_engine__plan_gap_s(e) + kb_engine__plan_build_s(e) +
 			       kb_engine__plan_test_s(e)));
 	snprintf(buf, len, "round %u: %zu candidates left, top %s %.3f, elapsed %s, ~%s left",

@@ -36,18 +36,6 @@ static const char *info(const kb_engine *e, int which, size_t node)
 	return v[which];
 }
 
-static void dur(char *buf, size_t len, double s)
-{
-	long t = (long)(s + 0.5);
-
-	if (t >= 3600)
-		snprintf(buf, len, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-	else if (t >= 60)
-		snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
-	else
-		snprintf(buf, len, "%lds", t);
-}
-
 static int run_class(const kb_engine *e, const kb_repro_run *r)
 {
 	if (r->klass == KB_RUN_OK)
@@ -130,9 +118,9 @@ static void result_block(FILE *f, const kb_engine *e, const kb_bisect_result *r,
 	if (r->flags & KB_FLAG_UNTESTABLE_AFTER) /* fix mode, as the text and JSON say */
 		flags[nf++] = "nothing from it on could be tested";
 	h.flags = flags, h.n_flags = nf;
-	dur(t1, sizeof(t1), ev_seconds);
-	dur(t2, sizeof(t2), r->seconds);
-	dur(t3, sizeof(t3), r->seconds_saved);
+	kb_engine__dur(t1, sizeof(t1), ev_seconds);
+	kb_engine__dur(t2, sizeof(t2), r->seconds);
+	kb_engine__dur(t3, sizeof(t3), r->seconds_saved);
 	snprintf(facts, sizeof(facts), "%u rounds, %u tests, %u runs, %u builds (%u avoided, "
 		 "%s saved); the evidence took %s, this run %s.", r->rounds, r->tests, r->runs,
 		 r->builds, r->builds_avoided, t3, t1, t2);

@@ -109,6 +109,8 @@ struct kb_engine {
 
 /* engine_log.c: one line of the bisection log (printf-style) */
 void kb_engine__log(kb_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* engine.c: s seconds as "1h02m", "3m05s" or "42s" (the progress line, the HTML) */
+void kb_engine__dur(char *buf, size_t len, double s);
 /* engine_log.c: "# git bisect good|bad|skip X" for each verdict settled since the last
  * call (after the posterior of a round) */
 void kb_engine__log_verdicts(kb_engine *e);
