@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +56,12 @@ const char *kb_object_kind_name(int kind)
 	return names[kind];
 }
 
-mode_t kb_cache__file_mode(void)
+static pthread_once_t file_mode_once = PTHREAD_ONCE_INIT;
+static mode_t file_mode;
+
+/* file_mode from the umask, without changing it (umask(2) would race other threads) */
+static void read_file_mode(void)
 {
-	/* the umask, without changing it (umask(2) would race other threads) */
 	FILE *f = fopen("/proc/self/status", "re");
 	char line[128];
 	unsigned int m = 022;
@@ -68,7 +72,14 @@ mode_t kb_cache__file_mode(void)
 				break;
 		fclose(f);
 	}
-	return (mode_t)(0666 & ~m);
+	file_mode = (mode_t)(0666 & ~m);
+}
+
+mode_t kb_cache__file_mode(void)
+{
+	/* read once per process, not once per object written */
+	pthread_once(&file_mode_once, read_file_mode);
+	return file_mode;
 }
 
 int64_t kb_cache__now(void)
