@@ -96,6 +96,9 @@ static int n_builds(kb_cache *c)
 
 static void assert_kernel(const kb_build_job *j, const char *commit)
 {
+	if (j->rc != KB_OK) /* say why, for a failure seen once under load in CI */
+		print_message("build of %s: rc %d, class %d: %s\n", commit, j->rc, j->err_class,
+			      j->err);
 	assert_int_equal(j->rc, KB_OK);
 	assert_int_equal(j->res.how, KB_BUILD_BUILT);
 	assert_true(j->res.ok);
