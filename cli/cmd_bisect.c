@@ -275,7 +275,8 @@ static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, con
 {
 	kb_bisect_result r;
 
-	if (html && (kb_engine_set_commit_url(e, commit_url) != 0 || kb_engine_html(e, html) != 0))
+	if (html && (kb_engine_set_commit_url(e, commit_url) != 0 ||
+		     kb_engine_set_release(e, out_release) != 0 || kb_engine_html(e, html) != 0))
 		return kb_cli_die_error();
 	if (json) {
 		char *s = NULL;
