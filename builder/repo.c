@@ -458,14 +458,16 @@ int kb_repo__checkout(kb_repo *r, const char *dir, const char *commit, double ti
 	if (!is_worktree(dir)) {
 		const char *prune[] = { "git", "--git-dir", r->gitdir, "worktree", "prune", NULL };
 		const char *add[] = { "git", "--git-dir", r->gitdir, "worktree", "add", "--detach",
-				      "--force", "--quiet", dir, commit, NULL };
+				      "--no-checkout", "--force", "--quiet", dir, commit, NULL };
 		int lock;
 		if (!dir_is_empty_or_missing(dir))
 			return kb_error_set(KB_ERRCLASS_GIT,
 					    "work tree '%s' exists but is not a git work tree; "
 					    "remove it or choose another --work-dir",
 					    dir);
-		lock = registry_lock(r); /* prune + add: one worker tree at a time */
+		/* prune + add (registering the tree, no files yet): one at a time; the
+		 * checkout below, the long part on a kernel, runs in parallel */
+		lock = registry_lock(r);
 		run_git(prune, NULL, timeout_s, &status, said, sizeof(said));
 		rc = run_git(add, NULL, timeout_s, &status, said, sizeof(said));
 		if (lock >= 0)
@@ -477,7 +479,6 @@ int kb_repo__checkout(kb_repo *r, const char *dir, const char *commit, double ti
 					    "'git worktree add %s %s' failed (exit %d) in '%s': %s; "
 					    "check the disk space and 'git worktree list'",
 					    dir, commit, status, r->gitdir, said[0] ? said : "(no output)");
-		return KB_OK;
 	}
 	{
 		const char *co[] = { "git", "checkout", "--detach", "--force", "--quiet", commit,

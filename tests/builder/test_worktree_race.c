@@ -7,8 +7,9 @@
  * tree's prune meets another's add. Every checkout succeeds. Without the worktree lock
  * (registry_lock()), a `git worktree prune` deletes another's half-made
  * .git/worktrees/<name> and two `git worktree add` of the same base name read each
- * other's half-written entry: git dies (exit 128); 7 of 10 runs of 20 rounds failed so
- * (2 cores, loaded), 8 of 8 of 40 rounds; this test's 30 rounds take ~25 s with it.
+ * other's half-written entry: git dies (exit 128). Without the lock, on 2 loaded cores,
+ * 7 of 10 runs of 20 rounds failed, 3 of 5 of 30, 8 of 8 of 40; these 40 rounds take
+ * ~35 s with it (each git call costs >= 50 ms: kb_spawn polls at that rate).
  * kb-test-labels: integration
  * kb-test-timeout: 300
  */
@@ -31,7 +32,7 @@
 #include "kb_test.h"
 
 #define THREADS 6
-#define ROUNDS 30
+#define ROUNDS 40
 
 struct job {
 	kb_repo *repo;
