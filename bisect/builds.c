@@ -27,7 +27,8 @@ struct kb_build_batch {
 	unsigned char *started;
 };
 
-/* "build of X started (work tree W)" (end 0), "build of X done in T: how" (end 1) */
+/* "build of X started (work tree W)" (end 0), "build of X done in T: how" (end 1; a
+ * recorded failure says so) */
 static void job_log(const kb_build_job *j, int end)
 {
 	char line[600];
@@ -44,7 +45,9 @@ static void job_log(const kb_build_job *j, int end)
 			 what, s);
 	else
 		snprintf(line, sizeof(line), "build of %s%s done in %.0fs: %s", j->rev, what, s,
-			 !j->res.ok ? "failed"
+			 !j->res.ok && j->res.how == KB_BUILD_CACHED_FAILURE
+				 ? "failed (recorded earlier; --retry-failed builds it again)"
+			 : !j->res.ok ? "failed"
 			 : j->res.how == KB_BUILD_BUILT ? "built"
 			 : j->res.how == KB_BUILD_CACHE_HIT ? "cache hit"
 			 : j->res.how == KB_BUILD_DEPENDENCY_SKIP ? "dependency skip (kernel reused)"

@@ -69,8 +69,8 @@ static void result_block(FILE *f, const kb_engine *e, const kb_bisect_result *r,
 			 double ev_seconds)
 {
 	kb_html_result h = { 0 };
-	const char *titles[MAX_TITLES], *flags[5];
-	char summary[700], facts[400], t1[32], t2[32], t3[32], badge[40];
+	const char *titles[MAX_TITLES], *flags[6];
+	char summary[700], facts[400], t1[32], t2[32], t3[32], badge[40], release[100];
 	size_t nf = 0;
 
 	for (size_t i = 0; i < e->n_titles; i++)
@@ -117,6 +117,10 @@ static void result_block(FILE *f, const kb_engine *e, const kb_bisect_result *r,
 		flags[nf++] = "flaky reproducer";
 	if (r->flags & KB_FLAG_UNTESTABLE_AFTER) /* fix mode, as the text and JSON say */
 		flags[nf++] = "nothing from it on could be tested";
+	if (e->opt.fix && e->release && r->culprit != KB_MODEL_NONE) { /* as text and JSON */
+		snprintf(release, sizeof(release), "release (%.80s)", e->release);
+		flags[nf++] = release;
+	}
 	h.flags = flags, h.n_flags = nf;
 	kb_engine__dur(t1, sizeof(t1), ev_seconds);
 	kb_engine__dur(t2, sizeof(t2), r->seconds);
@@ -363,7 +367,8 @@ static int mass(FILE *f, const kb_engine *e)
 		rd[i].none = r->none;
 	}
 	kb_html_section(f, "mass", "Probability mass per round");
-	kb_html_mass(f, rd, e->n_rounds, e->commit_url, subject_by_name, (void *)e);
+	kb_html_mass(f, rd, e->n_rounds, e->commit_url, subject_by_name, (void *)e,
+		     e->opt.fix ? "no fix in the range" : "no culprit in the range");
 	free(rd), free(ids);
 	return 0;
 }

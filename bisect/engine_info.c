@@ -1,8 +1,8 @@
 /*
  * bisect/engine_info.c - what the bisection engine keeps for its reports only: the runs
  * of every test (class, title, console) and the times its evidence was produced, the
- * commit URL pattern (commit info is in bisect/engine_nodes.c).
- * Owns: that storage and kb_engine_set_commit_url().
+ * commit URL pattern, the release tag of a fix (commit info is in bisect/engine_nodes.c).
+ * Owns: that storage, kb_engine_set_commit_url() and kb_engine_set_release().
  * Not: the evidence itself (bisect/engine.c), the HTML (bisect/engine_html.c).
  */
 #include <stdlib.h>
@@ -54,6 +54,8 @@ void kb_engine__free_info(kb_engine *e)
 	e->ev = NULL, e->cap_ev = 0;
 	free(e->commit_url);
 	e->commit_url = NULL;
+	free(e->release);
+	e->release = NULL;
 }
 
 int kb_engine_set_commit_url(kb_engine *e, const char *url)
@@ -68,5 +70,18 @@ int kb_engine_set_commit_url(kb_engine *e, const char *url)
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory for the commit URL");
 	free(e->commit_url);
 	e->commit_url = d;
+	return 0;
+}
+
+int kb_engine_set_release(kb_engine *e, const char *tag)
+{
+	char *d = NULL;
+
+	if (!e)
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT, "no engine");
+	if (tag && !(d = strdup(tag)))
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory for the release tag");
+	free(e->release);
+	e->release = d;
 	return 0;
 }

@@ -104,6 +104,7 @@ struct kb_engine {
 	struct span_ev *ev;     /* per span: its runs and evidence times */
 	size_t cap_ev;
 	char *commit_url;
+	char *release;          /* fix mode: the release tag the fix is (the report's flag) */
 	int fix_checked;        /* fix mode: the fixed commit was tested after calibration */
 };
 

@@ -47,7 +47,7 @@ static kb_builder *builder_for(kb_oracle *o, unsigned w)
 		kb_build_opts bo = { .config_path = a->config, .work_dir = a->work_dir,
 				     .worker = (int)o->n_builders, .jobs = (int)a->jobs,
 				     .ccache = a->ccache, .ccache_remote = a->ccache_remote,
-				     .build_cmd = a->build_cmd,
+				     .build_cmd = a->build_cmd, .retry_failed = a->retry_failed,
 				     .image_path = a->image, .quiet = 1 };
 		if (kb_builder_open(&o->builders[o->n_builders], a->repo, o->cache, &bo) != 0)
 			return NULL;

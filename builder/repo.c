@@ -1,19 +1,25 @@
 /*
  * builder/repo.c - the builder's view of a git repository, through libgit2: resolve
  * revisions, read tree ids, tree-to-tree diffs without a checkout; and work trees
- * for real builds (git worktree, so only changed files are rewritten).
+ * for real builds (git worktree, so only changed files are rewritten), made one at a
+ * time per repository (a lock file in its git dir: git's own worktree registry is not
+ * safe against concurrent `git worktree add` / `prune`).
  * Not: what a change means for a build (depset.c), building (build.c).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <git2.h>
 
 #include "kbisect/error.h"
+#include "kbisect/util.h"
 #include "common/error_internal.h"
 #include "build_internal.h"
 
@@ -387,41 +393,104 @@ static int dir_is_empty_or_missing(const char *dir)
 	return rmdir(dir) == 0;
 }
 
+/* Lock the repository's worker-tree registry (<common git dir>/kbisect-worktree.lock,
+ * flock, so it holds between the threads of a process too: each opens the file); the
+ * fd, or -1 when the file cannot be had (git then fails or not on its own). `git
+ * worktree prune` deletes a .git/worktrees/<name> entry another `git worktree add` has
+ * made but not yet locked, and two adds of the same base name ("src": every worker
+ * tree) read each other's half-written entry: git dies (exit 128). */
+static int registry_lock(kb_repo *r)
+{
+	const char *common = git_repository_commondir(r->repo);
+	size_t n = strlen(common);
+	char path[4200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s%skbisect-worktree.lock", common,
+		 n && common[n - 1] == '/' ? "" : "/");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX) != 0)
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
+/* Run git argv (git_unset removed from its environment); its exit status in *status and
+ * the last line it printed (stdout and stderr) in last. */
+static int run_git(const char *const *argv, const char *cwd, double timeout_s, int *status,
+		   char *last, size_t last_len)
+{
+	kb_spawn_opts o = { .timeout_s = timeout_s, .capture_max = 16384, .cwd = cwd,
+			    .env_unset = git_unset };
+	int rc = kb_spawn(argv, &o);
+
+	last[0] = '\0';
+	if (o.output) {
+		char *end = o.output + o.output_len, *line;
+		while (end > o.output && (end[-1] == '\n' || end[-1] == '\r'))
+			*--end = '\0';
+		line = end;
+		while (line > o.output && line[-1] != '\n')
+			line--;
+		snprintf(last, last_len, "%s", line);
+		free(o.output);
+	}
+	if (rc == KB_ETIMEOUT)
+		return kb_error_setc(KB_ETIMEOUT, KB_ERRCLASS_BUILD,
+				     "'%s' ran past its time limit of %.0fs and was killed; "
+				     "raise the limit with --timeout",
+				     argv[0], timeout_s);
+	if (rc < 0)
+		return rc;
+	*status = o.status;
+	return KB_OK;
+}
+
 int kb_repo__checkout(kb_repo *r, const char *dir, const char *commit, double timeout_s)
 {
+	char said[512];
 	int status = 0, rc;
 
 	if (!is_worktree(dir)) {
 		const char *prune[] = { "git", "--git-dir", r->gitdir, "worktree", "prune", NULL };
 		const char *add[] = { "git", "--git-dir", r->gitdir, "worktree", "add", "--detach",
-				      "--force", "--quiet", dir, commit, NULL };
+				      "--no-checkout", "--force", "--quiet", dir, commit, NULL };
+		int lock;
 		if (!dir_is_empty_or_missing(dir))
 			return kb_error_set(KB_ERRCLASS_GIT,
 					    "work tree '%s' exists but is not a git work tree; "
 					    "remove it or choose another --work-dir",
 					    dir);
-		kb_run__cmd(prune, NULL, NULL, git_unset, -1, timeout_s, &status);
-		rc = kb_run__cmd(add, NULL, NULL, git_unset, -1, timeout_s, &status);
+		/* prune + add (registering the tree, no files yet): one at a time; the
+		 * checkout below, the long part on a kernel, runs in parallel */
+		lock = registry_lock(r);
+		run_git(prune, NULL, timeout_s, &status, said, sizeof(said));
+		rc = run_git(add, NULL, timeout_s, &status, said, sizeof(said));
+		if (lock >= 0)
+			close(lock);
 		if (rc < 0)
 			return rc;
 		if (status != 0)
 			return kb_error_set(KB_ERRCLASS_GIT,
-					    "'git worktree add %s %s' failed (exit %d) in '%s'; "
+					    "'git worktree add %s %s' failed (exit %d) in '%s': %s; "
 					    "check the disk space and 'git worktree list'",
-					    dir, commit, status, r->gitdir);
-		return KB_OK;
+					    dir, commit, status, r->gitdir, said[0] ? said : "(no output)");
 	}
 	{
 		const char *co[] = { "git", "checkout", "--detach", "--force", "--quiet", commit,
 				     NULL };
-		rc = kb_run__cmd(co, dir, NULL, git_unset, -1, timeout_s, &status);
+		rc = run_git(co, dir, timeout_s, &status, said, sizeof(said));
 		if (rc < 0)
 			return rc;
 		if (status != 0)
 			return kb_error_set(KB_ERRCLASS_GIT,
-					    "'git checkout %s' failed (exit %d) in work tree '%s'; "
+					    "'git checkout %s' failed (exit %d) in work tree '%s': %s; "
 					    "remove that directory to start it afresh",
-					    commit, status, dir);
+					    commit, status, dir, said[0] ? said : "(no output)");
 	}
 	return KB_OK;
 }

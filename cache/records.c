@@ -205,6 +205,23 @@ int kb_cache_build_get(kb_build_record *out, kb_cache *c, const kb_key *build_ke
 	return 0;
 }
 
+int kb_cache_build_exists(kb_cache *c, const kb_key *build_key)
+{
+	MDB_val k = { 32, (void *)build_key->b }, v;
+	MDB_txn *t;
+	int rc;
+
+	if ((rc = kb_cache__rtxn(c, &t)))
+		return rc;
+	rc = mdb_get(t, c->build, &k, &v);
+	kb_cache__txn_end(c, t);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return kb_cache__mdb(c, rc, "cannot look up a build record");
+	return 1;
+}
+
 int kb_cache_builds_by_signature(kb_key **out, size_t *n, kb_cache *c, const kb_key *sig)
 {
 	MDB_txn *t;

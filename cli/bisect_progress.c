@@ -8,7 +8,9 @@
  * Not: the log's lines themselves (bisect/engine*.c, bisect/oracle*.c, builds.c).
  * DESIGN: the progress is learned from the log lines as they pass (build started/done,
  * "testing commit", "run #", the round summary), so the engine and the oracle keep one
- * channel; objects compiled are the "  CC"/"  AS" lines of each running build's
+ * channel; runs done move when each test's runs end ("test of R done", its count from
+ * "test of R started: N runs"), before the engine's "run #" lines of the round confirm
+ * them; objects compiled are the "  CC"/"  AS" lines of each running build's
  * build.log (kbuild's quiet output, next to the work tree), the estimate is the most a
  * finished build of this bisection compiled.
  */
@@ -46,7 +48,12 @@ struct kb_progress {
 	char phase[32], commit[48], top[48], eta[32];
 	double top_p;
 	unsigned round, runs, objects_est;
+	unsigned early;   /* runs of tests done this round that no "run #" line counted yet */
 	struct running_build b[MAX_BUILDS];
+	struct {          /* tests in the pool: "test of R started: N runs in the pool" */
+		char rev[48];
+		unsigned runs;
+	} t[MAX_BUILDS];
 };
 
 static int starts(const char *s, const char *p)
@@ -115,7 +122,7 @@ static void render(struct kb_progress *p, char *buf, size_t len)
 		ADD(", %u/~%u objects", objects, p->objects_est);
 	else if (nb)
 		ADD(", %u objects", objects);
-	ADD(", %u runs done", p->runs);
+	ADD(", %u runs done", p->runs + p->early);
 	if (p->eta[0])
 		ADD(", ETA ~%s", p->eta);
 	if (p->top[0])
@@ -244,6 +251,38 @@ static void build_done(struct kb_progress *p, const char *line)
 	}
 }
 
+/* "test of R started: N runs in the pool": remember N for R (rest: after "started: ") */
+static void test_started(struct kb_progress *p, const char *rev, const char *rest)
+{
+	unsigned n;
+	int slot = -1;
+
+	if (sscanf(rest, "%u runs", &n) != 1)
+		return;
+	for (int i = 0; i < MAX_BUILDS; i++)
+		if (slot < 0 && (!p->t[i].rev[0] || !strcmp(p->t[i].rev, rev)))
+			slot = i;
+	if (slot < 0)
+		return; /* more tests at once than slots: those show at the round's end */
+	snprintf(p->t[slot].rev, sizeof(p->t[slot].rev), "%s", rev);
+	p->t[slot].runs = n;
+}
+
+/* "test of R done in T": its runs are done, though the engine logs them ("run #")
+ * only when the whole round is (rest: from R on) */
+static void test_done(struct kb_progress *p, const char *rest)
+{
+	char rev[48];
+
+	snprintf(rev, sizeof(rev), "%.47s", rest);
+	rev[strcspn(rev, " ")] = '\0';
+	for (int i = 0; i < MAX_BUILDS; i++)
+		if (p->t[i].rev[0] && !strcmp(p->t[i].rev, rev)) {
+			p->early += p->t[i].runs;
+			p->t[i].rev[0] = '\0';
+		}
+}
+
 /* learn the progress from a log line (under the lock) */
 static void learn(struct kb_progress *p, const char *line)
 {
@@ -263,6 +302,9 @@ static void learn(struct kb_progress *p, const char *line)
 		snprintf(p->phase, sizeof(p->phase), "testing");
 		snprintf(p->commit, sizeof(p->commit), "%.47s", line + strlen("test of "));
 		p->commit[strcspn(p->commit, " ")] = '\0';
+		test_started(p, p->commit, strstr(line, " started: ") + strlen(" started: "));
+	} else if (starts(line, "test of ") && strstr(line, " done in ")) {
+		test_done(p, line + strlen("test of "));
 	} else if (starts(line, "slurm: building ") || starts(line, "slurm: testing ")) {
 		/* --executor slurm: "slurm: building[ again] R as job J", "slurm: testing R (N
 		 * runs) as job J" (no build log here to count objects in) */
@@ -279,11 +321,14 @@ static void learn(struct kb_progress *p, const char *line)
 	} else if (starts(line, "testing commit ")) {
 		snprintf(p->commit, sizeof(p->commit), "%.47s", line + strlen("testing commit "));
 		p->commit[strcspn(p->commit, " ")] = '\0';
-	} else if (starts(line, "run #")) {
+	} else if (starts(line, "run #")) { /* the engine's account, after the round's tests */
 		p->runs++;
+		if (p->early)
+			p->early--; /* this run was shown when its test ended */
 	} else if (sscanf(line, "round %u: %zu candidates left, top %47s %lf, elapsed %*[^,], "
 			  "~%31s left", &round, &left, top, &tp, eta) == 5) {
 		p->round = round;
+		p->early = 0; /* the round's runs are all counted by now */
 		snprintf(p->top, sizeof(p->top), "%s", top);
 		snprintf(p->eta, sizeof(p->eta), "%s", eta);
 		p->top_p = tp;
@@ -304,6 +349,13 @@ void kb_progress_log(void *ctx, const char *line)
 	fflush(p->log);
 	if (p->tty && p->log == stderr && p->thread && !p->stop)
 		draw(p);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void kb_progress_line(struct kb_progress *p, char *buf, size_t len)
+{
+	pthread_mutex_lock(&p->mu);
+	render(p, buf, len);
 	pthread_mutex_unlock(&p->mu);
 }
 

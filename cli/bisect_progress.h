@@ -18,6 +18,9 @@ struct kb_progress *kb_progress_start(FILE *log, double every_s);
  * learns from it (phase, builds running, runs, the round's summary). Thread-safe. */
 void kb_progress_log(void *ctx, const char *line);
 
+/** The progress line as it would be drawn now (no newline), into buf. */
+void kb_progress_line(struct kb_progress *p, char *buf, size_t len);
+
 /** Stop the progress line (thread joined, line cleared) before the result is printed;
  * log lines still go to the log. NULL ok. */
 void kb_progress_finish(struct kb_progress *p);

@@ -49,7 +49,7 @@ static const char *const bisect_usage[] = {
 	"               [--runs-per-test <n>] [--confidence <p>] [--cache <dir>] [--remote <url>]",
 	"               [--title <crash title>] [--any-crash] [--max-rounds <n>] [--json]",
 	"               [--html <file> [--commit-url <pattern>]] [--log <file>]",
-	"               [--build-cmd <cmd>] [--image <path>]",
+	"               [--build-cmd <cmd>] [--image <path>] [--retry-failed]",
 	"               [--work-dir <dir>] [--jobs <n>] [--accel tcg|kvm|auto] [--vms <n>]",
 	"               [--run-timeout <s>] [--boot-timeout <s>] [--prebuild <n>] [--cold]",
 	"               [--ccache <prog> | --no-ccache] [--progress <s>]",
@@ -186,6 +186,7 @@ struct real_args {
 	unsigned prebuild; /* speculative builds per round */
 	double boot_timeout; /* kernel boot to agent ready (0: the pool's default) */
 	int cold;            /* boot a fresh VM for every run (no snapshot clones) */
+	int retry_failed;    /* --retry-failed: build recorded build failures again */
 	int minimize_config; /* --minimize-config: minimize --config on --bad first */
 	const char *baseline; /* its SMALL (--baseline) */
 	const char *executor; /* --executor local|slurm */
@@ -274,7 +275,8 @@ static int finish(kb_engine *e, kb_model *m, const kb_gitdag *dag, int json, con
 {
 	kb_bisect_result r;
 
-	if (html && (kb_engine_set_commit_url(e, commit_url) != 0 || kb_engine_html(e, html) != 0))
+	if (html && (kb_engine_set_commit_url(e, commit_url) != 0 ||
+		     kb_engine_set_release(e, out_release) != 0 || kb_engine_html(e, html) != 0))
 		return kb_cli_die_error();
 	if (json) {
 		char *s = NULL;
@@ -414,6 +416,8 @@ static void journal_extra(char *buf, size_t len, const struct real_args *a)
 		off += (size_t)snprintf(buf + off, len - off, "skip %s\n", a->skips[i]);
 	for (size_t i = 0; i < a->n_paths && off < len; i++)
 		off += (size_t)snprintf(buf + off, len - off, "path %s\n", a->paths[i]);
+	if (a->retry_failed && off < len) /* a journal would replay the recorded failures */
+		snprintf(buf + off, len - off, "retry-failed\n");
 }
 
 /* one --skip: a revision or a range G..B of the repository; its commits in the range
@@ -530,6 +534,7 @@ static int real_setup(struct real_setup *s, const struct real_args *a, const kb_
 			      .workers = eo->workers, .jobs = a->jobs, .vms = a->vms,
 			      .prebuild = a->prebuild, .run_timeout = a->run_timeout,
 			      .boot_timeout = a->boot_timeout, .cold = a->cold,
+			      .retry_failed = a->retry_failed,
 			      .journal_extra = s->extra,
 			      .executor = a->executor, .slurm_partition = a->slurm_partition,
 			      .slurm_args = a->slurm_args,
@@ -830,6 +835,9 @@ int cmd_bisect(int argc, char **argv)
 		KB_OPT_STR(0, "image", &image, "path", "as in 'kbisect build'"),
 		KB_OPT_STR(0, "work-dir", &ra.work_dir, "dir", "as in 'kbisect build'"),
 		KB_OPT_UNSIGNED(0, "jobs", &ra.jobs, 1, 1024, "n", "as in 'kbisect build'"),
+		KB_OPT_BOOL(0, "retry-failed", &ra.retry_failed, "build again a commit whose build "
+			    "failure is recorded in the cache (the new result replaces it), as in "
+			    "'kbisect build'"),
 		KB_OPT_CALL(0, "ccache", &cc, "prog", "wrap the compiler with ccache (default: "
 			    "ccache when it is installed and no --build-cmd is given; its files go "
 			    "to <cache>/ccache unless $CCACHE_DIR is set)", kb_opt_ccache),
@@ -907,6 +915,11 @@ int cmd_bisect(int argc, char **argv)
 	    !(ra.executor && !strcmp(ra.executor, "slurm")))
 		return kb_cli_usage_error(bisect_usage, "--slurm-partition and --slurm-args need "
 					  "--executor slurm");
+	if (ra.retry_failed && (simulate || (ra.executor && !strcmp(ra.executor, "slurm"))))
+		return kb_cli_usage_error(bisect_usage, "--retry-failed retries this host's builds: "
+					  "not with --simulate nor --executor slurm (there, run "
+					  "'kbisect build --retry-failed --remote <url> --rev <rev>' "
+					  "for the commit first)");
 	if (html && (rc = kb_cli_commit_url(&commit_url, commit_url)) != KB_EXIT_OK)
 		return rc;
 	if (!eo.fix && (fx.crashing || fx.fixed || fx.find_fixed))

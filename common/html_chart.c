@@ -191,12 +191,16 @@ static size_t mass_commits(const kb_html_round *rounds, size_t n, const char **i
 }
 
 void kb_html_mass(FILE *f, const kb_html_round *rounds, size_t n, const char *commit_url,
-		  const char *(*subject_of)(void *ctx, const char *id), void *ctx)
+		  const char *(*subject_of)(void *ctx, const char *id), void *ctx,
+		  const char *none_label)
 {
 	const char *ids[MASS_COLOURS];
 	double best[MASS_COLOURS];
 	size_t m = mass_commits(rounds, n, ids, best);
 	double H = ROW * n + 4;
+
+	if (!none_label)
+		none_label = "no culprit in the range";
 
 	fprintf(f, "<svg id=\"mass\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
 		   "height=\"%.0f\">\n<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" "
@@ -227,8 +231,8 @@ void kb_html_mass(FILE *f, const kb_html_round *rounds, size_t n, const char *co
 			x += PLOT * rest;
 		}
 		if (rd->none > 0.0005) {
-			char tip[64];
-			snprintf(tip, sizeof(tip), "no culprit in the range: %.4f", rd->none);
+			char tip[128];
+			snprintf(tip, sizeof(tip), "%.80s: %.4f", none_label, rd->none);
 			svg_rect(f, "m none", "url(#hatch)", x, y, PLOT * rd->none, ROW - 6, tip);
 		}
 	}
@@ -251,5 +255,7 @@ void kb_html_mass(FILE *f, const kb_html_round *rounds, size_t n, const char *co
 	}
 	fprintf(f, "<div><span class=sw style='background:%s'></span>other commits</div>"
 		   "<div><span class=sw style='background:repeating-linear-gradient(45deg,#9e9e9e 0 "
-		   "2px,#fff 2px 4px)'></span>no culprit in the range</div></div>\n", MASS_REST);
+		   "2px,#fff 2px 4px)'></span>", MASS_REST);
+	kb_html_text(f, none_label);
+	fputs("</div></div>\n", f);
 }

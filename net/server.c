@@ -1,14 +1,15 @@
 /*
  * net/server.c - the shared cache server: one kbisect cache over HTTP/1.1.
  * Owns: the libmicrohttpd daemon and its options (idle timeout, connection and
- * per-address limits, TLS versions), per-request state, streaming of bodies to and
- * from the store, mapping store errors to HTTP (507 for a full cache or disk), what
- * each finished request hands to the access log and /metrics.
- * Not: routing rules (net/server_route.c), the record wire format (net/wire.c),
- * the header deadline and upload gate (net/server_guard.c), /status and /metrics
- * (net/server_status.c), tokens, TLS credentials and reloads (net/server_auth.c), the
- * access log's format and file (net/server_log.c), the store itself (through
- * include/kbisect/cache.h).
+ * per-address limits, TLS versions), per-request state (struct req, server_priv.h),
+ * streaming of bodies to and from the store, mapping store errors to HTTP (507 for a
+ * full cache or disk), what each finished request hands to the access log and
+ * /metrics.
+ * Not: routing rules (net/server_route.c), the record routes (net/server_records.c),
+ * the record wire format (net/wire.c), the header deadline and upload gate
+ * (net/server_guard.c), /status and /metrics (net/server_status.c), tokens, TLS
+ * credentials and reloads (net/server_auth.c), the access log's format and file
+ * (net/server_log.c), the store itself (through include/kbisect/cache.h).
  * DESIGN: MHD with one thread per connection, so a request's cache reader or writer
  * is always used by the thread that opened it (LMDB read txns are per thread) and a
  * slow store operation blocks only its own client. PUT bodies go straight into a
@@ -48,37 +49,9 @@
 #define RECORD_MAX (4u << 20) /* largest record body (JSON) accepted */
 #define GET_BLOCK (2u << 20)  /* MHD's buffer of a plain GET body: 2 chunks */
 
-/* Per-request state (MHD's con_cls). */
-struct req {
-	struct kb_srv_route rt;
-	kb_server *srv;
-	int started;            /* the first call has been handled */
-	int status;             /* error to answer at the end of the body (0: none) */
-	const char *why;
-	kb_cache_writer *w;     /* PUT /cas/, /ac/ */
-	char *buf;              /* PUT of a record */
-	size_t len, cap;
-	uint64_t clen, received;
-	int existed;            /* the object was stored before this PUT */
-	int answered_status;    /* for the access log */
-	int raw_percent;        /* the raw request target had a '%' escape */
-	int close;              /* answer with "Connection: close" (framing in doubt) */
-	int gated;              /* holds a slot of the upload gate */
-	struct kb_srv_unz *unz; /* PUT sent with Content-Encoding: zstd */
-	uint64_t plain;         /* bytes after decoding (zstd PUT) */
-	struct timespec t0;
-	struct timespec when;   /* CLOCK_REALTIME of arrival, for the access log */
-	uint64_t sent;          /* body bytes sent (the access log) */
-	struct kb_srv_get *g;   /* the streamed GET body, while both exist */
-	char ident[64];         /* the token's name, or "-" */
-	char method[16];        /* as sent (the access log) */
-	char version[16];
-	char path[512];
-	char errmsg[512];       /* the store's error, kept until the answer */
-};
 
-static enum MHD_Result answer(struct MHD_Connection *conn, struct req *q, int status,
-			      const char *ctype, const char *body, size_t len)
+enum MHD_Result kb_server__answer(struct MHD_Connection *conn, struct req *q, int status,
+				  const char *ctype, const char *body, size_t len)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -137,8 +110,8 @@ static int store_status(kb_server *s, uint64_t need)
 	return 500;
 }
 
-static enum MHD_Result answer_error(struct MHD_Connection *conn, struct req *q, int status,
-				    const char *why)
+enum MHD_Result kb_server__answer_error(struct MHD_Connection *conn, struct req *q,
+					int status, const char *why)
 {
 	char msg[512];
 
@@ -152,24 +125,22 @@ static enum MHD_Result answer_error(struct MHD_Connection *conn, struct req *q, 
 				       : "cache full and nothing can be evicted; nothing stored";
 	}
 	int n = snprintf(msg, sizeof(msg), "kbisect: %s\n", why);
-	return answer(conn, q, status, "text/plain; charset=utf-8", msg,
-		      n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	return kb_server__answer(conn, q, status, "text/plain; charset=utf-8", msg,
+				 n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
 }
 
-/* Count a lookup miss and answer 404 with why. */
-static enum MHD_Result answer_miss(kb_server *s, struct MHD_Connection *conn, struct req *q,
-				   const char *why)
+enum MHD_Result kb_server__answer_miss(kb_server *s, struct MHD_Connection *conn,
+				       struct req *q, const char *why)
 {
 	kb_srv__add(&s->misses, 1);
-	return answer_error(conn, q, 404, why);
+	return kb_server__answer_error(conn, q, 404, why);
 }
 
-/* Answer the calling thread's last store error (after a write of need bytes). */
-static enum MHD_Result answer_store_error(kb_server *s, struct MHD_Connection *conn,
-					  struct req *q, uint64_t need)
+enum MHD_Result kb_server__answer_store_error(kb_server *s, struct MHD_Connection *conn,
+					      struct req *q, uint64_t need)
 {
 	int st = store_status(s, need);
-	return answer_error(conn, q, st, kb_error_last()->message);
+	return kb_server__answer_error(conn, q, st, kb_error_last()->message);
 }
 
 /* ---- GET / HEAD of objects ---- */
@@ -264,12 +235,12 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 	if (is_empty_blob(id)) {
 		/* the empty blob is always there (as bazel-remote answers): clients probe it */
 		kb_srv__add(&s->hits, 1);
-		return answer(conn, q, 200, "application/octet-stream", "", 0);
+		return kb_server__answer(conn, q, 200, "application/octet-stream", "", 0);
 	}
 	if (q->rt.method == KB_SRV_HEAD) {
 		kb_object_info info;
 		if (kb_cache_object_info(&info, s->cache, id) != 0) {
-			return answer_miss(s, conn, q, "not found");
+			return kb_server__answer_miss(s, conn, q, "not found");
 		}
 		kb_srv__add(&s->hits, 1);
 		/* MHD never calls the body callback for HEAD but sends Content-Length. */
@@ -283,15 +254,15 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 	}
 	g = calloc(1, sizeof(*g));
 	if (!g)
-		return answer_error(conn, q, 500, "out of memory");
+		return kb_server__answer_error(conn, q, 500, "out of memory");
 	rc = kb_cache_reader_open(&g->r, &size, s->cache, id);
 	if (rc == KB_ENOTFOUND) {
 		free(g);
-		return answer_miss(s, conn, q, "not found");
+		return kb_server__answer_miss(s, conn, q, "not found");
 	}
 	if (rc != 0) {
 		free(g);
-		return answer_error(conn, q, 500, kb_error_last()->message);
+		return kb_server__answer_error(conn, q, 500, kb_error_last()->message);
 	}
 	kb_srv__add(&s->hits, 1);
 	g->s = s;
@@ -305,7 +276,7 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 		/* compressed on the fly, sent chunked (the size is not known yet) */
 		if (kb_server__zstd_get_init(g) != 0) {
 			free_cb(g);
-			return answer_error(conn, q, 500, "out of memory");
+			return kb_server__answer_error(conn, q, 500, "out of memory");
 		}
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 256 * 1024,
 							 kb_server__zstd_read_cb, g, free_cb);
@@ -328,126 +299,6 @@ static enum MHD_Result serve_object(kb_server *s, struct MHD_Connection *conn, s
 	MHD_destroy_response(resp);
 	q->answered_status = 200;
 	return ret;
-}
-
-/* ---- records ---- */
-
-static enum MHD_Result get_record(kb_server *s, struct MHD_Connection *conn, struct req *q)
-{
-	char *json = NULL;
-	enum MHD_Result ret;
-
-	if (q->rt.target == KB_SRV_BUILD) {
-		kb_build_record rec;
-		if (kb_cache_build_get(&rec, s->cache, &q->rt.key) != 0)
-			return answer_miss(s, conn, q, "no such build record");
-		json = kb_cache__wire_build_encode(&rec);
-		kb_build_record_clear(&rec);
-	} else if (q->rt.target == KB_SRV_TEST) {
-		kb_test_run *runs = NULL;
-		size_t n = 0;
-		if (kb_cache_test_list(&runs, &n, s->cache, &q->rt.key) != 0 || n == 0) {
-			free(runs);
-			return answer_miss(s, conn, q, "no runs for this test key");
-		}
-		json = kb_cache__wire_runs_encode(runs, n);
-		free(runs);
-	} else {
-		kb_key *keys = NULL;
-		size_t n = 0;
-		if (kb_cache_builds_by_signature(&keys, &n, s->cache, &q->rt.key) != 0 || n == 0) {
-			free(keys);
-			return answer_miss(s, conn, q, "no builds with this signature");
-		}
-		json = kb_cache__wire_keys_encode(keys, n);
-		free(keys);
-	}
-	if (!json)
-		return answer_error(conn, q, 500, "cannot encode record");
-	kb_srv__add(&s->hits, 1);
-	kb_srv__add(&s->bytes_out, strlen(json));
-	ret = answer(conn, q, 200, "application/json", q->rt.method == KB_SRV_HEAD ? "" : json,
-		     q->rt.method == KB_SRV_HEAD ? 0 : strlen(json));
-	free(json);
-	return ret;
-}
-
-static enum MHD_Result put_record(kb_server *s, struct MHD_Connection *conn, struct req *q)
-{
-	if (q->rt.target == KB_SRV_BUILD) {
-		kb_build_record rec, old;
-		int existed;
-		if (kb_cache__wire_build_decode(&rec, q->buf, q->len) != 0)
-			return answer_error(conn, q, 400, kb_error_last()->message);
-		if (!kb_key_equal(&rec.build_key, &q->rt.key)) {
-			kb_build_record_clear(&rec);
-			return answer_error(conn, q, 400, "build_key of the body differs from the path");
-		}
-		existed = kb_cache_build_get(&old, s->cache, &rec.build_key) == 0;
-		if (existed)
-			kb_build_record_clear(&old);
-		if (kb_cache_build_put(s->cache, &rec) != 0) {
-			kb_build_record_clear(&rec);
-			return answer_store_error(s, conn, q, q->len);
-		}
-		kb_build_record_clear(&rec);
-		return answer(conn, q, existed ? 200 : 201, "text/plain", "", 0);
-	} else {
-		kb_test_run *in = NULL, *have = NULL;
-		size_t n_in = 0, n_have = 0, added = 0;
-		unsigned char *keep;
-		char msg[64];
-		if (kb_cache__wire_runs_decode(&in, &n_in, q->buf, q->len) != 0)
-			return answer_error(conn, q, 400, kb_error_last()->message);
-		if (kb_cache_test_list(&have, &n_have, s->cache, &q->rt.key) != 0) {
-			have = NULL;
-			n_have = 0;
-		}
-		keep = malloc(n_in ? n_in : 1);
-		if (!keep || kb_cache__wire_runs_new(keep, in, n_in, have, n_have) != 0) {
-			free(keep);
-			free(in);
-			free(have);
-			return answer_error(conn, q, 500, "out of memory sorting test runs");
-		}
-		free(have);
-		/* the new runs, in the order sent, packed to the front of in */
-		for (size_t i = 0; i < n_in; i++)
-			if (keep[i])
-				in[added++] = in[i];
-		free(keep);
-		/* the new runs in one store transaction (one fsync) */
-		if (kb_cache_test_add_many(s->cache, &q->rt.key, in, added) != 0) {
-			free(in);
-			return answer_store_error(s, conn, q, q->len);
-		}
-		free(in);
-		snprintf(msg, sizeof(msg), "{\"added\":%zu}", added);
-		return answer(conn, q, added ? 201 : 200, "application/json", msg, strlen(msg));
-	}
-}
-
-/* DELETE of an /ac/ or ccache key: the reference goes, the object stays until evicted
- * (another key may point at it). */
-static enum MHD_Result delete_ref(kb_server *s, struct MHD_Connection *conn, struct req *q)
-{
-	int rc = kb_cache_ref_del(s->cache, KB_REF_AC, &q->rt.key);
-	if (rc == KB_ENOTFOUND)
-		return answer_error(conn, q, 404, "not found");
-	if (rc != 0)
-		return answer_store_error(s, conn, q, 0);
-	return answer(conn, q, 200, "text/plain", "", 0);
-}
-
-/* DELETE /kb/v1/build/<key>: `kbisect cache forget --remote` (a read-write token). */
-static enum MHD_Result delete_build(kb_server *s, struct MHD_Connection *conn, struct req *q)
-{
-	int rc = kb_cache_build_del(s->cache, &q->rt.key);
-	if (rc == KB_ENOTFOUND)
-		return answer_error(conn, q, 404, "not found");
-	if (rc != 0)
-		return answer_store_error(s, conn, q, 0);
-	return answer(conn, q, 200, "text/plain", "", 0);
 }
 
 /* ---- the request handler ---- */
@@ -541,29 +392,29 @@ static enum MHD_Result finish_put(kb_server *s, struct MHD_Connection *conn, str
 	int rc;
 
 	if (q->received != q->clen)
-		return answer_error(conn, q, 400, "body shorter than Content-Length");
+		return kb_server__answer_error(conn, q, 400, "body shorter than Content-Length");
 	if (q->unz && !kb_server__unz_done(q->unz))
-		return answer_error(conn, q, 400, "the zstd body ends inside a frame; nothing stored");
+		return kb_server__answer_error(conn, q, 400, "the zstd body ends inside a frame; nothing stored");
 	if (q->buf)
-		return put_record(s, conn, q);
+		return kb_server__put_record(s, conn, q);
 	rc = kb_cache_writer_commit(&id, q->w, q->rt.target == KB_SRV_CAS ? &q->rt.key : NULL);
 	q->w = NULL;
 	kb_server__upload_leave(s, &q->gated);
 	if (rc == KB_ECORRUPT) {
 		kb_srv__add(&s->rejected_hash, 1);
-		return answer_error(conn, q, 400,
-				    "SHA-256 of the body differs from the key; nothing stored");
+		return kb_server__answer_error(conn, q, 400,
+					       "SHA-256 of the body differs from the key; nothing stored");
 	}
 	if (rc != 0)
-		return answer_store_error(s, conn, q, q->clen);
+		return kb_server__answer_store_error(s, conn, q, q->clen);
 	if (q->rt.target == KB_SRV_AC || q->rt.target == KB_SRV_CCACHE) {
 		kb_key old;
 		q->existed = kb_cache_ref_get(&old, s->cache, KB_REF_AC, &q->rt.key) == 0 &&
 			     kb_key_equal(&old, &id);
 		if (!q->existed && kb_cache_ref_set(s->cache, KB_REF_AC, &q->rt.key, &id) != 0)
-			return answer_store_error(s, conn, q, 0);
+			return kb_server__answer_store_error(s, conn, q, 0);
 	}
-	return answer(conn, q, q->existed ? 200 : 201, "text/plain", "", 0);
+	return kb_server__answer(conn, q, q->existed ? 200 : 201, "text/plain", "", 0);
 }
 
 /* Sink of a PUT's (decoded) body: into the record buffer or the store writer. On an
@@ -629,8 +480,8 @@ static enum MHD_Result request_start(kb_server *s, struct MHD_Connection *conn,
 		/* which one frames the body? a proxy in front may have picked the
 		 * other: refuse, and close so no byte is read as a next request */
 		q->close = 1;
-		return answer_error(conn, q, 400,
-				    "more than one Content-Length header; send one");
+		return kb_server__answer_error(conn, q, 400,
+					       "more than one Content-Length header; send one");
 	}
 	if (!q->rt.status && q->raw_percent) {
 		/* MHD has decoded %XX (a %00 would even cut the path short): keys and
@@ -658,10 +509,10 @@ static enum MHD_Result request_start(kb_server *s, struct MHD_Connection *conn,
 	if (q->rt.method != KB_SRV_PUT)
 		return MHD_YES; /* answered on the next call */
 	if (q->rt.status)
-		return answer_error(conn, q, q->rt.status, q->rt.why);
+		return kb_server__answer_error(conn, q, q->rt.status, q->rt.why);
 	st = start_put(s, conn, q);
 	if (st)
-		return answer_error(conn, q, st, q->why);
+		return kb_server__answer_error(conn, q, st, q->why);
 	return MHD_YES; /* wait for the body */
 }
 
@@ -699,7 +550,7 @@ static enum MHD_Result put_body(kb_server *s, struct MHD_Connection *conn, struc
 		kb_cache_writer_abort(q->w);
 		q->w = NULL;
 		kb_server__upload_leave(s, &q->gated);
-		return answer_error(conn, q, q->status, q->why);
+		return kb_server__answer_error(conn, q, q->status, q->why);
 	}
 	return finish_put(s, conn, q);
 }
@@ -714,9 +565,9 @@ static enum MHD_Result request_answer(kb_server *s, struct MHD_Connection *conn,
 		return MHD_YES;
 	}
 	if (q->rt.status)
-		return answer_error(conn, q, q->rt.status, q->rt.why);
+		return kb_server__answer_error(conn, q, q->rt.status, q->rt.why);
 	if (q->rt.target == KB_SRV_BUILD && q->rt.method == KB_SRV_DELETE)
-		return delete_build(s, conn, q);
+		return kb_server__delete_build(s, conn, q);
 	switch (q->rt.target) {
 	case KB_SRV_CAS:
 		return serve_object(s, conn, q, &q->rt.key);
@@ -724,9 +575,9 @@ static enum MHD_Result request_answer(kb_server *s, struct MHD_Connection *conn,
 	case KB_SRV_CCACHE: {
 		kb_key id;
 		if (q->rt.method == KB_SRV_DELETE)
-			return delete_ref(s, conn, q);
+			return kb_server__delete_ref(s, conn, q);
 		if (kb_cache_ref_get(&id, s->cache, KB_REF_AC, &q->rt.key) != 0) {
-			return answer_miss(s, conn, q, "not found");
+			return kb_server__answer_miss(s, conn, q, "not found");
 		}
 		return serve_object(s, conn, q, &id);
 	}
@@ -734,9 +585,9 @@ static enum MHD_Result request_answer(kb_server *s, struct MHD_Connection *conn,
 		char *js = NULL;
 		enum MHD_Result r;
 		if (kb_server_status_json(&js, s) != 0)
-			return answer_error(conn, q, 500, "cannot encode status");
-		r = answer(conn, q, 200, "application/json", js,
-			   q->rt.method == KB_SRV_HEAD ? 0 : strlen(js));
+			return kb_server__answer_error(conn, q, 500, "cannot encode status");
+		r = kb_server__answer(conn, q, 200, "application/json", js,
+				      q->rt.method == KB_SRV_HEAD ? 0 : strlen(js));
 		free(js);
 		return r;
 	}
@@ -744,14 +595,14 @@ static enum MHD_Result request_answer(kb_server *s, struct MHD_Connection *conn,
 		char *t = kb_server__metrics_text(s);
 		enum MHD_Result r;
 		if (!t)
-			return answer_error(conn, q, 500, "cannot format metrics");
-		r = answer(conn, q, 200, "text/plain; version=0.0.4", t,
-			   q->rt.method == KB_SRV_HEAD ? 0 : strlen(t));
+			return kb_server__answer_error(conn, q, 500, "cannot format metrics");
+		r = kb_server__answer(conn, q, 200, "text/plain; version=0.0.4", t,
+				      q->rt.method == KB_SRV_HEAD ? 0 : strlen(t));
 		free(t);
 		return r;
 	}
 	default:
-		return get_record(s, conn, q);
+		return kb_server__get_record(s, conn, q);
 	}
 }
 

@@ -3,7 +3,8 @@
  * files that make it: net/server.c (requests), net/server_guard.c (connection
  * defences, the upload gate, the idle trim), net/server_status.c (/status and
  * /metrics), net/server_auth.c (tokens, TLS credentials, SIGHUP reload) and
- * net/server_log.c (the access log). Only net/server*.c include it.
+ * net/server_log.c (the access log), net/server_records.c (the record routes). Only
+ * net/server*.c include it.
  */
 #ifndef KB_CACHE_SERVER_PRIV_H
 #define KB_CACHE_SERVER_PRIV_H
@@ -257,5 +258,66 @@ int kb_server__unz_done(const struct kb_srv_unz *u);
 
 /** Free; NULL ok. */
 void kb_server__unz_free(struct kb_srv_unz *u);
+
+/** Per-request state (MHD's con_cls): net/server.c makes it, the routes answer it. */
+struct req {
+	struct kb_srv_route rt;
+	kb_server *srv;
+	int started;            /* the first call has been handled */
+	int status;             /* error to answer at the end of the body (0: none) */
+	const char *why;
+	kb_cache_writer *w;     /* PUT /cas/, /ac/ */
+	char *buf;              /* PUT of a record */
+	size_t len, cap;
+	uint64_t clen, received;
+	int existed;            /* the object was stored before this PUT */
+	int answered_status;    /* for the access log */
+	int raw_percent;        /* the raw request target had a '%' escape */
+	int close;              /* answer with "Connection: close" (framing in doubt) */
+	int gated;              /* holds a slot of the upload gate */
+	struct kb_srv_unz *unz; /* PUT sent with Content-Encoding: zstd */
+	uint64_t plain;         /* bytes after decoding (zstd PUT) */
+	struct timespec t0;
+	struct timespec when;   /* CLOCK_REALTIME of arrival, for the access log */
+	uint64_t sent;          /* body bytes sent (the access log) */
+	struct kb_srv_get *g;   /* the streamed GET body, while both exist */
+	char ident[64];         /* the token's name, or "-" */
+	char method[16];        /* as sent (the access log) */
+	char version[16];
+	char path[512];
+	char errmsg[512];       /* the store's error, kept until the answer */
+};
+
+/** Queue the answer of q: status, content type (NULL: none) and body (copied). */
+enum MHD_Result kb_server__answer(struct MHD_Connection *conn, struct req *q, int status,
+				  const char *ctype, const char *body, size_t len);
+
+/** Answer an error; a 5xx other than 503 is logged, the client told less. */
+enum MHD_Result kb_server__answer_error(struct MHD_Connection *conn, struct req *q,
+					int status, const char *why);
+
+/** Count a lookup miss and answer 404 with why. */
+enum MHD_Result kb_server__answer_miss(kb_server *s, struct MHD_Connection *conn,
+				       struct req *q, const char *why);
+
+/** Answer the calling thread's last store error (after a write of need bytes). */
+enum MHD_Result kb_server__answer_store_error(kb_server *s, struct MHD_Connection *conn,
+					      struct req *q, uint64_t need);
+
+/** GET / HEAD of a build record, a test key's runs or a signature's builds. */
+enum MHD_Result kb_server__get_record(kb_server *s, struct MHD_Connection *conn,
+				      struct req *q);
+
+/** PUT of a build record (q->buf: its JSON) or of test runs (merged, no duplicates). */
+enum MHD_Result kb_server__put_record(kb_server *s, struct MHD_Connection *conn,
+				      struct req *q);
+
+/** DELETE of an /ac/ or ccache key (the object stays until evicted). */
+enum MHD_Result kb_server__delete_ref(kb_server *s, struct MHD_Connection *conn,
+				      struct req *q);
+
+/** DELETE /kb/v1/build/<key>: `kbisect cache forget --remote`. */
+enum MHD_Result kb_server__delete_build(kb_server *s, struct MHD_Connection *conn,
+					struct req *q);
 
 #endif

@@ -226,6 +226,10 @@ int kb_cache_build_put(kb_cache *c, const kb_build_record *rec);
  * record was written: check them with kb_cache_has(). @return 0, KB_ENOTFOUND */
 int kb_cache_build_get(kb_build_record *out, kb_cache *c, const kb_key *build_key);
 
+/** 1 if this cache holds a record of build_key (no remote tier asked, no hit or miss
+ * counted: for a writer that only needs to know), 0 if not, or an error (< 0). */
+int kb_cache_build_exists(kb_cache *c, const kb_key *build_key);
+
 /** Drop the record of build_key (and its signature index entry) from this cache only,
  * never from a remote tier; its artifacts stay as objects until evicted. The next
  * build of those inputs builds again. @return 0, KB_ENOTFOUND, or an error */

@@ -225,6 +225,10 @@ int kb_engine_is_skipped(const kb_engine *e, size_t node);
  * @return 0, KB_EINVAL (not such a pattern: the message says why) */
 int kb_engine_set_commit_url(kb_engine *e, const char *url);
 
+/** Fix mode: the release tag the fix is (the HTML report flags it, as the text and JSON
+ * results do); NULL: none. @return 0, KB_EINVAL (no engine), KB_ERROR (memory) */
+int kb_engine_set_release(kb_engine *e, const char *tag);
+
 /** The name given to node with kb_engine_set_node() ("#<index>" if none; borrowed). */
 const char *kb_engine_node_name(const kb_engine *e, size_t node);
 

@@ -107,7 +107,7 @@ typedef struct {
 	size_t n_top;
 	const char *const *commit; /**< ids of the top commits, likeliest first */
 	const double *p;           /**< their probabilities */
-	double none;               /**< mass on "no culprit in the range" */
+	double none;               /**< mass on "no culprit (fix) in the range" */
 } kb_html_round;
 
 /** Check a --commit-url pattern: exactly one "%s" and no other '%' directive, an
@@ -152,9 +152,11 @@ void kb_html_timeline(FILE *f, const kb_html_bar *bars, size_t n, unsigned worke
 
 /** The mass per round (svg id "mass"): a stacked bar per round, a colour per commit
  * among the top ones (legend id "mass-legend" with their subjects: subject_of(ctx, id)
- * may be NULL), grey for the rest, hatched for "no culprit in range". */
+ * may be NULL), grey for the rest, hatched for the mass on none of them, named by
+ * none_label (e.g. "no fix in the range"; NULL: "no culprit in the range"). */
 void kb_html_mass(FILE *f, const kb_html_round *rounds, size_t n, const char *commit_url,
-		  const char *(*subject_of)(void *ctx, const char *id), void *ctx);
+		  const char *(*subject_of)(void *ctx, const char *id), void *ctx,
+		  const char *none_label);
 
 /** The footer (who made the page) and the end of the document. */
 void kb_html_end(FILE *f, const char *generator);

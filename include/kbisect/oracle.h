@@ -87,6 +87,8 @@ typedef struct {
 	double run_timeout;       /**< seconds a run of the reproducer may take */
 	double boot_timeout;      /**< kernel boot to agent ready (0: the pool's default) */
 	int cold;                 /**< 1: boot a fresh VM for every run */
+	int retry_failed;         /**< 1: build again a commit whose build failure is
+				       recorded (as kb_build_opts.retry_failed) */
 	const char *journal_extra; /**< more that changes the engine's choices (--skip, a
 				       pathspec) as text for the journal's key, or NULL */
 	const char *executor;     /**< "local" (NULL: the same) or "slurm" (jobs on a cluster) */

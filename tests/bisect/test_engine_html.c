@@ -2,7 +2,8 @@
  * tests/bisect/test_engine_html.c - the HTML report of a bisection (bisect/engine_html.c
  * on the template of common/html.c): commit info handed over by the oracle, commit
  * links, consoles written next to the report and linked, the timeline at the times the
- * evidence was produced (not this run's), legends; the commit-url rule and escaping.
+ * evidence was produced (not this run's), legends; the commit-url rule and escaping;
+ * in fix mode the words of a fix (mass chart) and the fix's release flag.
  * The oracle here is a small scripted one: a linear history whose culprit crashes every
  * run, with a console per run and evidence times as a replay would report them.
  */
@@ -28,6 +29,7 @@ struct oracle {
 	double clock;      /* this run's clock: every test takes 1 s */
 	double ev_clock;   /* the "recorded" clock: every test took 600 s */
 	unsigned consoles; /* console() calls */
+	int fix;           /* fix mode: nodes before CULPRIT crash, the fix is CULPRIT */
 };
 
 static int exec_(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_outcome *out)
@@ -47,7 +49,7 @@ static int exec_(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_out
 		oc->n_runs = rq[i].runs;
 		for (size_t r = 0; r < oc->n_runs; r++) {
 			kb_repro_run *run = &oc->runs[r];
-			run->klass = rq[i].node >= CULPRIT ? KB_RUN_CRASH : KB_RUN_OK;
+			run->klass = (rq[i].node >= CULPRIT) != o->fix ? KB_RUN_CRASH : KB_RUN_OK;
 			if (run->klass == KB_RUN_CRASH)
 				snprintf(run->title, sizeof(run->title),
 					 "general protection fault in <vmx_vcpu_run>");
@@ -78,9 +80,10 @@ static kb_engine *bisect(struct oracle *o, kb_model **mo)
 	kb_engine *e = NULL;
 	kb_engine_oracle eo = { .ctx = o, .execute = exec_, .console = console_ };
 	kb_engine_opts opt = { .target_title = "general protection fault in <vmx_vcpu_run>",
-			       .runs_per_test = 4 };
+			       .runs_per_test = 4, .fix = o->fix };
+	kb_model_opts mopt = { .fix = o->fix };
 
-	assert_int_equal(kb_model_new(&m, N, NULL), 0);
+	assert_int_equal(kb_model_new(&m, N, &mopt), 0);
 	for (size_t i = 1; i < N; i++)
 		assert_int_equal(kb_model_add_parent(m, i, i - 1), 0);
 	assert_int_equal(kb_model_finalize(m), 0);
@@ -129,6 +132,8 @@ static void test_engine_html__commit_info_links_consoles_and_recorded_times(void
 	assert_non_null(strstr(html, "id=mass-legend"));
 	assert_non_null(strstr(html, "id=run-legend"));
 	assert_non_null(strstr(html, "id=evidence"));
+	assert_non_null(strstr(html, "no culprit in the range"));
+	assert_null(strstr(html, "no fix in the range"));
 	/* the timeline spans the recorded times (600 s per round), not this run's (1 s) */
 	{
 		const char *d = strstr(html, "data-seconds=\"");
@@ -147,6 +152,44 @@ static void test_engine_html__commit_info_links_consoles_and_recorded_times(void
 	free(c);
 	snprintf(cons, sizeof(cons), "href=\"report.html.consoles/%s\"", name);
 	assert_non_null(strstr(html, cons));
+	free(html);
+	kb_test_tmpdir_free(dir);
+	kb_engine_free(e);
+	kb_model_free(m);
+}
+
+/* Fix mode: the page speaks of the fix (heading, the mass chart's "no fix in the range"),
+ * never of a culprit, and flags the release the fix is, as the text and JSON do. */
+static void test_engine_html__fix_mode_speaks_of_the_fix_and_its_release(void **state)
+{
+	struct oracle o = { .fix = 1 };
+	kb_model *m;
+	kb_engine *e = bisect(&o, &m);
+	kb_bisect_result r;
+	char *dir = kb_test_tmpdir("engine-html-fix"), path[4096], *html, *flags;
+	size_t len;
+	(void)state;
+
+	kb_engine_result(&r, e);
+	assert_int_equal(r.culprit, CULPRIT);
+	assert_int_equal(kb_engine_set_release(e, "v6.3 <rc>"), 0);
+	snprintf(path, sizeof(path), "%s/fix.html", dir);
+	assert_int_equal(kb_engine_html(e, path), 0);
+	html = kb_test_read_file(path, &len);
+	assert_non_null(html);
+	assert_non_null(strstr(html, "fix found"));
+	assert_non_null(strstr(html, "id=mass-legend"));
+	assert_non_null(strstr(html, "no fix in the range"));
+	assert_null(strstr(html, "culprit in the range"));
+	flags = strstr(html, "id=flags");
+	assert_non_null(flags);
+	assert_non_null(strstr(flags, "release (v6.3 &lt;rc&gt;)"));
+	free(html);
+	/* no release: no flag */
+	assert_int_equal(kb_engine_set_release(e, NULL), 0);
+	assert_int_equal(kb_engine_html(e, path), 0);
+	html = kb_test_read_file(path, &len);
+	assert_null(strstr(html, "release ("));
 	free(html);
 	kb_test_tmpdir_free(dir);
 	kb_engine_free(e);
@@ -183,6 +226,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_engine_html__commit_info_links_consoles_and_recorded_times),
+		cmocka_unit_test(test_engine_html__fix_mode_speaks_of_the_fix_and_its_release),
 		cmocka_unit_test(test_engine_html__commit_url_rule_and_escaping),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

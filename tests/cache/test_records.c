@@ -142,6 +142,9 @@ static void test_cache_records__build_record_roundtrips_and_is_indexed_by_signat
 	memset(&ch, 0x77, 32);
 	assert_int_equal(kb_cache_build_get(&got, f->c, &ch), KB_ENOTFOUND);
 	assert_int_equal(kb_cache_note_build_saved(f->c, 321.5), 0);
+	/* the existence query answers both ways and counts neither */
+	assert_int_equal(kb_cache_build_exists(f->c, &ch), 0);
+	assert_int_equal(kb_cache_build_exists(f->c, &rec.build_key), 1);
 	assert_int_equal(kb_cache_stats_get(&s, f->c), 0);
 	assert_int_equal(s.builds, 1);
 	assert_int_equal(s.build_hits, 1);

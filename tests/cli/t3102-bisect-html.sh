@@ -6,7 +6,8 @@
 # timeline (a row per worker, axis, legend) and the mass per round with its legend;
 # screenshots at a fixed width show those regions drawn (tests/cli/lib/html-check.py:
 # not blank, every timeline bar in its colour where the DOM puts it, legend colours,
-# verdict badge). Bad --commit-url patterns are refused. The real bisection's report
+# verdict badge). Bad --commit-url patterns are refused. A --fix report speaks of the
+# fix ("no fix in the range"), not of a culprit. The real bisection's report
 # (consoles, times of a replay) is checked in t3101.
 # kb-test-labels: integration
 # kb-test-timeout: 240
@@ -94,6 +95,14 @@ rc=$?
 set -e
 [ $rc -ne 0 ] && grep -q "$KBISECT_CONFIG" "$tmp/err" || fail "bad commit-url in the config: rc $rc, $(cat "$tmp/err")"
 rm -f "$KBISECT_CONFIG"
+
+# --fix: the page speaks of a fix (the mass chart's hatched part is "no fix in the
+# range"), never of a culprit (a release flag needs a real repository: bisect/engine_html)
+"$KBISECT" bisect --simulate --fix --commits 300 --seed 5 --html "$tmp/fix.html" --json \
+	--log /dev/null >"$tmp/fix.json"
+grep -q "no fix in the range" "$tmp/fix.html" || fail "--fix report: no 'no fix in the range'"
+grep -q "culprit in the range" "$tmp/fix.html" && fail "--fix report speaks of a culprit"
+grep -q "fix found\|no single fix" "$tmp/fix.html" || fail "--fix report heading"
 
 # analyze: the same template (result, evidence with per-run bars, legend, links)
 "$KBISECT" analyze --html "$tmp/an.html" --commit-url 'https://git.kernel.org/torvalds/c/%s' \

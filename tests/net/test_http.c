@@ -262,6 +262,7 @@ static void test_server_http__records_roundtrip(void **state)
 	struct fixture *f = *state;
 	char url[256], body[1024], hexk[65], hexs[65];
 	struct buf got = { NULL, 0 };
+	kb_cache_stats st;
 	kb_key bk, sig;
 
 	memset(bk.b, 0x21, 32);
@@ -275,7 +276,15 @@ static void test_server_http__records_roundtrip(void **state)
 	url_of(url, sizeof(url), f, "/kb/v1/build/", &bk);
 	assert_int_equal(req("GET", url, NULL, 0, NULL, NULL, NULL), 404);
 	assert_int_equal(req("PUT", url, body, (long)strlen(body), NULL, NULL, NULL), 201);
+	assert_int_equal(req("PUT", url, body, (long)strlen(body), NULL, NULL, NULL), 200);
+	/* the PUTs asked whether the record existed without a lookup: the GET's miss only */
+	assert_int_equal(kb_cache_stats_get(&st, f->c), 0);
+	assert_int_equal(st.build_hits, 0);
+	assert_int_equal(st.build_misses, 1);
 	assert_int_equal(req("GET", url, NULL, 0, NULL, &got, NULL), 200);
+	assert_int_equal(kb_cache_stats_get(&st, f->c), 0);
+	assert_int_equal(st.build_hits, 1);
+	assert_int_equal(st.build_misses, 1);
 	assert_non_null(strstr(got.p, hexs));
 	free(got.p);
 	got.p = NULL;
