@@ -214,9 +214,12 @@ static void keep(kb_spawn_opts *o, const char *b, size_t n)
 	o->output[o->output_len] = '\0';
 }
 
+/* the longest wait between two looks at a running child */
+#define SPAWN_POLL_MAX_MS 50
+
 int kb_spawn(const char *const *argv, kb_spawn_opts *o)
 {
-	int outp[2] = { -1, -1 }, errp[2], st = 0, e = 0, done = 0;
+	int outp[2] = { -1, -1 }, errp[2], st = 0, e = 0, done = 0, step = 1;
 	double deadline;
 	ssize_t got;
 	pid_t pid;
@@ -272,8 +275,11 @@ int kb_spawn(const char *const *argv, kb_spawn_opts *o)
 	}
 	while (!done) {
 		double left = deadline ? deadline - kb_now_s() : 1;
-		int ms = left <= 0 ? 0 : left > 0.05 ? 50 : (int)(left * 1000) + 1;
+		int ms = left <= 0 ? 0 : left * 1000 > step ? step : (int)(left * 1000) + 1;
 		pid_t w;
+		/* 1, 2, 4 ... 50 ms: a short command (git rev-parse) is seen to end within a
+		 * few ms, a long one (make) costs at most 20 wake-ups a second */
+		step = step * 2 > SPAWN_POLL_MAX_MS ? SPAWN_POLL_MAX_MS : step * 2;
 		if (outp[0] >= 0) {
 			struct pollfd p = { outp[0], POLLIN, 0 };
 			char b[4096];
