@@ -86,6 +86,7 @@ static int disk_full(const char *why)
 /* Room that must be left on the cache's file system for a failed write not to be
  * blamed on the disk (LMDB reports a write cut short by ENOSPC as EIO). */
 #define DISK_SLACK (16u << 20)
+#define DRAIN_MAX (64u << 20) /* largest refused body read before the answer (refuse_put) */
 
 /* HTTP status of the calling thread's last store error, after a write of `need`
  * bytes: 507 for KB_EFULL (limit or disk) and for any error while the cache's file
@@ -461,6 +462,30 @@ static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const ch
 	return MHD_YES;
 }
 
+/* A refused upload. A client that asked "Expect: 100-continue" has sent no body:
+ * answered now. One that sends its body anyway (curl without Expect, kbisect's own
+ * client) would see its connection reset under the body it is still sending, and
+ * the kernel drops the answer with it: the client reads "connection reset", not
+ * why. So a body up to DRAIN_MAX is read and discarded (put_body, within the
+ * connection's timeout) and the answer sent after it, as servers do with a
+ * lingering close; a larger one is answered now. */
+static enum MHD_Result refuse_put(struct MHD_Connection *conn, struct req *q, int status,
+				  const char *why)
+{
+	const char *ex = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_EXPECT);
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	uint64_t n;
+
+	if ((ex && *ex) || !cl || kb_server__parse_length(cl, &n) != 0 || n > DRAIN_MAX)
+		return kb_server__answer_error(conn, q, status, why);
+	q->clen = n;
+	q->status = status;
+	q->why = why;
+	return MHD_YES; /* put_body discards the body, then answers */
+}
+
 /* The first call for a request: note it, route it, check its headers and token. A PUT
  * is answered (refused) or started now; anything else waits for the next call. */
 static enum MHD_Result request_start(kb_server *s, struct MHD_Connection *conn,
@@ -505,14 +530,14 @@ static enum MHD_Result request_start(kb_server *s, struct MHD_Connection *conn,
 	}
 	/* Without a body (GET, HEAD, DELETE) the answer waits for MHD's next call:
 	 * one queued on this first call makes MHD close the connection. An
-	 * upload refused now is answered now (its body is not read). */
+	 * upload refused now is answered now or after its body (refuse_put). */
 	if (q->rt.method != KB_SRV_PUT)
 		return MHD_YES; /* answered on the next call */
 	if (q->rt.status)
-		return kb_server__answer_error(conn, q, q->rt.status, q->rt.why);
+		return refuse_put(conn, q, q->rt.status, q->rt.why);
 	st = start_put(s, conn, q);
 	if (st)
-		return kb_server__answer_error(conn, q, st, q->why);
+		return refuse_put(conn, q, st, q->why);
 	return MHD_YES; /* wait for the body */
 }
 

@@ -218,7 +218,10 @@ static void test_server_http__oversized_and_bad_requests_get_4xx(void **state)
 
 	kb_sha256(&k, data, n);
 	url_of(url, sizeof(url), f, "/cas/", &k);
-	assert_int_equal(req("PUT", url, data, (long)n, NULL, NULL, NULL), 413);
+	/* sent without "Expect: 100-continue", the body comes anyway: the client must
+	 * still read the 413, not a connection reset under its upload (refuse_put) */
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(req("PUT", url, data, (long)n, NULL, NULL, NULL), 413);
 	assert_int_equal(kb_cache_has(f->c, &k), 0);
 	snprintf(url, sizeof(url), "%s/cas/0123", f->base);
 	assert_int_equal(req("GET", url, NULL, 0, NULL, NULL, NULL), 400);
