@@ -247,6 +247,11 @@ int kb_oracle__slurm_open(kb_oracle *o)
 	return 0;
 }
 
+int kb_oracle_abort_jobs(void)
+{
+	return kb_slurm_abort_all();
+}
+
 void kb_oracle__slurm_free(kb_oracle *o)
 {
 	struct oracle_slurm *sl = o->slurm;
