@@ -554,6 +554,11 @@ static int real_setup(struct real_setup *s, const struct real_args *a, const kb_
 	if (a->remote)
 		s->oo.ccache_remote = kb_cli_remote_ccache(s->ccache_url, sizeof(s->ccache_url),
 							   a->remote);
+	if (a->minimize_config && a->executor && !strcmp(a->executor, "slurm"))
+		log_line(lg, "--minimize-config with --executor slurm: the minimization's builds "
+			     "and tests run on this host (its cores, QEMU here), not as Slurm jobs; "
+			     "the bisection after it, --find-good and --find-fixed do (see "
+			     "docs/scale-out.md, \"Limits\")");
 	if (a->minimize_config) { /* then bisect with the minimized config */
 		struct kb_minimize_cli_args ma = { .rev = min_rev, .baseline = a->baseline,
 						   .title = eo->target_title,

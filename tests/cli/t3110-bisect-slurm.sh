@@ -6,7 +6,8 @@
 # with three faults injected (the first job fails at start, slurmd is killed during a
 # build, a test job is scancel'ed mid-run) and is interrupted after its second round;
 # host B (its own cache, work trees and node directory) runs the same command with the
-# same --remote and finishes: the culprit of t3101 (what --executor local finds), the
+# same --remote and finishes; host C bisects again with --find-good (the release's build
+# and test are Slurm jobs too): the culprit of t3101 (what --executor local finds), the
 # lost runs counted as infra, every job of both hosts in sacct, and no path of the
 # coordinator in any job's script. A bad partition, or no --remote, is an error before
 # the first round; --slurm-partition without --executor slurm a usage error.
@@ -155,7 +156,26 @@ if [ $rc -ne 0 ]; then
 fi
 wait "${pids[1]}" "${pids[2]}" 2>/dev/null || true
 cat "$tmp"/fault-* 2>/dev/null || true
-cat "$tmp/loga" "$tmp/logb" > "$tmp/logs"
+
+# host C: --find-good instead of --good: the release's build and test are Slurm jobs too
+fg() { KBISECT_SLURM_NODE_DIR=$tmp/c/node exec "$KBISECT" bisect --executor slurm \
+	--repo "$repo" --bad HEAD --find-good --config "$tmp/config" \
+	--repro "$tmp/repro.c" --build-cmd 'sh scripts/build.sh' --image bzImage \
+	--cache "$tmp/c/cache" --work-dir "$tmp/c/wt" --accel tcg --vms 2 \
+	--runs-per-test 2 --workers 2 --run-timeout 120 --remote "$url" --json "$@"; }
+(fg --log "$tmp/logc" >"$tmp/outc" 2>"$tmp/errc") ||
+	fail "host C (--find-good): $(tail -20 "$tmp/logc"; cat "$tmp/errc")"
+grep -q "^good release: v1.0" "$tmp/logc" || fail "--find-good log: $(head -20 "$tmp/logc")"
+v10=$(git -C "$repo" rev-parse v1.0)
+grep -Eq "^slurm: building ${v10:0:12} as job [0-9]+" "$tmp/logc" ||
+	fail "--find-good: the release was not built by a Slurm job: $(grep -E "release|slurm:" "$tmp/logc")"
+grep -Eq "^slurm: testing ${v10:0:12} \([0-9]+ runs\) as job [0-9]+" "$tmp/logc" ||
+	fail "--find-good: the release was not tested by a Slurm job: $(grep -E "release|slurm:" "$tmp/logc")"
+python3 - "$tmp/outc" "$culprit" <<'PY' || fail "host C result: $(cat "$tmp/outc")"
+import json, sys
+assert json.load(open(sys.argv[1]))["culprit"] == sys.argv[2]
+PY
+cat "$tmp/loga" "$tmp/logb" "$tmp/logc" > "$tmp/logs"
 
 # the faults were there and ended as infra, never as evidence
 grep -q "ended FAILED without a result: infra" "$tmp/logs" ||
@@ -176,10 +196,10 @@ echo "$(echo "$ids" | wc -l) jobs, all in sacct"
 # nothing shared but the cache server: no path of the coordinators in a job
 for id in $ids; do
 	scontrol write batch_script "$id" "$tmp/job.sh" >/dev/null 2>&1 || continue
-	grep -Eq "$tmp/(a|b)/(cache|wt)|$tmp/config|$tmp/repro" "$tmp/job.sh" &&
+	grep -Eq "$tmp/(a|b|c)/(cache|wt)|$tmp/config|$tmp/repro" "$tmp/job.sh" &&
 		fail "job $id reads a coordinator's file: $(cat "$tmp/job.sh")"
 done
-ls "$tmp"/a/wt/*/bzImage "$tmp"/b/wt/*/bzImage 2>/dev/null &&
+ls "$tmp"/a/wt/*/bzImage "$tmp"/b/wt/*/bzImage "$tmp"/c/wt/*/bzImage 2>/dev/null &&
 	fail "a coordinator built a kernel itself"
 grep -h "^executor slurm: [0-9]" "$tmp/logs"
 echo ok
