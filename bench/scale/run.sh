@@ -83,9 +83,15 @@ serve() { "$KBISECT" cache serve --cache "$tmp/$1/server" --listen 127.0.0.1:0 \
 	echo $! > "$tmp/$1.pid" # (in $(...): a subshell; cleanup reads the file)
 	for _ in $(seq 50); do [ -s "$tmp/$1.port" ] && break; sleep 0.1; done
 	echo "http://127.0.0.1:$(cat "$tmp/$1.port")"; }
+# the coordinator's squeue calls, counted by a wrapper first on its $PATH (any kbisect)
+mkdir -p "$tmp/wrap"
+real_squeue=$(command -v squeue)
+printf '#!/bin/sh\necho >> "$KB_SQUEUE_COUNT"\nexec %s "$@"\n' "$real_squeue" > "$tmp/wrap/squeue"
+chmod +x "$tmp/wrap/squeue"
 # run NAME EXECUTOR BINARY: a fresh cache, work trees, node directory and cache server
 run() { local name=$1 ex=$2 bin=$3 url; rm -rf "${tmp:?}/$name"; url=$(serve "$name")
 	local t0; t0=$(date +%s.%N)
+	KB_SQUEUE_COUNT=$tmp/$name.squeue PATH=$tmp/wrap:$PATH \
 	KBISECT_SLURM_NODE_DIR=$tmp/$name/node "$bin" bisect --executor "$ex" --repo "$repo" \
 		--bad HEAD --good v1.0 --config "$tmp/config" --repro "$tmp/repro.c" \
 		--build-cmd 'sh scripts/build.sh' --image bzImage --cache "$tmp/$name/cache" \
@@ -110,8 +116,11 @@ for i in range(1, n + 1):
         o = json.load(open(f + ".json"))
         s = float(open(f + ".s").read())
         r[name] = s
+        sq = ""
+        if os.path.exists(f + ".squeue"):
+            sq = f", {len(open(f + '.squeue').read().splitlines())} squeue calls"
         print(f"[{i}] real bisection, {name}: {s:.1f} s, {o['rounds']} rounds, {o['builds']} builds, "
-              f"{o['test_runs']} runs, culprit {'right' if o['culprit'] == culprit else 'WRONG'}")
+              f"{o['test_runs']} runs, culprit {'right' if o['culprit'] == culprit else 'WRONG'}{sq}")
     for name in ("slurm-baseline", "slurm"):
         if name in r:
             print(f"[{i}] overhead of Slurm ({name} / local, same scenario, same k=2): "

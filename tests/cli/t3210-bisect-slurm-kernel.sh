@@ -18,8 +18,9 @@
 #     jobs pushed to the cache server (what a second user of the team's server sees:
 #     the local run is a cached reference, not a second real bisection; t3200, label
 #     demo, bisects this scenario locally from nothing).
-# CI cost (2 cores, no KVM): one tinyconfig build from scratch (the first job; the later
-# ones are incremental in the node's work tree) and the test jobs; see docs/scale-out.md.
+# CI cost (2 cores, no KVM): two build jobs - the first compiles the tree in the node's
+# work tree, with the node's persistent ccache (cold only on a host's first run), the
+# second is incremental there - and ~100 QEMU runs in the test jobs; see docs/scale-out.md.
 # kb-test-labels: vm slow slurm
 # kb-test-timeout: 1500
 src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -31,9 +32,16 @@ if [ ! -f /usr/src/linux-source-6.1.tar.xz ] &&
 	exit 0
 fi
 repo=$(bash "$src/scripts/kernel-repo.sh")
+# the build node's compiler cache persists across runs, as on a real build node (the
+# kernel repository does too, under the same ~/.cache/kbisect): the first run on a host
+# compiles everything, later ones get ccache hits for the unchanged files. Only the jobs
+# use it (the coordinator compiles nothing); their data still go through the server.
+export CCACHE_DIR=${KB_SLURM_NODE_CCACHE:-$HOME/.cache/kbisect/slurm-node-ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-2G}
+mkdir -p "$CCACHE_DIR"
 export HOME=$tmp KBISECT_CONFIG=$tmp/none
 unset KBISECT_REMOTE KBISECT_CACHE KBISECT_REMOTE_TOKEN KBISECT_REMOTE_TOKEN_FILE
-unset KBISECT_SLURM_BIN CCACHE_DIR
+unset KBISECT_SLURM_BIN
 
 # the cluster: scripts/test.sh's (KB_SLURM_DIR), else one of our own
 own=
@@ -87,7 +95,7 @@ start=$(date +%s)
 KBISECT_SLURM_NODE_DIR=$tmp/node kb slurm --executor slurm >"$tmp/slurm.json" 2>"$tmp/slurm.err" ||
 	fail "slurm bisect: $(tail -30 "$tmp/slurm.log"; cat "$tmp/slurm.err")"
 echo "bisection through Slurm: $(( $(date +%s) - start ))s"
-grep -E "^(round|executor|slurm:)" "$tmp/slurm.log" || true
+grep -E "^(round|executor|slurm:|revisions tested)" "$tmp/slurm.log" || true
 python3 - "$tmp/slurm.json" "$culprit" <<'PY' || fail "slurm result: $(cat "$tmp/slurm.json")"
 import json, sys
 o = json.load(open(sys.argv[1]))
