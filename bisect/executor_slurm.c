@@ -531,7 +531,7 @@ int kb_slurm_poll(kb_slurm *s, kb_slurm_job *const *jobs, size_t n)
 
 double kb_slurm_poll_interval(double age_s)
 {
-	double t = age_s / 10;
+	double t = age_s / 20;
 	return t < POLL_MIN_S ? POLL_MIN_S : t > POLL_MAX_S ? POLL_MAX_S : t;
 }
 
@@ -553,8 +553,8 @@ int kb_slurm_wait(kb_slurm *s, kb_slurm_job *const *jobs, size_t n,
 		if (!left || (stop && stop(ctx)))
 			return 0;
 		/* one squeue for all the jobs each time, less often as they get older: a job
-		 * of a few seconds is seen ending within 0.25 s, a build of minutes within 2 s
-		 * (a tenth of its age at most), and a long round costs few squeue calls */
+		 * of a few seconds is seen ending within 0.25 s, a longer one within 5% of its
+		 * run time, a build of minutes within 2 s; a long round costs few squeue calls */
 		double dt = kb_slurm_poll_interval(kb_now_s() - youngest);
 		struct timespec ts = { (time_t)dt, (long)((dt - (double)(time_t)dt) * 1e9) };
 		nanosleep(&ts, NULL);

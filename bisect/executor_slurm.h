@@ -68,7 +68,7 @@ void kb_slurm_cancel(kb_slurm *s, kb_slurm_job *j);
 int kb_slurm_state_lost(const char *state);
 
 /* Seconds between two looks at jobs the youngest of which was submitted age_s ago:
- * 0.25 s while young, a tenth of the age after 2.5 s, at most 2 s. */
+ * 0.25 s while young, a twentieth of the age after 5 s, at most 2 s. */
 double kb_slurm_poll_interval(double age_s);
 
 /* Jobs submitted so far (resubmissions included). */

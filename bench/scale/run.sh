@@ -20,7 +20,7 @@ KBISECT=$(realpath "${1:-$src/build/cli/kbisect}")
 trials=${2:-20}
 baseline=${3:+$(realpath "$3")}
 scale=$(dirname "$KBISECT")/../bench/kb-scale
-[ -x "$scale" ] || { echo "run.sh: no $scale; build first" >&2; exit 1; }
+[ "$trials" = 0 ] || [ -x "$scale" ] || { echo "run.sh: no $scale; build first" >&2; exit 1; }
 tmp=$(mktemp -d)
 own=
 pids=()
@@ -59,7 +59,7 @@ print("%.3f %.3f %.3f" % (statistics.mean(xs), min(xs), max(xs)))
 PY
 )
 read -r lat_mean lat_min lat_max <<<"$lat"
-# the executor looks at a job every tenth of its age, at most every 2 s: a job of
+# the executor looks at a job every twentieth of its age, at most every 2 s: a job of
 # minutes (the simulator's builds and test rounds) is seen ending 1 s late on average
 lat_exec=$(python3 -c "print(round($lat_mean + 1.0, 3))")
 echo "slurm job latency (sbatch to COMPLETED seen, 'true'): mean ${lat_mean}s, min ${lat_min}s, max ${lat_max}s; with the executor's poll of long jobs (2 s): ${lat_exec}s"
