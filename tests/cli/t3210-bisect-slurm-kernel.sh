@@ -147,7 +147,7 @@ for id in $builds $tests; do
 done
 find "$tmp/slurm/work" -name bzImage -o -name vmlinux 2>/dev/null | grep -q . &&
 	fail "the coordinator built a kernel itself: $(find "$tmp/slurm/work" -name bzImage)"
-find "$node/work" -maxdepth 6 -path "*/arch/x86/boot/bzImage" -newer "$tmp/port" 2>/dev/null |
+find "$node/work" -maxdepth 8 -path "*/arch/x86/boot/bzImage" -newer "$tmp/port" 2>/dev/null |
 	grep -q . || fail "no kernel was built in the jobs' node directory during this run"
 
 # --executor local on the same scenario and server: the same culprit
