@@ -34,8 +34,8 @@ repo=$(bash "$src/scripts/kernel-repo.sh")
 # The build node's directory (KBISECT_SLURM_NODE_DIR: its work trees, and here its
 # compiler cache) persists across runs, as on a real build node (the kernel repository
 # does too, under the same ~/.cache/kbisect): a host's first run checks out and compiles
-# the whole tree (~7-9 min on a loaded 2-CPU host), later ones build incrementally in the
-# work tree the last run left (the changed files and the link). The node's kbisect cache
+# the whole tree (9 min of building on a loaded 2-CPU host), later ones build in the
+# work tree the last run left, incrementally (~30 s for both). The node's kbisect cache
 # is emptied first, so every build is a real `kbisect build` (make in the tree), not a
 # hit of the last run's records. Only the jobs use the directory (the coordinator
 # compiles nothing and never reads it); their data go through the cache server.
