@@ -107,7 +107,11 @@ exec "$KBISECT" "\$@"
 SH
 chmod +x "$tmp/kb-node"
 export KBISECT_SLURM_BIN=$tmp/kb-node
-running() { squeue -h -t RUNNING -o '%i %j' | awk -v n="$1" '$2 ~ n {print $1; exit}'; }
+# a running job of ours (the hosts' logs name them; other tests may share the cluster)
+running() { squeue -h -t RUNNING -o '%i %j' | while read -r i n; do
+	case $n in "$1"*) cat "$tmp/loga" "$tmp/logb" 2>/dev/null | grep -q "as job $i\$" &&
+		{ echo "$i"; break; } ;; esac
+	done; }
 # slurmd killed (SIGKILL) while a build job runs, back 5 s later
 ( for _ in $(seq 1200); do
 	j=$(running kbisect-build) && [ -n "$j" ] && {
