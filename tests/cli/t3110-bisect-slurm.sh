@@ -109,7 +109,7 @@ chmod +x "$tmp/kb-node"
 export KBISECT_SLURM_BIN=$tmp/kb-node
 # a running job of ours (the hosts' logs name them; other tests may share the cluster)
 running() { squeue -h -t RUNNING -o '%i %j' | while read -r i n; do
-	case $n in "$1"*) cat "$tmp/loga" "$tmp/logb" 2>/dev/null | grep -q "as job $i\$" &&
+	case $n in "$1"*) grep -qs "as job $i\$" "$tmp/loga" "$tmp/logb" &&
 		{ echo "$i"; break; } ;; esac
 	done; }
 # slurmd killed (SIGKILL) while a build job runs, back 5 s later
