@@ -66,6 +66,7 @@ cleanup() {
 	cat "$tmp"/*.log 2>/dev/null | grep -o "as job [0-9]*" | while read -r _ _ id; do
 		scancel "$id" 2>/dev/null || true; rm -f "/tmp/kbisect-slurm-$id.log"; done
 	if [ -n "$own" ]; then bash "$src/scripts/slurm-local.sh" stop "$KB_SLURM_DIR"; fi
+	rm -rf "${node:?}/cache" # this run's kernels and VM states (~0.5 GB); the tree stays
 	git -C "$repo" worktree prune 2>/dev/null || true
 	git -C "$repo" update-ref -d "refs/heads/kbisect-$name" 2>/dev/null || true
 	[ -n "${KB_KEEP:-}" ] || rm -rf "$tmp"
