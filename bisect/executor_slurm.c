@@ -14,7 +14,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,33 @@
 
 #define MAX_ARGS 64
 #define MAX_RESUBMITS 3
+#define POLL_MIN_S 0.25 /* a job's end is seen this soon while it is young */
+#define POLL_MAX_S 2.0  /* and at most this late once it has run a while */
+
+/* The ids of the jobs this process has submitted and not yet seen end, and the scancel
+ * to give them to, for kb_slurm_abort_all() from a signal handler: lock-free atomics and
+ * static storage only (no malloc, no stdio there). */
+#define INFLIGHT_MAX 256
+static _Atomic long inflight[INFLIGHT_MAX];
+static char abort_scancel[4096];
+
+static void inflight_add(long id)
+{
+	for (int i = 0; i < INFLIGHT_MAX; i++) {
+		long free_slot = 0;
+		if (atomic_compare_exchange_strong(&inflight[i], &free_slot, id))
+			return;
+	}
+}
+
+static void inflight_remove(long id)
+{
+	for (int i = 0; i < INFLIGHT_MAX; i++) {
+		long was = id;
+		if (id > 0 && atomic_compare_exchange_strong(&inflight[i], &was, 0))
+			return;
+	}
+}
 
 struct kb_slurm {
 	char sbatch[4096], squeue[4096], scancel[4096], sacct[4096];
@@ -36,6 +65,7 @@ struct kb_slurm {
 	char *args[MAX_ARGS];
 	size_t n_args;
 	unsigned submitted;
+	unsigned squeue_calls;     /* squeue runs so far (the cost of following jobs) */
 	double squeue_failing_since; /* 0: squeue answers */
 	kb_slurm_opts o;
 };
@@ -55,8 +85,17 @@ static int run(char *const argv[], char *out, size_t outlen, char *err, size_t e
 		close(po[0]), close(po[1]);
 		return -1;
 	}
+	/* Ctrl-C reaches the whole foreground process group: the command must not die of it
+	 * half way (an sbatch killed after Slurm took the job loses its id), and the second
+	 * Ctrl-C's handler must not run in the middle: SIGINT waits until the command is
+	 * done (kb_slurm_submit() holds it a little longer, until the id is recorded) */
+	sigset_t intr, old;
+	sigemptyset(&intr);
+	sigaddset(&intr, SIGINT);
+	sigprocmask(SIG_BLOCK, &intr, &old);
 	pid = fork();
 	if (pid < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
 		return -1;
 	}
@@ -103,6 +142,7 @@ static int run(char *const argv[], char *out, size_t outlen, char *err, size_t e
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (!WIFEXITED(status))
 		return -1;
 	return WEXITSTATUS(status);
@@ -218,6 +258,8 @@ int kb_slurm_open(kb_slurm **out, const kb_slurm_opts *opts)
 	}
 	if (kb_path_find(s->sacct, sizeof(s->sacct), "sacct") != 0)
 		s->sacct[0] = '\0';
+	if (!abort_scancel[0]) /* before any job: the handler only reads it */
+		memcpy(abort_scancel, s->scancel, sizeof(abort_scancel));
 	kb_error_clear();
 	s->partition = opts->partition ? strdup(opts->partition) : NULL;
 	s->argbuf = strdup(opts->args ? opts->args : "");
@@ -270,9 +312,16 @@ int kb_slurm_submit(kb_slurm *s, kb_slurm_job *j)
 	if (!bufs)
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory submitting %s", j->name);
 	sbatch_argv(s, argv, bufs, buflen, j->name, j->time_min, j->script, 0);
+	sigset_t intr, old; /* a second Ctrl-C now must find the new id in the registry */
+	sigemptyset(&intr);
+	sigaddset(&intr, SIGINT);
+	sigprocmask(SIG_BLOCK, &intr, &old);
 	rc = run(argv, o, sizeof(o), e, sizeof(e));
-	free(bufs);
 	id = rc == 0 ? strtol(o, NULL, 10) : 0;
+	if (rc == 0 && id > 0)
+		inflight_add(id);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	free(bufs);
 	if (rc != 0 || id <= 0)
 		return kb_error_setc(KB_ERROR, KB_ERRCLASS_BISECT, "sbatch did not take job %s: %s; "
 				     "check the cluster with 'sinfo' and 'squeue'", j->name,
@@ -281,6 +330,7 @@ int kb_slurm_submit(kb_slurm *s, kb_slurm_job *j)
 	if (!j->submitted_at)
 		j->submitted_at = kb_now_s();
 	j->id = id;
+	j->queued_at = kb_now_s();
 	j->phase = KB_SLURM_QUEUED;
 	j->state[0] = '\0';
 	j->exit_code = -1;
@@ -310,6 +360,7 @@ static void job_seen(kb_slurm *s, kb_slurm_job *j, const char *st, int ec)
 {
 	if (!state_final(st))
 		return;
+	inflight_remove(j->id);
 	snprintf(j->state, sizeof(j->state), "%s", st);
 	char *sp = strchr(j->state, ' '); /* "CANCELLED by 0" */
 	if (sp)
@@ -413,6 +464,7 @@ int kb_slurm_poll(kb_slurm *s, kb_slurm_job *const *jobs, size_t n)
 	{
 		char *argv[] = { s->squeue, "-h", "--states=all", "-o", "%i|%T|%r", "-j", ids, NULL };
 		rc = run(argv, o, 65536, e, sizeof(e));
+		s->squeue_calls++;
 	}
 	if (rc != 0) {
 		/* squeue fails for ids it has forgotten, and while slurmctld restarts */
@@ -477,19 +529,34 @@ int kb_slurm_poll(kb_slurm *s, kb_slurm_job *const *jobs, size_t n)
 	return 0;
 }
 
+double kb_slurm_poll_interval(double age_s)
+{
+	double t = age_s / 20;
+	return t < POLL_MIN_S ? POLL_MIN_S : t > POLL_MAX_S ? POLL_MAX_S : t;
+}
+
 int kb_slurm_wait(kb_slurm *s, kb_slurm_job *const *jobs, size_t n,
 		  int (*stop)(void *ctx), void *ctx)
 {
 	for (;;) {
 		size_t left = 0;
+		double youngest = 0; /* the latest submission among the jobs still queued */
 		int rc = kb_slurm_poll(s, jobs, n);
 		if (rc)
 			return rc;
 		for (size_t i = 0; i < n; i++)
-			left += jobs[i]->phase == KB_SLURM_QUEUED;
+			if (jobs[i]->phase == KB_SLURM_QUEUED) {
+				left++;
+				if (jobs[i]->queued_at > youngest)
+					youngest = jobs[i]->queued_at;
+			}
 		if (!left || (stop && stop(ctx)))
 			return 0;
-		struct timespec ts = { 0, 250 * 1000 * 1000 };
+		/* one squeue for all the jobs each time, less often as they get older: a job
+		 * of a few seconds is seen ending within 0.25 s, a longer one within 5% of its
+		 * run time, a build of minutes within 2 s; a long round costs few squeue calls */
+		double dt = kb_slurm_poll_interval(kb_now_s() - youngest);
+		struct timespec ts = { (time_t)dt, (long)((dt - (double)(time_t)dt) * 1e9) };
 		nanosleep(&ts, NULL);
 	}
 }
@@ -504,6 +571,7 @@ void kb_slurm_cancel(kb_slurm *s, kb_slurm_job *j)
 	char *argv[] = { s->scancel, idb, NULL };
 	if (run(argv, o, sizeof(o), e, sizeof(e)) != 0)
 		slog(s, "slurm: scancel %s failed: %s", idb, e);
+	inflight_remove(j->id);
 	j->cancelled = 1;
 	j->phase = KB_SLURM_DONE;
 	j->ended_at = kb_now_s();
@@ -513,6 +581,65 @@ void kb_slurm_cancel(kb_slurm *s, kb_slurm_job *j)
 unsigned kb_slurm_submitted(const kb_slurm *s)
 {
 	return s ? s->submitted : 0;
+}
+
+unsigned kb_slurm_squeue_calls(const kb_slurm *s)
+{
+	return s ? s->squeue_calls : 0;
+}
+
+/* n as decimal into buf (async-signal-safe); the length */
+static size_t fmt_long(char *buf, long n)
+{
+	char t[24];
+	size_t k = 0, len = 0;
+
+	do
+		t[k++] = (char)('0' + n % 10);
+	while ((n /= 10) > 0 && k < sizeof(t));
+	while (k)
+		buf[len++] = t[--k];
+	buf[len] = '\0';
+	return len;
+}
+
+int kb_slurm_abort_all(void)
+{
+	static char ids[INFLIGHT_MAX][24];
+	static char *argv[INFLIGHT_MAX + 3];
+	static char quiet[] = "--quiet";
+	int n = 0, status;
+	pid_t pid;
+
+	if (!abort_scancel[0])
+		return 0;
+	argv[0] = abort_scancel;
+	argv[1] = quiet;
+	for (int i = 0; i < INFLIGHT_MAX; i++) {
+		long id = atomic_exchange(&inflight[i], 0);
+		if (id > 0) {
+			fmt_long(ids[n], id);
+			argv[2 + n] = ids[n];
+			n++;
+		}
+	}
+	if (!n)
+		return 0;
+	argv[2 + n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		execv(abort_scancel, argv);
+		_exit(127);
+	}
+	/* scancel answers in milliseconds; a slurmctld that does not is not waited for
+	 * past 3 s (scancel goes on, reparented, and the jobs end by their time limit) */
+	for (int i = 0; pid > 0 && i < 150; i++) {
+		if (waitpid(pid, &status, WNOHANG) != 0)
+			break;
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return n;
 }
 
 void kb_slurm_free(kb_slurm *s)

@@ -39,6 +39,7 @@ typedef struct {
 	unsigned lost;        /* out: times Slurm lost it (NODE_FAIL, PREEMPTED, BOOT_FAIL) */
 	int cancelled;        /* out: cancelled through kb_slurm_cancel() */
 	double submitted_at;  /* out: kb_now_s() of the first submission */
+	double queued_at;     /* out: kb_now_s() of the last submission */
 	double ended_at;      /* out: kb_now_s() when seen ended */
 } kb_slurm_job;
 
@@ -55,7 +56,8 @@ int kb_slurm_submit(kb_slurm *s, kb_slurm_job *j);
  * state). Returns 0 or an error of squeue that lasted past a minute. */
 int kb_slurm_poll(kb_slurm *s, kb_slurm_job *const *jobs, size_t n);
 
-/* Poll until every job is KB_SLURM_DONE (or stop() says 1). 0 or the error. */
+/* Poll until every job is KB_SLURM_DONE (or stop() says 1): one squeue for all of them
+ * each time, every kb_slurm_poll_interval() of the youngest's age. 0 or the error. */
 int kb_slurm_wait(kb_slurm *s, kb_slurm_job *const *jobs, size_t n,
 		  int (*stop)(void *ctx), void *ctx);
 
@@ -65,8 +67,20 @@ void kb_slurm_cancel(kb_slurm *s, kb_slurm_job *j);
 /* 1 when state is one where Slurm lost the job through no fault of the job. */
 int kb_slurm_state_lost(const char *state);
 
+/* Seconds between two looks at jobs the youngest of which was submitted age_s ago:
+ * 0.25 s while young, a twentieth of the age after 5 s, at most 2 s. */
+double kb_slurm_poll_interval(double age_s);
+
 /* Jobs submitted so far (resubmissions included). */
 unsigned kb_slurm_submitted(const kb_slurm *s);
+
+/* squeue calls so far. */
+unsigned kb_slurm_squeue_calls(const kb_slurm *s);
+
+/* The second Ctrl-C: scancel every job this process submitted and has not seen end
+ * (whatever kb_slurm it came from), waiting up to 3 s for scancel. Async-signal-safe
+ * (atomics, static buffers, fork/execv/waitpid). The number of jobs given to scancel. */
+int kb_slurm_abort_all(void);
 
 /* Free s (queued jobs are left alone: cancel them first); NULL ok. */
 void kb_slurm_free(kb_slurm *s);

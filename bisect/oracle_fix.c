@@ -72,7 +72,7 @@ int kb_oracle_find_fixed(char **fixed_out, kb_oracle *o, const kb_engine_opts *e
 	for (size_t i = 0; i < n && i < RELEASES_TRIED && !*fixed_out && !rc; i++) {
 		kb_build_job j = { .builder = o->builders[0], .rev = tags[i] };
 		kb_oracle__log(o, "testing release %s", tags[i]);
-		if ((rc = kb_build_jobs_run(&j, 1)) != 0 || (rc = kb_build_job_raise(&j)) != 0)
+		if ((rc = kb_oracle__build_rev(o, &j)) != 0) /* here, or a Slurm job */
 			break;
 		if (!j.res.ok) {
 			kb_oracle__log(o, "release %s does not build; trying a newer one", tags[i]);

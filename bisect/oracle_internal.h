@@ -105,6 +105,10 @@ int kb_oracle__slurm_execute(kb_oracle *o, const kb_engine_request *rq, size_t n
 int kb_oracle__slurm_test(kb_oracle *o, const kb_build_result *b, unsigned want,
 			  kb_engine_outcome *oc);
 void kb_oracle__slurm_free(kb_oracle *o);
+/* A build outside the engine's rounds (--find-good, --find-fixed) of j->rev into j->res:
+ * a Slurm job under --executor slurm, else on this host (kb_build_jobs_run()); 0, or
+ * the error raised (a failed build is j->res.ok == 0, not an error). */
+int kb_oracle__build_rev(kb_oracle *o, kb_build_job *j);
 
 /* the journal (journal.c): its path and key for this bisection, loading it, and the
  * engine's replay/record callbacks */

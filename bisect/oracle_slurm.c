@@ -8,6 +8,8 @@
  * (the cache server is the truth: a build job's result is the build record it pushed,
  * a test job's result the runs it pushed), speculative builds kept across rounds and
  * cancelled when a round made them useless, runs lost with a job counted as infra.
+ * Also: the builds outside the rounds (--find-good, --find-fixed: kb_oracle__build_rev,
+ * a job under --executor slurm, a build on this host else).
  * Not: Slurm's commands (executor_slurm.c), builds and tests on this host (oracle.c,
  * oracle_test.c).
  */
@@ -247,6 +249,11 @@ int kb_oracle__slurm_open(kb_oracle *o)
 	return 0;
 }
 
+int kb_oracle_abort_jobs(void)
+{
+	return kb_slurm_abort_all();
+}
+
 void kb_oracle__slurm_free(kb_oracle *o)
 {
 	struct oracle_slurm *sl = o->slurm;
@@ -260,9 +267,9 @@ void kb_oracle__slurm_free(kb_oracle *o)
 	if (sl->s)
 		kb_oracle__log(o, "executor slurm: %u jobs submitted (%u builds, %u tests), %u "
 			       "lost and resubmitted, %u speculative builds cancelled, %u runs "
-			       "lost with their job (infra)", kb_slurm_submitted(sl->s),
-			       sl->build_jobs, sl->test_jobs, sl->lost, sl->cancelled,
-			       sl->infra_runs);
+			       "lost with their job (infra), %u squeue calls",
+			       kb_slurm_submitted(sl->s), sl->build_jobs, sl->test_jobs, sl->lost,
+			       sl->cancelled, sl->infra_runs, kb_slurm_squeue_calls(sl->s));
 	kb_slurm_free(sl->s);
 	free(sl);
 	o->slurm = NULL;
@@ -449,6 +456,41 @@ static int builds_wait(kb_oracle *o, struct bjob *bj, size_t n)
 	}
 	free(jobs);
 	return rc;
+}
+
+/* ---- builds outside the rounds ---- */
+
+int kb_oracle__build_rev(kb_oracle *o, kb_build_job *j)
+{
+	struct bjob bj;
+	int rc, k;
+
+	if (!o->slurm) { /* --executor local: on this host */
+		if ((rc = kb_build_jobs_run(j, 1)) != 0)
+			return rc;
+		return kb_build_job_raise(j);
+	}
+	/* --executor slurm (--find-good, --find-fixed): a build job like a round's, work
+	 * tree 0 of the node; a record already on the cache server is the answer */
+	memset(&bj, 0, sizeof(bj));
+	bj.rev = j->rev;
+	k = build_known(o, j->rev, &bj.res);
+	if (k < 0)
+		return kb_error_last()->code ? kb_error_last()->code : KB_ERROR;
+	if (k > 0)
+		bj.at_hand = 1;
+	else if ((rc = submit_build(o, &bj.job, &bj.script, j->rev, 0, "building")) != 0)
+		return rc;
+	rc = builds_wait(o, &bj, 1);
+	if (rc)
+		kb_slurm_cancel(o->slurm->s, &bj.job);
+	free(bj.script);
+	if (rc)
+		return rc;
+	o->gen++;
+	j->res = bj.res;
+	j->rc = 0;
+	return 0;
 }
 
 /* ---- tests ---- */

@@ -40,7 +40,7 @@ static int try_release(kb_oracle *o, const kb_engine_opts *eo, const char *tag,
 
 	*clean = 0;
 	kb_oracle__log(o, "testing release %s", tag);
-	if ((rc = kb_build_jobs_run(&j, 1)) != 0 || (rc = kb_build_job_raise(&j)) != 0)
+	if ((rc = kb_oracle__build_rev(o, &j)) != 0) /* here, or a Slurm job */
 		return rc;
 	if (!j.res.ok) {
 		kb_oracle__log(o, "release %s does not build; trying an older one", tag);

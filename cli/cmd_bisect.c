@@ -130,7 +130,8 @@ static volatile sig_atomic_t abort_at_once;
 
 /* The first Ctrl-C: said at once, the bisection stops after the running round. The
  * second: the builds' process groups get SIGTERM (make removes what it was writing),
- * the VMs die with this process (their parent-death signal), exit at once. The cache
+ * the VMs die with this process (their parent-death signal), the Slurm jobs in flight
+ * (--executor slurm) are scancel'ed, exit at once. The cache
  * is LMDB (a write not committed is not there) and files enter it by rename, the
  * journal by whole lines: a resumed run finds nothing half written. */
 static void on_sigint(int sig)
@@ -139,6 +140,7 @@ static void on_sigint(int sig)
 				    "Ctrl-C again to abort now\n";
 	static const char again[] = "\nkbisect: aborted; builds and VMs killed; run the same "
 				    "command again to resume\n";
+	static const char jobs[] = "kbisect: the Slurm jobs in flight cancelled (scancel)\n";
 	(void)sig;
 	if (!interrupted && !abort_at_once) {
 		interrupted = 1;
@@ -148,6 +150,9 @@ static void on_sigint(int sig)
 	}
 	kb_spawn_signal_all(SIGTERM);
 	if (write(STDERR_FILENO, again, sizeof(again) - 1) < 0)
+		_exit(BISECT_EXIT_INTERRUPTED);
+	if (kb_oracle_abort_jobs() > 0 && /* --executor slurm: the jobs in flight too */
+	    write(STDERR_FILENO, jobs, sizeof(jobs) - 1) < 0)
 		_exit(BISECT_EXIT_INTERRUPTED);
 	_exit(BISECT_EXIT_INTERRUPTED);
 }
@@ -554,6 +559,11 @@ static int real_setup(struct real_setup *s, const struct real_args *a, const kb_
 	if (a->remote)
 		s->oo.ccache_remote = kb_cli_remote_ccache(s->ccache_url, sizeof(s->ccache_url),
 							   a->remote);
+	if (a->minimize_config && a->executor && !strcmp(a->executor, "slurm"))
+		log_line(lg, "--minimize-config with --executor slurm: the minimization's builds "
+			     "and tests run on this host (its cores, QEMU here), not as Slurm jobs; "
+			     "the bisection after it, --find-good and --find-fixed do (see "
+			     "docs/scale-out.md, \"Limits\")");
 	if (a->minimize_config) { /* then bisect with the minimized config */
 		struct kb_minimize_cli_args ma = { .rev = min_rev, .baseline = a->baseline,
 						   .title = eo->target_title,

@@ -144,6 +144,11 @@ int kb_oracle_find_fixed(char **fixed_out, kb_oracle *o, const kb_engine_opts *e
  * nothing of the stopped bisection is replayed. */
 void kb_oracle_forget_journal(kb_oracle *o);
 
+/** The second Ctrl-C (abort now): scancel every Slurm job of --executor slurm that this
+ * process submitted and has not seen end. Async-signal-safe: call it from the handler.
+ * @return the number of jobs given to scancel (0: none, or no Slurm in use) */
+int kb_oracle_abort_jobs(void);
+
 /** Wait for speculative builds, close the pool and builders and free o; NULL ok. */
 void kb_oracle_free(kb_oracle *o);
 

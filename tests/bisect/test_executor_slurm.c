@@ -3,7 +3,9 @@
  * sbatch/squeue/scancel scripts on $PATH (real processes, states the test sets): a job
  * Slurm rejects is an error at open with Slurm's message, submission parses the job id,
  * a job lost to NODE_FAIL or PREEMPTED is resubmitted (at most 3 times), a FAILED or
- * CANCELLED job is not, scancel ends a job, --slurm-args are split with quotes kept.
+ * CANCELLED job is not, scancel ends a job, --slurm-args are split with quotes kept,
+ * the abort (second Ctrl-C) scancels exactly the jobs still in flight, and jobs are
+ * looked at less often as they get older.
  * The real cluster is tests/cli/t3110-bisect-slurm.sh.
  * kb-test-labels: unit
  */
@@ -67,7 +69,9 @@ static int setup(void **state)
 	script("squeue", "for a; do ids=$a; done\n"
 			 "for i in $(echo $ids | tr , ' '); do [ -f $D/state.$i ] && "
 			 "echo \"$i|$(cat $D/state.$i)|None\"; done; exit 0\n");
-	script("scancel", "echo CANCELLED > $D/state.$1\n");
+	/* scancel [--quiet] id...: each id CANCELLED, and listed in $D/scancelled */
+	script("scancel", "for a; do case $a in -*) ;; *) echo CANCELLED > $D/state.$a; "
+			  "echo $a >> $D/scancelled;; esac; done\n");
 	snprintf(path, sizeof(path), "%s:%s", dir, getenv("PATH"));
 	setenv("PATH", path, 1);
 	return 0;
@@ -156,11 +160,73 @@ static void test_bisect_slurm__lost_jobs_resubmitted(void **state)
 	kb_slurm_free(s);
 }
 
+/* the second Ctrl-C: one scancel of every job submitted and not seen ended, by any
+ * executor of the process (jobs resubmitted under a new id included), then none */
+static void test_bisect_slurm__abort_cancels_jobs_in_flight(void **state)
+{
+	kb_slurm *s = NULL, *s2 = NULL;
+	kb_slurm_opts o = { .log = nolog };
+	kb_slurm_job a = { .name = "a", .script = "true", .time_min = 5 };
+	kb_slurm_job b = { .name = "b", .script = "true", .time_min = 5 };
+	kb_slurm_job c = { .name = "c", .script = "true", .time_min = 5 };
+	kb_slurm_job d = { .name = "d", .script = "true", .time_min = 5 };
+	kb_slurm_job *jobs[3] = { &a, &b, &c };
+	char path[512], got[256] = "";
+	(void)state;
+	assert_int_equal(kb_slurm_abort_all(), 0); /* nothing in flight */
+	assert_int_equal(kb_slurm_open(&s, &o), 0);
+	assert_int_equal(kb_slurm_open(&s2, &o), 0);
+	assert_int_equal(kb_slurm_submit(s, &a), 0);
+	assert_int_equal(kb_slurm_submit(s, &b), 0);
+	assert_int_equal(kb_slurm_submit(s, &c), 0);
+	assert_int_equal(kb_slurm_submit(s2, &d), 0);
+	set_state(a.id, "COMPLETED");  /* ended: not cancelled */
+	set_state(b.id, "NODE_FAIL");  /* lost: resubmitted, the new id is in flight */
+	set_state(c.id, "RUNNING");
+	long b_old = b.id;
+	assert_int_equal(kb_slurm_poll(s, jobs, 3), 0);
+	assert_int_not_equal(b.id, b_old);
+	snprintf(path, sizeof(path), "%s/scancelled", dir);
+	unlink(path);
+	assert_int_equal(kb_slurm_abort_all(), 3);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(got, 1, sizeof(got) - 1, f);
+	got[n] = '\0';
+	fclose(f);
+	char want[256];
+	snprintf(want, sizeof(want), "%ld\n%ld\n%ld\n", b.id, c.id, d.id);
+	assert_string_equal(got, want);
+	assert_int_equal(kb_slurm_abort_all(), 0); /* given to scancel once */
+	kb_slurm_free(s);
+	kb_slurm_free(s2);
+}
+
+/* young jobs are looked at every 0.25 s, older ones every twentieth of their age, at
+ * most every 2 s: a 90 s build costs ~90 squeue calls, not 360 */
+static void test_bisect_slurm__poll_interval_backs_off(void **state)
+{
+	(void)state;
+	assert_true(kb_slurm_poll_interval(0) == 0.25);
+	assert_true(kb_slurm_poll_interval(5.0) == 0.25);
+	assert_true(kb_slurm_poll_interval(10.0) == 0.5);
+	assert_true(kb_slurm_poll_interval(30.0) == 1.5);
+	assert_true(kb_slurm_poll_interval(40.0) == 2.0);
+	assert_true(kb_slurm_poll_interval(3600.0) == 2.0);
+	double t = 0;
+	unsigned calls = 0;
+	while (t < 90)
+		t += kb_slurm_poll_interval(t), calls++;
+	assert_true(calls < 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bisect_slurm__rejected_at_open),
 		cmocka_unit_test(test_bisect_slurm__lost_jobs_resubmitted),
+		cmocka_unit_test(test_bisect_slurm__abort_cancels_jobs_in_flight),
+		cmocka_unit_test(test_bisect_slurm__poll_interval_backs_off),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

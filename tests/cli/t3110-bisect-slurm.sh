@@ -6,7 +6,8 @@
 # with three faults injected (the first job fails at start, slurmd is killed during a
 # build, a test job is scancel'ed mid-run) and is interrupted after its second round;
 # host B (its own cache, work trees and node directory) runs the same command with the
-# same --remote and finishes: the culprit of t3101 (what --executor local finds), the
+# same --remote and finishes; host C bisects again with --find-good (the release's build
+# is a Slurm job too): the culprit of t3101 (what --executor local finds), the
 # lost runs counted as infra, every job of both hosts in sacct, and no path of the
 # coordinator in any job's script. A bad partition, or no --remote, is an error before
 # the first round; --slurm-partition without --executor slurm a usage error.
@@ -106,7 +107,11 @@ exec "$KBISECT" "\$@"
 SH
 chmod +x "$tmp/kb-node"
 export KBISECT_SLURM_BIN=$tmp/kb-node
-running() { squeue -h -t RUNNING -o '%i %j' | awk -v n="$1" '$2 ~ n {print $1; exit}'; }
+# a running job of ours (the hosts' logs name them; other tests may share the cluster)
+running() { squeue -h -t RUNNING -o '%i %j' | while read -r i n; do
+	case $n in "$1"*) grep -qs "as job $i\$" "$tmp/loga" "$tmp/logb" &&
+		{ echo "$i"; break; } ;; esac
+	done; }
 # slurmd killed (SIGKILL) while a build job runs, back 5 s later
 ( for _ in $(seq 1200); do
 	j=$(running kbisect-build) && [ -n "$j" ] && {
@@ -155,7 +160,26 @@ if [ $rc -ne 0 ]; then
 fi
 wait "${pids[1]}" "${pids[2]}" 2>/dev/null || true
 cat "$tmp"/fault-* 2>/dev/null || true
-cat "$tmp/loga" "$tmp/logb" > "$tmp/logs"
+
+# host C: --find-good instead of --good: the release's build is a Slurm job too
+fg() { KBISECT_SLURM_NODE_DIR=$tmp/c/node exec "$KBISECT" bisect --executor slurm \
+	--repo "$repo" --bad HEAD --find-good --config "$tmp/config" \
+	--repro "$tmp/repro.c" --build-cmd 'sh scripts/build.sh' --image bzImage \
+	--cache "$tmp/c/cache" --work-dir "$tmp/c/wt" --accel tcg --vms 2 \
+	--runs-per-test 2 --workers 2 --run-timeout 120 --remote "$url" --json "$@"; }
+(fg --log "$tmp/logc" >"$tmp/outc" 2>"$tmp/errc") ||
+	fail "host C (--find-good): $(tail -20 "$tmp/logc"; cat "$tmp/errc")"
+grep -q "^good release: v1.0" "$tmp/logc" || fail "--find-good log: $(head -20 "$tmp/logc")"
+v10=$(git -C "$repo" rev-parse "v1.0^{commit}")
+grep -Eq "^slurm: building (v1.0|${v10:0:12}) as job [0-9]+" "$tmp/logc" ||
+	fail "--find-good: the release was not built by a Slurm job: $(grep -E "release|slurm:" "$tmp/logc")"
+# (its kernel is the one of the commits before the culprit: its runs are on the server
+# already, so no test job; a test would be a job, this coordinator has no VM pool)
+python3 - "$tmp/outc" "$culprit" <<'PY' || fail "host C result: $(cat "$tmp/outc")"
+import json, sys
+assert json.load(open(sys.argv[1]))["culprit"] == sys.argv[2]
+PY
+cat "$tmp/loga" "$tmp/logb" "$tmp/logc" > "$tmp/logs"
 
 # the faults were there and ended as infra, never as evidence
 grep -q "ended FAILED without a result: infra" "$tmp/logs" ||
@@ -176,10 +200,10 @@ echo "$(echo "$ids" | wc -l) jobs, all in sacct"
 # nothing shared but the cache server: no path of the coordinators in a job
 for id in $ids; do
 	scontrol write batch_script "$id" "$tmp/job.sh" >/dev/null 2>&1 || continue
-	grep -Eq "$tmp/(a|b)/(cache|wt)|$tmp/config|$tmp/repro" "$tmp/job.sh" &&
+	grep -Eq "$tmp/(a|b|c)/(cache|wt)|$tmp/config|$tmp/repro" "$tmp/job.sh" &&
 		fail "job $id reads a coordinator's file: $(cat "$tmp/job.sh")"
 done
-ls "$tmp"/a/wt/*/bzImage "$tmp"/b/wt/*/bzImage 2>/dev/null &&
+ls "$tmp"/a/wt/*/bzImage "$tmp"/b/wt/*/bzImage "$tmp"/c/wt/*/bzImage 2>/dev/null &&
 	fail "a coordinator built a kernel itself"
 grep -h "^executor slurm: [0-9]" "$tmp/logs"
 echo ok
