@@ -3,7 +3,8 @@
  * engine: the stop rule's direct evidence, the runs given to likely fixes, the
  * "nothing testable after it" flag.
  * Owns: kb_engine__evidence_gap_fix(), kb_engine__fix_top_up(),
- * kb_engine__fix_untestable_after().
+ * kb_engine__fix_untestable_after(), the runs that rule out a lowered rate
+ * (kb_engine__fix_lowered_rate(), kb_engine__fix_runs_needed()).
  * Not: the model's inverted direction (bisect/model_post.c, kb_model_opts.fix), the
  * check of the fixed commit after calibration (bisect/engine.c check_fixed()), the
  * cause rule (bisect/engine.c kb_engine__evidence_gap()).
@@ -20,6 +21,17 @@
  * count is the model's false-crash rate, at most 1% in fix mode (KB_MODEL__FIX_EPS_MAX,
  * where cause mode allows 10%): a partial fix that only lowers q (to 0.15, say) must
  * not pass for a fixed kernel with false crashes.
+ * A partial fix that lowers q further is the harder case (t3201 named one at p = 0.9911
+ * after 46 clean runs of a kernel crashing at a tenth of q): so the fix's own kernel
+ * must also have run long enough that a kernel whose rate was lowered to
+ * r = KB_MODEL__FIX_LOWERED_TO (a 20th) of q_low, the 5% quantile of the crashing
+ * commit's own rate (Beta(target + 1, clean + 1) of its runs), would have shown more
+ * target crashes than it did with probability >= the confidence: with no crash,
+ * (1 - r)^runs <= 1 - confidence. r is raised to the rate FIX_CLEAN_CAP clean runs rule
+ * out (1.8% at 0.99) when it is lower, so a reproducer with q_low < 0.36 does not ask
+ * for hundreds more runs: below that the guarantee is 1.8%, not q_low / 20. The
+ * model's half of it is bisect/model_fix.c (a prior share of buggy kernels with a
+ * lowered rate), without which the crashes of such a kernel read as false crashes.
  */
 #include <math.h>
 #include <stdlib.h>
