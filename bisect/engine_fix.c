@@ -141,7 +141,7 @@ size_t kb_engine__evidence_gap_fix(const kb_engine *e, size_t top, size_t *need,
 		w = "the fix's own kernel cannot be tested (build or boot failed)", need[n++] = top;
 	else if (lowered_short(e, top))
 		w = "the fix's clean runs do not yet rule out a rate that a partial fix lowered "
-		    "(to a 20th of the crashing commit's)", need[n++] = top;
+		    "(to a 20th of the crashing commit's, or 1.8%)", need[n++] = top;
 	else if ((sh = kb_engine__clean_short(e, top, eps_hi, q_frz)) != 0)
 		w = short_why[sh], need[n++] = top;
 	for (size_t i = 0; i < np && n < MAX_GAPS; i++) {
