@@ -21,7 +21,7 @@
 #   run 3 (the kept tree):     305 s, bisection 272 s (first build 29 s), fix named, p 0.9953
 #   run 4 (kept tree, ctest):  233 s, bisection 201 s (first build 25 s), fix named, p 0.9972
 #     (beside it: bench/kernel's fixb, syzbot's way, clean kernel builds; load ~10)
-# Runs 1-3: 8 rounds each, the partial fix's kernel crashed in its first test (64 runs), the
+# Each run: 8 rounds, the partial fix's kernel crashed in its first test (64 runs), the
 # fix's kernel ran 4 tests of 64 clean runs (the rule's 256).
 # kb-test-labels: vm slow
 # kb-test-timeout: 1800
