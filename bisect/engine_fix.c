@@ -3,7 +3,8 @@
  * engine: the stop rule's direct evidence, the runs given to likely fixes, the
  * "nothing testable after it" flag.
  * Owns: kb_engine__evidence_gap_fix(), kb_engine__fix_top_up(),
- * kb_engine__fix_untestable_after().
+ * kb_engine__fix_untestable_after(), the runs that rule out a lowered rate
+ * (kb_engine__fix_lowered_rate(), kb_engine__fix_runs_needed()).
  * Not: the model's inverted direction (bisect/model_post.c, kb_model_opts.fix), the
  * check of the fixed commit after calibration (bisect/engine.c check_fixed()), the
  * cause rule (bisect/engine.c kb_engine__evidence_gap()).
@@ -20,6 +21,17 @@
  * count is the model's false-crash rate, at most 1% in fix mode (KB_MODEL__FIX_EPS_MAX,
  * where cause mode allows 10%): a partial fix that only lowers q (to 0.15, say) must
  * not pass for a fixed kernel with false crashes.
+ * A partial fix that lowers q further is the harder case (t3201 named one at p = 0.9911
+ * after 46 clean runs of a kernel crashing at a tenth of q): so the fix's own kernel
+ * must also have run long enough that a kernel whose rate was lowered to
+ * r = KB_MODEL__FIX_LOWERED_TO (a 20th) of q_low, the 5% quantile of the crashing
+ * commit's own rate (Beta(target + 1, clean + 1) of its runs), would have shown more
+ * target crashes than it did with probability >= the confidence: with no crash,
+ * (1 - r)^runs <= 1 - confidence. r is raised to the rate FIX_CLEAN_CAP clean runs rule
+ * out (1.8% at 0.99) when it is lower, so a reproducer with q_low < 0.36 does not ask
+ * for hundreds more runs: below that the guarantee is 1.8%, not q_low / 20. The
+ * model's half of it is bisect/model_fix.c (a prior share of buggy kernels with a
+ * lowered rate), without which the crashes of such a kernel read as false crashes.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -30,6 +42,78 @@
 
 #define FIX_LIKELY 0.05 /* posterior from which a candidate fix gets its clean runs */
 #define FIX_TOPUP_MARGIN 1.25 /* as TOPUP_MARGIN in engine_choose.c */
+#define FIX_CLEAN_CAP 256 /* kb_engine__fix_runs_needed(): see there */
+#define FIX_RUNS_MAX 4096 /* kb_engine__fix_runs_needed() counts no further */
+#define FIX_Q_QUANTILE 0.05 /* of the crashing commit's own rate */
+
+/* the q-quantile of Beta(a, b) (a, b >= 1), on a grid of 2,000 points */
+static double beta_quantile(double a, double b, double q)
+{
+	enum { STEPS = 2000 };
+	double mx = -INFINITY, tot = 0, c = 0, ld[STEPS];
+
+	for (int i = 0; i < STEPS; i++) {
+		double x = (i + 0.5) / STEPS;
+		ld[i] = (a - 1) * log(x) + (b - 1) * log1p(-x);
+		if (ld[i] > mx)
+			mx = ld[i];
+	}
+	for (int i = 0; i < STEPS; i++)
+		tot += ld[i] = exp(ld[i] - mx);
+	for (int i = 0; i < STEPS; i++)
+		if ((c += ld[i]) >= q * tot)
+			return (i + 0.5) / STEPS;
+	return 1;
+}
+
+double kb_engine__fix_lowered_rate(const kb_engine *e)
+{
+	unsigned t, c;
+
+	kb_model_evidence(e->m, e->opt.bad, &t, &c, NULL);
+	return KB_MODEL__FIX_LOWERED_TO * beta_quantile(t + 1.0, c + 1.0, FIX_Q_QUANTILE);
+}
+
+/* P(X <= x) for X ~ Binomial(n, p) */
+static double binom_cdf(unsigned x, unsigned n, double p)
+{
+	double s = 0;
+
+	if (x >= n)
+		return 1;
+	for (unsigned k = 0; k <= x; k++)
+		s += exp(lgamma(n + 1.0) - lgamma(k + 1.0) - lgamma(n - k + 1.0) + k * log(p) +
+			 (n - k) * log1p(-p));
+	return s > 1 ? 1 : s;
+}
+
+unsigned kb_engine__fix_runs_needed(const kb_engine *e, unsigned target)
+{
+	double miss = 1 - e->opt.confidence, r = kb_engine__fix_lowered_rate(e);
+	double r_cap = 1 - pow(miss, 1.0 / FIX_CLEAN_CAP);
+	unsigned n;
+
+	if (!(r > r_cap))
+		r = r_cap;
+	if (r >= 1)
+		return target + 1;
+	if (target > FIX_RUNS_MAX / 64)
+		return FIX_RUNS_MAX; /* crashes too often to pass for fixed */
+	n = target + (unsigned)ceil(log(miss) / log1p(-r)); /* enough for target == 0 */
+	while (n < FIX_RUNS_MAX && binom_cdf(target, n, r) > miss)
+		n++;
+	return n;
+}
+
+/* 1 if a kernel at the lowered rate would show node's target crashes or fewer in node's
+ * runs with probability above 1 - confidence (kb_engine__fix_runs_needed()) */
+static int lowered_short(const kb_engine *e, size_t node)
+{
+	unsigned t, c;
+
+	kb_model_evidence(e->m, node, &t, &c, NULL);
+	return t + c < kb_engine__fix_runs_needed(e, t);
+}
 
 size_t kb_engine__evidence_gap_fix(const kb_engine *e, size_t top, size_t *need,
 				   const char **why)
@@ -55,6 +139,9 @@ size_t kb_engine__evidence_gap_fix(const kb_engine *e, size_t top, size_t *need,
 		q_frz = q_lo;
 	if (e->rec[top].built < 0)
 		w = "the fix's own kernel cannot be tested (build or boot failed)", need[n++] = top;
+	else if (lowered_short(e, top))
+		w = "the fix's clean runs do not yet rule out a rate that a partial fix lowered "
+		    "(to a 20th of the crashing commit's, or 1.8%)", need[n++] = top;
 	else if ((sh = kb_engine__clean_short(e, top, eps_hi, q_frz)) != 0)
 		w = short_why[sh], need[n++] = top;
 	for (size_t i = 0; i < np && n < MAX_GAPS; i++) {
@@ -76,7 +163,7 @@ size_t kb_engine__evidence_gap_fix(const kb_engine *e, size_t top, size_t *need,
 
 void kb_engine__fix_top_up(kb_engine *e, kb_engine_request *rq, size_t n)
 {
-	unsigned cap = 4 * e->opt.runs_per_test, need_clean = kb_engine__clean_needed(e);
+	unsigned cap = KB_ENGINE_MAX_RUNS, need_clean = kb_engine__clean_needed(e);
 	double useful = e->runs_asked ? (double)e->runs_told / e->runs_asked : 0.9;
 
 	if (cap > KB_ENGINE_MAX_RUNS)
@@ -87,13 +174,16 @@ void kb_engine__fix_top_up(kb_engine *e, kb_engine_request *rq, size_t n)
 		useful = 0.5;
 	for (size_t j = 0; j < n; j++) {
 		size_t h = rq[j].node;
-		unsigned clean;
+		unsigned clean, target, need;
 		if (e->m->post[h] < FIX_LIKELY)
 			continue;
-		kb_model_evidence(e->m, h, NULL, &clean, NULL);
-		if (clean >= need_clean)
+		kb_model_evidence(e->m, h, &target, &clean, NULL);
+		need = kb_engine__fix_runs_needed(e, target) - target;
+		if (need < need_clean)
+			need = need_clean;
+		if (clean >= need)
 			continue;
-		double left = FIX_TOPUP_MARGIN * need_clean - clean;
+		double left = FIX_TOPUP_MARGIN * need - clean;
 		unsigned want = (unsigned)ceil(left / useful);
 		if (want > cap)
 			want = cap;

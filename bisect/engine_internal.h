@@ -153,6 +153,14 @@ size_t kb_engine__evidence_gap_fix(const kb_engine *e, size_t top, size_t *need,
 				   const char **why);
 /* engine_fix.c: top_up_parents() of fix mode: the likely fixes get their clean runs */
 void kb_engine__fix_top_up(kb_engine *e, kb_engine_request *rq, size_t n);
+/* engine_fix.c: the rate a partial fix may have lowered the bug's to, which the fix's
+ * own kernel must rule out: KB_MODEL__FIX_LOWERED_TO times the low end (5%) of q */
+double kb_engine__fix_lowered_rate(const kb_engine *e);
+/* engine_fix.c: runs (target crashes among them) the fix's own kernel needs: enough
+ * that a kernel at kb_engine__fix_lowered_rate() (or at the rate FIX_CLEAN_CAP clean runs
+ * rule out, if higher) would have shown more target crashes with probability at least
+ * the confidence */
+unsigned kb_engine__fix_runs_needed(const kb_engine *e, unsigned target);
 /* engine_fix.c: 1 if, in fix mode, top's kernel or every tested one from it on is
  * untestable */
 int kb_engine__fix_untestable_after(const kb_engine *e, size_t top);

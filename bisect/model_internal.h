@@ -30,6 +30,10 @@ typedef struct {
 /* fix mode's default largest false-crash rate (issue 22): a partial fix that lowers q
  * must not pass for a fixed kernel with false crashes */
 #define KB_MODEL__FIX_EPS_MAX 0.01
+/* fix mode's prior share of buggy kernels whose rate a partial fix lowered, and the
+ * least fraction of the mean rate it lowers it to (bisect/model_fix.c) */
+#define KB_MODEL__FIX_LOWERED_SHARE 0.2
+#define KB_MODEL__FIX_LOWERED_TO 0.05
 
 /* hyper-grid sizes of the over-dispersion and spread of per-kernel rates */
 #define KB_MODEL__MAX_RHO 8
@@ -80,5 +84,12 @@ static inline const uint64_t *kb_model__row(const kb_model *m, size_t c)
 {
 	return m->anc + c * m->words;
 }
+
+/* model_post.c: log P(g's tests | the kernel's rate r, a share rho of all-or-nothing
+ * tests) */
+double kb_model__tests_ll(const kb_model__group *g, double r, double rho);
+/* model_fix.c: fix mode: mix the lowered-rate prior into g's buggy log likelihoods lb
+ * (per (rho, mu, kappa)) at rho index r */
+void kb_model__fix_lowered(const kb_model *m, const kb_model__group *g, size_t r, double *lb);
 
 #endif

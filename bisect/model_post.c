@@ -100,6 +100,11 @@ static double tests_ll(const kb_model__group *g, double r, double rho)
 	return s;
 }
 
+double kb_model__tests_ll(const kb_model__group *g, double r, double rho)
+{
+	return tests_ll(g, r, rho);
+}
+
 static double lse(const double *v, size_t n)
 {
 	double mx = -INFINITY, s = 0;
@@ -147,6 +152,8 @@ static int group_lik(const kb_model *m, kb_model__group *g)
 					tmp[i] = w[i] + llq[i];
 				*out = lse(tmp, m->nq);
 			}
+		if (m->fix) /* issue 22: rates a partial fix lowered (bisect/model_fix.c) */
+			kb_model__fix_lowered(m, g, r, g->lb);
 	}
 	g->dirty = 0;
 	return 0;

@@ -23,7 +23,7 @@ int main(int argc, char **argv)
 	int shape = KB_SIM_LINEAR;
 	unsigned long long seed = 1;
 	unsigned right[3] = { 0 }, wrong[3] = { 0 }, partial[3] = { 0 }, inset = 0, refused = 0;
-	double secs[3] = { 0 };
+	double secs[3] = { 0 }, runs[3] = { 0 };
 
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--trials"))
@@ -82,17 +82,19 @@ int main(int argc, char **argv)
 				       kb_sim_partial(s) != KB_MODEL_NONE;
 			inset += st == KB_SIM_ENGINE && !r.found && r.in_set;
 			secs[st] += r.seconds;
+			runs[st] += r.runs;
 		}
 		kb_sim_free(s);
 	}
 	printf("fix bisection, %u trials, %u commits, %s, q %.2f, partial q %.2f, false "
 	       "crashes %.3f, k=%u (every strategy)\n",
 	       trials, commits, shape == KB_SIM_MERGES ? "merges" : "linear", q, pq, eps, k);
-	printf("%-14s %7s %7s %9s %10s\n", "strategy", "right", "wrong", "partial", "mean wall");
+	printf("%-14s %7s %7s %9s %10s %10s\n", "strategy", "right", "wrong", "partial", "mean wall",
+	       "mean runs");
 	for (int st = 0; st < 3; st++)
-		printf("%-14s %6.1f%% %6.1f%% %8.1f%% %9.2fh\n", kb_sim_strategy_name(st),
+		printf("%-14s %6.1f%% %6.1f%% %8.1f%% %9.2fh %10.0f\n", kb_sim_strategy_name(st),
 		       100.0 * right[st] / trials, 100.0 * wrong[st] / trials,
-		       100.0 * partial[st] / trials, secs[st] / trials / 3600);
+		       100.0 * partial[st] / trials, secs[st] / trials / 3600, runs[st] / trials);
 	printf("kbisect: %u sets holding the fix, %u refused the fixed commit; wall time ratio vs git %.3f, vs syzkaller %.3f\n",
 	       inset, refused, secs[1] > 0 ? secs[0] / secs[1] : 0, secs[2] > 0 ? secs[0] / secs[2] : 0);
 	return 0;

@@ -147,7 +147,17 @@ struct fscript {
 	int crashing_clean;
 	unsigned executes;
 	double clock;
+	int partial;            /* > 0: kernels from it to fix - 1 have a lowered rate */
+	unsigned lowered_runs[64]; /* runs so far on each lowered kernel */
 };
+
+/* a kernel with a lowered rate (t3201's partial fix): clean in its first 46 runs, as
+ * t3201's was, then a target crash in one run of 10 */
+static int lowered_crash(struct fscript *sc, size_t node)
+{
+	unsigned i = sc->lowered_runs[node]++;
+	return i >= 46 && i % 10 == 5;
+}
 
 static int fexec(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_outcome *out)
 {
@@ -161,9 +171,10 @@ static int fexec(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_out
 		memset(oc->signature.b, (int)rq[i].node + 1, sizeof(oc->signature.b));
 		oc->build_start = sc->clock, oc->build_end = sc->clock + 420;
 		oc->test_start = oc->build_end, oc->test_end = oc->build_end + 540;
+		int lowered = sc->partial > 0 && (int)rq[i].node >= sc->partial && buggy;
 		for (unsigned r = 0; r < rq[i].runs; r++) {
 			kb_repro_run *run = &oc->runs[oc->n_runs++];
-			if (buggy && r % 2 == 0) {
+			if (lowered ? lowered_crash(sc, rq[i].node) : buggy && r % 2 == 0) {
 				run->klass = KB_RUN_CRASH;
 				strcpy(run->title, TITLE);
 			} else {
@@ -208,6 +219,44 @@ static void test_bisect_fix__scripted_fix_with_json_mode(void **state)
 	assert_string_equal(json_string_value(json_object_get(o, "mode")), "fix");
 	json_decref(o);
 	free(js);
+}
+
+/* t3201's defect (7 Dec 2026): the partial fix's kernel, at a tenth of the crashing
+ * commit's rate, ran clean 46 times and was named at p = 0.9911. Its runs must go on
+ * until a lowered rate is ruled out, and then show it still crashes. */
+static void test_bisect_fix__partial_fix_clean_46_runs_is_not_named(void **state)
+{
+	struct fscript sc = { .fix = 9, .partial = 5 };
+	kb_bisect_result r;
+	(void)state;
+	assert_int_equal(run_fscript(&sc, 14, &r, NULL), 0);
+	print_message("named %zu (p %.4f), stop %d; the partial fix's kernel ran %u times\n",
+		      r.culprit, r.probability, r.stop, sc.lowered_runs[5]);
+	assert_true(r.culprit != 5);
+	assert_true(r.culprit == 9 || r.culprit == KB_MODEL_NONE);
+}
+
+/* partial fixes to a 10th and a 20th of q on simulated histories (ordinary randomness):
+ * never a wrong single fix at the confidence */
+static void test_bisect_fix__lowered_partial_fixes_never_named(void **state)
+{
+	unsigned right = 0, wrong = 0, trials = 6;
+	(void)state;
+	for (unsigned t = 0; t < 2 * trials; t++) {
+		kb_sim *s = NULL;
+		kb_sim_opts o = { .n = 300, .q = 0.5, .partial_q = t < trials ? 0.05 : 0.025,
+				  .seed = 4400 + t, .fix = 1, .shape = KB_SIM_LINEAR };
+		kb_sim_outcome r;
+		assert_int_equal(kb_sim_new(&s, &o), 0);
+		assert_true(kb_sim_partial(s) != KB_MODEL_NONE);
+		assert_int_equal(kb_sim_run(s, KB_SIM_ENGINE, 1, NULL, &r), 0);
+		right += (unsigned)r.correct;
+		wrong += r.found && !r.correct;
+		kb_sim_free(s);
+	}
+	print_message("partial fixes to q/10 and q/20: right %u, wrong %u of %u\n", right, wrong,
+		      2 * trials);
+	assert_int_equal(wrong, 0);
 }
 
 static void test_bisect_fix__fixed_that_still_crashes_is_an_error(void **state)
@@ -268,6 +317,8 @@ int main(void)
 		cmocka_unit_test(test_bisect_fix__engine_finds_the_fix),
 		cmocka_unit_test(test_bisect_fix__partial_fix_is_not_named),
 		cmocka_unit_test(test_bisect_fix__scripted_fix_with_json_mode),
+		cmocka_unit_test(test_bisect_fix__partial_fix_clean_46_runs_is_not_named),
+		cmocka_unit_test(test_bisect_fix__lowered_partial_fixes_never_named),
 		cmocka_unit_test(test_bisect_fix__fixed_that_still_crashes_is_an_error),
 		cmocka_unit_test(test_bisect_fix__crashing_that_does_not_crash_stops),
 		cmocka_unit_test(test_bisect_fix__cause_json_mode_and_bad_options),
