@@ -42,7 +42,8 @@ static unsigned runs_cap(const kb_engine *e)
 	return cap > KB_ENGINE_MAX_RUNS ? KB_ENGINE_MAX_RUNS : cap;
 }
 
-static unsigned runs_now(const kb_engine *e)
+/* runs per test this round: N, more while q looks small (up to 4 N) */
+unsigned kb_engine__runs_now(const kb_engine *e)
 {
 	double q;
 	unsigned r = e->opt.runs_per_test;
@@ -381,7 +382,7 @@ static size_t build_pool(kb_engine *e, size_t *pool, int *kind)
 		}
 	}
 	{
-		unsigned runs = runs_now(e);
+		unsigned runs = kb_engine__runs_now(e);
 		for (size_t i = 0; i < n_pool; i++)
 			e->clar[pool[i]] = kb_model_test_clarity(e->m, pool[i], runs);
 	}
@@ -564,7 +565,7 @@ int kb_engine__choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t 
 	struct plan a, b, c3, *pl;
 	double p;
 	size_t top;
-	unsigned runs = runs_now(e);
+	unsigned runs = kb_engine__runs_now(e);
 
 	*n_rq = 0;
 	if (n_pre)

@@ -106,6 +106,7 @@ struct kb_engine {
 	char *commit_url;
 	char *release;          /* fix mode: the release tag the fix is (the report's flag) */
 	int fix_checked;        /* fix mode: the fixed commit was tested after calibration */
+	int auto_budget;        /* no max_rounds given: kb_engine__budget() follows the evidence */
 };
 
 /* engine_log.c: one line of the bisection log (printf-style) */
@@ -129,6 +130,8 @@ double kb_engine__plan_gap_s(const kb_engine *e);
 void kb_engine__note_same_kernels(kb_engine *e);
 /* engine.c: nodes whose direct evidence must still be settled before stopping on top */
 size_t kb_engine__evidence_gap(const kb_engine *e, size_t top, size_t *need, const char **why);
+/* engine.c: the round budget now (--max-rounds, or stretched by what a test tells) */
+unsigned kb_engine__budget(const kb_engine *e);
 /* engine.c: set e->stop when the stopping rule is met */
 void kb_engine__check_stop(kb_engine *e);
 /* engine_info.c: keep the runs and evidence times of the span just pushed */
@@ -137,6 +140,8 @@ int kb_engine__span_evidence(kb_engine *e, const kb_engine_outcome *oc);
 void kb_engine__free_info(kb_engine *e);
 /* engine_choose.c: clean runs asked of a culprit's parent */
 unsigned kb_engine__clean_needed(const kb_engine *e);
+/* engine_choose.c: runs per test this round (N, more while q looks small) */
+unsigned kb_engine__runs_now(const kb_engine *e);
 /* engine_choose.c: speculative builds wanted per round (0: none) */
 size_t kb_engine__prefetch_n(const kb_engine *e);
 /* engine_choose.c: choose the round's tests into rq[] and commits to prefetch into pre[] */

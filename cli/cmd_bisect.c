@@ -830,7 +830,8 @@ int cmd_bisect(int argc, char **argv)
 		KB_OPT_BOOL(0, "any-crash", &eo.any_crash,
 			    "any crash counts as the target (syzkaller's old rule)"),
 		KB_OPT_UNSIGNED(0, "max-rounds", &eo.max_rounds, 1, 10000, "n",
-				"budget in rounds (default 60)"),
+				"budget in rounds (default 60, stretched up to 240 while "
+				"false crashes or frozen tests make a test tell little)"),
 		KB_OPT_BOOL(0, "json", &json, "print the result as JSON (culprit, probability, "
 			    "candidates, flags, tested, seconds, ...)"),
 		KB_OPT_STR(0, "html", &html, "file", "write a report with the timeline per worker "

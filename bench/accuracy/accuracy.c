@@ -19,6 +19,7 @@
  * usage: kb-accuracy [--trials N] [--shape linear|merges|both] [--q 0.9,0.5,0.2,0.1]
  *                    [--k 1,4,8] [--nmin 500] [--nmax 5000] [--seed S] [--engine-only]
  *                    [--cond control,eps1,eps3,drift,aon,burst,all]
+ *                    [--max-rounds N]  (the engine's round budget; default its own)
  *                    [--no-prebuild] [--verbose]   (misses on stderr)
  *                    [--replay SEED:N]  (one trial on the history of a miss line's
  *                                        seed= and n=; KB_SIM_DEBUG_LOG=1: engine log)
@@ -75,6 +76,7 @@ static void apply_cond(kb_sim_opts *o, int c)
 struct acc {
 	unsigned trials, correct, in_set, found;
 	double builds, runs, rounds, seconds;
+	double stated_miss; /* sum over the single culprits named of 1 - their probability */
 	double seconds_bis; /* over the trials where syzkaller's rule went past its first
 			     * test (the bad commit crashed >= 3 of 20 times) */
 };
@@ -94,7 +96,7 @@ int main(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			printf("usage: kb-accuracy [--trials N] [--shape linear|merges|both] "
-			       "[--q LIST] [--k LIST] [--nmin N] [--nmax N] [--seed S] [--engine-only] [--cond LIST] [--no-prebuild] [--verbose] [--replay SEED:N]\n");
+			       "[--q LIST] [--k LIST] [--nmin N] [--nmax N] [--seed S] [--engine-only] [--cond LIST] [--max-rounds N] [--no-prebuild] [--verbose] [--replay SEED:N]\n");
 			return 0;
 		} else if (!strcmp(a, "--verbose")) {
 			verbose = 1;
@@ -110,6 +112,8 @@ int main(int argc, char **argv)
 			return 129;
 		} else if (!strcmp(a, "--trials")) {
 			trials = (unsigned)atoi(v);
+		} else if (!strcmp(a, "--max-rounds")) {
+			eo.max_rounds = (unsigned)atoi(v);
 		} else if (!strcmp(a, "--nmin")) {
 			nmin = (unsigned)atoi(v);
 		} else if (!strcmp(a, "--nmax")) {
@@ -162,9 +166,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kb-accuracy: need --trials > 0 and 2 <= nmin <= nmax\n");
 		return 129;
 	}
-	printf("%-7s %-7s %4s %2s %-14s %6s %9s %7s %7s %7s %6s %8s %6s %9s %8s %8s %7s %6s\n",
+	printf("%-7s %-7s %4s %2s %-14s %6s %9s %7s %7s %7s %6s %8s %6s %9s %8s %8s %7s %6s %6s\n",
 	       "cond", "shape", "q", "k", "strategy", "trials", "accuracy", "in_set", "builds", "runs",
-	       "rounds", "wall_h", "t/syz", "t/syz_bis", "h/right", "bound_h", "wrong%", "p_ok%");
+	       "rounds", "wall_h", "t/syz", "t/syz_bis", "h/right", "bound_h", "wrong%", "p_ok%", "1-p%");
 	for (int ci = 0; ci < ncl; ci++)
 	for (int si = 0; si < nshapes; si++)
 		for (int qi = 0; qi < nq; qi++)
@@ -208,6 +212,8 @@ int main(int argc, char **argv)
 						a[st].correct += (unsigned)r.correct;
 						a[st].in_set += (unsigned)r.in_set;
 						a[st].found += (unsigned)r.found;
+						if (r.found)
+							a[st].stated_miss += 1 - r.probability;
 						a[st].builds += r.builds;
 						a[st].runs += r.runs;
 						a[st].rounds += r.rounds;
@@ -226,6 +232,7 @@ int main(int argc, char **argv)
 				for (int st = 0; st < 3; st++) {
 					struct acc *c = &a[st];
 					char ratio[16] = "-", rbis[16] = "-", hright[16] = "-", pok[16] = "-";
+					char stated[16] = "-";
 					if (!c->trials)
 						continue;
 					if (a[KB_SIM_SYZKALLER].trials)
@@ -240,14 +247,16 @@ int main(int argc, char **argv)
 							 c->seconds / c->correct / 3600);
 					if (c->found)
 						snprintf(pok, sizeof(pok), "%.1f", 100.0 * c->correct / c->found);
-					printf("%-7s %-7s %4.2f %2d %-14s %6u %8.1f%% %6.1f%% %7.1f %7.1f %6.1f %8.2f %6s %9s %8s %8.2f %7.1f %6s\n",
+					if (c->found && st == KB_SIM_ENGINE)
+						snprintf(stated, sizeof(stated), "%.2f", 100.0 * c->stated_miss / c->found);
+					printf("%-7s %-7s %4.2f %2d %-14s %6u %8.1f%% %6.1f%% %7.1f %7.1f %6.1f %8.2f %6s %9s %8s %8.2f %7.1f %6s %6s\n",
 					       conds[cl[ci]], shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi],
 					       (int)ks[ki], kb_sim_strategy_name(st), c->trials,
 					       100.0 * c->correct / c->trials, 100.0 * c->in_set / c->trials,
 					       c->builds / c->trials, c->runs / c->trials, c->rounds / c->trials,
 					       c->seconds / c->trials / 3600, ratio, rbis, hright,
 					       bound / trials / 3600,
-					       100.0 * (c->found - c->correct) / c->trials, pok);
+					       100.0 * (c->found - c->correct) / c->trials, pok, stated);
 				}
 				fflush(stdout);
 			}

@@ -125,7 +125,7 @@ typedef struct {
 	unsigned runs_per_test;   /**< N (default 10) */
 	unsigned calib_runs;      /**< runs of the first test on bad (default 2N) */
 	double confidence;        /**< stop when the top commit holds this (default 0.99) */
-	unsigned max_rounds;      /**< budget in rounds (default 60) */
+	unsigned max_rounds;      /**< budget in rounds (0: 60, stretched up to 4x while a test tells little) */
 	double max_seconds;       /**< budget in oracle seconds (0: none) */
 	double build_seconds;     /**< expected build time for planning (default 420) */
 	double test_seconds;      /**< expected test round time for planning (default 540) */

@@ -19,6 +19,7 @@
 #include "kbisect/engine.h"
 #include "kbisect/model.h"
 #include "kbisect/simulate.h"
+#include "engine_internal.h" /* kb_engine__budget() */
 
 /* ---- the simulator's options ---- */
 
@@ -325,6 +326,54 @@ static void test_bisect_engine__never_confidently_wrong_when_misspecified(void *
 	}
 }
 
+static int no_execute(void *ctx, const kb_engine_request *rq, size_t n, kb_engine_outcome *out)
+{
+	(void)ctx, (void)rq, (void)n, (void)out;
+	return 0;
+}
+
+/* the round budget of a 40-commit line whose kernels told what `clean_crash` says of
+ * the clean ones (target crashes in 24 runs per test, 4 tests each of the first 30) and
+ * 5 of 24 per test on the 10 buggy ones; max_rounds as given (0: the default) */
+static unsigned budget_after(unsigned clean_crash, unsigned max_rounds)
+{
+	kb_model *m = NULL;
+	kb_engine *e = NULL;
+	kb_engine_oracle o = { .execute = no_execute };
+	kb_engine_opts eo = { .max_rounds = max_rounds, .bad = 39 };
+	unsigned b;
+
+	assert_int_equal(kb_model_new(&m, 40, NULL), 0);
+	for (size_t i = 1; i < 40; i++)
+		assert_int_equal(kb_model_add_parent(m, i, i - 1), 0);
+	assert_int_equal(kb_model_finalize(m), 0);
+	for (size_t i = 0; i < 40; i += 3)
+		for (unsigned t = 0; t < 4; t++)
+			assert_int_equal(i < 30 ? kb_model_add_runs(m, i, clean_crash, 24 - clean_crash, 0)
+						: kb_model_add_runs(m, i, 5, 19, 0), 0);
+	assert_int_equal(kb_model_update(m), 0);
+	assert_int_equal(kb_engine_new(&e, m, &o, &eo), 0);
+	b = kb_engine__budget(e);
+	kb_engine_free(e);
+	kb_model_free(m);
+	return b;
+}
+
+/* The default round budget follows what a test can tell (issue 19): 60 rounds where
+ * clean kernels are clean, up to 4 times that where false crashes (1 in 24 runs on
+ * every clean kernel) make a test tell a fraction of a bit; --max-rounds is kept. */
+static void test_bisect_engine__budget_follows_the_evidence(void **state)
+{
+	(void)state;
+	unsigned clean = budget_after(0, 0), noisy = budget_after(1, 0);
+	print_message("budget: %u rounds with clean kernels clean, %u with false crashes\n",
+		      clean, noisy);
+	assert_true(clean >= 60 && clean <= 75);
+	assert_true(noisy >= 120 && noisy <= 240);
+	assert_int_equal(budget_after(1, 60), 60);
+	assert_int_equal(budget_after(0, 25), 25);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +385,7 @@ int main(void)
 		cmocka_unit_test(test_bisect_model__buggy_miss_follows_frozen_tests),
 		cmocka_unit_test(test_bisect_model__low_rate_is_no_clean_kernel),
 		cmocka_unit_test(test_bisect_engine__never_confidently_wrong_when_misspecified),
+		cmocka_unit_test(test_bisect_engine__budget_follows_the_evidence),
 	};
 	return cmocka_run_group_tests_name("bisect/engine_misspec", tests, NULL, NULL);
 }
