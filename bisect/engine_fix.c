@@ -74,19 +74,6 @@ double kb_engine__fix_lowered_rate(const kb_engine *e)
 	return KB_MODEL__FIX_LOWERED_TO * beta_quantile(t + 1.0, c + 1.0, FIX_Q_QUANTILE);
 }
 
-/* P(X <= x) for X ~ Binomial(n, p) */
-static double binom_cdf(unsigned x, unsigned n, double p)
-{
-	double s = 0;
-
-	if (x >= n)
-		return 1;
-	for (unsigned k = 0; k <= x; k++)
-		s += exp(lgamma(n + 1.0) - lgamma(k + 1.0) - lgamma(n - k + 1.0) + k * log(p) +
-			 (n - k) * log1p(-p));
-	return s > 1 ? 1 : s;
-}
-
 unsigned kb_engine__fix_runs_needed(const kb_engine *e, unsigned target)
 {
 	double miss = 1 - e->opt.confidence, r = kb_engine__fix_lowered_rate(e);
@@ -100,7 +87,7 @@ unsigned kb_engine__fix_runs_needed(const kb_engine *e, unsigned target)
 	if (target > FIX_RUNS_MAX / 64)
 		return FIX_RUNS_MAX; /* crashes too often to pass for fixed */
 	n = target + (unsigned)ceil(log(miss) / log1p(-r)); /* enough for target == 0 */
-	while (n < FIX_RUNS_MAX && binom_cdf(target, n, r) > miss)
+	while (n < FIX_RUNS_MAX && kb_model__binom_cdf(target, n, r) > miss)
 		n++;
 	return n;
 }

@@ -85,6 +85,8 @@ static inline const uint64_t *kb_model__row(const kb_model *m, size_t c)
 	return m->anc + c * m->words;
 }
 
+/* model_post.c: P(X <= x) for X ~ Binomial(n, p) */
+double kb_model__binom_cdf(unsigned x, unsigned n, double p);
 /* model_post.c: log P(g's tests | the kernel's rate r, a share rho of all-or-nothing
  * tests) */
 double kb_model__tests_ll(const kb_model__group *g, double r, double rho);

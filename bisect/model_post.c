@@ -757,8 +757,7 @@ double kb_model_kernel_rate_quantile(const kb_model *m, double quantile)
 	return m->qgrid[m->nq - 1];
 }
 
-/* P(X <= x) for X ~ Binomial(n, p) */
-static double binom_cdf(unsigned x, unsigned n, double p)
+double kb_model__binom_cdf(unsigned x, unsigned n, double p)
 {
 	double s = 0;
 
@@ -785,7 +784,7 @@ double kb_model_buggy_miss(const kb_model *m, size_t node, double q, unsigned mi
 		if (t->clean < min_runs)
 			continue;
 		n++;
-		indep *= t->target ? binom_cdf(t->target, t->target + t->clean, q)
+		indep *= t->target ? kb_model__binom_cdf(t->target, t->target + t->clean, q)
 				   : pow(1 - q, t->clean);
 	}
 	if (!n)
@@ -799,7 +798,7 @@ double kb_model_buggy_miss(const kb_model *m, size_t node, double q, unsigned mi
 			if (!t->target)
 				p *= rho * (1 - q) + (1 - rho) * pow(1 - q, t->clean);
 			else
-				p *= (1 - rho) * binom_cdf(t->target, t->target + t->clean, q);
+				p *= (1 - rho) * kb_model__binom_cdf(t->target, t->target + t->clean, q);
 		}
 		miss += m->rpost[r] * p;
 		tot += m->rpost[r];
