@@ -14,16 +14,8 @@ src=${KB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 export HOME=$tmp KBISECT_CONFIG=$tmp/none
 unset KBISECT_REMOTE KBISECT_CACHE KBISECT_REMOTE_TOKEN KBISECT_REMOTE_TOKEN_FILE
 
-own=
-if [ -z "${KB_SLURM_DIR:-}" ] || ! SLURM_CONF=$KB_SLURM_DIR/slurm.conf sinfo >/dev/null 2>&1; then
-	KB_SLURM_DIR=$tmp/slurm
-	if ! bash "$src/scripts/slurm-local.sh" start "$KB_SLURM_DIR" >/dev/null 2>"$tmp/slurm.err"; then
-		echo "SKIP: cannot start Slurm here: $(tail -1 "$tmp/slurm.err")" >&2
-		exit 0
-	fi
-	own=1
-fi
-export SLURM_CONF=$KB_SLURM_DIR/slurm.conf PATH=$PATH:/usr/sbin
+# shellcheck source=lib/slurm.sh
+. "$src/tests/cli/lib/slurm.sh"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
