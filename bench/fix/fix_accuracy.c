@@ -20,12 +20,20 @@ int main(int argc, char **argv)
 {
 	unsigned trials = 100, k = 1, commits = 300;
 	double q = 0.4, pq = 0, eps = 0;
-	int shape = KB_SIM_LINEAR;
+	int shape = KB_SIM_LINEAR, verbose = 0;
 	unsigned long long seed = 1;
 	unsigned right[3] = { 0 }, wrong[3] = { 0 }, partial[3] = { 0 }, inset = 0, refused = 0;
 	double secs[3] = { 0 }, runs[3] = { 0 };
 
-	for (int i = 1; i + 1 < argc; i += 2) {
+	for (int i = 1; i < argc; i += 2) {
+		if (!strcmp(argv[i], "--verbose")) { /* a line per wrong answer of the engine */
+			verbose = 1, i--;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "kb-fix-accuracy: option '%s' needs a value\n", argv[i]);
+			return 129;
+		}
 		if (!strcmp(argv[i], "--trials"))
 			trials = (unsigned)strtoul(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--q"))
@@ -76,6 +84,12 @@ int main(int argc, char **argv)
 				refused++;
 				continue;
 			}
+			if (verbose && st == KB_SIM_ENGINE && r.found && !r.correct)
+				fprintf(stderr, "miss: seed=%llu fix=%zu partial=%zd named=%zu p=%.4f\n",
+					(unsigned long long)o.seed, kb_sim_culprit(s),
+					kb_sim_partial(s) == KB_MODEL_NONE ? (ssize_t)-1
+									   : (ssize_t)kb_sim_partial(s),
+					r.culprit, r.probability);
 			right[st] += (unsigned)r.correct;
 			wrong[st] += r.found && !r.correct;
 			partial[st] += r.found && r.culprit == kb_sim_partial(s) &&
