@@ -16,6 +16,7 @@
 
 #include "kbisect/builder.h"
 #include "kbisect/cache.h"
+#include "kbisect/util.h"
 
 /* ---- repo.c: a git repository read through libgit2 ---- */
 
@@ -59,6 +60,9 @@ int kb_repo__checkout(kb_repo *r, const char *dir, const char *commit, double ti
  * KB_ERROR (could not start, or cwd cannot be entered) */
 int kb_run__cmd(const char *const *argv, const char *cwd, const char *const *env_set,
 		const char *const *env_unset, int out_fd, double timeout_s, int *exit_status);
+/** What kb_spawn(o) returned (rc) as the builder says it: its exit status in
+ * *exit_status, or the builder's time-limit error naming prog. */
+int kb_run__result(int rc, const char *prog, const kb_spawn_opts *o, int *exit_status);
 
 /* ---- depset.c: the set of source paths one build read ---- */
 

@@ -439,15 +439,7 @@ static int run_git(const char *const *argv, const char *cwd, double timeout_s, i
 		snprintf(last, last_len, "%s", line);
 		free(o.output);
 	}
-	if (rc == KB_ETIMEOUT)
-		return kb_error_setc(KB_ETIMEOUT, KB_ERRCLASS_BUILD,
-				     "'%s' ran past its time limit of %.0fs and was killed; "
-				     "raise the limit with --timeout",
-				     argv[0], timeout_s);
-	if (rc < 0)
-		return rc;
-	*status = o.status;
-	return KB_OK;
+	return kb_run__result(rc, argv[0], &o, status);
 }
 
 int kb_repo__checkout(kb_repo *r, const char *dir, const char *commit, double timeout_s)
