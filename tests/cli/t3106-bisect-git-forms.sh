@@ -59,7 +59,11 @@ grep -Eq "^    Date:   [A-Z][a-z]{2} [A-Z][a-z]{2} [0-9]+ [0-9:]{8} [0-9]{4} [+-
 	fail "text date: $(cat "$tmp/text1")"
 
 # B ^G with --skip: the commit after the culprit is never tested
-after=$(git -C "$repo" rev-parse "$culprit^{commit}" >/dev/null && git -C "$repo" rev-list --reverse "$culprit..HEAD" | head -1)
+# (sed reads all of rev-list's output: with `head -1` git, which flushes each line into a
+# pipe, could be killed by SIGPIPE when head had gone, and pipefail ended the test
+# silently; it did once in CI)
+after=$(git -C "$repo" rev-parse "$culprit^{commit}" >/dev/null && git -C "$repo" rev-list --reverse "$culprit..HEAD" | sed -n 1p)
+[ -n "$after" ] || fail "no commit after the culprit $culprit"
 (cd "$repo/scripts" && "$KBISECT" bisect HEAD "^$culprit~2" --skip "$after" "${opts[@]}" --json \
 	--log "$tmp/log2" >"$tmp/out2" 2>"$tmp/err2") || fail "B ^G --skip: $(tail -20 "$tmp/log2"; cat "$tmp/err2")"
 grep -q "^--skip $after: 1 commit of the range left out" "$tmp/log2" || fail "skip log: $(head -5 "$tmp/log2")"
