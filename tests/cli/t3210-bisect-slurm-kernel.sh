@@ -93,17 +93,9 @@ KBISECT_SLURM_NODE_DIR=$node kb slurm --executor slurm >"$tmp/slurm.json" 2>"$tm
 	fail "slurm bisect: $(tail -30 "$tmp/slurm.log"; cat "$tmp/slurm.err")"
 echo "bisection through Slurm: $(( $(date +%s) - start ))s"
 grep -E "^(round|executor|slurm:|revisions tested)" "$tmp/slurm.log" || true
-python3 - "$tmp/slurm.json" "$culprit" <<'PY' || fail "slurm result: $(cat "$tmp/slurm.json")"
-import json, sys
-o = json.load(open(sys.argv[1]))
-assert o["culprit"] == sys.argv[2], (o["culprit"], sys.argv[2])
-assert o["probability"] >= 0.99, o["probability"]
-assert o["builds"] >= 1, o["builds"]
-t = " ".join(str(x) for x in o["titles"])
-assert "SYZFAIL" not in t and ("NULL" in t or "fault" in t or "BUG" in t), t
-print("slurm: culprit %s, %d rounds, %d builds, %d runs" %
-      (o["culprit"][:12], o["rounds"], o["builds"], o["test_runs"]))
-PY
+# the right commit, surely, from real crashes of the kernel (tests/cli/lib/bisect-result.py)
+python3 "$src/tests/cli/lib/bisect-result.py" "$tmp/slurm.json" "$culprit" --name slurm ||
+	fail "slurm result: $(cat "$tmp/slurm.json")"
 
 # every build and every test a job, each in sacct
 builds=$(grep -Eo "slurm: (building|building again|building meanwhile) [0-9a-f]+ as job [0-9]+" \
@@ -124,11 +116,8 @@ for id in $tests; do
 done
 echo "sacct: $(echo "$builds" | wc -l) build jobs, $(echo "$tests" | wc -l) test jobs"
 # the builds the bisection counted were these jobs (none made by the coordinator)
-python3 - "$tmp/slurm.json" "$(echo "$builds" | wc -l)" <<'PY' || fail "builds vs jobs"
-import json, sys
-o = json.load(open(sys.argv[1]))
-assert o["builds"] <= int(sys.argv[2]), (o["builds"], sys.argv[2])
-PY
+python3 "$src/tests/cli/lib/bisect-result.py" "$tmp/slurm.json" "$culprit" --culprit-only \
+	--max-builds "$(echo "$builds" | wc -l)" || fail "builds vs jobs"
 
 # nothing shared but the cache server
 for id in $builds $tests; do
@@ -148,12 +137,8 @@ start=$(date +%s)
 kb local --executor local >"$tmp/local.json" 2>"$tmp/local.err" ||
 	fail "local bisect: $(tail -30 "$tmp/local.log"; cat "$tmp/local.err")"
 echo "the same with --executor local: $(( $(date +%s) - start ))s"
-python3 - "$tmp/local.json" "$tmp/slurm.json" <<'PY' || fail "local result: $(cat "$tmp/local.json")"
-import json, sys
-l, s = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-assert l["culprit"] == s["culprit"], ("local", l["culprit"], "slurm", s["culprit"])
-print("local: culprit %s, %d rounds, %d builds, %d runs" %
-      (l["culprit"][:12], l["rounds"], l["builds"], l["test_runs"]))
-PY
+# (the culprit of the Slurm run, checked above)
+python3 "$src/tests/cli/lib/bisect-result.py" "$tmp/local.json" "$culprit" --culprit-only \
+	--name local || fail "local result: $(cat "$tmp/local.json")"
 grep -h "^executor slurm: [0-9]" "$tmp/slurm.log"
 echo ok
