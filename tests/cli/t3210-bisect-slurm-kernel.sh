@@ -51,9 +51,12 @@ unset KBISECT_SLURM_BIN
 # shellcheck source=lib/slurm.sh
 . "$src/tests/cli/lib/slurm.sh"
 name=t3210-$$
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+# the cache server (lib/serve.sh: serve_start; its EXIT trap stops the server, then calls
+# serve_exit_hook below)
+# shellcheck source=lib/serve.sh
+. "$src/tests/cli/lib/serve.sh"
+serve_log=$tmp/serve.err
+serve_exit_hook() {
 	# jobs still queued (a failure half way) and the output files of failed jobs
 	cat "$tmp"/*.log 2>/dev/null | grep -o "as job [0-9]*" | while read -r _ _ id; do
 		scancel "$id" 2>/dev/null || true; rm -f "/tmp/kbisect-slurm-$id.log"; done
@@ -61,9 +64,7 @@ cleanup() {
 	rm -rf "${node:?}/cache" # this run's kernels and VM states (~0.5 GB); the tree stays
 	git -C "$repo" worktree prune 2>/dev/null || true
 	git -C "$repo" update-ref -d "refs/heads/kbisect-$name" 2>/dev/null || true
-	[ -n "${KB_KEEP:-}" ] || rm -rf "$tmp"
 }
-trap cleanup EXIT
 
 scen=$(python3 "$src/scripts/demo-scenario/scenario.py" --repo "$repo" --dir "$tmp/scen" \
 	--name "$name" --commits 3 --bug-a-at 0.5 --bug-b-at 0.2 --seed 3210)
@@ -73,19 +74,14 @@ bad=$(field bad) culprit=$(field culprit_a)
 git -C "$repo" show "$culprit" -- kernel/sys.c | grep -q '^+.*leader = NULL' ||
 	fail "scenario: the culprit does not add the bug"
 
-"$KBISECT" cache serve --cache "$tmp/server" --listen 127.0.0.1:0 --port-file "$tmp/port" \
-	--duration 1500 --quiet >/dev/null 2>"$tmp/serve.err" &
-pids+=($!)
-for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
-[ -s "$tmp/port" ] || fail "server did not start: $(cat "$tmp/serve.err")"
-url="http://127.0.0.1:$(cat "$tmp/port")"
+serve_start --cache "$tmp/server" --duration 1500 --quiet
 
 # one coordinator: its own cache and work trees ($1); --workers 1 and --prebuild 0 (a
 # one-node, 2-CPU cluster: one build job at a time, each incremental in the node's tree)
 kb() { local who=$1; shift
 	"$KBISECT" bisect --repo "$repo" --good import --bad "$bad" --config "$(field config)" \
 		--repro "$(field repro_a)" --cache "$tmp/$who/cache" --work-dir "$tmp/$who/work" \
-		--workers 1 --prebuild 0 --vms 2 --accel tcg --run-timeout 30 --remote "$url" \
+		--workers 1 --prebuild 0 --vms 2 --accel tcg --run-timeout 30 --remote "$URL" \
 		--json --log "$tmp/$who.log" "$@"; }
 
 start=$(date +%s)
@@ -125,7 +121,7 @@ for id in $builds $tests; do
 		fail "no batch script for job $id"
 	grep -Eq "$tmp/(slurm|local)/|$tmp/scen|$(field config)|$(field repro_a)" "$tmp/job.sh" &&
 		fail "job $id reads a coordinator's file: $(cat "$tmp/job.sh")"
-	grep -q "$url" "$tmp/job.sh" || fail "job $id does not use the cache server"
+	grep -q "$URL" "$tmp/job.sh" || fail "job $id does not use the cache server"
 done
 find "$tmp/slurm/work" -name bzImage -o -name vmlinux 2>/dev/null | grep -q . &&
 	fail "the coordinator built a kernel itself: $(find "$tmp/slurm/work" -name bzImage)"
