@@ -141,11 +141,8 @@ fi
 unset KBISECT_SLURM_BIN
 (host b --log "$tmp/logb" >"$tmp/outb" 2>"$tmp/errb") ||
 	fail "host B: $(tail -20 "$tmp/logb"; cat "$tmp/errb")"
-python3 - "$tmp/outb" "$culprit" <<'PY' || fail "host B result: $(cat "$tmp/outb")"
-import json, sys
-o = json.load(open(sys.argv[1]))
-assert o["culprit"] == sys.argv[2], (o["culprit"], sys.argv[2])
-PY
+python3 "$src/tests/cli/lib/bisect-result.py" "$tmp/outb" "$culprit" --culprit-only ||
+	fail "host B result: $(cat "$tmp/outb")"
 if [ $rc -ne 0 ]; then
 	grep -q "replaying" "$tmp/logb" || fail "host B did not resume host A's rounds: $(head "$tmp/logb")"
 fi
@@ -166,10 +163,8 @@ grep -Eq "^slurm: building (v1.0|${v10:0:12}) as job [0-9]+" "$tmp/logc" ||
 	fail "--find-good: the release was not built by a Slurm job: $(grep -E "release|slurm:" "$tmp/logc")"
 # (its kernel is the one of the commits before the culprit: its runs are on the server
 # already, so no test job; a test would be a job, this coordinator has no VM pool)
-python3 - "$tmp/outc" "$culprit" <<'PY' || fail "host C result: $(cat "$tmp/outc")"
-import json, sys
-assert json.load(open(sys.argv[1]))["culprit"] == sys.argv[2]
-PY
+python3 "$src/tests/cli/lib/bisect-result.py" "$tmp/outc" "$culprit" --culprit-only ||
+	fail "host C result: $(cat "$tmp/outc")"
 cat "$tmp/loga" "$tmp/logb" "$tmp/logc" > "$tmp/logs"
 
 # the faults were there and ended as infra, never as evidence

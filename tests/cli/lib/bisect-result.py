@@ -1,6 +1,7 @@
-# tests/cli/lib/bisect-result.py - checks the --json result of a `kbisect bisect` of the
-# demo's real-kernel scenario (scripts/demo-scenario/scenario.py; t3200, t3210) against
-# the commit the scenario added the bug in. Python 3 standard library only.
+# tests/cli/lib/bisect-result.py - checks the --json result of a real `kbisect bisect`
+# against the commit its scenario added the bug in: the demo's real-kernel scenario
+# (scripts/demo-scenario/scenario.py; t3200, t3210) or, the culprit only, the small one
+# of lib/bisect-scenario.sh (t3110). Python 3 standard library only.
 #
 # usage: bisect-result.py JSON CULPRIT [--name NAME] [--culprit-only] [--builds N]
 #                         [--max-builds N]
