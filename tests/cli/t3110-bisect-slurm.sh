@@ -22,29 +22,28 @@ unset KBISECT_REMOTE KBISECT_CACHE KBISECT_REMOTE_TOKEN KBISECT_REMOTE_TOKEN_FIL
 # the cluster: scripts/test.sh's (KB_SLURM_DIR), else one of our own
 # shellcheck source=lib/slurm.sh
 . "$src/tests/cli/lib/slurm.sh"
+# the cache server (lib/serve.sh: serve_start; its EXIT trap stops the server, then calls
+# serve_exit_hook below)
+# shellcheck source=lib/serve.sh
+. "$src/tests/cli/lib/serve.sh"
+serve_log=$tmp/serve.err
 pids=()
-cleanup() {
+serve_exit_hook() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	# slurmd must be up again whatever happened (a shared cluster)
 	[ -f "$KB_SLURM_DIR/slurmd.pid" ] && kill -0 "$(cat "$KB_SLURM_DIR/slurmd.pid")" 2>/dev/null ||
 		bash "$src/scripts/slurm-local.sh" start-slurmd "$KB_SLURM_DIR" 2>/dev/null || true
-	# the output files jobs that failed left on the node (this host)
+	# the output files jobs that failed left on the node (this host); no job in the logs
+	# (or no log: the test ended early) must not end the hook under set -e and pipefail
 	cat "$tmp"/log* 2>/dev/null | grep -o "as job [0-9]*" | while read -r _ _ id; do
-		rm -f "/tmp/kbisect-slurm-$id.log"; done
+		rm -f "/tmp/kbisect-slurm-$id.log"; done || true
 	if [ -n "$own" ]; then bash "$src/scripts/slurm-local.sh" stop "$KB_SLURM_DIR"; fi
-	[ -n "${KB_KEEP:-}" ] || rm -rf "$tmp"
 }
-trap cleanup EXIT
 
 # shellcheck source=lib/bisect-scenario.sh
 . "$src/tests/cli/lib/bisect-scenario.sh"
 make_bisect_scenario "$tmp" || exit 0
-"$KBISECT" cache serve --cache "$tmp/server" --listen 127.0.0.1:0 --port-file "$tmp/port" \
-	--duration 850 --quiet >/dev/null 2>"$tmp/serve.err" &
-pids+=($!)
-for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
-[ -s "$tmp/port" ] || fail "server did not start: $(cat "$tmp/serve.err")"
-url="http://127.0.0.1:$(cat "$tmp/port")"
+serve_start --cache "$tmp/server" --duration 850 --quiet
 
 # host <name> ...: (in a subshell: it execs) a coordinator with its own cache and work trees; its jobs keep their
 # files in a node directory of their own (as on another machine)
@@ -53,7 +52,7 @@ host() { local h=$1; shift
 		--repo "$repo" --bad HEAD --good v1.0 --config "$tmp/config" \
 		--repro "$tmp/repro.c" --build-cmd 'sh scripts/build.sh' --image bzImage \
 		--cache "$tmp/$h/cache" --work-dir "$tmp/$h/wt" --accel tcg --vms 2 \
-		--runs-per-test 2 --workers 2 --run-timeout 120 --remote "$url" --json "$@"; }
+		--runs-per-test 2 --workers 2 --run-timeout 120 --remote "$URL" --json "$@"; }
 
 # a job Slurm rejects: a clear error before the first round, no job run
 set +e
@@ -121,15 +120,15 @@ pids+=($!)
 
 # host A: interrupted (Ctrl-C) once its second round is logged
 (host a --log "$tmp/loga" >"$tmp/outa" 2>"$tmp/erra") &
-pid=$!
+apid=$! # ($pid is the server's, lib/serve.sh)
 for _ in $(seq 1 12000); do
 	grep -q "^round 2:" "$tmp/loga" 2>/dev/null && break
-	kill -0 $pid 2>/dev/null || break
+	kill -0 $apid 2>/dev/null || break
 	sleep 0.05
 done
-kill -INT $pid 2>/dev/null || true
+kill -INT $apid 2>/dev/null || true
 set +e
-wait $pid
+wait $apid
 rc=$?
 set -e
 if [ $rc -eq 0 ]; then
@@ -142,15 +141,12 @@ fi
 unset KBISECT_SLURM_BIN
 (host b --log "$tmp/logb" >"$tmp/outb" 2>"$tmp/errb") ||
 	fail "host B: $(tail -20 "$tmp/logb"; cat "$tmp/errb")"
-python3 - "$tmp/outb" "$culprit" <<'PY' || fail "host B result: $(cat "$tmp/outb")"
-import json, sys
-o = json.load(open(sys.argv[1]))
-assert o["culprit"] == sys.argv[2], (o["culprit"], sys.argv[2])
-PY
+python3 "$src/tests/cli/lib/bisect-result.py" "$tmp/outb" "$culprit" --culprit-only ||
+	fail "host B result: $(cat "$tmp/outb")"
 if [ $rc -ne 0 ]; then
 	grep -q "replaying" "$tmp/logb" || fail "host B did not resume host A's rounds: $(head "$tmp/logb")"
 fi
-wait "${pids[1]}" "${pids[2]}" 2>/dev/null || true
+wait "${pids[@]}" 2>/dev/null || true
 cat "$tmp"/fault-* 2>/dev/null || true
 
 # host C: --find-good instead of --good: the release's build is a Slurm job too
@@ -158,7 +154,7 @@ fg() { KBISECT_SLURM_NODE_DIR=$tmp/c/node exec "$KBISECT" bisect --executor slur
 	--repo "$repo" --bad HEAD --find-good --config "$tmp/config" \
 	--repro "$tmp/repro.c" --build-cmd 'sh scripts/build.sh' --image bzImage \
 	--cache "$tmp/c/cache" --work-dir "$tmp/c/wt" --accel tcg --vms 2 \
-	--runs-per-test 2 --workers 2 --run-timeout 120 --remote "$url" --json "$@"; }
+	--runs-per-test 2 --workers 2 --run-timeout 120 --remote "$URL" --json "$@"; }
 (fg --log "$tmp/logc" >"$tmp/outc" 2>"$tmp/errc") ||
 	fail "host C (--find-good): $(tail -20 "$tmp/logc"; cat "$tmp/errc")"
 grep -q "^good release: v1.0" "$tmp/logc" || fail "--find-good log: $(head -20 "$tmp/logc")"
@@ -167,10 +163,8 @@ grep -Eq "^slurm: building (v1.0|${v10:0:12}) as job [0-9]+" "$tmp/logc" ||
 	fail "--find-good: the release was not built by a Slurm job: $(grep -E "release|slurm:" "$tmp/logc")"
 # (its kernel is the one of the commits before the culprit: its runs are on the server
 # already, so no test job; a test would be a job, this coordinator has no VM pool)
-python3 - "$tmp/outc" "$culprit" <<'PY' || fail "host C result: $(cat "$tmp/outc")"
-import json, sys
-assert json.load(open(sys.argv[1]))["culprit"] == sys.argv[2]
-PY
+python3 "$src/tests/cli/lib/bisect-result.py" "$tmp/outc" "$culprit" --culprit-only ||
+	fail "host C result: $(cat "$tmp/outc")"
 cat "$tmp/loga" "$tmp/logb" "$tmp/logc" > "$tmp/logs"
 
 # the faults were there and ended as infra, never as evidence

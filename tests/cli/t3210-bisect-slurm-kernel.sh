@@ -51,19 +51,21 @@ unset KBISECT_SLURM_BIN
 # shellcheck source=lib/slurm.sh
 . "$src/tests/cli/lib/slurm.sh"
 name=t3210-$$
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	# jobs still queued (a failure half way) and the output files of failed jobs
+# the cache server (lib/serve.sh: serve_start; its EXIT trap stops the server, then calls
+# serve_exit_hook below)
+# shellcheck source=lib/serve.sh
+. "$src/tests/cli/lib/serve.sh"
+serve_log=$tmp/serve.err
+serve_exit_hook() {
+	# jobs still queued (a failure half way) and the output files of failed jobs; no job
+	# in the logs (or no log) must not end the hook under set -e and pipefail
 	cat "$tmp"/*.log 2>/dev/null | grep -o "as job [0-9]*" | while read -r _ _ id; do
-		scancel "$id" 2>/dev/null || true; rm -f "/tmp/kbisect-slurm-$id.log"; done
+		scancel "$id" 2>/dev/null || true; rm -f "/tmp/kbisect-slurm-$id.log"; done || true
 	if [ -n "$own" ]; then bash "$src/scripts/slurm-local.sh" stop "$KB_SLURM_DIR"; fi
 	rm -rf "${node:?}/cache" # this run's kernels and VM states (~0.5 GB); the tree stays
 	git -C "$repo" worktree prune 2>/dev/null || true
 	git -C "$repo" update-ref -d "refs/heads/kbisect-$name" 2>/dev/null || true
-	[ -n "${KB_KEEP:-}" ] || rm -rf "$tmp"
 }
-trap cleanup EXIT
 
 scen=$(python3 "$src/scripts/demo-scenario/scenario.py" --repo "$repo" --dir "$tmp/scen" \
 	--name "$name" --commits 3 --bug-a-at 0.5 --bug-b-at 0.2 --seed 3210)
@@ -73,19 +75,14 @@ bad=$(field bad) culprit=$(field culprit_a)
 git -C "$repo" show "$culprit" -- kernel/sys.c | grep -q '^+.*leader = NULL' ||
 	fail "scenario: the culprit does not add the bug"
 
-"$KBISECT" cache serve --cache "$tmp/server" --listen 127.0.0.1:0 --port-file "$tmp/port" \
-	--duration 1500 --quiet >/dev/null 2>"$tmp/serve.err" &
-pids+=($!)
-for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
-[ -s "$tmp/port" ] || fail "server did not start: $(cat "$tmp/serve.err")"
-url="http://127.0.0.1:$(cat "$tmp/port")"
+serve_start --cache "$tmp/server" --duration 1500 --quiet
 
 # one coordinator: its own cache and work trees ($1); --workers 1 and --prebuild 0 (a
 # one-node, 2-CPU cluster: one build job at a time, each incremental in the node's tree)
 kb() { local who=$1; shift
 	"$KBISECT" bisect --repo "$repo" --good import --bad "$bad" --config "$(field config)" \
 		--repro "$(field repro_a)" --cache "$tmp/$who/cache" --work-dir "$tmp/$who/work" \
-		--workers 1 --prebuild 0 --vms 2 --accel tcg --run-timeout 30 --remote "$url" \
+		--workers 1 --prebuild 0 --vms 2 --accel tcg --run-timeout 30 --remote "$URL" \
 		--json --log "$tmp/$who.log" "$@"; }
 
 start=$(date +%s)
@@ -93,17 +90,9 @@ KBISECT_SLURM_NODE_DIR=$node kb slurm --executor slurm >"$tmp/slurm.json" 2>"$tm
 	fail "slurm bisect: $(tail -30 "$tmp/slurm.log"; cat "$tmp/slurm.err")"
 echo "bisection through Slurm: $(( $(date +%s) - start ))s"
 grep -E "^(round|executor|slurm:|revisions tested)" "$tmp/slurm.log" || true
-python3 - "$tmp/slurm.json" "$culprit" <<'PY' || fail "slurm result: $(cat "$tmp/slurm.json")"
-import json, sys
-o = json.load(open(sys.argv[1]))
-assert o["culprit"] == sys.argv[2], (o["culprit"], sys.argv[2])
-assert o["probability"] >= 0.99, o["probability"]
-assert o["builds"] >= 1, o["builds"]
-t = " ".join(str(x) for x in o["titles"])
-assert "SYZFAIL" not in t and ("NULL" in t or "fault" in t or "BUG" in t), t
-print("slurm: culprit %s, %d rounds, %d builds, %d runs" %
-      (o["culprit"][:12], o["rounds"], o["builds"], o["test_runs"]))
-PY
+# the right commit, surely, from real crashes of the kernel (tests/cli/lib/bisect-result.py)
+python3 "$src/tests/cli/lib/bisect-result.py" "$tmp/slurm.json" "$culprit" --name slurm ||
+	fail "slurm result: $(cat "$tmp/slurm.json")"
 
 # every build and every test a job, each in sacct
 builds=$(grep -Eo "slurm: (building|building again|building meanwhile) [0-9a-f]+ as job [0-9]+" \
@@ -124,11 +113,8 @@ for id in $tests; do
 done
 echo "sacct: $(echo "$builds" | wc -l) build jobs, $(echo "$tests" | wc -l) test jobs"
 # the builds the bisection counted were these jobs (none made by the coordinator)
-python3 - "$tmp/slurm.json" "$(echo "$builds" | wc -l)" <<'PY' || fail "builds vs jobs"
-import json, sys
-o = json.load(open(sys.argv[1]))
-assert o["builds"] <= int(sys.argv[2]), (o["builds"], sys.argv[2])
-PY
+python3 "$src/tests/cli/lib/bisect-result.py" "$tmp/slurm.json" "$culprit" --culprit-only \
+	--max-builds "$(echo "$builds" | wc -l)" || fail "builds vs jobs"
 
 # nothing shared but the cache server
 for id in $builds $tests; do
@@ -136,7 +122,7 @@ for id in $builds $tests; do
 		fail "no batch script for job $id"
 	grep -Eq "$tmp/(slurm|local)/|$tmp/scen|$(field config)|$(field repro_a)" "$tmp/job.sh" &&
 		fail "job $id reads a coordinator's file: $(cat "$tmp/job.sh")"
-	grep -q "$url" "$tmp/job.sh" || fail "job $id does not use the cache server"
+	grep -q "$URL" "$tmp/job.sh" || fail "job $id does not use the cache server"
 done
 find "$tmp/slurm/work" -name bzImage -o -name vmlinux 2>/dev/null | grep -q . &&
 	fail "the coordinator built a kernel itself: $(find "$tmp/slurm/work" -name bzImage)"
@@ -148,12 +134,8 @@ start=$(date +%s)
 kb local --executor local >"$tmp/local.json" 2>"$tmp/local.err" ||
 	fail "local bisect: $(tail -30 "$tmp/local.log"; cat "$tmp/local.err")"
 echo "the same with --executor local: $(( $(date +%s) - start ))s"
-python3 - "$tmp/local.json" "$tmp/slurm.json" <<'PY' || fail "local result: $(cat "$tmp/local.json")"
-import json, sys
-l, s = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-assert l["culprit"] == s["culprit"], ("local", l["culprit"], "slurm", s["culprit"])
-print("local: culprit %s, %d rounds, %d builds, %d runs" %
-      (l["culprit"][:12], l["rounds"], l["builds"], l["test_runs"]))
-PY
+# (the culprit of the Slurm run, checked above)
+python3 "$src/tests/cli/lib/bisect-result.py" "$tmp/local.json" "$culprit" --culprit-only \
+	--name local || fail "local result: $(cat "$tmp/local.json")"
 grep -h "^executor slurm: [0-9]" "$tmp/slurm.log"
 echo ok

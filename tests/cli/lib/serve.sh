@@ -1,17 +1,19 @@
-# tests/cli/lib/serve.sh - sourced by the CLI tests of `kbisect cache serve` (t1201, t1203,
-# t1206-t1209, t1211, t1212) right after lib/preamble.sh: replaces the preamble's EXIT
-# trap by serve_cleanup (kill the server started by serve_start, if still running, and
-# wait for it; call serve_exit_hook if the test defines one; remove $tmp).
-# serve_start ARGS...: one server in the background. Not: the tests' own requests.
+# tests/cli/lib/serve.sh - sourced by the CLI tests that run `kbisect cache serve` (t12xx,
+# t3002, t3110, t3210) right after lib/preamble.sh (a Slurm test: after lib/slurm.sh):
+# replaces the preamble's EXIT trap by serve_cleanup (kill the server started by
+# serve_start, if still running, and wait for it; call serve_exit_hook if the test
+# defines one; remove $tmp unless KB_KEEP is set). serve_start ARGS...: one server in the
+# background. Not: the tests' own requests.
 
 pid=
 serve_log=$tmp/err
 
-# EXIT trap: stops the server of serve_start (unless the test cleared $pid), removes $tmp.
+# EXIT trap: stops the server of serve_start (unless the test cleared $pid), calls the
+# test's serve_exit_hook, removes $tmp (kept when KB_KEEP is set, to look at after a run).
 serve_cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	if declare -F serve_exit_hook >/dev/null; then serve_exit_hook; fi
-	rm -rf "$tmp"
+	[ -n "${KB_KEEP:-}" ] || rm -rf "$tmp"
 }
 trap serve_cleanup EXIT
 
