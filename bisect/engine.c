@@ -587,6 +587,9 @@ void kb_engine__check_stop(kb_engine *e)
 		if (n_need)
 			stop_unsettled(e, need, n_need, why), e->stop = KB_STOP_BUDGET;
 	}
+	if (n_need && e->stop == KB_STOP_RUNNING) /* say why a confident top is not named yet */
+		kb_engine__log(e, "%s holds the confidence (%.4f) but %s: testing %zu more",
+			       nname(e, top), p, why, n_need);
 }
 
 static int execute(kb_engine *e, kb_engine_request *rq, size_t n, kb_engine_outcome **out)

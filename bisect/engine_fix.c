@@ -50,20 +50,17 @@
 static double beta_quantile(double a, double b, double q)
 {
 	enum { STEPS = 2000 };
-	double mx = -INFINITY, tot = 0, c = 0, ld[STEPS];
+	double mx = -INFINITY, x[STEPS], ld[STEPS];
 
 	for (int i = 0; i < STEPS; i++) {
-		double x = (i + 0.5) / STEPS;
-		ld[i] = (a - 1) * log(x) + (b - 1) * log1p(-x);
+		x[i] = (i + 0.5) / STEPS;
+		ld[i] = (a - 1) * log(x[i]) + (b - 1) * log1p(-x[i]);
 		if (ld[i] > mx)
 			mx = ld[i];
 	}
 	for (int i = 0; i < STEPS; i++)
-		tot += ld[i] = exp(ld[i] - mx);
-	for (int i = 0; i < STEPS; i++)
-		if ((c += ld[i]) >= q * tot)
-			return (i + 0.5) / STEPS;
-	return 1;
+		ld[i] = exp(ld[i] - mx);
+	return kb_model__grid_quantile(x, ld, STEPS, q);
 }
 
 double kb_engine__fix_lowered_rate(const kb_engine *e)

@@ -35,6 +35,17 @@ typedef struct {
 #define KB_MODEL__FIX_LOWERED_SHARE 0.2
 #define KB_MODEL__FIX_LOWERED_TO 0.05
 
+/* a buggy kernel's own rate is at least this many times the false-crash rate (as the
+ * mean rate is at least Q_OVER_EPS times it, bisect/model.c): a kernel crashing less
+ * often than that cannot be told from a clean one by any number of runs */
+#ifndef KB_MODEL__RATE_OVER_EPS
+#define KB_MODEL__RATE_OVER_EPS 2.0
+#endif
+
+#ifndef KB_MODEL__FLOOR_EPS_Q
+#define KB_MODEL__FLOOR_EPS_Q 0.25
+#endif
+
 /* hyper-grid sizes of the over-dispersion and spread of per-kernel rates */
 #define KB_MODEL__MAX_RHO 8
 #define KB_MODEL__MAX_KAPPA 8
@@ -66,11 +77,13 @@ struct kb_model {
 	double kgrid[KB_MODEL__MAX_KAPPA], kprior[KB_MODEL__MAX_KAPPA];
 	size_t nr, nk;
 	double *logw;           /* [kappa][mu][q_i]: log prior weight of a kernel rate q_i */
+	size_t floor_i;         /* q grid points below a buggy kernel's least own rate
+				 * (KB_MODEL__RATE_OVER_EPS x the last update's mean eps) */
 	/* results of kb_model_update() */
 	double *post;           /* per node */
 	double post_none;
 	double *qpost;          /* marginal posterior over q grid */
-	double eps_mean, eps_hi;
+	double eps_mean, eps_hi, eps_lo;
 	double rho_mean;        /* posterior mean of rho */
 	double rpost[KB_MODEL__MAX_RHO]; /* posterior of each rho */
 	double spread;          /* posterior probability that kernels' rates differ */
@@ -85,6 +98,9 @@ static inline const uint64_t *kb_model__row(const kb_model *m, size_t c)
 	return m->anc + c * m->words;
 }
 
+/* model_post.c: the first of the n points x (ascending) where the cumulative weight w
+ * (not normalised) reaches quantile of the total; the last point if none does */
+double kb_model__grid_quantile(const double *x, const double *w, size_t n, double quantile);
 /* model_post.c: P(X <= x) for X ~ Binomial(n, p) */
 double kb_model__binom_cdf(unsigned x, unsigned n, double p);
 /* model_post.c: log P(g's tests | the kernel's rate r, a share rho of all-or-nothing

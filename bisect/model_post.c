@@ -148,9 +148,13 @@ static int group_lik(const kb_model *m, kb_model__group *g)
 					continue;
 				}
 				const double *w = m->logw + (k * m->nq + mu) * m->nq;
-				for (size_t i = 0; i < m->nq; i++)
-					tmp[i] = w[i] + llq[i];
-				*out = lse(tmp, m->nq);
+				size_t f = m->floor_i < mu ? m->floor_i : mu; /* mu itself stays */
+				for (size_t i = f; i < m->nq; i++)
+					tmp[i - f] = w[i];
+				double norm = lse(tmp, m->nq - f);
+				for (size_t i = f; i < m->nq; i++)
+					tmp[i - f] = w[i] + llq[i] - norm;
+				*out = lse(tmp, m->nq - f);
 			}
 		if (m->fix) /* issue 22: rates a partial fix lowered (bisect/model_fix.c) */
 			kb_model__fix_lowered(m, g, r, g->lb);
@@ -401,15 +405,8 @@ static void upd_marginals(kb_model *m, const double *acc, const double *kacc, do
 		if (m->spread < 0)
 			m->spread = 0;
 	}
-	m->eps_hi = m->egrid[m->ne - 1];
-	double c = 0;
-	for (size_t e = 0; e < m->ne && ztot > 0; e++) {
-		c += ep[e];
-		if (c >= 0.95 * ztot) {
-			m->eps_hi = m->egrid[e];
-			break;
-		}
-	}
+	m->eps_hi = kb_model__grid_quantile(m->egrid, ep, m->ne, 0.95);
+	m->eps_lo = kb_model__grid_quantile(m->egrid, ep, m->ne, KB_MODEL__FLOOR_EPS_Q);
 }
 
 /* kb_model_update() step 6: the culprit's posterior per hypothesis and NONE, from
@@ -434,6 +431,24 @@ static void upd_posterior(kb_model *m, struct pat *tab, size_t mask, const doubl
 	for (size_t h = 0; h < m->n; h++)
 		m->post[h] /= tot;
 	m->post_none /= tot;
+}
+
+/* the least own rate of a buggy kernel from the last update's mean false-crash rate
+ * (KB_MODEL__RATE_OVER_EPS); when it moves to another q grid point every kernel's
+ * likelihood is computed again */
+static void set_floor(kb_model *m)
+{
+	size_t f = 0;
+	double r = KB_MODEL__RATE_OVER_EPS * m->eps_lo; /* 0 before the first update */
+
+	while (f + 1 < m->nq && m->qgrid[f] < r)
+		f++;
+	if (f == m->floor_i)
+		return;
+	m->floor_i = f;
+	for (size_t g = 0; g < m->n_groups; g++)
+		m->groups[g].dirty = 1;
+	m->out.dirty = 1;
 }
 
 int kb_model_update(kb_model *m)
@@ -469,6 +484,7 @@ int kb_model_update(kb_model *m)
 		goto out;
 	}
 	u.J = u.LA + m->nr * m->nq;
+	set_floor(m);
 	if ((rc = upd_evidence(m, &u, nc)) != 0 || (rc = upd_keys(m, &u, Z, &uni)) != 0)
 		goto out;
 	u.uni = uni;
@@ -630,8 +646,7 @@ int kb_model_credible_set(size_t **out, size_t *n, double *mass, const kb_model 
 void kb_model_rates(const kb_model *m, double *q_mean, double *q_lo, double *q_hi,
 		    double *eps_mean)
 {
-	double mean = 0, c = 0, lo = 0, hi = 0;
-	int have_lo = 0, have_hi = 0;
+	double mean = 0, lo, hi;
 
 	if (!m || !m->updated) {
 		if (q_mean)
@@ -644,16 +659,10 @@ void kb_model_rates(const kb_model *m, double *q_mean, double *q_lo, double *q_h
 			*eps_mean = 0;
 		return;
 	}
-	for (size_t i = 0; i < m->nq; i++) {
+	for (size_t i = 0; i < m->nq; i++)
 		mean += m->qpost[i] * m->qgrid[i];
-		c += m->qpost[i];
-		if (!have_lo && c >= 0.05)
-			lo = m->qgrid[i], have_lo = 1;
-		if (!have_hi && c >= 0.95)
-			hi = m->qgrid[i], have_hi = 1;
-	}
-	if (!have_hi)
-		hi = m->qgrid[m->nq - 1];
+	lo = kb_model__grid_quantile(m->qgrid, m->qpost, m->nq, 0.05);
+	hi = kb_model__grid_quantile(m->qgrid, m->qpost, m->nq, 0.95);
 	if (q_mean)
 		*q_mean = mean;
 	if (q_lo)
@@ -703,19 +712,22 @@ double kb_model_test_clarity(const kb_model *m, size_t node, unsigned runs)
 	 * kernel's own tests, and the kernel's rate by its tests under that spread */
 	for (size_t k = 0; k < m->nk; k++) {
 		const double *w = m->logw + (k * m->nq + mu) * m->nq;
-		double mx = -INFINITY, s = 0, p = 0;
-		for (size_t i = 0; i < m->nq; i++)
+		double mx = -INFINITY, s = 0, p = 0, norm = 0;
+		size_t f = m->floor_i < mu ? m->floor_i : mu;
+		for (size_t i = f; i < m->nq; i++) {
+			norm += exp(w[i]);
 			if (w[i] + ll[i] > mx)
 				mx = w[i] + ll[i];
+		}
 		if (mx == -INFINITY || !(m->kpost[k] > 0)) {
 			lk[k] = -INFINITY, pk[k] = 0;
 			continue;
 		}
-		for (size_t i = 0; i < m->nq; i++) {
+		for (size_t i = f; i < m->nq; i++) {
 			double x = exp(w[i] + ll[i] - mx);
 			s += x, p += x * (1 - miss[i]);
 		}
-		lk[k] = log(m->kpost[k]) + mx + log(s);
+		lk[k] = log(m->kpost[k]) + mx + log(s) - log(norm);
 		pk[k] = p / s;
 		if (lk[k] > mk)
 			mk = lk[k];
@@ -733,7 +745,7 @@ double kb_model_test_clarity(const kb_model *m, size_t node, unsigned runs)
 
 double kb_model_kernel_rate_quantile(const kb_model *m, double quantile)
 {
-	double p[256] = { 0 }, tot = 0, c = 0;
+	double p[256] = { 0 };
 
 	if (!m || !m->updated || m->nq == 0)
 		return 0;
@@ -743,18 +755,29 @@ double kb_model_kernel_rate_quantile(const kb_model *m, double quantile)
 			const double *w = m->logw + (k * m->nq + mu) * m->nq;
 			if (!(wk > 1e-12))
 				continue;
-			for (size_t i = 0; i < m->nq; i++)
+			size_t f = m->floor_i < mu ? m->floor_i : mu;
+			double norm = 0;
+			for (size_t i = f; i < m->nq; i++)
+				norm += w[i] > -INFINITY ? exp(w[i]) : 0;
+			for (size_t i = f; i < m->nq && norm > 0; i++)
 				if (w[i] > -INFINITY)
-					p[i] += wk * exp(w[i]);
+					p[i] += wk * exp(w[i]) / norm;
 		}
-	for (size_t i = 0; i < m->nq; i++)
-		tot += p[i];
-	for (size_t i = 0; i < m->nq && tot > 0; i++) {
-		c += p[i];
+	return kb_model__grid_quantile(m->qgrid, p, m->nq, quantile);
+}
+
+double kb_model__grid_quantile(const double *x, const double *w, size_t n, double quantile)
+{
+	double tot = 0, c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		tot += w[i];
+	for (size_t i = 0; i < n && tot > 0; i++) {
+		c += w[i];
 		if (c >= quantile * tot)
-			return m->qgrid[i];
+			return x[i];
 	}
-	return m->qgrid[m->nq - 1];
+	return n ? x[n - 1] : 0;
 }
 
 double kb_model__binom_cdf(unsigned x, unsigned n, double p)

@@ -726,6 +726,21 @@ int kb_sim_run(kb_sim *s, int strategy, unsigned k, const kb_engine_opts *eopts,
 			out->correct = r.culprit == s->culprit;
 			for (size_t i = 0; i < r.n_set; i++)
 				out->in_set |= r.set[i] == s->culprit;
+			if (getenv("KB_SIM_DEBUG_TRIAL")) { /* one line per bench trial */
+				double eh, rho, spread;
+				kb_model_misfit(m, &eh, &rho, &spread);
+				fprintf(stderr, "trial: seed=%llu n=%zu found=%d correct=%d p=%.5f "
+					"rounds=%u rho=%.3f spread=%.3f eps_hi=%.4f q=%.3f\n",
+					(unsigned long long)s->o.seed, s->n, out->found, out->correct,
+					r.probability, r.rounds, rho, spread, eh, r.q);
+				fprintf(stderr, "  kpost");
+				for (size_t k = 0; k < m->nk; k++)
+					fprintf(stderr, " %g:%.3f", m->kgrid[k], m->kpost[k]);
+				fprintf(stderr, " rpost");
+				for (size_t k = 0; k < m->nr; k++)
+					fprintf(stderr, " %g:%.3f", m->rgrid[k], m->rpost[k]);
+				fprintf(stderr, "\n");
+			}
 		}
 		kb_engine_free(e);
 		kb_model_free(m);
