@@ -37,14 +37,15 @@ typedef struct {
 
 /* a buggy kernel's own rate is at least this many times the false-crash rate (as the
  * mean rate is at least Q_OVER_EPS times it, bisect/model.c): a kernel crashing less
- * often than that cannot be told from a clean one by any number of runs */
+ * often than that cannot be told from a clean one by any number of runs (settable with
+ * -D to measure without it, as bench/accuracy/README.md does) */
 #ifndef KB_MODEL__RATE_OVER_EPS
 #define KB_MODEL__RATE_OVER_EPS 2.0
 #endif
 
-#ifndef KB_MODEL__FLOOR_EPS_Q
+/* ... taken at this quantile of eps's posterior: a low estimate, since a floor from an
+ * eps the data merely allow would hide a real low-rate culprit (bench/accuracy) */
 #define KB_MODEL__FLOOR_EPS_Q 0.25
-#endif
 
 /* hyper-grid sizes of the over-dispersion and spread of per-kernel rates */
 #define KB_MODEL__MAX_RHO 8
@@ -77,8 +78,10 @@ struct kb_model {
 	double kgrid[KB_MODEL__MAX_KAPPA], kprior[KB_MODEL__MAX_KAPPA];
 	size_t nr, nk;
 	double *logw;           /* [kappa][mu][q_i]: log prior weight of a kernel rate q_i */
+	double *rw;             /* the same without the rates below the floor, renormalised:
+				 * the rows every likelihood and query uses (set_floor()) */
 	size_t floor_i;         /* q grid points below a buggy kernel's least own rate
-				 * (KB_MODEL__RATE_OVER_EPS x the last update's mean eps) */
+				 * (KB_MODEL__RATE_OVER_EPS x the previous update's eps_lo) */
 	/* results of kb_model_update() */
 	double *post;           /* per node */
 	double post_none;

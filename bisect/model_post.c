@@ -147,14 +147,10 @@ static int group_lik(const kb_model *m, kb_model__group *g)
 					*out = llq[mu];
 					continue;
 				}
-				const double *w = m->logw + (k * m->nq + mu) * m->nq;
-				size_t f = m->floor_i < mu ? m->floor_i : mu; /* mu itself stays */
-				for (size_t i = f; i < m->nq; i++)
-					tmp[i - f] = w[i];
-				double norm = lse(tmp, m->nq - f);
-				for (size_t i = f; i < m->nq; i++)
-					tmp[i - f] = w[i] + llq[i] - norm;
-				*out = lse(tmp, m->nq - f);
+				const double *w = m->rw + (k * m->nq + mu) * m->nq;
+				for (size_t i = 0; i < m->nq; i++)
+					tmp[i] = w[i] + llq[i];
+				*out = lse(tmp, m->nq);
 			}
 		if (m->fix) /* issue 22: rates a partial fix lowered (bisect/model_fix.c) */
 			kb_model__fix_lowered(m, g, r, g->lb);
@@ -433,22 +429,36 @@ static void upd_posterior(kb_model *m, struct pat *tab, size_t mask, const doubl
 	m->post_none /= tot;
 }
 
-/* the least own rate of a buggy kernel from the last update's mean false-crash rate
- * (KB_MODEL__RATE_OVER_EPS); when it moves to another q grid point every kernel's
- * likelihood is computed again */
-static void set_floor(kb_model *m)
+/* The least own rate of a buggy kernel, KB_MODEL__RATE_OVER_EPS times the previous
+ * update's low estimate of eps (eps_lo; 0 before the first update): m->rw gets m->logw's
+ * rows without the q grid points below it (never a row's own mu), renormalised. When
+ * the floor moves to another grid point every kernel's likelihood is computed again. */
+static int set_floor(kb_model *m)
 {
-	size_t f = 0;
-	double r = KB_MODEL__RATE_OVER_EPS * m->eps_lo; /* 0 before the first update */
+	size_t f = 0, nrow = m->nk * m->nq;
+	double r = KB_MODEL__RATE_OVER_EPS * m->eps_lo;
 
 	while (f + 1 < m->nq && m->qgrid[f] < r)
 		f++;
-	if (f == m->floor_i)
-		return;
+	if (m->rw && f == m->floor_i)
+		return 0;
+	if (!m->rw && !(m->rw = malloc(nrow * m->nq * sizeof(*m->rw))))
+		return kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
 	m->floor_i = f;
+	for (size_t row = 0; row < nrow; row++) {
+		const double *w = m->logw + row * m->nq;
+		double *out = m->rw + row * m->nq, norm;
+		size_t mu = row % m->nq, lo = f < mu ? f : mu;
+		for (size_t i = 0; i < m->nq; i++)
+			out[i] = i < lo ? -INFINITY : w[i];
+		norm = lse(out, m->nq);
+		for (size_t i = lo; i < m->nq; i++)
+			out[i] -= norm;
+	}
 	for (size_t g = 0; g < m->n_groups; g++)
 		m->groups[g].dirty = 1;
 	m->out.dirty = 1;
+	return 0;
 }
 
 int kb_model_update(kb_model *m)
@@ -484,8 +494,8 @@ int kb_model_update(kb_model *m)
 		goto out;
 	}
 	u.J = u.LA + m->nr * m->nq;
-	set_floor(m);
-	if ((rc = upd_evidence(m, &u, nc)) != 0 || (rc = upd_keys(m, &u, Z, &uni)) != 0)
+	if ((rc = set_floor(m)) != 0 || (rc = upd_evidence(m, &u, nc)) != 0 ||
+	    (rc = upd_keys(m, &u, Z, &uni)) != 0)
 		goto out;
 	u.uni = uni;
 	/* distinct patterns; the empty one also holds NONE */
@@ -711,23 +721,20 @@ double kb_model_test_clarity(const kb_model *m, size_t node, unsigned runs)
 	/* given that this kernel is buggy: each spread weighed by how well it explains the
 	 * kernel's own tests, and the kernel's rate by its tests under that spread */
 	for (size_t k = 0; k < m->nk; k++) {
-		const double *w = m->logw + (k * m->nq + mu) * m->nq;
-		double mx = -INFINITY, s = 0, p = 0, norm = 0;
-		size_t f = m->floor_i < mu ? m->floor_i : mu;
-		for (size_t i = f; i < m->nq; i++) {
-			norm += exp(w[i]);
+		const double *w = m->rw + (k * m->nq + mu) * m->nq;
+		double mx = -INFINITY, s = 0, p = 0;
+		for (size_t i = 0; i < m->nq; i++)
 			if (w[i] + ll[i] > mx)
 				mx = w[i] + ll[i];
-		}
 		if (mx == -INFINITY || !(m->kpost[k] > 0)) {
 			lk[k] = -INFINITY, pk[k] = 0;
 			continue;
 		}
-		for (size_t i = f; i < m->nq; i++) {
+		for (size_t i = 0; i < m->nq; i++) {
 			double x = exp(w[i] + ll[i] - mx);
 			s += x, p += x * (1 - miss[i]);
 		}
-		lk[k] = log(m->kpost[k]) + mx + log(s) - log(norm);
+		lk[k] = log(m->kpost[k]) + mx + log(s);
 		pk[k] = p / s;
 		if (lk[k] > mk)
 			mk = lk[k];
@@ -752,16 +759,12 @@ double kb_model_kernel_rate_quantile(const kb_model *m, double quantile)
 	for (size_t k = 0; k < m->nk; k++)
 		for (size_t mu = 0; mu < m->nq; mu++) {
 			double wk = m->kpost[k] * m->qpost[mu];
-			const double *w = m->logw + (k * m->nq + mu) * m->nq;
+			const double *w = m->rw + (k * m->nq + mu) * m->nq;
 			if (!(wk > 1e-12))
 				continue;
-			size_t f = m->floor_i < mu ? m->floor_i : mu;
-			double norm = 0;
-			for (size_t i = f; i < m->nq; i++)
-				norm += w[i] > -INFINITY ? exp(w[i]) : 0;
-			for (size_t i = f; i < m->nq && norm > 0; i++)
+			for (size_t i = 0; i < m->nq; i++)
 				if (w[i] > -INFINITY)
-					p[i] += wk * exp(w[i]) / norm;
+					p[i] += wk * exp(w[i]);
 		}
 	return kb_model__grid_quantile(m->qgrid, p, m->nq, quantile);
 }
