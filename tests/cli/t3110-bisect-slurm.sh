@@ -180,7 +180,7 @@ ids=$(grep -o "as job [0-9]*" "$tmp/logs" | awk '{print $3}' | sort -u)
 [ -n "$ids" ] || fail "no jobs in the logs"
 acct=$(sacct -c -n -P -o JobID,JobName,State 2>/dev/null || sacct -X -n -P -o JobID,JobName,State -S now-1hour)
 for id in $ids; do
-	echo "$acct" | grep -Eq "^$id\|kbisect-(build|test)-" || fail "job $id is not in sacct: $acct"
+	grep -Eq "^$id\|kbisect-(build|test)-" <<<"$acct" || fail "job $id is not in sacct: $acct"
 done
 echo "$(echo "$ids" | wc -l) jobs, all in sacct"
 # nothing shared but the cache server: no path of the coordinators in a job

@@ -91,9 +91,9 @@ echo "aborted: $(echo "$ids" | wc -w) jobs gone from squeue within $(( $(date +%
 acct=$(sacct -c -n -P -o JobID,JobName,State 2>/dev/null ||
 	sacct -X -n -P -o JobID,JobName,State -S now-1hour)
 for id in $ids; do
-	for _ in $(seq 50); do echo "$acct" | grep -q "^$id|" && break; sleep 0.1
+	for _ in $(seq 50); do grep -q "^$id|" <<<"$acct" && break; sleep 0.1
 		acct=$(sacct -c -n -P -o JobID,JobName,State 2>/dev/null || true); done
-	echo "$acct" | grep -Eq "^$id\|kbisect-build-[0-9a-f]+\|CANCELLED" ||
+	grep -Eq "^$id\|kbisect-build-[0-9a-f]+\|CANCELLED" <<<"$acct" ||
 		fail "job $id not CANCELLED in sacct: $(echo "$acct" | grep "^$id|")"
 done
 echo ok

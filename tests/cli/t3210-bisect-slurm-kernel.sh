@@ -72,7 +72,7 @@ scen=$(python3 "$src/scripts/demo-scenario/scenario.py" --repo "$repo" --dir "$t
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$scen" "$1"; }
 bad=$(field bad) culprit=$(field culprit_a)
 [ "$(git -C "$repo" rev-list --count "import..$bad")" = 3 ] || fail "scenario: not 3 commits"
-git -C "$repo" show "$culprit" -- kernel/sys.c | grep -q '^+.*leader = NULL' ||
+git -C "$repo" show "$culprit" -- kernel/sys.c | grep '^+.*leader = NULL' >/dev/null ||
 	fail "scenario: the culprit does not add the bug"
 
 serve_start --cache "$tmp/server" --duration 1500 --quiet
@@ -104,11 +104,11 @@ tests=$(grep -Eo "slurm: testing [0-9a-f]+ \([0-9]+ runs\) as job [0-9]+" "$tmp/
 acct=$(sacct -c -n -P -o JobID,JobName,State 2>/dev/null ||
 	sacct -X -n -P -o JobID,JobName,State -S now-1hour)
 for id in $builds; do
-	echo "$acct" | grep -Eq "^$id\|kbisect-build-[0-9a-f]+\|COMPLETED" ||
+	grep -Eq "^$id\|kbisect-build-[0-9a-f]+\|COMPLETED" <<<"$acct" ||
 		fail "build job $id is not COMPLETED in sacct: $(echo "$acct" | grep "^$id|")"
 done
 for id in $tests; do
-	echo "$acct" | grep -Eq "^$id\|kbisect-test-[0-9a-f]+\|" ||
+	grep -Eq "^$id\|kbisect-test-[0-9a-f]+\|" <<<"$acct" ||
 		fail "test job $id is not in sacct"
 done
 echo "sacct: $(echo "$builds" | wc -l) build jobs, $(echo "$tests" | wc -l) test jobs"
@@ -124,10 +124,10 @@ for id in $builds $tests; do
 		fail "job $id reads a coordinator's file: $(cat "$tmp/job.sh")"
 	grep -q "$URL" "$tmp/job.sh" || fail "job $id does not use the cache server"
 done
-find "$tmp/slurm/work" -name bzImage -o -name vmlinux 2>/dev/null | grep -q . &&
+find "$tmp/slurm/work" -name bzImage -o -name vmlinux 2>/dev/null | grep . >/dev/null &&
 	fail "the coordinator built a kernel itself: $(find "$tmp/slurm/work" -name bzImage)"
 find "$node/work" -maxdepth 8 -path "*/arch/x86/boot/bzImage" -newer "$tmp/port" 2>/dev/null |
-	grep -q . || fail "no kernel was built in the jobs' node directory during this run"
+	grep . >/dev/null || fail "no kernel was built in the jobs' node directory during this run"
 
 # --executor local on the same scenario and server: the same culprit
 start=$(date +%s)
