@@ -25,26 +25,26 @@ id2=$("$KBISECT" cache put --kind config - < "$tmp/config")
 [ "$id2" = "$(sha256sum "$tmp/config" | cut -c1-64)" ] || fail "stdin put id"
 n=$("$KBISECT" cache put "$tmp/img" "$tmp/config" | grep -c '  ')
 [ "$n" = 2 ] || fail "two files should print two '<id>  <file>' lines"
-"$KBISECT" cache ls | grep -q "^$id " || fail "ls does not list $id"
+"$KBISECT" cache ls | grep "^$id " >/dev/null || fail "ls does not list $id"
 "$KBISECT" cache ls --json | python3 -c '
 import json, sys
 objs = json.load(sys.stdin)
 kinds = sorted(o["kind"] for o in objs)
 assert kinds == ["blob", "config"], kinds' || fail "ls --json"
-"$KBISECT" cache show "$id2" | grep -q '^kind: *config' || fail "show kind"
+"$KBISECT" cache show "$id2" | grep '^kind: *config' >/dev/null || fail "show kind"
 "$KBISECT" cache pin "$id"
 "$KBISECT" cache show --json "$id" | python3 -c 'import json,sys; assert json.load(sys.stdin)["pinned"]' || fail "pin"
-"$KBISECT" cache gc --max-size 1 | grep -q 'evicted 1 object' || fail "gc should evict the unpinned config only"
+"$KBISECT" cache gc --max-size 1 | grep 'evicted 1 object' >/dev/null || fail "gc should evict the unpinned config only"
 "$KBISECT" cache get "$id" -o "$tmp/back2" && cmp -s "$tmp/img" "$tmp/back2" || fail "pinned object lost"
 "$KBISECT" cache unpin "$id"
-"$KBISECT" cache verify | grep -q '^ok' || fail "verify"
-"$KBISECT" cache compact | grep -q 'data.mdb' || fail "compact"
+"$KBISECT" cache verify | grep '^ok' >/dev/null || fail "verify"
+"$KBISECT" cache compact | grep 'data.mdb' >/dev/null || fail "compact"
 "$KBISECT" cache get "$id" -o "$tmp/back3" && cmp -s "$tmp/img" "$tmp/back3" || fail "after compact"
 
 # help and usage
-"$KBISECT" cache --help | grep -q 'kbisect cache put' || fail "cache --help"
+"$KBISECT" cache --help | grep 'kbisect cache put' >/dev/null || fail "cache --help"
 for sub in put get ls show stats gc verify compact pin unpin; do
-  "$KBISECT" cache "$sub" --help | grep -q "usage: " || fail "cache $sub --help"
+  "$KBISECT" cache "$sub" --help | grep "usage: " >/dev/null || fail "cache $sub --help"
 done
 set +e
 "$KBISECT" cache frobnicate >/dev/null 2>&1; [ $? = 129 ] || fail "unknown subcommand: exit 129"

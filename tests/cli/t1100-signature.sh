@@ -86,7 +86,7 @@ set +e
 set -e
 [ $rc1 -eq 129 ] || fail "no file: exit $rc1, want 129"
 [ $rc2 -eq 129 ] || fail "bad option: exit $rc2, want 129"
-"$KBISECT" signature --help | grep -q "kernel signature" || fail "--help"
+"$KBISECT" signature --help | grep "kernel signature" >/dev/null || fail "--help"
 
 # real kernels, when fetched already (scripts/fetch-kernels.sh)
 kdir=${KB_KERNEL_DIR:-$HOME/.cache/kbisect-kernels}

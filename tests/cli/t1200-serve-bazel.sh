@@ -26,7 +26,7 @@ start_server() {
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
 # usage errors and help
-"$K" cache serve --help | grep -q -- '--auth-token-file' || fail "help lacks options"
+"$K" cache serve --help | grep -- '--auth-token-file' >/dev/null || fail "help lacks options"
 set +e
 "$K" cache serve --bogus >/dev/null 2>&1; [ $? -eq 129 ] || fail "bad option not 129"
 "$K" cache serve --listen nonsense:port >/dev/null 2>&1; [ $? -eq 129 ] || fail "bad listen not 129"
@@ -43,7 +43,7 @@ H=$(sha256sum "$T/blob" | cut -d' ' -f1)
 [ "$(code -X PUT --data-binary @"$T/blob" "$URL/cas/$H")" = 200 ] || fail "second PUT not 200"
 curl -sf "$URL/cas/$H" -o "$T/back"
 cmp "$T/blob" "$T/back" || fail "GET body differs"
-curl -sfI "$URL/team/x/cas/$H" | tr -d '\r' | grep -qi "^content-length: 300000$" || fail "HEAD size"
+curl -sfI "$URL/team/x/cas/$H" | tr -d '\r' | grep -i "^content-length: 300000$" >/dev/null || fail "HEAD size"
 # a body whose SHA-256 is not its key is refused and not stored
 W=$(printf '%s' "$H" | tr '0-9a-f' '1-9a-f0')
 [ "$(code -X PUT --data-binary @"$T/blob" "$URL/cas/$W")" = 400 ] || fail "wrong hash not 400"
@@ -56,7 +56,7 @@ W=$(printf '%s' "$H" | tr '0-9a-f' '1-9a-f0')
 # /ac/ stores any bytes under any key (ccache, Bazel ActionResult)
 echo "action result" >"$T/ac"
 [ "$(code -X PUT --data-binary @"$T/ac" "$URL/p/ac/$W")" = 201 ] || fail "ac PUT"
-curl -sf "$URL/p/ac/$W" | grep -q "action result" || fail "ac GET"
+curl -sf "$URL/p/ac/$W" | grep "action result" >/dev/null || fail "ac GET"
 # too large: 413 (or the connection is cut after the early answer)
 head -c 2000000 /dev/zero >"$T/big"
 B=$(sha256sum "$T/big" | cut -d' ' -f1)
@@ -109,7 +109,7 @@ if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0
 		--quiet >"$T/v6.out" 2>&1 &
 	pids+=($!)
 	for _ in $(seq 50); do [ -s "$T/v6.port" ] && break; sleep 0.1; done
-	curl -sfg "http://[::1]:$(cat "$T/v6.port")/status" | grep -q uptime_s || fail "IPv6 status"
+	curl -sfg "http://[::1]:$(cat "$T/v6.port")/status" | grep uptime_s >/dev/null || fail "IPv6 status"
 	grep -q 'http://\[::1\]:' "$T/v6.out" || fail "IPv6 banner"
 fi
 

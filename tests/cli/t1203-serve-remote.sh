@@ -23,7 +23,7 @@ set +e
 "$K" remote status >/dev/null 2>&1; [ $? -eq 129 ] || fail "no remote configured: not 129"
 "$K" remote frobnicate --remote "$URL" >/dev/null 2>&1; [ $? -eq 129 ] || fail "bad subcommand: not 129"
 set -e
-"$K" remote --help | grep -q "kbisect remote push" || fail "help"
+"$K" remote --help | grep "kbisect remote push" >/dev/null || fail "help"
 
 head -c 2500000 /dev/urandom >"$T/vmlinux"
 ID=$("$K" cache put --cache="$T/a" "$T/vmlinux" | tail -1 | cut -c1-64)

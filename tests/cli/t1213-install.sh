@@ -35,7 +35,7 @@ if command -v groff >/dev/null; then
 	groff -man -Tutf8 -ww -z "$root/share/man/man1/kbisect-cache-serve.1" >"$tmp/groff" 2>&1
 	[ ! -s "$tmp/groff" ] || { cat "$tmp/groff"; fail "groff warns on kbisect-cache-serve.1"; }
 	groff -man -Tascii -P-cbou "$root/share/man/man1/kbisect-cache-serve.1" 2>/dev/null |
-		grep -q -- '--max-connections-per-ip' || fail "kbisect-cache-serve.1 lacks the --help text"
+		grep -- '--max-connections-per-ip' >/dev/null || fail "kbisect-cache-serve.1 lacks the --help text"
 fi
 cmp -s "$root/libexec/kbisect/kbisect-agent" "$KB_BUILD_DIR/vmpool/kbisect-agent" ||
 	fail "the installed agent differs from the built one"

@@ -80,7 +80,7 @@ bad 1 "cannot read config file '$tmp/none.conf'" --config "$tmp/none.conf"
 KBISECT_SERVE_LISEN=x bad 129 "environment variable KBISECT_SERVE_LISEN: unknown setting 'lisen'"
 bad 129 "needs a value" --config
 # --help works whatever the config says
-"$KBISECT" cache serve --config "$tmp/typo.conf" --help | grep -q -- '--config <file>' ||
+"$KBISECT" cache serve --config "$tmp/typo.conf" --help | grep -- '--config <file>' >/dev/null ||
 	fail "--help with a bad config"
 [ ! -e "$tmp/x" ] || fail "a bad config still opened a cache"
 echo "ok: config file, env, precedence, errors"

@@ -28,7 +28,7 @@ for f in bin/kbisect bin/kbisect-ccwrap libexec/kbisect/kbisect-agent \
 	lib/systemd/system/kbisect-cache-serve.service share/doc/kbisect/kbisect-cache-serve.md; do
 	grep -qx "${prefix#/}/$f" "$tmp/files" || fail "the package lacks $prefix/$f"
 done
-dpkg-deb -f "$deb" Depends | grep -q libmicrohttpd || fail "Depends lacks libmicrohttpd"
+dpkg-deb -f "$deb" Depends | grep libmicrohttpd >/dev/null || fail "Depends lacks libmicrohttpd"
 dpkg-deb -e "$deb" "$tmp/control"
 [ -x "$tmp/control/postinst" ] && grep -q 'systemctl enable kbisect-cache-serve' \
 	"$tmp/control/postinst" || fail "postinst does not enable the unit"

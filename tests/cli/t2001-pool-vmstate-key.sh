@@ -29,7 +29,7 @@ echo "not an elf" > "$tmp/bad-vmlinux"
   >/dev/null 2>"$tmp/err"; rc=$?
 [ $rc -eq 1 ] || fail "bad --vmlinux: exit $rc, want 1: $(cat "$tmp/err")"
 set -e
-"$KBISECT" pool run --help | grep -q -- "--vmlinux <file> | --signature <hex>" || fail "--help"
+"$KBISECT" pool run --help | grep -- "--vmlinux <file> | --signature <hex>" >/dev/null || fail "--help"
 
 read -r _ kernel vmlinux < <(bash "$KB_SOURCE_DIR/scripts/fetch-kernels.sh" 2>/dev/null | head -1) || true
 if [ -z "${kernel:-}" ] || [ ! -r "$kernel" ] || [ ! -r "$vmlinux" ]; then

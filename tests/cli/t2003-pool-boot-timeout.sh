@@ -19,7 +19,7 @@ for bad in 0 -1 x 1e9 ""; do
   [ $rc -eq 129 ] || fail "--boot-timeout '$bad': exit $rc, want 129"
   grep -q "bad --boot-timeout" "$tmp/err" || fail "--boot-timeout '$bad': $(cat "$tmp/err")"
 done
-"$KBISECT" pool run --help | grep -q -- "--boot-timeout" || fail "--help lacks --boot-timeout"
+"$KBISECT" pool run --help | grep -- "--boot-timeout" >/dev/null || fail "--help lacks --boot-timeout"
 
 kernel=$(bash "$KB_SOURCE_DIR/scripts/fetch-kernels.sh" 2>/dev/null | awk 'NR==1{print $2}') || true
 if [ -z "$kernel" ] || [ ! -r "$kernel" ]; then

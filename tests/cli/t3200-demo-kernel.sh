@@ -24,7 +24,7 @@ scen=$(python3 "$src/scripts/demo-scenario/scenario.py" --repo "$repo" --dir "$t
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$scen" "$1"; }
 bad=$(field bad) culprit=$(field culprit_a)
 [ "$(git -C "$repo" rev-list --count "import..$bad")" = 6 ] || fail "scenario: not 6 commits"
-git -C "$repo" show "$culprit" -- kernel/sys.c | grep -q '^+.*leader = NULL' ||
+git -C "$repo" show "$culprit" -- kernel/sys.c | grep '^+.*leader = NULL' >/dev/null ||
 	fail "scenario: the culprit does not add the bug"
 
 kb() {

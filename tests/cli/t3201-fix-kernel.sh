@@ -63,9 +63,9 @@ scen=$(python3 "$src/scripts/demo-scenario/scenario.py" --repo "$repo" --dir "$t
 	--fix-a-at 0.7 --seed 3201)
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$scen" "$1"; }
 crashing=$(field culprit_a) fixed=$(field bad) fix=$(field fix_a) partial=$(field partial_fix_a)
-git -C "$repo" show "$fix" -- kernel/sys.c | grep -q '^-.*leader = NULL' ||
+git -C "$repo" show "$fix" -- kernel/sys.c | grep '^-.*leader = NULL' >/dev/null ||
 	fail "scenario: the fix does not remove the bug"
-git -C "$repo" show "$partial" -- kernel/sys.c | grep -q '^+.*% 10 < 1' ||
+git -C "$repo" show "$partial" -- kernel/sys.c | grep '^+.*% 10 < 1' >/dev/null ||
 	fail "scenario: the partial fix does not narrow the race"
 [ "$(git -C "$repo" rev-list --count "$crashing..$fixed")" = 4 ] || fail "scenario: not 4 commits after the bug"
 

@@ -164,7 +164,7 @@ set -e
 grep -q "cannot read SMALL '.*nope'" "$tmp/e3" || fail "message: $(cat "$tmp/e3")"
 [ ! -e "$tmp/cache-new" ] || fail "a cache was made for a missing SMALL"
 # nothing half-written: no temporary files, the store verifies
-if ls "$tmp/cache/minimize" | grep -q '\.tmp'; then fail "temporary files left"; fi
+if ls "$tmp/cache/minimize" | grep '\.tmp' >/dev/null; then fail "temporary files left"; fi
 "$KBISECT" cache verify --cache "$tmp/cache" >/dev/null || fail "cache verify"
 # ---- bisect --minimize-config: minimize on --bad, then bisect with the result ----
 "$KBISECT" bisect --repo "$repo" --bad HEAD --good v1.0 --config "$tmp/big" \
@@ -192,6 +192,6 @@ set -e
 set +e
 "$KBISECT" config minimize --repo "$repo" >/dev/null 2>&1
 [ $? = 129 ] || fail "missing options: not a usage error"
-"$KBISECT" config minimize --help | grep -q -- "--baseline" || fail "--help"
+"$KBISECT" config minimize --help | grep -- "--baseline" >/dev/null || fail "--help"
 set -e
 echo ok

@@ -37,7 +37,7 @@ scen=$(python3 "$src/scripts/demo-scenario/minimize_scenario.py" --repo "$repo" 
 	--dir "$tmp/scen" --name t3301 --extra 100 --seed 1)
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$scen" "$1"; }
 rev=$(field rev)
-git -C "$repo" show "$rev" -- fs/proc/array.c | grep -q '^+.*ns = NULL' ||
+git -C "$repo" show "$rev" -- fs/proc/array.c | grep '^+.*ns = NULL' >/dev/null ||
 	fail "scenario: the commit does not add the bug"
 grep -q '^CONFIG_PROC_CHILDREN=y' "$(field big)" || fail "scenario: BIG lacks the option"
 if grep -q '^CONFIG_PROC_CHILDREN=y' "$(field small)"; then fail "scenario: SMALL has it"; fi
