@@ -33,7 +33,7 @@ export KBISECT_CACHE=$cache
 step "fresh cache in $cache"
 
 # `cache put --kind` when this build of kbisect has it (stats per kind).
-kind() { "$kb" cache put --help 2>&1 | grep -q -- '--kind' && echo "--kind=$1" || true; }
+kind() { "$kb" cache put --help 2>&1 | grep -- '--kind' >/dev/null && echo "--kind=$1" || true; }
 sigs=()
 for line in "${kernels[@]}"; do
   read -r name bz vm <<<"$line"
