@@ -3,6 +3,10 @@
 # author variables for the test repositories; kernel_or_skip for the tests that boot
 # one real kernel.
 set -euo pipefail
+# Under pipefail a pipeline whose writer dies of SIGPIPE fails: never end one in a reader
+# that may leave early (grep -q, head -1) while the writer may still write. Match a variable
+# with `grep -q PAT <<<"$var"`, a command's output with `cmd | grep PAT >/dev/null` (GNU
+# grep without -q reads all its input).
 : "${KBISECT:?set KBISECT to the kbisect binary}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
