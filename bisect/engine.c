@@ -1,6 +1,6 @@
 /*
- * bisect/engine.c - the bisection engine: calibration, rounds of tests, stopping rule,
- * the progress line. Its result and reports (text of a stop, JSON, HTML) are in
+ * bisect/engine.c - the bisection engine: calibration, rounds of tests, the progress
+ * line; its stop rule is bisect/engine_stop.c. Its result and reports (text of a stop, JSON, HTML) are in
  * bisect/engine_report.c, its choice of tests in bisect/engine_choose.c, its state in
  * bisect/engine_internal.h.
  * Owns: classification of runs (target crash or not), the evidence a test adds, the
@@ -23,12 +23,7 @@
 #include "engine_internal.h"
 
 #define CALIB_ROUNDS 3 /* rounds on bad before giving up on the reproducer */
-#define PARENT_TESTS 2 /* separately booted clean tests asked of a culprit's parent */
-#define EXPLAINED_TAIL 0.01 /* see kb_engine__evidence_gap() */
-#define FROZEN_MISS 0.003 /* see kb_engine__evidence_gap(); below the 1% of a 0.99 answer */
-#define UNSETTLED_ROUNDS 8 /* rounds at >= confidence the stop rule may refuse before a set */
 #define BUDGET_ROUNDS 60 /* default budget in rounds, see kb_engine__budget() */
-#define BUDGET_STRETCH 4.0 /* ... stretched at most this many times (240 rounds) */
 
 
 
@@ -89,6 +84,7 @@ int kb_engine_new(kb_engine **out, kb_model *m, const kb_engine_oracle *oracle,
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory for the engine");
 	e->m = m;
 	e->auto_budget = auto_budget;
+	e->conf_asked = o.confidence;
 	e->o = *oracle;
 	e->opt = o;
 	e->n = m->n;
@@ -326,14 +322,17 @@ static int absorb(kb_engine *e, const kb_engine_request *rq, const kb_engine_out
 				kb_engine__log(e, "run #%zu: boot failed: %s", i,
 				     r->title[0] ? r->title : "no boot");
 			} else {
-				nr->infra++;
+				nr->infra++, s.infra++;
 				kb_engine__log(e, "run #%zu: infra problem: %s", i,
 				     r->title[0] ? r->title : "no reason");
 			}
 		}
 	}
-	if (oc->n_runs < rq->runs)
+	if (oc->n_runs < rq->runs) {
 		kb_engine__log(e, "%u runs of %u lost", rq->runs - (unsigned)oc->n_runs, rq->runs);
+		s.infra += rq->runs - (unsigned)oc->n_runs;
+	}
+	s.asked = oc->n_runs > rq->runs ? (unsigned)oc->n_runs : rq->runs;
 	/* a kernel that never boots cannot be tested: like a failed build */
 	if (oc->n_runs > 0 && nr->boot == nr->target + nr->clean + nr->other + nr->infra + nr->boot &&
 	    t + c == 0) {
@@ -395,201 +394,6 @@ static int push_round(kb_engine *e)
 		kb_engine__log(e, "%s", line);
 	}
 	return 0;
-}
-
-/* P(X >= x) for X ~ Binomial(n, p) */
-static double binom_tail(unsigned x, unsigned n, double p)
-{
-	double below = 0;
-
-	if (x == 0)
-		return 1;
-	if (p <= 0)
-		return 0;
-	for (unsigned k = 0; k < x && k <= n; k++)
-		below += exp(lgamma(n + 1.0) - lgamma(k + 1.0) - lgamma(n - k + 1.0) +
-			     k * log(p) + (n - k) * log1p(-p));
-	return below >= 1 ? 0 : 1 - below;
-}
-
-/* Of node's kernel's tests, those with at least N/2 clean runs (not a test that a burst
- * of infra errors left with a few) whose target crashes (if any) the false-crash rate
- * explains (P(>= its crashes | its runs, eps_hi) >= EXPLAINED_TAIL). */
-static unsigned clean_tests(const kb_engine *e, size_t node, double eps_hi)
-{
-	const kb_model__group *g = &e->m->groups[e->m->group[node]];
-	unsigned n = 0;
-
-	for (size_t i = 0; i < g->n_tests; i++) {
-		const kb_model__test *t = &g->tests[i];
-		n += 2 * t->clean >= e->opt.runs_per_test &&
-		     (!t->target || binom_tail(t->target, t->target + t->clean, eps_hi) >=
-					    EXPLAINED_TAIL);
-	}
-	return n;
-}
-
-/* What the stop rule still asks before naming top (issue 19): a target crash on top;
- * of each parent that builds, clean runs enough for a buggy one to have crashed
- * (kb_engine__clean_needed()), clean evidence from PARENT_TESTS separately booted tests (a test
- * counts if the false-crash rate explains its target crashes, if any), and no target
- * crashes over all its runs that the false-crash rate does not explain (P(>= its
- * crashes | its runs, eps at its 95% quantile) >= EXPLAINED_TAIL), and tests that a
- * buggy kernel at the low end of a kernel's own rate (no lower than kb_engine__clean_needed()'s
- * cap covers) would have shown with probability at most FROZEN_MISS more than with
- * independent runs, over the posterior share of all-or-nothing tests (each all-clean test
- * could be one frozen outcome: two suffice while tests look independent, a third or
- * fourth boot is asked once all-crash or clean-on-buggy tests say that tests freeze,
- * or while too few tests tell). The good end of the
- * range is a parent too; it is not tested here, so a top with no parent in the range
- * must show the crash in two tests (one test's crash could be a false or a frozen one).
- * Fills need[] with the nodes to test (at most MAX_GAPS), returns their number; *why
- * gets the first reason (may be NULL). 0: top can be named. */
-size_t kb_engine__evidence_gap(const kb_engine *e, size_t top, size_t *need, const char **why)
-{
-	unsigned t, c, tt;
-	size_t n = 0, np = kb_model_n_parents(e->m, top);
-	double eps_hi, q_lo, q_frz;
-	const char *w = NULL;
-
-	if (e->opt.fix)
-		return kb_engine__evidence_gap_fix(e, top, need, why);
-	kb_model_misfit(e->m, &eps_hi, NULL, NULL);
-	q_lo = kb_model_kernel_rate_quantile(e->m, 0.05);
-	/* no lower than the rate kb_engine__clean_needed()'s cap still covers: a buggy kernel rarer
-	 * than that passes its clean runs too */
-	q_frz = 1 - pow(PARENT_MISS, 1.0 / (6 * e->opt.runs_per_test));
-	if (q_lo > q_frz)
-		q_frz = q_lo;
-	kb_model_evidence(e->m, top, &t, NULL, NULL);
-	kb_model_tests(e->m, top, NULL, NULL, &tt);
-	if (t == 0)
-		w = "no target crash on it yet", need[n++] = top;
-	else if (np == 0 && tt < PARENT_TESTS)
-		w = "its parent is the good end, which is not tested: its own crash is asked "
-		    "of two tests", need[n++] = top;
-	for (size_t i = 0; i < np && n < MAX_GAPS; i++) {
-		size_t par = kb_model_parent(e->m, top, i);
-		const char *pw = NULL;
-		if (e->rec[par].built < 0)
-			continue;
-		kb_model_evidence(e->m, par, &t, &c, NULL);
-		if (c < kb_engine__clean_needed(e))
-			pw = "a parent has too few clean runs";
-		else if (clean_tests(e, par, eps_hi) < PARENT_TESTS)
-			pw = "a parent's clean evidence does not come from two separately booted tests "
-			     "with N/2 clean runs each";
-		else if (t && binom_tail(t, t + c, eps_hi) < EXPLAINED_TAIL)
-			pw = "a parent's target crashes are more than false crashes explain";
-		else if (kb_model_buggy_miss(e->m, par, q_frz, (e->opt.runs_per_test + 1) / 2) >
-			 FROZEN_MISS)
-			pw = "a parent's clean tests could each be one frozen outcome of a buggy "
-			     "kernel (all-or-nothing tests): one more boot is asked";
-		if (pw) {
-			need[n++] = par;
-			if (!w)
-				w = pw;
-		}
-	}
-	if (why)
-		*why = w;
-	return n;
-}
-
-static int by_node(const void *a, const void *b)
-{
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Stop with a set: the credible set plus the commits the stop rule still asked about. */
-static void stop_unsettled(kb_engine *e, const size_t *need, size_t n_need, const char *why)
-{
-	double eps_hi, rho, spread;
-	size_t *set = realloc(e->set, (e->n_set + n_need + 1) * sizeof(*set));
-
-	if (set) {
-		e->set = set;
-		for (size_t i = 0; i < n_need; i++) {
-			int dup = 0;
-			for (size_t j = 0; j < e->n_set; j++)
-				dup |= e->set[j] == need[i];
-			if (!dup) {
-				e->set[e->n_set++] = need[i];
-				e->set_mass += kb_model_posterior(e->m, need[i]);
-			}
-		}
-		qsort(e->set, e->n_set, sizeof(*e->set), by_node); /* NONE (SIZE_MAX) last */
-	}
-	kb_model_misfit(e->m, &eps_hi, &rho, &spread);
-	snprintf(e->why, sizeof(e->why), "%s (after %u more rounds; all-or-nothing tests %.2f, "
-		 "rates differ between kernels %.2f, false crashes up to %.4f)", why,
-		 e->unsettled, rho, spread, eps_hi);
-	e->stop = KB_STOP_UNSETTLED;
-	kb_engine__log(e, "unsettled: the top commit holds the confidence but %s", e->why);
-}
-
-static double h2(double p)
-{
-	return p <= 0 || p >= 1 ? 0 : -(p * log2(p) + (1 - p) * log2(1 - p));
-}
-
-/* The round budget (issue 19). Given (--max-rounds): that. By default BUDGET_ROUNDS,
- * stretched (at most BUDGET_STRETCH times) by how much less than a clear verdict one test
- * now tells: the bits a test of this round's runs carries on "buggy or clean" (crash
- * seen or not, at the posterior mean rate, false-crash rate and share of all-or-nothing
- * tests, a kernel buggy or clean at even odds) against the same test without false
- * crashes or frozen outcomes. Under 3% false crashes at q = 0.2 a test tells ~0.3 bit
- * instead of ~1: a bisection needs about 3 times the rounds, and 60 rounds ended a fifth
- * of them with a set (bench/accuracy/README.md, fifth pass). Recomputed each round from
- * the posterior; where nothing is misspecified a test tells ~0.9 bit (60-70 rounds, and
- * such bisections end in 15-20). Fix mode keeps BUDGET_ROUNDS. */
-unsigned kb_engine__budget(const kb_engine *e)
-{
-	double q, eps, rho;
-	unsigned runs;
-
-	if (!e->auto_budget || e->opt.fix)
-		return e->opt.max_rounds;
-	kb_model_rates(e->m, &q, NULL, NULL, &eps);
-	kb_model_misfit(e->m, NULL, &rho, NULL);
-	if (!(q > 0 && q < 1))
-		return e->opt.max_rounds;
-	runs = kb_engine__runs_now(e);
-	double pb0 = 1 - pow(1 - q, runs);
-	double pb = 1 - (rho * (1 - q) + (1 - rho) * pow(1 - q, runs));
-	double pc = 1 - (rho * (1 - eps) + (1 - rho) * pow(1 - eps, runs));
-	double ideal = h2(0.5 * pb0) - 0.5 * h2(pb0);
-	double now = h2(0.5 * pb + 0.5 * pc) - 0.5 * h2(pb) - 0.5 * h2(pc);
-	double stretch = now > 0 && ideal > now ? ideal / now : 1;
-	if (stretch > BUDGET_STRETCH || !(now > 0))
-		stretch = BUDGET_STRETCH;
-	return (unsigned)ceil(e->opt.max_rounds * stretch);
-}
-
-void kb_engine__check_stop(kb_engine *e)
-{
-	double p;
-	size_t top = kb_model_top(e->m, &p), need[MAX_GAPS], n_need = 0;
-	const char *why = NULL;
-
-	if (top != KB_MODEL_NONE && p >= e->opt.confidence)
-		n_need = kb_engine__evidence_gap(e, top, need, &why);
-	if (top == KB_MODEL_NONE && p >= e->opt.confidence)
-		e->stop = KB_STOP_NONE;
-	else if (top != KB_MODEL_NONE && p >= e->opt.confidence && !n_need)
-		e->stop = KB_STOP_CONFIDENT;
-	else if (n_need && ++e->unsettled > UNSETTLED_ROUNDS)
-		stop_unsettled(e, need, n_need, why);
-	else if (e->round >= kb_engine__budget(e) ||
-		 (e->opt.max_seconds > 0 && e->tmax - e->t0 >= e->opt.max_seconds)) {
-		e->stop = KB_STOP_BUDGET;
-		if (n_need)
-			stop_unsettled(e, need, n_need, why), e->stop = KB_STOP_BUDGET;
-	}
-	if (n_need && e->stop == KB_STOP_RUNNING) /* say why a confident top is not named yet */
-		kb_engine__log(e, "%s holds the confidence (%.4f) but %s: testing %zu more",
-			       nname(e, top), p, why, n_need);
 }
 
 static int execute(kb_engine *e, kb_engine_request *rq, size_t n, kb_engine_outcome **out)
@@ -792,7 +596,7 @@ static int calibrate(kb_engine *e)
 
 /* Fix mode (issue 22): the round after calibration tests the fixed commit (the last
  * node) alone, with the calibration's runs. Target crashes there beyond what false
- * crashes at the model's largest rate explain (P < EXPLAINED_TAIL) mean it is not
+ * crashes at the model's largest rate explain (P < KB_ENGINE__EXPLAINED_TAIL) mean it is not
  * fixed: bad input, an error that says what was seen (the test stays in the cache: it
  * is true evidence about that commit). Fewer stay evidence for the model (a fixed
  * commit with a crash cannot be named the fix by the stop rule). */
@@ -823,7 +627,7 @@ static int check_fixed(kb_engine *e)
 	kb_model_evidence(e->m, rq.node, &t, &c, &x);
 	kb_engine__log(e, "fixed commit %s: %u target crashes, %u clean, %u other runs", nname(e, rq.node),
 	     t, c, x);
-	if (t > 0 && binom_tail(t, t + c, e->m->egrid[e->m->ne - 1]) < EXPLAINED_TAIL) {
+	if (t > 0 && kb_engine__binom_tail(t, t + c, e->m->egrid[e->m->ne - 1]) < KB_ENGINE__EXPLAINED_TAIL) {
 		e->stop = KB_STOP_NONE;
 		snprintf(e->why, sizeof(e->why), "the fixed commit still crashes");
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
@@ -971,20 +775,4 @@ void kb_engine_progress(const kb_engine *e, char *buf, size_t len)
 			       kb_engine__plan_test_s(e)));
 	snprintf(buf, len, "round %u: %zu candidates left, top %s %.3f, elapsed %s, ~%s left",
 		 e->round, e->n_set, nname(e, top), p, el, left);
-}
-
-int kb_engine__clean_short(const kb_engine *e, size_t node, double eps_hi, double q_frz)
-{
-	unsigned t, c;
-
-	kb_model_evidence(e->m, node, &t, &c, NULL);
-	if (c < kb_engine__clean_needed(e))
-		return 1;
-	if (clean_tests(e, node, eps_hi) < PARENT_TESTS)
-		return 2;
-	if (t && binom_tail(t, t + c, eps_hi) < EXPLAINED_TAIL)
-		return 3;
-	if (kb_model_buggy_miss(e->m, node, q_frz, (e->opt.runs_per_test + 1) / 2) > FROZEN_MISS)
-		return 4;
-	return 0;
 }

@@ -15,6 +15,9 @@
 #define MAX_TITLES 16 /* crash titles learned on the bad commit */
 #define PARENT_MISS 0.01 /* see kb_engine__clean_needed() */
 #define MAX_GAPS 16      /* nodes kb_engine__evidence_gap() asks for at most */
+/* a kernel's target crashes are more than false crashes explain when P(>= them | its
+ * runs, a false-crash rate) is below this (bisect/engine_stop.c, engine.c) */
+#define KB_ENGINE__EXPLAINED_TAIL 0.01
 
 /* what is known of one commit */
 struct node_rec {
@@ -40,6 +43,7 @@ struct span {
 	int how, buildable;
 	double build_start, build_end, test_start, test_end;
 	unsigned target, clean, other;
+	unsigned infra, asked;  /* infra errors and lost runs; runs asked (burst_tests()) */
 };
 
 /* what the report keeps of the test behind e->spans[i] (bisect/engine_info.c) */
@@ -107,6 +111,9 @@ struct kb_engine {
 	char *release;          /* fix mode: the release tag the fix is (the report's flag) */
 	int fix_checked;        /* fix mode: the fixed commit was tested after calibration */
 	int auto_budget;        /* no max_rounds given: kb_engine__budget() follows the evidence */
+	unsigned tempered;      /* checks of the stop rule that asked a higher confidence
+				 * (kb_engine__confidence()) */
+	double conf_asked;      /* the confidence asked at the last check (the JSON) */
 };
 
 /* engine_log.c: one line of the bisection log (printf-style) */
@@ -153,6 +160,13 @@ int kb_engine__choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t 
  * from two separately booted tests, 3 target crashes beyond false ones, 4 could be
  * frozen tests; eps_hi and q_frz as in kb_engine__evidence_gap() */
 int kb_engine__clean_short(const kb_engine *e, size_t node, double eps_hi, double q_frz);
+/* engine_stop.c: the confidence a culprit must reach now: opt.confidence, or a higher one
+ * while the data say the reproducer misbehaves (logged the first time) */
+double kb_engine__confidence(kb_engine *e);
+/* engine_stop.c: z score of the dispersion of infra errors over the tests (bursts) */
+double kb_engine__infra_dispersion(const kb_engine *e);
+/* engine_stop.c: P(X >= x) for X ~ Binomial(n, p) */
+double kb_engine__binom_tail(unsigned x, unsigned n, double p);
 /* engine_fix.c: kb_engine__evidence_gap() of fix mode */
 size_t kb_engine__evidence_gap_fix(const kb_engine *e, size_t top, size_t *need,
 				   const char **why);
