@@ -7,7 +7,7 @@
  * (kb_engine__fix_lowered_rate(), kb_engine__fix_runs_needed()).
  * Not: the model's inverted direction (bisect/model_post.c, kb_model_opts.fix), the
  * check of the fixed commit after calibration (bisect/engine.c check_fixed()), the
- * cause rule (bisect/engine.c kb_engine__evidence_gap()).
+ * cause rule (bisect/engine_stop.c kb_engine__evidence_gap()).
  * DESIGN: the evidence is asymmetric. One target crash shows that a kernel still has
  * the bug (up to the false-crash rate); clean runs only make it less likely, the less so
  * the lower q is. So the roles of the cause rule swap: the fix's own kernel must be

@@ -135,11 +135,11 @@ double kb_engine__plan_build_s(const kb_engine *e);
 double kb_engine__plan_gap_s(const kb_engine *e);
 /* engine.c: record which nodes have the same kernel as a parent */
 void kb_engine__note_same_kernels(kb_engine *e);
-/* engine.c: nodes whose direct evidence must still be settled before stopping on top */
+/* engine_stop.c: nodes whose direct evidence must still be settled before stopping on top */
 size_t kb_engine__evidence_gap(const kb_engine *e, size_t top, size_t *need, const char **why);
-/* engine.c: the round budget now (--max-rounds, or stretched by what a test tells) */
+/* engine_stop.c: the round budget now (--max-rounds, or stretched by what a test tells) */
 unsigned kb_engine__budget(const kb_engine *e);
-/* engine.c: set e->stop when the stopping rule is met */
+/* engine_stop.c: set e->stop when the stopping rule is met */
 void kb_engine__check_stop(kb_engine *e);
 /* engine_info.c: keep the runs and evidence times of the span just pushed */
 int kb_engine__span_evidence(kb_engine *e, const kb_engine_outcome *oc);
@@ -155,7 +155,7 @@ size_t kb_engine__prefetch_n(const kb_engine *e);
 int kb_engine__choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre,
 		      size_t *n_pre);
 
-/* engine.c: why node's clean evidence is short of what the stop rule asks of a kernel
+/* engine_stop.c: why node's clean evidence is short of what the stop rule asks of a kernel
  * said to be clean (a cause's parent, a fix): 0 enough, 1 too few clean runs, 2 not
  * from two separately booted tests, 3 target crashes beyond false ones, 4 could be
  * frozen tests; eps_hi and q_frz as in kb_engine__evidence_gap() */

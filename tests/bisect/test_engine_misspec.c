@@ -372,16 +372,12 @@ static int parent_short(unsigned others)
 {
 	static const unsigned crashes[20] = { 0, 8, 1, 2, 1, 0, 0, 1, 0, 1,
 					      0, 0, 0, 0, 3, 0, 6, 0, 0, 1 };
-	kb_model *m = NULL;
+	kb_model *m = chain(40);
 	kb_engine *e = NULL;
 	kb_engine_oracle o = { .execute = no_execute };
 	kb_engine_opts eo = { .bad = 39 };
 	int r;
 
-	assert_int_equal(kb_model_new(&m, 40, NULL), 0);
-	for (size_t i = 1; i < 40; i++)
-		assert_int_equal(kb_model_add_parent(m, i, i - 1), 0);
-	assert_int_equal(kb_model_finalize(m), 0);
 	for (size_t i = 0; i < 30; i += 3)
 		for (unsigned t = 0; t < 4; t++) {
 			unsigned x = others / 4 + (t < others % 4);
@@ -492,16 +488,12 @@ static void test_bisect_engine__asks_more_of_a_misbehaving_reproducer(void **sta
  * 5 of 24 per test on the 10 buggy ones; max_rounds as given (0: the default) */
 static unsigned budget_after(unsigned clean_crash, unsigned max_rounds)
 {
-	kb_model *m = NULL;
+	kb_model *m = chain(40);
 	kb_engine *e = NULL;
 	kb_engine_oracle o = { .execute = no_execute };
 	kb_engine_opts eo = { .max_rounds = max_rounds, .bad = 39 };
 	unsigned b;
 
-	assert_int_equal(kb_model_new(&m, 40, NULL), 0);
-	for (size_t i = 1; i < 40; i++)
-		assert_int_equal(kb_model_add_parent(m, i, i - 1), 0);
-	assert_int_equal(kb_model_finalize(m), 0);
 	for (size_t i = 0; i < 40; i += 3)
 		for (unsigned t = 0; t < 4; t++)
 			assert_int_equal(i < 30 ? kb_model_add_runs(m, i, clean_crash, 24 - clean_crash, 0)
