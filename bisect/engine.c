@@ -1,8 +1,8 @@
 /*
  * bisect/engine.c - the bisection engine: calibration, rounds of tests, the progress
- * line; its stop rule is bisect/engine_stop.c. Its result and reports (text of a stop, JSON, HTML) are in
- * bisect/engine_report.c, its choice of tests in bisect/engine_choose.c, its state in
- * bisect/engine_internal.h.
+ * line. Its stop rule is in bisect/engine_stop.c, its result and reports (text of a
+ * stop, JSON, HTML) in bisect/engine_report.c, its choice of tests in
+ * bisect/engine_choose.c, its state in bisect/engine_internal.h.
  * Owns: classification of runs (target crash or not), the evidence a test adds, the
  * record of what was done (timeline, mass per round).
  * Not: the choice of tests (bisect/engine_choose.c), the posterior (bisect/model.c),
