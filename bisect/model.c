@@ -110,8 +110,8 @@ static double *make_logw(const kb_model *m, const double *q, size_t nq)
 	return w;
 }
 
-/* forget the cached likelihoods (the grids changed) */
-static void groups_dirty(kb_model *m)
+/* forget the cached likelihoods (the grids or the floored rate rows changed) */
+void kb_model__groups_dirty(kb_model *m)
 {
 	for (size_t g = 0; g < m->n_groups; g++) {
 		free(m->groups[g].lb), free(m->groups[g].lc);
@@ -150,7 +150,7 @@ static int build_grid(kb_model *m, const double *q, size_t nq, const double *e, 
 	free(m->rw); /* set_floor() makes it again from the new rows */
 	m->qgrid = qg, m->egrid = eg, m->gprior = gp, m->qpost = qp, m->logw = lw, m->rw = NULL;
 	m->nq = nq, m->ne = ne;
-	groups_dirty(m);
+	kb_model__groups_dirty(m);
 	m->updated = 0;
 	return 0;
 }
@@ -238,7 +238,7 @@ void kb_model_free(kb_model *m)
 		return;
 	free(m->anc), free(m->weight), free(m->par_off), free(m->par);
 	if (m->groups) {
-		groups_dirty(m);
+		kb_model__groups_dirty(m);
 		for (size_t g = 0; g < m->n_groups; g++)
 			free(m->groups[g].tests);
 	}

@@ -101,6 +101,8 @@ static inline const uint64_t *kb_model__row(const kb_model *m, size_t c)
 	return m->anc + c * m->words;
 }
 
+/* model.c: forget every kernel's cached likelihoods (the grids or the rate rows changed) */
+void kb_model__groups_dirty(kb_model *m);
 /* model_post.c: the first of the n points x (ascending) where the cumulative weight w
  * (not normalised) reaches quantile of the total; the last point if none does */
 double kb_model__grid_quantile(const double *x, const double *w, size_t n, double quantile);

@@ -455,9 +455,7 @@ static int set_floor(kb_model *m)
 		for (size_t i = lo; i < m->nq; i++)
 			out[i] -= norm;
 	}
-	for (size_t g = 0; g < m->n_groups; g++)
-		m->groups[g].dirty = 1;
-	m->out.dirty = 1;
+	kb_model__groups_dirty(m);
 	return 0;
 }
 
