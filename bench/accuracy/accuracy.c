@@ -19,6 +19,9 @@
  * usage: kb-accuracy [--trials N] [--shape linear|merges|both] [--q 0.9,0.5,0.2,0.1]
  *                    [--k 1,4,8] [--nmin 500] [--nmax 5000] [--seed S] [--engine-only]
  *                    [--cond control,eps1,eps3,drift,aon,burst,all]
+ *                    (or conditions not in the table: a '+'-joined list of eps=R,
+ *                     aon=SHARE, drift=LO:HI (rates from LO q to HI q, at most 1),
+ *                     burst=SHARE:RATE, e.g. --cond eps=0.02+aon=0.5)
  *                    [--max-rounds N]  (the engine's round budget; default its own)
  *                    [--no-prebuild] [--verbose]   (misses on stderr)
  *                    [--replay SEED:N]  (one trial on the history of a miss line's
@@ -44,20 +47,58 @@ static int parse_list(const char *s, double *out, int max)
 
 static const char *const conds[] = { "control", "eps1", "eps3", "drift", "aon", "burst", "all" };
 #define N_CONDS (sizeof(conds) / sizeof(conds[0]))
+#define MAX_CONDS 16
 
-static int cond_index(const char *name)
+/* 1 when name is a named condition or a '+'-joined list of eps=R, aon=S, drift=LO:HI
+ * (each buggy kernel's rate from LO q to HI q), burst=SHARE:RATE; else 0 */
+static int cond_valid(const char *name)
 {
+	char *dup = strdup(name), *save = NULL;
+	int ok = dup && *name;
+
 	for (size_t i = 0; i < N_CONDS; i++)
-		if (!strcmp(conds[i], name))
-			return (int)i;
-	return -1;
+		if (!strcmp(conds[i], name)) {
+			free(dup);
+			return 1;
+		}
+	for (char *t = ok ? strtok_r(dup, "+", &save) : NULL; t; t = strtok_r(NULL, "+", &save)) {
+		double a = 0, b = 0;
+		char c;
+		if (sscanf(t, "eps=%lf%c", &a, &c) == 1 || sscanf(t, "aon=%lf%c", &a, &c) == 1)
+			ok &= a >= 0 && a < 1;
+		else if (sscanf(t, "drift=%lf:%lf%c", &a, &b, &c) == 2)
+			ok &= a > 0 && a <= b;
+		else if (sscanf(t, "burst=%lf:%lf%c", &a, &b, &c) == 2)
+			ok &= a > 0 && a <= 1 && b > 0 && b <= 1;
+		else
+			ok = 0;
+	}
+	free(dup);
+	return ok;
 }
 
-/* the reproducer's misbehaviour of condition c on top of the defaults */
-static void apply_cond(kb_sim_opts *o, int c)
+/* the reproducer's misbehaviour of condition n (cond_valid()) on top of the defaults */
+static void apply_cond(kb_sim_opts *o, const char *n)
 {
-	const char *n = conds[c];
 	int all = !strcmp(n, "all");
+
+	if (strchr(n, '=')) {
+		char *dup = strdup(n), *save = NULL;
+		for (char *t = dup ? strtok_r(dup, "+", &save) : NULL; t;
+		     t = strtok_r(NULL, "+", &save)) {
+			double a = 0, b = 0;
+			if (sscanf(t, "eps=%lf", &a) == 1)
+				o->eps = a;
+			else if (sscanf(t, "aon=%lf", &a) == 1)
+				o->aon_share = a;
+			else if (sscanf(t, "drift=%lf:%lf", &a, &b) == 2)
+				o->q_min = a * o->q, o->q_max = b * o->q < 1 ? b * o->q : 1;
+			else if (sscanf(t, "burst=%lf:%lf", &a, &b) == 2)
+				o->burst_share = a, o->burst_infra = b;
+		}
+		free(dup);
+		return;
+	}
 
 	if (!strcmp(n, "eps1") || all)
 		o->eps = 0.01;
@@ -89,7 +130,9 @@ int main(int argc, char **argv)
 	int nq = 4, nk = 3, shapes[2] = { KB_SIM_LINEAR, KB_SIM_MERGES }, nshapes = 2;
 	unsigned long long replay_seed = 0;
 	size_t replay_n = 0; /* --replay SEED:N: one trial on the history of a miss line */
-	int engine_only = 0, verbose = 0, cl[N_CONDS] = { 0 }, ncl = 1;
+	int engine_only = 0, verbose = 0, ncl = 1;
+	const char *cl[MAX_CONDS] = { "control" };
+	char *cond_arg = NULL;
 	kb_engine_opts eo = { 0 }; /* the engine's defaults, or speculative builds off */
 
 	for (int i = 1; i < argc; i++) {
@@ -132,19 +175,21 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--q")) {
 			nq = parse_list(v, qs, 8);
 		} else if (!strcmp(a, "--cond")) {
-			char *dup = strdup(v), *save = NULL;
+			char *save = NULL;
+			free(cond_arg);
+			cond_arg = strdup(v);
 			ncl = 0;
-			for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-				int c = cond_index(t);
-				if (c < 0 || ncl == (int)N_CONDS) {
-					fprintf(stderr, "kb-accuracy: unknown condition '%s'; use control, "
-						"eps1, eps3, drift, aon, burst or all\n", t);
-					free(dup);
+			for (char *t = strtok_r(cond_arg, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				if (!cond_valid(t) || ncl == MAX_CONDS) {
+					fprintf(stderr, "kb-accuracy: unknown condition '%s' (or more than "
+						"%d); use control, eps1, eps3, drift, aon, burst, all, or "
+						"a '+'-joined list of eps=R, aon=S, drift=LO:HI, "
+						"burst=SHARE:RATE\n", t, MAX_CONDS);
+					free(cond_arg);
 					return 129;
 				}
-				cl[ncl++] = c;
+				cl[ncl++] = t;
 			}
-			free(dup);
 		} else if (!strcmp(a, "--k")) {
 			nk = parse_list(v, ks, 8);
 		} else if (!strcmp(a, "--shape")) {
@@ -205,7 +250,7 @@ int main(int argc, char **argv)
 						}
 						if (verbose && !r.correct)
 							fprintf(stderr, "miss: %s %s q=%.2f k=%d %s n=%zu seed=%llu culprit=%zu reported=%zd p=%.4f in_set=%d\n",
-								conds[cl[ci]], shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi], (int)ks[ki],
+								cl[ci], shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi], (int)ks[ki],
 								kb_sim_strategy_name(st), o.n, (unsigned long long)x,
 								kb_sim_culprit(s), (ssize_t)r.culprit, r.probability, r.in_set);
 						a[st].trials++;
@@ -250,7 +295,7 @@ int main(int argc, char **argv)
 					if (c->found && st == KB_SIM_ENGINE)
 						snprintf(stated, sizeof(stated), "%.2f", 100.0 * c->stated_miss / c->found);
 					printf("%-7s %-7s %4.2f %2d %-14s %6u %8.1f%% %6.1f%% %7.1f %7.1f %6.1f %8.2f %6s %9s %8s %8.2f %7.1f %6s %6s\n",
-					       conds[cl[ci]], shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi],
+					       cl[ci], shapes[si] == KB_SIM_LINEAR ? "linear" : "merges", qs[qi],
 					       (int)ks[ki], kb_sim_strategy_name(st), c->trials,
 					       100.0 * c->correct / c->trials, 100.0 * c->in_set / c->trials,
 					       c->builds / c->trials, c->runs / c->trials, c->rounds / c->trials,
@@ -260,5 +305,6 @@ int main(int argc, char **argv)
 				}
 				fflush(stdout);
 			}
+	free(cond_arg);
 	return 0;
 }
