@@ -60,32 +60,38 @@ static unsigned clean_tests(const kb_engine *e, size_t node, double eps_hi)
 	return n;
 }
 
-/* A high estimate of the false-crash rate from every kernel but node's own: the
- * Clopper-Pearson 95% upper bound of the target crashes over the runs of the other
- * kernels (each weighed by the posterior that it is clean) and of the good end. A
- * kernel's crashes cannot be explained by a rate learned from them: a buggy parent
- * taken for clean and tested again and again raises eps until its own crashes look
- * like false ones (bench/accuracy/README.md, seventh pass). 1 when nothing tells. */
-static double eps_others_hi(const kb_engine *e, size_t node)
+/* The target crashes *t in *n runs of every kernel but node's own, each weighed by the
+ * posterior that it is clean, and of the good end (rounded to whole runs). */
+static void others_runs(const kb_engine *e, size_t node, unsigned *t, unsigned *n)
 {
 	const kb_model *m = e->m;
 	uint32_t own = m->group[node];
 	uint8_t *seen = calloc(m->n_groups ? m->n_groups : 1, 1);
-	double t = m->out_target, n = (double)m->out_target + m->out_clean;
+	double x = m->out_target, r = (double)m->out_target + m->out_clean;
 
-	if (!seen)
-		return 1;
-	for (size_t c = 0; c < m->n; c++) {
+	for (size_t c = 0; seen && c < m->n; c++) {
 		uint32_t g = m->group[c];
 		const kb_model__group *gr = &m->groups[g];
 		if (g == own || seen[g] || !(gr->target + gr->clean))
 			continue;
 		seen[g] = 1;
 		double w = 1 - kb_model_buggy(m, c);
-		t += w * gr->target, n += w * (gr->target + gr->clean);
+		x += w * gr->target, r += w * (gr->target + gr->clean);
 	}
 	free(seen);
-	unsigned x = (unsigned)floor(t + 0.5), runs = (unsigned)floor(n + 0.5);
+	*t = (unsigned)floor(x + 0.5), *n = (unsigned)floor(r + 0.5);
+}
+
+/* A high estimate of the false-crash rate from every kernel but node's own: the
+ * Clopper-Pearson 95% upper bound of their target crashes (others_runs()). A kernel's
+ * crashes cannot be explained by a rate learned from them: a buggy parent taken for
+ * clean and tested again and again raises eps until its own crashes look like false
+ * ones (bench/accuracy/README.md, seventh pass). 1 when nothing tells. */
+static double eps_others_hi(const kb_engine *e, size_t node)
+{
+	unsigned x, runs;
+
+	others_runs(e, node, &x, &runs);
 	if (!runs || x >= runs)
 		return 1;
 	double lo = (double)x / runs, hi = 1;
@@ -97,6 +103,54 @@ static double eps_others_hi(const kb_engine *e, size_t node)
 			hi = mid;
 	}
 	return hi;
+}
+
+/* node's t target crashes in t + c runs are explained at the other kernels' 95% bound
+ * (eps_others_hi()) but not at their own rate ((x + 0.5) / (n + 1)): too few runs of
+ * other clean kernels to tell false crashes from a low rate of node's own. Such a
+ * parent's crashes make the model raise eps, and the floor on a buggy kernel's rate
+ * with it, until they look like false ones; runs of other clean kernels settle it
+ * (bench/accuracy/README.md, eighth pass). */
+static int others_undecided(const kb_engine *e, size_t node, unsigned t, unsigned c)
+{
+	unsigned x, runs;
+
+	if (!t)
+		return 0;
+	others_runs(e, node, &x, &runs);
+	return kb_engine__binom_tail(t, t + c, (x + 0.5) / (runs + 1.0)) <
+	       KB_ENGINE__EXPLAINED_TAIL;
+}
+
+/* A kernel other than par's, likely clean, to learn the false-crash rate from: the
+ * nearest ancestor of par (breadth first, at most 256 looked at) that is built, else the
+ * nearest that may still build; KB_MODEL_NONE when the range has none. */
+static size_t clean_other(const kb_engine *e, size_t par)
+{
+	const kb_model *m = e->m;
+	size_t queue[256], head = 0, tail = 0, unbuilt = KB_MODEL_NONE;
+
+	queue[tail++] = par;
+	while (head < tail) {
+		size_t c = queue[head++];
+		for (size_t i = 0; i < kb_model_n_parents(m, c) && tail < 256; i++) {
+			size_t a = kb_model_parent(m, c, i);
+			int dup = 0;
+			for (size_t j = 0; j < tail; j++)
+				dup |= queue[j] == a;
+			if (dup)
+				continue;
+			queue[tail++] = a;
+			if (m->group[a] == m->group[par] || e->rec[a].built < 0 ||
+			    kb_model_untestable(m, a) || kb_model_buggy(m, a) > 0.05)
+				continue;
+			if (e->rec[a].built == 1)
+				return a;
+			if (unbuilt == KB_MODEL_NONE)
+				unbuilt = a;
+		}
+	}
+	return unbuilt;
 }
 
 /* node's t target crashes in t + c runs are more than false crashes explain: at eps's
@@ -151,7 +205,7 @@ size_t kb_engine__evidence_gap(const kb_engine *e, size_t top, size_t *need, con
 		w = "its parent is the good end, which is not tested: its own crash is asked "
 		    "of two tests", need[n++] = top;
 	for (size_t i = 0; i < np && n < MAX_GAPS; i++) {
-		size_t par = kb_model_parent(e->m, top, i);
+		size_t par = kb_model_parent(e->m, top, i), asked = par, o;
 		const char *pw = NULL;
 		if (e->rec[par].built < 0)
 			continue;
@@ -163,12 +217,16 @@ size_t kb_engine__evidence_gap(const kb_engine *e, size_t top, size_t *need, con
 			     "with N/2 clean runs each";
 		else if (crashes_unexplained(e, par, t, c, eps_hi))
 			pw = "a parent's target crashes are more than false crashes explain";
+		else if (others_undecided(e, par, t, c) &&
+			 (o = clean_other(e, par)) != KB_MODEL_NONE)
+			pw = "a parent's target crashes are false ones only if other clean kernels "
+			     "show them as often: testing one", asked = o;
 		else if (kb_model_buggy_miss(e->m, par, q_frz, (e->opt.runs_per_test + 1) / 2) >
 			 FROZEN_MISS)
 			pw = "a parent's clean tests could each be one frozen outcome of a buggy "
 			     "kernel (all-or-nothing tests): one more boot is asked";
 		if (pw) {
-			need[n++] = par;
+			need[n++] = asked;
 			if (!w)
 				w = pw;
 		}
@@ -184,23 +242,48 @@ static int by_node(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* add node to the set (e->set, room made by the caller) unless it is there */
+static void set_add(kb_engine *e, size_t node)
+{
+	for (size_t j = 0; j < e->n_set; j++)
+		if (e->set[j] == node)
+			return;
+	e->set[e->n_set++] = node;
+	e->set_mass += kb_model_posterior(e->m, node);
+}
+
+/* add a node the stop rule asked about to the set: the top or a parent of it; a clean
+ * kernel asked for to learn the false-crash rate (clean_other()) stands for the top's
+ * parents it is an ancestor of */
+static void add_asked(kb_engine *e, size_t node)
+{
+	size_t top = kb_model_top(e->m, NULL), np = kb_model_n_parents(e->m, top);
+	int parent = node == top;
+
+	for (size_t i = 0; i < np; i++)
+		parent |= kb_model_parent(e->m, top, i) == node;
+	if (parent) {
+		set_add(e, node);
+		return;
+	}
+	for (size_t i = 0; i < np; i++) {
+		size_t par = kb_model_parent(e->m, top, i);
+		if (kb_model_is_ancestor(e->m, node, par))
+			set_add(e, par);
+	}
+}
+
 /* Stop with a set: the credible set plus the commits the stop rule still asked about. */
 static void stop_unsettled(kb_engine *e, const size_t *need, size_t n_need, const char *why)
 {
 	double eps_hi, rho, spread;
-	size_t *set = realloc(e->set, (e->n_set + n_need + 1) * sizeof(*set));
+	size_t np = kb_model_n_parents(e->m, kb_model_top(e->m, NULL)); /* add_asked() */
+	size_t *set = realloc(e->set, (e->n_set + n_need * (np + 1) + 1) * sizeof(*set));
 
 	if (set) {
 		e->set = set;
-		for (size_t i = 0; i < n_need; i++) {
-			int dup = 0;
-			for (size_t j = 0; j < e->n_set; j++)
-				dup |= e->set[j] == need[i];
-			if (!dup) {
-				e->set[e->n_set++] = need[i];
-				e->set_mass += kb_model_posterior(e->m, need[i]);
-			}
-		}
+		for (size_t i = 0; i < n_need; i++)
+			add_asked(e, need[i]);
 		qsort(e->set, e->n_set, sizeof(*e->set), by_node); /* NONE (SIZE_MAX) last */
 	}
 	kb_model_misfit(e->m, &eps_hi, &rho, &spread);
