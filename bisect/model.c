@@ -147,8 +147,9 @@ static int build_grid(kb_model *m, const double *q, size_t nq, const double *e, 
 	for (size_t k = 0; k < nq * ne; k++)
 		gp[k] = gp[k] > 0 ? log(gp[k] / tot) : -INFINITY;
 	free(m->qgrid), free(m->egrid), free(m->gprior), free(m->qpost), free(m->logw);
-	free(m->rw); /* set_floor() makes it again from the new rows */
+	free(m->rw), free(m->wsuf); /* set_floor() makes them again from the new rows */
 	m->qgrid = qg, m->egrid = eg, m->gprior = gp, m->qpost = qp, m->logw = lw, m->rw = NULL;
+	m->wsuf = NULL;
 	m->nq = nq, m->ne = ne;
 	kb_model__groups_dirty(m);
 	m->updated = 0;
@@ -245,7 +246,7 @@ void kb_model_free(kb_model *m)
 	free(m->out.tests), free(m->out.lb), free(m->out.lc);
 	free(m->edge_from), free(m->edge_to), free(m->group), free(m->groups);
 	free(m->untestable), free(m->inert), free(m->qgrid), free(m->egrid), free(m->gprior);
-	free(m->post), free(m->qpost), free(m->logw), free(m->rw);
+	free(m->post), free(m->qpost), free(m->logw), free(m->rw), free(m->wsuf);
 	free(m);
 }
 
@@ -517,6 +518,10 @@ int kb_model_set_grid(kb_model *m, const double *q, size_t nq, const double *eps
 	if (!m || !q || !eps || nq == 0 || neps == 0)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
 				     "model grid needs at least one q and one eps value");
+	if (nq > 256 || neps > 64) /* the sizes kb_model_new() allows */
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "model grid of %zu q and %zu eps values is too large; the "
+				     "limits are 256 and 64", nq, neps);
 	for (size_t i = 0; i < nq; i++)
 		if (!(q[i] > 0 && q[i] < 1))
 			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,

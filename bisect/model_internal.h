@@ -25,6 +25,8 @@ typedef struct {
 	double *lb;             /* log lik. of the tests if this kernel is buggy, per (rho, mu, kappa) */
 	double *lc;             /* ... if it is clean, per (rho, eps) */
 	int dirty;              /* tests changed since lb/lc were computed */
+	size_t floor_i;         /* the floor lb was computed with (model_post.c group_floor()) */
+	double p_clean;         /* P(clean) at the last update; 0 before one */
 } kb_model__group;
 
 /* fix mode's default largest false-crash rate (issue 22): a partial fix that lowers q
@@ -82,6 +84,9 @@ struct kb_model {
 				 * the rows every likelihood and query uses (set_floor()) */
 	size_t floor_i;         /* q grid points below a buggy kernel's least own rate
 				 * (KB_MODEL__RATE_OVER_EPS x the previous update's eps_lo) */
+	double *wsuf;           /* per row of logw and grid point f: log of the row's weight
+				 * from f on (a row floored at f is logw - wsuf[f]) */
+	double epost[64];       /* the previous update's eps marginal, normalised */
 	/* results of kb_model_update() */
 	double *post;           /* per node */
 	double post_none;
