@@ -22,6 +22,8 @@
 #define BUDGET_STRETCH 4.0 /* the budget is stretched at most this many times (240 rounds) */
 #define MISFIT_EPS 0.01 /* see misfit_seen() */
 #define MISFIT_BURST_Z 3.09 /* ... a one-sided P of 0.001 */
+#define MISFIT_RHO 0.15 /* ... tests freeze: a share of all-or-nothing tests of at least */
+#define MISFIT_RHO_P 0.9 /* ... this much at this posterior probability */
 /* the miss (1 - confidence) asked of a culprit is divided by this when misfit_seen(): the
  * measured overconfidence of the posterior under such reproducers (3-5x, all at once in
  * bench/accuracy/README.md) */
@@ -360,8 +362,11 @@ double kb_engine__infra_dispersion(const kb_engine *e)
 
 /* Why the data say that the reproducer or its host misbehaves in ways the model learns
  * only late (NULL when they do not): false target crashes at MISFIT_EPS of runs or more
- * not excluded (eps's 95% quantile), or infra errors that come in bursts, some boots
- * hit far more than the rest (kb_engine__infra_dispersion() above MISFIT_BURST_Z). Either says a
+ * not excluded (eps's 95% quantile), infra errors that come in bursts, some boots
+ * hit far more than the rest (kb_engine__infra_dispersion() above MISFIT_BURST_Z), or
+ * tests that freeze (all-or-nothing tests, a share of MISFIT_RHO or more at posterior
+ * MISFIT_RHO_P: an all-crash test at a low rate, a clean test of a crashing kernel;
+ * never while tests look independent, which keeps it at its prior of ~0.4). Each says a
  * test's outcome depends on more than the kernel, and with it the frozen tests and
  * low own rates the model learns only from many kernels become likely. */
 static const char *misfit_seen(const kb_engine *e, char *buf, size_t len)
@@ -369,20 +374,27 @@ static const char *misfit_seen(const kb_engine *e, char *buf, size_t len)
 	double eps_hi, z = kb_engine__infra_dispersion(e);
 	int n = 0;
 
+	double frz = 0;
+
 	kb_model_misfit(e->m, &eps_hi, NULL, NULL);
+	for (size_t r = 0; r < e->m->nr; r++)
+		frz += e->m->rgrid[r] >= MISFIT_RHO ? e->m->rpost[r] : 0;
 	buf[0] = 0;
 	if (eps_hi >= MISFIT_EPS)
 		n = snprintf(buf, len, "false target crashes up to %.4f of runs are not excluded",
 			     eps_hi);
 	if (z > MISFIT_BURST_Z && n >= 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, "%sinfra errors come in bursts (dispersion "
-			 "z = %.1f over %zu tests)", n ? "; " : "", z, e->n_spans);
+		n += snprintf(buf + n, len - (size_t)n, "%sinfra errors come in bursts "
+			      "(dispersion z = %.1f over %zu tests)", n ? "; " : "", z, e->n_spans);
+	if (frz >= MISFIT_RHO_P && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "%stests freeze (a share of all-or-nothing "
+			 "tests of %.2f or more at P = %.3f)", n ? "; " : "", MISFIT_RHO, frz);
 	return buf[0] ? buf : NULL;
 }
 
 double kb_engine__confidence(kb_engine *e)
 {
-	char why[192];
+	char why[320];
 
 	if (e->opt.fix || !misfit_seen(e, why, sizeof(why)))
 		return e->conf_asked = e->opt.confidence;
