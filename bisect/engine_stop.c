@@ -373,6 +373,10 @@ static const char *misfit_seen(const kb_engine *e, char *buf, size_t len)
 {
 	double eps_hi, z = kb_engine__infra_dispersion(e);
 	int n = 0;
+	size_t told = 0; /* tests that ran (unbuildable commits run none) */
+
+	for (size_t i = 0; i < e->n_spans; i++)
+		told += e->spans[i].asked > 0;
 
 	double frz = 0;
 
@@ -385,7 +389,7 @@ static const char *misfit_seen(const kb_engine *e, char *buf, size_t len)
 			     eps_hi);
 	if (z > MISFIT_BURST_Z && n >= 0 && (size_t)n < len)
 		n += snprintf(buf + n, len - (size_t)n, "%sinfra errors come in bursts "
-			      "(dispersion z = %.1f over %zu tests)", n ? "; " : "", z, e->n_spans);
+			      "(dispersion z = %.1f over %zu tests)", n ? "; " : "", z, told);
 	if (frz >= MISFIT_RHO_P && n >= 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, "%stests freeze (a share of all-or-nothing "
 			 "tests of %.2f or more at P = %.3f)", n ? "; " : "", MISFIT_RHO, frz);
