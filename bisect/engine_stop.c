@@ -360,6 +360,15 @@ double kb_engine__infra_dispersion(const kb_engine *e)
 	return (cbrt(x2 / df) - (1 - v)) / sqrt(v);
 }
 
+double kb_engine__tests_freeze(const kb_engine *e)
+{
+	double p = 0;
+
+	for (size_t r = 0; r < e->m->nr; r++)
+		p += e->m->rgrid[r] >= MISFIT_RHO ? e->m->rpost[r] : 0;
+	return p;
+}
+
 /* Why the data say that the reproducer or its host misbehaves in ways the model learns
  * only late (NULL when they do not): false target crashes at MISFIT_EPS of runs or more
  * not excluded (eps's 95% quantile), infra errors that come in bursts, some boots
@@ -378,11 +387,9 @@ static const char *misfit_seen(const kb_engine *e, char *buf, size_t len)
 	for (size_t i = 0; i < e->n_spans; i++)
 		told += e->spans[i].asked > 0;
 
-	double frz = 0;
+	double frz = kb_engine__tests_freeze(e);
 
 	kb_model_misfit(e->m, &eps_hi, NULL, NULL);
-	for (size_t r = 0; r < e->m->nr; r++)
-		frz += e->m->rgrid[r] >= MISFIT_RHO ? e->m->rpost[r] : 0;
 	buf[0] = 0;
 	if (eps_hi >= MISFIT_EPS)
 		n = snprintf(buf, len, "false target crashes up to %.4f of runs are not excluded",
