@@ -63,25 +63,16 @@ static unsigned clean_tests(const kb_engine *e, size_t node, double eps_hi)
 }
 
 /* The target crashes *t in *n runs of every kernel but node's own, each weighed by the
- * posterior that it is clean, and of the good end (rounded to whole runs). */
+ * posterior that it is clean, and of the good end (rounded to whole runs; the model
+ * keeps the sums, bisect/model_post.c upd_others()). */
 static void others_runs(const kb_engine *e, size_t node, unsigned *t, unsigned *n)
 {
-	const kb_model *m = e->m;
-	uint32_t own = m->group[node];
-	uint8_t *seen = calloc(m->n_groups ? m->n_groups : 1, 1);
-	double x = m->out_target, r = (double)m->out_target + m->out_clean;
+	const kb_model__group *g = &e->m->groups[e->m->group[node]];
+	double x = e->m->oth_x - g->cx, r = e->m->oth_n - g->cn;
 
-	for (size_t c = 0; seen && c < m->n; c++) {
-		uint32_t g = m->group[c];
-		const kb_model__group *gr = &m->groups[g];
-		if (g == own || seen[g] || !(gr->target + gr->clean))
-			continue;
-		seen[g] = 1;
-		double w = 1 - kb_model_buggy(m, c);
-		x += w * gr->target, r += w * (gr->target + gr->clean);
-	}
-	free(seen);
-	*t = (unsigned)floor(x + 0.5), *n = (unsigned)floor(r + 0.5);
+	*t = x > 0 ? (unsigned)floor(x + 0.5) : 0, *n = r > 0 ? (unsigned)floor(r + 0.5) : 0;
+	if (*t > *n)
+		*t = *n;
 }
 
 /* A high estimate of the false-crash rate from every kernel but node's own: the
@@ -94,65 +85,7 @@ static double eps_others_hi(const kb_engine *e, size_t node)
 	unsigned x, runs;
 
 	others_runs(e, node, &x, &runs);
-	if (!runs || x >= runs)
-		return 1;
-	double lo = (double)x / runs, hi = 1;
-	for (int i = 0; i < 40; i++) {
-		double mid = (lo + hi) / 2;
-		if (kb_model__binom_cdf(x, runs, mid) > 0.05)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return hi;
-}
-
-/* node's t target crashes in t + c runs are explained at the other kernels' 95% bound
- * (eps_others_hi()) but not at their own rate ((x + 0.5) / (n + 1)): too few runs of
- * other clean kernels to tell false crashes from a low rate of node's own. Such a
- * parent's crashes make the model raise eps, and the floor on a buggy kernel's rate
- * with it, until they look like false ones; runs of other clean kernels settle it
- * (bench/accuracy/README.md, eighth pass). */
-static int others_undecided(const kb_engine *e, size_t node, unsigned t, unsigned c)
-{
-	unsigned x, runs;
-
-	if (!t)
-		return 0;
-	others_runs(e, node, &x, &runs);
-	return kb_engine__binom_tail(t, t + c, (x + 0.5) / (runs + 1.0)) <
-	       KB_ENGINE__EXPLAINED_TAIL;
-}
-
-/* A kernel other than par's, likely clean, to learn the false-crash rate from: the
- * nearest ancestor of par (breadth first, at most 256 looked at) that is built, else the
- * nearest that may still build; KB_MODEL_NONE when the range has none. */
-static size_t clean_other(const kb_engine *e, size_t par)
-{
-	const kb_model *m = e->m;
-	size_t queue[256], head = 0, tail = 0, unbuilt = KB_MODEL_NONE;
-
-	queue[tail++] = par;
-	while (head < tail) {
-		size_t c = queue[head++];
-		for (size_t i = 0; i < kb_model_n_parents(m, c) && tail < 256; i++) {
-			size_t a = kb_model_parent(m, c, i);
-			int dup = 0;
-			for (size_t j = 0; j < tail; j++)
-				dup |= queue[j] == a;
-			if (dup)
-				continue;
-			queue[tail++] = a;
-			if (m->group[a] == m->group[par] || e->rec[a].built < 0 ||
-			    kb_model_untestable(m, a) || kb_model_buggy(m, a) > 0.05)
-				continue;
-			if (e->rec[a].built == 1)
-				return a;
-			if (unbuilt == KB_MODEL_NONE)
-				unbuilt = a;
-		}
-	}
-	return unbuilt;
+	return kb_model__binom_upper(x, runs, 0.05);
 }
 
 /* node's t target crashes in t + c runs are more than false crashes explain: at eps's
@@ -207,7 +140,7 @@ size_t kb_engine__evidence_gap(const kb_engine *e, size_t top, size_t *need, con
 		w = "its parent is the good end, which is not tested: its own crash is asked "
 		    "of two tests", need[n++] = top;
 	for (size_t i = 0; i < np && n < MAX_GAPS; i++) {
-		size_t par = kb_model_parent(e->m, top, i), asked = par, o;
+		size_t par = kb_model_parent(e->m, top, i);
 		const char *pw = NULL;
 		if (e->rec[par].built < 0)
 			continue;
@@ -219,16 +152,12 @@ size_t kb_engine__evidence_gap(const kb_engine *e, size_t top, size_t *need, con
 			     "with N/2 clean runs each";
 		else if (crashes_unexplained(e, par, t, c, eps_hi))
 			pw = "a parent's target crashes are more than false crashes explain";
-		else if (others_undecided(e, par, t, c) &&
-			 (o = clean_other(e, par)) != KB_MODEL_NONE)
-			pw = "a parent's target crashes are false ones only if other clean kernels "
-			     "show them as often: testing one", asked = o;
 		else if (kb_model_buggy_miss(e->m, par, q_frz, (e->opt.runs_per_test + 1) / 2) >
 			 FROZEN_MISS)
 			pw = "a parent's clean tests could each be one frozen outcome of a buggy "
 			     "kernel (all-or-nothing tests): one more boot is asked";
 		if (pw) {
-			need[n++] = asked;
+			need[n++] = par;
 			if (!w)
 				w = pw;
 		}
@@ -244,48 +173,23 @@ static int by_node(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* add node to the set (e->set, room made by the caller) unless it is there */
-static void set_add(kb_engine *e, size_t node)
-{
-	for (size_t j = 0; j < e->n_set; j++)
-		if (e->set[j] == node)
-			return;
-	e->set[e->n_set++] = node;
-	e->set_mass += kb_model_posterior(e->m, node);
-}
-
-/* add a node the stop rule asked about to the set: the top or a parent of it; a clean
- * kernel asked for to learn the false-crash rate (clean_other()) stands for the top's
- * parents it is an ancestor of */
-static void add_asked(kb_engine *e, size_t node)
-{
-	size_t top = kb_model_top(e->m, NULL), np = kb_model_n_parents(e->m, top);
-	int parent = node == top;
-
-	for (size_t i = 0; i < np; i++)
-		parent |= kb_model_parent(e->m, top, i) == node;
-	if (parent) {
-		set_add(e, node);
-		return;
-	}
-	for (size_t i = 0; i < np; i++) {
-		size_t par = kb_model_parent(e->m, top, i);
-		if (kb_model_is_ancestor(e->m, node, par))
-			set_add(e, par);
-	}
-}
-
 /* Stop with a set: the credible set plus the commits the stop rule still asked about. */
 static void stop_unsettled(kb_engine *e, const size_t *need, size_t n_need, const char *why)
 {
 	double eps_hi, rho, spread;
-	size_t np = kb_model_n_parents(e->m, kb_model_top(e->m, NULL)); /* add_asked() */
-	size_t *set = realloc(e->set, (e->n_set + n_need * (np + 1) + 1) * sizeof(*set));
+	size_t *set = realloc(e->set, (e->n_set + n_need + 1) * sizeof(*set));
 
 	if (set) {
 		e->set = set;
-		for (size_t i = 0; i < n_need; i++)
-			add_asked(e, need[i]);
+		for (size_t i = 0; i < n_need; i++) {
+			int dup = 0;
+			for (size_t j = 0; j < e->n_set; j++)
+				dup |= e->set[j] == need[i];
+			if (!dup) {
+				e->set[e->n_set++] = need[i];
+				e->set_mass += kb_model_posterior(e->m, need[i]);
+			}
+		}
 		qsort(e->set, e->n_set, sizeof(*e->set), by_node); /* NONE (SIZE_MAX) last */
 	}
 	kb_model_misfit(e->m, &eps_hi, &rho, &spread);
@@ -380,15 +284,12 @@ double kb_engine__tests_freeze(const kb_engine *e)
  * low own rates the model learns only from many kernels become likely. */
 static const char *misfit_seen(const kb_engine *e, char *buf, size_t len)
 {
-	double eps_hi, z = kb_engine__infra_dispersion(e);
+	double eps_hi, z = kb_engine__infra_dispersion(e), frz = kb_engine__tests_freeze(e);
 	int n = 0;
 	size_t told = 0; /* tests that ran (unbuildable commits run none) */
 
 	for (size_t i = 0; i < e->n_spans; i++)
 		told += e->spans[i].asked > 0;
-
-	double frz = kb_engine__tests_freeze(e);
-
 	kb_model_misfit(e->m, &eps_hi, NULL, NULL);
 	buf[0] = 0;
 	if (eps_hi >= MISFIT_EPS)

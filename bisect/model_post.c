@@ -120,31 +120,24 @@ static double lse(const double *v, size_t n)
 }
 
 /* The least own rate of g's kernel if buggy, as a q grid index: the shared floor
- * (m->floor_i, set_floor()), or for a kernel with target crashes the floor from eps
- * learned without them: the previous update's eps marginal with g's clean likelihood
- * divided out in the measure g is clean (P(clean) then). A buggy kernel crashing at a
- * low rate of its own, taken for clean, raises eps and with it the shared floor until
- * its own rate is below it: then nothing could show it buggy (bench/accuracy/README.md,
- * eighth pass). Never above the shared floor. */
+ * (m->floor_i, set_floor()), or for a kernel with target crashes, if lower, twice the
+ * 95% upper bound of the false-crash rate the other kernels' runs allow (each weighed by
+ * P(clean) at the last update, and the good end's). A buggy kernel crashing at a low
+ * rate of its own, taken for clean, raises eps, and the shared floor with it, until its
+ * own rate is below the floor: it could then never be found buggy, however clean the
+ * other kernels (bench/accuracy/README.md, eighth pass). The bound lowers the floor only
+ * where the others show eps low; while they have few runs the kernel's own crashes are
+ * the best evidence of eps there is (a clean parent with 3% false crashes). */
 static size_t group_floor(const kb_model *m, const kb_model__group *g)
 {
-	double L[64], ep[64], mx = -INFINITY, r;
+	double x = m->oth_x - g->cx, n = m->oth_n - g->cn, r;
 	size_t f = 0;
 
-	if (!g->target || !(g->p_clean > 0) || !g->lc || m->ne > 64)
+	if (!g->target || !(n >= 1))
 		return m->floor_i;
-	for (size_t e = 0; e < m->ne; e++) {
-		double v[KB_MODEL__MAX_RHO];
-		for (size_t k = 0; k < m->nr; k++)
-			v[k] = log(m->rpost[k] > 0 ? m->rpost[k] : 1e-300) + g->lc[k * m->ne + e];
-		L[e] = lse(v, m->nr);
-		if (L[e] > mx)
-			mx = L[e];
-	}
-	for (size_t e = 0; e < m->ne; e++)
-		ep[e] = m->epost[e] * exp(-g->p_clean * (L[e] - mx));
 	r = KB_MODEL__RATE_OVER_EPS *
-	    kb_model__grid_quantile(m->egrid, ep, m->ne, KB_MODEL__FLOOR_EPS_Q);
+	    kb_model__binom_upper((unsigned)floor((x > 0 ? x : 0) + 0.5),
+				  (unsigned)floor(n + 0.5), 0.05);
 	while (f + 1 < m->nq && m->qgrid[f] < r)
 		f++;
 	return f < m->floor_i ? f : m->floor_i;
@@ -441,8 +434,6 @@ static void upd_marginals(kb_model *m, const double *acc, const double *kacc, do
 		if (m->spread < 0)
 			m->spread = 0;
 	}
-	for (size_t e = 0; e < m->ne && e < 64; e++)
-		m->epost[e] = ztot > 0 ? ep[e] / ztot : 1.0 / m->ne;
 	m->eps_hi = kb_model__grid_quantile(m->egrid, ep, m->ne, 0.95);
 	m->eps_lo = kb_model__grid_quantile(m->egrid, ep, m->ne, KB_MODEL__FLOOR_EPS_Q);
 }
@@ -471,23 +462,28 @@ static void upd_posterior(kb_model *m, struct pat *tab, size_t mask, const doubl
 	m->post_none /= tot;
 }
 
-/* kb_model_update() step 7: P(clean) of each kernel with target crashes, for the next
- * update's group_floor() */
-static void upd_p_clean(kb_model *m)
+/* kb_model_update() step 7: each kernel's target crashes and runs weighed by P(clean),
+ * and their sums with the good end's, for the next update's group_floor() */
+static void upd_others(kb_model *m)
 {
+	m->oth_x = m->out_target, m->oth_n = (double)m->out_target + m->out_clean;
 	for (size_t g = 0; g < m->n_groups; g++)
-		m->groups[g].p_clean = -1; /* not yet */
+		m->groups[g].cx = -1; /* not yet */
 	for (size_t c = 0; c < m->n; c++) {
 		kb_model__group *g = &m->groups[m->group[c]];
-		if (g->p_clean < 0)
-			g->p_clean = g->target ? 1 - kb_model_buggy(m, c) : 0;
+		if (g->cx >= 0)
+			continue;
+		double p = g->target + g->clean ? 1 - kb_model_buggy(m, c) : 0;
+		g->cx = p * g->target, g->cn = p * (g->target + g->clean);
+		m->oth_x += g->cx, m->oth_n += g->cn;
 	}
 }
 
 /* The least own rate of a buggy kernel, KB_MODEL__RATE_OVER_EPS times the previous
  * update's low estimate of eps (eps_lo; 0 before the first update): m->rw gets m->logw's
- * rows without the q grid points below it (never a row's own mu), renormalised. When
- * the floor moves to another grid point every kernel's likelihood is computed again. */
+ * rows without the q grid points below it (never a row's own mu), renormalised, for the
+ * queries; m->wsuf the rows' tail sums, for group_lik(). When a kernel's floor moves to
+ * another grid point (group_floor()) its likelihood is computed again. */
 static int set_floor(kb_model *m)
 {
 	size_t f = 0, nrow = m->nk * m->nq;
@@ -585,7 +581,7 @@ int kb_model_update(kb_model *m)
 	upd_marginals(m, acc, kacc, u.C /* eps marginal, scratch */);
 	upd_posterior(m, tab, mask, pw, slot_of, wtot, maxl);
 	m->updated = 1;
-	upd_p_clean(m);
+	upd_others(m);
 out:
 	free(Z), free(slot_of), free(u.ev), free(uni), free(tab), free(pw), free(split);
 	free(buf), free(acc), free(kacc);
@@ -859,6 +855,23 @@ double kb_model__binom_cdf(unsigned x, unsigned n, double p)
 		s += exp(lgamma(n + 1.0) - lgamma(k + 1.0) - lgamma(n - k + 1.0) + k * log(p) +
 			 (n - k) * log1p(-p));
 	return s > 1 ? 1 : s;
+}
+
+double kb_model__binom_upper(unsigned x, unsigned n, double alpha)
+{
+	double lo, hi = 1;
+
+	if (!n || x >= n)
+		return 1;
+	lo = (double)x / n;
+	for (int i = 0; i < 40; i++) {
+		double mid = (lo + hi) / 2;
+		if (kb_model__binom_cdf(x, n, mid) > alpha)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return hi;
 }
 
 double kb_model_buggy_miss(const kb_model *m, size_t node, double q, unsigned min_runs)

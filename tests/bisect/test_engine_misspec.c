@@ -442,76 +442,20 @@ static double low_rate_buggy(int more)
 	return p;
 }
 
-/* A kernel's own target crashes do not raise the floor on its own rate. Taken for clean,
- * its crashes raise eps, and the floor on a buggy kernel's rate (twice a low estimate
- * of eps) with it, until no rate of its own is left to it: it could then never be
- * found buggy, however many runs of the other kernels showed no crash (with the shared
- * floor alone: P = 0.0000, and 0.0071 after 240 more such runs, where 0.976 is due).
- * Its floor comes from eps learned without its own runs. */
+/* A kernel's own target crashes do not keep the floor on its own rate up. Taken for
+ * clean, its crashes raise eps, and the floor on a buggy kernel's rate (twice a low
+ * estimate of eps) with it, until no rate of its own is left to it: it could then never
+ * be found buggy, however many runs of the other kernels showed no crash (with the
+ * shared floor alone: P = 0.0000 after 120 such runs and 0.0071 after 360, where the
+ * model reached 0.976 had those runs come first). Its floor is lowered to what the
+ * other kernels' runs allow. */
 static void test_bisect_model__own_crashes_do_not_floor_their_rate(void **state)
 {
 	(void)state;
 	double before = low_rate_buggy(0), after = low_rate_buggy(1);
 	print_message("P(node 10 buggy): %.4f with 120 clean runs of other kernels, %.4f "
 		      "with 360\n", before, after);
-	assert_true(before > 0.01 && before < 0.2); /* honest: the others tell little */
 	assert_true(after > 0.9);
-}
-
-/* kb_engine__evidence_gap() of node 30 on a 40-commit line whose parent, node 29, has
- * target crashes in 3% of 1,000 runs over 40 tests (as a buggy kernel at a low rate of its
- * own shows them, or a clean one with 3% false crashes), node 28 clean in `tests` tests of
- * 24 runs with `crash` target crashes in each, nodes 31-39 crashing at 0.5; fills
- * *asked with the first node asked for and returns the reason */
-static const char *gap_with_others(unsigned tests, unsigned crash, size_t *asked)
-{
-	static const char none[] = "";
-	kb_model *m = chain(40);
-	kb_engine *e = NULL;
-	kb_engine_oracle o = { .execute = no_execute };
-	kb_engine_opts eo = { .bad = 39 };
-	size_t need[16];
-	const char *why = NULL;
-
-	for (unsigned t = 0; t < tests; t++)
-		assert_int_equal(kb_model_add_runs(m, 28, crash, 24 - crash, 0), 0);
-	for (unsigned t = 0; t < 40; t++) {
-		unsigned x = t % 4 == 0 ? 2 : t % 4 == 2; /* 30 in all */
-		x -= t < 20 && t % 4 == 2;
-		assert_int_equal(kb_model_add_runs(m, 29, x, 25 - x, 0), 0);
-	}
-	for (size_t i = 30; i < 40; i += 3)
-		for (unsigned t = 0; t < 3; t++)
-			assert_int_equal(kb_model_add_runs(m, i, 5, 5, 0), 0);
-	for (int u = 0; u < 3; u++)
-		assert_int_equal(kb_model_update(m), 0);
-	assert_int_equal(kb_engine_new(&e, m, &o, &eo), 0);
-	*asked = kb_engine__evidence_gap(e, 30, need, &why) ? need[0] : KB_MODEL_NONE;
-	kb_engine_free(e);
-	kb_model_free(m);
-	return why ? why : none;
-}
-
-/* A parent's target crashes pass for false ones only when the other clean kernels show
- * them about as often: while those have too few runs to tell (node 28: 48 runs, none
- * crashing), the stop rule asks for a test of one of them, not of the parent again;
- * once they show no crash in 480 runs, the crashes are more than false crashes explain;
- * where they crash as often (1 in 24), nothing more is asked for that. */
-static void test_bisect_engine__crashes_pass_for_false_ones_only_when_others_show_them(
-	void **state)
-{
-	size_t few, many, noisy;
-	const char *w_few = gap_with_others(2, 0, &few), *w_many = gap_with_others(20, 0, &many);
-	const char *w_noisy = gap_with_others(20, 1, &noisy);
-	(void)state;
-	print_message("48 clean runs: %zu (%s)\n480 clean runs: %zu (%s)\n480 runs at 1/24: "
-		      "%zu (%s)\n", few, w_few, many, w_many, noisy, w_noisy);
-	assert_int_equal(few, 28);
-	assert_non_null(strstr(w_few, "other clean kernels show them"));
-	assert_int_equal(many, 29);
-	assert_non_null(strstr(w_many, "more than false crashes explain"));
-	assert_null(strstr(w_noisy, "other clean kernels show them"));
-	assert_null(strstr(w_noisy, "more than false crashes explain"));
 }
 
 /* the engine's log lines that contain what (the first 8 kept) */
@@ -644,8 +588,6 @@ int main(void)
 		cmocka_unit_test(test_bisect_engine__asks_more_of_a_misbehaving_reproducer),
 		cmocka_unit_test(test_bisect_engine__own_crashes_do_not_explain_themselves),
 		cmocka_unit_test(test_bisect_model__own_crashes_do_not_floor_their_rate),
-		cmocka_unit_test(
-			test_bisect_engine__crashes_pass_for_false_ones_only_when_others_show_them),
 	};
 	return cmocka_run_group_tests_name("bisect/engine_misspec", tests, NULL, NULL);
 }
