@@ -165,6 +165,9 @@ int kb_engine__clean_short(const kb_engine *e, size_t node, double eps_hi, doubl
 double kb_engine__confidence(kb_engine *e);
 /* engine_stop.c: z score of the dispersion of infra errors over the tests (bursts) */
 double kb_engine__infra_dispersion(const kb_engine *e);
+/* engine_stop.c: posterior probability that a share of 0.15 or more of the tests freeze
+ * (all-or-nothing tests) */
+double kb_engine__tests_freeze(const kb_engine *e);
 /* engine_stop.c: P(X >= x) for X ~ Binomial(n, p) */
 double kb_engine__binom_tail(unsigned x, unsigned n, double p);
 /* engine_fix.c: kb_engine__evidence_gap() of fix mode */

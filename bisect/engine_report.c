@@ -173,10 +173,12 @@ int kb_engine_json(char **out, const kb_engine *e)
 	{
 		double eps_hi, rho, spread;
 		kb_model_misfit(e->m, &eps_hi, &rho, &spread);
-		json_object_set_new(o, "misfit", json_pack("{s:f,s:f,s:f,s:f,s:f}", "eps_hi", eps_hi,
-							   "all_or_nothing", rho,
+		json_object_set_new(o, "misfit", json_pack("{s:f,s:f,s:f,s:f,s:f,s:f}", "eps_hi",
+							   eps_hi, "all_or_nothing", rho,
 							   "rates_differ", spread, "infra_bursts",
 							   kb_engine__infra_dispersion(e),
+							   "tests_freeze",
+							   kb_engine__tests_freeze(e),
 							   "confidence_asked",
 							   e->conf_asked));
 		if (e->why[0])

@@ -22,6 +22,8 @@
 #define BUDGET_STRETCH 4.0 /* the budget is stretched at most this many times (240 rounds) */
 #define MISFIT_EPS 0.01 /* see misfit_seen() */
 #define MISFIT_BURST_Z 3.09 /* ... a one-sided P of 0.001 */
+#define MISFIT_RHO 0.15 /* ... tests freeze: a share of all-or-nothing tests of at least */
+#define MISFIT_RHO_P 0.9 /* ... this much at this posterior probability */
 /* the miss (1 - confidence) asked of a culprit is divided by this when misfit_seen(): the
  * measured overconfidence of the posterior under such reproducers (3-5x, all at once in
  * bench/accuracy/README.md) */
@@ -60,43 +62,30 @@ static unsigned clean_tests(const kb_engine *e, size_t node, double eps_hi)
 	return n;
 }
 
+/* The target crashes *t in *n runs of every kernel but node's own, each weighed by the
+ * posterior that it is clean, and of the good end (rounded to whole runs; the model
+ * keeps the sums, bisect/model_post.c upd_others()). */
+static void others_runs(const kb_engine *e, size_t node, unsigned *t, unsigned *n)
+{
+	const kb_model__group *g = &e->m->groups[e->m->group[node]];
+	double x = e->m->oth_x - g->cx, r = e->m->oth_n - g->cn;
+
+	*t = x > 0 ? (unsigned)floor(x + 0.5) : 0, *n = r > 0 ? (unsigned)floor(r + 0.5) : 0;
+	if (*t > *n)
+		*t = *n;
+}
+
 /* A high estimate of the false-crash rate from every kernel but node's own: the
- * Clopper-Pearson 95% upper bound of the target crashes over the runs of the other
- * kernels (each weighed by the posterior that it is clean) and of the good end. A
- * kernel's crashes cannot be explained by a rate learned from them: a buggy parent
- * taken for clean and tested again and again raises eps until its own crashes look
- * like false ones (bench/accuracy/README.md, seventh pass). 1 when nothing tells. */
+ * Clopper-Pearson 95% upper bound of their target crashes (others_runs()). A kernel's
+ * crashes cannot be explained by a rate learned from them: a buggy parent taken for
+ * clean and tested again and again raises eps until its own crashes look like false
+ * ones (bench/accuracy/README.md, seventh pass). 1 when nothing tells. */
 static double eps_others_hi(const kb_engine *e, size_t node)
 {
-	const kb_model *m = e->m;
-	uint32_t own = m->group[node];
-	uint8_t *seen = calloc(m->n_groups ? m->n_groups : 1, 1);
-	double t = m->out_target, n = (double)m->out_target + m->out_clean;
+	unsigned x, runs;
 
-	if (!seen)
-		return 1;
-	for (size_t c = 0; c < m->n; c++) {
-		uint32_t g = m->group[c];
-		const kb_model__group *gr = &m->groups[g];
-		if (g == own || seen[g] || !(gr->target + gr->clean))
-			continue;
-		seen[g] = 1;
-		double w = 1 - kb_model_buggy(m, c);
-		t += w * gr->target, n += w * (gr->target + gr->clean);
-	}
-	free(seen);
-	unsigned x = (unsigned)floor(t + 0.5), runs = (unsigned)floor(n + 0.5);
-	if (!runs || x >= runs)
-		return 1;
-	double lo = (double)x / runs, hi = 1;
-	for (int i = 0; i < 40; i++) {
-		double mid = (lo + hi) / 2;
-		if (kb_model__binom_cdf(x, runs, mid) > 0.05)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return hi;
+	others_runs(e, node, &x, &runs);
+	return kb_model__binom_upper(x, runs, 0.05);
 }
 
 /* node's t target crashes in t + c runs are more than false crashes explain: at eps's
@@ -275,31 +264,49 @@ double kb_engine__infra_dispersion(const kb_engine *e)
 	return (cbrt(x2 / df) - (1 - v)) / sqrt(v);
 }
 
+double kb_engine__tests_freeze(const kb_engine *e)
+{
+	double p = 0;
+
+	for (size_t r = 0; r < e->m->nr; r++)
+		p += e->m->rgrid[r] >= MISFIT_RHO ? e->m->rpost[r] : 0;
+	return p;
+}
+
 /* Why the data say that the reproducer or its host misbehaves in ways the model learns
  * only late (NULL when they do not): false target crashes at MISFIT_EPS of runs or more
- * not excluded (eps's 95% quantile), or infra errors that come in bursts, some boots
- * hit far more than the rest (kb_engine__infra_dispersion() above MISFIT_BURST_Z). Either says a
+ * not excluded (eps's 95% quantile), infra errors that come in bursts, some boots
+ * hit far more than the rest (kb_engine__infra_dispersion() above MISFIT_BURST_Z), or
+ * tests that freeze (all-or-nothing tests, a share of MISFIT_RHO or more at posterior
+ * MISFIT_RHO_P: an all-crash test at a low rate, a clean test of a crashing kernel;
+ * never while tests look independent, which keeps it at its prior of ~0.4). Each says a
  * test's outcome depends on more than the kernel, and with it the frozen tests and
  * low own rates the model learns only from many kernels become likely. */
 static const char *misfit_seen(const kb_engine *e, char *buf, size_t len)
 {
-	double eps_hi, z = kb_engine__infra_dispersion(e);
+	double eps_hi, z = kb_engine__infra_dispersion(e), frz = kb_engine__tests_freeze(e);
 	int n = 0;
+	size_t told = 0; /* tests that ran (unbuildable commits run none) */
 
+	for (size_t i = 0; i < e->n_spans; i++)
+		told += e->spans[i].asked > 0;
 	kb_model_misfit(e->m, &eps_hi, NULL, NULL);
 	buf[0] = 0;
 	if (eps_hi >= MISFIT_EPS)
 		n = snprintf(buf, len, "false target crashes up to %.4f of runs are not excluded",
 			     eps_hi);
 	if (z > MISFIT_BURST_Z && n >= 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, "%sinfra errors come in bursts (dispersion "
-			 "z = %.1f over %zu tests)", n ? "; " : "", z, e->n_spans);
+		n += snprintf(buf + n, len - (size_t)n, "%sinfra errors come in bursts "
+			      "(dispersion z = %.1f over %zu tests)", n ? "; " : "", z, told);
+	if (frz >= MISFIT_RHO_P && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "%stests freeze (a share of all-or-nothing "
+			 "tests of %.2f or more at P = %.3f)", n ? "; " : "", MISFIT_RHO, frz);
 	return buf[0] ? buf : NULL;
 }
 
 double kb_engine__confidence(kb_engine *e)
 {
-	char why[192];
+	char why[320];
 
 	if (e->opt.fix || !misfit_seen(e, why, sizeof(why)))
 		return e->conf_asked = e->opt.confidence;

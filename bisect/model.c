@@ -46,7 +46,9 @@
  * snapshot's frozen randomness, one boot's state); most reproducers have none. kappa:
  * concentration of each buggy kernel's own rate around the mean (0: one rate for all;
  * 5: rates from about mu/4 to 2 mu are common). Priors favour the simple case; the
- * data move them (an all-crash test at q = 0.5 is 100x likelier with rho = 0.3). */
+ * data move them (an all-crash test at q = 0.5 is 100x likelier with rho = 0.3). A rho
+ * of 0.6 was tried (bench/accuracy/README.md, eighth pass): better where half the tests
+ * freeze, worse at 30% with its prior taken from 0.35, and a cost in control. */
 static const double RHO_GRID[] = { 0, 0.05, 0.15, 0.35 };
 static const double RHO_PRIOR[] = { 0.4, 0.2, 0.2, 0.2 };
 static const double KAPPA_GRID[] = { 0, 40, 12, 5 };
@@ -147,8 +149,9 @@ static int build_grid(kb_model *m, const double *q, size_t nq, const double *e, 
 	for (size_t k = 0; k < nq * ne; k++)
 		gp[k] = gp[k] > 0 ? log(gp[k] / tot) : -INFINITY;
 	free(m->qgrid), free(m->egrid), free(m->gprior), free(m->qpost), free(m->logw);
-	free(m->rw); /* set_floor() makes it again from the new rows */
+	free(m->rw), free(m->wsuf); /* set_floor() makes them again from the new rows */
 	m->qgrid = qg, m->egrid = eg, m->gprior = gp, m->qpost = qp, m->logw = lw, m->rw = NULL;
+	m->wsuf = NULL;
 	m->nq = nq, m->ne = ne;
 	kb_model__groups_dirty(m);
 	m->updated = 0;
@@ -245,7 +248,7 @@ void kb_model_free(kb_model *m)
 	free(m->out.tests), free(m->out.lb), free(m->out.lc);
 	free(m->edge_from), free(m->edge_to), free(m->group), free(m->groups);
 	free(m->untestable), free(m->inert), free(m->qgrid), free(m->egrid), free(m->gprior);
-	free(m->post), free(m->qpost), free(m->logw), free(m->rw);
+	free(m->post), free(m->qpost), free(m->logw), free(m->rw), free(m->wsuf);
 	free(m);
 }
 
@@ -517,6 +520,10 @@ int kb_model_set_grid(kb_model *m, const double *q, size_t nq, const double *eps
 	if (!m || !q || !eps || nq == 0 || neps == 0)
 		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
 				     "model grid needs at least one q and one eps value");
+	if (nq > 256 || neps > 64) /* the sizes kb_model_new() allows */
+		return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,
+				     "model grid of %zu q and %zu eps values is too large; the "
+				     "limits are 256 and 64", nq, neps);
 	for (size_t i = 0; i < nq; i++)
 		if (!(q[i] > 0 && q[i] < 1))
 			return kb_error_setc(KB_EINVAL, KB_ERRCLASS_BISECT,

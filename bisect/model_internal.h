@@ -25,6 +25,9 @@ typedef struct {
 	double *lb;             /* log lik. of the tests if this kernel is buggy, per (rho, mu, kappa) */
 	double *lc;             /* ... if it is clean, per (rho, eps) */
 	int dirty;              /* tests changed since lb/lc were computed */
+	size_t floor_i;         /* the floor lb was computed with (model_post.c group_floor()) */
+	double cx, cn;          /* its target crashes and runs weighed by P(clean) at the last
+				 * update (0 before one), in m->oth_x, m->oth_n */
 } kb_model__group;
 
 /* fix mode's default largest false-crash rate (issue 22): a partial fix that lowers q
@@ -46,6 +49,7 @@ typedef struct {
 /* ... taken at this quantile of eps's posterior: a low estimate, since a floor from an
  * eps the data merely allow would hide a real low-rate culprit (bench/accuracy) */
 #define KB_MODEL__FLOOR_EPS_Q 0.25
+
 
 /* hyper-grid sizes of the over-dispersion and spread of per-kernel rates */
 #define KB_MODEL__MAX_RHO 8
@@ -82,6 +86,10 @@ struct kb_model {
 				 * the rows every likelihood and query uses (set_floor()) */
 	size_t floor_i;         /* q grid points below a buggy kernel's least own rate
 				 * (KB_MODEL__RATE_OVER_EPS x the previous update's eps_lo) */
+	double *wsuf;           /* per row of logw and grid point f: log of the row's weight
+				 * from f on (a row floored at f is logw - wsuf[f]) */
+	double oth_x, oth_n;    /* target crashes and runs of every kernel weighed by P(clean)
+				 * at the last update, and of the good end (group_floor()) */
 	/* results of kb_model_update() */
 	double *post;           /* per node */
 	double post_none;
@@ -108,6 +116,9 @@ void kb_model__groups_dirty(kb_model *m);
 double kb_model__grid_quantile(const double *x, const double *w, size_t n, double quantile);
 /* model_post.c: P(X <= x) for X ~ Binomial(n, p) */
 double kb_model__binom_cdf(unsigned x, unsigned n, double p);
+/* model_post.c: the Clopper-Pearson upper bound of a rate from x events in n trials at
+ * one-sided level alpha (the rate where P(X <= x) = alpha); 1 when n is 0 or x >= n */
+double kb_model__binom_upper(unsigned x, unsigned n, double alpha);
 /* model_post.c: log P(g's tests | the kernel's rate r, a share rho of all-or-nothing
  * tests) */
 double kb_model__tests_ll(const kb_model__group *g, double r, double rho);

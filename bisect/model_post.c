@@ -119,12 +119,38 @@ static double lse(const double *v, size_t n)
 	return mx + log(s);
 }
 
-/* g->lb per (rho, mu, kappa): the kernel is buggy, its own rate drawn around mu;
- * g->lc per (rho, eps): the kernel is clean. */
+/* The least own rate of g's kernel if buggy, as a q grid index: the shared floor
+ * (m->floor_i, set_floor()), or for a kernel with target crashes, if lower, twice the
+ * 95% upper bound of the false-crash rate the other kernels' runs allow (each weighed by
+ * P(clean) at the last update, and the good end's). A buggy kernel crashing at a low
+ * rate of its own, taken for clean, raises eps, and the shared floor with it, until its
+ * own rate is below the floor: it could then never be found buggy, however clean the
+ * other kernels (bench/accuracy/README.md, eighth pass). The bound lowers the floor only
+ * where the others show eps low; while they have few runs the kernel's own crashes are
+ * the best evidence of eps there is (a clean parent with 3% false crashes). */
+static size_t group_floor(const kb_model *m, const kb_model__group *g)
+{
+	double x = m->oth_x - g->cx, n = m->oth_n - g->cn, r;
+	size_t f = 0;
+
+	if (!g->target || !(n >= 1))
+		return m->floor_i;
+	r = KB_MODEL__RATE_OVER_EPS *
+	    kb_model__binom_upper((unsigned)floor((x > 0 ? x : 0) + 0.5),
+				  (unsigned)floor(n + 0.5), 0.05);
+	while (f + 1 < m->nq && m->qgrid[f] < r)
+		f++;
+	return f < m->floor_i ? f : m->floor_i;
+}
+
+/* g->lb per (rho, mu, kappa): the kernel is buggy, its own rate drawn around mu (no
+ * lower than its floor, group_floor()); g->lc per (rho, eps): the kernel is clean.
+ * Only lb again when just the floor moved. */
 static int group_lik(const kb_model *m, kb_model__group *g)
 {
 	size_t nb = m->nr * m->nq * m->nk, nc = m->nr * m->ne;
 	double llq[256], tmp[256];
+	int lc_done = g->lb != NULL;
 
 	if (!g->lb) {
 		g->lb = malloc(nb * sizeof(*g->lb));
@@ -135,9 +161,12 @@ static int group_lik(const kb_model *m, kb_model__group *g)
 			return kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
 		}
 	}
+	if (g->dirty || !lc_done)
+		for (size_t r = 0; r < m->nr; r++)
+			for (size_t e = 0; e < m->ne; e++)
+				g->lc[r * m->ne + e] = tests_ll(g, m->egrid[e], m->rgrid[r]);
+	g->floor_i = group_floor(m, g);
 	for (size_t r = 0; r < m->nr; r++) {
-		for (size_t e = 0; e < m->ne; e++)
-			g->lc[r * m->ne + e] = tests_ll(g, m->egrid[e], m->rgrid[r]);
 		for (size_t i = 0; i < m->nq; i++)
 			llq[i] = tests_ll(g, m->qgrid[i], m->rgrid[r]);
 		for (size_t mu = 0; mu < m->nq; mu++)
@@ -147,10 +176,12 @@ static int group_lik(const kb_model *m, kb_model__group *g)
 					*out = llq[mu];
 					continue;
 				}
-				const double *w = m->rw + (k * m->nq + mu) * m->nq;
-				for (size_t i = 0; i < m->nq; i++)
-					tmp[i] = w[i] + llq[i];
-				*out = lse(tmp, m->nq);
+				/* the row floored at the kernel's floor (never above mu) */
+				size_t row = k * m->nq + mu, lo = g->floor_i < mu ? g->floor_i : mu;
+				const double *w = m->logw + row * m->nq;
+				for (size_t i = lo; i < m->nq; i++)
+					tmp[i - lo] = w[i] + llq[i];
+				*out = lse(tmp, m->nq - lo) - m->wsuf[row * m->nq + lo];
 			}
 		if (m->fix) /* issue 22: rates a partial fix lowered (bisect/model_fix.c) */
 			kb_model__fix_lowered(m, g, r, g->lb);
@@ -246,13 +277,15 @@ static int upd_evidence(kb_model *m, struct upd *u, size_t nc)
 		kb_model__group *gr = &m->groups[g];
 		if (!gr->n_tests)
 			continue;
-		if ((gr->dirty || !gr->lb) && (rc = group_lik(m, gr)) != 0)
+		if ((gr->dirty || !gr->lb || group_floor(m, gr) != gr->floor_i) &&
+		    (rc = group_lik(m, gr)) != 0)
 			return rc;
 		u->ev[u->n_ev++] = gr;
 	}
 	memset(u->ctot, 0, nc * sizeof(*u->ctot));
 	if (m->out.n_tests) {
-		if ((m->out.dirty || !m->out.lb) && (rc = group_lik(m, &m->out)) != 0)
+		if ((m->out.dirty || !m->out.lb || m->out.floor_i != m->floor_i) &&
+		    (rc = group_lik(m, &m->out)) != 0)
 			return rc;
 		if (!m->fix) /* cause mode: the kernels outside are clean */
 			memcpy(u->ctot, m->out.lc, nc * sizeof(*u->ctot));
@@ -429,10 +462,28 @@ static void upd_posterior(kb_model *m, struct pat *tab, size_t mask, const doubl
 	m->post_none /= tot;
 }
 
+/* kb_model_update() step 7: each kernel's target crashes and runs weighed by P(clean),
+ * and their sums with the good end's, for the next update's group_floor() */
+static void upd_others(kb_model *m)
+{
+	m->oth_x = m->out_target, m->oth_n = (double)m->out_target + m->out_clean;
+	for (size_t g = 0; g < m->n_groups; g++)
+		m->groups[g].cx = -1; /* not yet */
+	for (size_t c = 0; c < m->n; c++) {
+		kb_model__group *g = &m->groups[m->group[c]];
+		if (g->cx >= 0)
+			continue;
+		double p = g->target + g->clean ? 1 - kb_model_buggy(m, c) : 0;
+		g->cx = p * g->target, g->cn = p * (g->target + g->clean);
+		m->oth_x += g->cx, m->oth_n += g->cn;
+	}
+}
+
 /* The least own rate of a buggy kernel, KB_MODEL__RATE_OVER_EPS times the previous
  * update's low estimate of eps (eps_lo; 0 before the first update): m->rw gets m->logw's
- * rows without the q grid points below it (never a row's own mu), renormalised. When
- * the floor moves to another grid point every kernel's likelihood is computed again. */
+ * rows without the q grid points below it (never a row's own mu), renormalised, for the
+ * queries; m->wsuf the rows' tail sums, for group_lik(). When a kernel's floor moves to
+ * another grid point (group_floor()) its likelihood is computed again. */
 static int set_floor(kb_model *m)
 {
 	size_t f = 0, nrow = m->nk * m->nq;
@@ -440,6 +491,19 @@ static int set_floor(kb_model *m)
 
 	while (f + 1 < m->nq && m->qgrid[f] < r)
 		f++;
+	if (!m->wsuf) {
+		if (!(m->wsuf = malloc(nrow * m->nq * sizeof(*m->wsuf))))
+			return kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
+		for (size_t row = 0; row < nrow; row++) {
+			const double *w = m->logw + row * m->nq;
+			double *s = m->wsuf + row * m->nq, acc = -INFINITY;
+			for (size_t i = m->nq; i-- > 0;) {
+				double a = acc > w[i] ? acc : w[i], b = acc > w[i] ? w[i] : acc;
+				acc = a == -INFINITY ? a : a + log1p(exp(b - a));
+				s[i] = acc;
+			}
+		}
+	}
 	if (m->rw && f == m->floor_i)
 		return 0;
 	if (!m->rw && !(m->rw = malloc(nrow * m->nq * sizeof(*m->rw))))
@@ -455,8 +519,7 @@ static int set_floor(kb_model *m)
 		for (size_t i = lo; i < m->nq; i++)
 			out[i] -= norm;
 	}
-	kb_model__groups_dirty(m);
-	return 0;
+	return 0; /* each kernel's lb follows its floor (upd_evidence()) */
 }
 
 int kb_model_update(kb_model *m)
@@ -518,6 +581,7 @@ int kb_model_update(kb_model *m)
 	upd_marginals(m, acc, kacc, u.C /* eps marginal, scratch */);
 	upd_posterior(m, tab, mask, pw, slot_of, wtot, maxl);
 	m->updated = 1;
+	upd_others(m);
 out:
 	free(Z), free(slot_of), free(u.ev), free(uni), free(tab), free(pw), free(split);
 	free(buf), free(acc), free(kacc);
@@ -791,6 +855,23 @@ double kb_model__binom_cdf(unsigned x, unsigned n, double p)
 		s += exp(lgamma(n + 1.0) - lgamma(k + 1.0) - lgamma(n - k + 1.0) + k * log(p) +
 			 (n - k) * log1p(-p));
 	return s > 1 ? 1 : s;
+}
+
+double kb_model__binom_upper(unsigned x, unsigned n, double alpha)
+{
+	double lo, hi = 1;
+
+	if (!n || x >= n)
+		return 1;
+	lo = (double)x / n;
+	for (int i = 0; i < 40; i++) {
+		double mid = (lo + hi) / 2;
+		if (kb_model__binom_cdf(x, n, mid) > alpha)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return hi;
 }
 
 double kb_model_buggy_miss(const kb_model *m, size_t node, double q, unsigned min_runs)

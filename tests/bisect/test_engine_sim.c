@@ -238,6 +238,8 @@ static void test_bisect_engine__unsettled_parent_leaves_a_set_and_says_why(void 
 	assert_non_null(strstr(js, "\"why\""));
 	assert_non_null(strstr(js, "\"unsettled\""));
 	assert_non_null(strstr(js, "\"misfit\""));
+	assert_non_null(strstr(js, "\"tests_freeze\""));
+	assert_non_null(strstr(js, "\"confidence_asked\""));
 	free(js);
 	kb_engine_free(e);
 	kb_model_free(m);
