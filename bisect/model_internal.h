@@ -50,7 +50,6 @@ typedef struct {
  * eps the data merely allow would hide a real low-rate culprit (bench/accuracy) */
 #define KB_MODEL__FLOOR_EPS_Q 0.25
 
-
 /* hyper-grid sizes of the over-dispersion and spread of per-kernel rates */
 #define KB_MODEL__MAX_RHO 8
 #define KB_MODEL__MAX_KAPPA 8

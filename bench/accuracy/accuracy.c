@@ -139,7 +139,9 @@ int main(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			printf("usage: kb-accuracy [--trials N] [--shape linear|merges|both] "
-			       "[--q LIST] [--k LIST] [--nmin N] [--nmax N] [--seed S] [--engine-only] [--cond LIST] [--max-rounds N] [--no-prebuild] [--verbose] [--replay SEED:N]\n");
+			       "[--q LIST] [--k LIST] [--nmin N] [--nmax N] [--seed S] [--engine-only] [--cond LIST] [--max-rounds N] [--no-prebuild] [--verbose] [--replay SEED:N]\n"
+			       "  --cond: control, eps1, eps3, drift, aon, burst, all, or a '+'-joined "
+			       "list of eps=R, aon=SHARE, drift=LO:HI, burst=SHARE:RATE\n");
 			return 0;
 		} else if (!strcmp(a, "--verbose")) {
 			verbose = 1;
