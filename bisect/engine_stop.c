@@ -62,21 +62,8 @@ static unsigned clean_tests(const kb_engine *e, size_t node, double eps_hi)
 	return n;
 }
 
-/* The target crashes *t in *n runs of every kernel but node's own, each weighed by the
- * posterior that it is clean, and of the good end (rounded to whole runs; the model
- * keeps the sums, bisect/model_post.c upd_others()). */
-static void others_runs(const kb_engine *e, size_t node, unsigned *t, unsigned *n)
-{
-	const kb_model__group *g = &e->m->groups[e->m->group[node]];
-	double x = e->m->oth_x - g->cx, r = e->m->oth_n - g->cn;
-
-	*t = x > 0 ? (unsigned)floor(x + 0.5) : 0, *n = r > 0 ? (unsigned)floor(r + 0.5) : 0;
-	if (*t > *n)
-		*t = *n;
-}
-
 /* A high estimate of the false-crash rate from every kernel but node's own: the
- * Clopper-Pearson 95% upper bound of their target crashes (others_runs()). A kernel's
+ * Clopper-Pearson 95% upper bound of their target crashes (kb_model__others()). A kernel's
  * crashes cannot be explained by a rate learned from them: a buggy parent taken for
  * clean and tested again and again raises eps until its own crashes look like false
  * ones (bench/accuracy/README.md, seventh pass). 1 when nothing tells. */
@@ -84,7 +71,7 @@ static double eps_others_hi(const kb_engine *e, size_t node)
 {
 	unsigned x, runs;
 
-	others_runs(e, node, &x, &runs);
+	kb_model__others(e->m, &e->m->groups[e->m->group[node]], &x, &runs);
 	return kb_model__binom_upper(x, runs, 0.05);
 }
 

@@ -149,8 +149,8 @@ static int build_grid(kb_model *m, const double *q, size_t nq, const double *e, 
 	for (size_t k = 0; k < nq * ne; k++)
 		gp[k] = gp[k] > 0 ? log(gp[k] / tot) : -INFINITY;
 	free(m->qgrid), free(m->egrid), free(m->gprior), free(m->qpost), free(m->logw);
-	free(m->rw), free(m->wsuf); /* set_floor() makes them again from the new rows */
-	m->qgrid = qg, m->egrid = eg, m->gprior = gp, m->qpost = qp, m->logw = lw, m->rw = NULL;
+	free(m->wsuf); /* set_floor() makes it again from the new rows */
+	m->qgrid = qg, m->egrid = eg, m->gprior = gp, m->qpost = qp, m->logw = lw;
 	m->wsuf = NULL;
 	m->nq = nq, m->ne = ne;
 	kb_model__groups_dirty(m);
@@ -248,7 +248,7 @@ void kb_model_free(kb_model *m)
 	free(m->out.tests), free(m->out.lb), free(m->out.lc);
 	free(m->edge_from), free(m->edge_to), free(m->group), free(m->groups);
 	free(m->untestable), free(m->inert), free(m->qgrid), free(m->egrid), free(m->gprior);
-	free(m->post), free(m->qpost), free(m->logw), free(m->rw), free(m->wsuf);
+	free(m->post), free(m->qpost), free(m->logw), free(m->wsuf);
 	free(m);
 }
 

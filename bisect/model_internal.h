@@ -81,12 +81,10 @@ struct kb_model {
 	double kgrid[KB_MODEL__MAX_KAPPA], kprior[KB_MODEL__MAX_KAPPA];
 	size_t nr, nk;
 	double *logw;           /* [kappa][mu][q_i]: log prior weight of a kernel rate q_i */
-	double *rw;             /* the same without the rates below the floor, renormalised:
-				 * the rows every likelihood and query uses (set_floor()) */
 	size_t floor_i;         /* q grid points below a buggy kernel's least own rate
 				 * (KB_MODEL__RATE_OVER_EPS x the previous update's eps_lo) */
 	double *wsuf;           /* per row of logw and grid point f: log of the row's weight
-				 * from f on (a row floored at f is logw - wsuf[f]) */
+				 * from f on (a row floored at f is logw - wsuf[f]; set_floor()) */
 	double oth_x, oth_n;    /* target crashes and runs of every kernel weighed by P(clean)
 				 * at the last update, and of the good end (group_floor()) */
 	/* results of kb_model_update() */
@@ -115,6 +113,10 @@ void kb_model__groups_dirty(kb_model *m);
 double kb_model__grid_quantile(const double *x, const double *w, size_t n, double quantile);
 /* model_post.c: P(X <= x) for X ~ Binomial(n, p) */
 double kb_model__binom_cdf(unsigned x, unsigned n, double p);
+/* model_post.c: the target crashes *t in *n runs of every kernel but g's, each weighed
+ * by P(clean) at the last update, and of the good end (rounded to whole runs) */
+void kb_model__others(const kb_model *m, const kb_model__group *g, unsigned *t,
+		      unsigned *n);
 /* model_post.c: the Clopper-Pearson upper bound of a rate from x events in n trials at
  * one-sided level alpha (the rate where P(X <= x) = alpha); 1 when n is 0 or x >= n */
 double kb_model__binom_upper(unsigned x, unsigned n, double alpha);

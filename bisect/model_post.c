@@ -119,34 +119,77 @@ static double lse(const double *v, size_t n)
 	return mx + log(s);
 }
 
+/* the first grid point of logw's row `row` a floor at q grid point f leaves (never
+ * above the row's own mu) */
+static size_t floor_lo(const kb_model *m, size_t row, size_t f)
+{
+	size_t mu = row % m->nq;
+
+	return f < mu ? f : mu;
+}
+
+/* log weight of q grid point i in logw's row `row` floored at q grid point f: the row
+ * without the points below the floor, renormalised (m->wsuf, set_floor()) */
+static double floored_w(const kb_model *m, size_t row, size_t f, size_t i)
+{
+	size_t lo = floor_lo(m, row, f);
+
+	return i < lo ? -INFINITY : m->logw[row * m->nq + i] - m->wsuf[row * m->nq + lo];
+}
+
+void kb_model__others(const kb_model *m, const kb_model__group *g, unsigned *t,
+		      unsigned *n)
+{
+	double x = m->oth_x - g->cx, r = m->oth_n - g->cn;
+
+	*t = x > 0 ? (unsigned)floor(x + 0.5) : 0, *n = r > 0 ? (unsigned)floor(r + 0.5) : 0;
+	if (*t > *n)
+		*t = *n;
+}
+
+/* the first q grid index at or above rate r (the last if none) */
+static size_t grid_index(const kb_model *m, double r)
+{
+	size_t f = 0;
+
+	while (f + 1 < m->nq && m->qgrid[f] < r)
+		f++;
+	return f;
+}
+
 /* The least own rate of g's kernel if buggy, as a q grid index: the shared floor
  * (m->floor_i, set_floor()), or for a kernel with target crashes, if lower, twice the
  * 95% upper bound of the false-crash rate the other kernels' runs allow (each weighed by
- * P(clean) at the last update, and the good end's). A buggy kernel crashing at a low
- * rate of its own, taken for clean, raises eps, and the shared floor with it, until its
- * own rate is below the floor: it could then never be found buggy, however clean the
- * other kernels (bench/accuracy/README.md, eighth pass). The bound lowers the floor only
- * where the others show eps low; while they have few runs the kernel's own crashes are
- * the best evidence of eps there is (a clean parent with 3% false crashes). */
-static size_t group_floor(const kb_model *m, const kb_model__group *g)
+ * P(clean) at the last update, and the good end's: kb_model__others()). A buggy kernel
+ * crashing at a low rate of its own, taken for clean, raises eps, and the shared floor
+ * with it, until its own rate is below the floor: it could then never be found buggy,
+ * however clean the other kernels (bench/accuracy/README.md, eighth pass). The bound
+ * lowers the floor only where the others show eps low; while they have few runs the
+ * kernel's own crashes are the best evidence of eps there is (a clean parent with 3%
+ * false crashes). *memo keeps the last counts and their index: the buggy kernels, which
+ * weigh nothing in the others' sums, all share them. */
+static size_t group_floor(const kb_model *m, const kb_model__group *g, unsigned memo[3])
 {
-	double x = m->oth_x - g->cx, n = m->oth_n - g->cn, r;
-	size_t f = 0;
+	unsigned x, n;
+	size_t f;
 
-	if (!g->target || !(n >= 1))
+	if (!g->target)
 		return m->floor_i;
-	r = KB_MODEL__RATE_OVER_EPS *
-	    kb_model__binom_upper((unsigned)floor((x > 0 ? x : 0) + 0.5),
-				  (unsigned)floor(n + 0.5), 0.05);
-	while (f + 1 < m->nq && m->qgrid[f] < r)
-		f++;
+	kb_model__others(m, g, &x, &n);
+	if (!n)
+		return m->floor_i;
+	if (memo[2] && memo[0] == x && memo[1] == n)
+		f = memo[2] - 1;
+	else
+		f = grid_index(m, KB_MODEL__RATE_OVER_EPS * kb_model__binom_upper(x, n, 0.05));
+	memo[0] = x, memo[1] = n, memo[2] = (unsigned)f + 1;
 	return f < m->floor_i ? f : m->floor_i;
 }
 
-/* g->lb per (rho, mu, kappa): the kernel is buggy, its own rate drawn around mu (no
- * lower than its floor, group_floor()); g->lc per (rho, eps): the kernel is clean.
- * Only lb again when just the floor moved. */
-static int group_lik(const kb_model *m, kb_model__group *g)
+/* g->lb per (rho, mu, kappa): the kernel is buggy, its own rate drawn around mu, no
+ * lower than q grid point floor (group_floor()); g->lc per (rho, eps): the kernel is
+ * clean. Only lb again when just the floor moved. */
+static int group_lik(const kb_model *m, kb_model__group *g, size_t floor)
 {
 	size_t nb = m->nr * m->nq * m->nk, nc = m->nr * m->ne;
 	double llq[256], tmp[256];
@@ -165,7 +208,7 @@ static int group_lik(const kb_model *m, kb_model__group *g)
 		for (size_t r = 0; r < m->nr; r++)
 			for (size_t e = 0; e < m->ne; e++)
 				g->lc[r * m->ne + e] = tests_ll(g, m->egrid[e], m->rgrid[r]);
-	g->floor_i = group_floor(m, g);
+	g->floor_i = floor;
 	for (size_t r = 0; r < m->nr; r++) {
 		for (size_t i = 0; i < m->nq; i++)
 			llq[i] = tests_ll(g, m->qgrid[i], m->rgrid[r]);
@@ -176,8 +219,7 @@ static int group_lik(const kb_model *m, kb_model__group *g)
 					*out = llq[mu];
 					continue;
 				}
-				/* the row floored at the kernel's floor (never above mu) */
-				size_t row = k * m->nq + mu, lo = g->floor_i < mu ? g->floor_i : mu;
+				size_t row = k * m->nq + mu, lo = floor_lo(m, row, floor);
 				const double *w = m->logw + row * m->nq;
 				for (size_t i = lo; i < m->nq; i++)
 					tmp[i - lo] = w[i] + llq[i];
@@ -272,20 +314,21 @@ static double pat_joint(const kb_model *m, struct upd *u, const struct pat *p)
 static int upd_evidence(kb_model *m, struct upd *u, size_t nc)
 {
 	int rc;
+	unsigned memo[3] = { 0 };
 
 	for (size_t g = 0; g < m->n_groups; g++) {
 		kb_model__group *gr = &m->groups[g];
 		if (!gr->n_tests)
 			continue;
-		if ((gr->dirty || !gr->lb || group_floor(m, gr) != gr->floor_i) &&
-		    (rc = group_lik(m, gr)) != 0)
+		size_t f = group_floor(m, gr, memo);
+		if ((gr->dirty || !gr->lb || f != gr->floor_i) && (rc = group_lik(m, gr, f)) != 0)
 			return rc;
 		u->ev[u->n_ev++] = gr;
 	}
 	memset(u->ctot, 0, nc * sizeof(*u->ctot));
 	if (m->out.n_tests) {
 		if ((m->out.dirty || !m->out.lb || m->out.floor_i != m->floor_i) &&
-		    (rc = group_lik(m, &m->out)) != 0)
+		    (rc = group_lik(m, &m->out, m->floor_i)) != 0)
 			return rc;
 		if (!m->fix) /* cause mode: the kernels outside are clean */
 			memcpy(u->ctot, m->out.lc, nc * sizeof(*u->ctot));
@@ -480,46 +523,29 @@ static void upd_others(kb_model *m)
 }
 
 /* The least own rate of a buggy kernel, KB_MODEL__RATE_OVER_EPS times the previous
- * update's low estimate of eps (eps_lo; 0 before the first update): m->rw gets m->logw's
- * rows without the q grid points below it (never a row's own mu), renormalised, for the
- * queries; m->wsuf the rows' tail sums, for group_lik(). When a kernel's floor moves to
- * another grid point (group_floor()) its likelihood is computed again. */
+ * update's low estimate of eps (eps_lo; 0 before the first update), as m->floor_i; and,
+ * once per grid, m->wsuf: per row of m->logw and grid point f, the log of the row's
+ * weight from f on, which renormalises a floored row (floored_w()). A kernel's
+ * likelihood is computed again when its floor moves (upd_evidence()). */
 static int set_floor(kb_model *m)
 {
-	size_t f = 0, nrow = m->nk * m->nq;
-	double r = KB_MODEL__RATE_OVER_EPS * m->eps_lo;
+	size_t nrow = m->nk * m->nq;
 
-	while (f + 1 < m->nq && m->qgrid[f] < r)
-		f++;
-	if (!m->wsuf) {
-		if (!(m->wsuf = malloc(nrow * m->nq * sizeof(*m->wsuf))))
-			return kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
-		for (size_t row = 0; row < nrow; row++) {
-			const double *w = m->logw + row * m->nq;
-			double *s = m->wsuf + row * m->nq, acc = -INFINITY;
-			for (size_t i = m->nq; i-- > 0;) {
-				double a = acc > w[i] ? acc : w[i], b = acc > w[i] ? w[i] : acc;
-				acc = a == -INFINITY ? a : a + log1p(exp(b - a));
-				s[i] = acc;
-			}
-		}
-	}
-	if (m->rw && f == m->floor_i)
+	m->floor_i = grid_index(m, KB_MODEL__RATE_OVER_EPS * m->eps_lo);
+	if (m->wsuf)
 		return 0;
-	if (!m->rw && !(m->rw = malloc(nrow * m->nq * sizeof(*m->rw))))
+	if (!(m->wsuf = malloc(nrow * m->nq * sizeof(*m->wsuf))))
 		return kb_error_set(KB_ERRCLASS_OS, "out of memory updating the model");
-	m->floor_i = f;
 	for (size_t row = 0; row < nrow; row++) {
 		const double *w = m->logw + row * m->nq;
-		double *out = m->rw + row * m->nq, norm;
-		size_t mu = row % m->nq, lo = f < mu ? f : mu;
-		for (size_t i = 0; i < m->nq; i++)
-			out[i] = i < lo ? -INFINITY : w[i];
-		norm = lse(out, m->nq);
-		for (size_t i = lo; i < m->nq; i++)
-			out[i] -= norm;
+		double *s = m->wsuf + row * m->nq, acc = -INFINITY;
+		for (size_t i = m->nq; i-- > 0;) { /* log(exp(acc) + exp(w[i])), from the end */
+			double a = acc > w[i] ? acc : w[i], b = acc > w[i] ? w[i] : acc;
+			acc = a == -INFINITY ? a : a + log1p(exp(b - a));
+			s[i] = acc;
+		}
 	}
-	return 0; /* each kernel's lb follows its floor (upd_evidence()) */
+	return 0;
 }
 
 int kb_model_update(kb_model *m)
@@ -783,11 +809,12 @@ double kb_model_test_clarity(const kb_model *m, size_t node, unsigned runs)
 	/* given that this kernel is buggy: each spread weighed by how well it explains the
 	 * kernel's own tests, and the kernel's rate by its tests under that spread */
 	for (size_t k = 0; k < m->nk; k++) {
-		const double *w = m->rw + (k * m->nq + mu) * m->nq;
-		double mx = -INFINITY, s = 0, p = 0;
-		for (size_t i = 0; i < m->nq; i++)
+		double w[256], mx = -INFINITY, s = 0, p = 0;
+		for (size_t i = 0; i < m->nq; i++) {
+			w[i] = floored_w(m, k * m->nq + mu, m->floor_i, i);
 			if (w[i] + ll[i] > mx)
 				mx = w[i] + ll[i];
+		}
 		if (mx == -INFINITY || !(m->kpost[k] > 0)) {
 			lk[k] = -INFINITY, pk[k] = 0;
 			continue;
@@ -821,12 +848,13 @@ double kb_model_kernel_rate_quantile(const kb_model *m, double quantile)
 	for (size_t k = 0; k < m->nk; k++)
 		for (size_t mu = 0; mu < m->nq; mu++) {
 			double wk = m->kpost[k] * m->qpost[mu];
-			const double *w = m->rw + (k * m->nq + mu) * m->nq;
 			if (!(wk > 1e-12))
 				continue;
-			for (size_t i = 0; i < m->nq; i++)
-				if (w[i] > -INFINITY)
-					p[i] += wk * exp(w[i]);
+			for (size_t i = 0; i < m->nq; i++) {
+				double w = floored_w(m, k * m->nq + mu, m->floor_i, i);
+				if (w > -INFINITY)
+					p[i] += wk * exp(w);
+			}
 		}
 	return kb_model__grid_quantile(m->qgrid, p, m->nq, quantile);
 }

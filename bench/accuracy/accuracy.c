@@ -49,69 +49,52 @@ static const char *const conds[] = { "control", "eps1", "eps3", "drift", "aon", 
 #define N_CONDS (sizeof(conds) / sizeof(conds[0]))
 #define MAX_CONDS 16
 
-/* 1 when name is a named condition or a '+'-joined list of eps=R, aon=S, drift=LO:HI
- * (each buggy kernel's rate from LO q to HI q), burst=SHARE:RATE; else 0 */
-static int cond_valid(const char *name)
+/* Put condition n's misbehaviour of the reproducer on top of o's defaults: a named
+ * condition, or a '+'-joined list of eps=R, aon=S, drift=LO:HI (each buggy kernel's rate
+ * from LO q to HI q, at most 1), burst=SHARE:RATE. 0, or -1 when n is none of these
+ * (o then half set: check with a scratch copy first). */
+static int apply_cond(kb_sim_opts *o, const char *n)
 {
-	char *dup = strdup(name), *save = NULL;
-	int ok = dup && *name;
+	int all = !strcmp(n, "all"), ok = 0;
+	char *dup, *save = NULL;
 
 	for (size_t i = 0; i < N_CONDS; i++)
-		if (!strcmp(conds[i], name)) {
-			free(dup);
-			return 1;
+		ok |= !strcmp(conds[i], n);
+	if (ok) {
+		if (!strcmp(n, "eps1") || all)
+			o->eps = 0.01;
+		if (!strcmp(n, "eps3"))
+			o->eps = 0.03;
+		if (!strcmp(n, "drift") || all) {
+			o->q_min = o->q / 4;
+			o->q_max = 2 * o->q < 1 ? 2 * o->q : 1;
 		}
-	for (char *t = ok ? strtok_r(dup, "+", &save) : NULL; t; t = strtok_r(NULL, "+", &save)) {
+		if (!strcmp(n, "aon") || all)
+			o->aon_share = 0.3;
+		if (!strcmp(n, "burst") || all)
+			o->burst_share = 0.2, o->burst_infra = 0.6;
+		return 0;
+	}
+	if (!*n || !(dup = strdup(n)))
+		return -1;
+	ok = 1;
+	for (char *t = strtok_r(dup, "+", &save); t && ok; t = strtok_r(NULL, "+", &save)) {
 		double a = 0, b = 0;
 		char c;
-		if (sscanf(t, "eps=%lf%c", &a, &c) == 1 || sscanf(t, "aon=%lf%c", &a, &c) == 1)
-			ok &= a >= 0 && a < 1;
-		else if (sscanf(t, "drift=%lf:%lf%c", &a, &b, &c) == 2)
-			ok &= a > 0 && a <= b;
-		else if (sscanf(t, "burst=%lf:%lf%c", &a, &b, &c) == 2)
-			ok &= a > 0 && a <= 1 && b > 0 && b <= 1;
+		if (sscanf(t, "eps=%lf%c", &a, &c) == 1 && a >= 0 && a < 1)
+			o->eps = a;
+		else if (sscanf(t, "aon=%lf%c", &a, &c) == 1 && a >= 0 && a < 1)
+			o->aon_share = a;
+		else if (sscanf(t, "drift=%lf:%lf%c", &a, &b, &c) == 2 && a > 0 && a <= b)
+			o->q_min = a * o->q, o->q_max = b * o->q < 1 ? b * o->q : 1;
+		else if (sscanf(t, "burst=%lf:%lf%c", &a, &b, &c) == 2 && a > 0 && a <= 1 &&
+			 b > 0 && b <= 1)
+			o->burst_share = a, o->burst_infra = b;
 		else
 			ok = 0;
 	}
 	free(dup);
-	return ok;
-}
-
-/* the reproducer's misbehaviour of condition n (cond_valid()) on top of the defaults */
-static void apply_cond(kb_sim_opts *o, const char *n)
-{
-	int all = !strcmp(n, "all");
-
-	if (strchr(n, '=')) {
-		char *dup = strdup(n), *save = NULL;
-		for (char *t = dup ? strtok_r(dup, "+", &save) : NULL; t;
-		     t = strtok_r(NULL, "+", &save)) {
-			double a = 0, b = 0;
-			if (sscanf(t, "eps=%lf", &a) == 1)
-				o->eps = a;
-			else if (sscanf(t, "aon=%lf", &a) == 1)
-				o->aon_share = a;
-			else if (sscanf(t, "drift=%lf:%lf", &a, &b) == 2)
-				o->q_min = a * o->q, o->q_max = b * o->q < 1 ? b * o->q : 1;
-			else if (sscanf(t, "burst=%lf:%lf", &a, &b) == 2)
-				o->burst_share = a, o->burst_infra = b;
-		}
-		free(dup);
-		return;
-	}
-
-	if (!strcmp(n, "eps1") || all)
-		o->eps = 0.01;
-	if (!strcmp(n, "eps3"))
-		o->eps = 0.03;
-	if (!strcmp(n, "drift") || all) {
-		o->q_min = o->q / 4;
-		o->q_max = 2 * o->q < 1 ? 2 * o->q : 1;
-	}
-	if (!strcmp(n, "aon") || all)
-		o->aon_share = 0.3;
-	if (!strcmp(n, "burst") || all)
-		o->burst_share = 0.2, o->burst_infra = 0.6;
+	return ok ? 0 : -1;
 }
 
 struct acc {
@@ -182,7 +165,8 @@ int main(int argc, char **argv)
 			cond_arg = strdup(v);
 			ncl = 0;
 			for (char *t = strtok_r(cond_arg, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-				if (!cond_valid(t) || ncl == MAX_CONDS) {
+				kb_sim_opts scratch = { .q = 0.5 };
+				if (apply_cond(&scratch, t) || ncl == MAX_CONDS) {
 					fprintf(stderr, "kb-accuracy: unknown condition '%s' (or more than "
 						"%d); use control, eps1, eps3, drift, aon, burst, all, or "
 						"a '+'-joined list of eps=R, aon=S, drift=LO:HI, "
