@@ -498,9 +498,9 @@ static void engine_on(const kb_sim_opts *so, struct seen *w, kb_bisect_result *r
 }
 
 /* Where the data show the reproducer or its host misbehaving (infra errors in bursts,
- * false target crashes not excluded, tests that freeze), the culprit is named only at a higher confidence,
- * 1 - (1 - 0.99) / 4 (the posterior is 3-5x overconfident there, bench/accuracy); where
- * nothing does, the confidence stays 0.99. */
+ * false target crashes not excluded, tests that freeze), the culprit is named only at a
+ * higher confidence, 1 - (1 - 0.99) / 4 (the posterior is 3-5x overconfident there,
+ * bench/accuracy); where nothing does, the confidence stays 0.99. */
 static void test_bisect_engine__asks_more_of_a_misbehaving_reproducer(void **state)
 {
 	struct {
