@@ -3,8 +3,8 @@
  * and per test, the hyper-grid (mean rate mu, spread kappa, all-or-nothing share rho,
  * false-crash rate eps).
  * Owns: the ancestor closure (bitset rows), signature groups and their tests, the grids.
- * Not: the posterior and its queries (bisect/model_post.c), choosing tests or stopping
- * (bisect/engine.c), classifying runs (the engine).
+ * Not: the posterior and its queries (bisect/model_post.c, bisect/model_rates.c),
+ * choosing tests or stopping (bisect/engine.c), classifying runs (the engine).
  */
 #include <math.h>
 #include <stdlib.h>
