@@ -41,7 +41,7 @@ typedef struct {
 /* a buggy kernel's own rate is at least this many times the false-crash rate (as the
  * mean rate is at least Q_OVER_EPS times it, bisect/model.c): a kernel crashing less
  * often than that cannot be told from a clean one by any number of runs (settable with
- * -D to measure without it, as bench/accuracy/README.md does) */
+ * -D to measure without it, as bench/accuracy/issue19/pass6.md does) */
 #ifndef KB_MODEL__RATE_OVER_EPS
 #define KB_MODEL__RATE_OVER_EPS 2.0
 #endif

@@ -163,7 +163,7 @@ static size_t grid_index(const kb_model *m, double r)
  * P(clean) at the last update, and the good end's: kb_model__others()). A buggy kernel
  * crashing at a low rate of its own, taken for clean, raises eps, and the shared floor
  * with it, until its own rate is below the floor: it could then never be found buggy,
- * however clean the other kernels (bench/accuracy/README.md, eighth pass). The bound
+ * however clean the other kernels (bench/accuracy/issue19/pass8.md). The bound
  * lowers the floor only where the others show eps low; while they have few runs the
  * kernel's own crashes are the best evidence of eps there is (a clean parent with 3%
  * false crashes). *memo keeps the last counts and their index: the buggy kernels, which
