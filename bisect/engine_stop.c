@@ -26,8 +26,8 @@
 #define MISFIT_RHO_P 0.9 /* ... this much at this posterior probability */
 /* the miss (1 - confidence) asked of a culprit is divided by this when misfit_seen(): the
  * measured overconfidence of the posterior under such reproducers (3-5x, all at once in
- * bench/accuracy/README.md) */
-#ifndef MISFIT_TEMPER /* settable with -D to measure another (bench/accuracy/README.md) */
+ * bench/accuracy/issue19/pass7.md) */
+#ifndef MISFIT_TEMPER /* settable with -D to measure another (bench/accuracy/issue19/pass7.md) */
 #define MISFIT_TEMPER 4.0
 #endif
 
@@ -66,7 +66,7 @@ static unsigned clean_tests(const kb_engine *e, size_t node, double eps_hi)
  * Clopper-Pearson 95% upper bound of their target crashes (kb_model__others()). A kernel's
  * crashes cannot be explained by a rate learned from them: a buggy parent taken for
  * clean and tested again and again raises eps until its own crashes look like false
- * ones (bench/accuracy/README.md, seventh pass). 1 when nothing tells. */
+ * ones (bench/accuracy/issue19/pass7.md). 1 when nothing tells. */
 static double eps_others_hi(const kb_engine *e, size_t node)
 {
 	unsigned x, runs;
@@ -199,7 +199,7 @@ static double h2(double p)
  * tests, a kernel buggy or clean at even odds) against the same test without false
  * crashes or frozen outcomes. Under 3% false crashes at q = 0.2 a test tells ~0.3 bit
  * instead of ~1: a bisection needs about 3 times the rounds, and 60 rounds ended a fifth
- * of them with a set (bench/accuracy/README.md, fifth pass). Recomputed each round from
+ * of them with a set (bench/accuracy/issue19/pass5.md). Recomputed each round from
  * the posterior; where nothing is misspecified a test tells ~0.9 bit (60-70 rounds, and
  * such bisections end in 15-20). Fix mode keeps BUDGET_ROUNDS. */
 unsigned kb_engine__budget(const kb_engine *e)

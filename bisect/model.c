@@ -3,8 +3,8 @@
  * and per test, the hyper-grid (mean rate mu, spread kappa, all-or-nothing share rho,
  * false-crash rate eps).
  * Owns: the ancestor closure (bitset rows), signature groups and their tests, the grids.
- * Not: the posterior and its queries (bisect/model_post.c), choosing tests or stopping
- * (bisect/engine.c), classifying runs (the engine).
+ * Not: the posterior and its queries (bisect/model_post.c, bisect/model_rates.c),
+ * choosing tests or stopping (bisect/engine.c), classifying runs (the engine).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -47,7 +47,7 @@
  * concentration of each buggy kernel's own rate around the mean (0: one rate for all;
  * 5: rates from about mu/4 to 2 mu are common). Priors favour the simple case; the
  * data move them (an all-crash test at q = 0.5 is 100x likelier with rho = 0.3). A rho
- * of 0.6 was tried (bench/accuracy/README.md, eighth pass): better where half the tests
+ * of 0.6 was tried (bench/accuracy/issue19/pass8.md): better where half the tests
  * freeze, worse at 30% with its prior taken from 0.35, and a cost in control. */
 static const double RHO_GRID[] = { 0, 0.05, 0.15, 0.35 };
 static const double RHO_PRIOR[] = { 0.4, 0.2, 0.2, 0.2 };

@@ -41,7 +41,7 @@ typedef struct {
 /* a buggy kernel's own rate is at least this many times the false-crash rate (as the
  * mean rate is at least Q_OVER_EPS times it, bisect/model.c): a kernel crashing less
  * often than that cannot be told from a clean one by any number of runs (settable with
- * -D to measure without it, as bench/accuracy/README.md does) */
+ * -D to measure without it, as bench/accuracy/issue19/pass6.md does) */
 #ifndef KB_MODEL__RATE_OVER_EPS
 #define KB_MODEL__RATE_OVER_EPS 2.0
 #endif
@@ -108,16 +108,19 @@ static inline const uint64_t *kb_model__row(const kb_model *m, size_t c)
 
 /* model.c: forget every kernel's cached likelihoods (the grids or the rate rows changed) */
 void kb_model__groups_dirty(kb_model *m);
-/* model_post.c: the first of the n points x (ascending) where the cumulative weight w
+/* model_post.c: log weight of q grid point i in logw's row `row` floored at q grid
+ * point f (the row without the points below the floor, renormalised) */
+double kb_model__floored_w(const kb_model *m, size_t row, size_t f, size_t i);
+/* model_rates.c: the first of the n points x (ascending) where the cumulative weight w
  * (not normalised) reaches quantile of the total; the last point if none does */
 double kb_model__grid_quantile(const double *x, const double *w, size_t n, double quantile);
-/* model_post.c: P(X <= x) for X ~ Binomial(n, p) */
+/* model_rates.c: P(X <= x) for X ~ Binomial(n, p) */
 double kb_model__binom_cdf(unsigned x, unsigned n, double p);
 /* model_post.c: the target crashes *t in *n runs of every kernel but g's, each weighed
  * by P(clean) at the last update, and of the good end (rounded to whole runs) */
 void kb_model__others(const kb_model *m, const kb_model__group *g, unsigned *t,
 		      unsigned *n);
-/* model_post.c: the Clopper-Pearson upper bound of a rate from x events in n trials at
+/* model_rates.c: the Clopper-Pearson upper bound of a rate from x events in n trials at
  * one-sided level alpha (the rate where P(X <= x) = alpha); 1 when n is 0 or x >= n */
 double kb_model__binom_upper(unsigned x, unsigned n, double alpha);
 /* model_post.c: log P(g's tests | the kernel's rate r, a share rho of all-or-nothing
