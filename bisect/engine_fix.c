@@ -103,7 +103,7 @@ size_t kb_engine__evidence_gap_fix(const kb_engine *e, size_t top, size_t *need,
 				   const char **why)
 {
 	size_t n = 0, np = kb_model_n_parents(e->m, top);
-	double eps_hi, q_lo, q_frz;
+	double eps_hi, q_frz = kb_engine__frozen_rate(e);
 	const char *w = NULL;
 	static const char *const short_why[] = {
 		NULL,
@@ -117,10 +117,6 @@ size_t kb_engine__evidence_gap_fix(const kb_engine *e, size_t top, size_t *need,
 	int sh;
 
 	kb_model_misfit(e->m, &eps_hi, NULL, NULL);
-	q_lo = kb_model_kernel_rate_quantile(e->m, 0.05);
-	q_frz = 1 - pow(PARENT_MISS, 1.0 / (6 * e->opt.runs_per_test));
-	if (q_lo > q_frz)
-		q_frz = q_lo;
 	if (e->rec[top].built < 0)
 		w = "the fix's own kernel cannot be tested (build or boot failed)", need[n++] = top;
 	else if (lowered_short(e, top))

@@ -155,10 +155,15 @@ size_t kb_engine__prefetch_n(const kb_engine *e);
 int kb_engine__choose(kb_engine *e, kb_engine_request *rq, size_t *n_rq, size_t *pre,
 		      size_t *n_pre);
 
+/* engine_stop.c: the rate of a buggy kernel the frozen-test check assumes: the low end
+ * (5% quantile) of a kernel's own rate, no lower than the rate kb_engine__clean_needed()'s
+ * cap covers */
+double kb_engine__frozen_rate(const kb_engine *e);
 /* engine_stop.c: why node's clean evidence is short of what the stop rule asks of a kernel
  * said to be clean (a cause's parent, a fix): 0 enough, 1 too few clean runs, 2 not
  * from two separately booted tests, 3 target crashes beyond false ones, 4 could be
- * frozen tests; eps_hi and q_frz as in kb_engine__evidence_gap() */
+ * frozen tests at a buggy rate q_frz (kb_engine__frozen_rate()); eps_hi as in
+ * kb_engine__evidence_gap() */
 int kb_engine__clean_short(const kb_engine *e, size_t node, double eps_hi, double q_frz);
 /* engine_stop.c: the confidence a culprit must reach now: opt.confidence, or a higher one
  * while the data say the reproducer misbehaves (logged the first time) */

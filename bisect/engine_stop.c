@@ -3,7 +3,7 @@
  * named (the posterior's confidence and the direct evidence asked of it and its
  * parents), when to stop with a credible set instead, the round budget.
  * Owns: kb_engine__check_stop(), kb_engine__evidence_gap(), kb_engine__budget(),
- * kb_engine__clean_short().
+ * kb_engine__clean_short(), kb_engine__frozen_rate().
  * Not: the posterior (bisect/model_post.c), fix mode's evidence (bisect/engine_fix.c),
  * the choice of the next tests (bisect/engine_choose.c).
  */
@@ -105,20 +105,24 @@ static int crashes_unexplained(const kb_engine *e, size_t node, unsigned t, unsi
  * gets the first reason (may be NULL). 0: top can be named. */
 size_t kb_engine__evidence_gap(const kb_engine *e, size_t top, size_t *need, const char **why)
 {
-	unsigned t, c, tt;
+	static const char *const short_why[] = {
+		NULL,
+		"a parent has too few clean runs",
+		"a parent's clean evidence does not come from two separately booted tests with N/2 "
+		"clean runs each",
+		"a parent's target crashes are more than false crashes explain",
+		"a parent's clean tests could each be one frozen outcome of a buggy kernel "
+		"(all-or-nothing tests): one more boot is asked",
+	};
+	unsigned t, tt;
 	size_t n = 0, np = kb_model_n_parents(e->m, top);
-	double eps_hi, q_lo, q_frz;
+	double eps_hi, q_frz;
 	const char *w = NULL;
 
 	if (e->opt.fix)
 		return kb_engine__evidence_gap_fix(e, top, need, why);
 	kb_model_misfit(e->m, &eps_hi, NULL, NULL);
-	q_lo = kb_model_kernel_rate_quantile(e->m, 0.05);
-	/* no lower than the rate kb_engine__clean_needed()'s cap still covers: a buggy kernel rarer
-	 * than that passes its clean runs too */
-	q_frz = 1 - pow(PARENT_MISS, 1.0 / (6 * e->opt.runs_per_test));
-	if (q_lo > q_frz)
-		q_frz = q_lo;
+	q_frz = kb_engine__frozen_rate(e);
 	kb_model_evidence(e->m, top, &t, NULL, NULL);
 	kb_model_tests(e->m, top, NULL, NULL, &tt);
 	if (t == 0)
@@ -128,26 +132,12 @@ size_t kb_engine__evidence_gap(const kb_engine *e, size_t top, size_t *need, con
 		    "of two tests", need[n++] = top;
 	for (size_t i = 0; i < np && n < MAX_GAPS; i++) {
 		size_t par = kb_model_parent(e->m, top, i);
-		const char *pw = NULL;
-		if (e->rec[par].built < 0)
+		int sh;
+		if (e->rec[par].built < 0 || !(sh = kb_engine__clean_short(e, par, eps_hi, q_frz)))
 			continue;
-		kb_model_evidence(e->m, par, &t, &c, NULL);
-		if (c < kb_engine__clean_needed(e))
-			pw = "a parent has too few clean runs";
-		else if (clean_tests(e, par, eps_hi) < PARENT_TESTS)
-			pw = "a parent's clean evidence does not come from two separately booted tests "
-			     "with N/2 clean runs each";
-		else if (crashes_unexplained(e, par, t, c, eps_hi))
-			pw = "a parent's target crashes are more than false crashes explain";
-		else if (kb_model_buggy_miss(e->m, par, q_frz, (e->opt.runs_per_test + 1) / 2) >
-			 FROZEN_MISS)
-			pw = "a parent's clean tests could each be one frozen outcome of a buggy "
-			     "kernel (all-or-nothing tests): one more boot is asked";
-		if (pw) {
-			need[n++] = par;
-			if (!w)
-				w = pw;
-		}
+		need[n++] = par;
+		if (!w)
+			w = short_why[sh];
 	}
 	if (why)
 		*why = w;
@@ -187,11 +177,6 @@ static void stop_unsettled(kb_engine *e, const size_t *need, size_t n_need, cons
 	kb_engine__log(e, "unsettled: the top commit holds the confidence but %s", e->why);
 }
 
-static double h2(double p)
-{
-	return p <= 0 || p >= 1 ? 0 : -(p * log2(p) + (1 - p) * log2(1 - p));
-}
-
 /* The round budget (issue 19). Given (--max-rounds): that. By default BUDGET_ROUNDS,
  * stretched (at most BUDGET_STRETCH times) by how much less than a clear verdict one test
  * now tells: the bits a test of this round's runs carries on "buggy or clean" (crash
@@ -217,8 +202,7 @@ unsigned kb_engine__budget(const kb_engine *e)
 	double pb0 = 1 - pow(1 - q, runs);
 	double pb = 1 - (rho * (1 - q) + (1 - rho) * pow(1 - q, runs));
 	double pc = 1 - (rho * (1 - eps) + (1 - rho) * pow(1 - eps, runs));
-	double ideal = h2(0.5 * pb0) - 0.5 * h2(pb0);
-	double now = h2(0.5 * pb + 0.5 * pc) - 0.5 * h2(pb) - 0.5 * h2(pc);
+	double ideal = kb_model__even_info(pb0, 0), now = kb_model__even_info(pb, pc);
 	double stretch = now > 0 && ideal > now ? ideal / now : 1;
 	if (stretch > BUDGET_STRETCH || !(now > 0))
 		stretch = BUDGET_STRETCH;
@@ -330,6 +314,16 @@ void kb_engine__check_stop(kb_engine *e)
 	if (n_need && e->stop == KB_STOP_RUNNING) /* say why a confident top is not named yet */
 		kb_engine__log(e, "%s holds the confidence (%.4f) but %s: testing %zu more",
 			       kb_engine_node_name(e, top), p, why, n_need);
+}
+
+double kb_engine__frozen_rate(const kb_engine *e)
+{
+	double q_lo = kb_model_kernel_rate_quantile(e->m, 0.05);
+	/* no lower than the rate kb_engine__clean_needed()'s cap still covers: a buggy kernel
+	 * rarer than that passes its clean runs too */
+	double q_cap = 1 - pow(PARENT_MISS, 1.0 / (6 * e->opt.runs_per_test));
+
+	return q_lo > q_cap ? q_lo : q_cap;
 }
 
 int kb_engine__clean_short(const kb_engine *e, size_t node, double eps_hi, double q_frz)

@@ -57,6 +57,11 @@ static double h2(double p)
 	return p <= 0 || p >= 1 ? 0 : -(p * log2(p) + (1 - p) * log2(1 - p));
 }
 
+double kb_model__even_info(double pb, double pc)
+{
+	return h2(0.5 * pb + 0.5 * pc) - 0.5 * h2(pb) - 0.5 * h2(pc);
+}
+
 double kb_model_test_clarity(const kb_model *m, size_t node, unsigned runs)
 {
 	const kb_model__group *g;
@@ -105,7 +110,7 @@ double kb_model_test_clarity(const kb_model *m, size_t node, unsigned runs)
 	}
 	pb /= sk;
 	pc = 1 - (rho * (1 - e) + (1 - rho) * pow(1 - e, runs));
-	return h2(0.5 * pb + 0.5 * pc) - 0.5 * h2(pb) - 0.5 * h2(pc);
+	return kb_model__even_info(pb, pc);
 }
 
 double kb_model_kernel_rate_quantile(const kb_model *m, double quantile)

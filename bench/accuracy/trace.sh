@@ -7,8 +7,8 @@
 # Runs BUILD's kb-accuracy on linear histories (--shape linear --engine-only, plus the
 # options given) with KB_SIM_DEBUG_LOG=1 and reads the engine's log of every bisection
 # that named a culprit. Per bisection, on average: rounds and tests; tests of the named
-# culprit's parent (on linear histories its number minus one); tests after the top first
-# reached 0.9, by what they tested (the parent, a commit below it, the culprit, one
+# culprit's parent (on linear histories its number minus one); tests run while the top
+# stood at 0.9 or more, by what they tested (the parent, a commit below it, the culprit, one
 # above); bisections in which the stop rule asked one more boot of a parent whose clean
 # tests could be frozen ones (FROZEN_MISS); rounds that took longer than the usual one
 # (the most common round time: they waited for a build). Issue 19, ninth pass
@@ -35,7 +35,7 @@ function secs(s,   t) {
 	if (match(s, /[0-9]+s/)) t += substr(s, RSTART, RLENGTH - 1)
 	return t
 }
-function flush(   i, c, k, p) {
+function flush(   i, c, k) {
 	if (!named) { reset(); return }
 	n++
 	c = named
@@ -50,7 +50,8 @@ function flush(   i, c, k, p) {
 		}
 	}
 	frozen += asked_frozen > 0
-	for (i = 1; i <= nd; i++) { dur[d[i]]++; all_d[++nall] = d[i] }
+	for (i = 1; i <= nd; i++)
+		dur[d[i]]++
 	reset()
 }
 function reset() { named = 0; nt = 0; nd = 0; asked_frozen = 0; lastp = 0; last_el = 0 }
@@ -78,11 +79,13 @@ END {
 	if (!n) { print "no bisection named a culprit"; exit 1 }
 	mode = 0
 	for (t in dur) if (!mode || dur[t] > dur[mode]) mode = t + 0
-	for (i = 1; i <= nall; i++) slow += all_d[i] > mode
+	for (t in dur)
+		if (t + 0 > mode)
+			slow += dur[t]
 	printf "bisections that named a culprit: %d\n", n
 	printf "rounds per bisection: %.2f, tests %.2f\n", rounds / n, tests / n
 	printf "tests of the named culprit'"'"'s parent: %.2f\n", parent / n
-	printf "tests after the top first reached 0.9: parent %.2f, below it %.2f, " \
+	printf "tests while the top stood at 0.9 or more: parent %.2f, below it %.2f, " \
 	       "culprit %.2f, above %.2f\n", late["parent"] / n, late["below"] / n,
 	       late["culprit"] / n, late["above"] / n
 	printf "bisections in which a frozen-test check asked one more boot: %d of %d\n", frozen, n
