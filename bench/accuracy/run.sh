@@ -12,6 +12,8 @@
 # drift, aon, burst, all; see kb-accuracy --help and README.md); wrong% is the share of
 # trials naming a single wrong culprit at the engine's confidence (KB_ACC_CONDS=LIST: only
 # those conditions).
+# KB_ACC_SEED=S: other histories and noise (kb-accuracy --seed S, for the baseline too):
+# a rule tuned on the default histories must hold on others (issue 19, pass10.md).
 # With "misspec BASE_BUILD" also the control rows of another build's kb-accuracy (e.g. the
 # engine before issue 19: same histories and noise, its own defaults) and, per row, the
 # wall-time ratio of this build's control row to that one (issue 19: <= 1.15).
@@ -26,11 +28,19 @@ bin="$build/bench/kb-accuracy"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 args=()
+seed=()
+if [ -n "${KB_ACC_SEED:-}" ]; then
+	case $KB_ACC_SEED in
+	*[!0-9]*) echo "run.sh: KB_ACC_SEED must be a number, not '$KB_ACC_SEED'" >&2; exit 2 ;;
+	esac
+	seed=(--seed "$KB_ACC_SEED")
+fi
 if [ "$mode" = misspec ]; then
+	# shellcheck disable=SC2054 # commas: kb-accuracy's lists
 	args=(--engine-only --q 0.5,0.2 --k 1,4 --cond "${KB_ACC_CONDS:-control,eps1,eps3,drift,aon,burst,all}")
 fi
-"$bin" --trials "$trials" --shape linear --verbose "${args[@]}" >"$out/linear" 2>"$out/linear.miss" &
-"$bin" --trials "$trials" --shape merges --verbose "${args[@]}" >"$out/merges" 2>"$out/merges.miss" &
+"$bin" --trials "$trials" "${seed[@]}" --shape linear --verbose "${args[@]}" >"$out/linear" 2>"$out/linear.miss" &
+"$bin" --trials "$trials" "${seed[@]}" --shape merges --verbose "${args[@]}" >"$out/merges" 2>"$out/merges.miss" &
 wait
 cat "$out/linear"
 tail -n +2 "$out/merges"
@@ -41,7 +51,7 @@ if [ "$mode" = misspec ] && [ -n "$base" ]; then
 	bbin="$base/bench/kb-accuracy"
 	[ -x "$bbin" ] || { echo "run.sh: no '$bbin'; build the baseline first" >&2; exit 1; }
 	for s in linear merges; do
-		"$bbin" --trials "$trials" --shape $s --engine-only --q 0.5,0.2 --k 1,4 \
+		"$bbin" --trials "$trials" "${seed[@]}" --shape $s --engine-only --q 0.5,0.2 --k 1,4 \
 			>"$out/base.$s" 2>/dev/null &
 	done
 	wait
