@@ -200,8 +200,8 @@ unsigned kb_engine__budget(const kb_engine *e)
 		return e->opt.max_rounds;
 	runs = kb_engine__runs_now(e);
 	double pb0 = 1 - pow(1 - q, runs);
-	double pb = 1 - (rho * (1 - q) + (1 - rho) * pow(1 - q, runs));
-	double pc = 1 - (rho * (1 - eps) + (1 - rho) * pow(1 - eps, runs));
+	double pb = 1 - kb_model__clean_test_p(q, rho, runs);
+	double pc = 1 - kb_model__clean_test_p(eps, rho, runs);
 	double ideal = kb_model__even_info(pb0, 0), now = kb_model__even_info(pb, pc);
 	double stretch = now > 0 && ideal > now ? ideal / now : 1;
 	if (stretch > BUDGET_STRETCH || !(now > 0))

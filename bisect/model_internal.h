@@ -114,6 +114,9 @@ double kb_model__floored_w(const kb_model *m, size_t row, size_t f, size_t i);
 /* model_rates.c: the first of the n points x (ascending) where the cumulative weight w
  * (not normalised) reaches quantile of the total; the last point if none does */
 double kb_model__grid_quantile(const double *x, const double *w, size_t n, double quantile);
+/* model_rates.c: P(a test of `runs` runs shows no target crash) at a per-run rate `rate`
+ * when a share rho of tests is all-or-nothing (one draw for all its runs) */
+double kb_model__clean_test_p(double rate, double rho, unsigned runs);
 /* model_rates.c: the bits a test's outcome carries on "buggy or clean", at even odds,
  * when a buggy kernel shows the crash with probability pb and a clean one with pc */
 double kb_model__even_info(double pb, double pc);

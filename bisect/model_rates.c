@@ -57,6 +57,11 @@ static double h2(double p)
 	return p <= 0 || p >= 1 ? 0 : -(p * log2(p) + (1 - p) * log2(1 - p));
 }
 
+double kb_model__clean_test_p(double rate, double rho, unsigned runs)
+{
+	return rho * (1 - rate) + (1 - rho) * pow(1 - rate, runs);
+}
+
 double kb_model__even_info(double pb, double pc)
 {
 	return h2(0.5 * pb + 0.5 * pc) - 0.5 * h2(pb) - 0.5 * h2(pc);
@@ -78,7 +83,7 @@ double kb_model_test_clarity(const kb_model *m, size_t node, unsigned runs)
 			best = m->qpost[i], mu = i;
 	for (size_t i = 0; i < m->nq; i++) {
 		ll[i] = kb_model__tests_ll(g, m->qgrid[i], rho);
-		miss[i] = rho * (1 - m->qgrid[i]) + (1 - rho) * pow(1 - m->qgrid[i], runs);
+		miss[i] = kb_model__clean_test_p(m->qgrid[i], rho, runs);
 	}
 	/* given that this kernel is buggy: each spread weighed by how well it explains the
 	 * kernel's own tests, and the kernel's rate by its tests under that spread */
@@ -109,7 +114,7 @@ double kb_model_test_clarity(const kb_model *m, size_t node, unsigned runs)
 		sk += x, pb += x * pk[k];
 	}
 	pb /= sk;
-	pc = 1 - (rho * (1 - e) + (1 - rho) * pow(1 - e, runs));
+	pc = 1 - kb_model__clean_test_p(e, rho, runs);
 	return kb_model__even_info(pb, pc);
 }
 
@@ -203,7 +208,7 @@ double kb_model_buggy_miss(const kb_model *m, size_t node, double q, unsigned mi
 			if (t->clean < min_runs)
 				continue;
 			if (!t->target)
-				p *= rho * (1 - q) + (1 - rho) * pow(1 - q, t->clean);
+				p *= kb_model__clean_test_p(q, rho, t->clean);
 			else
 				p *= (1 - rho) * kb_model__binom_cdf(t->target, t->target + t->clean, q);
 		}
